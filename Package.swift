@@ -1,0 +1,139 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "smig-attest",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "smig-attest", targets: ["smig-attest"]),
+        .library(name: "TPMWire", targets: ["TPMWire"]),
+        .library(name: "Attestation", targets: ["Attestation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries (module map + shim.h only).
+        .systemLibrary(
+            name: "CTSS2",
+            pkgConfig: "tss2-esys tss2-mu tss2-rc tss2-tctildr",
+            providers: [.apt(["libtss2-dev"])]
+        ),
+        .systemLibrary(
+            name: "CXen",
+            pkgConfig: "xenlight xencontrol xenhypfs",
+            providers: [.apt(["libxen-dev"])]
+        ),
+
+        // Pure Swift: TPM 2.0 wire structures. No C, no I/O.
+        .target(
+            name: "TPMWire",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: upcoming
+        ),
+
+        // Pure Swift: golden-value and region policies (YAML, strict, file:line:column errors).
+        .target(
+            name: "Policy",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: upcoming
+        ),
+
+        // Pure Swift: quote verification, event logs, policies, evaluation. No C, no I/O.
+        .target(
+            name: "Attestation",
+            dependencies: [
+                "TPMWire", "Policy",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: upcoming
+        ),
+
+        // The only target that calls ESYS.
+        .target(
+            name: "TPM",
+            dependencies: [
+                "CTSS2", "TPMWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+
+        // Measurement sources and the measurement log. The only target that calls Xen.
+        .target(
+            name: "Measurement",
+            dependencies: [
+                "CXen", "TPMWire", "Attestation",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+
+        // MigrationDriver protocol, QEMU (QMP) and Xen (xl) drivers, VM inventory.
+        .target(
+            name: "Migration",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+
+        .target(
+            name: "SmigAttestCLI",
+            dependencies: [
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "smig-attest",
+            dependencies: ["SmigAttestCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: upcoming
+        ),
+
+        .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
+        .testTarget(
+            name: "AttestationTests",
+            dependencies: ["Attestation", "TPMWire", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Vectors")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"], swiftSettings: upcoming),
+        .testTarget(name: "TPMTests", dependencies: ["TPM", "TPMWire", "Attestation"], swiftSettings: upcoming),
+        .testTarget(
+            name: "MeasurementTests",
+            dependencies: ["Measurement", "Attestation", "TPM", "TPMWire"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration"], swiftSettings: upcoming),
+        .testTarget(
+            name: "SmigAttestCLITests",
+            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM"],
+            swiftSettings: upcoming
+        ),
+    ]
+)

@@ -1,0 +1,163 @@
+public import ArgumentParser
+import Attestation
+import Crypto
+import _CryptoExtras
+import Foundation
+import TPM
+import TPMWire
+
+/// `smig-attest bench verify`: full quote verification against raw signature verification, same run.
+public struct BenchVerify: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Full quote verification vs raw signature verification of the same messages and keys.",
+        discussion: """
+        Takes real quotes from a TPM (a temporary swtpm unless --tcti is given) with an ECC P-256 and an RSA-2048
+        AK, then measures, alternating in the same process: 'raw' — the signature check alone over the attest
+        bytes with a pre-parsed key and signature (swift-crypto); 'full' — everything `smig-attest verify` does
+        from bytes: parse TPM2B_PUBLIC and check the AK, parse TPMS_ATTEST and TPMT_SIGNATURE, verify, and check
+        magic, type, nonce, banks, selection, PCR digest and clock. The ratio full/raw is the cost of the checks.
+        Run it from a release build (swift build -c release) for meaningful figures.
+        """)
+
+    @Option(help: "TCTI of the TPM to take quotes from (default: start a temporary swtpm).") public var tcti: String?
+    @Option(help: "Distinct quotes per key.") public var quotes: Int = 16
+    @Option(help: "Seconds per measured run.") public var seconds: Double = 1.0
+    @Option(help: "Alternating rounds (raw, full); the best round of each counts.") public var rounds: Int = 3
+    @OptionGroup public var output: OutputOptions
+
+    public init() {}
+
+    public func validate() throws {
+        guard (1...1000).contains(quotes) else { throw ValidationError("--quotes must be 1-1000") }
+        guard seconds > 0, seconds <= 60 else { throw ValidationError("--seconds must be in (0, 60]") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1-20") }
+    }
+
+    struct Row: Encodable {
+        var key: String
+        var quotes: Int
+        var rawPerSecond: Double
+        var fullPerSecond: Double
+        var ratio: Double
+    }
+
+    struct Report: Encodable {
+        var benchmark = "verify"
+        var build: String
+        var tpm: String
+        var rows: [Row]
+    }
+
+    struct Sample {
+        var attest: [UInt8]
+        var signature: [UInt8]
+        var nonce: [UInt8]
+        var values: [[UInt8]]
+    }
+
+    public func run() throws {
+        try reportingErrors {
+            var swtpm: SoftwareTPM?
+            defer { swtpm?.destroy() }
+            let tctiString: String
+            if let tcti {
+                tctiString = tcti
+            } else {
+                let s = try SoftwareTPM()
+                try s.start()
+                swtpm = s
+                tctiString = s.tcti
+            }
+            let device = try TPMDevice(tcti: tctiString)
+            let selection = try PCRSelectionList(parsing: "sha256:0-7,15")
+            var rows: [Row] = []
+            for akType in [AKType.eccP256, .rsa2048] {
+                let blob = try device.createAttestationKey(akType, under: .rsa2048)
+                let samples: [Sample] = try device.withAttestationKey(blob) { ak in
+                    try (0..<quotes).map { _ in
+                        let nonce = try device.random(32)
+                        let (q, v) = try device.quoteWithValues(with: ak, nonce: nonce, selection: selection)
+                        return Sample(attest: q.attest, signature: q.signature, nonce: nonce, values: v.digests)
+                    }
+                }
+                let raw = try rawVerifier(blob.publicBytes, samples)
+                let full: (Int) -> Bool = { i in
+                    let s = samples[i % samples.count]
+                    guard let key = try? AttestationKey(tpm2bPublic: blob.publicBytes) else { return false }
+                    if case .valid = QuoteVerifier.verify(
+                        attest: s.attest, signature: s.signature, key: key, pcrValues: s.values,
+                        expected: QuoteExpectation(nonce: s.nonce, selection: selection)) { return true }
+                    return false
+                }
+                guard (0..<samples.count).allSatisfy(raw), (0..<samples.count).allSatisfy(full) else {
+                    throw CommandFailure("a quote taken for the benchmark does not verify")
+                }
+                var bestRaw = 0.0, bestFull = 0.0
+                for _ in 0..<rounds {
+                    guard let r = measure(raw), let f = measure(full) else {
+                        throw CommandFailure("a verification failed during the measured run")
+                    }
+                    bestRaw = max(bestRaw, r)
+                    bestFull = max(bestFull, f)
+                }
+                rows.append(Row(key: akType == .eccP256 ? "ECC P-256 / ECDSA-SHA256" : "RSA-2048 / RSASSA-SHA256",
+                                quotes: samples.count, rawPerSecond: bestRaw.rounded(), fullPerSecond: bestFull.rounded(),
+                                ratio: (bestFull / bestRaw * 1000).rounded() / 1000))
+            }
+            #if DEBUG
+            let build = "debug"
+            #else
+            let build = "release"
+            #endif
+            let report = Report(build: build, tpm: tctiString, rows: rows)
+            if output.json { Output.json(report); return }
+            Output.line("bench verify (\(build) build, quotes from \(tctiString), best of \(rounds) × \(seconds)s)")
+            Output.line("key                         raw verif/s   full verif/s   full/raw")
+            for r in rows {
+                Output.line(r.key.padding(toLength: 28, withPad: " ", startingAt: 0)
+                    + String(format: "%11.0f   %12.0f   %7.1f%%", r.rawPerSecond, r.fullPerSecond, r.ratio * 100))
+            }
+        }
+    }
+
+    /// Signature verification alone: key and signature parsed once, outside the loop.
+    func rawVerifier(_ publicBytes: [UInt8], _ samples: [Sample]) throws -> (Int) -> Bool {
+        let area = try Public(wireBytes: publicBytes).publicArea
+        let sigs = try samples.map { try Signature(wireBytes: $0.signature) }
+        switch area.parameters {
+        case .ecc(_, _, _, _, let x, let y):
+            let key = try P256.Signing.PublicKey(x963Representation: [0x04] + x + y)
+            let parsed: [P256.Signing.ECDSASignature] = try sigs.map {
+                guard case .ecdsa(_, let r, let s) = $0 else { throw CommandFailure("not ECDSA") }
+                return try P256.Signing.ECDSASignature(rawRepresentation: pad(r, 32) + pad(s, 32))
+            }
+            return { i in key.isValidSignature(parsed[i % parsed.count], for: samples[i % samples.count].attest) }
+        case .rsa(_, _, _, _, let modulus):
+            let key = try _RSA.Signing.PublicKey(n: modulus, e: [1, 0, 1])
+            let parsed: [_RSA.Signing.RSASignature] = try sigs.map {
+                guard case .rsassa(_, let bytes) = $0 else { throw CommandFailure("not RSASSA") }
+                return _RSA.Signing.RSASignature(rawRepresentation: bytes)
+            }
+            return { i in key.isValidSignature(parsed[i % parsed.count], for: samples[i % samples.count].attest, padding: .insecurePKCS1v1_5) }
+        }
+    }
+
+    func pad(_ b: [UInt8], _ n: Int) -> [UInt8] { b.count >= n ? b : [UInt8](repeating: 0, count: n - b.count) + b }
+
+    /// Operations per second of `body` over about `seconds`; nil if any call returned false.
+    func measure(_ body: (Int) -> Bool) -> Double? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + .milliseconds(Int(seconds * 1000))
+        var n = 0
+        var ok = true
+        while clock.now < deadline {
+            for _ in 0..<64 { ok = body(n) && ok; n += 1 }
+        }
+        guard ok else { return nil }
+        let elapsed = clock.now - start
+        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return Double(n) / secs
+    }
+}

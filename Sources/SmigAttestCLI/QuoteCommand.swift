@@ -1,0 +1,73 @@
+public import ArgumentParser
+import Attestation
+import Foundation
+import TPM
+import TPMWire
+
+/// `smig-attest quote`.
+public struct QuoteCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "quote",
+        abstract: "Quote PCRs over a nonce with the provisioned attestation key and write an evidence bundle.",
+        discussion: """
+        The bundle (JSON) holds the AK public area and Name, the nonce, the exact TPMS_ATTEST bytes as signed, the
+        TPMT_SIGNATURE, and the PCR values (read before and after the quote; retried if an extend fell between).
+        With --tpm2-tools PREFIX, PREFIX.msg, PREFIX.sig and PREFIX.pcrs are written too, in tpm2_quote's formats,
+        so that `tpm2_checkquote -u STATE_DIR/ak.pem -m PREFIX.msg -s PREFIX.sig -f PREFIX.pcrs -g sha256 -q NONCE`
+        checks the same quote.
+        """)
+
+    @Option(help: ArgumentHelp("The verifier's challenge, hex, at most 64 bytes (default: 32 random bytes from the TPM).", valueName: "hex"))
+    public var nonce: String?
+    @Option(help: "PCRs to quote, tpm2-tools notation.") public var pcrs: String = "sha256:0-7,15"
+    @Option(help: ArgumentHelp("Write the evidence bundle here (default: standard output).", valueName: "file")) public var out: String?
+    @Option(name: .customLong("tpm2-tools"), help: ArgumentHelp("Also write PREFIX.msg, PREFIX.sig and PREFIX.pcrs.", valueName: "prefix"))
+    public var tpm2ToolsPrefix: String?
+    @Option(help: "Host id recorded in the bundle (default: the host name).") public var hostId: String?
+    @OptionGroup public var tpm: TPMOptions
+    @OptionGroup public var state: StateOptions
+    @OptionGroup public var output: OutputOptions
+
+    public init() {}
+
+    public func validate() throws {
+        _ = try parseSelection(pcrs)
+        if let nonce {
+            let n = try parseHex(nonce, "--nonce")
+            guard n.count <= 64 else { throw ValidationError("--nonce is \(n.count) bytes; at most 64") }
+        }
+    }
+
+    public func run() throws {
+        try reportingErrors {
+            let selection = try parseSelection(pcrs)
+            let device = try tpm.open()
+            let blob = try state.keyStore.load()
+            let nonceBytes = try nonce.map { try parseHex($0, "--nonce") } ?? device.random(32)
+            let (quote, values) = try device.withAttestationKey(blob) { ak in
+                try device.quoteWithValues(with: ak, nonce: nonceBytes, selection: selection)
+            }
+            let akPublic = try blob.akPublic
+            let bundle = EvidenceBundle(
+                hostId: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: akPublic.name,
+                nonce: nonceBytes, attest: quote.attest, signature: quote.signature, selection: selection,
+                pcrValues: values.digests, agentTime: Date())
+            if let prefix = tpm2ToolsPrefix {
+                try writeFile(prefix + ".msg", quote.attest)
+                try writeFile(prefix + ".sig", quote.signature)
+                try writeFile(prefix + ".pcrs", TPM2ToolsPCRFile(selection: selection, values: values.digests).bytes)
+            }
+            guard let out else {
+                FileHandle.standardOutput.write(bundle.encoded())
+                FileHandle.standardOutput.write(Data("\n".utf8))
+                return
+            }
+            try writeFile(out, bundle.encoded())
+            if output.json {
+                Output.json(["bundle": out, "nonce": bundle.nonce, "akName": bundle.akName, "pcrSelection": bundle.pcrSelection])
+            } else {
+                Output.line("quote of \(bundle.pcrSelection) over nonce \(bundle.nonce) by AK \(bundle.akName) written to \(out)")
+            }
+        }
+    }
+}

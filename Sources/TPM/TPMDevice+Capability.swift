@@ -1,0 +1,93 @@
+internal import CTSS2
+import TPMWire
+
+/// What `smig-attest tpm info` shows.
+public struct TPMInfo: Hashable, Sendable, Codable {
+    public var manufacturer: String
+    public var vendor: String
+    public var firmwareVersion: String
+    public var specFamily: String
+    public var specRevision: UInt32
+    /// PCR banks with at least one PCR allocated.
+    public var pcrBanks: [String]
+    public var transientHandles: Int
+    public var loadedSessions: Int
+}
+
+extension TPMDevice {
+    /// TPM2_GetCapability(TPM_CAP_TPM_PROPERTIES) for one property; nil when the TPM does not report it.
+    public func property(_ id: UInt32) throws -> UInt32? {
+        try withContext { ctx in
+            var more: TPMI_YES_NO = 0
+            var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
+            try check(Esys_GetCapability(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, CTSS2_CAP_TPM_PROPERTIES(), id, 1, &more, &data), "Esys_GetCapability")
+            defer { Esys_Free(data) }
+            guard let data else { return nil }
+            let props = data.pointee.data.tpmProperties
+            guard props.count >= 1 else { return nil }
+            let first = props.tpmProperty.0
+            return first.property == id ? first.value : nil
+        }
+    }
+
+    /// Handles currently in the TPM in the range starting at `first` (TPM2_HT_TRANSIENT << 24 for objects).
+    public func handles(from first: UInt32) throws -> [UInt32] {
+        try withContext { ctx in
+            var result: [UInt32] = []
+            var next = first
+            while true {
+                var more: TPMI_YES_NO = 0
+                var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
+                try check(Esys_GetCapability(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, CTSS2_CAP_HANDLES(), next, 254, &more, &data), "Esys_GetCapability(handles)")
+                defer { Esys_Free(data) }
+                guard let data else { break }
+                let list = data.pointee.data.handles
+                let count = Int(list.count)
+                let handles: [UInt32] = withUnsafeBytes(of: list.handle) { raw in
+                    Array(raw.bindMemory(to: UInt32.self).prefix(count))
+                }
+                result += handles.filter { $0 >> 24 == first >> 24 }
+                guard more != 0, let last = handles.last, last >> 24 == first >> 24 else { break }
+                next = last + 1
+            }
+            return result
+        }
+    }
+
+    /// Transient objects currently loaded (0x80xxxxxx). On a TPM without a resource manager a non-empty list
+    /// after a command returned means something was not flushed.
+    public func transientHandles() throws -> [UInt32] {
+        try handles(from: UInt32(CTSS2_HT_TRANSIENT()) << 24)
+    }
+
+    /// Loaded sessions (0x02xxxxxx).
+    public func loadedSessions() throws -> [UInt32] {
+        try handles(from: UInt32(CTSS2_HT_LOADED_SESSION()) << 24)
+    }
+
+    public func info() throws -> TPMInfo {
+        func ascii(_ v: UInt32?) -> String {
+            guard let v else { return "" }
+            let bytes = [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
+            return String(decoding: bytes.filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self)
+        }
+        let fixed = CTSS2_PT_FIXED()
+        let manufacturer = ascii(try property(fixed + 5))
+        let vendor = (6...9).compactMap { try? property(fixed + UInt32($0)) }.map(ascii).joined()
+        let fw1 = try property(fixed + 11) ?? 0
+        let fw2 = try property(fixed + 12) ?? 0
+        let family = ascii(try property(fixed + 0))
+        let revision = try property(fixed + 2) ?? 0
+        var banks: [String] = []
+        for alg in [TPMAlgorithm.sha1, .sha256, .sha384, .sha512] {
+            if let v = try? readPCRs(PCRSelectionList([PCRSelection(hash: alg, pcrs: [0])])), !v.digests.isEmpty {
+                banks.append(alg.name)
+            }
+        }
+        return TPMInfo(
+            manufacturer: manufacturer, vendor: vendor,
+            firmwareVersion: "\(fw1 >> 16).\(fw1 & 0xFFFF).\(fw2 >> 16).\(fw2 & 0xFFFF)",
+            specFamily: family, specRevision: revision, pcrBanks: banks,
+            transientHandles: try transientHandles().count, loadedSessions: try loadedSessions().count)
+    }
+}
