@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "Measurement",
             dependencies: [
-                "CXen", "TPMWire", "Attestation",
+                "CXen", "TPMWire", "Attestation", "Policy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -95,13 +95,14 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["TestGuest/counter.asm"],
             swiftSettings: upcoming
         ),
 
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration",
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -126,7 +127,10 @@ let package = Package(
         .testTarget(name: "TPMTests", dependencies: ["TPM", "TPMWire", "Attestation"], swiftSettings: upcoming),
         .testTarget(
             name: "MeasurementTests",
-            dependencies: ["Measurement", "Attestation", "TPM", "TPMWire"],
+            dependencies: [
+                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(name: "MigrationTests", dependencies: ["Migration"], swiftSettings: upcoming),

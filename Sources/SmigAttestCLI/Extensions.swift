@@ -1,5 +1,5 @@
 import ArgumentParser
 
 /// Commands contributed by other parts of the CLI (measurement, migration), registered in one place.
-let extraSubcommands: [any ParsableCommand.Type] = []
-let extraBenchSubcommands: [any ParsableCommand.Type] = []
+let extraSubcommands: [any ParsableCommand.Type] = MeasurementCommands.subcommands + MigrationCommands.subcommands
+let extraBenchSubcommands: [any ParsableCommand.Type] = [BenchMeasure.self, BenchMigrate.self]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Policy
 
 /// Prints values as pretty JSON (sorted keys) or text; errors go to stderr as one line.
 enum Output {
@@ -52,23 +53,13 @@ extension ParsableCommand {
     }
 }
 
-func hexString(_ bytes: some Sequence<UInt8>) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
+func hexString(_ bytes: some Sequence<UInt8>) -> String { Hex.encode(bytes) }
 
+/// Hex from a command line (an optional 0x prefix), or a ValidationError naming the option.
 func parseHex(_ text: String, _ what: String) throws -> [UInt8] {
-    var s = Substring(text)
-    if s.hasPrefix("0x") { s = s.dropFirst(2) }
-    guard s.count % 2 == 0 else { throw ValidationError("\(what): '\(text)' is not hex (odd length)") }
-    var out: [UInt8] = []
-    var i = s.startIndex
-    while i < s.endIndex {
-        let j = s.index(i, offsetBy: 2)
-        guard let b = UInt8(s[i..<j], radix: 16) else { throw ValidationError("\(what): '\(text)' is not hex") }
-        out.append(b)
-        i = j
-    }
-    return out
+    let digits = text.hasPrefix("0x") ? String(text.dropFirst(2)) : text
+    guard let bytes = Hex.decode(digits) else { throw ValidationError("\(what): '\(text)' is not hex") }
+    return bytes
 }
 
 func readFile(_ path: String) throws -> [UInt8] {

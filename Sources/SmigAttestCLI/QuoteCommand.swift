@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Attestation
 import Foundation
+import Measurement
 import TPM
 import TPMWire
 
@@ -24,6 +25,8 @@ public struct QuoteCommand: ParsableCommand {
     @Option(name: .customLong("tpm2-tools"), help: ArgumentHelp("Also write PREFIX.msg, PREFIX.sig and PREFIX.pcrs.", valueName: "prefix"))
     public var tpm2ToolsPrefix: String?
     @Option(help: "Host id recorded in the bundle (default: the host name).") public var hostId: String?
+    @Option(help: ArgumentHelp("Measurement log to attach (default STATE_DIR/measurements.log when it exists; 'none' for no log).", valueName: "file"))
+    public var eventLog: String?
     @OptionGroup public var tpm: TPMOptions
     @OptionGroup public var state: StateOptions
     @OptionGroup public var output: OutputOptions
@@ -48,10 +51,15 @@ public struct QuoteCommand: ParsableCommand {
                 try device.quoteWithValues(with: ak, nonce: nonceBytes, selection: selection)
             }
             let akPublic = try blob.akPublic
+            var records: [MeasurementRecord]?
+            let logPath = eventLog ?? state.directory.appendingPathComponent("measurements.log").path
+            if eventLog != "none", eventLog != nil || FileManager.default.fileExists(atPath: logPath) {
+                records = try MeasurementLog.readRecords(path: logPath)
+            }
             let bundle = EvidenceBundle(
                 hostId: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: akPublic.name,
                 nonce: nonceBytes, attest: quote.attest, signature: quote.signature, selection: selection,
-                pcrValues: values.digests, agentTime: Date())
+                pcrValues: values.digests, eventLog: records, agentTime: Date())
             if let prefix = tpm2ToolsPrefix {
                 try writeFile(prefix + ".msg", quote.attest)
                 try writeFile(prefix + ".sig", quote.signature)

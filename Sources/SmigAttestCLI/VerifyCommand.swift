@@ -1,13 +1,14 @@
 public import ArgumentParser
 import Attestation
 import Foundation
+import Policy
 import TPMWire
 
 /// `smig-attest verify`.
 public struct VerifyCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify a quote: an evidence bundle, or tpm2-tools' files. Exit 0 valid, 1 rejected, 3 rebooted.",
+        abstract: "Verify a quote: an evidence bundle, or tpm2-tools' files. Exit 0 valid, 1 rejected, 3 rebooted, 4 untrusted.",
         discussion: """
         Checks the AK is a restricted signing key, the signature over the exact attest bytes with the AK's scheme,
         magic, type, nonce, banks, PCR selection, the PCR digest against the claimed values, clock safe, and — with
@@ -28,11 +29,14 @@ public struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("tpm2-tools: the attest message (tpm2_quote -m).", valueName: "file")) public var message: String?
     @Option(help: ArgumentHelp("tpm2-tools: the TPMT_SIGNATURE (tpm2_quote -s).", valueName: "file")) public var signature: String?
     @Option(help: ArgumentHelp("tpm2-tools: the PCR file (tpm2_quote -o, serialized format).", valueName: "file")) public var pcrFile: String?
+    @Option(help: ArgumentHelp("Golden values (YAML): also evaluate the proven PCRs and the bundle's measurement log; exit 4 if untrusted.", valueName: "file"))
+    public var golden: String?
     @OptionGroup public var output: OutputOptions
 
     public init() {}
 
     public func validate() throws {
+        if golden != nil, bundle == nil { throw ValidationError("--golden needs an evidence bundle (it carries the measurement log)") }
         let toolFiles = [akPublic, message, signature, pcrFile].compactMap { $0 }
         if bundle != nil {
             guard toolFiles.isEmpty else { throw ValidationError("give a bundle or tpm2-tools files, not both") }
@@ -53,13 +57,31 @@ public struct VerifyCommand: ParsableCommand {
         var clock: ClockObservation?
         var continuity: String?
         var nonceChecked: Bool
+        var evaluation: Evaluation?
+    }
+
+    struct Evaluation: Encodable {
+        var golden: String
+        var trusted: Bool
+        var recordsChecked: Int
+        var reasons: [String]
     }
 
     public func run() throws {
         var report = Report(result: "rejected", nonceChecked: nonce != nil)
         let verdict: QuoteVerdict
+        var records: [MeasurementRecord] = []
         do {
-            verdict = try evaluate(&report)
+            verdict = try evaluate(&report, records: &records)
+            if let golden, let q = verdict.verified {
+                let values: GoldenValues
+                do { values = try GoldenValues(contentsOfFile: golden) } catch {
+                    throw CommandFailure("\(error)", exitCode: 2)
+                }
+                let v = Evaluator.evaluate(.init(quoted: PCRBanks(q), records: records, golden: values))
+                report.evaluation = Evaluation(golden: values.name, trusted: v.trusted, recordsChecked: v.recordsChecked,
+                                               reasons: v.reasons.map(\.description))
+            }
         } catch let e as CommandFailure {
             Output.error(e.message)
             throw ExitCode(e.exitCode)
@@ -86,7 +108,14 @@ public struct VerifyCommand: ParsableCommand {
             case "rebooted": Output.line("rebooted: the quote is genuine but \(report.reason ?? "")")
             default: Output.line("rejected: \(report.reason ?? "")")
             }
+            if let e = report.evaluation {
+                Output.line(e.trusted
+                    ? "trusted: \(e.recordsChecked) measurement record(s) replay to the quoted PCRs and match golden '\(e.golden)'"
+                    : "UNTRUSTED against golden '\(e.golden)':")
+                for r in e.reasons { Output.line("  - \(r)") }
+            }
         }
+        if report.result == "valid", let e = report.evaluation, !e.trusted { throw ExitCode(4) }
         switch report.result {
         case "valid": return
         case "rebooted": throw ExitCode(3)
@@ -94,7 +123,7 @@ public struct VerifyCommand: ParsableCommand {
         }
     }
 
-    func evaluate(_ report: inout Report) throws -> QuoteVerdict {
+    func evaluate(_ report: inout Report, records: inout [MeasurementRecord]) throws -> QuoteVerdict {
         let expectedNonce = try nonce.map { try parseHex($0, "--nonce") }
         var expectedSelection = try pcrs.map(parseSelection)
         var previousClock: ClockObservation?
@@ -111,6 +140,7 @@ public struct VerifyCommand: ParsableCommand {
                 return .rejected(e)
             }
             report.akName = evidence.akName
+            records = evidence.eventLog ?? []
             report.pcrSelection = expectedSelection?.description ?? evidence.pcrSelection
             return evidence.verify(nonce: expectedNonce, selection: expectedSelection, previous: previousClock)
         }
@@ -125,7 +155,9 @@ public struct VerifyCommand: ParsableCommand {
         report.akName = hexString(key.name)
         if expectedSelection == nil { expectedSelection = pcrFile.selection }
         guard pcrFile.selection.selectsSame(as: expectedSelection!) else {
-            return .rejected(AttestationError(.selectionMismatch, "the PCR file holds \(pcrFile.selection), expected \(expectedSelection!)"))
+            let banks = { (l: PCRSelectionList) in l.selections.filter { !$0.pcrs.isEmpty }.map(\.hash) }
+            let code: AttestationError.Code = banks(pcrFile.selection) == banks(expectedSelection!) ? .selectionMismatch : .bankMismatch
+            return .rejected(AttestationError(code, "the PCR file holds \(pcrFile.selection), expected \(expectedSelection!)"))
         }
         report.pcrSelection = expectedSelection!.description
         return QuoteVerifier.verify(

@@ -108,7 +108,10 @@ public final class SoftwareTPM: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let p = process else { return }
+        // swtpm may not act on SIGTERM while a client keeps its connection open: give it two seconds, then SIGKILL.
         if p.isRunning { p.terminate() }
+        for _ in 0..<200 where p.isRunning { usleep(10_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         process = nil
     }

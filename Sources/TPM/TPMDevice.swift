@@ -28,6 +28,9 @@ public final class TPMDevice: @unchecked Sendable {
     public init(tcti: String = TPMDevice.environmentTCTI, logger: Logger = Logger(label: "smig.tpm")) throws {
         self.tcti = tcti
         self.logger = logger
+        // tpm2-tss logs failures to stderr itself; ours carry the decoded response code already, so keep the
+        // library quiet unless the operator asked for its log (TSS2_LOG set).
+        if getenv("TSS2_LOG") == nil { setenv("TSS2_LOG", "all+none", 0) }
         var tctiCtx: OpaquePointer?
         let rc = Tss2_TctiLdr_Initialize(tcti, &tctiCtx)
         guard rc == TSS2_RC_SUCCESS, let tctiCtx else {

@@ -1,0 +1,13 @@
+import Policy
+import TPMWire
+
+extension PCRBanks {
+    /// The proven PCR values of a verified quote, in the evaluation's neutral form.
+    public init(_ quote: VerifiedQuote) {
+        self.init()
+        for (bank, table) in quote.pcrs {
+            guard let name = HashAlgorithm(tpmAlgorithmID: bank.rawValue) else { continue }
+            for (index, value) in table { self[name, index] = value }
+        }
+    }
+}

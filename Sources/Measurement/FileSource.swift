@@ -1,0 +1,16 @@
+/// `file`: the SHA-256 of each listed file (hypervisor image, toolstack binaries, configuration).
+public struct FileSource: MeasurementSource {
+    public let kind = "file"
+    public var paths: [String]
+
+    public init(paths: [String]) { self.paths = paths }
+
+    public func measure() throws(MeasurementError) -> [NamedMeasurement] {
+        var out: [NamedMeasurement] = []
+        for path in paths {
+            let (digest, bytes) = try StreamingSHA256.file(path)
+            out.append(NamedMeasurement(source: kind, name: "file:\(path)", sha256: digest, detail: "\(bytes) bytes"))
+        }
+        return out
+    }
+}

@@ -1,0 +1,137 @@
+public import Attestation
+import Policy
+import Synchronization
+
+/// Extends a PCR's SHA-256 bank. The TPM device conforms in the CLI layer (Measurement does not import TPM).
+public protocol PCRExtender: Sendable {
+    /// TPM2_PCR_Extend of `sha256` into `pcr`'s SHA-256 bank.
+    func extend(pcr: Int, sha256: [UInt8]) throws
+    /// TPM2_PCR_Read of `pcr`'s SHA-256 bank.
+    func read(pcr: Int) throws -> [UInt8]
+}
+
+/// A software PCR bank (SHA-256): for tests and dry runs. Not a TPM — nothing it holds is evidence.
+public final class SoftwarePCRBank: PCRExtender {
+    private let values = Mutex<[Int: [UInt8]]>([:])
+
+    public init() {}
+
+    public func extend(pcr: Int, sha256: [UInt8]) throws {
+        values.withLock { table in
+            table[pcr] = PCRBanks.extend(table[pcr] ?? PCRBanks.resetValue(.sha256), with: sha256, bank: .sha256)
+        }
+    }
+
+    public func read(pcr: Int) throws -> [UInt8] {
+        values.withLock { $0[pcr] ?? PCRBanks.resetValue(.sha256) }
+    }
+}
+
+/// Records measurements: a measurement whose digest (and value) has not changed since its last extend is not
+/// extended again; a new or changed one is appended to the log (durably) and then extended at once.
+///
+/// Order on every change: append + fsync, then extend. A crash between the two leaves one logged record the
+/// PCR lacks; ``recover()`` finds exactly that case and completes the extend. Anything else is
+/// ``MeasurementError/Code/logDiverged``.
+public final class Measurer: Sendable {
+    public let log: MeasurementLog
+    public let extender: any PCRExtender
+    public let pcr: Int
+
+    /// The default runtime measurement PCR: 15 (debug PCR 16 and application PCR 23 are resettable by software).
+    public static let defaultPCR = 15
+
+    public init(log: MeasurementLog, extender: any PCRExtender, pcr: Int = Measurer.defaultPCR) {
+        self.log = log
+        self.extender = extender
+        self.pcr = pcr
+    }
+
+    public enum Recovery: Sendable, Hashable {
+        /// The PCR equals the replayed log.
+        case consistent
+        /// The last record had been logged but not extended; it has now been extended.
+        case completedPendingExtend(recnum: Int)
+    }
+
+    /// Checks the log against the PCR after a (re)start, completing one interrupted extend.
+    @discardableResult
+    public func recover() throws(MeasurementError) -> Recovery {
+        let records = log.records.filter { $0.pcr == pcr }
+        let actual: [UInt8]
+        do {
+            actual = try extender.read(pcr: pcr)
+        } catch {
+            throw MeasurementError(.extendFailed, "PCR read failed: \(error)", subject: "PCR \(pcr)")
+        }
+        if MeasurementReplay.replay(records)[pcr] ?? PCRBanks.resetValue(.sha256) == actual { return .consistent }
+        if let last = records.last,
+           MeasurementReplay.replay(Array(records.dropLast()))[pcr] ?? PCRBanks.resetValue(.sha256) == actual,
+           let digest = last.digest(.sha256)
+        {
+            try extend(digest)
+            return .completedPendingExtend(recnum: last.recnum)
+        }
+        throw MeasurementError(.logDiverged,
+                               "PCR \(pcr) is neither the replay of the log nor of the log less its last record; " +
+                               "something else extended it, or the log is not this boot's",
+                               subject: log.path)
+    }
+
+    private func extend(_ digest: [UInt8]) throws(MeasurementError) {
+        do {
+            try extender.extend(pcr: pcr, sha256: digest)
+        } catch {
+            throw MeasurementError(.extendFailed, "PCR extend failed: \(error)", subject: "PCR \(pcr)")
+        }
+    }
+
+    /// The last logged content per measurement key.
+    public func lastContents() -> [String: MeasurementRecord.Content] {
+        var last: [String: MeasurementRecord.Content] = [:]
+        for record in log.records where record.pcr == pcr { last[record.content.key] = record.content }
+        return last
+    }
+
+    /// Logs and extends every measurement that is new or changed; returns the records appended.
+    @discardableResult
+    public func record(_ measurements: [NamedMeasurement]) throws(MeasurementError) -> [MeasurementRecord] {
+        var last = lastContents()
+        var appended: [MeasurementRecord] = []
+        for measurement in measurements {
+            let content = measurement.content
+            if let previous = last[content.key], previous.measurement == content.measurement,
+               previous.value == content.value
+            {
+                continue
+            }
+            let record = try log.append(content, pcr: pcr)
+            guard let digest = record.digest(.sha256) else {
+                throw MeasurementError(.extendFailed, "record without a sha256 digest", subject: content.key)
+            }
+            try extend(digest)
+            last[content.key] = content
+            appended.append(record)
+        }
+        return appended
+    }
+}
+
+extension Measurer {
+    /// One measuring pass as `smig-attest measure --extend` and the agent do it: open (or continue) this boot's
+    /// log at `logPath`, reconcile it with the PCR, then log and extend every new or changed measurement.
+    ///
+    /// - Returns: the records appended by this pass (empty when nothing changed).
+    @discardableResult
+    public static func extend(_ measurements: [NamedMeasurement], logPath: String, extender: any PCRExtender,
+                              pcr: Int = Measurer.defaultPCR, bootID: String? = nil) throws(MeasurementError)
+        -> [MeasurementRecord]
+    {
+        let boot: String
+        if let bootID { boot = bootID } else { boot = try MeasurementLog.currentBootID() }
+        let log = try MeasurementLog(path: logPath, bootID: boot)
+        let measurer = Measurer(log: log, extender: extender, pcr: pcr)
+        try measurer.recover()
+        return try measurer.record(measurements)
+    }
+}

@@ -1,0 +1,45 @@
+/// A measurement source written as text, as on the command line and in agent configuration:
+///
+/// - `file:PATH`
+/// - `process-text:pid=PID`, `process-text:exe=PATH` (or `process-text:PATH`)
+/// - `kernel-modules`
+/// - `xen`
+/// - `boot-log` or `boot-log:PATH`
+public enum SourceSpec {
+    public static let syntax = "file:PATH | process-text:pid=N | process-text:exe=PATH | kernel-modules | xen | boot-log[:PATH]"
+
+    public static func parse(_ text: String) throws(MeasurementError) -> any MeasurementSource {
+        let (kind, argument): (Substring, Substring?) = {
+            guard let colon = text.firstIndex(of: ":") else { return (Substring(text), nil) }
+            return (text[..<colon], text[text.index(after: colon)...])
+        }()
+        func bad(_ why: String) -> MeasurementError {
+            MeasurementError(.badSourceSpec, "\(why); expected \(syntax)", subject: text)
+        }
+        switch kind {
+        case "file":
+            guard let argument, !argument.isEmpty else { throw bad("file needs a path") }
+            return FileSource(paths: [String(argument)])
+        case "process-text":
+            guard let argument, !argument.isEmpty else { throw bad("process-text needs pid=N or exe=PATH") }
+            if argument.hasPrefix("pid=") {
+                guard let pid = Int32(argument.dropFirst(4)), pid > 0 else { throw bad("bad PID") }
+                return ProcessTextSource(.pid(pid))
+            }
+            let path = argument.hasPrefix("exe=") ? argument.dropFirst(4) : argument
+            guard path.hasPrefix("/") else { throw bad("the executable must be an absolute path") }
+            return ProcessTextSource(.executable(String(path)))
+        case "kernel-modules":
+            guard argument == nil else { throw bad("kernel-modules takes no argument") }
+            return KernelModulesSource()
+        case "xen":
+            guard argument == nil else { throw bad("xen takes no argument") }
+            return try XenSource()
+        case "boot-log":
+            if let argument, !argument.isEmpty { return BootLogSource(path: String(argument)) }
+            return BootLogSource()
+        default:
+            throw bad("unknown source '\(kind)'")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+/// Moves VMs between hosts of one hypervisor kind.
+///
+/// A migration runs in steps the caller drives, so that an orchestrator can record each
+/// one before taking the next: `prepareTarget` (target process paused, waiting),
+/// `migrate` (stream of progress; ends when the state is on the target, still paused),
+/// `resume` (the target runs) and `stop` (the source is gone). `cancel` aborts an
+/// unfinished transfer and leaves the source running.
+public protocol MigrationDriver: Sendable {
+    /// The VMs with a live process on `host`.
+    func listVMs(on host: MigrationHost) async throws -> [VMListing]
+    /// Starts `vm` running on `host`.
+    func start(_ vm: VMDescription, on host: MigrationHost) async throws -> VMInstance
+    /// Starts the receiving side of a migration of `vm` on `target`, paused, listening on `port`.
+    func prepareTarget(_ vm: VMDescription, on target: MigrationHost, port: Int) async throws -> VMInstance
+    /// Sends `source`'s state to `target`. The stream yields progress and finishes after the
+    /// transfer completed (target still paused); it throws a `MigrationError` on failure.
+    func migrate(_ vm: VMDescription, from source: VMInstance, to target: VMInstance) -> AsyncThrowingStream<MigrationProgress, any Error>
+    /// Lets the (paused) target run. Returns when the hypervisor says it resumed
+    /// (seconds since the epoch, hypervisor clock), if it tells.
+    @discardableResult
+    func resume(_ instance: VMInstance) async throws -> Double?
+    /// Aborts an unfinished migration out of `source`; the source keeps (or resumes) running.
+    func cancel(from source: VMInstance) async throws
+    /// What the process of `instance` is doing now (`.absent` if it has no process).
+    func state(of instance: VMInstance) async -> VMRunState
+    /// Stops the process of `instance` (gracefully, then by force) and removes its files.
+    func stop(_ instance: VMInstance) async throws
+    /// Where `vm` lives on `host` (pid file, control socket), whether or not it runs.
+    func instance(of vm: String, on host: MigrationHost, port: Int?) -> VMInstance
+}
+
+/// One copy of a VM on one host.
+public struct VMInstance: Codable, Sendable, Hashable {
+    public var vm: String
+    public var host: String
+    /// Control socket (QMP) path, or the domain name for Xen.
+    public var controlPath: String
+    public var pidFile: String
+    public var logFile: String
+    /// Incoming migration port (targets only).
+    public var port: Int?
+    public var address: String
+
+    public init(vm: String, host: String, controlPath: String, pidFile: String, logFile: String, port: Int?, address: String) {
+        self.vm = vm
+        self.host = host
+        self.controlPath = controlPath
+        self.pidFile = pidFile
+        self.logFile = logFile
+        self.port = port
+        self.address = address
+    }
+}
+
+/// Run state of one VM copy, as the hypervisor reports it.
+public enum VMRunState: Sendable, Hashable, CustomStringConvertible {
+    /// No process.
+    case absent
+    case running
+    /// Paused by us or by `-S`, not part of a migration.
+    case paused
+    /// Target waiting for (or receiving) an incoming migration.
+    case incoming
+    /// Source after a completed outgoing migration.
+    case postMigrate
+    /// Process alive but its control channel does not answer sensibly.
+    case unresponsive(String)
+    case other(String)
+
+    public var description: String {
+        switch self {
+        case .absent: "absent"
+        case .running: "running"
+        case .paused: "paused"
+        case .incoming: "incoming"
+        case .postMigrate: "postmigrate"
+        case .unresponsive(let why): "unresponsive (\(why))"
+        case .other(let s): s
+        }
+    }
+
+    public var hasProcess: Bool {
+        if case .absent = self { return false }
+        return true
+    }
+}
+
+/// One line of `listVMs`.
+public struct VMListing: Codable, Sendable, Hashable {
+    public var name: String
+    public var pid: Int32
+    public var state: String
+}
+
+/// A snapshot of a running migration.
+public struct MigrationProgress: Codable, Sendable, Hashable {
+    /// Hypervisor's status word (`setup`, `active`, `device`, `completed`, ...).
+    public var status: String
+    public var transferredBytes: UInt64
+    public var remainingBytes: UInt64
+    public var totalBytes: UInt64
+    /// Hypervisor-reported total time in ms (set when completed).
+    public var totalTimeMs: UInt64?
+    /// Hypervisor-reported downtime in ms (expected while active, actual when completed).
+    public var downtimeMs: UInt64?
+    /// When the hypervisor paused the source for the final copy (seconds since the epoch).
+    public var sourcePausedAt: Double?
+
+    public init(status: String, transferredBytes: UInt64 = 0, remainingBytes: UInt64 = 0, totalBytes: UInt64 = 0, totalTimeMs: UInt64? = nil, downtimeMs: UInt64? = nil) {
+        self.status = status
+        self.transferredBytes = transferredBytes
+        self.remainingBytes = remainingBytes
+        self.totalBytes = totalBytes
+        self.totalTimeMs = totalTimeMs
+        self.downtimeMs = downtimeMs
+    }
+
+    public var isCompleted: Bool { status == "completed" }
+}

@@ -1,0 +1,53 @@
+/// A named place VMs run on: a loopback (or real) address, a port range for incoming
+/// migrations and a state directory (QMP sockets, pid files, logs).
+///
+/// Several hosts may share one machine: they differ by port range and state directory.
+public struct MigrationHost: Codable, Sendable, Hashable {
+    /// Which driver moves VMs on this host.
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case qemu
+        case xen
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var address: String
+    public var portLow: Int
+    public var portHigh: Int
+    public var stateDirectory: String
+
+    public init(name: String, kind: Kind = .qemu, address: String, portLow: Int, portHigh: Int, stateDirectory: String) {
+        self.name = name
+        self.kind = kind
+        self.address = address
+        self.portLow = portLow
+        self.portHigh = portHigh
+        self.stateDirectory = stateDirectory
+    }
+
+    public var ports: ClosedRange<Int> { portLow...portHigh }
+
+    /// Throws `invalidArgument` unless name, address, ports and directory are usable.
+    public func validate() throws {
+        try VMDescription.validateName(name, what: "host name")
+        let addressChars = Set("0123456789abcdefABCDEF.:")
+        guard !address.isEmpty, address.count <= 64, address.allSatisfy({ addressChars.contains($0) }) else {
+            throw MigrationError(.invalidArgument, "host address '\(address)' is not a numeric IPv4/IPv6 address")
+        }
+        guard portLow >= 1024, portHigh <= 65535, portLow <= portHigh else {
+            throw MigrationError(.invalidArgument, "port range \(portLow)-\(portHigh) must lie within 1024-65535, low <= high")
+        }
+        guard stateDirectory.hasPrefix("/"), !stateDirectory.contains(",") else {
+            throw MigrationError(.invalidArgument, "state directory '\(stateDirectory)' must be an absolute path without commas")
+        }
+    }
+
+    /// Parses "LOW-HIGH" (e.g. "47000-47099").
+    public static func parsePorts(_ text: String) throws -> ClosedRange<Int> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high else {
+            throw MigrationError(.invalidArgument, "port range '\(text)' is not LOW-HIGH")
+        }
+        return low...high
+    }
+}

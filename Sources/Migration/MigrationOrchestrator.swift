@@ -1,0 +1,230 @@
+import Foundation
+public import Logging
+
+/// Starts and moves VMs, recording every step in the inventory before taking the next.
+///
+/// This is the ungated mover: it checks nothing about the target's integrity. The RC-TCB
+/// puts its attestation gate between `migrate(... resume: false)` and `resumeMigration`.
+public struct MigrationOrchestrator: Sendable {
+    public let inventory: VMInventory
+    public let qemu: QEMUDriver
+    public let xen: XenXLDriver
+    public let logger: Logger
+
+    public init(inventory: VMInventory, qemu: QEMUDriver = QEMUDriver(), xen: XenXLDriver = XenXLDriver(), logger: Logger = Logger(label: "smig.migration")) {
+        self.inventory = inventory
+        self.qemu = qemu
+        self.xen = xen
+        self.logger = logger
+    }
+
+    public func driver(for host: MigrationHost) -> any MigrationDriver {
+        switch host.kind {
+        case .qemu: qemu
+        case .xen: xen
+        }
+    }
+
+    // MARK: - Start / stop
+
+    /// Records `vm` on `hostName`, starts it, and marks it running. Nothing is left running
+    /// (and nothing recorded) if any part fails.
+    @discardableResult
+    public func startVM(_ vm: VMDescription, on hostName: String) async throws -> VMInstance {
+        try vm.validate()
+        let host = try inventory.host(named: hostName)
+        try inventory.addVM(vm, host: host.name, state: .stopped)
+        do {
+            let instance = try await driver(for: host).start(vm, on: host)
+            try inventory.setVM(vm.name, host: host.name, state: .running, why: "started")
+            return instance
+        } catch {
+            // A copy that was already there is not ours to stop.
+            if (error as? MigrationError)?.code != .alreadyExists {
+                try? await driver(for: host).stop(driver(for: host).instance(of: vm.name, on: host, port: nil))
+            }
+            try? inventory.removeVM(vm.name)
+            throw error
+        }
+    }
+
+    /// Stops `name` wherever it runs and removes it from the inventory.
+    public func stopVM(_ name: String) async throws {
+        let record = try inventory.vm(named: name)
+        guard record.state != .migrating else {
+            throw MigrationError(.wrongState, "VM \(name) is being migrated; run recovery first")
+        }
+        let host = try inventory.host(named: record.host)
+        let d = driver(for: host)
+        try await d.stop(d.instance(of: name, on: host, port: nil))
+        try inventory.removeVM(name)
+    }
+
+    // MARK: - Migrate
+
+    /// Moves `vmName` to `targetName`. With `resume: false` it stops after `transferred`
+    /// (target paused, source paused); call `resumeMigration` to finish.
+    /// `afterStep` runs after each step is committed (tests use it to crash there).
+    public func migrate(
+        vm vmName: String, to targetName: String, resume: Bool = true,
+        progress: @Sendable (MigrationProgress) -> Void = { _ in },
+        afterStep: @Sendable (MigrationStep) -> Void = { _ in }
+    ) async throws -> MigrationReport {
+        let record = try inventory.vm(named: vmName)
+        let target = try inventory.host(named: targetName)
+        let source = try inventory.host(named: record.host)
+        guard source.name != target.name else {
+            throw MigrationError(.invalidArgument, "VM \(vmName) already runs on \(targetName)")
+        }
+        guard source.kind == target.kind else {
+            throw MigrationError(.invalidArgument, "cannot migrate between a \(source.kind) host and a \(target.kind) host")
+        }
+        guard record.state == .running else {
+            throw MigrationError(.wrongState, side: .source, "VM \(vmName) is \(record.state), not running")
+        }
+        let d = driver(for: source)
+        let vm = record.description
+        let sourceInstance = d.instance(of: vmName, on: source, port: nil)
+        let sourceState = await d.state(of: sourceInstance)
+        guard sourceState == .running else {
+            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not running")
+        }
+        if let q = d as? QEMUDriver {
+            try await q.verifyDescription(vm, running: sourceInstance, side: .source)
+        }
+        let port = try freePort(on: target)
+        let clock = ContinuousClock()
+        let started = clock.now
+
+        let plan = try inventory.beginMigration(vm: vmName, source: source.name, target: target.name, port: port)
+        afterStep(.planned)
+
+        let targetInstance: VMInstance
+        do {
+            targetInstance = try await d.prepareTarget(vm, on: target, port: port)
+        } catch {
+            await rollBack(plan, d, source: sourceInstance, target: d.instance(of: vmName, on: target, port: port), error: error)
+            throw error
+        }
+        try inventory.record(.targetPrepared, migration: plan.id, detail: "port \(port)")
+        afterStep(.targetPrepared)
+
+        var last = MigrationProgress(status: "none")
+        var transferStarted = false
+        let transferStart = clock.now
+        do {
+            for try await p in d.migrate(vm, from: sourceInstance, to: targetInstance) {
+                if !transferStarted {
+                    transferStarted = true
+                    try inventory.record(.transferStarted, migration: plan.id)
+                    afterStep(.transferStarted)
+                }
+                last = p
+                progress(p)
+            }
+        } catch {
+            await rollBack(plan, d, source: sourceInstance, target: targetInstance, error: error)
+            throw error
+        }
+        let transferDone = clock.now
+        try inventory.record(.transferred, migration: plan.id,
+                             detail: "total \(last.totalTimeMs.map(String.init) ?? "?") ms, downtime \(last.downtimeMs.map(String.init) ?? "?") ms")
+        afterStep(.transferred)
+
+        var report = MigrationReport(
+            vm: vmName, source: source.name, target: target.name, port: port, migration: plan.id,
+            resumed: false, final: last,
+            measuredTransferMs: Self.ms(transferDone - transferStart), measuredResumeMs: nil,
+            measuredTotalMs: Self.ms(transferDone - started))
+        guard resume else { return report }
+        let resumed = try await finish(plan, d, source: sourceInstance, target: targetInstance, afterStep: afterStep)
+        report.resumed = true
+        report.measuredResumeMs = resumed.resumeMs
+        if let paused = last.sourcePausedAt, let at = resumed.resumedAt, at >= paused {
+            report.guestPauseMs = (at - paused) * 1000
+        }
+        report.measuredTotalMs = Self.ms(clock.now - started)
+        return report
+    }
+
+    /// Finishes a migration left at `transferred` (target paused): resume target, stop source.
+    public func resumeMigration(vm vmName: String, afterStep: @Sendable (MigrationStep) -> Void = { _ in }) async throws {
+        guard let plan = try inventory.openMigrations().first(where: { $0.vm == vmName }) else {
+            throw MigrationError(.wrongState, "VM \(vmName) has no migration in progress")
+        }
+        guard plan.step == .transferred else {
+            throw MigrationError(.wrongState, "migration of \(vmName) is at step \(plan.step.rawValue), not transferred")
+        }
+        let source = try inventory.host(named: plan.source)
+        let target = try inventory.host(named: plan.target)
+        let d = driver(for: source)
+        _ = try await finish(plan, d, source: d.instance(of: vmName, on: source, port: nil),
+                         target: d.instance(of: vmName, on: target, port: plan.port), afterStep: afterStep)
+    }
+
+    private func finish(_ plan: MigrationRecord, _ d: any MigrationDriver, source: VMInstance, target: VMInstance, afterStep: @Sendable (MigrationStep) -> Void) async throws -> (resumeMs: Double, resumedAt: Double?) {
+        let clock = ContinuousClock()
+        let resumeStart = clock.now
+        let resumedAt: Double?
+        do {
+            resumedAt = try await d.resume(target)
+        } catch {
+            await rollBack(plan, d, source: source, target: target, error: error)
+            throw error
+        }
+        let resumeMs = Self.ms(clock.now - resumeStart)
+        try inventory.record(.targetResumed, migration: plan.id)
+        afterStep(.targetResumed)
+        try await d.stop(source)
+        try inventory.record(.sourceStopped, migration: plan.id)
+        afterStep(.sourceStopped)
+        try inventory.finishMigration(plan.id, outcome: .completed, vmHost: target.host, vmState: .running)
+        afterStep(.completed)
+        logger.info("migration completed", metadata: ["migration.vm": "\(plan.vm)", "migration.target": "\(target.host)"])
+        return (resumeMs, resumedAt)
+    }
+
+    /// Undo after a failure before the target ran: target gone, source running, row closed.
+    private func rollBack(_ plan: MigrationRecord, _ d: any MigrationDriver, source: VMInstance, target: VMInstance, error: any Error) async {
+        logger.warning("migration failed, rolling back", metadata: ["migration.vm": "\(plan.vm)", "migration.error": "\(error)"])
+        try? await d.cancel(from: source)
+        try? await d.stop(target)
+        let sourceState = await d.state(of: source)
+        try? inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.host,
+                                       vmState: sourceState == .running ? .running : .lost, error: "\(error)")
+    }
+
+    /// A port of `host`'s range that no open migration reserved and nothing listens on.
+    func freePort(on host: MigrationHost) throws -> Int {
+        let reserved = try inventory.reservedPorts(host: host.name)
+        for port in host.ports where !reserved.contains(port) {
+            if !ProcessSupport.portInUse(address: host.address, port: port) { return port }
+        }
+        throw MigrationError(.noFreePort, side: .target, "no free port in \(host.portLow)-\(host.portHigh) on \(host.name)")
+    }
+
+    static func ms(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+}
+
+/// What one migration did, with the hypervisor's figures next to ours.
+public struct MigrationReport: Codable, Sendable {
+    public var vm: String
+    public var source: String
+    public var target: String
+    public var port: Int
+    public var migration: Int64
+    public var resumed: Bool
+    /// Last progress record (QEMU's own total-time and downtime when completed).
+    public var final: MigrationProgress
+    /// From `migrate` issued to completion observed.
+    public var measuredTransferMs: Double
+    /// `cont` on the target until it reports running.
+    public var measuredResumeMs: Double?
+    /// Guest-visible pause: source STOP event to target RESUME event (hypervisor timestamps,
+    /// same host clock on loopback). Includes our polling and resume latency.
+    public var guestPauseMs: Double?
+    /// From the start of the call to its end.
+    public var measuredTotalMs: Double
+}

@@ -1,0 +1,132 @@
+/// Brings every VM in the inventory back to exactly one running copy after a crash.
+///
+/// It trusts observation over the record: for an open migration it asks both sides what
+/// they are doing. A target that already runs wins (the source is stopped); otherwise the
+/// source wins (the transfer is cancelled, the target stopped, the source resumed).
+public struct Recovery: Sendable {
+    public struct Action: Codable, Sendable, Hashable {
+        public var vm: String
+        public var host: String
+        /// `verified`, `rolled-back`, `forwarded`, `resumed`, `stray-stopped`, `lost`, `marked-running`.
+        public var action: String
+        public var detail: String
+
+        public init(vm: String, host: String, action: String, detail: String) {
+            self.vm = vm
+            self.host = host
+            self.action = action
+            self.detail = detail
+        }
+    }
+
+    public let orchestrator: MigrationOrchestrator
+
+    public init(orchestrator: MigrationOrchestrator) {
+        self.orchestrator = orchestrator
+    }
+
+    public func run() async throws -> [Action] {
+        let inventory = orchestrator.inventory
+        var actions: [Action] = []
+        let hosts = try inventory.hosts()
+        for plan in try inventory.openMigrations() {
+            do {
+                actions.append(try await recover(plan))
+            } catch {
+                // Keep going for the other VMs; the row stays open for another attempt.
+                actions.append(Action(vm: plan.vm, host: plan.source, action: "failed", detail: "\(error)"))
+            }
+        }
+        for record in try inventory.vms() where !actions.contains(where: { $0.vm == record.name && $0.action == "failed" }) {
+            do {
+                actions += try await check(record, hosts: hosts, already: actions)
+            } catch {
+                actions.append(Action(vm: record.name, host: record.host, action: "failed", detail: "\(error)"))
+            }
+        }
+        return actions
+    }
+
+    /// True if every VM ended with one running copy (no `failed` or `lost` action).
+    public static func succeeded(_ actions: [Action]) -> Bool {
+        !actions.contains { $0.action == "failed" || $0.action == "lost" }
+    }
+
+    private func check(_ record: VMRecord, hosts: [MigrationHost], already: [Action]) async throws -> [Action] {
+        let inventory = orchestrator.inventory
+        var actions: [Action] = []
+        let host = try inventory.host(named: record.host)
+        let d = orchestrator.driver(for: host)
+        let home = d.instance(of: record.name, on: host, port: nil)
+        // Any copy on another host of the same kind is a leftover: stop it.
+        for other in hosts where other.name != host.name && other.kind == host.kind {
+            let stray = d.instance(of: record.name, on: other, port: nil)
+            if await d.state(of: stray).hasProcess {
+                try await d.stop(stray)
+                actions.append(Action(vm: record.name, host: other.name, action: "stray-stopped", detail: "copy not in the inventory"))
+            }
+        }
+        let state = await d.state(of: home)
+        switch state {
+        case .running:
+            if record.state != .running {
+                try inventory.setVM(record.name, host: host.name, state: .running, why: "recovery: found running")
+                actions.append(Action(vm: record.name, host: host.name, action: "marked-running", detail: "was \(record.state)"))
+            } else if !(already + actions).contains(where: { $0.vm == record.name }) {
+                actions.append(Action(vm: record.name, host: host.name, action: "verified", detail: "running"))
+            }
+        case .paused, .postMigrate:
+            try await d.resume(home)
+            try inventory.setVM(record.name, host: host.name, state: .running, why: "recovery: resumed")
+            actions.append(Action(vm: record.name, host: host.name, action: "resumed", detail: "was \(state)"))
+        case .absent:
+            if record.state != .stopped {
+                try inventory.setVM(record.name, host: host.name, state: .lost, why: "recovery: no process")
+                actions.append(Action(vm: record.name, host: host.name, action: "lost", detail: "no process on \(host.name)"))
+            }
+        default:
+            actions.append(Action(vm: record.name, host: host.name, action: "lost", detail: "process is \(state)"))
+            try inventory.setVM(record.name, host: host.name, state: .lost, why: "recovery: \(state)")
+        }
+        return actions
+    }
+
+    private func recover(_ plan: MigrationRecord) async throws -> Action {
+        let inventory = orchestrator.inventory
+        let source = try inventory.host(named: plan.source)
+        let target = try inventory.host(named: plan.target)
+        let d = orchestrator.driver(for: source)
+        let src = d.instance(of: plan.vm, on: source, port: nil)
+        let tgt = d.instance(of: plan.vm, on: target, port: plan.port)
+        let targetState = await d.state(of: tgt)
+        let sourceState = await d.state(of: src)
+        let seen = "step \(plan.step.rawValue); source \(sourceState), target \(targetState)"
+
+        if targetState == .running {
+            try await d.stop(src)
+            try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
+            return Action(vm: plan.vm, host: target.name, action: "forwarded", detail: seen)
+        }
+        switch sourceState {
+        case .running, .paused, .postMigrate, .other:
+            try? await d.cancel(from: src)
+            try await d.stop(tgt)
+            let now = await d.state(of: src)
+            if now != .running { try await d.resume(src) }
+            try inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .running, error: "recovered: \(seen)")
+            return Action(vm: plan.vm, host: source.name, action: "rolled-back", detail: seen)
+        case .absent, .unresponsive, .incoming:
+            // Source gone. A target holding the complete state (paused, not inmigrate) can take over.
+            if targetState == .paused || targetState == .postMigrate {
+                try await d.resume(tgt)
+                try await d.stop(src)
+                try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
+                return Action(vm: plan.vm, host: target.name, action: "forwarded", detail: seen)
+            }
+            try? await d.stop(tgt)
+            try? await d.stop(src)
+            try inventory.finishMigration(plan.id, outcome: .lost, vmHost: source.name, vmState: .lost, error: "recovered: \(seen)")
+            return Action(vm: plan.vm, host: source.name, action: "lost", detail: seen)
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import Yams
+
+/// What a good hypervisor looks like: allowed digests or values per measurement name, which measurements
+/// must be present, and allowed PCR values (typically the boot PCRs 0–9).
+///
+/// ```yaml
+/// kind: golden-values
+/// version: 1
+/// name: debian-12-xen-4.17
+/// measurements:
+///   "xen:build-id":
+///     values: [151b373fd64b321593bf987fd923cd10dabadac4]
+///     required: true
+///   "file:/boot/xen-4.17-amd64.gz":
+///     sha256: [3051d3934d8bd1cec1b2e0c950ab9ebe958e1753fe3dd45b43fc870893189fe4]
+///   "kernel-module:*":                # a trailing * matches any name with that prefix
+///     sha256: [...]
+/// pcrs:
+///   sha256:
+///     0: [<64 hex digits>, ...]
+/// ```
+public struct GoldenValues: Sendable, Hashable {
+    /// One measurement name's allowed results.
+    public struct Entry: Sendable, Hashable {
+        /// The measurement name, or a prefix pattern ending in `*`.
+        public var name: String
+        /// Allowed SHA-256 digests of the measured bytes.
+        public var sha256: [[UInt8]]
+        /// Allowed reported values (for self-reported measurements such as the Xen build-id).
+        public var values: [String]
+        /// Whether a verdict must find this measurement in the log.
+        public var required: Bool
+        /// Where the entry starts in its file (line, column), for messages.
+        public var line: Int
+        public var column: Int
+
+        public init(name: String, sha256: [[UInt8]] = [], values: [String] = [], required: Bool = false,
+                    line: Int = 0, column: Int = 0) {
+            self.name = name
+            self.sha256 = sha256
+            self.values = values
+            self.required = required
+            self.line = line
+            self.column = column
+        }
+
+        public var isPattern: Bool { name.hasSuffix("*") }
+
+        public func matchesName(_ measurementName: String) -> Bool {
+            isPattern ? measurementName.hasPrefix(String(name.dropLast())) : name == measurementName
+        }
+
+        /// Whether a measured digest (and optional reported value) is allowed by this entry.
+        public func allows(sha256 digest: [UInt8], value: String?) -> Bool {
+            if sha256.contains(digest) { return true }
+            if let value, values.contains(value) { return true }
+            return false
+        }
+    }
+
+    public var name: String
+    public var description: String?
+    public var entries: [Entry]
+    /// Allowed values per bank and PCR index. A PCR not listed is not constrained.
+    public var pcrs: [HashAlgorithm: [Int: [[UInt8]]]]
+
+    public init(name: String, description: String? = nil, entries: [Entry] = [],
+                pcrs: [HashAlgorithm: [Int: [[UInt8]]]] = [:]) {
+        self.name = name
+        self.description = description
+        self.entries = entries
+        self.pcrs = pcrs
+    }
+
+    /// The entry for a measurement name: an exact name wins over the longest matching pattern.
+    public func entry(for measurementName: String) -> Entry? {
+        if let exact = entries.first(where: { !$0.isPattern && $0.name == measurementName }) { return exact }
+        return entries.filter { $0.isPattern && $0.matchesName(measurementName) }
+            .max { $0.name.count < $1.name.count }
+    }
+
+    public var requiredNames: [String] { entries.filter(\.required).map(\.name) }
+
+    static let kind = "golden-values"
+    static let topKeys = ["kind", "version", "name", "description", "measurements", "pcrs"]
+    static let entryKeys = ["sha256", "values", "required", "comment"]
+
+    /// Decodes a golden-values document strictly (see ``PolicyError``).
+    public init(yaml text: String, file: String) throws(PolicyError) {
+        let source = PolicySource(file: file)
+        try self.init(node: try source.compose(text), source: source)
+    }
+
+    init(node: Node, source: PolicySource) throws(PolicyError) {
+        let top = try source.mapping(node, what: "the golden-values document", allowed: Self.topKeys)
+        try PolicyDocument.checkHeader(top, expectedKind: Self.kind, source: source)
+        name = try source.nonEmptyString(try top.required("name", hint: "name the golden set, e.g. name: debian-12-xen-4.17"),
+                                         what: "name")
+        description = try top["description"].map { node throws(PolicyError) in try source.string(node, what: "description") }
+
+        entries = []
+        if let measurementsNode = top["measurements"] {
+            let measurements = try source.mapping(measurementsNode, what: "measurements", allowed: [])
+            for (name, keyNode, value) in measurements.pairs {
+                if name.isEmpty || name.dropLast().contains("*") {
+                    throw source.error(.badValue, at: keyNode, "measurement name '\(name)' is not valid",
+                                       hint: "use a measurement name such as 'file:/boot/xen.gz'; '*' only at the end")
+                }
+                let fields = try source.mapping(value, what: "measurement '\(name)'", allowed: Self.entryKeys)
+                var entry = Entry(name: name, line: keyNode.mark?.line ?? 0, column: keyNode.mark?.column ?? 0)
+                if let digests = fields["sha256"] {
+                    for (_, item) in try source.stringList(digests, what: "sha256 of '\(name)'") {
+                        let digest = try source.digest(item, algorithm: .sha256, what: "sha256 digest of '\(name)'")
+                        if entry.sha256.contains(digest) {
+                            throw source.error(.duplicateEntry, at: item, "digest listed twice for '\(name)'",
+                                               hint: "remove the repeated line")
+                        }
+                        entry.sha256.append(digest)
+                    }
+                }
+                if let values = fields["values"] {
+                    for (text, item) in try source.stringList(values, what: "values of '\(name)'") {
+                        if entry.values.contains(text) {
+                            throw source.error(.duplicateEntry, at: item, "value listed twice for '\(name)'",
+                                               hint: "remove the repeated line")
+                        }
+                        entry.values.append(text)
+                    }
+                }
+                if let required = fields["required"] {
+                    entry.required = try source.bool(required, what: "required")
+                }
+                if let comment = fields["comment"] { _ = try source.string(comment, what: "comment") }
+                if entry.sha256.isEmpty && entry.values.isEmpty {
+                    throw source.error(.missingKey, at: value, "measurement '\(name)' allows nothing",
+                                       hint: "give 'sha256: [<64 hex digits>]' or 'values: [...]'")
+                }
+                if entry.required && entry.isPattern {
+                    throw source.error(.inconsistent, at: keyNode, "a pattern ('\(name)') cannot be required",
+                                       hint: "list the required measurements by their full names")
+                }
+                entries.append(entry)
+            }
+        }
+
+        pcrs = [:]
+        if let pcrsNode = top["pcrs"] {
+            let banks = try source.mapping(pcrsNode, what: "pcrs", allowed: HashAlgorithm.allCases.map(\.rawValue))
+            for (bankName, _, bankNode) in banks.pairs {
+                guard let bank = HashAlgorithm(rawValue: bankName) else { continue }
+                let indices = try source.mapping(bankNode, what: "pcrs.\(bankName)", allowed: [])
+                var table: [Int: [[UInt8]]] = [:]
+                for (_, keyNode, valueNode) in indices.pairs {
+                    let index = try source.int(keyNode, what: "PCR index", range: 0...23)
+                    var allowed: [[UInt8]] = []
+                    for (_, item) in try source.stringList(valueNode, what: "allowed values of PCR \(index)") {
+                        allowed.append(try source.digest(item, algorithm: bank, what: "PCR \(index) value"))
+                    }
+                    if allowed.isEmpty {
+                        throw source.error(.missingKey, at: valueNode, "PCR \(index) allows no value",
+                                           hint: "list at least one \(bank.digestSize * 2)-hex-digit value, or remove the PCR")
+                    }
+                    table[index] = allowed
+                }
+                pcrs[bank] = table
+            }
+        }
+        if entries.isEmpty && pcrs.isEmpty {
+            throw source.error(.missingKey, at: node, "the golden values allow nothing",
+                               hint: "add 'measurements:' or 'pcrs:'")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+/// The one error type of the `Policy` module.
+///
+/// Every error names the file, line and column it refers to (1-based, as an editor shows them) and, where it
+/// helps, a hint. ``description`` has the shape compilers use, so editors can jump to it:
+///
+///     golden.yaml:12:7: error: unknown key 'sha265' (hint: did you mean 'sha256'?)
+public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A stable, machine-readable error code. Tests and tools match on it; the message may change.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The file could not be read.
+        public static let unreadable = Code(rawValue: "policy.unreadable")
+        /// The text is not well-formed YAML (scanner / parser error).
+        public static let yamlSyntax = Code(rawValue: "policy.yaml-syntax")
+        /// The file holds no document, or more than one.
+        public static let documentCount = Code(rawValue: "policy.document-count")
+        /// YAML anchors/aliases and custom tags are not accepted in policies.
+        public static let unsupportedYAML = Code(rawValue: "policy.unsupported-yaml")
+        /// The same key appears twice in one mapping.
+        public static let duplicateKey = Code(rawValue: "policy.duplicate-key")
+        /// A key that the schema does not know.
+        public static let unknownKey = Code(rawValue: "policy.unknown-key")
+        /// A key that the schema requires is absent.
+        public static let missingKey = Code(rawValue: "policy.missing-key")
+        /// A value of the wrong YAML type (e.g. a list where a string is expected).
+        public static let wrongType = Code(rawValue: "policy.wrong-type")
+        /// A digest that is not hexadecimal.
+        public static let badDigest = Code(rawValue: "policy.bad-digest")
+        /// A hexadecimal digest whose length does not fit its algorithm.
+        public static let badDigestLength = Code(rawValue: "policy.bad-digest-length")
+        /// A value out of its allowed range (a PCR index, a port, a duration).
+        public static let outOfRange = Code(rawValue: "policy.out-of-range")
+        /// A value that is not one of the allowed words.
+        public static let badValue = Code(rawValue: "policy.bad-value")
+        /// Two hosts with the same id (or the same address and port).
+        public static let duplicateHost = Code(rawValue: "policy.duplicate-host")
+        /// The same name listed twice in a list that must not repeat.
+        public static let duplicateEntry = Code(rawValue: "policy.duplicate-entry")
+        /// A reference to a host that is not declared.
+        public static let unknownHost = Code(rawValue: "policy.unknown-host")
+        /// The ring does not list every host exactly once.
+        public static let badRing = Code(rawValue: "policy.bad-ring")
+        /// The document's kind / schema version is not one this build understands.
+        public static let unsupportedSchema = Code(rawValue: "policy.unsupported-schema")
+        /// A rule that contradicts another one (e.g. freshness shorter than the challenge interval).
+        public static let inconsistent = Code(rawValue: "policy.inconsistent")
+    }
+
+    public var code: Code
+    public var file: String
+    /// 1-based line, or 0 when the error concerns the whole file.
+    public var line: Int
+    /// 1-based column, or 0 when the error concerns the whole file.
+    public var column: Int
+    public var message: String
+    public var hint: String?
+
+    public init(_ code: Code, file: String, line: Int, column: Int, message: String, hint: String? = nil) {
+        self.code = code
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String {
+        var text = "\(file):\(line):\(column): error: \(message)"
+        if let hint { text += " (hint: \(hint))" }
+        return text
+    }
+}

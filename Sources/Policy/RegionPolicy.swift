@@ -1,0 +1,270 @@
+import Yams
+
+/// A region: its hosts, the attestation ring, timing, and what each host state triggers.
+///
+/// ```yaml
+/// kind: region
+/// version: 1
+/// name: region-east
+/// rc-tcb: {address: 10.0.0.10, port: 8443}
+/// hosts:
+///   - {id: host-a, address: 10.0.0.11, port: 8443, golden: debian-12-xen-4.17.golden.yaml}
+/// ring: [host-a, host-b, host-c]
+/// intervals: {measurement: 30s, challenge: 60s}
+/// quote-freshness: 180s
+/// unreachable-timeout: 90s
+/// on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest}
+/// targets: {require-state: trusted, max-quote-age: 60s, rechallenge-before-move: true}
+/// ```
+public struct RegionPolicy: Sendable, Hashable {
+    public struct Endpoint: Sendable, Hashable {
+        public var address: String
+        public var port: Int
+        public init(address: String, port: Int) {
+            self.address = address
+            self.port = port
+        }
+    }
+
+    public struct Host: Sendable, Hashable {
+        public var id: String
+        public var endpoint: Endpoint
+        /// The golden-values file that applies to this host (relative to the region file).
+        public var golden: String?
+        public var capacityVCPUs: Int?
+        public var capacityMemoryMiB: Int?
+        public init(id: String, endpoint: Endpoint, golden: String? = nil, capacityVCPUs: Int? = nil,
+                    capacityMemoryMiB: Int? = nil) {
+            self.id = id
+            self.endpoint = endpoint
+            self.golden = golden
+            self.capacityVCPUs = capacityVCPUs
+            self.capacityMemoryMiB = capacityMemoryMiB
+        }
+    }
+
+    /// A host state that a policy can attach an action to.
+    public enum State: String, Sendable, Hashable, CaseIterable {
+        case unknown, untrusted, unreachable, stale, rebooted
+    }
+
+    /// What the RC-TCB does when a host enters a state.
+    public enum Action: String, Sendable, Hashable, CaseIterable {
+        /// Record only.
+        case none
+        /// Record and raise an alert.
+        case alert
+        /// Challenge the host directly now.
+        case challenge
+        /// Re-run full attestation (after a reboot: new boot log, new PCRs).
+        case reattest
+        /// Migrate the host's VMs away now.
+        case evacuate
+        /// Challenge directly; evacuate if the host stays silent or fails.
+        case confirmThenEvacuate = "confirm-then-evacuate"
+    }
+
+    public enum TargetPreference: String, Sendable, Hashable, CaseIterable {
+        case leastLoaded = "least-loaded"
+        case ringNext = "ring-next"
+    }
+
+    public struct TargetRules: Sendable, Hashable {
+        /// Only hosts in this state may receive VMs (always `trusted` today; kept explicit for readers).
+        public var requireTrusted: Bool = true
+        public var maxQuoteAge: Duration
+        public var rechallengeBeforeMove: Bool = true
+        public var reattestAfterMove: Bool = true
+        public var exclude: [String] = []
+        public var prefer: TargetPreference = .leastLoaded
+    }
+
+    public var name: String
+    public var rcTCB: Endpoint?
+    public var hosts: [Host]
+    /// Ring order: `ring[i]` challenges `ring[(i + 1) % ring.count]`.
+    public var ring: [String]
+    public var measurementInterval: Duration
+    public var challengeInterval: Duration
+    public var quoteFreshness: Duration
+    public var unreachableTimeout: Duration
+    public var actions: [State: Action]
+    public var targets: TargetRules
+
+    /// The host that `hostID` challenges (its ring successor).
+    public func neighbour(of hostID: String) -> String? {
+        guard let index = ring.firstIndex(of: hostID) else { return nil }
+        return ring[(index + 1) % ring.count]
+    }
+
+    static let kind = "region"
+    static let topKeys = ["kind", "version", "name", "description", "rc-tcb", "hosts", "ring", "intervals",
+                          "quote-freshness", "unreachable-timeout", "on-state", "targets"]
+
+    public init(yaml text: String, file: String) throws(PolicyError) {
+        let source = PolicySource(file: file)
+        try self.init(node: try source.compose(text), source: source)
+    }
+
+    init(node: Node, source: PolicySource) throws(PolicyError) {
+        let top = try source.mapping(node, what: "the region document", allowed: Self.topKeys)
+        try PolicyDocument.checkHeader(top, expectedKind: Self.kind, source: source)
+        name = try source.nonEmptyString(try top.required("name"), what: "name")
+        if let description = top["description"] { _ = try source.string(description, what: "description") }
+        rcTCB = try top["rc-tcb"].map { node throws(PolicyError) in
+            try Self.endpoint(node, what: "rc-tcb", source: source, extraKeys: []).0
+        }
+
+        // Hosts.
+        hosts = []
+        var idNodes: [String: Node] = [:]
+        var endpointOwner: [Endpoint: String] = [:]
+        let hostItems = try source.sequence(try top.required("hosts", hint: "list the region's hosts"), what: "hosts")
+        if hostItems.isEmpty {
+            throw source.error(.badValue, at: top["hosts"], "hosts must list at least two hosts",
+                               hint: "a ring needs two or more hosts")
+        }
+        for item in hostItems {
+            let (endpoint, fields) = try Self.endpoint(item, what: "a host", source: source,
+                                                       extraKeys: ["id", "golden", "capacity"])
+            let idNode = try fields.required("id", hint: "give each host a unique id")
+            let id = try source.nonEmptyString(idNode, what: "host id")
+            guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                throw source.error(.badValue, at: idNode, "host id '\(id)' has characters other than letters, digits, '-', '_', '.'")
+            }
+            if let first = idNodes[id] {
+                throw source.error(.duplicateHost, at: idNode, "duplicate host id '\(id)'",
+                                   hint: "first declared at line \(first.mark?.line ?? 0); host ids must be unique")
+            }
+            if let owner = endpointOwner[endpoint] {
+                throw source.error(.duplicateHost, at: fields["address"],
+                                   "host '\(id)' has the same address and port as '\(owner)'",
+                                   hint: "two hosts cannot share \(endpoint.address):\(endpoint.port)")
+            }
+            idNodes[id] = idNode
+            endpointOwner[endpoint] = id
+            var host = Host(id: id, endpoint: endpoint)
+            host.golden = try fields["golden"].map { node throws(PolicyError) in
+                try source.nonEmptyString(node, what: "golden")
+            }
+            if let capacityNode = fields["capacity"] {
+                let capacity = try source.mapping(capacityNode, what: "capacity", allowed: ["vcpus", "memory-mib"])
+                host.capacityVCPUs = try capacity["vcpus"].map { node throws(PolicyError) in
+                    try source.int(node, what: "vcpus", range: 1...65_536)
+                }
+                host.capacityMemoryMiB = try capacity["memory-mib"].map { node throws(PolicyError) in
+                    try source.int(node, what: "memory-mib", range: 1...(1 << 40))
+                }
+            }
+            hosts.append(host)
+        }
+        if hosts.count < 2 {
+            throw source.error(.badValue, at: top["hosts"], "hosts must list at least two hosts",
+                               hint: "a ring needs two or more hosts; each host is watched by its neighbour")
+        }
+
+        // Ring: every host exactly once.
+        let ringNode = try top.required("ring", hint: "list the host ids in ring order")
+        ring = []
+        for (id, item) in try source.stringList(ringNode, what: "ring") {
+            guard idNodes[id] != nil else {
+                throw source.error(.unknownHost, at: item, "ring names unknown host '\(id)'",
+                                   hint: Self.hostSuggestion(id, Array(idNodes.keys)))
+            }
+            if ring.contains(id) {
+                throw source.error(.badRing, at: item, "host '\(id)' appears twice in the ring",
+                                   hint: "each host appears exactly once")
+            }
+            ring.append(id)
+        }
+        let ringOrder = ring
+        let missing = hosts.map(\.id).filter { !ringOrder.contains($0) }
+        if !missing.isEmpty {
+            throw source.error(.badRing, at: ringNode, "the ring leaves out \(missing.joined(separator: ", "))",
+                               hint: "every host must be in the ring, or nobody watches it")
+        }
+
+        // Timing.
+        let intervals = try source.mapping(try top.required("intervals"), what: "intervals",
+                                           allowed: ["measurement", "challenge"])
+        measurementInterval = try source.duration(try intervals.required("measurement"), what: "intervals.measurement")
+        challengeInterval = try source.duration(try intervals.required("challenge"), what: "intervals.challenge")
+        let freshnessNode = try top.required("quote-freshness", hint: "the oldest quote age accepted, e.g. 180s")
+        quoteFreshness = try source.duration(freshnessNode, what: "quote-freshness")
+        unreachableTimeout = try source.duration(try top.required("unreachable-timeout"), what: "unreachable-timeout")
+        if quoteFreshness < challengeInterval {
+            throw source.error(.inconsistent, at: freshnessNode,
+                               "quote-freshness is shorter than intervals.challenge, so every quote goes stale",
+                               hint: "make quote-freshness at least the challenge interval")
+        }
+
+        // Actions.
+        actions = [.untrusted: .evacuate, .unreachable: .confirmThenEvacuate, .stale: .challenge,
+                   .rebooted: .reattest, .unknown: .challenge]
+        let actionTable = Action.allCases.map { ($0.rawValue, $0) }
+        if let onState = top["on-state"] {
+            let fields = try source.mapping(onState, what: "on-state", allowed: State.allCases.map(\.rawValue))
+            for (key, _, value) in fields.pairs {
+                guard let state = State(rawValue: key) else { continue }
+                actions[state] = try source.word(value, what: "action for '\(key)'", actionTable)
+            }
+        }
+
+        // Target rules.
+        targets = TargetRules(maxQuoteAge: quoteFreshness)
+        if let targetsNode = top["targets"] {
+            let fields = try source.mapping(targetsNode, what: "targets",
+                                            allowed: ["require-state", "max-quote-age", "rechallenge-before-move",
+                                                      "reattest-after-move", "exclude", "prefer"])
+            if let state = fields["require-state"] {
+                _ = try source.word(state, what: "target state", [("trusted", true)])
+            }
+            if let age = fields["max-quote-age"] {
+                targets.maxQuoteAge = try source.duration(age, what: "targets.max-quote-age")
+                if targets.maxQuoteAge > quoteFreshness {
+                    throw source.error(.inconsistent, at: age, "targets.max-quote-age is longer than quote-freshness",
+                                       hint: "a migration target's quote must be at least as fresh as any other")
+                }
+            }
+            if let node = fields["rechallenge-before-move"] {
+                targets.rechallengeBeforeMove = try source.bool(node, what: "rechallenge-before-move")
+            }
+            if let node = fields["reattest-after-move"] {
+                targets.reattestAfterMove = try source.bool(node, what: "reattest-after-move")
+            }
+            if let node = fields["exclude"] {
+                for (id, item) in try source.stringList(node, what: "targets.exclude") {
+                    guard idNodes[id] != nil else {
+                        throw source.error(.unknownHost, at: item, "targets.exclude names unknown host '\(id)'",
+                                           hint: Self.hostSuggestion(id, Array(idNodes.keys)))
+                    }
+                    targets.exclude.append(id)
+                }
+            }
+            if let node = fields["prefer"] {
+                targets.prefer = try source.word(node, what: "target preference",
+                                                 TargetPreference.allCases.map { ($0.rawValue, $0) })
+            }
+        }
+    }
+
+    static func hostSuggestion(_ id: String, _ known: [String]) -> String {
+        let hint = PolicySource.suggestion(for: id, among: known.sorted())
+        return hint.hasPrefix("did") ? hint : "declared hosts: " + known.sorted().joined(separator: ", ")
+    }
+
+    static func endpoint(_ node: Node, what: String, source: PolicySource,
+                         extraKeys: [String]) throws(PolicyError) -> (Endpoint, Fields) {
+        let fields = try source.mapping(node, what: what, allowed: ["address", "port"] + extraKeys)
+        let addressNode = try fields.required("address", hint: "an IP address or host name")
+        let address = try source.nonEmptyString(addressNode, what: "address")
+        let allowed: (Character) -> Bool = { $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }
+        guard address.allSatisfy(allowed), address.utf8.count <= 253 else {
+            throw source.error(.badValue, at: addressNode, "'\(address)' is not an IP address or host name",
+                               hint: "write e.g. 10.0.0.11, fd00::11 or host-a.example")
+        }
+        let port = try source.int(try fields.required("port", hint: "the agent's TLS port, e.g. 8443"),
+                                  what: "port", range: 1...65_535)
+        return (Endpoint(address: address, port: port), fields)
+    }
+}

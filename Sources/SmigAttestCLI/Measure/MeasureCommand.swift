@@ -1,0 +1,179 @@
+public import ArgumentParser
+import Attestation
+import Foundation
+public import Measurement
+public import Policy
+
+/// Source selection shared by `measure` and `golden capture`.
+public struct MeasurementSourceOptions: ParsableArguments {
+    @Option(name: .customLong("source"),
+            help: ArgumentHelp("A measurement source (repeatable): \(SourceSpec.syntax).", valueName: "source"))
+    public var sources: [String] = []
+
+    public init() {}
+
+    /// The sources: the --source options, else those a golden file's entry names imply.
+    public func resolve(golden: GoldenValues?) throws -> [any MeasurementSource] {
+        if !sources.isEmpty { return try sources.map { try SourceSpec.parse($0) } }
+        guard let golden else { throw ValidationError("give --source (or --golden to measure what it names)") }
+        return try Self.sources(for: golden)
+    }
+
+    /// Sources implied by golden entry names: `file:PATH`, `process-text:EXE`, `xen:*`, `kernel-module*`, `boot-log*`.
+    public static func sources(for golden: GoldenValues) throws -> [any MeasurementSource] {
+        var files: [String] = []
+        var executables: [String] = []
+        var kinds: [String] = []
+        for entry in golden.entries {
+            let name = entry.name
+            if name.hasPrefix("file:"), !entry.isPattern {
+                files.append(String(name.dropFirst(5)))
+            } else if name.hasPrefix("process-text:"), !entry.isPattern {
+                executables.append(String(name.dropFirst(13)))
+            } else if name.hasPrefix("xen:") {
+                kinds.append("xen")
+            } else if name.hasPrefix("kernel-module") {
+                kinds.append("kernel-modules")
+            } else if name.hasPrefix("boot-log") {
+                kinds.append("boot-log")
+            }
+        }
+        var out: [any MeasurementSource] = []
+        if !files.isEmpty { out.append(FileSource(paths: files)) }
+        for executable in executables { out.append(ProcessTextSource(.executable(executable))) }
+        var seen: Set<String> = []
+        for kind in kinds where seen.insert(kind).inserted { out.append(try SourceSpec.parse(kind)) }
+        return out
+    }
+}
+
+/// What `measure --extend --json` prints.
+struct ExtendReport: Encodable {
+    var measurements: [MeasureCommand.Row]
+    /// recnum of each record appended (and extended) by this run.
+    var extended: [Int]
+    var pcr: Int
+    var log: String
+}
+
+/// `smig-attest measure [--source ...] [--golden FILE] [--extend] [--json]`
+public struct MeasureCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "measure",
+        abstract: "Take the hypervisor measurements and show the golden entry each one matches.",
+        discussion: """
+        Prints one line per measurement: name (with #PID for process text), SHA-256, and with --golden the \
+        verdict of its golden entry (ok, NOT ALLOWED, UNKNOWN) plus required entries that were not measured. \
+        Without --source, measures what the golden file names. Exit status 3 if a measurement does not match.
+        """)
+
+    @OptionGroup public var selection: MeasurementSourceOptions
+    @Option(help: "Golden-values file to match against.") public var golden: String?
+    @Flag(help: "Extend new or changed measurements into the TPM and append them to the measurement log.")
+    public var extend = false
+    @Option(help: "PCR for runtime measurements (8-15: software cannot reset them).") public var pcr: Int = Measurer.defaultPCR
+    @Option(help: ArgumentHelp("Measurement log (default STATE_DIR/measurements.log).", valueName: "file"))
+    public var log: String?
+    @OptionGroup public var tpm: TPMOptions
+    @OptionGroup public var state: StateOptions
+    @Flag(name: .long, help: "Print machine-readable JSON instead of text.") public var json = false
+
+    public init() {}
+
+    public func validate() throws {
+        guard (8...15).contains(pcr) else { throw ValidationError("--pcr must be 8-15 (PCRs software cannot reset), not \(pcr)") }
+    }
+
+    /// The measurement log path for a state directory.
+    public static func logPath(_ explicit: String?, state: StateOptions) -> String {
+        explicit ?? state.directory.appendingPathComponent("measurements.log").path
+    }
+
+    public struct Row: Encodable, Sendable {
+        public var source: String
+        public var name: String
+        public var instance: String?
+        public var sha256: String
+        public var value: String?
+        public var detail: String
+        /// The golden entry that applies, if any.
+        public var goldenEntry: String?
+        /// ok | not-allowed | unknown | required-missing; nil without --golden.
+        public var match: String?
+    }
+
+    /// Measures `sources` and matches each measurement against `golden`.
+    public static func rows(_ measurements: [NamedMeasurement], golden: GoldenValues?) -> [Row] {
+        var rows = measurements.map { m -> Row in
+            var row = Row(source: m.source, name: m.name, instance: m.instance, sha256: Hex.encode(m.sha256),
+                          value: m.value, detail: m.detail)
+            if let golden {
+                if let entry = golden.entry(for: m.name) {
+                    row.goldenEntry = entry.name
+                    row.match = entry.allows(sha256: m.sha256, value: m.value) ? "ok" : "not-allowed"
+                } else {
+                    row.match = "unknown"
+                }
+            }
+            return row
+        }
+        if let golden {
+            let measured = Set(measurements.map(\.name))
+            for name in golden.requiredNames where !measured.contains(name) {
+                rows.append(Row(source: "", name: name, sha256: "", detail: "required but not measured",
+                                goldenEntry: name, match: "required-missing"))
+            }
+        }
+        return rows
+    }
+
+    public static func measureAll(_ sources: [any MeasurementSource]) throws -> [NamedMeasurement] {
+        var out: [NamedMeasurement] = []
+        for source in sources { out += try source.measure() }
+        return out
+    }
+
+    public func run() throws {
+        try MeasureOutput.reporting {
+            let goldenValues = try golden.map { try GoldenValues(contentsOfFile: $0) }
+            let measurements = try Self.measureAll(try selection.resolve(golden: goldenValues))
+            let rows = Self.rows(measurements, golden: goldenValues)
+            var appended: [MeasurementRecord] = []
+            if extend {
+                try FileManager.default.createDirectory(at: state.directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+                let device = try tpm.open()
+                appended = try Measurer.extend(measurements, logPath: Self.logPath(log, state: state),
+                                               extender: TPMPCRExtender(device: device), pcr: pcr)
+            }
+            if json {
+                if extend {
+                    MeasureOutput.json(ExtendReport(measurements: rows, extended: appended.map(\.recnum), pcr: pcr,
+                                                    log: Self.logPath(log, state: state)))
+                } else {
+                    MeasureOutput.json(rows)
+                }
+            } else {
+                for row in rows {
+                    let name = row.instance.map { "\(row.name)#\($0)" } ?? row.name
+                    var text = "\(name)  \(row.sha256.isEmpty ? "-" : row.sha256)"
+                    if let value = row.value, value.count <= 80, !value.contains("\n") { text += "  \"\(value)\"" }
+                    switch row.match {
+                    case "ok": text += "  ok (golden '\(row.goldenEntry ?? "")')"
+                    case "not-allowed": text += "  NOT ALLOWED by golden '\(row.goldenEntry ?? "")'"
+                    case "unknown": text += "  UNKNOWN (no golden entry)"
+                    case "required-missing": text += "  REQUIRED BUT NOT MEASURED"
+                    default: break
+                    }
+                    MeasureOutput.line(text + "  [\(row.detail)]")
+                }
+                if extend {
+                    MeasureOutput.line(appended.isEmpty
+                        ? "nothing changed: PCR \(pcr) not extended"
+                        : "extended PCR \(pcr) with \(appended.count) new or changed measurement(s); log: \(Self.logPath(log, state: state))")
+                }
+            }
+            if rows.contains(where: { $0.match != nil && $0.match != "ok" }) { throw ExitCode(3) }
+        }
+    }
+}

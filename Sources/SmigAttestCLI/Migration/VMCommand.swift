@@ -1,0 +1,125 @@
+public import ArgumentParser
+import Foundation
+import Migration
+
+/// `smig-attest vm ...`: start, stop and resume VMs; declare hosts.
+public struct VMCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vm",
+        abstract: "Start, stop or resume a VM; declare the hosts VMs run on.",
+        subcommands: [VMStartCommand.self, VMStopCommand.self, VMResumeCommand.self, VMHostCommand.self])
+
+    public init() {}
+}
+
+public struct VMStartCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Start a VM on a host and record it in the inventory.",
+        discussion: "Without --image the VM boots the built-in test guest (a boot sector that keeps counting).")
+
+    @OptionGroup public var options: MigrationStateOptions
+    @Argument(help: "VM name (A-Z a-z 0-9 - _).") public var name: String
+    @Option(help: "Host to start it on (see `vm host add`).") public var host: String
+    @Option(help: "Memory in MiB.") public var memory = 64
+    @Option(help: "QEMU machine type.") public var machine = "pc"
+    @Option(help: "Virtual CPUs.") public var cpus = 1
+    @Option(help: "Raw floppy boot image (default: the test guest).") public var image: String?
+
+    public init() {}
+
+    public func run() async throws {
+        let orchestrator = try options.orchestrator()
+        let bootImage = try image ?? TestGuest.writeImage(to: "\(options.resolvedStateDir)/images/test-guest.img")
+        let vm = VMDescription(name: name, machineType: machine, memoryMiB: memory, cpus: cpus, bootImage: bootImage)
+        let instance = try await orchestrator.startVM(vm, on: host)
+        if options.json {
+            print(try MigrationOutput.json(instance))
+        } else {
+            print("\(name) running on \(host) (QMP \(instance.controlPath))")
+        }
+    }
+}
+
+public struct VMStopCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a VM and remove it from the inventory.")
+    @OptionGroup public var options: MigrationStateOptions
+    @Argument(help: "VM name.") public var name: String
+    public init() {}
+
+    public func run() async throws {
+        try await options.orchestrator().stopVM(name)
+        print(options.json ? "{\"stopped\": \"\(name)\"}" : "\(name) stopped")
+    }
+}
+
+public struct VMResumeCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Finish a migration started with `migrate --no-resume`: resume the target, stop the source.")
+    @OptionGroup public var options: MigrationStateOptions
+    @Argument(help: "VM name.") public var name: String
+    public init() {}
+
+    public func run() async throws {
+        let orchestrator = try options.orchestrator()
+        try await orchestrator.resumeMigration(vm: name)
+        let record = try orchestrator.inventory.vm(named: name)
+        print(options.json ? try MigrationOutput.json(record) : "\(name) running on \(record.host)")
+    }
+}
+
+public struct VMHostCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Declare and list hosts (a name, an address, a port range and a state directory).",
+        subcommands: [VMHostAddCommand.self, VMHostListCommand.self])
+    public init() {}
+}
+
+public struct VMHostAddCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Declare a host.",
+        discussion: """
+            Example: smig-attest vm host add a --address 127.0.0.1 --ports 47000-47099
+            Several hosts may share one machine: give each its own port range.
+            """)
+    @OptionGroup public var options: MigrationStateOptions
+    @Argument(help: "Host name.") public var name: String
+    @Option(help: "Address incoming migrations listen on.") public var address = "127.0.0.1"
+    @Option(help: "Port range for incoming migrations, LOW-HIGH.") public var ports: String
+    @Option(help: "Hypervisor: qemu or xen.") public var kind = "qemu"
+    @Option(name: .customLong("host-dir"), help: "State directory of this host (default: STATE-DIR/hosts/NAME).") public var hostDir: String?
+    public init() {}
+
+    public func validate() throws {
+        guard MigrationHost.Kind(rawValue: kind) != nil else { throw ValidationError("--kind must be qemu or xen") }
+        do { _ = try MigrationHost.parsePorts(ports) } catch { throw ValidationError("\(error)") }
+    }
+
+    public func run() async throws {
+        let range = try MigrationHost.parsePorts(ports)
+        let host = MigrationHost(name: name, kind: MigrationHost.Kind(rawValue: kind) ?? .qemu, address: address,
+                                 portLow: range.lowerBound, portHigh: range.upperBound,
+                                 stateDirectory: hostDir ?? "\(options.resolvedStateDir)/hosts/\(name)")
+        try options.inventory().addHost(host)
+        print(options.json ? try MigrationOutput.json(host) : "host \(name) added (\(address) \(ports), \(host.stateDirectory))")
+    }
+}
+
+public struct VMHostListCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "list", abstract: "List declared hosts.")
+    @OptionGroup public var options: MigrationStateOptions
+    public init() {}
+
+    public func run() async throws {
+        let hosts = try options.inventory().hosts()
+        if options.json {
+            print(try MigrationOutput.json(hosts))
+        } else {
+            print(MigrationOutput.table(["HOST", "KIND", "ADDRESS", "PORTS", "STATE DIR"],
+                                        hosts.map { [$0.name, $0.kind.rawValue, $0.address, "\($0.portLow)-\($0.portHigh)", $0.stateDirectory] }))
+        }
+    }
+}

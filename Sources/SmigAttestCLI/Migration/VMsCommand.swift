@@ -1,0 +1,58 @@
+public import ArgumentParser
+import Foundation
+import Migration
+
+/// `smig-attest vms`: which VM runs where; `--recover` repairs after a crash first.
+public struct VMsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vms",
+        abstract: "List the VMs in the inventory with their host and state.",
+        discussion: """
+            With --recover, first brings every VM back to exactly one running copy: an open \
+            migration whose target already runs is finished (source stopped); otherwise it is \
+            rolled back (transfer cancelled, target stopped, source resumed).
+            """)
+
+    @OptionGroup public var options: MigrationStateOptions
+
+    @Flag(name: .long, help: "Repair the state left by an interrupted migration before listing.")
+    public var recover = false
+
+    public init() {}
+
+    struct Line: Codable {
+        var name: String
+        var host: String
+        var state: String
+        var memoryMiB: Int
+        var migration: String?
+    }
+
+    struct Output: Codable {
+        var recovery: [Recovery.Action]?
+        var vms: [Line]
+    }
+
+    public func run() async throws {
+        let orchestrator = try options.orchestrator()
+        let actions = recover ? try await Recovery(orchestrator: orchestrator).run() : nil
+        let open = try orchestrator.inventory.openMigrations()
+        let lines = try orchestrator.inventory.vms().map { r in
+            Line(name: r.name, host: r.host, state: r.state.rawValue, memoryMiB: r.description.memoryMiB,
+                 migration: open.first { $0.vm == r.name }.map { "\($0.source) -> \($0.target) at \($0.step.rawValue)" })
+        }
+        if options.json {
+            print(try MigrationOutput.json(Output(recovery: actions, vms: lines)))
+        } else {
+            if let actions {
+                for a in actions { print("recover: \(a.vm) on \(a.host): \(a.action) (\(a.detail))") }
+            }
+            print(MigrationOutput.table(["VM", "HOST", "STATE", "MEMORY", "MIGRATION"],
+                                        lines.map { [$0.name, $0.host, $0.state, "\($0.memoryMiB) MiB", $0.migration ?? "-"] }))
+        }
+        if let actions, !Recovery.succeeded(actions) {
+            throw MigrationError(.wrongState, side: .orchestrator, "recovery left VMs without a running copy: "
+                + actions.filter { $0.action == "failed" || $0.action == "lost" }.map { "\($0.vm) \($0.action)" }.joined(separator: ", "))
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Attestation
+import Foundation
+import Policy
+import Testing
+
+@testable import Measurement
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child process started for a test and killed (by its PID) when the test ends.
+final class ChildProcess {
+    let process = Process()
+    var pid: Int32 { process.processIdentifier }
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    deinit { stop() }
+
+    /// SIGKILL: the test runner's blocked-signal mask is inherited across exec, so SIGTERM may never arrive.
+    func stop() {
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// Waits until the process runs `executable` and its text is stable (dynamic loading finished): two
+    /// measurements in a row with the same digest and mapping count.
+    func stableTextMeasurement(of executable: String) throws -> NamedMeasurement {
+        var previous: NamedMeasurement?
+        for _ in 0..<200 {
+            if ProcessTextSource.executable(of: pid) == executable,
+               let current = try? ProcessTextSource(.pid(pid)).measure(pid: pid)
+            {
+                if let previous, previous.sha256 == current.sha256, previous.detail == current.detail {
+                    return current
+                }
+                previous = current
+            }
+            usleep(100_000)
+        }
+        throw MeasurementError(.processUnavailable, "process text never settled", subject: "pid \(pid)")
+    }
+
+    /// Writes one byte into the process's memory through /proc/PID/mem (as a root attacker could).
+    func poke(address: UInt64, xor: UInt8 = 0xFF) throws {
+        let fd = open("/proc/\(pid)/mem", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw MeasurementError(.io, "open mem: \(errno)") }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        guard pread(fd, &byte, 1, off_t(address)) == 1 else { throw MeasurementError(.io, "pread: \(errno)") }
+        byte ^= xor
+        guard pwrite(fd, &byte, 1, off_t(address)) == 1 else { throw MeasurementError(.io, "pwrite: \(errno)") }
+    }
+
+    /// The last byte of the highest executable mapping of `executable` itself (page padding after its code).
+    func lastTextByte(of executable: String) throws -> UInt64 {
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        let mine = try MemoryMapping.parse(maps: maps, subject: "pid \(pid)")
+            .filter { $0.isExecutable && $0.path == executable }
+        guard let last = mine.max(by: { $0.end < $1.end }) else {
+            throw MeasurementError(.processUnavailable, "no text mapping of \(executable)")
+        }
+        return last.end - 1
+    }
+}
+
+func requireTool(_ name: String) throws -> String? {
+    if let path = which(name) { return path }
+    // Never a silent skip: the test command installs every tool these tests use.
+    throw MeasurementError(.noSuchProcess, "\(name) is required but not installed\(runningInCI ? " (CI=true)" : "")")
+}
+
+@Suite("process-text", .serialized)
+struct ProcessTextTests {
+    @Test func measuresAChildAndSeesAOneByteWrite() throws {
+        guard let sleep = try requireTool("sleep") else { return }
+        let child = try ChildProcess(sleep, ["60"])
+        let executable = ProcessTextSource.executable(of: child.pid) ?? sleep
+        let before = try child.stableTextMeasurement(of: executable)
+        #expect(before.name == "process-text:\(executable)")
+        #expect(before.instance == String(child.pid))
+
+        // The same text selected by executable path yields this process among the matches.
+        let byPath = try ProcessTextSource(.executable(executable)).measure()
+        #expect(byPath.contains { $0.instance == String(child.pid) && $0.sha256 == before.sha256 })
+
+        try child.poke(address: try child.lastTextByte(of: executable))
+        let after = try ProcessTextSource(.pid(child.pid)).measure(pid: child.pid)
+        #expect(after.sha256 != before.sha256)
+        try child.poke(address: try child.lastTextByte(of: executable))  // undo
+        #expect(try ProcessTextSource(.pid(child.pid)).measure(pid: child.pid).sha256 == before.sha256)
+    }
+
+    @Test func textBytesHashToTheMeasurement() throws {
+        guard let sleep = try requireTool("sleep") else { return }
+        let child = try ChildProcess(sleep, ["60"])
+        let executable = ProcessTextSource.executable(of: child.pid) ?? sleep
+        _ = try child.stableTextMeasurement(of: executable)
+        let bytes = try ProcessTextSource(.pid(child.pid)).textBytes(pid: child.pid)
+        #expect(bytes.count > 4096)
+    }
+
+    @Test func goneProcess() throws {
+        #expect { try ProcessTextSource(.pid(Int32.max - 1)).measure() } throws: {
+            ($0 as? MeasurementError)?.code == .processUnavailable
+        }
+        #expect { try ProcessTextSource(.executable("/nonexistent/hypervisor")).measure() } throws: {
+            ($0 as? MeasurementError)?.code == .noSuchProcess
+        }
+    }
+
+    /// The must-show scenario, up to the software PCR bank: a real QEMU, one byte written into its code.
+    /// (`QEMUWithSwtpmTests` runs the same against a swtpm with a quote.)
+    @Test func qemuCodeWriteTurnsTheVerdictUntrusted() throws {
+        guard let qemu = try requireTool("qemu-system-x86_64") else { return }
+        let child = try ChildProcess(qemu, ["-accel", "tcg", "-display", "none", "-nodefaults", "-m", "32", "-S",
+                                            "-monitor", "none", "-serial", "none"])
+        let executable = ProcessTextSource.executable(of: child.pid) ?? qemu
+        let first = try child.stableTextMeasurement(of: executable)
+        #expect(first.name == "process-text:\(executable)")
+
+        let directory = try TemporaryDirectory()
+        let pcrs = SoftwarePCRBank()
+        let measurer = Measurer(log: try MeasurementLog(path: "\(directory.path)/m.log", bootID: "b"), extender: pcrs)
+        try measurer.record([first])
+        let pcrBefore = try pcrs.read(pcr: 15)
+        let golden = GoldenValues(name: "qemu-host", entries: [.init(name: first.name, sha256: [first.sha256])])
+
+        func verdict() throws -> Verdict {
+            var quoted = PCRBanks()
+            quoted[.sha256, 15] = try pcrs.read(pcr: 15)
+            return Evaluator.evaluate(.init(quoted: quoted, records: measurer.log.records, golden: golden))
+        }
+        #expect(try verdict().trusted)
+        #expect(try measurer.record([try ProcessTextSource(.pid(child.pid)).measure(pid: child.pid)]).isEmpty)
+
+        try child.poke(address: try child.lastTextByte(of: executable))
+        let second = try ProcessTextSource(.pid(child.pid)).measure(pid: child.pid)
+        #expect(second.sha256 != first.sha256)
+        let appended = try measurer.record([second])
+        #expect(appended.count == 1)
+        #expect(measurer.log.records.count == 2)
+        #expect(try pcrs.read(pcr: 15) != pcrBefore)
+
+        let result = try verdict()
+        #expect(!result.trusted)
+        #expect(result.reasons.count == 1)
+        #expect(result.reasons.first?.kind == .digestNotAllowed)
+        #expect(result.reasons.first?.source == "process-text")
+        #expect(result.reasons.first?.measurement == "process-text:\(executable)#\(child.pid)")
+        child.stop()
+    }
+}

@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Migration
+import Testing
+
+/// The real `smig-attest migrate` is SIGKILLed right after each step is committed (hidden
+/// `--crash-after STEP`), then `smig-attest vms --recover` runs. Every time exactly one
+/// running copy must remain, and the guest must still be counting.
+@Suite("Crash at every step, then recover", .serialized, .enabled(if: Env.runQEMU, "qemu-system-x86_64 not installed"))
+struct CrashRecoveryTests {
+    @Test("SIGKILL after step, recover, exactly one running copy", arguments: MigrationStep.allCases)
+    func crashThenRecover(_ step: MigrationStep) async throws {
+        if Env.isCI { try #require(Env.hasQEMU) }
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        try await f.orchestrator.startVM(f.vm("k1"), on: "a")
+        let before = try await f.counterGrows("k1", on: f.a, beyond: 0)
+
+        let crashed = try await f.cli(["migrate", "k1", "--to", "b", "--crash-after", step.rawValue])
+        #expect(crashed.status == 128 + SIGKILL, "the orchestrator died by SIGKILL (\(crashed.stderr))")
+        let open = try f.inventory.openMigrations()
+        if step == .completed {
+            #expect(open.isEmpty)
+        } else {
+            #expect(open.map(\.step) == [step], "the inventory shows the step it crashed after")
+        }
+
+        let recovered = try await f.cli(["vms", "--recover", "--json"])
+        #expect(recovered.status == 0, "\(recovered.stderr)")
+        #expect(try f.inventory.openMigrations().isEmpty)
+
+        // Exactly one live process for k1, and it runs.
+        let pids = f.processes()
+        #expect(pids.count == 1, "one QEMU left, found \(pids)")
+        let record = try f.inventory.vm(named: "k1")
+        #expect(record.state == .running)
+        let home = record.host == "a" ? f.a : f.b
+        let away = record.host == "a" ? f.b : f.a
+        #expect(await f.driver.state(of: f.instance("k1", on: home)) == .running)
+        #expect(await f.driver.state(of: f.instance("k1", on: away)) == .absent)
+        // Before the target ran, recovery keeps the source; once it ran, the target.
+        #expect(record.host == (step >= .targetResumed ? "b" : "a"))
+        let now = try await f.counterGrows("k1", on: home, beyond: before)
+        #expect(now > before, "the guest kept its memory and keeps counting")
+        let later = try await f.counterGrows("k1", on: home, beyond: now)
+        #expect(later > now)
+    }
+}

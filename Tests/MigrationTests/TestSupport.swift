@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Migration
+import Synchronization
+import Testing
+
+/// What the environment offers; under `CI=true` a missing tool is a failure, not a skip.
+enum Env {
+    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+    static let qemu = ProcessInfo.processInfo.environment["SMIG_QEMU"] ?? "qemu-system-x86_64"
+    static let hasQEMU = which(qemu) != nil
+    static let hasNasm = which("nasm") != nil
+    /// QEMU tests always run: the test command installs QEMU, and a missing one is a failure, never a skip.
+    static let runQEMU = true
+
+    static func which(_ name: String) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// The `smig-attest` executable built beside this test bundle (or `$SMIG_ATTEST_BIN`).
+    static func cliBinary() throws -> String {
+        if let env = ProcessInfo.processInfo.environment["SMIG_ATTEST_BIN"], !env.isEmpty { return env }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("smig-attest").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        throw MigrationError(.hypervisorMissing, "smig-attest executable not found near \(exe); run `swift build` first or set SMIG_ATTEST_BIN")
+    }
+}
+
+/// Hands out disjoint port ranges so tests running side by side never collide.
+enum PortBlocks {
+    private static let next = Mutex(0)
+    /// 20 ports: 10 for host a, 10 for host b.
+    static func take() -> Int {
+        let pid = Int(getpid()) % 50
+        let block = next.withLock { n in
+            n += 1
+            return n
+        }
+        return 40000 + (pid * 200 + block * 20) % 15000
+    }
+}
+
+/// A temporary state directory with an inventory and two loopback hosts `a` and `b`.
+/// `cleanUp()` SIGKILLs every process whose command line mentions the directory.
+final class Fixture: Sendable {
+    let dir: String
+    let inventory: VMInventory
+    let a: MigrationHost
+    let b: MigrationHost
+    let image: String
+    let driver: QEMUDriver
+    let orchestrator: MigrationOrchestrator
+
+    init(qmpTimeout: Duration = .seconds(10)) throws {
+        // Short path: QMP socket paths must stay under 108 bytes.
+        let template = "/tmp/smt-XXXXXX"
+        var bytes = Array(template.utf8CString)
+        guard let made = mkdtemp(&bytes) else { throw MigrationError(.io, "mkdtemp failed") }
+        dir = String(cString: made)
+        let base = PortBlocks.take()
+        a = MigrationHost(name: "a", address: "127.0.0.1", portLow: base, portHigh: base + 9, stateDirectory: "\(dir)/a")
+        b = MigrationHost(name: "b", address: "127.0.0.1", portLow: base + 10, portHigh: base + 19, stateDirectory: "\(dir)/b")
+        inventory = try VMInventory(stateDirectory: dir)
+        try inventory.addHost(a)
+        try inventory.addHost(b)
+        image = try TestGuest.writeImage(to: "\(dir)/guest.img")
+        driver = QEMUDriver(configuration: .init(qemuBinary: Env.qemu, qmpTimeout: qmpTimeout))
+        orchestrator = MigrationOrchestrator(inventory: inventory, qemu: driver)
+    }
+
+    func vm(_ name: String, memoryMiB: Int = 32) -> VMDescription {
+        VMDescription(name: name, memoryMiB: memoryMiB, bootImage: image)
+    }
+
+    /// Live (non-zombie) processes whose command line mentions this fixture's directory.
+    func processes() -> [Int32] {
+        Fixture.processes(mentioning: dir)
+    }
+
+    static func processes(mentioning needle: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        var found: [Int32] = []
+        for e in entries {
+            guard let pid = Int32(e), pid != getpid() else { continue }
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { continue }
+            let cmd = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            guard cmd.contains(needle) else { continue }
+            if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+               let close = stat.lastIndex(of: ")"),
+               stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z") { continue }
+            found.append(pid)
+        }
+        return found.sorted()
+    }
+
+    func cleanUp() {
+        for pid in processes() { kill(pid, SIGKILL) }
+        for _ in 0..<100 where !processes().isEmpty { usleep(20_000) }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// The instance of `vm` on `host` (where its pid file and QMP socket live).
+    func instance(_ vm: String, on host: MigrationHost) -> VMInstance {
+        driver.instance(of: vm, on: host, port: nil)
+    }
+
+    func counter(_ vm: String, on host: MigrationHost) async throws -> UInt32 {
+        try await driver.readGuestWord(instance(vm, on: host), physicalAddress: TestGuest.counterAddress)
+    }
+
+    /// Waits (bounded) until the counter of `vm` on `host` moves past `value`.
+    func counterGrows(_ vm: String, on host: MigrationHost, beyond value: UInt32, within: Duration = .seconds(20)) async throws -> UInt32 {
+        let deadline = ContinuousClock.now + within
+        while true {
+            let now = try await counter(vm, on: host)
+            if now > value || ContinuousClock.now > deadline { return now }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Runs the CLI with `--state-dir` set to this fixture; returns exit status and output.
+    func cli(_ args: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let bin = try Env.cliBinary()
+        let out = try await SystemCommandRunner(timeout: timeout).run([bin] + args + ["--state-dir", dir])
+        return (out.status, out.stdout, out.stderr)
+    }
+}

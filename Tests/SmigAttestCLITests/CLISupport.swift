@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+import TPM
+
+/// Runs the real `smig-attest` executable (built beside this test bundle, or `$SMIG_ATTEST_BIN`) and tools such
+/// as tpm2_checkquote, capturing output through a file (a pipe could be held open by a daemon).
+struct Run {
+    let status: Int32
+    let output: String
+
+    static func tool(_ tool: String, _ args: [String], env: [String: String] = [:]) throws -> Run {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool.hasPrefix("/") ? tool : "/usr/bin/env")
+        p.arguments = tool.hasPrefix("/") ? args : [tool] + args
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(env) { $1 }
+        p.environment = environment
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("smig-cli-\(UUID().uuidString).out")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out) }
+        let handle = try FileHandle(forWritingTo: out)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        p.waitUntilExit()
+        try handle.close()
+        return Run(status: p.terminationStatus, output: (try? String(contentsOf: out, encoding: .utf8)) ?? "")
+    }
+
+    static func smig(_ args: [String], env: [String: String] = [:]) throws -> Run {
+        try tool(try binary(), args, env: env)
+    }
+
+    static func binary() throws -> String {
+        if let env = ProcessInfo.processInfo.environment["SMIG_ATTEST_BIN"], !env.isEmpty { return env }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("smig-attest").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        throw CLIFixtureFailure(description: "smig-attest not found near \(exe); run swift build first or set SMIG_ATTEST_BIN")
+    }
+
+    /// The JSON object printed on stdout (the last `{`…`}` block).
+    func json() throws -> [String: Any] {
+        guard let start = output.firstIndex(of: "{"), let end = output.lastIndex(of: "}") else {
+            throw CLIFixtureFailure(description: "no JSON in: \(output)")
+        }
+        let data = Data(output[start...end].utf8)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CLIFixtureFailure(description: "not a JSON object: \(output)")
+        }
+        return object
+    }
+}
+
+struct CLIFixtureFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// A swtpm for one test, with tpm2-tools pointed at it and a state directory.
+final class CLIWorld {
+    let swtpm: SoftwareTPM
+    let dir: URL
+    var env: [String: String] { ["SMIG_TCTI": swtpm.tcti, "SMIG_STATE_DIR": dir.appendingPathComponent("state").path, "TPM2TOOLS_TCTI": swtpm.tcti] }
+    var state: String { dir.appendingPathComponent("state").path }
+
+    init() throws {
+        guard SoftwareTPM.isAvailable else {
+            throw CLIFixtureFailure(description: "swtpm is required (apt-get install swtpm swtpm-tools); never skipped")
+        }
+        swtpm = try SoftwareTPM()
+        try swtpm.start()
+        dir = swtpm.root.appendingPathComponent("work")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    deinit { swtpm.destroy() }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    func smig(_ args: [String]) throws -> Run { try Run.smig(args, env: env) }
+    func tool(_ name: String, _ args: [String]) throws -> Run { try Run.tool(name, args, env: env) }
+}
