@@ -116,6 +116,9 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // Helpers shared by the test targets (process runner, executable lookup). Not shipped.
+        .target(name: "SmigTestSupport", path: "Tests/SmigTestSupport", swiftSettings: upcoming),
+
         .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
         .testTarget(
             name: "AttestationTests",
@@ -124,7 +127,7 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], swiftSettings: upcoming),
-        .testTarget(name: "TPMTests", dependencies: ["TPM", "TPMWire", "Attestation"], swiftSettings: upcoming),
+        .testTarget(name: "TPMTests", dependencies: ["TPM", "TPMWire", "Attestation", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "MeasurementTests",
             dependencies: [
@@ -133,10 +136,10 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "MigrationTests", dependencies: ["Migration"], swiftSettings: upcoming),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "SmigAttestCLITests",
-            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM"],
+            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "SmigTestSupport"],
             swiftSettings: upcoming
         ),
     ]

@@ -2,15 +2,49 @@ import ArgumentParser
 import Foundation
 import Policy
 
-/// Prints values as pretty JSON (sorted keys) or text; errors go to stderr as one line.
+/// Output shared by every command: pretty JSON (sorted keys, ISO-8601 dates), text lines, tables; errors go to
+/// stderr as one line.
 enum Output {
-    static func json<T: Encodable>(_ value: T) {
+    static func jsonString<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        if let data = try? encoder.encode(value) {
-            FileHandle.standardOutput.write(data)
-            FileHandle.standardOutput.write(Data("\n".utf8))
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func json<T: Encodable>(_ value: T) {
+        if let text = try? jsonString(value) { line(text) }
+    }
+
+    /// A plain text table: columns padded to the widest cell.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { i in all.map { $0.indices.contains(i) ? $0[i].count : 0 }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func stderr(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// Runs `body`: a domain error becomes one line on stderr and an exit code (CommandFailure's, else 1).
+    static func reporting(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as CommandFailure {
+            error(e.message)
+            throw ExitCode(e.exitCode)
+        } catch let e as ExitCode {
+            throw e
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            Self.error("\(error)")
+            throw ExitCode(1)
         }
     }
 
@@ -36,21 +70,7 @@ struct CommandFailure: Error, CustomStringConvertible {
 
 extension ParsableCommand {
     /// Runs `body`, turning any thrown error into one line on stderr and an exit code.
-    func reportingErrors(_ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let e as CommandFailure {
-            Output.error(e.message)
-            throw ExitCode(e.exitCode)
-        } catch let e as ExitCode {
-            throw e
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            Output.error("\(error)")
-            throw ExitCode(1)
-        }
-    }
+    func reportingErrors(_ body: () throws -> Void) throws { try Output.reporting(body) }
 }
 
 func hexString(_ bytes: some Sequence<UInt8>) -> String { Hex.encode(bytes) }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Migration
+import SmigTestSupport
 import Synchronization
 import Testing
 
@@ -25,17 +26,7 @@ enum Env {
     }
 
     /// The `smig-attest` executable built beside this test bundle (or `$SMIG_ATTEST_BIN`).
-    static func cliBinary() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["SMIG_ATTEST_BIN"], !env.isEmpty { return env }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("smig-attest").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        throw MigrationError(.hypervisorMissing, "smig-attest executable not found near \(exe); run `swift build` first or set SMIG_ATTEST_BIN")
-    }
+    static func cliBinary() throws -> String { try TestBinaries.smigAttest() }
 }
 
 /// Hands out disjoint port ranges so tests running side by side never collide.

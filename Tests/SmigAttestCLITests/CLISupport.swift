@@ -1,46 +1,21 @@
 import Foundation
+import SmigTestSupport
 import Testing
 import TPM
 
 /// Runs the real `smig-attest` executable (built beside this test bundle, or `$SMIG_ATTEST_BIN`) and tools such
-/// as tpm2_checkquote, capturing output through a file (a pipe could be held open by a daemon).
+/// as tpm2_checkquote.
 struct Run {
     let status: Int32
     let output: String
 
     static func tool(_ tool: String, _ args: [String], env: [String: String] = [:]) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool.hasPrefix("/") ? tool : "/usr/bin/env")
-        p.arguments = tool.hasPrefix("/") ? args : [tool] + args
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(env) { $1 }
-        p.environment = environment
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("smig-cli-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: out) }
-        let handle = try FileHandle(forWritingTo: out)
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        p.waitUntilExit()
-        try handle.close()
-        return Run(status: p.terminationStatus, output: (try? String(contentsOf: out, encoding: .utf8)) ?? "")
+        let r = try ToolRun.run(tool, args, environment: env)
+        return Run(status: r.status, output: r.output)
     }
 
     static func smig(_ args: [String], env: [String: String] = [:]) throws -> Run {
-        try tool(try binary(), args, env: env)
-    }
-
-    static func binary() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["SMIG_ATTEST_BIN"], !env.isEmpty { return env }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("smig-attest").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        throw CLIFixtureFailure(description: "smig-attest not found near \(exe); run swift build first or set SMIG_ATTEST_BIN")
+        try tool(try TestBinaries.smigAttest(), args, env: env)
     }
 
     /// The JSON object printed on stdout (the last `{`…`}` block).

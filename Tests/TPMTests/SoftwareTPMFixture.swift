@@ -1,4 +1,5 @@
 import Foundation
+import SmigTestSupport
 import Testing
 import TPM
 
@@ -20,23 +21,8 @@ struct FixtureFailure: Error, CustomStringConvertible {
 
 /// Runs a tool, returning its exit status and combined output.
 func runTool(_ tool: String, _ args: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [tool] + args
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    p.environment = env
-    // Output goes to a file, not a pipe: a daemon the tool starts may keep a pipe open forever.
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("smig-tool-\(UUID().uuidString).out")
-    FileManager.default.createFile(atPath: out.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: out) }
-    let handle = try FileHandle(forWritingTo: out)
-    p.standardOutput = handle
-    p.standardError = handle
-    try p.run()
-    p.waitUntilExit()
-    try handle.close()
-    return (p.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "")
+    let r = try ToolRun.run(tool, args, environment: environment)
+    return (r.status, r.output)
 }
 
 /// The repository root (for swtpm-setup/).

@@ -75,7 +75,7 @@ public struct BenchMeasure: ParsableCommand {
     }
 
     public func run() throws {
-        try MeasureOutput.reporting {
+        try Output.reporting {
             var rows: [Row] = []
 
             // File: the same bytes in memory and in a (page-cached) file.
@@ -115,14 +115,14 @@ public struct BenchMeasure: ParsableCommand {
             #endif
             let report = Report(build: build, rows: rows)
             if json {
-                MeasureOutput.json(report)
+                Output.json(report)
             } else {
-                MeasureOutput.line("bench measure (\(build) build, best of \(rounds) alternating rounds)")
-                MeasureOutput.line("subject                         bytes        raw MiB/s  measured MiB/s  ratio  >= 80%")
+                Output.line("bench measure (\(build) build, best of \(rounds) alternating rounds)")
+                Output.line("subject                         bytes        raw MiB/s  measured MiB/s  ratio  >= 80%")
                 for row in rows {
                     let subject = row.subject.padding(toLength: 30, withPad: " ", startingAt: 0)
                     let bytes = String(row.bytes).padding(toLength: 12, withPad: " ", startingAt: 0)
-                    MeasureOutput.line("\(subject)  \(bytes) \(String(format: "%10.1f", row.rawMiBPerSecond))  "
+                    Output.line("\(subject)  \(bytes) \(String(format: "%10.1f", row.rawMiBPerSecond))  "
                         + "\(String(format: "%14.1f", row.measuredMiBPerSecond))  \(String(format: "%5.2f", row.ratio))  "
                         + (row.meetsTarget ? "yes" : "NO"))
                 }

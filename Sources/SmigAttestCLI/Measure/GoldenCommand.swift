@@ -91,7 +91,7 @@ public struct GoldenCaptureCommand: ParsableCommand {
     }
 
     public func run() throws {
-        try MeasureOutput.reporting {
+        try Output.reporting {
             let measurements = try MeasureCommand.measureAll(try selection.resolve(golden: nil))
             let host = ProcessInfo.processInfo.hostName
             let date = ISO8601DateFormatter().string(from: Date())

@@ -134,7 +134,7 @@ public struct MeasureCommand: ParsableCommand {
     }
 
     public func run() throws {
-        try MeasureOutput.reporting {
+        try Output.reporting {
             let goldenValues = try golden.map { try GoldenValues(contentsOfFile: $0) }
             let measurements = try Self.measureAll(try selection.resolve(golden: goldenValues))
             let rows = Self.rows(measurements, golden: goldenValues)
@@ -148,10 +148,10 @@ public struct MeasureCommand: ParsableCommand {
             }
             if json {
                 if extend {
-                    MeasureOutput.json(ExtendReport(measurements: rows, extended: appended.map(\.recnum), pcr: pcr,
+                    Output.json(ExtendReport(measurements: rows, extended: appended.map(\.recnum), pcr: pcr,
                                                     log: Self.logPath(log, state: state)))
                 } else {
-                    MeasureOutput.json(rows)
+                    Output.json(rows)
                 }
             } else {
                 for row in rows {
@@ -165,10 +165,10 @@ public struct MeasureCommand: ParsableCommand {
                     case "required-missing": text += "  REQUIRED BUT NOT MEASURED"
                     default: break
                     }
-                    MeasureOutput.line(text + "  [\(row.detail)]")
+                    Output.line(text + "  [\(row.detail)]")
                 }
                 if extend {
-                    MeasureOutput.line(appended.isEmpty
+                    Output.line(appended.isEmpty
                         ? "nothing changed: PCR \(pcr) not extended"
                         : "extended PCR \(pcr) with \(appended.count) new or changed measurement(s); log: \(Self.logPath(log, state: state))")
                 }

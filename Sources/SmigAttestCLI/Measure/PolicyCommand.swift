@@ -82,15 +82,15 @@ public struct PolicyCheckCommand: ParsableCommand {
         var results: [FileResult] = []
         for file in files { results += Self.check(file) }
         if json {
-            MeasureOutput.json(results)
+            Output.json(results)
         } else {
             for result in results {
                 if let error = result.error {
                     let text = PolicyError(.init(rawValue: error.code), file: error.file, line: error.line,
                                            column: error.column, message: error.message, hint: error.hint)
-                    MeasureOutput.line(text.description)
+                    Output.line(text.description)
                 } else {
-                    MeasureOutput.line("\(result.file): ok: \(result.kind ?? "") '\(result.name ?? "")', \(result.summary ?? "")")
+                    Output.line("\(result.file): ok: \(result.kind ?? "") '\(result.name ?? "")', \(result.summary ?? "")")
                 }
             }
         }

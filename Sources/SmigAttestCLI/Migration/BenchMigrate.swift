@@ -47,7 +47,7 @@ public struct BenchMigrate: AsyncParsableCommand {
         var samples: [MigrationReport]
     }
 
-    struct Output: Codable {
+    struct Report: Codable {
         var benchmark = "migrate"
         var gate = MigrateCommand.gateLabel
         var qemu: String
@@ -97,7 +97,7 @@ public struct BenchMigrate: AsyncParsableCommand {
                     try? await orchestrator.stopVM(name)
                     throw error
                 }
-                if !json { MigrationOutput.stderr("\(size) MiB run \(run)/\(runs) done\n") }
+                if !json { Output.stderr("\(size) MiB run \(run)/\(runs) done\n") }
             }
             rows.append(Row(
                 memoryMiB: size, runs: runs,
@@ -110,15 +110,15 @@ public struct BenchMigrate: AsyncParsableCommand {
                 transferredMiBP50: Self.p50(samples.map { Double($0.final.transferredBytes) / 1_048_576 }) ?? 0,
                 samples: samples))
         }
-        let output = Output(qemu: version, maxBandwidthBytesPerSecond: bandwidth, rows: rows)
+        let output = Report(qemu: version, maxBandwidthBytesPerSecond: bandwidth, rows: rows)
         if json {
-            print(try MigrationOutput.json(output))
+            print(try Output.jsonString(output))
             return
         }
         let f = { (v: Double?) in v.map { String(format: "%.1f", $0) } ?? "-" }
         let cap = bandwidth.map { "\($0 >> 20) MiB/s" } ?? "?"
         print("bench migrate: QEMU \(version), TCG, loopback, QEMU bandwidth cap \(cap), p50 of \(runs) runs, times in ms (\(MigrateCommand.gateLabel))")
-        print(MigrationOutput.table(
+        print(Output.table(
             ["MEMORY", "TOTAL(ours)", "TRANSFER(ours)", "TOTAL(qemu)", "DOWNTIME(qemu)", "GUEST PAUSE(events)", "RESUME(cont)", "SENT MiB"],
             rows.map { ["\($0.memoryMiB) MiB", f($0.measuredTotalMsP50), f($0.measuredTransferMsP50), f($0.qemuTotalTimeMsP50),
                         f($0.qemuDowntimeMsP50), f($0.guestPauseMsP50), f($0.resumeMsP50), f($0.transferredMiBP50)] }))

@@ -39,22 +39,22 @@ public struct MigrateCommand: AsyncParsableCommand {
         let orchestrator = try options.orchestrator()
         let crashStep = crashAfter.flatMap(MigrationStep.init(rawValue:))
         let terminal = isatty(2) == 1 && !options.json
-        MigrationOutput.stderr("\(Self.gateLabel)\n")
+        Output.stderr("\(Self.gateLabel)\n")
         let report = try await orchestrator.migrate(
             vm: vm, to: to, resume: !noResume,
             progress: { p in
                 guard terminal else { return }
                 let mib = { (b: UInt64) in String(format: "%.1f", Double(b) / 1_048_576) }
-                MigrationOutput.stderr("\r\(p.status): \(mib(p.transferredBytes)) MiB sent, \(mib(p.remainingBytes)) MiB remaining   ")
+                Output.stderr("\r\(p.status): \(mib(p.transferredBytes)) MiB sent, \(mib(p.remainingBytes)) MiB remaining   ")
             },
             afterStep: { step in
                 // Test hook: die exactly as a crash would, right after `step` was committed.
                 if step == crashStep { kill(getpid(), SIGKILL) }
             })
-        if terminal { MigrationOutput.stderr("\n") }
+        if terminal { Output.stderr("\n") }
         if options.json {
             struct Out: Codable { var gate: String; var report: MigrationReport }
-            print(try MigrationOutput.json(Out(gate: Self.gateLabel, report: report)))
+            print(try Output.jsonString(Out(gate: Self.gateLabel, report: report)))
         } else {
             let f = { (v: Double?) in v.map { String(format: "%.1f ms", $0) } ?? "-" }
             print("\(report.vm): \(report.source) -> \(report.target) \(report.resumed ? "running on \(report.target)" : "paused on \(report.target) (run `vm resume \(report.vm)`)")")

@@ -34,7 +34,7 @@ public struct VMStartCommand: AsyncParsableCommand {
         let vm = VMDescription(name: name, machineType: machine, memoryMiB: memory, cpus: cpus, bootImage: bootImage)
         let instance = try await orchestrator.startVM(vm, on: host)
         if options.json {
-            print(try MigrationOutput.json(instance))
+            print(try Output.jsonString(instance))
         } else {
             print("\(name) running on \(host) (QMP \(instance.controlPath))")
         }
@@ -65,7 +65,7 @@ public struct VMResumeCommand: AsyncParsableCommand {
         let orchestrator = try options.orchestrator()
         try await orchestrator.resumeMigration(vm: name)
         let record = try orchestrator.inventory.vm(named: name)
-        print(options.json ? try MigrationOutput.json(record) : "\(name) running on \(record.host)")
+        print(options.json ? try Output.jsonString(record) : "\(name) running on \(record.host)")
     }
 }
 
@@ -104,7 +104,7 @@ public struct VMHostAddCommand: AsyncParsableCommand {
                                  portLow: range.lowerBound, portHigh: range.upperBound,
                                  stateDirectory: hostDir ?? "\(options.resolvedStateDir)/hosts/\(name)")
         try options.inventory().addHost(host)
-        print(options.json ? try MigrationOutput.json(host) : "host \(name) added (\(address) \(ports), \(host.stateDirectory))")
+        print(options.json ? try Output.jsonString(host) : "host \(name) added (\(address) \(ports), \(host.stateDirectory))")
     }
 }
 
@@ -116,9 +116,9 @@ public struct VMHostListCommand: AsyncParsableCommand {
     public func run() async throws {
         let hosts = try options.inventory().hosts()
         if options.json {
-            print(try MigrationOutput.json(hosts))
+            print(try Output.jsonString(hosts))
         } else {
-            print(MigrationOutput.table(["HOST", "KIND", "ADDRESS", "PORTS", "STATE DIR"],
+            print(Output.table(["HOST", "KIND", "ADDRESS", "PORTS", "STATE DIR"],
                                         hosts.map { [$0.name, $0.kind.rawValue, $0.address, "\($0.portLow)-\($0.portHigh)", $0.stateDirectory] }))
         }
     }

@@ -28,7 +28,7 @@ public struct VMsCommand: AsyncParsableCommand {
         var migration: String?
     }
 
-    struct Output: Codable {
+    struct Listing: Codable {
         var recovery: [Recovery.Action]?
         var vms: [Line]
     }
@@ -42,12 +42,12 @@ public struct VMsCommand: AsyncParsableCommand {
                  migration: open.first { $0.vm == r.name }.map { "\($0.source) -> \($0.target) at \($0.step.rawValue)" })
         }
         if options.json {
-            print(try MigrationOutput.json(Output(recovery: actions, vms: lines)))
+            print(try Output.jsonString(Listing(recovery: actions, vms: lines)))
         } else {
             if let actions {
                 for a in actions { print("recover: \(a.vm) on \(a.host): \(a.action) (\(a.detail))") }
             }
-            print(MigrationOutput.table(["VM", "HOST", "STATE", "MEMORY", "MIGRATION"],
+            print(Output.table(["VM", "HOST", "STATE", "MEMORY", "MIGRATION"],
                                         lines.map { [$0.name, $0.host, $0.state, "\($0.memoryMiB) MiB", $0.migration ?? "-"] }))
         }
         if let actions, !Recovery.succeeded(actions) {
