@@ -12,12 +12,12 @@ public struct BenchVerify: ParsableCommand {
         commandName: "verify",
         abstract: "Full quote verification vs raw signature verification of the same messages and keys.",
         discussion: """
-        Takes real quotes from a TPM (a temporary swtpm unless --tcti is given) with an ECC P-256 and an RSA-2048
-        AK, then measures, alternating in the same process: 'raw' — the signature check alone over the attest
-        bytes with a pre-parsed key and signature (swift-crypto); 'full' — everything `smig-attest verify` does
-        from bytes: parse TPM2B_PUBLIC and check the AK, parse TPMS_ATTEST and TPMT_SIGNATURE, verify, and check
-        magic, type, nonce, banks, selection, PCR digest and clock; 'full, enrolled AK' — the same with the AK
-        parsed once, as the RC-TCB holds an enrolled host's key. The ratios are the cost of the checks.
+        Takes real quotes from a TPM (a temporary swtpm unless --tcti is given) with an ECC P-256 and an RSA-2048 \
+        AK, then measures, alternating in the same process: 'raw' — the signature check alone over the attest \
+        bytes with a pre-parsed key and signature (swift-crypto); 'full' — everything `smig-attest verify` does \
+        from bytes: parse TPM2B_PUBLIC and check the AK, parse TPMS_ATTEST and TPMT_SIGNATURE, verify, and check \
+        magic, type, nonce, banks, selection, PCR digest and clock; 'full, enrolled AK' — the same with the AK \
+        parsed once, as the RC-TCB holds an enrolled host's key. The ratios are the cost of the checks. \
         Run it from a release build (swift build -c release) for meaningful figures.
         """)
 

@@ -52,8 +52,8 @@ public struct PCRCommand: ParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Extend a PCR.",
             discussion: """
-            With --data, the data's digest is extended into every bank the TPM has (as a measurement would be).
-            With --digest BANK:HEX (repeatable), the given digests are extended as they are. Runtime measurements
+            With --data, the data's digest is extended into every bank the TPM has (as a measurement would be). \
+            With --digest BANK:HEX (repeatable), the given digests are extended as they are. Runtime measurements \
             belong in PCRs 8-15: software cannot reset them (PCR 16 and 23 can be reset).
             """)
 

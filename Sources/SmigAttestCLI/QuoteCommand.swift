@@ -11,10 +11,10 @@ public struct QuoteCommand: ParsableCommand {
         commandName: "quote",
         abstract: "Quote PCRs over a nonce with the provisioned attestation key and write an evidence bundle.",
         discussion: """
-        The bundle (JSON) holds the AK public area and Name, the nonce, the exact TPMS_ATTEST bytes as signed, the
-        TPMT_SIGNATURE, and the PCR values (read before and after the quote; retried if an extend fell between).
-        With --tpm2-tools PREFIX, PREFIX.msg, PREFIX.sig and PREFIX.pcrs are written too, in tpm2_quote's formats,
-        so that `tpm2_checkquote -u STATE_DIR/ak.pem -m PREFIX.msg -s PREFIX.sig -f PREFIX.pcrs -g sha256 -q NONCE`
+        The bundle (JSON) holds the AK public area and Name, the nonce, the exact TPMS_ATTEST bytes as signed, the \
+        TPMT_SIGNATURE, and the PCR values (read before and after the quote; retried if an extend fell between). \
+        With --tpm2-tools PREFIX, PREFIX.msg, PREFIX.sig and PREFIX.pcrs are written too, in tpm2_quote's formats, \
+        so that `tpm2_checkquote -u STATE_DIR/ak.pem -m PREFIX.msg -s PREFIX.sig -f PREFIX.pcrs -g sha256 -q NONCE` \
         checks the same quote.
         """)
 

@@ -6,8 +6,8 @@ public struct SmigAttest: AsyncParsableCommand {
         commandName: "smig-attest",
         abstract: "Attest hypervisors with TPM 2.0 quotes and move VMs off the ones that turn bad.",
         discussion: """
-        The TPM is reached through a TCTI: --tcti, else $SMIG_TCTI, else device:/dev/tpmrm0 (the kernel's resource
-        manager). A software TPM: swtpm:host=127.0.0.1,port=2321 (see swtpm-setup/swtpm-ctl). Keys and other state
+        The TPM is reached through a TCTI: --tcti, else $SMIG_TCTI, else device:/dev/tpmrm0 (the kernel's resource \
+        manager). A software TPM: swtpm:host=127.0.0.1,port=2321 (see swtpm-setup/swtpm-ctl). Keys and other state \
         live in --state-dir, else $SMIG_STATE_DIR, else /var/lib/smig-attest.
         """,
         subcommands: SmigAttest.allSubcommands

@@ -47,12 +47,12 @@ public struct TPMCommand: ParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Create the EK, check it against its NV certificate, and create and save an attestation key.",
             discussion: """
-            The EK is created from the TCG EK Credential Profile template (rsa: RSA-2048 low range, ecc384: NIST P-384
-            high range, ecc256: NIST P-256 low range) and compared with the certificate swtpm_setup or the TPM vendor
-            stored in NV. The AK is a restricted signing key created under the EK through a PolicySecret(endorsement)
-            session, as tpm2_createak does; its blobs are saved to STATE_DIR/ak.json and it is re-loaded for every
-            quote, so nothing stays in the TPM. Also written: STATE_DIR/ak.pub (TPM2B_PUBLIC), STATE_DIR/ak.pem
-            (for tpm2_checkquote) and STATE_DIR/ek-TYPE.der (the EK certificate).
+            The EK is created from the TCG EK Credential Profile template (rsa: RSA-2048 low range, ecc384: NIST P-384 \
+            high range, ecc256: NIST P-256 low range) and compared with the certificate swtpm_setup or the TPM vendor \
+            stored in NV. The AK is a restricted signing key created under the EK through a PolicySecret(endorsement) \
+            session, as tpm2_createak does; its blobs are saved to STATE_DIR/ak.json and it is re-loaded for every \
+            quote, so nothing stays in the TPM. Also written: STATE_DIR/ak.pub (TPM2B_PUBLIC), STATE_DIR/ak.pem \
+            (for tpm2_checkquote) and STATE_DIR/ek-TYPE.der (the EK certificate). \
             An existing AK is kept unless --force is given (replacing it invalidates the host's enrolment).
             """)
 

@@ -10,9 +10,9 @@ public struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Verify a quote: an evidence bundle, or tpm2-tools' files. Exit 0 valid, 1 rejected, 3 rebooted, 4 untrusted.",
         discussion: """
-        Checks the AK is a restricted signing key, the signature over the exact attest bytes with the AK's scheme,
-        magic, type, nonce, banks, PCR selection, the PCR digest against the claimed values, clock safe, and — with
-        --previous — that resetCount/restartCount/clock did not go back. A TPM reset since --previous is reported
+        Checks the AK is a restricted signing key, the signature over the exact attest bytes with the AK's scheme, \
+        magic, type, nonce, banks, PCR selection, the PCR digest against the claimed values, clock safe, and — with \
+        --previous — that resetCount/restartCount/clock did not go back. A TPM reset since --previous is reported \
         as 'rebooted' (exit 3), not as a pass. Each failure prints its code (e.g. quote.nonce-mismatch) and a reason.
 
         Bundle:      smig-attest verify bundle.json --nonce HEX --pcrs sha256:0-7,15
