@@ -102,7 +102,11 @@ public struct TPMCommand: ParsableCommand {
                 }
                 // Make sure the (saved or new) AK really loads under this TPM's EK before saving anything.
                 let ekPublic = try device.withEndorsementKey(ek) { $0.publicKey }
-                _ = try device.withAttestationKey(blob) { $0.publicKey }
+                do {
+                    _ = try device.withAttestationKey(blob) { $0.publicKey }
+                } catch {
+                    throw CommandFailure("the attestation key in \(store.directory.path) does not load in this TPM (made by another TPM, or the TPM was cleared?): \(error); --force creates a new one")
+                }
                 let akKey = try AttestationKey(tpm2bPublic: blob.publicBytes)
 
                 var certState = "absent"

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Runs a program for a test and captures its combined output through a file (not a pipe: a daemon the program
 /// starts — swtpm, QEMU — could hold a pipe open forever and the read would never end).
@@ -15,7 +15,7 @@ public struct ToolRun: Sendable {
         env.merge(environment) { $1 }
         p.environment = env
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("smig-tool-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out) }
         let handle = try FileHandle(forWritingTo: out)
         p.standardOutput = handle
