@@ -1,4 +1,3 @@
-import Crypto
 public import TPMWire
 
 /// What the verifier expects of a quote: the challenge it issued and the PCRs it asked for.
@@ -126,12 +125,10 @@ public enum QuoteVerifier {
 
     /// The pcrDigest a TPM puts in a quote: H(value₁ ‖ value₂ ‖ …) with the signing scheme's hash.
     public static func pcrDigest(_ values: [[UInt8]], hash: TPMAlgorithm) -> [UInt8] {
-        switch hash {
-        case .sha384: var h = SHA384(); for v in values { h.update(data: v) }; return Array(h.finalize())
-        case .sha512: var h = SHA512(); for v in values { h.update(data: v) }; return Array(h.finalize())
-        case .sha1: var h = Insecure.SHA1(); for v in values { h.update(data: v) }; return Array(h.finalize())
-        default: var h = SHA256(); for v in values { h.update(data: v) }; return Array(h.finalize())
-        }
+        var concatenated: [UInt8] = []
+        concatenated.reserveCapacity(values.reduce(0) { $0 + $1.count })
+        for v in values { concatenated += v }
+        return hash.hash(concatenated)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -73,8 +73,6 @@ extension ParsableCommand {
     func reportingErrors(_ body: () throws -> Void) throws { try Output.reporting(body) }
 }
 
-func hexString(_ bytes: some Sequence<UInt8>) -> String { Hex.encode(bytes) }
-
 /// Hex from a command line (an optional 0x prefix), or a ValidationError naming the option.
 func parseHex(_ text: String, _ what: String) throws -> [UInt8] {
     let digits = text.hasPrefix("0x") ? String(text.dropFirst(2)) : text

@@ -1,8 +1,8 @@
 public import ArgumentParser
 import Foundation
+import Policy
 import TPM
 import TPMWire
-import Crypto
 
 /// `smig-attest pcr read|extend`.
 public struct PCRCommand: ParsableCommand {
@@ -33,7 +33,7 @@ public struct PCRCommand: ParsableCommand {
                 let values = try tpm.open().readPCRs(sel)
                 var byBank: [String: [String: String]] = [:]
                 for (i, entry) in sel.orderedPCRs.enumerated() {
-                    byBank[entry.hash.name, default: [:]][String(entry.pcr)] = hexString(values.digests[i])
+                    byBank[entry.hash.name, default: [:]][String(entry.pcr)] = Hex.encode(values.digests[i])
                 }
                 if output.json {
                     Output.json(["updateCounter": AnyEncodable(values.updateCounter), "pcrs": AnyEncodable(byBank)])
@@ -88,25 +88,16 @@ public struct PCRCommand: ParsableCommand {
                 let device = try tpm.open()
                 var digests = try parsedDigests()
                 if let data {
-                    let banks = try device.info().pcrBanks.compactMap(TPMAlgorithm.init(hashName:))
-                    digests = banks.map { ($0, measure(Array(data.utf8), $0)) }
+                    let banks = try device.pcrBanks()
+                    digests = banks.map { ($0, $0.hash(Array(data.utf8))) }
                 }
                 try device.extendPCR(pcr, digests: digests)
                 let sel = PCRSelectionList(digests.map { PCRSelection(hash: $0.0, pcrs: [pcr]) })
                 let after = try device.readPCRs(sel)
                 var values: [String: String] = [:]
-                for (i, entry) in sel.orderedPCRs.enumerated() { values[entry.hash.name] = hexString(after.digests[i]) }
+                for (i, entry) in sel.orderedPCRs.enumerated() { values[entry.hash.name] = Hex.encode(after.digests[i]) }
                 if output.json { Output.json(["pcr": AnyEncodable(pcr), "values": AnyEncodable(values)]); return }
                 for (bank, v) in values.sorted(by: { $0.key < $1.key }) { Output.line("\(bank):\(pcr) = \(v)") }
-            }
-        }
-
-        func measure(_ bytes: [UInt8], _ alg: TPMAlgorithm) -> [UInt8] {
-            switch alg {
-            case .sha1: Array(Insecure.SHA1.hash(data: bytes))
-            case .sha384: Array(SHA384.hash(data: bytes))
-            case .sha512: Array(SHA512.hash(data: bytes))
-            default: Array(SHA256.hash(data: bytes))
             }
         }
     }

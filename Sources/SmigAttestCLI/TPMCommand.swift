@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Attestation
 import Foundation
+import Policy
 import TPM
 public import TPMWire
 
@@ -100,12 +101,14 @@ public struct TPMCommand: ParsableCommand {
                     blob = try device.createAttestationKey(ak, under: ek)
                     created = true
                 }
-                // Make sure the (saved or new) AK really loads under this TPM's EK before saving anything.
                 let ekPublic = try device.withEndorsementKey(ek) { $0.publicKey }
-                do {
-                    _ = try device.withAttestationKey(blob) { $0.publicKey }
-                } catch {
-                    throw CommandFailure("the attestation key in \(store.directory.path) does not load in this TPM (made by another TPM, or the TPM was cleared?): \(error); --force creates a new one")
+                // A saved AK must really load under this TPM's EK (a new one was just created under it).
+                if !created {
+                    do {
+                        _ = try device.withAttestationKey(blob) { $0.publicKey }
+                    } catch {
+                        throw CommandFailure("the attestation key in \(store.directory.path) does not load in this TPM (made by another TPM, or the TPM was cleared?): \(error); --force creates a new one")
+                    }
                 }
                 let akKey = try AttestationKey(tpm2bPublic: blob.publicBytes)
 
@@ -130,9 +133,9 @@ public struct TPMCommand: ParsableCommand {
                 try writeFile(pemPath, Array(akKey.pemRepresentation.utf8) + [0x0A])
 
                 let result = Result(
-                    tcti: tpm.resolvedTCTI, ekType: ek.rawValue, ekName: hexString(ekPublic.name),
+                    tcti: tpm.resolvedTCTI, ekType: ek.rawValue, ekName: Hex.encode(ekPublic.name),
                     ekCertificate: certState, ekCertificateSubject: subject, akType: ak.rawValue,
-                    akName: hexString(akKey.name), akPublic: pubPath, akPEM: pemPath, created: created)
+                    akName: Hex.encode(akKey.name), akPublic: pubPath, akPEM: pemPath, created: created)
                 if output.json { Output.json(result); return }
                 Output.line("""
                 EK (\(ek.rawValue)):   \(result.ekName)

@@ -152,7 +152,7 @@ public struct VerifyCommand: ParsableCommand {
         } catch let e as AttestationError {
             return .rejected(e)
         }
-        report.akName = hexString(key.name)
+        report.akName = Hex.encode(key.name)
         if expectedSelection == nil { expectedSelection = pcrFile.selection }
         guard pcrFile.selection.selectsSame(as: expectedSelection!) else {
             let banks = { (l: PCRSelectionList) in l.selections.filter { !$0.pcrs.isEmpty }.map(\.hash) }

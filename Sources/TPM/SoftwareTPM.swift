@@ -146,8 +146,8 @@ public final class SoftwareTPM: @unchecked Sendable {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// A port N such that N and N+1 are both free on 127.0.0.1 right now.
-    static func freePortPair() throws -> Int {
+    /// A port N such that N and N+1 are both free on 127.0.0.1 right now (swtpm's server and control ports).
+    public static func freePortPair() throws -> Int {
         for _ in 0..<50 {
             let port = try bindEphemeral()
             if port < 65000, isFree(port + 1) { return port }

@@ -1,5 +1,5 @@
 internal import CTSS2
-import TPMWire
+public import TPMWire
 
 /// What `smig-attest tpm info` shows.
 public struct TPMInfo: Hashable, Sendable, Codable {
@@ -65,6 +65,13 @@ extension TPMDevice {
         try handles(from: UInt32(CTSS2_HT_LOADED_SESSION()) << 24)
     }
 
+    /// The PCR banks the TPM has allocated (those whose PCR 0 can be read).
+    public func pcrBanks() throws -> [TPMAlgorithm] {
+        [TPMAlgorithm.sha1, .sha256, .sha384, .sha512].filter { alg in
+            (try? readPCRs(PCRSelectionList([PCRSelection(hash: alg, pcrs: [0])])))?.digests.isEmpty == false
+        }
+    }
+
     public func info() throws -> TPMInfo {
         func ascii(_ v: UInt32?) -> String {
             guard let v else { return "" }
@@ -78,12 +85,7 @@ extension TPMDevice {
         let fw2 = try property(fixed + 12) ?? 0
         let family = ascii(try property(fixed + 0))
         let revision = try property(fixed + 2) ?? 0
-        var banks: [String] = []
-        for alg in [TPMAlgorithm.sha1, .sha256, .sha384, .sha512] {
-            if let v = try? readPCRs(PCRSelectionList([PCRSelection(hash: alg, pcrs: [0])])), !v.digests.isEmpty {
-                banks.append(alg.name)
-            }
-        }
+        let banks = try pcrBanks().map(\.name)
         return TPMInfo(
             manufacturer: manufacturer, vendor: vendor,
             firmwareVersion: "\(fw1 >> 16).\(fw1 & 0xFFFF).\(fw2 >> 16).\(fw2 & 0xFFFF)",

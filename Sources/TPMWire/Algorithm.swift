@@ -1,3 +1,5 @@
+import Crypto
+
 /// TPM_ALG_ID (TPM 2.0 Part 2, 6.3): `typedef UINT16 TPM_ALG_ID;`
 public struct TPMAlgorithm: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt16
@@ -44,6 +46,17 @@ public struct TPMAlgorithm: RawRepresentable, Hashable, Sendable, CustomStringCo
     }
 
     public var isHash: Bool { digestSize != nil }
+
+    /// The digest of `data` with this hash algorithm (SHA-1, SHA-256, SHA-384, SHA-512); SHA-256 for anything
+    /// else, so callers check `isHash` where the algorithm comes from outside.
+    public func hash(_ data: [UInt8]) -> [UInt8] {
+        switch self {
+        case .sha1: Array(Insecure.SHA1.hash(data: data))
+        case .sha384: Array(SHA384.hash(data: data))
+        case .sha512: Array(SHA512.hash(data: data))
+        default: Array(SHA256.hash(data: data))
+        }
+    }
 
     /// The name used by tpm2-tools and in this project's files ("sha256", "rsassa", ...).
     public var name: String {

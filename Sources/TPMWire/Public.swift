@@ -1,5 +1,3 @@
-import Crypto
-
 /// TPMA_OBJECT (TPM 2.0 Part 2, 8.3): `typedef UINT32 TPMA_OBJECT;`
 public struct ObjectAttributes: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
@@ -241,13 +239,7 @@ public struct PublicArea: Hashable, Sendable, WireCodable {
 
     /// The Name over exact bytes as they came from the TPM (never a re-encoding).
     public static func name(nameAlg: TPMAlgorithm, publicAreaBytes: [UInt8]) -> [UInt8] {
-        let digest: [UInt8] = switch nameAlg {
-        case .sha1: Array(Insecure.SHA1.hash(data: publicAreaBytes))
-        case .sha384: Array(SHA384.hash(data: publicAreaBytes))
-        case .sha512: Array(SHA512.hash(data: publicAreaBytes))
-        default: Array(SHA256.hash(data: publicAreaBytes))
-        }
-        return [UInt8(nameAlg.rawValue >> 8), UInt8(nameAlg.rawValue & 0xFF)] + digest
+        [UInt8(nameAlg.rawValue >> 8), UInt8(nameAlg.rawValue & 0xFF)] + nameAlg.hash(publicAreaBytes)
     }
 }
 

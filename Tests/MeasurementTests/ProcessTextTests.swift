@@ -74,7 +74,7 @@ final class ChildProcess {
     }
 }
 
-func requireTool(_ name: String) throws -> String? {
+func requireTool(_ name: String) throws -> String {
     if let path = which(name) { return path }
     // Never a silent skip: the test command installs every tool these tests use.
     throw MeasurementError(.noSuchProcess, "\(name) is required but not installed\(runningInCI ? " (CI=true)" : "")")
@@ -83,7 +83,7 @@ func requireTool(_ name: String) throws -> String? {
 @Suite("process-text", .serialized)
 struct ProcessTextTests {
     @Test func measuresAChildAndSeesAOneByteWrite() throws {
-        guard let sleep = try requireTool("sleep") else { return }
+        let sleep = try requireTool("sleep")
         let child = try ChildProcess(sleep, ["60"])
         let executable = ProcessTextSource.executable(of: child.pid) ?? sleep
         let before = try child.stableTextMeasurement(of: executable)
@@ -102,7 +102,7 @@ struct ProcessTextTests {
     }
 
     @Test func textBytesHashToTheMeasurement() throws {
-        guard let sleep = try requireTool("sleep") else { return }
+        let sleep = try requireTool("sleep")
         let child = try ChildProcess(sleep, ["60"])
         let executable = ProcessTextSource.executable(of: child.pid) ?? sleep
         _ = try child.stableTextMeasurement(of: executable)
@@ -122,7 +122,7 @@ struct ProcessTextTests {
     /// The must-show scenario, up to the software PCR bank: a real QEMU, one byte written into its code.
     /// (`QEMUWithSwtpmTests` runs the same against a swtpm with a quote.)
     @Test func qemuCodeWriteTurnsTheVerdictUntrusted() throws {
-        guard let qemu = try requireTool("qemu-system-x86_64") else { return }
+        let qemu = try requireTool("qemu-system-x86_64")
         let child = try ChildProcess(qemu, ["-accel", "tcg", "-display", "none", "-nodefaults", "-m", "32", "-S",
                                             "-monitor", "none", "-serial", "none"])
         let executable = ProcessTextSource.executable(of: child.pid) ?? qemu

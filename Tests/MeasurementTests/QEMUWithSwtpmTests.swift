@@ -8,8 +8,8 @@ import TPMWire
 
 @testable import Measurement
 
-/// Starts a private swtpm, or nil when swtpm is not installed outside CI (under CI=true a missing swtpm fails).
-func startSwtpmIfAvailable() throws -> SoftwareTPM? {
+/// Starts a private swtpm; a missing swtpm is a failure, never a skip.
+func startSwtpm() throws -> SoftwareTPM {
     guard SoftwareTPM.isAvailable else {
         // Never a silent skip: the test command installs swtpm.
         throw MeasurementError(.extendFailed, "swtpm is required but not installed\(runningInCI ? " (CI=true)" : "")")
@@ -26,7 +26,8 @@ struct QEMUWithSwtpmTests {
     /// still verifies, and the verdict turns untrusted naming `process-text` of that process. Then a restart
     /// of the measuring side neither loses nor duplicates records, and the replay still equals the PCR.
     @Test func oneByteInQEMUsCodeTurnsTheVerdictUntrusted() throws {
-        guard let qemu = try requireTool("qemu-system-x86_64"), let swtpm = try startSwtpmIfAvailable() else { return }
+        let qemu = try requireTool("qemu-system-x86_64")
+        let swtpm = try startSwtpm()
         defer { swtpm.destroy() }
         let device = try TPMDevice(tcti: swtpm.tcti)
         let extender = TPMPCRExtender(device: device)
@@ -102,7 +103,7 @@ struct QEMUWithSwtpmTests {
 
     /// A crafted boot log replayed into a swtpm's PCRs 0–9 matches the TPM, and evaluation accepts it.
     @Test func craftedBootLogMatchesASwtpm() throws {
-        guard let swtpm = try startSwtpmIfAvailable() else { return }
+        let swtpm = try startSwtpm()
         defer { swtpm.destroy() }
         let device = try TPMDevice(tcti: swtpm.tcti)
         var builder = BootLogBuilder.realistic()

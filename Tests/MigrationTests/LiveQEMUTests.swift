@@ -7,10 +7,10 @@ import Testing
 
 /// Everything that runs real `qemu-system-x86_64` processes. Serialized: each test spins
 /// TCG guests that use a full core, and this machine has two.
-@Suite("Live QEMU", .serialized, .enabled(if: Env.runQEMU, "qemu-system-x86_64 not installed (CI=true makes this a failure)"))
+@Suite("Live QEMU", .serialized)
 struct LiveQEMUTests {
     init() throws {
-        if Env.isCI { try #require(Env.hasQEMU, "qemu-system-x86_64 is required under CI=true") }
+        try #require(Env.hasQEMU, "qemu-system-x86_64 is required (never skipped)")
     }
 
     // MARK: - The move itself

@@ -12,9 +12,6 @@ enum Env {
     static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
     static let qemu = ProcessInfo.processInfo.environment["SMIG_QEMU"] ?? "qemu-system-x86_64"
     static let hasQEMU = which(qemu) != nil
-    static let hasNasm = which("nasm") != nil
-    /// QEMU tests always run: the test command installs QEMU, and a missing one is a failure, never a skip.
-    static let runQEMU = true
 
     static func which(_ name: String) -> String? {
         if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }

@@ -154,7 +154,7 @@ struct SwtpmSetupScriptTests {
         let (c, out) = try runTool(script, ["create", state])
         #expect(c == 0, "\(out)")
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("localca/issuercert.pem").path))
-        let port = try SoftwareTPMPorts.free()
+        let port = try SoftwareTPM.freePortPair()
         let (s, tcti) = try runTool(script, ["start", state, String(port)])
         #expect(s == 0, "\(tcti)")
         #expect(tcti.trimmingCharacters(in: .whitespacesAndNewlines) == "swtpm:host=127.0.0.1,port=\(port)")
@@ -170,17 +170,5 @@ struct SwtpmSetupScriptTests {
         // Creating over an existing state is refused.
         let (again, msg) = try runTool(script, ["create", state])
         #expect(again != 0 && msg.contains("already holds"))
-    }
-}
-
-enum SoftwareTPMPorts {
-    /// A free port pair, as the Swift fixture picks them.
-    static func free() throws -> Int {
-        let probe = try SoftwareTPM()
-        defer { probe.destroy() }
-        try probe.start()
-        let port = probe.port
-        probe.stop()
-        return port
     }
 }
