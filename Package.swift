@@ -23,6 +23,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries (module map + shim.h only).
@@ -63,6 +71,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "BigInt", package: "BigInt"),
             ],
             swiftSettings: upcoming
         ),
@@ -99,10 +108,69 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // Region wire messages and the mutual-TLS plumbing shared by the agent and the RC-TCB.
+        .target(
+            name: "RegionProtocol",
+            dependencies: [
+                "Attestation", "TPMWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+
+        // The Region Critical TCB: region CA, enrolment, IVT store, ring, report intake, its HTTPS service.
+        .target(
+            name: "RegionTCB",
+            dependencies: [
+                "Attestation", "TPMWire", "Policy", "RegionProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+
+        // The per-host agent: enrolment, measure loop, quote endpoint, ring duty.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy",
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy", "RegionProtocol", "RegionTCB", "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -131,12 +199,24 @@ let package = Package(
         .testTarget(
             name: "MeasurementTests",
             dependencies: [
-                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI",
+                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI", "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
         ),
         .testTarget(name: "MigrationTests", dependencies: ["Migration", "SmigTestSupport"], swiftSettings: upcoming),
+        .testTarget(
+            name: "RegionTests",
+            dependencies: [
+                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "SmigTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "SmigAttestCLITests",
             dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "SmigTestSupport"],

@@ -11,10 +11,14 @@ public struct AttestationKey: Sendable {
         case rsa(_RSA.Signing.PublicKey)
     }
 
-    public let publicKey: Public
+    /// The TPM2B_PUBLIC the key came from; nil for a bare SubjectPublicKeyInfo, whose attributes are unknown.
+    public let publicKey: Public?
     public let key: Key
-    /// The AK's Name (nameAlg || H(TPMT_PUBLIC)), over the exact bytes given.
+    /// The AK's Name (nameAlg || H(TPMT_PUBLIC)), over the exact bytes given; empty for a bare key.
     public let name: [UInt8]
+
+    /// Whether the TPM attributes (restricted, fixedTPM, ...) were checked: false for a bare public key.
+    public var attributesChecked: Bool { publicKey != nil }
 
     /// Parses TPM2B_PUBLIC bytes.
     public init(tpm2bPublic bytes: [UInt8]) throws(AttestationError) {
@@ -71,8 +75,7 @@ public struct AttestationKey: Sendable {
 
     /// Verifies `signature` over `message` with this key. Only the AK's fixed scheme and hash are accepted.
     public func verify(_ signature: Signature, over message: [UInt8]) throws(AttestationError) {
-        let fixed = publicKey.publicArea.scheme
-        if fixed.scheme != .null, fixed.scheme != signature.scheme || fixed.hash != signature.hash {
+        if let fixed = publicKey?.publicArea.scheme, fixed.scheme != .null, fixed.scheme != signature.scheme || fixed.hash != signature.hash {
             throw AttestationError(.schemeMismatch,
                                    "signature is \(signature.scheme)/\(signature.hash), the AK is fixed to \(fixed.scheme)/\(fixed.hash)")
         }

@@ -103,25 +103,44 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
         return out
     }
 
-    /// Verifies this bundle's quote. `nonce` and `selection` are what the verifier asked for; when nil the
-    /// bundle's own are used (consistency only: freshness then rests on the caller).
-    public func verify(nonce: [UInt8]?, selection: PCRSelectionList?, previous: ClockObservation? = nil) -> QuoteVerdict {
+    /// Verifies this bundle's quote against an AK the verifier trusts (`pin`) and the verifier's own nonce.
+    /// The AK that the bundle carries is only compared with the pin, never trusted; `selection` is what the
+    /// verifier asked for (nil: the bundle's own).
+    public func verify(pinnedAK pin: AKPin, freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation? = nil) -> QuoteVerdict {
+        do throws(AttestationError) {
+            let key = try pin.key(evidenceKey: try bytes(\.akPublic, "akPublic"))
+            return try verify(with: key, freshness: freshness, selection: selection, previous: previous)
+        } catch {
+            return .rejected(error)
+        }
+    }
+
+    /// Checks only that the bundle is consistent with ITSELF: its own AK, and (with `.notChecked`) its own nonce.
+    /// A forger with any restricted-looking key passes this; it proves nothing about which TPM made the quote.
+    public func verifySelfConsistencyOnly(freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation? = nil) -> QuoteVerdict {
         do throws(AttestationError) {
             let key = try AttestationKey(tpm2bPublic: try bytes(\.akPublic, "akPublic"))
             guard Hex.decode(akName) == key.name else {
                 throw AttestationError(.malformedKey, "akName does not match the Name of akPublic")
             }
-            let sel: PCRSelectionList
-            if let selection { sel = selection } else { sel = try self.selection() }
-            let expectedNonce: [UInt8]
-            if let nonce { expectedNonce = nonce } else { expectedNonce = try nonceBytes() }
-            return QuoteVerifier.verify(
-                attest: try bytes(\.attest, "attest"), signature: try bytes(\.signature, "signature"), key: key,
-                pcrValues: try values(for: sel),
-                expected: QuoteExpectation(nonce: expectedNonce, selection: sel, previous: previous))
+            return try verify(with: key, freshness: freshness, selection: selection, previous: previous)
         } catch {
             return .rejected(error)
         }
+    }
+
+    func verify(with key: AttestationKey, freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation?) throws(AttestationError) -> QuoteVerdict {
+        let sel: PCRSelectionList
+        if let selection { sel = selection } else { sel = try self.selection() }
+        let expectedNonce: [UInt8]
+        switch freshness {
+        case .nonce(let n): expectedNonce = n
+        case .notChecked: expectedNonce = try nonceBytes()
+        }
+        return QuoteVerifier.verify(
+            attest: try bytes(\.attest, "attest"), signature: try bytes(\.signature, "signature"), key: key,
+            pcrValues: try values(for: sel),
+            expected: QuoteExpectation(nonce: expectedNonce, selection: sel, previous: previous))
     }
 
     static func describe(_ error: any Error) -> String {

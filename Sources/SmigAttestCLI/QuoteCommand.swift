@@ -20,6 +20,8 @@ public struct QuoteCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("The verifier's challenge, hex, at most 64 bytes (default: 32 random bytes from the TPM).", valueName: "hex"))
     public var nonce: String?
+    @Flag(help: "INSECURE: allow a nonce shorter than 16 bytes (such a quote cannot prove freshness).")
+    public var insecureShortNonce = false
     @Option(help: "PCRs to quote, tpm2-tools notation.") public var pcrs: String = "sha256:0-7,15"
     @Option(help: ArgumentHelp("Write the evidence bundle here (default: standard output).", valueName: "file")) public var out: String?
     @Option(name: .customLong("tpm2-tools"), help: ArgumentHelp("Also write PREFIX.msg, PREFIX.sig and PREFIX.pcrs.", valueName: "prefix"))
@@ -38,6 +40,9 @@ public struct QuoteCommand: ParsableCommand {
         if let nonce {
             let n = try parseHex(nonce, "--nonce")
             guard n.count <= 64 else { throw ValidationError("--nonce is \(n.count) bytes; at most 64") }
+            guard n.count >= Freshness.minimumNonceBytes || insecureShortNonce else {
+                throw ValidationError("quote.nonce-too-short: --nonce is \(n.count) bytes; a challenge needs at least \(Freshness.minimumNonceBytes) (or --insecure-short-nonce)")
+            }
         }
     }
 

@@ -16,7 +16,8 @@ public struct SmigAttest: AsyncParsableCommand {
     public init() {}
 
     static var allSubcommands: [any ParsableCommand.Type] {
-        [TPMCommand.self, PCRCommand.self, QuoteCommand.self, VerifyCommand.self] + extraSubcommands + [BenchCommand.self]
+        [TPMCommand.self, PCRCommand.self, QuoteCommand.self, VerifyCommand.self] + extraSubcommands
+            + [RCTCBCommand.self, AgentCommand.self, IVTCommand.self, RingCommand.self, EventsCommand.self, BenchCommand.self]
     }
 }
 

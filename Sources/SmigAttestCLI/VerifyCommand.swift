@@ -10,14 +10,23 @@ public struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Verify a quote: an evidence bundle, or tpm2-tools' files. Exit 0 valid, 1 rejected, 3 rebooted, 4 untrusted.",
         discussion: """
-        Checks the AK is a restricted signing key, the signature over the exact attest bytes with the AK's scheme, \
-        magic, type, nonce, banks, PCR selection, the PCR digest against the claimed values, clock safe, and — with \
-        --previous — that resetCount/restartCount/clock did not go back. A TPM reset since --previous is reported \
-        as 'rebooted' (exit 3), not as a pass. Each failure prints its code (e.g. quote.nonce-mismatch) and a reason.
+        A quote counts only when it is checked against an AK the verifier already trusts and a nonce the \
+        verifier issued itself. Pin the AK with --ak-public FILE (its TPM2B_PUBLIC, e.g. tpm2_createak -u, or a \
+        SubjectPublicKeyInfo PEM/DER as tpm2_checkquote takes — then the TPM attributes are reported as not \
+        checked), --ak-name HEX (the Name; the bundle's TPM2B_PUBLIC must hash to it), or --enrolled HOST (the AK \
+        recorded at enrolment in the RC-TCB's database, --rctcb-dir). Give --nonce (at least 16 bytes, hex).
+        Without a pin the result is quote.ak-not-pinned; without a nonce quote.nonce-not-given — unless you \
+        ask by name for a check that proves nothing about origin or freshness: --insecure-self-consistency-only \
+        (trusts the bundle's own AK) and --insecure-no-freshness (trusts the bundle's own nonce).
 
-        Bundle:      smig-attest verify bundle.json --nonce HEX --pcrs sha256:0-7,15
+        Then: the AK is a restricted signing key, the signature over the exact attest bytes with the AK's \
+        scheme, magic, type, nonce, banks, PCR selection, the PCR digest against the claimed values, clock \
+        safe, and — with --previous — that resetCount/restartCount/clock did not go back. A TPM reset since \
+        --previous is reported as 'rebooted' (exit 3), not as a pass. Each failure prints its code (e.g. \
+        quote.nonce-mismatch) and a reason.
+
+        Bundle:      smig-attest verify bundle.json --ak-public ak.pub --nonce HEX --pcrs sha256:0-7,15
         tpm2-tools:  smig-attest verify --ak-public ak.pub --message q.msg --signature q.sig --pcr-file q.pcrs --nonce HEX
-        Without --nonce the bundle's own nonce is used: that checks consistency, not freshness.
         """)
 
     @Argument(help: "An evidence bundle (JSON) written by 'smig-attest quote'.") public var bundle: String?
@@ -25,7 +34,17 @@ public struct VerifyCommand: ParsableCommand {
     @Option(help: "The PCR selection the verifier asked for (default: the bundle's or PCR file's).") public var pcrs: String?
     @Option(help: ArgumentHelp("JSON clock observation from an earlier verification ({clock, resetCount, restartCount}).", valueName: "file"))
     public var previous: String?
-    @Option(help: ArgumentHelp("tpm2-tools: the AK's TPM2B_PUBLIC (tpm2_createak -u).", valueName: "file")) public var akPublic: String?
+    @Option(help: ArgumentHelp("The trusted AK: TPM2B_PUBLIC (tpm2_createak -u, STATE_DIR/ak.pub) or SubjectPublicKeyInfo PEM/DER.", valueName: "file"))
+    public var akPublic: String?
+    @Option(help: ArgumentHelp("The trusted AK's Name (nameAlg ‖ digest), hex.", valueName: "hex")) public var akName: String?
+    @Option(help: ArgumentHelp("Trust the AK enrolled for this host in the RC-TCB database (with --rctcb-dir).", valueName: "host"))
+    public var enrolled: String?
+    @Option(help: ArgumentHelp("The RC-TCB directory holding the IVT database (for --enrolled).", valueName: "dir"))
+    public var rctcbDir: String?
+    @Flag(help: "INSECURE: check the bundle only against its own AK. Proves nothing about which TPM made the quote.")
+    public var insecureSelfConsistencyOnly = false
+    @Flag(help: "INSECURE: check the quote only against the bundle's own nonce. Proves nothing about freshness.")
+    public var insecureNoFreshness = false
     @Option(help: ArgumentHelp("tpm2-tools: the attest message (tpm2_quote -m).", valueName: "file")) public var message: String?
     @Option(help: ArgumentHelp("tpm2-tools: the TPMT_SIGNATURE (tpm2_quote -s).", valueName: "file")) public var signature: String?
     @Option(help: ArgumentHelp("tpm2-tools: the PCR file (tpm2_quote -o, serialized format).", valueName: "file")) public var pcrFile: String?
@@ -37,13 +56,19 @@ public struct VerifyCommand: ParsableCommand {
 
     public func validate() throws {
         if golden != nil, bundle == nil { throw ValidationError("--golden needs an evidence bundle (it carries the measurement log)") }
-        let toolFiles = [akPublic, message, signature, pcrFile].compactMap { $0 }
+        let toolFiles = [message, signature, pcrFile].compactMap { $0 }
+        let pins = [akPublic, akName, enrolled].compactMap { $0 }
+        guard pins.count <= 1 else { throw ValidationError("give one of --ak-public, --ak-name, --enrolled") }
+        if insecureSelfConsistencyOnly, !pins.isEmpty { throw ValidationError("--insecure-self-consistency-only contradicts a pinned AK") }
+        if enrolled != nil, rctcbDir == nil { throw ValidationError("--enrolled needs --rctcb-dir (the RC-TCB directory)") }
+        if let akName { _ = try parseHex(akName, "--ak-name") }
         if bundle != nil {
-            guard toolFiles.isEmpty else { throw ValidationError("give a bundle or tpm2-tools files, not both") }
+            guard toolFiles.isEmpty else { throw ValidationError("give a bundle or tpm2-tools files (--message, --signature, --pcr-file), not both") }
         } else {
-            guard toolFiles.count == 4 else { throw ValidationError("give a bundle, or all of --ak-public, --message, --signature and --pcr-file") }
-            guard nonce != nil else { throw ValidationError("--nonce is required with tpm2-tools files") }
+            guard toolFiles.count == 3, akPublic != nil else { throw ValidationError("give a bundle, or all of --ak-public, --message, --signature and --pcr-file") }
+            guard !insecureNoFreshness else { throw ValidationError("tpm2-tools files carry no nonce: --nonce is required") }
         }
+        if nonce != nil, insecureNoFreshness { throw ValidationError("--insecure-no-freshness contradicts --nonce") }
         if let nonce { _ = try parseHex(nonce, "--nonce") }
         if let pcrs { _ = try parseSelection(pcrs) }
     }
@@ -53,6 +78,9 @@ public struct VerifyCommand: ParsableCommand {
         var code: String?
         var reason: String?
         var akName: String?
+        /// How the AK was trusted: public-area, name, subject-public-key-info, enrolled, or NOT-PINNED.
+        var akPinnedBy: String
+        var akAttributesChecked: Bool
         var pcrSelection: String?
         var clock: ClockObservation?
         var continuity: String?
@@ -68,7 +96,7 @@ public struct VerifyCommand: ParsableCommand {
     }
 
     public func run() throws {
-        var report = Report(result: "rejected", nonceChecked: nonce != nil)
+        var report = Report(result: "rejected", akPinnedBy: "NOT-PINNED", akAttributesChecked: false, nonceChecked: nonce != nil)
         let verdict: QuoteVerdict
         var records: [MeasurementRecord] = []
         do {
@@ -87,6 +115,12 @@ public struct VerifyCommand: ParsableCommand {
             throw ExitCode(e.exitCode)
         }
         switch verdict {
+        case .valid(let q) where insecureSelfConsistencyOnly:
+            // Consistent with its own key only: a forger passes this too, so it is never "valid".
+            report.result = "self-consistent"
+            report.clock = q.clock
+            report.code = AttestationError.Code.akNotPinned.rawValue
+            report.reason = "consistent with the bundle's own AK only; nothing proves which TPM made it"
         case .valid(let q):
             report.result = "valid"
             report.clock = q.clock
@@ -104,8 +138,13 @@ public struct VerifyCommand: ParsableCommand {
             Output.json(report)
         } else {
             switch report.result {
-            case "valid": Output.line("valid: quote of \(report.pcrSelection ?? "") by AK \(report.akName ?? "")" + (nonce == nil ? " (nonce taken from the bundle: freshness not checked)" : ""))
+            case "valid":
+                Output.line("valid: quote of \(report.pcrSelection ?? "") by AK \(report.akName ?? "") (pinned by \(report.akPinnedBy))")
+                if insecureSelfConsistencyOnly { Output.line("WARNING: the AK is the bundle's own: this proves nothing about which TPM made the quote") }
+                if insecureNoFreshness { Output.line("WARNING: the nonce is the bundle's own: this proves nothing about freshness (it may be a replay)") }
+                if !report.akAttributesChecked { Output.line("note: the AK was pinned as a bare public key: its TPM attributes (restricted, fixedTPM) were not checked") }
             case "rebooted": Output.line("rebooted: the quote is genuine but \(report.reason ?? "")")
+            case "self-consistent": Output.line("NOT VERIFIED (self-consistency only): \(report.reason ?? "")")
             default: Output.line("rejected: \(report.reason ?? "")")
             }
             if let e = report.evaluation {
@@ -123,8 +162,42 @@ public struct VerifyCommand: ParsableCommand {
         }
     }
 
+    /// The AK the user trusts, from --ak-public, --ak-name or --enrolled.
+    func pinnedAK() throws -> (AKPin, String)? {
+        if let akPublic {
+            let bytes = try readFile(akPublic)
+            if let key = try? AttestationKey(tpm2bPublic: bytes) { return (.publicArea(key), "public-area") }
+            do { return (.subjectPublicKeyInfo(try AttestationKey(subjectPublicKeyInfo: bytes)), "subject-public-key-info") } catch {
+                throw CommandFailure("\(akPublic) is neither a TPM2B_PUBLIC attestation key nor a SubjectPublicKeyInfo (PEM/DER): \(error)", exitCode: 2)
+            }
+        }
+        if let akName { return (.name(try parseHex(akName, "--ak-name")), "name") }
+        if let enrolled, let rctcbDir {
+            return (try EnrolledAK.lookup(host: enrolled, rctcbDirectory: rctcbDir), "enrolled:\(enrolled)")
+        }
+        return nil
+    }
+
     func evaluate(_ report: inout Report, records: inout [MeasurementRecord]) throws -> QuoteVerdict {
-        let expectedNonce = try nonce.map { try parseHex($0, "--nonce") }
+        let freshness: Freshness
+        if let nonce {
+            do { freshness = try Freshness.issued(try parseHex(nonce, "--nonce")) } catch let e as AttestationError { return .rejected(e) }
+        } else if insecureNoFreshness {
+            freshness = .notChecked
+        } else {
+            return .rejected(AttestationError(.nonceNotGiven, "no --nonce: give the nonce you issued (or --insecure-no-freshness to check consistency only)"))
+        }
+        let pin = try pinnedAK()
+        if pin == nil, !insecureSelfConsistencyOnly {
+            return .rejected(AttestationError(.akNotPinned, "no trusted AK: give --ak-public, --ak-name or --enrolled (or --insecure-self-consistency-only)"))
+        }
+        if let pin {
+            report.akPinnedBy = pin.1
+            report.akAttributesChecked = pin.0.attributesPinned
+        } else {
+            report.akPinnedBy = "NOT-PINNED (self-consistency only)"
+            report.akAttributesChecked = true
+        }
         var expectedSelection = try pcrs.map(parseSelection)
         var previousClock: ClockObservation?
         if let previous {
@@ -142,17 +215,23 @@ public struct VerifyCommand: ParsableCommand {
             report.akName = evidence.akName
             records = evidence.eventLog ?? []
             report.pcrSelection = expectedSelection?.description ?? evidence.pcrSelection
-            return evidence.verify(nonce: expectedNonce, selection: expectedSelection, previous: previousClock)
+            if let pin {
+                return evidence.verify(pinnedAK: pin.0, freshness: freshness, selection: expectedSelection, previous: previousClock)
+            }
+            return evidence.verifySelfConsistencyOnly(freshness: freshness, selection: expectedSelection, previous: previousClock)
+        }
+        guard let pin, case .nonce(let expectedNonce) = freshness else {
+            return .rejected(AttestationError(.akNotPinned, "tpm2-tools files need --ak-public and --nonce"))
         }
         let pcrFile: TPM2ToolsPCRFile
         let key: AttestationKey
         do {
             pcrFile = try TPM2ToolsPCRFile(bytes: try readFile(self.pcrFile!))
-            key = try AttestationKey(tpm2bPublic: try readFile(akPublic!))
+            key = try pin.0.key(evidenceKey: nil)
         } catch let e as AttestationError {
             return .rejected(e)
         }
-        report.akName = Hex.encode(key.name)
+        report.akName = key.name.isEmpty ? nil : Hex.encode(key.name)
         if expectedSelection == nil { expectedSelection = pcrFile.selection }
         guard pcrFile.selection.selectsSame(as: expectedSelection!) else {
             let banks = { (l: PCRSelectionList) in l.selections.filter { !$0.pcrs.isEmpty }.map(\.hash) }
@@ -162,6 +241,6 @@ public struct VerifyCommand: ParsableCommand {
         report.pcrSelection = expectedSelection!.description
         return QuoteVerifier.verify(
             attest: try readFile(message!), signature: try readFile(signature!), key: key, pcrValues: pcrFile.values,
-            expected: QuoteExpectation(nonce: expectedNonce!, selection: expectedSelection!, previous: previousClock))
+            expected: QuoteExpectation(nonce: expectedNonce, selection: expectedSelection!, previous: previousClock))
     }
 }

@@ -31,13 +31,13 @@ struct EvidenceFormatTests {
         }
         var badBase64 = v.bundle
         badBase64.attest = "%%%"
-        #expect(badBase64.verify(nonce: nil, selection: nil).error?.code == .malformedEvidence)
+        #expect(badBase64.verifySelfConsistencyOnly(freshness: .notChecked, selection: nil).error?.code == .malformedEvidence)
         var badName = v.bundle
         badName.akName = "000b" + String(repeating: "00", count: 32)
-        #expect(badName.verify(nonce: nil, selection: nil).error?.code == .malformedKey)
+        #expect(badName.verifySelfConsistencyOnly(freshness: .notChecked, selection: nil).error?.code == .malformedKey)
         var missing = v.bundle
         missing.pcrs["sha256"]?["15"] = nil
-        #expect(missing.verify(nonce: nil, selection: nil).error?.code == .malformedPCRValues)
+        #expect(missing.verifySelfConsistencyOnly(freshness: .notChecked, selection: nil).error?.code == .malformedPCRValues)
         var version = v.bundle
         version.version = 2
         do { _ = try EvidenceBundle.decode(version.encoded()); Issue.record("version 2 accepted") } catch {

@@ -14,7 +14,7 @@ struct QuoteVerifierTests {
         #expect(q.pcrs[.sha256]?.count == 9)
         #expect(q.clock.resetCount == q.attest.clockInfo.resetCount)
         // The bundle path agrees.
-        #expect(v.bundle.verify(nonce: v.nonce, selection: v.selection).error == nil)
+        #expect(v.bundle.verify(pinnedAK: .publicArea(try v.key()), freshness: .nonce(v.nonce), selection: v.selection).error == nil)
     }
 
     /// Changing any single byte of the attest makes verification fail with a specific code, never a pass.

@@ -1,6 +1,7 @@
 import Attestation
 import Foundation
 import Policy
+import Agent
 import SmigAttestCLI
 import Testing
 import TPM

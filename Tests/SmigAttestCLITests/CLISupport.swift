@@ -41,6 +41,8 @@ final class CLIWorld {
     let dir: URL
     var env: [String: String] { ["SMIG_TCTI": swtpm.tcti, "SMIG_STATE_DIR": dir.appendingPathComponent("state").path, "TPM2TOOLS_TCTI": swtpm.tcti] }
     var state: String { dir.appendingPathComponent("state").path }
+    /// The provisioned AK (TPM2B_PUBLIC): the key a verifier pins.
+    var akPub: String { "\(state)/ak.pub" }
 
     init() throws {
         guard SoftwareTPM.isAvailable else {

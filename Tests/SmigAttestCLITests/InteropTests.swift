@@ -22,7 +22,7 @@ struct InteropTests {
                                                    "-f", w.path("q.pcrs"), "-g", "sha256", "-q", "00" + nonce])
         #expect(wrong.status != 0)
         // And our own verifier accepts the bundle and the tpm2-tools files alike.
-        let v = try w.smig(["verify", w.path("b.json"), "--nonce", nonce, "--pcrs", "sha256:0-7,15", "--json"])
+        let v = try w.smig(["verify", w.path("b.json"), "--ak-public", "\(w.state)/ak.pub", "--nonce", nonce, "--pcrs", "sha256:0-7,15", "--json"])
         #expect(v.status == 0, "\(v.output)")
         #expect(try v.json()["result"] as? String == "valid")
         let vt = try w.smig(["verify", "--ak-public", "\(w.state)/ak.pub", "--message", w.path("q.msg"), "--signature", w.path("q.sig"),
@@ -38,7 +38,7 @@ struct InteropTests {
             ["tpm2_createak", "-C", w.path("ek.ctx"), "-G", alg, "-g", "sha256", "-s", scheme, "-c", w.path("ak.ctx"), "-u", w.path("ak.pub"), "-n", w.path("ak.name")],
             ["tpm2_flushcontext", "-t"],
             ["tpm2_pcrextend", "15:sha256=" + String(repeating: "ab", count: 32)],
-            ["tpm2_quote", "-c", w.path("ak.ctx"), "-l", "sha256:0,1,2,3,4,5,6,7,15", "-q", "c0ffee", "-m", w.path("t.msg"), "-s", w.path("t.sig"), "-o", w.path("t.pcrs"), "-g", "sha256"],
+            ["tpm2_quote", "-c", w.path("ak.ctx"), "-l", "sha256:0,1,2,3,4,5,6,7,15", "-q", "c0ffee00112233445566778899aabbcc", "-m", w.path("t.msg"), "-s", w.path("t.sig"), "-o", w.path("t.pcrs"), "-g", "sha256"],
             ["tpm2_flushcontext", "-t"],
         ]
         for step in steps {
@@ -46,16 +46,16 @@ struct InteropTests {
             #expect(r.status == 0, "\(step.joined(separator: " ")): \(r.output)")
         }
         let files = ["--ak-public", w.path("ak.pub"), "--message", w.path("t.msg"), "--signature", w.path("t.sig"), "--pcr-file", w.path("t.pcrs")]
-        let ok = try w.smig(["verify"] + files + ["--nonce", "c0ffee", "--json"])
+        let ok = try w.smig(["verify"] + files + ["--nonce", "c0ffee00112233445566778899aabbcc", "--json"])
         #expect(ok.status == 0, "\(ok.output)")
         #expect(try ok.json()["result"] as? String == "valid")
-        let replay = try w.smig(["verify"] + files + ["--nonce", "c0ffef", "--json"])
+        let replay = try w.smig(["verify"] + files + ["--nonce", "c0ffef00112233445566778899aabbcc", "--json"])
         #expect(replay.status == 1)
         #expect(try replay.json()["code"] as? String == "quote.nonce-mismatch")
-        let fewer = try w.smig(["verify"] + files + ["--nonce", "c0ffee", "--pcrs", "sha256:0-7", "--json"])
+        let fewer = try w.smig(["verify"] + files + ["--nonce", "c0ffee00112233445566778899aabbcc", "--pcrs", "sha256:0-7", "--json"])
         #expect(fewer.status == 1)
         #expect(try fewer.json()["code"] as? String == "quote.selection-mismatch")
-        let sha1 = try w.smig(["verify"] + files + ["--nonce", "c0ffee", "--pcrs", "sha1:0-7,15", "--json"])
+        let sha1 = try w.smig(["verify"] + files + ["--nonce", "c0ffee00112233445566778899aabbcc", "--pcrs", "sha1:0-7,15", "--json"])
         #expect(sha1.status == 1)
         #expect(try sha1.json()["code"] as? String == "quote.bank-mismatch")
     }
@@ -63,11 +63,14 @@ struct InteropTests {
 
 @Suite("CLI behaviour", .serialized)
 struct CLIBehaviourTests {
+    /// Pads a one-byte test nonce to the 16 bytes a challenge needs.
+    let pad = String(repeating: "ee", count: 15)
+
     @Test func clockGoingBackAndRebootsAreReported() throws {
         let w = try CLIWorld()
         #expect(try w.smig(["tpm", "provision"]).status == 0)
-        #expect(try w.smig(["quote", "--nonce", "01", "--out", w.path("b.json")]).status == 0)
-        let first = try w.smig(["verify", w.path("b.json"), "--nonce", "01", "--json"])
+        #expect(try w.smig(["quote", "--nonce", "01" + pad, "--out", w.path("b.json")]).status == 0)
+        let first = try w.smig(["verify", w.path("b.json"), "--ak-public", w.akPub, "--nonce", "01" + pad, "--json"])
         let clock = try #require(try first.json()["clock"] as? [String: Any])
         let reset = try #require(clock["resetCount"] as? Int)
         let ticks = try #require(clock["clock"] as? Int)
@@ -76,28 +79,30 @@ struct CLIBehaviourTests {
             try Data(#"{"clock":\#(c),"resetCount":\#(r),"restartCount":\#(s)}"#.utf8).write(to: URL(fileURLWithPath: p))
             return p
         }
-        let back = try w.smig(["verify", w.path("b.json"), "--nonce", "01", "--json", "--previous", try previous(ticks, reset + 1, 0)])
+        let back = try w.smig(["verify", w.path("b.json"), "--ak-public", w.akPub, "--nonce", "01" + pad, "--json", "--previous", try previous(ticks, reset + 1, 0)])
         #expect(back.status == 1)
         #expect(try back.json()["code"] as? String == "quote.reset-count-went-back")
         if reset > 0 {
-            let rebooted = try w.smig(["verify", w.path("b.json"), "--nonce", "01", "--json", "--previous", try previous(ticks + 1000, reset - 1, 0)])
+            let rebooted = try w.smig(["verify", w.path("b.json"), "--ak-public", w.akPub, "--nonce", "01" + pad, "--json", "--previous", try previous(ticks + 1000, reset - 1, 0)])
             #expect(rebooted.status == 3)
             #expect(try rebooted.json()["result"] as? String == "rebooted")
         }
-        let fine = try w.smig(["verify", w.path("b.json"), "--nonce", "01", "--previous", try previous(max(0, ticks - 1), reset, clock["restartCount"] as? Int ?? 0)])
+        let fine = try w.smig(["verify", w.path("b.json"), "--ak-public", w.akPub, "--nonce", "01" + pad, "--previous", try previous(max(0, ticks - 1), reset, clock["restartCount"] as? Int ?? 0)])
         #expect(fine.status == 0, "\(fine.output)")
     }
 
     @Test func badInputIsOneClearLine() throws {
         let w = try CLIWorld()
-        let noKey = try w.smig(["quote", "--nonce", "01"])
+        let noKey = try w.smig(["quote", "--nonce", "01" + pad])
+        let shortNonce = try w.smig(["quote", "--nonce", "01"])
+        #expect(shortNonce.status == 64 && shortNonce.output.contains("quote.nonce-too-short"), "\(shortNonce.output)")
         #expect(noKey.status == 1 && noKey.output.contains("tpm provision"))
         let badSel = try w.smig(["quote", "--pcrs", "md5:0"])
         #expect(badSel.status != 0 && badSel.output.contains("sha256"))
         let badPCR = try w.smig(["pcr", "extend", "99", "--data", "x"])
         #expect(badPCR.status != 0 && badPCR.output.contains("0-23"))
         try Data("{\"version\":1".utf8).write(to: URL(fileURLWithPath: w.path("garbage.json")))
-        let garbage = try w.smig(["verify", w.path("garbage.json"), "--json"])
+        let garbage = try w.smig(["verify", w.path("garbage.json"), "--insecure-self-consistency-only", "--insecure-no-freshness", "--json"])
         #expect(garbage.status == 1)
         #expect(try garbage.json()["code"] as? String == "evidence.malformed")
         let badTCTI = try Run.smig(["tpm", "info", "--tcti", "swtpm:host=127.0.0.1,port=1"])
@@ -121,14 +126,14 @@ struct CLIBehaviourTests {
         #expect((try m1.json()["extended"] as? [Int])?.count == 1)
         let m2 = try w.smig(["measure", "--source", "file:\(target)", "--extend", "--json"])
         #expect((try m2.json()["extended"] as? [Int])?.isEmpty == true, "unchanged measurement re-extended")
-        #expect(try w.smig(["quote", "--nonce", "02", "--pcrs", "sha256:15", "--out", w.path("b.json")]).status == 0)
-        let good = try w.smig(["verify", w.path("b.json"), "--nonce", "02", "--golden", w.path("golden.yaml"), "--json"])
+        #expect(try w.smig(["quote", "--nonce", "02" + pad, "--pcrs", "sha256:15", "--out", w.path("b.json")]).status == 0)
+        let good = try w.smig(["verify", w.path("b.json"), "--ak-public", w.akPub, "--nonce", "02" + pad, "--golden", w.path("golden.yaml"), "--json"])
         #expect(good.status == 0, "\(good.output)")
         // The hypervisor changes: measured, extended, and the verdict turns untrusted naming it.
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: target))
         #expect(try w.smig(["measure", "--source", "file:\(target)", "--extend"]).status == 0)
-        #expect(try w.smig(["quote", "--nonce", "03", "--pcrs", "sha256:15", "--out", w.path("b2.json")]).status == 0)
-        let bad = try w.smig(["verify", w.path("b2.json"), "--nonce", "03", "--golden", w.path("golden.yaml"), "--json"])
+        #expect(try w.smig(["quote", "--nonce", "03" + pad, "--pcrs", "sha256:15", "--out", w.path("b2.json")]).status == 0)
+        let bad = try w.smig(["verify", w.path("b2.json"), "--ak-public", w.akPub, "--nonce", "03" + pad, "--golden", w.path("golden.yaml"), "--json"])
         #expect(bad.status == 4, "\(bad.output)")
         let evaluation = try #require(try bad.json()["evaluation"] as? [String: Any])
         #expect(evaluation["trusted"] as? Bool == false)

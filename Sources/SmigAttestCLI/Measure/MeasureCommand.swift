@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Agent
 import Attestation
 import Foundation
 public import Measurement

@@ -3,7 +3,7 @@ public import TPM
 import TPMWire
 
 /// The TPM as the measurement layer's `PCRExtender` (SHA-256 bank). Measurement does not import TPM; this
-/// adapter joins them in the CLI.
+/// adapter joins them for the agent and the CLI.
 public struct TPMPCRExtender: PCRExtender {
     public let device: TPMDevice
 

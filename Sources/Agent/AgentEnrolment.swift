@@ -1,0 +1,72 @@
+public import Foundation
+import Crypto
+import NIOCore
+import RegionProtocol
+import TPM
+import TPMWire
+
+/// The host side of enrolment: send the EK (with its certificate) and the AK, answer the credential with
+/// TPM2_ActivateCredential, store the client certificate the RC-TCB issues.
+public enum AgentEnrolment {
+    public struct Result: Codable, Sendable {
+        public var hostId: String
+        public var akName: String
+        public var certificate: String
+        public var regionCA: String
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let code: String
+        public let message: String
+        public var description: String { "\(code): \(message)" }
+    }
+
+    /// `caFile` is the region CA certificate the operator gave this host (it authenticates the RC-TCB).
+    public static func enrol(rctcb: String, caFile: String, tpm: HostTPM) async throws -> Result {
+        let files = AgentIdentityFiles(stateDirectory: tpm.stateDirectory)
+        let key = P256.Signing.PrivateKey()
+        let blob = tpm.blob
+        let (ekPublic, ekCert) = try await tpm.run { device -> ([UInt8], [UInt8]?) in
+            let ek = try device.withEndorsementKey(blob.ekType) { $0.publicKey }
+            return (ek.wireBytes, try device.endorsementCertificate(blob.ekType))
+        }
+        guard let ekCert else {
+            throw Failure(code: "enrol.no-ek-certificate", message: "the TPM has no EK certificate at NV 0x\(String(blob.ekType.certificateNVIndex, radix: 16))")
+        }
+        let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, timeout: .seconds(30))
+        defer { Task { await client.shutdown() } }
+        let base = rctcb.hasSuffix("/") ? String(rctcb.dropLast()) : rctcb
+        let request = EnrolmentRequest(hostId: tpm.hostId, ekPublic: Data(ekPublic).base64EncodedString(),
+                                       ekCertificate: Data(ekCert).base64EncodedString(), platformCertificate: nil,
+                                       akPublic: Data(blob.publicBytes).base64EncodedString(), tlsPublicKey: key.publicKey.pemRepresentation)
+        let challenge: EnrolmentChallenge = try await client.post("\(base)/v1/enrol/begin", request)
+        guard let idObject = Data(base64Encoded: challenge.idObject), let secret = Data(base64Encoded: challenge.encryptedSecret) else {
+            throw Failure(code: "enrol.bad-challenge", message: "the RC-TCB's credential is not base64")
+        }
+        let credential = try await tpm.run { device in
+            try device.activateCredential(ak: blob, idObject: [UInt8](idObject), encryptedSecret: [UInt8](secret))
+        }
+        let issued: EnrolmentCertificate = try await client.post(
+            "\(base)/v1/enrol/complete", EnrolmentProof(challengeId: challenge.challengeId, credential: Data(credential).base64EncodedString()))
+        try AgentFiles.write(Array(key.pemRepresentation.utf8), to: files.tlsKey, mode: 0o600)
+        try AgentFiles.write(Array(issued.certificate.utf8), to: files.tlsCertificate, mode: 0o644)
+        try AgentFiles.write(Array(issued.caCertificate.utf8), to: files.regionCA, mode: 0o644)
+        return Result(hostId: issued.hostId, akName: issued.akName, certificate: files.tlsCertificate, regionCA: files.regionCA)
+    }
+}
+
+/// Writes the agent's identity files: replaced atomically, never through a symbolic link.
+enum AgentFiles {
+    static func write(_ bytes: [UInt8], to path: String, mode: Int) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        unlink(tmp)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
+        guard fd >= 0 else { throw AgentEnrolment.Failure(code: "agent.state-file", message: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        let ok = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw AgentEnrolment.Failure(code: "agent.state-file", message: "cannot write \(path)")
+        }
+    }
+}

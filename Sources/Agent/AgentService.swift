@@ -1,0 +1,156 @@
+public import Foundation
+import Attestation
+public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import UnixSignals
+public import Logging
+import Measurement
+import NIOCore
+import NIOSSL
+import Policy
+public import RegionProtocol
+public import ServiceLifecycle
+import TPMWire
+
+/// The per-host agent: serves quotes to the RC-TCB and its ring neighbour (mutual TLS, region certificates),
+/// re-measures at an interval and extends only on change (pushing a notice at once), and does its ring duty:
+/// challenge the neighbour the RC-TCB assigned, with the nonce the RC-TCB issued for that pair, and report.
+public struct AgentRuntime: Sendable {
+    public let config: AgentConfig
+    public let tpm: HostTPM
+    let client: RegionClient
+    let logger: Logger
+
+    public init(config: AgentConfig, tpm: HostTPM, logger: Logger) throws {
+        self.config = config
+        self.tpm = tpm
+        self.logger = logger
+        let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
+        client = try RegionClient(caFile: files.regionCA, certificate: files.tlsCertificate, key: files.tlsKey,
+                                  timeout: .milliseconds(Int64(config.challengeTimeout * 1000)))
+    }
+
+    var base: String { config.rctcb.hasSuffix("/") ? String(config.rctcb.dropLast()) : config.rctcb }
+
+    /// The quote endpoint as an HTTPS application; `onRunning` receives the bound port.
+    public func application(services: [any Service], onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
+        let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(files.tlsCertificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: files.tlsKey, format: .pem)))
+        tls.trustRoots = .file(files.regionCA)
+        tls.certificateVerification = .noHostnameVerification
+        let router = Router()
+        let tpm = self.tpm
+        router.post("/v1/quote") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 64 * 1024)
+            let challenge = try RegionJSON.decode(QuoteChallenge.self, from: Data(buffer.readableBytesView))
+            guard let nonce = Hex.decode(challenge.nonce), nonce.count >= Freshness.minimumNonceBytes, nonce.count <= 64,
+                  let selection = try? PCRSelectionList(parsing: challenge.pcrSelection) else {
+                let body = RegionJSON.encode(RegionErrorBody(code: "quote.bad-challenge", message: "nonce must be 16-64 bytes of hex and the selection valid"))
+                return Response(status: .badRequest, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            }
+            let bundle = try await tpm.evidence(nonce: nonce, selection: selection)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: RegionJSON.encode(bundle))))
+        }
+        return Application(
+            router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(address: .hostname(config.listenAddress, port: config.listenPort), serverName: "smig-attest-agent"),
+            services: services,
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    // MARK: Measure loop
+
+    /// Measures the configured sources, extends what changed; returns the names that changed.
+    public func measureOnce() async throws -> [String] {
+        let sources = try config.sources.map { spec throws -> any MeasurementSource in try SourceSpec.parse(spec) }
+        var measurements: [NamedMeasurement] = []
+        for s in sources { measurements += try s.measure() }
+        let logPath = tpm.measurementLogPath
+        let taken = measurements
+        let appended = try await tpm.run { device in
+            try Measurer.extend(taken, logPath: logPath, extender: TPMPCRExtender(device: device), pcr: Measurer.defaultPCR)
+        }
+        return appended.map { $0.content.name }
+    }
+
+    func measureLoop() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let changed = try await measureOnce()
+                if !changed.isEmpty {
+                    logger.notice("measurements changed", metadata: ["attest.changed": "\(changed.joined(separator: ","))"])
+                    if config.push {
+                        do {
+                            let _: [String: String] = try await client.post("\(base)/v1/notices", ChangeNotice(changed: changed, at: Date()))
+                        } catch {
+                            logger.warning("change notice not delivered", metadata: ["attest.reason": "\(error)"])
+                        }
+                    }
+                }
+            } catch {
+                logger.error("measurement failed", metadata: ["attest.reason": "\(error)"])
+            }
+            try? await Task.sleep(for: .milliseconds(Int(config.measurementInterval * 1000)))
+        }
+    }
+
+    // MARK: Ring duty
+
+    /// One round of ring duty: ask for the assignment, challenge the neighbour, report.
+    public func ringDutyOnce() async -> ReportResult? {
+        let assignment: RingAssignment
+        do { assignment = try await client.post("\(base)/v1/ring/assignment", [String: String]()) } catch {
+            logger.warning("no ring assignment", metadata: ["attest.reason": "\(error)"])
+            return nil
+        }
+        guard let target = assignment.target, let address = assignment.address, let port = assignment.port,
+              let nonce = assignment.nonce, let selection = assignment.pcrSelection else { return nil }
+        var report: AIMReport
+        do {
+            let bundle: EvidenceBundle = try await client.post("https://\(address):\(port)/v1/quote", QuoteChallenge(nonce: nonce, pcrSelection: selection))
+            report = AIMReport(target: target, nonce: nonce, outcome: .evidence, evidence: bundle)
+        } catch {
+            report = AIMReport(target: target, nonce: nonce, outcome: .noAnswer, detail: "\(error)")
+        }
+        do {
+            let result: ReportResult = try await client.post("\(base)/v1/reports", report)
+            return result
+        } catch {
+            logger.warning("report refused", metadata: ["attest.host": "\(target)", "attest.reason": "\(error)"])
+            return nil
+        }
+    }
+
+    func ringLoop() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            _ = await ringDutyOnce()
+            try? await Task.sleep(for: .milliseconds(Int(config.challengeInterval * 1000)))
+        }
+    }
+
+    /// Runs the quote endpoint, the measure loop and ring duty until SIGTERM/SIGINT.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let loops = AgentLoops(runtime: self)
+        let app = try application(services: [loops], onRunning: onRunning)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The agent's background loops as one service.
+struct AgentLoops: Service {
+    let runtime: AgentRuntime
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await runtime.measureLoop() }
+            group.addTask { await runtime.ringLoop() }
+            await group.waitForAll()
+        }
+        await runtime.client.shutdown()
+    }
+}

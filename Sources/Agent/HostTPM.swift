@@ -1,0 +1,47 @@
+public import Attestation
+public import Foundation
+import Measurement
+public import TPM
+public import TPMWire
+
+/// The host's TPM as the agent uses it: one caller at a time (swtpm and the kernel's resource manager serve one
+/// command stream per connection), ESYS calls kept off the async executors.
+public final class HostTPM: @unchecked Sendable {
+    // @unchecked Sendable: `device` is used only on `queue`, a serial queue.
+    let device: TPMDevice
+    public let blob: AttestationKeyBlob
+    public let hostId: String
+    public let stateDirectory: String
+    let queue = DispatchQueue(label: "smig-attest.tpm")
+
+    public init(tcti: String, stateDirectory: String, hostId: String) throws {
+        device = try TPMDevice(tcti: tcti)
+        blob = try AttestationKeyStore(directory: URL(fileURLWithPath: stateDirectory)).load()
+        self.hostId = hostId
+        self.stateDirectory = stateDirectory
+    }
+
+    public var measurementLogPath: String { "\(stateDirectory)/measurements.log" }
+
+    /// Runs `body` with the device on the TPM's queue.
+    public func run<T: Sendable>(_ body: @escaping @Sendable (TPMDevice) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { [device] in continuation.resume(with: Result { try body(device) }) }
+        }
+    }
+
+    /// Answers a challenge: a quote over `nonce` and `selection`, with the measurement log, as an evidence bundle.
+    public func evidence(nonce: [UInt8], selection: PCRSelectionList) async throws -> EvidenceBundle {
+        let blob = self.blob, hostId = self.hostId, logPath = measurementLogPath
+        return try await run { device in
+            let (quote, values) = try device.withAttestationKey(blob) { ak in
+                try device.quoteWithValues(with: ak, nonce: nonce, selection: selection)
+            }
+            var records: [MeasurementRecord]?
+            if FileManager.default.fileExists(atPath: logPath) { records = try? MeasurementLog.readRecords(path: logPath) }
+            return EvidenceBundle(hostId: hostId, akPublic: blob.publicBytes, akName: try blob.akPublic.name, nonce: nonce,
+                                  attest: quote.attest, signature: quote.signature, selection: selection,
+                                  pcrValues: values.digests, eventLog: records, agentTime: Date())
+        }
+    }
+}

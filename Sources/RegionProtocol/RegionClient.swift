@@ -1,0 +1,80 @@
+public import AsyncHTTPClient
+public import Foundation
+public import NIOCore
+import NIOHTTP1
+public import NIOSSL
+
+/// An HTTPS client of the region: presents a region certificate, trusts only the region CA. Host names are
+/// not checked against the certificate (hosts are reached by address); what a peer says is verified on its own
+/// merits (quotes against pinned AKs, nonces the verifier issued).
+public final class RegionClient: Sendable {
+    let client: HTTPClient
+    public let timeout: TimeAmount
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        /// A region error code from the server, or `transport.*` for connection problems.
+        public let code: String
+        public let message: String
+        public let status: Int?
+        public var description: String { "\(code): \(message)" }
+    }
+
+    /// `certificate`/`key`: PEM files of this client's identity (nil: no client certificate, for enrolment).
+    public init(caFile: String, certificate: String?, key: String?, timeout: TimeAmount = .seconds(5)) throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(caFile)
+        tls.certificateVerification = .noHostnameVerification
+        tls.minimumTLSVersion = .tlsv12
+        if let certificate, let key {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        }
+        var config = HTTPClient.Configuration(tlsConfiguration: tls)
+        config.timeout = .init(connect: timeout, read: timeout)
+        config.httpVersion = .http1Only
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        self.timeout = timeout
+    }
+
+    deinit {
+        try? client.syncShutdown()
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    public func post<Body: Encodable, Answer: Decodable>(_ url: String, _ body: Body, as: Answer.Type = Answer.self) async throws(Failure) -> Answer {
+        try await send(url, method: .POST, body: RegionJSON.encode(body))
+    }
+
+    public func get<Answer: Decodable>(_ url: String, as: Answer.Type = Answer.self) async throws(Failure) -> Answer {
+        try await send(url, method: .GET, body: nil)
+    }
+
+    func send<Answer: Decodable>(_ url: String, method: HTTPMethod, body: Data?) async throws(Failure) -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "content-type", value: "application/json")
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let status: Int
+        let bytes: ByteBuffer
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            status = Int(response.status.code)
+            bytes = try await response.body.collect(upTo: 8 << 20)
+        } catch {
+            throw Failure(code: "transport.unreachable", message: "\(url): \(error)", status: nil)
+        }
+        let data = Data(bytes.readableBytesView)
+        guard (200..<300).contains(status) else {
+            if let e = try? RegionJSON.decode(RegionErrorBody.self, from: data) {
+                throw Failure(code: e.code, message: e.message, status: status)
+            }
+            throw Failure(code: "transport.http-\(status)", message: "\(url) answered HTTP \(status)", status: status)
+        }
+        do { return try RegionJSON.decode(Answer.self, from: data) } catch {
+            throw Failure(code: "transport.bad-answer", message: "\(url): \(error.reason)", status: status)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+public import Foundation
+import Attestation
+import Crypto
+public import Logging
+public import Policy
+import NIOCore
+import UnixSignals
+import RegionProtocol
+public import ServiceLifecycle
+import TPMWire
+
+/// Assembles the RC-TCB from its directory and the region policy, and runs it until SIGTERM/SIGINT.
+public struct RCTCBRunner: Sendable {
+    public let service: RCTCBService
+    public let region: RegionState
+    public let policy: RegionPolicy
+    let client: RegionClient
+    let logger: Logger
+
+    /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
+    public static let selection = "sha256:0-7,15"
+
+    public init(directory: RegionDirectory, regionFile: String, logger: Logger) throws {
+        try directory.requireInitialised()
+        let text: String
+        do { text = try String(contentsOfFile: regionFile, encoding: .utf8) } catch {
+            throw RegionError(.directoryMissing, "cannot read the region policy \(regionFile)")
+        }
+        policy = try RegionPolicy(yaml: text, file: regionFile)
+        let base = URL(fileURLWithPath: regionFile).deletingLastPathComponent()
+        var configs: [RegionState.HostConfig] = []
+        for h in policy.hosts {
+            var golden: GoldenValues?
+            if let g = h.golden {
+                let path = g.hasPrefix("/") ? g : base.appendingPathComponent(g).path
+                golden = try GoldenValues(contentsOfFile: path)
+            }
+            configs.append(.init(id: h.id, address: h.endpoint.address, port: h.endpoint.port, golden: golden))
+        }
+        let store = try IVTStore(path: directory.database)
+        try store.seed(hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) }, policyName: policy.name,
+                       policyDigest: Hex.encode(Array(SHA256.hash(data: Data(text.utf8)))))
+        let selection = try PCRSelectionList(parsing: Self.selection)
+        region = RegionState(store: store, hosts: configs, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
+                             selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger)
+        service = try RCTCBService(directory: directory, region: region, logger: logger)
+        client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, timeout: .seconds(3))
+        self.logger = logger
+    }
+
+    /// Connects the RC-TCB's direct challenges to its HTTPS client.
+    public func wire() async {
+        let client = self.client
+        await region.setChallenger { cfg, challenge in
+            let bundle: EvidenceBundle = try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge)
+            return bundle
+        }
+    }
+
+    public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        await wire()
+        let scheduler = RegionScheduler(region: region, policy: policy, logger: logger)
+        let app = try service.application(host: host, port: port, services: [scheduler], onRunning: onRunning)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await client.shutdown()
+    }
+}
+
+/// The RC-TCB's clock: direct challenges of hosts the ring has not vouched for recently (or that are new,
+/// rebooted, stale or silent), `stale` marking, and ring rotation.
+struct RegionScheduler: Service {
+    let region: RegionState
+    let policy: RegionPolicy
+    let logger: Logger
+
+    func run() async throws {
+        let challenge = Double(policy.challengeInterval.components.seconds) + Double(policy.challengeInterval.components.attoseconds) / 1e18
+        let freshness = Double(policy.quoteFreshness.components.seconds)
+        let rotateEvery = max(challenge * 5, 1)
+        var lastRotation = Date()
+        var lastDirect: [String: Date] = [:]
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let now = Date()
+            await region.markStale(now: now, freshness: freshness)
+            let due = await region.overdue(now: now, maxAge: challenge * 2)
+            await withTaskGroup(of: Void.self) { group in
+                for cfg in due where now.timeIntervalSince(lastDirect[cfg.id] ?? .distantPast) >= min(challenge, 2) {
+                    lastDirect[cfg.id] = now
+                    group.addTask { await region.challengeDirectly(cfg, reason: "scheduled", now: Date()) }
+                }
+            }
+            if now.timeIntervalSince(lastRotation) >= rotateEvery {
+                await region.rotate()
+                lastRotation = now
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}

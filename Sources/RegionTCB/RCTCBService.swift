@@ -1,0 +1,159 @@
+public import Foundation
+public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+public import Logging
+import NIOCore
+import RegionProtocol
+public import ServiceLifecycle
+
+/// The RC-TCB's HTTPS service (mutual TLS): enrolment (no client certificate yet), the agents' routes (agent
+/// certificates of enrolled, unrevoked hosts) and the operator's routes (the admin certificate).
+public struct RCTCBService: Sendable {
+    public let directory: RegionDirectory
+    public let store: IVTStore
+    public let enrolment: EnrolmentService
+    public let region: RegionState
+    let logger: Logger
+
+    public init(directory: RegionDirectory, region: RegionState, logger: Logger) throws(RegionError) {
+        try directory.requireInitialised()
+        self.directory = directory
+        self.store = region.store
+        self.region = region
+        self.logger = logger
+        enrolment = EnrolmentService(store: region.store, ca: try RegionSetup.loadCA(directory),
+                                     ekAuthorities: try directory.ekCertificateAuthorities(), logger: logger)
+    }
+
+    /// The HTTPS application listening on `host:port` (port 0: the OS chooses; `onRunning` gets the real port).
+    public func application(host: String, port: Int, services: [any Service] = [],
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws(RegionError) -> some ApplicationProtocol {
+        let tls = try directory.serverTLSConfiguration()
+        let router = Router(context: RegionRequestContext.self)
+        addRoutes(router)
+        let server: HTTPServerBuilder
+        do { server = try .tls(.http1(), tlsConfiguration: tls) } catch {
+            throw RegionError(.badCertificateFile, "cannot configure TLS: \(error)")
+        }
+        return Application(
+            router: router, server: server,
+            configuration: .init(address: .hostname(host, port: port), serverName: "smig-attest-rctcb"),
+            services: services,
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+
+    func addRoutes(_ router: Router<RegionRequestContext>) {
+        router.get("/v1/health") { _, _ in Self.json(["status": "ok"]) }
+
+        router.post("/v1/enrol/begin") { request, _ in
+            try await Self.answer {
+                let body: EnrolmentRequest = try await Self.decode(request)
+                return Self.json(try await enrolment.begin(body))
+            }
+        }
+        router.post("/v1/enrol/complete") { request, _ in
+            try await Self.answer {
+                let body: EnrolmentProof = try await Self.decode(request)
+                return Self.json(try await enrolment.complete(body))
+            }
+        }
+
+        router.get("/v1/ivt") { _, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                return Self.json(try store.rows())
+            }
+        }
+        router.get("/v1/events") { request, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                let since = request.uri.queryParameters.get("since", as: Int64.self) ?? 0
+                return Self.json(try store.events(since: since))
+            }
+        }
+        router.get("/v1/ring") { _, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                return Self.json(await region.ringView())
+            }
+        }
+
+        // Agents: ring duty and reports.
+        router.post("/v1/ring/assignment") { _, context in
+            try await Self.answer {
+                let me = try await self.requireAgent(context)
+                return Self.json(try await region.assignment(for: me))
+            }
+        }
+        router.post("/v1/reports") { request, context in
+            try await Self.answer {
+                let me = try await self.requireAgent(context)
+                let body: AIMReport = try await Self.decode(request)
+                return Self.json(try await region.intake(body, from: me))
+            }
+        }
+        router.post("/v1/notices") { request, context in
+            try await Self.answer {
+                let me = try await self.requireAgent(context)
+                let body: ChangeNotice = try await Self.decode(request)
+                await region.noticeReceived(body, from: me)
+                return Self.json(["status": "accepted"])
+            }
+        }
+    }
+
+    /// Requires a client certificate of `role`.
+    func require(_ role: RegionIdentity.Role, _ context: RegionRequestContext) async throws -> RegionIdentity {
+        guard let id = await context.peerIdentity() else {
+            throw RegionError(.noClientCertificate, "this route needs a region client certificate")
+        }
+        guard id.role == role else { throw RegionError(.forbidden, "a \(id.role.rawValue) certificate cannot use this route") }
+        return id
+    }
+
+    /// Requires an agent certificate whose host is enrolled with the certificate's AK and not revoked.
+    func requireAgent(_ context: RegionRequestContext) async throws -> String {
+        let id = try await require(.agent, context)
+        guard let enrolled = try store.enrolment(id.name), !enrolled.revoked else {
+            throw RegionError(.revoked, "host \(id.name) is revoked or not enrolled")
+        }
+        guard enrolled.akName == id.akName else {
+            throw RegionError(.akChanged, "the certificate names AK \(id.akName ?? "-"), host \(id.name) is enrolled with \(enrolled.akName)")
+        }
+        return id.name
+    }
+
+    // MARK: JSON
+
+    static let maxBody = 4 << 20
+
+    static func decode<T: Decodable>(_ request: Request) async throws -> T {
+        let buffer = try await request.body.collect(upTo: maxBody)
+        return try RegionJSON.decode(T.self, from: Data(buffer.readableBytesView))
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let data = RegionJSON.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Runs a route body; a RegionError becomes its coded JSON body with a 4xx status.
+    static func answer(_ body: () async throws -> Response) async throws -> Response {
+        do { return try await body() } catch let e as RegionError {
+            let status: HTTPResponse.Status = switch e.code {
+            case .noClientCertificate: .unauthorized
+            case .forbidden, .revoked, .akChanged, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted: .forbidden
+            case .unknownHost, .unknownChallenge: .notFound
+            case .storeFailed, .storeCorrupt: .internalServerError
+            default: .badRequest
+            }
+            return json(RegionErrorBody(code: e.code.rawValue, message: e.reason), status: status)
+        } catch let e as RegionJSON.Failure {
+            return json(RegionErrorBody(code: "request.malformed", message: e.reason), status: .badRequest)
+        } catch let e as HTTPError where e.status == .contentTooLarge {
+            return json(RegionErrorBody(code: "request.too-large", message: "request body larger than \(maxBody) bytes"), status: .contentTooLarge)
+        }
+    }
+}

@@ -1,0 +1,90 @@
+public import Crypto
+public import Foundation
+public import X509
+import SwiftASN1
+public import RegionProtocol
+
+/// The region's certificate authority: it issues the RC-TCB's server certificate, the operator's admin
+/// certificate and — after enrolment proves the AK lives in a known TPM — each agent's client certificate,
+/// naming its role, host id and AK Name in URI SANs (`RegionIdentity`).
+public struct RegionCA: Sendable {
+    public let certificate: Certificate
+    let key: P256.Signing.PrivateKey
+
+    /// Certificates are valid for this long; agents re-enrol to renew.
+    public static let leafValidity: TimeInterval = 90 * 24 * 3600
+
+    public init(certificate: Certificate, key: P256.Signing.PrivateKey) {
+        self.certificate = certificate
+        self.key = key
+    }
+
+    /// A new CA with a fresh P-256 key and a self-signed certificate for `region`.
+    public static func create(region: String, now: Date = Date()) throws -> RegionCA {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName {
+            OrganizationName("smig-attest")
+            CommonName("\(region) region CA")
+        }
+        let cert = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(10 * 365 * 24 * 3600),
+            issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey))
+            },
+            issuerPrivateKey: .init(key))
+        return RegionCA(certificate: cert, key: key)
+    }
+
+    /// Issues a leaf certificate for `publicKey` naming `identity`; server certificates also carry DNS names
+    /// and IP addresses.
+    public func issue(
+        for publicKey: Certificate.PublicKey, identity: RegionIdentity, dnsNames: [String] = [], ipAddresses: [String] = [],
+        now: Date = Date(), validity: TimeInterval = RegionCA.leafValidity
+    ) throws -> Certificate {
+        var sans: [GeneralName] = identity.uris.map { .uniformResourceIdentifier($0) }
+        sans += dnsNames.map { .dnsName($0) }
+        for ip in ipAddresses {
+            if let bytes = Self.ipv4(ip) { sans.append(.ipAddress(ASN1OctetString(contentBytes: bytes[...]))) }
+        }
+        let server = identity.role == .rctcb
+        return try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey,
+            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(validity),
+            issuer: certificate.subject,
+            subject: try DistinguishedName {
+                OrganizationName("smig-attest")
+                CommonName("\(identity.role.rawValue) \(identity.name)")
+            },
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage(server ? [.serverAuth, .clientAuth] : [.clientAuth])
+                SubjectAlternativeNames(sans)
+                AuthorityKeyIdentifier(keyIdentifier: try certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+            },
+            issuerPrivateKey: .init(key))
+    }
+
+    static func ipv4(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var out: [UInt8] = []
+        for p in parts {
+            guard let v = UInt8(p) else { return nil }
+            out.append(v)
+        }
+        return out
+    }
+}
+
+extension Certificate {
+    /// PEM text of the certificate.
+    public var pem: String {
+        get throws { try serializeAsPEM().pemString }
+    }
+}

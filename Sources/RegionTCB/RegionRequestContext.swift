@@ -1,0 +1,26 @@
+public import Hummingbird
+public import NIOCore
+import NIOSSL
+import X509
+import SwiftASN1
+import RegionProtocol
+
+/// The request context of the RC-TCB's routes: Hummingbird's, plus the connection's channel so a route can read
+/// the client certificate the TLS handshake verified against the region CA.
+public struct RegionRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// The identity named by the client certificate (already verified against the region CA by TLS), if any.
+    func peerIdentity() async -> RegionIdentity? {
+        guard let peer = try? await channel.nioSSL_peerCertificate().get(),
+              let der = try? peer.toDERBytes(),
+              let cert = try? Certificate(derEncoded: der) else { return nil }
+        return RegionIdentity(certificate: cert)
+    }
+}

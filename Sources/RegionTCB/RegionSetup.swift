@@ -1,0 +1,86 @@
+public import Foundation
+import Crypto
+import X509
+import SwiftASN1
+import RegionProtocol
+
+/// `rctcb init`: creates the region CA, the RC-TCB's server identity, the operator's admin identity, the EK CA
+/// bundle and an empty IVT in a new directory. Keys are written 0600; nothing is overwritten without `force`.
+public enum RegionSetup {
+    public struct Options: Sendable {
+        public var regionName: String
+        public var hosts: [(id: String, address: String, capacity: Int?)]
+        public var policyDigest: String
+        /// PEM files of the CAs trusted to certify EKs (in tests: swtpm's local CA).
+        public var ekCertificateAuthorities: [String]
+        /// Names and addresses the RC-TCB is reached at (its server certificate's SANs).
+        public var serverNames: [String]
+        public var force: Bool
+
+        public init(regionName: String, hosts: [(id: String, address: String, capacity: Int?)], policyDigest: String,
+                    ekCertificateAuthorities: [String], serverNames: [String], force: Bool) {
+            self.regionName = regionName
+            self.hosts = hosts
+            self.policyDigest = policyDigest
+            self.ekCertificateAuthorities = ekCertificateAuthorities
+            self.serverNames = serverNames
+            self.force = force
+        }
+    }
+
+    public static func initialise(_ dir: RegionDirectory, _ options: Options, now: Date = Date()) throws(RegionError) {
+        let fm = FileManager.default
+        if !options.force, fm.fileExists(atPath: dir.caKey) || fm.fileExists(atPath: dir.database) {
+            throw RegionError(.directoryExists, "\(dir.path) already holds a region (use --force to replace its CA, keys and IVT)")
+        }
+        try SecureFile.directory(dir.path)
+        try SecureFile.directory(dir.ekCADirectory)
+        var anchors: [(String, [UInt8])] = []
+        for path in options.ekCertificateAuthorities {
+            let bytes = try SecureFile.read(path, secret: false)
+            guard let text = String(bytes: bytes, encoding: .utf8), (try? Certificate(pemEncoded: text)) != nil else {
+                throw RegionError(.badCertificateFile, "\(path) is not a PEM certificate")
+            }
+            anchors.append((URL(fileURLWithPath: path).lastPathComponent, bytes))
+        }
+        do {
+            let ca = try RegionCA.create(region: options.regionName, now: now)
+            let serverKey = P256.Signing.PrivateKey()
+            let dns = options.serverNames.filter { RegionCA.ipv4($0) == nil }
+            let ips = options.serverNames.filter { RegionCA.ipv4($0) != nil }
+            let server = try ca.issue(for: .init(serverKey.publicKey), identity: RegionIdentity(role: .rctcb, name: options.regionName),
+                                      dnsNames: dns, ipAddresses: ips, now: now, validity: 2 * 365 * 24 * 3600)
+            let adminKey = P256.Signing.PrivateKey()
+            let admin = try ca.issue(for: .init(adminKey.publicKey), identity: RegionIdentity(role: .admin, name: "operator"), now: now,
+                                     validity: 365 * 24 * 3600)
+            if options.force {
+                for p in [dir.database, dir.database + "-wal", dir.database + "-shm"] { unlink(p) }
+            }
+            try SecureFile.write(Array(ca.key.pemRepresentation.utf8), to: dir.caKey, mode: 0o600, replace: options.force)
+            try SecureFile.write(Array(try ca.certificate.pem.utf8), to: dir.caCertificate, mode: 0o644, replace: options.force)
+            try SecureFile.write(Array(serverKey.pemRepresentation.utf8), to: dir.serverKey, mode: 0o600, replace: options.force)
+            try SecureFile.write(Array(try server.pem.utf8), to: dir.serverCertificate, mode: 0o644, replace: options.force)
+            try SecureFile.write(Array(adminKey.pemRepresentation.utf8), to: dir.adminKey, mode: 0o600, replace: options.force)
+            try SecureFile.write(Array(try admin.pem.utf8), to: dir.adminCertificate, mode: 0o644, replace: options.force)
+            for (name, bytes) in anchors {
+                try SecureFile.write(bytes, to: "\(dir.ekCADirectory)/\(name)", mode: 0o644, replace: true)
+            }
+        } catch let e as RegionError {
+            throw e
+        } catch {
+            throw RegionError(.storeFailed, "cannot create the region CA: \(error)")
+        }
+        let store = try IVTStore(path: dir.database)
+        try store.seed(hosts: options.hosts, policyName: options.regionName, policyDigest: options.policyDigest, now: now)
+        try store.audit(host: nil, kind: "region-initialised", code: nil, detail: options.regionName, now: now)
+    }
+
+    /// Loads the region CA from its directory.
+    public static func loadCA(_ dir: RegionDirectory) throws(RegionError) -> RegionCA {
+        let keyText = String(decoding: try SecureFile.read(dir.caKey, secret: true), as: UTF8.self)
+        let certText = String(decoding: try SecureFile.read(dir.caCertificate, secret: false), as: UTF8.self)
+        guard let key = try? P256.Signing.PrivateKey(pemRepresentation: keyText) else { throw RegionError(.badKeyFile, "\(dir.caKey) is not a P-256 private key") }
+        guard let cert = try? Certificate(pemEncoded: certText) else { throw RegionError(.badCertificateFile, "\(dir.caCertificate) is not a PEM certificate") }
+        return RegionCA(certificate: cert, key: key)
+    }
+}

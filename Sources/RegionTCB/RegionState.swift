@@ -1,0 +1,291 @@
+public import Attestation
+public import Foundation
+public import Logging
+public import Policy
+public import RegionProtocol
+public import TPMWire
+
+extension RegionError.Code {
+    public static let notAssigned = Self(rawValue: "report.not-assigned")
+    public static let nonceUnknown = Self(rawValue: "report.nonce-unknown")
+    public static let reporterNotTrusted = Self(rawValue: "report.reporter-not-trusted")
+    public static let malformedReport = Self(rawValue: "report.malformed")
+}
+
+/// The RC-TCB's region logic: the ring (who measures whom, rotated), the nonces it issues for each
+/// (reporter, target) pair, and report intake that re-verifies every piece of evidence itself before the IVT
+/// changes. A claim alone ("no answer", or evidence that does not verify) is confirmed by the RC-TCB's own
+/// direct challenge.
+public actor RegionState {
+    public struct HostConfig: Sendable {
+        public var id: String
+        public var address: String
+        public var port: Int
+        public var golden: GoldenValues?
+
+        public init(id: String, address: String, port: Int, golden: GoldenValues?) {
+            self.id = id
+            self.address = address
+            self.port = port
+            self.golden = golden
+        }
+    }
+
+    struct IssuedNonce {
+        var reporter: String
+        var target: String
+        var issued: Date
+    }
+
+    public let store: IVTStore
+    let hosts: [String: HostConfig]
+    /// Ring order from the region policy.
+    let order: [String]
+    public let selection: PCRSelectionList
+    public let nonceLifetime: TimeInterval
+    let logger: Logger
+    var nonces: [String: IssuedNonce] = [:]
+    var rotation = 0
+    var offset = 1
+    /// Direct challenges (RC-TCB → agent). Set by the service once its client exists.
+    var challenger: (@Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle)?
+
+    public init(store: IVTStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval, logger: Logger) {
+        self.store = store
+        self.hosts = Dictionary(uniqueKeysWithValues: hosts.map { ($0.id, $0) })
+        self.order = order
+        self.selection = selection
+        self.nonceLifetime = nonceLifetime
+        self.logger = logger
+    }
+
+    public func setChallenger(_ c: @escaping @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle) {
+        challenger = c
+    }
+
+    // MARK: Ring
+
+    /// Hosts in the ring: enrolled and not revoked, in policy order.
+    func members() -> [String] {
+        let rows = (try? store.rows()) ?? []
+        let enrolled = Set(rows.filter { $0.akName != nil && !$0.revoked }.map(\.host))
+        return order.filter { enrolled.contains($0) }
+    }
+
+    /// The current links: each trusted member measures the member `offset` places after it.
+    public func ringView() -> RingView {
+        let m = members()
+        let states = Dictionary(((try? store.rows()) ?? []).map { ($0.host, $0.state) }, uniquingKeysWith: { a, _ in a })
+        guard m.count >= 2 else { return RingView(rotation: rotation, links: [], excluded: order.filter { !m.contains($0) }) }
+        let k = offset % m.count == 0 ? 1 : offset % m.count
+        var links: [RingView.Link] = []
+        var excluded: [String] = order.filter { !m.contains($0) }
+        for (i, h) in m.enumerated() {
+            guard states[h] == .trusted else { excluded.append(h); continue }
+            links.append(.init(measurer: h, target: m[(i + k) % m.count]))
+        }
+        return RingView(rotation: rotation, links: links, excluded: excluded)
+    }
+
+    /// Rotates the ring: a new offset, never the reverse of the old one (so nobody measures its former measurer)
+    /// when the ring is large enough for that.
+    public func rotate() {
+        let n = members().count
+        guard n >= 3 else { return }
+        let old = offset % n == 0 ? 1 : offset % n
+        var k = old
+        for step in 1..<n {
+            let candidate = (old - 1 + step) % (n - 1) + 1
+            if candidate != old, (candidate + old) % n != 0 { k = candidate; break }
+        }
+        if k != old {
+            offset = k
+            rotation += 1
+            logger.info("ring rotated", metadata: ["attest.rotation": "\(rotation)", "attest.offset": "\(k)"])
+        }
+    }
+
+    /// The reporter's current duty, with a fresh nonce issued for that pair.
+    public func assignment(for reporter: String, now: Date = Date()) throws(RegionError) -> RingAssignment {
+        guard let target = ringView().links.first(where: { $0.measurer == reporter })?.target, let cfg = hosts[target] else {
+            return RingAssignment()
+        }
+        let nonce = issueNonce(reporter: reporter, target: target, now: now)
+        return RingAssignment(target: target, address: cfg.address, port: cfg.port, nonce: nonce, pcrSelection: selection.description,
+                              validUntil: now.addingTimeInterval(nonceLifetime))
+    }
+
+    func issueNonce(reporter: String, target: String, now: Date) -> String {
+        nonces = nonces.filter { now.timeIntervalSince($0.value.issued) < nonceLifetime }
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let hex = Hex.encode(bytes)
+        nonces[hex] = IssuedNonce(reporter: reporter, target: target, issued: now)
+        return hex
+    }
+
+    // MARK: Intake
+
+    /// A ring report. The reporter must be trusted and assigned to the target; the nonce must have been issued
+    /// for this pair and is spent now; the evidence is verified here against the target's enrolled AK.
+    public func intake(_ report: AIMReport, from reporter: String, now: Date = Date()) async throws(RegionError) -> ReportResult {
+        guard let reporterRow = try store.row(reporter), reporterRow.state == .trusted else {
+            throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
+        }
+        guard let issued = nonces[report.nonce], now.timeIntervalSince(issued.issued) < nonceLifetime else {
+            throw RegionError(.nonceUnknown, "nonce \(report.nonce.prefix(16))… was not issued by this RC-TCB, is spent or expired")
+        }
+        guard issued.reporter == reporter, issued.target == report.target else {
+            throw RegionError(.notAssigned, "the nonce was issued for \(issued.reporter) → \(issued.target), not \(reporter) → \(report.target)")
+        }
+        nonces[report.nonce] = nil
+        guard let cfg = hosts[report.target], let nonce = Hex.decode(report.nonce) else {
+            throw RegionError(.malformedReport, "unknown target or nonce")
+        }
+        switch report.outcome {
+        case .noAnswer:
+            logger.info("neighbour reports no answer; confirming directly", metadata: ["attest.host": "\(report.target)", "attest.reporter": "\(reporter)"])
+            return await challengeDirectly(cfg, reason: "reported silent by \(reporter)", now: now)
+        case .evidence:
+            guard let evidence = report.evidence else { throw RegionError(.malformedReport, "outcome evidence without evidence") }
+            let judged = judge(cfg, evidence, nonce: nonce, measuredBy: reporter, now: now)
+            if case .refuted(let code, let detail) = judged {
+                // Evidence that does not verify may be the reporter's doing: the target is challenged directly.
+                logger.warning("report evidence refused; confirming directly", metadata: ["attest.host": "\(report.target)", "attest.reporter": "\(reporter)", "attest.code": "\(code)", "attest.reason": "\(detail)"])
+                try store.audit(host: report.target, kind: "report-refused", code: code, detail: "from \(reporter): \(detail)", now: now)
+                return await challengeDirectly(cfg, reason: "evidence from \(reporter) refused", now: now)
+            }
+            return try apply(judged, to: cfg.id, now: now)
+        }
+    }
+
+    /// A host says its measurements changed: challenge it now.
+    public func noticeReceived(_ notice: ChangeNotice, from host: String) async {
+        guard let cfg = hosts[host] else { return }
+        _ = await challengeDirectly(cfg, reason: "change notice: \(notice.changed.prefix(5).joined(separator: ", "))", now: Date())
+    }
+
+    /// The RC-TCB's own challenge: its nonce, its verification. Silence → `unreachable`.
+    @discardableResult
+    public func challengeDirectly(_ cfg: HostConfig, reason: String, now: Date) async -> ReportResult {
+        guard let challenger else { return ReportResult(target: cfg.id, state: "unknown", detail: "no challenger configured") }
+        let nonceHex = issueNonce(reporter: "rc-tcb", target: cfg.id, now: now)
+        nonces[nonceHex] = nil
+        let nonce = Hex.decode(nonceHex) ?? []
+        let bundle: EvidenceBundle
+        do {
+            bundle = try await challenger(cfg, QuoteChallenge(nonce: nonceHex, pcrSelection: selection.description))
+        } catch {
+            return (try? apply(.silent("\(error)"), to: cfg.id, now: Date())) ?? ReportResult(target: cfg.id, state: "unreachable")
+        }
+        let judged = judge(cfg, bundle, nonce: nonce, measuredBy: "rc-tcb", now: Date())
+        return (try? apply(judged, to: cfg.id, now: Date())) ?? ReportResult(target: cfg.id, state: "unknown", detail: "IVT write failed")
+    }
+
+    // MARK: Judgement
+
+    enum Judgement {
+        case trusted(VerifiedQuote, measuredBy: String)
+        case rebooted(VerifiedQuote, measuredBy: String)
+        /// Genuine evidence (pinned AK, our nonce) of a bad state.
+        case untrusted(VerifiedQuote?, measuredBy: String, code: String, detail: String)
+        /// The evidence itself does not verify: it proves nothing about the target.
+        case refuted(code: String, detail: String)
+        case silent(String)
+    }
+
+    func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
+        guard let enrolled = try? store.enrolment(cfg.id), !enrolled.revoked,
+              let ak = try? AttestationKey(tpm2bPublic: enrolled.akPublic) else {
+            return .refuted(code: "enrol.not-enrolled", detail: "\(cfg.id) has no enrolled AK")
+        }
+        guard bundle.hostId == cfg.id else {
+            return .refuted(code: "evidence.host-mismatch", detail: "the bundle names host '\(bundle.hostId)', not \(cfg.id)")
+        }
+        let row = try? store.row(cfg.id)
+        var previous: ClockObservation?
+        if let row, let c = row.tpmClock, let r = row.resetCount, let s = row.restartCount {
+            previous = ClockObservation(clock: c, resetCount: r, restartCount: s)
+        }
+        let verdict = bundle.verify(pinnedAK: .publicArea(ak), freshness: .nonce(nonce), selection: selection, previous: previous)
+        let quote: VerifiedQuote
+        var rebooted = false
+        switch verdict {
+        case .rejected(let e):
+            switch e.code {
+            case .resetCountWentBack, .restartCountWentBack, .clockWentBack:
+                // Signed by the enrolled AK over our nonce: the TPM itself says its clock went back.
+                return .untrusted(nil, measuredBy: measuredBy, code: e.code.rawValue, detail: e.reason)
+            default:
+                return .refuted(code: e.code.rawValue, detail: e.reason)
+            }
+        case .valid(let q): quote = q
+        case .rebooted(let q, _): quote = q; rebooted = true
+        }
+        if let golden = cfg.golden {
+            let v = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], golden: golden))
+            if !v.trusted {
+                let first = v.reasons.first
+                return .untrusted(quote, measuredBy: measuredBy, code: first.map { "golden.\($0.kind.rawValue)" } ?? "golden.untrusted",
+                                  detail: v.reasons.prefix(3).map(\.description).joined(separator: "; "))
+            }
+        }
+        if rebooted, row?.state != .rebooted { return .rebooted(quote, measuredBy: measuredBy) }
+        return .trusted(quote, measuredBy: measuredBy)
+    }
+
+    func apply(_ j: Judgement, to host: String, now: Date) throws(RegionError) -> ReportResult {
+        var update: IVTStore.Update
+        switch j {
+        case .trusted(let q, let by):
+            update = Self.update(.trusted, q, by: by, now: now)
+        case .rebooted(let q, let by):
+            update = Self.update(.rebooted, q, by: by, now: now)
+            update.code = "quote.rebooted"
+            update.detail = "TPM reset/restart since the last quote (resetCount \(q.clock.resetCount), restartCount \(q.clock.restartCount))"
+        case .untrusted(let q, let by, let code, let detail):
+            update = q.map { Self.update(.untrusted, $0, by: by, now: now) } ?? IVTStore.Update(state: .untrusted, measuredBy: by)
+            update.code = code
+            update.detail = detail
+        case .refuted(let code, let detail):
+            // Reached only for the RC-TCB's own challenge: the host answered with evidence that does not verify.
+            update = IVTStore.Update(state: .untrusted, code: code, detail: detail, measuredBy: "rc-tcb")
+        case .silent(let detail):
+            update = IVTStore.Update(state: .unreachable, code: "host.unreachable", detail: detail, measuredBy: "rc-tcb")
+        }
+        let old = try store.apply(update, to: host, now: now)
+        if let old, old != update.state {
+            logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(old.rawValue)", "attest.new": "\(update.state.rawValue)", "attest.code": "\(update.code ?? "-")"])
+        }
+        return ReportResult(target: host, state: update.state.rawValue, code: update.code, detail: update.detail)
+    }
+
+    static func update(_ state: HostState, _ q: VerifiedQuote, by: String, now: Date) -> IVTStore.Update {
+        IVTStore.Update(state: state, measuredBy: by, quoteAt: now, tpmClock: q.clock.clock, resetCount: q.clock.resetCount,
+                        restartCount: q.clock.restartCount, pcrDigest: Hex.encode(q.quoteInfo.pcrDigest))
+    }
+
+    // MARK: Schedules
+
+    /// Hosts the RC-TCB should challenge itself: not measured by the ring recently, or in a state that needs it.
+    public func overdue(now: Date, maxAge: TimeInterval) -> [HostConfig] {
+        let rows = (try? store.rows()) ?? []
+        return rows.compactMap { row -> HostConfig? in
+            guard row.akName != nil, !row.revoked, let cfg = hosts[row.host] else { return nil }
+            if row.state != .trusted { return cfg }
+            guard let last = row.lastQuoteAt else { return cfg }
+            return now.timeIntervalSince(last) > maxAge ? cfg : nil
+        }
+    }
+}
+
+extension RegionState {
+    /// Trusted hosts whose last verified quote is older than `freshness` become `stale`.
+    public func markStale(now: Date, freshness: TimeInterval) {
+        for row in (try? store.rows()) ?? [] where row.state == .trusted {
+            if let last = row.lastQuoteAt, now.timeIntervalSince(last) > freshness {
+                _ = try? store.apply(IVTStore.Update(state: .stale, code: "quote.stale", detail: "last verified quote \(Int(now.timeIntervalSince(last))) s ago"), to: row.host, now: now)
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+public import ArgumentParser
+import Agent
+import Foundation
+import Logging
+import TPM
+
+/// `smig-attest agent …`: the per-host agent.
+public struct AgentCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "The per-host agent: enrolment with the RC-TCB, measurement, quotes, ring duty.",
+        subcommands: [Enrol.self, Run.self])
+
+    public init() {}
+
+    public struct Enrol: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Enrol this host's TPM with the RC-TCB and receive the agent's client certificate.",
+            discussion: """
+            Needs an attestation key (smig-attest tpm provision). Sends the EK, its certificate and the AK; the \
+            RC-TCB checks the EK certificate chain and the AK's attributes and answers with a credential only this \
+            TPM can recover (TPM2_ActivateCredential). Writes STATE_DIR/tls.key (0600), tls.pem and region-ca.pem.
+            """)
+
+        @Option(help: ArgumentHelp("The RC-TCB's URL, e.g. https://10.20.0.10:8443.", valueName: "url")) var rctcb: String
+        @Option(help: ArgumentHelp("The region CA certificate (PEM) the operator gave this host.", valueName: "file")) var ca: String
+        @Option(help: "This host's id in the region policy.") var hostId: String
+        @OptionGroup var tpm: TPMOptions
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        public init() {}
+
+        public func run() async throws {
+            try await Output.reportingAsync {
+                let host: HostTPM
+                do { host = try HostTPM(tcti: tpm.resolvedTCTI, stateDirectory: state.directory.path, hostId: hostId) } catch {
+                    throw CommandFailure("\(error)", exitCode: 2)
+                }
+                let result = try await AgentEnrolment.enrol(rctcb: rctcb, caFile: ca, tpm: host)
+                if output.json { Output.json(result) } else {
+                    Output.line("enrolled \(result.hostId) with AK \(result.akName); client certificate \(result.certificate)")
+                }
+            }
+        }
+    }
+
+    public struct Run: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Run the agent in the foreground until SIGTERM/SIGINT (serves quotes, measures, does ring duty).",
+            discussion: "The configuration file is JSON; see docs/region.md for its keys. Enrol first (agent enrol).")
+
+        @Option(help: ArgumentHelp("The agent configuration (JSON).", valueName: "file")) var config: String
+        @Option(help: ArgumentHelp("Write the bound port here once listening.", valueName: "file")) var portFile: String?
+        @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
+
+        public init() {}
+
+        public func run() async throws {
+            try await Output.reportingAsync {
+                guard let data = FileManager.default.contents(atPath: config) else { throw CommandFailure("cannot read \(config)", exitCode: 2) }
+                let cfg: AgentConfig
+                do { cfg = try JSONDecoder().decode(AgentConfig.self, from: data) } catch {
+                    throw CommandFailure("\(config) is not an agent configuration: \(error)", exitCode: 2)
+                }
+                var logger = Logger(label: "smig-attest.agent")
+                logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+                logger[metadataKey: "attest.self"] = "\(cfg.hostId)"
+                let host: HostTPM
+                do { host = try HostTPM(tcti: cfg.tcti ?? TPMDevice.environmentTCTI, stateDirectory: cfg.stateDirectory, hostId: cfg.hostId) } catch {
+                    throw CommandFailure("\(error)", exitCode: 2)
+                }
+                let runtime = try AgentRuntime(config: cfg, tpm: host, logger: logger)
+                let portFile = self.portFile, log = logger
+                try await runtime.run { bound in
+                    log.notice("agent listening", metadata: ["attest.port": "\(bound)"])
+                    if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+                }
+            }
+        }
+    }
+}

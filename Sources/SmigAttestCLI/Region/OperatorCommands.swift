@@ -1,0 +1,115 @@
+public import ArgumentParser
+import Foundation
+import RegionProtocol
+import RegionTCB
+
+/// Where the operator's client finds the RC-TCB and its admin identity.
+struct AdminOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The RC-TCB's URL.", valueName: "url")) var rctcb: String = "https://127.0.0.1:8443"
+    @Option(help: ArgumentHelp("The RC-TCB directory holding admin.pem, admin.key and region-ca.pem.", valueName: "dir")) var dir: String
+
+    func client() throws -> RegionClient {
+        let d = RegionDirectory(dir)
+        return try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey)
+    }
+
+    var base: String { rctcb.hasSuffix("/") ? String(rctcb.dropLast()) : rctcb }
+}
+
+/// `smig-attest ivt`.
+public struct IVTCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ivt",
+        abstract: "Show the integrity validation table: each host's state, last quote age, who measured it, failure code.")
+
+    @OptionGroup var admin: AdminOptions
+    @Flag(help: "Refresh every second until interrupted.") var watch = false
+    @OptionGroup var output: OutputOptions
+
+    public init() {}
+
+    public func run() async throws {
+        try await Output.reportingAsync {
+            let client = try admin.client()
+            defer { Task { await client.shutdown() } }
+            repeat {
+                let rows: [IVTRow] = try await client.get("\(admin.base)/v1/ivt")
+                if output.json { Output.json(rows) } else {
+                    if watch { Output.line("\u{1B}[2J\u{1B}[H" + Date().description) }
+                    Output.line(Self.render(rows, now: Date(), colour: isatty(1) != 0))
+                }
+                if watch { try await Task.sleep(for: .seconds(1)) }
+            } while watch
+        }
+    }
+
+    static func render(_ rows: [IVTRow], now: Date, colour: Bool) -> String {
+        func paint(_ s: HostState) -> String {
+            guard colour else { return s.rawValue }
+            let code = switch s {
+            case .trusted: "32"
+            case .untrusted, .evacuating: "31"
+            case .unreachable, .stale, .rebooted: "33"
+            default: "0"
+            }
+            return "\u{1B}[\(code)m\(s.rawValue)\u{1B}[0m"
+        }
+        return Output.table(["HOST", "STATE", "QUOTE AGE", "MEASURED BY", "CODE", "DETAIL"], rows.map { r in
+            [r.host, paint(r.state), r.lastQuoteAt.map { "\(Int(now.timeIntervalSince($0) * 1000)) ms" } ?? "-", r.measuredBy ?? "-",
+             r.failureCode ?? "-", String((r.failureDetail ?? "").prefix(80))]
+        })
+    }
+}
+
+/// `smig-attest ring`.
+public struct RingCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "ring", abstract: "Show who measures whom in the attestation ring.")
+
+    @OptionGroup var admin: AdminOptions
+    @OptionGroup var output: OutputOptions
+
+    public init() {}
+
+    public func run() async throws {
+        try await Output.reportingAsync {
+            let client = try admin.client()
+            defer { Task { await client.shutdown() } }
+            let view: RingView = try await client.get("\(admin.base)/v1/ring")
+            if output.json { Output.json(view); return }
+            Output.line("rotation \(view.rotation)")
+            for l in view.links { Output.line("  \(l.measurer) → \(l.target)") }
+            if !view.excluded.isEmpty { Output.line("not measuring: \(view.excluded.joined(separator: ", "))") }
+        }
+    }
+}
+
+/// `smig-attest events`.
+public struct EventsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "events", abstract: "Show the RC-TCB's audit events (state changes, enrolments, refusals).")
+
+    @OptionGroup var admin: AdminOptions
+    @Option(help: "Only events after this sequence number.") var since: Int64 = 0
+    @Flag(help: "Keep printing new events until interrupted.") var follow = false
+    @OptionGroup var output: OutputOptions
+
+    public init() {}
+
+    public func run() async throws {
+        try await Output.reportingAsync {
+            let client = try admin.client()
+            defer { Task { await client.shutdown() } }
+            var last = since
+            repeat {
+                let events: [IVTEvent] = try await client.get("\(admin.base)/v1/events?since=\(last)")
+                for e in events {
+                    if output.json { Output.json(e) } else {
+                        let change = e.oldState.map { "\($0) → \(e.newState ?? "")" } ?? ""
+                        Output.line("\(e.seq)  \(e.at)  \(e.host ?? "-")  \(e.kind)  \(change)  \(e.code ?? "")  \(e.detail ?? "")")
+                    }
+                    last = max(last, e.seq)
+                }
+                if follow { try await Task.sleep(for: .milliseconds(500)) }
+            } while follow
+        }
+    }
+}

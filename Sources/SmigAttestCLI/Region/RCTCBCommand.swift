@@ -1,0 +1,134 @@
+public import ArgumentParser
+import Foundation
+import Logging
+import Policy
+import RegionTCB
+
+/// `smig-attest rctcb …`: the Region Critical TCB.
+public struct RCTCBCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "rctcb",
+        abstract: "The Region Critical TCB: region CA, enrolment, the IVT, the attestation ring.",
+        subcommands: [Init.self, Serve.self, Revoke.self, Readmit.self])
+
+    public init() {}
+
+    public struct Init: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Create the region CA, the RC-TCB's server certificate, the admin certificate and an empty IVT.",
+            discussion: """
+            Writes DIR/region-ca.{key,pem}, DIR/rctcb.{key,pem} (server), DIR/admin.{key,pem} (the operator's client \
+            identity for `ivt`, `ring`, `events`), DIR/ek-ca/ (the CAs trusted to certify EKs: every --ek-ca file) \
+            and DIR/ivt.sqlite with the region's hosts in state `unknown`. Keys are mode 0600. An existing region is \
+            never overwritten without --force. For hardware TPMs, put the TPM vendors' EK root (and intermediate) \
+            CA certificates in DIR/ek-ca/ as PEM files.
+            """)
+
+        @Option(help: ArgumentHelp("The region policy (YAML).", valueName: "file")) var region: String
+        @Option(help: ArgumentHelp("The RC-TCB directory to create.", valueName: "dir")) var dir: String
+        @Option(name: .customLong("ek-ca"), help: ArgumentHelp("A CA certificate (PEM) trusted to certify EKs; repeatable.", valueName: "file"))
+        var ekCA: [String] = []
+        @Option(name: .customLong("server-name"), help: ArgumentHelp("A DNS name or IPv4 address of the RC-TCB for its certificate; repeatable (default: the policy's rc-tcb address, localhost, 127.0.0.1).", valueName: "name"))
+        var serverNames: [String] = []
+        @Flag(help: "Replace an existing region in DIR (new CA: every host must enrol again).") var force = false
+        @OptionGroup var output: OutputOptions
+
+        public init() {}
+
+        public func run() async throws {
+            try await Output.reportingAsync {
+                let text: String
+                do { text = try String(contentsOfFile: region, encoding: .utf8) } catch { throw CommandFailure("cannot read \(region)", exitCode: 2) }
+                let policy: RegionPolicy
+                do { policy = try RegionPolicy(yaml: text, file: region) } catch { throw CommandFailure("\(error)", exitCode: 2) }
+                var names = serverNames
+                if names.isEmpty { names = [policy.rcTCB?.address, "localhost", "127.0.0.1"].compactMap { $0 } }
+                let directory = RegionDirectory(dir)
+                try RegionSetup.initialise(directory, .init(
+                    regionName: policy.name, hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) },
+                    policyDigest: "", ekCertificateAuthorities: ekCA, serverNames: names, force: force))
+                if output.json {
+                    Output.json(["directory": directory.path, "caCertificate": directory.caCertificate, "serverCertificate": directory.serverCertificate,
+                                 "adminCertificate": directory.adminCertificate, "database": directory.database])
+                } else {
+                    Output.line("""
+                    region \(policy.name): \(policy.hosts.count) host(s) in state unknown
+                    region CA:     \(directory.caCertificate) (give it to every agent: agent enrol --ca)
+                    RC-TCB:        \(directory.serverCertificate) for \(names.joined(separator: ", "))
+                    admin:         \(directory.adminCertificate)
+                    EK CAs:        \(ekCA.isEmpty ? "none yet: add PEM files to \(directory.ekCADirectory)" : "\(ekCA.count) in \(directory.ekCADirectory)")
+                    IVT:           \(directory.database)
+                    """)
+                }
+            }
+        }
+    }
+
+    public struct Serve: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Run the RC-TCB service (HTTPS with mutual TLS) in the foreground until SIGTERM/SIGINT.")
+
+        @Option(help: ArgumentHelp("The region policy (YAML).", valueName: "file")) var region: String
+        @Option(help: ArgumentHelp("The RC-TCB directory (rctcb init).", valueName: "dir")) var dir: String
+        @Option(help: "Address to listen on.") var listen: String = "127.0.0.1"
+        @Option(help: "Port to listen on (0: the OS chooses; see --port-file).") var port: Int = 8443
+        @Option(help: ArgumentHelp("Write the bound port here once listening.", valueName: "file")) var portFile: String?
+        @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
+
+        public init() {}
+
+        public func run() async throws {
+            try await Output.reportingAsync {
+                var logger = Logger(label: "smig-attest.rctcb")
+                logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+                let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger)
+                let portFile = self.portFile, listen = self.listen, log = logger
+                try await runner.run(host: listen, port: port) { bound in
+                    log.notice("RC-TCB listening", metadata: ["attest.address": "\(listen):\(bound)"])
+                    if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+                }
+            }
+        }
+    }
+
+    public struct Revoke: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Revoke a host: its certificate is refused from now on, its state becomes untrusted.",
+            discussion: "The host can enrol again only after `rctcb readmit HOST`.")
+
+        @Argument(help: "The host id.") var host: String
+        @Option(help: ArgumentHelp("The RC-TCB directory.", valueName: "dir")) var dir: String
+        @OptionGroup var output: OutputOptions
+
+        public init() {}
+
+        public func run() async throws {
+            try await Output.reportingAsync {
+                let d = RegionDirectory(dir)
+                try d.requireInitialised()
+                try IVTStore(path: d.database).revoke(host: host)
+                if output.json { Output.json(["host": host, "revoked": "true"]) } else { Output.line("revoked \(host)") }
+            }
+        }
+    }
+
+    public struct Readmit: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Let a revoked host, or a host whose AK changed, enrol again (forgets its enrolled AK).")
+
+        @Argument(help: "The host id.") var host: String
+        @Option(help: ArgumentHelp("The RC-TCB directory.", valueName: "dir")) var dir: String
+        @OptionGroup var output: OutputOptions
+
+        public init() {}
+
+        public func run() async throws {
+            try await Output.reportingAsync {
+                let d = RegionDirectory(dir)
+                try d.requireInitialised()
+                try IVTStore(path: d.database).readmit(host: host)
+                if output.json { Output.json(["host": host, "readmitted": "true"]) } else { Output.line("\(host) may enrol again") }
+            }
+        }
+    }
+}

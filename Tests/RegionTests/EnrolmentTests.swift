@@ -1,0 +1,211 @@
+import Attestation
+import Crypto
+import Foundation
+import Logging
+import Policy
+import RegionProtocol
+import RegionTCB
+import Testing
+import TPM
+import TPMWire
+import X509
+import SwiftASN1
+
+/// A software TPM with an AK, as a host brings it to enrolment.
+final class EnrollingHost: @unchecked Sendable {
+    // @unchecked Sendable: used by one test at a time.
+    let swtpm: SoftwareTPM
+    let device: TPMDevice
+    let blob: AttestationKeyBlob
+    let ekPublic: Public
+    let ekCertificate: [UInt8]
+    let tlsKey = P256.Signing.PrivateKey()
+
+    init(ak: AKType = .eccP256, ek: EKType = .rsa2048) throws {
+        guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required (apt-get install swtpm swtpm-tools); never skipped") }
+        swtpm = try SoftwareTPM()
+        try swtpm.start()
+        device = try TPMDevice(tcti: swtpm.tcti)
+        blob = try device.createAttestationKey(ak, under: ek)
+        ekPublic = try device.withEndorsementKey(ek) { $0.publicKey }
+        guard let cert = try device.endorsementCertificate(ek) else { throw RegionFixtureFailure(description: "swtpm has no EK certificate") }
+        ekCertificate = cert
+    }
+
+    deinit { swtpm.destroy() }
+
+    /// The local CA that certified this TPM's EK (root and issuing CA).
+    var caFiles: [String] {
+        let ca = swtpm.root.appendingPathComponent("localca")
+        return [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
+    }
+
+    var caCertificates: [[UInt8]] { caFiles.compactMap { FileManager.default.contents(atPath: $0).map { [UInt8]($0) } } }
+
+    func request(host: String, ek: Public? = nil, ekCertificate: [UInt8]? = nil, akPublic: [UInt8]? = nil) -> EnrolmentRequest {
+        EnrolmentRequest(hostId: host, ekPublic: Data((ek ?? ekPublic).wireBytes).base64EncodedString(),
+                         ekCertificate: Data(ekCertificate ?? self.ekCertificate).base64EncodedString(), platformCertificate: nil,
+                         akPublic: Data(akPublic ?? blob.publicBytes).base64EncodedString(), tlsPublicKey: tlsKey.publicKey.pemRepresentation)
+    }
+
+    func activate(_ c: EnrolmentChallenge) throws -> String {
+        let secret = try device.activateCredential(ak: blob, idObject: [UInt8](Data(base64Encoded: c.idObject)!),
+                                                   encryptedSecret: [UInt8](Data(base64Encoded: c.encryptedSecret)!))
+        return Data(secret).base64EncodedString()
+    }
+}
+
+struct RegionFixtureFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The RC-TCB side of enrolment with real swtpm TPMs: the genuine path and every attack, each refused with its
+/// own code and nothing recorded.
+@Suite("Enrolment", .serialized)
+struct EnrolmentTests {
+    static func service(anchors: [[UInt8]], hosts: [String] = ["host-a", "host-b"]) throws -> (EnrolmentService, IVTStore) {
+        let (store, _) = try IVTStoreTests.store(hosts: hosts)
+        let service = EnrolmentService(store: store, ca: try RegionCA.create(region: "test"), ekAuthorities: anchors, logger: Logger(label: "test"))
+        return (service, store)
+    }
+
+    func refused(_ expected: RegionError.Code, _ body: () async throws -> Void) async {
+        do { try await body(); Issue.record("not refused; expected \(expected)") } catch let e as RegionError {
+            #expect(e.code == expected, "\(e)")
+        } catch {
+            Issue.record("unexpected error \(error); expected \(expected)")
+        }
+    }
+
+    @Test(arguments: [(AKType.eccP256, EKType.rsa2048), (.rsa2048, .eccP384), (.eccP256, .eccP384)])
+    func genuineHostEnrols(ak: AKType, ek: EKType) async throws {
+        let h = try EnrollingHost(ak: ak, ek: ek)
+        // swtpm certifies the RSA-2048 and P-384 EKs (its low-range P-256 EK has no certificate).
+        let (service, store) = try Self.service(anchors: h.caCertificates)
+        let challenge = try await service.begin(h.request(host: "host-a"))
+        let issued = try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: try h.activate(challenge)))
+        let akName = Hex.encode(try h.blob.akPublic.name)
+        #expect(issued.akName == akName)
+        let cert = try Certificate(pemEncoded: issued.certificate)
+        #expect(RegionIdentity(certificate: cert) == RegionIdentity(role: .agent, name: "host-a", akName: akName))
+        #expect(cert.publicKey == Certificate.PublicKey(h.tlsKey.publicKey))
+        let e = try #require(try store.enrolment("host-a"))
+        #expect(e.akPublic == h.blob.publicBytes && !e.revoked)
+        #expect(try store.events().contains { $0.kind == "enrolled" && $0.host == "host-a" })
+        // The credential is single-use.
+        await refused(.unknownChallenge) {
+            _ = try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: try h.activate(challenge)))
+        }
+        // The same AK may enrol again (e.g. to renew its certificate); another AK may not.
+        let again = try await service.begin(h.request(host: "host-a"))
+        #expect(!again.challengeId.isEmpty)
+    }
+
+    @Test func softwareKeyPosingAsAnAKCannotActivate() async throws {
+        let h = try EnrollingHost()
+        let (service, store) = try Self.service(anchors: h.caCertificates)
+        // A software P-256 key wrapped in a TPM2B_PUBLIC with the AK's attributes.
+        let genuine = try h.blob.akPublic
+        let soft = P256.Signing.PrivateKey()
+        let point = [UInt8](soft.publicKey.x963Representation)
+        guard case .ecc(let sym, let scheme, let curve, let kdf, _, _) = genuine.publicArea.parameters else { Issue.record("not ECC"); return }
+        let fake = Public(PublicArea(nameAlg: genuine.publicArea.nameAlg, objectAttributes: genuine.publicArea.objectAttributes, authPolicy: [],
+                                     parameters: .ecc(symmetric: sym, scheme: scheme, curve: curve, kdf: kdf, x: Array(point[1..<33]), y: Array(point[33..<65]))))
+        let challenge = try await service.begin(h.request(host: "host-a", akPublic: fake.wireBytes))
+        // The real TPM cannot recover a credential bound to another Name; a guess is refused.
+        #expect(throws: (any Error).self) { _ = try h.activate(challenge) }
+        await refused(.activationFailed) {
+            _ = try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: Data(repeating: 0, count: 32).base64EncodedString()))
+        }
+        #expect(try store.enrolment("host-a") == nil)
+    }
+
+    @Test func anAKOfOneTPMWithTheEKOfAnother() async throws {
+        let one = try EnrollingHost(), two = try EnrollingHost()
+        let (service, store) = try Self.service(anchors: one.caCertificates + two.caCertificates)
+        // TPM 2's AK presented with TPM 1's EK and certificate: the credential is encrypted to TPM 1's EK.
+        let challenge = try await service.begin(two.request(host: "host-a", ek: one.ekPublic, ekCertificate: one.ekCertificate))
+        #expect(throws: (any Error).self) { _ = try two.activate(challenge) }
+        await refused(.activationFailed) {
+            _ = try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: Data(repeating: 1, count: 32).base64EncodedString()))
+        }
+        #expect(try store.enrolment("host-a") == nil)
+    }
+
+    @Test func ekCertificateFromAnUnknownCA() async throws {
+        let one = try EnrollingHost(), two = try EnrollingHost()
+        let (service, store) = try Self.service(anchors: one.caCertificates)
+        await refused(.ekCertificateUntrusted) { _ = try await service.begin(two.request(host: "host-a")) }
+        let (none, _) = try Self.service(anchors: [])
+        await refused(.ekCertificateUntrusted) { _ = try await none.begin(one.request(host: "host-a")) }
+        #expect(try store.enrolment("host-a") == nil)
+    }
+
+    @Test func ekCertificateOfAnotherEK() async throws {
+        let one = try EnrollingHost(), two = try EnrollingHost()
+        let (service, store) = try Self.service(anchors: one.caCertificates + two.caCertificates)
+        await refused(.ekCertificateMismatch) { _ = try await service.begin(two.request(host: "host-a", ekCertificate: one.ekCertificate)) }
+        #expect(try store.enrolment("host-a") == nil)
+    }
+
+    @Test func akThatIsNotRestrictedOrCanDecrypt() async throws {
+        let h = try EnrollingHost()
+        let (service, store) = try Self.service(anchors: h.caCertificates)
+        let area = try h.blob.akPublic.publicArea
+        for attributes in [area.objectAttributes.subtracting(.restricted), area.objectAttributes.union(.decrypt), area.objectAttributes.subtracting(.fixedTPM)] {
+            let altered = Public(PublicArea(nameAlg: area.nameAlg, objectAttributes: attributes, authPolicy: area.authPolicy, parameters: area.parameters))
+            await refused(.akAttributes) { _ = try await service.begin(h.request(host: "host-a", akPublic: altered.wireBytes)) }
+        }
+        // A non-EK key (wrong template) in the EK's place.
+        let notEK = Public(PublicArea(nameAlg: .sha256, objectAttributes: h.ekPublic.publicArea.objectAttributes.subtracting(.adminWithPolicy),
+                                      authPolicy: [], parameters: h.ekPublic.publicArea.parameters))
+        await refused(.ekTemplate) { _ = try await service.begin(h.request(host: "host-a", ek: notEK)) }
+        #expect(try store.enrolment("host-a") == nil)
+    }
+
+    @Test func expiredAndReplayedActivations() async throws {
+        let h = try EnrollingHost()
+        let (service, store) = try Self.service(anchors: h.caCertificates)
+        let t0 = Date()
+        let c = try await service.begin(h.request(host: "host-a"), now: t0)
+        let answer = try h.activate(c)
+        await refused(.challengeExpired) {
+            _ = try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: answer), now: t0.addingTimeInterval(service.challengeLifetime + 1))
+        }
+        await refused(.unknownChallenge) { _ = try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: answer), now: t0) }
+        #expect(try store.enrolment("host-a") == nil)
+    }
+
+    @Test func secondEnrolmentWithAnotherAKNeedsReadmission() async throws {
+        let h = try EnrollingHost()
+        let (service, store) = try Self.service(anchors: h.caCertificates)
+        let c = try await service.begin(h.request(host: "host-a"))
+        _ = try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: try h.activate(c)))
+        let other = try h.device.createAttestationKey(.eccP256, under: .rsa2048)
+        await refused(.akChanged) { _ = try await service.begin(h.request(host: "host-a", akPublic: other.publicBytes)) }
+        #expect(try store.enrolment("host-a")?.akPublic == h.blob.publicBytes)
+        // Revoked hosts are refused until the operator re-admits them; then the new AK enrols.
+        try store.revoke(host: "host-a")
+        await refused(.revoked) { _ = try await service.begin(h.request(host: "host-a")) }
+        try store.readmit(host: "host-a")
+        let c2 = try await service.begin(h.request(host: "host-a", akPublic: other.publicBytes))
+        #expect(!c2.challengeId.isEmpty)
+    }
+
+    @Test func unknownHostsAndMalformedRequests() async throws {
+        let h = try EnrollingHost()
+        let (service, store) = try Self.service(anchors: h.caCertificates)
+        await refused(.unknownHost) { _ = try await service.begin(h.request(host: "host-z")) }
+        await refused(.badHostId) { _ = try await service.begin(h.request(host: "../etc")) }
+        var bad = h.request(host: "host-a")
+        bad.akPublic = "%%"
+        await refused(.malformedRequest) { _ = try await service.begin(bad) }
+        bad = h.request(host: "host-a")
+        bad.ekPublic = Data([0, 5, 1, 2]).base64EncodedString()
+        await refused(.malformedRequest) { _ = try await service.begin(bad) }
+        bad = h.request(host: "host-a")
+        bad.tlsPublicKey = "not a key"
+        await refused(.malformedRequest) { _ = try await service.begin(bad) }
+        #expect(try store.enrolment("host-a") == nil)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+import RegionProtocol
+import RegionTCB
+import Testing
+import Crypto
+import X509
+
+@Suite("IVT store")
+struct IVTStoreTests {
+    static func store(hosts: [String] = ["host-a", "host-b"]) throws -> (IVTStore, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ivt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("ivt.sqlite").path
+        let s = try IVTStore(path: path)
+        try s.seed(hosts: hosts.map { ($0, "127.0.0.1", 8) }, policyName: "test", policyDigest: "00")
+        return (s, path)
+    }
+
+    @Test func stateChangesAreAuditedInTheSameTransaction() throws {
+        let (s, _) = try Self.store()
+        #expect(try s.rows().map(\.state) == [.unknown, .unknown])
+        let old = try s.apply(.init(state: .trusted, measuredBy: "host-b", quoteAt: Date(), tpmClock: 5, resetCount: 1, restartCount: 0, pcrDigest: "ab"), to: "host-a")
+        #expect(old == .unknown)
+        let a = try #require(try s.row("host-a"))
+        #expect(a.state == .trusted && a.measuredBy == "host-b" && a.tpmClock == 5 && a.version == 1)
+        let events = try s.events()
+        #expect(events.map(\.kind) == ["host-added", "host-added", "state"])
+        #expect(events.last?.oldState == "unknown" && events.last?.newState == "trusted")
+        // Same state again: the row's version moves, no new state event.
+        try s.apply(.init(state: .trusted), to: "host-a")
+        #expect(try s.events().count == 3)
+        #expect(try s.apply(.init(state: .trusted), to: "nobody") == nil)
+    }
+
+    @Test func revokeAndReadmit() throws {
+        let (s, _) = try Self.store()
+        try s.recordEnrolment(host: "host-a", akPublic: [1, 2, 3], akName: "000b11", ekCertificate: "issuer x")
+        #expect(try s.enrolment("host-a")?.akName == "000b11")
+        try s.revoke(host: "host-a")
+        #expect(try s.enrolment("host-a")?.revoked == true)
+        #expect(try s.row("host-a")?.state == .untrusted)
+        try s.readmit(host: "host-a")
+        #expect(try s.enrolment("host-a") == nil)
+        do { try s.revoke(host: "nobody"); Issue.record("unknown host revoked") } catch { #expect(error.code == .unknownHost) }
+        #expect(try s.events().map(\.kind).suffix(3) == ["enrolled", "revoked", "readmitted"])
+    }
+
+    /// A tampered row is a coded error naming table, row and column, never a trap or a plausible default.
+    @Test func tamperedRowsAreCodedErrors() throws {
+        let (s, path) = try Self.store()
+        let db = try DatabaseQueue(path: path)
+        try db.write { try $0.execute(sql: "UPDATE host SET state = 'fine' WHERE id = 'host-b'") }
+        do { _ = try s.rows(); Issue.record("tampered state accepted") } catch {
+            #expect(error.code == .storeCorrupt)
+            #expect(error.reason.contains("host-b") && error.reason.contains("state"))
+        }
+        try db.write { try $0.execute(sql: "UPDATE host SET state = 'unknown', updated_at = 'garbage' WHERE id = 'host-b'") }
+        do { _ = try s.rows(); Issue.record("tampered updated_at accepted") } catch { #expect(error.code == .storeCorrupt) }
+    }
+}
+
+@Suite("Region identities")
+struct RegionIdentityTests {
+    @Test func issuedCertificatesNameRoleHostAndAK() throws {
+        let ca = try RegionCA.create(region: "test")
+        let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
+        let cert = try ca.issue(for: key.publicKey, identity: RegionIdentity(role: .agent, name: "host-a", akName: "000bff"))
+        let id = try #require(RegionIdentity(certificate: cert))
+        #expect(id == RegionIdentity(role: .agent, name: "host-a", akName: "000bff"))
+        // An agent certificate without an AK Name is no identity.
+        let bare = try ca.issue(for: key.publicKey, identity: RegionIdentity(role: .admin, name: "operator"))
+        #expect(RegionIdentity(certificate: bare)?.role == .admin)
+    }
+
+    @Test(arguments: ["host-a", "a", "xen.b_1"]) func validHostIds(id: String) { #expect(HostID.isValid(id)) }
+    @Test(arguments: ["", "-a", ".a", "a/b", "A", "a b", String(repeating: "a", count: 64)]) func invalidHostIds(id: String) { #expect(!HostID.isValid(id)) }
+}

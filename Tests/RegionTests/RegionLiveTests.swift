@@ -1,0 +1,159 @@
+import Foundation
+import RegionProtocol
+import RegionTCB
+import SmigTestSupport
+import Testing
+import TPM
+
+/// A whole region on loopback, as an operator runs it: a swtpm per host, real `agent run` and `rctcb serve`
+/// processes of the real binary, mutual TLS, the SQLite IVT.
+final class LiveRegion: @unchecked Sendable {
+    // @unchecked Sendable: used from one test at a time.
+    struct Host {
+        var id: String
+        var swtpm: SoftwareTPM
+        var state: String
+        var hypervisor: String
+        var port: Int
+        var config: String
+        var agent: Daemon?
+    }
+
+    let dir: URL
+    var hosts: [Host] = []
+    var server: Daemon?
+    var url = ""
+    let binary: String
+    var rctcbDir: String { dir.appendingPathComponent("rctcb").path }
+    var store: IVTStore?
+
+    init(hosts n: Int, push: Bool = true) throws {
+        guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required; never skipped") }
+        binary = try TestBinaries.smigAttest()
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-region-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var region = "kind: region\nversion: 1\nname: live-test\nrc-tcb: {address: 127.0.0.1, port: 8443}\nhosts:\n"
+        var caFiles: [String] = []
+        for i in 1...n {
+            let id = "host-\(i)"
+            let swtpm = try SoftwareTPM(root: dir.appendingPathComponent("tpm-\(i)"))
+            try swtpm.start()
+            let state = dir.appendingPathComponent("state-\(i)").path
+            try run(["tpm", "provision", "--tcti", swtpm.tcti, "--state-dir", state])
+            let hv = dir.appendingPathComponent("hypervisor-\(i).bin").path
+            try Data("good hypervisor \(i)".utf8).write(to: URL(fileURLWithPath: hv))
+            let golden = try run(["golden", "capture", "--source", "file:\(hv)"])
+            try Data(golden.utf8).write(to: dir.appendingPathComponent("golden-\(i).yaml"))
+            let port = try SoftwareTPM.freePortPair()
+            region += "  - {id: \(id), address: 127.0.0.1, port: \(port), golden: golden-\(i).yaml}\n"
+            let ca = swtpm.root.appendingPathComponent("localca")
+            caFiles += [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
+            hosts.append(Host(id: id, swtpm: swtpm, state: state, hypervisor: hv, port: port, config: dir.appendingPathComponent("agent-\(i).json").path))
+        }
+        region += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\nintervals: {measurement: 1s, challenge: 1s}\nquote-freshness: 30s\nunreachable-timeout: 3s\n"
+        region += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
+        region += "targets: {require-state: trusted, max-quote-age: 10s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"
+        let regionFile = dir.appendingPathComponent("region.yaml").path
+        try Data(region.utf8).write(to: URL(fileURLWithPath: regionFile))
+        // Every swtpm has its own local CA; the region trusts them all.
+        try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir] + caFiles.flatMap { ["--ek-ca", $0] })
+        let portFile = dir.appendingPathComponent("rctcb.port").path
+        server = try Daemon(binary, ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "0", "--port-file", portFile],
+                            log: dir.appendingPathComponent("rctcb.log"))
+        url = "https://127.0.0.1:\(try server!.waitForPort(file: portFile))"
+        store = try IVTStore(path: "\(rctcbDir)/ivt.sqlite")
+        for i in hosts.indices {
+            let h = hosts[i]
+            try run(["agent", "enrol", "--rctcb", url, "--ca", "\(rctcbDir)/region-ca.pem", "--host-id", h.id, "--tcti", h.swtpm.tcti, "--state-dir", h.state])
+            let config: [String: Any] = [
+                "hostId": h.id, "rctcb": url, "stateDirectory": h.state, "tcti": h.swtpm.tcti, "listenAddress": "127.0.0.1",
+                "listenPort": h.port, "sources": ["file:\(h.hypervisor)"], "measurementInterval": 0.3, "challengeInterval": 1,
+                "challengeTimeout": 2, "push": push,
+            ]
+            try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: h.config))
+            try startAgent(i)
+        }
+    }
+
+    deinit {
+        for h in hosts { h.agent?.stop(); h.swtpm.destroy() }
+        server?.stop()
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    @discardableResult
+    func run(_ args: [String]) throws -> String {
+        let r = try ToolRun.run(binary, args)
+        guard r.status == 0 else { throw RegionFixtureFailure(description: "smig-attest \(args.joined(separator: " ")) failed (\(r.status)): \(r.output)") }
+        return r.output
+    }
+
+    func startAgent(_ i: Int) throws {
+        hosts[i].agent = try Daemon(binary, ["agent", "run", "--config", hosts[i].config, "--log-level", "notice"],
+                                    log: dir.appendingPathComponent("agent-\(i + 1).log"))
+    }
+
+    func rows() throws -> [IVTRow] { try store!.rows() }
+
+    func state(_ id: String) throws -> HostState? { try rows().first { $0.host == id }?.state }
+
+    func wait(_ what: String, seconds: Double = 60, _ condition: ([IVTRow]) -> Bool) throws {
+        do { try waitUntil(what, seconds: seconds) { condition(try rows()) } } catch {
+            let table = ((try? rows()) ?? []).map { "\($0.host) \($0.state) \($0.failureCode ?? "") \($0.failureDetail ?? "")" }.joined(separator: "\n")
+            throw RegionFixtureFailure(description: "\(error)\nIVT:\n\(table)\nRC-TCB log:\n\(server?.output.suffix(3000) ?? "")")
+        }
+    }
+}
+
+@Suite("A live region", .serialized)
+struct RegionLiveTests {
+    @Test func fiveHostsTrustedTamperDetectedSilenceIsUnreachable() async throws {
+        let r = try LiveRegion(hosts: 5)
+        try r.wait("all trusted") { rows in rows.count == 5 && rows.allSatisfy { $0.state == .trusted } }
+
+        // Who measured whom: the ring (after the RC-TCB's cold-start challenges) takes over.
+        try r.wait("ring reports") { rows in rows.allSatisfy { ($0.measuredBy ?? "rc-tcb") != "rc-tcb" && $0.measuredBy != $0.host } }
+        let ring = try JSONDecoder().decode(RingView.self, from: Data(try r.run(["ring", "--rctcb", r.url, "--dir", r.rctcbDir, "--json"]).utf8))
+        #expect(ring.links.count == 5 && ring.links.allSatisfy { $0.measurer != $0.target })
+        #expect(Set(ring.links.map(\.target)).count == 5)
+
+        // The operator's API needs the admin certificate: none, or an agent's, is refused.
+        let anonymous = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: nil, key: nil)
+        do { let _: [IVTRow] = try await anonymous.get("\(r.url)/v1/ivt"); Issue.record("IVT served without a client certificate") } catch {
+            #expect(error.code == "auth.no-client-certificate")
+        }
+        await anonymous.shutdown()
+        let agentCert = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].state)/tls.pem", key: "\(r.hosts[0].state)/tls.key")
+        do { let _: [IVTRow] = try await agentCert.get("\(r.url)/v1/ivt"); Issue.record("IVT served to an agent certificate") } catch {
+            #expect(error.code == "auth.forbidden")
+        }
+        await agentCert.shutdown()
+
+        // Tampering with host-3's hypervisor: measured, extended, pushed, challenged, untrusted — naming it.
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[2].hypervisor))
+        try r.wait("host-3 untrusted", seconds: 30) { rows in rows.first { $0.host == "host-3" }?.state == .untrusted }
+        let bad = try #require(try r.rows().first { $0.host == "host-3" })
+        #expect(bad.failureCode == "golden.digest-not-allowed", "\(bad)")
+        #expect(bad.failureDetail?.contains("hypervisor-3.bin") == true, "\(bad.failureDetail ?? "")")
+        // The untrusted host measures nobody and is measured by nobody in the ring.
+        let after = try JSONDecoder().decode(RingView.self, from: Data(try r.run(["ring", "--rctcb", r.url, "--dir", r.rctcbDir, "--json"]).utf8))
+        #expect(!after.links.contains { $0.measurer == "host-3" })
+
+        // Silence: host-4's agent stops → unreachable, never untrusted; it comes back → trusted.
+        r.hosts[3].agent?.stop()
+        try r.wait("host-4 unreachable", seconds: 30) { rows in rows.first { $0.host == "host-4" }?.state == .unreachable }
+        try r.startAgent(3)
+        try r.wait("host-4 trusted again", seconds: 30) { rows in rows.first { $0.host == "host-4" }?.state == .trusted }
+        #expect(try r.state("host-3") == .untrusted)
+
+        // Revocation: host-5's certificate is refused at once.
+        try r.run(["rctcb", "revoke", "host-5", "--dir", r.rctcbDir])
+        let revoked = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[4].state)/tls.pem", key: "\(r.hosts[4].state)/tls.key")
+        do { let _: RingAssignment = try await revoked.post("\(r.url)/v1/ring/assignment", [String: String]()); Issue.record("revoked host served") } catch {
+            #expect(error.code == "enrol.revoked")
+        }
+        await revoked.shutdown()
+        let events = try r.store!.events()
+        #expect(events.contains { $0.host == "host-3" && $0.newState == "untrusted" && $0.code == "golden.digest-not-allowed" })
+    }
+}

@@ -1,0 +1,215 @@
+import Attestation
+import Foundation
+import Logging
+import Policy
+import RegionProtocol
+import RegionTCB
+import SmigTestSupport
+import Testing
+import TPM
+import TPMWire
+
+/// One host of an in-process region: a real swtpm with an AK, answering challenges with real quotes.
+final class RegionHost: @unchecked Sendable {
+    // @unchecked Sendable: the device is used by one challenge at a time in these tests (calls are serialised
+    // through the RegionState actor).
+    let id: String
+    let swtpm: SoftwareTPM
+    var device: TPMDevice
+    let blob: AttestationKeyBlob
+    var silent = false
+
+    init(_ id: String) throws {
+        guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required (apt-get install swtpm swtpm-tools); never skipped") }
+        self.id = id
+        swtpm = try SoftwareTPM()
+        try swtpm.start()
+        device = try TPMDevice(tcti: swtpm.tcti)
+        blob = try device.createAttestationKey(.eccP256, under: .rsa2048)
+    }
+
+    deinit { swtpm.destroy() }
+
+    func evidence(_ challenge: QuoteChallenge) throws -> EvidenceBundle {
+        if silent { throw RegionFixtureFailure(description: "\(id) is silent") }
+        let nonce = Hex.decode(challenge.nonce) ?? []
+        let selection = try PCRSelectionList(parsing: challenge.pcrSelection)
+        let (q, values) = try device.withAttestationKey(blob) { try device.quoteWithValues(with: $0, nonce: nonce, selection: selection) }
+        return EvidenceBundle(hostId: id, akPublic: blob.publicBytes, akName: try blob.akPublic.name, nonce: nonce, attest: q.attest,
+                              signature: q.signature, selection: selection, pcrValues: values.digests, agentTime: Date())
+    }
+
+    /// An orderly reboot: the OS sends TPM2_Shutdown(CLEAR), then the TPM restarts with TPM2_Startup(CLEAR)
+    /// (a TPM Reset: resetCount goes up). Without the orderly shutdown the TPM reports clockInfo.safe = NO.
+    func reboot() throws {
+        let r = try ToolRun.run("tpm2_shutdown", ["-T", swtpm.tcti])
+        guard r.status == 0 else { throw RegionFixtureFailure(description: "tpm2_shutdown: \(r.output)") }
+        swtpm.stop()
+        try swtpm.start()
+        device = try TPMDevice(tcti: swtpm.tcti)
+    }
+}
+
+/// The RC-TCB's region logic with real swtpm quotes: cold start, ring duty, and every attack on report intake
+/// refused with the IVT unchanged.
+@Suite("Region state", .serialized)
+struct RegionStateTests {
+    let hosts: [RegionHost]
+    let region: RegionState
+    let store: IVTStore
+
+    init() async throws {
+        let ids = ["h1", "h2", "h3"]
+        hosts = try ids.map(RegionHost.init)
+        let (store, _) = try IVTStoreTests.store(hosts: ids)
+        for h in hosts {
+            try store.recordEnrolment(host: h.id, akPublic: h.blob.publicBytes, akName: Hex.encode(try h.blob.akPublic.name), ekCertificate: "test")
+        }
+        self.store = store
+        region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: nil) }, order: ids,
+                             selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"))
+        let byID = Dictionary(uniqueKeysWithValues: hosts.map { ($0.id, $0) })
+        await region.setChallenger { cfg, challenge in try byID[cfg.id]!.evidence(challenge) }
+    }
+
+    func coldStart() async throws {
+        for cfg in await region.overdue(now: Date(), maxAge: 60) { await region.challengeDirectly(cfg, reason: "test", now: Date()) }
+        let rows = try store.rows()
+        #expect(rows.allSatisfy { $0.state == .trusted }, "\(rows.map { "\($0.host) \($0.state) \($0.failureCode ?? "") \($0.failureDetail ?? "")" })")
+    }
+
+    func host(_ id: String) -> RegionHost { hosts.first { $0.id == id }! }
+
+    /// A report as h1's agent would send it for its assignment.
+    func report(from reporter: String) async throws -> (AIMReport, RingAssignment) {
+        let a = try await region.assignment(for: reporter)
+        let target = try #require(a.target)
+        let evidence = try host(target).evidence(QuoteChallenge(nonce: try #require(a.nonce), pcrSelection: try #require(a.pcrSelection)))
+        return (AIMReport(target: target, nonce: a.nonce!, outcome: .evidence, evidence: evidence), a)
+    }
+
+    func refused(_ code: RegionError.Code, _ body: () async throws -> Void) async {
+        do { try await body(); Issue.record("not refused; expected \(code)") } catch let e as RegionError { #expect(e.code == code, "\(e)") } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func coldStartThenRingDuty() async throws {
+        try await coldStart()
+        let view = await region.ringView()
+        #expect(view.links.count == 3)
+        #expect(view.links.allSatisfy { $0.measurer != $0.target })
+        let (r, _) = try await report(from: "h1")
+        let result = try await region.intake(r, from: "h1")
+        #expect(result.state == "trusted")
+        #expect(try store.row(r.target)?.measuredBy == "h1")
+    }
+
+    @Test func replayedNonceForeignPairAndUnassignedTarget() async throws {
+        try await coldStart()
+        let (r, _) = try await report(from: "h1")
+        _ = try await region.intake(r, from: "h1")
+        let before = try store.rows()
+        await refused(.nonceUnknown) { _ = try await region.intake(r, from: "h1") }
+        // h2's nonce used by h3.
+        let (r2, _) = try await report(from: "h2")
+        await refused(.notAssigned) { _ = try await region.intake(r2, from: "h3") }
+        // h1 assigned to one host reports on another with that nonce.
+        let (r3, _) = try await report(from: "h1")
+        var wrongTarget = r3
+        wrongTarget.target = r3.target == "h2" ? "h3" : "h2"
+        await refused(.notAssigned) { _ = try await region.intake(wrongTarget, from: "h1") }
+        // A nonce the RC-TCB never issued.
+        var invented = r3
+        invented.nonce = String(repeating: "ab", count: 32)
+        await refused(.nonceUnknown) { _ = try await region.intake(invented, from: "h1") }
+        #expect(try store.rows().map(\.state) == before.map(\.state))
+    }
+
+    @Test func untrustedReportersAreNotHeard() async throws {
+        try await coldStart()
+        let (r, _) = try await report(from: "h3")
+        try store.apply(.init(state: .untrusted, code: "test"), to: "h3")
+        await refused(.reporterNotTrusted) { _ = try await region.intake(r, from: "h3") }
+        #expect(try await region.assignment(for: "h3").target == nil)
+        #expect(await region.ringView().excluded.contains("h3"))
+    }
+
+    /// Evidence that does not verify proves nothing about the target: the RC-TCB challenges it directly, and
+    /// the target stays trusted when it answers well.
+    @Test func badEvidenceFromAReporterIsConfirmedDirectly() async throws {
+        try await coldStart()
+        var (r, _) = try await report(from: "h1")
+        var evidence = try #require(r.evidence)
+        evidence.pcrs["sha256"]?["15"] = String(repeating: "00", count: 31) + "01"
+        r.evidence = evidence
+        let result = try await region.intake(r, from: "h1")
+        #expect(result.state == "trusted")
+        #expect(try store.row(r.target)?.measuredBy == "rc-tcb")
+        #expect(try store.events().contains { $0.kind == "report-refused" && $0.host == r.target })
+        // The same for evidence made for another host.
+        var (r2, _) = try await report(from: "h2")
+        r2.evidence?.hostId = "h1"
+        #expect(try await region.intake(r2, from: "h2").state == "trusted")
+    }
+
+    @Test func silenceIsConfirmedAndIsNotUntrusted() async throws {
+        try await coldStart()
+        let (r, _) = try await report(from: "h1")
+        // A false claim of silence: the RC-TCB asks itself and the target answers.
+        let claim = AIMReport(target: r.target, nonce: try #require(try await region.assignment(for: "h1").nonce), outcome: .noAnswer)
+        #expect(try await region.intake(claim, from: "h1").state == "trusted")
+        // Real silence.
+        host(r.target).silent = true
+        let claim2 = AIMReport(target: r.target, nonce: try #require(try await region.assignment(for: "h1").nonce), outcome: .noAnswer)
+        #expect(try await region.intake(claim2, from: "h1").state == "unreachable")
+        host(r.target).silent = false
+        #expect(await region.challengeDirectly(.init(id: r.target, address: "", port: 0, golden: nil), reason: "test", now: Date()).state == "trusted")
+    }
+
+    @Test func rebootIsNoticedThenTrustReturns() async throws {
+        try await coldStart()
+        try host("h2").reboot()
+        let cfg = RegionState.HostConfig(id: "h2", address: "", port: 0, golden: nil)
+        let first = await region.challengeDirectly(cfg, reason: "test", now: Date())
+        #expect(first.state == "rebooted", "\(first.code ?? "") \(first.detail ?? "")")
+        #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "trusted")
+        #expect(try store.row("h2")?.resetCount ?? 0 >= 1)
+    }
+
+    @Test func revokedHostsAreNotMeasured() async throws {
+        try await coldStart()
+        try store.revoke(host: "h2")
+        let view = await region.ringView()
+        #expect(!view.links.contains { $0.measurer == "h2" || $0.target == "h2" })
+        #expect(view.links.count == 2)
+    }
+}
+
+@Suite("Ring rotation")
+struct RingRotationTests {
+    @Test(arguments: [4, 5, 7])
+    func rotationNeverReversesOrSelfMeasures(n: Int) async throws {
+        let ids = (1...n).map { "r\($0)" }
+        let (store, _) = try IVTStoreTests.store(hosts: ids)
+        for id in ids {
+            try store.recordEnrolment(host: id, akPublic: [0], akName: "000b\(id)", ekCertificate: "test")
+            try store.apply(.init(state: .trusted), to: id)
+        }
+        let region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "", port: 0, golden: nil) }, order: ids,
+                                 selection: try PCRSelectionList(parsing: "sha256:15"), nonceLifetime: 30, logger: Logger(label: "test"))
+        var previous = await region.ringView()
+        for _ in 0..<6 {
+            await region.rotate()
+            let now = await region.ringView()
+            #expect(now.rotation == previous.rotation + 1)
+            let measurerOf = Dictionary(uniqueKeysWithValues: previous.links.map { ($0.target, $0.measurer) })
+            for link in now.links {
+                #expect(link.measurer != link.target)
+                #expect(measurerOf[link.measurer] != link.target, "\(link.measurer) now measures its former measurer \(link.target)")
+            }
+            #expect(Set(now.links.map(\.target)).count == n)
+            previous = now
+        }
+    }
+}

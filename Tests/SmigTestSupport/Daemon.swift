@@ -1,0 +1,65 @@
+public import Foundation
+
+/// A long-running program a test starts (the RC-TCB, an agent) with its output in a log file; stopped with
+/// SIGTERM (then SIGKILL) when the test ends.
+public final class Daemon: @unchecked Sendable {
+    // @unchecked Sendable: `process` is set once in init; Process itself is thread-safe for these calls.
+    public let process: Process
+    public let log: URL
+
+    public init(_ executable: String, _ args: [String], environment: [String: String] = [:], log: URL) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        p.environment = env
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        process = p
+        self.log = log
+    }
+
+    deinit { stop() }
+
+    public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Waits until `file` holds a port number (the program writes it once listening), or fails after `seconds`.
+    public func waitForPort(file: String, seconds: Double = 60) throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: file, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return port
+            }
+            guard process.isRunning else { throw DaemonFailure(description: "exited (\(process.terminationStatus)) before listening: \(output)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw DaemonFailure(description: "no port in \(file) after \(seconds) s: \(output)")
+    }
+
+    public func stop(signal: Int32 = SIGTERM) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    }
+}
+
+public struct DaemonFailure: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Polls `condition` every 50 ms until it holds; fails (throws) after `seconds`.
+public func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    throw DaemonFailure(description: "timed out after \(seconds) s waiting for \(what)")
+}
