@@ -50,7 +50,8 @@ public struct RegionCA: Sendable {
         for ip in ipAddresses {
             if let bytes = Self.ipv4(ip) { sans.append(.ipAddress(ASN1OctetString(contentBytes: bytes[...]))) }
         }
-        let server = identity.role == .rctcb
+        // The RC-TCB and agents also serve (quotes are fetched from agents); the operator's certificate only connects.
+        let server = identity.role != .admin
         return try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey,
             notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(validity),

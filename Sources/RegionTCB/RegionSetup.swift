@@ -41,7 +41,8 @@ public enum RegionSetup {
             guard let text = String(bytes: bytes, encoding: .utf8), (try? Certificate(pemEncoded: text)) != nil else {
                 throw RegionError(.badCertificateFile, "\(path) is not a PEM certificate")
             }
-            anchors.append((URL(fileURLWithPath: path).lastPathComponent, bytes))
+            // Several TPM vendors (or swtpm local CAs) name their files alike: number them.
+            anchors.append((String(format: "%02d-", anchors.count + 1) + URL(fileURLWithPath: path).lastPathComponent, bytes))
         }
         do {
             let ca = try RegionCA.create(region: options.regionName, now: now)
