@@ -4,6 +4,7 @@ import Crypto
 public import Logging
 public import Policy
 import NIOCore
+public import Prometheus
 import UnixSignals
 import RegionProtocol
 public import ServiceLifecycle
@@ -11,7 +12,7 @@ import TPMWire
 
 /// Assembles the RC-TCB from its directory and the region policy, and runs it until SIGTERM/SIGINT.
 public struct RCTCBRunner: Sendable {
-    public let service: RCTCBService
+    public var service: RCTCBService
     public let region: RegionState
     public let policy: RegionPolicy
     let client: RegionClient
@@ -20,7 +21,7 @@ public struct RCTCBRunner: Sendable {
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
     public static let selection = "sha256:0-7,15"
 
-    public init(directory: RegionDirectory, regionFile: String, logger: Logger) throws {
+    public init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil) throws {
         try directory.requireInitialised()
         let text: String
         do { text = try String(contentsOfFile: regionFile, encoding: .utf8) } catch {
@@ -44,6 +45,7 @@ public struct RCTCBRunner: Sendable {
         region = RegionState(store: store, hosts: configs, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
                              selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger)
         service = try RCTCBService(directory: directory, region: region, logger: logger)
+        service.prometheus = prometheus
         client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, timeout: .seconds(3))
         self.logger = logger
     }

@@ -4,6 +4,7 @@ import HummingbirdCore
 import HummingbirdTLS
 public import Logging
 import NIOCore
+public import Prometheus
 import RegionProtocol
 public import ServiceLifecycle
 
@@ -15,6 +16,8 @@ public struct RCTCBService: Sendable {
     public let enrolment: EnrolmentService
     public let region: RegionState
     let logger: Logger
+    /// Where /metrics reads from (the executable bootstraps swift-metrics with it); nil: no /metrics route.
+    public var prometheus: PrometheusCollectorRegistry?
 
     public init(directory: RegionDirectory, region: RegionState, logger: Logger) throws(RegionError) {
         try directory.requireInitialised()
@@ -46,6 +49,12 @@ public struct RCTCBService: Sendable {
 
     func addRoutes(_ router: Router<RegionRequestContext>) {
         router.get("/v1/health") { _, _ in Self.json(["status": "ok"]) }
+        if let prometheus {
+            router.get("/metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                         body: .init(byteBuffer: ByteBuffer(bytes: prometheus.emitToBuffer())))
+            }
+        }
 
         router.post("/v1/enrol/begin") { request, _ in
             try await Self.answer {

@@ -2,6 +2,7 @@ public import Attestation
 public import Foundation
 public import Logging
 public import Policy
+import CoreMetrics
 public import RegionProtocol
 public import TPMWire
 
@@ -49,6 +50,7 @@ public actor RegionState {
     var offset = 1
     /// Direct challenges (RC-TCB → agent). Set by the service once its client exists.
     var challenger: (@Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle)?
+    let metrics = RegionMetrics()
 
     public init(store: IVTStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval, logger: Logger) {
         self.store = store
@@ -84,6 +86,7 @@ public actor RegionState {
             guard states[h] == .trusted else { excluded.append(h); continue }
             links.append(.init(measurer: h, target: m[(i + k) % m.count]))
         }
+        metrics.ringLinks.record(links.count)
         return RingView(rotation: rotation, links: links, excluded: excluded)
     }
 
@@ -195,6 +198,19 @@ public actor RegionState {
     }
 
     func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
+        let started = ContinuousClock.now
+        let j = judgeUntimed(cfg, bundle, nonce: nonce, measuredBy: measuredBy, now: now)
+        let elapsed = ContinuousClock.now - started
+        metrics.latency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        switch j {
+        case .trusted, .rebooted: metrics.verified.increment()
+        case .untrusted(_, _, let code, _), .refuted(let code, _): metrics.refused.increment(); metrics.failure(code)
+        case .silent: metrics.failure("host.unreachable")
+        }
+        return j
+    }
+
+    func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
         guard let enrolled = try? store.enrolment(cfg.id), !enrolled.revoked,
               let ak = try? AttestationKey(tpm2bPublic: enrolled.akPublic) else {
             return .refuted(code: "enrol.not-enrolled", detail: "\(cfg.id) has no enrolled AK")
@@ -254,6 +270,7 @@ public actor RegionState {
             update = IVTStore.Update(state: .unreachable, code: "host.unreachable", detail: detail, measuredBy: "rc-tcb")
         }
         let old = try store.apply(update, to: host, now: now)
+        if let rows = try? store.rows() { metrics.record(states: rows) }
         if let old, old != update.state {
             logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(old.rawValue)", "attest.new": "\(update.state.rawValue)", "attest.code": "\(update.code ?? "-")"])
         }

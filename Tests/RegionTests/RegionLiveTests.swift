@@ -26,6 +26,17 @@ final class LiveRegion: @unchecked Sendable {
     let binary: String
     var rctcbDir: String { dir.appendingPathComponent("rctcb").path }
     var store: IVTStore?
+    var regionFile = ""
+    var rctcbPort = 0
+
+    /// Starts `rctcb serve` on the region's fixed port (agents keep its URL across RC-TCB restarts).
+    func startServer() throws {
+        let portFile = dir.appendingPathComponent("rctcb.port").path
+        try? FileManager.default.removeItem(atPath: portFile)
+        server = try Daemon(binary, ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile],
+                            log: dir.appendingPathComponent("rctcb-\(UUID().uuidString.prefix(8)).log"))
+        url = "https://127.0.0.1:\(try server!.waitForPort(file: portFile))"
+    }
 
     init(hosts n: Int, push: Bool = true) throws {
         guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required; never skipped") }
@@ -57,10 +68,9 @@ final class LiveRegion: @unchecked Sendable {
         try Data(region.utf8).write(to: URL(fileURLWithPath: regionFile))
         // Every swtpm has its own local CA; the region trusts them all.
         try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir] + caFiles.flatMap { ["--ek-ca", $0] })
-        let portFile = dir.appendingPathComponent("rctcb.port").path
-        server = try Daemon(binary, ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "0", "--port-file", portFile],
-                            log: dir.appendingPathComponent("rctcb.log"))
-        url = "https://127.0.0.1:\(try server!.waitForPort(file: portFile))"
+        self.regionFile = regionFile
+        rctcbPort = try SoftwareTPM.freePortPair()
+        try startServer()
         store = try IVTStore(path: "\(rctcbDir)/ivt.sqlite")
         for i in hosts.indices {
             let h = hosts[i]
@@ -155,5 +165,34 @@ struct RegionLiveTests {
         await revoked.shutdown()
         let events = try r.store!.events()
         #expect(events.contains { $0.host == "host-3" && $0.newState == "untrusted" && $0.code == "golden.digest-not-allowed" })
+
+        // Prometheus metrics: attestations by result, failures by code, latency, ring size, hosts by state.
+        let metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        #expect(metrics.status == 0, "\(metrics.output)")
+        for series in ["smig_attestations_total{result=\"ok\"}", "smig_attestation_failures_total{code=\"golden.digest-not-allowed\"}",
+                       "smig_attestation_duration_seconds", "smig_ring_links", "smig_hosts{state=\"untrusted\"} 2.0"] {
+            #expect(metrics.output.contains(series), "no \(series) in /metrics")
+        }
+    }
+
+    /// Without pushes the ring's challenges find the tampering; a SIGKILLed RC-TCB loses no IVT row or audit
+    /// event and resumes on restart.
+    @Test func challengeOnlyPathAndAnRCTCBCrash() async throws {
+        let r = try LiveRegion(hosts: 3, push: false)
+        try r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
+        let rowsBefore = try r.rows()
+        let eventsBefore = try r.store!.events()
+        r.server?.stop(signal: SIGKILL)
+        #expect(try r.rows().map(\.host) == rowsBefore.map(\.host))
+        #expect(try r.store!.events().count == eventsBefore.count)
+        try r.startServer()
+        // The ring resumes: reports keep arriving after the restart.
+        let restartedAt = Date()
+        try r.wait("reports after the restart", seconds: 30) { rows in rows.allSatisfy { ($0.lastQuoteAt ?? .distantPast) > restartedAt && $0.state == .trusted } }
+        #expect(try r.store!.events().prefix(eventsBefore.count).map(\.seq) == eventsBefore.map(\.seq))
+
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
+        try r.wait("host-2 untrusted without a push", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
+        #expect(try r.rows().first { $0.host == "host-2" }?.failureCode == "golden.digest-not-allowed")
     }
 }

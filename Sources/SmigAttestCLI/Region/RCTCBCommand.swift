@@ -1,6 +1,8 @@
 public import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import Policy
 import RegionTCB
 
@@ -81,7 +83,9 @@ public struct RCTCBCommand: AsyncParsableCommand {
             try await Output.reportingAsync {
                 var logger = Logger(label: "smig-attest.rctcb")
                 logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-                let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger)
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry)
                 let portFile = self.portFile, listen = self.listen, log = logger
                 try await runner.run(host: listen, port: port) { bound in
                     log.notice("RC-TCB listening", metadata: ["attest.address": "\(listen):\(bound)"])
