@@ -45,6 +45,7 @@ public struct RCTCBCommand: AsyncParsableCommand {
                 do { policy = try RegionPolicy(yaml: text, file: region) } catch { throw CommandFailure("\(error)", exitCode: 2) }
                 var names = serverNames
                 if names.isEmpty { names = [policy.rcTCB?.address, "localhost", "127.0.0.1"].compactMap { $0 } }
+                names = names.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
                 let directory = RegionDirectory(dir)
                 try RegionSetup.initialise(directory, .init(
                     regionName: policy.name, hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) },
