@@ -222,7 +222,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SmigAttestCLITests",
-            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "SmigTestSupport"],
+            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "SmigTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
     ]
