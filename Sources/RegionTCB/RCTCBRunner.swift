@@ -84,6 +84,7 @@ struct RegionScheduler: Service {
         var lastDirect: [String: Date] = [:]
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let now = Date()
+            await region.refresh(now: now)
             await region.markStale(now: now, freshness: freshness)
             let due = await region.overdue(now: now, maxAge: challenge * 2)
             await withTaskGroup(of: Void.self) { group in

@@ -67,21 +67,40 @@ public actor RegionState {
 
     // MARK: Ring
 
+    /// The IVT rows as last read: ring assignments read this snapshot, not the database, so a request costs no
+    /// table scan. It is re-read after every change this actor makes and by the scheduler (revocations and
+    /// enrolments arrive from other processes and from the enrolment service).
+    var snapshot: [String: IVTRow] = [:]
+    var snapshotTaken = Date.distantPast
+
+    /// Re-reads the IVT rows (and the state gauges).
+    public func refresh(now: Date = Date()) {
+        guard let rows = try? store.rows() else { return }
+        snapshot = Dictionary(rows.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
+        snapshotTaken = now
+        metrics.record(states: rows)
+    }
+
+    func rowsSnapshot() -> [String: IVTRow] {
+        if snapshot.isEmpty || Date().timeIntervalSince(snapshotTaken) > 1 { refresh() }
+        return snapshot
+    }
+
     /// Hosts in the ring: enrolled and not revoked, in policy order.
     func members() -> [String] {
-        let rows = (try? store.rows()) ?? []
-        let enrolled = Set(rows.filter { $0.akName != nil && !$0.revoked }.map(\.host))
-        return order.filter { enrolled.contains($0) }
+        let rows = rowsSnapshot()
+        return order.filter { rows[$0].map { $0.akName != nil && !$0.revoked } ?? false }
     }
 
     /// The current links: each trusted member measures the member `offset` places after it.
     public func ringView() -> RingView {
         let m = members()
-        let states = Dictionary(((try? store.rows()) ?? []).map { ($0.host, $0.state) }, uniquingKeysWith: { a, _ in a })
-        guard m.count >= 2 else { return RingView(rotation: rotation, links: [], excluded: order.filter { !m.contains($0) }) }
+        let states = rowsSnapshot().mapValues(\.state)
+        let memberSet = Set(m)
+        guard m.count >= 2 else { return RingView(rotation: rotation, links: [], excluded: order.filter { !memberSet.contains($0) }) }
         let k = offset % m.count == 0 ? 1 : offset % m.count
         var links: [RingView.Link] = []
-        var excluded: [String] = order.filter { !m.contains($0) }
+        var excluded: [String] = order.filter { !memberSet.contains($0) }
         for (i, h) in m.enumerated() {
             guard states[h] == .trusted else { excluded.append(h); continue }
             links.append(.init(measurer: h, target: m[(i + k) % m.count]))
@@ -270,7 +289,11 @@ public actor RegionState {
             update = IVTStore.Update(state: .unreachable, code: "host.unreachable", detail: detail, measuredBy: "rc-tcb")
         }
         let old = try store.apply(update, to: host, now: now)
-        if let rows = try? store.rows() { metrics.record(states: rows) }
+        if old != update.state { refresh(now: now) } else if let row = snapshot[host] {
+            var r = row
+            r.lastQuoteAt = update.quoteAt ?? r.lastQuoteAt
+            snapshot[host] = r
+        }
         if let old, old != update.state {
             logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(old.rawValue)", "attest.new": "\(update.state.rawValue)", "attest.code": "\(update.code ?? "-")"])
         }

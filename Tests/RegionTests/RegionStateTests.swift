@@ -130,6 +130,7 @@ struct RegionStateTests {
         try await coldStart()
         let (r, _) = try await report(from: "h3")
         try store.apply(.init(state: .untrusted, code: "test"), to: "h3")
+        await region.refresh()
         await refused(.reporterNotTrusted) { _ = try await region.intake(r, from: "h3") }
         #expect(try await region.assignment(for: "h3").target == nil)
         #expect(await region.ringView().excluded.contains("h3"))
@@ -180,6 +181,7 @@ struct RegionStateTests {
     @Test func revokedHostsAreNotMeasured() async throws {
         try await coldStart()
         try store.revoke(host: "h2")
+        await region.refresh()
         let view = await region.ringView()
         #expect(!view.links.contains { $0.measurer == "h2" || $0.target == "h2" })
         #expect(view.links.count == 2)
