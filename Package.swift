@@ -67,11 +67,15 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // Pure Swift + Glibc: opening state files and directories without following links, with safe owners
+        // and modes, and the lock around the measurement log. Shared by TPM, Measurement and Migration.
+        .target(name: "StateFiles", swiftSettings: upcoming),
+
         // The only target that calls ESYS.
         .target(
             name: "TPM",
             dependencies: [
-                "CTSS2", "TPMWire",
+                "CTSS2", "TPMWire", "StateFiles",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
@@ -81,7 +85,7 @@ let package = Package(
         .target(
             name: "Measurement",
             dependencies: [
-                "CXen", "TPMWire", "Attestation", "Policy",
+                "CXen", "TPMWire", "Attestation", "Policy", "StateFiles",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -92,6 +96,7 @@ let package = Package(
         .target(
             name: "Migration",
             dependencies: [
+                "StateFiles",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -102,7 +107,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy",
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy", "StateFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -119,6 +124,7 @@ let package = Package(
         // Helpers shared by the test targets (process runner, executable lookup). Not shipped.
         .target(name: "SmigTestSupport", path: "Tests/SmigTestSupport", swiftSettings: upcoming),
 
+        .testTarget(name: "StateFilesTests", dependencies: ["StateFiles"], swiftSettings: upcoming),
         .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
         .testTarget(
             name: "AttestationTests",
@@ -139,7 +145,7 @@ let package = Package(
         .testTarget(name: "MigrationTests", dependencies: ["Migration", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "SmigAttestCLITests",
-            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "SmigTestSupport"],
+            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "SmigTestSupport"],
             swiftSettings: upcoming
         ),
     ]
