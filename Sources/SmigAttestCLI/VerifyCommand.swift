@@ -128,10 +128,10 @@ public struct VerifyCommand: ParsableCommand {
         var expectedSelection = try pcrs.map(parseSelection)
         var previousClock: ClockObservation?
         if let previous {
-            do { previousClock = try JSONDecoder().decode(ClockObservation.self, from: Data(readFile(previous))) } catch let e as CommandFailure {
+            do { previousClock = try ClockObservation.decodeStrictly(try readFile(previous)) } catch let e as CommandFailure {
                 throw e
             } catch {
-                throw CommandFailure("\(previous) is not a clock observation ({\"clock\":…,\"resetCount\":…,\"restartCount\":…})", exitCode: 2)
+                throw CommandFailure("\(error) [\(previous)] (hint: give {\"clock\":…,\"resetCount\":…,\"restartCount\":…} or 'verify --json' output)", exitCode: 2)
             }
         }
         if let bundle {
