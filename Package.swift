@@ -121,6 +121,14 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // Fuzz targets for every parser of outside bytes (not shipped): `scripts/fuzz`, corpus in Tests/Fuzz/corpus.
+        .executableTarget(
+            name: "smig-fuzz",
+            dependencies: ["TPMWire", "Attestation", "Policy", "Measurement", "Migration"],
+            path: "Tests/Fuzz/Harness",
+            swiftSettings: upcoming
+        ),
+
         // Helpers shared by the test targets (process runner, executable lookup). Not shipped.
         .target(name: "SmigTestSupport", path: "Tests/SmigTestSupport", swiftSettings: upcoming),
 
