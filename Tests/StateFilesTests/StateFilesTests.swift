@@ -67,6 +67,19 @@ struct StateFilesTests {
         #expect(Self.code { () throws(StateFileError) in try StateFiles.writeAtomically(dir + "/ak.json", [2]) } == .unsafeMode)
     }
 
+    /// Owned by another user (uid 65534, nobody): refused even when its mode is tight. Needs root to chown,
+    /// as the tool itself runs; the test fails rather than skips when it cannot.
+    @Test func ownedByAnotherUserIsRefused() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try StateFiles.writeAtomically(dir + "/ak.json", [1])
+        #expect(chown(dir + "/ak.json", 65534, 65534) == 0, "chown needs root")
+        #expect(Self.code { () throws(StateFileError) in _ = try StateFiles.read(dir + "/ak.json", limit: 10) } == .unsafeOwner)
+        try StateFiles.checkDirectory(dir + "/other", create: true)
+        #expect(chown(dir + "/other", 65534, 65534) == 0)
+        #expect(Self.code { () throws(StateFileError) in try StateFiles.checkDirectory(dir + "/other") } == .unsafeOwner)
+    }
+
     @Test(arguments: [0o777, 0o770, 0o1777])
     func writableDirectoryIsRefused(_ mode: Int) throws {
         let dir = try Self.directory()
