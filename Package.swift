@@ -76,11 +76,15 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // Pure Swift + Glibc: opening state files and directories without following links, with safe owners
+        // and modes, and the lock around the measurement log. Shared by TPM, Measurement and Migration.
+        .target(name: "StateFiles", swiftSettings: upcoming),
+
         // The only target that calls ESYS.
         .target(
             name: "TPM",
             dependencies: [
-                "CTSS2", "TPMWire",
+                "CTSS2", "TPMWire", "StateFiles",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
@@ -90,7 +94,7 @@ let package = Package(
         .target(
             name: "Measurement",
             dependencies: [
-                "CXen", "TPMWire", "Attestation", "Policy",
+                "CXen", "TPMWire", "Attestation", "Policy", "StateFiles",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -101,6 +105,7 @@ let package = Package(
         .target(
             name: "Migration",
             dependencies: [
+                "StateFiles",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -171,7 +176,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy", "RegionProtocol", "RegionTCB", "Agent",
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -187,9 +192,18 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // Fuzz targets for every parser of outside bytes (not shipped): `scripts/fuzz`, corpus in Tests/Fuzz/corpus.
+        .executableTarget(
+            name: "smig-fuzz",
+            dependencies: ["TPMWire", "Attestation", "Policy", "Measurement", "Migration"],
+            path: "Tests/Fuzz/Harness",
+            swiftSettings: upcoming
+        ),
+
         // Helpers shared by the test targets (process runner, executable lookup). Not shipped.
         .target(name: "SmigTestSupport", path: "Tests/SmigTestSupport", swiftSettings: upcoming),
 
+        .testTarget(name: "StateFilesTests", dependencies: ["StateFiles"], swiftSettings: upcoming),
         .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
         .testTarget(
             name: "AttestationTests",
@@ -222,7 +236,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SmigAttestCLITests",
-            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "SmigTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "SmigTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
     ]

@@ -34,6 +34,7 @@ public struct AttestationKey: Sendable {
             throw AttestationError(.keyNotRestricted,
                                    "AK attributes 0x\(String(area.objectAttributes.rawValue, radix: 16)) lack fixedTPM|fixedParent|restricted|sign (or set decrypt)")
         }
+        try AttestationKeyChecks.check(area)
         self.publicKey = publicKey
         self.name = publicKey.name
         switch area.parameters {
@@ -59,7 +60,8 @@ public struct AttestationKey: Sendable {
             }
             let e: [UInt8] = exponent == 0 ? [0x01, 0x00, 0x01] : Self.bigEndian(exponent)
             do { key = .rsa(try _RSA.Signing.PublicKey(n: modulus, e: e)) } catch {
-                throw AttestationError(.malformedKey, "AK RSA key rejected: \(error)")
+                // The crypto library's own error text is not a stable code; say what was refused.
+                throw AttestationError(.malformedKey, "AK RSA public key (\(bits) bits, exponent \(exponent == 0 ? 65537 : exponent)) is not a usable RSA key")
             }
         }
     }

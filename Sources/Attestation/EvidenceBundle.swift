@@ -27,6 +27,8 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
     public var eventLog: [MeasurementRecord]?
     /// The agent's wall-clock time when it made the quote (informational; freshness comes from the nonce).
     public var agentTime: Date
+    /// Why the agent sent no measurement log although it keeps one (the log could not be read), or nil.
+    public var eventLogUnusable: String?
 
     public init(
         hostId: String, akPublic: [UInt8], akName: [UInt8], nonce: [UInt8], attest: [UInt8], signature: [UInt8],
@@ -49,8 +51,19 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
         self.agentTime = agentTime
     }
 
-    /// Decodes a bundle from JSON, rejecting unknown versions.
+    /// Decodes a bundle from JSON, strictly: read by ``StrictJSON`` first (a duplicate key, a document deeper than
+    /// 16 levels or larger than 16 MiB is refused with its `json.*` code; text that is not JSON is
+    /// `evidence.malformed`), then decoded; a field the decoder does not know is `json.unknown-field` at its path;
+    /// an unknown version is `evidence.malformed`.
     public static func decode(_ data: Data) throws(AttestationError) -> EvidenceBundle {
+        func refused(_ error: StrictJSON.Error) -> AttestationError {
+            // Text that is not JSON at all stays `evidence.malformed`; the strictness codes are kept as they are.
+            let code: AttestationError.Code = error.code == .syntax || error.code == .shape
+                ? .malformedEvidence : .init(rawValue: error.code.rawValue)
+            return AttestationError(code, "evidence bundle: \(error.reason)", offset: error.offset)
+        }
+        let document: StrictJSON.Value
+        do { document = try StrictJSON.parse(data, limits: .evidence) } catch { throw refused(error) }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         let bundle: EvidenceBundle
@@ -59,6 +72,11 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
         }
         guard bundle.version == Self.currentVersion else {
             throw AttestationError(.malformedEvidence, "evidence bundle version \(bundle.version) is not supported (expected \(Self.currentVersion))")
+        }
+        do {
+            try StrictJSON.checkFields(document, against: try StrictJSON.parse(bundle.encoded(), limits: .evidence))
+        } catch {
+            throw refused(error)
         }
         return bundle
     }

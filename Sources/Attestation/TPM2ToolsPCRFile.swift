@@ -40,6 +40,9 @@ public struct TPM2ToolsPCRFile: Hashable, Sendable {
             guard size <= PCRSelection.maximumSelectSize else { throw fail("sizeofSelect \(size) exceeds 4", at + 2) }
             var pcrs: [Int] = []
             for octet in 0..<size { for bit in 0..<8 where bytes[at + 3 + octet] & (1 << bit) != 0 { pcrs.append(octet * 8 + bit) } }
+            if let beyond = pcrs.first(where: { $0 >= PCRSelection.pcrCount }) {
+                throw fail("bank \(i) selects PCR \(beyond); PCRs are 0-\(PCRSelection.pcrCount - 1)", at + 3)
+            }
             selections.append(PCRSelection(hash: hash, pcrs: pcrs, sizeofSelect: size))
         }
         let selection = PCRSelectionList(selections)

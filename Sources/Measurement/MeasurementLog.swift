@@ -5,6 +5,8 @@ import Musl
 #endif
 public import Attestation
 import Foundation
+import Policy
+import StateFiles
 import Synchronization
 
 /// The persistent, append-only measurement log of one boot: a header line, then one CEL-JSON record per
@@ -18,9 +20,12 @@ public final class MeasurementLog: Sendable {
     struct Header: Codable {
         var format: String
         var bootID: String
+        /// PCR values (index → hex) the log starts from, after `measure --reset-log`; absent from a log begun at boot.
+        var pcrStart: [String: String]?
         enum CodingKeys: String, CodingKey {
             case format
             case bootID = "boot_id"
+            case pcrStart = "pcr_start"
         }
     }
 
@@ -44,71 +49,167 @@ public final class MeasurementLog: Sendable {
             .trimmingSpaces()
     }
 
+    /// PCR values the log starts from (PCR index → SHA-256 value), set when the log was restarted in the middle of a
+    /// boot with ``reset(path:bootID:pcrValues:)``; empty for a log begun at boot (all PCRs at their reset value).
+    public let startValues: [Int: [UInt8]]
+
     /// Opens (or creates) the log at `path` for the boot `bootID`.
+    ///
+    /// The log's directory must be safe (see `StateFiles`): the file is never opened through a link, is created
+    /// with mode 0600, and one owned by another user or writable by group or others is refused.
     public init(path: String, bootID: String) throws(MeasurementError) {
         self.path = path
         self.bootID = bootID
         var records: [MeasurementRecord] = []
         var torn = 0
         var rotated = false
-        var create = access(path, F_OK) != 0
-        if !create {
-            let bytes = try POSIXFile.readAll(path, limit: 1 << 30)
+        var startValues: [Int: [UInt8]] = [:]
+        try Self.guarded { () throws(StateFileError) in try StateFiles.checkDirectory(StateFiles.directory(of: path)) }
+        var fd: Int32 = -1
+        if StateFiles.exists(path) {
+            fd = try Self.guarded { () throws(StateFileError) in try StateFiles.open(path, flags: O_RDWR | O_APPEND) }
+            let bytes = try Self.guarded { () throws(StateFileError) in
+                try StateFiles.read(fd: fd, path: path, limit: Self.maximumSize)
+            }
             if !bytes.contains(0x0A) {
                 // A crash while the header was being written: no record can exist yet. Keep the bytes aside.
+                close(fd)
+                fd = -1
                 guard rename(path, path + ".torn") == 0 else {
                     throw MeasurementError(.io, "cannot set aside a torn header: \(POSIXFile.errnoText())", subject: path)
                 }
                 torn = bytes.count
-                create = true
-            }
-        }
-        if !create {
-            let bytes = try POSIXFile.readAll(path, limit: 1 << 30)
-            let parsed = try Self.parse(bytes, path: path)
-            if parsed.header.bootID != bootID {
-                guard rename(path, path + ".prev") == 0 else {
-                    throw MeasurementError(.io, "cannot rotate the log: \(POSIXFile.errnoText())", subject: path)
-                }
-                rotated = true
-                create = true
             } else {
-                records = parsed.records
-                if parsed.validLength < bytes.count {
-                    torn = bytes.count - parsed.validLength
-                    guard truncate(path, off_t(parsed.validLength)) == 0 else {
-                        throw MeasurementError(.io, "cannot cut the torn last line: \(POSIXFile.errnoText())", subject: path)
+                let parsed: (header: Header, records: [MeasurementRecord], validLength: Int)
+                do throws(MeasurementError) {
+                    parsed = try Self.parse(bytes, path: path)
+                } catch {
+                    close(fd)
+                    throw error
+                }
+                if parsed.header.bootID != bootID {
+                    close(fd)
+                    fd = -1
+                    guard rename(path, path + ".prev") == 0 else {
+                        throw MeasurementError(.io, "cannot rotate the log: \(POSIXFile.errnoText())", subject: path)
+                    }
+                    rotated = true
+                } else {
+                    records = parsed.records
+                    startValues = try Self.startValues(parsed.header, path: path)
+                    if parsed.validLength < bytes.count {
+                        torn = bytes.count - parsed.validLength
+                        guard ftruncate(fd, off_t(parsed.validLength)) == 0, fsync(fd) == 0 else {
+                            let text = POSIXFile.errnoText()
+                            close(fd)
+                            throw MeasurementError(.io, "cannot cut the torn last line: \(text)", subject: path)
+                        }
                     }
                 }
             }
         }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw MeasurementError(.io, "cannot open for appending: \(POSIXFile.errnoText())", subject: path)
+        let create = fd < 0
+        if create {
+            fd = try Self.guarded { () throws(StateFileError) in
+                try StateFiles.open(path, flags: O_WRONLY | O_APPEND, create: true)
+            }
         }
         self.fd = fd
         self.recoveredTornBytes = torn
         self.rotated = rotated
+        self.startValues = startValues
         self.state = Mutex(records)
         if create {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let header = (try? encoder.encode(Header(format: Self.format, bootID: bootID))) ?? Data()
-            try writeLine(Array(header))
-            try Self.syncDirectory(of: path)
-        } else if torn > 0 {
-            guard fsync(fd) == 0 else {
-                throw MeasurementError(.io, "fsync failed: \(POSIXFile.errnoText())", subject: path)
-            }
+            try writeLine(Self.headerLine(bootID: bootID, startValues: [:]))
+            StateFiles.syncDirectory(StateFiles.directory(of: path))
         }
     }
 
     deinit { close(fd) }
 
+    /// The largest log read (1 GiB).
+    static let maximumSize = 1 << 30
+
+    static func headerLine(bootID: String, startValues: [Int: [UInt8]]) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var header = Header(format: Self.format, bootID: bootID)
+        if !startValues.isEmpty {
+            header.pcrStart = Dictionary(uniqueKeysWithValues: startValues.map { (String($0.key), Hex.encode($0.value)) })
+        }
+        return Array((try? encoder.encode(header)) ?? Data())
+    }
+
+    static func startValues(_ header: Header, path: String) throws(MeasurementError) -> [Int: [UInt8]] {
+        var out: [Int: [UInt8]] = [:]
+        for (key, hex) in header.pcrStart ?? [:] {
+            guard let index = Int(key), (0...23).contains(index), String(index) == key,
+                  let value = Hex.decode(hex), value.count == 32 else {
+                throw MeasurementError(.logCorrupt, "the header's pcr_start entry '\(key)' is not a PCR 0-23 with a SHA-256 value",
+                                       subject: path, offset: 0)
+            }
+            out[index] = value
+        }
+        return out
+    }
+
+    /// Runs a `StateFiles` call, turning its error into a ``MeasurementError`` with the same code and path.
+    static func guarded<T>(_ body: () throws(StateFileError) -> T) throws(MeasurementError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw MeasurementError(.init(rawValue: error.code.rawValue), error.reason, subject: error.path)
+        }
+    }
+
     /// Reads the complete records of a log file without opening it for appending (a torn last line is left
     /// out, not repaired). For attaching the log to evidence.
     public static func readRecords(path: String) throws(MeasurementError) -> [MeasurementRecord] {
-        try parse(try POSIXFile.readAll(path, limit: 1 << 30), path: path).records
+        let bytes = try guarded { () throws(StateFileError) in try StateFiles.read(path, limit: maximumSize) }
+        return try parse(bytes, path: path).records
+    }
+
+    /// Parses the bytes of a log file (header and complete records; a torn last line is left out). For readers of
+    /// a log that is not on disk, and for fuzzing the parser.
+    public static func parseRecords(_ bytes: [UInt8]) throws(MeasurementError) -> [MeasurementRecord] {
+        try parse(bytes, path: "<bytes>").records
+    }
+
+    /// Starts a new log for this boot at `path`, keeping the old file (damaged or not) as
+    /// `PATH.damaged-<UTC time>` for inspection. The new log records `pcrValues` (the PCRs as they are now) as
+    /// its starting point, so measuring can continue; measurements made before the reset cannot be proven any
+    /// more, and a verifier replaying the log from the boot's reset values will see that until the next boot.
+    ///
+    /// - Returns: the name the old file was kept under (nil when there was none).
+    @discardableResult
+    public static func reset(path: String, bootID: String, pcrValues: [Int: [UInt8]])
+        throws(MeasurementError) -> String?
+    {
+        try guarded { () throws(StateFileError) in try StateFiles.checkDirectory(StateFiles.directory(of: path)) }
+        var kept: String?
+        if StateFiles.exists(path) {
+            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+            var name = "\(path).damaged-\(stamp)"
+            var n = 1
+            while StateFiles.exists(name) {
+                n += 1
+                name = "\(path).damaged-\(stamp)-\(n)"
+            }
+            guard rename(path, name) == 0 else {
+                throw MeasurementError(.io, "cannot keep the old log as \(name): \(POSIXFile.errnoText())", subject: path)
+            }
+            kept = name
+        }
+        var line = headerLine(bootID: bootID, startValues: pcrValues)
+        line.append(0x0A)
+        let fd = try guarded { () throws(StateFileError) in
+            try StateFiles.open(path, flags: O_WRONLY | O_APPEND | O_EXCL, create: true)
+        }
+        defer { close(fd) }
+        try guarded { () throws(StateFileError) in try StateFiles.write(fd: fd, path: path, line) }
+        guard fsync(fd) == 0 else { throw MeasurementError(.io, "fsync failed: \(POSIXFile.errnoText())", subject: path) }
+        StateFiles.syncDirectory(StateFiles.directory(of: path))
+        return kept
     }
 
     /// Parses a log file: header, records; returns the length of the valid prefix (before a torn last line).
@@ -152,14 +253,6 @@ public final class MeasurementLog: Sendable {
             written += count
         }
         guard fsync(fd) == 0 else { throw MeasurementError(.io, "fsync failed: \(POSIXFile.errnoText())", subject: path) }
-    }
-
-    private static func syncDirectory(of path: String) throws(MeasurementError) {
-        let directory = path.contains("/") ? String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) : "."
-        let fd = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        _ = fsync(fd)
     }
 
     /// Appends a record for `content` (numbered after the last one) and makes it durable.

@@ -1,5 +1,6 @@
 public import Attestation
 import Policy
+import StateFiles
 import Synchronization
 
 /// Extends a PCR's SHA-256 bank. The TPM device conforms in the CLI layer (Measurement does not import TPM).
@@ -64,9 +65,8 @@ public final class Measurer: Sendable {
         } catch {
             throw MeasurementError(.extendFailed, "PCR read failed: \(error)", subject: "PCR \(pcr)")
         }
-        if MeasurementReplay.replay(records)[pcr] ?? PCRBanks.resetValue(.sha256) == actual { return .consistent }
-        if let last = records.last,
-           MeasurementReplay.replay(Array(records.dropLast()))[pcr] ?? PCRBanks.resetValue(.sha256) == actual,
+        if replay(records) == actual { return .consistent }
+        if let last = records.last, replay(Array(records.dropLast())) == actual,
            let digest = last.digest(.sha256)
         {
             try extend(digest)
@@ -76,6 +76,16 @@ public final class Measurer: Sendable {
                                "PCR \(pcr) is neither the replay of the log nor of the log less its last record; " +
                                "something else extended it, or the log is not this boot's",
                                subject: log.path)
+    }
+
+    /// The PCR value `records` lead to from the log's starting value (the reset value, unless the log was reset
+    /// in the middle of the boot).
+    private func replay(_ records: [MeasurementRecord]) -> [UInt8] {
+        var value = log.startValues[pcr] ?? PCRBanks.resetValue(.sha256)
+        for record in records {
+            if let digest = record.digest(.sha256) { value = PCRBanks.extend(value, with: digest, bank: .sha256) }
+        }
+        return value
     }
 
     private func extend(_ digest: [UInt8]) throws(MeasurementError) {
@@ -121,6 +131,10 @@ extension Measurer {
     /// One measuring pass as `smig-attest measure --extend` and the agent do it: open (or continue) this boot's
     /// log at `logPath`, reconcile it with the PCR, then log and extend every new or changed measurement.
     ///
+    /// The whole pass — reading the log's tail, extending, the fsync after each append — is one critical section
+    /// across processes: an exclusive `flock` on `LOGPATH.lock` is held from before the log is read until the last
+    /// extend, so two passes started together (a timer and an admin) take turns instead of numbering records twice.
+    ///
     /// - Returns: the records appended by this pass (empty when nothing changed).
     @discardableResult
     public static func extend(_ measurements: [NamedMeasurement], logPath: String, extender: any PCRExtender,
@@ -129,9 +143,26 @@ extension Measurer {
     {
         let boot: String
         if let bootID { boot = bootID } else { boot = try MeasurementLog.currentBootID() }
-        let log = try MeasurementLog(path: logPath, bootID: boot)
-        let measurer = Measurer(log: log, extender: extender, pcr: pcr)
-        try measurer.recover()
-        return try measurer.record(measurements)
+        return try withLogLock(logPath) { () throws(MeasurementError) -> [MeasurementRecord] in
+            let log = try MeasurementLog(path: logPath, bootID: boot)
+            let measurer = Measurer(log: log, extender: extender, pcr: pcr)
+            try measurer.recover()
+            return try measurer.record(measurements)
+        }
+    }
+}
+
+extension Measurer {
+    /// The lock file beside a measurement log (`LOGPATH.lock`).
+    public static func lockPath(_ logPath: String) -> String { logPath + ".lock" }
+
+    /// Runs `body` holding the log's lock (for `measure --reset-log`, which must not race a measuring pass).
+    public static func withLogLock<T>(_ logPath: String, _ body: () throws(MeasurementError) -> T) throws(MeasurementError) -> T {
+        let lock = try MeasurementLog.guarded { () throws(StateFileError) in
+            try StateFiles.checkDirectory(StateFiles.directory(of: logPath))
+            return try StateFiles.lock(lockPath(logPath))
+        }
+        defer { withExtendedLifetime(lock) {} }
+        return try body()
     }
 }

@@ -43,6 +43,8 @@ public struct MigrationError: Error, Sendable, Equatable, CustomStringConvertibl
         public static let xlFailed = Code(rawValue: "xl-failed")
         /// The inventory database failed.
         public static let inventory = Code(rawValue: "inventory")
+        /// A stored inventory value has the wrong type or an unknown value (the message names table, row, column).
+        public static let inventoryCorrupt = Code(rawValue: "inventory-corrupt")
         /// The hypervisor binary is missing.
         public static let hypervisorMissing = Code(rawValue: "hypervisor-missing")
     }

@@ -7,7 +7,8 @@ public struct Recovery: Sendable {
     public struct Action: Codable, Sendable, Hashable {
         public var vm: String
         public var host: String
-        /// `verified`, `rolled-back`, `forwarded`, `resumed`, `stray-stopped`, `lost`, `marked-running`.
+        /// `verified`, `rolled-back`, `forwarded`, `resumed`, `stray-stopped`, `lost`, `marked-running`, or `slow`
+        /// (the process lives but its control channel did not answer in time: nothing is changed, run again).
         public var action: String
         public var detail: String
 
@@ -37,7 +38,8 @@ public struct Recovery: Sendable {
                 actions.append(Action(vm: plan.vm, host: plan.source, action: "failed", detail: "\(error)"))
             }
         }
-        for record in try inventory.vms() where !actions.contains(where: { $0.vm == record.name && $0.action == "failed" }) {
+        for record in try inventory.vms()
+        where !actions.contains(where: { $0.vm == record.name && ($0.action == "failed" || $0.action == "slow") }) {
             do {
                 actions += try await check(record, hosts: hosts, already: actions)
             } catch {
@@ -47,9 +49,9 @@ public struct Recovery: Sendable {
         return actions
     }
 
-    /// True if every VM ended with one running copy (no `failed` or `lost` action).
+    /// True if every VM ended with one running copy known (no `failed`, `lost` or `slow` action).
     public static func succeeded(_ actions: [Action]) -> Bool {
-        !actions.contains { $0.action == "failed" || $0.action == "lost" }
+        !actions.contains { ["failed", "lost", "slow"].contains($0.action) }
     }
 
     private func check(_ record: VMRecord, hosts: [MigrationHost], already: [Action]) async throws -> [Action] {
@@ -84,6 +86,11 @@ public struct Recovery: Sendable {
                 try inventory.setVM(record.name, host: host.name, state: .lost, why: "recovery: no process")
                 actions.append(Action(vm: record.name, host: host.name, action: "lost", detail: "no process on \(host.name)"))
             }
+        case let .unresponsive(why):
+            // A live process whose QMP socket timed out is slow (loaded host, stopped process), not lost: the
+            // record stays as it is so that a later run can tell.
+            actions.append(Action(vm: record.name, host: host.name, action: "slow",
+                                  detail: "process alive, control channel did not answer: \(why)"))
         default:
             actions.append(Action(vm: record.name, host: host.name, action: "lost", detail: "process is \(state)"))
             try inventory.setVM(record.name, host: host.name, state: .lost, why: "recovery: \(state)")
@@ -101,6 +108,14 @@ public struct Recovery: Sendable {
         let targetState = await d.state(of: tgt)
         let sourceState = await d.state(of: src)
         let seen = "step \(plan.step.rawValue); source \(sourceState), target \(targetState)"
+        // Either copy alive but not answering: deciding now could stop the only good copy. Leave the migration
+        // open and say so.
+        if case .unresponsive = sourceState {
+            return Action(vm: plan.vm, host: source.name, action: "slow", detail: seen)
+        }
+        if case .unresponsive = targetState, sourceState == .absent {
+            return Action(vm: plan.vm, host: target.name, action: "slow", detail: seen)
+        }
 
         if targetState == .running {
             try await d.stop(src)

@@ -1,5 +1,7 @@
 public import Foundation
+import Glibc
 import GRDB
+import StateFiles
 
 /// Which VM runs where, persisted in SQLite (`vms.sqlite` in the state directory).
 ///
@@ -17,8 +19,15 @@ public final class VMInventory: Sendable {
         self.path = path
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // The directory and an existing file are checked as every state file is (no links, owner root or the
+        // current user, not group/world-writable); a new file is created 0600 before SQLite opens it.
+        do throws(StateFileError) {
+            try StateFiles.checkDirectory(StateFiles.directory(of: path), create: true)
+            close(try StateFiles.open(path, flags: O_RDWR, create: true))
+        } catch {
+            throw MigrationError(.init(rawValue: error.code.rawValue), side: .orchestrator, error.description)
+        }
         do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             db = try DatabaseQueue(path: path, configuration: config)
             try Self.migrator.migrate(db)
         } catch {
@@ -89,10 +98,9 @@ public final class VMInventory: Sendable {
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM host WHERE name = ?", arguments: [host.name]) ?? 0 > 0 {
                 throw MigrationError(.alreadyExists, "host \(host.name) already exists")
             }
-            for other in try Row.fetchAll(db, sql: "SELECT name, port_low, port_high FROM host") {
-                let low: Int = other["port_low"], high: Int = other["port_high"]
-                if (low...high).overlaps(host.ports) {
-                    throw MigrationError(.invalidArgument, "ports \(host.portLow)-\(host.portHigh) overlap host \(other["name"] as String)'s \(low)-\(high)")
+            for other in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM host").map(host(from:)) {
+                if other.ports.overlaps(host.ports) {
+                    throw MigrationError(.invalidArgument, "ports \(host.portLow)-\(host.portHigh) overlap host \(other.name)'s \(other.portLow)-\(other.portHigh)")
                 }
             }
             try db.execute(sql: "INSERT INTO host (name, kind, address, port_low, port_high, state_dir) VALUES (?, ?, ?, ?, ?, ?)",
@@ -102,19 +110,22 @@ public final class VMInventory: Sendable {
     }
 
     public func hosts() throws -> [MigrationHost] {
-        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM host ORDER BY name").map(Self.host(from:)) }
+        try read { db in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM host ORDER BY name").map(host(from:)) }
     }
 
     /// The host called `name`, or `unknownHost`.
     public func host(named name: String) throws -> MigrationHost {
-        let found = try read { db in try Row.fetchOne(db, sql: "SELECT * FROM host WHERE name = ?", arguments: [name]) }
+        let found = try read { db in try Row.fetchOne(db, sql: "SELECT rowid AS row_id, * FROM host WHERE name = ?", arguments: [name]) }
         guard let found else { throw MigrationError(.unknownHost, "no host named '\(name)' in the inventory") }
-        return Self.host(from: found)
+        return try host(from: found)
     }
 
-    private static func host(from row: Row) -> MigrationHost {
-        MigrationHost(name: row["name"], kind: MigrationHost.Kind(rawValue: row["kind"]) ?? .qemu, address: row["address"],
-                      portLow: row["port_low"], portHigh: row["port_high"], stateDirectory: row["state_dir"])
+    private func host(from row: Row) throws(MigrationError) -> MigrationHost {
+        let stored = StoredRow(row, table: "host", file: path)
+        return MigrationHost(name: try stored.text("name"), kind: try stored.word("kind", as: MigrationHost.Kind.self),
+                             address: try stored.text("address"), portLow: try stored.int("port_low", in: 0...65_535),
+                             portHigh: try stored.int("port_high", in: 0...65_535),
+                             stateDirectory: try stored.text("state_dir"))
     }
 
     // MARK: - VMs
@@ -154,27 +165,33 @@ public final class VMInventory: Sendable {
     }
 
     public func vms() throws -> [VMRecord] {
-        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM vm ORDER BY name").map(Self.vm(from:)) }
+        try read { db in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM vm ORDER BY name").map(vm(from:)) }
     }
 
     /// The VM called `name`, or `unknownVM`.
     public func vm(named name: String) throws -> VMRecord {
-        let found = try read { db in try Row.fetchOne(db, sql: "SELECT * FROM vm WHERE name = ?", arguments: [name]) }
+        let found = try read { db in try Row.fetchOne(db, sql: "SELECT rowid AS row_id, * FROM vm WHERE name = ?", arguments: [name]) }
         guard let found else { throw MigrationError(.unknownVM, "no VM named '\(name)' in the inventory") }
-        return try Self.vm(from: found)
+        return try vm(from: found)
     }
 
-    private static func vm(from row: Row) throws -> VMRecord {
-        let json: String = row["description"]
+    private func vm(from row: Row) throws(MigrationError) -> VMRecord {
+        let stored = StoredRow(row, table: "vm", file: path)
+        let name = try stored.text("name")
+        let json = try stored.text("description")
         let description: VMDescription
         do {
             description = try JSONDecoder().decode(VMDescription.self, from: Data(json.utf8))
+            try description.validate()
         } catch {
-            throw MigrationError(.inventory, side: .orchestrator, "VM \(row["name"] as String): stored description is unreadable")
+            throw stored.corrupt("description", "not a valid VM description")
         }
-        return VMRecord(description: description, host: row["host"],
-                        state: VMRecord.State(rawValue: row["state"]) ?? .lost,
-                        updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
+        guard description.name == name else {
+            throw stored.corrupt("description", "describes VM '\(description.name)', not '\(name)'")
+        }
+        return VMRecord(description: description, host: try stored.text("host"),
+                        state: try stored.word("state", as: VMRecord.State.self),
+                        updatedAt: try stored.date("updated_at"))
     }
 
     // MARK: - Migrations
@@ -182,11 +199,13 @@ public final class VMInventory: Sendable {
     /// Opens a migration of `vm` (which must be `running` on `source`) at step `planned`.
     public func beginMigration(vm: String, source: String, target: String, port: Int) throws -> MigrationRecord {
         try write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT host, state FROM vm WHERE name = ?", arguments: [vm]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, host, state FROM vm WHERE name = ?", arguments: [vm]) else {
                 throw MigrationError(.unknownVM, "no VM named '\(vm)' in the inventory")
             }
-            guard row["host"] as String == source, row["state"] as String == VMRecord.State.running.rawValue else {
-                throw MigrationError(.wrongState, side: .source, "VM \(vm) is \(row["state"] as String) on \(row["host"] as String), not running on \(source)")
+            let stored = StoredRow(row, table: "vm", file: path)
+            let host = try stored.text("host"), state = try stored.word("state", as: VMRecord.State.self)
+            guard host == source, state == .running else {
+                throw MigrationError(.wrongState, side: .source, "VM \(vm) is \(state.rawValue) on \(host), not running on \(source)")
             }
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM migration WHERE target = ? AND port = ? AND outcome IS NULL", arguments: [target, port]) == 0 else {
                 throw MigrationError(.noFreePort, side: .target, "port \(port) on \(target) is reserved by another migration")
@@ -208,7 +227,8 @@ public final class VMInventory: Sendable {
             try db.execute(sql: "UPDATE migration SET step = ?, updated_at = ? WHERE id = ? AND outcome IS NULL",
                            arguments: [step.rawValue, Date().timeIntervalSince1970, id])
             guard db.changesCount == 1 else { throw MigrationError(.inventory, side: .orchestrator, "migration \(id) is not open") }
-            let vm = try String.fetchOne(db, sql: "SELECT vm FROM migration WHERE id = ?", arguments: [id])
+            let vm = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, vm FROM migration WHERE id = ?", arguments: [id])
+                .map { row throws(MigrationError) in try StoredRow(row, table: "migration", file: path).text("vm") }
             try Self.event(db, vm: vm, migration: id, "migration-\(step.rawValue)", detail)
         }
     }
@@ -216,7 +236,8 @@ public final class VMInventory: Sendable {
     /// Closes migration `id` and, in the same transaction, says where the VM now lives.
     public func finishMigration(_ id: Int64, outcome: MigrationRecord.Outcome, vmHost: String, vmState: VMRecord.State, error: String? = nil) throws {
         try write { db in
-            guard let vm = try String.fetchOne(db, sql: "SELECT vm FROM migration WHERE id = ? AND outcome IS NULL", arguments: [id]) else {
+            guard let vm = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, vm FROM migration WHERE id = ? AND outcome IS NULL", arguments: [id])
+                .map({ row throws(MigrationError) in try StoredRow(row, table: "migration", file: path).text("vm") }) else {
                 throw MigrationError(.inventory, side: .orchestrator, "migration \(id) is not open")
             }
             let now = Date().timeIntervalSince1970
@@ -231,25 +252,37 @@ public final class VMInventory: Sendable {
         }
     }
 
+    /// The migrations not closed yet. A row whose outcome is not a known word is read too (and refused as
+    /// corrupt): a tampered outcome must not make an open migration look closed.
     public func openMigrations() throws -> [MigrationRecord] {
-        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM migration WHERE outcome IS NULL ORDER BY id").map(Self.migration(from:)) }
+        let known = MigrationRecord.Outcome.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        return try read { db in
+            try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM migration WHERE outcome IS NULL OR outcome NOT IN (\(known)) ORDER BY id")
+                .map(migration(from:))
+        }
     }
 
     public func migrations(vm: String) throws -> [MigrationRecord] {
-        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM migration WHERE vm = ? ORDER BY id", arguments: [vm]).map(Self.migration(from:)) }
+        try read { db in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM migration WHERE vm = ? ORDER BY id", arguments: [vm]).map(migration(from:)) }
     }
 
-    private static func migration(from row: Row) -> MigrationRecord {
-        MigrationRecord(id: row["id"], vm: row["vm"], source: row["source"], target: row["target"], port: row["port"],
-                        step: MigrationStep(rawValue: row["step"]) ?? .planned,
-                        outcome: (row["outcome"] as String?).flatMap(MigrationRecord.Outcome.init(rawValue:)),
-                        error: row["error"])
+    private func migration(from row: Row) throws(MigrationError) -> MigrationRecord {
+        let stored = StoredRow(row, table: "migration", file: path)
+        return MigrationRecord(id: try stored.integer("id"), vm: try stored.text("vm"), source: try stored.text("source"),
+                               target: try stored.text("target"), port: try stored.int("port", in: 0...65_535),
+                               step: try stored.word("step", as: MigrationStep.self),
+                               outcome: try stored.optionalWord("outcome", as: MigrationRecord.Outcome.self),
+                               error: try stored.optionalText("error"))
     }
 
     /// Ports of `host` reserved by open migrations.
     public func reservedPorts(host: String) throws -> Set<Int> {
         try read { db in
-            Set(try Int.fetchAll(db, sql: "SELECT port FROM migration WHERE target = ? AND outcome IS NULL", arguments: [host]))
+            let rows = try Row.fetchAll(db, sql: "SELECT rowid AS row_id, port FROM migration WHERE target = ? AND outcome IS NULL",
+                                        arguments: [host])
+            return Set(try rows.map { row throws(MigrationError) in
+                try StoredRow(row, table: "migration", file: path).int("port", in: 0...65_535)
+            })
         }
     }
 
@@ -257,16 +290,21 @@ public final class VMInventory: Sendable {
     public func events(vm: String? = nil) throws -> [InventoryEvent] {
         try read { db in
             let rows = vm == nil
-                ? try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY id")
-                : try Row.fetchAll(db, sql: "SELECT * FROM event WHERE vm = ? ORDER BY id", arguments: [vm])
-            return rows.map { InventoryEvent(id: $0["id"], at: Date(timeIntervalSince1970: $0["at"]), vm: $0["vm"], migration: $0["migration"], what: $0["what"], detail: $0["detail"]) }
+                ? try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM event ORDER BY id")
+                : try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM event WHERE vm = ? ORDER BY id", arguments: [vm])
+            return try rows.map { row throws(MigrationError) in
+                let stored = StoredRow(row, table: "event", file: path)
+                return InventoryEvent(id: try stored.integer("id"), at: try stored.date("at"), vm: try stored.optionalText("vm"),
+                                      migration: try stored.optionalInteger("migration"), what: try stored.text("what"),
+                                      detail: try stored.text("detail"))
+            }
         }
     }
 }
 
 /// One VM as the inventory knows it.
 public struct VMRecord: Codable, Sendable, Hashable {
-    public enum State: String, Codable, Sendable {
+    public enum State: String, Codable, Sendable, CaseIterable {
         case running, migrating, stopped, lost
     }
     public var description: VMDescription
@@ -278,7 +316,7 @@ public struct VMRecord: Codable, Sendable, Hashable {
 
 /// One migration row.
 public struct MigrationRecord: Codable, Sendable, Hashable {
-    public enum Outcome: String, Codable, Sendable {
+    public enum Outcome: String, Codable, Sendable, CaseIterable {
         /// Reached `completed`.
         case completed
         /// Failed or cancelled; the VM stayed on the source.

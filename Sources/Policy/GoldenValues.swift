@@ -108,10 +108,14 @@ public struct GoldenValues: Sendable, Hashable {
                 }
                 let fields = try source.mapping(value, what: "measurement '\(name)'", allowed: Self.entryKeys)
                 var entry = Entry(name: name, line: keyNode.mark?.line ?? 0, column: keyNode.mark?.column ?? 0)
+                // Sets beside the ordered lists keep the duplicate checks linear (lists of 100k digests occur
+                // when every build of a fleet's history stays allowed).
+                var seenDigests: Set<[UInt8]> = []
+                var seenValues: Set<String> = []
                 if let digests = fields["sha256"] {
                     for (_, item) in try source.stringList(digests, what: "sha256 of '\(name)'") {
                         let digest = try source.digest(item, algorithm: .sha256, what: "sha256 digest of '\(name)'")
-                        if entry.sha256.contains(digest) {
+                        if !seenDigests.insert(digest).inserted {
                             throw source.error(.duplicateEntry, at: item, "digest listed twice for '\(name)'",
                                                hint: "remove the repeated line")
                         }
@@ -120,7 +124,7 @@ public struct GoldenValues: Sendable, Hashable {
                 }
                 if let values = fields["values"] {
                     for (text, item) in try source.stringList(values, what: "values of '\(name)'") {
-                        if entry.values.contains(text) {
+                        if !seenValues.insert(text).inserted {
                             throw source.error(.duplicateEntry, at: item, "value listed twice for '\(name)'",
                                                hint: "remove the repeated line")
                         }
@@ -152,9 +156,19 @@ public struct GoldenValues: Sendable, Hashable {
                 var table: [Int: [[UInt8]]] = [:]
                 for (_, keyNode, valueNode) in indices.pairs {
                     let index = try source.int(keyNode, what: "PCR index", range: 0...23)
+                    if table[index] != nil {
+                        throw source.error(.duplicateKey, at: keyNode, "PCR \(index) is listed twice in bank \(bankName)",
+                                           hint: "merge the two lists of allowed values")
+                    }
                     var allowed: [[UInt8]] = []
+                    var seen: Set<[UInt8]> = []
                     for (_, item) in try source.stringList(valueNode, what: "allowed values of PCR \(index)") {
-                        allowed.append(try source.digest(item, algorithm: bank, what: "PCR \(index) value"))
+                        let value = try source.digest(item, algorithm: bank, what: "PCR \(index) value")
+                        if !seen.insert(value).inserted {
+                            throw source.error(.duplicateEntry, at: item, "value listed twice for PCR \(index)",
+                                               hint: "remove the repeated line")
+                        }
+                        allowed.append(value)
                     }
                     if allowed.isEmpty {
                         throw source.error(.missingKey, at: valueNode, "PCR \(index) allows no value",

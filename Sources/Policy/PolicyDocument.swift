@@ -37,11 +37,19 @@ public enum PolicyDocument: Sendable, Hashable {
             throw PolicyError(.unreadable, file: path, line: 0, column: 0, message: "cannot read the file",
                               hint: "check the path and permissions")
         }
+        guard data.count <= Self.maximumFileSize else {
+            throw PolicyError(.tooLarge, file: path, line: 0, column: 0,
+                              message: "the file has \(data.count) bytes; a policy has at most \(Self.maximumFileSize)",
+                              hint: "split the golden values, or check that this is the right file")
+        }
         guard let text = String(validating: data, as: UTF8.self) else {
             throw PolicyError(.yamlSyntax, file: path, line: 0, column: 0, message: "the file is not UTF-8 text")
         }
         try self.init(yaml: text, file: path)
     }
+
+    /// The largest policy file read (a golden list of a million SHA-256 digests fits).
+    public static let maximumFileSize = 128 << 20
 
     static func checkHeader(_ top: Fields, expectedKind: String, source: PolicySource) throws(PolicyError) {
         let kindNode = try top.required("kind", hint: "add 'kind: \(expectedKind)'")

@@ -45,6 +45,12 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let badRing = Code(rawValue: "policy.bad-ring")
         /// The document's kind / schema version is not one this build understands.
         public static let unsupportedSchema = Code(rawValue: "policy.unsupported-schema")
+        /// A number not in canonical decimal form (`00`, `+0`, `0x1`, `1_0`).
+        public static let nonCanonicalNumber = Code(rawValue: "policy.non-canonical-number")
+        /// A `golden:` path of a region file that is absolute (not allowed) or leaves the region file's directory.
+        public static let pathOutsideRegion = Code(rawValue: "policy.path-outside-region")
+        /// The file is larger than a policy may be.
+        public static let tooLarge = Code(rawValue: "policy.too-large")
         /// A rule that contradicts another one (e.g. freshness shorter than the challenge interval).
         public static let inconsistent = Code(rawValue: "policy.inconsistent")
     }

@@ -29,8 +29,12 @@ public struct RegionPolicy: Sendable, Hashable {
     public struct Host: Sendable, Hashable {
         public var id: String
         public var endpoint: Endpoint
-        /// The golden-values file that applies to this host (relative to the region file).
+        /// The golden-values file that applies to this host, as written (relative to the region file's
+        /// directory; see ``RegionPolicy/goldenPath(of:regionFile:allowAbsolute:)``).
         public var golden: String?
+        /// Where `golden:` is written (line, column), for messages.
+        public var goldenLine = 0
+        public var goldenColumn = 0
         public var capacityVCPUs: Int?
         public var capacityMemoryMiB: Int?
         public init(id: String, endpoint: Endpoint, golden: String? = nil, capacityVCPUs: Int? = nil,
@@ -144,8 +148,16 @@ public struct RegionPolicy: Sendable, Hashable {
             idNodes[id] = idNode
             endpointOwner[endpoint] = id
             var host = Host(id: id, endpoint: endpoint)
-            host.golden = try fields["golden"].map { node throws(PolicyError) in
-                try source.nonEmptyString(node, what: "golden")
+            if let goldenNode = fields["golden"] {
+                let golden = try source.nonEmptyString(goldenNode, what: "golden")
+                if golden.split(separator: "/", omittingEmptySubsequences: false).contains("..") {
+                    throw source.error(.pathOutsideRegion, at: goldenNode,
+                                       "golden path '\(golden)' leaves the region file's directory",
+                                       hint: "keep golden-values files beside the region file or in a directory below it")
+                }
+                host.golden = golden
+                host.goldenLine = goldenNode.mark?.line ?? 0
+                host.goldenColumn = goldenNode.mark?.column ?? 0
             }
             if let capacityNode = fields["capacity"] {
                 let capacity = try source.mapping(capacityNode, what: "capacity", allowed: ["vcpus", "memory-mib"])
@@ -246,6 +258,25 @@ public struct RegionPolicy: Sendable, Hashable {
                                                  TargetPreference.allCases.map { ($0.rawValue, $0) })
             }
         }
+    }
+
+    /// The golden-values file of `host`, resolved inside the directory of the region file it came from.
+    ///
+    /// A relative path is joined to that directory (it cannot contain `..`: the decoder refuses it). An absolute
+    /// path is refused unless `allowAbsolute` is set, so a region file cannot point a checker at any file on the
+    /// host. Pure string work: no file is touched.
+    public func goldenPath(of host: Host, regionFile: String, allowAbsolute: Bool = false) throws(PolicyError) -> String? {
+        guard let golden = host.golden else { return nil }
+        if golden.hasPrefix("/") {
+            guard allowAbsolute else {
+                throw PolicyError(.pathOutsideRegion, file: regionFile, line: host.goldenLine, column: host.goldenColumn,
+                                  message: "golden path '\(golden)' of host '\(host.id)' is absolute",
+                                  hint: "write it relative to the region file, or pass --allow-absolute-golden")
+            }
+            return golden
+        }
+        guard let slash = regionFile.lastIndex(of: "/") else { return golden }
+        return String(regionFile[...slash]) + golden
     }
 
     static func hostSuggestion(_ id: String, _ known: [String]) -> String {

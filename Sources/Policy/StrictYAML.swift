@@ -21,7 +21,12 @@ public struct PolicySource: Sendable {
     // MARK: Documents
 
     /// Composes exactly one YAML document, turning Yams errors into ``PolicyError``s with positions.
+    ///
+    /// A leading UTF-8 byte-order mark is skipped (editors on some systems write one). Anchors (`&x`), aliases
+    /// (`*x`) and merge keys (`<<`) are refused: each entry of a policy must be readable on its own.
     public func compose(_ text: String) throws(PolicyError) -> Node {
+        var text = text
+        if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         let nodes: [Node]
         do {
             // Parser.nextRoot() reports errors; iterating compose_all(yaml:) would stop silently at the first.
@@ -31,7 +36,12 @@ public struct PolicySource: Sendable {
                 all.append(node)
                 if all.count > 1 { break }
             }
+            // Yams resolves an alias to the anchored node itself and keeps anchors only while the parser
+            // lives, so the check runs here: any node that carries an anchor was named for reuse.
+            for node in all { try rejectAnchors(node) }
             nodes = all
+        } catch let policyError as PolicyError {
+            throw policyError
         } catch let yamlError as YamlError {
             throw translate(yamlError)
         } catch {
@@ -120,6 +130,34 @@ public struct PolicySource: Sendable {
         return previous[b.count]
     }
 
+    /// Refuses anchors (and therefore aliases, which Yams resolves to the anchored node) and merge keys anywhere
+    /// in the tree. Iterative, so a deeply nested document cannot exhaust the stack.
+    func rejectAnchors(_ root: Node) throws(PolicyError) {
+        var pending: [Node] = [root]
+        while let node = pending.popLast() {
+            if let anchor = node.anchor {
+                throw error(.unsupportedYAML, at: node,
+                            "YAML anchors and aliases are not accepted in policies (anchor '&\(anchor.rawValue)')",
+                            hint: "write the value out in full so each entry can be reviewed on its own")
+            }
+            switch node {
+            case let .mapping(mapping):
+                for (key, value) in mapping {
+                    if case let .scalar(scalar) = key, scalar.style == .plain, scalar.string == "<<" {
+                        throw error(.unsupportedYAML, at: key, "YAML merge keys ('<<') are not accepted in policies",
+                                    hint: "write the merged keys out in full")
+                    }
+                    pending.append(key)
+                    pending.append(value)
+                }
+            case let .sequence(sequence):
+                pending.append(contentsOf: sequence)
+            case .scalar, .alias:
+                break
+            }
+        }
+    }
+
     func rejectAlias(_ node: Node) throws(PolicyError) {
         if case .alias = node {
             throw error(.unsupportedYAML, at: node, "YAML aliases are not accepted in policies",
@@ -158,9 +196,25 @@ public struct PolicySource: Sendable {
         return value
     }
 
+    /// An integer written in canonical decimal: no sign, no leading zero, no `0x`/`0o` prefix, no `_`, so that
+    /// `0`, `00` and `+0` cannot name the same thing (as PCR keys they would silently merge).
     func int(_ node: Node, what: String, range: ClosedRange<Int>) throws(PolicyError) -> Int {
-        guard case let .scalar(scalar) = node, scalar.style == .plain, let value = Int(scalar.string) else {
+        let isDigit: (UInt8) -> Bool = { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard case let .scalar(scalar) = node, scalar.style == .plain,
+              let first = scalar.string.utf8.first(where: { $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "-") }),
+              isDigit(first) else {
             throw error(.wrongType, at: node, "\(what) must be an integer, found \(kindName(node))")
+        }
+        let text = scalar.string
+        let digits = text.hasPrefix("-") ? text.utf8.dropFirst() : text.utf8[...]
+        guard !digits.isEmpty, digits.allSatisfy(isDigit), digits.count == 1 || digits.first != UInt8(ascii: "0"),
+              text != "-0" else {
+            throw error(.nonCanonicalNumber, at: node, "\(what) '\(text)' is not written as a plain decimal number",
+                        hint: "write it without sign, leading zeros or prefix, e.g. 0, 7 or 23")
+        }
+        guard let value = Int(text) else {
+            throw error(.outOfRange, at: node, "\(what) \(text) is out of range",
+                        hint: "allowed: \(range.lowerBound)...\(range.upperBound)")
         }
         guard range.contains(value) else {
             throw error(.outOfRange, at: node, "\(what) \(value) is out of range",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import StateFiles
 
 /// Output shared by every command: pretty JSON (sorted keys, ISO-8601 dates), text lines, tables; errors go to
 /// stderr as one line.
@@ -44,7 +45,8 @@ enum Output {
             throw e
         } catch {
             Self.error("\(error)")
-            throw ExitCode(1)
+            // An unsafe or unreadable state file (`state.*` codes) is an input error, like a bad argument.
+            throw ExitCode("\(error)".hasPrefix("state.") ? 2 : 1)
         }
     }
 
@@ -92,5 +94,24 @@ func writeFile(_ path: String, _ bytes: some Collection<UInt8>, mode: Int = 0o64
         try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
     } catch {
         throw CommandFailure("cannot write \(path): \(error.localizedDescription)", exitCode: 2)
+    }
+}
+
+/// Creates (mode 0700) or checks the state directory: not a link, owned by root or the current user, not writable
+/// by group or others. A failure is one coded line naming the path, exit status 2.
+func prepareStateDirectory(_ path: String) throws {
+    do {
+        try StateFiles.checkDirectory(path, create: true)
+    } catch {
+        throw CommandFailure(error.description, exitCode: 2)
+    }
+}
+
+/// Writes a file in the state directory (atomically, mode 0600, never through a link); exit status 2 on failure.
+func writeStateFile(_ path: String, _ bytes: some Collection<UInt8>) throws {
+    do {
+        try StateFiles.writeAtomically(path, Array(bytes))
+    } catch {
+        throw CommandFailure(error.description, exitCode: 2)
     }
 }

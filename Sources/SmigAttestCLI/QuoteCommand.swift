@@ -2,6 +2,7 @@ public import ArgumentParser
 import Attestation
 import Foundation
 import Measurement
+import StateFiles
 import TPM
 import TPMWire
 
@@ -15,7 +16,8 @@ public struct QuoteCommand: ParsableCommand {
         TPMT_SIGNATURE, and the PCR values (read before and after the quote; retried if an extend fell between). \
         With --tpm2-tools PREFIX, PREFIX.msg, PREFIX.sig and PREFIX.pcrs are written too, in tpm2_quote's formats, \
         so that `tpm2_checkquote -u STATE_DIR/ak.pem -m PREFIX.msg -s PREFIX.sig -f PREFIX.pcrs -g sha256 -q NONCE` \
-        checks the same quote.
+        checks the same quote. A measurement log that cannot be read does not stop the quote: the bundle then \
+        carries no log and says why in 'eventLogUnusable' (see 'smig-attest measure --reset-log').
         """)
 
     @Option(help: ArgumentHelp("The verifier's challenge, hex, at most 64 bytes (default: 32 random bytes from the TPM).", valueName: "hex"))
@@ -57,14 +59,24 @@ public struct QuoteCommand: ParsableCommand {
             }
             let akPublic = try blob.akPublic
             var records: [MeasurementRecord]?
+            var logUnusable: String?
             let logPath = eventLog ?? state.directory.appendingPathComponent("measurements.log").path
-            if eventLog != "none", eventLog != nil || FileManager.default.fileExists(atPath: logPath) {
-                records = try MeasurementLog.readRecords(path: logPath)
+            if eventLog != "none", eventLog != nil || StateFiles.exists(logPath) {
+                // A damaged log must not stop the quote: the host then attests without it and says why (a
+                // verifier judges such a host on the PCRs alone, which a log-less PCR 15 will not pass).
+                do {
+                    records = try MeasurementLog.readRecords(path: logPath)
+                } catch {
+                    logUnusable = "\(error)"
+                    Output.error("warning: the measurement log is unusable, quoting without it: \(error) " +
+                                 "(hint: 'smig-attest measure --reset-log' starts a new log and keeps this one)")
+                }
             }
-            let bundle = EvidenceBundle(
+            var bundle = EvidenceBundle(
                 hostId: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: akPublic.name,
                 nonce: nonceBytes, attest: quote.attest, signature: quote.signature, selection: selection,
                 pcrValues: values.digests, eventLog: records, agentTime: Date())
+            bundle.eventLogUnusable = logUnusable
             if let prefix = tpm2ToolsPrefix {
                 try writeFile(prefix + ".msg", quote.attest)
                 try writeFile(prefix + ".sig", quote.signature)

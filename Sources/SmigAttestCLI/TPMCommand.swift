@@ -84,12 +84,7 @@ public struct TPMCommand: ParsableCommand {
             try reportingErrors {
                 let device = try tpm.open()
                 let store = state.keyStore
-                do {
-                    try FileManager.default.createDirectory(at: store.directory, withIntermediateDirectories: true,
-                                                            attributes: [.posixPermissions: 0o700])
-                } catch {
-                    throw CommandFailure("cannot create the state directory \(store.directory.path): \(error.localizedDescription)", exitCode: 2)
-                }
+                try prepareStateDirectory(store.directory.path)
                 var created = false
                 let blob: AttestationKeyBlob
                 if store.exists, !force {
@@ -119,7 +114,7 @@ public struct TPMCommand: ParsableCommand {
                     case .matches(let s, _):
                         certState = "matches"
                         subject = s
-                        try writeFile(store.directory.appendingPathComponent("ek-\(ek.rawValue).der").path, der)
+                        try writeStateFile(store.directory.appendingPathComponent("ek-\(ek.rawValue).der").path, der)
                     case .differs(let reason):
                         throw CommandFailure("EK certificate at NV 0x\(String(ek.certificateNVIndex, radix: 16)) does not match the EK: \(reason)")
                     }
@@ -129,8 +124,8 @@ public struct TPMCommand: ParsableCommand {
                 if created { try store.save(blob) }
                 let pubPath = store.directory.appendingPathComponent("ak.pub").path
                 let pemPath = store.directory.appendingPathComponent("ak.pem").path
-                try writeFile(pubPath, blob.publicBytes)
-                try writeFile(pemPath, Array(akKey.pemRepresentation.utf8) + [0x0A])
+                try writeStateFile(pubPath, blob.publicBytes)
+                try writeStateFile(pemPath, Array(akKey.pemRepresentation.utf8) + [0x0A])
 
                 let result = Result(
                     tcti: tpm.resolvedTCTI, ekType: ek.rawValue, ekName: Hex.encode(ekPublic.name),

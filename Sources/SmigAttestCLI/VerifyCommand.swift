@@ -166,7 +166,8 @@ public struct VerifyCommand: ParsableCommand {
     func pinnedAK() throws -> (AKPin, String)? {
         if let akPublic {
             let bytes = try readFile(akPublic)
-            if let key = try? AttestationKey(tpm2bPublic: bytes) { return (.publicArea(key), "public-area") }
+            // A TPM2B_PUBLIC that parses must also pass the AK checks: its refusal is the answer (a coded rejection).
+            if let area = try? Public(wireBytes: bytes) { return (.publicArea(try AttestationKey(area)), "public-area") }
             do { return (.subjectPublicKeyInfo(try AttestationKey(subjectPublicKeyInfo: bytes)), "subject-public-key-info") } catch {
                 throw CommandFailure("\(akPublic) is neither a TPM2B_PUBLIC attestation key nor a SubjectPublicKeyInfo (PEM/DER): \(error)", exitCode: 2)
             }
@@ -187,7 +188,8 @@ public struct VerifyCommand: ParsableCommand {
         } else {
             return .rejected(AttestationError(.nonceNotGiven, "no --nonce: give the nonce you issued (or --insecure-no-freshness to check consistency only)"))
         }
-        let pin = try pinnedAK()
+        let pin: (AKPin, String)?
+        do { pin = try pinnedAK() } catch let e as AttestationError { return .rejected(e) }
         if pin == nil, !insecureSelfConsistencyOnly {
             return .rejected(AttestationError(.akNotPinned, "no trusted AK: give --ak-public, --ak-name or --enrolled (or --insecure-self-consistency-only)"))
         }
@@ -201,10 +203,10 @@ public struct VerifyCommand: ParsableCommand {
         var expectedSelection = try pcrs.map(parseSelection)
         var previousClock: ClockObservation?
         if let previous {
-            do { previousClock = try JSONDecoder().decode(ClockObservation.self, from: Data(readFile(previous))) } catch let e as CommandFailure {
+            do { previousClock = try ClockObservation.decodeStrictly(try readFile(previous)) } catch let e as CommandFailure {
                 throw e
             } catch {
-                throw CommandFailure("\(previous) is not a clock observation ({\"clock\":…,\"resetCount\":…,\"restartCount\":…})", exitCode: 2)
+                throw CommandFailure("\(error) [\(previous)] (hint: give {\"clock\":…,\"resetCount\":…,\"restartCount\":…} or 'verify --json' output)", exitCode: 2)
             }
         }
         if let bundle {

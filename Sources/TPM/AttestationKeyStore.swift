@@ -1,8 +1,13 @@
 public import Foundation
+import StateFiles
 import TPMWire
 
 /// Where `smig-attest tpm provision` keeps the attestation key between runs: `ak.json` (EK type, AK type and
 /// the TPM2B_PUBLIC / TPM2B_PRIVATE blobs) in the state directory, written atomically with mode 0600.
+///
+/// The directory (mode 0700 when created) and the file are checked as `StateFiles` does: no symbolic links,
+/// owner root or the current user, not writable by group or others. A file that fails the check is refused
+/// with the `state.*` code and its path: a root process must not use a key blob another user could swap.
 public struct AttestationKeyStore: Sendable {
     public let directory: URL
 
@@ -11,18 +16,22 @@ public struct AttestationKeyStore: Sendable {
     public var blobURL: URL { directory.appendingPathComponent("ak.json") }
 
     public func save(_ blob: AttestationKeyBlob) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(blob)
-        try data.write(to: blobURL, options: [.atomic])
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: blobURL.path)
+        try Self.guarded { () throws(StateFileError) in
+            try StateFiles.checkDirectory(directory.path, create: true)
+            try StateFiles.writeAtomically(blobURL.path, Array(data))
+        }
     }
 
     public func load() throws -> AttestationKeyBlob {
-        guard let data = FileManager.default.contents(atPath: blobURL.path) else {
+        guard StateFiles.exists(blobURL.path) else {
             throw TPMDeviceError(.keyState, "no attestation key at \(blobURL.path); run 'smig-attest tpm provision' first")
+        }
+        let data = try Self.guarded { () throws(StateFileError) in
+            try StateFiles.checkDirectory(directory.path)
+            return Data(try StateFiles.read(blobURL.path, limit: 1 << 20))
         }
         do {
             let blob = try JSONDecoder().decode(AttestationKeyBlob.self, from: data)
@@ -33,5 +42,14 @@ public struct AttestationKeyStore: Sendable {
         }
     }
 
-    public var exists: Bool { FileManager.default.fileExists(atPath: blobURL.path) }
+    public var exists: Bool { StateFiles.exists(blobURL.path) }
+
+    /// Runs a `StateFiles` call, turning its error into a ``TPMDeviceError`` with the same code, naming the path.
+    static func guarded<T>(_ body: () throws(StateFileError) -> T) throws(TPMDeviceError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw TPMDeviceError(.init(rawValue: error.code.rawValue), "\(error.path): \(error.reason)")
+        }
+    }
 }

@@ -11,6 +11,8 @@ public struct PCRSelection: Hashable, Sendable, WireCodable {
     public static let maximumSelectSize = 4
     /// Size of pcrSelect a PC Client TPM uses (24 PCRs).
     public static let standardSelectSize = 3
+    /// PCRs a TPM has (PC Client: 0–23). A selection naming a PCR beyond them is refused.
+    public static let pcrCount = 24
 
     public var hash: TPMAlgorithm
     /// The selected PCR indices, ascending.
@@ -36,6 +38,9 @@ public struct PCRSelection: Hashable, Sendable, WireCodable {
         var selected: [Int] = []
         for (octet, byte) in bits.enumerated() {
             for bit in 0..<8 where byte & (1 << bit) != 0 { selected.append(octet * 8 + bit) }
+        }
+        if let beyond = selected.first(where: { $0 >= Self.pcrCount }) {
+            throw TPMWireError(.pcrOutOfRange, "PCR \(beyond) is selected; PCRs are 0-\(Self.pcrCount - 1)", offset: at + 1)
         }
         pcrs = selected
     }
@@ -114,9 +119,12 @@ public struct PCRSelectionList: Hashable, Sendable, WireCodable, CustomStringCon
                     let range = item.split(separator: "-", omittingEmptySubsequences: false)
                     guard (1...2).contains(range.count),
                           let lo = Int(range[0]), let hi = Int(range[range.count - 1]),
-                          lo >= 0, hi < PCRSelection.maximumSelectSize * 8, lo <= hi
+                          lo >= 0, lo <= hi
                     else {
-                        throw TPMWireError(.badValue, "PCR selection '\(bank)': '\(item)' is not a PCR index or range in 0-31")
+                        throw TPMWireError(.badValue, "PCR selection '\(bank)': '\(item)' is not a PCR index or range")
+                    }
+                    guard hi < PCRSelection.pcrCount else {
+                        throw TPMWireError(.pcrOutOfRange, "PCR selection '\(bank)': PCR \(hi) does not exist: PCRs are 0-\(PCRSelection.pcrCount - 1)")
                     }
                     pcrs.append(contentsOf: lo...hi)
                 }

@@ -22,6 +22,8 @@ public struct TPMWireError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let badValue = Code(rawValue: "wire.bad-value")
         /// A size field that disagrees with the structure it frames.
         public static let sizeMismatch = Code(rawValue: "wire.size-mismatch")
+        /// A PCR selection names a PCR the TPM does not have (index 24 or more).
+        public static let pcrOutOfRange = Code(rawValue: "wire.pcr-out-of-range")
     }
 
     public let code: Code

@@ -260,6 +260,27 @@ struct LiveQEMUTests {
         #expect(cli.stderr.contains("r1 lost"))
     }
 
+    @Test("recovery tells a slow VM (process alive, QMP silent) from a lost one and changes nothing")
+    func recoveryReportsSlow() async throws {
+        let f = try Fixture(qmpTimeout: .seconds(1))
+        defer { f.cleanUp() }
+        try await f.orchestrator.startVM(f.vm("s1"), on: "a")
+        let pid = try #require(ProcessSupportProbe.pid(f.instance("s1", on: f.a).pidFile))
+        // A stopped process keeps its QMP socket listening but never answers: the time-out of a loaded host.
+        kill(pid, SIGSTOP)
+        let actions = try await Recovery(orchestrator: f.orchestrator).run()
+        kill(pid, SIGCONT)
+        let slow = try #require(actions.first { $0.vm == "s1" })
+        #expect(slow.action == "slow", "\(actions)")
+        #expect(!actions.contains { $0.action == "lost" })
+        #expect(!Recovery.succeeded(actions))
+        #expect(try f.inventory.vm(named: "s1").state == .running)
+        // Once it answers again, recovery finds it running.
+        let again = try await Recovery(orchestrator: f.orchestrator).run()
+        #expect(again.contains(Recovery.Action(vm: "s1", host: "a", action: "verified", detail: "running")), "\(again)")
+        #expect(Recovery.succeeded(again))
+    }
+
     // MARK: - CLI
 
     @Test("the CLI: hosts, start, list, migrate --json labelled UNGATED")

@@ -65,13 +65,18 @@ public struct MeasureCommand: ParsableCommand {
         discussion: """
         Prints one line per measurement: name (with #PID for process text), SHA-256, and with --golden the \
         verdict of its golden entry (ok, NOT ALLOWED, UNKNOWN) plus required entries that were not measured. \
-        Without --source, measures what the golden file names. Exit status 3 if a measurement does not match.
+        Without --source, measures what the golden file names. Exit status 3 if a measurement does not match. \
+        With --extend, concurrent runs take turns (a lock beside the log). A damaged or diverged log: see \
+        --reset-log.
         """)
 
     @OptionGroup public var selection: MeasurementSourceOptions
     @Option(help: "Golden-values file to match against.") public var golden: String?
     @Flag(help: "Extend new or changed measurements into the TPM and append them to the measurement log.")
     public var extend = false
+    @Flag(help: ArgumentHelp("Start a new measurement log for this boot, keeping the old one as LOG.damaged-<time>.",
+                             discussion: MeasureCommand.resetLogHelp))
+    public var resetLog = false
     @Option(help: "PCR for runtime measurements (8-15: software cannot reset them).") public var pcr: Int = Measurer.defaultPCR
     @Option(help: ArgumentHelp("Measurement log (default STATE_DIR/measurements.log).", valueName: "file"))
     public var log: String?
@@ -83,6 +88,9 @@ public struct MeasureCommand: ParsableCommand {
 
     public func validate() throws {
         guard (8...15).contains(pcr) else { throw ValidationError("--pcr must be 8-15 (PCRs software cannot reset), not \(pcr)") }
+        if resetLog, extend || golden != nil || !selection.sources.isEmpty {
+            throw ValidationError("--reset-log takes no --extend, --golden or --source: it only starts a new log")
+        }
     }
 
     /// The measurement log path for a state directory.
@@ -136,13 +144,13 @@ public struct MeasureCommand: ParsableCommand {
 
     public func run() throws {
         try Output.reporting {
+            if resetLog { return try startNewLog() }
             let goldenValues = try golden.map { try GoldenValues(contentsOfFile: $0) }
             let measurements = try Self.measureAll(try selection.resolve(golden: goldenValues))
             let rows = Self.rows(measurements, golden: goldenValues)
             var appended: [MeasurementRecord] = []
             if extend {
-                try FileManager.default.createDirectory(at: state.directory, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                try prepareStateDirectory(state.directory.path)
                 let device = try tpm.open()
                 appended = try Measurer.extend(measurements, logPath: Self.logPath(log, state: state),
                                                extender: TPMPCRExtender(device: device), pcr: pcr)

@@ -20,12 +20,14 @@ public struct PolicyCheckCommand: ParsableCommand {
         discussion: """
         Each file is one YAML document with 'kind: golden-values' or 'kind: region'. Unknown keys, wrong types, \
         bad digest lengths and duplicate hosts are errors, printed as FILE:LINE:COL: error: MESSAGE (hint: ...). \
-        For a region, the golden-values files its hosts name (relative to the region file) are checked too. \
+        For a region, the golden-values files its hosts name (relative to the region file's directory, never \
+        outside it; absolute paths only with --allow-absolute-golden) are checked too. \
         Exit status 1 if any file is rejected.
         """)
 
     @Argument(help: "Policy files to check.") public var files: [String]
     @Flag(name: .long, help: "Print machine-readable JSON instead of text.") public var json = false
+    @Flag(name: .long, help: "Accept absolute 'golden:' paths in region files.") public var allowAbsoluteGolden = false
 
     public init() {}
 
@@ -52,7 +54,7 @@ public struct PolicyCheckCommand: ParsableCommand {
     }
 
     /// Checks one policy file; for a region, also the golden files its hosts name (relative to it).
-    public static func check(_ path: String) -> [FileResult] {
+    public static func check(_ path: String, allowAbsoluteGolden: Bool = false) -> [FileResult] {
         do {
             switch try PolicyDocument(contentsOfFile: path) {
             case let .goldenValues(golden):
@@ -62,11 +64,10 @@ public struct PolicyCheckCommand: ParsableCommand {
             case let .region(region):
                 var results = [FileResult(file: path, ok: true, kind: "region", name: region.name,
                                           summary: "\(region.hosts.count) hosts, ring \(region.ring.joined(separator: " -> ")) -> \(region.ring.first ?? "")")]
-                let base = (path as NSString).deletingLastPathComponent
                 var seen: Set<String> = []
                 for host in region.hosts {
-                    guard let golden = host.golden else { continue }
-                    let goldenPath = golden.hasPrefix("/") ? golden : (base.isEmpty ? golden : "\(base)/\(golden)")
+                    guard let goldenPath = try region.goldenPath(of: host, regionFile: path,
+                                                                 allowAbsolute: allowAbsoluteGolden) else { continue }
                     if seen.insert(goldenPath).inserted { results += check(goldenPath) }
                 }
                 return results
@@ -80,7 +81,7 @@ public struct PolicyCheckCommand: ParsableCommand {
 
     public func run() throws {
         var results: [FileResult] = []
-        for file in files { results += Self.check(file) }
+        for file in files { results += Self.check(file, allowAbsoluteGolden: allowAbsoluteGolden) }
         if json {
             Output.json(results)
         } else {

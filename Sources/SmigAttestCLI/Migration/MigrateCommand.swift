@@ -35,7 +35,9 @@ public struct MigrateCommand: AsyncParsableCommand {
         }
     }
 
-    public func run() async throws {
+    public func run() async throws { try await reportingInventoryErrors(body) }
+
+    func body() async throws {
         let orchestrator = try options.orchestrator()
         let crashStep = crashAfter.flatMap(MigrationStep.init(rawValue:))
         let terminal = isatty(2) == 1 && !options.json

@@ -36,3 +36,15 @@ public struct MigrationStateOptions: ParsableArguments {
                                      logger: Logger(label: "smig.migration"))
     }
 }
+
+/// Runs a migration command's body. A damaged inventory (a stored value of the wrong type or an unknown word) or
+/// an unsafe state file is an input error: one coded line naming the file (and table, row and column), exit
+/// status 2. Other errors pass on.
+func reportingInventoryErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as MigrationError where error.code == .inventoryCorrupt || error.code.rawValue.hasPrefix("state.") {
+        Output.error(error.description)
+        throw ExitCode(2)
+    }
+}

@@ -28,7 +28,9 @@ public struct VMStartCommand: AsyncParsableCommand {
 
     public init() {}
 
-    public func run() async throws {
+    public func run() async throws { try await reportingInventoryErrors(body) }
+
+    func body() async throws {
         let orchestrator = try options.orchestrator()
         let bootImage = try image ?? TestGuest.writeImage(to: "\(options.resolvedStateDir)/images/test-guest.img")
         let vm = VMDescription(name: name, machineType: machine, memoryMiB: memory, cpus: cpus, bootImage: bootImage)
@@ -47,7 +49,9 @@ public struct VMStopCommand: AsyncParsableCommand {
     @Argument(help: "VM name.") public var name: String
     public init() {}
 
-    public func run() async throws {
+    public func run() async throws { try await reportingInventoryErrors(body) }
+
+    func body() async throws {
         try await options.orchestrator().stopVM(name)
         print(options.json ? "{\"stopped\": \"\(name)\"}" : "\(name) stopped")
     }
@@ -61,7 +65,9 @@ public struct VMResumeCommand: AsyncParsableCommand {
     @Argument(help: "VM name.") public var name: String
     public init() {}
 
-    public func run() async throws {
+    public func run() async throws { try await reportingInventoryErrors(body) }
+
+    func body() async throws {
         let orchestrator = try options.orchestrator()
         try await orchestrator.resumeMigration(vm: name)
         let record = try orchestrator.inventory.vm(named: name)
@@ -98,9 +104,12 @@ public struct VMHostAddCommand: AsyncParsableCommand {
         do { _ = try MigrationHost.parsePorts(ports) } catch { throw ValidationError("\(error)") }
     }
 
-    public func run() async throws {
+    public func run() async throws { try await reportingInventoryErrors(body) }
+
+    func body() async throws {
         let range = try MigrationHost.parsePorts(ports)
-        let host = MigrationHost(name: name, kind: MigrationHost.Kind(rawValue: kind) ?? .qemu, address: address,
+        guard let hostKind = MigrationHost.Kind(rawValue: kind) else { throw ValidationError("--kind must be qemu or xen") }
+        let host = MigrationHost(name: name, kind: hostKind, address: address,
                                  portLow: range.lowerBound, portHigh: range.upperBound,
                                  stateDirectory: hostDir ?? "\(options.resolvedStateDir)/hosts/\(name)")
         try options.inventory().addHost(host)
@@ -113,7 +122,9 @@ public struct VMHostListCommand: AsyncParsableCommand {
     @OptionGroup public var options: MigrationStateOptions
     public init() {}
 
-    public func run() async throws {
+    public func run() async throws { try await reportingInventoryErrors(body) }
+
+    func body() async throws {
         let hosts = try options.inventory().hosts()
         if options.json {
             print(try Output.jsonString(hosts))

@@ -10,7 +10,8 @@ public struct VMsCommand: AsyncParsableCommand {
         discussion: """
             With --recover, first brings every VM back to exactly one running copy: an open \
             migration whose target already runs is finished (source stopped); otherwise it is \
-            rolled back (transfer cancelled, target stopped, source resumed).
+            rolled back (transfer cancelled, target stopped, source resumed). A VM whose process lives but whose \
+            QMP socket does not answer in time is reported "slow" and left as it is (never "lost"); run again later.
             """)
 
     @OptionGroup public var options: MigrationStateOptions
@@ -33,7 +34,9 @@ public struct VMsCommand: AsyncParsableCommand {
         var vms: [Line]
     }
 
-    public func run() async throws {
+    public func run() async throws { try await reportingInventoryErrors(body) }
+
+    func body() async throws {
         let orchestrator = try options.orchestrator()
         let actions = recover ? try await Recovery(orchestrator: orchestrator).run() : nil
         let open = try orchestrator.inventory.openMigrations()
@@ -52,7 +55,7 @@ public struct VMsCommand: AsyncParsableCommand {
         }
         if let actions, !Recovery.succeeded(actions) {
             throw MigrationError(.wrongState, side: .orchestrator, "recovery left VMs without a running copy: "
-                + actions.filter { $0.action == "failed" || $0.action == "lost" }.map { "\($0.vm) \($0.action)" }.joined(separator: ", "))
+                + actions.filter { ["failed", "lost", "slow"].contains($0.action) }.map { "\($0.vm) \($0.action)" }.joined(separator: ", "))
         }
     }
 }
