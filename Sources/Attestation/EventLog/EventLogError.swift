@@ -36,6 +36,8 @@ public struct EventLogError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let extraRecords = Code(rawValue: "eventlog.extra-records")
         /// Replaying the log does not give the quoted PCR value (a truncated log, or an extend not logged).
         public static let replayMismatch = Code(rawValue: "eventlog.replay-mismatch")
+        /// The quote covers none of the PCRs a boot log accounts for, in any bank the log records.
+        public static let notQuoted = Code(rawValue: "eventlog.not-quoted")
         /// A StartupLocality event after PCR 0 was first extended, or a second one.
         public static let badStartupLocality = Code(rawValue: "eventlog.bad-startup-locality")
         /// A bank the replay cannot compute (e.g. SM3).
