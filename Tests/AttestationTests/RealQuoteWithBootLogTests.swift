@@ -1,0 +1,99 @@
+import Attestation
+import Foundation
+import Policy
+import Testing
+import TPMWire
+
+/// The quote a real Windows machine (Google Cloud Shielded VM, TPM 2.0) signed over its SHA-1 PCRs, with the
+/// boot log taken at the same time (Vectors/bootlogs/windows-gcp-shielded-vm.*). Its AK is fixed to
+/// RSASSA-SHA1, as on many real Windows machines.
+struct RealQuote {
+    let bundle: EvidenceBundle
+    let log: [UInt8]
+
+    static func load() throws -> RealQuote {
+        let name = "windows-gcp-shielded-vm"
+        let fields = try JSONDecoder().decode([String: String].self,
+                                              from: try Data(contentsOf: try RealBootLog.url(name, "quote.json")))
+        let vector = try RealBootLog.load(name)
+        func base64(_ key: String) throws -> [UInt8] {
+            let text = try #require(fields[key])
+            return [UInt8](try #require(Data(base64Encoded: text)))
+        }
+        // The dump holds TPMT_PUBLIC; the bundle carries TPM2B_PUBLIC (a big-endian UINT16 size in front).
+        let area = try base64("akPublic")
+        let akPublic = [UInt8(area.count >> 8), UInt8(area.count & 0xFF)] + area
+        let key = try AttestationKey(tpm2bPublic: akPublic)
+        let selection = try PCRSelectionList(parsing: "sha1:0-23")
+        let values = try (0...23).map { try #require(vector.pcrs[.sha1]?[$0]) }
+        let bundle = EvidenceBundle(hostId: name, akPublic: akPublic, akName: key.name, nonce: [],
+                                    attest: try base64("attest"), signature: try base64("signature"),
+                                    selection: selection, pcrValues: values, bootLog: vector.bytes,
+                                    agentTime: Date(timeIntervalSince1970: 0))
+        return RealQuote(bundle: bundle, log: vector.bytes)
+    }
+}
+
+@Suite("A real quote with its boot log")
+struct RealQuoteWithBootLogTests {
+    @Test func sha1SignatureIsAWeakHashNotABadSignature() throws {
+        let quote = try RealQuote.load()
+        let verdict = quote.bundle.verify(nonce: [], selection: nil)
+        #expect(verdict.error?.code == .weakHash, "\(String(describing: verdict.error))")
+    }
+
+    @Test func allowedForLegacyFleetsAndTheLogReplaysToTheQuote() throws {
+        let quote = try RealQuote.load()
+        let verified = try #require(quote.bundle.verify(nonce: [], selection: nil, allowSHA1Signatures: true).verified)
+        let quoted = PCRBanks(verified)
+        #expect(quoted.values[.sha1]?.count == 24)
+        let check = BootLogVerification(bytes: try #require(try quote.bundle.bootLogBytes()), against: quoted)
+        #expect(check.matches, "\(check.summary)")
+        #expect(check.compared == ["sha1:" + (0...23).map(String.init).joined(separator: ",")]
+            || check.compared.first?.hasPrefix("sha1:0,1,2,3,4,5,6,7,8,9") == true)
+    }
+
+    @Test func aFlippedSignatureByteIsABadSignatureEvenWhenSHA1IsAllowed() throws {
+        var quote = try RealQuote.load()
+        var signature = try quote.bundle.bytes(\.signature, "signature")
+        signature[signature.count - 1] ^= 0x01
+        quote = RealQuote(bundle: { var b = quote.bundle; b.signature = Data(signature).base64EncodedString(); return b }(),
+                          log: quote.log)
+        #expect(quote.bundle.verify(nonce: [], selection: nil, allowSHA1Signatures: true).error?.code == .badSignature)
+        #expect(quote.bundle.verify(nonce: [], selection: nil).error?.code == .badSignature)
+    }
+
+    /// A log cut after an event no longer replays: the check names the first event the quote accounts for no
+    /// more; another machine's log diverges too; garbage is a coded parse error.
+    @Test func divergenceNamesTheFirstEvent() throws {
+        let quote = try RealQuote.load()
+        let quoted = PCRBanks(try #require(quote.bundle.verify(nonce: [], selection: nil, allowSHA1Signatures: true).verified))
+        let log = try BootEventLog(bytes: quote.log)
+        // Add a copy of the last event: the quote is reached before it, so it is the divergence.
+        let last = try #require(log.events.last)
+        let extended = quote.log + quote.log[last.offset..<(last.offset + last.size)]
+        let padded = BootLogVerification(bytes: extended, against: quoted)
+        #expect(!padded.matches)
+        #expect(padded.code == "eventlog.replay-mismatch")
+        #expect(padded.divergence?.event == log.events.count)
+        #expect(padded.divergence?.pcr == last.pcrIndex)
+
+        // Change one digest of an early event: no prefix reaches the quote; the first event of that PCR is named.
+        let target = log.events[5]
+        var edited = quote.log
+        edited[target.offset + 8] ^= 0xFF  // first byte of its SHA-1 digest
+        let changed = BootLogVerification(bytes: edited, against: quoted)
+        #expect(changed.divergence?.pcr == target.pcrIndex)
+        let firstOfPCR = try #require(log.events.first { $0.extends && $0.pcrIndex == target.pcrIndex })
+        #expect(changed.divergence?.event == firstOfPCR.index)
+
+        let other = BootLogVerification(bytes: try RealBootLog.load("debian-10").bytes, against: quoted)
+        #expect(other.code == "eventlog.replay-mismatch")
+        let garbage = BootLogVerification(bytes: [1, 2, 3], against: quoted)
+        #expect(garbage.code == "eventlog.truncated")
+        // A quote over SHA-256 PCRs says nothing about a SHA-1-only log.
+        var sha256Only = PCRBanks()
+        sha256Only[.sha256, 0] = [UInt8](repeating: 0, count: 32)
+        #expect(BootLogVerification(bytes: quote.log, against: sha256Only).code == "eventlog.not-quoted")
+    }
+}
