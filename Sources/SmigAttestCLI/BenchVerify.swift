@@ -167,18 +167,5 @@ public struct BenchVerify: ParsableCommand {
     func pad(_ b: [UInt8], _ n: Int) -> [UInt8] { b.count >= n ? b : [UInt8](repeating: 0, count: n - b.count) + b }
 
     /// Operations per second of `body` over about `seconds`; nil if any call returned false.
-    func measure(_ body: (Int) -> Bool) -> Double? {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .milliseconds(Int(seconds * 1000))
-        var n = 0
-        var ok = true
-        while clock.now < deadline {
-            for _ in 0..<64 { ok = body(n) && ok; n += 1 }
-        }
-        guard ok else { return nil }
-        let elapsed = clock.now - start
-        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Double(n) / secs
-    }
+    func measure(_ body: (Int) -> Bool) -> Double? { operationsPerSecond(seconds: seconds, body) }
 }

@@ -1,0 +1,16 @@
+/// Operations per second of `body` over about `seconds` (called in batches of 64 with a running index); nil if
+/// any call returned false. Shared by the `bench` commands.
+func operationsPerSecond(seconds: Double, _ body: (Int) -> Bool) -> Double? {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let deadline = start + .milliseconds(Int(seconds * 1000))
+    var n = 0
+    var ok = true
+    while clock.now < deadline {
+        for _ in 0..<64 { ok = body(n) && ok; n += 1 }
+    }
+    guard ok else { return nil }
+    let elapsed = clock.now - start
+    let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return Double(n) / secs
+}
