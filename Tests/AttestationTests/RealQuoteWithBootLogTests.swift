@@ -13,29 +13,30 @@ struct RealQuote {
 
     static func load() throws -> RealQuote {
         let name = "windows-gcp-shielded-vm"
-        let fields = try JSONDecoder().decode([String: String].self,
-                                              from: try Data(contentsOf: try RealBootLog.url(name, "quote.json")))
-        let vector = try RealBootLog.load(name)
-        func base64(_ key: String) throws -> [UInt8] {
-            let text = try #require(fields[key])
-            return [UInt8](try #require(Data(base64Encoded: text)))
-        }
-        // The dump holds TPMT_PUBLIC; the bundle carries TPM2B_PUBLIC (a big-endian UINT16 size in front).
-        let area = try base64("akPublic")
-        let akPublic = [UInt8(area.count >> 8), UInt8(area.count & 0xFF)] + area
-        let key = try AttestationKey(tpm2bPublic: akPublic)
-        let selection = try PCRSelectionList(parsing: "sha1:0-23")
-        let values = try (0...23).map { try #require(vector.pcrs[.sha1]?[$0]) }
-        let bundle = EvidenceBundle(hostId: name, akPublic: akPublic, akName: key.name, nonce: [],
-                                    attest: try base64("attest"), signature: try base64("signature"),
-                                    selection: selection, pcrValues: values, bootLog: vector.bytes,
-                                    agentTime: Date(timeIntervalSince1970: 0))
-        return RealQuote(bundle: bundle, log: vector.bytes)
+        let bundle = try EvidenceBundle.decode(try Data(contentsOf: try RealBootLog.url(name, "bundle.json")))
+        return RealQuote(bundle: bundle, log: try RealBootLog.load(name).bytes)
     }
 }
 
 @Suite("A real quote with its boot log")
 struct RealQuoteWithBootLogTests {
+    /// The bundle holds the dump's bytes: the AK's TPMT_PUBLIC behind its size, the attest and signature as they
+    /// were, the machine's PCRs and its log.
+    @Test func bundleIsTheDumpsQuote() throws {
+        let quote = try RealQuote.load()
+        let fields = try JSONDecoder().decode([String: String].self,
+                                              from: try Data(contentsOf: try RealBootLog.url("windows-gcp-shielded-vm", "quote.json")))
+        let areaText = try #require(fields["akPublic"])
+        let area = try #require(Data(base64Encoded: areaText))
+        let akPublic = try quote.bundle.bytes(\.akPublic, "akPublic")
+        #expect(akPublic.count == area.count + 2 && Array(akPublic.dropFirst(2)) == [UInt8](area))
+        #expect(quote.bundle.attest == fields["attest"] && quote.bundle.signature == fields["signature"])
+        #expect(try quote.bundle.bootLogBytes() == quote.log)
+        let machine = try RealBootLog.load("windows-gcp-shielded-vm")
+        let values = try quote.bundle.values(for: try quote.bundle.selection())
+        #expect(values == (0...23).map { machine.pcrs[.sha1]?[$0] ?? [] })
+    }
+
     @Test func sha1SignatureIsAWeakHashNotABadSignature() throws {
         let quote = try RealQuote.load()
         let verdict = quote.bundle.verify(nonce: [], selection: nil)
