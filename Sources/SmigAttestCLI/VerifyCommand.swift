@@ -112,7 +112,8 @@ public struct VerifyCommand: ParsableCommand {
                 do { values = try GoldenValues(contentsOfFile: golden) } catch {
                     throw CommandFailure("\(error)", exitCode: 2)
                 }
-                let v = Evaluator.evaluate(.init(quoted: PCRBanks(q), records: records, golden: values))
+                let log = try bootLogBytes(bundleLog).flatMap { try? BootEventLog(bytes: $0) }
+                let v = Evaluator.evaluate(.init(quoted: PCRBanks(q), records: records, bootLog: log, golden: values))
                 report.evaluation = Evaluation(golden: values.name, trusted: v.trusted, recordsChecked: v.recordsChecked,
                                                reasons: v.reasons.map(\.description))
             }

@@ -226,3 +226,40 @@ struct BootLogRobustnessTests {
         #expect { try log.replay(algorithm: .sm3_256) } throws: { ($0 as? EventLogError)?.code == .unsupportedAlgorithm }
     }
 }
+
+@Suite("Golden boot-event rules on a real log")
+struct GoldenBootEventEvaluationTests {
+    /// The boot loader event of a real laptop's log, pinned by its own digest, passes; another digest is named
+    /// with its event; a required rule that matches nothing is reported; without a log, required rules fail.
+    @Test func rulesSelectAndCheckEvents() throws {
+        let log = try BootEventLog(bytes: try RealBootLog.load("glinux-alex").bytes)
+        let grub = try #require(log.events.last { $0.eventType == .efiBootServicesApplication })
+        let digest = try #require(grub.digest(.sha256))
+        let rule = GoldenBootEvent(pcr: 4, eventType: "EV_EFI_BOOT_SERVICES_APPLICATION", descriptionContains: "grubx64",
+                                   bank: .sha256, digests: [digest])
+        #expect(BootEventRules.events(log, matching: rule).map(\.index) == [grub.index])
+        #expect(BootEventRules.evaluate([rule], log: log).isEmpty)
+
+        var wrong = rule
+        wrong.digests = [[UInt8](repeating: 0, count: 32)]
+        let reasons = BootEventRules.evaluate([wrong], log: log)
+        #expect(reasons.map(\.kind) == [Verdict.Reason.Kind.digestNotAllowed])
+        #expect(reasons.first?.record == grub.index && reasons.first?.actual == Hex.encode(digest))
+
+        let absent = GoldenBootEvent(pcr: 4, descriptionContains: "xen.efi", bank: .sha256, digests: [digest])
+        #expect(BootEventRules.evaluate([absent], log: log).map(\.kind) == [Verdict.Reason.Kind.requiredMissing])
+        var optional = absent
+        optional.required = false
+        #expect(BootEventRules.evaluate([optional], log: log).isEmpty)
+        #expect(BootEventRules.evaluate([rule], log: nil).map(\.kind) == [Verdict.Reason.Kind.requiredMissing])
+
+        let sha384 = GoldenBootEvent(pcr: 4, descriptionContains: "grubx64", bank: .sha384,
+                                     digests: [[UInt8](repeating: 0, count: 48)])
+        #expect(BootEventRules.evaluate([sha384], log: log).first?.detail == "the boot log has no sha384 bank")
+
+        let golden = GoldenValues(name: "laptop", bootEvents: [wrong])
+        let verdict = Evaluator.evaluate(.init(quoted: PCRBanks(try RealBootLog.load("glinux-alex").pcrs), records: [],
+                                               bootLog: log, golden: golden, runtimePCRs: []))
+        #expect(!verdict.trusted && verdict.reasons.map(\.kind) == [Verdict.Reason.Kind.digestNotAllowed])
+    }
+}

@@ -81,8 +81,6 @@ public struct BootEventLog: Sendable, Hashable {
             digests.first { $0.algorithm == algorithm }?.bytes
         }
 
-        public func digest(_ bank: HashAlgorithm) -> [UInt8]? { digest(TPMAlgorithm(rawValue: bank.tpmAlgorithmID)) }
-
         /// EV_NO_ACTION events are informational: never extended (TCG PC Client, §10.4.1).
         public var extends: Bool { eventType != .noAction }
 
