@@ -52,11 +52,15 @@ public struct GoldenBootEvent: Sendable, Hashable {
         if let typeNode = fields["type"] {
             let text = try source.nonEmptyString(typeNode, what: "type")
             let upper = text.uppercased()
-            let isName = upper.hasPrefix("EV_") && upper.dropFirst(3).allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }
+            let isName = TCGEventTypeNames.value(of: upper) != nil
             let isNumber = upper.hasPrefix("0X") ? UInt32(upper.dropFirst(2), radix: 16) != nil : UInt32(upper) != nil
             guard isName || isNumber else {
-                throw source.error(.badValue, at: typeNode, "boot event type '\(text)' is not an event type",
-                                   hint: "use a TCG name such as EV_EFI_BOOT_SERVICES_APPLICATION or EV_IPL, or a number")
+                let names = TCGEventTypeNames.all.map(\.name)
+                let suggestion = PolicySource.suggestion(for: upper, among: names)
+                throw source.error(.badValue, at: typeNode, "boot event type '\(text)' is not a TCG event type",
+                                   hint: suggestion.hasPrefix("did you mean")
+                                       ? suggestion
+                                       : "use a TCG name such as EV_EFI_BOOT_SERVICES_APPLICATION or EV_IPL, or a number")
             }
             eventType = upper.hasPrefix("EV_") ? upper : text
         } else {
