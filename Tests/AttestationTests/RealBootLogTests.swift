@@ -16,7 +16,7 @@ struct RealBootLog: Sendable, CustomStringConvertible {
 
     static let names = [
         "arch-linux-workstation", "confidential-gke-debug-251000_eventlog", "cos-101-amd-sev", "cos-85-amd-sev",
-        "cos-93-amd-sev", "debian-10", "eventlogwithsp800155", "gdc-host", "glinux-alex", "hirs-agile", "hirs-sha1",
+        "cos-93-amd-sev", "debian-10", "gce-cos-85-nonce9009", "eventlogwithsp800155", "gdc-host", "glinux-alex", "hirs-agile", "hirs-sha1",
         "linux-tpm12", "rhel8-uefi", "ubuntu-1804-amd-sev", "ubuntu-2104-no-dbx", "ubuntu-2104-no-secure-boot",
         "ubuntu-2404-amd-sevsnp", "windows-gcp-shielded-vm",
     ]
@@ -60,6 +60,7 @@ struct RealBootLogTests {
     static let outsideBootLog: [String: [Int: String]] = [
         // The kernel's integrity measurement architecture extends PCR 10 after boot, into its own log.
         "linux-tpm12": [10: "IMA"],
+        "gce-cos-85-nonce9009": [10: "IMA"],
     ]
 
     /// Every PCR value recorded with the log is reproduced by the replay, in every recorded bank.

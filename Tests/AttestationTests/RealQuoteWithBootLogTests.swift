@@ -98,3 +98,23 @@ struct RealQuoteWithBootLogTests {
         #expect(BootLogVerification(bytes: quote.log, against: sha256Only).code == "eventlog.not-quoted")
     }
 }
+
+/// Three quotes a Google Cloud COS instance signed (RSASSA-SHA256) over all 24 PCRs of its SHA-1, SHA-256 and
+/// SHA-384 banks for nonce 0x9009, with its boot log (Vectors/bootlogs/gce-cos-85-nonce9009.*).
+@Suite("Real quotes over three banks with their boot log")
+struct RealMultiBankQuoteTests {
+    @Test(arguments: ["sha1", "sha256", "sha384"])
+    func quoteVerifiesAndTheLogReplaysToIt(_ bank: String) throws {
+        let url = try RealBootLog.url("gce-cos-85-nonce9009.\(bank)", "bundle.json")
+        let bundle = try EvidenceBundle.decode(try Data(contentsOf: url))
+        let verdict = bundle.verify(nonce: [0x90, 0x09], selection: nil)
+        let verified = try #require(verdict.verified, "\(String(describing: verdict.error))")
+        let quoted = PCRBanks(verified)
+        #expect(quoted.values.keys.map(\.rawValue) == [bank])
+        let check = BootLogVerification(bytes: try #require(try bundle.bootLogBytes()), against: quoted)
+        #expect(check.matches, "\(check.summary)")
+        #expect(check.compared.first?.hasPrefix("\(bank):0,1,2,3,4,5,6,7,8,9") == true, "\(check.compared)")
+        // Another nonce is refused: the quotes are bound to 0x9009.
+        #expect(bundle.verify(nonce: [0x90, 0x0A], selection: nil).error?.code == .nonceMismatch)
+    }
+}

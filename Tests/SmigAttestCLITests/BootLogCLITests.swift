@@ -83,4 +83,16 @@ struct BootLogCLITests {
         let text = try Run.smig(["verify", bundle, "--allow-sha1-signatures", "--boot-log", Self.vector("debian-10.bin")])
         #expect(text.output.contains("diverges at event"), "\(text.output)")
     }
+
+    /// A real SHA-384 quote (RSASSA-SHA256) with its boot log: valid for the right nonce, and the log replays.
+    @Test func verifyASHA384QuoteWithItsBootLog() throws {
+        let bundle = Self.vector("gce-cos-85-nonce9009.sha384.bundle.json")
+        let run = try Run.smig(["verify", bundle, "--nonce", "9009", "--pcrs", "sha384:0-23", "--json"])
+        #expect(run.status == 0, "\(run.output)")
+        let bootLog = try #require(try run.json()["bootLog"] as? [String: Any])
+        #expect(bootLog["matches"] as? Bool == true)
+        #expect((bootLog["compared"] as? [String])?.first?.hasPrefix("sha384:0,1,2") == true)
+        let text = try Run.smig(["verify", bundle, "--nonce", "9009", "--boot-log", Self.vector("gce-cos-85-nonce9009.bin")])
+        #expect(text.status == 0 && text.output.contains("replays to the quoted PCRs sha384:"), "\(text.output)")
+    }
 }
