@@ -20,16 +20,10 @@ public struct BenchBootLog: ParsableCommand {
 
     @Argument(help: "A binary boot event log (default: this machine's).")
     public var file: String = "/sys/kernel/security/tpm0/binary_bios_measurements"
-    @Option(help: "Seconds per measured run.") public var seconds: Double = 1.0
-    @Option(help: "Alternating rounds (raw, replay, parse); the best round of each counts.") public var rounds: Int = 3
+    @OptionGroup public var timing: BenchTimingOptions
     @OptionGroup public var output: OutputOptions
 
     public init() {}
-
-    public func validate() throws {
-        guard seconds > 0, seconds <= 60 else { throw ValidationError("--seconds must be in (0, 60]") }
-        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1-20") }
-    }
 
     struct Row: Encodable {
         var name: String
@@ -62,9 +56,9 @@ public struct BenchBootLog: ParsableCommand {
             let replay: (Int) -> Bool = { _ in (try? BootEventLog(bytes: bytes))?.replay() == expected }
             let parse: (Int) -> Bool = { _ in (try? BootEventLog(bytes: bytes))?.events.count == log.events.count }
             var best = [0.0, 0.0, 0.0]
-            for _ in 0..<rounds {
+            for _ in 0..<timing.rounds {
                 for (i, body) in [raw, replay, parse].enumerated() {
-                    guard let rate = operationsPerSecond(seconds: seconds, body) else {
+                    guard let rate = operationsPerSecond(seconds: timing.seconds, body) else {
                         throw CommandFailure("a replay of \(file) differed during the measured run")
                     }
                     best[i] = max(best[i], rate)
@@ -85,7 +79,7 @@ public struct BenchBootLog: ParsableCommand {
                                 events: log.events.count, extendingEvents: log.extendingEvents.count,
                                 banks: log.replayableBanks.map(\.rawValue), rows: rows)
             if output.json { Output.json(report); return }
-            Output.line("bench bootlog (\(build) build, \(file): \(report.format), \(bytes.count) bytes, \(log.events.count) events, banks \(report.banks.joined(separator: ", ")); best of \(rounds) × \(seconds)s)")
+            Output.line("bench bootlog (\(build) build, \(file): \(report.format), \(bytes.count) bytes, \(log.events.count) events, banks \(report.banks.joined(separator: ", ")); best of \(timing.rounds) × \(timing.seconds)s)")
             Output.line(Output.table(
                 ["run", "logs/s", "events/s", "MB/s (log bytes)", "vs raw"],
                 rows.map { r in

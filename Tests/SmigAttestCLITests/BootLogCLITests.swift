@@ -95,4 +95,18 @@ struct BootLogCLITests {
         let text = try Run.smig(["verify", bundle, "--nonce", "9009", "--boot-log", Self.vector("gce-cos-85-nonce9009.bin")])
         #expect(text.status == 0 && text.output.contains("replays to the quoted PCRs sha384:"), "\(text.output)")
     }
+
+    /// The benchmark runs its three runs on a real log and reports them against the raw-hashing baseline.
+    @Test func benchBootLogReportsAgainstRawHashing() throws {
+        let run = try Run.smig(["bench", "bootlog", Self.vector("rhel8-uefi.bin"), "--seconds", "0.05", "--rounds", "1", "--json"])
+        #expect(run.status == 0, "\(run.output)")
+        let report = try run.json()
+        #expect(report["events"] as? Int == 83 && report["banks"] as? [String] == ["sha1", "sha256", "sha384"])
+        let rows = try #require(report["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["name"] as? String } == ["raw hashing", "parse + replay", "parse"])
+        #expect(rows.allSatisfy { ($0["eventsPerSecond"] as? Double ?? 0) > 0 })
+        #expect(rows.first?["ratio"] as? Double == 1)
+        let missing = try Run.smig(["bench", "bootlog", "/nonexistent/log"])
+        #expect(missing.status == 2 && missing.output.contains("cannot read /nonexistent/log"), "\(missing.output)")
+    }
 }
