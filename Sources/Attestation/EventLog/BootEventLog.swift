@@ -1,4 +1,3 @@
-public import Policy
 public import TPMWire
 
 /// A TCG PC Client platform firmware event log (`binary_bios_measurements`), in either of its two formats.

@@ -1,4 +1,4 @@
-public import Policy
+import Policy
 
 /// The outcome of checking a boot event log (raw bytes) against a verified quote's PCRs, ready to print or
 /// encode: the one call `verify --boot-log` makes.
