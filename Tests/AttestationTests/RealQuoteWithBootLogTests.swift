@@ -18,6 +18,21 @@ struct RealQuote {
     }
 }
 
+extension EvidenceBundle {
+    /// Verifies a recorded quote: the AK pinned by the public area the machine's dump recorded (the bundle's,
+    /// converted from it) and the nonce the quote was made for (`recordedNonce`; these old quotes have short
+    /// or empty nonces, so the verifier's 16-byte minimum for fresh challenges does not apply).
+    func verifyRecorded(nonce recordedNonce: [UInt8], allowSHA1Signatures: Bool = false) -> QuoteVerdict {
+        do {
+            let key = try AttestationKey(tpm2bPublic: try bytes(\.akPublic, "akPublic"))
+            return verify(pinnedAK: .publicArea(key), freshness: .nonce(recordedNonce), selection: nil,
+                          allowSHA1Signatures: allowSHA1Signatures)
+        } catch {
+            return .rejected(error as? AttestationError ?? AttestationError(.malformedKey, "\(error)"))
+        }
+    }
+}
+
 @Suite("A real quote with its boot log")
 struct RealQuoteWithBootLogTests {
     /// The bundle holds the dump's bytes: the AK's TPMT_PUBLIC behind its size, the attest and signature as they
@@ -39,13 +54,13 @@ struct RealQuoteWithBootLogTests {
 
     @Test func sha1SignatureIsAWeakHashNotABadSignature() throws {
         let quote = try RealQuote.load()
-        let verdict = quote.bundle.verify(nonce: [], selection: nil)
+        let verdict = quote.bundle.verifyRecorded(nonce: [])
         #expect(verdict.error?.code == .weakHash, "\(String(describing: verdict.error))")
     }
 
     @Test func allowedForLegacyFleetsAndTheLogReplaysToTheQuote() throws {
         let quote = try RealQuote.load()
-        let verified = try #require(quote.bundle.verify(nonce: [], selection: nil, allowSHA1Signatures: true).verified)
+        let verified = try #require(quote.bundle.verifyRecorded(nonce: [], allowSHA1Signatures: true).verified)
         let quoted = PCRBanks(verified)
         #expect(quoted.values[.sha1]?.count == 24)
         let check = BootLogVerification(bytes: try #require(try quote.bundle.bootLogBytes()), against: quoted)
@@ -60,15 +75,15 @@ struct RealQuoteWithBootLogTests {
         signature[signature.count - 1] ^= 0x01
         quote = RealQuote(bundle: { var b = quote.bundle; b.signature = Data(signature).base64EncodedString(); return b }(),
                           log: quote.log)
-        #expect(quote.bundle.verify(nonce: [], selection: nil, allowSHA1Signatures: true).error?.code == .badSignature)
-        #expect(quote.bundle.verify(nonce: [], selection: nil).error?.code == .badSignature)
+        #expect(quote.bundle.verifyRecorded(nonce: [], allowSHA1Signatures: true).error?.code == .badSignature)
+        #expect(quote.bundle.verifyRecorded(nonce: []).error?.code == .badSignature)
     }
 
     /// A log cut after an event no longer replays: the check names the first event the quote accounts for no
     /// more; another machine's log diverges too; garbage is a coded parse error.
     @Test func divergenceNamesTheFirstEvent() throws {
         let quote = try RealQuote.load()
-        let quoted = PCRBanks(try #require(quote.bundle.verify(nonce: [], selection: nil, allowSHA1Signatures: true).verified))
+        let quoted = PCRBanks(try #require(quote.bundle.verifyRecorded(nonce: [], allowSHA1Signatures: true).verified))
         let log = try BootEventLog(bytes: quote.log)
         // Add a copy of the last event: the quote is reached before it, so it is the divergence.
         let last = try #require(log.events.last)
@@ -107,7 +122,7 @@ struct RealMultiBankQuoteTests {
     func quoteVerifiesAndTheLogReplaysToIt(_ bank: String) throws {
         let url = try RealBootLog.url("gce-cos-85-nonce9009.\(bank)", "bundle.json")
         let bundle = try EvidenceBundle.decode(try Data(contentsOf: url))
-        let verdict = bundle.verify(nonce: [0x90, 0x09], selection: nil)
+        let verdict = bundle.verifyRecorded(nonce: [0x90, 0x09])
         let verified = try #require(verdict.verified, "\(String(describing: verdict.error))")
         let quoted = PCRBanks(verified)
         #expect(quoted.values.keys.map(\.rawValue) == [bank])
@@ -115,6 +130,6 @@ struct RealMultiBankQuoteTests {
         #expect(check.matches, "\(check.summary)")
         #expect(check.compared.first?.hasPrefix("\(bank):0,1,2,3,4,5,6,7,8,9") == true, "\(check.compared)")
         // Another nonce is refused: the quotes are bound to 0x9009.
-        #expect(bundle.verify(nonce: [0x90, 0x0A], selection: nil).error?.code == .nonceMismatch)
+        #expect(bundle.verifyRecorded(nonce: [0x90, 0x0A]).error?.code == .nonceMismatch)
     }
 }

@@ -61,38 +61,48 @@ struct BootLogCLITests {
         #expect(run.output.components(separatedBy: ", byte ").count == 2, "the offset is named once: \(run.output)")
     }
 
+    /// The AK Name a recorded bundle carries, to pin it with --ak-name.
+    static func akName(_ bundle: String) throws -> String {
+        let object = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: bundle)))
+        return try #require((object as? [String: Any])?["akName"] as? String)
+    }
+
+    /// The recorded quotes were made for an empty (Windows) or a 2-byte (COS) nonce, shorter than a fresh
+    /// challenge must be: the commands check them with --insecure-no-freshness against the bundle's own nonce.
     @Test func verifyChecksTheBootLogAgainstTheQuote() throws {
         let bundle = Self.vector("windows-gcp-shielded-vm.bundle.json")
+        let pin = ["--ak-name", try Self.akName(bundle), "--insecure-no-freshness"]
         // The AK signs with RSASSA-SHA1: refused by default, with its own code.
-        let weak = try Run.smig(["verify", bundle, "--json"])
+        let weak = try Run.smig(["verify", bundle, "--json"] + pin)
         #expect(weak.status == 1)
         #expect(try weak.json()["code"] as? String == "quote.weak-hash")
         // Allowed for a legacy fleet: the quote is valid and the bundle's boot log replays to it.
-        let ok = try Run.smig(["verify", bundle, "--allow-sha1-signatures", "--json"])
+        let ok = try Run.smig(["verify", bundle, "--allow-sha1-signatures", "--json"] + pin)
         #expect(ok.status == 0, "\(ok.output)")
         let report = try ok.json()
         #expect(report["result"] as? String == "valid")
         #expect((report["bootLog"] as? [String: Any])?["matches"] as? Bool == true)
         // Another machine's log: rejected, naming the PCR and the first event that diverges.
-        let other = try Run.smig(["verify", bundle, "--allow-sha1-signatures", "--boot-log", Self.vector("debian-10.bin"), "--json"])
+        let other = try Run.smig(["verify", bundle, "--allow-sha1-signatures", "--boot-log", Self.vector("debian-10.bin"), "--json"] + pin)
         #expect(other.status == 1)
         let otherReport = try other.json()
         #expect(otherReport["code"] as? String == "eventlog.replay-mismatch")
         let divergence = try #require((otherReport["bootLog"] as? [String: Any])?["divergence"] as? [String: Any])
         #expect(divergence["event"] as? Int != nil && divergence["pcr"] as? Int != nil)
-        let text = try Run.smig(["verify", bundle, "--allow-sha1-signatures", "--boot-log", Self.vector("debian-10.bin")])
+        let text = try Run.smig(["verify", bundle, "--allow-sha1-signatures", "--boot-log", Self.vector("debian-10.bin")] + pin)
         #expect(text.output.contains("diverges at event"), "\(text.output)")
     }
 
-    /// A real SHA-384 quote (RSASSA-SHA256) with its boot log: valid for the right nonce, and the log replays.
+    /// A real SHA-384 quote (RSASSA-SHA256) with its boot log: valid, and the log replays to it.
     @Test func verifyASHA384QuoteWithItsBootLog() throws {
         let bundle = Self.vector("gce-cos-85-nonce9009.sha384.bundle.json")
-        let run = try Run.smig(["verify", bundle, "--nonce", "9009", "--pcrs", "sha384:0-23", "--json"])
+        let pin = ["--ak-name", try Self.akName(bundle), "--insecure-no-freshness"]
+        let run = try Run.smig(["verify", bundle, "--pcrs", "sha384:0-23", "--json"] + pin)
         #expect(run.status == 0, "\(run.output)")
         let bootLog = try #require(try run.json()["bootLog"] as? [String: Any])
         #expect(bootLog["matches"] as? Bool == true)
         #expect((bootLog["compared"] as? [String])?.first?.hasPrefix("sha384:0,1,2") == true)
-        let text = try Run.smig(["verify", bundle, "--nonce", "9009", "--boot-log", Self.vector("gce-cos-85-nonce9009.bin")])
+        let text = try Run.smig(["verify", bundle, "--boot-log", Self.vector("gce-cos-85-nonce9009.bin")] + pin)
         #expect(text.status == 0 && text.output.contains("replays to the quoted PCRs sha384:"), "\(text.output)")
     }
 
