@@ -26,6 +26,9 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
         public static let schemeMismatch = Code(rawValue: "quote.scheme-mismatch")
         /// The signature does not verify over the attest bytes with the AK.
         public static let badSignature = Code(rawValue: "quote.bad-signature")
+        /// The signature is valid but made over a SHA-1 digest, which policy refuses (allow it explicitly for
+        /// legacy fleets whose AKs are fixed to SHA-1).
+        public static let weakHash = Code(rawValue: "quote.weak-hash")
         /// extraData is not the expected nonce (replay or wrong challenge).
         public static let nonceMismatch = Code(rawValue: "quote.nonce-mismatch")
         /// The quoted banks are not the expected banks (e.g. SHA-1 only where SHA-256 is required).

@@ -76,7 +76,11 @@ public struct AttestationKey: Sendable {
     }
 
     /// Verifies `signature` over `message` with this key. Only the AK's fixed scheme and hash are accepted.
-    public func verify(_ signature: Signature, over message: [UInt8]) throws(AttestationError) {
+    ///
+    /// A valid signature over a SHA-1 digest (RSASSA-SHA1, RSAPSS-SHA1, ECDSA-SHA1) is refused with
+    /// `quote.weak-hash` unless `allowSHA1` (legacy fleets whose AKs are fixed to SHA-1); an invalid one is
+    /// `quote.bad-signature` like any other.
+    public func verify(_ signature: Signature, over message: [UInt8], allowSHA1: Bool = false) throws(AttestationError) {
         if let fixed = publicKey?.publicArea.scheme, fixed.scheme != .null, fixed.scheme != signature.scheme || fixed.hash != signature.hash {
             throw AttestationError(.schemeMismatch,
                                    "signature is \(signature.scheme)/\(signature.hash), the AK is fixed to \(fixed.scheme)/\(fixed.hash)")
@@ -88,6 +92,7 @@ public struct AttestationKey: Sendable {
                 throw AttestationError(.badSignature, "ECDSA r or s is longer than the P-256 order")
             }
             valid = switch hash {
+            case .sha1: k.isValidSignature(sig, for: Insecure.SHA1.hash(data: message))
             case .sha256: k.isValidSignature(sig, for: SHA256.hash(data: message))
             case .sha384: k.isValidSignature(sig, for: SHA384.hash(data: message))
             case .sha512: k.isValidSignature(sig, for: SHA512.hash(data: message))
@@ -98,6 +103,7 @@ public struct AttestationKey: Sendable {
                 throw AttestationError(.badSignature, "ECDSA r or s is longer than the P-384 order")
             }
             valid = switch hash {
+            case .sha1: k.isValidSignature(sig, for: Insecure.SHA1.hash(data: message))
             case .sha256: k.isValidSignature(sig, for: SHA256.hash(data: message))
             case .sha384: k.isValidSignature(sig, for: SHA384.hash(data: message))
             case .sha512: k.isValidSignature(sig, for: SHA512.hash(data: message))
@@ -107,6 +113,7 @@ public struct AttestationKey: Sendable {
             let padding: _RSA.Signing.Padding = signature.scheme == .rsapss ? .PSS : .insecurePKCS1v1_5
             let sig = _RSA.Signing.RSASignature(rawRepresentation: bytes)
             valid = switch hash {
+            case .sha1: k.isValidSignature(sig, for: Insecure.SHA1.hash(data: message), padding: padding)
             case .sha256: k.isValidSignature(sig, for: SHA256.hash(data: message), padding: padding)
             case .sha384: k.isValidSignature(sig, for: SHA384.hash(data: message), padding: padding)
             case .sha512: k.isValidSignature(sig, for: SHA512.hash(data: message), padding: padding)
@@ -116,6 +123,10 @@ public struct AttestationKey: Sendable {
             throw AttestationError(.schemeMismatch, "a \(signature.scheme) signature cannot come from this AK")
         }
         guard valid else { throw AttestationError(.badSignature, "signature does not verify with the AK") }
+        if signature.hash == .sha1, !allowSHA1 {
+            throw AttestationError(.weakHash,
+                                   "the signature is valid but made over a SHA-1 digest (\(signature.scheme)-sha1); SHA-1 signatures are refused unless allowed for a legacy fleet")
+        }
     }
 
     static func leftPad(_ bytes: [UInt8], _ size: Int) -> [UInt8] {

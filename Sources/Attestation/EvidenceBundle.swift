@@ -25,6 +25,8 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
     public var pcrs: [String: [String: String]]
     /// The measurement log (TCG CEL-JSON records), when the agent sends one.
     public var eventLog: [MeasurementRecord]?
+    /// The host's TCG boot event log (`binary_bios_measurements`), base64, when the agent sends one.
+    public var bootLog: String?
     /// The agent's wall-clock time when it made the quote (informational; freshness comes from the nonce).
     public var agentTime: Date
     /// Why the agent sent no measurement log although it keeps one (the log could not be read), or nil.
@@ -32,7 +34,8 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
 
     public init(
         hostId: String, akPublic: [UInt8], akName: [UInt8], nonce: [UInt8], attest: [UInt8], signature: [UInt8],
-        selection: PCRSelectionList, pcrValues: [[UInt8]], eventLog: [MeasurementRecord]? = nil, agentTime: Date
+        selection: PCRSelectionList, pcrValues: [[UInt8]], eventLog: [MeasurementRecord]? = nil,
+        bootLog: [UInt8]? = nil, agentTime: Date
     ) {
         self.version = Self.currentVersion
         self.hostId = hostId
@@ -48,6 +51,7 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
         }
         self.pcrs = pcrs
         self.eventLog = eventLog
+        self.bootLog = bootLog.map { Data($0).base64EncodedString() }
         self.agentTime = agentTime
     }
 
@@ -124,10 +128,12 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
     /// Verifies this bundle's quote against an AK the verifier trusts (`pin`) and the verifier's own nonce.
     /// The AK that the bundle carries is only compared with the pin, never trusted; `selection` is what the
     /// verifier asked for (nil: the bundle's own).
-    public func verify(pinnedAK pin: AKPin, freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation? = nil) -> QuoteVerdict {
+    public func verify(pinnedAK pin: AKPin, freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation? = nil,
+                       allowSHA1Signatures: Bool = false) -> QuoteVerdict {
         do throws(AttestationError) {
             let key = try pin.key(evidenceKey: try bytes(\.akPublic, "akPublic"))
-            return try verify(with: key, freshness: freshness, selection: selection, previous: previous)
+            return try verify(with: key, freshness: freshness, selection: selection, previous: previous,
+                              allowSHA1Signatures: allowSHA1Signatures)
         } catch {
             return .rejected(error)
         }
@@ -135,19 +141,22 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
 
     /// Checks only that the bundle is consistent with ITSELF: its own AK, and (with `.notChecked`) its own nonce.
     /// A forger with any restricted-looking key passes this; it proves nothing about which TPM made the quote.
-    public func verifySelfConsistencyOnly(freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation? = nil) -> QuoteVerdict {
+    public func verifySelfConsistencyOnly(freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation? = nil,
+                                          allowSHA1Signatures: Bool = false) -> QuoteVerdict {
         do throws(AttestationError) {
             let key = try AttestationKey(tpm2bPublic: try bytes(\.akPublic, "akPublic"))
             guard Hex.decode(akName) == key.name else {
                 throw AttestationError(.malformedKey, "akName does not match the Name of akPublic")
             }
-            return try verify(with: key, freshness: freshness, selection: selection, previous: previous)
+            return try verify(with: key, freshness: freshness, selection: selection, previous: previous,
+                              allowSHA1Signatures: allowSHA1Signatures)
         } catch {
             return .rejected(error)
         }
     }
 
-    func verify(with key: AttestationKey, freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation?) throws(AttestationError) -> QuoteVerdict {
+    func verify(with key: AttestationKey, freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation?,
+                allowSHA1Signatures: Bool) throws(AttestationError) -> QuoteVerdict {
         let sel: PCRSelectionList
         if let selection { sel = selection } else { sel = try self.selection() }
         let expectedNonce: [UInt8]
@@ -158,7 +167,17 @@ public struct EvidenceBundle: Codable, Hashable, Sendable {
         return QuoteVerifier.verify(
             attest: try bytes(\.attest, "attest"), signature: try bytes(\.signature, "signature"), key: key,
             pcrValues: try values(for: sel),
-            expected: QuoteExpectation(nonce: expectedNonce, selection: sel, previous: previous))
+            expected: QuoteExpectation(nonce: expectedNonce, selection: sel, previous: previous,
+                                       allowSHA1Signatures: allowSHA1Signatures))
+    }
+
+    /// The boot event log's bytes, nil when the bundle carries none.
+    public func bootLogBytes() throws(AttestationError) -> [UInt8]? {
+        guard let bootLog else { return nil }
+        guard let data = Data(base64Encoded: bootLog) else {
+            throw AttestationError(.malformedEvidence, "bootLog is not valid base64")
+        }
+        return [UInt8](data)
     }
 
     static func describe(_ error: any Error) -> String {

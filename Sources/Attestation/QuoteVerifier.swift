@@ -6,11 +6,15 @@ public struct QuoteExpectation: Sendable {
     public var selection: PCRSelectionList
     /// The last observation of this TPM's clock, if any.
     public var previous: ClockObservation?
+    /// Accept signatures over SHA-1 digests (legacy AKs); refused with `quote.weak-hash` by default.
+    public var allowSHA1Signatures: Bool
 
-    public init(nonce: [UInt8], selection: PCRSelectionList, previous: ClockObservation? = nil) {
+    public init(nonce: [UInt8], selection: PCRSelectionList, previous: ClockObservation? = nil,
+                allowSHA1Signatures: Bool = false) {
         self.nonce = nonce
         self.selection = selection
         self.previous = previous
+        self.allowSHA1Signatures = allowSHA1Signatures
     }
 }
 
@@ -74,7 +78,7 @@ public enum QuoteVerifier {
         let signature: Signature
         do { signature = try Signature(wireBytes: signatureBytes) } catch { throw AttestationError(.malformedSignature, wrapping: error, in: "TPMT_SIGNATURE") }
 
-        try key.verify(signature, over: attestBytes)
+        try key.verify(signature, over: attestBytes, allowSHA1: expected.allowSHA1Signatures)
 
         guard attest.magic == Attest.generatedValue else {
             throw AttestationError(.badMagic, "magic is 0x\(String(attest.magic, radix: 16)), not TPM_GENERATED_VALUE 0xff544347", offset: 0)

@@ -20,7 +20,9 @@ public struct BootLogSource: MeasurementSource {
         do {
             log = try BootEventLog(bytes: bytes)
         } catch {
-            throw MeasurementError(.bootLog, error.description, subject: path, offset: error.offset)
+            // The offset goes in its own field; the message names the event, so the location is printed once.
+            let event = error.record.map { " (event \($0))" } ?? ""
+            throw MeasurementError(.bootLog, "\(error.code): \(error.reason)\(event)", subject: path, offset: error.offset)
         }
         let replayed = log.replay()
         guard replayed.values[.sha256] != nil else {
@@ -29,8 +31,8 @@ public struct BootLogSource: MeasurementSource {
         var out = [NamedMeasurement(source: kind, name: "boot-log", sha256: Digests.sha256(bytes),
                                detail: "\(log.events.count) events, \(bytes.count) bytes")]
         for pcr in pcrs {
-            let value = replayed[.sha256, pcr] ?? PCRBanks.resetValue(.sha256)
-            let count = log.events.filter { $0.pcrIndex == pcr && $0.eventType != BootEventLog.evNoAction }.count
+            let value = replayed[.sha256, pcr] ?? PCRBanks.resetValue(.sha256, pcr: pcr)
+            let count = log.events.filter { $0.pcrIndex == pcr && $0.extends }.count
             out.append(NamedMeasurement(source: kind, name: "boot-log:pcr\(pcr)", sha256: value, value: Hex.encode(value),
                                    detail: "sha256 PCR \(pcr) replayed from \(count) events"))
         }

@@ -18,6 +18,11 @@ import Yams
 /// pcrs:
 ///   sha256:
 ///     0: [<64 hex digits>, ...]
+/// boot-events:                        # events of the host's boot log, see GoldenBootEvent
+///   - pcr: 4
+///     type: EV_EFI_BOOT_SERVICES_APPLICATION
+///     description-contains: xen
+///     sha256: [<64 hex digits>]
 /// ```
 public struct GoldenValues: Sendable, Hashable {
     /// One measurement name's allowed results.
@@ -63,13 +68,16 @@ public struct GoldenValues: Sendable, Hashable {
     public var entries: [Entry]
     /// Allowed values per bank and PCR index. A PCR not listed is not constrained.
     public var pcrs: [HashAlgorithm: [Int: [[UInt8]]]]
+    /// Rules for events of the host's boot log.
+    public var bootEvents: [GoldenBootEvent]
 
     public init(name: String, description: String? = nil, entries: [Entry] = [],
-                pcrs: [HashAlgorithm: [Int: [[UInt8]]]] = [:]) {
+                pcrs: [HashAlgorithm: [Int: [[UInt8]]]] = [:], bootEvents: [GoldenBootEvent] = []) {
         self.name = name
         self.description = description
         self.entries = entries
         self.pcrs = pcrs
+        self.bootEvents = bootEvents
     }
 
     /// The entry for a measurement name: an exact name wins over the longest matching pattern.
@@ -82,7 +90,7 @@ public struct GoldenValues: Sendable, Hashable {
     public var requiredNames: [String] { entries.filter(\.required).map(\.name) }
 
     static let kind = "golden-values"
-    static let topKeys = ["kind", "version", "name", "description", "measurements", "pcrs"]
+    static let topKeys = ["kind", "version", "name", "description", "measurements", "pcrs", "boot-events"]
     static let entryKeys = ["sha256", "values", "required", "comment"]
 
     /// Decodes a golden-values document strictly (see ``PolicyError``).
@@ -179,9 +187,15 @@ public struct GoldenValues: Sendable, Hashable {
                 pcrs[bank] = table
             }
         }
-        if entries.isEmpty && pcrs.isEmpty {
+        bootEvents = []
+        if let eventsNode = top["boot-events"] {
+            for item in try source.sequence(eventsNode, what: "boot-events") {
+                bootEvents.append(try GoldenBootEvent(node: item, source: source))
+            }
+        }
+        if entries.isEmpty && pcrs.isEmpty && bootEvents.isEmpty {
             throw source.error(.missingKey, at: node, "the golden values allow nothing",
-                               hint: "add 'measurements:' or 'pcrs:'")
+                               hint: "add 'measurements:', 'pcrs:' or 'boot-events:'")
         }
     }
 }

@@ -23,16 +23,13 @@ public struct BenchVerify: ParsableCommand {
 
     @Option(help: "TCTI of the TPM to take quotes from (default: start a temporary swtpm).") public var tcti: String?
     @Option(help: "Distinct quotes per key.") public var quotes: Int = 16
-    @Option(help: "Seconds per measured run.") public var seconds: Double = 1.0
-    @Option(help: "Alternating rounds (raw, full); the best round of each counts.") public var rounds: Int = 3
+    @OptionGroup public var timing: BenchTimingOptions
     @OptionGroup public var output: OutputOptions
 
     public init() {}
 
     public func validate() throws {
         guard (1...1000).contains(quotes) else { throw ValidationError("--quotes must be 1-1000") }
-        guard seconds > 0, seconds <= 60 else { throw ValidationError("--seconds must be in (0, 60]") }
-        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1-20") }
     }
 
     struct Row: Encodable {
@@ -108,7 +105,7 @@ public struct BenchVerify: ParsableCommand {
                     throw CommandFailure("a quote taken for the benchmark does not verify")
                 }
                 var bestRaw = 0.0, bestFull = 0.0, bestEnrolled = 0.0
-                for _ in 0..<rounds {
+                for _ in 0..<timing.rounds {
                     guard let r = measure(raw), let f = measure(full), let e = measure(enrolled) else {
                         throw CommandFailure("a verification failed during the measured run")
                     }
@@ -129,7 +126,7 @@ public struct BenchVerify: ParsableCommand {
             #endif
             let report = Report(build: build, tpm: tctiString, rows: rows)
             if output.json { Output.json(report); return }
-            Output.line("bench verify (\(build) build, quotes from \(tctiString), best of \(rounds) × \(seconds)s)")
+            Output.line("bench verify (\(build) build, quotes from \(tctiString), best of \(timing.rounds) × \(timing.seconds)s)")
             Output.line(Output.table(
                 ["key", "raw verif/s", "full verif/s", "full/raw", "full, enrolled AK", "enrolled/raw"],
                 rows.map { r in
@@ -167,18 +164,5 @@ public struct BenchVerify: ParsableCommand {
     func pad(_ b: [UInt8], _ n: Int) -> [UInt8] { b.count >= n ? b : [UInt8](repeating: 0, count: n - b.count) + b }
 
     /// Operations per second of `body` over about `seconds`; nil if any call returned false.
-    func measure(_ body: (Int) -> Bool) -> Double? {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .milliseconds(Int(seconds * 1000))
-        var n = 0
-        var ok = true
-        while clock.now < deadline {
-            for _ in 0..<64 { ok = body(n) && ok; n += 1 }
-        }
-        guard ok else { return nil }
-        let elapsed = clock.now - start
-        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Double(n) / secs
-    }
+    func measure(_ body: (Int) -> Bool) -> Double? { operationsPerSecond(seconds: timing.seconds, body) }
 }

@@ -50,6 +50,10 @@ public struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("tpm2-tools: the PCR file (tpm2_quote -o, serialized format).", valueName: "file")) public var pcrFile: String?
     @Option(help: ArgumentHelp("Golden values (YAML): also evaluate the proven PCRs and the bundle's measurement log; exit 4 if untrusted.", valueName: "file"))
     public var golden: String?
+    @Option(help: ArgumentHelp("The host's TCG boot event log (binary): it must replay to the quoted PCRs (default: the bundle's, if any).", valueName: "file"))
+    public var bootLog: String?
+    @Flag(help: "Accept quotes signed over SHA-1 (RSASSA-SHA1, ECDSA-SHA1) for legacy fleets; refused as quote.weak-hash otherwise.")
+    public var allowSHA1Signatures = false
     @OptionGroup public var output: OutputOptions
 
     public init() {}
@@ -86,6 +90,7 @@ public struct VerifyCommand: ParsableCommand {
         var continuity: String?
         var nonceChecked: Bool
         var evaluation: Evaluation?
+        var bootLog: BootLogVerification?
     }
 
     struct Evaluation: Encodable {
@@ -99,16 +104,21 @@ public struct VerifyCommand: ParsableCommand {
         var report = Report(result: "rejected", akPinnedBy: "NOT-PINNED", akAttributesChecked: false, nonceChecked: nonce != nil)
         let verdict: QuoteVerdict
         var records: [MeasurementRecord] = []
+        var bundleLog: [UInt8]?
         do {
-            verdict = try evaluate(&report, records: &records)
+            verdict = try evaluate(&report, records: &records, bootLog: &bundleLog)
             if let golden, let q = verdict.verified {
                 let values: GoldenValues
                 do { values = try GoldenValues(contentsOfFile: golden) } catch {
                     throw CommandFailure("\(error)", exitCode: 2)
                 }
-                let v = Evaluator.evaluate(.init(quoted: PCRBanks(q), records: records, golden: values))
+                let log = try bootLogBytes(bundleLog).flatMap { try? BootEventLog(bytes: $0) }
+                let v = Evaluator.evaluate(.init(quoted: PCRBanks(q), records: records, bootLog: log, golden: values))
                 report.evaluation = Evaluation(golden: values.name, trusted: v.trusted, recordsChecked: v.recordsChecked,
                                                reasons: v.reasons.map(\.description))
+            }
+            if let q = verdict.verified, let log = try bootLogBytes(bundleLog) {
+                report.bootLog = BootLogVerification(bytes: log, against: PCRBanks(q))
             }
         } catch let e as CommandFailure {
             Output.error(e.message)
@@ -134,6 +144,9 @@ public struct VerifyCommand: ParsableCommand {
             report.code = e.code.rawValue
             report.reason = e.description
         }
+        if let b = report.bootLog, !b.matches, report.result != "rejected" {
+            (report.result, report.code, report.reason) = ("rejected", b.code, b.summary)
+        }
         if output.json {
             Output.json(report)
         } else {
@@ -147,6 +160,7 @@ public struct VerifyCommand: ParsableCommand {
             case "self-consistent": Output.line("NOT VERIFIED (self-consistency only): \(report.reason ?? "")")
             default: Output.line("rejected: \(report.reason ?? "")")
             }
+            if let b = report.bootLog, b.matches { Output.line("valid: \(b.summary)") }
             if let e = report.evaluation {
                 Output.line(e.trusted
                     ? "trusted: \(e.recordsChecked) measurement record(s) replay to the quoted PCRs and match golden '\(e.golden)'"
@@ -160,6 +174,12 @@ public struct VerifyCommand: ParsableCommand {
         case "rebooted": throw ExitCode(3)
         default: throw ExitCode(1)
         }
+    }
+
+    /// The boot log to check: --boot-log, else the bundle's.
+    func bootLogBytes(_ fromBundle: [UInt8]?) throws -> [UInt8]? {
+        if let bootLog { return try readFile(bootLog) }
+        return fromBundle
     }
 
     /// The AK the user trusts, from --ak-public, --ak-name or --enrolled.
@@ -179,7 +199,7 @@ public struct VerifyCommand: ParsableCommand {
         return nil
     }
 
-    func evaluate(_ report: inout Report, records: inout [MeasurementRecord]) throws -> QuoteVerdict {
+    func evaluate(_ report: inout Report, records: inout [MeasurementRecord], bootLog: inout [UInt8]?) throws -> QuoteVerdict {
         let freshness: Freshness
         if let nonce {
             do { freshness = try Freshness.issued(try parseHex(nonce, "--nonce")) } catch let e as AttestationError { return .rejected(e) }
@@ -216,11 +236,14 @@ public struct VerifyCommand: ParsableCommand {
             }
             report.akName = evidence.akName
             records = evidence.eventLog ?? []
+            do { bootLog = try evidence.bootLogBytes() } catch { return .rejected(error) }
             report.pcrSelection = expectedSelection?.description ?? evidence.pcrSelection
             if let pin {
-                return evidence.verify(pinnedAK: pin.0, freshness: freshness, selection: expectedSelection, previous: previousClock)
+                return evidence.verify(pinnedAK: pin.0, freshness: freshness, selection: expectedSelection, previous: previousClock,
+                                       allowSHA1Signatures: allowSHA1Signatures)
             }
-            return evidence.verifySelfConsistencyOnly(freshness: freshness, selection: expectedSelection, previous: previousClock)
+            return evidence.verifySelfConsistencyOnly(freshness: freshness, selection: expectedSelection, previous: previousClock,
+                                                      allowSHA1Signatures: allowSHA1Signatures)
         }
         guard let pin, case .nonce(let expectedNonce) = freshness else {
             return .rejected(AttestationError(.akNotPinned, "tpm2-tools files need --ak-public and --nonce"))
@@ -243,6 +266,7 @@ public struct VerifyCommand: ParsableCommand {
         report.pcrSelection = expectedSelection!.description
         return QuoteVerifier.verify(
             attest: try readFile(message!), signature: try readFile(signature!), key: key, pcrValues: pcrFile.values,
-            expected: QuoteExpectation(nonce: expectedNonce, selection: expectedSelection!, previous: previousClock))
+            expected: QuoteExpectation(nonce: expectedNonce, selection: expectedSelection!, previous: previousClock,
+                                       allowSHA1Signatures: allowSHA1Signatures))
     }
 }

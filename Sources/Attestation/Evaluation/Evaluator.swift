@@ -87,7 +87,10 @@ public enum Evaluator {
             }
         }
 
-        // 4. Golden PCR values.
+        // 4. Golden boot events.
+        reasons += BootEventRules.evaluate(input.golden.bootEvents, log: input.bootLog)
+
+        // 5. Golden PCR values.
         for bank in input.golden.pcrs.keys.sorted() {
             for (pcr, allowed) in (input.golden.pcrs[bank] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 guard let value = input.quoted[bank, pcr] else {

@@ -1,16 +1,17 @@
-public import Policy
+public import TPMWire
 
-/// A TCG PC Client platform firmware event log in the crypto-agile format (`binary_bios_measurements`).
+/// A TCG PC Client platform firmware event log (`binary_bios_measurements`), in either of its two formats.
 ///
-/// From the TCG PC Client Platform Firmware Profile Specification, §10.2:
+/// **Crypto-agile** (TCG PC Client Platform Firmware Profile, §10.2): a first SHA-1-format event carrying the
+/// Spec ID event, then TCG_PCR_EVENT2 records with one digest per declared bank.
 ///
 /// ```c
-/// typedef struct tdTCG_PCR_EVENT {        // the first event, SHA-1 format
+/// typedef struct tdTCG_PCR_EVENT {        // every event of a TCG 1.2 log; the first event of an agile log
 ///     UINT32        pcrIndex;
-///     UINT32        eventType;            // EV_NO_ACTION
-///     BYTE          digest[20];           // zeros
+///     UINT32        eventType;
+///     BYTE          digest[20];           // SHA-1 (zeros in the Spec ID event)
 ///     UINT32        eventDataSize;
-///     BYTE          event[eventDataSize]; // TCG_EfiSpecIdEvent
+///     BYTE          event[eventDataSize];
 /// } TCG_PCR_EVENT;
 ///
 /// typedef struct tdTCG_EfiSpecIdEvent {
@@ -24,7 +25,7 @@ public import Policy
 ///     BYTE   vendorInfo[vendorInfoSize];
 /// } TCG_EfiSpecIDEvent;
 ///
-/// typedef struct tdTCG_PCR_EVENT2 {       // every following event
+/// typedef struct tdTCG_PCR_EVENT2 {       // every following event of an agile log
 ///     UINT32             pcrIndex;
 ///     UINT32             eventType;
 ///     TPML_DIGEST_VALUES digests;         // UINT32 count; { UINT16 hashAlg; BYTE digest[size]; }[count]
@@ -32,40 +33,64 @@ public import Policy
 ///     BYTE               event[eventSize];
 /// } TCG_PCR_EVENT2;
 /// ```
+///
+/// **TCG 1.2 / SHA-1** (TCG PC Client Specific Implementation Specification for Conventional BIOS): every event
+/// is a TCG_PCR_EVENT; the log has no Spec ID Event03 and a single SHA-1 bank. Firmware of TPM 2.0 machines
+/// still writes this format when it does not speak the agile one (older UEFI, some hypervisors).
+///
+/// Zero bytes after the last event are padding and accepted; anything else after the last event is an error.
+/// Every error names the event index (the first event is 0) and the byte offset in the log.
 public struct BootEventLog: Sendable, Hashable {
+    public enum Format: String, Sendable, Hashable {
+        /// TCG_PCR_EVENT2 records after a Spec ID Event03.
+        case cryptoAgile = "crypto-agile"
+        /// TCG_PCR_EVENT records only (TCG 1.2, SHA-1).
+        case sha1 = "sha1"
+    }
+
     public struct AlgorithmSize: Sendable, Hashable {
-        public var algorithmID: UInt16
+        public var algorithm: TPMAlgorithm
         public var digestSize: Int
+
+        public init(algorithm: TPMAlgorithm, digestSize: Int) {
+            self.algorithm = algorithm
+            self.digestSize = digestSize
+        }
+    }
+
+    public struct Digest: Sendable, Hashable {
+        public var algorithm: TPMAlgorithm
+        public var bytes: [UInt8]
     }
 
     public struct Event: Sendable, Hashable {
-        /// Index of the event in the log (the Spec ID event is 0).
+        /// Index of the event in the log (the first event, a Spec ID event included, is 0).
         public var index: Int
         /// Byte offset of the event in the log.
         public var offset: Int
+        /// Encoded size of the event in bytes.
+        public var size: Int
         public var pcrIndex: Int
-        public var eventType: UInt32
-        /// Digests in log order: (TPM_ALG_ID, digest).
-        public var digests: [(algorithmID: UInt16, digest: [UInt8])]
+        public var eventType: BootEventType
+        /// Digests in log order.
+        public var digests: [Digest]
         public var eventData: [UInt8]
 
-        public static func == (lhs: Self, rhs: Self) -> Bool {
-            lhs.index == rhs.index && lhs.offset == rhs.offset && lhs.pcrIndex == rhs.pcrIndex
-                && lhs.eventType == rhs.eventType && lhs.eventData == rhs.eventData
-                && lhs.digests.map(\.algorithmID) == rhs.digests.map(\.algorithmID)
-                && lhs.digests.map(\.digest) == rhs.digests.map(\.digest)
+        public func digest(_ algorithm: TPMAlgorithm) -> [UInt8]? {
+            digests.first { $0.algorithm == algorithm }?.bytes
         }
 
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(offset)
-            hasher.combine(eventData)
-        }
+        /// EV_NO_ACTION events are informational: never extended (TCG PC Client, §10.4.1).
+        public var extends: Bool { eventType != .noAction }
 
-        public func digest(_ bank: HashAlgorithm) -> [UInt8]? {
-            digests.first { $0.algorithmID == bank.tpmAlgorithmID }?.digest
+        /// The signature of an EV_NO_ACTION event ("StartupLocality", "SP800-155 Event3", "Spec ID Event03", …),
+        /// or nil for other events.
+        public var noActionSignature: String? {
+            guard eventType == .noAction, eventData.count >= 16 else { return nil }
+            let signature = eventData.prefix(16).prefix { $0 != 0 }
+            guard !signature.isEmpty, signature.allSatisfy({ (0x20..<0x7F).contains($0) }) else { return nil }
+            return String(decoding: signature, as: UTF8.self)
         }
-
-        public var typeName: String { BootEventLog.eventTypeName(eventType) }
     }
 
     /// Limits from the PC Client spec and TPM 2.0 Part 2 (HASH_COUNT): they bound every allocation.
@@ -73,210 +98,214 @@ public struct BootEventLog: Sendable, Hashable {
     public static let maxDigestSize = 64
     public static let maxEventSize = 16 << 20
 
-    public static let evNoAction: UInt32 = 0x0000_0003
-    public static let evSeparator: UInt32 = 0x0000_0004
-
+    public var format: Format
+    /// From the Spec ID event; 0 for a SHA-1 log.
     public var platformClass: UInt32
-    public var specVersion: (major: UInt8, minor: UInt8, errata: UInt8)
+    /// From the Spec ID event; 1.2 for a SHA-1 log.
+    public var specVersion: SpecVersion
+    /// From the Spec ID event; 0 for a SHA-1 log.
     public var uintnSize: UInt8
+    /// The banks the Spec ID event declares (in its order); SHA-1 alone for a SHA-1 log.
     public var algorithms: [AlgorithmSize]
     /// The locality from a StartupLocality EV_NO_ACTION event (sets PCR 0's initial value), if any.
     public var startupLocality: UInt8?
-    /// Every event after the Spec ID event.
+    /// Every event, the Spec ID event of an agile log included (it is event 0 and is not extended).
     public var events: [Event]
+    /// Zero bytes after the last event.
+    public var paddingBytes: Int
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.platformClass == rhs.platformClass && lhs.algorithms == rhs.algorithms && lhs.events == rhs.events
-            && lhs.startupLocality == rhs.startupLocality
+    public struct SpecVersion: Sendable, Hashable, CustomStringConvertible {
+        public var major: UInt8
+        public var minor: UInt8
+        public var errata: UInt8
+        public var description: String { "\(major).\(minor) errata \(errata)" }
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(events) }
-
-    /// Parses a whole log; trailing bytes that do not form an event are an error.
+    /// Parses a whole log.
     public init(bytes: [UInt8]) throws(EventLogError) {
-        var reader = LittleEndianReader(bytes[...])
-
-        // TCG_PCR_EVENT carrying TCG_EfiSpecIdEvent.
-        let firstPCR = try reader.readUInt32("the first event's pcrIndex")
-        let firstType = try reader.readUInt32("the first event's eventType")
-        _ = try reader.readBytes(20, "the first event's SHA-1 digest")
-        let firstSize = Int(try reader.readUInt32("the first event's eventDataSize"))
-        guard firstPCR == 0, firstType == Self.evNoAction else {
-            throw EventLogError(.missingSpecIDEvent, "the first event is not EV_NO_ACTION in PCR 0", offset: 0, record: 0)
-        }
-        guard firstSize <= Self.maxEventSize else {
-            throw EventLogError(.badLength, "Spec ID event size \(firstSize) is too large", offset: 28, record: 0)
-        }
-        var spec = LittleEndianReader(try reader.readBytes(firstSize, "the Spec ID event"))
-        let specBase = 32
-        let signature = Array(try spec.readBytes(16, "the Spec ID signature"))
-        if signature == Array("Spec ID Event00\0".utf8) || signature == Array("Spec ID Event02\0".utf8) {
-            throw EventLogError(.unsupportedFormat, "a SHA-1-only (TCG 1.2) event log; only crypto-agile logs are read",
-                                offset: specBase, record: 0)
-        }
-        guard signature == Array("Spec ID Event03\0".utf8) else {
-            throw EventLogError(.missingSpecIDEvent, "the first event has no 'Spec ID Event03' signature",
-                                offset: specBase, record: 0)
-        }
-        platformClass = try spec.readUInt32("platformClass")
-        let minor = try spec.readUInt8("specVersionMinor")
-        let major = try spec.readUInt8("specVersionMajor")
-        let errata = try spec.readUInt8("specErrata")
-        specVersion = (major, minor, errata)
-        uintnSize = try spec.readUInt8("uintnSize")
-        guard major == 2 else {
-            throw EventLogError(.unsupportedFormat, "Spec ID version \(major).\(minor) is not 2.x", offset: specBase + 20,
-                                record: 0)
-        }
-        let count = Int(try spec.readUInt32("numberOfAlgorithms"))
-        guard (1...Self.maxAlgorithms).contains(count) else {
-            throw EventLogError(.badLength, "numberOfAlgorithms \(count) is outside 1...\(Self.maxAlgorithms)",
-                                offset: specBase + 24, record: 0)
-        }
-        var algorithms: [AlgorithmSize] = []
-        for _ in 0..<count {
-            let at = specBase + spec.offset
-            let id = try spec.readUInt16("algorithmId")
-            let size = Int(try spec.readUInt16("digestSize"))
-            guard (1...Self.maxDigestSize).contains(size) else {
-                throw EventLogError(.badLength, "digest size \(size) for algorithm 0x\(String(id, radix: 16))", offset: at,
-                                    record: 0)
-            }
-            if let known = HashAlgorithm(tpmAlgorithmID: id), known.digestSize != size {
-                throw EventLogError(.badLength, "\(known.rawValue) declared with \(size)-byte digests", offset: at, record: 0)
-            }
-            guard !algorithms.contains(where: { $0.algorithmID == id }) else {
-                throw EventLogError(.digestListMismatch, "algorithm 0x\(String(id, radix: 16)) declared twice", offset: at,
-                                    record: 0)
-            }
-            algorithms.append(AlgorithmSize(algorithmID: id, digestSize: size))
-        }
-        self.algorithms = algorithms
-        let vendorSize = Int(try spec.readUInt8("vendorInfoSize"))
-        _ = try spec.readBytes(vendorSize, "vendorInfo")
-        guard spec.isAtEnd else {
-            throw EventLogError(.trailingData, "\(spec.remaining) bytes after the Spec ID event's vendorInfo",
-                                offset: specBase + spec.offset, record: 0)
+        var reader = LittleEndianReader(bytes[...], origin: 0)
+        if let spec = try Self.readSpecIDEvent(bytes) {
+            format = .cryptoAgile
+            platformClass = spec.platformClass
+            specVersion = spec.version
+            uintnSize = spec.uintnSize
+            algorithms = spec.algorithms
+            _ = try reader.readBytes(spec.size, "the Spec ID event")
+            events = [spec.event]
+        } else {
+            format = .sha1
+            platformClass = 0
+            specVersion = SpecVersion(major: 1, minor: 2, errata: 0)
+            uintnSize = 0
+            algorithms = [AlgorithmSize(algorithm: .sha1, digestSize: 20)]
+            events = []
         }
 
-        // TCG_PCR_EVENT2 records.
-        var events: [Event] = []
         var locality: UInt8?
         while !reader.isAtEnd {
+            if reader.restIsZero { break }
+            let index = events.count
             let start = reader.offset
-            let index = events.count + 1
-            let pcr = try reader.readUInt32("an event's pcrIndex")
-            guard pcr <= 23 else {
-                throw EventLogError(.badPCRIndex, "PCR index \(pcr) is outside 0...23", offset: start, record: index)
+            let event: Event
+            do throws(EventLogError) {
+                event = format == .cryptoAgile
+                    ? try Self.readEvent2(&reader, algorithms: algorithms, index: index)
+                    : try Self.readEvent1(&reader, index: index)
+            } catch {
+                var located = error
+                located.record = index
+                if located.offset == nil { located.offset = start }
+                throw located
             }
-            let type = try reader.readUInt32("an event's eventType")
-            let digestCount = Int(try reader.readUInt32("an event's digest count"))
-            guard digestCount == algorithms.count else {
-                throw EventLogError(.digestListMismatch,
-                                    "event has \(digestCount) digests; the Spec ID event declares \(algorithms.count)",
-                                    offset: start + 8, record: index)
-            }
-            var digests: [(algorithmID: UInt16, digest: [UInt8])] = []
-            for _ in 0..<digestCount {
-                let at = reader.offset
-                let id = try reader.readUInt16("a digest's hashAlg")
-                guard let declared = algorithms.first(where: { $0.algorithmID == id }),
-                      !digests.contains(where: { $0.algorithmID == id })
-                else {
-                    throw EventLogError(.digestListMismatch,
-                                        "digest algorithm 0x\(String(id, radix: 16)) is undeclared or repeated",
-                                        offset: at, record: index)
+            if event.noActionSignature == "StartupLocality", event.pcrIndex == 0, event.eventData.count == 17 {
+                guard locality == nil, !events.contains(where: { $0.pcrIndex == 0 && $0.extends }) else {
+                    throw EventLogError(.badStartupLocality,
+                                        "a StartupLocality event after the first extend of PCR 0, or a second one",
+                                        offset: start, record: index)
                 }
-                digests.append((id, Array(try reader.readBytes(declared.digestSize, "a digest"))))
+                locality = event.eventData[16]
             }
+            events.append(event)
+        }
+        paddingBytes = reader.remaining
+        startupLocality = locality
+    }
+
+    /// The Spec ID event if the log starts with one, nil for a SHA-1 log.
+    private static func readSpecIDEvent(_ bytes: [UInt8]) throws(EventLogError) -> (
+        event: Event, size: Int, platformClass: UInt32, version: SpecVersion, uintnSize: UInt8, algorithms: [AlgorithmSize]
+    )? {
+        // A first event that is EV_NO_ACTION in PCR 0 whose data starts "Spec ID Event03\0" opens an agile log.
+        let signature = Array("Spec ID Event03\0".utf8)
+        guard bytes.count >= 32 + 16, bytes[0..<4].allSatisfy({ $0 == 0 }), bytes[4..<8] == [3, 0, 0, 0][...],
+              Array(bytes[32..<48]) == signature
+        else { return nil }
+        var reader = LittleEndianReader(bytes[...], origin: 0)
+        do throws(EventLogError) {
+            _ = try reader.readUInt32("the Spec ID event's pcrIndex")
+            _ = try reader.readUInt32("the Spec ID event's eventType")
+            _ = try reader.readBytes(20, "the Spec ID event's digest")
             let sizeOffset = reader.offset
-            let size = Int(try reader.readUInt32("an event's eventSize"))
-            guard size <= Self.maxEventSize else {
-                throw EventLogError(.badLength, "event size \(size) is too large", offset: sizeOffset, record: index)
+            let size = Int(try reader.readUInt32("the Spec ID event's eventDataSize"))
+            guard size <= 16 + 12 + 4 + maxAlgorithms * 4 + 1 + 255 else {
+                throw EventLogError(.badLength, "Spec ID event size \(size) is too large", offset: sizeOffset)
             }
-            let data = Array(try reader.readBytes(size, "an event's data"))
-            if type == Self.evNoAction, pcr == 0, data.count == 17, data.prefix(16) == Array("StartupLocality\0".utf8)[...] {
-                locality = data[16]
+            let data = try reader.readBytes(size, "the Spec ID event")
+            var spec = LittleEndianReader(data, origin: 0)
+            _ = try spec.readBytes(16, "the Spec ID signature")
+            let platformClass = try spec.readUInt32("platformClass")
+            let minor = try spec.readUInt8("specVersionMinor")
+            let major = try spec.readUInt8("specVersionMajor")
+            let errata = try spec.readUInt8("specErrata")
+            let uintnSize = try spec.readUInt8("uintnSize")
+            guard major == 2 else {
+                throw EventLogError(.unsupportedFormat, "Spec ID version \(major).\(minor) is not 2.x", offset: 32 + 21)
             }
-            events.append(Event(index: index, offset: start, pcrIndex: Int(pcr), eventType: type, digests: digests,
-                                eventData: data))
+            let countOffset = spec.offset
+            let count = Int(try spec.readUInt32("numberOfAlgorithms"))
+            guard (1...maxAlgorithms).contains(count) else {
+                throw EventLogError(.badLength, "numberOfAlgorithms \(count) is outside 1...\(maxAlgorithms)",
+                                    offset: countOffset)
+            }
+            var algorithms: [AlgorithmSize] = []
+            for _ in 0..<count {
+                let at = spec.offset
+                let algorithm = TPMAlgorithm(rawValue: try spec.readUInt16("algorithmId"))
+                let size = Int(try spec.readUInt16("digestSize"))
+                guard (1...maxDigestSize).contains(size) else {
+                    throw EventLogError(.badLength, "digest size \(size) for algorithm \(algorithm)", offset: at)
+                }
+                if let known = algorithm.digestSize, known != size {
+                    throw EventLogError(.badLength, "\(algorithm) declared with \(size)-byte digests", offset: at)
+                }
+                guard !algorithms.contains(where: { $0.algorithm == algorithm }) else {
+                    throw EventLogError(.digestListMismatch, "algorithm \(algorithm) declared twice", offset: at)
+                }
+                algorithms.append(AlgorithmSize(algorithm: algorithm, digestSize: size))
+            }
+            let vendorSize = Int(try spec.readUInt8("vendorInfoSize"))
+            _ = try spec.readBytes(vendorSize, "vendorInfo")
+            guard spec.isAtEnd else {
+                throw EventLogError(.trailingData, "\(spec.remaining) bytes after the Spec ID event's vendorInfo",
+                                    offset: spec.offset)
+            }
+            let event = Event(index: 0, offset: 0, size: reader.offset, pcrIndex: 0, eventType: .noAction,
+                              digests: [Digest(algorithm: .sha1, bytes: Array(bytes[8..<28]))], eventData: Array(data))
+            return (event, reader.offset, platformClass, SpecVersion(major: major, minor: minor, errata: errata),
+                    uintnSize, algorithms)
+        } catch {
+            var located = error
+            located.record = 0
+            throw located
         }
-        self.events = events
-        self.startupLocality = locality
     }
 
-    /// Replays every extending event into the banks the log declares and this build can compute.
-    ///
-    /// Returns values for PCRs 0...23 (unextended ones at their reset value). EV_NO_ACTION events are not
-    /// extended; a StartupLocality event sets PCR 0's initial value.
-    public func replay() -> PCRBanks {
-        var banks = PCRBanks()
-        for algorithm in algorithms {
-            guard let bank = HashAlgorithm(tpmAlgorithmID: algorithm.algorithmID) else { continue }
-            var table: [Int: [UInt8]] = [:]
-            for pcr in 0...23 { table[pcr] = PCRBanks.resetValue(bank) }
-            if let startupLocality {
-                var initial = PCRBanks.resetValue(bank)
-                initial[initial.count - 1] = startupLocality
-                table[0] = initial
-            }
-            for event in events where event.eventType != Self.evNoAction {
-                guard let digest = event.digest(bank), let old = table[event.pcrIndex] else { continue }
-                table[event.pcrIndex] = PCRBanks.extend(old, with: digest, bank: bank)
-            }
-            banks.values[bank] = table
-        }
-        return banks
+    /// TCG_PCR_EVENT (SHA-1 format).
+    private static func readEvent1(_ reader: inout LittleEndianReader, index: Int) throws(EventLogError) -> Event {
+        let start = reader.offset
+        let pcr = try readPCRIndex(&reader)
+        let type = BootEventType(rawValue: try reader.readUInt32("an event's eventType"))
+        let digest = Array(try reader.readBytes(20, "an event's SHA-1 digest"))
+        let data = try readEventData(&reader)
+        return Event(index: index, offset: start, size: reader.offset - start, pcrIndex: pcr, eventType: type,
+                     digests: [Digest(algorithm: .sha1, bytes: digest)], eventData: data)
     }
 
-    /// The PCRs (among `pcrs`) whose replayed value differs from the quoted one, per bank present in both.
-    public func mismatches(against quoted: PCRBanks, pcrs: ClosedRange<Int> = 0...9) -> [(bank: HashAlgorithm, pcr: Int,
-                                                                                          expected: [UInt8], quoted: [UInt8])] {
-        let replayed = replay()
-        var out: [(bank: HashAlgorithm, pcr: Int, expected: [UInt8], quoted: [UInt8])] = []
-        for bank in replayed.values.keys.sorted() {
-            for pcr in pcrs {
-                guard let value = quoted[bank, pcr], let expected = replayed[bank, pcr] else { continue }
-                if value != expected { out.append((bank, pcr, expected, value)) }
-            }
+    /// TCG_PCR_EVENT2 (crypto-agile format): one digest per declared algorithm, each once.
+    private static func readEvent2(_ reader: inout LittleEndianReader, algorithms: [AlgorithmSize],
+                                   index: Int) throws(EventLogError) -> Event {
+        let start = reader.offset
+        let pcr = try readPCRIndex(&reader)
+        let type = BootEventType(rawValue: try reader.readUInt32("an event's eventType"))
+        let countOffset = reader.offset
+        let digestCount = Int(try reader.readUInt32("an event's digest count"))
+        guard digestCount == algorithms.count else {
+            throw EventLogError(.digestListMismatch,
+                                "the event has \(digestCount) digests; the Spec ID event declares \(algorithms.count)",
+                                offset: countOffset)
         }
-        return out
+        var digests: [Digest] = []
+        for _ in 0..<digestCount {
+            let at = reader.offset
+            let algorithm = TPMAlgorithm(rawValue: try reader.readUInt16("a digest's hashAlg"))
+            guard let declared = algorithms.first(where: { $0.algorithm == algorithm }),
+                  !digests.contains(where: { $0.algorithm == algorithm })
+            else {
+                throw EventLogError(.digestListMismatch, "digest algorithm \(algorithm) is undeclared or repeated",
+                                    offset: at)
+            }
+            digests.append(Digest(algorithm: algorithm, bytes: Array(try reader.readBytes(declared.digestSize, "a digest"))))
+        }
+        let data = try readEventData(&reader)
+        return Event(index: index, offset: start, size: reader.offset - start, pcrIndex: pcr, eventType: type,
+                     digests: digests, eventData: data)
     }
 
-    static func eventTypeName(_ type: UInt32) -> String {
-        switch type {
-        case 0x0000_0000: "EV_PREBOOT_CERT"
-        case 0x0000_0001: "EV_POST_CODE"
-        case 0x0000_0003: "EV_NO_ACTION"
-        case 0x0000_0004: "EV_SEPARATOR"
-        case 0x0000_0005: "EV_ACTION"
-        case 0x0000_0006: "EV_EVENT_TAG"
-        case 0x0000_0007: "EV_S_CRTM_CONTENTS"
-        case 0x0000_0008: "EV_S_CRTM_VERSION"
-        case 0x0000_0009: "EV_CPU_MICROCODE"
-        case 0x0000_000A: "EV_PLATFORM_CONFIG_FLAGS"
-        case 0x0000_000B: "EV_TABLE_OF_DEVICES"
-        case 0x0000_000C: "EV_COMPACT_HASH"
-        case 0x0000_000D: "EV_IPL"
-        case 0x0000_000E: "EV_IPL_PARTITION_DATA"
-        case 0x0000_000F: "EV_NONHOST_CODE"
-        case 0x0000_0010: "EV_NONHOST_CONFIG"
-        case 0x0000_0011: "EV_NONHOST_INFO"
-        case 0x0000_0012: "EV_OMIT_BOOT_DEVICE_EVENTS"
-        case 0x8000_0001: "EV_EFI_VARIABLE_DRIVER_CONFIG"
-        case 0x8000_0002: "EV_EFI_VARIABLE_BOOT"
-        case 0x8000_0003: "EV_EFI_BOOT_SERVICES_APPLICATION"
-        case 0x8000_0004: "EV_EFI_BOOT_SERVICES_DRIVER"
-        case 0x8000_0005: "EV_EFI_RUNTIME_SERVICES_DRIVER"
-        case 0x8000_0006: "EV_EFI_GPT_EVENT"
-        case 0x8000_0007: "EV_EFI_ACTION"
-        case 0x8000_0008: "EV_EFI_PLATFORM_FIRMWARE_BLOB"
-        case 0x8000_0009: "EV_EFI_HANDOFF_TABLES"
-        case 0x8000_000A: "EV_EFI_PLATFORM_FIRMWARE_BLOB2"
-        case 0x8000_000B: "EV_EFI_HANDOFF_TABLES2"
-        case 0x8000_0010: "EV_EFI_HCRTM_EVENT"
-        case 0x8000_00E0: "EV_EFI_VARIABLE_AUTHORITY"
-        default: "0x" + String(type, radix: 16)
+    private static func readPCRIndex(_ reader: inout LittleEndianReader) throws(EventLogError) -> Int {
+        let at = reader.offset
+        let pcr = try reader.readUInt32("an event's pcrIndex")
+        guard pcr <= 23 else {
+            throw EventLogError(.badPCRIndex, "PCR index \(pcr) is outside 0...23", offset: at)
         }
+        return Int(pcr)
+    }
+
+    private static func readEventData(_ reader: inout LittleEndianReader) throws(EventLogError) -> [UInt8] {
+        let at = reader.offset
+        let size = Int(try reader.readUInt32("an event's eventSize"))
+        guard size <= maxEventSize else {
+            throw EventLogError(.badLength, "event size \(size) is too large", offset: at)
+        }
+        return Array(try reader.readBytes(size, "an event's data"))
+    }
+
+    /// The events that extend a PCR (every event but EV_NO_ACTION).
+    public var extendingEvents: [Event] { events.filter(\.extends) }
+
+    /// PCRs the log extends (or sets, for PCR 0 with a StartupLocality event).
+    public var extendedPCRs: Set<Int> {
+        var pcrs = Set(extendingEvents.map(\.pcrIndex))
+        if startupLocality != nil { pcrs.insert(0) }
+        return pcrs
     }
 }

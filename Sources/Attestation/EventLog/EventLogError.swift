@@ -36,6 +36,10 @@ public struct EventLogError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let extraRecords = Code(rawValue: "eventlog.extra-records")
         /// Replaying the log does not give the quoted PCR value (a truncated log, or an extend not logged).
         public static let replayMismatch = Code(rawValue: "eventlog.replay-mismatch")
+        /// The quote covers none of the PCRs a boot log accounts for, in any bank the log records.
+        public static let notQuoted = Code(rawValue: "eventlog.not-quoted")
+        /// A StartupLocality event after PCR 0 was first extended, or a second one.
+        public static let badStartupLocality = Code(rawValue: "eventlog.bad-startup-locality")
         /// A bank the replay cannot compute (e.g. SM3).
         public static let unsupportedAlgorithm = Code(rawValue: "eventlog.unsupported-algorithm")
     }
@@ -58,9 +62,11 @@ public struct EventLogError: Error, Sendable, Hashable, CustomStringConvertible 
     }
 
     public var description: String {
-        var text = "\(code): \(reason)"
-        if let record { text += " (record \(record))" }
-        if let offset { text += " (at byte \(offset))" }
-        return text
+        switch (record, offset) {
+        case let (record?, offset?): "\(code): \(reason) (record \(record), byte \(offset))"
+        case let (record?, nil): "\(code): \(reason) (record \(record))"
+        case let (nil, offset?): "\(code): \(reason) (byte \(offset))"
+        case (nil, nil): "\(code): \(reason)"
+        }
     }
 }

@@ -6,15 +6,19 @@ struct LittleEndianReader {
     private(set) var bytes: ArraySlice<UInt8>
     let base: Int
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    /// `origin` is the index offsets count from: by default the slice's start; pass the start of the whole log
+    /// to read a part of it with offsets in log coordinates.
+    init(_ bytes: ArraySlice<UInt8>, origin: Int? = nil) {
         self.bytes = bytes
-        self.base = bytes.startIndex
+        self.base = origin ?? bytes.startIndex
     }
 
-    /// Offset from the start of the input.
+    /// Offset from the origin.
     var offset: Int { bytes.startIndex - base }
     var remaining: Int { bytes.count }
     var isAtEnd: Bool { bytes.isEmpty }
+    /// True when every byte left is zero (firmware pads the log area with zeros after the last event).
+    var restIsZero: Bool { bytes.allSatisfy { $0 == 0 } }
 
     mutating func readBytes(_ count: Int, _ what: StaticString) throws(EventLogError) -> ArraySlice<UInt8> {
         guard count >= 0 else { throw EventLogError(.badLength, "negative length for \(what)", offset: offset) }

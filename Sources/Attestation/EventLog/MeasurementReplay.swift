@@ -16,7 +16,7 @@ public enum MeasurementReplay {
         var values = initial
         for record in records {
             guard let digest = record.digest(bank) else { continue }
-            let old = values[record.pcr] ?? PCRBanks.resetValue(bank)
+            let old = values[record.pcr] ?? PCRBanks.resetValue(bank, pcr: record.pcr)
             values[record.pcr] = PCRBanks.extend(old, with: digest, bank: bank)
         }
         return values
@@ -67,7 +67,7 @@ public enum MeasurementReplay {
         let covered = (pcrs ?? logged).sorted()
         for pcr in covered {
             guard let quotedValue = quoted[pcr] else { continue }
-            var value = PCRBanks.resetValue(bank)
+            var value = PCRBanks.resetValue(bank, pcr: pcr)
             var reachedAt: Int? = value == quotedValue ? -1 : nil
             let mine = records.filter { $0.pcr == pcr }
             for (position, record) in mine.enumerated() {

@@ -13,9 +13,11 @@ public struct PCRBanks: Sendable, Hashable {
         set { values[bank, default: [:]][pcr] = newValue }
     }
 
-    /// The reset value of a PCR: all zeros (PCR 0 may start at the startup locality, see the boot log).
-    public static func resetValue(_ bank: HashAlgorithm) -> [UInt8] {
-        [UInt8](repeating: 0, count: bank.digestSize)
+    /// The reset value of a PCR (PC Client Platform TPM Profile, PCR attributes): all zeros for PCRs 0–16 and
+    /// 23, all ones for the dynamic-launch PCRs 17–22 (zeroed only by a dynamic launch). PCR 0 may start at the
+    /// startup locality instead, see ``BootEventLog``.
+    public static func resetValue(_ bank: HashAlgorithm, pcr: Int = 0) -> [UInt8] {
+        [UInt8](repeating: (17...22).contains(pcr) ? 0xFF : 0, count: bank.digestSize)
     }
 
     /// TPM2_PCR_Extend: `new = H(old || digest)`.

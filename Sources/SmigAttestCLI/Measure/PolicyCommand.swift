@@ -60,7 +60,7 @@ public struct PolicyCheckCommand: ParsableCommand {
             case let .goldenValues(golden):
                 let pcrCount = golden.pcrs.values.reduce(0) { $0 + $1.count }
                 return [FileResult(file: path, ok: true, kind: "golden-values", name: golden.name,
-                                   summary: "\(golden.entries.count) measurements (\(golden.requiredNames.count) required), \(pcrCount) PCR values")]
+                                   summary: "\(golden.entries.count) measurements (\(golden.requiredNames.count) required), \(pcrCount) PCR values, \(golden.bootEvents.count) boot-event rules")]
             case let .region(region):
                 var results = [FileResult(file: path, ok: true, kind: "region", name: region.name,
                                           summary: "\(region.hosts.count) hosts, ring \(region.ring.joined(separator: " -> ")) -> \(region.ring.first ?? "")")]

@@ -1,0 +1,97 @@
+import Yams
+
+/// A golden rule for boot events: the events of the host's boot log in `pcr` (of `eventType`, whose data
+/// description contains `descriptionContains`) must have one of the allowed digests in `bank`.
+///
+/// ```yaml
+/// boot-events:
+///   - pcr: 4
+///     type: EV_EFI_BOOT_SERVICES_APPLICATION
+///     description-contains: xen          # case-insensitive; matched against the event's text or UEFI path
+///     sha256: [<64 hex digits>, ...]     # exactly one of sha1, sha256, sha384, sha512
+///     required: true                     # default true: a matching event must be in the log
+/// ```
+public struct GoldenBootEvent: Sendable, Hashable {
+    public var pcr: Int
+    /// The event type as written: a spec name (`EV_IPL`) or a number (`0x80000003`); nil matches any type.
+    public var eventType: String?
+    /// Lower-cased; nil matches any event.
+    public var descriptionContains: String?
+    public var bank: HashAlgorithm
+    public var digests: [[UInt8]]
+    public var required: Bool
+    public var line: Int
+    public var column: Int
+
+    public init(pcr: Int, eventType: String? = nil, descriptionContains: String? = nil, bank: HashAlgorithm,
+                digests: [[UInt8]], required: Bool = true, line: Int = 0, column: Int = 0) {
+        self.pcr = pcr
+        self.eventType = eventType
+        self.descriptionContains = descriptionContains?.lowercased()
+        self.bank = bank
+        self.digests = digests
+        self.required = required
+        self.line = line
+        self.column = column
+    }
+
+    /// How the rule reads in messages: `PCR 4 EV_EFI_BOOT_SERVICES_APPLICATION containing 'xen' (golden line 12)`.
+    public var label: String {
+        var text = "PCR \(pcr)"
+        if let eventType { text += " \(eventType)" }
+        if let descriptionContains { text += " containing '\(descriptionContains)'" }
+        return text + " (golden line \(line))"
+    }
+
+    static let keys = ["pcr", "type", "description-contains", "required", "comment"] + HashAlgorithm.allCases.map(\.rawValue)
+
+    init(node: Node, source: PolicySource) throws(PolicyError) {
+        let fields = try source.mapping(node, what: "a boot-events entry", allowed: Self.keys)
+        pcr = try source.int(try fields.required("pcr", hint: "the PCR the event extends, e.g. pcr: 4"), what: "pcr",
+                             range: 0...23)
+        if let typeNode = fields["type"] {
+            let text = try source.nonEmptyString(typeNode, what: "type")
+            let upper = text.uppercased()
+            let isName = TCGEventTypeNames.value(of: upper) != nil
+            let isNumber = upper.hasPrefix("0X") ? UInt32(upper.dropFirst(2), radix: 16) != nil : UInt32(upper) != nil
+            guard isName || isNumber else {
+                let names = TCGEventTypeNames.all.map(\.name)
+                let suggestion = PolicySource.suggestion(for: upper, among: names)
+                throw source.error(.badValue, at: typeNode, "boot event type '\(text)' is not a TCG event type",
+                                   hint: suggestion.hasPrefix("did you mean")
+                                       ? suggestion
+                                       : "use a TCG name such as EV_EFI_BOOT_SERVICES_APPLICATION or EV_IPL, or a number")
+            }
+            eventType = upper.hasPrefix("EV_") ? upper : text
+        } else {
+            eventType = nil
+        }
+        descriptionContains = try fields["description-contains"].map { node throws(PolicyError) in
+            try source.nonEmptyString(node, what: "description-contains").lowercased()
+        }
+        let banks = HashAlgorithm.allCases.filter { fields[$0.rawValue] != nil }
+        guard banks.count == 1, let bank = banks.first, let digestsNode = fields[bank.rawValue] else {
+            throw source.error(banks.isEmpty ? .missingKey : .inconsistent, at: node,
+                               "a boot-events entry needs exactly one digest list (sha1, sha256, sha384 or sha512)",
+                               hint: "e.g. sha256: [<64 hex digits>]")
+        }
+        self.bank = bank
+        var digests: [[UInt8]] = []
+        for (_, item) in try source.stringList(digestsNode, what: "\(bank.rawValue) digests") {
+            let digest = try source.digest(item, algorithm: bank, what: "\(bank.rawValue) digest of a boot event")
+            if digests.contains(digest) {
+                throw source.error(.duplicateEntry, at: item, "digest listed twice", hint: "remove the repeated line")
+            }
+            digests.append(digest)
+        }
+        if digests.isEmpty {
+            throw source.error(.missingKey, at: digestsNode, "the boot-events entry allows no digest",
+                               hint: "list at least one \(bank.digestSize * 2)-hex-digit digest")
+        }
+        self.digests = digests
+        required = try fields["required"].map { node throws(PolicyError) in try source.bool(node, what: "required") } ?? true
+        if let comment = fields["comment"] { _ = try source.string(comment, what: "comment") }
+        line = node.mark?.line ?? 0
+        column = node.mark?.column ?? 0
+    }
+}
