@@ -239,8 +239,11 @@ public struct VerifyCommand: ParsableCommand {
             do { bootLog = try evidence.bootLogBytes() } catch { return .rejected(error) }
             report.pcrSelection = expectedSelection?.description ?? evidence.pcrSelection
             if let pin {
-                return evidence.verify(pinnedAK: pin.0, freshness: freshness, selection: expectedSelection, previous: previousClock,
-                                       allowSHA1Signatures: allowSHA1Signatures)
+                let verdict = evidence.verify(pinnedAK: pin.0, freshness: freshness, selection: expectedSelection, previous: previousClock,
+                                              allowSHA1Signatures: allowSHA1Signatures)
+                // The log and the host id are claims too: valid only when they hold against the verified quote.
+                if let q = verdict.verified, let e = evidence.claimsError(of: q, enrolledHost: enrolled) { return .rejected(e) }
+                return verdict
             }
             return evidence.verifySelfConsistencyOnly(freshness: freshness, selection: expectedSelection, previous: previousClock,
                                                       allowSHA1Signatures: allowSHA1Signatures)

@@ -58,6 +58,11 @@ struct EnrolmentCLITests {
         let v = try w.smig(["verify", w.path("b.json"), "--enrolled", "host-a", "--rctcb-dir", dir, "--nonce", nonce, "--json"])
         #expect(v.status == 0, "\(v.output)")
         #expect(try v.json()["akPinnedBy"] as? String == "enrolled:host-a")
+        // A bundle that names another host is not host-a's, even with host-a's AK.
+        #expect(try w.smig(["quote", "--nonce", nonce, "--host-id", "host-b", "--out", w.path("named-b.json")]).status == 0)
+        let named = try w.smig(["verify", w.path("named-b.json"), "--enrolled", "host-a", "--rctcb-dir", dir, "--nonce", nonce, "--json"])
+        #expect(named.status == 1)
+        #expect(try named.json()["code"] as? String == "evidence.host-mismatch", "\(named.output)")
         let other = try w.smig(["verify", w.path("b.json"), "--enrolled", "host-b", "--rctcb-dir", dir, "--nonce", nonce, "--json"])
         #expect(other.status != 0 && other.output.contains("enrol.not-enrolled"), "\(other.output)")
 

@@ -52,3 +52,38 @@ struct ForgedBundleTests {
         #expect(try ok.json()["result"] as? String == "valid")
     }
 }
+
+/// A bundle's measurement log and host id are claims: an edited log, a log the quote does not cover, or another
+/// host's name make it invalid even with the right AK and nonce.
+@Suite("Bundle claims through the CLI", .serialized)
+struct BundleClaimsTests {
+    @Test func editedLogAndForeignHostAreRefused() throws {
+        let w = try CLIWorld()
+        #expect(try w.smig(["tpm", "provision"]).status == 0)
+        let file = w.path("hv.bin")
+        try Data("hypervisor".utf8).write(to: URL(fileURLWithPath: file))
+        #expect(try w.smig(["measure", "--source", "file:\(file)", "--extend"]).status == 0)
+        let nonce = String(repeating: "d4", count: 16)
+        #expect(try w.smig(["quote", "--nonce", nonce, "--host-id", "host-a", "--out", w.path("b.json")]).status == 0)
+        let good = try w.smig(["verify", w.path("b.json"), "--ak-public", w.akPub, "--nonce", nonce, "--json"])
+        #expect(good.status == 0, "\(good.output)")
+
+        // The log edited to hide the measured digest.
+        let text = try String(contentsOfFile: w.path("b.json"), encoding: .utf8)
+        let bundle = try EvidenceBundle.decode(Data(text.utf8))
+        var edited = bundle
+        var records = try #require(bundle.eventLog)
+        records[0].content.measurement = String(repeating: "0", count: 64)
+        edited.eventLog = records
+        try edited.encoded().write(to: URL(fileURLWithPath: w.path("edited.json")))
+        let e = try w.smig(["verify", w.path("edited.json"), "--ak-public", w.akPub, "--nonce", nonce, "--json"])
+        #expect(e.status == 1)
+        #expect(try e.json()["code"] as? String == "evidence.log-mismatch", "\(e.output)")
+
+        // A quote that does not cover PCR 15 cannot vouch for the log.
+        #expect(try w.smig(["quote", "--nonce", nonce, "--pcrs", "sha256:0-7", "--out", w.path("short.json")]).status == 0)
+        let s = try w.smig(["verify", w.path("short.json"), "--ak-public", w.akPub, "--nonce", nonce, "--json"])
+        #expect(s.status == 1)
+        #expect(try s.json()["code"] as? String == "evidence.log-not-quoted", "\(s.output)")
+    }
+}
