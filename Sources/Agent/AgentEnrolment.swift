@@ -15,6 +15,9 @@ public enum AgentEnrolment {
         public var regionCA: String
     }
 
+    /// NV index of the platform certificate (TCG PC Client Platform TPM Profile; swtpm_setup --create-platform-cert).
+    public static let platformCertificateNVIndex: UInt32 = 0x01C0_8000
+
     public struct Failure: Error, CustomStringConvertible {
         public let code: String
         public let message: String
@@ -26,9 +29,11 @@ public enum AgentEnrolment {
         let files = AgentIdentityFiles(stateDirectory: tpm.stateDirectory)
         let key = P256.Signing.PrivateKey()
         let blob = tpm.blob
-        let (ekPublic, ekCert) = try await tpm.run { device -> ([UInt8], [UInt8]?) in
+        let (ekPublic, ekCert, platformCert) = try await tpm.run { device -> ([UInt8], [UInt8]?, [UInt8]?) in
             let ek = try device.withEndorsementKey(blob.ekType) { $0.publicKey }
-            return (ek.wireBytes, try device.endorsementCertificate(blob.ekType))
+            // The platform certificate, where the TPM holds one (TCG PC Client platform certificate NV index).
+            let platform = try? device.readNV(AgentEnrolment.platformCertificateNVIndex)
+            return (ek.wireBytes, try device.endorsementCertificate(blob.ekType), platform ?? nil)
         }
         guard let ekCert else {
             throw Failure(code: "enrol.no-ek-certificate", message: "the TPM has no EK certificate at NV 0x\(String(blob.ekType.certificateNVIndex, radix: 16))")
@@ -37,7 +42,8 @@ public enum AgentEnrolment {
         defer { Task { await client.shutdown() } }
         let base = rctcb.hasSuffix("/") ? String(rctcb.dropLast()) : rctcb
         let request = EnrolmentRequest(hostId: tpm.hostId, ekPublic: Data(ekPublic).base64EncodedString(),
-                                       ekCertificate: Data(ekCert).base64EncodedString(), platformCertificate: nil,
+                                       ekCertificate: Data(ekCert).base64EncodedString(),
+                                       platformCertificate: platformCert.map { Data($0).base64EncodedString() },
                                        akPublic: Data(blob.publicBytes).base64EncodedString(), tlsPublicKey: key.publicKey.pemRepresentation)
         let challenge: EnrolmentChallenge = try await client.post("\(base)/v1/enrol/begin", request)
         guard let idObject = Data(base64Encoded: challenge.idObject), let secret = Data(base64Encoded: challenge.encryptedSecret) else {

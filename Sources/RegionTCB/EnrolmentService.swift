@@ -72,10 +72,15 @@ public actor EnrolmentService {
         guard EKTemplate.type(of: ek) != nil else {
             throw RegionError(.ekTemplate, "the EK's public area matches no TCG EK template (attributes 0x\(String(ek.publicArea.objectAttributes.rawValue, radix: 16)))")
         }
-        let ekIdentity: String
+        var ekIdentity: String
         switch await EKCertificateChain.verify(certificateDER: certDER, authorities: ekAuthorities, at: now) {
         case .untrusted(let reason): throw RegionError(.ekCertificateUntrusted, reason)
         case .trusted(let subject, let issuer, let serial): ekIdentity = "issuer \(issuer), serial \(serial), subject \(subject)"
+        }
+        if let platform = request.platformCertificate {
+            // Recorded, not judged: platform certificates describe the machine, they do not vouch for the AK.
+            let bytes = try Self.base64(platform, "platformCertificate")
+            ekIdentity += "; platform certificate sha256 \(Hex.encode(Array(SHA256.hash(data: bytes))))"
         }
         if case .differs(let reason) = EKCertificateMatch.check(ek: ek, certificateDER: certDER) {
             throw RegionError(.ekCertificateMismatch, reason)

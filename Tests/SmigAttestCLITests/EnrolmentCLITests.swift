@@ -69,6 +69,7 @@ struct EnrolmentCLITests {
         // The operator sees the enrolment over mutual TLS with the admin certificate.
         let events = try w.smig(["events", "--rctcb", url, "--dir", dir, "--json"])
         #expect(events.status == 0 && events.output.contains("\"enrolled\""), "\(events.output)")
+        #expect(events.output.contains("platform certificate sha256"), "the swtpm's platform certificate was not sent: \(events.output)")
 
         // Revocation: trust is gone at once; enrolment is refused until re-admission.
         #expect(try w.smig(["rctcb", "revoke", "host-a", "--dir", dir]).status == 0)
