@@ -37,6 +37,7 @@ public actor EnrolmentService {
     /// How long a credential may be answered.
     public let challengeLifetime: TimeInterval
     var pending: [String: Pending] = [:]
+    static let maximumPending = 10_000
 
     public init(store: IVTStore, ca: RegionCA, ekAuthorities: [[UInt8]], challengeLifetime: TimeInterval = 60, logger: Logger) {
         self.store = store
@@ -109,6 +110,10 @@ public actor EnrolmentService {
         }
         let challengeId = Hex.encode(id)
         pending = pending.filter { $0.value.expires > now }
+        // Enrolment is open to anyone who holds a certified TPM: bound the open credentials.
+        guard pending.count < Self.maximumPending else {
+            throw RegionError(.busy, "too many enrolments in progress; try again in \(Int(challengeLifetime)) s")
+        }
         pending[challengeId] = Pending(hostId: request.hostId, akPublic: akBytes, akName: akName, ekIdentity: ekIdentity,
                                        tlsPublicKey: tlsKey, secret: secret, expires: now.addingTimeInterval(challengeLifetime))
         return EnrolmentChallenge(challengeId: challengeId, idObject: Data(challenge.idObject).base64EncodedString(),

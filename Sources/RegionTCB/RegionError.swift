@@ -29,6 +29,7 @@ public struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let challengeExpired = Code(rawValue: "enrol.challenge-expired")
         public static let activationFailed = Code(rawValue: "enrol.activation-failed")
         public static let notEnrolled = Code(rawValue: "enrol.not-enrolled")
+        public static let busy = Code(rawValue: "enrol.busy")
 
         // Access.
         public static let forbidden = Code(rawValue: "auth.forbidden")
