@@ -134,7 +134,8 @@ let package = Package(
         .target(
             name: "RegionTCB",
             dependencies: [
-                "Attestation", "TPMWire", "Policy", "RegionProtocol",
+                "Attestation", "TPMWire", "Policy", "RegionProtocol", "Migration",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

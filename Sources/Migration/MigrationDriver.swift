@@ -21,6 +21,8 @@ public protocol MigrationDriver: Sendable {
     func resume(_ instance: VMInstance) async throws -> Double?
     /// Aborts an unfinished migration out of `source`; the source keeps (or resumes) running.
     func cancel(from source: VMInstance) async throws
+    /// Pauses a running VM in place (process and memory kept; `resume` lets it run again).
+    func pause(_ instance: VMInstance) async throws
     /// What the process of `instance` is doing now (`.absent` if it has no process).
     func state(of instance: VMInstance) async -> VMRunState
     /// Stops the process of `instance` (gracefully, then by force) and removes its files.

@@ -79,18 +79,17 @@ public struct MigrationOrchestrator: Sendable {
         guard source.kind == target.kind else {
             throw MigrationError(.invalidArgument, "cannot migrate between a \(source.kind) host and a \(target.kind) host")
         }
-        guard record.state == .running else {
+        // A VM held paused (no trusted target earlier) moves as it is and stays paused if the move fails.
+        let wasPaused = record.state == .paused
+        guard record.state == .running || wasPaused else {
             throw MigrationError(.wrongState, side: .source, "VM \(vmName) is \(record.state), not running")
         }
         let d = driver(for: source)
         let vm = record.description
         let sourceInstance = d.instance(of: vmName, on: source, port: nil)
         let sourceState = await d.state(of: sourceInstance)
-        guard sourceState == .running else {
-            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not running")
-        }
-        if let q = d as? QEMUDriver {
-            try await q.verifyDescription(vm, running: sourceInstance, side: .source)
+        guard sourceState == (wasPaused ? .paused : .running) else {
+            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
         }
         let port = try freePort(on: target)
         let clock = ContinuousClock()
@@ -103,7 +102,7 @@ public struct MigrationOrchestrator: Sendable {
         do {
             targetInstance = try await d.prepareTarget(vm, on: target, port: port)
         } catch {
-            await rollBack(plan, d, source: sourceInstance, target: d.instance(of: vmName, on: target, port: port), error: error)
+            await rollBack(plan, d, source: sourceInstance, target: d.instance(of: vmName, on: target, port: port), error: error, keepPaused: wasPaused)
             throw error
         }
         try inventory.record(.targetPrepared, migration: plan.id, detail: "port \(port)")
@@ -123,7 +122,7 @@ public struct MigrationOrchestrator: Sendable {
                 progress(p)
             }
         } catch {
-            await rollBack(plan, d, source: sourceInstance, target: targetInstance, error: error)
+            await rollBack(plan, d, source: sourceInstance, target: targetInstance, error: error, keepPaused: wasPaused)
             throw error
         }
         let transferDone = clock.now
@@ -139,6 +138,7 @@ public struct MigrationOrchestrator: Sendable {
         guard resume else { return report }
         let resumed = try await finish(plan, d, source: sourceInstance, target: targetInstance, afterStep: afterStep)
         report.resumed = true
+        report.measuredToResumeMs = Self.ms(resumed.instant - started)
         report.measuredResumeMs = resumed.resumeMs
         if let paused = last.sourcePausedAt, let at = resumed.resumedAt, at >= paused {
             report.guestPauseMs = (at - paused) * 1000
@@ -162,7 +162,7 @@ public struct MigrationOrchestrator: Sendable {
                          target: d.instance(of: vmName, on: target, port: plan.port), afterStep: afterStep)
     }
 
-    private func finish(_ plan: MigrationRecord, _ d: any MigrationDriver, source: VMInstance, target: VMInstance, afterStep: @Sendable (MigrationStep) -> Void) async throws -> (resumeMs: Double, resumedAt: Double?) {
+    private func finish(_ plan: MigrationRecord, _ d: any MigrationDriver, source: VMInstance, target: VMInstance, afterStep: @Sendable (MigrationStep) -> Void) async throws -> (resumeMs: Double, resumedAt: Double?, instant: ContinuousClock.Instant) {
         let clock = ContinuousClock()
         let resumeStart = clock.now
         let resumedAt: Double?
@@ -172,7 +172,8 @@ public struct MigrationOrchestrator: Sendable {
             await rollBack(plan, d, source: source, target: target, error: error)
             throw error
         }
-        let resumeMs = Self.ms(clock.now - resumeStart)
+        let resumedInstant = clock.now
+        let resumeMs = Self.ms(resumedInstant - resumeStart)
         try inventory.record(.targetResumed, migration: plan.id)
         afterStep(.targetResumed)
         try await d.stop(source)
@@ -181,17 +182,46 @@ public struct MigrationOrchestrator: Sendable {
         try inventory.finishMigration(plan.id, outcome: .completed, vmHost: target.host, vmState: .running)
         afterStep(.completed)
         logger.info("migration completed", metadata: ["migration.vm": "\(plan.vm)", "migration.target": "\(target.host)"])
-        return (resumeMs, resumedAt)
+        return (resumeMs, resumedAt, resumedInstant)
     }
 
-    /// Undo after a failure before the target ran: target gone, source running, row closed.
-    private func rollBack(_ plan: MigrationRecord, _ d: any MigrationDriver, source: VMInstance, target: VMInstance, error: any Error) async {
+    /// Undo after a failure before the target ran: target gone, source running (or paused again if it was
+    /// held paused), row closed.
+    private func rollBack(_ plan: MigrationRecord, _ d: any MigrationDriver, source: VMInstance, target: VMInstance, error: any Error, keepPaused: Bool = false) async {
         logger.warning("migration failed, rolling back", metadata: ["migration.vm": "\(plan.vm)", "migration.error": "\(error)"])
         try? await d.cancel(from: source)
         try? await d.stop(target)
+        if keepPaused { try? await d.pause(source) }
         let sourceState = await d.state(of: source)
-        try? inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.host,
-                                       vmState: sourceState == .running ? .running : .lost, error: "\(error)")
+        let vmState: VMRecord.State = switch sourceState {
+        case .running: .running
+        case .paused where keepPaused: .paused
+        default: .lost
+        }
+        try? inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.host, vmState: vmState, error: "\(error)")
+    }
+
+    /// Gives up a migration that reached `transferred` (target paused with the state, source paused): the
+    /// target is stopped and the source runs again. The attestation gate calls this when the target fails its
+    /// re-attestation, so the copy on the target never runs.
+    public func abandonMigration(vm vmName: String, reason: String) async throws {
+        guard let plan = try inventory.openMigrations().first(where: { $0.vm == vmName }) else {
+            throw MigrationError(.wrongState, "VM \(vmName) has no migration in progress")
+        }
+        let source = try inventory.host(named: plan.source)
+        let target = try inventory.host(named: plan.target)
+        let d = driver(for: source)
+        await rollBack(plan, d, source: d.instance(of: vmName, on: source, port: nil), target: d.instance(of: vmName, on: target, port: plan.port),
+                       error: MigrationError(.cancelled, side: .orchestrator, reason))
+    }
+
+    /// Holds a running VM paused where it is (its record says `paused`).
+    public func pauseVM(_ name: String, why: String) async throws {
+        let record = try inventory.vm(named: name)
+        let host = try inventory.host(named: record.host)
+        let d = driver(for: host)
+        try await d.pause(d.instance(of: name, on: host, port: nil))
+        try inventory.setVM(name, host: host.name, state: .paused, why: why)
     }
 
     /// A port of `host`'s range that no open migration reserved and nothing listens on.
@@ -227,4 +257,6 @@ public struct MigrationReport: Codable, Sendable {
     public var guestPauseMs: Double?
     /// From the start of the call to its end.
     public var measuredTotalMs: Double
+    /// From the start of the call to the target running (before the source is stopped).
+    public var measuredToResumeMs: Double?
 }

@@ -18,8 +18,11 @@ public struct QEMUDriver: MigrationDriver {
         public var pollInterval: Duration
         /// Extra arguments appended to both sides (tests use it to force mismatches).
         public var extraArguments: [String]
+        /// Migration parameters set on both sides before the transfer.
+        public var tuning: MigrationTuning
 
-        public init(qemuBinary: String = "qemu-system-x86_64", qmpTimeout: Duration = .seconds(10), launchTimeout: Duration = .seconds(30), stallTimeout: Duration = .seconds(60), pollInterval: Duration = .milliseconds(10), extraArguments: [String] = []) {
+        public init(qemuBinary: String = "qemu-system-x86_64", qmpTimeout: Duration = .seconds(10), launchTimeout: Duration = .seconds(30), stallTimeout: Duration = .seconds(60), pollInterval: Duration = .milliseconds(10), extraArguments: [String] = [], tuning: MigrationTuning = .qemuDefaults) {
+            self.tuning = tuning
             self.qemuBinary = qemuBinary
             self.qmpTimeout = qmpTimeout
             self.launchTimeout = launchTimeout
@@ -75,7 +78,8 @@ public struct QEMUDriver: MigrationDriver {
             "-daemonize",
         ]
         if incoming, let port = instance.port {
-            args += ["-S", "-incoming", "tcp:\(instance.address):\(port)"]
+            // multifd needs its capability set on the target before it listens: `defer`, then migrate-incoming.
+            args += ["-S", "-incoming", configuration.tuning.multifdChannels > 0 ? "defer" : "tcp:\(instance.address):\(port)"]
         }
         return args + configuration.extraArguments
     }
@@ -122,6 +126,12 @@ public struct QEMUDriver: MigrationDriver {
         }
         // Check that it answers QMP in the expected state; otherwise kill it.
         do {
+            if incoming, configuration.tuning.multifdChannels > 0, let port = instance.port {
+                let qmp = try await QMPClient.connect(path: instance.controlPath, timeout: configuration.qmpTimeout)
+                defer { qmp.close() }
+                try await apply(configuration.tuning, on: qmp)
+                try await qmp.execute("migrate-incoming", ["uri": .string("tcp:\(instance.address):\(port)")])
+            }
             let state = try await queryState(instance)
             let expected: VMRunState = incoming ? .incoming : .running
             guard state == expected else {
@@ -248,6 +258,7 @@ public struct QEMUDriver: MigrationDriver {
         } catch let error as MigrationError { throw error.on(.source) }
         defer { qmp.close() }
         do {
+            try await apply(configuration.tuning, on: qmp)
             try await qmp.execute("migrate", ["uri": .string("tcp:\(target.address):\(port)")])
         } catch let error as MigrationError { throw error.on(.source) }
         var lastBytes: UInt64 = 0
@@ -287,6 +298,21 @@ public struct QEMUDriver: MigrationDriver {
             }
             try? await Task.sleep(for: configuration.pollInterval)
         }
+    }
+
+    /// Sets `tuning`'s capabilities and parameters on one side (nothing for QEMU's defaults).
+    func apply(_ tuning: MigrationTuning, on qmp: QMPClient) async throws {
+        let caps = tuning.qmpCapabilities
+        if !caps.isEmpty { try await qmp.execute("migrate-set-capabilities", ["capabilities": .array(caps)]) }
+        let params = tuning.qmpParameters
+        if !params.isEmpty { try await qmp.execute("migrate-set-parameters", params) }
+    }
+
+    /// Pauses a running VM (QMP `stop`); it keeps its process and memory.
+    public func pause(_ instance: VMInstance) async throws {
+        let qmp = try await QMPClient.connect(path: instance.controlPath, timeout: configuration.qmpTimeout)
+        defer { qmp.close() }
+        try await qmp.execute("stop")
     }
 
     /// Progress out of a `query-migrate` reply (missing fields read as 0).

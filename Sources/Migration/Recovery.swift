@@ -7,7 +7,8 @@ public struct Recovery: Sendable {
     public struct Action: Codable, Sendable, Hashable {
         public var vm: String
         public var host: String
-        /// `verified`, `rolled-back`, `forwarded`, `resumed`, `stray-stopped`, `lost`, `marked-running`, or `slow`
+        /// `verified`, `rolled-back`, `forwarded`, `resumed`, `held` (left paused: the gate refused its host),
+        /// `stray-stopped`, `lost`, `marked-running`, or `slow`
         /// (the process lives but its control channel did not answer in time: nothing is changed, run again).
         public var action: String
         public var detail: String
@@ -21,9 +22,13 @@ public struct Recovery: Sendable {
     }
 
     public let orchestrator: MigrationOrchestrator
+    /// May a VM copy on this host run? The RC-TCB answers with a fresh attestation of the host; a copy that may
+    /// not run is left paused (`held`) instead of resumed. Without a gate every host may.
+    public let mayRun: @Sendable (String) async -> Bool
 
-    public init(orchestrator: MigrationOrchestrator) {
+    public init(orchestrator: MigrationOrchestrator, mayRun: @escaping @Sendable (String) async -> Bool = { _ in true }) {
         self.orchestrator = orchestrator
+        self.mayRun = mayRun
     }
 
     public func run() async throws -> [Action] {
@@ -77,7 +82,14 @@ public struct Recovery: Sendable {
             } else if !(already + actions).contains(where: { $0.vm == record.name }) {
                 actions.append(Action(vm: record.name, host: host.name, action: "verified", detail: "running"))
             }
+        case .paused where record.state == .paused:
+            actions.append(Action(vm: record.name, host: host.name, action: "held", detail: "paused on purpose"))
         case .paused, .postMigrate:
+            guard await mayRun(host.name) else {
+                try inventory.setVM(record.name, host: host.name, state: .paused, why: "recovery: \(host.name) may not run it")
+                actions.append(Action(vm: record.name, host: host.name, action: "held", detail: "was \(state); \(host.name) is not attested"))
+                break
+            }
             try await d.resume(home)
             try inventory.setVM(record.name, host: host.name, state: .running, why: "recovery: resumed")
             actions.append(Action(vm: record.name, host: host.name, action: "resumed", detail: "was \(state)"))
@@ -126,13 +138,22 @@ public struct Recovery: Sendable {
         case .running, .paused, .postMigrate, .other:
             try? await d.cancel(from: src)
             try await d.stop(tgt)
-            let now = await d.state(of: src)
-            if now != .running { try await d.resume(src) }
-            try inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .running, error: "recovered: \(seen)")
-            return Action(vm: plan.vm, host: source.name, action: "rolled-back", detail: seen)
+            if await mayRun(source.name) {
+                let now = await d.state(of: src)
+                if now != .running { try await d.resume(src) }
+                try inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .running, error: "recovered: \(seen)")
+                return Action(vm: plan.vm, host: source.name, action: "rolled-back", detail: seen)
+            }
+            if await d.state(of: src) == .running { try await d.pause(src) }
+            try inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .paused, error: "recovered (held): \(seen)")
+            return Action(vm: plan.vm, host: source.name, action: "held", detail: "\(seen); \(source.name) is not attested")
         case .absent, .unresponsive, .incoming:
             // Source gone. A target holding the complete state (paused, not inmigrate) can take over.
             if targetState == .paused || targetState == .postMigrate {
+                guard await mayRun(target.name) else {
+                    try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .paused, error: "recovered (held): \(seen)")
+                    return Action(vm: plan.vm, host: target.name, action: "held", detail: "\(seen); \(target.name) is not attested")
+                }
                 try await d.resume(tgt)
                 try await d.stop(src)
                 try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")

@@ -29,6 +29,8 @@ public final class VMInventory: Sendable {
         }
         do {
             db = try DatabaseQueue(path: path, configuration: config)
+            // WAL: the RC-TCB and operator commands share the file; a step's commit costs one WAL append.
+            try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = WAL") }
             try Self.migrator.migrate(db)
         } catch {
             throw MigrationError(.inventory, side: .orchestrator, "cannot open inventory \(path): \(error)")
@@ -306,6 +308,8 @@ public final class VMInventory: Sendable {
 public struct VMRecord: Codable, Sendable, Hashable {
     public enum State: String, Codable, Sendable, CaseIterable {
         case running, migrating, stopped, lost
+        /// Held in place, not running (an evacuation found no trusted target and the policy said pause).
+        case paused
     }
     public var description: VMDescription
     public var host: String

@@ -198,6 +198,10 @@ public struct XenXLDriver: MigrationDriver {
         return nil // xl does not report when the domain resumed
     }
 
+    public func pause(_ instance: VMInstance) async throws {
+        _ = try await xlRun(remoteArguments(address: instance.address, ["pause", instance.controlPath]), side: .source)
+    }
+
     public func cancel(from source: VMInstance) async throws {
         if await state(of: source) == .paused {
             _ = try await xlRun(remoteArguments(address: source.address, ["unpause", source.controlPath]), side: .source)

@@ -94,6 +94,36 @@ public struct RegionPolicy: Sendable, Hashable {
     public var unreachableTimeout: Duration
     public var actions: [State: Action]
     public var targets: TargetRules
+    public var migration = MigrationSettings()
+    public var evacuation = EvacuationSettings()
+    /// Where state changes and evacuation steps are posted (JSON, signed by the RC-TCB).
+    public var webhooks: [String] = []
+
+    /// How live migrations run (`migration:`). Defaults are chosen for evacuation, not QEMU's own
+    /// (128 MiB/s, 300 ms downtime).
+    public struct MigrationSettings: Sendable, Hashable {
+        /// MiB per second a migration may use.
+        public var maxBandwidthMiBps: Int = 10_240
+        public var downtimeLimit: Duration = .milliseconds(50)
+        /// Parallel RAM channels (QEMU multifd); 0: one stream.
+        public var multifdChannels: Int = 0
+        /// Throttle guests that dirty memory faster than the link sends it.
+        public var autoConverge: Bool = true
+        public init() {}
+    }
+
+    /// What to do with a VM when no trusted target can take it.
+    public enum NoTarget: String, Sendable, Hashable, CaseIterable {
+        case pause, keepRunning = "keep-running", shutdown
+    }
+
+    /// How evacuations run (`evacuation:`).
+    public struct EvacuationSettings: Sendable, Hashable {
+        /// VMs of one host moved at the same time.
+        public var maxParallel: Int = 4
+        public var noTarget: NoTarget = .pause
+        public init() {}
+    }
 
     /// The host that `hostID` challenges (its ring successor).
     public func neighbour(of hostID: String) -> String? {
@@ -103,7 +133,7 @@ public struct RegionPolicy: Sendable, Hashable {
 
     static let kind = "region"
     static let topKeys = ["kind", "version", "name", "description", "rc-tcb", "hosts", "ring", "intervals",
-                          "quote-freshness", "unreachable-timeout", "on-state", "targets"]
+                          "quote-freshness", "unreachable-timeout", "on-state", "targets", "migration", "evacuation", "webhooks"]
 
     public init(yaml text: String, file: String) throws(PolicyError) {
         let source = PolicySource(file: file)
@@ -256,6 +286,42 @@ public struct RegionPolicy: Sendable, Hashable {
             if let node = fields["prefer"] {
                 targets.prefer = try source.word(node, what: "target preference",
                                                  TargetPreference.allCases.map { ($0.rawValue, $0) })
+            }
+        }
+
+        // Migration, evacuation, webhooks.
+        if let node = top["migration"] {
+            let fields = try source.mapping(node, what: "migration",
+                                            allowed: ["max-bandwidth-mibps", "downtime-limit", "multifd-channels", "auto-converge"])
+            if let n = fields["max-bandwidth-mibps"] {
+                migration.maxBandwidthMiBps = try source.int(n, what: "migration.max-bandwidth-mibps", range: 1...1_048_576)
+            }
+            if let n = fields["downtime-limit"] {
+                migration.downtimeLimit = try source.duration(n, what: "migration.downtime-limit")
+                if migration.downtimeLimit < .milliseconds(1) || migration.downtimeLimit > .seconds(60) {
+                    throw source.error(.badValue, at: n, "migration.downtime-limit must lie between 1ms and 60s")
+                }
+            }
+            if let n = fields["multifd-channels"] {
+                migration.multifdChannels = try source.int(n, what: "migration.multifd-channels", range: 0...64)
+            }
+            if let n = fields["auto-converge"] { migration.autoConverge = try source.bool(n, what: "migration.auto-converge") }
+        }
+        if let node = top["evacuation"] {
+            let fields = try source.mapping(node, what: "evacuation", allowed: ["max-parallel", "no-target"])
+            if let n = fields["max-parallel"] { evacuation.maxParallel = try source.int(n, what: "evacuation.max-parallel", range: 1...64) }
+            if let n = fields["no-target"] {
+                evacuation.noTarget = try source.word(n, what: "evacuation.no-target", NoTarget.allCases.map { ($0.rawValue, $0) })
+            }
+        }
+        if let node = top["webhooks"] {
+            for (url, item) in try source.stringList(node, what: "webhooks") {
+                let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/", "http://[::1]"].contains { url.hasPrefix($0) }
+                guard url.hasPrefix("https://") || loopback, !url.contains(where: { $0.isWhitespace }) else {
+                    throw source.error(.badValue, at: item, "webhook '\(url)' is not an https:// URL",
+                                       hint: "plain http is accepted only on loopback (127.0.0.1, localhost, [::1])")
+                }
+                webhooks.append(url)
             }
         }
     }

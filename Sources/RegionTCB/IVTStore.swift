@@ -131,6 +131,8 @@ public final class IVTStore: Sendable {
         public var resetCount: UInt32?
         public var restartCount: UInt32?
         public var pcrDigest: String?
+        /// Set by the evacuation itself: leaves `evacuating` / `evacuated`, which verdicts do not override.
+        public var force = false
 
         public init(state: HostState, code: String? = nil, detail: String? = nil, measuredBy: String? = nil, quoteAt: Date? = nil,
                     tpmClock: UInt64? = nil, resetCount: UInt32? = nil, restartCount: UInt32? = nil, pcrDigest: String? = nil) {
@@ -152,6 +154,14 @@ public final class IVTStore: Sendable {
         try write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM host WHERE id = ?", arguments: [host]) else { return nil }
             let old = try Self.decodeRow(row)
+            var update = update
+            // An evacuation in progress is ended only by the evacuation; an emptied host stays `evacuated` until
+            // verified evidence says it is good again. Its quote data is still recorded.
+            if !update.force, (old.state == .evacuating && update.state != .evacuated) || (old.state == .evacuated && ![.trusted, .rebooted].contains(update.state)) {
+                update.state = old.state
+                update.code = update.code ?? old.failureCode
+                update.detail = update.detail ?? old.failureDetail
+            }
             try db.execute(sql: """
                 UPDATE host SET state = ?, failure_code = ?, failure_detail = ?,
                     measured_by = COALESCE(?, measured_by), last_quote_at = COALESCE(?, last_quote_at),
@@ -183,6 +193,11 @@ public final class IVTStore: Sendable {
                          code: try r.decode(forColumn: "code"), detail: try r.decode(forColumn: "detail"))
             }
         }
+    }
+
+    /// The newest audit event's number (0 when there is none).
+    public func lastEventSeq() throws(RegionError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM event") ?? 0 }
     }
 
     // MARK: Enrolment
@@ -267,6 +282,15 @@ public final class IVTStore: Sendable {
 }
 
 extension IVTStore {
+    /// Records which VMs run on each host (the IVT's `vms` column); not an audited state change.
+    public func setVMs(_ placement: [String: [String]], now: Date = Date()) throws(RegionError) {
+        try write { db in
+            for (host, vms) in placement {
+                try db.execute(sql: "UPDATE host SET vms = ? WHERE id = ?", arguments: [vms.sorted().joined(separator: ","), host])
+            }
+        }
+    }
+
     /// The operator lets a host enrol again: its enrolled AK is forgotten and its revocation lifted.
     public func readmit(host: String, now: Date = Date()) throws(RegionError) {
         try write { db in

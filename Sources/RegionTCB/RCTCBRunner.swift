@@ -9,19 +9,23 @@ import UnixSignals
 import RegionProtocol
 public import ServiceLifecycle
 import TPMWire
+public import Migration
 
 /// Assembles the RC-TCB from its directory and the region policy, and runs it until SIGTERM/SIGINT.
 public struct RCTCBRunner: Sendable {
     public var service: RCTCBService
     public let region: RegionState
     public let policy: RegionPolicy
+    public let evacuator: Evacuator
+    let webhooks: WebhookNotifier
     let client: RegionClient
     let logger: Logger
 
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
     public static let selection = "sha256:0-7,15"
 
-    public init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil) throws {
+    public init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
+                inventory: String? = nil, crashAfter: String? = nil) throws {
         try directory.requireInitialised()
         let text: String
         do { text = try String(contentsOfFile: regionFile, encoding: .utf8) } catch {
@@ -44,7 +48,13 @@ public struct RCTCBRunner: Sendable {
         let selection = try PCRSelectionList(parsing: Self.selection)
         region = RegionState(store: store, hosts: configs, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
                              selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger)
+        let orchestrator = MigrationOrchestrator(
+            inventory: try VMInventory(path: inventory ?? directory.inventory),
+            qemu: QEMUDriver(configuration: .init(tuning: Evacuator.tuning(policy.migration))), logger: logger)
+        evacuator = Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, crashAfter: crashAfter)
+        webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
         service = try RCTCBService(directory: directory, region: region, logger: logger)
+        service.evacuator = evacuator
         service.prometheus = prometheus
         client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, timeout: .seconds(3))
         self.logger = logger
@@ -57,12 +67,14 @@ public struct RCTCBRunner: Sendable {
             let bundle: EvidenceBundle = try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge)
             return bundle
         }
+        let evacuator = self.evacuator
+        await region.setStateObserver { host, old, new in await evacuator.stateChanged(host: host, old: old, new: new) }
     }
 
     public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         await wire()
-        let scheduler = RegionScheduler(region: region, policy: policy, logger: logger)
-        let app = try service.application(host: host, port: port, services: [scheduler], onRunning: onRunning)
+        let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger)
+        let app = try service.application(host: host, port: port, services: [scheduler, webhooks], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await client.shutdown()
@@ -74,9 +86,13 @@ public struct RCTCBRunner: Sendable {
 struct RegionScheduler: Service {
     let region: RegionState
     let policy: RegionPolicy
+    let evacuator: Evacuator
     let logger: Logger
 
     func run() async throws {
+        // What a previous run left half done is finished first (a copy on an unattested host stays paused).
+        await evacuator.resumeAfterRestart()
+        var lastSweep = Date()
         let challenge = Double(policy.challengeInterval.components.seconds) + Double(policy.challengeInterval.components.attoseconds) / 1e18
         let freshness = Double(policy.quoteFreshness.components.seconds)
         let rotateEvery = max(challenge * 5, 1)
@@ -92,6 +108,10 @@ struct RegionScheduler: Service {
                     lastDirect[cfg.id] = now
                     group.addTask { await region.challengeDirectly(cfg, reason: "scheduled", now: Date()) }
                 }
+            }
+            if now.timeIntervalSince(lastSweep) >= 2 {
+                await evacuator.sweep()
+                lastSweep = now
             }
             if now.timeIntervalSince(lastRotation) >= rotateEvery {
                 await region.rotate()

@@ -18,6 +18,8 @@ public struct RCTCBService: Sendable {
     let logger: Logger
     /// Where /metrics reads from (the executable bootstraps swift-metrics with it); nil: no /metrics route.
     public var prometheus: PrometheusCollectorRegistry?
+    /// Moves VMs (gated migrations, evacuations); nil: the migration routes answer `migrate.unavailable`.
+    public var evacuator: Evacuator?
 
     public init(directory: RegionDirectory, region: RegionState, logger: Logger) throws(RegionError) {
         try directory.requireInitialised()
@@ -89,6 +91,23 @@ public struct RCTCBService: Sendable {
             }
         }
 
+        // The operator's gated migration and the VM placement.
+        router.post("/v1/migrations") { request, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                let body: MigrationRequest = try await Self.decode(request)
+                guard let evacuator else { throw RegionError(.migrateFailed, "this RC-TCB has no VM inventory") }
+                return Self.json(try await evacuator.migrate(vm: body.vm, to: body.target))
+            }
+        }
+        router.get("/v1/vms") { _, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                guard let evacuator else { throw RegionError(.migrateFailed, "this RC-TCB has no VM inventory") }
+                return Self.json(try await evacuator.placement())
+            }
+        }
+
         // Agents: ring duty and reports.
         router.post("/v1/ring/assignment") { _, context in
             try await Self.answer {
@@ -154,7 +173,9 @@ public struct RCTCBService: Sendable {
             let status: HTTPResponse.Status = switch e.code {
             case .noClientCertificate: .unauthorized
             case .forbidden, .revoked, .akChanged, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted: .forbidden
-            case .unknownHost, .unknownChallenge: .notFound
+            case .unknownHost, .unknownChallenge, .migrateUnknownVM, .migrateTargetUnknown: .notFound
+            case .migrateTargetUntrusted, .migrateTargetStale, .migrateTargetExcluded, .migrateTargetFull, .migrateChallengeFailed,
+                 .migrateReattestFailed, .migrateSameHost: .conflict
             case .storeFailed, .storeCorrupt: .internalServerError
             default: .badRequest
             }

@@ -24,6 +24,8 @@ public struct RegionDirectory: Sendable {
     public var adminCertificate: String { "\(path)/admin.pem" }
     public var ekCADirectory: String { "\(path)/ek-ca" }
     public var database: String { "\(path)/ivt.sqlite" }
+    /// The VM inventory the RC-TCB moves VMs by (the same file `smig-attest vm … --state-dir DIR` writes).
+    public var inventory: String { "\(path)/vms.sqlite" }
 
     /// Fails with a coded error when the directory was not made by `rctcb init`.
     public func requireInitialised() throws(RegionError) {

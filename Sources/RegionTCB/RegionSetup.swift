@@ -1,5 +1,5 @@
 public import Foundation
-import Crypto
+public import Crypto
 import X509
 import SwiftASN1
 import RegionProtocol
@@ -74,6 +74,13 @@ public enum RegionSetup {
         let store = try IVTStore(path: dir.database)
         try store.seed(hosts: options.hosts, policyName: options.regionName, policyDigest: options.policyDigest, now: now)
         try store.audit(host: nil, kind: "region-initialised", code: nil, detail: options.regionName, now: now)
+    }
+
+    /// The RC-TCB's server key (it also signs webhook notifications).
+    public static func loadServerKey(_ dir: RegionDirectory) throws(RegionError) -> P256.Signing.PrivateKey {
+        let keyText = String(decoding: try SecureFile.read(dir.serverKey, secret: true), as: UTF8.self)
+        guard let key = try? P256.Signing.PrivateKey(pemRepresentation: keyText) else { throw RegionError(.badKeyFile, "\(dir.serverKey) is not a P-256 private key") }
+        return key
     }
 
     /// Loads the region CA from its directory.

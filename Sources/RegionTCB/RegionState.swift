@@ -48,6 +48,8 @@ public actor RegionState {
     var nonces: [String: IssuedNonce] = [:]
     var rotation = 0
     var offset = 1
+    /// Told of every state change (host, old, new) after it is committed; never awaited by the verdict.
+    var stateObserver: (@Sendable (String, HostState?, HostState) async -> Void)?
     /// Direct challenges (RC-TCB → agent). Set by the service once its client exists.
     var challenger: (@Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle)?
     let metrics = RegionMetrics()
@@ -60,6 +62,13 @@ public actor RegionState {
         self.nonceLifetime = nonceLifetime
         self.logger = logger
     }
+
+    public func setStateObserver(_ o: @escaping @Sendable (String, HostState?, HostState) async -> Void) {
+        stateObserver = o
+    }
+
+    /// A host's configuration from the region policy.
+    public func config(_ host: String) -> HostConfig? { hosts[host] }
 
     public func setChallenger(_ c: @escaping @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle) {
         challenger = c
@@ -269,6 +278,19 @@ public actor RegionState {
         return .trusted(quote, measuredBy: measuredBy)
     }
 
+    /// Writes a state the evacuation decides (`evacuating`, `evacuated`), keeping the failure that caused it.
+    @discardableResult
+    public func setEvacuationState(_ state: HostState, host: String, code: String?, detail: String?, now: Date = Date()) throws(RegionError) -> HostState? {
+        var update = IVTStore.Update(state: state, code: code, detail: detail)
+        update.force = true
+        let old = try store.apply(update, to: host, now: now)
+        refresh(now: now)
+        if let old, old != state {
+            logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(old.rawValue)", "attest.new": "\(state.rawValue)", "attest.code": "\(code ?? "-")"])
+        }
+        return old
+    }
+
     func apply(_ j: Judgement, to host: String, now: Date) throws(RegionError) -> ReportResult {
         var update: IVTStore.Update
         switch j {
@@ -289,6 +311,9 @@ public actor RegionState {
             update = IVTStore.Update(state: .unreachable, code: "host.unreachable", detail: detail, measuredBy: "rc-tcb")
         }
         let old = try store.apply(update, to: host, now: now)
+        if old == .evacuating || old == .evacuated, update.state != .trusted, update.state != .rebooted, !update.force {
+            update.state = old ?? update.state   // the store kept the evacuation's state
+        }
         if old != update.state { refresh(now: now) } else if let row = snapshot[host] {
             var r = row
             r.lastQuoteAt = update.quoteAt ?? r.lastQuoteAt
@@ -296,6 +321,10 @@ public actor RegionState {
         }
         if let old, old != update.state {
             logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(old.rawValue)", "attest.new": "\(update.state.rawValue)", "attest.code": "\(update.code ?? "-")"])
+            if let stateObserver {
+                let new = update.state
+                Task { await stateObserver(host, old, new) }
+            }
         }
         return ReportResult(target: host, state: update.state.rawValue, code: update.code, detail: update.detail)
     }

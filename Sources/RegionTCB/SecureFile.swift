@@ -1,6 +1,9 @@
 #if canImport(CoreFoundation)
 import CoreFoundation
 #endif
+#if canImport(CDispatch)
+import CDispatch
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -9,10 +9,11 @@ public struct BenchMigrate: AsyncParsableCommand {
         commandName: "migrate",
         abstract: "Benchmark QEMU live migration of the test guest between two loopback hosts.",
         discussion: """
-            For each size, starts the counting test guest on host A, lets it run, migrates it to \
-            host B and resumes it there. Reported (p50 over --runs): our total (call to return), \
-            QEMU's total-time and downtime (from query-migrate), the guest pause measured from \
-            QEMU's own STOP (source) and RESUME (target) events, and our `cont` round trip.
+            For each size and run, the counting test guest moves from host A to host B three ways, \
+            interleaved: bare QMP at QEMU's defaults, bare QMP with the evacuation parameters, and \
+            smig-attest's orchestrator with the same parameters (every step committed to its inventory). \
+            Reported (p50 over --runs): time from the decision to move (target launch included) to the VM \
+            running on the target, QEMU's total-time and downtime, and smig-attest's ratio to tuned QMP.
             """)
 
     @Option(help: "Guest sizes in MiB, comma separated.") public var sizes = "64,256,512"
@@ -34,27 +35,35 @@ public struct BenchMigrate: AsyncParsableCommand {
 
     var parsedSizes: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
+    /// How one run moves the guest.
+    enum Mode: String, Codable, CaseIterable {
+        /// Bare QMP (`migrate`, poll, `cont`) with QEMU's default parameters.
+        case qmpDefault = "qmp-default"
+        /// Bare QMP with the evacuation parameters.
+        case qmpTuned = "qmp-tuned"
+        /// smig-attest's orchestrator with the evacuation parameters: every step committed to the inventory,
+        /// the source checked, the target resumed, the source stopped.
+        case smigAttest = "smig-attest"
+    }
+
     struct Row: Codable {
+        var mode: Mode
         var memoryMiB: Int
         var runs: Int
-        var measuredTotalMsP50: Double
-        var measuredTransferMsP50: Double
+        /// From the decision to move (target launch included) to the VM running on the target.
+        var totalMsP50: Double
         var qemuTotalTimeMsP50: Double?
         var qemuDowntimeMsP50: Double?
-        var guestPauseMsP50: Double?
-        var resumeMsP50: Double?
-        var transferredMiBP50: Double
-        var samples: [MigrationReport]
+        /// smig-attest's p50 over tuned bare QMP's, same size, same run (smig-attest rows only).
+        var ratioToTunedQMP: Double?
     }
 
     struct Report: Codable {
         var benchmark = "migrate"
-        var gate = MigrateCommand.gateLabel
         var qemu: String
-        /// QEMU's migration bandwidth cap in bytes/s (its default unless changed).
-        var maxBandwidthBytesPerSecond: UInt64?
         var accel = "tcg"
         var statistic = "p50"
+        var tuning: MigrationTuning
         var rows: [Row]
     }
 
@@ -64,63 +73,104 @@ public struct BenchMigrate: AsyncParsableCommand {
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
+    struct Sample { var totalMs: Double; var qemuTotal: Double?; var downtime: Double? }
+
     public func run() async throws {
         let fm = FileManager.default
         let dir = workDir ?? fm.temporaryDirectory.appendingPathComponent("smig-bench-\(UUID().uuidString.prefix(8))").path
         defer { if workDir == nil { try? fm.removeItem(atPath: dir) } }
         let inventory = try VMInventory(stateDirectory: dir)
-        try inventory.addHost(MigrationHost(name: "bench-a", address: "127.0.0.1", portLow: basePort, portHigh: basePort + 49, stateDirectory: "\(dir)/a"))
-        try inventory.addHost(MigrationHost(name: "bench-b", address: "127.0.0.1", portLow: basePort + 50, portHigh: basePort + 99, stateDirectory: "\(dir)/b"))
-        let orchestrator = MigrationOrchestrator(inventory: inventory)
+        let a = MigrationHost(name: "bench-a", address: "127.0.0.1", portLow: basePort, portHigh: basePort + 49, stateDirectory: "\(dir)/a")
+        let b = MigrationHost(name: "bench-b", address: "127.0.0.1", portLow: basePort + 50, portHigh: basePort + 99, stateDirectory: "\(dir)/b")
+        try inventory.addHost(a)
+        try inventory.addHost(b)
+        let tuning = MigrationTuning.evacuation
         let image = try TestGuest.writeImage(to: "\(dir)/test-guest.img")
         var rows: [Row] = []
         var version = "?"
-        var bandwidth: UInt64?
         for size in parsedSizes {
-            var samples: [MigrationReport] = []
+            var bySize: [Mode: [Sample]] = [:]
+            // Modes interleaved run by run, so a load change on the machine hits all three alike.
             for run in 1...runs {
-                let name = "bench-\(size)-\(run)"
-                let vm = VMDescription(name: name, memoryMiB: size, bootImage: image)
-                let instance = try await orchestrator.startVM(vm, on: "bench-a")
-                do {
-                    if version == "?", let q = try? await QMPClient.connect(path: instance.controlPath) {
-                        version = q.qemuVersion
-                        bandwidth = try? await q.execute("query-migrate-parameters")["max-bandwidth"]?.uint64
-                        q.close()
+                for mode in Mode.allCases {
+                    let name = "bench-\(size)-\(run)-\(mode.rawValue)"
+                    let vm = VMDescription(name: name, memoryMiB: size, bootImage: image)
+                    let sample: Sample
+                    switch mode {
+                    case .smigAttest:
+                        let orchestrator = MigrationOrchestrator(inventory: inventory, qemu: QEMUDriver(configuration: .init(tuning: tuning)))
+                        _ = try await orchestrator.startVM(vm, on: a.name)
+                        do {
+                            try await Task.sleep(for: .milliseconds(300)) // let the guest dirty its pages
+                            let report = try await orchestrator.migrate(vm: name, to: b.name)
+                            sample = Sample(totalMs: report.measuredToResumeMs ?? report.measuredTotalMs, qemuTotal: report.final.totalTimeMs.map { Double($0) }, downtime: report.final.downtimeMs.map { Double($0) })
+                            try await orchestrator.stopVM(name)
+                        } catch {
+                            _ = try? await Recovery(orchestrator: orchestrator).run()
+                            try? await orchestrator.stopVM(name)
+                            throw error
+                        }
+                    case .qmpDefault, .qmpTuned:
+                        sample = try await Self.bareQMP(vm, from: a, to: b, port: basePort + 50 + run % 50, tuning: mode == .qmpTuned ? tuning : .qemuDefaults, version: &version)
                     }
-                    try await Task.sleep(for: .milliseconds(300)) // let the guest dirty its pages
-                    let report = try await orchestrator.migrate(vm: name, to: "bench-b")
-                    samples.append(report)
-                    try await orchestrator.stopVM(name)
-                } catch {
-                    _ = try? await Recovery(orchestrator: orchestrator).run()
-                    try? await orchestrator.stopVM(name)
-                    throw error
+                    bySize[mode, default: []].append(sample)
                 }
                 if !json { Output.stderr("\(size) MiB run \(run)/\(runs) done\n") }
             }
-            rows.append(Row(
-                memoryMiB: size, runs: runs,
-                measuredTotalMsP50: Self.p50(samples.map(\.measuredTotalMs)) ?? 0,
-                measuredTransferMsP50: Self.p50(samples.map(\.measuredTransferMs)) ?? 0,
-                qemuTotalTimeMsP50: Self.p50(samples.compactMap { $0.final.totalTimeMs.map { Double($0) } }),
-                qemuDowntimeMsP50: Self.p50(samples.compactMap { $0.final.downtimeMs.map { Double($0) } }),
-                guestPauseMsP50: Self.p50(samples.compactMap(\.guestPauseMs)),
-                resumeMsP50: Self.p50(samples.compactMap(\.measuredResumeMs)),
-                transferredMiBP50: Self.p50(samples.map { Double($0.final.transferredBytes) / 1_048_576 }) ?? 0,
-                samples: samples))
+            let tunedP50 = Self.p50(bySize[.qmpTuned, default: []].map(\.totalMs))
+            for mode in Mode.allCases {
+                let samples = bySize[mode, default: []]
+                let p = Self.p50(samples.map(\.totalMs)) ?? 0
+                rows.append(Row(mode: mode, memoryMiB: size, runs: runs, totalMsP50: p,
+                                qemuTotalTimeMsP50: Self.p50(samples.compactMap(\.qemuTotal)), qemuDowntimeMsP50: Self.p50(samples.compactMap(\.downtime)),
+                                ratioToTunedQMP: mode == .smigAttest ? tunedP50.map { p / $0 } : nil))
+            }
         }
-        let output = Report(qemu: version, maxBandwidthBytesPerSecond: bandwidth, rows: rows)
+        let output = Report(qemu: version, tuning: tuning, rows: rows)
         if json {
             print(try Output.jsonString(output))
             return
         }
         let f = { (v: Double?) in v.map { String(format: "%.1f", $0) } ?? "-" }
-        let cap = bandwidth.map { "\($0 >> 20) MiB/s" } ?? "?"
-        print("bench migrate: QEMU \(version), TCG, loopback, QEMU bandwidth cap \(cap), p50 of \(runs) runs, times in ms (\(MigrateCommand.gateLabel))")
+        print("bench migrate: QEMU \(version), TCG, loopback, p50 of \(runs) runs, ms from the decision to move (target launch included) to the VM running on the target")
+        print("tuned = max-bandwidth \((tuning.maxBandwidthBytesPerSecond ?? 0) >> 20) MiB/s, downtime-limit \(tuning.downtimeLimitMs ?? 0) ms, auto-converge \(tuning.autoConverge)")
         print(Output.table(
-            ["MEMORY", "TOTAL(ours)", "TRANSFER(ours)", "TOTAL(qemu)", "DOWNTIME(qemu)", "GUEST PAUSE(events)", "RESUME(cont)", "SENT MiB"],
-            rows.map { ["\($0.memoryMiB) MiB", f($0.measuredTotalMsP50), f($0.measuredTransferMsP50), f($0.qemuTotalTimeMsP50),
-                        f($0.qemuDowntimeMsP50), f($0.guestPauseMsP50), f($0.resumeMsP50), f($0.transferredMiBP50)] }))
+            ["MEMORY", "MODE", "TOTAL", "TOTAL(qemu)", "DOWNTIME(qemu)", "RATIO TO TUNED QMP"],
+            rows.map { ["\($0.memoryMiB) MiB", $0.mode.rawValue, f($0.totalMsP50), f($0.qemuTotalTimeMsP50), f($0.qemuDowntimeMsP50),
+                        $0.ratioToTunedQMP.map { String(format: "%.2fx", $0) } ?? ""] }))
+    }
+
+    /// The baseline: launch both sides with the same driver, then nothing but QMP `migrate`, `query-migrate`
+    /// polling and `cont` on the target.
+    static func bareQMP(_ vm: VMDescription, from a: MigrationHost, to b: MigrationHost, port: Int, tuning: MigrationTuning, version: inout String) async throws -> Sample {
+        let driver = QEMUDriver()
+        let source = try await driver.start(vm, on: a)
+        defer { Task { try? await driver.stop(source) } }
+        try await Task.sleep(for: .milliseconds(300))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let target = try await driver.prepareTarget(vm, on: b, port: port)
+        defer { Task { try? await driver.stop(target) } }
+        let qmp = try await QMPClient.connect(path: source.controlPath)
+        defer { qmp.close() }
+        if version == "?" { version = qmp.qemuVersion }
+        let caps = tuning.qmpCapabilities
+        if !caps.isEmpty { try await qmp.execute("migrate-set-capabilities", ["capabilities": .array(caps)]) }
+        if !tuning.qmpParameters.isEmpty { try await qmp.execute("migrate-set-parameters", tuning.qmpParameters) }
+        try await qmp.execute("migrate", ["uri": .string("tcp:127.0.0.1:\(port)")])
+        var info: JSONValue
+        repeat {
+            info = try await qmp.execute("query-migrate")
+            if info["status"]?.string == "failed" { throw MigrationError(.migrationFailed, "bare QMP migration failed") }
+            if info["status"]?.string != "completed" { try await Task.sleep(for: .milliseconds(10)) }
+        } while info["status"]?.string != "completed"
+        let t = try await QMPClient.connect(path: target.controlPath)
+        try await t.execute("cont")
+        t.close()
+        let elapsed = clock.now - started
+        let total = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        try await driver.stop(target)
+        try await driver.stop(source)
+        return Sample(totalMs: total, qemuTotal: info["total-time"]?.uint64.map { Double($0) }, downtime: info["downtime"]?.uint64.map { Double($0) })
     }
 }

@@ -6,8 +6,8 @@ import Migration
 public struct VMCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "vm",
-        abstract: "Start, stop or resume a VM; declare the hosts VMs run on.",
-        subcommands: [VMStartCommand.self, VMStopCommand.self, VMResumeCommand.self, VMHostCommand.self])
+        abstract: "Start or stop a VM; declare the hosts VMs run on. (Moving a VM is the RC-TCB's: see `migrate`.)",
+        subcommands: [VMStartCommand.self, VMStopCommand.self, VMHostCommand.self])
 
     public init() {}
 }
@@ -57,23 +57,6 @@ public struct VMStopCommand: AsyncParsableCommand {
     }
 }
 
-public struct VMResumeCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "resume",
-        abstract: "Finish a migration started with `migrate --no-resume`: resume the target, stop the source.")
-    @OptionGroup public var options: MigrationStateOptions
-    @Argument(help: "VM name.") public var name: String
-    public init() {}
-
-    public func run() async throws { try await reportingInventoryErrors(body) }
-
-    func body() async throws {
-        let orchestrator = try options.orchestrator()
-        try await orchestrator.resumeMigration(vm: name)
-        let record = try orchestrator.inventory.vm(named: name)
-        print(options.json ? try Output.jsonString(record) : "\(name) running on \(record.host)")
-    }
-}
 
 public struct VMHostCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(

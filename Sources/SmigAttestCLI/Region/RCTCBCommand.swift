@@ -77,6 +77,9 @@ public struct RCTCBCommand: AsyncParsableCommand {
         @Option(help: "Port to listen on (0: the OS chooses; see --port-file).") var port: Int = 8443
         @Option(help: ArgumentHelp("Write the bound port here once listening.", valueName: "file")) var portFile: String?
         @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
+        @Option(help: ArgumentHelp("The VM inventory the RC-TCB moves VMs by (default: DIR/vms.sqlite, the file `vm … --state-dir DIR` writes).", valueName: "file"))
+        var inventory: String?
+        @Option(name: .customLong("crash-after"), help: .hidden) var crashAfter: String?
 
         public init() {}
 
@@ -86,7 +89,8 @@ public struct RCTCBCommand: AsyncParsableCommand {
                 logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-                let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry)
+                let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry,
+                                             inventory: inventory, crashAfter: crashAfter)
                 let portFile = self.portFile, listen = self.listen, log = logger
                 try await runner.run(host: listen, port: port) { bound in
                     log.notice("RC-TCB listening", metadata: ["attest.address": "\(listen):\(bound)"])

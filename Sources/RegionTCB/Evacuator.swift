@@ -1,0 +1,358 @@
+public import Foundation
+public import Logging
+public import Migration
+public import Policy
+public import RegionProtocol
+
+extension RegionError.Code {
+    public static let migrateUnknownVM = Self(rawValue: "migrate.unknown-vm")
+    public static let migrateTargetUnknown = Self(rawValue: "migrate.target-unknown")
+    public static let migrateTargetUntrusted = Self(rawValue: "migrate.target-untrusted")
+    public static let migrateTargetStale = Self(rawValue: "migrate.target-stale")
+    public static let migrateTargetExcluded = Self(rawValue: "migrate.target-excluded")
+    public static let migrateTargetFull = Self(rawValue: "migrate.target-full")
+    public static let migrateChallengeFailed = Self(rawValue: "migrate.target-failed-challenge")
+    public static let migrateReattestFailed = Self(rawValue: "migrate.target-failed-reattestation")
+    public static let migrateFailed = Self(rawValue: "migrate.failed")
+    public static let migrateSameHost = Self(rawValue: "migrate.same-host")
+}
+
+/// The RC-TCB's decision engine: when a host turns `untrusted` (or `unreachable`, as the policy's `on-state`
+/// says) its VMs move, each only to a host that proves it is good at the moment it receives the VM:
+///
+/// 1. candidates: `trusted` hosts whose last verified quote is younger than `targets.max-quote-age`, not
+///    excluded, with room (capacity from the region policy), least loaded first;
+/// 2. the chosen target is challenged now (the RC-TCB's nonce, its verification);
+/// 3. the VM is migrated with the destination paused;
+/// 4. the target is challenged again; only then does the VM resume there. A target failing a step is marked
+///    by the verdict itself (untrusted/unreachable), the copy on it never runs, and the next candidate is tried.
+///
+/// With no candidate left the policy's `evacuation.no-target` decides (pause at the source, keep running, or
+/// shut down) and the operator is told. Every step is an audit event in the IVT. The operator's gated
+/// `migrate` goes through the same steps for one VM and one target.
+public actor Evacuator {
+    /// Steps of one VM's move, as audit event kinds (`evacuation.*` in the IVT's event table).
+    public enum Step: String, Sendable, CaseIterable {
+        case started = "evacuation.started"
+        case targetChosen = "evacuation.target-chosen"
+        case targetChallenged = "evacuation.target-challenged"
+        case targetRefused = "evacuation.target-refused"
+        case migrated = "evacuation.migrated"
+        case targetReattested = "evacuation.target-reattested"
+        case resumed = "evacuation.resumed"
+        case migrationFailed = "evacuation.migration-failed"
+        case noTarget = "evacuation.no-target"
+        case finished = "evacuation.finished"
+    }
+
+    public struct Outcome: Codable, Sendable, Hashable {
+        public var vm: String
+        public var source: String
+        /// Where the VM runs now (nil: it stayed at the source).
+        public var target: String?
+        /// `moved`, `paused`, `kept-running`, `shut-down`, `refused`.
+        public var result: String
+        public var code: String?
+        public var detail: String?
+        /// Migration start → transfer done, and → resumed on the re-attested target (ms).
+        public var transferMs: Double?
+        public var totalMs: Double?
+    }
+
+    let region: RegionState
+    let store: IVTStore
+    let orchestrator: MigrationOrchestrator
+    let policy: RegionPolicy
+    let logger: Logger
+    var active: Set<String> = []
+    /// VMs waiting for a target (the operator was told once).
+    var held: Set<String> = []
+    /// Test hook: the RC-TCB kills itself right after this step (an evacuation step or a migration step).
+    let crashAfter: String?
+
+    public init(region: RegionState, orchestrator: MigrationOrchestrator, policy: RegionPolicy, logger: Logger, crashAfter: String? = nil) {
+        self.region = region
+        self.store = region.store
+        self.orchestrator = orchestrator
+        self.policy = policy
+        self.logger = logger
+        self.crashAfter = crashAfter
+    }
+
+    /// The migration parameters of the region policy.
+    public static func tuning(_ m: RegionPolicy.MigrationSettings) -> MigrationTuning {
+        let c = m.downtimeLimit.components
+        return MigrationTuning(maxBandwidthBytesPerSecond: UInt64(m.maxBandwidthMiBps) << 20,
+                               downtimeLimitMs: UInt64(c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000),
+                               multifdChannels: m.multifdChannels, autoConverge: m.autoConverge)
+    }
+
+    // MARK: Triggers
+
+    /// A committed state change: evacuate when the policy says so for the new state.
+    public func stateChanged(host: String, old: HostState?, new: HostState) async {
+        guard shouldEvacuate(new) else { return }
+        await evacuate(host)
+    }
+
+    func shouldEvacuate(_ state: HostState) -> Bool {
+        switch state {
+        case .untrusted: return [.evacuate, .confirmThenEvacuate].contains(policy.actions[.untrusted] ?? .evacuate)
+        // `unreachable` is only ever set after the RC-TCB's own direct challenge went unanswered: confirmed.
+        case .unreachable: return [.evacuate, .confirmThenEvacuate].contains(policy.actions[.unreachable] ?? .confirmThenEvacuate)
+        case .evacuating: return true
+        default: return false
+        }
+    }
+
+    /// After a restart: finishes what the inventory shows half done (a copy on a host that may not run it stays
+    /// paused), then takes up every evacuation that is due.
+    public func resumeAfterRestart() async {
+        let recovery = Recovery(orchestrator: orchestrator) { host in await self.attestNow(host, reason: "recovery after an RC-TCB restart") }
+        do {
+            for a in try await recovery.run() where a.action != "verified" {
+                try? store.audit(host: a.host, kind: "recovery.\(a.action)", code: nil, detail: "\(a.vm): \(a.detail)")
+            }
+        } catch {
+            logger.error("recovery failed", metadata: ["attest.reason": "\(error)"])
+        }
+        await sweep()
+    }
+
+    /// Starts evacuations that are due: hosts `evacuating`, or in a state the policy evacuates, that still hold VMs.
+    public func sweep() async {
+        guard let rows = try? store.rows(), let vms = try? orchestrator.inventory.vms() else { return }
+        let occupied = Set(vms.filter { $0.state == .running || $0.state == .paused }.map(\.host))
+        for row in rows where occupied.contains(row.host) && shouldEvacuate(row.state) && !active.contains(row.host) {
+            Task { await self.evacuate(row.host) }
+        }
+    }
+
+    // MARK: Evacuation
+
+    /// Moves every VM off `host`, up to `evacuation.max-parallel` at a time.
+    public func evacuate(_ host: String) async {
+        guard !active.contains(host) else { return }
+        active.insert(host)
+        defer { active.remove(host) }
+        guard let row = try? store.row(host) else { return }
+        let vms = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
+        let cause = row.failureCode
+        // A retry while every VM waits for a target starts only when some VM has a candidate now.
+        if row.state == .evacuating, !vms.isEmpty, vms.allSatisfy({ held.contains($0.name) }),
+           !vms.contains(where: { !candidates(for: $0.name, excluding: [host]).isEmpty }) {
+            return
+        }
+        if row.state != .evacuating {
+            _ = try? await region.setEvacuationState(.evacuating, host: host, code: cause, detail: row.failureDetail)
+        }
+        audit(host, .started, code: cause, "\(vms.count) VM(s): \(vms.map(\.name).joined(separator: ", "))")
+        logger.notice("evacuating host", metadata: ["attest.host": "\(host)", "attest.vms": "\(vms.count)", "attest.code": "\(cause ?? "-")"])
+
+        var outcomes: [Outcome] = []
+        let limit = policy.evacuation.maxParallel
+        await withTaskGroup(of: Outcome.self) { group in
+            var next = 0
+            while next < min(limit, vms.count) { let vm = vms[next]; group.addTask { await self.moveAway(vm.name, from: host) }; next += 1 }
+            for await outcome in group {
+                outcomes.append(outcome)
+                if next < vms.count { let vm = vms[next]; group.addTask { await self.moveAway(vm.name, from: host) }; next += 1 }
+            }
+        }
+        refreshPlacement()
+        let left = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
+        if left.isEmpty {
+            _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause, detail: row.failureDetail)
+            audit(host, .finished, code: cause, outcomes.map { "\($0.vm) → \($0.target ?? $0.result)" }.joined(separator: ", "))
+            checkpoint(Step.finished.rawValue)
+        } else {
+            logger.warning("evacuation incomplete: no trusted target for some VMs", metadata: ["attest.host": "\(host)", "attest.vms": "\(left.map(\.name).joined(separator: ","))"])
+        }
+    }
+
+    /// One VM off an evacuated host: every candidate in turn; the policy decides if none takes it.
+    func moveAway(_ vm: String, from source: String) async -> Outcome {
+        var tried: Set<String> = [source]
+        while let target = candidates(for: vm, excluding: tried).first {
+            tried.insert(target)
+            switch await move(vm, to: target, source: source) {
+            case .success(let outcome): held.remove(vm); return outcome
+            case .failure: continue
+            }
+        }
+        return await noTarget(vm, source: source)
+    }
+
+    /// The gated `migrate`: one VM to one named target, through the same checks. Refusals carry the reason.
+    public func migrate(vm: String, to target: String) async throws(RegionError) -> Outcome {
+        let record: VMRecord
+        do { record = try orchestrator.inventory.vm(named: vm) } catch {
+            throw RegionError(.migrateUnknownVM, "no VM named '\(vm)' in the RC-TCB's inventory")
+        }
+        guard record.host != target else { throw RegionError(.migrateSameHost, "\(vm) already runs on \(target)") }
+        if let refusal = refusal(of: target, for: record) { throw refusal }
+        switch await move(vm, to: target, source: record.host) {
+        case .success(let outcome): return outcome
+        case .failure(let e): throw e
+        }
+    }
+
+    /// Where every VM of the inventory is and in what state.
+    public func placement() throws(RegionError) -> [VMPlacement] {
+        do {
+            return try orchestrator.inventory.vms().map { VMPlacement(vm: $0.name, host: $0.host, state: $0.state.rawValue, memoryMiB: $0.description.memoryMiB) }
+        } catch {
+            throw RegionError(.storeCorrupt, "VM inventory: \(error)")
+        }
+    }
+
+    // MARK: Candidates
+
+    /// Why `target` may not receive `vm` now, or nil.
+    func refusal(of target: String, for vm: VMRecord, now: Date = Date()) -> RegionError? {
+        guard let row = try? store.row(target), policy.hosts.contains(where: { $0.id == target }) else {
+            return RegionError(.migrateTargetUnknown, "\(target) is not a host of region \(policy.name)")
+        }
+        if policy.targets.exclude.contains(target) { return RegionError(.migrateTargetExcluded, "\(target) is excluded by targets.exclude") }
+        guard row.state == .trusted, !row.revoked else {
+            return RegionError(.migrateTargetUntrusted, "\(target) is \(row.revoked ? "revoked" : row.state.rawValue)\(row.failureCode.map { " (\($0))" } ?? "")")
+        }
+        let maxAge = Self.seconds(policy.targets.maxQuoteAge)
+        guard let last = row.lastQuoteAt, now.timeIntervalSince(last) <= maxAge else {
+            let age = row.lastQuoteAt.map { "\(Int(now.timeIntervalSince($0))) s old" } ?? "missing"
+            return RegionError(.migrateTargetStale, "\(target)'s last verified quote is \(age); targets.max-quote-age is \(Int(maxAge)) s")
+        }
+        if !hasRoom(target, for: vm) { return RegionError(.migrateTargetFull, "\(target) has no room for \(vm.name) (capacity in the region policy)") }
+        return nil
+    }
+
+    /// Hosts that may receive `vm` now, best first.
+    func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) -> [String] {
+        guard let record = try? orchestrator.inventory.vm(named: vm) else { return [] }
+        let load = Dictionary(grouping: ((try? orchestrator.inventory.vms()) ?? []).filter { $0.state != .stopped && $0.state != .lost }, by: \.host)
+        let ok = policy.hosts.map(\.id).filter { !excluding.contains($0) && refusal(of: $0, for: record, now: now) == nil }
+        switch policy.targets.prefer {
+        case .leastLoaded:
+            return ok.sorted { (load[$0]?.count ?? 0, $0) < (load[$1]?.count ?? 0, $1) }
+        case .ringNext:
+            let ring = policy.ring
+            guard let i = ring.firstIndex(of: record.host) else { return ok }
+            return (1..<max(ring.count, 1)).map { ring[(i + $0) % ring.count] }.filter(ok.contains)
+        }
+    }
+
+    func hasRoom(_ host: String, for vm: VMRecord) -> Bool {
+        guard let cfg = policy.hosts.first(where: { $0.id == host }) else { return false }
+        let there = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && $0.state != .stopped && $0.state != .lost }
+        if let cpus = cfg.capacityVCPUs, there.reduce(0, { $0 + $1.description.cpus }) + vm.description.cpus > cpus { return false }
+        if let mem = cfg.capacityMemoryMiB, there.reduce(0, { $0 + $1.description.memoryMiB }) + vm.description.memoryMiB > mem { return false }
+        return true
+    }
+
+    // MARK: One move
+
+    /// Challenge, migrate paused, re-attest, resume. A failure leaves the VM at the source and says why.
+    func move(_ vm: String, to target: String, source: String) async -> Result<Outcome, RegionError> {
+        let started = ContinuousClock.now
+        audit(source, .targetChosen, code: nil, "\(vm) → \(target)")
+        if policy.targets.rechallengeBeforeMove {
+            guard await attestNow(target, reason: "before receiving \(vm)") else {
+                let row = try? store.row(target)
+                audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the move failed (\(row?.state.rawValue ?? "?"))")
+                return .failure(RegionError(.migrateChallengeFailed, "\(target) failed the challenge before the move: \(row?.state.rawValue ?? "?") \(row?.failureCode ?? "")"))
+            }
+            audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote")
+            checkpoint(Step.targetChallenged.rawValue)
+        }
+        let report: MigrationReport
+        do {
+            report = try await orchestrator.migrate(vm: vm, to: target, resume: false, afterStep: { step in self.checkpointNow(step.rawValue) })
+        } catch {
+            audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): \(error)")
+            return .failure(RegionError(.migrateFailed, "migration of \(vm) to \(target) failed: \(error)"))
+        }
+        audit(target, .migrated, code: nil, String(format: "%@: transferred in %.1f ms, paused on %@", vm, report.measuredTransferMs, target))
+        if policy.targets.reattestAfterMove {
+            guard await attestNow(target, reason: "after receiving \(vm)") else {
+                let row = try? store.row(target)
+                audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-reattestation", "\(vm): re-attestation after the move failed; the copy there never ran")
+                do { try await orchestrator.abandonMigration(vm: vm, reason: "\(target) failed re-attestation") } catch {
+                    logger.error("cannot abandon the migration", metadata: ["attest.vm": "\(vm)", "attest.reason": "\(error)"])
+                }
+                return .failure(RegionError(.migrateReattestFailed, "\(target) failed re-attestation after the move; \(vm) stayed at \(source)"))
+            }
+            audit(target, .targetReattested, code: nil, "\(vm): trusted after the move")
+            checkpoint(Step.targetReattested.rawValue)
+        }
+        do {
+            try await orchestrator.resumeMigration(vm: vm, afterStep: { step in self.checkpointNow(step.rawValue) })
+        } catch {
+            audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): resume failed: \(error)")
+            return .failure(RegionError(.migrateFailed, "resuming \(vm) on \(target) failed: \(error)"))
+        }
+        let total = ContinuousClock.now - started
+        let totalMs = Double(total.components.seconds) * 1000 + Double(total.components.attoseconds) / 1e15
+        audit(target, .resumed, code: nil, String(format: "%@ runs on %@ (%.1f ms from the choice of target)", vm, target, totalMs))
+        refreshPlacement()
+        return .success(Outcome(vm: vm, source: source, target: target, result: "moved", transferMs: report.measuredTransferMs, totalMs: totalMs))
+    }
+
+    /// No trusted target: the policy decides, and the operator is told (once per VM while it waits).
+    func noTarget(_ vm: String, source: String) async -> Outcome {
+        let action = policy.evacuation.noTarget
+        let result: String = switch action {
+        case .pause: "paused"
+        case .shutdown: "shut-down"
+        case .keepRunning: "kept-running"
+        }
+        guard !held.contains(vm) else { return Outcome(vm: vm, source: source, target: nil, result: result, code: "evacuation.no-target") }
+        held.insert(vm)
+        audit(source, .noTarget, code: "evacuation.no-target", "\(vm): no trusted target; policy: \(action.rawValue)")
+        logger.critical("no trusted target for a VM of an untrusted host", metadata: ["attest.vm": "\(vm)", "attest.host": "\(source)", "attest.action": "\(action.rawValue)"])
+        switch action {
+        case .pause:
+            do { try await orchestrator.pauseVM(vm, why: "no trusted target") } catch {
+                logger.error("cannot pause the VM", metadata: ["attest.vm": "\(vm)", "attest.reason": "\(error)"])
+            }
+        case .shutdown:
+            if let record = try? orchestrator.inventory.vm(named: vm), let host = try? orchestrator.inventory.host(named: record.host) {
+                let d = orchestrator.driver(for: host)
+                try? await d.stop(d.instance(of: vm, on: host, port: nil))
+                try? orchestrator.inventory.setVM(vm, host: host.name, state: .stopped, why: "shut down: no trusted target")
+            }
+        case .keepRunning: break
+        }
+        return Outcome(vm: vm, source: source, target: nil, result: result, code: "evacuation.no-target")
+    }
+
+    // MARK: Helpers
+
+    /// A direct challenge now; true if the host is `trusted` after it.
+    func attestNow(_ host: String, reason: String) async -> Bool {
+        guard let cfg = await region.config(host) else { return false }
+        let result = await region.challengeDirectly(cfg, reason: reason, now: Date())
+        return result.state == HostState.trusted.rawValue
+    }
+
+    func refreshPlacement() {
+        guard let vms = try? orchestrator.inventory.vms() else { return }
+        var placement = Dictionary(uniqueKeysWithValues: policy.hosts.map { ($0.id, [String]()) })
+        for vm in vms where vm.state != .stopped && vm.state != .lost { placement[vm.host, default: []].append(vm.name) }
+        try? store.setVMs(placement)
+    }
+
+    func audit(_ host: String, _ step: Step, code: String?, _ detail: String) {
+        try? store.audit(host: host, kind: step.rawValue, code: code, detail: detail)
+        checkpoint(step.rawValue)
+    }
+
+    func checkpoint(_ step: String) { checkpointNow(step) }
+
+    nonisolated func checkpointNow(_ step: String) {
+        if let crashAfter, crashAfter == step { kill(getpid(), SIGKILL) }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,116 @@
+import AsyncHTTPClient
+public import Crypto
+public import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+import RegionProtocol
+public import ServiceLifecycle
+
+/// Posts the IVT's state changes and evacuation steps to the region policy's webhooks, so operators can wire
+/// the RC-TCB to paging or orchestration.
+///
+/// It follows the audit table (what was committed is what is told), so it never sits in a decision's way: a
+/// slow or failing receiver only delays its own queue. Each body is JSON, signed with the RC-TCB's server key
+/// (ECDSA P-256, SHA-256; the signature of the exact body bytes, DER, base64, in `Smig-Signature`), so a
+/// receiver checks it against `rctcb.pem`. Deliveries are retried with exponential back-off.
+public struct WebhookNotifier: Service {
+    /// One notification's body.
+    public struct Notification: Codable, Sendable, Hashable {
+        public var region: String
+        public var seq: Int64
+        public var at: Date
+        public var host: String?
+        /// `state` (a state change) or an `evacuation.*` step.
+        public var kind: String
+        public var oldState: String?
+        public var newState: String?
+        public var code: String?
+        public var detail: String?
+    }
+
+    public static let signatureHeader = "Smig-Signature"
+
+    let urls: [String]
+    let store: IVTStore
+    let key: P256.Signing.PrivateKey
+    let region: String
+    let logger: Logger
+    /// Attempts per notification and the first back-off (doubled each time).
+    let attempts: Int
+    let firstBackoff: Duration
+
+    public init(urls: [String], store: IVTStore, key: P256.Signing.PrivateKey, region: String, logger: Logger,
+                attempts: Int = 6, firstBackoff: Duration = .milliseconds(250)) {
+        self.urls = urls
+        self.store = store
+        self.key = key
+        self.region = region
+        self.logger = logger
+        self.attempts = attempts
+        self.firstBackoff = firstBackoff
+    }
+
+    /// The kinds of audit events that are told.
+    static func isNotified(_ kind: String) -> Bool { kind == "state" || kind.hasPrefix("evacuation.") || kind == "revoked" }
+
+    /// The signature header value for `body`.
+    public static func sign(_ body: Data, with key: P256.Signing.PrivateKey) throws -> String {
+        try key.signature(for: body).derRepresentation.base64EncodedString()
+    }
+
+    public func run() async throws {
+        guard !urls.isEmpty else { return }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(3), read: .seconds(5))))
+        // Only what happens from now on: a restarted RC-TCB does not page anyone again for old events.
+        let start = (try? store.lastEventSeq()) ?? 0
+        let queues = urls.map { _ in AsyncStream<Data>.makeStream() }
+        await withTaskGroup(of: Void.self) { group in
+            for (url, queue) in zip(urls, queues) {
+                group.addTask { for await body in queue.stream { await deliver(body, to: url, client: client) } }
+            }
+            group.addTask {
+                var cursor = start
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    let events = (try? store.events(since: cursor)) ?? []
+                    for e in events {
+                        cursor = e.seq
+                        guard Self.isNotified(e.kind) else { continue }
+                        let n = Notification(region: region, seq: e.seq, at: e.at, host: e.host, kind: e.kind, oldState: e.oldState,
+                                             newState: e.newState, code: e.code, detail: e.detail)
+                        let body = RegionJSON.encode(n)
+                        for q in queues { q.continuation.yield(body) }
+                    }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                for q in queues { q.continuation.finish() }
+            }
+            await group.waitForAll()
+        }
+        try? await client.shutdown()
+    }
+
+    func deliver(_ body: Data, to url: String, client: HTTPClient) async {
+        var backoff = firstBackoff
+        for attempt in 1...attempts {
+            do {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.headers.add(name: Self.signatureHeader, value: try Self.sign(body, with: key))
+                request.body = .bytes(ByteBuffer(bytes: body))
+                let response = try await client.execute(request, timeout: .seconds(5))
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                if (200..<300).contains(Int(response.status.code)) { return }
+                logger.warning("webhook refused", metadata: ["attest.url": "\(url)", "attest.status": "\(response.status.code)", "attest.attempt": "\(attempt)"])
+            } catch {
+                logger.warning("webhook not delivered", metadata: ["attest.url": "\(url)", "attest.reason": "\(error)", "attest.attempt": "\(attempt)"])
+            }
+            if attempt < attempts {
+                try? await Task.sleep(for: backoff)
+                backoff = backoff * 2
+            }
+        }
+        logger.error("webhook given up", metadata: ["attest.url": "\(url)"])
+    }
+}
