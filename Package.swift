@@ -177,7 +177,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent",
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -185,6 +185,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
+            swiftSettings: upcoming
+        ),
+        // A whole region on loopback from real parts (swtpm, agents, RC-TCB, QEMU): `demo` and `bench response`.
+        .target(
+            name: "RegionLab",
+            dependencies: ["Migration", "RegionTCB", "TPM"],
             swiftSettings: upcoming
         ),
         .executableTarget(
@@ -226,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "RegionTests",
             dependencies: [
-                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "SmigTestSupport",
+                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "SmigTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

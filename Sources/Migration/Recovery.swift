@@ -134,6 +134,14 @@ public struct Recovery: Sendable {
             try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
             return Action(vm: plan.vm, host: target.name, action: "forwarded", detail: seen)
         }
+        // The transfer completed (the source is postmigrate, the target holds the state, paused): the target
+        // takes over if it may run the VM.
+        if sourceState == .postMigrate, targetState == .paused, await mayRun(target.name) {
+            try await d.resume(tgt)
+            try await d.stop(src)
+            try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
+            return Action(vm: plan.vm, host: target.name, action: "forwarded", detail: seen)
+        }
         switch sourceState {
         case .running, .paused, .postMigrate, .other:
             try? await d.cancel(from: src)
@@ -144,6 +152,8 @@ public struct Recovery: Sendable {
                 try inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .running, error: "recovered: \(seen)")
                 return Action(vm: plan.vm, host: source.name, action: "rolled-back", detail: seen)
             }
+            // A postmigrate source cannot be migrated again: run it for a moment and pause it plainly.
+            if await d.state(of: src) == .postMigrate { try await d.resume(src) }
             if await d.state(of: src) == .running { try await d.pause(src) }
             try inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .paused, error: "recovered (held): \(seen)")
             return Action(vm: plan.vm, host: source.name, action: "held", detail: "\(seen); \(source.name) is not attested")

@@ -198,7 +198,7 @@ public final class VMInventory: Sendable {
 
     // MARK: - Migrations
 
-    /// Opens a migration of `vm` (which must be `running` on `source`) at step `planned`.
+    /// Opens a migration of `vm` (which must be `running`, or held `paused`, on `source`) at step `planned`.
     public func beginMigration(vm: String, source: String, target: String, port: Int) throws -> MigrationRecord {
         try write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, host, state FROM vm WHERE name = ?", arguments: [vm]) else {
@@ -206,7 +206,7 @@ public final class VMInventory: Sendable {
             }
             let stored = StoredRow(row, table: "vm", file: path)
             let host = try stored.text("host"), state = try stored.word("state", as: VMRecord.State.self)
-            guard host == source, state == .running else {
+            guard host == source, state == .running || state == .paused else {
                 throw MigrationError(.wrongState, side: .source, "VM \(vm) is \(state.rawValue) on \(host), not running on \(source)")
             }
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM migration WHERE target = ? AND port = ? AND outcome IS NULL", arguments: [target, port]) == 0 else {

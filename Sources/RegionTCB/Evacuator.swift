@@ -37,6 +37,7 @@ public actor Evacuator {
         case targetChosen = "evacuation.target-chosen"
         case targetChallenged = "evacuation.target-challenged"
         case targetRefused = "evacuation.target-refused"
+        case migrationStarted = "evacuation.migration-started"
         case migrated = "evacuation.migrated"
         case targetReattested = "evacuation.target-reattested"
         case resumed = "evacuation.resumed"
@@ -67,10 +68,16 @@ public actor Evacuator {
     var active: Set<String> = []
     /// VMs waiting for a target (the operator was told once).
     var held: Set<String> = []
-    /// Test hook: the RC-TCB kills itself right after this step (an evacuation step or a migration step).
+    /// Test hooks: right after the named step (an evacuation step or a migration step) the RC-TCB kills itself
+    /// (`crashAfter`), or runs a shell command and waits for it (`runAfter`, "STEP=COMMAND").
     let crashAfter: String?
+    let runAfter: (step: String, command: String)?
 
-    public init(region: RegionState, orchestrator: MigrationOrchestrator, policy: RegionPolicy, logger: Logger, crashAfter: String? = nil) {
+    public init(region: RegionState, orchestrator: MigrationOrchestrator, policy: RegionPolicy, logger: Logger, crashAfter: String? = nil,
+                runAfter: String? = nil) {
+        self.runAfter = runAfter.flatMap { spec in
+            spec.firstIndex(of: "=").map { (String(spec[..<$0]), String(spec[spec.index(after: $0)...])) }
+        }
         self.region = region
         self.store = region.store
         self.orchestrator = orchestrator
@@ -227,7 +234,7 @@ public actor Evacuator {
     }
 
     /// Hosts that may receive `vm` now, best first.
-    func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) -> [String] {
+    public func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) -> [String] {
         guard let record = try? orchestrator.inventory.vm(named: vm) else { return [] }
         let load = Dictionary(grouping: ((try? orchestrator.inventory.vms()) ?? []).filter { $0.state != .stopped && $0.state != .lost }, by: \.host)
         let ok = policy.hosts.map(\.id).filter { !excluding.contains($0) && refusal(of: $0, for: record, now: now) == nil }
@@ -264,6 +271,7 @@ public actor Evacuator {
             audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote")
             checkpoint(Step.targetChallenged.rawValue)
         }
+        audit(target, .migrationStarted, code: nil, "\(vm): \(source) → \(target), destination paused")
         let report: MigrationReport
         do {
             report = try await orchestrator.migrate(vm: vm, to: target, resume: false, afterStep: { step in self.checkpointNow(step.rawValue) })
@@ -350,6 +358,13 @@ public actor Evacuator {
 
     nonisolated func checkpointNow(_ step: String) {
         if let crashAfter, crashAfter == step { kill(getpid(), SIGKILL) }
+        if let runAfter, runAfter.step == step {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", runAfter.command]
+            try? p.run()
+            p.waitUntilExit()
+        }
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -25,7 +25,7 @@ public struct RCTCBRunner: Sendable {
     public static let selection = "sha256:0-7,15"
 
     public init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
-                inventory: String? = nil, crashAfter: String? = nil) throws {
+                inventory: String? = nil, crashAfter: String? = nil, runAfter: String? = nil) throws {
         try directory.requireInitialised()
         let text: String
         do { text = try String(contentsOfFile: regionFile, encoding: .utf8) } catch {
@@ -51,7 +51,7 @@ public struct RCTCBRunner: Sendable {
         let orchestrator = MigrationOrchestrator(
             inventory: try VMInventory(path: inventory ?? directory.inventory),
             qemu: QEMUDriver(configuration: .init(tuning: Evacuator.tuning(policy.migration))), logger: logger)
-        evacuator = Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, crashAfter: crashAfter)
+        evacuator = Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, crashAfter: crashAfter, runAfter: runAfter)
         webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
         service = try RCTCBService(directory: directory, region: region, logger: logger)
         service.evacuator = evacuator

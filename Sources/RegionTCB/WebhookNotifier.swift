@@ -60,7 +60,8 @@ public struct WebhookNotifier: Service {
     }
 
     public func run() async throws {
-        guard !urls.isEmpty else { return }
+        // A service that returns early would end the RC-TCB: without webhooks it just waits for the shutdown.
+        guard !urls.isEmpty else { try? await gracefulShutdown(); return }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(3), read: .seconds(5))))
         // Only what happens from now on: a restarted RC-TCB does not page anyone again for old events.
         let start = (try? store.lastEventSeq()) ?? 0

@@ -4,18 +4,21 @@ import Testing
 
 @Suite("Test guest boot sector")
 struct TestGuestTests {
-    static let asmPath = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Sources/Migration/TestGuest/counter.asm").path
+    static func asmPath(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/Migration/TestGuest/\(name).asm").path
+    }
 
-    @Test("the embedded bytes equal a fresh nasm assembly of counter.asm")
-    func matchesAssembly() async throws {
+    @Test("the embedded bytes equal a fresh nasm assembly of counter.asm and ticker.asm",
+          arguments: [("counter", TestGuest.bootSector), ("ticker", TestGuest.tickerBootSector)])
+    func matchesAssembly(name: String, embedded: [UInt8]) async throws {
         let out = "/tmp/smg-\(UUID().uuidString.prefix(8)).bin"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let result = try await SystemCommandRunner().run(["nasm", "-f", "bin", "-o", out, Self.asmPath])
+        let result = try await SystemCommandRunner().run(["nasm", "-f", "bin", "-o", out, Self.asmPath(name)])
         #expect(result.status == 0, "\(result.stderr)")
         let fresh = try #require(FileManager.default.contents(atPath: out))
-        #expect([UInt8](fresh) == TestGuest.bootSector)
+        #expect([UInt8](fresh) == embedded)
     }
 
     @Test("it is a boot sector")

@@ -30,15 +30,16 @@ final class LiveRegion: @unchecked Sendable {
     var rctcbPort = 0
 
     /// Starts `rctcb serve` on the region's fixed port (agents keep its URL across RC-TCB restarts).
-    func startServer() throws {
+    func startServer(_ extra: [String] = []) throws {
         let portFile = dir.appendingPathComponent("rctcb.port").path
         try? FileManager.default.removeItem(atPath: portFile)
-        server = try Daemon(binary, ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile],
+        server = try Daemon(binary, ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile] + extra,
                             log: dir.appendingPathComponent("rctcb-\(UUID().uuidString.prefix(8)).log"))
         url = "https://127.0.0.1:\(try server!.waitForPort(file: portFile))"
     }
 
-    init(hosts n: Int, push: Bool = true) throws {
+    init(hosts n: Int, push: Bool = true, challengeInterval: Double = 1, policyExtra: String = "", maxQuoteAge: String = "10s",
+         serverArguments: [String] = []) throws {
         guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required; never skipped") }
         binary = try TestBinaries.smigAttest()
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-region-\(UUID().uuidString)")
@@ -61,23 +62,24 @@ final class LiveRegion: @unchecked Sendable {
             caFiles += [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
             hosts.append(Host(id: id, swtpm: swtpm, state: state, hypervisor: hv, port: port, config: dir.appendingPathComponent("agent-\(i).json").path))
         }
-        region += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\nintervals: {measurement: 1s, challenge: 1s}\nquote-freshness: 30s\nunreachable-timeout: 3s\n"
+        region += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\nintervals: {measurement: 1s, challenge: \(Int(challengeInterval))s}\nquote-freshness: \(max(30, Int(challengeInterval) * 3))s\nunreachable-timeout: 3s\n"
         region += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
-        region += "targets: {require-state: trusted, max-quote-age: 10s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"
+        region += "targets: {require-state: trusted, max-quote-age: \(maxQuoteAge), rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"
+        region += policyExtra
         let regionFile = dir.appendingPathComponent("region.yaml").path
         try Data(region.utf8).write(to: URL(fileURLWithPath: regionFile))
         // Every swtpm has its own local CA; the region trusts them all.
         try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir] + caFiles.flatMap { ["--ek-ca", $0] })
         self.regionFile = regionFile
         rctcbPort = try SoftwareTPM.freePortPair()
-        try startServer()
+        try startServer(serverArguments)
         store = try IVTStore(path: "\(rctcbDir)/ivt.sqlite")
         for i in hosts.indices {
             let h = hosts[i]
             try run(["agent", "enrol", "--rctcb", url, "--ca", "\(rctcbDir)/region-ca.pem", "--host-id", h.id, "--tcti", h.swtpm.tcti, "--state-dir", h.state])
             let config: [String: Any] = [
                 "hostId": h.id, "rctcb": url, "stateDirectory": h.state, "tcti": h.swtpm.tcti, "listenAddress": "127.0.0.1",
-                "listenPort": h.port, "sources": ["file:\(h.hypervisor)"], "measurementInterval": 0.3, "challengeInterval": 1,
+                "listenPort": h.port, "sources": ["file:\(h.hypervisor)"], "measurementInterval": 0.3, "challengeInterval": challengeInterval,
                 "challengeTimeout": 2, "push": push,
             ]
             try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: h.config))

@@ -24,7 +24,9 @@ public struct VMStartCommand: AsyncParsableCommand {
     @Option(help: "Memory in MiB.") public var memory = 64
     @Option(help: "QEMU machine type.") public var machine = "pc"
     @Option(help: "Virtual CPUs.") public var cpus = 1
-    @Option(help: "Raw floppy boot image (default: the test guest).") public var image: String?
+    @Option(help: "Raw floppy boot image (default: a built-in guest, see --guest).") public var image: String?
+    @Option(help: "Built-in guest without --image: counter (counts as fast as it can) or ticker (counts 100 Hz timer ticks, idle in between).")
+    public var guest = "counter"
 
     public init() {}
 
@@ -32,7 +34,8 @@ public struct VMStartCommand: AsyncParsableCommand {
 
     func body() async throws {
         let orchestrator = try options.orchestrator()
-        let bootImage = try image ?? TestGuest.writeImage(to: "\(options.resolvedStateDir)/images/test-guest.img")
+        guard let kind = TestGuest.Kind(rawValue: guest) else { throw ValidationError("--guest must be counter or ticker") }
+        let bootImage = try image ?? TestGuest.writeImage(to: "\(options.resolvedStateDir)/images/\(kind == .counter ? "test-guest" : "ticker-guest").img", kind: kind)
         let vm = VMDescription(name: name, machineType: machine, memoryMiB: memory, cpus: cpus, bootImage: bootImage)
         let instance = try await orchestrator.startVM(vm, on: host)
         if options.json {

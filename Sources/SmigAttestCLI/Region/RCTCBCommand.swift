@@ -80,6 +80,7 @@ public struct RCTCBCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The VM inventory the RC-TCB moves VMs by (default: DIR/vms.sqlite, the file `vm … --state-dir DIR` writes).", valueName: "file"))
         var inventory: String?
         @Option(name: .customLong("crash-after"), help: .hidden) var crashAfter: String?
+        @Option(name: .customLong("run-after"), help: .hidden) var runAfter: String?
 
         public init() {}
 
@@ -90,7 +91,7 @@ public struct RCTCBCommand: AsyncParsableCommand {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry,
-                                             inventory: inventory, crashAfter: crashAfter)
+                                             inventory: inventory, crashAfter: crashAfter, runAfter: runAfter)
                 let portFile = self.portFile, listen = self.listen, log = logger
                 try await runner.run(host: listen, port: port) { bound in
                     log.notice("RC-TCB listening", metadata: ["attest.address": "\(listen):\(bound)"])

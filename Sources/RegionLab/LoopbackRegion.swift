@@ -1,0 +1,299 @@
+public import Foundation
+public import Migration
+public import RegionTCB
+public import TPM
+
+/// A whole SMIG region on loopback, made of real parts: per host a swtpm (with EK certificates from its own
+/// local CA), an agent process, a QEMU process standing in for the hypervisor (measured as `process-text`)
+/// and test VMs (ticker guests); one RC-TCB process with its SQLite IVT and VM inventory. `smig-attest demo`
+/// and `smig-attest bench response` are built on it. Everything it starts it stops again (`stop`).
+public final class LoopbackRegion: @unchecked Sendable {
+    // @unchecked Sendable: driven by one task at a time; `children` is guarded by `lock`.
+    public struct Options: Sendable {
+        public var hosts = 5
+        public var vmsPerHost = 2
+        public var vmMemoryMiB = 64
+        /// Agents push a notice as soon as a measurement changes (false: only the ring's challenges find it).
+        public var push = true
+        public var measurementInterval = 0.2
+        public var challengeInterval = 1.0
+        /// The smig-attest executable the agents and the RC-TCB run as.
+        public var binary: String
+        /// Work directory (default: a new temporary one, removed by `stop`).
+        public var directory: String?
+        public init(binary: String) { self.binary = binary }
+    }
+
+    public struct Host: Sendable {
+        public var id: String
+        public var swtpm: SoftwareTPM
+        public var stateDirectory: String
+        public var agentPort: Int
+        public var agentConfig: String
+        /// The QEMU process standing in for this host's hypervisor.
+        public var hypervisor: VMInstance
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public let options: Options
+    public let dir: String
+    let ownsDirectory: Bool
+    public private(set) var hosts: [Host] = []
+    public private(set) var url = ""
+    public var rctcbDir: String { "\(dir)/rctcb" }
+    public var regionFile: String { "\(dir)/region.yaml" }
+    let lock = NSLock()
+    var children: [String: Process] = [:]
+    let say: @Sendable (String) -> Void
+    var rctcbPort = 0
+    var hypervisorImage = ""
+
+    public init(_ options: Options, say: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.options = options
+        self.say = say
+        ownsDirectory = options.directory == nil
+        dir = options.directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("smig-region-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    public func store() throws -> IVTStore { try IVTStore(path: "\(rctcbDir)/ivt.sqlite") }
+    public func inventory() throws -> VMInventory { try VMInventory(path: "\(rctcbDir)/vms.sqlite") }
+
+    // MARK: Bring-up
+
+    /// Brings the whole region up and waits until every host is `trusted`.
+    public func start() async throws {
+        guard SoftwareTPM.isAvailable else { throw Failure(description: "swtpm, swtpm_setup and swtpm_localca are needed (apt-get install swtpm swtpm-tools)") }
+        hypervisorImage = try TestGuest.writeImage(to: "\(dir)/images/ticker-guest.img", kind: .ticker)
+        var caFiles: [String] = []
+        say("starting \(options.hosts) software TPMs and hypervisor processes")
+        for i in 1...options.hosts {
+            let id = "host-\(i)"
+            let swtpm = try SoftwareTPM(root: URL(fileURLWithPath: "\(dir)/tpm-\(i)"))
+            try swtpm.start()
+            let state = "\(dir)/state-\(i)"
+            try run(["tpm", "provision", "--tcti", swtpm.tcti, "--state-dir", state])
+            let ca = swtpm.root.appendingPathComponent("localca")
+            caFiles += [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
+            let hv = try await startHypervisor(id)
+            hosts.append(Host(id: id, swtpm: swtpm, stateDirectory: state, agentPort: try SoftwareTPM.freePortPair(),
+                              agentConfig: "\(dir)/agent-\(i).json", hypervisor: hv))
+        }
+        // One golden file: every host runs the same QEMU build, so its code measures the same everywhere.
+        let golden = try run(["golden", "capture", "--source", "process-text:pid=\(try pid(of: hosts[0].hypervisor))", "--name", "qemu-hypervisor"])
+        try Data(golden.utf8).write(to: URL(fileURLWithPath: "\(dir)/golden.yaml"))
+        try writeRegionPolicy()
+        say("creating the region CA and the IVT; starting the RC-TCB")
+        try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir] + caFiles.flatMap { ["--ek-ca", $0] })
+        rctcbPort = try SoftwareTPM.freePortPair()
+        try startRCTCB()
+        let inventory = try inventory()
+        say("enrolling \(options.hosts) hosts (EK certificate chain, MakeCredential/ActivateCredential) and starting their agents")
+        for i in hosts.indices {
+            let h = hosts[i]
+            try run(["agent", "enrol", "--rctcb", url, "--ca", "\(rctcbDir)/region-ca.pem", "--host-id", h.id, "--tcti", h.swtpm.tcti, "--state-dir", h.stateDirectory])
+            try writeAgentConfig(i)
+            try startAgent(i)
+            let ports = try SoftwareTPM.freePortPair()
+            try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: ports, portHigh: ports + 1, stateDirectory: "\(rctcbDir)/hosts/\(h.id)"))
+        }
+        if options.vmsPerHost > 0 {
+            say("starting \(options.hosts * options.vmsPerHost) guests (\(options.vmMemoryMiB) MiB each)")
+            let orchestrator = MigrationOrchestrator(inventory: inventory)
+            for h in hosts {
+                for j in 1...options.vmsPerHost {
+                    try await orchestrator.startVM(VMDescription(name: "vm-\(h.id.dropFirst(5))-\(j)", memoryMiB: options.vmMemoryMiB, bootImage: hypervisorImage), on: h.id)
+                }
+            }
+        }
+        try await waitUntil("every host trusted", seconds: 90) { try self.store().rows().allSatisfy { $0.state == .trusted } }
+    }
+
+    func writeRegionPolicy() throws {
+        var y = "kind: region\nversion: 1\nname: loopback-demo\nrc-tcb: {address: 127.0.0.1, port: 8443}\nhosts:\n"
+        for h in hosts { y += "  - {id: \(h.id), address: 127.0.0.1, port: \(h.agentPort), golden: golden.yaml}\n" }
+        y += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\n"
+        y += "intervals: {measurement: 1s, challenge: \(max(1, Int(options.challengeInterval)))s}\n"
+        y += "quote-freshness: 30s\nunreachable-timeout: 3s\n"
+        y += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
+        y += "targets: {require-state: trusted, max-quote-age: 20s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded}\n"
+        y += "migration: {max-bandwidth-mibps: 10240, downtime-limit: 50ms, auto-converge: true}\n"
+        y += "evacuation: {max-parallel: 4, no-target: pause}\n"
+        try Data(y.utf8).write(to: URL(fileURLWithPath: regionFile))
+    }
+
+    func writeAgentConfig(_ i: Int) throws {
+        let h = hosts[i]
+        let config: [String: Any] = [
+            "hostId": h.id, "rctcb": url, "stateDirectory": h.stateDirectory, "tcti": h.swtpm.tcti, "listenAddress": "127.0.0.1",
+            "listenPort": h.agentPort, "sources": ["process-text:pid=\(try pid(of: h.hypervisor))"],
+            "measurementInterval": options.measurementInterval, "challengeInterval": options.challengeInterval,
+            "challengeTimeout": 2, "push": options.push,
+        ]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: h.agentConfig))
+    }
+
+    public func startRCTCB(_ extra: [String] = []) throws {
+        let portFile = "\(dir)/rctcb.port"
+        try? FileManager.default.removeItem(atPath: portFile)
+        try spawn("rctcb", ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile, "--log-level", "notice"] + extra)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                url = "https://127.0.0.1:\(port)"
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw Failure(description: "the RC-TCB did not start; see \(dir)/rctcb.log")
+    }
+
+    public func startAgent(_ i: Int) throws {
+        try spawn("agent-\(hosts[i].id)", ["agent", "run", "--config", hosts[i].agentConfig, "--log-level", "notice"])
+    }
+
+    public func stopAgent(_ i: Int) {
+        if let p = lock.withLock({ children.removeValue(forKey: "agent-\(hosts[i].id)") }) { Self.terminate(p) }
+    }
+
+    func startHypervisor(_ id: String) async throws -> VMInstance {
+        let host = MigrationHost(name: "\(id)-hypervisor", address: "127.0.0.1", portLow: 1024, portHigh: 1025, stateDirectory: "\(dir)/hypervisor/\(id)")
+        return try await QEMUDriver().start(VMDescription(name: "hypervisor", memoryMiB: 16, bootImage: hypervisorImage), on: host)
+    }
+
+    // MARK: Compromise and repair
+
+    /// Writes into the code of `host`'s hypervisor process (the last 64 bytes of QEMU's executable mapping,
+    /// through /proc/PID/mem, as an attacker with root on that host could). Returns when it was written.
+    @discardableResult
+    public func compromise(_ index: Int) throws -> Date {
+        let pid = try pid(of: hosts[index].hypervisor)
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+        guard let line = maps.split(separator: "\n").first(where: { $0.contains(" r-xp ") && $0.hasSuffix(exe) }),
+              let range = line.split(separator: " ").first, let dash = range.firstIndex(of: "-"),
+              let end = UInt64(range[range.index(after: dash)...], radix: 16) else {
+            throw Failure(description: "no executable mapping of \(exe) in process \(pid)")
+        }
+        let fd = open("/proc/\(pid)/mem", O_RDWR)
+        guard fd >= 0 else { throw Failure(description: "cannot open /proc/\(pid)/mem: errno \(errno)") }
+        defer { close(fd) }
+        let bytes = [UInt8](repeating: 0xCC, count: 64)
+        let at = Date()
+        guard pwrite(fd, bytes, bytes.count, off_t(end - 64)) == bytes.count else { throw Failure(description: "cannot write into process \(pid): errno \(errno)") }
+        return at
+    }
+
+    /// Brings a compromised host back as a freshly booted one: a new hypervisor process, a TPM reset
+    /// (orderly shutdown, then startup-clear), a new measurement log, the agent restarted. The RC-TCB sees
+    /// the reset (`rebooted`) and re-attests it.
+    public func repair(_ index: Int) async throws {
+        stopAgent(index)
+        try? await QEMUDriver().stop(hosts[index].hypervisor)
+        hosts[index].hypervisor = try await startHypervisor(hosts[index].id)
+        // An orderly TPM2_Shutdown(CLEAR) first, so the TPM's clock stays `safe` across the reset.
+        _ = try? run(["-T", hosts[index].swtpm.tcti, "-c"], tool: "/usr/bin/tpm2_shutdown")
+        hosts[index].swtpm.stop()
+        try hosts[index].swtpm.start()
+        try? FileManager.default.removeItem(atPath: "\(hosts[index].stateDirectory)/measurements.log")
+        try writeAgentConfig(index)
+        try startAgent(index)
+    }
+
+    /// Restarts every agent with pushes on or off.
+    public func setPush(_ push: Bool) throws {
+        for i in hosts.indices {
+            stopAgent(i)
+            var c = (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: hosts[i].agentConfig))) as? [String: Any]) ?? [:]
+            c["push"] = push
+            try JSONSerialization.data(withJSONObject: c).write(to: URL(fileURLWithPath: hosts[i].agentConfig))
+            try startAgent(i)
+        }
+    }
+
+    // MARK: Teardown
+
+    /// Stops every process it started (guests, hypervisors, agents, the RC-TCB, swtpm) and removes its
+    /// directory if it made it. Synchronous and signal-safe enough for a Ctrl-C handler.
+    public func stop() {
+        for p in lock.withLock({ let c = Array(children.values); children = [:]; return c }) { Self.terminate(p) }
+        for path in Self.pidFiles(under: dir) {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                kill(pid, SIGKILL)
+            }
+        }
+        for h in hosts { h.swtpm.stop() }
+        if ownsDirectory { try? FileManager.default.removeItem(atPath: dir) }
+    }
+
+    static func pidFiles(under dir: String) -> [String] {
+        guard let e = FileManager.default.enumerator(atPath: dir) else { return [] }
+        return e.compactMap { $0 as? String }.filter { $0.hasSuffix(".pid") && !$0.contains("tpm-") }.map { "\(dir)/\($0)" }
+    }
+
+    // MARK: Processes
+
+    public func pid(of instance: VMInstance) throws -> Int32 {
+        guard let text = try? String(contentsOfFile: instance.pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw Failure(description: "no pid in \(instance.pidFile)")
+        }
+        return pid
+    }
+
+    /// Runs `smig-attest ARGS` (or `tool`) to completion; output through a file, never a pipe.
+    @discardableResult
+    func run(_ args: [String], tool: String? = nil) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool ?? options.binary)
+        p.arguments = args
+        let out = "\(dir)/run-\(UUID().uuidString.prefix(8)).out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        try? handle.close()
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        guard p.terminationStatus == 0 else { throw Failure(description: "smig-attest \(args.joined(separator: " ")) failed: \(text)") }
+        return text
+    }
+
+    func spawn(_ name: String, _ args: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: options.binary)
+        p.arguments = args
+        let log = "\(dir)/\(name).log"
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        lock.withLock { children[name] = p }
+    }
+
+    static func terminate(_ p: Process) {
+        guard p.isRunning else { return }
+        kill(p.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    }
+
+    /// Polls `condition` every 50 ms; throws after `seconds`.
+    public func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if (try? condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw Failure(description: "timed out after \(Int(seconds)) s waiting for \(what) (logs in \(dir))")
+    }
+}

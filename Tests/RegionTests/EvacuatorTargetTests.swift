@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import Migration
+import Policy
+import RegionTCB
+import Testing
+import TPMWire
+
+/// The target rules of the decision engine and the gated `migrate`, on a real SQLite IVT and VM inventory:
+/// a target that is stale, untrusted, unknown, excluded or full is refused with its code and nothing moves.
+@Suite("Evacuation target rules")
+struct EvacuatorTargetTests {
+    struct Fixture {
+        var evacuator: Evacuator
+        var store: IVTStore
+        var inventory: VMInventory
+    }
+
+    static func fixture() async throws -> Fixture {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-evac-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let yaml = """
+            kind: region
+            version: 1
+            name: rules
+            hosts:
+              - {id: host-1, address: 127.0.0.1, port: 41001}
+              - {id: host-2, address: 127.0.0.1, port: 41002}
+              - {id: host-3, address: 127.0.0.1, port: 41003}
+              - {id: host-4, address: 127.0.0.1, port: 41004, capacity: {vcpus: 4, memory-mib: 64}}
+              - {id: host-5, address: 127.0.0.1, port: 41005}
+              - {id: host-6, address: 127.0.0.1, port: 41006}
+            ring: [host-1, host-2, host-3, host-4, host-5, host-6]
+            intervals: {measurement: 1s, challenge: 10s}
+            quote-freshness: 120s
+            unreachable-timeout: 30s
+            targets: {max-quote-age: 60s, exclude: [host-5]}
+            """
+        let policy = try RegionPolicy(yaml: yaml, file: "rules.yaml")
+        let store = try IVTStore(path: "\(dir)/ivt.sqlite")
+        try store.seed(hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) }, policyName: "rules", policyDigest: "-")
+        let now = Date()
+        try store.apply(.init(state: .trusted, quoteAt: now), to: "host-1")
+        try store.apply(.init(state: .trusted, quoteAt: now.addingTimeInterval(-300)), to: "host-2")   // stale quote
+        try store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed", quoteAt: now), to: "host-3")
+        try store.apply(.init(state: .trusted, quoteAt: now), to: "host-4")                            // full
+        try store.apply(.init(state: .trusted, quoteAt: now), to: "host-5")                            // excluded
+        try store.apply(.init(state: .trusted, quoteAt: now), to: "host-6")                            // fine
+        let region = RegionState(store: store, hosts: policy.hosts.map { .init(id: $0.id, address: $0.endpoint.address, port: $0.endpoint.port, golden: nil) },
+                                 order: policy.ring, selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"))
+        let inventory = try VMInventory(path: "\(dir)/vms.sqlite")
+        for (i, h) in policy.hosts.enumerated() {
+            try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: 42000 + i * 2, portHigh: 42001 + i * 2, stateDirectory: "\(dir)/hosts/\(h.id)"))
+        }
+        try inventory.addVM(VMDescription(name: "big", memoryMiB: 48, bootImage: "/nonexistent.img"), host: "host-1", state: .running)
+        try inventory.addVM(VMDescription(name: "resident", memoryMiB: 32, bootImage: "/nonexistent.img"), host: "host-4", state: .running)
+        let evacuator = Evacuator(region: region, orchestrator: MigrationOrchestrator(inventory: inventory), policy: policy, logger: Logger(label: "test"))
+        return Fixture(evacuator: evacuator, store: store, inventory: inventory)
+    }
+
+    @Test("each refused target names its reason and nothing moves",
+          arguments: [("host-2", "migrate.target-stale"), ("host-3", "migrate.target-untrusted"), ("host-9", "migrate.target-unknown"),
+                      ("host-4", "migrate.target-full"), ("host-5", "migrate.target-excluded"), ("host-1", "migrate.same-host")])
+    func refused(target: String, code: String) async throws {
+        let f = try await Self.fixture()
+        let eventsBefore = try f.store.events().count
+        do {
+            let outcome = try await f.evacuator.migrate(vm: "big", to: target)
+            Issue.record("moved to \(target): \(outcome)")
+        } catch {
+            #expect(error.code.rawValue == code, "\(error)")
+        }
+        #expect(try f.inventory.vm(named: "big").host == "host-1")
+        #expect(try f.inventory.vm(named: "big").state == .running)
+        #expect(try f.inventory.migrations(vm: "big").isEmpty)
+        #expect(try f.store.events().count == eventsBefore)
+    }
+
+    @Test("evacuation candidates: only trusted hosts with a fresh quote, room, not excluded")
+    func candidates() async throws {
+        let f = try await Self.fixture()
+        #expect(await f.evacuator.candidates(for: "big", excluding: ["host-1"]) == ["host-6"])
+    }
+
+    @Test("an unknown VM is refused")
+    func unknownVM() async throws {
+        let f = try await Self.fixture()
+        await #expect(throws: RegionError.self) { try await f.evacuator.migrate(vm: "ghost", to: "host-6") }
+    }
+}
