@@ -164,6 +164,11 @@ public final class LoopbackRegion: @unchecked Sendable {
         return try await QEMUDriver().start(VMDescription(name: "hypervisor", memoryMiB: 16, bootImage: hypervisorImage), on: host)
     }
 
+    /// Starts one more ticker guest on `host` (recorded in the RC-TCB's inventory).
+    public func startVM(_ name: String, on host: String, memoryMiB: Int) async throws {
+        try await MigrationOrchestrator(inventory: try inventory()).startVM(VMDescription(name: name, memoryMiB: memoryMiB, bootImage: hypervisorImage), on: host)
+    }
+
     // MARK: Compromise and repair
 
     /// Writes into the code of `host`'s hypervisor process (the last 64 bytes of QEMU's executable mapping,
