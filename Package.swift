@@ -228,6 +228,8 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Test tool: one orchestrated migration that SIGKILLs itself after a given step (crash-recovery tests).
+        .executableTarget(name: "smig-migration-crash", dependencies: ["Migration"], path: "Tests/MigrationCrashTool", swiftSettings: upcoming),
         .testTarget(name: "MigrationTests", dependencies: ["Migration", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "RegionTests",

@@ -53,6 +53,16 @@ enum ProcessSupport {
         return Output(status: code, stdout: out, stderr: err)
     }
 
+    /// Sets FD_CLOEXEC on every descriptor above 2 of this process.
+    private static func markCloseOnExec() {
+        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for name in fds {
+            guard let fd = Int32(name), fd > 2 else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0, flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
     /// glibc's POSIX_SPAWN_SETSID (0x80, glibc >= 2.26; hidden behind _GNU_SOURCE in the headers).
     private static let spawnSetsid: Int32 = 0x80
 
@@ -68,6 +78,9 @@ enum ProcessSupport {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        // Nothing else of ours reaches the child (and the daemon it leaves behind): an inherited descriptor —
+        // such as the socket our own parent watches to learn that we exited — would outlive us in QEMU.
+        markCloseOnExec()
         var empty = sigset_t()
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attr, &empty)

@@ -130,7 +130,8 @@ public actor Evacuator {
     public func sweep() async {
         guard let rows = try? store.rows(), let vms = try? orchestrator.inventory.vms() else { return }
         let occupied = Set(vms.filter { $0.state == .running || $0.state == .paused }.map(\.host))
-        for row in rows where occupied.contains(row.host) && shouldEvacuate(row.state) && !active.contains(row.host) {
+        // An `evacuating` host with nothing left (recovery finished its last move) is closed as `evacuated`.
+        for row in rows where ((occupied.contains(row.host) && shouldEvacuate(row.state)) || row.state == .evacuating) && !active.contains(row.host) {
             Task { await self.evacuate(row.host) }
         }
     }

@@ -34,8 +34,9 @@ public struct AttestationKeyStore: Sendable {
             return Data(try StateFiles.read(blobURL.path, limit: 1 << 20))
         }
         do {
-            let blob = try JSONDecoder().decode(AttestationKeyBlob.self, from: data)
+            var blob = try JSONDecoder().decode(AttestationKeyBlob.self, from: data)
             _ = try blob.akPublic
+            blob.source = blobURL.path
             return blob
         } catch {
             throw TPMDeviceError(.keyState, "\(blobURL.path) is not a valid attestation key file: \(error)")

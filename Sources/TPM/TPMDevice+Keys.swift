@@ -8,6 +8,10 @@ public struct AttestationKeyBlob: Hashable, Sendable, Codable {
     public var akType: AKType
     public var publicBytes: [UInt8]
     public var privateBytes: [UInt8]
+    /// The file it was read from (not stored in it), so a key that does not load can be named.
+    public var source: String?
+
+    enum CodingKeys: String, CodingKey { case ekType, akType, publicBytes, privateBytes }
 
     public init(ekType: EKType, akType: AKType, publicBytes: [UInt8], privateBytes: [UInt8]) {
         self.ekType = ekType
@@ -130,9 +134,15 @@ extension TPMDevice {
         let ek = try createEK(ctx, blob.ekType)
         defer { flush(ctx, ek.handle) }
         var handle: ESYS_TR = ESYS_TR_NONE
-        try withEKAuthorization(ctx, blob.ekType) { session in
-            try check(Esys_Load(ctx, ek.handle, session, ESYS_TR_NONE, ESYS_TR_NONE, &inPrivate, &inPublic, &handle),
-                      "Esys_Load(AK)")
+        do {
+            try withEKAuthorization(ctx, blob.ekType) { session in
+                try check(Esys_Load(ctx, ek.handle, session, ESYS_TR_NONE, ESYS_TR_NONE, &inPrivate, &inPublic, &handle),
+                          "Esys_Load(AK)")
+            }
+        } catch let e as TPMDeviceError where e.code != .keyState {
+            // The private blob is bound to the EK it was created under: an integrity failure here means the file
+            // names the wrong EK type, or the TPM's endorsement hierarchy changed since provisioning.
+            throw TPMDeviceError(.keyState, "the attestation key in \(blob.source ?? "the key file") does not load under the \(blob.ekType.rawValue) EK (its ekType may be wrong, or the TPM was cleared; run 'smig-attest tpm provision' again): \(e.reason)")
         }
         return LoadedKey(handle: handle, publicKey: akPublic)
     }

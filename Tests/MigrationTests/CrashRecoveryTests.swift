@@ -5,8 +5,8 @@ import Foundation
 import Migration
 import Testing
 
-/// The real `smig-attest migrate` is SIGKILLed right after each step is committed (hidden
-/// `--crash-after STEP`), then `smig-attest vms --recover` runs. Every time exactly one
+/// The orchestrator (in the test tool `smig-migration-crash`) is SIGKILLed right after each step is
+/// committed, then `smig-attest vms --recover` runs. Every time exactly one
 /// running copy must remain, and the guest must still be counting.
 @Suite("Crash at every step, then recover", .serialized)
 struct CrashRecoveryTests {
@@ -18,8 +18,8 @@ struct CrashRecoveryTests {
         try await f.orchestrator.startVM(f.vm("k1"), on: "a")
         let before = try await f.counterGrows("k1", on: f.a, beyond: 0)
 
-        let crashed = try await f.cli(["migrate", "k1", "--to", "b", "--crash-after", step.rawValue])
-        #expect(crashed.status == 128 + SIGKILL, "the orchestrator died by SIGKILL (\(crashed.stderr))")
+        let crashed = try await f.crashingMigration("k1", to: "b", after: step)
+        #expect(crashed == 128 + SIGKILL, "the orchestrator died by SIGKILL")
         let open = try f.inventory.openMigrations()
         if step == .completed {
             #expect(open.isEmpty)

@@ -283,24 +283,25 @@ struct LiveQEMUTests {
 
     // MARK: - CLI
 
-    @Test("the CLI: hosts, start, list, migrate --json labelled UNGATED")
+    @Test("the CLI: start, list, stop; moving a VM is the RC-TCB's (no ungated migrate)")
     func cli() async throws {
         let f = try Fixture()
         defer { f.cleanUp() }
-        let started = try await f.cli(["vm", "start", "c1", "--host", "a", "--memory", "32", "--json"])
+        let started = try await f.cli(["vm", "start", "c1", "--host", "a", "--memory", "32", "--guest", "ticker", "--json"])
         #expect(started.status == 0, "\(started.stderr)")
-        let moved = try await f.cli(["migrate", "c1", "--to", "b", "--json"])
-        #expect(moved.status == 0, "\(moved.stderr)")
-        #expect(moved.stderr.contains("UNGATED: no attestation check"))
-        let json = try JSONDecoder().decode(JSONValue.self, from: Data(moved.stdout.utf8))
-        #expect(json["gate"]?.string == "UNGATED: no attestation check")
-        #expect(json["report"]?["target"]?.string == "b")
         let list = try await f.cli(["vms"])
-        #expect(list.stdout.contains("c1  b     running"))
-        let unknown = try await f.cli(["migrate", "ghost", "--to", "b"])
-        #expect(unknown.status != 0)
-        #expect(unknown.stderr.contains("unknown-vm"))
+        #expect(list.stdout.contains("c1  a     running"), "\(list.stdout)")
         #expect(f.processes().count == 1)
+        // `migrate` asks an RC-TCB (admin certificate from --dir); with none it fails with a coded error.
+        let moved = try await SystemCommandRunner().run([try Env.cliBinary(), "migrate", "c1", "--to", "b", "--rctcb", "https://127.0.0.1:1", "--dir", f.dir])
+        #expect(moved.status != 0)
+        #expect(moved.stderr.hasPrefix("smig-attest: "), "\(moved.stderr)")
+        #expect(try f.inventory.vm(named: "c1").host == "a")
+        let resume = try await f.cli(["vm", "resume", "c1"])
+        #expect(resume.status != 0, "the ungated `vm resume` is gone")
+        let stopped = try await f.cli(["vm", "stop", "c1"])
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        #expect(f.processes().isEmpty)
     }
 }
 

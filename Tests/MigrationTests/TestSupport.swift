@@ -119,6 +119,13 @@ final class Fixture: Sendable {
     }
 
     /// Runs the CLI with `--state-dir` set to this fixture; returns exit status and output.
+    /// One orchestrated migration in a child process that SIGKILLs itself after `step` (the test tool beside
+    /// smig-attest).
+    func crashingMigration(_ vm: String, to target: String, after step: MigrationStep) async throws -> Int32 {
+        let tool = URL(fileURLWithPath: try Env.cliBinary()).deletingLastPathComponent().appendingPathComponent("smig-migration-crash").path
+        return try await SystemCommandRunner(timeout: .seconds(120)).run([tool, dir, vm, target, step.rawValue]).status
+    }
+
     func cli(_ args: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, stdout: String, stderr: String) {
         let bin = try Env.cliBinary()
         let out = try await SystemCommandRunner(timeout: timeout).run([bin] + args + ["--state-dir", dir])

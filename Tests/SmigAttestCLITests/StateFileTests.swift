@@ -30,6 +30,26 @@ struct StateFileTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
     }
 
+    /// An `ak.json` naming another EK type than the one its AK was created under: a coded error naming the file,
+    /// not a bare ESYS integrity failure; the file is left as it was.
+    @Test func wrongEKTypeInAKFileIsNamed() throws {
+        let w = try CLIWorld()
+        let provisioned = try w.smig(["tpm", "provision"])
+        #expect(provisioned.status == 0, "\(provisioned.output)")
+        let ak = w.state + "/ak.json"
+        let text = try String(contentsOfFile: ak, encoding: .utf8)
+        let wrong = text.contains("\"rsa\"") ? text.replacingOccurrences(of: "\"ekType\" : \"rsa\"", with: "\"ekType\" : \"ecc384\"")
+                                           : text.replacingOccurrences(of: "\"ekType\" : \"ecc384\"", with: "\"ekType\" : \"rsa\"")
+        #expect(wrong != text, "ak.json: \(text)")
+        try Data(wrong.utf8).write(to: URL(fileURLWithPath: ak))
+        let r = try w.smig(["quote", "--nonce", String(repeating: "ab", count: 20), "--pcrs", "sha256:15", "--out", w.path("b.json")])
+        #expect(r.status != 0)
+        #expect(r.output.contains("tpm.key-state"), "\(r.output)")
+        #expect(r.output.contains(ak), "\(r.output)")
+        #expect(try String(contentsOfFile: ak, encoding: .utf8) == wrong)
+        #expect(!FileManager.default.fileExists(atPath: w.path("b.json")))
+    }
+
     @Test func worldWritableAKFileIsRefused() throws {
         let w = try CLIWorld()
         #expect(try w.smig(["tpm", "provision"]).status == 0)
