@@ -91,6 +91,10 @@ public struct MigrationOrchestrator: Sendable {
         guard sourceState == (wasPaused ? .paused : .running) else {
             throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
         }
+        // A description that does not match what runs stops the move before anything is recorded or launched.
+        if let q = d as? QEMUDriver {
+            try await q.verifyDescription(vm, running: sourceInstance, side: .source)
+        }
         let port = try freePort(on: target)
         let clock = ContinuousClock()
         let started = clock.now

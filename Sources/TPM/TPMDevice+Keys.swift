@@ -139,10 +139,10 @@ extension TPMDevice {
                 try check(Esys_Load(ctx, ek.handle, session, ESYS_TR_NONE, ESYS_TR_NONE, &inPrivate, &inPublic, &handle),
                           "Esys_Load(AK)")
             }
-        } catch let e as TPMDeviceError where e.code != .keyState {
+        } catch {
             // The private blob is bound to the EK it was created under: an integrity failure here means the file
             // names the wrong EK type, or the TPM's endorsement hierarchy changed since provisioning.
-            throw TPMDeviceError(.keyState, "the attestation key in \(blob.source ?? "the key file") does not load under the \(blob.ekType.rawValue) EK (its ekType may be wrong, or the TPM was cleared; run 'smig-attest tpm provision' again): \(e.reason)")
+            throw TPMDeviceError(.keyState, "the attestation key in \(blob.source ?? "the key file") does not load under the \(blob.ekType.rawValue) EK (its ekType may be wrong, or the TPM was cleared; run 'smig-attest tpm provision' again): \(error)")
         }
         return LoadedKey(handle: handle, publicKey: akPublic)
     }
