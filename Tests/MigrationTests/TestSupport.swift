@@ -36,7 +36,8 @@ enum PortBlocks {
             n += 1
             return n
         }
-        return 40000 + (pid * 200 + block * 20) % 15000
+        // Below the kernel's ephemeral range (32768-60999), where OS-chosen ports and outgoing connections live.
+        return 20000 + (pid * 200 + block * 20) % 12000
     }
 }
 

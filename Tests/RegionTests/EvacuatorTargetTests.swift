@@ -82,6 +82,27 @@ struct EvacuatorTargetTests {
         #expect(await f.evacuator.candidates(for: "big", excluding: ["host-1"]) == ["host-6"])
     }
 
+    @Test("no trusted target: the VM is paused at the source (policy no-target: pause) and the operator is told")
+    func noTargetPauses() async throws {
+        let f = try await Self.fixture()
+        try f.store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed"), to: "host-1")
+        try f.store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed"), to: "host-6")
+        let dir = URL(fileURLWithPath: f.inventory.path).deletingLastPathComponent().path
+        let image = try TestGuest.writeImage(to: "\(dir)/ticker.img", kind: .ticker)
+        let orchestrator = MigrationOrchestrator(inventory: f.inventory)
+        try await orchestrator.startVM(VMDescription(name: "held", memoryMiB: 16, bootImage: image), on: "host-1")
+        try f.inventory.removeVM("big")
+        await f.evacuator.evacuate("host-1")
+        let record = try f.inventory.vm(named: "held")
+        #expect(record.host == "host-1" && record.state == .paused)
+        let d = QEMUDriver()
+        let host = try f.inventory.host(named: "host-1")
+        #expect(await d.state(of: d.instance(of: "held", on: host, port: nil)) == .paused)
+        #expect(try f.store.events().contains { $0.kind == "evacuation.no-target" && $0.host == "host-1" && ($0.detail ?? "").contains("held") })
+        #expect(try f.store.row("host-1")?.state == .evacuating)
+        try await orchestrator.stopVM("held")
+    }
+
     @Test("an unknown VM is refused")
     func unknownVM() async throws {
         let f = try await Self.fixture()

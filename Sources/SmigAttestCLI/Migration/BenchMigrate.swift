@@ -18,7 +18,7 @@ public struct BenchMigrate: AsyncParsableCommand {
 
     @Option(help: "Guest sizes in MiB, comma separated.") public var sizes = "64,256,512"
     @Option(help: "Runs per size.") public var runs = 5
-    @Option(help: "First of 100 loopback ports to use.") public var basePort = 47800
+    @Option(help: "First of 100 loopback ports to use.") public var basePort = 29800
     @Option(name: .customLong("work-dir"), help: "Scratch state directory (default: a fresh temporary one, removed after).")
     public var workDir: String?
     @Flag(name: .long, help: "Print JSON instead of a table.") public var json = false
