@@ -118,12 +118,12 @@ public struct GoldenValues: Sendable, Hashable {
                 var entry = Entry(name: name, line: keyNode.mark?.line ?? 0, column: keyNode.mark?.column ?? 0)
                 // Sets beside the ordered lists keep the duplicate checks linear (lists of 100k digests occur
                 // when every build of a fleet's history stays allowed).
-                var seenDigests: Set<[UInt8]> = []
+                var seenDigests: Set<DigestKey> = []
                 var seenValues: Set<String> = []
                 if let digests = fields["sha256"] {
                     for (_, item) in try source.stringList(digests, what: "sha256 of '\(name)'") {
                         let digest = try source.digest(item, algorithm: .sha256, what: "sha256 digest of '\(name)'")
-                        if !seenDigests.insert(digest).inserted {
+                        if !seenDigests.insert(DigestKey(digest)).inserted {
                             throw source.error(.duplicateEntry, at: item, "digest listed twice for '\(name)'",
                                                hint: "remove the repeated line")
                         }
@@ -198,4 +198,12 @@ public struct GoldenValues: Sendable, Hashable {
                                hint: "add 'measurements:', 'pcrs:' or 'boot-events:'")
         }
     }
+}
+
+/// A digest as a set element, hashed as one block of bytes (an `[UInt8]` hashes byte by byte, which dominated the
+/// duplicate check of long digest lists).
+struct DigestKey: Hashable {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
 }

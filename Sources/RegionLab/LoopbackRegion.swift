@@ -109,7 +109,7 @@ public final class LoopbackRegion: @unchecked Sendable {
                 }
             }
         }
-        try await waitUntil("every host trusted", seconds: 90) { try self.store().rows().allSatisfy { $0.state == .trusted } }
+        try await waitUntil("every host trusted", seconds: 240) { try self.store().rows().allSatisfy { $0.state == .trusted } }
     }
 
     func writeRegionPolicy() throws {

@@ -146,6 +146,15 @@ public actor Evacuator {
         guard let row = try? store.row(host) else { return }
         let vms = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
         let cause = row.failureCode
+        // A host without VMs has nothing to evacuate: it keeps its verdict (`untrusted`, `unreachable`). Only a
+        // host whose last VM left during recovery is closed as `evacuated`.
+        if vms.isEmpty {
+            if row.state == .evacuating {
+                _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause, detail: row.failureDetail)
+                audit(host, .finished, code: cause, "no VM left")
+            }
+            return
+        }
         // A retry while every VM waits for a target starts only when some VM has a candidate now.
         if row.state == .evacuating, !vms.isEmpty, vms.allSatisfy({ held.contains($0.name) }),
            !vms.contains(where: { !candidates(for: $0.name, excluding: [host]).isEmpty }) {

@@ -39,9 +39,12 @@ public struct WebhookNotifier: Service {
     /// Attempts per notification and the first back-off (doubled each time).
     let attempts: Int
     let firstBackoff: Duration
+    /// Tell events after this one (nil: after the newest when the notifier starts).
+    let startAfter: Int64?
 
     public init(urls: [String], store: IVTStore, key: P256.Signing.PrivateKey, region: String, logger: Logger,
-                attempts: Int = 6, firstBackoff: Duration = .milliseconds(250)) {
+                attempts: Int = 6, firstBackoff: Duration = .milliseconds(250), startAfter: Int64? = nil) {
+        self.startAfter = startAfter
         self.urls = urls
         self.store = store
         self.key = key
@@ -64,7 +67,7 @@ public struct WebhookNotifier: Service {
         guard !urls.isEmpty else { try? await gracefulShutdown(); return }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(3), read: .seconds(5))))
         // Only what happens from now on: a restarted RC-TCB does not page anyone again for old events.
-        let start = (try? store.lastEventSeq()) ?? 0
+        let start = startAfter ?? (try? store.lastEventSeq()) ?? 0
         let queues = urls.map { _ in AsyncStream<Data>.makeStream() }
         await withTaskGroup(of: Void.self) { group in
             for (url, queue) in zip(urls, queues) {

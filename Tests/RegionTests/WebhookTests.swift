@@ -47,16 +47,16 @@ struct WebhookTests {
         try store.audit(host: "host-1", kind: "evacuation.started", code: nil, detail: "before the notifier: never sent")
         let key = P256.Signing.PrivateKey()
         let notifier = WebhookNotifier(urls: ["http://127.0.0.1:\(port)/hook"], store: store, key: key, region: "hooks",
-                                       logger: Logger(label: "test"), attempts: 8, firstBackoff: .milliseconds(100))
+                                       logger: Logger(label: "test"), attempts: 8, firstBackoff: .milliseconds(100),
+                                       startAfter: try store.lastEventSeq())
         let task = Task { try await notifier.run() }
         defer { task.cancel() }
-        try await Task.sleep(for: .milliseconds(500))  // it takes its starting point
 
         try store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed", detail: "hypervisor changed"), to: "host-1")
         try store.audit(host: "host-1", kind: "evacuation.started", code: "golden.digest-not-allowed", detail: "1 VM(s): vm-a")
         try store.audit(host: "host-1", kind: "enrolled", code: nil, detail: "not a notified kind")
 
-        try waitUntil("two notifications delivered", seconds: 30) {
+        try waitUntil("two notifications delivered", seconds: 90) {
             ((try? FileManager.default.contentsOfDirectory(atPath: received.path)) ?? []).filter { $0.hasSuffix(".json") }.count >= 2
         }
         try await Task.sleep(for: .milliseconds(500))
