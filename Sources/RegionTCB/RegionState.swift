@@ -46,6 +46,7 @@ public actor RegionState {
     public let nonceLifetime: TimeInterval
     let logger: Logger
     var nonces: [String: IssuedNonce] = [:]
+    var noncesPrunedAt = Date.distantPast
     var rotation = 0
     var offset = 1
     /// Told of every state change (host, old, new) after it is committed; never awaited by the verdict.
@@ -81,12 +82,23 @@ public actor RegionState {
     /// enrolments arrive from other processes and from the enrolment service).
     var snapshot: [String: IVTRow] = [:]
     var snapshotTaken = Date.distantPast
+    var ringCache: RingCache?
+    /// The last audit event seen by ``refresh`` (-1: unknown).
+    var snapshotSeq: Int64 = -1
 
-    /// Re-reads the IVT rows (and the state gauges).
+    /// Re-reads the IVT rows (and the state gauges) when the audit trail has grown since the last read: every
+    /// change of state, enrolment, revocation or readmission — from this process or another — is an audit
+    /// event, and the verdicts that change nothing else are mirrored into the snapshot by ``apply``.
     public func refresh(now: Date = Date()) {
+        let seq = try? store.lastEventSeq()
+        if let seq, seq == snapshotSeq, !snapshot.isEmpty {
+            snapshotTaken = now
+            return
+        }
         guard let rows = try? store.rows() else { return }
         snapshot = Dictionary(rows.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
         snapshotTaken = now
+        snapshotSeq = seq ?? -1
         metrics.record(states: rows)
     }
 
@@ -101,10 +113,20 @@ public actor RegionState {
         return order.filter { rows[$0].map { $0.akName != nil && !$0.revoked } ?? false }
     }
 
-    /// The current links: each trusted member measures the member `offset` places after it.
+    /// The current links: each trusted member measures the member `offset` places after it. Computed once per
+    /// IVT snapshot and ring rotation (every assignment asks for it).
     public func ringView() -> RingView {
+        let rows = rowsSnapshot()
+        if let cached = ringCache, cached.matches(snapshotSeq, rotation, offset) { return cached.view }
+        let view = computeRingView(rows)
+        ringCache = RingCache(view: view, snapshotSeq: snapshotSeq, rotation: rotation, offset: offset)
+        metrics.ringLinks.record(view.links.count)
+        return view
+    }
+
+    func computeRingView(_ rows: [String: IVTRow]) -> RingView {
         let m = members()
-        let states = rowsSnapshot().mapValues(\.state)
+        let states = rows.mapValues(\.state)
         let memberSet = Set(m)
         guard m.count >= 2 else { return RingView(rotation: rotation, links: [], excluded: order.filter { !memberSet.contains($0) }) }
         let k = offset % m.count == 0 ? 1 : offset % m.count
@@ -114,7 +136,6 @@ public actor RegionState {
             guard states[h] == .trusted else { excluded.append(h); continue }
             links.append(.init(measurer: h, target: m[(i + k) % m.count]))
         }
-        metrics.ringLinks.record(links.count)
         return RingView(rotation: rotation, links: links, excluded: excluded)
     }
 
@@ -138,7 +159,8 @@ public actor RegionState {
 
     /// The reporter's current duty, with a fresh nonce issued for that pair.
     public func assignment(for reporter: String, now: Date = Date()) throws(RegionError) -> RingAssignment {
-        guard let target = ringView().links.first(where: { $0.measurer == reporter })?.target, let cfg = hosts[target] else {
+        _ = ringView()
+        guard let target = ringCache?.targets[reporter], let cfg = hosts[target] else {
             return RingAssignment()
         }
         let nonce = issueNonce(reporter: reporter, target: target, now: now)
@@ -147,7 +169,11 @@ public actor RegionState {
     }
 
     func issueNonce(reporter: String, target: String, now: Date) -> String {
-        nonces = nonces.filter { now.timeIntervalSince($0.value.issued) < nonceLifetime }
+        // Expired nonces are dropped once a second, not on every issue (thousands are open under load).
+        if now.timeIntervalSince(noncesPrunedAt) >= 1 {
+            nonces = nonces.filter { now.timeIntervalSince($0.value.issued) < nonceLifetime }
+            noncesPrunedAt = now
+        }
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let hex = Hex.encode(bytes)
