@@ -175,7 +175,7 @@ public actor RegionState {
             noncesPrunedAt = now
         }
         var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let bytes = (0..<4).flatMap { _ in withUnsafeBytes(of: rng.next() as UInt64) { Array($0) } }
         let hex = Hex.encode(bytes)
         nonces[hex] = IssuedNonce(reporter: reporter, target: target, issued: now)
         return hex
@@ -186,7 +186,7 @@ public actor RegionState {
     /// A ring report. The reporter must be trusted and assigned to the target; the nonce must have been issued
     /// for this pair and is spent now; the evidence is verified here against the target's enrolled AK.
     public func intake(_ report: AIMReport, from reporter: String, now: Date = Date()) async throws(RegionError) -> ReportResult {
-        guard let reporterRow = try store.row(reporter), reporterRow.state == .trusted else {
+        guard let reporterRow = rowsSnapshot()[reporter], reporterRow.state == .trusted else {
             throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
         }
         guard let issued = nonces[report.nonce], now.timeIntervalSince(issued.issued) < nonceLifetime else {
@@ -205,7 +205,9 @@ public actor RegionState {
             return await challengeDirectly(cfg, reason: "reported silent by \(reporter)", now: now)
         case .evidence:
             guard let evidence = report.evidence else { throw RegionError(.malformedReport, "outcome evidence without evidence") }
-            let judged = judge(cfg, evidence, nonce: nonce, measuredBy: reporter, now: now)
+            // Verified off the actor: signatures and log replays of many reports run in parallel; the nonce was
+            // spent above and the IVT is written below, on the actor.
+            let judged = await judgeConcurrently(cfg, evidence, nonce: nonce, measuredBy: reporter, now: now)
             if case .refuted(let code, let detail) = judged {
                 // Evidence that does not verify may be the reporter's doing: the target is challenged directly.
                 logger.warning("report evidence refused; confirming directly", metadata: ["attest.host": "\(report.target)", "attest.reporter": "\(reporter)", "attest.code": "\(code)", "attest.reason": "\(detail)"])
@@ -243,7 +245,8 @@ public actor RegionState {
 
     enum Judgement {
         case trusted(VerifiedQuote, measuredBy: String)
-        case rebooted(VerifiedQuote, measuredBy: String)
+        /// The TPM was reset or restarted since the last quote, or was and its boot log has not replayed yet.
+        case rebooted(VerifiedQuote, measuredBy: String, code: String, detail: String)
         /// Genuine evidence (pinned AK, our nonce) of a bad state.
         case untrusted(VerifiedQuote?, measuredBy: String, code: String, detail: String)
         /// The evidence itself does not verify: it proves nothing about the target.
@@ -251,7 +254,11 @@ public actor RegionState {
         case silent(String)
     }
 
-    func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
+    nonisolated func judgeConcurrently(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) async -> Judgement {
+        judge(cfg, bundle, nonce: nonce, measuredBy: measuredBy, now: now)
+    }
+
+    nonisolated func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
         let started = ContinuousClock.now
         let j = judgeUntimed(cfg, bundle, nonce: nonce, measuredBy: measuredBy, now: now)
         let elapsed = ContinuousClock.now - started
@@ -264,7 +271,7 @@ public actor RegionState {
         return j
     }
 
-    func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
+    nonisolated func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
         guard let enrolled = try? store.enrolment(cfg.id), !enrolled.revoked,
               let ak = try? AttestationKey(tpm2bPublic: enrolled.akPublic) else {
             return .refuted(code: "enrol.not-enrolled", detail: "\(cfg.id) has no enrolled AK")
@@ -292,15 +299,26 @@ public actor RegionState {
         case .valid(let q): quote = q
         case .rebooted(let q, _): quote = q; rebooted = true
         }
+        // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events).
+        var bootLog: BootEventLog?
+        if row?.state == .rebooted {
+            switch Self.rebootedBootLog(bundle, quote) {
+            case .replays(let log): bootLog = log
+            case .refused(let code, let detail): return .rebooted(quote, measuredBy: measuredBy, code: code, detail: detail)
+            }
+        }
         if let golden = cfg.golden {
-            let v = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], golden: golden))
+            let v = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], bootLog: bootLog, golden: golden))
             if !v.trusted {
                 let first = v.reasons.first
                 return .untrusted(quote, measuredBy: measuredBy, code: first.map { "golden.\($0.kind.rawValue)" } ?? "golden.untrusted",
                                   detail: v.reasons.prefix(3).map(\.description).joined(separator: "; "))
             }
         }
-        if rebooted, row?.state != .rebooted { return .rebooted(quote, measuredBy: measuredBy) }
+        if rebooted, row?.state != .rebooted {
+            return .rebooted(quote, measuredBy: measuredBy, code: "quote.rebooted",
+                             detail: "TPM reset/restart since the last quote (resetCount \(quote.clock.resetCount), restartCount \(quote.clock.restartCount)); trusted again once its boot log replays")
+        }
         return .trusted(quote, measuredBy: measuredBy)
     }
 
@@ -322,10 +340,10 @@ public actor RegionState {
         switch j {
         case .trusted(let q, let by):
             update = Self.update(.trusted, q, by: by, now: now)
-        case .rebooted(let q, let by):
+        case .rebooted(let q, let by, let code, let detail):
             update = Self.update(.rebooted, q, by: by, now: now)
-            update.code = "quote.rebooted"
-            update.detail = "TPM reset/restart since the last quote (resetCount \(q.clock.resetCount), restartCount \(q.clock.restartCount))"
+            update.code = code
+            update.detail = detail
         case .untrusted(let q, let by, let code, let detail):
             update = q.map { Self.update(.untrusted, $0, by: by, now: now) } ?? IVTStore.Update(state: .untrusted, measuredBy: by)
             update.code = code

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 import GRDB
 import Policy
 
@@ -10,7 +10,7 @@ extension IVTStore {
     /// transaction (each with its audit event). This bypasses enrolment — no EK certificate, no
     /// TPM2_ActivateCredential — which is why only ``BenchmarkRegion`` calls it, on a database it created itself
     /// in a temporary directory, for a region whose policy name is ``BenchmarkRegion/regionName``.
-    func enrolBenchmarkDoubles(_ doubles: [SoftwareAgentDouble], now: Date = Date()) throws(RegionError) {
+    package func enrolBenchmarkDoubles(_ doubles: [SoftwareAgentDouble], now: Date = Date()) throws(RegionError) {
         try write { db in
             guard let name = try String.fetchOne(db, sql: "SELECT policy_name FROM host LIMIT 1"), name == BenchmarkRegion.regionName else {
                 throw RegionError(.forbidden, "software-key doubles are written only into a benchmark-only IVT")
