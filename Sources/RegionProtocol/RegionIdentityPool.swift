@@ -59,14 +59,6 @@ public final class RegionIdentityPool: Sendable {
         } catch {
             throw RegionClient.Failure(code: "transport.unreachable", message: "\(url): \(error)", status: nil)
         }
-        guard (200..<300).contains(status) else {
-            if let e = try? RegionJSON.decode(RegionErrorBody.self, from: data) {
-                throw RegionClient.Failure(code: e.code, message: e.message, status: status)
-            }
-            throw RegionClient.Failure(code: "transport.http-\(status)", message: "\(url) answered HTTP \(status)", status: status)
-        }
-        do { return try RegionJSON.decode(Answer.self, from: data) } catch {
-            throw RegionClient.Failure(code: "transport.bad-answer", message: "\(url): \(error.reason)", status: status)
-        }
+        return try RegionClient.answer(url, status: status, data: data)
     }
 }

@@ -201,7 +201,13 @@ struct RegionLiveTests {
         #expect(events.contains { $0.host == "host-3" && $0.newState == "untrusted" && $0.code == "golden.digest-not-allowed" })
 
         // Prometheus metrics: attestations by result, failures by code, latency, ring size, hosts by state.
-        let metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        // The state gauges follow the IVT at the RC-TCB's scheduling pace (the revocation came from another process).
+        var metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        let deadline = Date().addingTimeInterval(10)
+        while !metrics.output.contains("smig_hosts{state=\"untrusted\"} 2.0"), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        }
         #expect(metrics.status == 0, "\(metrics.output)")
         for series in ["smig_attestations_total{result=\"ok\"}", "smig_attestation_failures_total{code=\"golden.digest-not-allowed\"}",
                        "smig_attestation_duration_seconds", "smig_ring_links", "smig_hosts{state=\"untrusted\"} 2.0"] {
