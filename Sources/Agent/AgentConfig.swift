@@ -23,10 +23,22 @@ public struct AgentConfig: Codable, Sendable {
     public var challengeTimeout: Double
     /// Push a notice to the RC-TCB as soon as a measurement changes.
     public var push: Bool
+    /// The TCG boot event log attached to every evidence bundle (the RC-TCB replays it before a rebooted host is
+    /// trusted again). Absent: the kernel's log (``kernelBootLog``) when it exists; "": none.
+    public var bootLog: String?
+
+    /// Where Linux exposes the firmware's TCG boot event log.
+    public static let kernelBootLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
+
+    /// The boot log path in effect, or nil for none.
+    public var resolvedBootLog: String? {
+        if let bootLog { return bootLog.isEmpty ? nil : bootLog }
+        return FileManager.default.fileExists(atPath: Self.kernelBootLog) ? Self.kernelBootLog : nil
+    }
 
     public init(hostId: String, rctcb: String, stateDirectory: String, tcti: String? = nil, listenAddress: String = "127.0.0.1",
                 listenPort: Int = 0, sources: [String] = [], measurementInterval: Double = 30, challengeInterval: Double = 60,
-                challengeTimeout: Double = 5, push: Bool = true) {
+                challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil) {
         self.hostId = hostId
         self.rctcb = rctcb
         self.stateDirectory = stateDirectory
@@ -38,5 +50,6 @@ public struct AgentConfig: Codable, Sendable {
         self.challengeInterval = challengeInterval
         self.challengeTimeout = challengeTimeout
         self.push = push
+        self.bootLog = bootLog
     }
 }

@@ -134,6 +134,11 @@ public struct AgentRuntime: Sendable {
 
     /// Runs the quote endpoint, the measure loop and ring duty until SIGTERM/SIGINT.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        // Measure before answering the first challenge: after a reboot the runtime log starts empty, and a quote
+        // taken before the first extend would show the hypervisor as never measured.
+        do { _ = try await measureOnce() } catch {
+            logger.error("measurement failed", metadata: ["attest.reason": "\(error)"])
+        }
         let loops = AgentLoops(runtime: self)
         let app = try application(services: [loops], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -14,11 +14,15 @@ public final class HostTPM: @unchecked Sendable {
     public let stateDirectory: String
     let queue = DispatchQueue(label: "smig-attest.tpm")
 
-    public init(tcti: String, stateDirectory: String, hostId: String) throws {
+    /// The TCG boot event log attached to every bundle, or nil.
+    public let bootLogPath: String?
+
+    public init(tcti: String, stateDirectory: String, hostId: String, bootLogPath: String? = nil) throws {
         device = try TPMDevice(tcti: tcti)
         blob = try AttestationKeyStore(directory: URL(fileURLWithPath: stateDirectory)).load()
         self.hostId = hostId
         self.stateDirectory = stateDirectory
+        self.bootLogPath = bootLogPath
     }
 
     public var measurementLogPath: String { "\(stateDirectory)/measurements.log" }
@@ -30,9 +34,10 @@ public final class HostTPM: @unchecked Sendable {
         }
     }
 
-    /// Answers a challenge: a quote over `nonce` and `selection`, with the measurement log, as an evidence bundle.
+    /// Answers a challenge: a quote over `nonce` and `selection`, with the measurement log and the boot log (when
+    /// one is configured and readable), as an evidence bundle.
     public func evidence(nonce: [UInt8], selection: PCRSelectionList) async throws -> EvidenceBundle {
-        let blob = self.blob, hostId = self.hostId, logPath = measurementLogPath
+        let blob = self.blob, hostId = self.hostId, logPath = measurementLogPath, bootLogPath = self.bootLogPath
         return try await run { device in
             let (quote, values) = try device.withAttestationKey(blob) { ak in
                 try device.quoteWithValues(with: ak, nonce: nonce, selection: selection)
@@ -41,7 +46,9 @@ public final class HostTPM: @unchecked Sendable {
             if FileManager.default.fileExists(atPath: logPath) { records = try? MeasurementLog.readRecords(path: logPath) }
             return EvidenceBundle(hostId: hostId, akPublic: blob.publicBytes, akName: try blob.akPublic.name, nonce: nonce,
                                   attest: quote.attest, signature: quote.signature, selection: selection,
-                                  pcrValues: values.digests, eventLog: records, agentTime: Date())
+                                  pcrValues: values.digests, eventLog: records,
+                                  bootLog: bootLogPath.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) },
+                                  agentTime: Date())
         }
     }
 }

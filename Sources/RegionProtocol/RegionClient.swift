@@ -66,7 +66,11 @@ public final class RegionClient: Sendable {
         } catch {
             throw Failure(code: "transport.unreachable", message: "\(url): \(error)", status: nil)
         }
-        let data = Data(bytes.readableBytesView)
+        return try Self.answer(url, status: status, data: Data(bytes.readableBytesView))
+    }
+
+    /// Decodes an answer: 2xx → `Answer`; otherwise the server's coded error body, or `transport.http-N`.
+    static func answer<Answer: Decodable>(_ url: String, status: Int, data: Data) throws(Failure) -> Answer {
         guard (200..<300).contains(status) else {
             if let e = try? RegionJSON.decode(RegionErrorBody.self, from: data) {
                 throw Failure(code: e.code, message: e.message, status: status)

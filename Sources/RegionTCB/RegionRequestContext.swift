@@ -19,8 +19,10 @@ public struct RegionRequestContext: RequestContext {
     /// The identity named by the client certificate (already verified against the region CA by TLS), if any.
     func peerIdentity() async -> RegionIdentity? {
         guard let peer = try? await channel.nioSSL_peerCertificate().get(),
-              let der = try? peer.toDERBytes(),
-              let cert = try? Certificate(derEncoded: der) else { return nil }
-        return RegionIdentity(certificate: cert)
+              let der = try? peer.toDERBytes() else { return nil }
+        if let known = PeerIdentityCache.shared.identity(der) { return known }
+        guard let cert = try? Certificate(derEncoded: der), let id = RegionIdentity(certificate: cert) else { return nil }
+        PeerIdentityCache.shared.remember(der, id)
+        return id
     }
 }

@@ -46,6 +46,7 @@ public actor RegionState {
     public let nonceLifetime: TimeInterval
     let logger: Logger
     var nonces: [String: IssuedNonce] = [:]
+    var noncesPrunedAt = Date.distantPast
     var rotation = 0
     var offset = 1
     /// Told of every state change (host, old, new) after it is committed; never awaited by the verdict.
@@ -81,12 +82,23 @@ public actor RegionState {
     /// enrolments arrive from other processes and from the enrolment service).
     var snapshot: [String: IVTRow] = [:]
     var snapshotTaken = Date.distantPast
+    var ringCache: RingCache?
+    /// The last audit event seen by ``refresh`` (-1: unknown).
+    var snapshotSeq: Int64 = -1
 
-    /// Re-reads the IVT rows (and the state gauges).
+    /// Re-reads the IVT rows (and the state gauges) when the audit trail has grown since the last read: every
+    /// change of state, enrolment, revocation or readmission — from this process or another — is an audit
+    /// event, and the verdicts that change nothing else are mirrored into the snapshot by ``apply``.
     public func refresh(now: Date = Date()) {
+        let seq = try? store.lastEventSeq()
+        if let seq, seq == snapshotSeq, !snapshot.isEmpty {
+            snapshotTaken = now
+            return
+        }
         guard let rows = try? store.rows() else { return }
         snapshot = Dictionary(rows.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
         snapshotTaken = now
+        snapshotSeq = seq ?? -1
         metrics.record(states: rows)
     }
 
@@ -101,10 +113,20 @@ public actor RegionState {
         return order.filter { rows[$0].map { $0.akName != nil && !$0.revoked } ?? false }
     }
 
-    /// The current links: each trusted member measures the member `offset` places after it.
+    /// The current links: each trusted member measures the member `offset` places after it. Computed once per
+    /// IVT snapshot and ring rotation (every assignment asks for it).
     public func ringView() -> RingView {
+        let rows = rowsSnapshot()
+        if let cached = ringCache, cached.matches(snapshotSeq, rotation, offset) { return cached.view }
+        let view = computeRingView(rows)
+        ringCache = RingCache(view: view, snapshotSeq: snapshotSeq, rotation: rotation, offset: offset)
+        metrics.ringLinks.record(view.links.count)
+        return view
+    }
+
+    func computeRingView(_ rows: [String: IVTRow]) -> RingView {
         let m = members()
-        let states = rowsSnapshot().mapValues(\.state)
+        let states = rows.mapValues(\.state)
         let memberSet = Set(m)
         guard m.count >= 2 else { return RingView(rotation: rotation, links: [], excluded: order.filter { !memberSet.contains($0) }) }
         let k = offset % m.count == 0 ? 1 : offset % m.count
@@ -114,7 +136,6 @@ public actor RegionState {
             guard states[h] == .trusted else { excluded.append(h); continue }
             links.append(.init(measurer: h, target: m[(i + k) % m.count]))
         }
-        metrics.ringLinks.record(links.count)
         return RingView(rotation: rotation, links: links, excluded: excluded)
     }
 
@@ -138,7 +159,8 @@ public actor RegionState {
 
     /// The reporter's current duty, with a fresh nonce issued for that pair.
     public func assignment(for reporter: String, now: Date = Date()) throws(RegionError) -> RingAssignment {
-        guard let target = ringView().links.first(where: { $0.measurer == reporter })?.target, let cfg = hosts[target] else {
+        _ = ringView()
+        guard let target = ringCache?.targets[reporter], let cfg = hosts[target] else {
             return RingAssignment()
         }
         let nonce = issueNonce(reporter: reporter, target: target, now: now)
@@ -147,9 +169,13 @@ public actor RegionState {
     }
 
     func issueNonce(reporter: String, target: String, now: Date) -> String {
-        nonces = nonces.filter { now.timeIntervalSince($0.value.issued) < nonceLifetime }
+        // Expired nonces are dropped once a second, not on every issue (thousands are open under load).
+        if now.timeIntervalSince(noncesPrunedAt) >= 1 {
+            nonces = nonces.filter { now.timeIntervalSince($0.value.issued) < nonceLifetime }
+            noncesPrunedAt = now
+        }
         var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let bytes = (0..<4).flatMap { _ in withUnsafeBytes(of: rng.next() as UInt64) { Array($0) } }
         let hex = Hex.encode(bytes)
         nonces[hex] = IssuedNonce(reporter: reporter, target: target, issued: now)
         return hex
@@ -160,7 +186,7 @@ public actor RegionState {
     /// A ring report. The reporter must be trusted and assigned to the target; the nonce must have been issued
     /// for this pair and is spent now; the evidence is verified here against the target's enrolled AK.
     public func intake(_ report: AIMReport, from reporter: String, now: Date = Date()) async throws(RegionError) -> ReportResult {
-        guard let reporterRow = try store.row(reporter), reporterRow.state == .trusted else {
+        guard let reporterRow = rowsSnapshot()[reporter], reporterRow.state == .trusted else {
             throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
         }
         guard let issued = nonces[report.nonce], now.timeIntervalSince(issued.issued) < nonceLifetime else {
@@ -179,7 +205,9 @@ public actor RegionState {
             return await challengeDirectly(cfg, reason: "reported silent by \(reporter)", now: now)
         case .evidence:
             guard let evidence = report.evidence else { throw RegionError(.malformedReport, "outcome evidence without evidence") }
-            let judged = judge(cfg, evidence, nonce: nonce, measuredBy: reporter, now: now)
+            // Verified off the actor: signatures and log replays of many reports run in parallel; the nonce was
+            // spent above and the IVT is written below, on the actor.
+            let judged = await judgeConcurrently(cfg, evidence, nonce: nonce, measuredBy: reporter, now: now)
             if case .refuted(let code, let detail) = judged {
                 // Evidence that does not verify may be the reporter's doing: the target is challenged directly.
                 logger.warning("report evidence refused; confirming directly", metadata: ["attest.host": "\(report.target)", "attest.reporter": "\(reporter)", "attest.code": "\(code)", "attest.reason": "\(detail)"])
@@ -217,7 +245,8 @@ public actor RegionState {
 
     enum Judgement {
         case trusted(VerifiedQuote, measuredBy: String)
-        case rebooted(VerifiedQuote, measuredBy: String)
+        /// The TPM was reset or restarted since the last quote, or was and its boot log has not replayed yet.
+        case rebooted(VerifiedQuote, measuredBy: String, code: String, detail: String)
         /// Genuine evidence (pinned AK, our nonce) of a bad state.
         case untrusted(VerifiedQuote?, measuredBy: String, code: String, detail: String)
         /// The evidence itself does not verify: it proves nothing about the target.
@@ -225,7 +254,11 @@ public actor RegionState {
         case silent(String)
     }
 
-    func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
+    nonisolated func judgeConcurrently(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) async -> Judgement {
+        judge(cfg, bundle, nonce: nonce, measuredBy: measuredBy, now: now)
+    }
+
+    nonisolated func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
         let started = ContinuousClock.now
         let j = judgeUntimed(cfg, bundle, nonce: nonce, measuredBy: measuredBy, now: now)
         let elapsed = ContinuousClock.now - started
@@ -238,7 +271,7 @@ public actor RegionState {
         return j
     }
 
-    func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
+    nonisolated func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
         guard let enrolled = try? store.enrolment(cfg.id), !enrolled.revoked,
               let ak = try? AttestationKey(tpm2bPublic: enrolled.akPublic) else {
             return .refuted(code: "enrol.not-enrolled", detail: "\(cfg.id) has no enrolled AK")
@@ -266,15 +299,26 @@ public actor RegionState {
         case .valid(let q): quote = q
         case .rebooted(let q, _): quote = q; rebooted = true
         }
+        // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events).
+        var bootLog: BootEventLog?
+        if row?.state == .rebooted {
+            switch Self.rebootedBootLog(bundle, quote) {
+            case .replays(let log): bootLog = log
+            case .refused(let code, let detail): return .rebooted(quote, measuredBy: measuredBy, code: code, detail: detail)
+            }
+        }
         if let golden = cfg.golden {
-            let v = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], golden: golden))
+            let v = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], bootLog: bootLog, golden: golden))
             if !v.trusted {
                 let first = v.reasons.first
                 return .untrusted(quote, measuredBy: measuredBy, code: first.map { "golden.\($0.kind.rawValue)" } ?? "golden.untrusted",
                                   detail: v.reasons.prefix(3).map(\.description).joined(separator: "; "))
             }
         }
-        if rebooted, row?.state != .rebooted { return .rebooted(quote, measuredBy: measuredBy) }
+        if rebooted, row?.state != .rebooted {
+            return .rebooted(quote, measuredBy: measuredBy, code: "quote.rebooted",
+                             detail: "TPM reset/restart since the last quote (resetCount \(quote.clock.resetCount), restartCount \(quote.clock.restartCount)); trusted again once its boot log replays")
+        }
         return .trusted(quote, measuredBy: measuredBy)
     }
 
@@ -296,10 +340,10 @@ public actor RegionState {
         switch j {
         case .trusted(let q, let by):
             update = Self.update(.trusted, q, by: by, now: now)
-        case .rebooted(let q, let by):
+        case .rebooted(let q, let by, let code, let detail):
             update = Self.update(.rebooted, q, by: by, now: now)
-            update.code = "quote.rebooted"
-            update.detail = "TPM reset/restart since the last quote (resetCount \(q.clock.resetCount), restartCount \(q.clock.restartCount))"
+            update.code = code
+            update.detail = detail
         case .untrusted(let q, let by, let code, let detail):
             update = q.map { Self.update(.untrusted, $0, by: by, now: now) } ?? IVTStore.Update(state: .untrusted, measuredBy: by)
             update.code = code

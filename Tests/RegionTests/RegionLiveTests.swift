@@ -17,6 +17,12 @@ final class LiveRegion: @unchecked Sendable {
         var port: Int
         var config: String
         var agent: Daemon?
+        /// The TCTI the host's own programs use.
+        var tcti: String
+        /// Prepended to the host's commands (its network namespace), or empty.
+        var prefix: [String] = []
+        /// swtpm started inside the host's network namespace (instead of `swtpm.start()`).
+        var namespacedTPM: Daemon?
     }
 
     let dir: URL
@@ -28,19 +34,25 @@ final class LiveRegion: @unchecked Sendable {
     var store: IVTStore?
     var regionFile = ""
     var rctcbPort = 0
+    /// The network namespace of the last host, when the region was made with one.
+    let netns: NetworkNamespace?
 
     /// Starts `rctcb serve` on the region's fixed port (agents keep its URL across RC-TCB restarts).
     func startServer(_ extra: [String] = []) throws {
         let portFile = dir.appendingPathComponent("rctcb.port").path
         try? FileManager.default.removeItem(atPath: portFile)
-        server = try Daemon(binary, ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile] + extra,
+        server = try Daemon(binary, ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile,
+                                     "--listen", netns == nil ? "127.0.0.1" : "0.0.0.0"] + extra,
                             log: dir.appendingPathComponent("rctcb-\(UUID().uuidString.prefix(8)).log"))
         url = "https://127.0.0.1:\(try server!.waitForPort(file: portFile))"
     }
 
+    /// `netns`: the last host runs in this network namespace (its swtpm, enrolment and agent), reached over the
+    /// namespace's veth; the other hosts are then reached at the veth's root-side address.
     init(hosts n: Int, push: Bool = true, challengeInterval: Double = 1, policyExtra: String = "", maxQuoteAge: String = "10s",
-         serverArguments: [String] = []) throws {
+         serverArguments: [String] = [], netns: NetworkNamespace? = nil) throws {
         guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required; never skipped") }
+        self.netns = netns
         binary = try TestBinaries.smigAttest()
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-region-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -49,18 +61,30 @@ final class LiveRegion: @unchecked Sendable {
         for i in 1...n {
             let id = "host-\(i)"
             let swtpm = try SoftwareTPM(root: dir.appendingPathComponent("tpm-\(i)"))
-            try swtpm.start()
+            let namespaced = netns != nil && i == n
+            var tcti = swtpm.tcti
+            var prefix: [String] = []
+            var namespacedTPM: Daemon?
+            if let netns, namespaced {
+                prefix = netns.exec
+                (namespacedTPM, tcti) = try netns.startSwtpm(swtpm, log: dir.appendingPathComponent("swtpm-\(i).log"))
+            } else {
+                try swtpm.start()
+                tcti = swtpm.tcti
+            }
             let state = dir.appendingPathComponent("state-\(i)").path
-            try run(["tpm", "provision", "--tcti", swtpm.tcti, "--state-dir", state])
+            try run(in: prefix, ["tpm", "provision", "--tcti", tcti, "--state-dir", state])
             let hv = dir.appendingPathComponent("hypervisor-\(i).bin").path
             try Data("good hypervisor \(i)".utf8).write(to: URL(fileURLWithPath: hv))
             let golden = try run(["golden", "capture", "--source", "file:\(hv)"])
             try Data(golden.utf8).write(to: dir.appendingPathComponent("golden-\(i).yaml"))
             let port = try SoftwareTPM.freePortPair()
-            region += "  - {id: \(id), address: 127.0.0.1, port: \(port), golden: golden-\(i).yaml}\n"
+            let address = namespaced ? netns?.nsAddress ?? "127.0.0.1" : netns?.rootAddress ?? "127.0.0.1"
+            region += "  - {id: \(id), address: \(address), port: \(port), golden: golden-\(i).yaml}\n"
             let ca = swtpm.root.appendingPathComponent("localca")
             caFiles += [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
-            hosts.append(Host(id: id, swtpm: swtpm, state: state, hypervisor: hv, port: port, config: dir.appendingPathComponent("agent-\(i).json").path))
+            hosts.append(Host(id: id, swtpm: swtpm, state: state, hypervisor: hv, port: port, config: dir.appendingPathComponent("agent-\(i).json").path,
+                              tcti: tcti, prefix: prefix, namespacedTPM: namespacedTPM))
         }
         region += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\nintervals: {measurement: 1s, challenge: \(Int(challengeInterval))s}\nquote-freshness: \(max(30, Int(challengeInterval) * 3))s\nunreachable-timeout: 3s\n"
         region += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
@@ -76,9 +100,11 @@ final class LiveRegion: @unchecked Sendable {
         store = try IVTStore(path: "\(rctcbDir)/ivt.sqlite")
         for i in hosts.indices {
             let h = hosts[i]
-            try run(["agent", "enrol", "--rctcb", url, "--ca", "\(rctcbDir)/region-ca.pem", "--host-id", h.id, "--tcti", h.swtpm.tcti, "--state-dir", h.state])
+            let rctcb = h.prefix.isEmpty ? url : "https://\(netns?.rootAddress ?? "127.0.0.1"):\(rctcbPort)"
+            try run(in: h.prefix, ["agent", "enrol", "--rctcb", rctcb, "--ca", "\(rctcbDir)/region-ca.pem", "--host-id", h.id, "--tcti", h.tcti, "--state-dir", h.state])
+            let listen = h.prefix.isEmpty ? (netns == nil ? "127.0.0.1" : "0.0.0.0") : netns?.nsAddress ?? "127.0.0.1"
             let config: [String: Any] = [
-                "hostId": h.id, "rctcb": url, "stateDirectory": h.state, "tcti": h.swtpm.tcti, "listenAddress": "127.0.0.1",
+                "hostId": h.id, "rctcb": rctcb, "stateDirectory": h.state, "tcti": h.tcti, "listenAddress": listen,
                 "listenPort": h.port, "sources": ["file:\(h.hypervisor)"], "measurementInterval": 0.3, "challengeInterval": challengeInterval,
                 "challengeTimeout": 2, "push": push,
             ]
@@ -88,20 +114,26 @@ final class LiveRegion: @unchecked Sendable {
     }
 
     deinit {
-        for h in hosts { h.agent?.stop(); h.swtpm.destroy() }
+        for h in hosts { h.agent?.stop(); h.namespacedTPM?.stop(); h.swtpm.destroy() }
         server?.stop()
         try? FileManager.default.removeItem(at: dir)
     }
 
     @discardableResult
-    func run(_ args: [String]) throws -> String {
-        let r = try ToolRun.run(binary, args)
+    func run(_ args: [String]) throws -> String { try run(in: [], args) }
+
+    /// Runs the binary, inside `prefix` (e.g. `ip netns exec NS`) when it is not empty.
+    @discardableResult
+    func run(in prefix: [String], _ args: [String]) throws -> String {
+        let r = prefix.isEmpty ? try ToolRun.run(binary, args) : try ToolRun.run(prefix[0], Array(prefix.dropFirst()) + [binary] + args)
         guard r.status == 0 else { throw RegionFixtureFailure(description: "smig-attest \(args.joined(separator: " ")) failed (\(r.status)): \(r.output)") }
         return r.output
     }
 
     func startAgent(_ i: Int) throws {
-        hosts[i].agent = try Daemon(binary, ["agent", "run", "--config", hosts[i].config, "--log-level", "notice"],
+        let args = ["agent", "run", "--config", hosts[i].config, "--log-level", "notice"]
+        let prefix = hosts[i].prefix
+        hosts[i].agent = try Daemon(prefix.first ?? binary, prefix.isEmpty ? args : Array(prefix.dropFirst()) + [binary] + args,
                                     log: dir.appendingPathComponent("agent-\(i + 1).log"))
     }
 
@@ -169,7 +201,13 @@ struct RegionLiveTests {
         #expect(events.contains { $0.host == "host-3" && $0.newState == "untrusted" && $0.code == "golden.digest-not-allowed" })
 
         // Prometheus metrics: attestations by result, failures by code, latency, ring size, hosts by state.
-        let metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        // The state gauges follow the IVT at the RC-TCB's scheduling pace (the revocation came from another process).
+        var metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        let deadline = Date().addingTimeInterval(10)
+        while !metrics.output.contains("smig_hosts{state=\"untrusted\"} 2.0"), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        }
         #expect(metrics.status == 0, "\(metrics.output)")
         for series in ["smig_attestations_total{result=\"ok\"}", "smig_attestation_failures_total{code=\"golden.digest-not-allowed\"}",
                        "smig_attestation_duration_seconds", "smig_ring_links", "smig_hosts{state=\"untrusted\"} 2.0"] {

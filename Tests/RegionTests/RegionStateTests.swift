@@ -18,6 +18,8 @@ final class RegionHost: @unchecked Sendable {
     var device: TPMDevice
     let blob: AttestationKeyBlob
     var silent = false
+    /// The TCG boot event log attached to its evidence, if any.
+    var bootLog: [UInt8]?
 
     init(_ id: String) throws {
         guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required (apt-get install swtpm swtpm-tools); never skipped") }
@@ -36,7 +38,7 @@ final class RegionHost: @unchecked Sendable {
         let selection = try PCRSelectionList(parsing: challenge.pcrSelection)
         let (q, values) = try device.withAttestationKey(blob) { try device.quoteWithValues(with: $0, nonce: nonce, selection: selection) }
         return EvidenceBundle(hostId: id, akPublic: blob.publicBytes, akName: try blob.akPublic.name, nonce: nonce, attest: q.attest,
-                              signature: q.signature, selection: selection, pcrValues: values.digests, agentTime: Date())
+                              signature: q.signature, selection: selection, pcrValues: values.digests, bootLog: bootLog, agentTime: Date())
     }
 
     /// An orderly reboot: the OS sends TPM2_Shutdown(CLEAR), then the TPM restarts with TPM2_Startup(CLEAR)
@@ -174,6 +176,19 @@ struct RegionStateTests {
         let cfg = RegionState.HostConfig(id: "h2", address: "", port: 0, golden: nil)
         let first = await region.challengeDirectly(cfg, reason: "test", now: Date())
         #expect(first.state == "rebooted", "\(first.code ?? "") \(first.detail ?? "")")
+        #expect(first.code == "quote.rebooted")
+        // Trust returns only with a boot log that replays to the quoted boot PCRs.
+        let missing = await region.challengeDirectly(cfg, reason: "test", now: Date())
+        #expect(missing.state == "rebooted" && missing.code == "reboot.boot-log-missing", "\(missing)")
+        let log = SyntheticBootLog(firmware: "h2 firmware")
+        for e in log.extends { try host("h2").device.extendPCR(e.pcr, digests: [(.sha256, e.sha256)]) }
+        host("h2").bootLog = SyntheticBootLog(firmware: "other firmware").bytes
+        let forged = await region.challengeDirectly(cfg, reason: "test", now: Date())
+        #expect(forged.state == "rebooted" && forged.code == "eventlog.replay-mismatch", "\(forged)")
+        host("h2").bootLog = Array(Data(base64Encoded: "AAEC") ?? Data())
+        let malformed = await region.challengeDirectly(cfg, reason: "test", now: Date())
+        #expect(malformed.state == "rebooted" && malformed.code?.hasPrefix("eventlog.") == true && malformed.code != "eventlog.replay-mismatch", "\(malformed)")
+        host("h2").bootLog = log.bytes
         #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "trusted")
         #expect(try store.row("h2")?.resetCount ?? 0 >= 1)
     }

@@ -67,7 +67,8 @@ public struct AgentCommand: AsyncParsableCommand {
                 logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
                 logger[metadataKey: "attest.self"] = "\(cfg.hostId)"
                 let host: HostTPM
-                do { host = try HostTPM(tcti: cfg.tcti ?? TPMDevice.environmentTCTI, stateDirectory: cfg.stateDirectory, hostId: cfg.hostId) } catch {
+                do { host = try HostTPM(tcti: cfg.tcti ?? TPMDevice.environmentTCTI, stateDirectory: cfg.stateDirectory, hostId: cfg.hostId,
+                                                  bootLogPath: cfg.resolvedBootLog) } catch {
                     throw CommandFailure("\(error)", exitCode: 2)
                 }
                 let runtime = try AgentRuntime(config: cfg, tpm: host, logger: logger)

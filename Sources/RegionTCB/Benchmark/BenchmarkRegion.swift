@@ -1,0 +1,90 @@
+import Attestation
+import Crypto
+import Hummingbird
+public import Foundation
+public import Logging
+public import NIOSSL
+public import Policy
+import RegionProtocol
+import TPMWire
+import X509
+
+/// BENCHMARK ONLY — a throwaway region for `smig-attest bench region`: a temporary RC-TCB directory made as
+/// `rctcb init` makes one (region CA, server and admin identities, SQLite IVT in WAL), N software-key doubles
+/// (``SoftwareAgentDouble``) written straight into that IVT, an agent TLS identity per double issued by the
+/// region CA, and the real ``RegionState`` over the real ``IVTStore``. The directory is removed by ``destroy()``.
+public final class BenchmarkRegion: Sendable {
+    /// The policy name of every benchmark region; ``IVTStore`` writes doubles only into an IVT of this name.
+    public static let regionName = "benchmark-only-software-keys"
+    static let measurementName = "file:/benchmark/hypervisor"
+    static let measurement = Array(SHA256.hash(data: Data("benchmark hypervisor image".utf8)))
+
+    public let directory: RegionDirectory
+    public let region: RegionState
+    public let doubles: [SoftwareAgentDouble]
+    public let byHost: [String: SoftwareAgentDouble]
+    /// Each double's client identity (agent certificate of the region CA) and the region CA certificate.
+    public let identities: [String: (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey)]
+    public let caCertificate: NIOSSLCertificate
+    let logger: Logger
+
+    public init(hosts n: Int, logger: Logger) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-bench-region-\(UUID().uuidString)")
+        directory = RegionDirectory(dir.path)
+        self.logger = logger
+        let ids = (1...n).map { String(format: "sim-%05d", $0) }
+        try RegionSetup.initialise(directory, .init(regionName: Self.regionName, hosts: ids.map { ($0, "127.0.0.1", nil) },
+                                                    policyDigest: "", ekCertificateAuthorities: [],
+                                                    serverNames: ["localhost", "127.0.0.1"], force: false))
+        let store = try IVTStore(path: directory.database)
+        doubles = ids.map { SoftwareAgentDouble(hostId: $0, measurementName: Self.measurementName, measurement: Self.measurement) }
+        byHost = Dictionary(uniqueKeysWithValues: doubles.map { ($0.hostId, $0) })
+        try store.enrolBenchmarkDoubles(doubles)
+        let golden = GoldenValues(name: "benchmark", entries: [.init(name: Self.measurementName, sha256: [Self.measurement], required: true)])
+        region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: golden) }, order: ids,
+                             selection: try PCRSelectionList(parsing: RCTCBRunner.selection), nonceLifetime: 30, logger: logger)
+        let ca = try RegionSetup.loadCA(directory)
+        caCertificate = try NIOSSLCertificate(bytes: Array(try ca.certificate.pem.utf8), format: .pem)
+        var identities: [String: (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey)] = [:]
+        for d in doubles {
+            let key = P256.Signing.PrivateKey()
+            let cert = try ca.issue(for: .init(key.publicKey), identity: RegionIdentity(role: .agent, name: d.hostId, akName: Hex.encode(d.akName)))
+            identities[d.hostId] = ([try NIOSSLCertificate(bytes: Array(try cert.pem.utf8), format: .pem)],
+                                    try NIOSSLPrivateKey(bytes: Array(key.derRepresentation), format: .der))
+        }
+        self.identities = identities
+    }
+
+    /// Brings every double to `trusted` through the RC-TCB's own direct challenges (answered in process).
+    public func warmUp() async throws {
+        let byHost = self.byHost
+        await region.setChallenger { cfg, challenge in
+            guard let d = byHost[cfg.id], let nonce = Hex.decode(challenge.nonce) else { throw RegionError(.unknownHost, cfg.id) }
+            return try d.evidence(nonce: nonce, selection: try PCRSelectionList(parsing: challenge.pcrSelection))
+        }
+        for d in doubles {
+            let r = await region.challengeDirectly(try hostConfig(d.hostId), reason: "benchmark warm-up", now: Date())
+            guard r.state == HostState.trusted.rawValue else {
+                throw RegionError(.storeFailed, "benchmark double \(d.hostId) did not become trusted: \(r.code ?? "-") \(r.detail ?? "")")
+            }
+        }
+        await region.refresh()
+    }
+
+    func hostConfig(_ id: String) throws -> RegionState.HostConfig {
+        guard let cfg = region.hosts[id] else { throw RegionError(.unknownHost, id) }
+        return cfg
+    }
+
+    /// Runs the real RC-TCB HTTPS service (mutual TLS) of this region on 127.0.0.1, on a port the OS chooses
+    /// (`onRunning` gets it), until the task is cancelled.
+    public func serve(onRunning: @escaping @Sendable (Int) async -> Void) async throws {
+        let service = try RCTCBService(directory: directory, region: region, logger: logger)
+        let app = try service.application(host: "127.0.0.1", port: 0, onRunning: onRunning)
+        try await app.runService()
+    }
+
+    public func destroy() {
+        try? FileManager.default.removeItem(atPath: directory.path)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import SmigTestSupport
+import TPM
+
+/// One host's own network: a network namespace joined to the root namespace by a veth pair on a private /30.
+/// Bringing the root-side link down cuts the host off. Namespace and links are removed by ``destroy()`` (also on
+/// deinit), so a failing test leaves nothing behind. Needs root and iproute2's `ip`; a test fails without them.
+final class NetworkNamespace: @unchecked Sendable {
+    // @unchecked Sendable: immutable after init; `destroyed` is only touched by destroy(), from one test.
+    let ip: String
+    let name: String
+    let rootLink: String
+    let nsLink: String
+    let rootAddress: String
+    let nsAddress: String
+    var destroyed = false
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init() throws {
+        guard let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw Failure(description: "iproute2's `ip` is required (scripts/install-deps installs it); never skipped")
+        }
+        self.ip = ip
+        let tag = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8)).lowercased()
+        name = "smig-\(tag)"
+        rootLink = "smr\(tag)"
+        nsLink = "smn\(tag)"
+        // A /30 in 10.254.0.0/16 chosen at random: network .4k, root side .4k+1, namespace side .4k+2.
+        let a = Int.random(in: 0...255), b = 4 * Int.random(in: 0...63)
+        rootAddress = "10.254.\(a).\(b + 1)"
+        nsAddress = "10.254.\(a).\(b + 2)"
+        do {
+            try run(["netns", "add", name])
+            try run(["link", "add", rootLink, "type", "veth", "peer", "name", nsLink])
+            try run(["link", "set", nsLink, "netns", name])
+            try run(["addr", "add", "\(rootAddress)/30", "dev", rootLink])
+            try run(["link", "set", rootLink, "up"])
+            try run(["netns", "exec", name, ip, "addr", "add", "\(nsAddress)/30", "dev", nsLink])
+            try run(["netns", "exec", name, ip, "link", "set", nsLink, "up"])
+            try run(["netns", "exec", name, ip, "link", "set", "lo", "up"])
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    deinit { destroy() }
+
+    /// Prefix that runs a program inside the namespace.
+    var exec: [String] { [ip, "netns", "exec", name] }
+
+    func run(_ args: [String]) throws {
+        let r = try ToolRun.run(ip, args)
+        guard r.status == 0 else { throw Failure(description: "ip \(args.joined(separator: " ")) failed (\(r.status)): \(r.output)") }
+    }
+
+    /// Cuts the host's network (the root-side link down: its peer loses carrier).
+    func cut() throws { try run(["link", "set", rootLink, "down"]) }
+
+    func restore() throws { try run(["link", "set", rootLink, "up"]) }
+
+    /// Removes the veth pair (both ends) and the namespace. Safe to call twice.
+    func destroy() {
+        guard !destroyed else { return }
+        destroyed = true
+        _ = try? ToolRun.run(ip, ["link", "del", rootLink])
+        _ = try? ToolRun.run(ip, ["netns", "del", name])
+    }
+
+    /// Whether the namespace still exists (for the clean-up check).
+    var exists: Bool { ((try? ToolRun.run(ip, ["netns", "list"]))?.output ?? "").contains(name) }
+
+    /// Starts swtpm inside the namespace on its own loopback (the TPM belongs to the host), with the state
+    /// `swtpm` was created with; returns the daemon and the TCTI for programs inside the namespace.
+    func startSwtpm(_ swtpm: SoftwareTPM, log: URL) throws -> (Daemon, String) {
+        guard let path = ["/usr/bin/swtpm", "/usr/local/bin/swtpm"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw Failure(description: "swtpm is required; never skipped")
+        }
+        let port = 2321
+        let daemon = try Daemon(ip, ["netns", "exec", name, path, "socket", "--tpm2", "--tpmstate", "dir=\(swtpm.stateDirectory.path)",
+                                     "--server", "type=tcp,port=\(port),bindaddr=127.0.0.1",
+                                     "--ctrl", "type=tcp,port=\(port + 1),bindaddr=127.0.0.1",
+                                     "--flags", "not-need-init,startup-clear"], log: log)
+        let tcti = "swtpm:host=127.0.0.1,port=\(port)"
+        try waitUntil("swtpm in \(name)", seconds: 20) {
+            (try? ToolRun.run(ip, ["netns", "exec", name, "tpm2_getrandom", "-T", tcti, "8"]))?.status == 0
+        }
+        return (daemon, tcti)
+    }
+}
