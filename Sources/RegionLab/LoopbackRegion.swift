@@ -74,6 +74,7 @@ public final class LoopbackRegion: @unchecked Sendable {
             let id = "host-\(i)"
             let swtpm = try SoftwareTPM(root: URL(fileURLWithPath: "\(dir)/tpm-\(i)"))
             try swtpm.start()
+            try boot(swtpm, host: id)
             let state = "\(dir)/state-\(i)"
             try run(["tpm", "provision", "--tcti", swtpm.tcti, "--state-dir", state])
             let ca = swtpm.root.appendingPathComponent("localca")
@@ -131,7 +132,7 @@ public final class LoopbackRegion: @unchecked Sendable {
             "hostId": h.id, "rctcb": url, "stateDirectory": h.stateDirectory, "tcti": h.swtpm.tcti, "listenAddress": "127.0.0.1",
             "listenPort": h.agentPort, "sources": ["process-text:pid=\(try pid(of: h.hypervisor))"],
             "measurementInterval": options.measurementInterval, "challengeInterval": options.challengeInterval,
-            "challengeTimeout": 2, "push": options.push,
+            "challengeTimeout": 2, "push": options.push, "bootLog": "\(dir)/boot-\(h.id).bin",
         ]
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: h.agentConfig))
     }
@@ -203,9 +204,21 @@ public final class LoopbackRegion: @unchecked Sendable {
         _ = try? run(["-T", hosts[index].swtpm.tcti, "-c"], tool: "/usr/bin/tpm2_shutdown")
         hosts[index].swtpm.stop()
         try hosts[index].swtpm.start()
+        try boot(hosts[index].swtpm, host: hosts[index].id)
         try? FileManager.default.removeItem(atPath: "\(hosts[index].stateDirectory)/measurements.log")
         try writeAgentConfig(index)
         try startAgent(index)
+    }
+
+    /// The "firmware" of a software TPM after a reset: extends a synthetic boot log into PCRs 0-7 and leaves the
+    /// log where the host's agent attaches it to its evidence (the RC-TCB replays it before a rebooted host is
+    /// trusted again).
+    func boot(_ swtpm: SoftwareTPM, host: String) throws {
+        let log = SyntheticBootLog(firmware: "\(host) lab firmware")
+        for e in log.extends {
+            try run(["pcr", "extend", "\(e.pcr)", "--digest", "sha256:" + e.sha256.map { String(format: "%02x", $0) }.joined(), "--tcti", swtpm.tcti])
+        }
+        try Data(log.bytes).write(to: URL(fileURLWithPath: "\(dir)/boot-\(host).bin"))
     }
 
     /// Restarts every agent with pushes on or off.

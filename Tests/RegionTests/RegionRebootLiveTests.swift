@@ -1,4 +1,5 @@
 import Foundation
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing

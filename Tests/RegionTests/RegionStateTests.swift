@@ -1,5 +1,6 @@
 import Attestation
 import Foundation
+import RegionLab
 import Logging
 import Policy
 import RegionProtocol

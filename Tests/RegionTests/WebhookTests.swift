@@ -27,7 +27,9 @@ struct WebhookTests {
                 open(os.path.join(out, '%03d.sig' % n), 'w').write(self.headers['Smig-Signature'] or '')
                 self.send_response(204); self.end_headers()
             def log_message(self, *a): pass
-        http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+        server = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)
+        open(os.path.join(out, 'ready'), 'w').write('listening')
+        server.serve_forever()
         """
 
     @Test func retriedSignedAndInOrder() async throws {
@@ -41,6 +43,7 @@ struct WebhookTests {
         try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
         let server = try Daemon("/usr/bin/python3", [script, "\(port)", received.path], log: dir.appendingPathComponent("receiver.log"))
         defer { server.stop() }
+        try await waitUntilAsync("the receiver listens", seconds: 60) { FileManager.default.fileExists(atPath: received.appendingPathComponent("ready").path) }
 
         let store = try IVTStore(path: dir.appendingPathComponent("ivt.sqlite").path)
         try store.seed(hosts: [("host-1", "127.0.0.1", nil)], policyName: "hooks", policyDigest: "-")
@@ -56,7 +59,7 @@ struct WebhookTests {
         try store.audit(host: "host-1", kind: "evacuation.started", code: "golden.digest-not-allowed", detail: "1 VM(s): vm-a")
         try store.audit(host: "host-1", kind: "enrolled", code: nil, detail: "not a notified kind")
 
-        try waitUntil("two notifications delivered", seconds: 90) {
+        try await waitUntilAsync("two notifications delivered", seconds: 90) {
             ((try? FileManager.default.contentsOfDirectory(atPath: received.path)) ?? []).filter { $0.hasSuffix(".json") }.count >= 2
         }
         try await Task.sleep(for: .milliseconds(500))

@@ -1,24 +1,25 @@
 import Crypto
 import Foundation
 
-/// A small TCG PC Client crypto-agile boot event log (SHA-256 bank), made for tests: the Spec ID event, then for
-/// each of PCRs 0-7 an EV_POST_CODE-like event and an EV_SEPARATOR, each event's digest the SHA-256 of its data
-/// (as firmware measures them). `extends` is what a TPM must be extended with for the log to replay.
-struct SyntheticBootLog {
-    struct Extend {
-        var pcr: Int
-        var sha256: [UInt8]
+/// A small TCG PC Client crypto-agile boot event log (SHA-256 bank) standing in for firmware on a software TPM
+/// (the lab's hosts and tests): the Spec ID event, then for each of PCRs 0-7 an EV_ACTION event and an
+/// EV_SEPARATOR, each event's digest the SHA-256 of its data (as firmware measures them). `extends` is what a
+/// TPM must be extended with for the log to replay.
+public struct SyntheticBootLog: Sendable {
+    public struct Extend: Sendable {
+        public var pcr: Int
+        public var sha256: [UInt8]
     }
 
-    var bytes: [UInt8] = []
-    var extends: [Extend] = []
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var extends: [Extend] = []
 
     static let evNoAction: UInt32 = 0x3
     static let evSeparator: UInt32 = 0x4
     static let evAction: UInt32 = 0x5
 
     /// `firmware` names what was "booted": a different name gives different PCR values.
-    init(firmware: String) {
+    public init(firmware: String) {
         // Spec ID event (TCG_PCR_EVENT format, SHA-1-sized zero digest).
         var spec = Array("Spec ID Event03\0".utf8)
         spec += Self.le32(0)          // platformClass
