@@ -21,7 +21,7 @@ public struct BenchResponse: AsyncParsableCommand {
             """)
 
     @Option(help: "Trials per path (at least 20 for the published figures).") var trials = 20
-    @Option(help: "Hosts in the region (at least 2).") var hosts = 3
+    @Option(help: "Hosts in the region (3-8).") var hosts = 3
     @Option(help: "Guest memory in MiB.") var memory = 64
     @Option(help: "Seconds between ring challenges (the challenge-only path's detection interval).") var challengeInterval = 1.0
     @Flag(help: "Print JSON instead of a table.") var json = false
@@ -30,7 +30,7 @@ public struct BenchResponse: AsyncParsableCommand {
 
     public func validate() throws {
         guard (1...1000).contains(trials) else { throw ValidationError("--trials must be 1-1000") }
-        guard (2...8).contains(hosts) else { throw ValidationError("--hosts must be 2-8") }
+        guard (3...8).contains(hosts) else { throw ValidationError("--hosts must be 3-8") }
     }
 
     struct Trial: Codable {
