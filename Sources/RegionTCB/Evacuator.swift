@@ -226,7 +226,8 @@ public actor Evacuator {
     // MARK: Candidates
 
     /// Why `target` may not receive `vm` now, or nil.
-    func refusal(of target: String, for vm: VMRecord, now: Date = Date()) -> RegionError? {
+    /// `placed`: the inventory's live VMs by host, when the caller has already read them.
+    func refusal(of target: String, for vm: VMRecord, now: Date = Date(), placed: [String: [VMRecord]]? = nil) -> RegionError? {
         guard let row = try? store.row(target), policy.hosts.contains(where: { $0.id == target }) else {
             return RegionError(.migrateTargetUnknown, "\(target) is not a host of region \(policy.name)")
         }
@@ -239,15 +240,15 @@ public actor Evacuator {
             let age = row.lastQuoteAt.map { "\(Int(now.timeIntervalSince($0))) s old" } ?? "missing"
             return RegionError(.migrateTargetStale, "\(target)'s last verified quote is \(age); targets.max-quote-age is \(Int(maxAge)) s")
         }
-        if !hasRoom(target, for: vm) { return RegionError(.migrateTargetFull, "\(target) has no room for \(vm.name) (capacity in the region policy)") }
+        if !hasRoom(target, for: vm, placed: placed ?? liveVMsByHost()) { return RegionError(.migrateTargetFull, "\(target) has no room for \(vm.name) (capacity in the region policy)") }
         return nil
     }
 
     /// Hosts that may receive `vm` now, best first.
     public func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) -> [String] {
         guard let record = try? orchestrator.inventory.vm(named: vm) else { return [] }
-        let load = Dictionary(grouping: ((try? orchestrator.inventory.vms()) ?? []).filter { $0.state != .stopped && $0.state != .lost }, by: \.host)
-        let ok = policy.hosts.map(\.id).filter { !excluding.contains($0) && refusal(of: $0, for: record, now: now) == nil }
+        let load = liveVMsByHost()
+        let ok = policy.hosts.map(\.id).filter { !excluding.contains($0) && refusal(of: $0, for: record, now: now, placed: load) == nil }
         switch policy.targets.prefer {
         case .leastLoaded:
             return ok.sorted { (load[$0]?.count ?? 0, $0) < (load[$1]?.count ?? 0, $1) }
@@ -258,9 +259,14 @@ public actor Evacuator {
         }
     }
 
-    func hasRoom(_ host: String, for vm: VMRecord) -> Bool {
+    /// The inventory's VMs that hold resources (not stopped or lost), by host: one read of the inventory.
+    func liveVMsByHost() -> [String: [VMRecord]] {
+        Dictionary(grouping: ((try? orchestrator.inventory.vms()) ?? []).filter { $0.state != .stopped && $0.state != .lost }, by: \.host)
+    }
+
+    func hasRoom(_ host: String, for vm: VMRecord, placed: [String: [VMRecord]]) -> Bool {
         guard let cfg = policy.hosts.first(where: { $0.id == host }) else { return false }
-        let there = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && $0.state != .stopped && $0.state != .lost }
+        let there = placed[host] ?? []
         if let cpus = cfg.capacityVCPUs, there.reduce(0, { $0 + $1.description.cpus }) + vm.description.cpus > cpus { return false }
         if let mem = cfg.capacityMemoryMiB, there.reduce(0, { $0 + $1.description.memoryMiB }) + vm.description.memoryMiB > mem { return false }
         return true
