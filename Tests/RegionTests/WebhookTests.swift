@@ -13,7 +13,7 @@ import TPM
 struct WebhookTests {
     static let receiver = """
         import http.server, sys, os
-        out = sys.argv[2]
+        out = sys.argv[1]
         seen = [0]
         class H(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
@@ -27,8 +27,9 @@ struct WebhookTests {
                 open(os.path.join(out, '%03d.sig' % n), 'w').write(self.headers['Smig-Signature'] or '')
                 self.send_response(204); self.end_headers()
             def log_message(self, *a): pass
-        server = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)
-        open(os.path.join(out, 'ready'), 'w').write('listening')
+        server = http.server.HTTPServer(('127.0.0.1', 0), H)
+        open(os.path.join(out, 'ready.tmp'), 'w').write(str(server.server_address[1]))
+        os.rename(os.path.join(out, 'ready.tmp'), os.path.join(out, 'ready'))
         server.serve_forever()
         """
 
@@ -38,12 +39,21 @@ struct WebhookTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = dir.appendingPathComponent("receiver.py").path
         try Data(Self.receiver.utf8).write(to: URL(fileURLWithPath: script))
-        let port = try SoftwareTPM.freePortPair()
         let received = dir.appendingPathComponent("received")
         try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
-        let server = try Daemon("/usr/bin/python3", [script, "\(port)", received.path], log: dir.appendingPathComponent("receiver.log"))
+        // The receiver binds a port the OS chooses and writes it to `ready`: no window in which another test
+        // could take a port picked in advance.
+        let receiverLog = dir.appendingPathComponent("receiver.log")
+        let server = try Daemon("/usr/bin/python3", [script, received.path], log: receiverLog)
         defer { server.stop() }
-        try await waitUntilAsync("the receiver listens", seconds: 60) { FileManager.default.fileExists(atPath: received.appendingPathComponent("ready").path) }
+        let ready = received.appendingPathComponent("ready")
+        do {
+            try await waitUntilAsync("the receiver listens", seconds: 120) { FileManager.default.fileExists(atPath: ready.path) }
+        } catch {
+            Issue.record("receiver log: \((try? String(contentsOf: receiverLog, encoding: .utf8)) ?? "-")")
+            throw error
+        }
+        let port = try #require(Int(try String(contentsOf: ready, encoding: .utf8)))
 
         let store = try IVTStore(path: dir.appendingPathComponent("ivt.sqlite").path)
         try store.seed(hosts: [("host-1", "127.0.0.1", nil)], policyName: "hooks", policyDigest: "-")
