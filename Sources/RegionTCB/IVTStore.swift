@@ -117,7 +117,7 @@ public final class IVTStore: Sendable {
     }
 
     public func row(_ host: String) throws(RegionError) -> IVTRow? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM host WHERE id = ?", arguments: [host]).map(Self.decodeRow) }
+        try read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM host WHERE id = ?"), arguments: [host]).map(Self.decodeRow) }
     }
 
     /// What a verdict changes in a host's row.
@@ -151,8 +151,22 @@ public final class IVTStore: Sendable {
     /// Applies `update` to `host`; a change of state is an audit event in the same transaction. Returns the old state.
     @discardableResult
     public func apply(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> HostState? {
+        try applyAndRead(update, to: host, now: now)?.old
+    }
+
+    /// What ``applyAndRead(_:to:now:)`` changed: the state before, the row after, and the number of the audit
+    /// event it wrote (nil when the state did not change).
+    public struct Applied: Sendable {
+        public var old: HostState
+        public var row: IVTRow
+        public var eventSeq: Int64?
+    }
+
+    /// ``apply(_:to:now:)`` that also returns the row as written and its audit event's number, read in the same
+    /// transaction: a caller holding a copy of the table can update that one row instead of re-reading them all.
+    public func applyAndRead(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> Applied? {
         try write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM host WHERE id = ?", arguments: [host]) else { return nil }
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM host WHERE id = ?"), arguments: [host]) else { return nil }
             let old = try Self.decodeRow(row)
             var update = update
             // An evacuation in progress is ended only by the evacuation; an emptied host stays `evacuated` until
@@ -162,20 +176,25 @@ public final class IVTStore: Sendable {
                 update.code = update.code ?? old.failureCode
                 update.detail = update.detail ?? old.failureDetail
             }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE host SET state = ?, failure_code = ?, failure_detail = ?,
                     measured_by = COALESCE(?, measured_by), last_quote_at = COALESCE(?, last_quote_at),
                     tpm_clock = COALESCE(?, tpm_clock), reset_count = COALESCE(?, reset_count),
                     restart_count = COALESCE(?, restart_count), last_pcr_digest = COALESCE(?, last_pcr_digest),
                     version = version + 1, updated_at = ?
                 WHERE id = ?
-                """, arguments: [update.state.rawValue, update.code, update.detail, update.measuredBy, update.quoteAt?.timeIntervalSince1970,
+                """).execute(arguments: [update.state.rawValue, update.code, update.detail, update.measuredBy, update.quoteAt?.timeIntervalSince1970,
                                  update.tpmClock.map { Int64(bitPattern: $0) }, update.resetCount.map { Int64($0) }, update.restartCount.map { Int64($0) },
                                  update.pcrDigest, now.timeIntervalSince1970, host])
+            var seq: Int64?
             if old.state != update.state {
                 try Self.audit(db, now, host: host, kind: "state", old: old.state.rawValue, new: update.state.rawValue, code: update.code, detail: update.detail)
+                seq = db.lastInsertedRowID
             }
-            return old.state
+            guard let written = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM host WHERE id = ?"), arguments: [host]) else {
+                throw RegionError(.storeFailed, "table host, row \(host): gone within its own transaction")
+            }
+            return Applied(old: old.state, row: try Self.decodeRow(written), eventSeq: seq)
         }
     }
 
@@ -197,20 +216,32 @@ public final class IVTStore: Sendable {
 
     /// The newest audit event's number (0 when there is none).
     public func lastEventSeq() throws(RegionError) -> Int64 {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM event") ?? 0 }
+        try read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM event")) ?? 0 }
     }
 
     // MARK: Enrolment
 
     public func enrolment(_ host: String) throws(RegionError) -> Enrolment? {
         try read { db in
-            guard let r = try Row.fetchOne(db, sql: "SELECT id, ak_public, ak_name, ek_certificate, enrolled_at, revoked FROM host WHERE id = ?", arguments: [host]) else { return nil }
-            guard let ak: Data = try r.decode(forColumn: "ak_public") else { return nil }
-            return Enrolment(host: host, akPublic: [UInt8](ak), akName: try r.decode(forColumn: "ak_name") ?? "",
-                             ekCertificate: try r.decode(forColumn: "ek_certificate") ?? "",
-                             enrolledAt: Date(timeIntervalSince1970: try r.decode(forColumn: "enrolled_at") ?? 0),
-                             revoked: try r.decode(forColumn: "revoked"))
+            guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, ak_public, ak_name, ek_certificate, enrolled_at, revoked FROM host WHERE id = ?"), arguments: [host]) else { return nil }
+            return try Self.decodeEnrolment(r, host: host)
         }
+    }
+
+    /// A host's enrolment and its row, read together (one read per verification).
+    public func enrolmentAndRow(_ host: String) throws(RegionError) -> (enrolment: Enrolment?, row: IVTRow)? {
+        try read { db in
+            guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM host WHERE id = ?"), arguments: [host]) else { return nil }
+            return (try Self.decodeEnrolment(r, host: host), try Self.decodeRow(r))
+        }
+    }
+
+    static func decodeEnrolment(_ r: Row, host: String) throws -> Enrolment? {
+        guard let ak: Data = try r.decode(forColumn: "ak_public") else { return nil }
+        return Enrolment(host: host, akPublic: [UInt8](ak), akName: try r.decode(forColumn: "ak_name") ?? "",
+                         ekCertificate: try r.decode(forColumn: "ek_certificate") ?? "",
+                         enrolledAt: Date(timeIntervalSince1970: try r.decode(forColumn: "enrolled_at") ?? 0),
+                         revoked: try r.decode(forColumn: "revoked"))
     }
 
     /// Records a completed enrolment (AK, EK certificate identity) as an audited event; clears a revocation.
@@ -238,8 +269,8 @@ public final class IVTStore: Sendable {
     // MARK: Plumbing
 
     static func audit(_ db: Database, _ now: Date, host: String?, kind: String, old: String?, new: String?, code: String?, detail: String?) throws {
-        try db.execute(sql: "INSERT INTO event (at, host, kind, old_state, new_state, code, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [now.timeIntervalSince1970, host, kind, old, new, code, detail])
+        try db.cachedStatement(sql: "INSERT INTO event (at, host, kind, old_state, new_state, code, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [now.timeIntervalSince1970, host, kind, old, new, code, detail])
     }
 
     static func decodeRow(_ r: Row) throws -> IVTRow {

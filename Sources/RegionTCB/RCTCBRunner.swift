@@ -73,6 +73,12 @@ public struct RCTCBRunner: Sendable {
 
     public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         await wire()
+        // A persistent connection per agent (and its direct challenges): N hosts need N descriptors and some.
+        let needed = 2 * policy.hosts.count + 1024
+        let limit = DescriptorLimit.raise(toAtLeast: needed)
+        if limit < needed {
+            logger.warning("open-file limit below what the region needs", metadata: ["attest.limit": "\(limit)", "attest.needed": "\(needed)"])
+        }
         let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger)
         let app = try service.application(host: host, port: port, services: [scheduler, webhooks], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

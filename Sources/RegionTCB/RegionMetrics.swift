@@ -18,9 +18,7 @@ struct RegionMetrics: Sendable {
         Counter(label: "smig_attestation_failures_total", dimensions: [("code", code)]).increment()
     }
 
-    func record(states rows: [IVTRow]) {
-        var counts: [HostState: Int] = [:]
-        for r in rows { counts[r.state, default: 0] += 1 }
+    func record(counts: [HostState: Int]) {
         for (state, gauge) in states { gauge.record(counts[state] ?? 0) }
     }
 }

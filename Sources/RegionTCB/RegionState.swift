@@ -85,6 +85,8 @@ public actor RegionState {
     var ringCache: RingCache?
     /// The last audit event seen by ``refresh`` (-1: unknown).
     var snapshotSeq: Int64 = -1
+    /// Hosts per state in ``snapshot`` (the state gauges).
+    var stateCounts: [HostState: Int] = [:]
 
     /// Re-reads the IVT rows (and the state gauges) when the audit trail has grown since the last read: every
     /// change of state, enrolment, revocation or readmission — from this process or another — is an audit
@@ -99,7 +101,8 @@ public actor RegionState {
         snapshot = Dictionary(rows.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
         snapshotTaken = now
         snapshotSeq = seq ?? -1
-        metrics.record(states: rows)
+        stateCounts = rows.reduce(into: [:]) { $0[$1.state, default: 0] += 1 }
+        metrics.record(counts: stateCounts)
     }
 
     func rowsSnapshot() -> [String: IVTRow] {
@@ -272,14 +275,15 @@ public actor RegionState {
     }
 
     nonisolated func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
-        guard let enrolled = try? store.enrolment(cfg.id), !enrolled.revoked,
+        let stored = try? store.enrolmentAndRow(cfg.id)
+        guard let enrolled = stored?.enrolment, !enrolled.revoked,
               let ak = try? AttestationKey(tpm2bPublic: enrolled.akPublic) else {
             return .refuted(code: "enrol.not-enrolled", detail: "\(cfg.id) has no enrolled AK")
         }
         guard bundle.hostId == cfg.id else {
             return .refuted(code: "evidence.host-mismatch", detail: "the bundle names host '\(bundle.hostId)', not \(cfg.id)")
         }
-        let row = try? store.row(cfg.id)
+        let row = stored?.row
         var previous: ClockObservation?
         if let row, let c = row.tpmClock, let r = row.resetCount, let s = row.restartCount {
             previous = ClockObservation(clock: c, resetCount: r, restartCount: s)
@@ -354,11 +358,25 @@ public actor RegionState {
         case .silent(let detail):
             update = IVTStore.Update(state: .unreachable, code: "host.unreachable", detail: detail, measuredBy: "rc-tcb")
         }
-        let old = try store.apply(update, to: host, now: now)
+        let applied = try store.applyAndRead(update, to: host, now: now)
+        let old = applied?.old
         if old == .evacuating || old == .evacuated, update.state != .trusted, update.state != .rebooted, !update.force {
             update.state = old ?? update.state   // the store kept the evacuation's state
         }
-        if old != update.state { refresh(now: now) } else if let row = snapshot[host] {
+        if old != update.state {
+            // The one event this change wrote follows the snapshot's last one directly: nothing else changed the
+            // table, so this row is all there is to update (O(1), not a re-read of every host).
+            if let applied, let seq = applied.eventSeq, seq == snapshotSeq + 1, snapshot[host] != nil {
+                snapshot[host] = applied.row
+                snapshotSeq = seq
+                snapshotTaken = now
+                stateCounts[applied.old, default: 0] -= 1
+                stateCounts[applied.row.state, default: 0] += 1
+                metrics.record(counts: stateCounts)
+            } else {
+                refresh(now: now)
+            }
+        } else if let row = snapshot[host] {
             var r = row
             r.lastQuoteAt = update.quoteAt ?? r.lastQuoteAt
             snapshot[host] = r

@@ -61,6 +61,11 @@ public struct BenchRegion: AsyncParsableCommand {
             var logger = Logger(label: "smig-attest.bench-region")
             logger.logLevel = .critical
             var rows: [Row] = []
+            let needed = 2 * (counts.max() ?? 0) + 1024
+            let limit = DescriptorLimit.raise(toAtLeast: needed)
+            guard limit >= needed else {
+                throw CommandFailure("bench region: \(counts.max() ?? 0) hosts need \(needed) open files (a connection per host, both ends in this process); the limit is \(limit) (raise it with ulimit -n, or run as root)")
+            }
             for n in counts {
                 let bench = try BenchmarkRegion(hosts: n, logger: logger)
                 defer { bench.destroy() }

@@ -215,6 +215,30 @@ struct RegionLiveTests {
         }
     }
 
+    /// The push path on its own: ring challenges every 60 s and a quote freshness of 180 s, so within the test
+    /// only the agent's "measurements changed" notice (and the RC-TCB's direct challenge it triggers) can find the
+    /// tampering. The row names the RC-TCB as the measurer and the event comes before the first ring round could.
+    /// The latency is printed here and measured properly by `bench response` (push p50/p99).
+    @Test func pushAloneDetectsATamperedHypervisor() async throws {
+        let r = try LiveRegion(hosts: 3, push: true, challengeInterval: 60)
+        // The RC-TCB's cold-start challenges bring every host to trusted; the ring then rests for 60 s.
+        try r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
+        let since = try r.store!.lastEventSeq()
+        let tamperedAt = Date()
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
+        try r.wait("host-2 untrusted by the push path", seconds: 50) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
+        let row = try #require(try r.rows().first { $0.host == "host-2" })
+        #expect(row.measuredBy == "rc-tcb", "found by \(row.measuredBy ?? "-"), not by the RC-TCB's challenge after a notice")
+        #expect(row.failureCode == "golden.digest-not-allowed")
+        #expect(row.failureDetail?.contains("hypervisor-2.bin") == true, "\(row.failureDetail ?? "")")
+        let event = try #require(try r.store!.events(since: since).first { $0.host == "host-2" && $0.newState == "untrusted" })
+        let latency = event.at.timeIntervalSince(tamperedAt)
+        #expect(latency < 60, "detected after \(latency) s: no faster than a ring round")
+        print("push path: file written → host-2 untrusted in \(Int(latency * 1000)) ms (agent measurement interval 0.3 s)")
+        // No other host changed: the notice concerned host-2 only.
+        #expect(try r.rows().filter { $0.host != "host-2" }.allSatisfy { $0.state == .trusted })
+    }
+
     /// Without pushes the ring's challenges find the tampering; a SIGKILLed RC-TCB loses no IVT row or audit
     /// event and resumes on restart.
     @Test func challengeOnlyPathAndAnRCTCBCrash() async throws {
