@@ -56,6 +56,7 @@ let package = Package(
         .target(
             name: "Policy",
             dependencies: [
+                "TPMWire",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

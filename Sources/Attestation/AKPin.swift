@@ -27,8 +27,8 @@ public enum AKPin: Sendable {
     public func key(evidenceKey: [UInt8]?) throws(AttestationError) -> AttestationKey {
         switch self {
         case .publicArea(let pinned):
-            if let evidenceKey, let carried = try? Public(wireBytes: evidenceKey), carried.name != pinned.name {
-                throw AttestationError(.akMismatch, "the evidence carries AK \(Hex.encode(carried.name)), the pinned AK is \(Hex.encode(pinned.name))")
+            if let evidenceKey, let carried = try? Public(wireBytes: evidenceKey), (try? carried.name) != pinned.name {
+                throw AttestationError(.akMismatch, "the evidence carries AK \((try? carried.name).map(Hex.encode) ?? "with an unsupported nameAlg"), the pinned AK is \(Hex.encode(pinned.name))")
             }
             return pinned
         case .name(let name):

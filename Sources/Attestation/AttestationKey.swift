@@ -36,7 +36,9 @@ public struct AttestationKey: Sendable {
         }
         try AttestationKeyChecks.check(area)
         self.publicKey = publicKey
-        self.name = publicKey.name
+        do { self.name = try publicKey.name } catch {
+            throw AttestationError(.malformedKey, "the AK's Name cannot be computed: \(error)")
+        }
         switch area.parameters {
         case .ecc(_, _, let curve, _, let x, let y):
             guard let size = curve.coordinateSize, x.count <= size, y.count <= size, !x.isEmpty, !y.isEmpty else {
@@ -80,6 +82,14 @@ public struct AttestationKey: Sendable {
     /// A valid signature over a SHA-1 digest (RSASSA-SHA1, RSAPSS-SHA1, ECDSA-SHA1) is refused with
     /// `quote.weak-hash` unless `allowSHA1` (legacy fleets whose AKs are fixed to SHA-1); an invalid one is
     /// `quote.bad-signature` like any other.
+    /// The signed digest, through the one hash dispatch: a hash this toolkit does not implement is refused, never
+    /// replaced by another.
+    static func digest(_ message: [UInt8], _ hash: TPMAlgorithm) throws(AttestationError) -> any Digest {
+        do { return try hash.digest(of: message) } catch {
+            throw AttestationError(.schemeMismatch, "the signature's hash \(hash) is not one this verifier implements (sha1, sha256, sha384, sha512)")
+        }
+    }
+
     public func verify(_ signature: Signature, over message: [UInt8], allowSHA1: Bool = false) throws(AttestationError) {
         if let fixed = publicKey?.publicArea.scheme, fixed.scheme != .null, fixed.scheme != signature.scheme || fixed.hash != signature.hash {
             throw AttestationError(.schemeMismatch,
@@ -91,34 +101,16 @@ public struct AttestationKey: Sendable {
             guard r.count <= 32, s.count <= 32, let sig = try? P256.Signing.ECDSASignature(rawRepresentation: Self.leftPad(r, 32) + Self.leftPad(s, 32)) else {
                 throw AttestationError(.badSignature, "ECDSA r or s is longer than the P-256 order")
             }
-            valid = switch hash {
-            case .sha1: k.isValidSignature(sig, for: Insecure.SHA1.hash(data: message))
-            case .sha256: k.isValidSignature(sig, for: SHA256.hash(data: message))
-            case .sha384: k.isValidSignature(sig, for: SHA384.hash(data: message))
-            case .sha512: k.isValidSignature(sig, for: SHA512.hash(data: message))
-            default: false
-            }
+            valid = k.isValidSignature(sig, for: try Self.digest(message, hash))
         case (.p384(let k), .ecdsa(let hash, let r, let s)):
             guard r.count <= 48, s.count <= 48, let sig = try? P384.Signing.ECDSASignature(rawRepresentation: Self.leftPad(r, 48) + Self.leftPad(s, 48)) else {
                 throw AttestationError(.badSignature, "ECDSA r or s is longer than the P-384 order")
             }
-            valid = switch hash {
-            case .sha1: k.isValidSignature(sig, for: Insecure.SHA1.hash(data: message))
-            case .sha256: k.isValidSignature(sig, for: SHA256.hash(data: message))
-            case .sha384: k.isValidSignature(sig, for: SHA384.hash(data: message))
-            case .sha512: k.isValidSignature(sig, for: SHA512.hash(data: message))
-            default: false
-            }
+            valid = k.isValidSignature(sig, for: try Self.digest(message, hash))
         case (.rsa(let k), .rsassa(let hash, let bytes)), (.rsa(let k), .rsapss(let hash, let bytes)):
             let padding: _RSA.Signing.Padding = signature.scheme == .rsapss ? .PSS : .insecurePKCS1v1_5
             let sig = _RSA.Signing.RSASignature(rawRepresentation: bytes)
-            valid = switch hash {
-            case .sha1: k.isValidSignature(sig, for: Insecure.SHA1.hash(data: message), padding: padding)
-            case .sha256: k.isValidSignature(sig, for: SHA256.hash(data: message), padding: padding)
-            case .sha384: k.isValidSignature(sig, for: SHA384.hash(data: message), padding: padding)
-            case .sha512: k.isValidSignature(sig, for: SHA512.hash(data: message), padding: padding)
-            default: false
-            }
+            valid = k.isValidSignature(sig, for: try Self.digest(message, hash), padding: padding)
         default:
             throw AttestationError(.schemeMismatch, "a \(signature.scheme) signature cannot come from this AK")
         }

@@ -109,7 +109,10 @@ public enum QuoteVerifier {
             }
             pcrs[entry.hash, default: [:]][entry.pcr] = pcrValues[i]
         }
-        let digest = pcrDigest(pcrValues, hash: signature.hash)
+        let digest: [UInt8]
+        do { digest = try pcrDigest(pcrValues, hash: signature.hash) } catch {
+            throw AttestationError(.schemeMismatch, "the signature's hash cannot be computed: \(error)")
+        }
         guard constantTimeEqual(digest, info.pcrDigest) else {
             throw AttestationError(.pcrDigestMismatch, "pcrDigest is not the \(signature.hash.name) of the claimed PCR values")
         }
@@ -128,11 +131,11 @@ public enum QuoteVerifier {
     }
 
     /// The pcrDigest a TPM puts in a quote: H(value₁ ‖ value₂ ‖ …) with the signing scheme's hash.
-    public static func pcrDigest(_ values: [[UInt8]], hash: TPMAlgorithm) -> [UInt8] {
+    public static func pcrDigest(_ values: [[UInt8]], hash: TPMAlgorithm) throws(TPMWireError) -> [UInt8] {
         var concatenated: [UInt8] = []
         concatenated.reserveCapacity(values.reduce(0) { $0 + $1.count })
         for v in values { concatenated += v }
-        return hash.hash(concatenated)
+        return try hash.hash(concatenated)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

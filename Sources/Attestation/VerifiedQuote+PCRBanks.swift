@@ -6,8 +6,8 @@ extension PCRBanks {
     public init(_ quote: VerifiedQuote) {
         self.init()
         for (bank, table) in quote.pcrs {
-            guard let name = HashAlgorithm(tpmAlgorithmID: bank.rawValue) else { continue }
-            for (index, value) in table { self[name, index] = value }
+            guard bank.isImplementedHash else { continue }
+            for (index, value) in table { self[bank, index] = value }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Attestation
 import Policy
+import TPMWire
 
 /// `boot-log`: parses the TCG binary boot event log and replays it into PCRs 0–9; one measurement per PCR
 /// (`boot-log:pcr0` … `boot-log:pcr9`, the replayed SHA-256 value) plus `boot-log` (digest of the log file).

@@ -8,6 +8,7 @@ import Foundation
 import Policy
 import StateFiles
 import Synchronization
+import TPMWire
 
 /// The persistent, append-only measurement log of one boot: a header line, then one CEL-JSON record per
 /// line (``MeasurementRecord``), each append `fsync`'d before the PCR is extended.
@@ -259,7 +260,10 @@ public final class MeasurementLog: Sendable {
     @discardableResult
     public func append(_ content: MeasurementRecord.Content, pcr: Int) throws(MeasurementError) -> MeasurementRecord {
         try state.withLock { (records: inout [MeasurementRecord]) throws(MeasurementError) -> MeasurementRecord in
-            let record = MeasurementRecord(recnum: records.count, pcr: pcr, content: content)
+            let record: MeasurementRecord
+            do { record = try MeasurementRecord(recnum: records.count, pcr: pcr, content: content) } catch {
+                throw MeasurementError(.io, "\(error)", subject: path)
+            }
             try writeLine(record.jsonLine())
             records.append(record)
             return record

@@ -1,6 +1,7 @@
 public import Attestation
 import Policy
 import StateFiles
+import TPMWire
 import Synchronization
 
 /// Extends a PCR's SHA-256 bank. The TPM device conforms in the CLI layer (Measurement does not import TPM).
@@ -18,8 +19,8 @@ public final class SoftwarePCRBank: PCRExtender {
     public init() {}
 
     public func extend(pcr: Int, sha256: [UInt8]) throws {
-        values.withLock { table in
-            table[pcr] = PCRBanks.extend(table[pcr] ?? PCRBanks.resetValue(.sha256), with: sha256, bank: .sha256)
+        try values.withLock { table in
+            table[pcr] = try PCRBanks.extend(table[pcr] ?? PCRBanks.resetValue(.sha256), with: sha256, bank: .sha256)
         }
     }
 
@@ -65,8 +66,8 @@ public final class Measurer: Sendable {
         } catch {
             throw MeasurementError(.extendFailed, "PCR read failed: \(error)", subject: "PCR \(pcr)")
         }
-        if replay(records) == actual { return .consistent }
-        if let last = records.last, replay(Array(records.dropLast())) == actual,
+        if try replay(records) == actual { return .consistent }
+        if let last = records.last, try replay(Array(records.dropLast())) == actual,
            let digest = last.digest(.sha256)
         {
             try extend(digest)
@@ -80,10 +81,13 @@ public final class Measurer: Sendable {
 
     /// The PCR value `records` lead to from the log's starting value (the reset value, unless the log was reset
     /// in the middle of the boot).
-    private func replay(_ records: [MeasurementRecord]) -> [UInt8] {
+    private func replay(_ records: [MeasurementRecord]) throws(MeasurementError) -> [UInt8] {
         var value = log.startValues[pcr] ?? PCRBanks.resetValue(.sha256)
         for record in records {
-            if let digest = record.digest(.sha256) { value = PCRBanks.extend(value, with: digest, bank: .sha256) }
+            guard let digest = record.digest(.sha256) else { continue }
+            do { value = try PCRBanks.extend(value, with: digest, bank: .sha256) } catch {
+                throw MeasurementError(.logCorrupt, "\(error)", subject: log.path)
+            }
         }
         return value
     }

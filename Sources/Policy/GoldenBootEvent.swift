@@ -1,3 +1,4 @@
+public import TPMWire
 import Yams
 
 /// A golden rule for boot events: the events of the host's boot log in `pcr` (of `eventType`, whose data
@@ -17,13 +18,13 @@ public struct GoldenBootEvent: Sendable, Hashable {
     public var eventType: String?
     /// Lower-cased; nil matches any event.
     public var descriptionContains: String?
-    public var bank: HashAlgorithm
+    public var bank: TPMAlgorithm
     public var digests: [[UInt8]]
     public var required: Bool
     public var line: Int
     public var column: Int
 
-    public init(pcr: Int, eventType: String? = nil, descriptionContains: String? = nil, bank: HashAlgorithm,
+    public init(pcr: Int, eventType: String? = nil, descriptionContains: String? = nil, bank: TPMAlgorithm,
                 digests: [[UInt8]], required: Bool = true, line: Int = 0, column: Int = 0) {
         self.pcr = pcr
         self.eventType = eventType
@@ -43,7 +44,7 @@ public struct GoldenBootEvent: Sendable, Hashable {
         return text + " (golden line \(line))"
     }
 
-    static let keys = ["pcr", "type", "description-contains", "required", "comment"] + HashAlgorithm.allCases.map(\.rawValue)
+    static let keys = ["pcr", "type", "description-contains", "required", "comment"] + TPMAlgorithm.implementedHashes.map(\.name)
 
     init(node: Node, source: PolicySource) throws(PolicyError) {
         let fields = try source.mapping(node, what: "a boot-events entry", allowed: Self.keys)
@@ -69,16 +70,16 @@ public struct GoldenBootEvent: Sendable, Hashable {
         descriptionContains = try fields["description-contains"].map { node throws(PolicyError) in
             try source.nonEmptyString(node, what: "description-contains").lowercased()
         }
-        let banks = HashAlgorithm.allCases.filter { fields[$0.rawValue] != nil }
-        guard banks.count == 1, let bank = banks.first, let digestsNode = fields[bank.rawValue] else {
+        let banks = TPMAlgorithm.implementedHashes.filter { fields[$0.name] != nil }
+        guard banks.count == 1, let bank = banks.first, let digestsNode = fields[bank.name] else {
             throw source.error(banks.isEmpty ? .missingKey : .inconsistent, at: node,
                                "a boot-events entry needs exactly one digest list (sha1, sha256, sha384 or sha512)",
                                hint: "e.g. sha256: [<64 hex digits>]")
         }
         self.bank = bank
         var digests: [[UInt8]] = []
-        for (_, item) in try source.stringList(digestsNode, what: "\(bank.rawValue) digests") {
-            let digest = try source.digest(item, algorithm: bank, what: "\(bank.rawValue) digest of a boot event")
+        for (_, item) in try source.stringList(digestsNode, what: "\(bank.name) digests") {
+            let digest = try source.digest(item, algorithm: bank, what: "\(bank.name) digest of a boot event")
             if digests.contains(digest) {
                 throw source.error(.duplicateEntry, at: item, "digest listed twice", hint: "remove the repeated line")
             }
@@ -86,7 +87,7 @@ public struct GoldenBootEvent: Sendable, Hashable {
         }
         if digests.isEmpty {
             throw source.error(.missingKey, at: digestsNode, "the boot-events entry allows no digest",
-                               hint: "list at least one \(bank.digestSize * 2)-hex-digit digest")
+                               hint: "list at least one \((bank.digestSize ?? 0) * 2)-hex-digit digest")
         }
         self.digests = digests
         required = try fields["required"].map { node throws(PolicyError) in try source.bool(node, what: "required") } ?? true

@@ -1,3 +1,4 @@
+public import TPMWire
 import Yams
 
 /// What a good hypervisor looks like: allowed digests or values per measurement name, which measurements
@@ -67,12 +68,12 @@ public struct GoldenValues: Sendable, Hashable {
     public var description: String?
     public var entries: [Entry]
     /// Allowed values per bank and PCR index. A PCR not listed is not constrained.
-    public var pcrs: [HashAlgorithm: [Int: [[UInt8]]]]
+    public var pcrs: [TPMAlgorithm: [Int: [[UInt8]]]]
     /// Rules for events of the host's boot log.
     public var bootEvents: [GoldenBootEvent]
 
     public init(name: String, description: String? = nil, entries: [Entry] = [],
-                pcrs: [HashAlgorithm: [Int: [[UInt8]]]] = [:], bootEvents: [GoldenBootEvent] = []) {
+                pcrs: [TPMAlgorithm: [Int: [[UInt8]]]] = [:], bootEvents: [GoldenBootEvent] = []) {
         self.name = name
         self.description = description
         self.entries = entries
@@ -157,9 +158,9 @@ public struct GoldenValues: Sendable, Hashable {
 
         pcrs = [:]
         if let pcrsNode = top["pcrs"] {
-            let banks = try source.mapping(pcrsNode, what: "pcrs", allowed: HashAlgorithm.allCases.map(\.rawValue))
+            let banks = try source.mapping(pcrsNode, what: "pcrs", allowed: TPMAlgorithm.implementedHashes.map(\.name))
             for (bankName, _, bankNode) in banks.pairs {
-                guard let bank = HashAlgorithm(rawValue: bankName) else { continue }
+                guard let bank = TPMAlgorithm(hashName: bankName) else { continue }
                 let indices = try source.mapping(bankNode, what: "pcrs.\(bankName)", allowed: [])
                 var table: [Int: [[UInt8]]] = [:]
                 for (_, keyNode, valueNode) in indices.pairs {
@@ -180,7 +181,7 @@ public struct GoldenValues: Sendable, Hashable {
                     }
                     if allowed.isEmpty {
                         throw source.error(.missingKey, at: valueNode, "PCR \(index) allows no value",
-                                           hint: "list at least one \(bank.digestSize * 2)-hex-digit value, or remove the PCR")
+                                           hint: "list at least one \((bank.digestSize ?? 0) * 2)-hex-digit value, or remove the PCR")
                     }
                     table[index] = allowed
                 }

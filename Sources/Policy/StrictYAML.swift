@@ -1,3 +1,4 @@
+public import TPMWire
 public import Yams
 
 /// A strict walker over a composed Yams `Node` tree.
@@ -294,17 +295,17 @@ public struct PolicySource: Sendable {
     }
 
     /// A hexadecimal digest of `algorithm`'s length.
-    func digest(_ node: Node, algorithm: HashAlgorithm, what: String) throws(PolicyError) -> [UInt8] {
+    func digest(_ node: Node, algorithm: TPMAlgorithm, what: String) throws(PolicyError) -> [UInt8] {
         let text = try string(node, what: what)
         guard let bytes = Hex.decode(text), !text.isEmpty else {
             throw error(.badDigest, at: node, "\(what) '\(text)' is not hexadecimal",
-                        hint: "a \(algorithm.rawValue) digest is \(algorithm.digestSize * 2) hex digits (0-9, a-f)")
+                        hint: "a \(algorithm.name) digest is \((algorithm.digestSize ?? 0) * 2) hex digits (0-9, a-f)")
         }
         guard bytes.count == algorithm.digestSize else {
             throw error(.badDigestLength, at: node,
-                        "\(what) has \(text.utf8.count) hex digits; a \(algorithm.rawValue) digest has \(algorithm.digestSize * 2)",
+                        "\(what) has \(text.utf8.count) hex digits; a \(algorithm.name) digest has \((algorithm.digestSize ?? 0) * 2)",
                         hint: text.utf8.count == 40 ? "this looks like a sha1 digest; compute it with sha256sum"
-                                                    : "compute it with \(algorithm.rawValue)sum")
+                                                    : "compute it with \(algorithm.name)sum")
         }
         return bytes
     }
@@ -325,35 +326,4 @@ struct Fields {
         }
         return value
     }
-}
-
-/// The digest algorithms a policy may name (TPM 2.0 bank names).
-public enum HashAlgorithm: String, Sendable, Hashable, CaseIterable, Codable, Comparable {
-    case sha1, sha256, sha384, sha512
-
-    public var digestSize: Int {
-        switch self {
-        case .sha1: 20
-        case .sha256: 32
-        case .sha384: 48
-        case .sha512: 64
-        }
-    }
-
-    /// TCG algorithm identifier (TPM_ALG_ID).
-    public var tpmAlgorithmID: UInt16 {
-        switch self {
-        case .sha1: 0x0004
-        case .sha256: 0x000B
-        case .sha384: 0x000C
-        case .sha512: 0x000D
-        }
-    }
-
-    public init?(tpmAlgorithmID: UInt16) {
-        guard let match = Self.allCases.first(where: { $0.tpmAlgorithmID == tpmAlgorithmID }) else { return nil }
-        self = match
-    }
-
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.digestSize < rhs.digestSize }
 }

@@ -77,7 +77,7 @@ public struct BenchBootLog: ParsableCommand {
             #endif
             let report = Report(build: build, file: file, format: log.format.rawValue, bytes: bytes.count,
                                 events: log.events.count, extendingEvents: log.extendingEvents.count,
-                                banks: log.replayableBanks.map(\.rawValue), rows: rows)
+                                banks: log.replayableBanks.map(\.name), rows: rows)
             if output.json { Output.json(report); return }
             Output.line("bench bootlog (\(build) build, \(file): \(report.format), \(bytes.count) bytes, \(log.events.count) events, banks \(report.banks.joined(separator: ", ")); best of \(timing.rounds) × \(timing.seconds)s)")
             Output.line(Output.table(
@@ -93,12 +93,11 @@ public struct BenchBootLog: ParsableCommand {
 
     /// One log's worth of extend hashes over pre-built buffers; true when the chained result is deterministic.
     func rawHashing(_ log: BootEventLog) -> (Int) -> Bool {
-        var inputs: [(bank: HashAlgorithm, buffer: [UInt8])] = []
+        var inputs: [(bank: TPMAlgorithm, buffer: [UInt8])] = []
         for bank in log.replayableBanks {
-            let algorithm = TPMAlgorithm(rawValue: bank.tpmAlgorithmID)
             for event in log.extendingEvents {
-                guard let digest = event.digest(algorithm) else { continue }
-                inputs.append((bank, [UInt8](repeating: 0, count: bank.digestSize) + digest))
+                guard let digest = event.digest(bank) else { continue }
+                inputs.append((bank, [UInt8](repeating: 0, count: bank.digestSize ?? 0) + digest))
             }
         }
         return { _ in
@@ -109,6 +108,7 @@ public struct BenchBootLog: ParsableCommand {
                 case .sha256: SHA256.hash(data: input.buffer).withUnsafeBytes { sink ^= $0[0] }
                 case .sha384: SHA384.hash(data: input.buffer).withUnsafeBytes { sink ^= $0[0] }
                 case .sha512: SHA512.hash(data: input.buffer).withUnsafeBytes { sink ^= $0[0] }
+                default: break   // replayableBanks holds implemented hashes only
                 }
             }
             return sink != 1 || !inputs.isEmpty

@@ -76,7 +76,7 @@ public struct BootLogShow: ParsableCommand {
             if let locality = log.startupLocality { head += ", startup locality \(locality)" }
             if log.paddingBytes > 0 { head += ", \(log.paddingBytes) bytes of zero padding" }
             Output.line(head)
-            let shown = log.algorithms.first { HashAlgorithm(tpmAlgorithmID: $0.algorithm.rawValue) == .sha256 }?.algorithm
+            let shown = log.algorithms.first { $0.algorithm == .sha256 }?.algorithm
                 ?? log.algorithms[0].algorithm
             let rows = log.events.map { event -> [String] in
                 let digest = event.digest(shown).map { Hex.encode($0) } ?? ""
@@ -124,15 +124,15 @@ public struct BootLogReplay: ParsableCommand {
             var json: [String: [String: String]] = [:]
             var text: [String] = []
             for bank in replayed.values.keys.sorted() {
-                guard let pcrs = wanted[bank.rawValue] ?? wanted[nil] else { continue }
-                text.append("\(bank.rawValue):")
+                guard let pcrs = wanted[bank.name] ?? wanted[nil] else { continue }
+                text.append("\(bank.name):")
                 for pcr in pcrs {
                     guard let value = replayed[bank, pcr] else { continue }
-                    json[bank.rawValue, default: [:]][String(pcr)] = Hex.encode(value)
+                    json[bank.name, default: [:]][String(pcr)] = Hex.encode(value)
                     text.append("  \(pcr < 10 ? " " : "")\(pcr): 0x\(Hex.encode(value).uppercased())")
                 }
             }
-            for name in wanted.keys.compactMap({ $0 }) where !replayed.values.keys.contains(where: { $0.rawValue == name }) {
+            for name in wanted.keys.compactMap({ $0 }) where !replayed.values.keys.contains(where: { $0.name == name }) {
                 throw CommandFailure("\(file) has no \(name) bank (it records \(log.algorithms.map(\.algorithm.name).joined(separator: ", ")))",
                                      exitCode: 2)
             }

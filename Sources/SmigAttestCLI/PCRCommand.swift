@@ -89,7 +89,7 @@ public struct PCRCommand: ParsableCommand {
                 var digests = try parsedDigests()
                 if let data {
                     let banks = try device.pcrBanks()
-                    digests = banks.map { ($0, $0.hash(Array(data.utf8))) }
+                    digests = try banks.map { ($0, try $0.hash(Array(data.utf8))) }
                 }
                 try device.extendPCR(pcr, digests: digests)
                 let sel = PCRSelectionList(digests.map { PCRSelection(hash: $0.0, pcrs: [pcr]) })

@@ -73,7 +73,7 @@ public struct QuoteCommand: ParsableCommand {
                 }
             }
             var bundle = EvidenceBundle(
-                hostId: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: akPublic.name,
+                hostId: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: try akPublic.name,
                 nonce: nonceBytes, attest: quote.attest, signature: quote.signature, selection: selection,
                 pcrValues: values.digests, eventLog: records, agentTime: Date())
             bundle.eventLogUnusable = logUnusable

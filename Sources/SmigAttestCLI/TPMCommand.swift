@@ -128,7 +128,7 @@ public struct TPMCommand: ParsableCommand {
                 try writeStateFile(pemPath, Array(akKey.pemRepresentation.utf8) + [0x0A])
 
                 let result = Result(
-                    tcti: tpm.resolvedTCTI, ekType: ek.rawValue, ekName: Hex.encode(ekPublic.name),
+                    tcti: tpm.resolvedTCTI, ekType: ek.rawValue, ekName: Hex.encode(try ekPublic.name),
                     ekCertificate: certState, ekCertificateSubject: subject, akType: ak.rawValue,
                     akName: Hex.encode(akKey.name), akPublic: pubPath, akPEM: pemPath, created: created)
                 if output.json { Output.json(result); return }

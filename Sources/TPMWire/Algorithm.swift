@@ -1,7 +1,8 @@
-import Crypto
+public import Crypto
+public import Foundation
 
 /// TPM_ALG_ID (TPM 2.0 Part 2, 6.3): `typedef UINT16 TPM_ALG_ID;`
-public struct TPMAlgorithm: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct TPMAlgorithm: RawRepresentable, Hashable, Sendable, CustomStringConvertible, Comparable, Codable {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
@@ -45,17 +46,36 @@ public struct TPMAlgorithm: RawRepresentable, Hashable, Sendable, CustomStringCo
         }
     }
 
+    /// A TPM hash algorithm (TPMI_ALG_HASH), implemented here or not.
     public var isHash: Bool { digestSize != nil }
 
-    /// The digest of `data` with this hash algorithm (SHA-1, SHA-256, SHA-384, SHA-512); SHA-256 for anything
-    /// else, so callers check `isHash` where the algorithm comes from outside.
-    public func hash(_ data: [UInt8]) -> [UInt8] {
+    /// The hash algorithms this toolkit computes: the PCR banks it replays, the Names and signatures it checks.
+    public static let implementedHashes: [TPMAlgorithm] = [.sha1, .sha256, .sha384, .sha512]
+
+    public var isImplementedHash: Bool { Self.implementedHashes.contains(self) }
+
+    /// An implemented hash by its exact name in files ("sha1", "sha256", "sha384", "sha512"), or nil.
+    public init?(implementedHashName name: String) {
+        guard let match = Self.implementedHashes.first(where: { $0.name == name }) else { return nil }
+        self = match
+    }
+
+    /// The one hash dispatch: the digest of `data` as a swift-crypto `Digest` (for signature checks).
+    /// Throws `wire.unsupported-algorithm` for any algorithm not implemented here (SM3_256 included), never
+    /// silently using another hash.
+    public func digest(of data: some DataProtocol) throws(TPMWireError) -> any Digest {
         switch self {
-        case .sha1: Array(Insecure.SHA1.hash(data: data))
-        case .sha384: Array(SHA384.hash(data: data))
-        case .sha512: Array(SHA512.hash(data: data))
-        default: Array(SHA256.hash(data: data))
+        case .sha1: Insecure.SHA1.hash(data: data)
+        case .sha256: SHA256.hash(data: data)
+        case .sha384: SHA384.hash(data: data)
+        case .sha512: SHA512.hash(data: data)
+        default: throw TPMWireError(.unsupportedAlgorithm, "\(name) is not a hash algorithm this toolkit implements (sha1, sha256, sha384, sha512)")
         }
+    }
+
+    /// The digest of `data` as bytes; throws like ``digest(of:)``.
+    public func hash(_ data: some DataProtocol) throws(TPMWireError) -> [UInt8] {
+        Array(try digest(of: data))
     }
 
     /// The name used by tpm2-tools and in this project's files ("sha256", "rsassa", ...).
@@ -88,6 +108,36 @@ public struct TPMAlgorithm: RawRepresentable, Hashable, Sendable, CustomStringCo
     }
 
     public var description: String { name }
+
+    /// By TPM_ALG_ID: for the hashes, sha1 < sha256 < sha384 < sha512.
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// In JSON an algorithm is its name ("sha256"), as tpm2-tools writes it.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let alg = TPMAlgorithm(name: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not a TPM algorithm name"))
+        }
+        self = alg
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
+    }
+
+    /// The algorithm a name of ``name`` stands for (hashes case-insensitively), or nil.
+    public init?(name: String) {
+        if let hash = TPMAlgorithm(hashName: name) { self = hash; return }
+        guard let known = Self.named.first(where: { $0.name == name }) else { return nil }
+        self = known
+    }
+
+    static let named: [TPMAlgorithm] = [
+        .rsa, .sha1, .hmac, .aes, .keyedHash, .sha256, .sha384, .sha512, .null, .sm3_256, .rsassa, .rsaes, .rsapss,
+        .oaep, .ecdsa, .ecdh, .ecdaa, .sm2, .ecschnorr, .kdf1_sp800_56a, .kdf1_sp800_108, .ecc, .symCipher, .ctr, .ofb,
+        .cbc, .cfb, .ecb,
+    ]
 
     /// Parses the hash names accepted on command lines and in files.
     public init?(hashName: String) {

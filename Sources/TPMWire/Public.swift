@@ -234,12 +234,13 @@ public struct PublicArea: Hashable, Sendable, WireCodable {
         }
     }
 
-    /// The object's Name: nameAlg || H_nameAlg(TPMT_PUBLIC) (TPM 2.0 Part 1, 16).
-    public var name: [UInt8] { Self.name(nameAlg: nameAlg, publicAreaBytes: wireBytes) }
+    /// The object's Name: nameAlg || H_nameAlg(TPMT_PUBLIC) (TPM 2.0 Part 1, 16). Throws
+    /// `wire.unsupported-algorithm` for a nameAlg this toolkit does not implement (never another hash's Name).
+    public var name: [UInt8] { get throws(TPMWireError) { try Self.name(nameAlg: nameAlg, publicAreaBytes: wireBytes) } }
 
     /// The Name over exact bytes as they came from the TPM (never a re-encoding).
-    public static func name(nameAlg: TPMAlgorithm, publicAreaBytes: [UInt8]) -> [UInt8] {
-        [UInt8(nameAlg.rawValue >> 8), UInt8(nameAlg.rawValue & 0xFF)] + nameAlg.hash(publicAreaBytes)
+    public static func name(nameAlg: TPMAlgorithm, publicAreaBytes: [UInt8]) throws(TPMWireError) -> [UInt8] {
+        [UInt8(nameAlg.rawValue >> 8), UInt8(nameAlg.rawValue & 0xFF)] + (try nameAlg.hash(publicAreaBytes))
     }
 }
 
@@ -275,5 +276,5 @@ public struct Public: Hashable, Sendable, WireCodable {
 
     public func marshal(into writer: inout WireWriter) { writer.write(sized: publicAreaBytes) }
 
-    public var name: [UInt8] { PublicArea.name(nameAlg: publicArea.nameAlg, publicAreaBytes: publicAreaBytes) }
+    public var name: [UInt8] { get throws(TPMWireError) { try PublicArea.name(nameAlg: publicArea.nameAlg, publicAreaBytes: publicAreaBytes) } }
 }

@@ -31,7 +31,7 @@ struct AKPinningTests {
         let sig = try software.signature(for: SHA256.hash(data: v.attest))
         let raw = [UInt8](sig.rawRepresentation)
         let signature = Signature.ecdsa(hash: .sha256, r: Array(raw[0..<32]), s: Array(raw[32..<64]))
-        let bundle = EvidenceBundle(hostId: "victim", akPublic: fake.wireBytes, akName: fake.name, nonce: v.nonce, attest: v.attest,
+        let bundle = EvidenceBundle(hostId: "victim", akPublic: fake.wireBytes, akName: try fake.name, nonce: v.nonce, attest: v.attest,
                                     signature: signature.wireBytes, selection: v.selection, pcrValues: v.values, agentTime: Date())
         return Forgery(bundle: bundle, genuine: v)
     }

@@ -130,7 +130,7 @@ struct QuoteVerifierTests {
 
     @Test func rebootIsReportedNotPassed() throws {
         let ak = try SoftwareAK()
-        let (attest, sig) = ak.quote(nonce: [1], values: [[UInt8](repeating: 0, count: 32)], clock: ClockInfo(clock: 10, resetCount: 3, restartCount: 0, safe: true))
+        let (attest, sig) = try ak.quote(nonce: [1], values: [[UInt8](repeating: 0, count: 32)], clock: ClockInfo(clock: 10, resetCount: 3, restartCount: 0, safe: true))
         let previous = ClockObservation(clock: 99_999, resetCount: 2, restartCount: 7)
         let verdict = QuoteVerifier.verify(attest: attest, signature: sig, key: ak.key, pcrValues: [[UInt8](repeating: 0, count: 32)],
                                            expected: QuoteExpectation(nonce: [1], selection: SoftwareAK.selection, previous: previous))
@@ -152,7 +152,7 @@ struct SignedStructureTests {
 
     @Test func signedButNotGeneratedByATPM() throws {
         let ak = try SoftwareAK()
-        var attest = ak.attest(nonce: [1, 2], values: Self.values)
+        var attest = try ak.attest(nonce: [1, 2], values: Self.values)
         #expect(verify(ak, attest).error == nil)
         attest.magic = 0xFF54_4348
         #expect(verify(ak, attest).error?.code == .badMagic)
@@ -160,7 +160,7 @@ struct SignedStructureTests {
 
     @Test func notAQuote() throws {
         let ak = try SoftwareAK()
-        var attest = ak.attest(nonce: [1, 2], values: Self.values)
+        var attest = try ak.attest(nonce: [1, 2], values: Self.values)
         attest.type = 0x8017 // TPM_ST_ATTEST_CERTIFY
         attest.attested = .other([0, 0])
         #expect(verify(ak, attest).error?.code == .notAQuote)
@@ -168,14 +168,14 @@ struct SignedStructureTests {
 
     @Test func clockMustBeSafe() throws {
         let ak = try SoftwareAK()
-        var attest = ak.attest(nonce: [1, 2], values: Self.values)
+        var attest = try ak.attest(nonce: [1, 2], values: Self.values)
         attest.clockInfo.safe = false
         #expect(verify(ak, attest).error?.code == .clockNotSafe)
     }
 
     @Test func claimedValuesMustHaveTheBankSize() throws {
         let ak = try SoftwareAK()
-        let attest = ak.attest(nonce: [1, 2], values: Self.values)
+        let attest = try ak.attest(nonce: [1, 2], values: Self.values)
         #expect(verify(ak, attest, values: [[UInt8](repeating: 0, count: 20)]).error?.code == .malformedPCRValues)
         #expect(verify(ak, attest, values: []).error?.code == .malformedPCRValues)
     }
@@ -206,9 +206,9 @@ struct SoftwareAK {
         key = (try? AttestationKey(publicKey)) ?? (try! AttestationKey(Public(AKType.eccP256.template.withPoint(raw))))
     }
 
-    func attest(nonce: [UInt8], values: [[UInt8]], clock: ClockInfo = ClockInfo(clock: 1, resetCount: 0, restartCount: 0, safe: true)) -> Attest {
-        Attest(qualifiedSigner: publicKey.name, extraData: nonce, clockInfo: clock, firmwareVersion: 1,
-               attested: .quote(QuoteInfo(pcrSelect: Self.selection, pcrDigest: QuoteVerifier.pcrDigest(values, hash: .sha256))))
+    func attest(nonce: [UInt8], values: [[UInt8]], clock: ClockInfo = ClockInfo(clock: 1, resetCount: 0, restartCount: 0, safe: true)) throws -> Attest {
+        Attest(qualifiedSigner: try publicKey.name, extraData: nonce, clockInfo: clock, firmwareVersion: 1,
+               attested: .quote(QuoteInfo(pcrSelect: Self.selection, pcrDigest: try QuoteVerifier.pcrDigest(values, hash: .sha256))))
     }
 
     func sign(_ bytes: [UInt8]) -> [UInt8] {
@@ -216,8 +216,8 @@ struct SoftwareAK {
         return Signature.ecdsa(hash: .sha256, r: Array(sig.prefix(32)), s: Array(sig.suffix(32))).wireBytes
     }
 
-    func quote(nonce: [UInt8], values: [[UInt8]], clock: ClockInfo) -> ([UInt8], [UInt8]) {
-        let bytes = attest(nonce: nonce, values: values, clock: clock).wireBytes
+    func quote(nonce: [UInt8], values: [[UInt8]], clock: ClockInfo) throws -> ([UInt8], [UInt8]) {
+        let bytes = try attest(nonce: nonce, values: values, clock: clock).wireBytes
         return (bytes, sign(bytes))
     }
 }

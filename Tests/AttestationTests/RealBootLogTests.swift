@@ -10,7 +10,7 @@ struct RealBootLog: Sendable, CustomStringConvertible {
     let name: String
     let bytes: [UInt8]
     /// bank → PCR → value, as recorded with the log.
-    let pcrs: [HashAlgorithm: [Int: [UInt8]]]
+    let pcrs: [TPMAlgorithm: [Int: [UInt8]]]
 
     var description: String { name }
 
@@ -32,9 +32,9 @@ struct RealBootLog: Sendable, CustomStringConvertible {
         let bytes = [UInt8](try Data(contentsOf: try url(name, "bin")))
         let json = try JSONDecoder().decode([String: [String: String]].self,
                                             from: try Data(contentsOf: try url(name, "pcrs.json")))
-        var pcrs: [HashAlgorithm: [Int: [UInt8]]] = [:]
+        var pcrs: [TPMAlgorithm: [Int: [UInt8]]] = [:]
         for (bankName, values) in json {
-            let bank = try #require(HashAlgorithm(rawValue: bankName))
+            let bank = try #require(TPMAlgorithm(implementedHashName: bankName))
             for (pcr, hex) in values { pcrs[bank, default: [:]][try #require(Int(pcr))] = try #require(hexBytes(hex)) }
         }
         return RealBootLog(name: name, bytes: bytes, pcrs: pcrs)
@@ -73,7 +73,7 @@ struct RealBootLogTests {
         let excluded = Self.outsideBootLog[name] ?? [:]
         for (bank, values) in vector.pcrs {
             for (pcr, value) in values where excluded[pcr] == nil {
-                #expect(replayed[bank, pcr] == value, "\(name) \(bank.rawValue) PCR \(pcr)")
+                #expect(replayed[bank, pcr] == value, "\(name) \(bank.name) PCR \(pcr)")
             }
         }
         let quoted = PCRBanks(vector.pcrs)

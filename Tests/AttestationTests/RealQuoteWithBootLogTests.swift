@@ -125,7 +125,7 @@ struct RealMultiBankQuoteTests {
         let verdict = bundle.verifyRecorded(nonce: [0x90, 0x09])
         let verified = try #require(verdict.verified, "\(String(describing: verdict.error))")
         let quoted = PCRBanks(verified)
-        #expect(quoted.values.keys.map(\.rawValue) == [bank])
+        #expect(quoted.values.keys.map(\.name) == [bank])
         let check = BootLogVerification(bytes: try #require(try bundle.bootLogBytes()), against: quoted)
         #expect(check.matches, "\(check.summary)")
         #expect(check.compared.first?.hasPrefix("\(bank):0,1,2,3,4,5,6,7,8,9") == true, "\(check.compared)")

@@ -1,3 +1,4 @@
+import TPMWire
 import Attestation
 import Foundation
 import Testing
@@ -74,7 +75,7 @@ struct StrictEvidenceTests {
     static func bundleText() throws -> String {
         let v = try QuoteVector.load("quote-ecc-p256")
         var bundle = v.bundle
-        bundle.eventLog = [MeasurementRecord(recnum: 0, pcr: 15, content: .init(
+        bundle.eventLog = [try MeasurementRecord(recnum: 0, pcr: 15, content: .init(
             source: "file", name: "file:/boot/xen.gz", measurement: String(repeating: "ab", count: 32), detail: "4 bytes"))]
         return String(decoding: bundle.encoded(), as: UTF8.self)
     }

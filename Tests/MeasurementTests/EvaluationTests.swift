@@ -1,3 +1,4 @@
+import TPMWire
 import Attestation
 import Policy
 import Testing
@@ -12,15 +13,15 @@ struct EvaluationTests {
         .init(name: "kernel-module:*", sha256: [[UInt8](repeating: 4, count: 32)]),
     ])
 
-    func evidence(_ measurements: [NamedMeasurement]) -> (records: [MeasurementRecord], quoted: PCRBanks) {
-        let records = measurements.enumerated().map { MeasurementRecord(recnum: $0, pcr: 15, content: $1.content) }
+    func evidence(_ measurements: [NamedMeasurement]) throws -> (records: [MeasurementRecord], quoted: PCRBanks) {
+        let records = try measurements.enumerated().map { try MeasurementRecord(recnum: $0, pcr: 15, content: $1.content) }
         var quoted = PCRBanks()
-        quoted[.sha256, 15] = MeasurementReplay.replay(records)[15] ?? PCRBanks.resetValue(.sha256)
+        quoted[.sha256, 15] = try MeasurementReplay.replay(records)[15] ?? PCRBanks.resetValue(.sha256)
         return (records, quoted)
     }
 
-    @Test func goodHostIsTrusted() {
-        let (records, quoted) = evidence([
+    @Test func goodHostIsTrusted() throws {
+        let (records, quoted) = try evidence([
             measurement("file:/boot/xen.gz", 1),
             .reported(source: "xen", name: "xen:build-id", value: "151b37", detail: ""),
             measurement("kernel-module:kvm", 4, source: "kernel-modules"),
@@ -30,8 +31,8 @@ struct EvaluationTests {
         #expect(verdict.recordsChecked == 3)
     }
 
-    @Test func oneReasonPerOffendingMeasurement() {
-        let (records, quoted) = evidence([
+    @Test func oneReasonPerOffendingMeasurement() throws {
+        let (records, quoted) = try evidence([
             measurement("file:/boot/xen.gz", 9),  // digest not allowed
             measurement("file:/usr/sbin/unknown", 1),  // unknown
             measurement("kernel-module:evil", 5, source: "kernel-modules"),  // pattern entry, wrong digest
@@ -45,8 +46,8 @@ struct EvaluationTests {
         #expect(verdict.reasons.contains { $0.kind == .requiredMissing && $0.measurement == "xen:build-id" })
     }
 
-    @Test func aBadStateStaysVisibleAfterItIsReverted() {
-        let (records, quoted) = evidence([
+    @Test func aBadStateStaysVisibleAfterItIsReverted() throws {
+        let (records, quoted) = try evidence([
             measurement("file:/boot/xen.gz", 1),
             .reported(source: "xen", name: "xen:build-id", value: "151b37", detail: ""),
             measurement("file:/boot/xen.gz", 9),
@@ -57,8 +58,8 @@ struct EvaluationTests {
         #expect(verdict.reasons.first?.record == 2)
     }
 
-    @Test func logNotMatchingTheQuoteIsAReason() {
-        var (records, quoted) = evidence([
+    @Test func logNotMatchingTheQuoteIsAReason() throws {
+        var (records, quoted) = try evidence([
             measurement("file:/boot/xen.gz", 1),
             .reported(source: "xen", name: "xen:build-id", value: "151b37", detail: ""),
         ])
@@ -89,9 +90,9 @@ struct EvaluationTests {
 
 @Suite("Evaluation edge cases")
 struct EvaluationEdgeTests {
-    @Test func quoteWithoutTheRuntimePCRIsAReason() {
+    @Test func quoteWithoutTheRuntimePCRIsAReason() throws {
         let golden = GoldenValues(name: "g", entries: [.init(name: "file:/a", sha256: [[UInt8](repeating: 1, count: 32)])])
-        let record = MeasurementRecord(recnum: 0, pcr: 15, content: measurement("file:/a", 1).content)
+        let record = try MeasurementRecord(recnum: 0, pcr: 15, content: measurement("file:/a", 1).content)
         var quoted = PCRBanks()
         quoted[.sha256, 0] = PCRBanks.resetValue(.sha256)
         let verdict = Evaluator.evaluate(.init(quoted: quoted, records: [record], golden: golden))
@@ -99,11 +100,11 @@ struct EvaluationEdgeTests {
         #expect(verdict.reasons.first?.pcr == 15)
     }
 
-    @Test func editedLogIsLogInvalidWithItsCode() {
+    @Test func editedLogIsLogInvalidWithItsCode() throws {
         let golden = GoldenValues(name: "g", entries: [.init(name: "file:/a", sha256: [[UInt8](repeating: 1, count: 32)])])
-        var record = MeasurementRecord(recnum: 0, pcr: 15, content: measurement("file:/a", 2).content)
+        var record = try MeasurementRecord(recnum: 0, pcr: 15, content: measurement("file:/a", 2).content)
         var quoted = PCRBanks()
-        quoted[.sha256, 15] = MeasurementReplay.replay([record])[15]
+        quoted[.sha256, 15] = try MeasurementReplay.replay([record])[15]
         record.content.measurement = String(repeating: "01", count: 32)  // hide the bad digest
         let verdict = Evaluator.evaluate(.init(quoted: quoted, records: [record], golden: golden))
         #expect(verdict.reasons.contains { $0.kind == .logInvalid && $0.logErrorCode == "eventlog.digest-mismatch" })

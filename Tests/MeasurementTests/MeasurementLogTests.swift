@@ -1,3 +1,4 @@
+import TPMWire
 import Attestation
 import Foundation
 import Policy
@@ -6,25 +7,25 @@ import Testing
 @testable import Measurement
 
 /// Builds a consistent log of `count` records in PCR 15 and the PCR value it replays to.
-func sampleLog(_ count: Int = 5) -> (records: [MeasurementRecord], pcr15: [UInt8]) {
-    let records = (0..<count).map { index in
-        MeasurementRecord(recnum: index, pcr: 15,
+func sampleLog(_ count: Int = 5) throws -> (records: [MeasurementRecord], pcr15: [UInt8]) {
+    let records = try (0..<count).map { index in
+        try MeasurementRecord(recnum: index, pcr: 15,
                           content: measurement("file:/opt/tool\(index)", UInt8(index + 1)).content)
     }
-    return (records, MeasurementReplay.replay(records)[15] ?? [])
+    return (records, try MeasurementReplay.replay(records)[15] ?? [])
 }
 
 @Suite("Measurement log replay")
 struct MeasurementReplayTests {
     @Test func consistentLogChecks() throws {
-        let (records, pcr) = sampleLog()
+        let (records, pcr) = try sampleLog()
         try MeasurementReplay.check(records, against: [15: pcr])
         let decoded = try MeasurementLogRecords(jsonLines: MeasurementLogRecords(records).encoded())
         #expect(decoded.records == records)
     }
 
     @Test func recordShapeIsCEL() throws {
-        let (records, _) = sampleLog(1)
+        let (records, _) = try sampleLog(1)
         let object = try JSONSerialization.jsonObject(with: Data(records[0].jsonLine())) as? [String: Any]
         #expect(Set(object?.keys.map { $0 } ?? []) == ["recnum", "pcr", "digests", "content_type", "content"])
         let digests = object?["digests"] as? [[String: String]]
@@ -32,31 +33,31 @@ struct MeasurementReplayTests {
         #expect(digests?.first?["digest"]?.count == 64)
     }
 
-    @Test func truncatedLogByRecord() {
-        let (records, pcr) = sampleLog()
+    @Test func truncatedLogByRecord() throws {
+        let (records, pcr) = try sampleLog()
         #expect { try MeasurementReplay.check(Array(records.dropLast()), against: [15: pcr]) } throws: {
             ($0 as? EventLogError)?.code == .replayMismatch
         }
     }
 
-    @Test func reorderedLog() {
-        var (records, pcr) = sampleLog()
+    @Test func reorderedLog() throws {
+        var (records, pcr) = try sampleLog()
         records.swapAt(1, 3)
         #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
             ($0 as? EventLogError)?.code == .recordOutOfOrder
         }
     }
 
-    @Test func recordRemovedFromTheMiddle() {
-        var (records, pcr) = sampleLog()
+    @Test func recordRemovedFromTheMiddle() throws {
+        var (records, pcr) = try sampleLog()
         records.remove(at: 2)
         #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
             ($0 as? EventLogError)?.code == .recordMissing
         }
     }
 
-    @Test func editedRecord() {
-        var (records, pcr) = sampleLog()
+    @Test func editedRecord() throws {
+        var (records, pcr) = try sampleLog()
         records[2].content.measurement = hexA
         #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
             let error = $0 as? EventLogError
@@ -64,26 +65,26 @@ struct MeasurementReplayTests {
         }
     }
 
-    @Test func editedRecordWithRecomputedDigest() {
+    @Test func editedRecordWithRecomputedDigest() throws {
         // An attacker who also recomputes the record's digest is caught by the PCR.
-        var (records, pcr) = sampleLog()
-        records[2] = MeasurementRecord(recnum: 2, pcr: 15, content: measurement("file:/opt/tool2", 0xEE).content)
+        var (records, pcr) = try sampleLog()
+        records[2] = try MeasurementRecord(recnum: 2, pcr: 15, content: measurement("file:/opt/tool2", 0xEE).content)
         #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
             ($0 as? EventLogError)?.code == .replayMismatch
         }
     }
 
-    @Test func paddedLog() {
-        var (records, pcr) = sampleLog()
-        records.append(MeasurementRecord(recnum: 5, pcr: 15, content: measurement("file:/opt/extra", 9).content))
+    @Test func paddedLog() throws {
+        var (records, pcr) = try sampleLog()
+        records.append(try MeasurementRecord(recnum: 5, pcr: 15, content: measurement("file:/opt/extra", 9).content))
         #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
             let error = $0 as? EventLogError
             return error?.code == .extraRecords && error?.record == 5
         }
     }
 
-    @Test func duplicatedRecord() {
-        var (records, pcr) = sampleLog()
+    @Test func duplicatedRecord() throws {
+        var (records, pcr) = try sampleLog()
         records.insert(records[1], at: 2)
         #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
             ($0 as? EventLogError)?.code == .duplicateRecord
@@ -93,7 +94,7 @@ struct MeasurementReplayTests {
     /// Every byte-level cut of an encoded log is rejected: inside a line → `truncated`; at a line boundary →
     /// the replay no longer reaches the quoted PCR.
     @Test func everyTruncationIsRejected() throws {
-        let (records, pcr) = sampleLog()
+        let (records, pcr) = try sampleLog()
         let bytes = MeasurementLogRecords(records).encoded()
         var cutLines = 0
         for length in 0..<bytes.count {
@@ -113,8 +114,8 @@ struct MeasurementReplayTests {
         #expect(cutLines == records.count)  // lengths 0 and after each line but the last
     }
 
-    @Test func paddingBytesAreRejected() {
-        let (records, _) = sampleLog(2)
+    @Test func paddingBytesAreRejected() throws {
+        let (records, _) = try sampleLog(2)
         let bytes = MeasurementLogRecords(records).encoded()
         #expect { try MeasurementLogRecords(jsonLines: bytes + Array("\n".utf8)) } throws: {
             ($0 as? EventLogError)?.code == .trailingData
@@ -130,7 +131,7 @@ struct MeasurementReplayTests {
         ("\"content_type\":\"smig_measurement\"", "\"content_type\":\"ima\"", .malformedRecord),
     ])
     func malformedFields(_ old: String, _ new: String, _ code: EventLogError.Code) throws {
-        let (records, _) = sampleLog(1)
+        let (records, _) = try sampleLog(1)
         let text = String(decoding: MeasurementLogRecords(records).encoded(), as: UTF8.self)
         #expect(text.contains(old))
         let bytes = Array(text.replacingOccurrences(of: old, with: new).utf8)

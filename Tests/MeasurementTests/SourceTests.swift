@@ -1,3 +1,4 @@
+import TPMWire
 import Attestation
 import Foundation
 import Policy

@@ -1,3 +1,4 @@
+import TPMWire
 import Attestation
 import Foundation
 import Policy
@@ -13,7 +14,7 @@ struct BootLogBuilder {
         var data: [UInt8]
     }
 
-    var algorithms: [HashAlgorithm] = [.sha1, .sha256]
+    var algorithms: [TPMAlgorithm] = [.sha1, .sha256]
     var events: [Event] = []
     var startupLocality: UInt8?
 
@@ -30,7 +31,7 @@ struct BootLogBuilder {
         spec += [0, 2, 0, 2]  // minor 0, major 2, errata 0, uintnSize 2 (UINT64)
         spec += Self.le32(UInt32(algorithms.count))
         for algorithm in algorithms {
-            spec += Self.le16(algorithm.tpmAlgorithmID) + Self.le16(UInt16(algorithm.digestSize))
+            spec += Self.le16(algorithm.rawValue) + Self.le16(UInt16(algorithm.digestSize ?? 0))
         }
         spec += [0]  // vendorInfoSize
         return spec
@@ -46,9 +47,9 @@ struct BootLogBuilder {
         for event in all {
             out += Self.le32(event.pcr) + Self.le32(event.type) + Self.le32(UInt32(algorithms.count))
             for algorithm in algorithms {
-                let digest = event.type == 0x3 ? [UInt8](repeating: 0, count: algorithm.digestSize)
-                                               : Digests.hash(event.data, algorithm)
-                out += Self.le16(algorithm.tpmAlgorithmID) + digest
+                let digest = event.type == 0x3 ? [UInt8](repeating: 0, count: algorithm.digestSize ?? 0)
+                                               : ((try? algorithm.hash(event.data)) ?? [])  // tests use implemented banks only
+                out += Self.le16(algorithm.rawValue) + digest
             }
             out += Self.le32(UInt32(event.data.count)) + event.data
         }

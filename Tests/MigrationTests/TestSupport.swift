@@ -52,7 +52,7 @@ final class Fixture: Sendable {
     let driver: QEMUDriver
     let orchestrator: MigrationOrchestrator
 
-    init(qmpTimeout: Duration = .seconds(10)) throws {
+    init(qmpTimeout: Duration = .seconds(30)) throws {  // generous: the whole suite shares two cores
         // Short path: QMP socket paths must stay under 108 bytes.
         let template = "/tmp/smt-XXXXXX"
         var bytes = Array(template.utf8CString)

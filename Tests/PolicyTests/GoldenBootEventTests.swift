@@ -1,4 +1,5 @@
 import Policy
+import TPMWire
 import Testing
 
 let goldenWithBootEvents = """

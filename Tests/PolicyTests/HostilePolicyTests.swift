@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import TPMWire
 import Testing
 
 /// Policies written to mislead a reviewer or to exhaust the checker.

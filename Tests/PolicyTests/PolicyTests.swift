@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import TPMWire
 import Testing
 
 let digestA = String(repeating: "a", count: 64)

@@ -12,7 +12,7 @@ import TPMWire
 struct BenchmarkDoubleTests {
     @Test func doublesAreRefusedByARealRegionsIVT() throws {
         let (store, _) = try IVTStoreTests.store(hosts: ["host-a"])
-        let double = SoftwareAgentDouble(hostId: "host-a", measurementName: "file:/x", measurement: [UInt8](repeating: 1, count: 32))
+        let double = try SoftwareAgentDouble(hostId: "host-a", measurementName: "file:/x", measurement: [UInt8](repeating: 1, count: 32))
         let before = try store.rows()
         let eventsBefore = try store.events()
         #expect(throws: RegionError.self) { try store.enrolBenchmarkDoubles([double]) }

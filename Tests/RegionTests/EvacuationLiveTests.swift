@@ -91,16 +91,16 @@ struct EvacuationLiveTests {
     /// A compromised host's VMs move to re-attested hosts and keep counting; the gated `migrate` refuses an
     /// untrusted or unknown target and moves to a trusted one.
     @Test func compromisedHostIsEmptiedAndMigrateIsGated() async throws {
-        let r = try LiveRegion(hosts: 3)
+        let r = try await offThePool { try LiveRegion(hosts: 3) }
         defer { r.killGuests() }
         try r.addVMHosts()
-        try r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
+        try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-a", on: "host-1")
         try await r.startVM("vm-b", on: "host-1")
         try await r.startVM("vm-c", on: "host-2")
 
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
-        try r.wait("host-1 evacuated", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+        try await r.wait("host-1 evacuated", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         let row = try #require(try r.rows().first { $0.host == "host-1" })
         #expect(row.failureCode == "golden.digest-not-allowed", "\(row)")
         #expect(row.vms.isEmpty, "\(row.vms)")
@@ -129,15 +129,15 @@ struct EvacuationLiveTests {
     /// A target that looks trusted but fails the challenge right before the move never receives the VM.
     @Test func targetFailingTheLastMomentChallengeGetsNothing() async throws {
         // No pushes and a slow ring: the tampering is seen only by the RC-TCB's challenge before the move.
-        let r = try LiveRegion(hosts: 3, push: false, challengeInterval: 30, maxQuoteAge: "60s")
+        let r = try await offThePool { try LiveRegion(hosts: 3, push: false, challengeInterval: 30, maxQuoteAge: "60s") }
         defer { r.killGuests() }
         try r.addVMHosts()
-        try r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
+        try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-x", on: "host-1")
         let logPath = "\(r.hosts[1].state)/measurements.log"
         let before = (try? Data(contentsOf: URL(fileURLWithPath: logPath)).count) ?? 0
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
-        try waitUntil("host-2's agent extended the change", seconds: 20) { ((try? Data(contentsOf: URL(fileURLWithPath: logPath)).count) ?? 0) > before }
+        try await waitUntilAsync("host-2's agent extended the change", seconds: 20) { ((try? Data(contentsOf: URL(fileURLWithPath: logPath)).count) ?? 0) > before }
         #expect(try r.state("host-2") == .trusted)
 
         let result = try r.gatedMigrate("vm-x", to: "host-2")
@@ -150,7 +150,7 @@ struct EvacuationLiveTests {
 
     /// A target that fails re-attestation after the transfer never resumes the VM; the next candidate takes it.
     @Test func targetFailingReattestationNeverRunsTheVM() async throws {
-        let r = try LiveRegion(hosts: 3)
+        let r = try await offThePool { try LiveRegion(hosts: 3) }
         defer { r.killGuests() }
         // The hook runs after each transfer: it tampers host-2 (the first candidate) and waits for its agent.
         let evil = r.dir.appendingPathComponent("evil.bin").path
@@ -158,11 +158,11 @@ struct EvacuationLiveTests {
         r.server?.stop()
         try r.startServer(["--run-after", "evacuation.migrated=cp \(evil) \(r.hosts[1].hypervisor); sleep 1.5"])
         try r.addVMHosts()
-        try r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
+        try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-r", on: "host-1")
 
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
-        try r.wait("host-1 evacuated", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+        try await r.wait("host-1 evacuated", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         #expect(try await r.runsOnce("vm-r", notOn: "host-1") == "host-3")
         #expect([.untrusted, .evacuated].contains(try r.state("host-2")))
         let migrations = try r.inventory().migrations(vm: "vm-r")
@@ -185,33 +185,25 @@ struct EvacuationCrashTests {
 
     @Test(arguments: steps)
     func crashAfter(step: String) async throws {
-        let r = try LiveRegion(hosts: 2)
+        let r = try await offThePool { try LiveRegion(hosts: 2) }
         defer { r.killGuests() }
         r.server?.stop()
         try r.startServer(["--crash-after", step])
         try r.addVMHosts()
-        try r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+        try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-k", on: "host-1")
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
         let server = try #require(r.server)
-        try waitUntil("the RC-TCB to die after \(step)", seconds: 60) { !server.process.isRunning }
+        try await waitUntilAsync("the RC-TCB to die after \(step)", seconds: 60) { !server.process.isRunning }
         #expect(server.process.terminationReason == .uncaughtSignal && server.process.terminationStatus == SIGKILL)
         // Never two running copies, whatever the moment.
         #expect(try await r.copies(of: "vm-k").values.filter { $0 == .running }.count <= 1)
 
         try r.startServer()
-        try r.wait("host-1 evacuated after the restart", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+        try await r.wait("host-1 evacuated after the restart", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         try await waitUntilAsync("vm-k settles on host-2") { (try await r.copies(of: "vm-k")) == ["host-2": .running] }
         #expect(try await r.runsOnce("vm-k", notOn: "host-1") == "host-2")
         #expect(try r.inventory().openMigrations().isEmpty)
     }
 }
 
-func waitUntilAsync(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    throw RegionFixtureFailure(description: "timed out after \(seconds) s waiting for \(what)")
-}

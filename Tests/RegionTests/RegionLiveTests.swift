@@ -141,8 +141,8 @@ final class LiveRegion: @unchecked Sendable {
 
     func state(_ id: String) throws -> HostState? { try rows().first { $0.host == id }?.state }
 
-    func wait(_ what: String, seconds: Double = 60, _ condition: ([IVTRow]) -> Bool) throws {
-        do { try waitUntil(what, seconds: seconds) { condition(try rows()) } } catch {
+    func wait(_ what: String, seconds: Double = 60, _ condition: ([IVTRow]) -> Bool) async throws {
+        do { try await waitUntilAsync(what, seconds: seconds) { condition(try rows()) } } catch {
             let table = ((try? rows()) ?? []).map { "\($0.host) \($0.state) \($0.failureCode ?? "") \($0.failureDetail ?? "")" }.joined(separator: "\n")
             throw RegionFixtureFailure(description: "\(error)\nIVT:\n\(table)\nRC-TCB log:\n\(server?.output.suffix(3000) ?? "")")
         }
@@ -152,11 +152,11 @@ final class LiveRegion: @unchecked Sendable {
 @Suite("A live region", .serialized)
 struct RegionLiveTests {
     @Test func fiveHostsTrustedTamperDetectedSilenceIsUnreachable() async throws {
-        let r = try LiveRegion(hosts: 5)
-        try r.wait("all trusted") { rows in rows.count == 5 && rows.allSatisfy { $0.state == .trusted } }
+        let r = try await offThePool { try LiveRegion(hosts: 5) }
+        try await r.wait("all trusted") { rows in rows.count == 5 && rows.allSatisfy { $0.state == .trusted } }
 
         // Who measured whom: the ring (after the RC-TCB's cold-start challenges) takes over.
-        try r.wait("ring reports") { rows in rows.allSatisfy { ($0.measuredBy ?? "rc-tcb") != "rc-tcb" && $0.measuredBy != $0.host } }
+        try await r.wait("ring reports") { rows in rows.allSatisfy { ($0.measuredBy ?? "rc-tcb") != "rc-tcb" && $0.measuredBy != $0.host } }
         let ring = try JSONDecoder().decode(RingView.self, from: Data(try r.run(["ring", "--rctcb", r.url, "--dir", r.rctcbDir, "--json"]).utf8))
         #expect(ring.links.count == 5 && ring.links.allSatisfy { $0.measurer != $0.target })
         #expect(Set(ring.links.map(\.target)).count == 5)
@@ -175,7 +175,7 @@ struct RegionLiveTests {
 
         // Tampering with host-3's hypervisor: measured, extended, pushed, challenged, untrusted — naming it.
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[2].hypervisor))
-        try r.wait("host-3 untrusted", seconds: 30) { rows in rows.first { $0.host == "host-3" }?.state == .untrusted }
+        try await r.wait("host-3 untrusted", seconds: 30) { rows in rows.first { $0.host == "host-3" }?.state == .untrusted }
         let bad = try #require(try r.rows().first { $0.host == "host-3" })
         #expect(bad.failureCode == "golden.digest-not-allowed", "\(bad)")
         #expect(bad.failureDetail?.contains("hypervisor-3.bin") == true, "\(bad.failureDetail ?? "")")
@@ -185,9 +185,9 @@ struct RegionLiveTests {
 
         // Silence: host-4's agent stops → unreachable, never untrusted; it comes back → trusted.
         r.hosts[3].agent?.stop()
-        try r.wait("host-4 unreachable", seconds: 30) { rows in rows.first { $0.host == "host-4" }?.state == .unreachable }
+        try await r.wait("host-4 unreachable", seconds: 30) { rows in rows.first { $0.host == "host-4" }?.state == .unreachable }
         try r.startAgent(3)
-        try r.wait("host-4 trusted again", seconds: 30) { rows in rows.first { $0.host == "host-4" }?.state == .trusted }
+        try await r.wait("host-4 trusted again", seconds: 30) { rows in rows.first { $0.host == "host-4" }?.state == .trusted }
         #expect(try r.state("host-3") == .untrusted)
 
         // Revocation: host-5's certificate is refused at once.
@@ -220,13 +220,13 @@ struct RegionLiveTests {
     /// tampering. The row names the RC-TCB as the measurer and the event comes before the first ring round could.
     /// The latency is printed here and measured properly by `bench response` (push p50/p99).
     @Test func pushAloneDetectsATamperedHypervisor() async throws {
-        let r = try LiveRegion(hosts: 3, push: true, challengeInterval: 60)
+        let r = try await offThePool { try LiveRegion(hosts: 3, push: true, challengeInterval: 60) }
         // The RC-TCB's cold-start challenges bring every host to trusted; the ring then rests for 60 s.
-        try r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
+        try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let since = try r.store!.lastEventSeq()
         let tamperedAt = Date()
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
-        try r.wait("host-2 untrusted by the push path", seconds: 50) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
+        try await r.wait("host-2 untrusted by the push path", seconds: 50) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
         let row = try #require(try r.rows().first { $0.host == "host-2" })
         #expect(row.measuredBy == "rc-tcb", "found by \(row.measuredBy ?? "-"), not by the RC-TCB's challenge after a notice")
         #expect(row.failureCode == "golden.digest-not-allowed")
@@ -242,8 +242,8 @@ struct RegionLiveTests {
     /// Without pushes the ring's challenges find the tampering; a SIGKILLed RC-TCB loses no IVT row or audit
     /// event and resumes on restart.
     @Test func challengeOnlyPathAndAnRCTCBCrash() async throws {
-        let r = try LiveRegion(hosts: 3, push: false)
-        try r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
+        let r = try await offThePool { try LiveRegion(hosts: 3, push: false) }
+        try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let rowsBefore = try r.rows()
         let eventsBefore = try r.store!.events()
         r.server?.stop(signal: SIGKILL)
@@ -252,11 +252,11 @@ struct RegionLiveTests {
         try r.startServer()
         // The ring resumes: reports keep arriving after the restart.
         let restartedAt = Date()
-        try r.wait("reports after the restart", seconds: 30) { rows in rows.allSatisfy { ($0.lastQuoteAt ?? .distantPast) > restartedAt && $0.state == .trusted } }
+        try await r.wait("reports after the restart", seconds: 30) { rows in rows.allSatisfy { ($0.lastQuoteAt ?? .distantPast) > restartedAt && $0.state == .trusted } }
         #expect(try r.store!.events().prefix(eventsBefore.count).map(\.seq) == eventsBefore.map(\.seq))
 
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
-        try r.wait("host-2 untrusted without a push", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
+        try await r.wait("host-2 untrusted without a push", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
         #expect(try r.rows().first { $0.host == "host-2" }?.failureCode == "golden.digest-not-allowed")
     }
 }

@@ -35,12 +35,12 @@ extension LiveRegion {
     func row(_ id: String) throws -> IVTRow? { try rows().first { $0.host == id } }
 
     /// Checks for `seconds` that host `id` stays in `state` (the RC-TCB keeps challenging it meanwhile).
-    func stays(_ id: String, _ state: HostState, code: String, seconds: Double) throws {
+    func stays(_ id: String, _ state: HostState, code: String, seconds: Double) async throws {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             let r = try row(id)
             #expect(r?.state == state && r?.failureCode == code, "\(String(describing: r))")
-            Thread.sleep(forTimeInterval: 0.25)
+            try await Task.sleep(for: .milliseconds(250))
         }
     }
 }
@@ -50,8 +50,8 @@ struct RegionRebootLiveTests {
     /// A TPM reset makes the host `rebooted`; it is trusted again only once its evidence carries a boot log that
     /// replays to the quoted boot PCRs. Without a log, and with a log that does not replay, it stays `rebooted`.
     @Test func resetIsRebootedUntilTheBootLogReplays() async throws {
-        let r = try LiveRegion(hosts: 3)
-        try r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
+        let r = try await offThePool { try LiveRegion(hosts: 3) }
+        try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let before = try #require(try r.row("host-2"))
         let bootLogPath = r.dir.appendingPathComponent("boot-2.bin").path
         let good = SyntheticBootLog(firmware: "host-2 firmware 1.0")
@@ -60,31 +60,31 @@ struct RegionRebootLiveTests {
         try r.resetTPM(1, extending: good)
         try r.updateAgentConfig(1, ["bootLog": bootLogPath])   // no file there yet: no boot log sent
         try r.startAgent(1)
-        try r.wait("host-2 rebooted", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .rebooted }
+        try await r.wait("host-2 rebooted", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .rebooted }
         let rebooted = try #require(try r.row("host-2"))
         #expect((rebooted.resetCount ?? 0) > (before.resetCount ?? 0))
         #expect(try r.store!.events().contains { $0.host == "host-2" && $0.newState == "rebooted" && $0.code == "quote.rebooted" })
 
         // No boot log: it stays rebooted, saying why.
-        try r.wait("boot log missing", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.failureCode == "reboot.boot-log-missing" }
-        try r.stays("host-2", .rebooted, code: "reboot.boot-log-missing", seconds: 3)
+        try await r.wait("boot log missing", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.failureCode == "reboot.boot-log-missing" }
+        try await r.stays("host-2", .rebooted, code: "reboot.boot-log-missing", seconds: 3)
 
         // Attack: a boot log of other firmware (it does not replay to the quoted PCRs 0-7) keeps it rebooted.
         try Data(SyntheticBootLog(firmware: "host-2 evil firmware").bytes).write(to: URL(fileURLWithPath: bootLogPath))
-        try r.wait("replay mismatch", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.failureCode == "eventlog.replay-mismatch" }
-        try r.stays("host-2", .rebooted, code: "eventlog.replay-mismatch", seconds: 3)
+        try await r.wait("replay mismatch", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.failureCode == "eventlog.replay-mismatch" }
+        try await r.stays("host-2", .rebooted, code: "eventlog.replay-mismatch", seconds: 3)
         #expect(try r.store!.events().contains { $0.host == "host-2" && $0.newState == "trusted" && $0.oldState == "rebooted" } == false)
 
         // A malformed log: its parse error code, still rebooted.
         try Data([0x00, 0x01, 0x02]).write(to: URL(fileURLWithPath: bootLogPath))
-        try r.wait("malformed boot log refused", seconds: 30) { rows in
+        try await r.wait("malformed boot log refused", seconds: 30) { rows in
             let row = rows.first { $0.host == "host-2" }
             return row?.state == .rebooted && (row?.failureCode ?? "").hasPrefix("eventlog.") && row?.failureCode != "eventlog.replay-mismatch"
         }
 
         // The log the firmware really measured: trusted again.
         try Data(good.bytes).write(to: URL(fileURLWithPath: bootLogPath))
-        try r.wait("host-2 trusted after its boot log replays", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .trusted }
+        try await r.wait("host-2 trusted after its boot log replays", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .trusted }
         let events = try r.store!.events().filter { $0.host == "host-2" && $0.newState != nil }
         let last = try #require(events.last)
         #expect(last.oldState == "rebooted" && last.newState == "trusted", "\(events)")

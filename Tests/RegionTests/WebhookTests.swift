@@ -69,7 +69,7 @@ struct WebhookTests {
         try store.audit(host: "host-1", kind: "evacuation.started", code: "golden.digest-not-allowed", detail: "1 VM(s): vm-a")
         try store.audit(host: "host-1", kind: "enrolled", code: nil, detail: "not a notified kind")
 
-        try await waitUntilAsync("two notifications delivered", seconds: 90) {
+        try await waitUntilAsync("two notifications delivered", seconds: 240) {
             ((try? FileManager.default.contentsOfDirectory(atPath: received.path)) ?? []).filter { $0.hasSuffix(".json") }.count >= 2
         }
         try await Task.sleep(for: .milliseconds(500))

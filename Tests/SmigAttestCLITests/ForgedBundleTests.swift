@@ -25,13 +25,13 @@ struct ForgedBundleTests {
         let raw = [UInt8](try soft.signature(for: SHA256.hash(data: attest)).rawRepresentation)
         var forged = genuine
         forged.akPublic = Data(fake.wireBytes).base64EncodedString()
-        forged.akName = fake.name.map { String(format: "%02x", $0) }.joined()
+        forged.akName = try fake.name.map { String(format: "%02x", $0) }.joined()
         forged.signature = Data(Signature.ecdsa(hash: .sha256, r: Array(raw[0..<32]), s: Array(raw[32..<64])).wireBytes).base64EncodedString()
         try forged.encoded().write(to: URL(fileURLWithPath: w.path("forged.json")))
         // Its fake key, as a forger would hand it over too.
         try Data(fake.wireBytes).write(to: URL(fileURLWithPath: w.path("fake.pub")))
 
-        let akName = real.name.map { String(format: "%02x", $0) }.joined()
+        let akName = try real.name.map { String(format: "%02x", $0) }.joined()
         let attempts: [[String]] = [
             [],
             ["--ak-public", w.akPub, "--nonce", nonce],

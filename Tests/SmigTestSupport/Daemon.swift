@@ -54,7 +54,19 @@ public struct DaemonFailure: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Polls `condition` every 50 ms until it holds; fails (throws) after `seconds`.
+/// Polls `condition` every 100 ms until it holds; fails (throws) after `seconds`. Async tests use this one: a
+/// blocking wait would hold one of the few threads of Swift's cooperative pool, and with two cores two such
+/// waits stall every other task of the test process (webhook deliveries, RC-TCB services) meanwhile.
+public func waitUntilAsync(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw DaemonFailure(description: "timed out after \(seconds) s waiting for \(what)")
+}
+
+/// Polls `condition` every 50 ms until it holds; fails (throws) after `seconds`. For synchronous code only.
 public func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
@@ -62,4 +74,15 @@ public func waitUntil(_ what: String, seconds: Double, _ condition: () throws ->
         Thread.sleep(forTimeInterval: 0.05)
     }
     throw DaemonFailure(description: "timed out after \(seconds) s waiting for \(what)")
+}
+
+/// Runs blocking fixture work (process runs, port waits) on a thread of its own, not on Swift's cooperative
+/// pool: that pool has one thread per core, and a test holding one for a minute stalls every other suite's
+/// tasks (QMP deadlines, webhook deliveries) meanwhile.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        let thread = Thread { c.resume(with: Result { try body() }) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
 }

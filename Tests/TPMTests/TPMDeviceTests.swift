@@ -94,8 +94,8 @@ final class TPMDeviceTests {
         }
         let reopened = try TPMDevice(tcti: own.tcti)
         let blob = try store.load()
-        let name = try reopened.withAttestationKey(blob) { $0.publicKey.name }
-        #expect(name == (try blob.akPublic).name)
+        let name = try reopened.withAttestationKey(blob) { try $0.publicKey.name }
+        #expect(try name == (try blob.akPublic).name)
         let attrs = try FileManager.default.attributesOfItem(atPath: store.blobURL.path)
         #expect((attrs[.posixPermissions] as? Int) == 0o600)
     }

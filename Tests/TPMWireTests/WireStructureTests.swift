@@ -117,7 +117,7 @@ struct WireStructureTests {
         let template = Public(type.template)
         let parsed = try Public(wireBytes: template.wireBytes)
         #expect(parsed.publicArea == type.template)
-        #expect(parsed.name.count == 2 + (type == .eccP384 ? 48 : 32))
+        #expect(try parsed.name.count == 2 + (type == .eccP384 ? 48 : 32))
     }
 
     /// The RSA EK template's encoding starts as tpm2_createek's output does (the TPM fills in the modulus).

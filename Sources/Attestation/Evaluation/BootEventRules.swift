@@ -33,12 +33,12 @@ public enum BootEventRules {
                 }
                 continue
             }
-            let algorithm = TPMAlgorithm(rawValue: rule.bank.tpmAlgorithmID)
+            let algorithm = rule.bank
             for event in matching {
                 guard let digest = event.digest(algorithm) else {
                     reasons.append(.init(kind: .digestNotAllowed, source: "boot-log", measurement: rule.label, pcr: rule.pcr,
                                          bank: rule.bank, record: event.index,
-                                         detail: "the boot log has no \(rule.bank.rawValue) bank"))
+                                         detail: "the boot log has no \(rule.bank.name) bank"))
                     break
                 }
                 if !rule.digests.contains(digest) {

@@ -1,3 +1,4 @@
+public import TPMWire
 public import Policy
 
 /// Turns verified evidence into a ``Verdict``.
@@ -14,14 +15,14 @@ public enum Evaluator {
         public var bootLog: BootEventLog?
         public var golden: GoldenValues
         /// The bank runtime measurements are extended into.
-        public var runtimeBank: HashAlgorithm
+        public var runtimeBank: TPMAlgorithm
         /// PCRs that hold runtime measurements: replay must reproduce them even if the log is empty.
         public var runtimePCRs: Set<Int>
         /// PCRs covered by the boot log.
         public var bootPCRs: ClosedRange<Int>
 
         public init(quoted: PCRBanks, records: [MeasurementRecord], bootLog: BootEventLog? = nil, golden: GoldenValues,
-                    runtimeBank: HashAlgorithm = .sha256, runtimePCRs: Set<Int> = [15], bootPCRs: ClosedRange<Int> = 0...9) {
+                    runtimeBank: TPMAlgorithm = .sha256, runtimePCRs: Set<Int> = [15], bootPCRs: ClosedRange<Int> = 0...9) {
             self.quoted = quoted
             self.records = records
             self.bootLog = bootLog

@@ -1,3 +1,4 @@
+public import TPMWire
 public import Policy
 
 /// The outcome of evaluating verified evidence against golden values. Failing is a result: `trusted == false`
@@ -23,7 +24,7 @@ public struct Verdict: Sendable, Hashable {
         /// The measurement name (with `#instance` where the source has instances, e.g. a PID).
         public var measurement: String?
         public var pcr: Int?
-        public var bank: HashAlgorithm?
+        public var bank: TPMAlgorithm?
         /// The offending digest or value, hex or text.
         public var actual: String?
         /// The record number in the measurement log, where it applies.
@@ -33,7 +34,7 @@ public struct Verdict: Sendable, Hashable {
         public var detail: String
 
         public init(kind: Kind, source: String? = nil, measurement: String? = nil, pcr: Int? = nil,
-                    bank: HashAlgorithm? = nil, actual: String? = nil, record: Int? = nil,
+                    bank: TPMAlgorithm? = nil, actual: String? = nil, record: Int? = nil,
                     logErrorCode: String? = nil, detail: String) {
             self.kind = kind
             self.source = source
@@ -50,7 +51,7 @@ public struct Verdict: Sendable, Hashable {
             var subject = ""
             if let source { subject += "\(source) " }
             if let measurement { subject += "'\(measurement)' " }
-            if let pcr { subject += "PCR \(pcr)\(bank.map { " (\($0.rawValue))" } ?? "") " }
+            if let pcr { subject += "PCR \(pcr)\(bank.map { " (\($0.name))" } ?? "") " }
             return "\(kind.rawValue): \(subject)\(detail)"
         }
     }

@@ -1,5 +1,5 @@
 public import Policy
-import TPMWire
+public import TPMWire
 
 /// Checks a boot event log against PCR values a verified quote proved: does the log replay to them, and if
 /// not, where does it first diverge?
@@ -11,7 +11,7 @@ import TPMWire
 /// proves nothing about this quote.
 public struct BootLogCheck: Sendable, Hashable {
     public struct Comparison: Sendable, Hashable {
-        public var bank: HashAlgorithm
+        public var bank: TPMAlgorithm
         public var pcr: Int
         public var replayed: [UInt8]
         public var quoted: [UInt8]
@@ -20,7 +20,7 @@ public struct BootLogCheck: Sendable, Hashable {
 
     /// Where the log stops matching the quote.
     public struct Divergence: Sendable, Hashable, CustomStringConvertible {
-        public var bank: HashAlgorithm
+        public var bank: TPMAlgorithm
         public var pcr: Int
         /// The first event of the log that the quoted value does not account for; nil when the PCR was
         /// extended although the log has no event for it.
@@ -29,7 +29,7 @@ public struct BootLogCheck: Sendable, Hashable {
 
         public var description: String {
             let at = event.map { "event \($0.index) (\($0.eventType), byte \($0.offset))" } ?? "no event"
-            return "PCR \(pcr) (\(bank.rawValue)) diverges at \(at): \(reason)"
+            return "PCR \(pcr) (\(bank.name)) diverges at \(at): \(reason)"
         }
     }
 
@@ -37,7 +37,7 @@ public struct BootLogCheck: Sendable, Hashable {
     /// The earliest divergence in log order, nil when every compared PCR matches.
     public var divergence: Divergence?
     /// Banks the quote holds that the log does not record or this build cannot replay.
-    public var uncheckedBanks: [HashAlgorithm]
+    public var uncheckedBanks: [TPMAlgorithm]
 
     /// True when at least one PCR was compared and every compared PCR matches.
     public var matches: Bool { !comparisons.isEmpty && divergence == nil }
@@ -54,7 +54,7 @@ public struct BootLogCheck: Sendable, Hashable {
         var comparisons: [Comparison] = []
         var divergences: [Divergence] = []
         for bank in quoted.values.keys.sorted() where logBanks.contains(bank) {
-            let replayed = log.replay(bank)
+            guard let replayed = try? log.replay(bank) else { continue }   // replayable banks only
             for pcr in wanted.sorted() {
                 guard let value = quoted[bank, pcr], let expected = replayed[pcr] else { continue }
                 comparisons.append(Comparison(bank: bank, pcr: pcr, replayed: expected, quoted: value))
@@ -69,14 +69,14 @@ public struct BootLogCheck: Sendable, Hashable {
     /// Finds the first event of `pcr` the quoted value does not account for: the event after the longest prefix
     /// that replays to the quoted value (the log holds events the TPM never saw), otherwise the first event of
     /// the PCR (no prefix of the log reaches the quoted value: an event was changed, or an extend not logged).
-    static func divergence(_ log: BootEventLog, bank: HashAlgorithm, pcr: Int, quoted: [UInt8]) -> Divergence {
+    static func divergence(_ log: BootEventLog, bank: TPMAlgorithm, pcr: Int, quoted: [UInt8]) -> Divergence {
         let mine = log.events.filter { $0.extends && $0.pcrIndex == pcr }
         var value = log.initialValue(bank, pcr: pcr)
         var matchedPrefix: Int? = value == quoted ? 0 : nil
-        let algorithm = bank.tpmAlgorithmID
         for (position, event) in mine.enumerated() {
-            guard let digest = event.digests.first(where: { $0.algorithm.rawValue == algorithm })?.bytes else { break }
-            value = PCRBanks.extend(value, with: digest, bank: bank)
+            guard let digest = event.digests.first(where: { $0.algorithm == bank })?.bytes else { break }
+            guard let next = try? PCRBanks.extend(value, with: digest, bank: bank) else { break }
+            value = next
             if value == quoted { matchedPrefix = position + 1 }
         }
         if let matchedPrefix, matchedPrefix < mine.count {

@@ -1,3 +1,4 @@
+import TPMWire
 import Policy
 
 /// The outcome of checking a boot event log (raw bytes) against a verified quote's PCRs, ready to print or
@@ -37,12 +38,12 @@ public struct BootLogVerification: Sendable, Hashable, Encodable {
         var compared: [String] = []
         for bank in Set(check.comparisons.map(\.bank)).sorted() {
             let list = check.comparisons.filter { $0.bank == bank }.map { String($0.pcr) }
-            compared.append("\(bank.rawValue):" + list.joined(separator: ","))
+            compared.append("\(bank.name):" + list.joined(separator: ","))
         }
         self.init(matches: check.matches, format: log.format.rawValue, events: log.events.count, compared: compared)
         if let d = check.divergence {
             let mismatch = check.comparisons.first { $0.bank == d.bank && $0.pcr == d.pcr }
-            divergence = Divergence(bank: d.bank.rawValue, pcr: d.pcr, event: d.event?.index,
+            divergence = Divergence(bank: d.bank.name, pcr: d.pcr, event: d.event?.index,
                                     eventType: d.event.map { $0.eventType.description }, offset: d.event?.offset,
                                     replayed: mismatch.map { Hex.encode($0.replayed) } ?? "",
                                     quoted: mismatch.map { Hex.encode($0.quoted) } ?? "", reason: d.reason)
@@ -50,7 +51,7 @@ public struct BootLogVerification: Sendable, Hashable, Encodable {
             reason = "the boot log does not replay to the quoted PCRs: \(d)"
         } else if check.comparisons.isEmpty {
             code = EventLogError.Code.notQuoted.rawValue
-            let banks = log.replayableBanks.map(\.rawValue).joined(separator: ", ")
+            let banks = log.replayableBanks.map(\.name).joined(separator: ", ")
             reason = "the quote covers none of the PCRs the boot log accounts for in a bank it records (\(banks))"
         }
     }

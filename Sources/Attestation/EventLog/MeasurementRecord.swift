@@ -1,3 +1,4 @@
+public import TPMWire
 public import Policy
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -70,14 +71,17 @@ public struct MeasurementRecord: Sendable, Hashable, Codable {
         case contentType = "content_type"
     }
 
-    /// Builds the record for `content`, with digests for `banks` over ``canonicalContent``.
-    public init(recnum: Int, pcr: Int, content: Content, banks: [HashAlgorithm] = [.sha256]) {
+    /// Builds the record for `content`, with digests for `banks` over ``canonicalContent``; throws
+    /// `wire.unsupported-algorithm` for a bank this toolkit does not compute.
+    public init(recnum: Int, pcr: Int, content: Content, banks: [TPMAlgorithm] = [.sha256]) throws(TPMWireError) {
         self.recnum = recnum
         self.pcr = pcr
         self.contentType = Self.contentType
         self.content = content
         let canonical = Self.canonicalContent(content)
-        self.digests = banks.map { Digest(hashAlg: $0.rawValue, digest: Hex.encode(Digests.hash(canonical, $0))) }
+        var digests: [Digest] = []
+        for bank in banks { digests.append(Digest(hashAlg: bank.name, digest: Hex.encode(try bank.hash(canonical)))) }
+        self.digests = digests
     }
 
     /// The bytes whose digest is extended: a fixed tag and every content field, each NUL-terminated, with
@@ -103,8 +107,8 @@ public struct MeasurementRecord: Sendable, Hashable, Codable {
     }
 
     /// The digest extended into `bank`, decoded, if the record has one.
-    public func digest(_ bank: HashAlgorithm) -> [UInt8]? {
-        digests.first { $0.hashAlg == bank.rawValue }.flatMap { Hex.decode($0.digest) }
+    public func digest(_ bank: TPMAlgorithm) -> [UInt8]? {
+        digests.first { $0.hashAlg == bank.name }.flatMap { Hex.decode($0.digest) }
     }
 
     /// The measured SHA-256, decoded.
@@ -133,12 +137,12 @@ public struct MeasurementRecord: Sendable, Hashable, Codable {
         }
         var seen: Set<String> = []
         for digest in digests {
-            guard let bank = HashAlgorithm(rawValue: digest.hashAlg), seen.insert(digest.hashAlg).inserted else {
+            guard let bank = TPMAlgorithm(implementedHashName: digest.hashAlg), seen.insert(digest.hashAlg).inserted else {
                 throw EventLogError(.malformedRecord, "unknown or repeated hashAlg '\(digest.hashAlg)'", offset: offset,
                                     record: recnum)
             }
             guard let bytes = Hex.decode(digest.digest), bytes.count == bank.digestSize else {
-                throw EventLogError(.malformedRecord, "a \(bank.rawValue) digest that is not \(bank.digestSize) bytes of hex",
+                throw EventLogError(.malformedRecord, "a \(bank.name) digest that is not \(bank.digestSize ?? 0) bytes of hex",
                                     offset: offset, record: recnum)
             }
         }

@@ -1,3 +1,4 @@
+public import TPMWire
 public import Policy
 
 /// Replays a runtime measurement log and checks it against quoted PCR values.
@@ -11,13 +12,13 @@ public import Policy
 ///    was never logged).
 public enum MeasurementReplay {
     /// Expected PCR values after replaying `records` from reset (or from `initial`).
-    public static func replay(_ records: [MeasurementRecord], bank: HashAlgorithm = .sha256,
-                              initial: [Int: [UInt8]] = [:]) -> [Int: [UInt8]] {
+    public static func replay(_ records: [MeasurementRecord], bank: TPMAlgorithm = .sha256,
+                              initial: [Int: [UInt8]] = [:]) throws(TPMWireError) -> [Int: [UInt8]] {
         var values = initial
         for record in records {
             guard let digest = record.digest(bank) else { continue }
             let old = values[record.pcr] ?? PCRBanks.resetValue(bank, pcr: record.pcr)
-            values[record.pcr] = PCRBanks.extend(old, with: digest, bank: bank)
+            values[record.pcr] = try PCRBanks.extend(old, with: digest, bank: bank)
         }
         return values
     }
@@ -47,9 +48,9 @@ public enum MeasurementReplay {
             try record.validate(offset: nil)
             let canonical = MeasurementRecord.canonicalContent(record.content)
             for digest in record.digests {
-                guard let bank = HashAlgorithm(rawValue: digest.hashAlg) else { continue }
-                guard Hex.decode(digest.digest) == Digests.hash(canonical, bank) else {
-                    throw EventLogError(.digestMismatch, "the \(bank.rawValue) digest is not the digest of the record's content",
+                guard let bank = TPMAlgorithm(implementedHashName: digest.hashAlg) else { continue }
+                guard let computed = try? bank.hash(canonical), Hex.decode(digest.digest) == computed else {
+                    throw EventLogError(.digestMismatch, "the \(bank.name) digest is not the digest of the record's content",
                                         record: record.recnum, pcr: record.pcr)
                 }
             }
@@ -60,7 +61,7 @@ public enum MeasurementReplay {
     ///
     /// - Parameter quoted: the verified quoted values (PCR index → value) for `bank`.
     public static func check(_ records: [MeasurementRecord], against quoted: [Int: [UInt8]],
-                             bank: HashAlgorithm = .sha256, pcrs: Set<Int>? = nil,
+                             bank: TPMAlgorithm = .sha256, pcrs: Set<Int>? = nil,
                              firstRecnum: Int = 0) throws(EventLogError) {
         try checkStructure(records, firstRecnum: firstRecnum)
         let logged = Set(records.map(\.pcr))
@@ -72,10 +73,12 @@ public enum MeasurementReplay {
             let mine = records.filter { $0.pcr == pcr }
             for (position, record) in mine.enumerated() {
                 guard let digest = record.digest(bank) else {
-                    throw EventLogError(.malformedRecord, "record has no \(bank.rawValue) digest", record: record.recnum,
+                    throw EventLogError(.malformedRecord, "record has no \(bank.name) digest", record: record.recnum,
                                         pcr: pcr)
                 }
-                value = PCRBanks.extend(value, with: digest, bank: bank)
+                do { value = try PCRBanks.extend(value, with: digest, bank: bank) } catch {
+                    throw EventLogError(.unsupportedAlgorithm, "\(error)", record: record.recnum, pcr: pcr)
+                }
                 if value == quotedValue, position < mine.count - 1 { reachedAt = position }
             }
             if value == quotedValue { continue }

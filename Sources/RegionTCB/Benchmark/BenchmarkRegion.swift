@@ -37,7 +37,7 @@ public final class BenchmarkRegion: Sendable {
                                                     policyDigest: "", ekCertificateAuthorities: [],
                                                     serverNames: ["localhost", "127.0.0.1"], force: false))
         let store = try IVTStore(path: directory.database)
-        doubles = ids.map { SoftwareAgentDouble(hostId: $0, measurementName: Self.measurementName, measurement: Self.measurement) }
+        doubles = try ids.map { try SoftwareAgentDouble(hostId: $0, measurementName: Self.measurementName, measurement: Self.measurement) }
         byHost = Dictionary(uniqueKeysWithValues: doubles.map { ($0.hostId, $0) })
         try store.enrolBenchmarkDoubles(doubles)
         let golden = GoldenValues(name: "benchmark", entries: [.init(name: Self.measurementName, sha256: [Self.measurement], required: true)])

@@ -28,7 +28,7 @@ public final class SoftwareAgentDouble: @unchecked Sendable {
     public let restartCount: UInt32 = 0
 
     /// `measurement`: the SHA-256 this host's single measured file has (the benchmark's golden value).
-    public init(hostId: String, measurementName: String, measurement: [UInt8]) {
+    public init(hostId: String, measurementName: String, measurement: [UInt8]) throws {
         self.hostId = hostId
         key = P256.Signing.PrivateKey()
         let x963 = Array(key.publicKey.x963Representation)
@@ -38,13 +38,13 @@ public final class SoftwareAgentDouble: @unchecked Sendable {
         }
         let pub = Public(area)
         akPublic = pub.wireBytes
-        akName = pub.name
+        akName = try pub.name
         let content = MeasurementRecord.Content(source: "file", name: measurementName, measurement: Hex.encode(measurement),
                                                 detail: "benchmark double")
-        records = [MeasurementRecord(recnum: 0, pcr: 15, content: content)]
+        records = [try MeasurementRecord(recnum: 0, pcr: 15, content: content)]
         var values: [Int: [UInt8]] = [:]
         for pcr in 0...7 { values[pcr] = PCRBanks.resetValue(.sha256, pcr: pcr) }
-        values.merge(MeasurementReplay.replay(records), uniquingKeysWith: { _, b in b })
+        values.merge(try MeasurementReplay.replay(records), uniquingKeysWith: { _, b in b })
         pcrs = values
     }
 

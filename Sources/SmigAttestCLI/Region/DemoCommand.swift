@@ -101,6 +101,7 @@ public struct DemoCommand: AsyncParsableCommand {
 
         var timeline: [Step] = []
         var seen = since
+        var finished = false
         let deadline = Date().addingTimeInterval(90)
         if !json { Output.line("timeline, ms after the compromise:") }
         while Date() < deadline {
@@ -111,8 +112,10 @@ public struct DemoCommand: AsyncParsableCommand {
                                 change: e.oldState.map { "\($0) → \(e.newState ?? "?")" }, code: e.code, detail: e.detail)
                 timeline.append(step)
                 if !json { Output.line(Self.render(step)) }
+                if e.kind == "evacuation.finished", e.host == victim { finished = true }
             }
-            if try store.row(victim)?.state == .evacuated { break }
+            // The host turns `evacuated` just before the evacuation's closing event is written: wait for both.
+            if finished, try store.row(victim)?.state == .evacuated { break }
             try await Task.sleep(for: .milliseconds(50))
         }
 
