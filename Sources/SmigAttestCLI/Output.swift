@@ -45,17 +45,62 @@ enum Output {
             throw e
         } catch {
             Self.error("\(error)")
-            // An unsafe or unreadable state file (`state.*` codes) is an input error, like a bad argument.
-            throw ExitCode("\(error)".hasPrefix("state.") ? 2 : 1)
+            throw ExitCode(isInputError("\(error)") ? 2 : 1)
         }
+    }
+
+    /// Errors about what the user gave (status 2): an unsafe or unreadable state file, a policy file that does not
+    /// parse, a source that does not exist as written. Everything else that fails is status 1.
+    static func isInputError(_ text: String) -> Bool {
+        let code = CodedError(text).code ?? ""
+        if text.hasPrefix("/"), text.contains(": error: ") { return true }   // a policy diagnostic: FILE:LINE:COL: error:
+        return code.hasPrefix("state.") || code.hasPrefix("policy.") || code.hasPrefix("usage.") || code == "measure.bad-source-spec"
     }
 
     static func line(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 
+    /// One error line on stderr: `smig-attest: CODE: message (hint: …)`. Under `--json` the same error is one
+    /// JSON object instead: `{"error": {"code": …, "message": …, "hint": …}}` (code and hint when the text has them).
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data(("smig-attest: " + text + "\n").utf8))
+        if jsonErrors {
+            let e = CodedError(text)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let line = (try? encoder.encode(["error": e])).map { String(decoding: $0, as: UTF8.self) } ?? text
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        } else {
+            FileHandle.standardError.write(Data(("smig-attest: " + text + "\n").utf8))
+        }
+    }
+
+    /// Errors are JSON when the command line asks for JSON output (set once, before the command runs).
+    nonisolated(unsafe) static var jsonErrors = false
+}
+
+/// An error line taken apart: `CODE: message (hint: …)`, where CODE looks like `quote.bad-signature`.
+struct CodedError: Encodable, Equatable {
+    var code: String?
+    var message: String
+    var hint: String?
+
+    init(_ text: String) {
+        var rest = Substring(text)
+        if let colon = rest.range(of: ": "), Self.isCode(rest[..<colon.lowerBound]) {
+            code = String(rest[..<colon.lowerBound])
+            rest = rest[colon.upperBound...]
+        }
+        if rest.hasSuffix(")"), let open = rest.range(of: " (hint: ", options: .backwards) {
+            hint = String(rest[open.upperBound..<rest.index(before: rest.endIndex)])
+            rest = rest[..<open.lowerBound]
+        }
+        message = String(rest)
+    }
+
+    static func isCode(_ s: Substring) -> Bool {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count >= 2 && parts.allSatisfy { p in !p.isEmpty && p.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_" } }
     }
 }
 

@@ -9,11 +9,47 @@ public struct SmigAttest: AsyncParsableCommand {
         The TPM is reached through a TCTI: --tcti, else $SMIG_TCTI, else device:/dev/tpmrm0 (the kernel's resource \
         manager). A software TPM: swtpm:host=127.0.0.1,port=2321 (see swtpm-setup/swtpm-ctl). Keys and other state \
         live in --state-dir, else $SMIG_STATE_DIR, else /var/lib/smig-attest.
+
+        Exit status, the same for every command:
+          0  ok (valid, trusted, done)
+          1  refused or failed: a check did not pass (bad signature, wrong nonce, not allowed), or the TPM, \
+        QEMU or the RC-TCB failed
+          2  usage or input error: a bad argument, or a file that is missing, unreadable, unsafe or malformed
+          3  rebooted: a valid quote from a TPM that was reset or restarted since the previous one
+          4  untrusted: verified evidence that does not match the golden values
+        Errors are one line on stderr, 'smig-attest: CODE: message (hint: ...)'; with --json, one JSON object \
+        {"error": {"code", "message", "hint"}}.
         """,
+        version: SmigAttest.version,
         subcommands: SmigAttest.allSubcommands
     )
 
+    /// This build's version (`smig-attest --version`).
+    public static let version = "0.9.0"
+
     public init() {}
+
+    /// The executable's entry point: runs the command and maps every outcome to the exit-status table above
+    /// (argument-parser's own usage errors become status 2, in the house error format).
+    public static func runMain() async {
+        Output.jsonErrors = CommandLine.arguments.dropFirst().contains("--json")
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch let e as ExitCode {
+            exit(withError: e)
+        } catch {
+            let code = exitCode(for: error)
+            if error is CleanExit || code == .success { exit(withError: error) }   // --help, --version
+            if code == .validationFailure {
+                let sub = CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2).joined(separator: " ")
+                Output.error("usage.invalid: \(message(for: error)) (hint: smig-attest \(sub.isEmpty ? "" : sub + " ")--help)")
+                exit(withError: ExitCode(2))
+            }
+            Output.error("\(error)")
+            exit(withError: ExitCode(code == .success ? 1 : code.rawValue))
+        }
+    }
 
     static var allSubcommands: [any ParsableCommand.Type] {
         [TPMCommand.self, PCRCommand.self, QuoteCommand.self, VerifyCommand.self] + extraSubcommands

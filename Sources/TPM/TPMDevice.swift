@@ -11,6 +11,22 @@ import TPMWire
 /// `@unchecked Sendable`: the ESYS context is not thread-safe, so every use of it happens under `lock`.
 /// ESYS calls block; keep them off event loops.
 public final class TPMDevice: @unchecked Sendable {
+    /// What to check when a TCTI does not open, by its kind.
+    static func tctiHint(_ tcti: String) -> String {
+        if tcti.hasPrefix("swtpm:") || tcti.hasPrefix("mssim:") {
+            let config = tcti.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+            let fields = Dictionary(config.split(separator: ",").compactMap { kv -> (String, String)? in
+                let p = kv.split(separator: "=", maxSplits: 1)
+                return p.count == 2 ? (String(p[0]), String(p[1])) : nil
+            }, uniquingKeysWith: { a, _ in a })
+            return "is swtpm running at \(fields["host"] ?? "127.0.0.1"):\(fields["port"] ?? "2321")? (swtpm-setup/swtpm-ctl start)"
+        }
+        if tcti.hasPrefix("device:") || tcti == "device" {
+            return "does \(tcti.dropFirst("device:".count).isEmpty ? "/dev/tpmrm0" : String(tcti.dropFirst("device:".count))) exist and can this user open it (root, or the tss group)?"
+        }
+        return "check --tcti or $SMIG_TCTI: device:/dev/tpmrm0, or swtpm:host=127.0.0.1,port=2321"
+    }
+
     /// The default TCTI: the kernel's resource manager.
     public static let defaultTCTI = "device:/dev/tpmrm0"
 
@@ -34,7 +50,8 @@ public final class TPMDevice: @unchecked Sendable {
         var tctiCtx: OpaquePointer?
         let rc = Tss2_TctiLdr_Initialize(tcti, &tctiCtx)
         guard rc == TSS2_RC_SUCCESS, let tctiCtx else {
-            throw TPMDeviceError(.tctiUnavailable, "cannot open TCTI '\(tcti)': " + TSS2Error(rc: rc, function: "Tss2_TctiLdr_Initialize").decoded)
+            throw TPMDeviceError(.tctiUnavailable, "cannot open TCTI '\(tcti)': " + TSS2Error(rc: rc, function: "Tss2_TctiLdr_Initialize").decoded
+                                 + " (hint: \(Self.tctiHint(tcti)))")
         }
         var ctx: OpaquePointer?
         let rc2 = Esys_Initialize(&ctx, tctiCtx, nil)

@@ -5,6 +5,6 @@ import SmigAttestCLI
 @main
 struct SmigAttestMain {
     static func main() async {
-        await SmigAttest.main()
+        await SmigAttest.runMain()
     }
 }

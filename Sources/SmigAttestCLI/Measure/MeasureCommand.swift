@@ -65,7 +65,7 @@ public struct MeasureCommand: ParsableCommand {
         discussion: """
         Prints one line per measurement: name (with #PID for process text), SHA-256, and with --golden the \
         verdict of its golden entry (ok, NOT ALLOWED, UNKNOWN) plus required entries that were not measured. \
-        Without --source, measures what the golden file names. Exit status 3 if a measurement does not match. \
+        Without --source, measures what the golden file names. Exit status 4 (untrusted) if a measurement does not match. \
         With --extend, concurrent runs take turns (a lock beside the log). A damaged or diverged log: see \
         --reset-log.
         """)
@@ -182,7 +182,7 @@ public struct MeasureCommand: ParsableCommand {
                         : "extended PCR \(pcr) with \(appended.count) new or changed measurement(s); log: \(Self.logPath(log, state: state))")
                 }
             }
-            if rows.contains(where: { $0.match != nil && $0.match != "ok" }) { throw ExitCode(3) }
+            if rows.contains(where: { $0.match != nil && $0.match != "ok" }) { throw ExitCode(4) }   // untrusted
         }
     }
 }

@@ -95,6 +95,8 @@ public struct PolicyCheckCommand: ParsableCommand {
                 }
             }
         }
+        // A file that cannot be read is an input error (2); a policy that does not pass the check is a refusal (1).
+        if results.contains(where: { $0.error?.code == PolicyError.Code.unreadable.rawValue }) { throw ExitCode(2) }
         if results.contains(where: { !$0.ok }) { throw ExitCode(1) }
     }
 }
