@@ -14,8 +14,8 @@ public struct BenchRegion: AsyncParsableCommand {
         certificate, SQLite IVT in WAL) with N BENCHMARK DOUBLES: simulated hosts whose attestation keys are \
         software ECDSA P-256 keys, not TPMs, written straight into that throwaway IVT (they cannot enrol in a real \
         region: enrolment needs an EK certificate and TPM2_ActivateCredential). Each double answers with a real \
-        TPMS_ATTEST/TPMT_SIGNATURE quote over the RC-TCB's nonce and a measurement log. The real RC-TCB service \
-        (Hummingbird, mutual TLS) runs in this process; each double connects with its own agent certificate \
+        TPMS_ATTEST/TPMT_SIGNATURE quote over the RC-TCB's nonce and a measurement log. The real RC-TCB (`smig-attest rctcb \
+        serve` over that directory, mutual TLS) runs as a child process; each double connects with its own agent certificate \
         (AsyncHTTPClient) and does ring duty: assignment (nonce for the pair), quote of its neighbour, report; the \
         RC-TCB verifies (pinned AK, nonce spent once, clock continuity, log replay, golden values) and writes the \
         IVT. 'in process' does the same calling the RC-TCB's region logic directly: no HTTP, TLS or JSON, the same \
@@ -45,7 +45,11 @@ public struct BenchRegion: AsyncParsableCommand {
         var inProcess: RegionLoadResult
         /// End-to-end attestations/s over in-process attestations/s.
         var ratio: Double
-        var maxRSSMegabytes: Double
+        /// The RC-TCB process during the end-to-end run: CPU seconds per second, peak RSS.
+        var rctcbCPUCores: Double
+        var rctcbMaxRSSMegabytes: Double
+        /// The benchmark process (load generator, and the in-process baseline): peak RSS.
+        var benchMaxRSSMegabytes: Double
     }
 
     struct Report: Encodable {
@@ -61,27 +65,37 @@ public struct BenchRegion: AsyncParsableCommand {
             var logger = Logger(label: "smig-attest.bench-region")
             logger.logLevel = .critical
             var rows: [Row] = []
-            let needed = 2 * (counts.max() ?? 0) + 1024
+            // One client connection per simulated host in this process (the RC-TCB process holds the other ends).
+            let needed = (counts.max() ?? 0) + 1024
             let limit = DescriptorLimit.raise(toAtLeast: needed)
             guard limit >= needed else {
-                throw CommandFailure("bench region: \(counts.max() ?? 0) hosts need \(needed) open files (a connection per host, both ends in this process); the limit is \(limit) (raise it with ulimit -n, or run as root)")
+                throw CommandFailure("bench region: \(counts.max() ?? 0) hosts need \(needed) open files (a connection per host); the limit is \(limit) (raise it with ulimit -n)")
             }
+            let rctcbCPU = CPUMark()
             for n in counts {
                 let bench = try BenchmarkRegion(hosts: n, logger: logger)
                 defer { bench.destroy() }
                 try await bench.warmUp()
-                let port = PortBox()
-                let server = Task { try await bench.serve { p in port.set(p) } }
-                defer { server.cancel() }
-                let bound = try await port.wait()
-                let url = "https://127.0.0.1:\(bound)"
-                let e2e = try await RegionLoadGenerator.endToEnd(bench, url: url, concurrency: concurrency, seconds: seconds)
-                server.cancel()
-                _ = await server.result
+                let regionFile = try bench.writePolicy()
+                let rctcb = try await BenchRCTCBProcess(region: regionFile, directory: bench.directory.path)
+                let url = "https://127.0.0.1:\(rctcb.port)"
+                let e2e: RegionLoadResult
+                let cpu0 = rctcb.cpuSeconds
+                do {
+                    e2e = try await RegionLoadGenerator.endToEnd(bench, url: url, concurrency: concurrency, seconds: seconds,
+                                                                 onMeasuredRunStart: { rctcbCPU.start(rctcb.cpuSeconds) })
+                } catch {
+                    await rctcb.stop()
+                    throw error
+                }
+                let rctcbCores = e2e.seconds > 0 ? ((rctcb.cpuSeconds - rctcbCPU.started(or: cpu0)) / e2e.seconds * 100).rounded() / 100 : 0
+                let rss = rctcb.maxRSSMegabytes
+                await rctcb.stop()
                 let local = await RegionLoadGenerator.inProcess(bench, concurrency: concurrency, seconds: seconds)
                 rows.append(Row(hosts: n, endToEnd: e2e, inProcess: local,
                                 ratio: local.perSecond > 0 ? (e2e.perSecond / local.perSecond * 1000).rounded() / 1000 : 0,
-                                maxRSSMegabytes: ProcessUsage.maxRSSMegabytes()))
+                                rctcbCPUCores: rctcbCores, rctcbMaxRSSMegabytes: rss,
+                                benchMaxRSSMegabytes: ProcessUsage.maxRSSMegabytes()))
             }
             #if DEBUG
             let build = "debug"
@@ -92,16 +106,18 @@ public struct BenchRegion: AsyncParsableCommand {
             if output.json { Output.json(report); return }
             Output.line("bench region (\(build) build, \(concurrency) in flight, \(seconds)s per run; BENCHMARK DOUBLES: software keys, not TPMs)")
             Output.line(Output.table(
-                ["hosts", "e2e att/s", "p50 ms", "p99 ms", "errors", "in-process att/s", "p50 ms", "p99 ms", "errors", "e2e/in-process", "CPU cores", "max RSS MB"],
+                ["hosts", "e2e att/s", "p50 ms", "p99 ms", "errors", "in-process att/s", "p50 ms", "p99 ms", "errors", "e2e/in-process", "RC-TCB CPU cores", "RC-TCB max RSS MB", "load gen. CPU cores"],
                 rows.map { r in
                     ["\(r.hosts)", String(format: "%.0f", r.endToEnd.perSecond), String(format: "%.2f", r.endToEnd.p50Milliseconds),
                      String(format: "%.2f", r.endToEnd.p99Milliseconds), "\(r.endToEnd.errors)",
                      String(format: "%.0f", r.inProcess.perSecond), String(format: "%.2f", r.inProcess.p50Milliseconds),
                      String(format: "%.2f", r.inProcess.p99Milliseconds), "\(r.inProcess.errors)",
-                     String(format: "%.1f%%", r.ratio * 100), String(format: "%.2f", r.endToEnd.processCPUCores), String(format: "%.0f", r.maxRSSMegabytes)]
+                     String(format: "%.1f%%", r.ratio * 100), String(format: "%.2f", r.rctcbCPUCores), String(format: "%.0f", r.rctcbMaxRSSMegabytes),
+                     String(format: "%.2f", r.endToEnd.processCPUCores)]
                 }))
-            Output.line("e2e: HTTPS with mutual TLS (a certificate per host), RC-TCB verification, SQLite IVT (WAL); in-process: the same")
-            Output.line("verification and IVT writes calling the RC-TCB's region logic directly. CPU cores: this process (RC-TCB + load generator).")
+            Output.line("e2e: the RC-TCB process (smig-attest rctcb serve) over HTTPS with mutual TLS (a certificate per host), its")
+            Output.line("verification and SQLite IVT (WAL); in-process: the same verification and IVT writes calling the RC-TCB's region")
+            Output.line("logic directly in this process. Load generator: this process (the doubles' quotes and signatures, HTTPS clients).")
             for r in rows {
                 if let e = r.endToEnd.firstError { Output.line("hosts \(r.hosts), e2e, first error: \(e)") }
                 if let e = r.inProcess.firstError { Output.line("hosts \(r.hosts), in-process, first error: \(e)") }
@@ -111,21 +127,14 @@ public struct BenchRegion: AsyncParsableCommand {
     }
 }
 
-/// The port the server bound, handed from its start-up callback to the command.
-final class PortBox: @unchecked Sendable {
-    // @unchecked Sendable: `port` is guarded by `lock`.
+/// The RC-TCB's CPU seconds when the measured run started (the warm-up pass before it is not counted).
+final class CPUMark: @unchecked Sendable {
+    // @unchecked Sendable: `value` is guarded by `lock`.
     let lock = NSLock()
-    var port: Int?
+    var value: Double?
 
-    func set(_ p: Int) { lock.withLock { port = p } }
-
-    func wait() async throws -> Int {
-        for _ in 0..<500 {
-            if let p = lock.withLock({ port }) { return p }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        throw CommandFailure("the benchmark RC-TCB did not start")
-    }
+    func start(_ v: Double) { lock.withLock { value = v } }
+    func started(or fallback: Double) -> Double { lock.withLock { value } ?? fallback }
 }
 
 /// This process's peak resident set (getrusage).

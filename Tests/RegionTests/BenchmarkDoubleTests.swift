@@ -3,6 +3,7 @@ import Logging
 import Policy
 import RegionProtocol
 import RegionTCB
+import SmigTestSupport
 import Testing
 import TPMWire
 
@@ -41,5 +42,19 @@ struct BenchmarkDoubleTests {
         do { _ = try await bench.region.intake(report, from: "sim-00001"); Issue.record("replayed nonce accepted") } catch {
             #expect(error.code == .nonceUnknown)
         }
+    }
+
+    /// `bench region` end to end through the real binary: its RC-TCB is a child `rctcb serve` process over the
+    /// benchmark region's directory; every attestation comes back `trusted` and the RC-TCB's figures are read.
+    @Test func benchRegionDrivesAnRCTCBProcess() async throws {
+        let r = try await Spawn.run(try TestBinaries.smigAttest(), ["bench", "region", "--hosts", "6", "--seconds", "0.5", "--concurrency", "2", "--json"], seconds: 300)
+        #expect(r.status == 0, "\(r.output.suffix(3000))")
+        let json = try #require(r.output.firstIndex(of: "{").map { String(r.output[$0...]) }, "\(r.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let row = try #require((object["rows"] as? [[String: Any]])?.first)
+        let e2e = try #require(row["endToEnd"] as? [String: Any])
+        #expect((e2e["errors"] as? Int) == 0 && ((e2e["attestations"] as? Int) ?? 0) > 0, "\(e2e)")
+        #expect(((row["rctcbMaxRSSMegabytes"] as? Double) ?? 0) > 0, "\(row)")
+        #expect(((row["rctcbCPUCores"] as? Double) ?? 0) > 0, "\(row)")
     }
 }

@@ -76,12 +76,27 @@ public final class BenchmarkRegion: Sendable {
         return cfg
     }
 
-    /// Runs the real RC-TCB HTTPS service (mutual TLS) of this region on 127.0.0.1, on a port the OS chooses
-    /// (`onRunning` gets it), until the task is cancelled.
-    public func serve(onRunning: @escaping @Sendable (Int) async -> Void) async throws {
-        let service = try RCTCBService(directory: directory, region: region, logger: logger)
-        let app = try service.application(host: "127.0.0.1", port: 0, onRunning: onRunning)
-        try await app.runService()
+    /// Writes the region policy of this benchmark region (and its one golden file) beside the IVT, for
+    /// `smig-attest rctcb serve`: every double at a loopback address of its own, the ring in host order, and intervals of an hour so
+    /// that during a run the RC-TCB's own schedule (direct challenges, staleness) stays out of the measurement.
+    public func writePolicy() throws -> String {
+        let golden = "kind: golden-values\nversion: 1\nname: benchmark\nmeasurements:\n  \(Self.measurementName):\n" +
+            "    sha256: [\(Hex.encode(Self.measurement))]\n    required: true\n"
+        try Data(golden.utf8).write(to: URL(fileURLWithPath: directory.path + "/benchmark.golden.yaml"))
+        var yaml = "kind: region\nversion: 1\nname: \(Self.regionName)\nrc-tcb: {address: 127.0.0.1, port: 8443}\nhosts:\n"
+        yaml.reserveCapacity(doubles.count * 80)
+        // Hosts need distinct endpoints; the doubles are never dialled (the RC-TCB's schedule is an hour), so each
+        // gets a loopback address of its own.
+        for (i, d) in doubles.enumerated() {
+            yaml += "  - {id: \(d.hostId), address: 127.\(1 + i / 65536).\((i / 256) % 256).\(i % 256), port: 1, golden: benchmark.golden.yaml}\n"
+        }
+        yaml += "ring: [\(doubles.map(\.hostId).joined(separator: ", "))]\n"
+        yaml += "intervals: {measurement: 3600s, challenge: 3600s}\nquote-freshness: 86400s\nunreachable-timeout: 3600s\n"
+        yaml += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
+        yaml += "targets: {require-state: trusted, max-quote-age: 60s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"
+        let path = directory.path + "/region.yaml"
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        return path
     }
 
     public func destroy() {

@@ -31,7 +31,9 @@ public struct RegionLoadResult: Sendable, Codable {
 /// duties at once; latency is from asking for the assignment to the report's answer.
 public enum RegionLoadGenerator {
     /// Over HTTPS with mutual TLS: each double presents its own agent certificate (its own connections).
-    public static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double) async throws -> RegionLoadResult {
+    /// `onMeasuredRunStart` runs after the warm-up pass (every double connected once), just before the timed run.
+    public static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double,
+                                onMeasuredRunStart: @Sendable () -> Void = {}) async throws -> RegionLoadResult {
         let pool = RegionIdentityPool(trusting: bench.caCertificate)
         var tlsByHost: [String: TLSConfiguration] = [:]
         for (host, id) in bench.identities { tlsByHost[host] = pool.identity(chain: id.chain, key: id.key) }
@@ -53,6 +55,7 @@ public enum RegionLoadGenerator {
         }
         // Every double connects once (TLS handshake with its own certificate) before the measured run.
         _ = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
+        onMeasuredRunStart()
         let result = await run(bench.doubles, concurrency: concurrency, seconds: seconds, step)
         await pool.shutdown()
         return result

@@ -1,0 +1,78 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `bench region`'s RC-TCB: the real `smig-attest rctcb serve` as a child process of the benchmark, on a port the
+/// OS chooses, over the benchmark region's directory. Its CPU time and peak RSS are read from /proc.
+final class BenchRCTCBProcess: @unchecked Sendable {
+    // @unchecked Sendable: every property is set once in init; Process is safe to query from any thread.
+    let process: Process
+    let port: Int
+    let log: String
+
+    init(region: String, directory: String, seconds: Double = 300) async throws {
+        let portFile = directory + "/rctcb.port"
+        log = directory + "/rctcb.log"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.ownExecutable())
+        p.arguments = ["rctcb", "serve", "--region", region, "--dir", directory, "--listen", "127.0.0.1", "--port", "0",
+                       "--port-file", portFile, "--log-level", "warning"]
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(seconds)
+        var bound: Int?
+        while Date() < deadline, p.isRunning {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let n = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                bound = n
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard let bound else {
+            if p.isRunning { p.terminate() }
+            let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)
+            throw CommandFailure("the benchmark RC-TCB (rctcb serve) did not start within \(Int(seconds)) s: \(tail)")
+        }
+        port = bound
+    }
+
+    /// User + system CPU seconds of the RC-TCB process so far.
+    var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After "(comm)": state is field 3, utime field 14, stime field 15 (1-based over the whole line).
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Peak resident set of the RC-TCB process (VmHWM), in MB.
+    var maxRSSMegabytes: Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return (kb / 1024).rounded()
+    }
+
+    /// SIGTERM (graceful shutdown), then SIGKILL after `seconds`.
+    func stop(seconds: Double = 20) async {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(100)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    static func ownExecutable() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return CommandLine.arguments[0] }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
