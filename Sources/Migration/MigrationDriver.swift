@@ -29,6 +29,10 @@ public protocol MigrationDriver: Sendable {
     func stop(_ instance: VMInstance) async throws
     /// Where `vm` lives on `host` (pid file, control socket), whether or not it runs.
     func instance(of vm: String, on host: MigrationHost, port: Int?) -> VMInstance
+
+    /// Checks that what runs as `instance` is `vm` as described (what the hypervisor can report of it); throws
+    /// a `MigrationError` on `side` when it is not, so a move stops before anything is recorded or launched.
+    func verifyDescription(_ vm: VMDescription, running instance: VMInstance, side: MigrationError.Side) async throws
 }
 
 /// One copy of a VM on one host.

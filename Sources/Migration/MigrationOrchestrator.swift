@@ -7,11 +7,13 @@ public import Logging
 /// puts its attestation gate between `migrate(... resume: false)` and `resumeMigration`.
 public struct MigrationOrchestrator: Sendable {
     public let inventory: VMInventory
-    public let qemu: QEMUDriver
-    public let xen: XenXLDriver
+    /// The driver per host kind, used only through ``MigrationDriver`` (tests can give an in-process driver).
+    public let qemu: any MigrationDriver
+    public let xen: any MigrationDriver
     public let logger: Logger
 
-    public init(inventory: VMInventory, qemu: QEMUDriver = QEMUDriver(), xen: XenXLDriver = XenXLDriver(), logger: Logger = Logger(label: "smig.migration")) {
+    public init(inventory: VMInventory, qemu: any MigrationDriver = QEMUDriver(), xen: any MigrationDriver = XenXLDriver(),
+                logger: Logger = Logger(label: "smig.migration")) {
         self.inventory = inventory
         self.qemu = qemu
         self.xen = xen
@@ -92,9 +94,7 @@ public struct MigrationOrchestrator: Sendable {
             throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
         }
         // A description that does not match what runs stops the move before anything is recorded or launched.
-        if let q = d as? QEMUDriver {
-            try await q.verifyDescription(vm, running: sourceInstance, side: .source)
-        }
+        try await d.verifyDescription(vm, running: sourceInstance, side: .source)
         let port = try freePort(on: target)
         let clock = ContinuousClock()
         let started = clock.now

@@ -1,0 +1,103 @@
+import Foundation
+import Migration
+import Synchronization
+import Testing
+
+/// TEST DOUBLE — a hypervisor kept in memory: VM copies per host with a run state, a transfer that completes at
+/// once (or fails, when told). It lets the orchestrator's bookkeeping be tested without QEMU; the live QEMU tests
+/// cover the real driver. The orchestrator reaches it only through ``MigrationDriver``.
+final class InProcessDriver: MigrationDriver {
+    let copies = Mutex<[String: VMRunState]>([:])   // "vm@host" → state
+    let failTransfer: Bool
+    let descriptionMatches: Bool
+
+    init(failTransfer: Bool = false, descriptionMatches: Bool = true) {
+        self.failTransfer = failTransfer
+        self.descriptionMatches = descriptionMatches
+    }
+
+    func key(_ i: VMInstance) -> String { "\(i.vm)@\(i.host)" }
+    func set(_ i: VMInstance, _ s: VMRunState) { copies.withLock { $0[key(i)] = s } }
+
+    /// Not used by the orchestrator's moves (recovery lists VMs; it is covered against real QEMU).
+    func listVMs(on host: MigrationHost) async throws -> [VMListing] { [] }
+    func start(_ vm: VMDescription, on host: MigrationHost) async throws -> VMInstance {
+        let i = instance(of: vm.name, on: host, port: nil)
+        set(i, .running)
+        return i
+    }
+    func prepareTarget(_ vm: VMDescription, on target: MigrationHost, port: Int) async throws -> VMInstance {
+        let i = instance(of: vm.name, on: target, port: port)
+        set(i, .incoming)
+        return i
+    }
+    func migrate(_ vm: VMDescription, from source: VMInstance, to target: VMInstance) -> AsyncThrowingStream<MigrationProgress, any Error> {
+        AsyncThrowingStream { c in
+            if failTransfer {
+                c.finish(throwing: MigrationError(.migrationFailed, side: .target, "the in-process transfer was told to fail"))
+                return
+            }
+            set(source, .postMigrate)
+            set(target, .paused)
+            c.yield(MigrationProgress(status: "completed", transferredBytes: 1, remainingBytes: 0, totalBytes: 1))
+            c.finish()
+        }
+    }
+    func resume(_ instance: VMInstance) async throws -> Double? { set(instance, .running); return nil }
+    func cancel(from source: VMInstance) async throws { set(source, .running) }
+    func pause(_ instance: VMInstance) async throws { set(instance, .paused) }
+    func state(of instance: VMInstance) async -> VMRunState { copies.withLock { $0[key(instance)] } ?? .absent }
+    func stop(_ instance: VMInstance) async throws { _ = copies.withLock { $0.removeValue(forKey: key(instance)) } }
+    func instance(of vm: String, on host: MigrationHost, port: Int?) -> VMInstance {
+        VMInstance(vm: vm, host: host.name, controlPath: "mem:\(vm)@\(host.name)", pidFile: "", logFile: "", port: port, address: host.address)
+    }
+    func verifyDescription(_ vm: VMDescription, running instance: VMInstance, side: MigrationError.Side) async throws {
+        guard descriptionMatches else { throw MigrationError(.descriptionMismatch, side: side, "the in-process VM is not \(vm.name) as described") }
+    }
+}
+
+@Suite("Orchestrator with an in-process driver (test double)")
+struct InProcessDriverTests {
+    func world(_ driver: InProcessDriver) throws -> (MigrationOrchestrator, VMInventory, String) {
+        let dir = "/tmp/smo-\(UUID().uuidString.prefix(8))"
+        let inventory = try VMInventory(stateDirectory: dir)
+        try inventory.addHost(MigrationHost(name: "a", address: "127.0.0.1", portLow: 30500, portHigh: 30509, stateDirectory: "\(dir)/a"))
+        try inventory.addHost(MigrationHost(name: "b", address: "127.0.0.1", portLow: 30510, portHigh: 30519, stateDirectory: "\(dir)/b"))
+        return (MigrationOrchestrator(inventory: inventory, qemu: driver), inventory, dir)
+    }
+
+    @Test func aMoveRecordsEveryStepAndLeavesOneRunningCopy() async throws {
+        let driver = InProcessDriver()
+        let (o, inventory, dir) = try world(driver)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try await o.startVM(VMDescription(name: "vm", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
+        let steps = Mutex<[MigrationStep]>([])
+        _ = try await o.migrate(vm: "vm", to: "b", afterStep: { s in steps.withLock { $0.append(s) } })
+        #expect(try inventory.vm(named: "vm").host == "b" && inventory.vm(named: "vm").state == .running)
+        #expect(driver.copies.withLock { $0 } == ["vm@b": .running])
+        #expect(steps.withLock { $0 }.first == .planned)
+        #expect(try inventory.openMigrations().isEmpty)
+    }
+
+    @Test func aDescriptionMismatchStopsTheMoveBeforeAnyRecord() async throws {
+        let driver = InProcessDriver(descriptionMatches: false)
+        let (o, inventory, dir) = try world(driver)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try await o.startVM(VMDescription(name: "vm", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
+        await #expect(throws: MigrationError.self) { _ = try await o.migrate(vm: "vm", to: "b") }
+        #expect(try inventory.openMigrations().isEmpty)
+        #expect(try inventory.vm(named: "vm").host == "a" && inventory.vm(named: "vm").state == .running)
+        #expect(driver.copies.withLock { $0 } == ["vm@a": .running])
+    }
+
+    @Test func aFailedTransferLeavesTheSourceRunningAndNoTarget() async throws {
+        let driver = InProcessDriver(failTransfer: true)
+        let (o, inventory, dir) = try world(driver)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try await o.startVM(VMDescription(name: "vm", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
+        await #expect(throws: MigrationError.self) { _ = try await o.migrate(vm: "vm", to: "b") }
+        #expect(try inventory.vm(named: "vm").host == "a" && inventory.vm(named: "vm").state == .running)
+        #expect(driver.copies.withLock { $0 }["vm@a"] == .running)
+        #expect(driver.copies.withLock { $0 }["vm@b"] == nil, "the prepared target was stopped")
+    }
+}
