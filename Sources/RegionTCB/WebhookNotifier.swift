@@ -2,7 +2,7 @@ import AsyncHTTPClient
 public import Crypto
 public import Foundation
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 import RegionProtocol
 public import ServiceLifecycle
@@ -41,10 +41,14 @@ public struct WebhookNotifier: Service {
     let firstBackoff: Duration
     /// Tell events after this one (nil: after the newest when the notifier starts).
     let startAfter: Int64?
+    /// The event loops deliveries run on (default: NIO's shared singleton group).
+    let eventLoopGroup: (any EventLoopGroup)?
 
     public init(urls: [String], store: IVTStore, key: P256.Signing.PrivateKey, region: String, logger: Logger,
-                attempts: Int = 6, firstBackoff: Duration = .milliseconds(250), startAfter: Int64? = nil) {
+                attempts: Int = 6, firstBackoff: Duration = .milliseconds(250), startAfter: Int64? = nil,
+                eventLoopGroup: (any EventLoopGroup)? = nil) {
         self.startAfter = startAfter
+        self.eventLoopGroup = eventLoopGroup
         self.urls = urls
         self.store = store
         self.key = key
@@ -65,7 +69,8 @@ public struct WebhookNotifier: Service {
     public func run() async throws {
         // A service that returns early would end the RC-TCB: without webhooks it just waits for the shutdown.
         guard !urls.isEmpty else { try? await gracefulShutdown(); return }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(3), read: .seconds(5))))
+        let client = HTTPClient(eventLoopGroupProvider: eventLoopGroup.map { .shared($0) } ?? .singleton,
+                                configuration: .init(timeout: .init(connect: .seconds(3), read: .seconds(5))))
         // Only what happens from now on: a restarted RC-TCB does not page anyone again for old events.
         let start = startAfter ?? (try? store.lastEventSeq()) ?? 0
         let queues = urls.map { _ in AsyncStream<Data>.makeStream() }

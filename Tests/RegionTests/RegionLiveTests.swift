@@ -141,7 +141,7 @@ final class LiveRegion: @unchecked Sendable {
 
     func state(_ id: String) throws -> HostState? { try rows().first { $0.host == id }?.state }
 
-    func wait(_ what: String, seconds: Double = 60, _ condition: ([IVTRow]) -> Bool) async throws {
+    func wait(_ what: String, seconds: Double = 180, _ condition: ([IVTRow]) -> Bool) async throws {
         do { try await waitUntilAsync(what, seconds: seconds) { condition(try rows()) } } catch {
             let table = ((try? rows()) ?? []).map { "\($0.host) \($0.state) \($0.failureCode ?? "") \($0.failureDetail ?? "")" }.joined(separator: "\n")
             throw RegionFixtureFailure(description: "\(error)\nIVT:\n\(table)\nRC-TCB log:\n\(server?.output.suffix(3000) ?? "")")
