@@ -100,7 +100,7 @@ struct EvacuationLiveTests {
         try await r.startVM("vm-c", on: "host-2")
 
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
-        try await r.wait("host-1 evacuated", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+        try await r.wait("host-1 evacuated", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         let row = try #require(try r.rows().first { $0.host == "host-1" })
         #expect(row.failureCode == "golden.digest-not-allowed", "\(row)")
         #expect(row.vms.isEmpty, "\(row.vms)")
@@ -137,7 +137,7 @@ struct EvacuationLiveTests {
         let logPath = "\(r.hosts[1].state)/measurements.log"
         let before = (try? Data(contentsOf: URL(fileURLWithPath: logPath)).count) ?? 0
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
-        try await waitUntilAsync("host-2's agent extended the change", seconds: 20) { ((try? Data(contentsOf: URL(fileURLWithPath: logPath)).count) ?? 0) > before }
+        try await waitUntilAsync("host-2's agent extended the change", seconds: 60) { ((try? Data(contentsOf: URL(fileURLWithPath: logPath)).count) ?? 0) > before }
         #expect(try r.state("host-2") == .trusted)
 
         let result = try r.gatedMigrate("vm-x", to: "host-2")
@@ -162,7 +162,7 @@ struct EvacuationLiveTests {
         try await r.startVM("vm-r", on: "host-1")
 
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
-        try await r.wait("host-1 evacuated", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+        try await r.wait("host-1 evacuated", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         #expect(try await r.runsOnce("vm-r", notOn: "host-1") == "host-3")
         #expect([.untrusted, .evacuated].contains(try r.state("host-2")))
         let migrations = try r.inventory().migrations(vm: "vm-r")
@@ -194,13 +194,13 @@ struct EvacuationCrashTests {
         try await r.startVM("vm-k", on: "host-1")
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
         let server = try #require(r.server)
-        try await waitUntilAsync("the RC-TCB to die after \(step)", seconds: 60) { !server.process.isRunning }
+        try await waitUntilAsync("the RC-TCB to die after \(step)", seconds: 180) { !server.process.isRunning }
         #expect(server.process.terminationReason == .uncaughtSignal && server.process.terminationStatus == SIGKILL)
         // Never two running copies, whatever the moment.
         #expect(try await r.copies(of: "vm-k").values.filter { $0 == .running }.count <= 1)
 
         try r.startServer()
-        try await r.wait("host-1 evacuated after the restart", seconds: 60) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+        try await r.wait("host-1 evacuated after the restart", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         try await waitUntilAsync("vm-k settles on host-2") { (try await r.copies(of: "vm-k")) == ["host-2": .running] }
         #expect(try await r.runsOnce("vm-k", notOn: "host-1") == "host-2")
         #expect(try r.inventory().openMigrations().isEmpty)

@@ -175,7 +175,7 @@ struct RegionLiveTests {
 
         // Tampering with host-3's hypervisor: measured, extended, pushed, challenged, untrusted — naming it.
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[2].hypervisor))
-        try await r.wait("host-3 untrusted", seconds: 30) { rows in rows.first { $0.host == "host-3" }?.state == .untrusted }
+        try await r.wait("host-3 untrusted", seconds: 90) { rows in rows.first { $0.host == "host-3" }?.state == .untrusted }
         let bad = try #require(try r.rows().first { $0.host == "host-3" })
         #expect(bad.failureCode == "golden.digest-not-allowed", "\(bad)")
         #expect(bad.failureDetail?.contains("hypervisor-3.bin") == true, "\(bad.failureDetail ?? "")")
@@ -185,9 +185,9 @@ struct RegionLiveTests {
 
         // Silence: host-4's agent stops → unreachable, never untrusted; it comes back → trusted.
         r.hosts[3].agent?.stop()
-        try await r.wait("host-4 unreachable", seconds: 30) { rows in rows.first { $0.host == "host-4" }?.state == .unreachable }
+        try await r.wait("host-4 unreachable", seconds: 90) { rows in rows.first { $0.host == "host-4" }?.state == .unreachable }
         try r.startAgent(3)
-        try await r.wait("host-4 trusted again", seconds: 30) { rows in rows.first { $0.host == "host-4" }?.state == .trusted }
+        try await r.wait("host-4 trusted again", seconds: 90) { rows in rows.first { $0.host == "host-4" }?.state == .trusted }
         #expect(try r.state("host-3") == .untrusted)
 
         // Revocation: host-5's certificate is refused at once.
@@ -252,11 +252,11 @@ struct RegionLiveTests {
         try r.startServer()
         // The ring resumes: reports keep arriving after the restart.
         let restartedAt = Date()
-        try await r.wait("reports after the restart", seconds: 30) { rows in rows.allSatisfy { ($0.lastQuoteAt ?? .distantPast) > restartedAt && $0.state == .trusted } }
+        try await r.wait("reports after the restart", seconds: 90) { rows in rows.allSatisfy { ($0.lastQuoteAt ?? .distantPast) > restartedAt && $0.state == .trusted } }
         #expect(try r.store!.events().prefix(eventsBefore.count).map(\.seq) == eventsBefore.map(\.seq))
 
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
-        try await r.wait("host-2 untrusted without a push", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
+        try await r.wait("host-2 untrusted without a push", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
         #expect(try r.rows().first { $0.host == "host-2" }?.failureCode == "golden.digest-not-allowed")
     }
 }

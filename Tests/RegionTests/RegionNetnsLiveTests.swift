@@ -22,7 +22,7 @@ struct RegionNetnsLiveTests {
         // Silence is `unreachable` (the region policy then evacuates the host: `evacuating`, `evacuated`, keeping
         // the failure code); never `untrusted`.
         let silentStates: Set<HostState> = [.unreachable, .evacuating, .evacuated]
-        try await r.wait("host-3 unreachable", seconds: 30) { _ in
+        try await r.wait("host-3 unreachable", seconds: 90) { _ in
             (try? r.store!.events().contains { $0.host == "host-3" && $0.newState == "unreachable" && $0.code == "host.unreachable" }) ?? false
         }
         let end = Date().addingTimeInterval(3)
@@ -35,7 +35,7 @@ struct RegionNetnsLiveTests {
         #expect(try r.state("host-1") == .trusted && r.state("host-2") == .trusted)
 
         try ns.restore()
-        try await r.wait("host-3 trusted again", seconds: 30) { rows in rows.first { $0.host == "host-3" }?.state == .trusted }
+        try await r.wait("host-3 trusted again", seconds: 90) { rows in rows.first { $0.host == "host-3" }?.state == .trusted }
         withExtendedLifetime(r) {}
     }
 }

@@ -60,31 +60,31 @@ struct RegionRebootLiveTests {
         try r.resetTPM(1, extending: good)
         try r.updateAgentConfig(1, ["bootLog": bootLogPath])   // no file there yet: no boot log sent
         try r.startAgent(1)
-        try await r.wait("host-2 rebooted", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .rebooted }
+        try await r.wait("host-2 rebooted", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.state == .rebooted }
         let rebooted = try #require(try r.row("host-2"))
         #expect((rebooted.resetCount ?? 0) > (before.resetCount ?? 0))
         #expect(try r.store!.events().contains { $0.host == "host-2" && $0.newState == "rebooted" && $0.code == "quote.rebooted" })
 
         // No boot log: it stays rebooted, saying why.
-        try await r.wait("boot log missing", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.failureCode == "reboot.boot-log-missing" }
+        try await r.wait("boot log missing", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.failureCode == "reboot.boot-log-missing" }
         try await r.stays("host-2", .rebooted, code: "reboot.boot-log-missing", seconds: 3)
 
         // Attack: a boot log of other firmware (it does not replay to the quoted PCRs 0-7) keeps it rebooted.
         try Data(SyntheticBootLog(firmware: "host-2 evil firmware").bytes).write(to: URL(fileURLWithPath: bootLogPath))
-        try await r.wait("replay mismatch", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.failureCode == "eventlog.replay-mismatch" }
+        try await r.wait("replay mismatch", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.failureCode == "eventlog.replay-mismatch" }
         try await r.stays("host-2", .rebooted, code: "eventlog.replay-mismatch", seconds: 3)
         #expect(try r.store!.events().contains { $0.host == "host-2" && $0.newState == "trusted" && $0.oldState == "rebooted" } == false)
 
         // A malformed log: its parse error code, still rebooted.
         try Data([0x00, 0x01, 0x02]).write(to: URL(fileURLWithPath: bootLogPath))
-        try await r.wait("malformed boot log refused", seconds: 30) { rows in
+        try await r.wait("malformed boot log refused", seconds: 90) { rows in
             let row = rows.first { $0.host == "host-2" }
             return row?.state == .rebooted && (row?.failureCode ?? "").hasPrefix("eventlog.") && row?.failureCode != "eventlog.replay-mismatch"
         }
 
         // The log the firmware really measured: trusted again.
         try Data(good.bytes).write(to: URL(fileURLWithPath: bootLogPath))
-        try await r.wait("host-2 trusted after its boot log replays", seconds: 30) { rows in rows.first { $0.host == "host-2" }?.state == .trusted }
+        try await r.wait("host-2 trusted after its boot log replays", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.state == .trusted }
         let events = try r.store!.events().filter { $0.host == "host-2" && $0.newState != nil }
         let last = try #require(events.last)
         #expect(last.oldState == "rebooted" && last.newState == "trusted", "\(events)")

@@ -59,8 +59,10 @@ public struct DaemonFailure: Error, CustomStringConvertible {
 /// waits stall every other task of the test process (webhook deliveries, RC-TCB services) meanwhile.
 public func waitUntilAsync(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
+    while true {
+        // Checked once more after the deadline: a test starved of threads until then still sees the outcome.
         if try await condition() { return }
+        if Date() >= deadline { break }
         try await Task.sleep(for: .milliseconds(100))
     }
     throw DaemonFailure(description: "timed out after \(seconds) s waiting for \(what)")
