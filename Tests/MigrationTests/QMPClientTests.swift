@@ -30,7 +30,7 @@ struct QMPClientTests {
     @Test("an endless line is refused, not buffered without bound")
     func endless() async throws {
         try await withServer(.endlessLine) { path in
-            let error = await #expect(throws: MigrationError.self) { try await QMPClient.connect(path: path, timeout: .seconds(5)) }
+            let error = await #expect(throws: MigrationError.self) { try await QMPClient.connect(path: path, timeout: .seconds(60)) }
             #expect(error?.code == .qmpProtocol)
         }
     }

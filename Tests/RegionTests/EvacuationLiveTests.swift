@@ -91,7 +91,7 @@ struct EvacuationLiveTests {
     /// A compromised host's VMs move to re-attested hosts and keep counting; the gated `migrate` refuses an
     /// untrusted or unknown target and moves to a trusted one.
     @Test func compromisedHostIsEmptiedAndMigrateIsGated() async throws {
-        let r = try await offThePool { try LiveRegion(hosts: 3) }
+        let r = try LiveRegion(hosts: 3)
         defer { r.killGuests() }
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
@@ -129,7 +129,7 @@ struct EvacuationLiveTests {
     /// A target that looks trusted but fails the challenge right before the move never receives the VM.
     @Test func targetFailingTheLastMomentChallengeGetsNothing() async throws {
         // No pushes and a slow ring: the tampering is seen only by the RC-TCB's challenge before the move.
-        let r = try await offThePool { try LiveRegion(hosts: 3, push: false, challengeInterval: 30, maxQuoteAge: "60s") }
+        let r = try LiveRegion(hosts: 3, push: false, challengeInterval: 30, maxQuoteAge: "60s")
         defer { r.killGuests() }
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
@@ -150,7 +150,7 @@ struct EvacuationLiveTests {
 
     /// A target that fails re-attestation after the transfer never resumes the VM; the next candidate takes it.
     @Test func targetFailingReattestationNeverRunsTheVM() async throws {
-        let r = try await offThePool { try LiveRegion(hosts: 3) }
+        let r = try LiveRegion(hosts: 3)
         defer { r.killGuests() }
         // The hook runs after each transfer: it tampers host-2 (the first candidate) and waits for its agent.
         let evil = r.dir.appendingPathComponent("evil.bin").path
@@ -185,7 +185,7 @@ struct EvacuationCrashTests {
 
     @Test(arguments: steps)
     func crashAfter(step: String) async throws {
-        let r = try await offThePool { try LiveRegion(hosts: 2) }
+        let r = try LiveRegion(hosts: 2)
         defer { r.killGuests() }
         r.server?.stop()
         try r.startServer(["--crash-after", step])

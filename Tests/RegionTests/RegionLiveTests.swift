@@ -152,7 +152,7 @@ final class LiveRegion: @unchecked Sendable {
 @Suite("A live region", .serialized)
 struct RegionLiveTests {
     @Test func fiveHostsTrustedTamperDetectedSilenceIsUnreachable() async throws {
-        let r = try await offThePool { try LiveRegion(hosts: 5) }
+        let r = try LiveRegion(hosts: 5)
         try await r.wait("all trusted") { rows in rows.count == 5 && rows.allSatisfy { $0.state == .trusted } }
 
         // Who measured whom: the ring (after the RC-TCB's cold-start challenges) takes over.
@@ -220,7 +220,7 @@ struct RegionLiveTests {
     /// tampering. The row names the RC-TCB as the measurer and the event comes before the first ring round could.
     /// The latency is printed here and measured properly by `bench response` (push p50/p99).
     @Test func pushAloneDetectsATamperedHypervisor() async throws {
-        let r = try await offThePool { try LiveRegion(hosts: 3, push: true, challengeInterval: 60) }
+        let r = try LiveRegion(hosts: 3, push: true, challengeInterval: 60)
         // The RC-TCB's cold-start challenges bring every host to trusted; the ring then rests for 60 s.
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let since = try r.store!.lastEventSeq()
@@ -242,7 +242,7 @@ struct RegionLiveTests {
     /// Without pushes the ring's challenges find the tampering; a SIGKILLed RC-TCB loses no IVT row or audit
     /// event and resumes on restart.
     @Test func challengeOnlyPathAndAnRCTCBCrash() async throws {
-        let r = try await offThePool { try LiveRegion(hosts: 3, push: false) }
+        let r = try LiveRegion(hosts: 3, push: false)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let rowsBefore = try r.rows()
         let eventsBefore = try r.store!.events()

@@ -50,7 +50,7 @@ struct RegionRebootLiveTests {
     /// A TPM reset makes the host `rebooted`; it is trusted again only once its evidence carries a boot log that
     /// replays to the quoted boot PCRs. Without a log, and with a log that does not replay, it stays `rebooted`.
     @Test func resetIsRebootedUntilTheBootLogReplays() async throws {
-        let r = try await offThePool { try LiveRegion(hosts: 3) }
+        let r = try LiveRegion(hosts: 3)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let before = try #require(try r.row("host-2"))
         let bootLogPath = r.dir.appendingPathComponent("boot-2.bin").path
