@@ -80,8 +80,10 @@ struct WebhookTests {
         try await waitUntilAsync("two notifications delivered", seconds: 600) { await received.accepted.count >= 2 }
         try await Task.sleep(for: .milliseconds(500))
         let accepted = await received.accepted
-        #expect(accepted.count == 2, "\(accepted.map { String(decoding: $0.body, as: UTF8.self) })")
-        #expect(await received.attempts == 4, "two refused, then two delivered")
+        // Delivery is at least once: an answer slower than the notifier's read time-out is retried, so a receiver
+        // may see a notification twice and tells them apart by `seq`.
+        #expect(accepted.count >= 2, "\(accepted.map { String(decoding: $0.body, as: UTF8.self) })")
+        #expect(await received.attempts >= 4, "two refused, then at least two delivered")
         var kinds: [String] = []
         var seqs: [Int64] = []
         for (body, sigText) in accepted {
@@ -95,7 +97,9 @@ struct WebhookTests {
             seqs.append(n.seq)
             #expect(n.region == "hooks" && n.host == "host-1")
         }
-        #expect(kinds == ["state", "evacuation.started"])
+        var seen: Set<Int64> = []
+        let distinct = zip(seqs, kinds).filter { seen.insert($0.0).inserted }
+        #expect(distinct.map(\.1) == ["state", "evacuation.started"], "\(kinds)")
         #expect(seqs == seqs.sorted())
     }
 }
