@@ -77,14 +77,3 @@ public func waitUntil(_ what: String, seconds: Double, _ condition: () throws ->
     }
     throw DaemonFailure(description: "timed out after \(seconds) s waiting for \(what)")
 }
-
-/// Runs blocking fixture work (process runs, port waits) on a thread of its own, not on Swift's cooperative
-/// pool: that pool has one thread per core, and a test holding one for a minute stalls every other suite's
-/// tasks (QMP deadlines, webhook deliveries) meanwhile.
-public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-        let thread = Thread { c.resume(with: Result { try body() }) }
-        thread.stackSize = 8 << 20
-        thread.start()
-    }
-}
