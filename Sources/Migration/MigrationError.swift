@@ -41,6 +41,8 @@ public struct MigrationError: Error, Sendable, Equatable, CustomStringConvertibl
         public static let xenUnavailable = Code(rawValue: "xen-unavailable")
         /// `xl` ran but failed or printed something we cannot parse.
         public static let xlFailed = Code(rawValue: "xl-failed")
+        /// There is no inventory file where one was expected (a read of a state directory that was never set up).
+        public static let noInventory = Code(rawValue: "no-inventory")
         /// The inventory database failed.
         public static let inventory = Code(rawValue: "inventory")
         /// A stored inventory value has the wrong type or an unknown value (the message names table, row, column).

@@ -54,7 +54,7 @@ public struct MigrationOrchestrator: Sendable {
     public func stopVM(_ name: String) async throws {
         let record = try inventory.vm(named: name)
         guard record.state != .migrating else {
-            throw MigrationError(.wrongState, "VM \(name) is being migrated; run recovery first")
+            throw MigrationError(.wrongState, "VM \(name) has an open migration (hint: `smig-attest vms --recover` finishes or rolls it back)")
         }
         let host = try inventory.host(named: record.host)
         let d = driver(for: host)

@@ -14,9 +14,15 @@ public final class VMInventory: Sendable {
     public let path: String
     let db: DatabaseQueue
 
-    /// Opens (creating if needed) the inventory at `path`.
-    public init(path: String) throws {
+    /// Opens the inventory at `path`, creating it (and its directory) if needed; with `create: false` a missing
+    /// file is `noInventory` (commands that only read or change what is there must not conjure an empty one
+    /// from a mistyped `--state-dir`).
+    public init(path: String, create: Bool = true) throws {
         self.path = path
+        if !create, !FileManager.default.fileExists(atPath: path) {
+            throw MigrationError(.noInventory, side: .orchestrator,
+                                 "no inventory at \(path) (hint: `smig-attest vm host add` creates one; check --state-dir and SMIG_STATE_DIR)")
+        }
         var config = Configuration()
         config.busyMode = .timeout(10)
         // The directory and an existing file are checked as every state file is (no links, owner root or the
@@ -37,9 +43,9 @@ public final class VMInventory: Sendable {
         }
     }
 
-    /// Opens `<stateDirectory>/vms.sqlite`.
-    public convenience init(stateDirectory: String) throws {
-        try self.init(path: "\(stateDirectory)/\(Self.fileName)")
+    /// Opens `<stateDirectory>/vms.sqlite` (see `init(path:create:)`).
+    public convenience init(stateDirectory: String, create: Bool = true) throws {
+        try self.init(path: "\(stateDirectory)/\(Self.fileName)", create: create)
     }
 
     private static var migrator: DatabaseMigrator {
@@ -108,6 +114,27 @@ public final class VMInventory: Sendable {
             try db.execute(sql: "INSERT INTO host (name, kind, address, port_low, port_high, state_dir) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [host.name, host.kind.rawValue, host.address, host.portLow, host.portHigh, host.stateDirectory])
             try Self.event(db, vm: nil, migration: nil, "host-added", "\(host.name) \(host.kind.rawValue) \(host.address) \(host.portLow)-\(host.portHigh)")
+        }
+    }
+
+    /// Removes host `name` from the inventory. Refused (`wrongState`, nothing changed) while a VM is recorded on
+    /// it or an open migration names it as source or target: stop or move those VMs first.
+    public func removeHost(_ name: String) throws {
+        try write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM host WHERE name = ?", arguments: [name]) ?? 0 > 0 else {
+                throw MigrationError(.unknownHost, "no host named '\(name)' in the inventory")
+            }
+            let vms = try String.fetchAll(db, sql: "SELECT name FROM vm WHERE host = ? ORDER BY name", arguments: [name])
+            guard vms.isEmpty else {
+                throw MigrationError(.wrongState, "host \(name) still has VMs: \(vms.joined(separator: ", ")) (hint: `smig-attest vm stop VM` or migrate them first)")
+            }
+            let open = try String.fetchAll(db, sql: "SELECT vm FROM migration WHERE outcome IS NULL AND (source = ? OR target = ?) ORDER BY vm",
+                                           arguments: [name, name])
+            guard open.isEmpty else {
+                throw MigrationError(.wrongState, "host \(name) is part of open migrations of \(open.joined(separator: ", ")) (hint: `smig-attest vms --recover` finishes or rolls them back)")
+            }
+            try db.execute(sql: "DELETE FROM host WHERE name = ?", arguments: [name])
+            try Self.event(db, vm: nil, migration: nil, "host-removed", name)
         }
     }
 
@@ -206,6 +233,11 @@ public final class VMInventory: Sendable {
             }
             let stored = StoredRow(row, table: "vm", file: path)
             let host = try stored.text("host"), state = try stored.word("state", as: VMRecord.State.self)
+            if state == .migrating {
+                let open = try Row.fetchOne(db, sql: "SELECT source, target, step FROM migration WHERE vm = ? AND outcome IS NULL", arguments: [vm])
+                let what = open.map { "\($0["source"] as String? ?? "?") -> \($0["target"] as String? ?? "?") at step \($0["step"] as String? ?? "?")" } ?? "no open row"
+                throw MigrationError(.wrongState, side: .source, "VM \(vm) has an open migration (\(what)) (hint: `smig-attest vms --recover` finishes or rolls it back)")
+            }
             guard host == source, state == .running || state == .paused else {
                 throw MigrationError(.wrongState, side: .source, "VM \(vm) is \(state.rawValue) on \(host), not running on \(source)")
             }

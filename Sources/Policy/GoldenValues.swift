@@ -94,6 +94,77 @@ public struct GoldenValues: Sendable, Hashable {
     static let topKeys = ["kind", "version", "name", "description", "measurements", "pcrs", "boot-events"]
     static let entryKeys = ["sha256", "values", "required", "comment"]
 
+    /// The measurement names a golden file may use: what the measurement sources produce, with a trailing `*`
+    /// for patterns. A misspelt prefix (`fiel:`) would otherwise be a rule that never matches anything.
+    static let measurementNamePrefixes = ["file:/", "process-text:/", "xen:", "boot-log:", "kernel-module:"]
+    static let measurementNames = ["boot-log", "kernel-modules"]
+
+    /// One entry of `measurements:`. Errors of single digests or values are added to `problems` (the entry is
+    /// then left out); an error of the entry as a whole is thrown.
+    static func entry(name: String, keyNode: Node, value: Node, source: PolicySource,
+                      problems: inout [PolicyError]) throws(PolicyError) -> Entry? {
+        if name.isEmpty || name.dropLast().contains("*") {
+            throw source.error(.badValue, at: keyNode, "measurement name '\(name)' is not valid",
+                               hint: "use a measurement name such as 'file:/boot/xen.gz'; '*' only at the end")
+        }
+        if name.hasPrefix("process-text:pid=") {
+            throw source.error(.badValue, at: keyNode, "measurement name '\(name)' is bound to one process id",
+                               hint: "a PID changes with every start: name the executable, e.g. 'process-text:/usr/bin/qemu-system-x86_64'")
+        }
+        let stem = name.hasSuffix("*") ? String(name.dropLast()) : name
+        guard measurementNames.contains(stem) || measurementNamePrefixes.contains(where: { stem.hasPrefix($0) })
+                || (name.hasSuffix("*") && measurementNamePrefixes.contains(where: { $0.hasPrefix(stem) }) && !stem.isEmpty) else {
+            let prefix = name.split(separator: ":", maxSplits: 1).first.map(String.init) ?? name
+            throw source.error(.badValue, at: keyNode, "measurement name '\(name)' has an unknown source prefix '\(prefix)'",
+                               hint: "names start with \(measurementNamePrefixes.map { "'\($0)'" }.joined(separator: ", ")) or are \(measurementNames.map { "'\($0)'" }.joined(separator: ", "))")
+        }
+        let fields = try source.mapping(value, what: "measurement '\(name)'", allowed: Self.entryKeys)
+        var entry = Entry(name: name, line: keyNode.mark?.line ?? 0, column: keyNode.mark?.column ?? 0)
+        // Sets beside the ordered lists keep the duplicate checks linear (lists of 100k digests occur
+        // when every build of a fleet's history stays allowed).
+        var seenDigests: Set<DigestKey> = []
+        var seenValues: Set<String> = []
+        let before = problems.count
+        if let digests = fields["sha256"] {
+            for (_, item) in try source.stringList(digests, what: "sha256 of '\(name)'") {
+                do throws(PolicyError) {
+                    let digest = try source.digest(item, algorithm: .sha256, what: "sha256 digest of '\(name)'")
+                    if !seenDigests.insert(DigestKey(digest)).inserted {
+                        throw source.error(.duplicateEntry, at: item, "digest listed twice for '\(name)'",
+                                           hint: "remove the repeated line")
+                    }
+                    entry.sha256.append(digest)
+                } catch {
+                    problems.append(error)
+                }
+            }
+        }
+        if let values = fields["values"] {
+            for (text, item) in try source.stringList(values, what: "values of '\(name)'") {
+                if !seenValues.insert(text).inserted {
+                    problems.append(source.error(.duplicateEntry, at: item, "value listed twice for '\(name)'",
+                                                 hint: "remove the repeated line"))
+                    continue
+                }
+                entry.values.append(text)
+            }
+        }
+        if let required = fields["required"] {
+            entry.required = try source.bool(required, what: "required")
+        }
+        if let comment = fields["comment"] { _ = try source.string(comment, what: "comment") }
+        guard problems.count == before else { return nil }
+        if entry.sha256.isEmpty && entry.values.isEmpty {
+            throw source.error(.missingKey, at: value, "measurement '\(name)' allows nothing",
+                               hint: "give 'sha256: [<64 hex digits>]' or 'values: [...]'")
+        }
+        if entry.required && entry.isPattern {
+            throw source.error(.inconsistent, at: keyNode, "a pattern ('\(name)') cannot be required",
+                               hint: "list the required measurements by their full names")
+        }
+        return entry
+    }
+
     /// Decodes a golden-values document strictly (see ``PolicyError``).
     public init(yaml text: String, file: String) throws(PolicyError) {
         let source = PolicySource(file: file)
@@ -107,93 +178,81 @@ public struct GoldenValues: Sendable, Hashable {
                                          what: "name")
         description = try top["description"].map { node throws(PolicyError) in try source.string(node, what: "description") }
 
-        entries = []
-        if let measurementsNode = top["measurements"] {
-            let measurements = try source.mapping(measurementsNode, what: "measurements", allowed: [])
-            for (name, keyNode, value) in measurements.pairs {
-                if name.isEmpty || name.dropLast().contains("*") {
-                    throw source.error(.badValue, at: keyNode, "measurement name '\(name)' is not valid",
-                                       hint: "use a measurement name such as 'file:/boot/xen.gz'; '*' only at the end")
-                }
-                let fields = try source.mapping(value, what: "measurement '\(name)'", allowed: Self.entryKeys)
-                var entry = Entry(name: name, line: keyNode.mark?.line ?? 0, column: keyNode.mark?.column ?? 0)
-                // Sets beside the ordered lists keep the duplicate checks linear (lists of 100k digests occur
-                // when every build of a fleet's history stays allowed).
-                var seenDigests: Set<DigestKey> = []
-                var seenValues: Set<String> = []
-                if let digests = fields["sha256"] {
-                    for (_, item) in try source.stringList(digests, what: "sha256 of '\(name)'") {
-                        let digest = try source.digest(item, algorithm: .sha256, what: "sha256 digest of '\(name)'")
-                        if !seenDigests.insert(DigestKey(digest)).inserted {
-                            throw source.error(.duplicateEntry, at: item, "digest listed twice for '\(name)'",
-                                               hint: "remove the repeated line")
-                        }
-                        entry.sha256.append(digest)
-                    }
-                }
-                if let values = fields["values"] {
-                    for (text, item) in try source.stringList(values, what: "values of '\(name)'") {
-                        if !seenValues.insert(text).inserted {
-                            throw source.error(.duplicateEntry, at: item, "value listed twice for '\(name)'",
-                                               hint: "remove the repeated line")
-                        }
-                        entry.values.append(text)
-                    }
-                }
-                if let required = fields["required"] {
-                    entry.required = try source.bool(required, what: "required")
-                }
-                if let comment = fields["comment"] { _ = try source.string(comment, what: "comment") }
-                if entry.sha256.isEmpty && entry.values.isEmpty {
-                    throw source.error(.missingKey, at: value, "measurement '\(name)' allows nothing",
-                                       hint: "give 'sha256: [<64 hex digits>]' or 'values: [...]'")
-                }
-                if entry.required && entry.isPattern {
-                    throw source.error(.inconsistent, at: keyNode, "a pattern ('\(name)') cannot be required",
-                                       hint: "list the required measurements by their full names")
-                }
-                entries.append(entry)
-            }
+        // Every independent error is collected (an entry, a digest, a PCR, a boot-event rule at a time), so one
+        // check shows them all; what follows a broken structure (a list that is not a list) is skipped.
+        var problems: [PolicyError] = []
+        func attempt(_ body: () throws(PolicyError) -> Void) {
+            do throws(PolicyError) { try body() } catch { problems.append(error) }
         }
 
-        pcrs = [:]
-        if let pcrsNode = top["pcrs"] {
-            let banks = try source.mapping(pcrsNode, what: "pcrs", allowed: TPMAlgorithm.implementedHashes.map(\.name))
-            for (bankName, _, bankNode) in banks.pairs {
-                guard let bank = TPMAlgorithm(hashName: bankName) else { continue }
-                let indices = try source.mapping(bankNode, what: "pcrs.\(bankName)", allowed: [])
-                var table: [Int: [[UInt8]]] = [:]
-                for (_, keyNode, valueNode) in indices.pairs {
-                    let index = try source.int(keyNode, what: "PCR index", range: 0...23)
-                    if table[index] != nil {
-                        throw source.error(.duplicateKey, at: keyNode, "PCR \(index) is listed twice in bank \(bankName)",
-                                           hint: "merge the two lists of allowed values")
-                    }
-                    var allowed: [[UInt8]] = []
-                    var seen: Set<[UInt8]> = []
-                    for (_, item) in try source.stringList(valueNode, what: "allowed values of PCR \(index)") {
-                        let value = try source.digest(item, algorithm: bank, what: "PCR \(index) value")
-                        if !seen.insert(value).inserted {
-                            throw source.error(.duplicateEntry, at: item, "value listed twice for PCR \(index)",
-                                               hint: "remove the repeated line")
+        var entries: [Entry] = []
+        if let measurementsNode = top["measurements"] {
+            attempt { () throws(PolicyError) in
+                let measurements = try source.mapping(measurementsNode, what: "measurements", allowed: [])
+                for (name, keyNode, value) in measurements.pairs {
+                    attempt { () throws(PolicyError) in
+                        if let entry = try Self.entry(name: name, keyNode: keyNode, value: value, source: source, problems: &problems) {
+                            entries.append(entry)
                         }
-                        allowed.append(value)
                     }
-                    if allowed.isEmpty {
-                        throw source.error(.missingKey, at: valueNode, "PCR \(index) allows no value",
-                                           hint: "list at least one \((bank.digestSize ?? 0) * 2)-hex-digit value, or remove the PCR")
-                    }
-                    table[index] = allowed
                 }
-                pcrs[bank] = table
             }
         }
-        bootEvents = []
+        self.entries = entries
+
+        var pcrs: [TPMAlgorithm: [Int: [[UInt8]]]] = [:]
+        if let pcrsNode = top["pcrs"] {
+            attempt { () throws(PolicyError) in
+                let banks = try source.mapping(pcrsNode, what: "pcrs", allowed: TPMAlgorithm.implementedHashes.map(\.name))
+                for (bankName, _, bankNode) in banks.pairs {
+                    guard let bank = TPMAlgorithm(hashName: bankName) else { continue }
+                    attempt { () throws(PolicyError) in
+                        let indices = try source.mapping(bankNode, what: "pcrs.\(bankName)", allowed: [])
+                        var table: [Int: [[UInt8]]] = [:]
+                        for (_, keyNode, valueNode) in indices.pairs {
+                            attempt { () throws(PolicyError) in
+                                let index = try source.int(keyNode, what: "PCR index", range: 0...23)
+                                if table[index] != nil {
+                                    throw source.error(.duplicateKey, at: keyNode, "PCR \(index) is listed twice in bank \(bankName)",
+                                                       hint: "merge the two lists of allowed values")
+                                }
+                                var allowed: [[UInt8]] = []
+                                var seen: Set<[UInt8]> = []
+                                let before = problems.count
+                                for (_, item) in try source.stringList(valueNode, what: "allowed values of PCR \(index)") {
+                                    attempt { () throws(PolicyError) in
+                                        let value = try source.digest(item, algorithm: bank, what: "PCR \(index) value")
+                                        if !seen.insert(value).inserted {
+                                            throw source.error(.duplicateEntry, at: item, "value listed twice for PCR \(index)",
+                                                               hint: "remove the repeated line")
+                                        }
+                                        allowed.append(value)
+                                    }
+                                }
+                                if allowed.isEmpty && problems.count == before {
+                                    throw source.error(.missingKey, at: valueNode, "PCR \(index) allows no value",
+                                                       hint: "list at least one \((bank.digestSize ?? 0) * 2)-hex-digit value, or remove the PCR")
+                                }
+                                table[index] = allowed
+                            }
+                        }
+                        pcrs[bank] = table
+                    }
+                }
+            }
+        }
+        self.pcrs = pcrs
+
+        var bootEvents: [GoldenBootEvent] = []
         if let eventsNode = top["boot-events"] {
-            for item in try source.sequence(eventsNode, what: "boot-events") {
-                bootEvents.append(try GoldenBootEvent(node: item, source: source))
+            attempt { () throws(PolicyError) in
+                for item in try source.sequence(eventsNode, what: "boot-events") {
+                    attempt { () throws(PolicyError) in bootEvents.append(try GoldenBootEvent(node: item, source: source)) }
+                }
             }
         }
+        self.bootEvents = bootEvents
+        if let error = PolicyError.combined(problems) { throw error }
         if entries.isEmpty && pcrs.isEmpty && bootEvents.isEmpty {
             throw source.error(.missingKey, at: node, "the golden values allow nothing",
                                hint: "add 'measurements:', 'pcrs:' or 'boot-events:'")

@@ -63,6 +63,9 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
     public var column: Int
     public var message: String
     public var hint: String?
+    /// Further errors of the same file, found after this one (a check reports every independent error of a
+    /// file, not just the first): this error is the first, in file order.
+    public var others: [PolicyError] = []
 
     public init(_ code: Code, file: String, line: Int, column: Int, message: String, hint: String? = nil) {
         self.code = code
@@ -73,9 +76,26 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
         self.hint = hint
     }
 
+    /// This error and the ones found after it, one per line in `description`.
+    public var all: [PolicyError] {
+        var first = self
+        first.others = []
+        return [first] + others.flatMap(\.all)
+    }
+
+    /// The first of `errors` carrying the rest (nil when there are none).
+    public static func combined(_ errors: [PolicyError]) -> PolicyError? {
+        let flat = errors.flatMap(\.all)
+        guard var first = flat.first else { return nil }
+        first.others = Array(flat.dropFirst())
+        return first
+    }
+
     public var description: String {
-        var text = "\(file):\(line):\(column): error: \(message)"
-        if let hint { text += " (hint: \(hint))" }
-        return text
+        all.map { e in
+            var text = "\(e.file):\(e.line):\(e.column): error: \(e.message)"
+            if let hint = e.hint { text += " (hint: \(hint))" }
+            return text
+        }.joined(separator: "\n")
     }
 }

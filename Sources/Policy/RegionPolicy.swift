@@ -149,8 +149,9 @@ public struct RegionPolicy: Sendable, Hashable {
             try Self.endpoint(node, what: "rc-tcb", source: source, extraKeys: []).0
         }
 
-        // Hosts.
-        hosts = []
+        // Hosts. An error of one host does not hide the errors of the others: each is collected.
+        var problems: [PolicyError] = []
+        var hostList: [Host] = []
         var idNodes: [String: Node] = [:]
         var endpointOwner: [Endpoint: String] = [:]
         let hostItems = try source.sequence(try top.required("hosts", hint: "list the region's hosts"), what: "hosts")
@@ -159,47 +160,53 @@ public struct RegionPolicy: Sendable, Hashable {
                                hint: "a ring needs two or more hosts")
         }
         for item in hostItems {
-            let (endpoint, fields) = try Self.endpoint(item, what: "a host", source: source,
-                                                       extraKeys: ["id", "golden", "capacity"])
-            let idNode = try fields.required("id", hint: "give each host a unique id")
-            let id = try source.nonEmptyString(idNode, what: "host id")
-            guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
-                throw source.error(.badValue, at: idNode, "host id '\(id)' has characters other than letters, digits, '-', '_', '.'")
-            }
-            if let first = idNodes[id] {
-                throw source.error(.duplicateHost, at: idNode, "duplicate host id '\(id)'",
-                                   hint: "first declared at line \(first.mark?.line ?? 0); host ids must be unique")
-            }
-            if let owner = endpointOwner[endpoint] {
-                throw source.error(.duplicateHost, at: fields["address"],
-                                   "host '\(id)' has the same address and port as '\(owner)'",
-                                   hint: "two hosts cannot share \(endpoint.address):\(endpoint.port)")
-            }
-            idNodes[id] = idNode
-            endpointOwner[endpoint] = id
-            var host = Host(id: id, endpoint: endpoint)
-            if let goldenNode = fields["golden"] {
-                let golden = try source.nonEmptyString(goldenNode, what: "golden")
-                if golden.split(separator: "/", omittingEmptySubsequences: false).contains("..") {
-                    throw source.error(.pathOutsideRegion, at: goldenNode,
-                                       "golden path '\(golden)' leaves the region file's directory",
-                                       hint: "keep golden-values files beside the region file or in a directory below it")
+            do throws(PolicyError) {
+                let (endpoint, fields) = try Self.endpoint(item, what: "a host", source: source,
+                                                           extraKeys: ["id", "golden", "capacity"])
+                let idNode = try fields.required("id", hint: "give each host a unique id")
+                let id = try source.nonEmptyString(idNode, what: "host id")
+                guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                    throw source.error(.badValue, at: idNode, "host id '\(id)' has characters other than letters, digits, '-', '_', '.'")
                 }
-                host.golden = golden
-                host.goldenLine = goldenNode.mark?.line ?? 0
-                host.goldenColumn = goldenNode.mark?.column ?? 0
-            }
-            if let capacityNode = fields["capacity"] {
-                let capacity = try source.mapping(capacityNode, what: "capacity", allowed: ["vcpus", "memory-mib"])
-                host.capacityVCPUs = try capacity["vcpus"].map { node throws(PolicyError) in
-                    try source.int(node, what: "vcpus", range: 1...65_536)
+                if let first = idNodes[id] {
+                    throw source.error(.duplicateHost, at: idNode, "duplicate host id '\(id)'",
+                                       hint: "first declared at line \(first.mark?.line ?? 0); host ids must be unique")
                 }
-                host.capacityMemoryMiB = try capacity["memory-mib"].map { node throws(PolicyError) in
-                    try source.int(node, what: "memory-mib", range: 1...(1 << 40))
+                if let owner = endpointOwner[endpoint] {
+                    throw source.error(.duplicateHost, at: fields["address"],
+                                       "host '\(id)' has the same address and port as '\(owner)'",
+                                       hint: "two hosts cannot share \(endpoint.address):\(endpoint.port)")
                 }
+                idNodes[id] = idNode
+                endpointOwner[endpoint] = id
+                var host = Host(id: id, endpoint: endpoint)
+                if let goldenNode = fields["golden"] {
+                    let golden = try source.nonEmptyString(goldenNode, what: "golden")
+                    if golden.split(separator: "/", omittingEmptySubsequences: false).contains("..") {
+                        throw source.error(.pathOutsideRegion, at: goldenNode,
+                                           "golden path '\(golden)' leaves the region file's directory",
+                                           hint: "keep golden-values files beside the region file or in a directory below it")
+                    }
+                    host.golden = golden
+                    host.goldenLine = goldenNode.mark?.line ?? 0
+                    host.goldenColumn = goldenNode.mark?.column ?? 0
+                }
+                if let capacityNode = fields["capacity"] {
+                    let capacity = try source.mapping(capacityNode, what: "capacity", allowed: ["vcpus", "memory-mib"])
+                    host.capacityVCPUs = try capacity["vcpus"].map { node throws(PolicyError) in
+                        try source.int(node, what: "vcpus", range: 1...65_536)
+                    }
+                    host.capacityMemoryMiB = try capacity["memory-mib"].map { node throws(PolicyError) in
+                        try source.int(node, what: "memory-mib", range: 1...(1 << 40))
+                    }
+                }
+                hostList.append(host)
+            } catch {
+                problems.append(error)
             }
-            hosts.append(host)
         }
+        if let error = PolicyError.combined(problems) { throw error }
+        hosts = hostList
         if hosts.count < 2 {
             throw source.error(.badValue, at: top["hosts"], "hosts must list at least two hosts",
                                hint: "a ring needs two or more hosts; each host is watched by its neighbour")

@@ -250,7 +250,7 @@ public struct PolicySource: Sendable {
     func duration(_ node: Node, what: String) throws(PolicyError) -> Duration {
         let text = try string(node, what: what)
         let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        var number = Substring(text)
+        var number = Substring("")
         var scale: Int64 = 1000
         for (suffix, millis) in units where text.hasSuffix(suffix) {
             let candidate = text.dropLast(suffix.count)
@@ -261,8 +261,10 @@ public struct PolicySource: Sendable {
             }
         }
         guard !number.isEmpty, number.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(number) else {
-            throw error(.wrongType, at: node, "\(what) must be a duration, found '\(text)'",
-                        hint: "write e.g. 500ms, 30s, 5m or 2h")
+            let unitless = !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber }
+            throw error(.wrongType, at: node,
+                        unitless ? "\(what) '\(text)' has no unit" : "\(what) must be a duration, found '\(text)'",
+                        hint: unitless ? "write the unit: \(text)s, \(text)ms, \(text)m or \(text)h" : "write e.g. 500ms, 30s, 5m or 2h")
         }
         let (millis, overflow) = value.multipliedReportingOverflow(by: scale)
         guard !overflow, millis > 0, millis <= 7 * 24 * 3_600_000 else {
@@ -297,13 +299,17 @@ public struct PolicySource: Sendable {
     /// A hexadecimal digest of `algorithm`'s length.
     func digest(_ node: Node, algorithm: TPMAlgorithm, what: String) throws(PolicyError) -> [UInt8] {
         let text = try string(node, what: what)
-        guard let bytes = Hex.decode(text), !text.isEmpty else {
-            throw error(.badDigest, at: node, "\(what) '\(text)' is not hexadecimal",
-                        hint: "a \(algorithm.name) digest is \((algorithm.digestSize ?? 0) * 2) hex digits (0-9, a-f)")
+        let expected = (algorithm.digestSize ?? 0) * 2
+        let isHexDigit = { (c: UInt8) in (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46) }
+        guard !text.isEmpty, text.utf8.allSatisfy(isHexDigit) else {
+            let bad = text.unicodeScalars.first { !($0.isASCII && isHexDigit(UInt8($0.value))) }
+            throw error(.badDigest, at: node,
+                        text.isEmpty ? "\(what) is empty" : "\(what) '\(text)' is not hexadecimal ('\(bad.map(String.init) ?? "")' is not a hex digit)",
+                        hint: "a \(algorithm.name) digest is \(expected) hex digits (0-9, a-f)")
         }
-        guard bytes.count == algorithm.digestSize else {
+        guard text.utf8.count == expected, let bytes = Hex.decode(text) else {
             throw error(.badDigestLength, at: node,
-                        "\(what) has \(text.utf8.count) hex digits; a \(algorithm.name) digest has \((algorithm.digestSize ?? 0) * 2)",
+                        "\(what) has \(text.utf8.count) hex digits, expected \(expected) for \(algorithm.name)",
                         hint: text.utf8.count == 40 ? "this looks like a sha1 digest; compute it with sha256sum"
                                                     : "compute it with \(algorithm.name)sum")
         }

@@ -49,7 +49,10 @@ struct VMInventoryTests {
         try inv.addVM(vm, host: "a", state: .running)
         let m = try inv.beginMigration(vm: "v", source: "a", target: "b", port: 47011)
         #expect(try inv.vm(named: "v").state == .migrating)
-        #expect((#expect(throws: MigrationError.self) { try inv.beginMigration(vm: "v", source: "a", target: "b", port: 47012) })?.code == .wrongState)
+        let twice = #expect(throws: MigrationError.self) { try inv.beginMigration(vm: "v", source: "a", target: "b", port: 47012) }
+        #expect(twice?.code == .wrongState)
+        #expect(twice?.reason.contains("open migration (a -> b at step planned)") == true, "\(String(describing: twice))")
+        #expect(twice?.reason.contains("vms --recover") == true)
         try inv.record(.targetPrepared, migration: m.id)
         // Reopen from disk: a new process sees the same state.
         let again = try VMInventory(stateDirectory: dir)
@@ -61,6 +64,30 @@ struct VMInventoryTests {
         #expect(try inv.migrations(vm: "v").map(\.step) == [.completed])
         #expect(try inv.events(vm: "v").map(\.what) == ["vm-added", "migration-planned", "migration-target-prepared", "migration-completed"])
         #expect((#expect(throws: MigrationError.self) { try inv.record(.transferred, migration: m.id) })?.code == .inventory)
+    }
+
+    @Test("a host is removed only when no VM and no open migration names it; history stays")
+    func removeHost() throws {
+        let (inv, dir) = try fresh()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try inv.addVM(VMDescription(name: "v", memoryMiB: 16, bootImage: "/x.img"), host: "a", state: .running)
+        let busy = #expect(throws: MigrationError.self) { try inv.removeHost("a") }
+        #expect(busy?.code == .wrongState && busy?.reason.contains("v") == true)
+        let m = try inv.beginMigration(vm: "v", source: "a", target: "b", port: 47011)
+        #expect((#expect(throws: MigrationError.self) { try inv.removeHost("b") })?.code == .wrongState, "b is an open migration's target")
+        try inv.finishMigration(m.id, outcome: .completed, vmHost: "b", vmState: .running)
+        try inv.removeHost("a")
+        #expect(try inv.hosts().map(\.name) == ["b"])
+        #expect(try inv.migrations(vm: "v").count == 1, "the migration history stays")
+        #expect(try inv.events().last?.what == "host-removed")
+        #expect((#expect(throws: MigrationError.self) { try inv.removeHost("a") })?.code == .unknownHost)
+    }
+
+    @Test("create: false does not conjure an inventory")
+    func noInventory() throws {
+        let dir = "/tmp/smi-\(UUID().uuidString.prefix(8))"
+        #expect((#expect(throws: MigrationError.self) { try VMInventory(stateDirectory: dir, create: false) })?.code == .noInventory)
+        #expect(!FileManager.default.fileExists(atPath: dir))
     }
 
     @Test("bad VM descriptions are refused", arguments: [

@@ -127,11 +127,17 @@ let brokenCases: [BrokenCase] = [
           .unknownKey, "bad.yaml:6:5: error: unknown key 'sha265' in measurement 'file:/boot/xen.gz'",
           hint: "did you mean 'sha256'?"),
     .init("golden: short digest", replacing(validGolden, "    sha256: [\(digestA)]", "    sha256: [abcd]"),
-          .badDigestLength, "bad.yaml:6:14: error: sha256 digest of 'file:/boot/xen.gz' has 4 hex digits; a sha256 digest has 64"),
+          .badDigestLength, "bad.yaml:6:14: error: sha256 digest of 'file:/boot/xen.gz' has 4 hex digits, expected 64 for sha256"),
     .init("golden: sha1-length digest", replacing(validGolden, "    sha256: [\(digestA)]",
                                                  "    sha256: [\(String(repeating: "1", count: 40))]"),
-          .badDigestLength, "bad.yaml:6:14: error: sha256 digest of 'file:/boot/xen.gz' has 40 hex digits; a sha256 digest has 64",
+          .badDigestLength, "bad.yaml:6:14: error: sha256 digest of 'file:/boot/xen.gz' has 40 hex digits, expected 64 for sha256",
           hint: "this looks like a sha1 digest; compute it with sha256sum"),
+    .init("golden: one hex digit short", replacing(validGolden, "    sha256: [\(digestA)]", "    sha256: [\(digestA.dropLast())]"),
+          .badDigestLength, "bad.yaml:6:14: error: sha256 digest of 'file:/boot/xen.gz' has 63 hex digits, expected 64 for sha256"),
+    .init("golden: misspelt source prefix", replacing(validGolden, "\"file:/boot/xen.gz\"", "\"fiel:/boot/xen.gz\""),
+          .badValue, "bad.yaml:5:3: error: measurement name 'fiel:/boot/xen.gz' has an unknown source prefix 'fiel'"),
+    .init("golden: measurement bound to a process id", replacing(validGolden, "\"file:/boot/xen.gz\"", "\"process-text:pid=123\""),
+          .badValue, "bad.yaml:5:3: error: measurement name 'process-text:pid=123' is bound to one process id"),
     .init("golden: non-hex digest", replacing(validGolden, "      - \(digestB)", "      - \(String(repeating: "z", count: 64))"),
           .badDigest, "bad.yaml:12:9: error: sha256 digest of 'kernel-module:*' '\(String(repeating: "z", count: 64))' is not hexadecimal"),
     .init("golden: required is not a bool", replacing(validGolden, "required: true", "required: yes"),
@@ -146,7 +152,7 @@ let brokenCases: [BrokenCase] = [
     .init("golden: unknown bank", replacing(validGolden, "  sha256:\n    0:", "  sha257:\n    0:"),
           .unknownKey, "bad.yaml:14:3: error: unknown key 'sha257' in pcrs", hint: "did you mean 'sha256'?"),
     .init("golden: sha384 bank with sha256-length value", replacing(validGolden, "  sha256:\n    0:", "  sha384:\n    0:"),
-          .badDigestLength, "bad.yaml:15:9: error: PCR 0 value has 64 hex digits; a sha384 digest has 96"),
+          .badDigestLength, "bad.yaml:15:9: error: PCR 0 value has 64 hex digits, expected 96 for sha384"),
     .init("golden: duplicate measurement name", replacing(validGolden, "  \"kernel-module:*\":", "  \"xen:build-id\":"),
           .duplicateKey, "bad.yaml:8:3: error: duplicate key 'xen:build-id' in one mapping"),
     .init("golden: wrong kind", replacing(validGolden, "kind: golden-values", "kind: golden-value"),
@@ -185,6 +191,8 @@ let brokenCases: [BrokenCase] = [
     .init("region: bad duration", replacing(validRegion, "challenge: 60s", "challenge: 60 seconds"),
           .wrongType, "bad.yaml:12:14: error: intervals.challenge must be a duration, found '60 seconds'",
           hint: "write e.g. 500ms, 30s, 5m or 2h"),
+    .init("region: duration without a unit", replacing(validRegion, "challenge: 60s", "challenge: 60"),
+          .wrongType, "bad.yaml:12:14: error: intervals.challenge '60' has no unit", hint: "write the unit: 60s, 60ms, 60m or 60h"),
     .init("region: unknown action", replacing(validRegion, "untrusted: evacuate", "untrusted: evacuat"),
           .badValue, "bad.yaml:16:14: error: 'evacuat' is not a valid action for 'untrusted'", hint: "did you mean 'evacuate'?"),
     .init("region: unknown state", replacing(validRegion, "  untrusted: evacuate", "  compromised: evacuate"),
@@ -225,6 +233,25 @@ struct BrokenPolicyTests {
             #expect(error.description.hasPrefix(broken.expected), "\(error)")
             if let hint = broken.hint { #expect(error.hint == hint, "\(error)") }
         }
+    }
+
+    @Test func everyIndependentErrorOfAGoldenFileIsReported() throws {
+        var text = replacing(validGolden, "\"file:/boot/xen.gz\"", "\"fiel:/boot/xen.gz\"")
+        text = replacing(text, "values: [\"151b373fd64b321593bf987fd923cd10dabadac4\"]", "values: [a, a]")
+        text = replacing(text, "      - \(digestB)", "      - \(digestB.dropLast())\n      - zz")
+        text = replacing(text, "    4: \(digestB)", "    24: \(digestB)")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: text, file: "bad.yaml") }
+        let all = try #require(error).all
+        #expect(all.map(\.code) == [.badValue, .duplicateEntry, .badDigestLength, .badDigest, .outOfRange], "\(all)")
+        #expect(all.map(\.line) == [5, 9, 12, 13, 17], "\(all)")
+        #expect(error?.description.split(separator: "\n").count == 5)
+    }
+
+    @Test func everyBrokenHostOfARegionIsReported() throws {
+        var text = replacing(validRegion, "address: 10.0.0.11", "address: \"10.0.0.11 x\"")
+        text = replacing(text, "10.0.0.13, port: 8443", "10.0.0.13, port: 70000")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: text, file: "bad.yaml") }
+        #expect(try #require(error).all.map(\.line) == [6, 8], "\(String(describing: error))")
     }
 
     @Test func atLeastTwentyBrokenFiles() {

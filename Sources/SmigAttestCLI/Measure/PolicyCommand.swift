@@ -19,10 +19,13 @@ public struct PolicyCheckCommand: ParsableCommand {
         abstract: "Validate golden-values and region policy files (strict schema, positions in every error).",
         discussion: """
         Each file is one YAML document with 'kind: golden-values' or 'kind: region'. Unknown keys, wrong types, \
-        bad digest lengths and duplicate hosts are errors, printed as FILE:LINE:COL: error: MESSAGE (hint: ...). \
-        For a region, the golden-values files its hosts name (relative to the region file's directory, never \
-        outside it; absolute paths only with --allow-absolute-golden) are checked too. \
-        Exit status 1 if any file is rejected.
+        bad digest lengths, durations without a unit, measurement names with an unknown source prefix or bound to \
+        a process id, and duplicate hosts are errors, printed as FILE:LINE:COL: error: MESSAGE (hint: ...), every \
+        independent error of a file (each measurement, digest, PCR, boot-event rule and host on its own), not just \
+        the first. For a region, the golden-values files its hosts name (relative to the region file's directory, \
+        never outside it; absolute paths only with --allow-absolute-golden) are checked too; a missing one is an \
+        error at the `golden:` line that names it. With --json, each file has `errors` (all) and `error` (the first). \
+        Exit status 1 if any file is rejected, 2 if one cannot be read.
         """)
 
     @Argument(help: "Policy files to check.") public var files: [String]
@@ -50,7 +53,26 @@ public struct PolicyCheckCommand: ParsableCommand {
         public var kind: String?
         public var name: String?
         public var summary: String?
+        /// The first error (kept for scripts that read one); `errors` has every error of the file, in file order.
         public var error: Failure?
+        public var errors: [Failure]?
+
+        init(file: String, ok: Bool, kind: String? = nil, name: String? = nil, summary: String? = nil) {
+            self.file = file
+            self.ok = ok
+            self.kind = kind
+            self.name = name
+            self.summary = summary
+        }
+
+        init(failed error: PolicyError) {
+            self.init(file: error.file, ok: false)
+            let all = error.all.map { Failure(code: $0.code.rawValue, file: $0.file, line: $0.line, column: $0.column,
+                                              message: $0.message, hint: $0.hint) }
+            self.file = all.first?.file ?? error.file
+            self.error = all.first
+            self.errors = all
+        }
     }
 
     /// Checks one policy file; for a region, also the golden files its hosts name (relative to it).
@@ -62,20 +84,33 @@ public struct PolicyCheckCommand: ParsableCommand {
                 return [FileResult(file: path, ok: true, kind: "golden-values", name: golden.name,
                                    summary: "\(golden.entries.count) measurements (\(golden.requiredNames.count) required), \(pcrCount) PCR values, \(golden.bootEvents.count) boot-event rules")]
             case let .region(region):
-                var results = [FileResult(file: path, ok: true, kind: "region", name: region.name,
-                                          summary: "\(region.hosts.count) hosts, ring \(region.ring.joined(separator: " -> ")) -> \(region.ring.first ?? "")")]
+                var results: [FileResult] = []
+                var missing: [PolicyError] = []
                 var seen: Set<String> = []
                 for host in region.hosts {
                     guard let goldenPath = try region.goldenPath(of: host, regionFile: path,
                                                                  allowAbsolute: allowAbsoluteGolden) else { continue }
-                    if seen.insert(goldenPath).inserted { results += check(goldenPath) }
+                    guard seen.insert(goldenPath).inserted else { continue }
+                    // A golden file that is not there is the region file's error, at the `golden:` that names it.
+                    guard FileManager.default.fileExists(atPath: goldenPath) else {
+                        missing.append(PolicyError(
+                            .unreadable, file: path, line: host.goldenLine, column: host.goldenColumn,
+                            message: "golden-values file '\(host.golden ?? "")' of host '\(host.id)' does not exist (\(goldenPath))",
+                            hint: "write it (smig-attest golden capture) or correct the path; it is relative to the region file's directory"))
+                        continue
+                    }
+                    results += check(goldenPath)
+                }
+                if let error = PolicyError.combined(missing) {
+                    results.insert(FileResult(failed: error), at: 0)
+                } else {
+                    results.insert(FileResult(file: path, ok: true, kind: "region", name: region.name,
+                                              summary: "\(region.hosts.count) hosts, ring \(region.ring.joined(separator: " -> ")) -> \(region.ring.first ?? "")"), at: 0)
                 }
                 return results
             }
         } catch {
-            return [FileResult(file: path, ok: false,
-                               error: .init(code: error.code.rawValue, file: error.file, line: error.line,
-                                            column: error.column, message: error.message, hint: error.hint))]
+            return [FileResult(failed: error)]
         }
     }
 
@@ -86,10 +121,12 @@ public struct PolicyCheckCommand: ParsableCommand {
             Output.json(results)
         } else {
             for result in results {
-                if let error = result.error {
-                    let text = PolicyError(.init(rawValue: error.code), file: error.file, line: error.line,
-                                           column: error.column, message: error.message, hint: error.hint)
-                    Output.line(text.description)
+                if let errors = result.errors {
+                    for error in errors {
+                        let text = PolicyError(.init(rawValue: error.code), file: error.file, line: error.line,
+                                               column: error.column, message: error.message, hint: error.hint)
+                        Output.line(text.description)
+                    }
                 } else {
                     Output.line("\(result.file): ok: \(result.kind ?? "") '\(result.name ?? "")', \(result.summary ?? "")")
                 }

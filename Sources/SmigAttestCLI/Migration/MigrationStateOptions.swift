@@ -25,8 +25,10 @@ public struct MigrationStateOptions: ParsableArguments {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    func inventory() throws -> VMInventory {
-        try VMInventory(stateDirectory: resolvedStateDir)
+    /// The inventory of the state directory. Only `vm host add` creates one (`create: true`); every other command
+    /// fails with `no-inventory` (status 2) on a directory that has none, rather than list an empty one.
+    func inventory(create: Bool = false) throws -> VMInventory {
+        try VMInventory(stateDirectory: resolvedStateDir, create: create)
     }
 
     func orchestrator() throws -> MigrationOrchestrator {
@@ -37,13 +39,13 @@ public struct MigrationStateOptions: ParsableArguments {
     }
 }
 
-/// Runs a migration command's body. A damaged inventory (a stored value of the wrong type or an unknown word) or
-/// an unsafe state file is an input error: one coded line naming the file (and table, row and column), exit
-/// status 2. Other errors pass on.
+/// Runs a migration command's body. A damaged inventory (a stored value of the wrong type or an unknown word), a
+/// state directory without one, or an unsafe state file is an input error: one coded line naming the file (and
+/// table, row and column), exit status 2. Other errors pass on.
 func reportingInventoryErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
-    } catch let error as MigrationError where error.code == .inventoryCorrupt || error.code.rawValue.hasPrefix("state.") {
+    } catch let error as MigrationError where error.code == .inventoryCorrupt || error.code == .noInventory || error.code.rawValue.hasPrefix("state.") {
         Output.error(error.description)
         throw ExitCode(2)
     }

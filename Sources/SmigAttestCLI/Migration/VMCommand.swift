@@ -56,7 +56,7 @@ public struct VMStopCommand: AsyncParsableCommand {
 
     func body() async throws {
         try await options.orchestrator().stopVM(name)
-        print(options.json ? "{\"stopped\": \"\(name)\"}" : "\(name) stopped")
+        print(options.json ? try Output.jsonString(["stopped": name]) : "\(name) stopped")
     }
 }
 
@@ -64,8 +64,8 @@ public struct VMStopCommand: AsyncParsableCommand {
 public struct VMHostCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "host",
-        abstract: "Declare and list hosts (a name, an address, a port range and a state directory).",
-        subcommands: [VMHostAddCommand.self, VMHostListCommand.self])
+        abstract: "Declare, list and remove hosts (a name, an address, a port range and a state directory).",
+        subcommands: [VMHostAddCommand.self, VMHostListCommand.self, VMHostRemoveCommand.self])
     public init() {}
 }
 
@@ -98,7 +98,7 @@ public struct VMHostAddCommand: AsyncParsableCommand {
         let host = MigrationHost(name: name, kind: hostKind, address: address,
                                  portLow: range.lowerBound, portHigh: range.upperBound,
                                  stateDirectory: hostDir ?? "\(options.resolvedStateDir)/hosts/\(name)")
-        try options.inventory().addHost(host)
+        try options.inventory(create: true).addHost(host)
         print(options.json ? try Output.jsonString(host) : "host \(name) added (\(address) \(ports), \(host.stateDirectory))")
     }
 }
@@ -118,5 +118,26 @@ public struct VMHostListCommand: AsyncParsableCommand {
             print(Output.table(["HOST", "KIND", "ADDRESS", "PORTS", "STATE DIR"],
                                         hosts.map { [$0.name, $0.kind.rawValue, $0.address, "\($0.portLow)-\($0.portHigh)", $0.stateDirectory] }))
         }
+    }
+}
+
+public struct VMHostRemoveCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a declared host from the inventory.",
+        discussion: """
+            Refused (status 1, nothing changed) while a VM is recorded on the host or an open migration names it: \
+            stop or migrate its VMs first, and finish interrupted migrations with `smig-attest vms --recover`. \
+            The host's state directory and the migration history stay; the inventory's audit trail records the removal.
+            """)
+    @OptionGroup public var options: MigrationStateOptions
+    @Argument(help: "Host name.") public var name: String
+    public init() {}
+
+    public func run() async throws { try await reportingInventoryErrors(body) }
+
+    func body() async throws {
+        try options.inventory().removeHost(name)
+        print(options.json ? try Output.jsonString(["removed": name]) : "host \(name) removed")
     }
 }
