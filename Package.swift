@@ -110,7 +110,19 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["TestGuest/counter.asm"],
+            swiftSettings: upcoming
+        ),
+
+        // A software TPM (swtpm with EK certificates from a local CA) for the demo, the benchmarks and the tests;
+        // not part of the TPM library, which only talks to a TPM.
+        .target(name: "Swtpm", swiftSettings: upcoming),
+
+        // The built-in guests (boot sectors that count) that `vm start`, `bench migrate`, the demo and the tests
+        // boot, and reading their counter from guest memory. Not part of the Migration library.
+        .target(
+            name: "BuiltInGuests",
+            dependencies: ["Migration"],
+            exclude: ["counter.asm", "ticker.asm"],
             swiftSettings: upcoming
         ),
 
@@ -160,7 +172,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol",
+                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
@@ -178,7 +190,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab",
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Swtpm", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -191,7 +203,7 @@ let package = Package(
         // A whole region on loopback from real parts (swtpm, agents, RC-TCB, QEMU): `demo` and `bench response`.
         .target(
             name: "RegionLab",
-            dependencies: ["Migration", "RegionTCB", "TPM", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "RegionTCB", "TPM", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
         .executableTarget(
@@ -209,7 +221,7 @@ let package = Package(
         ),
 
         // Helpers shared by the test targets (process runner, executable lookup). Not shipped.
-        .target(name: "SmigTestSupport", path: "Tests/SmigTestSupport", swiftSettings: upcoming),
+        .target(name: "SmigTestSupport", dependencies: ["Swtpm"], path: "Tests/SmigTestSupport", swiftSettings: upcoming),
 
         .testTarget(name: "StateFilesTests", dependencies: ["StateFiles"], swiftSettings: upcoming),
         .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
@@ -220,22 +232,22 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], swiftSettings: upcoming),
-        .testTarget(name: "TPMTests", dependencies: ["TPM", "TPMWire", "Attestation", "SmigTestSupport"], swiftSettings: upcoming),
+        .testTarget(name: "TPMTests", dependencies: ["TPM", "TPMWire", "Attestation", "Swtpm", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "MeasurementTests",
             dependencies: [
-                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI", "Agent",
+                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI", "Agent", "Swtpm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
         ),
         // Test tool: one orchestrated migration that SIGKILLs itself after a given step (crash-recovery tests).
         .executableTarget(name: "smig-migration-crash", dependencies: ["Migration"], path: "Tests/MigrationCrashTool", swiftSettings: upcoming),
-        .testTarget(name: "MigrationTests", dependencies: ["Migration", "SmigTestSupport"], swiftSettings: upcoming),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "RegionTests",
             dependencies: [
-                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "RegionLab", "SmigTestSupport",
+                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SmigTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -247,7 +259,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SmigAttestCLITests",
-            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "SmigTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "Swtpm", "SmigTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
     ]

@@ -46,7 +46,7 @@ public final class HostTPM: @unchecked Sendable {
             if FileManager.default.fileExists(atPath: logPath) { records = try? MeasurementLog.readRecords(path: logPath) }
             return EvidenceBundle(hostId: hostId, akPublic: blob.publicBytes, akName: try blob.akPublic.name, nonce: nonce,
                                   attest: quote.attest, signature: quote.signature, selection: selection,
-                                  pcrValues: values.digests, eventLog: records,
+                                  pcrValues: values.ordered, eventLog: records,
                                   bootLog: bootLogPath.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) },
                                   agentTime: Date())
         }

@@ -14,6 +14,6 @@ public struct TPMPCRExtender: PCRExtender {
     }
 
     public func read(pcr: Int) throws -> [UInt8] {
-        try device.readPCRs(PCRSelectionList([PCRSelection(hash: .sha256, pcrs: [pcr])])).digests[0]
+        try device.readPCRs(PCRSelectionList([PCRSelection(hash: .sha256, pcrs: [pcr])])).banks[.sha256, pcr] ?? []
     }
 }

@@ -22,8 +22,8 @@ public struct QuoteExpectation: Sendable {
 public struct VerifiedQuote: Hashable, Sendable {
     public var attest: Attest
     public var quoteInfo: QuoteInfo
-    /// Claimed PCR values, now proven, keyed by bank and index.
-    public var pcrs: [TPMAlgorithm: [Int: [UInt8]]]
+    /// Claimed PCR values, now proven.
+    public var pcrs: PCRBanks
     public var clock: ClockObservation
     public var continuity: ClockObservation.Continuity?
 }
@@ -78,7 +78,7 @@ public enum QuoteVerifier {
         let signature: Signature
         do { signature = try Signature(wireBytes: signatureBytes) } catch { throw AttestationError(.malformedSignature, wrapping: error, in: "TPMT_SIGNATURE") }
 
-        try key.verify(signature, over: attestBytes, allowSHA1: expected.allowSHA1Signatures)
+        try key.verify(signature, over: attest.signedBytes, allowSHA1: expected.allowSHA1Signatures)
 
         guard attest.magic == Attest.generatedValue else {
             throw AttestationError(.badMagic, "magic is 0x\(String(attest.magic, radix: 16)), not TPM_GENERATED_VALUE 0xff544347", offset: 0)
@@ -102,12 +102,12 @@ public enum QuoteVerifier {
         guard pcrValues.count == ordered.count else {
             throw AttestationError(.malformedPCRValues, "\(pcrValues.count) PCR values for \(ordered.count) selected PCRs")
         }
-        var pcrs: [TPMAlgorithm: [Int: [UInt8]]] = [:]
+        var pcrs = PCRBanks()
         for (i, entry) in ordered.enumerated() {
             guard pcrValues[i].count == entry.hash.digestSize else {
                 throw AttestationError(.malformedPCRValues, "PCR \(entry.hash.name):\(entry.pcr) value is \(pcrValues[i].count) bytes, not \(entry.hash.digestSize ?? 0)")
             }
-            pcrs[entry.hash, default: [:]][entry.pcr] = pcrValues[i]
+            pcrs[entry.hash, entry.pcr] = pcrValues[i]
         }
         let digest: [UInt8]
         do { digest = try pcrDigest(pcrValues, hash: signature.hash) } catch {

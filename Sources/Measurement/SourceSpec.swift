@@ -1,3 +1,5 @@
+public import Policy
+
 /// A measurement source written as text, as on the command line and in agent configuration:
 ///
 /// - `file:PATH`
@@ -41,5 +43,33 @@ public enum SourceSpec {
         default:
             throw bad("unknown source '\(kind)'")
         }
+    }
+
+    /// The sources a golden file's entries imply: `file:PATH` and `process-text:EXE` entries (not patterns) are
+    /// measured by path, `xen:*` by the xen source, `kernel-module*` by kernel-modules, `boot-log*` by boot-log.
+    public static func sources(impliedBy golden: GoldenValues) throws(MeasurementError) -> [any MeasurementSource] {
+        var files: [String] = []
+        var executables: [String] = []
+        var kinds: [String] = []
+        for entry in golden.entries {
+            let name = entry.name
+            if name.hasPrefix("file:"), !entry.isPattern {
+                files.append(String(name.dropFirst(5)))
+            } else if name.hasPrefix("process-text:"), !entry.isPattern {
+                executables.append(String(name.dropFirst(13)))
+            } else if name.hasPrefix("xen:") {
+                kinds.append("xen")
+            } else if name.hasPrefix("kernel-module") {
+                kinds.append("kernel-modules")
+            } else if name.hasPrefix("boot-log") {
+                kinds.append("boot-log")
+            }
+        }
+        var out: [any MeasurementSource] = []
+        if !files.isEmpty { out.append(FileSource(paths: files)) }
+        for executable in executables { out.append(ProcessTextSource(.executable(executable))) }
+        var seen: Set<String> = []
+        for kind in kinds where seen.insert(kind).inserted { out.append(try parse(kind)) }
+        return out
     }
 }

@@ -1,4 +1,6 @@
 public import Foundation
+import BuiltInGuests
+public import Swtpm
 public import Migration
 public import RegionTCB
 public import TPM

@@ -26,6 +26,9 @@ public struct IVTRow: Sendable, Hashable, Codable {
     public var capacity: Int?
     public var version: Int
     public var updatedAt: Date
+    /// Set when the host turned `rebooted`, cleared when it is `trusted` again (which takes a boot log that
+    /// replays): a reboot is not forgotten when the host is `unreachable` or `untrusted` in between.
+    public var bootLogPending: Bool = false
 }
 
 /// One audited change.
@@ -90,6 +93,9 @@ public final class IVTStore: Sendable {
                     old_state TEXT, new_state TEXT, code TEXT, detail TEXT
                 );
                 """)
+        }
+        m.registerMigration("v2: boot_log_pending") { db in
+            try db.execute(sql: "ALTER TABLE host ADD COLUMN boot_log_pending INTEGER NOT NULL DEFAULT 0")
         }
         return m
     }
@@ -181,11 +187,12 @@ public final class IVTStore: Sendable {
                     measured_by = COALESCE(?, measured_by), last_quote_at = COALESCE(?, last_quote_at),
                     tpm_clock = COALESCE(?, tpm_clock), reset_count = COALESCE(?, reset_count),
                     restart_count = COALESCE(?, restart_count), last_pcr_digest = COALESCE(?, last_pcr_digest),
+                    boot_log_pending = CASE ? WHEN 'rebooted' THEN 1 WHEN 'trusted' THEN 0 ELSE boot_log_pending END,
                     version = version + 1, updated_at = ?
                 WHERE id = ?
                 """).execute(arguments: [update.state.rawValue, update.code, update.detail, update.measuredBy, update.quoteAt?.timeIntervalSince1970,
                                  update.tpmClock.map { Int64(bitPattern: $0) }, update.resetCount.map { Int64($0) }, update.restartCount.map { Int64($0) },
-                                 update.pcrDigest, now.timeIntervalSince1970, host])
+                                 update.pcrDigest, update.state.rawValue, now.timeIntervalSince1970, host])
             var seq: Int64?
             if old.state != update.state {
                 try Self.audit(db, now, host: host, kind: "state", old: old.state.rawValue, new: update.state.rawValue, code: update.code, detail: update.detail)
@@ -296,7 +303,8 @@ public final class IVTStore: Sendable {
             policyName: try r.decode(forColumn: "policy_name"), policyDigest: try r.decode(forColumn: "policy_digest"),
             vms: vmsText.isEmpty ? [] : vmsText.split(separator: ",").map(String.init),
             capacity: try r.decode(forColumn: "capacity"), version: try r.decode(forColumn: "version"),
-            updatedAt: Date(timeIntervalSince1970: try r.decode(forColumn: "updated_at")))
+            updatedAt: Date(timeIntervalSince1970: try r.decode(forColumn: "updated_at")),
+            bootLogPending: try r.decode(forColumn: "boot_log_pending"))
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(RegionError) -> T {

@@ -1,4 +1,5 @@
 import Attestation
+import TPMWire
 import Foundation
 
 extension RegionError.Code {

@@ -303,9 +303,11 @@ public actor RegionState {
         case .valid(let q): quote = q
         case .rebooted(let q, _): quote = q; rebooted = true
         }
-        // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events).
+        // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events),
+        // also when the host was `unreachable` or `untrusted` since the reboot.
+        let awaitingBootLog = row?.state == .rebooted || row?.bootLogPending == true
         var bootLog: BootEventLog?
-        if row?.state == .rebooted {
+        if awaitingBootLog {
             switch Self.rebootedBootLog(bundle, quote) {
             case .replays(let log): bootLog = log
             case .refused(let code, let detail): return .rebooted(quote, measuredBy: measuredBy, code: code, detail: detail)
@@ -319,7 +321,7 @@ public actor RegionState {
                                   detail: v.reasons.prefix(3).map(\.description).joined(separator: "; "))
             }
         }
-        if rebooted, row?.state != .rebooted {
+        if rebooted, !awaitingBootLog {
             return .rebooted(quote, measuredBy: measuredBy, code: "quote.rebooted",
                              detail: "TPM reset/restart since the last quote (resetCount \(quote.clock.resetCount), restartCount \(quote.clock.restartCount)); trusted again once its boot log replays")
         }

@@ -102,6 +102,11 @@ public struct WebhookNotifier: Service {
     func deliver(_ body: Data, to url: String, client: HTTPClient) async {
         var backoff = firstBackoff
         for attempt in 1...attempts {
+            // Shutting down: no more attempts (a receiver may be going away too); what is left is logged.
+            if Task.isCancelled || Task.isShuttingDownGracefully {
+                logger.warning("webhook not delivered: shutting down", metadata: ["attest.url": "\(url)", "attest.attempt": "\(attempt)"])
+                return
+            }
             do {
                 var request = HTTPClientRequest(url: url)
                 request.method = .POST

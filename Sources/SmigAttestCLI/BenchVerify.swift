@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Swtpm
 import Attestation
 import Crypto
 import _CryptoExtras
@@ -80,7 +81,7 @@ public struct BenchVerify: ParsableCommand {
                     try (0..<quotes).map { _ in
                         let nonce = try device.random(32)
                         let (q, v) = try device.quoteWithValues(with: ak, nonce: nonce, selection: selection)
-                        return Sample(attest: q.attest, signature: q.signature, nonce: nonce, values: v.digests)
+                        return Sample(attest: q.attest, signature: q.signature, nonce: nonce, values: v.ordered)
                     }
                 }
                 let raw = try rawVerifier(blob.publicBytes, samples)

@@ -1,16 +1,22 @@
 import ArgumentParser
+import Attestation
 import Foundation
 import Policy
 import StateFiles
 
-/// Output shared by every command: pretty JSON (sorted keys, ISO-8601 dates), text lines, tables; errors go to
-/// stderr as one line.
+/// Output shared by every command: pretty JSON (keys in natural order, so PCR "2" before "15"; ISO-8601 dates;
+/// no escaped slashes), text lines, tables; errors go to stderr as one line.
 enum Output {
     static func jsonString<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        return try natural(encoder.encode(value), pretty: true)
+    }
+
+    /// JSON that `JSONEncoder` wrote, again with its keys in natural order (see `StrictJSON.naturallyOrdered`).
+    static func natural(_ json: Data, pretty: Bool) throws -> String {
+        try StrictJSON.naturallyOrdered(json, pretty: pretty)
     }
 
     static func json<T: Encodable>(_ value: T) {
@@ -68,7 +74,7 @@ enum Output {
             let e = CodedError(text)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let line = (try? encoder.encode(["error": e])).map { String(decoding: $0, as: UTF8.self) } ?? text
+            let line = (try? encoder.encode(["error": e])).flatMap { try? natural($0, pretty: false) } ?? text
             FileHandle.standardError.write(Data((line + "\n").utf8))
         } else {
             FileHandle.standardError.write(Data(("smig-attest: " + text + "\n").utf8))

@@ -32,8 +32,8 @@ public struct PCRCommand: ParsableCommand {
                 let sel = try parseSelection(selection)
                 let values = try tpm.open().readPCRs(sel)
                 var byBank: [String: [String: String]] = [:]
-                for (i, entry) in sel.orderedPCRs.enumerated() {
-                    byBank[entry.hash.name, default: [:]][String(entry.pcr)] = Hex.encode(values.digests[i])
+                for entry in sel.orderedPCRs {
+                    byBank[entry.hash.name, default: [:]][String(entry.pcr)] = values.banks[entry.hash, entry.pcr].map(Hex.encode)
                 }
                 if output.json {
                     Output.json(["updateCounter": AnyEncodable(values.updateCounter), "pcrs": AnyEncodable(byBank)])
@@ -95,7 +95,7 @@ public struct PCRCommand: ParsableCommand {
                 let sel = PCRSelectionList(digests.map { PCRSelection(hash: $0.0, pcrs: [pcr]) })
                 let after = try device.readPCRs(sel)
                 var values: [String: String] = [:]
-                for (i, entry) in sel.orderedPCRs.enumerated() { values[entry.hash.name] = Hex.encode(after.digests[i]) }
+                for entry in sel.orderedPCRs { values[entry.hash.name] = after.banks[entry.hash, entry.pcr].map(Hex.encode) }
                 if output.json { Output.json(["pcr": AnyEncodable(pcr), "values": AnyEncodable(values)]); return }
                 for (bank, v) in values.sorted(by: { $0.key < $1.key }) { Output.line("\(bank):\(pcr) = \(v)") }
             }

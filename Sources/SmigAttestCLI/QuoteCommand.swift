@@ -75,19 +75,18 @@ public struct QuoteCommand: ParsableCommand {
             var bundle = EvidenceBundle(
                 hostId: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: try akPublic.name,
                 nonce: nonceBytes, attest: quote.attest, signature: quote.signature, selection: selection,
-                pcrValues: values.digests, eventLog: records, agentTime: Date())
+                pcrValues: values.ordered, eventLog: records, agentTime: Date())
             bundle.eventLogUnusable = logUnusable
             if let prefix = tpm2ToolsPrefix {
                 try writeFile(prefix + ".msg", quote.attest)
                 try writeFile(prefix + ".sig", quote.signature)
-                try writeFile(prefix + ".pcrs", TPM2ToolsPCRFile(selection: selection, values: values.digests).bytes)
+                try writeFile(prefix + ".pcrs", TPM2ToolsPCRFile(selection: selection, values: values.ordered).bytes)
             }
             guard let out else {
-                FileHandle.standardOutput.write(bundle.encoded())
-                FileHandle.standardOutput.write(Data("\n".utf8))
+                FileHandle.standardOutput.write(Data((try Output.natural(bundle.encoded(), pretty: true) + "\n").utf8))
                 return
             }
-            try writeFile(out, bundle.encoded())
+            try writeFile(out, Data((try Output.natural(bundle.encoded(), pretty: true) + "\n").utf8))
             if output.json {
                 Output.json(["bundle": out, "nonce": bundle.nonce, "akName": bundle.akName, "pcrSelection": bundle.pcrSelection])
             } else {

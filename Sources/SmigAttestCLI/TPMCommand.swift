@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Agent
 import Attestation
 import Foundation
 import Policy
@@ -82,55 +83,17 @@ public struct TPMCommand: ParsableCommand {
 
         public func run() throws {
             try reportingErrors {
-                let device = try tpm.open()
-                let store = state.keyStore
-                try prepareStateDirectory(store.directory.path)
-                var created = false
-                let blob: AttestationKeyBlob
-                if store.exists, !force {
-                    blob = try store.load()
-                    guard blob.ekType == ek, blob.akType == ak else {
-                        throw CommandFailure("an attestation key (\(blob.akType.rawValue) under the \(blob.ekType.rawValue) EK) already exists in \(store.directory.path); use --force to replace it")
-                    }
-                } else {
-                    blob = try device.createAttestationKey(ak, under: ek)
-                    created = true
+                let p: Provisioning.Result
+                do {
+                    p = try Provisioning.provision(device: try tpm.open(), store: state.keyStore, ek: ek, ak: ak,
+                                                   force: force, requireCertificate: requireCertificate)
+                } catch let failure as Provisioning.Failure {
+                    throw CommandFailure(failure.description)
                 }
-                let ekPublic = try device.withEndorsementKey(ek) { $0.publicKey }
-                // A saved AK must really load under this TPM's EK (a new one was just created under it).
-                if !created {
-                    do {
-                        _ = try device.withAttestationKey(blob) { $0.publicKey }
-                    } catch {
-                        throw CommandFailure("the attestation key in \(store.directory.path) does not load in this TPM (made by another TPM, or the TPM was cleared?): \(error); --force creates a new one")
-                    }
-                }
-                let akKey = try AttestationKey(tpm2bPublic: blob.publicBytes)
-
-                var certState = "absent"
-                var subject: String?
-                if let der = try device.endorsementCertificate(ek) {
-                    switch EKCertificateMatch.check(ek: ekPublic, certificateDER: der) {
-                    case .matches(let s, _):
-                        certState = "matches"
-                        subject = s
-                        try writeStateFile(store.directory.appendingPathComponent("ek-\(ek.rawValue).der").path, der)
-                    case .differs(let reason):
-                        throw CommandFailure("EK certificate at NV 0x\(String(ek.certificateNVIndex, radix: 16)) does not match the EK: \(reason)")
-                    }
-                } else if requireCertificate {
-                    throw CommandFailure("no EK certificate at NV 0x\(String(ek.certificateNVIndex, radix: 16))")
-                }
-                if created { try store.save(blob) }
-                let pubPath = store.directory.appendingPathComponent("ak.pub").path
-                let pemPath = store.directory.appendingPathComponent("ak.pem").path
-                try writeStateFile(pubPath, blob.publicBytes)
-                try writeStateFile(pemPath, Array(akKey.pemRepresentation.utf8) + [0x0A])
-
-                let result = Result(
-                    tcti: tpm.resolvedTCTI, ekType: ek.rawValue, ekName: Hex.encode(try ekPublic.name),
-                    ekCertificate: certState, ekCertificateSubject: subject, akType: ak.rawValue,
-                    akName: Hex.encode(akKey.name), akPublic: pubPath, akPEM: pemPath, created: created)
+                let result = Result(tcti: tpm.resolvedTCTI, ekType: p.ekType, ekName: p.ekName, ekCertificate: p.ekCertificate,
+                                    ekCertificateSubject: p.ekCertificateSubject, akType: p.akType, akName: p.akName,
+                                    akPublic: p.akPublic, akPEM: p.akPEM, created: p.created)
+                let (created, certState, subject, pubPath, pemPath) = (p.created, p.ekCertificate, p.ekCertificateSubject, p.akPublic, p.akPEM)
                 if output.json { Output.json(result); return }
                 Output.line("""
                 EK (\(ek.rawValue)):   \(result.ekName)

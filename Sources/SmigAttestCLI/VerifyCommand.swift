@@ -220,7 +220,7 @@ public struct VerifyCommand: ParsableCommand {
             report.akPinnedBy = "NOT-PINNED (self-consistency only)"
             report.akAttributesChecked = true
         }
-        var expectedSelection = try pcrs.map(parseSelection)
+        let expectedSelection = try pcrs.map(parseSelection)
         var previousClock: ClockObservation?
         if let previous {
             do { previousClock = try ClockObservation.decodeStrictly(try readFile(previous)) } catch let e as CommandFailure {
@@ -251,25 +251,12 @@ public struct VerifyCommand: ParsableCommand {
         guard let pin, case .nonce(let expectedNonce) = freshness else {
             return .rejected(AttestationError(.akNotPinned, "tpm2-tools files need --ak-public and --nonce"))
         }
-        let pcrFile: TPM2ToolsPCRFile
-        let key: AttestationKey
-        do {
-            pcrFile = try TPM2ToolsPCRFile(bytes: try readFile(self.pcrFile!))
-            key = try pin.0.key(evidenceKey: nil)
-        } catch let e as AttestationError {
-            return .rejected(e)
-        }
-        report.akName = key.name.isEmpty ? nil : Hex.encode(key.name)
-        if expectedSelection == nil { expectedSelection = pcrFile.selection }
-        guard pcrFile.selection.selectsSame(as: expectedSelection!) else {
-            let banks = { (l: PCRSelectionList) in l.selections.filter { !$0.pcrs.isEmpty }.map(\.hash) }
-            let code: AttestationError.Code = banks(pcrFile.selection) == banks(expectedSelection!) ? .selectionMismatch : .bankMismatch
-            return .rejected(AttestationError(code, "the PCR file holds \(pcrFile.selection), expected \(expectedSelection!)"))
-        }
-        report.pcrSelection = expectedSelection!.description
-        return QuoteVerifier.verify(
-            attest: try readFile(message!), signature: try readFile(signature!), key: key, pcrValues: pcrFile.values,
-            expected: QuoteExpectation(nonce: expectedNonce, selection: expectedSelection!, previous: previousClock,
-                                       allowSHA1Signatures: allowSHA1Signatures))
+        let outcome = TPM2ToolsQuote.verify(
+            message: try readFile(message!), signature: try readFile(signature!), pcrFile: try readFile(self.pcrFile!),
+            pinnedAK: pin.0, nonce: expectedNonce, selection: expectedSelection, previous: previousClock,
+            allowSHA1Signatures: allowSHA1Signatures)
+        report.akName = outcome.akName.isEmpty ? nil : Hex.encode(outcome.akName)
+        report.pcrSelection = outcome.selection?.description
+        return outcome.verdict
     }
 }

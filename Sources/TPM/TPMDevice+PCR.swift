@@ -1,37 +1,34 @@
 internal import CTSS2
 public import TPMWire
 
-/// PCR values read in one TPM2_PCR_Read sequence, with the TPM's pcrUpdateCounter.
-public struct PCRValues: Hashable, Sendable {
+/// What one TPM2_PCR_Read sequence returned: the values (``PCRBanks``, the toolkit's one PCR-values type) of
+/// `selection`, read while the TPM's pcrUpdateCounter stayed `updateCounter`.
+public struct PCRRead: Hashable, Sendable {
     public var updateCounter: UInt32
-    /// Values in the order of `selection.orderedPCRs`.
     public var selection: PCRSelectionList
-    public var digests: [[UInt8]]
+    public var banks: PCRBanks
 
-    public init(updateCounter: UInt32, selection: PCRSelectionList, digests: [[UInt8]]) {
+    public init(updateCounter: UInt32, selection: PCRSelectionList, banks: PCRBanks) {
         self.updateCounter = updateCounter
         self.selection = selection
-        self.digests = digests
+        self.banks = banks
     }
 
-    public func value(bank: TPMAlgorithm, pcr: Int) -> [UInt8]? {
-        for (i, entry) in selection.orderedPCRs.enumerated() where entry.hash == bank && entry.pcr == pcr {
-            return digests[i]
-        }
-        return nil
-    }
+    /// The values in the order of `selection.orderedPCRs`: the wire order of a quote's PCR values and of
+    /// tpm2-tools' PCR file. Every selected PCR was read, so none is missing.
+    public var ordered: [[UInt8]] { banks.ordered(selection) ?? [] }
 }
 
 extension TPMDevice {
     /// TPM2_PCR_Read of any selection, repeated until every selected PCR is read (a TPM returns at most 8
     /// digests per call). Throws if the TPM's pcrUpdateCounter changes between calls.
-    public func readPCRs(_ selection: PCRSelectionList) throws -> PCRValues {
+    public func readPCRs(_ selection: PCRSelectionList) throws -> PCRRead {
         try withContext { ctx in try readPCRs(ctx, selection) }
     }
 
-    func readPCRs(_ ctx: OpaquePointer, _ selection: PCRSelectionList) throws -> PCRValues {
+    func readPCRs(_ ctx: OpaquePointer, _ selection: PCRSelectionList) throws -> PCRRead {
         var pending = selection.selections.filter { !$0.pcrs.isEmpty }
-        var read: [TPMAlgorithm: [Int: [UInt8]]] = [:]
+        var read = PCRBanks()
         var counter: UInt32?
         var rounds = 0
         while !pending.isEmpty {
@@ -54,22 +51,18 @@ extension TPMDevice {
             guard got.count == values.digests.count, !got.isEmpty else {
                 throw TPMDeviceError(.unexpectedResponse, "PCR_Read returned \(values.digests.count) values for \(got.count) PCRs")
             }
-            for (i, entry) in got.enumerated() { read[entry.hash, default: [:]][entry.pcr] = values.digests[i] }
+            for (i, entry) in got.enumerated() { read[entry.hash, entry.pcr] = values.digests[i] }
             pending = pending.compactMap { s in
-                let rest = s.pcrs.filter { read[s.hash]?[$0] == nil }
+                let rest = s.pcrs.filter { read[s.hash, $0] == nil }
                 return rest.isEmpty ? nil : PCRSelection(hash: s.hash, pcrs: rest, sizeofSelect: s.sizeofSelect)
             }
             // A bank the TPM does not have comes back empty: stop rather than loop.
             if got.isEmpty { break }
         }
-        var digests: [[UInt8]] = []
-        for entry in selection.orderedPCRs {
-            guard let d = read[entry.hash]?[entry.pcr] else {
-                throw TPMDeviceError(.badArgument, "the TPM has no PCR \(entry.pcr) in bank \(entry.hash)")
-            }
-            digests.append(d)
+        for entry in selection.orderedPCRs where read[entry.hash, entry.pcr] == nil {
+            throw TPMDeviceError(.badArgument, "the TPM has no PCR \(entry.pcr) in bank \(entry.hash)")
         }
-        return PCRValues(updateCounter: counter ?? 0, selection: selection, digests: digests)
+        return PCRRead(updateCounter: counter ?? 0, selection: selection, banks: read)
     }
 
     /// TPM2_PCR_Extend of one PCR with one digest per bank.

@@ -31,7 +31,7 @@ extension TPMDevice {
 
     /// A quote and the PCR values it covers, read so that no extend fell between them: PCRs are read before and
     /// after the quote and the read is retried if the TPM's pcrUpdateCounter moved.
-    public func quoteWithValues(with ak: LoadedKey, nonce: [UInt8], selection: PCRSelectionList) throws -> (QuoteResult, PCRValues) {
+    public func quoteWithValues(with ak: LoadedKey, nonce: [UInt8], selection: PCRSelectionList) throws -> (QuoteResult, PCRRead) {
         for _ in 0..<5 {
             let before = try readPCRs(selection)
             let q = try quote(with: ak, nonce: nonce, selection: selection)

@@ -105,6 +105,10 @@ public struct Attest: Hashable, Sendable, WireCodable {
     public var clockInfo: ClockInfo
     public var firmwareVersion: UInt64
     public var attested: Attested
+    /// The exact bytes the TPM signed, as they were read (as `Public` keeps its publicArea's bytes): a signature
+    /// is checked over these, never over a re-encoding of the fields. For a value built field by field, the
+    /// encoding of those fields; changing a field afterwards does not change them.
+    public let signedBytes: [UInt8]
 
     public init(
         magic: UInt32 = Attest.generatedValue, type: UInt16 = Attest.typeQuote, qualifiedSigner: [UInt8],
@@ -117,12 +121,17 @@ public struct Attest: Hashable, Sendable, WireCodable {
         self.clockInfo = clockInfo
         self.firmwareVersion = firmwareVersion
         self.attested = attested
+        var writer = WireWriter()
+        Self.marshal(magic: magic, type: type, qualifiedSigner: qualifiedSigner, extraData: extraData, clockInfo: clockInfo,
+                     firmwareVersion: firmwareVersion, attested: attested, into: &writer)
+        signedBytes = writer.bytes
     }
 
     public init(unmarshalling reader: inout WireReader) throws(TPMWireError) {
         guard reader.remaining <= Self.maximumSize else {
             throw TPMWireError(.sizeTooLarge, "TPMS_ATTEST of \(reader.remaining) bytes exceeds \(Self.maximumSize)", offset: reader.offset)
         }
+        let start = reader.bytes
         magic = try reader.readUInt32("TPMS_ATTEST.magic")
         type = try reader.readUInt16("TPMS_ATTEST.type")
         qualifiedSigner = try reader.readSized(maximum: Self.maximumNameSize, "TPMS_ATTEST.qualifiedSigner")
@@ -134,9 +143,17 @@ public struct Attest: Hashable, Sendable, WireCodable {
         } else {
             attested = .other(Array(try reader.readBytes(reader.remaining)))
         }
+        signedBytes = Array(start.prefix(start.count - reader.remaining))
     }
 
+    /// The encoding of the fields as they are now (see ``signedBytes`` for what was signed).
     public func marshal(into writer: inout WireWriter) {
+        Self.marshal(magic: magic, type: type, qualifiedSigner: qualifiedSigner, extraData: extraData, clockInfo: clockInfo,
+                     firmwareVersion: firmwareVersion, attested: attested, into: &writer)
+    }
+
+    static func marshal(magic: UInt32, type: UInt16, qualifiedSigner: [UInt8], extraData: [UInt8], clockInfo: ClockInfo,
+                        firmwareVersion: UInt64, attested: Attested, into writer: inout WireWriter) {
         writer.write(magic)
         writer.write(type)
         writer.write(sized: qualifiedSigner)

@@ -19,7 +19,7 @@ struct MeasurementCLITests {
             measurement("process-text:/usr/bin/qemu-system-x86_64", 2, source: "process-text", instance: "11"),
             measurement("process-text:/usr/bin/qemu-system-x86_64", 3, source: "process-text", instance: "12"),
         ]
-        let yaml = GoldenCaptureCommand.yaml(measurements, name: "cap", required: true, sources: ["x"], host: "h",
+        let yaml = GoldenCapture.yaml(measurements, name: "cap", required: true, sources: ["x"], host: "h",
                                              date: "d")
         let golden = try GoldenValues(yaml: yaml, file: "captured.yaml")
         #expect(golden.name == "cap")
@@ -27,8 +27,8 @@ struct MeasurementCLITests {
                                                "process-text:/usr/bin/qemu-system-x86_64"])
         #expect(golden.entries[1].values == ["dom0_mem=4G \\ \"quoted\"\ttab"])
         #expect(golden.entries[2].sha256.count == 2)
-        let rows = MeasureCommand.rows(measurements, golden: golden)
-        #expect(rows.allSatisfy { $0.match == "ok" })
+        let rows = GoldenMatch.match(measurements, golden: golden)
+        #expect(rows.allSatisfy { $0.match == .ok })
     }
 
     @Test func measureRowsNameEveryMismatch() throws {
@@ -36,8 +36,8 @@ struct MeasurementCLITests {
             .init(name: "file:/a", sha256: [[UInt8](repeating: 1, count: 32)]),
             .init(name: "file:/needed", sha256: [[UInt8](repeating: 1, count: 32)], required: true),
         ])
-        let rows = MeasureCommand.rows([measurement("file:/a", 2), measurement("file:/b", 1)], golden: golden)
-        #expect(rows.map(\.match) == ["not-allowed", "unknown", "required-missing"])
+        let rows = GoldenMatch.match([measurement("file:/a", 2), measurement("file:/b", 1)], golden: golden)
+        #expect(rows.map(\.match) == [.notAllowed, .unknown, .requiredMissing])
     }
 
     @Test func sourcesImpliedByGoldenNames() throws {
@@ -47,7 +47,7 @@ struct MeasurementCLITests {
             .init(name: "process-text:/usr/bin/qemu-system-x86_64", sha256: [[UInt8](repeating: 1, count: 32)]),
             .init(name: "boot-log:pcr4", values: ["x"]),
         ])
-        let kinds = try MeasurementSourceOptions.sources(for: golden).map(\.kind)
+        let kinds = try SourceSpec.sources(impliedBy: golden).map(\.kind)
         #expect(kinds == ["file", "process-text", "boot-log"])
     }
 

@@ -1,4 +1,5 @@
 import Attestation
+import Swtpm
 import Foundation
 import Policy
 import Agent
@@ -59,14 +60,10 @@ struct QEMUWithSwtpmTests {
                 try device.quoteWithValues(with: ak, nonce: nonce, selection: selection)
             }
             let verdict = QuoteVerifier.verify(attest: quote.attest, signature: quote.signature, key: key,
-                                               pcrValues: values.digests,
+                                               pcrValues: values.ordered,
                                                expected: QuoteExpectation(nonce: nonce, selection: selection))
             let verified = try #require(verdict.verified, "the quote does not verify: \(verdict)")
-            var quoted = PCRBanks()
-            for (bank, table) in verified.pcrs {
-                guard bank.isImplementedHash else { continue }
-                for (index, value) in table { quoted[bank, index] = value }
-            }
+            let quoted = verified.pcrs
             let pcrValue = try #require(quoted[.sha256, pcr])
             return (Evaluator.evaluate(.init(quoted: quoted, records: records, golden: golden)), pcrValue)
         }
@@ -117,8 +114,7 @@ struct QEMUWithSwtpmTests {
         let log = try BootEventLog(bytes: builder.bytes())
         let selection = PCRSelectionList([PCRSelection(hash: .sha256, pcrs: Array(0...9))])
         let values = try device.readPCRs(selection)
-        var quoted = PCRBanks()
-        for index in 0...9 { quoted[.sha256, index] = values.value(bank: .sha256, pcr: index) }
+        let quoted = values.banks
         #expect(log.mismatches(against: quoted).isEmpty)
         let verdict = Evaluator.evaluate(.init(quoted: quoted, records: [], bootLog: log,
                                                golden: GoldenValues(name: "boot", pcrs: [.sha256: [9: [quoted[.sha256, 9] ?? []]]]),

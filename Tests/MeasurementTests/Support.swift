@@ -1,6 +1,7 @@
 import TPMWire
 import Attestation
 import Foundation
+import Swtpm
 import Policy
 import Testing
 
@@ -107,13 +108,7 @@ final class TemporaryDirectory {
 var runningInCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
 /// Looks a tool up on PATH.
-func which(_ tool: String) -> String? {
-    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-        let path = "\(directory)/\(tool)"
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    return nil
-}
+func which(_ tool: String) -> String? { Executables.which(tool) }
 
 func measurement(_ name: String, _ fill: UInt8, source: String = "file", instance: String? = nil,
                  value: String? = nil) -> NamedMeasurement {

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import BuiltInGuests
 #endif
 import Foundation
 import Migration

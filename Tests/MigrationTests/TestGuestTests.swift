@@ -1,4 +1,5 @@
 import Foundation
+import BuiltInGuests
 import Migration
 import Testing
 
@@ -7,7 +8,7 @@ struct TestGuestTests {
     static func asmPath(_ name: String) -> String {
         URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources/Migration/TestGuest/\(name).asm").path
+            .appendingPathComponent("Sources/BuiltInGuests/\(name).asm").path
     }
 
     @Test("the embedded bytes equal a fresh nasm assembly of counter.asm and ticker.asm",

@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
+import BuiltInGuests
 #endif
 import Foundation
+import Swtpm
 import Migration
 import SmigTestSupport
 import Synchronization
@@ -13,14 +15,7 @@ enum Env {
     static let qemu = ProcessInfo.processInfo.environment["SMIG_QEMU"] ?? "qemu-system-x86_64"
     static let hasQEMU = which(qemu) != nil
 
-    static func which(_ name: String) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let p = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
+    static func which(_ name: String) -> String? { Executables.which(name) }
 
     /// The `smig-attest` executable built beside this test bundle (or `$SMIG_ATTEST_BIN`).
     static func cliBinary() throws -> String { try TestBinaries.smigAttest() }

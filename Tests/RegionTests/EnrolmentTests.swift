@@ -1,4 +1,5 @@
 import Attestation
+import Swtpm
 import Crypto
 import Foundation
 import Logging

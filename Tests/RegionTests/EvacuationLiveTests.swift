@@ -1,4 +1,6 @@
 import Foundation
+import BuiltInGuests
+import Swtpm
 import Migration
 import RegionProtocol
 import RegionTCB

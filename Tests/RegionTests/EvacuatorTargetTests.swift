@@ -1,4 +1,5 @@
 import Foundation
+import BuiltInGuests
 import Logging
 import Migration
 import Policy

@@ -1,4 +1,5 @@
 import Foundation
+import Swtpm
 import RegionProtocol
 import RegionTCB
 import SmigTestSupport

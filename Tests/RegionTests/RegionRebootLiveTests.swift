@@ -1,4 +1,5 @@
 import Foundation
+import Swtpm
 import RegionLab
 import RegionTCB
 import SmigTestSupport

@@ -1,4 +1,5 @@
 import Attestation
+import Swtpm
 import Foundation
 import RegionLab
 import Logging
@@ -39,7 +40,7 @@ final class RegionHost: @unchecked Sendable {
         let selection = try PCRSelectionList(parsing: challenge.pcrSelection)
         let (q, values) = try device.withAttestationKey(blob) { try device.quoteWithValues(with: $0, nonce: nonce, selection: selection) }
         return EvidenceBundle(hostId: id, akPublic: blob.publicBytes, akName: try blob.akPublic.name, nonce: nonce, attest: q.attest,
-                              signature: q.signature, selection: selection, pcrValues: values.digests, bootLog: bootLog, agentTime: Date())
+                              signature: q.signature, selection: selection, pcrValues: values.ordered, bootLog: bootLog, agentTime: Date())
     }
 
     /// An orderly reboot: the OS sends TPM2_Shutdown(CLEAR), then the TPM restarts with TPM2_Startup(CLEAR)
@@ -192,6 +193,28 @@ struct RegionStateTests {
         host("h2").bootLog = log.bytes
         #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "trusted")
         #expect(try store.row("h2")?.resetCount ?? 0 >= 1)
+    }
+
+    /// Attack: a rebooted host goes silent for a moment (or a network path drops its answers) and then answers
+    /// without a boot log. Being `unreachable` in between must not wash out the reboot: it stays `rebooted` until
+    /// a boot log replays.
+    @Test func aSilenceAfterARebootDoesNotSkipTheBootLog() async throws {
+        try await coldStart()
+        try host("h2").reboot()
+        let cfg = RegionState.HostConfig(id: "h2", address: "", port: 0, golden: nil)
+        #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "rebooted")
+        host("h2").silent = true
+        #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "unreachable")
+        host("h2").silent = false
+        let back = await region.challengeDirectly(cfg, reason: "test", now: Date())
+        #expect(back.state == "rebooted" && back.code == "reboot.boot-log-missing", "\(back)")
+        #expect(try store.row("h2")?.bootLogPending == true)
+        #expect(try store.events().contains { $0.host == "h2" && $0.newState == "trusted" && ($0.oldState == "unreachable" || $0.oldState == "rebooted") } == false)
+        let log = SyntheticBootLog(firmware: "h2 firmware")
+        for e in log.extends { try host("h2").device.extendPCR(e.pcr, digests: [(.sha256, e.sha256)]) }
+        host("h2").bootLog = log.bytes
+        #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "trusted")
+        #expect(try store.row("h2")?.bootLogPending == false)
     }
 
     @Test func revokedHostsAreNotMeasured() async throws {

@@ -37,6 +37,7 @@ struct WebhookTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let received = Received()
+        let key = P256.Signing.PrivateKey()
         let router = Router()
         router.post("/hook") { request, _ -> Response in
             let body = Data(try await request.body.collect(upTo: 1 << 20).readableBytesView)
@@ -48,40 +49,50 @@ struct WebhookTests {
         // cooperative pool are busy with every other test, which is not what this test measures.
         let receiverLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let notifierLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer {
-            Task.detached {
-                try? await Task.sleep(for: .seconds(1))   // after the server task and the notifier are cancelled
-                try? await receiverLoops.shutdownGracefully()
-                try? await notifierLoops.shutdownGracefully()
-            }
-        }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in box.lock.withLock { box.port = channel.localAddress?.port } },
                               eventLoopGroupProvider: .shared(receiverLoops))
         let server = Task { try await app.runService() }
-        defer { server.cancel() }
-        try await waitUntilAsync("the receiver listens", seconds: 600) { box.lock.withLock { box.port } != nil }
-        let port = try #require(box.lock.withLock { box.port })
+        var notifierTask: Task<Void, any Error>?
+        // Torn down in order, whatever happens: the notifier stops (no delivery may reach a server that is going
+        // away), then the receiver, then their event loops.
+        func tearDown() async {
+            notifierTask?.cancel()
+            _ = await notifierTask?.result
+            server.cancel()
+            _ = await server.result
+            try? await notifierLoops.shutdownGracefully()
+            try? await receiverLoops.shutdownGracefully()
+        }
+        do {
+            try await waitUntilAsync("the receiver listens", seconds: 600) { box.lock.withLock { box.port } != nil }
+            let port = try #require(box.lock.withLock { box.port })
 
-        let store = try IVTStore(path: dir.appendingPathComponent("ivt.sqlite").path)
-        try store.seed(hosts: [("host-1", "127.0.0.1", nil)], policyName: "hooks", policyDigest: "-")
-        try store.audit(host: "host-1", kind: "evacuation.started", code: nil, detail: "before the notifier: never sent")
-        let key = P256.Signing.PrivateKey()
-        let notifier = WebhookNotifier(urls: ["http://127.0.0.1:\(port)/hook"], store: store, key: key, region: "hooks",
-                                       logger: Logger(label: "test"), attempts: 8, firstBackoff: .milliseconds(100),
-                                       startAfter: try store.lastEventSeq(), eventLoopGroup: notifierLoops)
-        let task = Task { try await notifier.run() }
-        defer { task.cancel() }
+            let store = try IVTStore(path: dir.appendingPathComponent("ivt.sqlite").path)
+            try store.seed(hosts: [("host-1", "127.0.0.1", nil)], policyName: "hooks", policyDigest: "-")
+            try store.audit(host: "host-1", kind: "evacuation.started", code: nil, detail: "before the notifier: never sent")
+            let notifier = WebhookNotifier(urls: ["http://127.0.0.1:\(port)/hook"], store: store, key: key, region: "hooks",
+                                           logger: Logger(label: "test"), attempts: 8, firstBackoff: .milliseconds(100),
+                                           startAfter: try store.lastEventSeq(), eventLoopGroup: notifierLoops)
+            notifierTask = Task { try await notifier.run() }
 
-        try store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed", detail: "hypervisor changed"), to: "host-1")
-        try store.audit(host: "host-1", kind: "evacuation.started", code: "golden.digest-not-allowed", detail: "1 VM(s): vm-a")
-        try store.audit(host: "host-1", kind: "enrolled", code: nil, detail: "not a notified kind")
+            try store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed", detail: "hypervisor changed"), to: "host-1")
+            try store.audit(host: "host-1", kind: "evacuation.started", code: "golden.digest-not-allowed", detail: "1 VM(s): vm-a")
+            try store.audit(host: "host-1", kind: "enrolled", code: nil, detail: "not a notified kind")
 
-        try await waitUntilAsync("two notifications delivered", seconds: 600) { await received.accepted.count >= 2 }
-        try await Task.sleep(for: .milliseconds(500))
+            // Delivery is at least once (an answer slower than the notifier's read time-out is retried): wait for
+            // two distinct notifications, not two deliveries.
+            try await waitUntilAsync("two distinct notifications delivered", seconds: 600) {
+                Set(await received.accepted.compactMap { try? JSONDecoder().decode(WebhookNotifier.Notification.self, from: $0.body, options: .iso8601).seq }).count >= 2
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        } catch {
+            await tearDown()
+            throw error
+        }
+        await tearDown()
         let accepted = await received.accepted
-        // Delivery is at least once: an answer slower than the notifier's read time-out is retried, so a receiver
-        // may see a notification twice and tells them apart by `seq`.
+        // A receiver may see a notification twice and tells them apart by `seq`.
         #expect(accepted.count >= 2, "\(accepted.map { String(decoding: $0.body, as: UTF8.self) })")
         #expect(await received.attempts >= 4, "two refused, then at least two delivered")
         var kinds: [String] = []

@@ -1,4 +1,5 @@
 import Foundation
+import Swtpm
 import SmigTestSupport
 import Testing
 import TPM

@@ -91,6 +91,15 @@ struct CLIBehaviourTests {
         #expect(fine.status == 0, "\(fine.output)")
     }
 
+    @Test func pcrJSONListsPCRsInNaturalOrder() throws {
+        let w = try CLIWorld()
+        let r = try w.smig(["pcr", "read", "sha256:15,2,10,1", "--json"])
+        #expect(r.status == 0, "\(r.output)")
+        let positions = ["\"1\"", "\"2\"", "\"10\"", "\"15\""].map { r.output.range(of: $0)?.lowerBound }
+        #expect(positions.allSatisfy { $0 != nil }, "\(r.output)")
+        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "PCR 2 before 10 and 15: \(r.output)")
+    }
+
     @Test func badInputIsOneClearLine() throws {
         let w = try CLIWorld()
         let noKey = try w.smig(["quote", "--nonce", "01" + pad])

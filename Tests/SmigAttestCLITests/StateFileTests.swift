@@ -1,4 +1,5 @@
 import Foundation
+import Swtpm
 import Attestation
 import Measurement
 import SmigTestSupport
@@ -144,7 +145,7 @@ struct MeasurementLogConcurrencyTests {
         #expect(records.count == writers * rounds)
         #expect(records.map(\.recnum) == Array(0..<(writers * rounds)))
         let device = try TPMDevice(tcti: w.swtpm.tcti)
-        let pcr15 = try device.readPCRs(PCRSelectionList([PCRSelection(hash: .sha256, pcrs: [15])])).digests[0]
+        let pcr15 = try device.readPCRs(PCRSelectionList([PCRSelection(hash: .sha256, pcrs: [15])])).ordered[0]
         #expect(try MeasurementReplay.replay(records)[15] == pcr15)
         // And a quote of this host carries the whole log.
         #expect(try w.smig(["tpm", "provision"]).status == 0)

@@ -1,4 +1,5 @@
 import Attestation
+import Swtpm
 import Foundation
 import SmigTestSupport
 import Testing

@@ -1,4 +1,5 @@
 import Attestation
+import Swtpm
 import Crypto
 import Foundation
 import Testing
@@ -51,10 +52,10 @@ final class TPMDeviceTests {
 
     @Test func extendMovesThePCRAsTheSpecSays() throws {
         let sel = PCRSelectionList([PCRSelection(hash: .sha256, pcrs: [14])])
-        let before = try device.readPCRs(sel).digests[0]
+        let before = try device.readPCRs(sel).ordered[0]
         let digest = Array(SHA256.hash(data: Array("smig".utf8)))
         try device.extendPCR(14, digests: [(.sha256, digest)])
-        let after = try device.readPCRs(sel).digests[0]
+        let after = try device.readPCRs(sel).ordered[0]
         #expect(after == Array(SHA256.hash(data: before + digest)))
         #expect(throws: TPMDeviceError.self) { try self.device.extendPCR(14, digests: [(.sha256, [1, 2, 3])]) }
         #expect(throws: TPMDeviceError.self) { try self.device.extendPCR(24, digests: [(.sha256, digest)]) }
@@ -62,8 +63,8 @@ final class TPMDeviceTests {
 
     @Test func readsMoreThanEightPCRsAcrossCalls() throws {
         let all = try device.readPCRs(try PCRSelectionList(parsing: "sha256:all"))
-        #expect(all.digests.count == 24)
-        #expect(all.digests.allSatisfy { $0.count == 32 })
+        #expect(all.ordered.count == 24)
+        #expect(all.ordered.allSatisfy { $0.count == 32 })
     }
 
     @Test(arguments: [(AKType.eccP256, EKType.rsa2048), (.rsa2048, .rsa2048), (.eccP256, .eccP384), (.eccP256, .eccP256)])
@@ -75,7 +76,7 @@ final class TPMDeviceTests {
         let (quote, values) = try device.withAttestationKey(blob) { ak in
             try device.quoteWithValues(with: ak, nonce: nonce, selection: sel)
         }
-        let verdict = QuoteVerifier.verify(attest: quote.attest, signature: quote.signature, key: key, pcrValues: values.digests,
+        let verdict = QuoteVerifier.verify(attest: quote.attest, signature: quote.signature, key: key, pcrValues: values.ordered,
                                            expected: QuoteExpectation(nonce: nonce, selection: sel))
         #expect(verdict.error == nil, "\(verdict)")
         #expect(try device.transientHandles().isEmpty)
@@ -123,7 +124,7 @@ final class TPMDeviceTests {
             let nonce = [UInt8(i & 0xFF), UInt8(i >> 8)] + [UInt8](repeating: 0x5A, count: 14)
             let quote = try device.withAttestationKey(blob) { ak in try device.quote(with: ak, nonce: nonce, selection: sel) }
             let values = try device.readPCRs(sel)
-            let verdict = QuoteVerifier.verify(attest: quote.attest, signature: quote.signature, key: key, pcrValues: values.digests,
+            let verdict = QuoteVerifier.verify(attest: quote.attest, signature: quote.signature, key: key, pcrValues: values.ordered,
                                                expected: QuoteExpectation(nonce: nonce, selection: sel, previous: previous))
             guard case .valid(let q) = verdict else { Issue.record("quote \(i): \(verdict)"); return }
             previous = q.clock

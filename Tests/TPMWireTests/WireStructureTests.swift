@@ -20,6 +20,21 @@ struct WireStructureTests {
         #expect(Array(bytes.prefix(6)) == [0xFF, 0x54, 0x43, 0x47, 0x80, 0x18])
     }
 
+    @Test func attestKeepsTheBytesItWasReadFrom() throws {
+        let bytes = Self.attest.wireBytes
+        #expect(Self.attest.signedBytes == bytes, "built field by field: the encoding of the fields")
+        var parsed = try Attest(wireBytes: bytes)
+        #expect(parsed.signedBytes == bytes)
+        parsed.extraData = [9, 9, 9, 9]
+        #expect(parsed.signedBytes == bytes, "what was signed does not follow a changed field")
+        #expect(parsed.wireBytes != bytes)
+        // Read from the middle of a larger buffer (as inside a TPM2B_ATTEST): exactly its own bytes.
+        var reader = WireReader([0xEE, 0xEE] + bytes + [0xDD])
+        _ = try reader.readBytes(2)
+        let inner = try Attest(unmarshalling: &reader)
+        #expect(inner.signedBytes == bytes)
+    }
+
     @Test func everyTruncationOfAnAttestThrowsTruncated() {
         let bytes = Self.attest.wireBytes
         for n in 0..<bytes.count {

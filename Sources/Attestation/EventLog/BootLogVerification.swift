@@ -1,4 +1,4 @@
-import TPMWire
+public import TPMWire
 import Policy
 
 /// The outcome of checking a boot event log (raw bytes) against a verified quote's PCRs, ready to print or

@@ -20,31 +20,9 @@ public struct MeasurementSourceOptions: ParsableArguments {
         return try Self.sources(for: golden)
     }
 
-    /// Sources implied by golden entry names: `file:PATH`, `process-text:EXE`, `xen:*`, `kernel-module*`, `boot-log*`.
+    /// Sources implied by golden entry names (see `SourceSpec.sources(impliedBy:)`).
     public static func sources(for golden: GoldenValues) throws -> [any MeasurementSource] {
-        var files: [String] = []
-        var executables: [String] = []
-        var kinds: [String] = []
-        for entry in golden.entries {
-            let name = entry.name
-            if name.hasPrefix("file:"), !entry.isPattern {
-                files.append(String(name.dropFirst(5)))
-            } else if name.hasPrefix("process-text:"), !entry.isPattern {
-                executables.append(String(name.dropFirst(13)))
-            } else if name.hasPrefix("xen:") {
-                kinds.append("xen")
-            } else if name.hasPrefix("kernel-module") {
-                kinds.append("kernel-modules")
-            } else if name.hasPrefix("boot-log") {
-                kinds.append("boot-log")
-            }
-        }
-        var out: [any MeasurementSource] = []
-        if !files.isEmpty { out.append(FileSource(paths: files)) }
-        for executable in executables { out.append(ProcessTextSource(.executable(executable))) }
-        var seen: Set<String> = []
-        for kind in kinds where seen.insert(kind).inserted { out.append(try SourceSpec.parse(kind)) }
-        return out
+        try SourceSpec.sources(impliedBy: golden)
     }
 }
 
@@ -98,42 +76,11 @@ public struct MeasureCommand: ParsableCommand {
         explicit ?? state.directory.appendingPathComponent("measurements.log").path
     }
 
-    public struct Row: Encodable, Sendable {
-        public var source: String
-        public var name: String
-        public var instance: String?
-        public var sha256: String
-        public var value: String?
-        public var detail: String
-        /// The golden entry that applies, if any.
-        public var goldenEntry: String?
-        /// ok | not-allowed | unknown | required-missing; nil without --golden.
-        public var match: String?
-    }
+    public typealias Row = GoldenMatch
 
-    /// Measures `sources` and matches each measurement against `golden`.
+    /// Measures `sources` and matches each measurement against `golden` (see `GoldenMatch`).
     public static func rows(_ measurements: [NamedMeasurement], golden: GoldenValues?) -> [Row] {
-        var rows = measurements.map { m -> Row in
-            var row = Row(source: m.source, name: m.name, instance: m.instance, sha256: Hex.encode(m.sha256),
-                          value: m.value, detail: m.detail)
-            if let golden {
-                if let entry = golden.entry(for: m.name) {
-                    row.goldenEntry = entry.name
-                    row.match = entry.allows(sha256: m.sha256, value: m.value) ? "ok" : "not-allowed"
-                } else {
-                    row.match = "unknown"
-                }
-            }
-            return row
-        }
-        if let golden {
-            let measured = Set(measurements.map(\.name))
-            for name in golden.requiredNames where !measured.contains(name) {
-                rows.append(Row(source: "", name: name, sha256: "", detail: "required but not measured",
-                                goldenEntry: name, match: "required-missing"))
-            }
-        }
-        return rows
+        GoldenMatch.match(measurements, golden: golden)
     }
 
     public static func measureAll(_ sources: [any MeasurementSource]) throws -> [NamedMeasurement] {
@@ -168,11 +115,11 @@ public struct MeasureCommand: ParsableCommand {
                     var text = "\(name)  \(row.sha256.isEmpty ? "-" : row.sha256)"
                     if let value = row.value, value.count <= 80, !value.contains("\n") { text += "  \"\(value)\"" }
                     switch row.match {
-                    case "ok": text += "  ok (golden '\(row.goldenEntry ?? "")')"
-                    case "not-allowed": text += "  NOT ALLOWED by golden '\(row.goldenEntry ?? "")'"
-                    case "unknown": text += "  UNKNOWN (no golden entry)"
-                    case "required-missing": text += "  REQUIRED BUT NOT MEASURED"
-                    default: break
+                    case .ok: text += "  ok (golden '\(row.goldenEntry ?? "")')"
+                    case .notAllowed: text += "  NOT ALLOWED by golden '\(row.goldenEntry ?? "")'"
+                    case .unknown: text += "  UNKNOWN (no golden entry)"
+                    case .requiredMissing: text += "  REQUIRED BUT NOT MEASURED"
+                    case nil: break
                     }
                     Output.line(text + "  [\(row.detail)]")
                 }
@@ -182,7 +129,7 @@ public struct MeasureCommand: ParsableCommand {
                         : "extended PCR \(pcr) with \(appended.count) new or changed measurement(s); log: \(Self.logPath(log, state: state))")
                 }
             }
-            if rows.contains(where: { $0.match != nil && $0.match != "ok" }) { throw ExitCode(4) }   // untrusted
+            if !GoldenMatch.allPass(rows) { throw ExitCode(4) }   // untrusted
         }
     }
 }

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import BuiltInGuests
 import Foundation
 import Migration
 

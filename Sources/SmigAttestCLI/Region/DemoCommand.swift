@@ -1,4 +1,5 @@
 public import ArgumentParser
+import BuiltInGuests
 import Dispatch
 import Foundation
 import Migration

@@ -106,18 +106,15 @@ public struct RCTCBCommand: AsyncParsableCommand {
             abstract: "Revoke a host: its certificate is refused from now on, its state becomes untrusted.",
             discussion: "The host can enrol again only after `rctcb readmit HOST`.")
 
-        @Argument(help: "The host id.") var host: String
-        @Option(help: ArgumentHelp("The RC-TCB directory.", valueName: "dir")) var dir: String
+        @OptionGroup var target: HostInRegion
         @OptionGroup var output: OutputOptions
 
         public init() {}
 
         public func run() async throws {
             try await Output.reportingAsync {
-                let d = RegionDirectory(dir)
-                try d.requireInitialised()
-                try IVTStore(path: d.database).revoke(host: host)
-                if output.json { Output.json(["host": host, "revoked": "true"]) } else { Output.line("revoked \(host)") }
+                try target.store().revoke(host: target.host)
+                if output.json { Output.json(["host": target.host, "revoked": "true"]) } else { Output.line("revoked \(target.host)") }
             }
         }
     }
@@ -126,19 +123,29 @@ public struct RCTCBCommand: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Let a revoked host, or a host whose AK changed, enrol again (forgets its enrolled AK).")
 
-        @Argument(help: "The host id.") var host: String
-        @Option(help: ArgumentHelp("The RC-TCB directory.", valueName: "dir")) var dir: String
+        @OptionGroup var target: HostInRegion
         @OptionGroup var output: OutputOptions
 
         public init() {}
 
         public func run() async throws {
             try await Output.reportingAsync {
-                let d = RegionDirectory(dir)
-                try d.requireInitialised()
-                try IVTStore(path: d.database).readmit(host: host)
-                if output.json { Output.json(["host": host, "readmitted": "true"]) } else { Output.line("\(host) may enrol again") }
+                try target.store().readmit(host: target.host)
+                if output.json { Output.json(["host": target.host, "readmitted": "true"]) } else { Output.line("\(target.host) may enrol again") }
             }
         }
+    }
+}
+
+/// The host and the RC-TCB directory that `rctcb revoke` and `rctcb readmit` act on.
+struct HostInRegion: ParsableArguments {
+    @Argument(help: "The host id.") var host: String
+    @Option(help: ArgumentHelp("The RC-TCB directory.", valueName: "dir")) var dir: String
+
+    /// The IVT of an initialised RC-TCB directory.
+    func store() throws -> IVTStore {
+        let d = RegionDirectory(dir)
+        try d.requireInitialised()
+        return try IVTStore(path: d.database)
     }
 }

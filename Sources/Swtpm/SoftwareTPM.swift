@@ -124,14 +124,7 @@ public final class SoftwareTPM: @unchecked Sendable {
 
     // MARK: helpers
 
-    static func which(_ tool: String) -> String? {
-        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin:/usr/bin"
-        for dir in paths.split(separator: ":") {
-            let candidate = "\(dir)/\(tool)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    static func which(_ tool: String) -> String? { Executables.which(tool) }
 
     static func run(_ tool: String, _ args: [String]) throws -> (Int32, String) {
         let p = Process()

@@ -1,6 +1,7 @@
 // Generated from counter.asm and ticker.asm (beside this file) with `nasm -f bin`; TestGuestTests checks
 // that these bytes equal a fresh assembly. Do not edit by hand.
 import Foundation
+import Migration
 
 /// The test guest: a boot sector that touches every page of its RAM once (so migration
 /// sends all of it), then keeps incrementing a 32-bit counter at `counterAddress` and
@@ -105,7 +106,7 @@ public enum TestGuest {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try Data(image).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw MigrationError(.io, "cannot write test guest image \(path): \(ProcessSupport.describe(error))")
+            throw MigrationError(.io, "cannot write test guest image \(path): \(error.localizedDescription)")
         }
         return path
     }
