@@ -259,7 +259,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SmigAttestCLITests",
-            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "Swtpm", "SmigTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "Swtpm", "SmigTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
     ]

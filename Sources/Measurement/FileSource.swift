@@ -1,3 +1,5 @@
+public import Attestation
+
 /// `file`: the SHA-256 of each listed file (hypervisor image, toolstack binaries, configuration).
 public struct FileSource: MeasurementSource {
     public let kind = "file"

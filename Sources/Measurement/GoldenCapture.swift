@@ -1,4 +1,6 @@
+public import Attestation
 import Foundation
+import TPMWire
 import Policy
 
 /// `golden capture`: golden values written from the measurements of a known-good host.

@@ -1,5 +1,6 @@
 public import Attestation
 public import Policy
+import TPMWire
 
 /// One measurement held against a golden-values file: the entry that applies and the verdict. `measure --golden`
 /// prints these; the agent uses them to see whether what it measures now would pass. The verifier's Evaluator

@@ -1,9 +1,10 @@
 #if canImport(Glibc)
 import Glibc
+import TPMWire
 #elseif canImport(Musl)
 import Musl
 #endif
-import Attestation
+public import Attestation
 import Policy
 
 /// `kernel-modules`: each loaded module (from `/proc/modules`) with the SHA-256 of its file (found through

@@ -113,7 +113,7 @@ public final class Measurer: Sendable {
         var last = lastContents()
         var appended: [MeasurementRecord] = []
         for measurement in measurements {
-            let content = measurement.content
+            let content = measurement
             if let previous = last[content.key], previous.measurement == content.measurement,
                previous.value == content.value
             {

@@ -1,4 +1,5 @@
-import Attestation
+public import Attestation
+import TPMWire
 import Policy
 
 /// The Xen calls the `xen` source makes, behind a protocol so a test double can stand in where no Xen dom0

@@ -1,3 +1,4 @@
+import TPMWire
 import ArgumentParser
 import Attestation
 import Foundation

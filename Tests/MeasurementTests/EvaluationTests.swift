@@ -14,7 +14,7 @@ struct EvaluationTests {
     ])
 
     func evidence(_ measurements: [NamedMeasurement]) throws -> (records: [MeasurementRecord], quoted: PCRBanks) {
-        let records = try measurements.enumerated().map { try MeasurementRecord(recnum: $0, pcr: 15, content: $1.content) }
+        let records = try measurements.enumerated().map { try MeasurementRecord(recnum: $0, pcr: 15, content: $1) }
         var quoted = PCRBanks()
         quoted[.sha256, 15] = try MeasurementReplay.replay(records)[15] ?? PCRBanks.resetValue(.sha256)
         return (records, quoted)
@@ -92,7 +92,7 @@ struct EvaluationTests {
 struct EvaluationEdgeTests {
     @Test func quoteWithoutTheRuntimePCRIsAReason() throws {
         let golden = GoldenValues(name: "g", entries: [.init(name: "file:/a", sha256: [[UInt8](repeating: 1, count: 32)])])
-        let record = try MeasurementRecord(recnum: 0, pcr: 15, content: measurement("file:/a", 1).content)
+        let record = try MeasurementRecord(recnum: 0, pcr: 15, content: measurement("file:/a", 1))
         var quoted = PCRBanks()
         quoted[.sha256, 0] = PCRBanks.resetValue(.sha256)
         let verdict = Evaluator.evaluate(.init(quoted: quoted, records: [record], golden: golden))
@@ -102,7 +102,7 @@ struct EvaluationEdgeTests {
 
     @Test func editedLogIsLogInvalidWithItsCode() throws {
         let golden = GoldenValues(name: "g", entries: [.init(name: "file:/a", sha256: [[UInt8](repeating: 1, count: 32)])])
-        var record = try MeasurementRecord(recnum: 0, pcr: 15, content: measurement("file:/a", 2).content)
+        var record = try MeasurementRecord(recnum: 0, pcr: 15, content: measurement("file:/a", 2))
         var quoted = PCRBanks()
         quoted[.sha256, 15] = try MeasurementReplay.replay([record])[15]
         record.content.measurement = String(repeating: "01", count: 32)  // hide the bad digest

@@ -10,7 +10,7 @@ import Testing
 func sampleLog(_ count: Int = 5) throws -> (records: [MeasurementRecord], pcr15: [UInt8]) {
     let records = try (0..<count).map { index in
         try MeasurementRecord(recnum: index, pcr: 15,
-                          content: measurement("file:/opt/tool\(index)", UInt8(index + 1)).content)
+                          content: measurement("file:/opt/tool\(index)", UInt8(index + 1)))
     }
     return (records, try MeasurementReplay.replay(records)[15] ?? [])
 }
@@ -68,7 +68,7 @@ struct MeasurementReplayTests {
     @Test func editedRecordWithRecomputedDigest() throws {
         // An attacker who also recomputes the record's digest is caught by the PCR.
         var (records, pcr) = try sampleLog()
-        records[2] = try MeasurementRecord(recnum: 2, pcr: 15, content: measurement("file:/opt/tool2", 0xEE).content)
+        records[2] = try MeasurementRecord(recnum: 2, pcr: 15, content: measurement("file:/opt/tool2", 0xEE))
         #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
             ($0 as? EventLogError)?.code == .replayMismatch
         }
@@ -76,7 +76,7 @@ struct MeasurementReplayTests {
 
     @Test func paddedLog() throws {
         var (records, pcr) = try sampleLog()
-        records.append(try MeasurementRecord(recnum: 5, pcr: 15, content: measurement("file:/opt/extra", 9).content))
+        records.append(try MeasurementRecord(recnum: 5, pcr: 15, content: measurement("file:/opt/extra", 9)))
         #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
             let error = $0 as? EventLogError
             return error?.code == .extraRecords && error?.record == 5
@@ -196,7 +196,7 @@ struct MeasurementStoreTests {
         let pcrs = SoftwarePCRBank()
         let log = try MeasurementLog(path: path, bootID: "b")
         try Measurer(log: log, extender: pcrs).record([measurement("file:/a", 1)])
-        try log.append(measurement("file:/b", 2).content, pcr: 15)  // logged, then "crash" before the extend
+        try log.append(measurement("file:/b", 2), pcr: 15)  // logged, then "crash" before the extend
         let measurer = Measurer(log: try MeasurementLog(path: path, bootID: "b"), extender: pcrs)
         #expect(try measurer.recover() == .completedPendingExtend(recnum: 1))
         try MeasurementReplay.check(measurer.log.records, against: [15: try pcrs.read(pcr: 15)])

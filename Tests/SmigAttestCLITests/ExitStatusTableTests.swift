@@ -47,6 +47,12 @@ struct ExitStatusTableTests {
             Row(args: ["policy", "check", "\(dir)/missing.yaml"], status: 2),
             Row(args: ["verify", "--nonce", nonce, "--ak-public", "\(dir)/missing.pub", "\(f.garbage)"], status: 2),
             Row(args: ["quote", "--tcti", "swtpm:host=127.0.0.1,port=1", "--state-dir", dir, "--nonce", nonce], status: 1, code: "tpm.tcti-unavailable"),
+            Row(args: ["vms", "--state-dir", "\(dir)/no-such-state"], status: 2),
+            Row(args: ["vm", "host", "add", "a", "--ports", "47000-47099", "--state-dir", "\(dir)/inventory"], status: 0),
+            Row(args: ["vm", "host", "add", "b", "--ports", "47000-47099", "--state-dir", "\(dir)/inventory"], status: 1),
+            Row(args: ["vm", "host", "add", "c", "--ports", "47100-47199", "--kind", "kvm", "--state-dir", "\(dir)/inventory"], status: 2, code: "usage.invalid"),
+            Row(args: ["vm", "host", "remove", "zz", "--state-dir", "\(dir)/inventory"], status: 1),
+            Row(args: ["vm", "host", "remove", "a", "--state-dir", "\(dir)/inventory"], status: 0),
         ]
     }
 

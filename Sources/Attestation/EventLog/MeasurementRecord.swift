@@ -49,6 +49,20 @@ public struct MeasurementRecord: Sendable, Hashable, Codable {
 
         /// The key under which "unchanged since the last extend" is decided: name plus instance.
         public var key: String { instance.map { "\(name)#\($0)" } ?? name }
+
+        /// A measurement as a source takes it: the digest as bytes.
+        public init(source: String, name: String, instance: String? = nil, sha256: [UInt8], value: String? = nil,
+                    detail: String) {
+            self.init(source: source, name: name, instance: instance, measurement: Hex.encode(sha256), value: value, detail: detail)
+        }
+
+        /// `measurement` as bytes (empty if it is not hex: a log record is checked before it is used).
+        public var sha256: [UInt8] { Hex.decode(measurement) ?? [] }
+
+        /// A measurement of a self-reported value: its digest is the SHA-256 of the value's UTF-8.
+        public static func reported(source: String, name: String, value: String, detail: String) -> Content {
+            Content(source: source, name: name, sha256: Digests.sha256(Array(value.utf8)), value: value, detail: detail)
+        }
     }
 
     public struct Digest: Sendable, Hashable, Codable {

@@ -1,5 +1,6 @@
 package import Foundation
 import GRDB
+import TPMWire
 import Policy
 
 extension IVTStore {

@@ -1,3 +1,4 @@
+import Attestation
 public import ArgumentParser
 import Crypto
 import Foundation

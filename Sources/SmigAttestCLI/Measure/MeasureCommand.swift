@@ -1,6 +1,6 @@
 public import ArgumentParser
 import Agent
-import Attestation
+public import Attestation
 import Foundation
 public import Measurement
 public import Policy

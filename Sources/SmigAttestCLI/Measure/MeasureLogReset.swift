@@ -1,3 +1,4 @@
+import TPMWire
 import Agent
 import Foundation
 import Measurement

@@ -1,7 +1,7 @@
 public import ArgumentParser
-import BuiltInGuests
+public import BuiltInGuests
 import Foundation
-import Migration
+public import Migration
 
 /// `smig-attest vm ...`: start, stop and resume VMs; declare hosts.
 public struct VMCommand: AsyncParsableCommand {
@@ -27,7 +27,7 @@ public struct VMStartCommand: AsyncParsableCommand {
     @Option(help: "Virtual CPUs.") public var cpus = 1
     @Option(help: "Raw floppy boot image (default: a built-in guest, see --guest).") public var image: String?
     @Option(help: "Built-in guest without --image: counter (counts as fast as it can) or ticker (counts 100 Hz timer ticks, idle in between).")
-    public var guest = "counter"
+    public var guest: TestGuest.Kind = .counter
 
     public init() {}
 
@@ -35,7 +35,7 @@ public struct VMStartCommand: AsyncParsableCommand {
 
     func body() async throws {
         let orchestrator = try options.orchestrator()
-        guard let kind = TestGuest.Kind(rawValue: guest) else { throw ValidationError("--guest must be counter or ticker") }
+        let kind = guest
         let bootImage = try image ?? TestGuest.writeImage(to: "\(options.resolvedStateDir)/images/\(kind == .counter ? "test-guest" : "ticker-guest").img", kind: kind)
         let vm = VMDescription(name: name, machineType: machine, memoryMiB: memory, cpus: cpus, bootImage: bootImage)
         let instance = try await orchestrator.startVM(vm, on: host)
@@ -82,12 +82,11 @@ public struct VMHostAddCommand: AsyncParsableCommand {
     @Argument(help: "Host name.") public var name: String
     @Option(help: "Address incoming migrations listen on.") public var address = "127.0.0.1"
     @Option(help: "Port range for incoming migrations, LOW-HIGH.") public var ports: String
-    @Option(help: "Hypervisor: qemu or xen.") public var kind = "qemu"
+    @Option(help: "Hypervisor: qemu or xen.") public var kind: MigrationHost.Kind = .qemu
     @Option(name: .customLong("host-dir"), help: "State directory of this host (default: STATE-DIR/hosts/NAME).") public var hostDir: String?
     public init() {}
 
     public func validate() throws {
-        guard MigrationHost.Kind(rawValue: kind) != nil else { throw ValidationError("--kind must be qemu or xen") }
         do { _ = try MigrationHost.parsePorts(ports) } catch { throw ValidationError("\(error)") }
     }
 
@@ -95,8 +94,7 @@ public struct VMHostAddCommand: AsyncParsableCommand {
 
     func body() async throws {
         let range = try MigrationHost.parsePorts(ports)
-        guard let hostKind = MigrationHost.Kind(rawValue: kind) else { throw ValidationError("--kind must be qemu or xen") }
-        let host = MigrationHost(name: name, kind: hostKind, address: address,
+        let host = MigrationHost(name: name, kind: kind, address: address,
                                  portLow: range.lowerBound, portHigh: range.upperBound,
                                  stateDirectory: hostDir ?? "\(options.resolvedStateDir)/hosts/\(name)")
         try options.inventory(create: true).addHost(host)
@@ -142,3 +140,6 @@ public struct VMHostRemoveCommand: AsyncParsableCommand {
         print(options.json ? try Output.jsonString(["removed": name]) : "host \(name) removed")
     }
 }
+
+extension MigrationHost.Kind: ExpressibleByArgument {}
+extension TestGuest.Kind: ExpressibleByArgument {}

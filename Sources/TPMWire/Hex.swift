@@ -1,4 +1,4 @@
-/// Lower-case hexadecimal helpers shared by the policy model and its users.
+/// Lower-case hexadecimal: digests, Names and nonces as every module prints and reads them.
 public enum Hex {
     /// Encodes bytes as lower-case hexadecimal.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {

@@ -1,15 +1,15 @@
 import TPMWire
-import ArgumentParser
 import Attestation
 import Foundation
 import Policy
-import SmigAttestCLI
 import Testing
 
 @testable import Measurement
 
-@Suite("measurement commands")
-struct MeasurementCLITests {
+/// Measurements against golden values, golden capture and the sources a golden file implies (the library
+/// calls `measure --golden` and `golden capture` print).
+@Suite("Golden match and capture")
+struct GoldenMatchTests {
     @Test func goldenCaptureYAMLParsesBackAndMatches() throws {
         let measurements = [
             measurement("file:/boot/xen \"4\".gz", 1),
@@ -49,33 +49,5 @@ struct MeasurementCLITests {
         ])
         let kinds = try SourceSpec.sources(impliedBy: golden).map(\.kind)
         #expect(kinds == ["file", "process-text", "boot-log"])
-    }
-
-    @Test func policyCheckOnShippedPolicies() throws {
-        let policies = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("policies").path
-        let results = PolicyCheckCommand.check("\(policies)/region-example.yaml")
-        #expect(results.count == 3)  // the region and the two golden files its hosts name
-        let messages = results.compactMap { $0.error?.message }
-        #expect(results.allSatisfy { $0.ok }, "\(messages)")
-    }
-
-    @Test func policyCheckReportsPositions() throws {
-        let directory = try TemporaryDirectory()
-        let path = try directory.write("bad.yaml", Array("kind: golden-values\nversion: 1\nname: x\nmeasurments: {}\n".utf8))
-        let results = PolicyCheckCommand.check(path)
-        let error = try #require(results.first?.error)
-        #expect(error.code == "policy.unknown-key")
-        #expect(error.line == 4 && error.column == 1)
-        #expect(error.hint == "did you mean 'measurements'?")
-    }
-
-    @Test func commandsParse() throws {
-        _ = try PolicyCheckCommand.parse(["a.yaml", "--json"])
-        _ = try MeasureCommand.parse(["--source", "file:/boot/xen.gz", "--golden", "g.yaml", "--json"])
-        _ = try GoldenCaptureCommand.parse(["--source", "xen", "--name", "n"])
-        _ = try BenchMeasure.parse(["--size", "8", "--rounds", "2", "--json"])
-        #expect(throws: (any Error).self) { try BenchMeasure.parse(["--size", "0"]) }
-        #expect(throws: (any Error).self) { try GoldenCaptureCommand.parse([]) }
     }
 }
