@@ -14,6 +14,8 @@ struct DemoTests {
     @Test func fiveHostsEndToEnd() async throws {
         let binary = try TestBinaries.smigAttest()
         let before = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("smig-region-") })
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let run = try await Spawn.run(binary, ["demo", "--json"], seconds: 600)
         #expect(run.status == 0, "\(run.output.suffix(4000))")
         let json = try #require(run.output.firstIndex(of: "{").map { String(run.output[$0...]) })

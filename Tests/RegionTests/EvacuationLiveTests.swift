@@ -93,6 +93,8 @@ struct EvacuationLiveTests {
     /// A compromised host's VMs move to re-attested hosts and keep counting; the gated `migrate` refuses an
     /// untrusted or unknown target and moves to a trusted one.
     @Test func compromisedHostIsEmptiedAndMigrateIsGated() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 3)
         defer { r.killGuests() }
         try r.addVMHosts()
@@ -131,6 +133,8 @@ struct EvacuationLiveTests {
     /// A target that looks trusted but fails the challenge right before the move never receives the VM.
     @Test func targetFailingTheLastMomentChallengeGetsNothing() async throws {
         // No pushes and a slow ring: the tampering is seen only by the RC-TCB's challenge before the move.
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 3, push: false, challengeInterval: 30, maxQuoteAge: "60s")
         defer { r.killGuests() }
         try r.addVMHosts()
@@ -152,6 +156,8 @@ struct EvacuationLiveTests {
 
     /// A target that fails re-attestation after the transfer never resumes the VM; the next candidate takes it.
     @Test func targetFailingReattestationNeverRunsTheVM() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 3)
         defer { r.killGuests() }
         // The hook runs after each transfer: it tampers host-2 (the first candidate) and waits for its agent.
@@ -187,6 +193,8 @@ struct EvacuationCrashTests {
 
     @Test(arguments: steps)
     func crashAfter(step: String) async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 2)
         defer { r.killGuests() }
         r.server?.stop()

@@ -153,6 +153,8 @@ final class LiveRegion: @unchecked Sendable {
 @Suite("A live region", .serialized)
 struct RegionLiveTests {
     @Test func fiveHostsTrustedTamperDetectedSilenceIsUnreachable() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 5)
         try await r.wait("all trusted") { rows in rows.count == 5 && rows.allSatisfy { $0.state == .trusted } }
 
@@ -221,6 +223,8 @@ struct RegionLiveTests {
     /// tampering. The row names the RC-TCB as the measurer and the event comes before the first ring round could.
     /// The latency is printed here and measured properly by `bench response` (push p50/p99).
     @Test func pushAloneDetectsATamperedHypervisor() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 3, push: true, challengeInterval: 60)
         // The RC-TCB's cold-start challenges bring every host to trusted; the ring then rests for 60 s.
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
@@ -243,6 +247,8 @@ struct RegionLiveTests {
     /// Without pushes the ring's challenges find the tampering; a SIGKILLed RC-TCB loses no IVT row or audit
     /// event and resumes on restart.
     @Test func challengeOnlyPathAndAnRCTCBCrash() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 3, push: false)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let rowsBefore = try r.rows()

@@ -14,6 +14,8 @@ struct RegionNetnsLiveTests {
             ns.destroy()
             #expect(!ns.exists, "network namespace \(ns.name) left behind")
         }
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 3, netns: ns)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         #expect(try r.row("host-3")?.address == ns.nsAddress)

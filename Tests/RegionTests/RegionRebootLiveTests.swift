@@ -51,6 +51,8 @@ struct RegionRebootLiveTests {
     /// A TPM reset makes the host `rebooted`; it is trusted again only once its evidence carries a boot log that
     /// replays to the quoted boot PCRs. Without a log, and with a log that does not replay, it stays `rebooted`.
     @Test func resetIsRebootedUntilTheBootLogReplays() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 3)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let before = try #require(try r.row("host-2"))
