@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The agent's configuration (`agent run --config FILE`, JSON; see docs/region.md for every key).
 public struct AgentConfig: Codable, Sendable {

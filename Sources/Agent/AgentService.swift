@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Attestation
 public import Hummingbird
 import HummingbirdCore

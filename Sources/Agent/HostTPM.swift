@@ -1,5 +1,5 @@
 public import Attestation
-public import Foundation
+import Foundation
 import Measurement
 public import TPM
 public import TPMWire

@@ -1,4 +1,4 @@
-public import TPMWire
+import TPMWire
 import Policy
 
 extension AttestationError.Code {

@@ -99,6 +99,14 @@ public struct GoldenValues: Sendable, Hashable {
     static let measurementNamePrefixes = ["file:/", "process-text:/", "xen:", "boot-log:", "kernel-module:"]
     static let measurementNames = ["boot-log", "kernel-modules"]
 
+    /// A name a source produces, or a pattern (`…*`) that can match one: `file:*` and `file:/usr/*` both are.
+    static func isKnownMeasurementName(_ name: String) -> Bool {
+        let isPattern = name.hasSuffix("*")
+        let stem = isPattern ? String(name.dropLast()) : name
+        if measurementNames.contains(stem) || measurementNamePrefixes.contains(where: { stem.hasPrefix($0) }) { return true }
+        return isPattern && !stem.isEmpty && measurementNamePrefixes.contains { $0.hasPrefix(stem) }
+    }
+
     /// One entry of `measurements:`. Errors of single digests or values are added to `problems` (the entry is
     /// then left out); an error of the entry as a whole is thrown.
     static func entry(name: String, keyNode: Node, value: Node, source: PolicySource,
@@ -111,9 +119,7 @@ public struct GoldenValues: Sendable, Hashable {
             throw source.error(.badValue, at: keyNode, "measurement name '\(name)' is bound to one process id",
                                hint: "a PID changes with every start: name the executable, e.g. 'process-text:/usr/bin/qemu-system-x86_64'")
         }
-        let stem = name.hasSuffix("*") ? String(name.dropLast()) : name
-        guard measurementNames.contains(stem) || measurementNamePrefixes.contains(where: { stem.hasPrefix($0) })
-                || (name.hasSuffix("*") && measurementNamePrefixes.contains(where: { $0.hasPrefix(stem) }) && !stem.isEmpty) else {
+        guard isKnownMeasurementName(name) else {
             let prefix = name.split(separator: ":", maxSplits: 1).first.map(String.init) ?? name
             throw source.error(.badValue, at: keyNode, "measurement name '\(name)' has an unknown source prefix '\(prefix)'",
                                hint: "names start with \(measurementNamePrefixes.map { "'\($0)'" }.joined(separator: ", ")) or are \(measurementNames.map { "'\($0)'" }.joined(separator: ", "))")

@@ -1,4 +1,4 @@
-public import TPMWire
+import TPMWire
 public import Yams
 
 /// A strict walker over a composed Yams `Node` tree.

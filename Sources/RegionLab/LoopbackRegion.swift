@@ -3,7 +3,7 @@ import BuiltInGuests
 public import Swtpm
 public import Migration
 public import RegionTCB
-public import TPM
+import TPM
 
 /// A whole SMIG region on loopback, made of real parts: per host a swtpm (with EK certificates from its own
 /// local CA), an agent process, a QEMU process standing in for the hypervisor (measured as `process-text`)

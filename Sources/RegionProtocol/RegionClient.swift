@@ -1,8 +1,8 @@
-public import AsyncHTTPClient
-public import Foundation
+import AsyncHTTPClient
+import Foundation
 public import NIOCore
 import NIOHTTP1
-public import NIOSSL
+import NIOSSL
 
 /// An HTTPS client of the region: presents a region certificate, trusts only the region CA. Host names are
 /// not checked against the certificate (hosts are reached by address); what a peer says is verified on its own

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Attestation
 import Crypto
 public import Logging
@@ -7,9 +7,9 @@ import NIOCore
 public import Prometheus
 import UnixSignals
 import RegionProtocol
-public import ServiceLifecycle
+import ServiceLifecycle
 import TPMWire
-public import Migration
+import Migration
 
 /// Assembles the RC-TCB from its directory and the region policy, and runs it until SIGTERM/SIGINT.
 public struct RCTCBRunner: Sendable {

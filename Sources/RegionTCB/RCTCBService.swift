@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS

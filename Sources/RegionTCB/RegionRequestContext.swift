@@ -1,5 +1,5 @@
 public import Hummingbird
-public import NIOCore
+import NIOCore
 import NIOSSL
 import X509
 import SwiftASN1

@@ -68,17 +68,16 @@ public struct TPMCommand: ParsableCommand {
 
         public init() {}
 
+        /// What `--json` prints: the provisioning result and the TCTI it used, in one object.
         struct Result: Encodable {
             var tcti: String
-            var ekType: String
-            var ekName: String
-            var ekCertificate: String
-            var ekCertificateSubject: String?
-            var akType: String
-            var akName: String
-            var akPublic: String
-            var akPEM: String
-            var created: Bool
+            var provisioned: Provisioning.Result
+            enum Key: String, CodingKey { case tcti }
+            func encode(to encoder: any Encoder) throws {
+                try provisioned.encode(to: encoder)
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encode(tcti, forKey: .tcti)
+            }
         }
 
         public func run() throws {
@@ -90,16 +89,12 @@ public struct TPMCommand: ParsableCommand {
                 } catch let failure as Provisioning.Failure {
                     throw CommandFailure(failure.description)
                 }
-                let result = Result(tcti: tpm.resolvedTCTI, ekType: p.ekType, ekName: p.ekName, ekCertificate: p.ekCertificate,
-                                    ekCertificateSubject: p.ekCertificateSubject, akType: p.akType, akName: p.akName,
-                                    akPublic: p.akPublic, akPEM: p.akPEM, created: p.created)
-                let (created, certState, subject, pubPath, pemPath) = (p.created, p.ekCertificate, p.ekCertificateSubject, p.akPublic, p.akPEM)
-                if output.json { Output.json(result); return }
+                if output.json { Output.json(Result(tcti: tpm.resolvedTCTI, provisioned: p)); return }
                 Output.line("""
-                EK (\(ek.rawValue)):   \(result.ekName)
-                EK certificate: \(certState)\(subject.map { " (\($0))" } ?? "")
-                AK (\(ak.rawValue)):   \(result.akName) \(created ? "(created)" : "(existing)")
-                AK public:      \(pubPath) (TPM2B_PUBLIC), \(pemPath) (PEM)
+                EK (\(ek.rawValue)):   \(p.ekName)
+                EK certificate: \(p.ekCertificate)\(p.ekCertificateSubject.map { " (\($0))" } ?? "")
+                AK (\(ak.rawValue)):   \(p.akName) \(p.created ? "(created)" : "(existing)")
+                AK public:      \(p.akPublic) (TPM2B_PUBLIC), \(p.akPEM) (PEM)
                 """)
             }
         }

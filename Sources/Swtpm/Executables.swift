@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Finding the external programs the lab drives (swtpm, QEMU, tpm2-tools): the one `which` of the package.
 public enum Executables {

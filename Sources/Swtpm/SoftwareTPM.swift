@@ -16,7 +16,7 @@ public final class SoftwareTPM: @unchecked Sendable {
     public var tcti: String { "swtpm:host=127.0.0.1,port=\(port)" }
 
     /// Whether swtpm and swtpm_setup are installed.
-    public static var isAvailable: Bool { which("swtpm") != nil && which("swtpm_setup") != nil && which("swtpm_localca") != nil }
+    public static var isAvailable: Bool { Executables.which("swtpm") != nil && Executables.which("swtpm_setup") != nil && Executables.which("swtpm_localca") != nil }
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -52,12 +52,12 @@ public final class SoftwareTPM: @unchecked Sendable {
 
         """.write(to: ca.appendingPathComponent("swtpm-localca.options"), atomically: true, encoding: .utf8)
         try """
-        create_certs_tool = \(Self.which("swtpm_localca")!)
+        create_certs_tool = \(Executables.which("swtpm_localca")!)
         create_certs_tool_config = \(ca.path)/swtpm-localca.conf
         create_certs_tool_options = \(ca.path)/swtpm-localca.options
 
         """.write(to: stateDirectory.appendingPathComponent("swtpm_setup.conf"), atomically: true, encoding: .utf8)
-        let (status, output) = try Self.run(Self.which("swtpm_setup")!, [
+        let (status, output) = try Self.run(Executables.which("swtpm_setup")!, [
             "--tpm2", "--tpmstate", stateDirectory.path, "--config", stateDirectory.appendingPathComponent("swtpm_setup.conf").path,
             "--createek", "--create-ek-cert", "--create-platform-cert", "--overwrite",
             "--logfile", stateDirectory.appendingPathComponent("swtpm_setup.log").path,
@@ -79,7 +79,7 @@ public final class SoftwareTPM: @unchecked Sendable {
         for _ in 0..<10 {
             let candidate = try Self.freePortPair()
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: Self.which("swtpm")!)
+            p.executableURL = URL(fileURLWithPath: Executables.which("swtpm")!)
             p.arguments = [
                 "socket", "--tpm2", "--tpmstate", "dir=\(stateDirectory.path)",
                 "--server", "type=tcp,port=\(candidate),bindaddr=127.0.0.1",
@@ -124,7 +124,6 @@ public final class SoftwareTPM: @unchecked Sendable {
 
     // MARK: helpers
 
-    static func which(_ tool: String) -> String? { Executables.which(tool) }
 
     static func run(_ tool: String, _ args: [String]) throws -> (Int32, String) {
         let p = Process()

@@ -68,7 +68,7 @@ extension TPMDevice {
     /// The PCR banks the TPM has allocated (those whose PCR 0 can be read).
     public func pcrBanks() throws -> [TPMAlgorithm] {
         [TPMAlgorithm.sha1, .sha256, .sha384, .sha512].filter { alg in
-            (try? readPCRs(PCRSelectionList([PCRSelection(hash: alg, pcrs: [0])])))?.banks.banks.isEmpty == false
+            (try? readPCRs(PCRSelectionList([PCRSelection(hash: alg, pcrs: [0])]))) != nil   // throws for a bank the TPM lacks
         }
     }
 

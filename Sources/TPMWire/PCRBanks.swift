@@ -29,9 +29,6 @@ public struct PCRBanks: Sendable, Hashable {
     /// One bank's values by PCR index.
     public subscript(bank: TPMAlgorithm) -> [Int: [UInt8]]? { values[bank] }
 
-    /// The banks that hold at least one value.
-    public var banks: [TPMAlgorithm] { values.keys.filter { values[$0]?.isEmpty == false }.sorted { $0.rawValue < $1.rawValue } }
-
     public subscript(bank: TPMAlgorithm, pcr: Int) -> [UInt8]? {
         get { values[bank]?[pcr] }
         set { values[bank, default: [:]][pcr] = newValue }

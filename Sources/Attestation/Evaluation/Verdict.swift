@@ -1,5 +1,5 @@
 public import TPMWire
-public import Policy
+import Policy
 
 /// The outcome of evaluating verified evidence against golden values. Failing is a result: `trusted == false`
 /// with one ``Reason`` per offending measurement or PCR.

@@ -1,4 +1,4 @@
-public import Policy
+import Policy
 public import TPMWire
 
 extension BootEventLog {

@@ -1,4 +1,4 @@
-public import Policy
+import Policy
 
 /// The type of a TCG PC Client boot event (`UINT32 eventType` of TCG_PCR_EVENT and TCG_PCR_EVENT2).
 ///

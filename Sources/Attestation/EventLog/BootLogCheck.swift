@@ -1,4 +1,4 @@
-public import Policy
+import Policy
 public import TPMWire
 
 /// Checks a boot event log against PCR values a verified quote proved: does the log replay to them, and if

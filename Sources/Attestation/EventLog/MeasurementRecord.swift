@@ -1,5 +1,5 @@
 public import TPMWire
-public import Policy
+import Policy
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -1,5 +1,5 @@
 public import TPMWire
-public import Policy
+import Policy
 
 /// Replays a runtime measurement log and checks it against quoted PCR values.
 ///

@@ -1,10 +1,10 @@
 import Attestation
 import Crypto
 import Hummingbird
-public import Foundation
+import Foundation
 public import Logging
 public import NIOSSL
-public import Policy
+import Policy
 import RegionProtocol
 import TPMWire
 import X509

@@ -1,5 +1,5 @@
 import Attestation
-public import Foundation
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif

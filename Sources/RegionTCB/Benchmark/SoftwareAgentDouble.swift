@@ -1,6 +1,6 @@
 public import Attestation
 import Crypto
-public import Foundation
+import Foundation
 import Policy
 public import TPMWire
 

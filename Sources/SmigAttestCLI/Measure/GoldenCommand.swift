@@ -1,6 +1,6 @@
 public import ArgumentParser
 import Foundation
-public import Measurement
+import Measurement
 import Policy
 
 /// `smig-attest golden capture --source ... > golden.yaml`

@@ -17,18 +17,13 @@ public struct MeasurementSourceOptions: ParsableArguments {
     public func resolve(golden: GoldenValues?) throws -> [any MeasurementSource] {
         if !sources.isEmpty { return try sources.map { try SourceSpec.parse($0) } }
         guard let golden else { throw ValidationError("give --source (or --golden to measure what it names)") }
-        return try Self.sources(for: golden)
-    }
-
-    /// Sources implied by golden entry names (see `SourceSpec.sources(impliedBy:)`).
-    public static func sources(for golden: GoldenValues) throws -> [any MeasurementSource] {
-        try SourceSpec.sources(impliedBy: golden)
+        return try SourceSpec.sources(impliedBy: golden)
     }
 }
 
 /// What `measure --extend --json` prints.
 struct ExtendReport: Encodable {
-    var measurements: [MeasureCommand.Row]
+    var measurements: [GoldenMatch]
     /// recnum of each record appended (and extended) by this run.
     var extended: [Int]
     var pcr: Int
@@ -76,13 +71,6 @@ public struct MeasureCommand: ParsableCommand {
         explicit ?? state.directory.appendingPathComponent("measurements.log").path
     }
 
-    public typealias Row = GoldenMatch
-
-    /// Measures `sources` and matches each measurement against `golden` (see `GoldenMatch`).
-    public static func rows(_ measurements: [NamedMeasurement], golden: GoldenValues?) -> [Row] {
-        GoldenMatch.match(measurements, golden: golden)
-    }
-
     public static func measureAll(_ sources: [any MeasurementSource]) throws -> [NamedMeasurement] {
         var out: [NamedMeasurement] = []
         for source in sources { out += try source.measure() }
@@ -94,7 +82,7 @@ public struct MeasureCommand: ParsableCommand {
             if resetLog { return try startNewLog() }
             let goldenValues = try golden.map { try GoldenValues(contentsOfFile: $0) }
             let measurements = try Self.measureAll(try selection.resolve(golden: goldenValues))
-            let rows = Self.rows(measurements, golden: goldenValues)
+            let rows = GoldenMatch.match(measurements, golden: goldenValues)
             var appended: [MeasurementRecord] = []
             if extend {
                 try prepareStateDirectory(state.directory.path)
