@@ -128,7 +128,8 @@ public actor Evacuator {
 
     /// Starts evacuations that are due: hosts `evacuating`, or in a state the policy evacuates, that still hold VMs.
     public func sweep() async {
-        guard let rows = try? store.rows(), let vms = try? orchestrator.inventory.vms() else { return }
+        let rows = await region.rows()
+        guard let vms = try? orchestrator.inventory.vms() else { return }
         let occupied = Set(vms.filter { $0.state == .running || $0.state == .paused }.map(\.host))
         // An `evacuating` host with nothing left (recovery finished its last move) is closed as `evacuated`.
         for row in rows where ((occupied.contains(row.host) && shouldEvacuate(row.state)) || row.state == .evacuating) && !active.contains(row.host) {

@@ -119,11 +119,11 @@ public final class IVTStore: Sendable {
     }
 
     public func rows() throws(RegionError) -> [IVTRow] {
-        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM host ORDER BY id").map(Self.decodeRow) }
+        try read { db in try Row.fetchAll(db.cachedStatement(sql: Self.selectRows + " ORDER BY id")).map(Self.decodeRow) }
     }
 
     public func row(_ host: String) throws(RegionError) -> IVTRow? {
-        try read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM host WHERE id = ?"), arguments: [host]).map(Self.decodeRow) }
+        try read { db in try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]).map(Self.decodeRow) }
     }
 
     /// What a verdict changes in a host's row.
@@ -172,7 +172,7 @@ public final class IVTStore: Sendable {
     /// transaction: a caller holding a copy of the table can update that one row instead of re-reading them all.
     public func applyAndRead(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> Applied? {
         try write { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM host WHERE id = ?"), arguments: [host]) else { return nil }
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
             let old = try Self.decodeRow(row)
             var update = update
             // An evacuation in progress is ended only by the evacuation; an emptied host stays `evacuated` until
@@ -198,7 +198,7 @@ public final class IVTStore: Sendable {
                 try Self.audit(db, now, host: host, kind: "state", old: old.state.rawValue, new: update.state.rawValue, code: update.code, detail: update.detail)
                 seq = db.lastInsertedRowID
             }
-            guard let written = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM host WHERE id = ?"), arguments: [host]) else {
+            guard let written = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else {
                 throw RegionError(.storeFailed, "table host, row \(host): gone within its own transaction")
             }
             return Applied(old: old.state, row: try Self.decodeRow(written), eventSeq: seq)
@@ -238,7 +238,7 @@ public final class IVTStore: Sendable {
     /// A host's enrolment and its row, read together (one read per verification).
     public func enrolmentAndRow(_ host: String) throws(RegionError) -> (enrolment: Enrolment?, row: IVTRow)? {
         try read { db in
-            guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM host WHERE id = ?"), arguments: [host]) else { return nil }
+            guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
             return (try Self.decodeEnrolment(r, host: host), try Self.decodeRow(r))
         }
     }
@@ -280,31 +280,38 @@ public final class IVTStore: Sendable {
             .execute(arguments: [now.timeIntervalSince1970, host, kind, old, new, code, detail])
     }
 
+    /// The host columns ``decodeRow(_:)`` reads, in the order it reads them: rows are decoded by position, not by
+    /// name (a lookup by name per column per row costs more than the rest of the decode).
+    static let rowColumns = "id, address, state, ak_name, ek_certificate, enrolled_at, revoked, last_quote_at, tpm_clock, reset_count, " +
+        "restart_count, last_pcr_digest, measured_by, failure_code, failure_detail, policy_name, policy_digest, vms, capacity, version, " +
+        "updated_at, boot_log_pending, ak_public"
+    static let selectRows = "SELECT \(rowColumns) FROM host"
+
     static func decodeRow(_ r: Row) throws -> IVTRow {
-        let id: String = try r.decode(forColumn: "id")
-        let stateText: String = try r.decode(forColumn: "state")
+        let id: String = try r.decode(atIndex: 0)
+        let stateText: String = try r.decode(atIndex: 2)
         guard let state = HostState(rawValue: stateText) else {
             throw RegionError(.storeCorrupt, "table host, row \(id), column state: '\(stateText)' is not a state")
         }
-        let vmsText: String = try r.decode(forColumn: "vms")
-        let clock: Int64? = try r.decode(forColumn: "tpm_clock")
-        let reset: Int64? = try r.decode(forColumn: "reset_count")
-        let restart: Int64? = try r.decode(forColumn: "restart_count")
+        let vmsText: String = try r.decode(atIndex: 17)
+        let clock: Int64? = try r.decode(atIndex: 8)
+        let reset: Int64? = try r.decode(atIndex: 9)
+        let restart: Int64? = try r.decode(atIndex: 10)
         return IVTRow(
-            host: id, address: try r.decode(forColumn: "address"), state: state,
-            akName: try r.decode(forColumn: "ak_name"), ekCertificate: try r.decode(forColumn: "ek_certificate"),
-            enrolledAt: (try r.decode(forColumn: "enrolled_at") as Double?).map(Date.init(timeIntervalSince1970:)),
-            revoked: try r.decode(forColumn: "revoked"),
-            lastQuoteAt: (try r.decode(forColumn: "last_quote_at") as Double?).map(Date.init(timeIntervalSince1970:)),
+            host: id, address: try r.decode(atIndex: 1), state: state,
+            akName: try r.decode(atIndex: 3), ekCertificate: try r.decode(atIndex: 4),
+            enrolledAt: (try r.decode(atIndex: 5) as Double?).map(Date.init(timeIntervalSince1970:)),
+            revoked: try r.decode(atIndex: 6),
+            lastQuoteAt: (try r.decode(atIndex: 7) as Double?).map(Date.init(timeIntervalSince1970:)),
             tpmClock: clock.map { UInt64(bitPattern: $0) }, resetCount: reset.flatMap { UInt32(exactly: $0) },
             restartCount: restart.flatMap { UInt32(exactly: $0) },
-            lastPCRDigest: try r.decode(forColumn: "last_pcr_digest"), measuredBy: try r.decode(forColumn: "measured_by"),
-            failureCode: try r.decode(forColumn: "failure_code"), failureDetail: try r.decode(forColumn: "failure_detail"),
-            policyName: try r.decode(forColumn: "policy_name"), policyDigest: try r.decode(forColumn: "policy_digest"),
+            lastPCRDigest: try r.decode(atIndex: 11), measuredBy: try r.decode(atIndex: 12),
+            failureCode: try r.decode(atIndex: 13), failureDetail: try r.decode(atIndex: 14),
+            policyName: try r.decode(atIndex: 15), policyDigest: try r.decode(atIndex: 16),
             vms: vmsText.isEmpty ? [] : vmsText.split(separator: ",").map(String.init),
-            capacity: try r.decode(forColumn: "capacity"), version: try r.decode(forColumn: "version"),
-            updatedAt: Date(timeIntervalSince1970: try r.decode(forColumn: "updated_at")),
-            bootLogPending: try r.decode(forColumn: "boot_log_pending"))
+            capacity: try r.decode(atIndex: 18), version: try r.decode(atIndex: 19),
+            updatedAt: Date(timeIntervalSince1970: try r.decode(atIndex: 20)),
+            bootLogPending: try r.decode(atIndex: 21))
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(RegionError) -> T {

@@ -144,12 +144,7 @@ public struct RCTCBService: Sendable {
     /// Requires an agent certificate whose host is enrolled with the certificate's AK and not revoked.
     func requireAgent(_ context: RegionRequestContext) async throws -> String {
         let id = try await require(.agent, context)
-        guard let enrolled = try store.enrolment(id.name), !enrolled.revoked else {
-            throw RegionError(.revoked, "host \(id.name) is revoked or not enrolled")
-        }
-        guard enrolled.akName == id.akName else {
-            throw RegionError(.akChanged, "the certificate names AK \(id.akName ?? "-"), host \(id.name) is enrolled with \(enrolled.akName)")
-        }
+        try await region.admitAgent(id.name, akName: id.akName)
         return id.name
     }
 

@@ -87,6 +87,8 @@ public actor RegionState {
     var snapshotSeq: Int64 = -1
     /// Hosts per state in ``snapshot`` (the state gauges).
     var stateCounts: [HostState: Int] = [:]
+    /// Enrolled AKs, parsed once: by host, with the AK Name they were read for (a new enrolment has a new Name).
+    var enrolledKeys: [String: (akName: String, key: AttestationKey)] = [:]
 
     /// Re-reads the IVT rows (and the state gauges) when the audit trail has grown since the last read: every
     /// change of state, enrolment, revocation or readmission — from this process or another — is an audit
@@ -108,6 +110,37 @@ public actor RegionState {
     func rowsSnapshot() -> [String: IVTRow] {
         if snapshot.isEmpty || Date().timeIntervalSince(snapshotTaken) > 1 { refresh() }
         return snapshot
+    }
+
+    /// The IVT rows as this RC-TCB knows them (re-read when the audit trail grew): the scheduler, the evacuator
+    /// and the admin API read these instead of scanning the table.
+    public func rows() -> [IVTRow] {
+        rowsSnapshot().values.sorted { $0.host < $1.host }
+    }
+
+    /// Admits an agent's request: its certificate's host is enrolled with the certificate's AK Name and not
+    /// revoked. Checked against the table as it is now (a revocation by another process counts at once).
+    public func admitAgent(_ host: String, akName: String?) throws(RegionError) {
+        refresh()
+        guard let row = snapshot[host], let enrolled = row.akName, !row.revoked else {
+            throw RegionError(.revoked, "host \(host) is revoked or not enrolled")
+        }
+        guard enrolled == akName else {
+            throw RegionError(.akChanged, "the certificate names AK \(akName ?? "-"), host \(host) is enrolled with \(enrolled)")
+        }
+    }
+
+    /// What a verification of `host` needs from the IVT: its enrolled AK (parsed once per enrolment) and its row
+    /// (the clock of its last verified quote), as of now. No key when it is not enrolled or revoked.
+    func verificationInputs(_ host: String) -> (key: AttestationKey?, row: IVTRow?) {
+        refresh()
+        guard let row = snapshot[host] else { return (nil, nil) }
+        guard let akName = row.akName, !row.revoked else { return (nil, row) }
+        if let cached = enrolledKeys[host], cached.akName == akName { return (cached.key, row) }
+        guard let enrolment = try? store.enrolment(host), enrolment.akName == akName, !enrolment.revoked,
+              let key = try? AttestationKey(tpm2bPublic: enrolment.akPublic) else { return (nil, row) }
+        enrolledKeys[host] = (akName, key)
+        return (key, row)
     }
 
     /// Hosts in the ring: enrolled and not revoked, in policy order.
@@ -210,7 +243,7 @@ public actor RegionState {
             guard let evidence = report.evidence else { throw RegionError(.malformedReport, "outcome evidence without evidence") }
             // Verified off the actor: signatures and log replays of many reports run in parallel; the nonce was
             // spent above and the IVT is written below, on the actor.
-            let judged = await judgeConcurrently(cfg, evidence, nonce: nonce, measuredBy: reporter, now: now)
+            let judged = await judgeConcurrently(cfg, evidence, verificationInputs(cfg.id), nonce: nonce, measuredBy: reporter, now: now)
             if case .refuted(let code, let detail) = judged {
                 // Evidence that does not verify may be the reporter's doing: the target is challenged directly.
                 logger.warning("report evidence refused; confirming directly", metadata: ["attest.host": "\(report.target)", "attest.reporter": "\(reporter)", "attest.code": "\(code)", "attest.reason": "\(detail)"])
@@ -240,7 +273,7 @@ public actor RegionState {
         } catch {
             return (try? apply(.silent("\(error)"), to: cfg.id, now: Date())) ?? ReportResult(target: cfg.id, state: "unreachable")
         }
-        let judged = judge(cfg, bundle, nonce: nonce, measuredBy: "rc-tcb", now: Date())
+        let judged = judge(cfg, bundle, verificationInputs(cfg.id), nonce: nonce, measuredBy: "rc-tcb", now: Date())
         return (try? apply(judged, to: cfg.id, now: Date())) ?? ReportResult(target: cfg.id, state: "unknown", detail: "IVT write failed")
     }
 
@@ -257,13 +290,16 @@ public actor RegionState {
         case silent(String)
     }
 
-    nonisolated func judgeConcurrently(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) async -> Judgement {
-        judge(cfg, bundle, nonce: nonce, measuredBy: measuredBy, now: now)
+    /// The IVT's side of a verification: the target's enrolled AK and its row, as read on the actor.
+    typealias Inputs = (key: AttestationKey?, row: IVTRow?)
+
+    nonisolated func judgeConcurrently(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: Inputs, nonce: [UInt8], measuredBy: String, now: Date) async -> Judgement {
+        judge(cfg, bundle, inputs, nonce: nonce, measuredBy: measuredBy, now: now)
     }
 
-    nonisolated func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
+    nonisolated func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: Inputs, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
         let started = ContinuousClock.now
-        let j = judgeUntimed(cfg, bundle, nonce: nonce, measuredBy: measuredBy, now: now)
+        let j = judgeUntimed(cfg, bundle, inputs, nonce: nonce, measuredBy: measuredBy, now: now)
         let elapsed = ContinuousClock.now - started
         metrics.latency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         switch j {
@@ -274,16 +310,14 @@ public actor RegionState {
         return j
     }
 
-    nonisolated func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
-        let stored = try? store.enrolmentAndRow(cfg.id)
-        guard let enrolled = stored?.enrolment, !enrolled.revoked,
-              let ak = try? AttestationKey(tpm2bPublic: enrolled.akPublic) else {
+    nonisolated func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: Inputs, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
+        guard let ak = inputs.key else {
             return .refuted(code: "enrol.not-enrolled", detail: "\(cfg.id) has no enrolled AK")
         }
         guard bundle.hostId == cfg.id else {
             return .refuted(code: "evidence.host-mismatch", detail: "the bundle names host '\(bundle.hostId)', not \(cfg.id)")
         }
-        let row = stored?.row
+        let row = inputs.row
         var previous: ClockObservation?
         if let row, let c = row.tpmClock, let r = row.resetCount, let s = row.restartCount {
             previous = ClockObservation(clock: c, resetCount: r, restartCount: s)
@@ -378,10 +412,9 @@ public actor RegionState {
             } else {
                 refresh(now: now)
             }
-        } else if let row = snapshot[host] {
-            var r = row
-            r.lastQuoteAt = update.quoteAt ?? r.lastQuoteAt
-            snapshot[host] = r
+        } else if let applied, snapshot[host] != nil {
+            // No audit event: the row as written (last quote, TPM clock) is all that changed.
+            snapshot[host] = applied.row
         }
         if let old, old != update.state {
             logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(old.rawValue)", "attest.new": "\(update.state.rawValue)", "attest.code": "\(update.code ?? "-")"])
@@ -402,8 +435,7 @@ public actor RegionState {
 
     /// Hosts the RC-TCB should challenge itself: not measured by the ring recently, or in a state that needs it.
     public func overdue(now: Date, maxAge: TimeInterval) -> [HostConfig] {
-        let rows = (try? store.rows()) ?? []
-        return rows.compactMap { row -> HostConfig? in
+        return rowsSnapshot().values.compactMap { row -> HostConfig? in
             guard row.akName != nil, !row.revoked, let cfg = hosts[row.host] else { return nil }
             if row.state != .trusted { return cfg }
             guard let last = row.lastQuoteAt else { return cfg }
@@ -415,7 +447,7 @@ public actor RegionState {
 extension RegionState {
     /// Trusted hosts whose last verified quote is older than `freshness` become `stale`.
     public func markStale(now: Date, freshness: TimeInterval) {
-        for row in (try? store.rows()) ?? [] where row.state == .trusted {
+        for row in rowsSnapshot().values where row.state == .trusted {
             if let last = row.lastQuoteAt, now.timeIntervalSince(last) > freshness {
                 _ = try? store.apply(IVTStore.Update(state: .stale, code: "quote.stale", detail: "last verified quote \(Int(now.timeIntervalSince(last))) s ago"), to: row.host, now: now)
             }

@@ -2,14 +2,22 @@
 public enum Hex {
     /// Encodes bytes as lower-case hexadecimal.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.underestimatedCount * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+        let input = Array(bytes)
+        return input.withUnsafeBufferPointer { source in
+            String(unsafeUninitializedCapacity: source.count * 2) { out in
+                var i = 0
+                for byte in source {
+                    out[i] = digit(byte >> 4)
+                    out[i + 1] = digit(byte & 0x0f)
+                    i += 2
+                }
+                return i
+            }
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// Decodes hexadecimal (either case); `nil` for an odd length or a non-hex character.

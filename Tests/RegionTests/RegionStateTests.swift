@@ -217,6 +217,32 @@ struct RegionStateTests {
         #expect(try store.row("h2")?.bootLogPending == false)
     }
 
+    /// The RC-TCB judges from its in-memory copy of the IVT: after verdicts that change no state (only the last
+    /// quote and the TPM clock), the copy is still exactly the table, so clock continuity is checked against the
+    /// last verified quote, not an older one.
+    @Test func theInMemoryIVTIsTheTable() async throws {
+        try await coldStart()
+        for reporter in ["h1", "h2", "h3", "h1", "h2", "h3"] {
+            let (r, _) = try await report(from: reporter)
+            #expect(try await region.intake(r, from: reporter).state == "trusted")
+        }
+        let table = try store.rows()
+        #expect(await region.rows() == table)
+        #expect(table.allSatisfy { $0.tpmClock != nil && $0.measuredBy != "rc-tcb" })
+    }
+
+    /// An agent's request is admitted against the table as it is now: a revocation written by another process
+    /// (another connection to the IVT, as `rctcb revoke` is) is refused on the next request, with no refresh.
+    @Test func aRevocationByAnotherProcessCountsAtOnce() async throws {
+        try await coldStart()
+        let akName = try #require(try store.row("h2")?.akName)
+        try await region.admitAgent("h2", akName: akName)
+        await refused(.akChanged) { try await region.admitAgent("h2", akName: "000b" + String(repeating: "00", count: 32)) }
+        try IVTStore(path: store.path).revoke(host: "h2")
+        await refused(.revoked) { try await region.admitAgent("h2", akName: akName) }
+        await refused(.revoked) { try await region.admitAgent("nobody", akName: akName) }
+    }
+
     @Test func revokedHostsAreNotMeasured() async throws {
         try await coldStart()
         try store.revoke(host: "h2")
