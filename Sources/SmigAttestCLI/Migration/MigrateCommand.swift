@@ -26,13 +26,13 @@ public struct MigrateCommand: AsyncParsableCommand {
 
     public func run() async throws {
         try await Output.reportingAsync {
-            let client = try admin.client()
-            defer { Task { await client.shutdown() } }
-            let outcome: Evacuator.Outcome = try await client.post("\(admin.base)/v1/migrations", MigrationRequest(vm: vm, target: to))
-            if output.json { Output.json(outcome); return }
-            let f = { (v: Double?) in v.map { String(format: "%.1f ms", $0) } ?? "-" }
-            Output.line("\(outcome.vm): \(outcome.source) -> \(outcome.target ?? "-") (\(outcome.result)); target attested before and after the transfer")
-            Output.line("  transfer \(f(outcome.transferMs)), total \(f(outcome.totalMs))")
+            try await admin.withClient { client, base in
+                let outcome: Evacuator.Outcome = try await client.post("\(base)/v1/migrations", MigrationRequest(vm: vm, target: to))
+                if output.json { Output.json(outcome); return }
+                let f = { (v: Double?) in v.map { String(format: "%.1f ms", $0) } ?? "-" }
+                Output.line("\(outcome.vm): \(outcome.source) -> \(outcome.target ?? "-") (\(outcome.result)); target attested before and after the transfer")
+                Output.line("  transfer \(f(outcome.transferMs)), total \(f(outcome.totalMs))")
+            }
         }
     }
 }

@@ -8,9 +8,19 @@ struct AdminOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The RC-TCB's URL.", valueName: "url")) var rctcb: String = "https://127.0.0.1:8443"
     @Option(help: ArgumentHelp("The RC-TCB directory holding admin.pem, admin.key and region-ca.pem.", valueName: "dir")) var dir: String
 
-    func client() throws -> RegionClient {
+    /// Runs `body` with an admin-certificate client of the RC-TCB and its base URL; the client is shut down
+    /// (awaited) when `body` returns or throws.
+    func withClient<T>(_ body: (RegionClient, String) async throws -> T) async throws -> T {
         let d = RegionDirectory(dir)
-        return try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey)
+        let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey)
+        do {
+            let value = try await body(client, base)
+            await client.shutdown()
+            return value
+        } catch {
+            await client.shutdown()
+            throw error
+        }
     }
 
     var base: String { rctcb.hasSuffix("/") ? String(rctcb.dropLast()) : rctcb }
@@ -30,16 +40,16 @@ public struct IVTCommand: AsyncParsableCommand {
 
     public func run() async throws {
         try await Output.reportingAsync {
-            let client = try admin.client()
-            defer { Task { await client.shutdown() } }
-            repeat {
-                let rows: [IVTRow] = try await client.get("\(admin.base)/v1/ivt")
-                if output.json { Output.json(rows) } else {
-                    if watch { Output.line("\u{1B}[2J\u{1B}[H" + Date().description) }
-                    Output.line(Self.render(rows, now: Date(), colour: isatty(1) != 0))
-                }
-                if watch { try await Task.sleep(for: .seconds(1)) }
-            } while watch
+            try await admin.withClient { client, base in
+                repeat {
+                    let rows: [IVTRow] = try await client.get("\(base)/v1/ivt")
+                    if output.json { Output.json(rows) } else {
+                        if watch { Output.line("\u{1B}[2J\u{1B}[H" + Date().description) }
+                        Output.line(Self.render(rows, now: Date(), colour: isatty(1) != 0))
+                    }
+                    if watch { try await Task.sleep(for: .seconds(1)) }
+                } while watch
+            }
         }
     }
 
@@ -72,13 +82,13 @@ public struct RingCommand: AsyncParsableCommand {
 
     public func run() async throws {
         try await Output.reportingAsync {
-            let client = try admin.client()
-            defer { Task { await client.shutdown() } }
-            let view: RingView = try await client.get("\(admin.base)/v1/ring")
-            if output.json { Output.json(view); return }
-            Output.line("rotation \(view.rotation)")
-            for l in view.links { Output.line("  \(l.measurer) → \(l.target)") }
-            if !view.excluded.isEmpty { Output.line("not measuring: \(view.excluded.joined(separator: ", "))") }
+            try await admin.withClient { client, base in
+                let view: RingView = try await client.get("\(base)/v1/ring")
+                if output.json { Output.json(view); return }
+                Output.line("rotation \(view.rotation)")
+                for l in view.links { Output.line("  \(l.measurer) → \(l.target)") }
+                if !view.excluded.isEmpty { Output.line("not measuring: \(view.excluded.joined(separator: ", "))") }
+            }
         }
     }
 }
@@ -96,20 +106,20 @@ public struct EventsCommand: AsyncParsableCommand {
 
     public func run() async throws {
         try await Output.reportingAsync {
-            let client = try admin.client()
-            defer { Task { await client.shutdown() } }
-            var last = since
-            repeat {
-                let events: [IVTEvent] = try await client.get("\(admin.base)/v1/events?since=\(last)")
-                for e in events {
-                    if output.json { Output.json(e) } else {
-                        let change = e.oldState.map { "\($0) → \(e.newState ?? "")" } ?? ""
-                        Output.line("\(e.seq)  \(e.at)  \(e.host ?? "-")  \(e.kind)  \(change)  \(e.code ?? "")  \(e.detail ?? "")")
+            try await admin.withClient { client, base in
+                var last = since
+                repeat {
+                    let events: [IVTEvent] = try await client.get("\(base)/v1/events?since=\(last)")
+                    for e in events {
+                        if output.json { Output.json(e) } else {
+                            let change = e.oldState.map { "\($0) → \(e.newState ?? "")" } ?? ""
+                            Output.line("\(e.seq)  \(e.at)  \(e.host ?? "-")  \(e.kind)  \(change)  \(e.code ?? "")  \(e.detail ?? "")")
+                        }
+                        last = max(last, e.seq)
                     }
-                    last = max(last, e.seq)
-                }
-                if follow { try await Task.sleep(for: .milliseconds(500)) }
-            } while follow
+                    if follow { try await Task.sleep(for: .milliseconds(500)) }
+                } while follow
+            }
         }
     }
 }
