@@ -100,12 +100,17 @@ public struct AgentRuntime: Sendable {
 
     // MARK: Ring duty
 
-    /// One round of ring duty: ask for the assignment, challenge the neighbour, report.
-    public func ringDutyOnce() async -> ReportResult? {
+    /// One round of ring duty: the assignment (`given`, the one the last report's answer carried, while its
+    /// nonce outlives a challenge that takes the whole time-out; else asked for), challenge the neighbour, report.
+    public func ringDutyOnce(given: RingAssignment? = nil) async -> ReportResult? {
         let assignment: RingAssignment
-        do { assignment = try await client.post("\(base)/v1/ring/assignment", [String: String]()) } catch {
-            logger.warning("no ring assignment", metadata: ["attest.reason": "\(error)"])
-            return nil
+        if let given, let until = given.validUntil, until.timeIntervalSinceNow > config.challengeTimeout + 1 {
+            assignment = given
+        } else {
+            do { assignment = try await client.post("\(base)/v1/ring/assignment", [String: String]()) } catch {
+                logger.warning("no ring assignment", metadata: ["attest.reason": "\(error)"])
+                return nil
+            }
         }
         guard let target = assignment.target, let address = assignment.address, let port = assignment.port,
               let nonce = assignment.nonce, let selection = assignment.pcrSelection else { return nil }
@@ -126,8 +131,9 @@ public struct AgentRuntime: Sendable {
     }
 
     func ringLoop() async {
+        var next: RingAssignment?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            _ = await ringDutyOnce()
+            next = await ringDutyOnce(given: next)?.next
             try? await Task.sleep(for: .milliseconds(Int(config.challengeInterval * 1000)))
         }
     }

@@ -68,12 +68,16 @@ public struct ReportResult: Codable, Hashable, Sendable {
     public var state: String
     public var code: String?
     public var detail: String?
+    /// The reporter's next duty with a nonce already issued for it, so the next round needs no request for its
+    /// assignment (used while `validUntil` is ahead; nil when the reporter has no duty now).
+    public var next: RingAssignment?
 
-    public init(target: String, state: String, code: String? = nil, detail: String? = nil) {
+    public init(target: String, state: String, code: String? = nil, detail: String? = nil, next: RingAssignment? = nil) {
         self.target = target
         self.state = state
         self.code = code
         self.detail = detail
+        self.next = next
     }
 }
 

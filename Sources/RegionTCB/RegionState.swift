@@ -220,8 +220,17 @@ public actor RegionState {
     // MARK: Intake
 
     /// A ring report. The reporter must be trusted and assigned to the target; the nonce must have been issued
-    /// for this pair and is spent now; the evidence is verified here against the target's enrolled AK.
+    /// for this pair and is spent now; the evidence is verified here against the target's enrolled AK. The answer
+    /// carries the reporter's next assignment (a fresh nonce for its current target), as ``assignment(for:now:)``
+    /// would give it.
     public func intake(_ report: AIMReport, from reporter: String, now: Date = Date()) async throws(RegionError) -> ReportResult {
+        var result = try await verdict(on: report, from: reporter, now: now)
+        let next = try assignment(for: reporter, now: Date())
+        result.next = next.target == nil ? nil : next
+        return result
+    }
+
+    func verdict(on report: AIMReport, from reporter: String, now: Date) async throws(RegionError) -> ReportResult {
         guard let reporterRow = rowsSnapshot()[reporter], reporterRow.state == .trusted else {
             throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
         }

@@ -217,6 +217,22 @@ struct RegionStateTests {
         #expect(try store.row("h2")?.bootLogPending == false)
     }
 
+    /// A report's answer carries the reporter's next duty with a nonce issued for that pair: it works once, for
+    /// that reporter and target only, like an assignment asked for.
+    @Test func theAnswerCarriesTheNextDuty() async throws {
+        try await coldStart()
+        let (r, _) = try await report(from: "h1")
+        let first = try await region.intake(r, from: "h1")
+        let next = try #require(first.next)
+        #expect(next.target == r.target && next.nonce != r.nonce)
+        let challenge = QuoteChallenge(nonce: try #require(next.nonce), pcrSelection: try #require(next.pcrSelection))
+        let carried = AIMReport(target: r.target, nonce: challenge.nonce, outcome: .evidence, evidence: try host(r.target).evidence(challenge))
+        await refused(.notAssigned) { _ = try await region.intake(carried, from: "h2") }
+        let second = try await region.intake(carried, from: "h1")
+        #expect(second.state == "trusted" && second.next?.nonce != nil && second.next?.nonce != next.nonce)
+        await refused(.nonceUnknown) { _ = try await region.intake(carried, from: "h1") }
+    }
+
     /// The RC-TCB judges from its in-memory copy of the IVT: after verdicts that change no state (only the last
     /// quote and the TPM clock), the copy is still exactly the table, so clock continuity is checked against the
     /// last verified quote, not an older one.

@@ -24,11 +24,13 @@ public struct RegionLoadResult: Sendable, Codable {
 
 /// BENCHMARK ONLY — the load of `bench region`: ring duty of N software-key doubles (``BenchmarkRegion``).
 ///
-/// One attestation is what an agent's ring duty costs the RC-TCB: ask for the assignment (the RC-TCB issues a
-/// nonce for the (reporter, target) pair), have the target double quote over it, and report the evidence; the
-/// RC-TCB verifies it (pinned AK, nonce spent once, clock continuity, log replay, golden values) and writes the
-/// IVT. It counts when the answer is `trusted`. Workers own disjoint sets of doubles, so no agent runs two
-/// duties at once; latency is from asking for the assignment to the report's answer.
+/// One attestation is what an agent's ring duty costs the RC-TCB: the assignment (the RC-TCB issues a nonce for
+/// the (reporter, target) pair), the target double's quote over it, and the report of the evidence; the RC-TCB
+/// verifies it (pinned AK, nonce spent once, clock continuity, log replay, golden values) and writes the IVT. It
+/// counts when the answer is `trusted`. As the agent does, a double takes its next assignment from the answer to
+/// its last report while that nonce is valid, and asks for one otherwise. Workers own disjoint sets of doubles, so
+/// no agent runs two duties at once; latency is from the start of the duty (asking for the assignment, if it
+/// must) to the report's answer.
 public enum RegionLoadGenerator {
     /// Over HTTPS with mutual TLS: each double presents its own agent certificate (its own connections).
     /// `onMeasuredRunStart` runs after the warm-up pass (every double connected once), just before the timed run.
@@ -39,24 +41,28 @@ public enum RegionLoadGenerator {
         for (host, id) in bench.identities { tlsByHost[host] = pool.identity(chain: id.chain, key: id.key) }
         let tls = tlsByHost
         let empty = Data("{}".utf8)
-        let step: @Sendable (SoftwareAgentDouble) async -> String? = { reporter in
-            guard let tls = tls[reporter.hostId] else { return "no identity for \(reporter.hostId)" }
+        let step: Step = { reporter, given in
+            guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
             do {
-                let assignment: RingAssignment = try await pool.post("\(url)/v1/ring/assignment", empty, as: tls)
+                let assignment: RingAssignment
+                if let given, Self.usable(given) { assignment = given } else {
+                    assignment = try await pool.post("\(url)/v1/ring/assignment", empty, as: tls)
+                }
                 guard let target = assignment.target, let nonceHex = assignment.nonce, let nonce = Hex.decode(nonceHex),
-                      let double = bench.byHost[target] else { return "no assignment for \(reporter.hostId)" }
+                      let double = bench.byHost[target] else { return .failed("no assignment for \(reporter.hostId)") }
                 let bundle = try double.evidence(nonce: nonce, selection: try PCRSelectionList(parsing: assignment.pcrSelection ?? ""))
                 let report = AIMReport(target: target, nonce: nonceHex, outcome: .evidence, evidence: bundle)
                 let result: ReportResult = try await pool.post("\(url)/v1/reports", RegionJSON.encode(report), as: tls)
-                return result.state == HostState.trusted.rawValue ? nil : "\(target): \(result.state) \(result.code ?? "") \(result.detail ?? "")"
+                return StepOutcome(result)
             } catch {
-                return "\(error)"
+                return .failed("\(error)")
             }
         }
-        // Every double connects once (TLS handshake with its own certificate) before the measured run.
-        _ = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
+        // Every double connects once (TLS handshake with its own certificate) before the measured run, which
+        // starts in the steady state: each double holds the assignment its last report's answer carried.
+        let (_, carried) = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
         onMeasuredRunStart()
-        let result = await run(bench.doubles, concurrency: concurrency, seconds: seconds, step)
+        let (result, _) = await run(bench.doubles, concurrency: concurrency, seconds: seconds, carrying: carried, step)
         await pool.shutdown()
         return result
     }
@@ -65,41 +71,79 @@ public enum RegionLoadGenerator {
     public static func inProcess(_ bench: BenchmarkRegion, concurrency: Int, seconds: Double) async -> RegionLoadResult {
         let region = bench.region
         let selection = region.selection
-        return await run(bench.doubles, concurrency: concurrency, seconds: seconds) { reporter in
+        let step: Step = { reporter, given in
             do {
-                let assignment = try await region.assignment(for: reporter.hostId)
+                let assignment: RingAssignment
+                if let given, Self.usable(given) { assignment = given } else { assignment = try await region.assignment(for: reporter.hostId) }
                 guard let target = assignment.target, let nonceHex = assignment.nonce, let nonce = Hex.decode(nonceHex),
-                      let double = bench.byHost[target] else { return "no assignment for \(reporter.hostId)" }
+                      let double = bench.byHost[target] else { return .failed("no assignment for \(reporter.hostId)") }
                 let bundle = try double.evidence(nonce: nonce, selection: selection)
-                let result = try await region.intake(AIMReport(target: target, nonce: nonceHex, outcome: .evidence, evidence: bundle),
-                                                     from: reporter.hostId)
-                return result.state == HostState.trusted.rawValue ? nil : "\(target): \(result.state) \(result.code ?? "") \(result.detail ?? "")"
+                return StepOutcome(try await region.intake(AIMReport(target: target, nonce: nonceHex, outcome: .evidence, evidence: bundle),
+                                                           from: reporter.hostId))
             } catch {
-                return "\(error)"
+                return .failed("\(error)")
             }
+        }
+        // As end to end: one pass first, so the measured run starts with every double holding an assignment.
+        let (_, carried) = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
+        return await run(bench.doubles, concurrency: concurrency, seconds: seconds, carrying: carried, step).0
+    }
+
+    /// One duty of one double: the failure (nil: `trusted`) and the next assignment the answer carried.
+    struct StepOutcome: Sendable {
+        var failure: String?
+        var next: RingAssignment?
+
+        static func failed(_ why: String) -> Self { Self(failure: why) }
+
+        init(failure: String?, next: RingAssignment? = nil) {
+            self.failure = failure
+            self.next = next
+        }
+
+        init(_ result: ReportResult) {
+            failure = result.state == HostState.trusted.rawValue ? nil
+                : "\(result.target): \(result.state) \(result.code ?? "") \(result.detail ?? "")"
+            next = result.next
         }
     }
 
+    typealias Step = @Sendable (SoftwareAgentDouble, RingAssignment?) async -> StepOutcome
+
+    /// A carried assignment is used while its nonce has a second left (the agent's rule, with no challenge time-out here).
+    static func usable(_ a: RingAssignment) -> Bool {
+        (a.validUntil?.timeIntervalSinceNow ?? 0) > 1
+    }
+
     /// Runs `step` over the doubles with `concurrency` workers, for `seconds` (nil: one pass over every double).
-    static func run(_ doubles: [SoftwareAgentDouble], concurrency: Int, seconds: Double?,
-                    _ step: @escaping @Sendable (SoftwareAgentDouble) async -> String?) async -> RegionLoadResult {
+    /// `carrying`: each double's assignment from an earlier run; the result comes with the assignments they hold now.
+    static func run(_ doubles: [SoftwareAgentDouble], concurrency: Int, seconds: Double?, carrying: [String: RingAssignment] = [:],
+                    _ step: @escaping Step) async -> (RegionLoadResult, [String: RingAssignment]) {
         let workers = max(1, min(concurrency, doubles.count))
         let clock = ContinuousClock()
         let cpu0 = processCPUSeconds()
         let start = clock.now
         let deadline = seconds.map { start + .milliseconds(Int($0 * 1000)) }
-        struct Part: Sendable { var latencies: [Duration] = []; var errors = 0; var firstError: String? }
+        struct Part: Sendable {
+            var latencies: [Duration] = []
+            var errors = 0
+            var firstError: String?
+            var carried: [String: RingAssignment] = [:]
+        }
         let parts = await withTaskGroup(of: Part.self) { group in
             for w in 0..<workers {
                 group.addTask {
                     var part = Part()
                     let mine = stride(from: w, to: doubles.count, by: workers).map { doubles[$0] }
                     var i = 0
+                    var carried: [RingAssignment?] = mine.map { carrying[$0.hostId] }
                     while true {
                         // Every worker makes at least one attestation, however late it started.
                         if let deadline { if i > 0, clock.now >= deadline { break } } else if i >= mine.count { break }
                         let t0 = clock.now
-                        if let failure = await step(mine[i % mine.count]) {
+                        let outcome = await step(mine[i % mine.count], carried[i % mine.count])
+                        carried[i % mine.count] = outcome.next
+                        if let failure = outcome.failure {
                             part.errors += 1
                             if part.firstError == nil { part.firstError = failure }
                         } else {
@@ -107,6 +151,7 @@ public enum RegionLoadGenerator {
                         }
                         i += 1
                     }
+                    for (d, a) in zip(mine, carried) { part.carried[d.hostId] = a }
                     return part
                 }
             }
@@ -123,9 +168,10 @@ public enum RegionLoadGenerator {
             let d = latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))]
             return (Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15).rounded(toPlaces: 2)
         }
-        return RegionLoadResult(attestations: latencies.count, errors: parts.reduce(0) { $0 + $1.errors }, seconds: secs,
+        let result = RegionLoadResult(attestations: latencies.count, errors: parts.reduce(0) { $0 + $1.errors }, seconds: secs,
                                 perSecond: (Double(latencies.count) / secs).rounded(), p50Milliseconds: ms(0.5), p99Milliseconds: ms(0.99),
                                 firstError: parts.compactMap(\.firstError).first, processCPUCores: (cpu / secs).rounded(toPlaces: 2))
+        return (result, parts.reduce(into: [:]) { $0.merge($1.carried) { a, _ in a } })
     }
 }
 
