@@ -7,25 +7,25 @@ import TPMWire
 
 /// The host side of enrolment: send the EK (with its certificate) and the AK, answer the credential with
 /// TPM2_ActivateCredential, store the client certificate the RC-TCB issues.
-public enum AgentEnrolment {
-    public struct Result: Codable, Sendable {
-        public var hostId: String
-        public var akName: String
-        public var certificate: String
-        public var regionCA: String
+package enum AgentEnrolment {
+    package struct Result: Codable, Sendable {
+        package var hostId: String
+        package var akName: String
+        package var certificate: String
+        package var regionCA: String
     }
 
     /// NV index of the platform certificate (TCG PC Client Platform TPM Profile; swtpm_setup --create-platform-cert).
-    public static let platformCertificateNVIndex: UInt32 = 0x01C0_8000
+    package static let platformCertificateNVIndex: UInt32 = 0x01C0_8000
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let code: String
-        public let message: String
-        public var description: String { "\(code): \(message)" }
+    package struct Failure: Error, CustomStringConvertible {
+        package let code: String
+        package let message: String
+        package var description: String { "\(code): \(message)" }
     }
 
     /// `caFile` is the region CA certificate the operator gave this host (it authenticates the RC-TCB).
-    public static func enrol(rctcb: String, caFile: String, tpm: HostTPM) async throws -> Result {
+    package static func enrol(rctcb: String, caFile: String, tpm: HostTPM) async throws -> Result {
         let files = AgentIdentityFiles(stateDirectory: tpm.stateDirectory)
         let key = P256.Signing.PrivateKey()
         let blob = tpm.blob

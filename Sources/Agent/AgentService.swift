@@ -1,28 +1,28 @@
 import Foundation
 import Attestation
-public import Hummingbird
+package import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import UnixSignals
-public import Logging
+package import Logging
 import Measurement
 import NIOCore
 import NIOSSL
 import Policy
-public import RegionProtocol
-public import ServiceLifecycle
+package import RegionProtocol
+package import ServiceLifecycle
 import TPMWire
 
 /// The per-host agent: serves quotes to the RC-TCB and its ring neighbour (mutual TLS, region certificates),
 /// re-measures at an interval and extends only on change (pushing a notice at once), and does its ring duty:
 /// challenge the neighbour the RC-TCB assigned, with the nonce the RC-TCB issued for that pair, and report.
-public struct AgentRuntime: Sendable {
-    public let config: AgentConfig
-    public let tpm: HostTPM
+package struct AgentRuntime: Sendable {
+    package let config: AgentConfig
+    package let tpm: HostTPM
     let client: RegionClient
     let logger: Logger
 
-    public init(config: AgentConfig, tpm: HostTPM, logger: Logger) throws {
+    package init(config: AgentConfig, tpm: HostTPM, logger: Logger) throws {
         self.config = config
         self.tpm = tpm
         self.logger = logger
@@ -34,7 +34,7 @@ public struct AgentRuntime: Sendable {
     var base: String { config.rctcb.hasSuffix("/") ? String(config.rctcb.dropLast()) : config.rctcb }
 
     /// The quote endpoint as an HTTPS application; `onRunning` receives the bound port.
-    public func application(services: [any Service], onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
+    package func application(services: [any Service], onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(files.tlsCertificate).map { .certificate($0) },
@@ -65,7 +65,7 @@ public struct AgentRuntime: Sendable {
     // MARK: Measure loop
 
     /// Measures the configured sources, extends what changed; returns the names that changed.
-    public func measureOnce() async throws -> [String] {
+    package func measureOnce() async throws -> [String] {
         let sources = try config.sources.map { spec throws -> any MeasurementSource in try SourceSpec.parse(spec) }
         var measurements: [NamedMeasurement] = []
         for s in sources { measurements += try s.measure() }
@@ -102,7 +102,7 @@ public struct AgentRuntime: Sendable {
 
     /// One round of ring duty: the assignment (`given`, the one the last report's answer carried, while its
     /// nonce outlives a challenge that takes the whole time-out; else asked for), challenge the neighbour, report.
-    public func ringDutyOnce(given: RingAssignment? = nil) async -> ReportResult? {
+    package func ringDutyOnce(given: RingAssignment? = nil) async -> ReportResult? {
         let assignment: RingAssignment
         if let given, let until = given.validUntil, until.timeIntervalSinceNow > config.challengeTimeout + 1 {
             assignment = given
@@ -139,7 +139,7 @@ public struct AgentRuntime: Sendable {
     }
 
     /// Runs the quote endpoint, the measure loop and ring duty until SIGTERM/SIGINT.
-    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    package func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         // Measure before answering the first challenge: after a reboot the runtime log starts empty, and a quote
         // taken before the first extend would show the hypervisor as never measured.
         do { _ = try await measureOnce() } catch {

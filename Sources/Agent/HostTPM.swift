@@ -1,23 +1,23 @@
-public import Attestation
+package import Attestation
 import Foundation
 import Measurement
-public import TPM
-public import TPMWire
+package import TPM
+package import TPMWire
 
 /// The host's TPM as the agent uses it: one caller at a time (swtpm and the kernel's resource manager serve one
 /// command stream per connection), ESYS calls kept off the async executors.
-public final class HostTPM: @unchecked Sendable {
+package final class HostTPM: @unchecked Sendable {
     // @unchecked Sendable: `device` is used only on `queue`, a serial queue.
     let device: TPMDevice
-    public let blob: AttestationKeyBlob
-    public let hostId: String
-    public let stateDirectory: String
+    package let blob: AttestationKeyBlob
+    package let hostId: String
+    package let stateDirectory: String
     let queue = DispatchQueue(label: "smig-attest.tpm")
 
     /// The TCG boot event log attached to every bundle, or nil.
-    public let bootLogPath: String?
+    package let bootLogPath: String?
 
-    public init(tcti: String, stateDirectory: String, hostId: String, bootLogPath: String? = nil) throws {
+    package init(tcti: String, stateDirectory: String, hostId: String, bootLogPath: String? = nil) throws {
         device = try TPMDevice(tcti: tcti)
         blob = try AttestationKeyStore(directory: URL(fileURLWithPath: stateDirectory)).load()
         self.hostId = hostId
@@ -25,10 +25,10 @@ public final class HostTPM: @unchecked Sendable {
         self.bootLogPath = bootLogPath
     }
 
-    public var measurementLogPath: String { "\(stateDirectory)/measurements.log" }
+    package var measurementLogPath: String { "\(stateDirectory)/measurements.log" }
 
     /// Runs `body` with the device on the TPM's queue.
-    public func run<T: Sendable>(_ body: @escaping @Sendable (TPMDevice) throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ body: @escaping @Sendable (TPMDevice) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { [device] in continuation.resume(with: Result { try body(device) }) }
         }
@@ -36,7 +36,7 @@ public final class HostTPM: @unchecked Sendable {
 
     /// Answers a challenge: a quote over `nonce` and `selection`, with the measurement log and the boot log (when
     /// one is configured and readable), as an evidence bundle.
-    public func evidence(nonce: [UInt8], selection: PCRSelectionList) async throws -> EvidenceBundle {
+    package func evidence(nonce: [UInt8], selection: PCRSelectionList) async throws -> EvidenceBundle {
         let blob = self.blob, hostId = self.hostId, logPath = measurementLogPath, bootLogPath = self.bootLogPath
         return try await run { device in
             let (quote, values) = try device.withAttestationKey(blob) { ak in

@@ -2,29 +2,29 @@ import Foundation
 import Attestation
 import Policy
 import StateFiles
-public import TPM
-public import TPMWire
+package import TPM
+package import TPMWire
 
 /// `tpm provision` as a library call: makes (or keeps) the host's attestation key under its EK, checks the EK
 /// against the EK certificate in NV, and writes the state files a verifier and an enrolment need: `ak.json`
 /// (the AK's blobs, re-loaded for every quote), `ak.pub` (TPM2B_PUBLIC), `ak.pem` and `ek-TYPE.der`.
-public enum Provisioning {
-    public struct Result: Encodable, Sendable {
-        public var ekType: String
-        public var ekName: String
+package enum Provisioning {
+    package struct Result: Encodable, Sendable {
+        package var ekType: String
+        package var ekName: String
         /// `matches` or `absent`.
-        public var ekCertificate: String
-        public var ekCertificateSubject: String?
-        public var akType: String
-        public var akName: String
-        public var akPublic: String
-        public var akPEM: String
-        public var created: Bool
+        package var ekCertificate: String
+        package var ekCertificateSubject: String?
+        package var akType: String
+        package var akName: String
+        package var akPublic: String
+        package var akPEM: String
+        package var created: Bool
     }
 
     /// Why provisioning refused (nothing was written).
-    public struct Failure: Error, Sendable, CustomStringConvertible {
-        public enum Code: String, Sendable {
+    package struct Failure: Error, Sendable, CustomStringConvertible {
+        package enum Code: String, Sendable {
             /// An AK of another type exists; `force` replaces it.
             case akExists = "provision.ak-exists"
             /// The saved AK does not load in this TPM (another TPM's, or the TPM was cleared).
@@ -34,12 +34,12 @@ public enum Provisioning {
             /// No EK certificate, and one was required.
             case ekCertificateMissing = "provision.ek-certificate-missing"
         }
-        public var code: Code
-        public var message: String
-        public var description: String { "\(code.rawValue): \(message)" }
+        package var code: Code
+        package var message: String
+        package var description: String { "\(code.rawValue): \(message)" }
     }
 
-    public static func provision(device: TPMDevice, store: AttestationKeyStore, ek: EKType, ak: AKType,
+    package static func provision(device: TPMDevice, store: AttestationKeyStore, ek: EKType, ak: AKType,
                                  force: Bool = false, requireCertificate: Bool = false) throws -> Result {
         try StateFiles.checkDirectory(store.directory.path, create: true)
         var created = false

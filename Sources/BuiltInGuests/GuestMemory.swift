@@ -1,10 +1,10 @@
 import Foundation
-public import Migration
+package import Migration
 
 extension QEMUDriver {
     /// Reads a 32-bit little-endian word of guest physical memory over QMP (`xp`): how tests, `bench migrate`
     /// and the demo watch the built-in guest's counter keep counting across a migration.
-    public func readGuestWord(_ instance: VMInstance, physicalAddress: UInt64) async throws -> UInt32 {
+    package func readGuestWord(_ instance: VMInstance, physicalAddress: UInt64) async throws -> UInt32 {
         let qmp = try await QMPClient.connect(path: instance.controlPath, timeout: configuration.qmpTimeout)
         defer { qmp.close() }
         let text = try await qmp.human("xp /1wx 0x\(String(physicalAddress, radix: 16))")

@@ -6,14 +6,14 @@ import Migration
 /// The test guest: a boot sector that touches every page of its RAM once (so migration
 /// sends all of it), then keeps incrementing a 32-bit counter at `counterAddress` and
 /// dirtying 128 pages of low memory (see counter.asm).
-public enum TestGuest {
+package enum TestGuest {
     /// Guest-physical address of the counter.
-    public static let counterAddress: UInt64 = 0x7e00
+    package static let counterAddress: UInt64 = 0x7e00
     /// Guest-physical address where the guest leaves the top of RAM it found.
-    public static let ramTopAddress: UInt64 = 0x7e04
+    package static let ramTopAddress: UInt64 = 0x7e04
 
     /// The 512-byte boot sector.
-    public static let bootSector: [UInt8] = [
+    package static let bootSector: [UInt8] = [
         0xfa, 0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xd0, 0xbc, 0x00, 0x7c, 0xb0, 0x35, 0xe6, 0x70, 0xe4, 0x71,
         0x88, 0xc4, 0xb0, 0x34, 0xe6, 0x70, 0xe4, 0x71, 0xa3, 0xbe, 0x7c, 0xe4, 0x92, 0x0c, 0x02, 0x24,
         0xfe, 0xe6, 0x92, 0x0f, 0x01, 0x16, 0xb8, 0x7c, 0x0f, 0x20, 0xc0, 0x66, 0x83, 0xc8, 0x01, 0x0f,
@@ -50,7 +50,7 @@ public enum TestGuest {
 
     /// The demo guest's boot sector (ticker.asm): touches every page once, then counts 100 Hz timer ticks at
     /// `counterAddress` and halts between them, so many of them fit on a small machine.
-    public static let tickerBootSector: [UInt8] = [
+    package static let tickerBootSector: [UInt8] = [
         0xfa, 0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xd0, 0xbc, 0x00, 0x7c, 0xb0, 0x35, 0xe6, 0x70, 0xe4, 0x71,
         0x88, 0xc4, 0xb0, 0x34, 0xe6, 0x70, 0xe4, 0x71, 0xa3, 0x14, 0x7d, 0xe4, 0x92, 0x0c, 0x02, 0x24,
         0xfe, 0xe6, 0x92, 0xb0, 0xfe, 0xe6, 0x21, 0xb0, 0xff, 0xe6, 0xa1, 0xb0, 0x34, 0xe6, 0x43, 0xb8,
@@ -86,7 +86,7 @@ public enum TestGuest {
     ]
 
     /// Which guest a boot image holds.
-    public enum Kind: String, Sendable, CaseIterable {
+    package enum Kind: String, Sendable, CaseIterable {
         /// counter.asm: counts as fast as the CPU lets it (a worst case for migration).
         case counter
         /// ticker.asm: counts timer ticks, idle in between.
@@ -96,7 +96,7 @@ public enum TestGuest {
     /// Writes the boot image (a 1.44 MB floppy image holding the boot sector) to `path`
     /// unless an identical file is there already, and returns `path`.
     @discardableResult
-    public static func writeImage(to path: String, kind: Kind = .counter) throws -> String {
+    package static func writeImage(to path: String, kind: Kind = .counter) throws -> String {
         var image = kind == .counter ? bootSector : tickerBootSector
         image += [UInt8](repeating: 0, count: 1_474_560 - bootSector.count)
         if let existing = FileManager.default.contents(atPath: path), [UInt8](existing) == image {

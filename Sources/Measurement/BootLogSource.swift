@@ -1,21 +1,21 @@
-public import Attestation
+package import Attestation
 import Policy
 import TPMWire
 
 /// `boot-log`: parses the TCG binary boot event log and replays it into PCRs 0–9; one measurement per PCR
 /// (`boot-log:pcr0` … `boot-log:pcr9`, the replayed SHA-256 value) plus `boot-log` (digest of the log file).
-public struct BootLogSource: MeasurementSource {
-    public static let defaultPath = "/sys/kernel/security/tpm0/binary_bios_measurements"
-    public let kind = "boot-log"
-    public var path: String
-    public var pcrs: ClosedRange<Int>
+package struct BootLogSource: MeasurementSource {
+    package static let defaultPath = "/sys/kernel/security/tpm0/binary_bios_measurements"
+    package let kind = "boot-log"
+    package var path: String
+    package var pcrs: ClosedRange<Int>
 
-    public init(path: String = BootLogSource.defaultPath, pcrs: ClosedRange<Int> = 0...9) {
+    package init(path: String = BootLogSource.defaultPath, pcrs: ClosedRange<Int> = 0...9) {
         self.path = path
         self.pcrs = pcrs
     }
 
-    public func measure() throws(MeasurementError) -> [NamedMeasurement] {
+    package func measure() throws(MeasurementError) -> [NamedMeasurement] {
         let bytes = try POSIXFile.readAll(path, limit: 64 << 20)
         let log: BootEventLog
         do {

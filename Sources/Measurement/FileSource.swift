@@ -1,13 +1,13 @@
-public import Attestation
+package import Attestation
 
 /// `file`: the SHA-256 of each listed file (hypervisor image, toolstack binaries, configuration).
-public struct FileSource: MeasurementSource {
-    public let kind = "file"
-    public var paths: [String]
+package struct FileSource: MeasurementSource {
+    package let kind = "file"
+    package var paths: [String]
 
-    public init(paths: [String]) { self.paths = paths }
+    package init(paths: [String]) { self.paths = paths }
 
-    public func measure() throws(MeasurementError) -> [NamedMeasurement] {
+    package func measure() throws(MeasurementError) -> [NamedMeasurement] {
         var out: [NamedMeasurement] = []
         for path in paths {
             let (digest, bytes) = try StreamingSHA256.file(path)

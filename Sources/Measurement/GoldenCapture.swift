@@ -1,14 +1,14 @@
-public import Attestation
+package import Attestation
 import Foundation
 import TPMWire
 import Policy
 
 /// `golden capture`: golden values written from the measurements of a known-good host.
-public enum GoldenCapture {
+package enum GoldenCapture {
     /// Golden values for `measurements`, as YAML that parses as ``GoldenValues``: one entry per measurement name
     /// (several processes of one executable become one entry), allowing the digest — or, for self-reported values,
     /// the value — seen now, each with its detail as a comment.
-    public static func yaml(_ measurements: [NamedMeasurement], name: String, required: Bool, sources: [String],
+    package static func yaml(_ measurements: [NamedMeasurement], name: String, required: Bool, sources: [String],
                             host: String, date: String) -> String {
         var out = """
             # Golden values captured by `smig-attest golden capture` on \(host) at \(date).
@@ -45,7 +45,7 @@ public enum GoldenCapture {
     }
 
     /// A double-quoted YAML scalar.
-    public static func quote(_ text: String) -> String {
+    package static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,32 +1,32 @@
-public import Attestation
-public import Policy
+package import Attestation
+package import Policy
 import TPMWire
 
 /// One measurement held against a golden-values file: the entry that applies and the verdict. `measure --golden`
 /// prints these; the agent uses them to see whether what it measures now would pass. The verifier's Evaluator
 /// matches log records with the same `GoldenValues.entry(for:)` and `Entry.allows`, so the two never judge one
 /// measurement differently (the verifier also judges the records of earlier measurements in the log).
-public struct GoldenMatch: Encodable, Sendable, Hashable {
-    public enum Verdict: String, Encodable, Sendable {
+package struct GoldenMatch: Encodable, Sendable, Hashable {
+    package enum Verdict: String, Encodable, Sendable {
         case ok
         case notAllowed = "not-allowed"
         case unknown
         case requiredMissing = "required-missing"
     }
 
-    public var source: String
-    public var name: String
-    public var instance: String?
-    public var sha256: String
-    public var value: String?
-    public var detail: String
+    package var source: String
+    package var name: String
+    package var instance: String?
+    package var sha256: String
+    package var value: String?
+    package var detail: String
     /// The golden entry that applies, if any.
-    public var goldenEntry: String?
+    package var goldenEntry: String?
     /// Nil without golden values.
-    public var match: Verdict?
+    package var match: Verdict?
 
     /// Each measurement with its verdict, then every required entry that was not measured.
-    public static func match(_ measurements: [NamedMeasurement], golden: GoldenValues?) -> [GoldenMatch] {
+    package static func match(_ measurements: [NamedMeasurement], golden: GoldenValues?) -> [GoldenMatch] {
         var rows = measurements.map { m -> GoldenMatch in
             var row = GoldenMatch(source: m.source, name: m.name, instance: m.instance, sha256: Hex.encode(m.sha256),
                                   value: m.value, detail: m.detail)
@@ -51,7 +51,7 @@ public struct GoldenMatch: Encodable, Sendable, Hashable {
     }
 
     /// True when every row passed (no golden values: nothing to fail).
-    public static func allPass(_ rows: [GoldenMatch]) -> Bool {
+    package static func allPass(_ rows: [GoldenMatch]) -> Bool {
         rows.allSatisfy { $0.match == nil || $0.match == .ok }
     }
 }

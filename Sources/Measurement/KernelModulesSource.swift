@@ -4,25 +4,25 @@ import TPMWire
 #elseif canImport(Musl)
 import Musl
 #endif
-public import Attestation
+package import Attestation
 import Policy
 
 /// `kernel-modules`: each loaded module (from `/proc/modules`) with the SHA-256 of its file (found through
 /// `modules.dep`), plus one summary measurement over the sorted list so that a module appearing or vanishing
 /// changes a single, stable name.
-public struct KernelModulesSource: MeasurementSource {
-    public let kind = "kernel-modules"
-    public var procRoot: String
+package struct KernelModulesSource: MeasurementSource {
+    package let kind = "kernel-modules"
+    package var procRoot: String
     /// The module tree, `/lib/modules/<release>`; nil means "from the running kernel's release".
-    public var modulesDirectory: String?
+    package var modulesDirectory: String?
 
-    public init(procRoot: String = "/proc", modulesDirectory: String? = nil) {
+    package init(procRoot: String = "/proc", modulesDirectory: String? = nil) {
         self.procRoot = procRoot
         self.modulesDirectory = modulesDirectory
     }
 
     /// Module names in `/proc/modules` (first field of each line), strictly parsed.
-    public static func parseLoaded(_ text: String) throws(MeasurementError) -> [String] {
+    package static func parseLoaded(_ text: String) throws(MeasurementError) -> [String] {
         var names: [String] = []
         for (number, line) in text.split(separator: "\n").enumerated() {
             let fields = line.split(separator: " ")
@@ -37,7 +37,7 @@ public struct KernelModulesSource: MeasurementSource {
     }
 
     /// `modules.dep`: module name (with '-' as '_') → path relative to the module tree.
-    public static func parseModulesDep(_ text: String) -> [String: String] {
+    package static func parseModulesDep(_ text: String) -> [String: String] {
         var table: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
@@ -51,7 +51,7 @@ public struct KernelModulesSource: MeasurementSource {
         return table
     }
 
-    public func measure() throws(MeasurementError) -> [NamedMeasurement] {
+    package func measure() throws(MeasurementError) -> [NamedMeasurement] {
         let loaded = try Self.parseLoaded(String(decoding: try POSIXFile.readAll("\(procRoot)/modules"), as: UTF8.self))
         let directory: String
         if let modulesDirectory {

@@ -1,49 +1,49 @@
 /// The error type of the `Measurement` module: a stable `code`, a reason, and the path (or PID) concerned.
-public struct MeasurementError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+package struct MeasurementError: Error, Sendable, Hashable, CustomStringConvertible {
+    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        package let rawValue: String
+        package init(rawValue: String) { self.rawValue = rawValue }
+        package var description: String { rawValue }
 
         /// A file could not be opened or read (errno in the reason).
-        public static let io = Code(rawValue: "measure.io")
+        package static let io = Code(rawValue: "measure.io")
         /// The process does not exist, exited while being measured, or its memory is not readable.
-        public static let processUnavailable = Code(rawValue: "measure.process-unavailable")
+        package static let processUnavailable = Code(rawValue: "measure.process-unavailable")
         /// No running process has the requested executable.
-        public static let noSuchProcess = Code(rawValue: "measure.no-such-process")
+        package static let noSuchProcess = Code(rawValue: "measure.no-such-process")
         /// A line of /proc/PID/maps or /proc/modules that does not parse.
-        public static let malformedProcFile = Code(rawValue: "measure.malformed-proc-file")
+        package static let malformedProcFile = Code(rawValue: "measure.malformed-proc-file")
         /// The Xen source runs outside a Xen dom0 (no /proc/xen, or libxenctrl cannot open the hypervisor).
-        public static let notXenDom0 = Code(rawValue: "measure.not-xen-dom0")
+        package static let notXenDom0 = Code(rawValue: "measure.not-xen-dom0")
         /// A Xen call failed in a dom0.
-        public static let xenCallFailed = Code(rawValue: "measure.xen-call-failed")
+        package static let xenCallFailed = Code(rawValue: "measure.xen-call-failed")
         /// The boot event log could not be read or parsed (see the wrapped event-log code in the reason).
-        public static let bootLog = Code(rawValue: "measure.boot-log")
+        package static let bootLog = Code(rawValue: "measure.boot-log")
         /// A measurement source specification (`--source`) that does not parse.
-        public static let badSourceSpec = Code(rawValue: "measure.bad-source-spec")
+        package static let badSourceSpec = Code(rawValue: "measure.bad-source-spec")
         /// The persisted measurement log is corrupt beyond a torn last line.
-        public static let logCorrupt = Code(rawValue: "measure.log-corrupt")
+        package static let logCorrupt = Code(rawValue: "measure.log-corrupt")
         /// The persisted log and the TPM disagree in a way recovery cannot repair.
-        public static let logDiverged = Code(rawValue: "measure.log-diverged")
+        package static let logDiverged = Code(rawValue: "measure.log-diverged")
         /// Extending or reading the PCR failed.
-        public static let extendFailed = Code(rawValue: "measure.extend-failed")
+        package static let extendFailed = Code(rawValue: "measure.extend-failed")
     }
 
-    public var code: Code
-    public var reason: String
+    package var code: Code
+    package var reason: String
     /// The file, process or Xen call concerned.
-    public var subject: String?
+    package var subject: String?
     /// Byte offset, for a corrupt log.
-    public var offset: Int?
+    package var offset: Int?
 
-    public init(_ code: Code, _ reason: String, subject: String? = nil, offset: Int? = nil) {
+    package init(_ code: Code, _ reason: String, subject: String? = nil, offset: Int? = nil) {
         self.code = code
         self.reason = reason
         self.subject = subject
         self.offset = offset
     }
 
-    public var description: String {
+    package var description: String {
         var text = "\(code): \(reason)"
         if let subject { text += " [\(subject)]" }
         if let offset { text += " (at byte \(offset))" }

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-public import Attestation
+package import Attestation
 import Foundation
 import Policy
 import StateFiles
@@ -17,7 +17,7 @@ import TPMWire
 /// were reset: the old file is kept as `PATH.prev` and a new log starts. A torn last line (a crash in the
 /// middle of an append) is cut off on open and reported in ``recoveredTornBytes``; any other damage is
 /// ``MeasurementError/Code/logCorrupt`` — the log is evidence and is never silently rewritten.
-public final class MeasurementLog: Sendable {
+package final class MeasurementLog: Sendable {
     struct Header: Codable {
         var format: String
         var bootID: String
@@ -32,33 +32,33 @@ public final class MeasurementLog: Sendable {
 
     static let format = "smig-measurement-log/1"
 
-    public let path: String
-    public let bootID: String
+    package let path: String
+    package let bootID: String
     /// Bytes of a torn last line removed when the log was opened (0 normally).
-    public let recoveredTornBytes: Int
+    package let recoveredTornBytes: Int
     /// True when the log was started afresh because the boot id changed (the old one is at `path + ".prev"`).
-    public let rotated: Bool
+    package let rotated: Bool
     private let state: Mutex<[MeasurementRecord]>
     private let fd: Int32
 
     /// The records so far, in order.
-    public var records: [MeasurementRecord] { state.withLock { $0 } }
+    package var records: [MeasurementRecord] { state.withLock { $0 } }
 
     /// The boot id of the running kernel (`/proc/sys/kernel/random/boot_id`).
-    public static func currentBootID() throws(MeasurementError) -> String {
+    package static func currentBootID() throws(MeasurementError) -> String {
         String(decoding: try POSIXFile.readAll("/proc/sys/kernel/random/boot_id", limit: 4096), as: UTF8.self)
             .trimmingSpaces()
     }
 
     /// PCR values the log starts from (PCR index → SHA-256 value), set when the log was restarted in the middle of a
     /// boot with ``reset(path:bootID:pcrValues:)``; empty for a log begun at boot (all PCRs at their reset value).
-    public let startValues: [Int: [UInt8]]
+    package let startValues: [Int: [UInt8]]
 
     /// Opens (or creates) the log at `path` for the boot `bootID`.
     ///
     /// The log's directory must be safe (see `StateFiles`): the file is never opened through a link, is created
     /// with mode 0600, and one owned by another user or writable by group or others is refused.
-    public init(path: String, bootID: String) throws(MeasurementError) {
+    package init(path: String, bootID: String) throws(MeasurementError) {
         self.path = path
         self.bootID = bootID
         var records: [MeasurementRecord] = []
@@ -165,14 +165,14 @@ public final class MeasurementLog: Sendable {
 
     /// Reads the complete records of a log file without opening it for appending (a torn last line is left
     /// out, not repaired). For attaching the log to evidence.
-    public static func readRecords(path: String) throws(MeasurementError) -> [MeasurementRecord] {
+    package static func readRecords(path: String) throws(MeasurementError) -> [MeasurementRecord] {
         let bytes = try guarded { () throws(StateFileError) in try StateFiles.read(path, limit: maximumSize) }
         return try parse(bytes, path: path).records
     }
 
     /// Parses the bytes of a log file (header and complete records; a torn last line is left out). For readers of
     /// a log that is not on disk, and for fuzzing the parser.
-    public static func parseRecords(_ bytes: [UInt8]) throws(MeasurementError) -> [MeasurementRecord] {
+    package static func parseRecords(_ bytes: [UInt8]) throws(MeasurementError) -> [MeasurementRecord] {
         try parse(bytes, path: "<bytes>").records
     }
 
@@ -183,7 +183,7 @@ public final class MeasurementLog: Sendable {
     ///
     /// - Returns: the name the old file was kept under (nil when there was none).
     @discardableResult
-    public static func reset(path: String, bootID: String, pcrValues: [Int: [UInt8]])
+    package static func reset(path: String, bootID: String, pcrValues: [Int: [UInt8]])
         throws(MeasurementError) -> String?
     {
         try guarded { () throws(StateFileError) in try StateFiles.checkDirectory(StateFiles.directory(of: path)) }
@@ -258,7 +258,7 @@ public final class MeasurementLog: Sendable {
 
     /// Appends a record for `content` (numbered after the last one) and makes it durable.
     @discardableResult
-    public func append(_ content: MeasurementRecord.Content, pcr: Int) throws(MeasurementError) -> MeasurementRecord {
+    package func append(_ content: MeasurementRecord.Content, pcr: Int) throws(MeasurementError) -> MeasurementRecord {
         try state.withLock { (records: inout [MeasurementRecord]) throws(MeasurementError) -> MeasurementRecord in
             let record: MeasurementRecord
             do { record = try MeasurementRecord(recnum: records.count, pcr: pcr, content: content) } catch {

@@ -1,11 +1,11 @@
-public import Attestation
+package import Attestation
 import Policy
 import StateFiles
 import TPMWire
 import Synchronization
 
 /// Extends a PCR's SHA-256 bank. The TPM device conforms in the CLI layer (Measurement does not import TPM).
-public protocol PCRExtender: Sendable {
+package protocol PCRExtender: Sendable {
     /// TPM2_PCR_Extend of `sha256` into `pcr`'s SHA-256 bank.
     func extend(pcr: Int, sha256: [UInt8]) throws
     /// TPM2_PCR_Read of `pcr`'s SHA-256 bank.
@@ -13,18 +13,18 @@ public protocol PCRExtender: Sendable {
 }
 
 /// A software PCR bank (SHA-256): for tests and dry runs. Not a TPM — nothing it holds is evidence.
-public final class SoftwarePCRBank: PCRExtender {
+package final class SoftwarePCRBank: PCRExtender {
     private let values = Mutex<[Int: [UInt8]]>([:])
 
-    public init() {}
+    package init() {}
 
-    public func extend(pcr: Int, sha256: [UInt8]) throws {
+    package func extend(pcr: Int, sha256: [UInt8]) throws {
         try values.withLock { table in
             table[pcr] = try PCRBanks.extend(table[pcr] ?? PCRBanks.resetValue(.sha256), with: sha256, bank: .sha256)
         }
     }
 
-    public func read(pcr: Int) throws -> [UInt8] {
+    package func read(pcr: Int) throws -> [UInt8] {
         values.withLock { $0[pcr] ?? PCRBanks.resetValue(.sha256) }
     }
 }
@@ -35,21 +35,21 @@ public final class SoftwarePCRBank: PCRExtender {
 /// Order on every change: append + fsync, then extend. A crash between the two leaves one logged record the
 /// PCR lacks; ``recover()`` finds exactly that case and completes the extend. Anything else is
 /// ``MeasurementError/Code/logDiverged``.
-public final class Measurer: Sendable {
-    public let log: MeasurementLog
-    public let extender: any PCRExtender
-    public let pcr: Int
+package final class Measurer: Sendable {
+    package let log: MeasurementLog
+    package let extender: any PCRExtender
+    package let pcr: Int
 
     /// The default runtime measurement PCR: 15 (debug PCR 16 and application PCR 23 are resettable by software).
-    public static let defaultPCR = 15
+    package static let defaultPCR = 15
 
-    public init(log: MeasurementLog, extender: any PCRExtender, pcr: Int = Measurer.defaultPCR) {
+    package init(log: MeasurementLog, extender: any PCRExtender, pcr: Int = Measurer.defaultPCR) {
         self.log = log
         self.extender = extender
         self.pcr = pcr
     }
 
-    public enum Recovery: Sendable, Hashable {
+    package enum Recovery: Sendable, Hashable {
         /// The PCR equals the replayed log.
         case consistent
         /// The last record had been logged but not extended; it has now been extended.
@@ -58,7 +58,7 @@ public final class Measurer: Sendable {
 
     /// Checks the log against the PCR after a (re)start, completing one interrupted extend.
     @discardableResult
-    public func recover() throws(MeasurementError) -> Recovery {
+    package func recover() throws(MeasurementError) -> Recovery {
         let records = log.records.filter { $0.pcr == pcr }
         let actual: [UInt8]
         do {
@@ -101,7 +101,7 @@ public final class Measurer: Sendable {
     }
 
     /// The last logged content per measurement key.
-    public func lastContents() -> [String: MeasurementRecord.Content] {
+    package func lastContents() -> [String: MeasurementRecord.Content] {
         var last: [String: MeasurementRecord.Content] = [:]
         for record in log.records where record.pcr == pcr { last[record.content.key] = record.content }
         return last
@@ -109,7 +109,7 @@ public final class Measurer: Sendable {
 
     /// Logs and extends every measurement that is new or changed; returns the records appended.
     @discardableResult
-    public func record(_ measurements: [NamedMeasurement]) throws(MeasurementError) -> [MeasurementRecord] {
+    package func record(_ measurements: [NamedMeasurement]) throws(MeasurementError) -> [MeasurementRecord] {
         var last = lastContents()
         var appended: [MeasurementRecord] = []
         for measurement in measurements {
@@ -141,7 +141,7 @@ extension Measurer {
     ///
     /// - Returns: the records appended by this pass (empty when nothing changed).
     @discardableResult
-    public static func extend(_ measurements: [NamedMeasurement], logPath: String, extender: any PCRExtender,
+    package static func extend(_ measurements: [NamedMeasurement], logPath: String, extender: any PCRExtender,
                               pcr: Int = Measurer.defaultPCR, bootID: String? = nil) throws(MeasurementError)
         -> [MeasurementRecord]
     {
@@ -158,10 +158,10 @@ extension Measurer {
 
 extension Measurer {
     /// The lock file beside a measurement log (`LOGPATH.lock`).
-    public static func lockPath(_ logPath: String) -> String { logPath + ".lock" }
+    package static func lockPath(_ logPath: String) -> String { logPath + ".lock" }
 
     /// Runs `body` holding the log's lock (for `measure --reset-log`, which must not race a measuring pass).
-    public static func withLogLock<T>(_ logPath: String, _ body: () throws(MeasurementError) -> T) throws(MeasurementError) -> T {
+    package static func withLogLock<T>(_ logPath: String, _ body: () throws(MeasurementError) -> T) throws(MeasurementError) -> T {
         let lock = try MeasurementLog.guarded { () throws(StateFileError) in
             try StateFiles.checkDirectory(StateFiles.directory(of: logPath))
             return try StateFiles.lock(lockPath(logPath))

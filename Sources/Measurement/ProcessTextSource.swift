@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-public import Attestation
+package import Attestation
 import Glibc
 #elseif canImport(Musl)
 import Musl
@@ -7,22 +7,22 @@ import Musl
 import Crypto
 
 /// One line of `/proc/PID/maps`.
-public struct MemoryMapping: Sendable, Hashable {
-    public var start: UInt64
-    public var end: UInt64
-    public var permissions: String
-    public var fileOffset: UInt64
-    public var inode: UInt64
+package struct MemoryMapping: Sendable, Hashable {
+    package var start: UInt64
+    package var end: UInt64
+    package var permissions: String
+    package var fileOffset: UInt64
+    package var inode: UInt64
     /// The mapped file, a pseudo-name such as `[vdso]`, or empty for anonymous memory.
-    public var path: String
+    package var path: String
 
-    public var isExecutable: Bool { permissions.utf8.count == 4 && Array(permissions.utf8)[2] == UInt8(ascii: "x") }
+    package var isExecutable: Bool { permissions.utf8.count == 4 && Array(permissions.utf8)[2] == UInt8(ascii: "x") }
     /// A mapping of a regular file (not anonymous memory, not a kernel pseudo-mapping like `[vdso]`).
-    public var isFileBacked: Bool { inode != 0 && path.hasPrefix("/") }
-    public var length: UInt64 { end - start }
+    package var isFileBacked: Bool { inode != 0 && path.hasPrefix("/") }
+    package var length: UInt64 { end - start }
 
     /// Parses `/proc/PID/maps` text strictly: every line must have the six fields (path optional).
-    public static func parse(maps text: String, subject: String) throws(MeasurementError) -> [MemoryMapping] {
+    package static func parse(maps text: String, subject: String) throws(MeasurementError) -> [MemoryMapping] {
         var out: [MemoryMapping] = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
@@ -54,24 +54,24 @@ public struct MemoryMapping: Sendable, Hashable {
 /// Anonymous executable memory (a JIT such as QEMU's TCG translation buffer) changes by design and is not
 /// hashed; the detail reports how much of it there is. Kernel pseudo-mappings (`[vdso]`, `[vsyscall]`) are
 /// the kernel's, covered by the boot measurements, and are skipped.
-public struct ProcessTextSource: MeasurementSource {
-    public enum Selector: Sendable, Hashable {
+package struct ProcessTextSource: MeasurementSource {
+    package enum Selector: Sendable, Hashable {
         case pid(Int32)
         /// Every running process whose `/proc/PID/exe` is this path.
         case executable(String)
     }
 
-    public let kind = "process-text"
-    public var selector: Selector
+    package let kind = "process-text"
+    package var selector: Selector
     /// The procfs root (a parameter so tests can point at a fixture; `/proc` in production).
-    public var procRoot: String
+    package var procRoot: String
 
-    public init(_ selector: Selector, procRoot: String = "/proc") {
+    package init(_ selector: Selector, procRoot: String = "/proc") {
         self.selector = selector
         self.procRoot = procRoot
     }
 
-    public func measure() throws(MeasurementError) -> [NamedMeasurement] {
+    package func measure() throws(MeasurementError) -> [NamedMeasurement] {
         switch selector {
         case let .pid(pid):
             return [try measure(pid: pid)]
@@ -93,7 +93,7 @@ public struct ProcessTextSource: MeasurementSource {
     }
 
     /// The executable path of a process (`/proc/PID/exe`), without a " (deleted)" suffix.
-    public static func executable(of pid: Int32, procRoot: String = "/proc") -> String? {
+    package static func executable(of pid: Int32, procRoot: String = "/proc") -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink("\(procRoot)/\(pid)/exe", &buffer, buffer.count - 1)
         guard count > 0 else { return nil }
@@ -102,7 +102,7 @@ public struct ProcessTextSource: MeasurementSource {
     }
 
     /// PIDs whose executable is `path`, ascending.
-    public static func pids(running path: String, procRoot: String = "/proc") throws(MeasurementError) -> [Int32] {
+    package static func pids(running path: String, procRoot: String = "/proc") throws(MeasurementError) -> [Int32] {
         guard let dir = opendir(procRoot) else {
             throw MeasurementError(.io, "cannot list: \(POSIXFile.errnoText())", subject: procRoot)
         }
@@ -121,7 +121,7 @@ public struct ProcessTextSource: MeasurementSource {
     }
 
     /// Measures one process.
-    public func measure(pid: Int32) throws(MeasurementError) -> NamedMeasurement {
+    package func measure(pid: Int32) throws(MeasurementError) -> NamedMeasurement {
         let subject = "pid \(pid)"
         let mapsText: [UInt8]
         do {
@@ -165,7 +165,7 @@ public struct ProcessTextSource: MeasurementSource {
 
     /// The raw bytes of the process's file-backed executable mappings, in hashing order (for the benchmark,
     /// which compares measuring against hashing the same bytes in memory).
-    public func textBytes(pid: Int32) throws(MeasurementError) -> [UInt8] {
+    package func textBytes(pid: Int32) throws(MeasurementError) -> [UInt8] {
         let mapsText = try POSIXFile.readAll("\(procRoot)/\(pid)/maps", limit: 16 << 20, code: .processUnavailable)
         let mappings = try MemoryMapping.parse(maps: String(decoding: mapsText, as: UTF8.self), subject: "pid \(pid)")
         let hashed = mappings.filter { $0.isExecutable && $0.isFileBacked }.sorted {

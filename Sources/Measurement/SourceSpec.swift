@@ -1,4 +1,4 @@
-public import Policy
+package import Policy
 
 /// A measurement source written as text, as on the command line and in agent configuration:
 ///
@@ -7,10 +7,10 @@ public import Policy
 /// - `kernel-modules`
 /// - `xen`
 /// - `boot-log` or `boot-log:PATH`
-public enum SourceSpec {
-    public static let syntax = "file:PATH | process-text:pid=N | process-text:exe=PATH | kernel-modules | xen | boot-log[:PATH]"
+package enum SourceSpec {
+    package static let syntax = "file:PATH | process-text:pid=N | process-text:exe=PATH | kernel-modules | xen | boot-log[:PATH]"
 
-    public static func parse(_ text: String) throws(MeasurementError) -> any MeasurementSource {
+    package static func parse(_ text: String) throws(MeasurementError) -> any MeasurementSource {
         let (kind, argument): (Substring, Substring?) = {
             guard let colon = text.firstIndex(of: ":") else { return (Substring(text), nil) }
             return (text[..<colon], text[text.index(after: colon)...])
@@ -47,7 +47,7 @@ public enum SourceSpec {
 
     /// The sources a golden file's entries imply: `file:PATH` and `process-text:EXE` entries (not patterns) are
     /// measured by path, `xen:*` by the xen source, `kernel-module*` by kernel-modules, `boot-log*` by boot-log.
-    public static func sources(impliedBy golden: GoldenValues) throws(MeasurementError) -> [any MeasurementSource] {
+    package static func sources(impliedBy golden: GoldenValues) throws(MeasurementError) -> [any MeasurementSource] {
         var files: [String] = []
         var executables: [String] = []
         var kinds: [String] = []

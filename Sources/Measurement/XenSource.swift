@@ -1,4 +1,4 @@
-public import Attestation
+package import Attestation
 import TPMWire
 import Policy
 
@@ -43,12 +43,12 @@ package struct XenLivepatch: Sendable, Hashable {
 /// `xen:commandline`, `xen:capabilities`, `xen:livepatches` (the list; `none` when empty) and one
 /// `xen:livepatch:NAME` per payload, `xen:hypfs:buildinfo/config` (the build .config, as digest),
 /// `xen:hypfs:params` (every runtime parameter, `name=value` lines, as digest).
-public struct XenSource: MeasurementSource {
-    public let kind = "xen"
+package struct XenSource: MeasurementSource {
+    package let kind = "xen"
     let control: any XenControl
 
     /// Opens the real hypervisor interfaces. Throws ``MeasurementError/Code/notXenDom0`` outside a Xen dom0.
-    public init() throws(MeasurementError) {
+    package init() throws(MeasurementError) {
         self.control = try LibXenControl.open()
     }
 
@@ -57,7 +57,7 @@ public struct XenSource: MeasurementSource {
         self.control = control
     }
 
-    public func measure() throws(MeasurementError) -> [NamedMeasurement] {
+    package func measure() throws(MeasurementError) -> [NamedMeasurement] {
         var out: [NamedMeasurement] = []
         func reported(_ name: String, _ value: String, _ detail: String) {
             out.append(.reported(source: kind, name: "xen:\(name)", value: value, detail: detail))

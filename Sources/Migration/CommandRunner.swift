@@ -1,15 +1,15 @@
 /// Runs an external command. The Xen driver takes one so tests can check exact argument
 /// vectors without a Xen host.
-public protocol CommandRunner: Sendable {
+package protocol CommandRunner: Sendable {
     func run(_ argv: [String]) async throws -> CommandOutput
 }
 
-public struct CommandOutput: Sendable, Hashable {
-    public var status: Int32
-    public var stdout: String
-    public var stderr: String
+package struct CommandOutput: Sendable, Hashable {
+    package var status: Int32
+    package var stdout: String
+    package var stderr: String
 
-    public init(status: Int32, stdout: String = "", stderr: String = "") {
+    package init(status: Int32, stdout: String = "", stderr: String = "") {
         self.status = status
         self.stdout = stdout
         self.stderr = stderr
@@ -17,14 +17,14 @@ public struct CommandOutput: Sendable, Hashable {
 }
 
 /// Runs commands for real, each bounded by `timeout`.
-public struct SystemCommandRunner: CommandRunner {
-    public var timeout: Duration
+package struct SystemCommandRunner: CommandRunner {
+    package var timeout: Duration
 
-    public init(timeout: Duration = .seconds(600)) {
+    package init(timeout: Duration = .seconds(600)) {
         self.timeout = timeout
     }
 
-    public func run(_ argv: [String]) async throws -> CommandOutput {
+    package func run(_ argv: [String]) async throws -> CommandOutput {
         let out = try await ProcessSupport.run(argv, timeout: timeout)
         return CommandOutput(status: out.status, stdout: out.stdout, stderr: out.stderr)
     }

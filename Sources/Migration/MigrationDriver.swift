@@ -5,7 +5,7 @@
 /// `migrate` (stream of progress; ends when the state is on the target, still paused),
 /// `resume` (the target runs) and `stop` (the source is gone). `cancel` aborts an
 /// unfinished transfer and leaves the source running.
-public protocol MigrationDriver: Sendable {
+package protocol MigrationDriver: Sendable {
     /// The VMs with a live process on `host`.
     func listVMs(on host: MigrationHost) async throws -> [VMListing]
     /// Starts `vm` running on `host`.
@@ -36,18 +36,18 @@ public protocol MigrationDriver: Sendable {
 }
 
 /// One copy of a VM on one host.
-public struct VMInstance: Codable, Sendable, Hashable {
-    public var vm: String
-    public var host: String
+package struct VMInstance: Codable, Sendable, Hashable {
+    package var vm: String
+    package var host: String
     /// Control socket (QMP) path, or the domain name for Xen.
-    public var controlPath: String
-    public var pidFile: String
-    public var logFile: String
+    package var controlPath: String
+    package var pidFile: String
+    package var logFile: String
     /// Incoming migration port (targets only).
-    public var port: Int?
-    public var address: String
+    package var port: Int?
+    package var address: String
 
-    public init(vm: String, host: String, controlPath: String, pidFile: String, logFile: String, port: Int?, address: String) {
+    package init(vm: String, host: String, controlPath: String, pidFile: String, logFile: String, port: Int?, address: String) {
         self.vm = vm
         self.host = host
         self.controlPath = controlPath
@@ -59,7 +59,7 @@ public struct VMInstance: Codable, Sendable, Hashable {
 }
 
 /// Run state of one VM copy, as the hypervisor reports it.
-public enum VMRunState: Sendable, Hashable, CustomStringConvertible {
+package enum VMRunState: Sendable, Hashable, CustomStringConvertible {
     /// No process.
     case absent
     case running
@@ -73,7 +73,7 @@ public enum VMRunState: Sendable, Hashable, CustomStringConvertible {
     case unresponsive(String)
     case other(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .absent: "absent"
         case .running: "running"
@@ -85,34 +85,34 @@ public enum VMRunState: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var hasProcess: Bool {
+    package var hasProcess: Bool {
         if case .absent = self { return false }
         return true
     }
 }
 
 /// One line of `listVMs`.
-public struct VMListing: Codable, Sendable, Hashable {
-    public var name: String
-    public var pid: Int32
-    public var state: String
+package struct VMListing: Codable, Sendable, Hashable {
+    package var name: String
+    package var pid: Int32
+    package var state: String
 }
 
 /// A snapshot of a running migration.
-public struct MigrationProgress: Codable, Sendable, Hashable {
+package struct MigrationProgress: Codable, Sendable, Hashable {
     /// Hypervisor's status word (`setup`, `active`, `device`, `completed`, ...).
-    public var status: String
-    public var transferredBytes: UInt64
-    public var remainingBytes: UInt64
-    public var totalBytes: UInt64
+    package var status: String
+    package var transferredBytes: UInt64
+    package var remainingBytes: UInt64
+    package var totalBytes: UInt64
     /// Hypervisor-reported total time in ms (set when completed).
-    public var totalTimeMs: UInt64?
+    package var totalTimeMs: UInt64?
     /// Hypervisor-reported downtime in ms (expected while active, actual when completed).
-    public var downtimeMs: UInt64?
+    package var downtimeMs: UInt64?
     /// When the hypervisor paused the source for the final copy (seconds since the epoch).
-    public var sourcePausedAt: Double?
+    package var sourcePausedAt: Double?
 
-    public init(status: String, transferredBytes: UInt64 = 0, remainingBytes: UInt64 = 0, totalBytes: UInt64 = 0, totalTimeMs: UInt64? = nil, downtimeMs: UInt64? = nil) {
+    package init(status: String, transferredBytes: UInt64 = 0, remainingBytes: UInt64 = 0, totalBytes: UInt64 = 0, totalTimeMs: UInt64? = nil, downtimeMs: UInt64? = nil) {
         self.status = status
         self.transferredBytes = transferredBytes
         self.remainingBytes = remainingBytes
@@ -121,5 +121,5 @@ public struct MigrationProgress: Codable, Sendable, Hashable {
         self.downtimeMs = downtimeMs
     }
 
-    public var isCompleted: Bool { status == "completed" }
+    package var isCompleted: Bool { status == "completed" }
 }

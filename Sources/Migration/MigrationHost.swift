@@ -2,21 +2,21 @@
 /// migrations and a state directory (QMP sockets, pid files, logs).
 ///
 /// Several hosts may share one machine: they differ by port range and state directory.
-public struct MigrationHost: Codable, Sendable, Hashable {
+package struct MigrationHost: Codable, Sendable, Hashable {
     /// Which driver moves VMs on this host.
-    public enum Kind: String, Codable, Sendable, CaseIterable {
+    package enum Kind: String, Codable, Sendable, CaseIterable {
         case qemu
         case xen
     }
 
-    public var name: String
-    public var kind: Kind
-    public var address: String
-    public var portLow: Int
-    public var portHigh: Int
-    public var stateDirectory: String
+    package var name: String
+    package var kind: Kind
+    package var address: String
+    package var portLow: Int
+    package var portHigh: Int
+    package var stateDirectory: String
 
-    public init(name: String, kind: Kind = .qemu, address: String, portLow: Int, portHigh: Int, stateDirectory: String) {
+    package init(name: String, kind: Kind = .qemu, address: String, portLow: Int, portHigh: Int, stateDirectory: String) {
         self.name = name
         self.kind = kind
         self.address = address
@@ -25,10 +25,10 @@ public struct MigrationHost: Codable, Sendable, Hashable {
         self.stateDirectory = stateDirectory
     }
 
-    public var ports: ClosedRange<Int> { portLow...portHigh }
+    package var ports: ClosedRange<Int> { portLow...portHigh }
 
     /// Throws `invalidArgument` unless name, address, ports and directory are usable.
-    public func validate() throws {
+    package func validate() throws {
         try VMDescription.validateName(name, what: "host name")
         let addressChars = Set("0123456789abcdefABCDEF.:")
         guard !address.isEmpty, address.count <= 64, address.allSatisfy({ addressChars.contains($0) }) else {
@@ -43,7 +43,7 @@ public struct MigrationHost: Codable, Sendable, Hashable {
     }
 
     /// Parses "LOW-HIGH" (e.g. "47000-47099").
-    public static func parsePorts(_ text: String) throws -> ClosedRange<Int> {
+    package static func parsePorts(_ text: String) throws -> ClosedRange<Int> {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high else {
             throw MigrationError(.invalidArgument, "port range '\(text)' is not LOW-HIGH")

@@ -1,18 +1,18 @@
 import Foundation
-public import Logging
+package import Logging
 
 /// Starts and moves VMs, recording every step in the inventory before taking the next.
 ///
 /// This is the ungated mover: it checks nothing about the target's integrity. The RC-TCB
 /// puts its attestation gate between `migrate(... resume: false)` and `resumeMigration`.
-public struct MigrationOrchestrator: Sendable {
-    public let inventory: VMInventory
+package struct MigrationOrchestrator: Sendable {
+    package let inventory: VMInventory
     /// The driver per host kind, used only through ``MigrationDriver`` (tests can give an in-process driver).
-    public let qemu: any MigrationDriver
-    public let xen: any MigrationDriver
-    public let logger: Logger
+    package let qemu: any MigrationDriver
+    package let xen: any MigrationDriver
+    package let logger: Logger
 
-    public init(inventory: VMInventory, qemu: any MigrationDriver = QEMUDriver(), xen: any MigrationDriver = XenXLDriver(),
+    package init(inventory: VMInventory, qemu: any MigrationDriver = QEMUDriver(), xen: any MigrationDriver = XenXLDriver(),
                 logger: Logger = Logger(label: "smig.migration")) {
         self.inventory = inventory
         self.qemu = qemu
@@ -20,7 +20,7 @@ public struct MigrationOrchestrator: Sendable {
         self.logger = logger
     }
 
-    public func driver(for host: MigrationHost) -> any MigrationDriver {
+    package func driver(for host: MigrationHost) -> any MigrationDriver {
         switch host.kind {
         case .qemu: qemu
         case .xen: xen
@@ -32,7 +32,7 @@ public struct MigrationOrchestrator: Sendable {
     /// Records `vm` on `hostName`, starts it, and marks it running. Nothing is left running
     /// (and nothing recorded) if any part fails.
     @discardableResult
-    public func startVM(_ vm: VMDescription, on hostName: String) async throws -> VMInstance {
+    package func startVM(_ vm: VMDescription, on hostName: String) async throws -> VMInstance {
         try vm.validate()
         let host = try inventory.host(named: hostName)
         try inventory.addVM(vm, host: host.name, state: .stopped)
@@ -51,7 +51,7 @@ public struct MigrationOrchestrator: Sendable {
     }
 
     /// Stops `name` wherever it runs and removes it from the inventory.
-    public func stopVM(_ name: String) async throws {
+    package func stopVM(_ name: String) async throws {
         let record = try inventory.vm(named: name)
         guard record.state != .migrating else {
             throw MigrationError(.wrongState, "VM \(name) has an open migration (hint: `smig-attest vms --recover` finishes or rolls it back)")
@@ -67,7 +67,7 @@ public struct MigrationOrchestrator: Sendable {
     /// Moves `vmName` to `targetName`. With `resume: false` it stops after `transferred`
     /// (target paused, source paused); call `resumeMigration` to finish.
     /// `afterStep` runs after each step is committed (tests use it to crash there).
-    public func migrate(
+    package func migrate(
         vm vmName: String, to targetName: String, resume: Bool = true,
         progress: @Sendable (MigrationProgress) -> Void = { _ in },
         afterStep: @Sendable (MigrationStep) -> Void = { _ in }
@@ -152,7 +152,7 @@ public struct MigrationOrchestrator: Sendable {
     }
 
     /// Finishes a migration left at `transferred` (target paused): resume target, stop source.
-    public func resumeMigration(vm vmName: String, afterStep: @Sendable (MigrationStep) -> Void = { _ in }) async throws {
+    package func resumeMigration(vm vmName: String, afterStep: @Sendable (MigrationStep) -> Void = { _ in }) async throws {
         guard let plan = try inventory.openMigrations().first(where: { $0.vm == vmName }) else {
             throw MigrationError(.wrongState, "VM \(vmName) has no migration in progress")
         }
@@ -208,7 +208,7 @@ public struct MigrationOrchestrator: Sendable {
     /// Gives up a migration that reached `transferred` (target paused with the state, source paused): the
     /// target is stopped and the source runs again. The attestation gate calls this when the target fails its
     /// re-attestation, so the copy on the target never runs.
-    public func abandonMigration(vm vmName: String, reason: String) async throws {
+    package func abandonMigration(vm vmName: String, reason: String) async throws {
         guard let plan = try inventory.openMigrations().first(where: { $0.vm == vmName }) else {
             throw MigrationError(.wrongState, "VM \(vmName) has no migration in progress")
         }
@@ -220,7 +220,7 @@ public struct MigrationOrchestrator: Sendable {
     }
 
     /// Holds a running VM paused where it is (its record says `paused`).
-    public func pauseVM(_ name: String, why: String) async throws {
+    package func pauseVM(_ name: String, why: String) async throws {
         let record = try inventory.vm(named: name)
         let host = try inventory.host(named: record.host)
         let d = driver(for: host)
@@ -243,24 +243,24 @@ public struct MigrationOrchestrator: Sendable {
 }
 
 /// What one migration did, with the hypervisor's figures next to ours.
-public struct MigrationReport: Codable, Sendable {
-    public var vm: String
-    public var source: String
-    public var target: String
-    public var port: Int
-    public var migration: Int64
-    public var resumed: Bool
+package struct MigrationReport: Codable, Sendable {
+    package var vm: String
+    package var source: String
+    package var target: String
+    package var port: Int
+    package var migration: Int64
+    package var resumed: Bool
     /// Last progress record (QEMU's own total-time and downtime when completed).
-    public var final: MigrationProgress
+    package var final: MigrationProgress
     /// From `migrate` issued to completion observed.
-    public var measuredTransferMs: Double
+    package var measuredTransferMs: Double
     /// `cont` on the target until it reports running.
-    public var measuredResumeMs: Double?
+    package var measuredResumeMs: Double?
     /// Guest-visible pause: source STOP event to target RESUME event (hypervisor timestamps,
     /// same host clock on loopback). Includes our polling and resume latency.
-    public var guestPauseMs: Double?
+    package var guestPauseMs: Double?
     /// From the start of the call to its end.
-    public var measuredTotalMs: Double
+    package var measuredTotalMs: Double
     /// From the start of the call to the target running (before the source is stopped).
-    public var measuredToResumeMs: Double?
+    package var measuredToResumeMs: Double?
 }

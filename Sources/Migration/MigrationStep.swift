@@ -1,6 +1,6 @@
 /// The steps of one migration, in order. The inventory records each one *after* it
 /// happened, so a crash leaves the last completed step on disk.
-public enum MigrationStep: String, Codable, Sendable, CaseIterable, Comparable {
+package enum MigrationStep: String, Codable, Sendable, CaseIterable, Comparable {
     /// Migration row written, target port reserved; nothing launched yet.
     case planned
     /// Target process launched, paused, waiting for the state.
@@ -16,7 +16,7 @@ public enum MigrationStep: String, Codable, Sendable, CaseIterable, Comparable {
     /// Inventory says the VM lives on the target; migration closed.
     case completed
 
-    public static func < (lhs: MigrationStep, rhs: MigrationStep) -> Bool {
+    package static func < (lhs: MigrationStep, rhs: MigrationStep) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 }

@@ -3,17 +3,17 @@
 /// QEMU's own defaults (a 128 MiB/s bandwidth cap, a 300 ms downtime limit) are made for background moves
 /// that must not disturb other traffic. An evacuation is the opposite case: the VM must leave a host that
 /// turned bad as fast as the link allows, so ``evacuation`` lifts the cap and asks for a short downtime.
-public struct MigrationTuning: Codable, Sendable, Hashable {
+package struct MigrationTuning: Codable, Sendable, Hashable {
     /// Bytes per second the migration may use; nil leaves QEMU's default (128 MiB/s).
-    public var maxBandwidthBytesPerSecond: UInt64?
+    package var maxBandwidthBytesPerSecond: UInt64?
     /// Longest pause of the guest QEMU aims for in the final copy, in ms; nil leaves QEMU's default (300 ms).
-    public var downtimeLimitMs: UInt64?
+    package var downtimeLimitMs: UInt64?
     /// Parallel TCP channels for RAM (QEMU multifd); 0 sends everything on the one migration stream.
-    public var multifdChannels: Int
+    package var multifdChannels: Int
     /// Throttle the guest's vCPUs when it dirties memory faster than the link can send it.
-    public var autoConverge: Bool
+    package var autoConverge: Bool
 
-    public init(maxBandwidthBytesPerSecond: UInt64? = nil, downtimeLimitMs: UInt64? = nil, multifdChannels: Int = 0, autoConverge: Bool = false) {
+    package init(maxBandwidthBytesPerSecond: UInt64? = nil, downtimeLimitMs: UInt64? = nil, multifdChannels: Int = 0, autoConverge: Bool = false) {
         self.maxBandwidthBytesPerSecond = maxBandwidthBytesPerSecond
         self.downtimeLimitMs = downtimeLimitMs
         self.multifdChannels = multifdChannels
@@ -21,16 +21,16 @@ public struct MigrationTuning: Codable, Sendable, Hashable {
     }
 
     /// QEMU's defaults: nothing is set.
-    public static let qemuDefaults = MigrationTuning()
+    package static let qemuDefaults = MigrationTuning()
 
     /// Made for evacuation: no practical bandwidth cap (10 GiB/s), 50 ms downtime, auto-converge on.
-    public static let evacuation = MigrationTuning(maxBandwidthBytesPerSecond: 10 << 30, downtimeLimitMs: 50, multifdChannels: 0, autoConverge: true)
+    package static let evacuation = MigrationTuning(maxBandwidthBytesPerSecond: 10 << 30, downtimeLimitMs: 50, multifdChannels: 0, autoConverge: true)
 
     /// True if nothing differs from QEMU's defaults.
-    public var isQEMUDefault: Bool { self == .qemuDefaults }
+    package var isQEMUDefault: Bool { self == .qemuDefaults }
 
     /// The `migrate-set-parameters` arguments (empty when nothing is set).
-    public var qmpParameters: [String: JSONValue] {
+    package var qmpParameters: [String: JSONValue] {
         var p: [String: JSONValue] = [:]
         if let b = maxBandwidthBytesPerSecond { p["max-bandwidth"] = .number(Double(b)) }
         if let d = downtimeLimitMs { p["downtime-limit"] = .number(Double(d)) }
@@ -39,7 +39,7 @@ public struct MigrationTuning: Codable, Sendable, Hashable {
     }
 
     /// The `migrate-set-capabilities` list for the source (and, for multifd, the target).
-    public var qmpCapabilities: [JSONValue] {
+    package var qmpCapabilities: [JSONValue] {
         var caps: [JSONValue] = []
         if autoConverge { caps.append(.object(["capability": .string("auto-converge"), "state": .bool(true)])) }
         if multifdChannels > 0 { caps.append(.object(["capability": .string("multifd"), "state": .bool(true)])) }

@@ -1,27 +1,27 @@
 import Foundation
-public import Logging
+package import Logging
 
 /// Live migration between `qemu-system-x86_64` processes over QMP.
 ///
 /// Each VM copy is a daemonised QEMU (own session, so it outlives the orchestrator) with a
 /// QMP socket, pid file and log in its host's state directory. The target is started with
 /// `-S -incoming tcp:ADDR:PORT`, so it cannot run before `resume`.
-public struct QEMUDriver: MigrationDriver {
-    public struct Configuration: Sendable {
-        public var qemuBinary: String
+package struct QEMUDriver: MigrationDriver {
+    package struct Configuration: Sendable {
+        package var qemuBinary: String
         /// Bound on each QMP exchange (connect + greeting, or one command).
-        public var qmpTimeout: Duration
+        package var qmpTimeout: Duration
         /// Bound on launching QEMU (until it daemonised).
-        public var launchTimeout: Duration
+        package var launchTimeout: Duration
         /// A migration with no change in transferred bytes for this long is cancelled.
-        public var stallTimeout: Duration
-        public var pollInterval: Duration
+        package var stallTimeout: Duration
+        package var pollInterval: Duration
         /// Extra arguments appended to both sides (tests use it to force mismatches).
-        public var extraArguments: [String]
+        package var extraArguments: [String]
         /// Migration parameters set on both sides before the transfer.
-        public var tuning: MigrationTuning
+        package var tuning: MigrationTuning
 
-        public init(qemuBinary: String = "qemu-system-x86_64", qmpTimeout: Duration = .seconds(10), launchTimeout: Duration = .seconds(30), stallTimeout: Duration = .seconds(60), pollInterval: Duration = .milliseconds(10), extraArguments: [String] = [], tuning: MigrationTuning = .qemuDefaults) {
+        package init(qemuBinary: String = "qemu-system-x86_64", qmpTimeout: Duration = .seconds(10), launchTimeout: Duration = .seconds(30), stallTimeout: Duration = .seconds(60), pollInterval: Duration = .milliseconds(10), extraArguments: [String] = [], tuning: MigrationTuning = .qemuDefaults) {
             self.tuning = tuning
             self.qemuBinary = qemuBinary
             self.qmpTimeout = qmpTimeout
@@ -32,17 +32,17 @@ public struct QEMUDriver: MigrationDriver {
         }
     }
 
-    public let configuration: Configuration
-    public let logger: Logger
+    package let configuration: Configuration
+    package let logger: Logger
 
-    public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "smig.migration.qemu")) {
+    package init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "smig.migration.qemu")) {
         self.configuration = configuration
         self.logger = logger
     }
 
     // MARK: - Paths and argument vectors
 
-    public func instance(of vm: String, on host: MigrationHost, port: Int? = nil) -> VMInstance {
+    package func instance(of vm: String, on host: MigrationHost, port: Int? = nil) -> VMInstance {
         let dir = host.stateDirectory
         return VMInstance(
             vm: vm, host: host.name,
@@ -55,13 +55,13 @@ public struct QEMUDriver: MigrationDriver {
 
     /// The second QMP monitor, held by a running migration for its whole length (QEMU
     /// serves one client per monitor), so the main one stays free for state, cancel, reads.
-    public func migrationControlPath(_ instance: VMInstance) -> String {
+    package func migrationControlPath(_ instance: VMInstance) -> String {
         instance.controlPath.hasSuffix(".qmp") ? String(instance.controlPath.dropLast(4)) + ".mig.qmp" : instance.controlPath + ".mig"
     }
 
     /// The exact argument vector (without the binary) for one copy of `vm`.
     /// `incoming` makes it a paused migration target listening on `address:port`.
-    public func arguments(for vm: VMDescription, instance: VMInstance, incoming: Bool) -> [String] {
+    package func arguments(for vm: VMDescription, instance: VMInstance, incoming: Bool) -> [String] {
         var args = [
             "-name", "guest=\(vm.name)",
             "-machine", vm.machineType,
@@ -86,11 +86,11 @@ public struct QEMUDriver: MigrationDriver {
 
     // MARK: - Lifecycle
 
-    public func start(_ vm: VMDescription, on host: MigrationHost) async throws -> VMInstance {
+    package func start(_ vm: VMDescription, on host: MigrationHost) async throws -> VMInstance {
         try await launch(vm, instance: instance(of: vm.name, on: host), incoming: false, side: .source)
     }
 
-    public func prepareTarget(_ vm: VMDescription, on target: MigrationHost, port: Int) async throws -> VMInstance {
+    package func prepareTarget(_ vm: VMDescription, on target: MigrationHost, port: Int) async throws -> VMInstance {
         try await launch(vm, instance: instance(of: vm.name, on: target, port: port), incoming: true, side: .target)
     }
 
@@ -144,7 +144,7 @@ public struct QEMUDriver: MigrationDriver {
         return instance
     }
 
-    public func stop(_ instance: VMInstance) async throws {
+    package func stop(_ instance: VMInstance) async throws {
         if let pid = ProcessSupport.livePid(pidFile: instance.pidFile, marker: instance.controlPath) {
             if let qmp = try? await QMPClient.connect(path: instance.controlPath, timeout: .seconds(2)) {
                 _ = try? await qmp.execute("quit")
@@ -166,7 +166,7 @@ public struct QEMUDriver: MigrationDriver {
         for path in [instance.pidFile, instance.controlPath, migrationControlPath(instance)] { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    public func state(of instance: VMInstance) async -> VMRunState {
+    package func state(of instance: VMInstance) async -> VMRunState {
         guard ProcessSupport.livePid(pidFile: instance.pidFile, marker: instance.controlPath) != nil else { return .absent }
         do {
             return try await queryState(instance)
@@ -191,7 +191,7 @@ public struct QEMUDriver: MigrationDriver {
         }
     }
 
-    public func listVMs(on host: MigrationHost) async throws -> [VMListing] {
+    package func listVMs(on host: MigrationHost) async throws -> [VMListing] {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: host.stateDirectory)) ?? []
         var result: [VMListing] = []
         for file in files.sorted() where file.hasSuffix(".pid") {
@@ -207,7 +207,7 @@ public struct QEMUDriver: MigrationDriver {
     // MARK: - Migration
 
     /// Checks that what runs as `source` is `vm` (memory size and machine type).
-    public func verifyDescription(_ vm: VMDescription, running instance: VMInstance, side: MigrationError.Side) async throws {
+    package func verifyDescription(_ vm: VMDescription, running instance: VMInstance, side: MigrationError.Side) async throws {
         let qmp: QMPClient
         do {
             qmp = try await QMPClient.connect(path: instance.controlPath, timeout: configuration.qmpTimeout)
@@ -230,7 +230,7 @@ public struct QEMUDriver: MigrationDriver {
         } catch let error as MigrationError { throw error.on(side) }
     }
 
-    public func migrate(_ vm: VMDescription, from source: VMInstance, to target: VMInstance) -> AsyncThrowingStream<MigrationProgress, any Error> {
+    package func migrate(_ vm: VMDescription, from source: VMInstance, to target: VMInstance) -> AsyncThrowingStream<MigrationProgress, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
                 do {
@@ -309,14 +309,14 @@ public struct QEMUDriver: MigrationDriver {
     }
 
     /// Pauses a running VM (QMP `stop`); it keeps its process and memory.
-    public func pause(_ instance: VMInstance) async throws {
+    package func pause(_ instance: VMInstance) async throws {
         let qmp = try await QMPClient.connect(path: instance.controlPath, timeout: configuration.qmpTimeout)
         defer { qmp.close() }
         try await qmp.execute("stop")
     }
 
     /// Progress out of a `query-migrate` reply (missing fields read as 0).
-    public static func progress(from info: JSONValue) -> MigrationProgress {
+    package static func progress(from info: JSONValue) -> MigrationProgress {
         let ram = info["ram"]
         return MigrationProgress(
             status: info["status"]?.string ?? "none",
@@ -329,7 +329,7 @@ public struct QEMUDriver: MigrationDriver {
     }
 
     @discardableResult
-    public func resume(_ instance: VMInstance) async throws -> Double? {
+    package func resume(_ instance: VMInstance) async throws -> Double? {
         let qmp: QMPClient
         do {
             qmp = try await QMPClient.connect(path: instance.controlPath, timeout: configuration.qmpTimeout)
@@ -349,7 +349,7 @@ public struct QEMUDriver: MigrationDriver {
         } catch let error as MigrationError { throw error.on(.target) }
     }
 
-    public func cancel(from source: VMInstance) async throws {
+    package func cancel(from source: VMInstance) async throws {
         let qmp: QMPClient
         do {
             qmp = try await QMPClient.connect(path: source.controlPath, timeout: configuration.qmpTimeout)

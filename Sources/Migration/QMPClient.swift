@@ -11,22 +11,22 @@ import Foundation
 /// Every read is bounded by a deadline, lines are capped in length, and anything that is
 /// not QMP becomes `qmpProtocol`; nothing a peer sends can trap or make us wait forever.
 /// Calls block (on a private serial queue when used through the `async` API).
-public final class QMPClient: @unchecked Sendable {
+package final class QMPClient: @unchecked Sendable {
     // @unchecked Sendable: all mutable state (fd, buffer) is touched only on `queue`
     // (the async API) or by the single owner of a synchronous client; `close` is idempotent.
-    public static let maxLineBytes = 4 << 20
+    package static let maxLineBytes = 4 << 20
 
     private var fd: Int32 = -1
     private var buffer: [UInt8] = []
     /// Bytes of `buffer` already searched for a newline.
     private var scanned = 0
     private let queue = DispatchQueue(label: "smig.qmp")
-    public let path: String
-    public let timeout: Duration
+    package let path: String
+    package let timeout: Duration
     /// The greeting's QEMU version, e.g. "7.2.22".
-    public private(set) var qemuVersion: String = ""
+    package private(set) var qemuVersion: String = ""
     private var eventLog: [QMPEvent] = []
-    public static let maxEvents = 1000
+    package static let maxEvents = 1000
 
     private init(path: String, timeout: Duration) {
         self.path = path
@@ -36,7 +36,7 @@ public final class QMPClient: @unchecked Sendable {
     deinit { closeNow() }
 
     /// Connects, reads the greeting and negotiates capabilities, all within `timeout`.
-    public static func connect(path: String, timeout: Duration = .seconds(10)) async throws -> QMPClient {
+    package static func connect(path: String, timeout: Duration = .seconds(10)) async throws -> QMPClient {
         let client = QMPClient(path: path, timeout: timeout)
         try await client.onQueue { try client.connectNow() }
         return client
@@ -44,12 +44,12 @@ public final class QMPClient: @unchecked Sendable {
 
     /// Runs `command` and returns its `return` value.
     @discardableResult
-    public func execute(_ command: String, _ arguments: [String: JSONValue]? = nil) async throws -> JSONValue {
+    package func execute(_ command: String, _ arguments: [String: JSONValue]? = nil) async throws -> JSONValue {
         try await onQueue { try self.executeNow(command, arguments) }
     }
 
     /// Runs an HMP command line through `human-monitor-command` and returns its text.
-    public func human(_ commandLine: String) async throws -> String {
+    package func human(_ commandLine: String) async throws -> String {
         let reply = try await execute("human-monitor-command", ["command-line": .string(commandLine)])
         guard let text = reply.string else {
             throw MigrationError(.qmpProtocol, "human-monitor-command returned a non-string")
@@ -58,11 +58,11 @@ public final class QMPClient: @unchecked Sendable {
     }
 
     /// Asynchronous events received so far (oldest first, at most `maxEvents`).
-    public func events() async -> [QMPEvent] {
+    package func events() async -> [QMPEvent] {
         (try? await onQueue { self.eventLog }) ?? []
     }
 
-    public func close() {
+    package func close() {
         queue.sync { closeNow() }
     }
 
@@ -233,7 +233,7 @@ public final class QMPClient: @unchecked Sendable {
 }
 
 /// A QMP event: its name and QEMU's timestamp (seconds since the epoch, host clock).
-public struct QMPEvent: Sendable, Hashable, Codable {
-    public var name: String
-    public var timestamp: Double
+package struct QMPEvent: Sendable, Hashable, Codable {
+    package var name: String
+    package var timestamp: Double
 }

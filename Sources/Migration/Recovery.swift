@@ -3,17 +3,17 @@
 /// It trusts observation over the record: for an open migration it asks both sides what
 /// they are doing. A target that already runs wins (the source is stopped); otherwise the
 /// source wins (the transfer is cancelled, the target stopped, the source resumed).
-public struct Recovery: Sendable {
-    public struct Action: Codable, Sendable, Hashable {
-        public var vm: String
-        public var host: String
+package struct Recovery: Sendable {
+    package struct Action: Codable, Sendable, Hashable {
+        package var vm: String
+        package var host: String
         /// `verified`, `rolled-back`, `forwarded`, `resumed`, `held` (left paused: the gate refused its host),
         /// `stray-stopped`, `lost`, `marked-running`, or `slow`
         /// (the process lives but its control channel did not answer in time: nothing is changed, run again).
-        public var action: String
-        public var detail: String
+        package var action: String
+        package var detail: String
 
-        public init(vm: String, host: String, action: String, detail: String) {
+        package init(vm: String, host: String, action: String, detail: String) {
             self.vm = vm
             self.host = host
             self.action = action
@@ -21,17 +21,17 @@ public struct Recovery: Sendable {
         }
     }
 
-    public let orchestrator: MigrationOrchestrator
+    package let orchestrator: MigrationOrchestrator
     /// May a VM copy on this host run? The RC-TCB answers with a fresh attestation of the host; a copy that may
     /// not run is left paused (`held`) instead of resumed. Without a gate every host may.
-    public let mayRun: @Sendable (String) async -> Bool
+    package let mayRun: @Sendable (String) async -> Bool
 
-    public init(orchestrator: MigrationOrchestrator, mayRun: @escaping @Sendable (String) async -> Bool = { _ in true }) {
+    package init(orchestrator: MigrationOrchestrator, mayRun: @escaping @Sendable (String) async -> Bool = { _ in true }) {
         self.orchestrator = orchestrator
         self.mayRun = mayRun
     }
 
-    public func run() async throws -> [Action] {
+    package func run() async throws -> [Action] {
         let inventory = orchestrator.inventory
         var actions: [Action] = []
         let hosts = try inventory.hosts()
@@ -55,7 +55,7 @@ public struct Recovery: Sendable {
     }
 
     /// True if every VM ended with one running copy known (no `failed`, `lost` or `slow` action).
-    public static func succeeded(_ actions: [Action]) -> Bool {
+    package static func succeeded(_ actions: [Action]) -> Bool {
         !actions.contains { ["failed", "lost", "slow"].contains($0.action) }
     }
 

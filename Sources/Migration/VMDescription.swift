@@ -1,14 +1,14 @@
 /// What a VM is: everything that must be identical on both sides of a migration.
-public struct VMDescription: Codable, Sendable, Hashable {
-    public var name: String
+package struct VMDescription: Codable, Sendable, Hashable {
+    package var name: String
     /// QEMU machine type as given (`pc`, `q35`, `pc-i440fx-7.2`, ...).
-    public var machineType: String
-    public var memoryMiB: Int
-    public var cpus: Int
+    package var machineType: String
+    package var memoryMiB: Int
+    package var cpus: Int
     /// Raw boot image (a floppy image holding a boot sector), opened read-only.
-    public var bootImage: String
+    package var bootImage: String
 
-    public init(name: String, machineType: String = "pc", memoryMiB: Int, cpus: Int = 1, bootImage: String) {
+    package init(name: String, machineType: String = "pc", memoryMiB: Int, cpus: Int = 1, bootImage: String) {
         self.name = name
         self.machineType = machineType
         self.memoryMiB = memoryMiB
@@ -17,7 +17,7 @@ public struct VMDescription: Codable, Sendable, Hashable {
     }
 
     /// Throws `invalidArgument` for anything that could not be passed safely to a hypervisor.
-    public func validate() throws {
+    package func validate() throws {
         try Self.validateName(name, what: "VM name")
         let machineChars = Set("abcdefghijklmnopqrstuvwxyz0123456789-._")
         guard !machineType.isEmpty, machineType.count <= 64, machineType.allSatisfy({ machineChars.contains($0) }) else {

@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 import Glibc
 import GRDB
 import StateFiles
@@ -8,16 +8,16 @@ import StateFiles
 /// Every step of a migration is committed before the next one starts, so after a crash
 /// of the orchestrator the open migration row says how far it got (see `Recovery`).
 /// Every change is also appended to `event` (an audit trail).
-public final class VMInventory: Sendable {
-    public static let fileName = "vms.sqlite"
+package final class VMInventory: Sendable {
+    package static let fileName = "vms.sqlite"
 
-    public let path: String
+    package let path: String
     let db: DatabaseQueue
 
     /// Opens the inventory at `path`, creating it (and its directory) if needed; with `create: false` a missing
     /// file is `noInventory` (commands that only read or change what is there must not conjure an empty one
     /// from a mistyped `--state-dir`).
-    public init(path: String, create: Bool = true) throws {
+    package init(path: String, create: Bool = true) throws {
         self.path = path
         if !create, !FileManager.default.fileExists(atPath: path) {
             throw MigrationError(.noInventory, side: .orchestrator,
@@ -44,7 +44,7 @@ public final class VMInventory: Sendable {
     }
 
     /// Opens `<stateDirectory>/vms.sqlite` (see `init(path:create:)`).
-    public convenience init(stateDirectory: String, create: Bool = true) throws {
+    package convenience init(stateDirectory: String, create: Bool = true) throws {
         try self.init(path: "\(stateDirectory)/\(Self.fileName)", create: create)
     }
 
@@ -100,7 +100,7 @@ public final class VMInventory: Sendable {
 
     // MARK: - Hosts
 
-    public func addHost(_ host: MigrationHost) throws {
+    package func addHost(_ host: MigrationHost) throws {
         try host.validate()
         try write { db in
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM host WHERE name = ?", arguments: [host.name]) ?? 0 > 0 {
@@ -119,7 +119,7 @@ public final class VMInventory: Sendable {
 
     /// Removes host `name` from the inventory. Refused (`wrongState`, nothing changed) while a VM is recorded on
     /// it or an open migration names it as source or target: stop or move those VMs first.
-    public func removeHost(_ name: String) throws {
+    package func removeHost(_ name: String) throws {
         try write { db in
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM host WHERE name = ?", arguments: [name]) ?? 0 > 0 else {
                 throw MigrationError(.unknownHost, "no host named '\(name)' in the inventory")
@@ -138,12 +138,12 @@ public final class VMInventory: Sendable {
         }
     }
 
-    public func hosts() throws -> [MigrationHost] {
+    package func hosts() throws -> [MigrationHost] {
         try read { db in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM host ORDER BY name").map(host(from:)) }
     }
 
     /// The host called `name`, or `unknownHost`.
-    public func host(named name: String) throws -> MigrationHost {
+    package func host(named name: String) throws -> MigrationHost {
         let found = try read { db in try Row.fetchOne(db, sql: "SELECT rowid AS row_id, * FROM host WHERE name = ?", arguments: [name]) }
         guard let found else { throw MigrationError(.unknownHost, "no host named '\(name)' in the inventory") }
         return try host(from: found)
@@ -159,7 +159,7 @@ public final class VMInventory: Sendable {
 
     // MARK: - VMs
 
-    public func addVM(_ description: VMDescription, host: String, state: VMRecord.State) throws {
+    package func addVM(_ description: VMDescription, host: String, state: VMRecord.State) throws {
         try description.validate()
         let json = String(decoding: try JSONEncoder().encode(description), as: UTF8.self)
         try write { db in
@@ -175,7 +175,7 @@ public final class VMInventory: Sendable {
         }
     }
 
-    public func setVM(_ name: String, host: String, state: VMRecord.State, why: String) throws {
+    package func setVM(_ name: String, host: String, state: VMRecord.State, why: String) throws {
         try write { db in
             try db.execute(sql: "UPDATE vm SET host = ?, state = ?, updated_at = ? WHERE name = ?",
                            arguments: [host, state.rawValue, Date().timeIntervalSince1970, name])
@@ -184,7 +184,7 @@ public final class VMInventory: Sendable {
         }
     }
 
-    public func removeVM(_ name: String) throws {
+    package func removeVM(_ name: String) throws {
         try write { db in
             try db.execute(sql: "DELETE FROM migration WHERE vm = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM vm WHERE name = ?", arguments: [name])
@@ -193,12 +193,12 @@ public final class VMInventory: Sendable {
         }
     }
 
-    public func vms() throws -> [VMRecord] {
+    package func vms() throws -> [VMRecord] {
         try read { db in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM vm ORDER BY name").map(vm(from:)) }
     }
 
     /// The VM called `name`, or `unknownVM`.
-    public func vm(named name: String) throws -> VMRecord {
+    package func vm(named name: String) throws -> VMRecord {
         let found = try read { db in try Row.fetchOne(db, sql: "SELECT rowid AS row_id, * FROM vm WHERE name = ?", arguments: [name]) }
         guard let found else { throw MigrationError(.unknownVM, "no VM named '\(name)' in the inventory") }
         return try vm(from: found)
@@ -226,7 +226,7 @@ public final class VMInventory: Sendable {
     // MARK: - Migrations
 
     /// Opens a migration of `vm` (which must be `running`, or held `paused`, on `source`) at step `planned`.
-    public func beginMigration(vm: String, source: String, target: String, port: Int) throws -> MigrationRecord {
+    package func beginMigration(vm: String, source: String, target: String, port: Int) throws -> MigrationRecord {
         try write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, host, state FROM vm WHERE name = ?", arguments: [vm]) else {
                 throw MigrationError(.unknownVM, "no VM named '\(vm)' in the inventory")
@@ -256,7 +256,7 @@ public final class VMInventory: Sendable {
     }
 
     /// Records that migration `id` has completed `step`.
-    public func record(_ step: MigrationStep, migration id: Int64, detail: String = "") throws {
+    package func record(_ step: MigrationStep, migration id: Int64, detail: String = "") throws {
         try write { db in
             try db.execute(sql: "UPDATE migration SET step = ?, updated_at = ? WHERE id = ? AND outcome IS NULL",
                            arguments: [step.rawValue, Date().timeIntervalSince1970, id])
@@ -268,7 +268,7 @@ public final class VMInventory: Sendable {
     }
 
     /// Closes migration `id` and, in the same transaction, says where the VM now lives.
-    public func finishMigration(_ id: Int64, outcome: MigrationRecord.Outcome, vmHost: String, vmState: VMRecord.State, error: String? = nil) throws {
+    package func finishMigration(_ id: Int64, outcome: MigrationRecord.Outcome, vmHost: String, vmState: VMRecord.State, error: String? = nil) throws {
         try write { db in
             guard let vm = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, vm FROM migration WHERE id = ? AND outcome IS NULL", arguments: [id])
                 .map({ row throws(MigrationError) in try StoredRow(row, table: "migration", file: path).text("vm") }) else {
@@ -288,7 +288,7 @@ public final class VMInventory: Sendable {
 
     /// The migrations not closed yet. A row whose outcome is not a known word is read too (and refused as
     /// corrupt): a tampered outcome must not make an open migration look closed.
-    public func openMigrations() throws -> [MigrationRecord] {
+    package func openMigrations() throws -> [MigrationRecord] {
         let known = MigrationRecord.Outcome.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         return try read { db in
             try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM migration WHERE outcome IS NULL OR outcome NOT IN (\(known)) ORDER BY id")
@@ -296,7 +296,7 @@ public final class VMInventory: Sendable {
         }
     }
 
-    public func migrations(vm: String) throws -> [MigrationRecord] {
+    package func migrations(vm: String) throws -> [MigrationRecord] {
         try read { db in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM migration WHERE vm = ? ORDER BY id", arguments: [vm]).map(migration(from:)) }
     }
 
@@ -310,7 +310,7 @@ public final class VMInventory: Sendable {
     }
 
     /// Ports of `host` reserved by open migrations.
-    public func reservedPorts(host: String) throws -> Set<Int> {
+    package func reservedPorts(host: String) throws -> Set<Int> {
         try read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT rowid AS row_id, port FROM migration WHERE target = ? AND outcome IS NULL",
                                         arguments: [host])
@@ -321,7 +321,7 @@ public final class VMInventory: Sendable {
     }
 
     /// The audit trail (oldest first), optionally for one VM.
-    public func events(vm: String? = nil) throws -> [InventoryEvent] {
+    package func events(vm: String? = nil) throws -> [InventoryEvent] {
         try read { db in
             let rows = vm == nil
                 ? try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM event ORDER BY id")
@@ -337,22 +337,22 @@ public final class VMInventory: Sendable {
 }
 
 /// One VM as the inventory knows it.
-public struct VMRecord: Codable, Sendable, Hashable {
-    public enum State: String, Codable, Sendable, CaseIterable {
+package struct VMRecord: Codable, Sendable, Hashable {
+    package enum State: String, Codable, Sendable, CaseIterable {
         case running, migrating, stopped, lost
         /// Held in place, not running (an evacuation found no trusted target and the policy said pause).
         case paused
     }
-    public var description: VMDescription
-    public var host: String
-    public var state: State
-    public var updatedAt: Date
-    public var name: String { description.name }
+    package var description: VMDescription
+    package var host: String
+    package var state: State
+    package var updatedAt: Date
+    package var name: String { description.name }
 }
 
 /// One migration row.
-public struct MigrationRecord: Codable, Sendable, Hashable {
-    public enum Outcome: String, Codable, Sendable, CaseIterable {
+package struct MigrationRecord: Codable, Sendable, Hashable {
+    package enum Outcome: String, Codable, Sendable, CaseIterable {
         /// Reached `completed`.
         case completed
         /// Failed or cancelled; the VM stayed on the source.
@@ -362,22 +362,22 @@ public struct MigrationRecord: Codable, Sendable, Hashable {
         /// Recovery found neither copy usable.
         case lost
     }
-    public var id: Int64
-    public var vm: String
-    public var source: String
-    public var target: String
-    public var port: Int
-    public var step: MigrationStep
-    public var outcome: Outcome?
-    public var error: String?
+    package var id: Int64
+    package var vm: String
+    package var source: String
+    package var target: String
+    package var port: Int
+    package var step: MigrationStep
+    package var outcome: Outcome?
+    package var error: String?
 }
 
 /// One audit record.
-public struct InventoryEvent: Codable, Sendable, Hashable {
-    public var id: Int64
-    public var at: Date
-    public var vm: String?
-    public var migration: Int64?
-    public var what: String
-    public var detail: String
+package struct InventoryEvent: Codable, Sendable, Hashable {
+    package var id: Int64
+    package var at: Date
+    package var vm: String?
+    package var migration: Int64?
+    package var what: String
+    package var detail: String
 }

@@ -11,15 +11,15 @@ import Foundation
 /// Limits: `xl` reports no byte counts, so progress is only `active` then `completed`;
 /// `xl` has no cancel for a running migration (on failure it resumes the source itself),
 /// so `cancel` only unpauses a source left paused.
-public struct XenXLDriver: MigrationDriver {
-    public var xl: String
+package struct XenXLDriver: MigrationDriver {
+    package var xl: String
     /// Transport command as `xl migrate -s` takes it (passed to `sh`).
-    public var transport: String
-    public var runner: any CommandRunner
+    package var transport: String
+    package var runner: any CommandRunner
     /// Where to look for dom0-ness; "control_d" must appear in it.
-    public var capabilitiesPath: String
+    package var capabilitiesPath: String
 
-    public init(xl: String = "xl", transport: String = "ssh -o BatchMode=yes", runner: any CommandRunner = SystemCommandRunner(), capabilitiesPath: String = "/proc/xen/capabilities") {
+    package init(xl: String = "xl", transport: String = "ssh -o BatchMode=yes", runner: any CommandRunner = SystemCommandRunner(), capabilitiesPath: String = "/proc/xen/capabilities") {
         self.xl = xl
         self.transport = transport
         self.runner = runner
@@ -27,7 +27,7 @@ public struct XenXLDriver: MigrationDriver {
     }
 
     /// Throws the one-line `xenUnavailable` error unless this machine is a Xen dom0.
-    public func requireDom0() throws {
+    package func requireDom0() throws {
         let caps = (try? String(contentsOfFile: capabilitiesPath, encoding: .utf8)) ?? ""
         guard caps.contains("control_d") else {
             throw MigrationError(.xenUnavailable, "not a Xen dom0 (\(capabilitiesPath) does not say control_d): xl cannot run here")
@@ -36,28 +36,28 @@ public struct XenXLDriver: MigrationDriver {
 
     // MARK: - Argument vectors (tested exactly)
 
-    public func listArguments(domain: String? = nil) -> [String] {
+    package func listArguments(domain: String? = nil) -> [String] {
         [xl, "list"] + (domain.map { [$0] } ?? [])
     }
 
     /// `xl migrate -s TRANSPORT -p DOMAIN ADDRESS`: target keeps the domain paused.
-    public func migrateArguments(domain: String, targetAddress: String) -> [String] {
+    package func migrateArguments(domain: String, targetAddress: String) -> [String] {
         [xl, "migrate", "-s", transport, "-p", domain, targetAddress]
     }
 
     /// Runs `xl ARGS...` on `address` through the transport, without a shell seeing our values.
-    public func remoteArguments(address: String, _ xlArguments: [String]) -> [String] {
+    package func remoteArguments(address: String, _ xlArguments: [String]) -> [String] {
         var script = "\(transport) \"$1\" \(xl)"
         for i in xlArguments.indices { script += " \"$\(i + 2)\"" }
         return ["/bin/sh", "-c", script, "smig-xl", address] + xlArguments
     }
 
-    public func createArguments(configPath: String) -> [String] {
+    package func createArguments(configPath: String) -> [String] {
         [xl, "create", configPath]
     }
 
     /// The xl domain configuration for `vm` (HVM, booting the floppy image).
-    public func domainConfig(for vm: VMDescription) -> String {
+    package func domainConfig(for vm: VMDescription) -> String {
         """
         name = "\(vm.name)"
         type = "hvm"
@@ -74,16 +74,16 @@ public struct XenXLDriver: MigrationDriver {
     // MARK: - xl list
 
     /// One line of `xl list`.
-    public struct Domain: Sendable, Hashable {
-        public var name: String
-        public var id: Int
-        public var memoryMiB: Int
-        public var vcpus: Int
+    package struct Domain: Sendable, Hashable {
+        package var name: String
+        package var id: Int
+        package var memoryMiB: Int
+        package var vcpus: Int
         /// The six state flags, e.g. "-b----".
-        public var state: String
-        public var cpuSeconds: Double
+        package var state: String
+        package var cpuSeconds: Double
 
-        public init(name: String, id: Int, memoryMiB: Int, vcpus: Int, state: String, cpuSeconds: Double) {
+        package init(name: String, id: Int, memoryMiB: Int, vcpus: Int, state: String, cpuSeconds: Double) {
             self.name = name
             self.id = id
             self.memoryMiB = memoryMiB
@@ -94,7 +94,7 @@ public struct XenXLDriver: MigrationDriver {
     }
 
     /// Parses `xl list` output; throws `xlFailed` on any line it cannot read.
-    public static func parseList(_ text: String) throws -> [Domain] {
+    package static func parseList(_ text: String) throws -> [Domain] {
         var lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
         guard let header = lines.first, header.hasPrefix("Name"), header.contains("ID") else {
             throw MigrationError(.xlFailed, "xl list: missing header line")
@@ -146,21 +146,21 @@ public struct XenXLDriver: MigrationDriver {
 
     /// Nothing to compare before the move: `xl migrate` sends the domain's own configuration with its memory, so
     /// the target builds the domain that runs, not the inventory's description of it.
-    public func verifyDescription(_ vm: VMDescription, running instance: VMInstance, side: MigrationError.Side) async throws {}
+    package func verifyDescription(_ vm: VMDescription, running instance: VMInstance, side: MigrationError.Side) async throws {}
 
-    public func instance(of vm: String, on host: MigrationHost, port: Int?) -> VMInstance {
+    package func instance(of vm: String, on host: MigrationHost, port: Int?) -> VMInstance {
         VMInstance(vm: vm, host: host.name, controlPath: vm, pidFile: "\(host.stateDirectory)/\(vm).xl.cfg",
                    logFile: "\(host.stateDirectory)/\(vm).log", port: port, address: host.address)
     }
 
-    public func listVMs(on host: MigrationHost) async throws -> [VMListing] {
+    package func listVMs(on host: MigrationHost) async throws -> [VMListing] {
         let out = try await xlRun(remoteArguments(address: host.address, ["list"]), side: .source)
         return try Self.parseList(out.stdout).filter { $0.id != 0 }.map {
             VMListing(name: $0.name, pid: Int32(clamping: $0.id), state: Self.runState(flags: $0.state).description)
         }
     }
 
-    public func start(_ vm: VMDescription, on host: MigrationHost) async throws -> VMInstance {
+    package func start(_ vm: VMDescription, on host: MigrationHost) async throws -> VMInstance {
         try vm.validate()
         try requireDom0()
         let inst = instance(of: vm.name, on: host, port: nil)
@@ -174,13 +174,13 @@ public struct XenXLDriver: MigrationDriver {
         return inst
     }
 
-    public func prepareTarget(_ vm: VMDescription, on target: MigrationHost, port: Int) async throws -> VMInstance {
+    package func prepareTarget(_ vm: VMDescription, on target: MigrationHost, port: Int) async throws -> VMInstance {
         // `xl migrate` starts the receiver itself through the transport.
         try requireDom0()
         return instance(of: vm.name, on: target, port: port)
     }
 
-    public func migrate(_ vm: VMDescription, from source: VMInstance, to target: VMInstance) -> AsyncThrowingStream<MigrationProgress, any Error> {
+    package func migrate(_ vm: VMDescription, from source: VMInstance, to target: VMInstance) -> AsyncThrowingStream<MigrationProgress, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
                 do {
@@ -197,22 +197,22 @@ public struct XenXLDriver: MigrationDriver {
     }
 
     @discardableResult
-    public func resume(_ instance: VMInstance) async throws -> Double? {
+    package func resume(_ instance: VMInstance) async throws -> Double? {
         _ = try await xlRun(remoteArguments(address: instance.address, ["unpause", instance.controlPath]), side: .target)
         return nil // xl does not report when the domain resumed
     }
 
-    public func pause(_ instance: VMInstance) async throws {
+    package func pause(_ instance: VMInstance) async throws {
         _ = try await xlRun(remoteArguments(address: instance.address, ["pause", instance.controlPath]), side: .source)
     }
 
-    public func cancel(from source: VMInstance) async throws {
+    package func cancel(from source: VMInstance) async throws {
         if await state(of: source) == .paused {
             _ = try await xlRun(remoteArguments(address: source.address, ["unpause", source.controlPath]), side: .source)
         }
     }
 
-    public func state(of instance: VMInstance) async -> VMRunState {
+    package func state(of instance: VMInstance) async -> VMRunState {
         guard (try? requireDom0()) != nil else { return .absent }
         guard let out = try? await runner.run(remoteArguments(address: instance.address, ["list", instance.controlPath])),
               out.status == 0, let domain = try? Self.parseList(out.stdout).first
@@ -220,7 +220,7 @@ public struct XenXLDriver: MigrationDriver {
         return Self.runState(flags: domain.state)
     }
 
-    public func stop(_ instance: VMInstance) async throws {
+    package func stop(_ instance: VMInstance) async throws {
         if await state(of: instance).hasProcess {
             _ = try await xlRun(remoteArguments(address: instance.address, ["destroy", instance.controlPath]), side: .source)
         }

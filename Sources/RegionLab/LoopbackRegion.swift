@@ -1,59 +1,59 @@
-public import Foundation
+package import Foundation
 import BuiltInGuests
-public import Swtpm
-public import Migration
-public import RegionTCB
+package import Swtpm
+package import Migration
+package import RegionTCB
 import TPM
 
 /// A whole SMIG region on loopback, made of real parts: per host a swtpm (with EK certificates from its own
 /// local CA), an agent process, a QEMU process standing in for the hypervisor (measured as `process-text`)
 /// and test VMs (ticker guests); one RC-TCB process with its SQLite IVT and VM inventory. `smig-attest demo`
 /// and `smig-attest bench response` are built on it. Everything it starts it stops again (`stop`).
-public final class LoopbackRegion: @unchecked Sendable {
+package final class LoopbackRegion: @unchecked Sendable {
     // @unchecked Sendable: driven by one task at a time; `children` is guarded by `lock`.
-    public struct Options: Sendable {
-        public var hosts = 5
-        public var vmsPerHost = 2
-        public var vmMemoryMiB = 64
+    package struct Options: Sendable {
+        package var hosts = 5
+        package var vmsPerHost = 2
+        package var vmMemoryMiB = 64
         /// Agents push a notice as soon as a measurement changes (false: only the ring's challenges find it).
-        public var push = true
-        public var measurementInterval = 0.2
-        public var challengeInterval = 1.0
+        package var push = true
+        package var measurementInterval = 0.2
+        package var challengeInterval = 1.0
         /// The smig-attest executable the agents and the RC-TCB run as.
-        public var binary: String
+        package var binary: String
         /// Work directory (default: a new temporary one, removed by `stop`).
-        public var directory: String?
-        public init(binary: String) { self.binary = binary }
+        package var directory: String?
+        package init(binary: String) { self.binary = binary }
     }
 
-    public struct Host: Sendable {
-        public var id: String
-        public var swtpm: SoftwareTPM
-        public var stateDirectory: String
-        public var agentPort: Int
-        public var agentConfig: String
+    package struct Host: Sendable {
+        package var id: String
+        package var swtpm: SoftwareTPM
+        package var stateDirectory: String
+        package var agentPort: Int
+        package var agentConfig: String
         /// The QEMU process standing in for this host's hypervisor.
-        public var hypervisor: VMInstance
+        package var hypervisor: VMInstance
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public let options: Options
-    public let dir: String
+    package let options: Options
+    package let dir: String
     let ownsDirectory: Bool
-    public private(set) var hosts: [Host] = []
-    public private(set) var url = ""
-    public var rctcbDir: String { "\(dir)/rctcb" }
-    public var regionFile: String { "\(dir)/region.yaml" }
+    package private(set) var hosts: [Host] = []
+    package private(set) var url = ""
+    package var rctcbDir: String { "\(dir)/rctcb" }
+    package var regionFile: String { "\(dir)/region.yaml" }
     let lock = NSLock()
     var children: [String: Process] = [:]
     let say: @Sendable (String) -> Void
     var rctcbPort = 0
     var hypervisorImage = ""
 
-    public init(_ options: Options, say: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    package init(_ options: Options, say: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.options = options
         self.say = say
         ownsDirectory = options.directory == nil
@@ -61,13 +61,13 @@ public final class LoopbackRegion: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
 
-    public func store() throws -> IVTStore { try IVTStore(path: "\(rctcbDir)/ivt.sqlite") }
-    public func inventory() throws -> VMInventory { try VMInventory(path: "\(rctcbDir)/vms.sqlite") }
+    package func store() throws -> IVTStore { try IVTStore(path: "\(rctcbDir)/ivt.sqlite") }
+    package func inventory() throws -> VMInventory { try VMInventory(path: "\(rctcbDir)/vms.sqlite") }
 
     // MARK: Bring-up
 
     /// Brings the whole region up and waits until every host is `trusted`.
-    public func start() async throws {
+    package func start() async throws {
         guard SoftwareTPM.isAvailable else { throw Failure(description: "swtpm, swtpm_setup and swtpm_localca are needed (apt-get install swtpm swtpm-tools)") }
         hypervisorImage = try TestGuest.writeImage(to: "\(dir)/images/ticker-guest.img", kind: .ticker)
         var caFiles: [String] = []
@@ -139,7 +139,7 @@ public final class LoopbackRegion: @unchecked Sendable {
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: h.agentConfig))
     }
 
-    public func startRCTCB(_ extra: [String] = []) throws {
+    package func startRCTCB(_ extra: [String] = []) throws {
         let portFile = "\(dir)/rctcb.port"
         try? FileManager.default.removeItem(atPath: portFile)
         try spawn("rctcb", ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile, "--log-level", "notice"] + extra)
@@ -154,11 +154,11 @@ public final class LoopbackRegion: @unchecked Sendable {
         throw Failure(description: "the RC-TCB did not start; see \(dir)/rctcb.log")
     }
 
-    public func startAgent(_ i: Int) throws {
+    package func startAgent(_ i: Int) throws {
         try spawn("agent-\(hosts[i].id)", ["agent", "run", "--config", hosts[i].agentConfig, "--log-level", "notice"])
     }
 
-    public func stopAgent(_ i: Int) {
+    package func stopAgent(_ i: Int) {
         if let p = lock.withLock({ children.removeValue(forKey: "agent-\(hosts[i].id)") }) { Self.terminate(p) }
     }
 
@@ -168,7 +168,7 @@ public final class LoopbackRegion: @unchecked Sendable {
     }
 
     /// Starts one more ticker guest on `host` (recorded in the RC-TCB's inventory).
-    public func startVM(_ name: String, on host: String, memoryMiB: Int) async throws {
+    package func startVM(_ name: String, on host: String, memoryMiB: Int) async throws {
         try await MigrationOrchestrator(inventory: try inventory()).startVM(VMDescription(name: name, memoryMiB: memoryMiB, bootImage: hypervisorImage), on: host)
     }
 
@@ -177,7 +177,7 @@ public final class LoopbackRegion: @unchecked Sendable {
     /// Writes into the code of `host`'s hypervisor process (the last 64 bytes of QEMU's executable mapping,
     /// through /proc/PID/mem, as an attacker with root on that host could). Returns when it was written.
     @discardableResult
-    public func compromise(_ index: Int) throws -> Date {
+    package func compromise(_ index: Int) throws -> Date {
         let pid = try pid(of: hosts[index].hypervisor)
         let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
         let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
@@ -198,7 +198,7 @@ public final class LoopbackRegion: @unchecked Sendable {
     /// Brings a compromised host back as a freshly booted one: a new hypervisor process, a TPM reset
     /// (orderly shutdown, then startup-clear), a new measurement log, the agent restarted. The RC-TCB sees
     /// the reset (`rebooted`) and re-attests it.
-    public func repair(_ index: Int) async throws {
+    package func repair(_ index: Int) async throws {
         stopAgent(index)
         try? await QEMUDriver().stop(hosts[index].hypervisor)
         hosts[index].hypervisor = try await startHypervisor(hosts[index].id)
@@ -224,7 +224,7 @@ public final class LoopbackRegion: @unchecked Sendable {
     }
 
     /// Restarts every agent with pushes on or off.
-    public func setPush(_ push: Bool) throws {
+    package func setPush(_ push: Bool) throws {
         for i in hosts.indices {
             stopAgent(i)
             var c = (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: hosts[i].agentConfig))) as? [String: Any]) ?? [:]
@@ -238,7 +238,7 @@ public final class LoopbackRegion: @unchecked Sendable {
 
     /// Stops every process it started (guests, hypervisors, agents, the RC-TCB, swtpm) and removes its
     /// directory if it made it. Synchronous and signal-safe enough for a Ctrl-C handler.
-    public func stop() {
+    package func stop() {
         for p in lock.withLock({ let c = Array(children.values); children = [:]; return c }) { Self.terminate(p) }
         for path in Self.pidFiles(under: dir) {
             if let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
@@ -256,7 +256,7 @@ public final class LoopbackRegion: @unchecked Sendable {
 
     // MARK: Processes
 
-    public func pid(of instance: VMInstance) throws -> Int32 {
+    package func pid(of instance: VMInstance) throws -> Int32 {
         guard let text = try? String(contentsOfFile: instance.pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw Failure(description: "no pid in \(instance.pidFile)")
         }
@@ -308,7 +308,7 @@ public final class LoopbackRegion: @unchecked Sendable {
     }
 
     /// Polls `condition` every 50 ms; throws after `seconds`.
-    public func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) async throws {
+    package func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if (try? condition()) == true { return }

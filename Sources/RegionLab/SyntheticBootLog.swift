@@ -5,21 +5,21 @@ import Foundation
 /// (the lab's hosts and tests): the Spec ID event, then for each of PCRs 0-7 an EV_ACTION event and an
 /// EV_SEPARATOR, each event's digest the SHA-256 of its data (as firmware measures them). `extends` is what a
 /// TPM must be extended with for the log to replay.
-public struct SyntheticBootLog: Sendable {
-    public struct Extend: Sendable {
-        public var pcr: Int
-        public var sha256: [UInt8]
+package struct SyntheticBootLog: Sendable {
+    package struct Extend: Sendable {
+        package var pcr: Int
+        package var sha256: [UInt8]
     }
 
-    public private(set) var bytes: [UInt8] = []
-    public private(set) var extends: [Extend] = []
+    package private(set) var bytes: [UInt8] = []
+    package private(set) var extends: [Extend] = []
 
     static let evNoAction: UInt32 = 0x3
     static let evSeparator: UInt32 = 0x4
     static let evAction: UInt32 = 0x5
 
     /// `firmware` names what was "booted": a different name gives different PCR values.
-    public init(firmware: String) {
+    package init(firmware: String) {
         // Spec ID event (TCG_PCR_EVENT format, SHA-1-sized zero digest).
         var spec = Array("Spec ID Event03\0".utf8)
         spec += Self.le32(0)          // platformClass

@@ -1,20 +1,20 @@
-public import Foundation
+package import Foundation
 
 /// Step 1 of enrolment, agent → RC-TCB (no client certificate yet): who the host is and which TPM keys it has.
-public struct EnrolmentRequest: Codable, Hashable, Sendable {
-    public var hostId: String
+package struct EnrolmentRequest: Codable, Hashable, Sendable {
+    package var hostId: String
     /// The EK's TPM2B_PUBLIC, base64.
-    public var ekPublic: String
+    package var ekPublic: String
     /// The EK certificate (DER, base64) read from the TPM's NV.
-    public var ekCertificate: String
+    package var ekCertificate: String
     /// The platform certificate (DER, base64), when the TPM has one.
-    public var platformCertificate: String?
+    package var platformCertificate: String?
     /// The AK's TPM2B_PUBLIC, base64.
-    public var akPublic: String
+    package var akPublic: String
     /// The public key the agent will use for TLS (SubjectPublicKeyInfo PEM); the client certificate is issued for it.
-    public var tlsPublicKey: String
+    package var tlsPublicKey: String
 
-    public init(hostId: String, ekPublic: String, ekCertificate: String, platformCertificate: String?, akPublic: String, tlsPublicKey: String) {
+    package init(hostId: String, ekPublic: String, ekCertificate: String, platformCertificate: String?, akPublic: String, tlsPublicKey: String) {
         self.hostId = hostId
         self.ekPublic = ekPublic
         self.ekCertificate = ekCertificate
@@ -25,15 +25,15 @@ public struct EnrolmentRequest: Codable, Hashable, Sendable {
 }
 
 /// Step 1's answer: a credential only the TPM holding both the EK and the AK can recover (TPM2_MakeCredential).
-public struct EnrolmentChallenge: Codable, Hashable, Sendable {
-    public var challengeId: String
+package struct EnrolmentChallenge: Codable, Hashable, Sendable {
+    package var challengeId: String
     /// TPM2B_ID_OBJECT, base64.
-    public var idObject: String
+    package var idObject: String
     /// TPM2B_ENCRYPTED_SECRET, base64.
-    public var encryptedSecret: String
-    public var expiresAt: Date
+    package var encryptedSecret: String
+    package var expiresAt: Date
 
-    public init(challengeId: String, idObject: String, encryptedSecret: String, expiresAt: Date) {
+    package init(challengeId: String, idObject: String, encryptedSecret: String, expiresAt: Date) {
         self.challengeId = challengeId
         self.idObject = idObject
         self.encryptedSecret = encryptedSecret
@@ -42,27 +42,27 @@ public struct EnrolmentChallenge: Codable, Hashable, Sendable {
 }
 
 /// Step 2, agent → RC-TCB: the credential recovered with TPM2_ActivateCredential.
-public struct EnrolmentProof: Codable, Hashable, Sendable {
-    public var challengeId: String
+package struct EnrolmentProof: Codable, Hashable, Sendable {
+    package var challengeId: String
     /// The recovered credential, base64.
-    public var credential: String
+    package var credential: String
 
-    public init(challengeId: String, credential: String) {
+    package init(challengeId: String, credential: String) {
         self.challengeId = challengeId
         self.credential = credential
     }
 }
 
 /// Step 2's answer: the agent's client certificate and the region CA.
-public struct EnrolmentCertificate: Codable, Hashable, Sendable {
-    public var hostId: String
-    public var akName: String
+package struct EnrolmentCertificate: Codable, Hashable, Sendable {
+    package var hostId: String
+    package var akName: String
     /// PEM.
-    public var certificate: String
+    package var certificate: String
     /// PEM of the region CA.
-    public var caCertificate: String
+    package var caCertificate: String
 
-    public init(hostId: String, akName: String, certificate: String, caCertificate: String) {
+    package init(hostId: String, akName: String, certificate: String, caCertificate: String) {
         self.hostId = hostId
         self.akName = akName
         self.certificate = certificate
@@ -71,11 +71,11 @@ public struct EnrolmentCertificate: Codable, Hashable, Sendable {
 }
 
 /// The error body every region endpoint answers with.
-public struct RegionErrorBody: Codable, Hashable, Sendable, Error {
-    public var code: String
-    public var message: String
+package struct RegionErrorBody: Codable, Hashable, Sendable, Error {
+    package var code: String
+    package var message: String
 
-    public init(code: String, message: String) {
+    package init(code: String, message: String) {
         self.code = code
         self.message = message
     }

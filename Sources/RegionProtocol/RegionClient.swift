@@ -1,26 +1,26 @@
 import AsyncHTTPClient
 import Foundation
-public import NIOCore
+package import NIOCore
 import NIOHTTP1
 import NIOSSL
 
 /// An HTTPS client of the region: presents a region certificate, trusts only the region CA. Host names are
 /// not checked against the certificate (hosts are reached by address); what a peer says is verified on its own
 /// merits (quotes against pinned AKs, nonces the verifier issued).
-public final class RegionClient: Sendable {
+package final class RegionClient: Sendable {
     let client: HTTPClient
-    public let timeout: TimeAmount
+    package let timeout: TimeAmount
 
-    public struct Failure: Error, CustomStringConvertible, Sendable {
+    package struct Failure: Error, CustomStringConvertible, Sendable {
         /// A region error code from the server, or `transport.*` for connection problems.
-        public let code: String
-        public let message: String
-        public let status: Int?
-        public var description: String { "\(code): \(message)" }
+        package let code: String
+        package let message: String
+        package let status: Int?
+        package var description: String { "\(code): \(message)" }
     }
 
     /// `certificate`/`key`: PEM files of this client's identity (nil: no client certificate, for enrolment).
-    public init(caFile: String, certificate: String?, key: String?, timeout: TimeAmount = .seconds(5)) throws {
+    package init(caFile: String, certificate: String?, key: String?, timeout: TimeAmount = .seconds(5)) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(caFile)
         tls.certificateVerification = .noHostnameVerification
@@ -40,15 +40,15 @@ public final class RegionClient: Sendable {
         try? client.syncShutdown()
     }
 
-    public func shutdown() async {
+    package func shutdown() async {
         try? await client.shutdown()
     }
 
-    public func post<Body: Encodable, Answer: Decodable>(_ url: String, _ body: Body, as: Answer.Type = Answer.self) async throws(Failure) -> Answer {
+    package func post<Body: Encodable, Answer: Decodable>(_ url: String, _ body: Body, as: Answer.Type = Answer.self) async throws(Failure) -> Answer {
         try await send(url, method: .POST, body: RegionJSON.encode(body))
     }
 
-    public func get<Answer: Decodable>(_ url: String, as: Answer.Type = Answer.self) async throws(Failure) -> Answer {
+    package func get<Answer: Decodable>(_ url: String, as: Answer.Type = Answer.self) async throws(Failure) -> Answer {
         try await send(url, method: .GET, body: nil)
     }
 

@@ -1,9 +1,9 @@
-public import X509
+package import X509
 
 /// Who a region certificate speaks for. The region CA writes these as URI subject alternative names, so a
 /// certificate names its role, its host and — for agents — the AK Name it was issued against at enrolment.
-public struct RegionIdentity: Hashable, Sendable {
-    public enum Role: String, Sendable, Codable, CaseIterable {
+package struct RegionIdentity: Hashable, Sendable {
+    package enum Role: String, Sendable, Codable, CaseIterable {
         /// A host's agent (enrolled through its TPM).
         case agent
         /// An operator's client for the admin API.
@@ -12,13 +12,13 @@ public struct RegionIdentity: Hashable, Sendable {
         case rctcb
     }
 
-    public var role: Role
+    package var role: Role
     /// The host id (agents), or a name (admin, rctcb).
-    public var name: String
+    package var name: String
     /// The AK Name, hex (agents only).
-    public var akName: String?
+    package var akName: String?
 
-    public init(role: Role, name: String, akName: String? = nil) {
+    package init(role: Role, name: String, akName: String? = nil) {
         self.role = role
         self.name = name
         self.akName = akName
@@ -27,14 +27,14 @@ public struct RegionIdentity: Hashable, Sendable {
     static let prefix = "urn:smig:"
 
     /// The URI SANs that encode this identity.
-    public var uris: [String] {
+    package var uris: [String] {
         var out = ["\(Self.prefix)role:\(role.rawValue)", "\(Self.prefix)name:\(name)"]
         if let akName { out.append("\(Self.prefix)ak:\(akName)") }
         return out
     }
 
     /// Reads the identity from a certificate's URI SANs; nil when the certificate names no single role and name.
-    public init?(certificate: Certificate) {
+    package init?(certificate: Certificate) {
         guard let sans = try? certificate.extensions.subjectAlternativeNames else { return nil }
         var roles: [Role] = [], names: [String] = [], aks: [String] = []
         for san in sans {
@@ -51,8 +51,8 @@ public struct RegionIdentity: Hashable, Sendable {
 }
 
 /// Host ids are DNS-label-like: they appear in URIs, file names and log lines.
-public enum HostID {
-    public static func isValid(_ id: String) -> Bool {
+package enum HostID {
+    package static func isValid(_ id: String) -> Bool {
         guard (1...63).contains(id.utf8.count) else { return false }
         return id.utf8.allSatisfy { c in
             (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2E || c == 0x5F

@@ -1,18 +1,18 @@
 import AsyncHTTPClient
-public import Foundation
-public import NIOCore
+package import Foundation
+package import NIOCore
 import NIOHTTP1
-public import NIOSSL
+package import NIOSSL
 
 /// An HTTPS client that speaks for many region identities at once: each request names the client certificate it
 /// presents, and connections are pooled per identity (a TLS session belongs to one certificate). Used by the
 /// region benchmark, where one process plays thousands of agents; trusts only the region CA.
-public final class RegionIdentityPool: Sendable {
+package final class RegionIdentityPool: Sendable {
     let client: HTTPClient
     let ca: NIOSSLCertificate
-    public let timeout: TimeAmount
+    package let timeout: TimeAmount
 
-    public init(trusting ca: NIOSSLCertificate, timeout: TimeAmount = .seconds(30)) {
+    package init(trusting ca: NIOSSLCertificate, timeout: TimeAmount = .seconds(30)) {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: timeout, read: timeout)
         config.httpVersion = .http1Only
@@ -26,13 +26,13 @@ public final class RegionIdentityPool: Sendable {
         try? client.syncShutdown()
     }
 
-    public func shutdown() async {
+    package func shutdown() async {
         try? await client.shutdown()
     }
 
     /// The TLS configuration presenting `chain`/`key` and trusting the region CA (host names are not checked,
     /// as in ``RegionClient``).
-    public func identity(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) -> TLSConfiguration {
+    package func identity(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([ca])
         tls.certificateVerification = .noHostnameVerification
@@ -43,7 +43,7 @@ public final class RegionIdentityPool: Sendable {
     }
 
     /// POSTs `body` (JSON) presenting `identity`; a non-2xx answer is a ``RegionClient/Failure`` with its code.
-    public func post<Answer: Decodable>(_ url: String, _ body: Data, as identity: TLSConfiguration,
+    package func post<Answer: Decodable>(_ url: String, _ body: Data, as identity: TLSConfiguration,
                                         answer: Answer.Type = Answer.self) async throws(RegionClient.Failure) -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = .POST

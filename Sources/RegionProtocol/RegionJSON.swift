@@ -1,20 +1,20 @@
-public import Foundation
+package import Foundation
 
 /// The one JSON dialect of the region's HTTP bodies: ISO 8601 dates, sorted keys, no escaped slashes.
-public enum RegionJSON {
-    public struct Failure: Error, CustomStringConvertible {
-        public let reason: String
-        public var description: String { reason }
+package enum RegionJSON {
+    package struct Failure: Error, CustomStringConvertible {
+        package let reason: String
+        package var description: String { reason }
     }
 
-    public static func encode<T: Encodable>(_ value: T) -> Data {
+    package static func encode<T: Encodable>(_ value: T) -> Data {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(value)) ?? Data("{}".utf8)
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(Failure) -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(Failure) -> T {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do { return try decoder.decode(T.self, from: data) } catch {

@@ -4,11 +4,11 @@ import Glibc
 
 /// The open-file limit. Every agent keeps one TLS connection to the RC-TCB, so a region of N hosts needs N
 /// descriptors and some; `bench region` holds both ends of each connection in one process (2N).
-public enum DescriptorLimit {
+package enum DescriptorLimit {
     /// Raises this process's RLIMIT_NOFILE to at least `needed` (up to what the system allows); returns the
     /// soft limit in force afterwards.
     @discardableResult
-    public static func raise(toAtLeast needed: Int) -> Int {
+    package static func raise(toAtLeast needed: Int) -> Int {
         var current = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &current) == 0 else { return 0 }
         let want = rlim_t(needed)

@@ -1,9 +1,9 @@
-public import Foundation
+package import Foundation
 import Attestation
 import Crypto
-public import Logging
+package import Logging
 import SwiftASN1
-public import RegionProtocol
+package import RegionProtocol
 import TPMWire
 import X509
 import Policy
@@ -19,7 +19,7 @@ import Policy
 ///    Name, and the enrolment is recorded as an audited event.
 ///
 /// Every refusal has its own code and records nothing.
-public actor EnrolmentService {
+package actor EnrolmentService {
     struct Pending {
         var hostId: String
         var akPublic: [UInt8]
@@ -35,11 +35,11 @@ public actor EnrolmentService {
     let ekAuthorities: [[UInt8]]
     let logger: Logger
     /// How long a credential may be answered.
-    public let challengeLifetime: TimeInterval
+    package let challengeLifetime: TimeInterval
     var pending: [String: Pending] = [:]
     static let maximumPending = 10_000
 
-    public init(store: IVTStore, ca: RegionCA, ekAuthorities: [[UInt8]], challengeLifetime: TimeInterval = 60, logger: Logger) {
+    package init(store: IVTStore, ca: RegionCA, ekAuthorities: [[UInt8]], challengeLifetime: TimeInterval = 60, logger: Logger) {
         self.store = store
         self.ca = ca
         self.ekAuthorities = ekAuthorities
@@ -47,7 +47,7 @@ public actor EnrolmentService {
         self.logger = logger
     }
 
-    public func begin(_ request: EnrolmentRequest, now: Date = Date()) async throws(RegionError) -> EnrolmentChallenge {
+    package func begin(_ request: EnrolmentRequest, now: Date = Date()) async throws(RegionError) -> EnrolmentChallenge {
         do {
             return try await beginChecked(request, now: now)
         } catch {
@@ -121,7 +121,7 @@ public actor EnrolmentService {
                                   expiresAt: now.addingTimeInterval(challengeLifetime))
     }
 
-    public func complete(_ proof: EnrolmentProof, now: Date = Date()) throws(RegionError) -> EnrolmentCertificate {
+    package func complete(_ proof: EnrolmentProof, now: Date = Date()) throws(RegionError) -> EnrolmentCertificate {
         // Single use: the challenge is gone whatever happens next.
         guard let p = pending.removeValue(forKey: proof.challengeId) else {
             throw RegionError(.unknownChallenge, "no open enrolment challenge \(proof.challengeId.prefix(40)) (unknown, already used, or the RC-TCB restarted)")

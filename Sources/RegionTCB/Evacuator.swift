@@ -1,20 +1,20 @@
-public import Foundation
-public import Logging
-public import Migration
-public import Policy
-public import RegionProtocol
+package import Foundation
+package import Logging
+package import Migration
+package import Policy
+package import RegionProtocol
 
 extension RegionError.Code {
-    public static let migrateUnknownVM = Self(rawValue: "migrate.unknown-vm")
-    public static let migrateTargetUnknown = Self(rawValue: "migrate.target-unknown")
-    public static let migrateTargetUntrusted = Self(rawValue: "migrate.target-untrusted")
-    public static let migrateTargetStale = Self(rawValue: "migrate.target-stale")
-    public static let migrateTargetExcluded = Self(rawValue: "migrate.target-excluded")
-    public static let migrateTargetFull = Self(rawValue: "migrate.target-full")
-    public static let migrateChallengeFailed = Self(rawValue: "migrate.target-failed-challenge")
-    public static let migrateReattestFailed = Self(rawValue: "migrate.target-failed-reattestation")
-    public static let migrateFailed = Self(rawValue: "migrate.failed")
-    public static let migrateSameHost = Self(rawValue: "migrate.same-host")
+    package static let migrateUnknownVM = Self(rawValue: "migrate.unknown-vm")
+    package static let migrateTargetUnknown = Self(rawValue: "migrate.target-unknown")
+    package static let migrateTargetUntrusted = Self(rawValue: "migrate.target-untrusted")
+    package static let migrateTargetStale = Self(rawValue: "migrate.target-stale")
+    package static let migrateTargetExcluded = Self(rawValue: "migrate.target-excluded")
+    package static let migrateTargetFull = Self(rawValue: "migrate.target-full")
+    package static let migrateChallengeFailed = Self(rawValue: "migrate.target-failed-challenge")
+    package static let migrateReattestFailed = Self(rawValue: "migrate.target-failed-reattestation")
+    package static let migrateFailed = Self(rawValue: "migrate.failed")
+    package static let migrateSameHost = Self(rawValue: "migrate.same-host")
 }
 
 /// The RC-TCB's decision engine: when a host turns `untrusted` (or `unreachable`, as the policy's `on-state`
@@ -30,9 +30,9 @@ extension RegionError.Code {
 /// With no candidate left the policy's `evacuation.no-target` decides (pause at the source, keep running, or
 /// shut down) and the operator is told. Every step is an audit event in the IVT. The operator's gated
 /// `migrate` goes through the same steps for one VM and one target.
-public actor Evacuator {
+package actor Evacuator {
     /// Steps of one VM's move, as audit event kinds (`evacuation.*` in the IVT's event table).
-    public enum Step: String, Sendable, CaseIterable {
+    package enum Step: String, Sendable, CaseIterable {
         case started = "evacuation.started"
         case targetChosen = "evacuation.target-chosen"
         case targetChallenged = "evacuation.target-challenged"
@@ -46,18 +46,18 @@ public actor Evacuator {
         case finished = "evacuation.finished"
     }
 
-    public struct Outcome: Codable, Sendable, Hashable {
-        public var vm: String
-        public var source: String
+    package struct Outcome: Codable, Sendable, Hashable {
+        package var vm: String
+        package var source: String
         /// Where the VM runs now (nil: it stayed at the source).
-        public var target: String?
+        package var target: String?
         /// `moved`, `paused`, `kept-running`, `shut-down`, `refused`.
-        public var result: String
-        public var code: String?
-        public var detail: String?
+        package var result: String
+        package var code: String?
+        package var detail: String?
         /// Migration start → transfer done, and → resumed on the re-attested target (ms).
-        public var transferMs: Double?
-        public var totalMs: Double?
+        package var transferMs: Double?
+        package var totalMs: Double?
     }
 
     let region: RegionState
@@ -73,7 +73,7 @@ public actor Evacuator {
     let crashAfter: String?
     let runAfter: (step: String, command: String)?
 
-    public init(region: RegionState, orchestrator: MigrationOrchestrator, policy: RegionPolicy, logger: Logger, crashAfter: String? = nil,
+    package init(region: RegionState, orchestrator: MigrationOrchestrator, policy: RegionPolicy, logger: Logger, crashAfter: String? = nil,
                 runAfter: String? = nil) {
         self.runAfter = runAfter.flatMap { spec in
             spec.firstIndex(of: "=").map { (String(spec[..<$0]), String(spec[spec.index(after: $0)...])) }
@@ -87,7 +87,7 @@ public actor Evacuator {
     }
 
     /// The migration parameters of the region policy.
-    public static func tuning(_ m: RegionPolicy.MigrationSettings) -> MigrationTuning {
+    package static func tuning(_ m: RegionPolicy.MigrationSettings) -> MigrationTuning {
         let c = m.downtimeLimit.components
         return MigrationTuning(maxBandwidthBytesPerSecond: UInt64(m.maxBandwidthMiBps) << 20,
                                downtimeLimitMs: UInt64(c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000),
@@ -97,7 +97,7 @@ public actor Evacuator {
     // MARK: Triggers
 
     /// A committed state change: evacuate when the policy says so for the new state.
-    public func stateChanged(host: String, old: HostState?, new: HostState) async {
+    package func stateChanged(host: String, old: HostState?, new: HostState) async {
         guard shouldEvacuate(new) else { return }
         await evacuate(host)
     }
@@ -114,7 +114,7 @@ public actor Evacuator {
 
     /// After a restart: finishes what the inventory shows half done (a copy on a host that may not run it stays
     /// paused), then takes up every evacuation that is due.
-    public func resumeAfterRestart() async {
+    package func resumeAfterRestart() async {
         let recovery = Recovery(orchestrator: orchestrator) { host in await self.attestNow(host, reason: "recovery after an RC-TCB restart") }
         do {
             for a in try await recovery.run() where a.action != "verified" {
@@ -127,7 +127,7 @@ public actor Evacuator {
     }
 
     /// Starts evacuations that are due: hosts `evacuating`, or in a state the policy evacuates, that still hold VMs.
-    public func sweep() async {
+    package func sweep() async {
         let rows = await region.rows()
         guard let vms = try? orchestrator.inventory.vms() else { return }
         let occupied = Set(vms.filter { $0.state == .running || $0.state == .paused }.map(\.host))
@@ -140,7 +140,7 @@ public actor Evacuator {
     // MARK: Evacuation
 
     /// Moves every VM off `host`, up to `evacuation.max-parallel` at a time.
-    public func evacuate(_ host: String) async {
+    package func evacuate(_ host: String) async {
         guard !active.contains(host) else { return }
         active.insert(host)
         defer { active.remove(host) }
@@ -202,7 +202,7 @@ public actor Evacuator {
     }
 
     /// The gated `migrate`: one VM to one named target, through the same checks. Refusals carry the reason.
-    public func migrate(vm: String, to target: String) async throws(RegionError) -> Outcome {
+    package func migrate(vm: String, to target: String) async throws(RegionError) -> Outcome {
         let record: VMRecord
         do { record = try orchestrator.inventory.vm(named: vm) } catch {
             throw RegionError(.migrateUnknownVM, "no VM named '\(vm)' in the RC-TCB's inventory")
@@ -216,7 +216,7 @@ public actor Evacuator {
     }
 
     /// Where every VM of the inventory is and in what state.
-    public func placement() throws(RegionError) -> [VMPlacement] {
+    package func placement() throws(RegionError) -> [VMPlacement] {
         do {
             return try orchestrator.inventory.vms().map { VMPlacement(vm: $0.name, host: $0.host, state: $0.state.rawValue, memoryMiB: $0.description.memoryMiB) }
         } catch {
@@ -246,7 +246,7 @@ public actor Evacuator {
     }
 
     /// Hosts that may receive `vm` now, best first.
-    public func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) -> [String] {
+    package func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) -> [String] {
         guard let record = try? orchestrator.inventory.vm(named: vm) else { return [] }
         let load = liveVMsByHost()
         let ok = policy.hosts.map(\.id).filter { !excluding.contains($0) && refusal(of: $0, for: record, now: now, placed: load) == nil }

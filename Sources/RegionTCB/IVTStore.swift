@@ -1,66 +1,66 @@
-public import Foundation
+package import Foundation
 import GRDB
 
 /// One row of the integrity validation table.
-public struct IVTRow: Sendable, Hashable, Codable {
-    public var host: String
-    public var address: String
-    public var state: HostState
-    public var akName: String?
-    public var ekCertificate: String?
-    public var enrolledAt: Date?
-    public var revoked: Bool
+package struct IVTRow: Sendable, Hashable, Codable {
+    package var host: String
+    package var address: String
+    package var state: HostState
+    package var akName: String?
+    package var ekCertificate: String?
+    package var enrolledAt: Date?
+    package var revoked: Bool
     /// RC-TCB clock of the last verified quote.
-    public var lastQuoteAt: Date?
-    public var tpmClock: UInt64?
-    public var resetCount: UInt32?
-    public var restartCount: UInt32?
-    public var lastPCRDigest: String?
+    package var lastQuoteAt: Date?
+    package var tpmClock: UInt64?
+    package var resetCount: UInt32?
+    package var restartCount: UInt32?
+    package var lastPCRDigest: String?
     /// Who produced the last verdict: a ring neighbour's host id, or `rc-tcb` for a direct challenge.
-    public var measuredBy: String?
-    public var failureCode: String?
-    public var failureDetail: String?
-    public var policyName: String?
-    public var policyDigest: String?
-    public var vms: [String]
-    public var capacity: Int?
-    public var version: Int
-    public var updatedAt: Date
+    package var measuredBy: String?
+    package var failureCode: String?
+    package var failureDetail: String?
+    package var policyName: String?
+    package var policyDigest: String?
+    package var vms: [String]
+    package var capacity: Int?
+    package var version: Int
+    package var updatedAt: Date
     /// Set when the host turned `rebooted`, cleared when it is `trusted` again (which takes a boot log that
     /// replays): a reboot is not forgotten when the host is `unreachable` or `untrusted` in between.
-    public var bootLogPending: Bool = false
+    package var bootLogPending: Bool = false
 }
 
 /// One audited change.
-public struct IVTEvent: Sendable, Hashable, Codable {
-    public var seq: Int64
-    public var at: Date
-    public var host: String?
-    public var kind: String
-    public var oldState: String?
-    public var newState: String?
-    public var code: String?
-    public var detail: String?
+package struct IVTEvent: Sendable, Hashable, Codable {
+    package var seq: Int64
+    package var at: Date
+    package var host: String?
+    package var kind: String
+    package var oldState: String?
+    package var newState: String?
+    package var code: String?
+    package var detail: String?
 }
 
 /// What the RC-TCB recorded when a host enrolled.
-public struct Enrolment: Sendable, Hashable {
-    public var host: String
+package struct Enrolment: Sendable, Hashable {
+    package var host: String
     /// The AK's TPM2B_PUBLIC.
-    public var akPublic: [UInt8]
-    public var akName: String
-    public var ekCertificate: String
-    public var enrolledAt: Date
-    public var revoked: Bool
+    package var akPublic: [UInt8]
+    package var akName: String
+    package var ekCertificate: String
+    package var enrolledAt: Date
+    package var revoked: Bool
 }
 
 /// The IVT in SQLite (WAL): hosts, enrolments and the audit trail. Every change and its audit event are written
 /// in one transaction, so a crash loses neither alone. Stored values are decoded with coded errors, never trapped on.
-public final class IVTStore: Sendable {
+package final class IVTStore: Sendable {
     let pool: DatabasePool
-    public let path: String
+    package let path: String
 
-    public init(path: String) throws(RegionError) {
+    package init(path: String) throws(RegionError) {
         self.path = path
         do {
             var config = Configuration()
@@ -103,7 +103,7 @@ public final class IVTStore: Sendable {
     // MARK: Hosts
 
     /// Adds the region's hosts that are not in the table yet (state `unknown`) and updates addresses.
-    public func seed(hosts: [(id: String, address: String, capacity: Int?)], policyName: String, policyDigest: String, now: Date = Date()) throws(RegionError) {
+    package func seed(hosts: [(id: String, address: String, capacity: Int?)], policyName: String, policyDigest: String, now: Date = Date()) throws(RegionError) {
         try write { db in
             for h in hosts {
                 if try Row.fetchOne(db, sql: "SELECT id FROM host WHERE id = ?", arguments: [h.id]) == nil {
@@ -118,29 +118,29 @@ public final class IVTStore: Sendable {
         }
     }
 
-    public func rows() throws(RegionError) -> [IVTRow] {
+    package func rows() throws(RegionError) -> [IVTRow] {
         try read { db in try Row.fetchAll(db.cachedStatement(sql: Self.selectRows + " ORDER BY id")).map(Self.decodeRow) }
     }
 
-    public func row(_ host: String) throws(RegionError) -> IVTRow? {
+    package func row(_ host: String) throws(RegionError) -> IVTRow? {
         try read { db in try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]).map(Self.decodeRow) }
     }
 
     /// What a verdict changes in a host's row.
-    public struct Update: Sendable {
-        public var state: HostState
-        public var code: String?
-        public var detail: String?
-        public var measuredBy: String?
-        public var quoteAt: Date?
-        public var tpmClock: UInt64?
-        public var resetCount: UInt32?
-        public var restartCount: UInt32?
-        public var pcrDigest: String?
+    package struct Update: Sendable {
+        package var state: HostState
+        package var code: String?
+        package var detail: String?
+        package var measuredBy: String?
+        package var quoteAt: Date?
+        package var tpmClock: UInt64?
+        package var resetCount: UInt32?
+        package var restartCount: UInt32?
+        package var pcrDigest: String?
         /// Set by the evacuation itself: leaves `evacuating` / `evacuated`, which verdicts do not override.
-        public var force = false
+        package var force = false
 
-        public init(state: HostState, code: String? = nil, detail: String? = nil, measuredBy: String? = nil, quoteAt: Date? = nil,
+        package init(state: HostState, code: String? = nil, detail: String? = nil, measuredBy: String? = nil, quoteAt: Date? = nil,
                     tpmClock: UInt64? = nil, resetCount: UInt32? = nil, restartCount: UInt32? = nil, pcrDigest: String? = nil) {
             self.state = state
             self.code = code
@@ -156,21 +156,21 @@ public final class IVTStore: Sendable {
 
     /// Applies `update` to `host`; a change of state is an audit event in the same transaction. Returns the old state.
     @discardableResult
-    public func apply(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> HostState? {
+    package func apply(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> HostState? {
         try applyAndRead(update, to: host, now: now)?.old
     }
 
     /// What ``applyAndRead(_:to:now:)`` changed: the state before, the row after, and the number of the audit
     /// event it wrote (nil when the state did not change).
-    public struct Applied: Sendable {
-        public var old: HostState
-        public var row: IVTRow
-        public var eventSeq: Int64?
+    package struct Applied: Sendable {
+        package var old: HostState
+        package var row: IVTRow
+        package var eventSeq: Int64?
     }
 
     /// ``apply(_:to:now:)`` that also returns the row as written and its audit event's number, read in the same
     /// transaction: a caller holding a copy of the table can update that one row instead of re-reading them all.
-    public func applyAndRead(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> Applied? {
+    package func applyAndRead(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> Applied? {
         try write { db in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
             let old = try Self.decodeRow(row)
@@ -206,11 +206,11 @@ public final class IVTStore: Sendable {
     }
 
     /// Records an audit event on its own (a refused request, an evacuation step).
-    public func audit(host: String?, kind: String, code: String?, detail: String?, now: Date = Date()) throws(RegionError) {
+    package func audit(host: String?, kind: String, code: String?, detail: String?, now: Date = Date()) throws(RegionError) {
         try write { db in try Self.audit(db, now, host: host, kind: kind, old: nil, new: nil, code: code, detail: detail) }
     }
 
-    public func events(since seq: Int64 = 0, limit: Int = 1000) throws(RegionError) -> [IVTEvent] {
+    package func events(since seq: Int64 = 0, limit: Int = 1000) throws(RegionError) -> [IVTEvent] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map { r in
                 IVTEvent(seq: try r.decode(forColumn: "seq"), at: Date(timeIntervalSince1970: try r.decode(forColumn: "at")),
@@ -222,13 +222,13 @@ public final class IVTStore: Sendable {
     }
 
     /// The newest audit event's number (0 when there is none).
-    public func lastEventSeq() throws(RegionError) -> Int64 {
+    package func lastEventSeq() throws(RegionError) -> Int64 {
         try read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM event")) ?? 0 }
     }
 
     // MARK: Enrolment
 
-    public func enrolment(_ host: String) throws(RegionError) -> Enrolment? {
+    package func enrolment(_ host: String) throws(RegionError) -> Enrolment? {
         try read { db in
             guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, ak_public, ak_name, ek_certificate, enrolled_at, revoked FROM host WHERE id = ?"), arguments: [host]) else { return nil }
             return try Self.decodeEnrolment(r, host: host)
@@ -236,7 +236,7 @@ public final class IVTStore: Sendable {
     }
 
     /// A host's enrolment and its row, read together (one read per verification).
-    public func enrolmentAndRow(_ host: String) throws(RegionError) -> (enrolment: Enrolment?, row: IVTRow)? {
+    package func enrolmentAndRow(_ host: String) throws(RegionError) -> (enrolment: Enrolment?, row: IVTRow)? {
         try read { db in
             guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
             return (try Self.decodeEnrolment(r, host: host), try Self.decodeRow(r))
@@ -252,7 +252,7 @@ public final class IVTStore: Sendable {
     }
 
     /// Records a completed enrolment (AK, EK certificate identity) as an audited event; clears a revocation.
-    public func recordEnrolment(host: String, akPublic: [UInt8], akName: String, ekCertificate: String, now: Date = Date()) throws(RegionError) {
+    package func recordEnrolment(host: String, akPublic: [UInt8], akName: String, ekCertificate: String, now: Date = Date()) throws(RegionError) {
         try write { db in
             try db.execute(sql: """
                 UPDATE host SET ak_public = ?, ak_name = ?, ek_certificate = ?, enrolled_at = ?, revoked = 0,
@@ -264,7 +264,7 @@ public final class IVTStore: Sendable {
     }
 
     /// Revokes a host: its certificate is refused from then on and it must enrol again.
-    public func revoke(host: String, now: Date = Date()) throws(RegionError) {
+    package func revoke(host: String, now: Date = Date()) throws(RegionError) {
         try write { db in
             try db.execute(sql: "UPDATE host SET revoked = 1, state = 'untrusted', failure_code = 'enrol.revoked', failure_detail = 'revoked by the operator', version = version + 1, updated_at = ? WHERE id = ?",
                            arguments: [now.timeIntervalSince1970, host])
@@ -329,7 +329,7 @@ public final class IVTStore: Sendable {
 
 extension IVTStore {
     /// Records which VMs run on each host (the IVT's `vms` column); not an audited state change.
-    public func setVMs(_ placement: [String: [String]], now: Date = Date()) throws(RegionError) {
+    package func setVMs(_ placement: [String: [String]], now: Date = Date()) throws(RegionError) {
         try write { db in
             for (host, vms) in placement {
                 try db.execute(sql: "UPDATE host SET vms = ? WHERE id = ?", arguments: [vms.sorted().joined(separator: ","), host])
@@ -338,7 +338,7 @@ extension IVTStore {
     }
 
     /// The operator lets a host enrol again: its enrolled AK is forgotten and its revocation lifted.
-    public func readmit(host: String, now: Date = Date()) throws(RegionError) {
+    package func readmit(host: String, now: Date = Date()) throws(RegionError) {
         try write { db in
             try db.execute(sql: "UPDATE host SET revoked = 0, ak_public = NULL, ak_name = NULL, ek_certificate = NULL, enrolled_at = NULL, state = 'unknown', failure_code = NULL, failure_detail = NULL, version = version + 1, updated_at = ? WHERE id = ?",
                            arguments: [now.timeIntervalSince1970, host])

@@ -1,10 +1,10 @@
 import Foundation
 import Attestation
 import Crypto
-public import Logging
-public import Policy
+package import Logging
+package import Policy
 import NIOCore
-public import Prometheus
+package import Prometheus
 import UnixSignals
 import RegionProtocol
 import ServiceLifecycle
@@ -12,19 +12,19 @@ import TPMWire
 import Migration
 
 /// Assembles the RC-TCB from its directory and the region policy, and runs it until SIGTERM/SIGINT.
-public struct RCTCBRunner: Sendable {
-    public var service: RCTCBService
-    public let region: RegionState
-    public let policy: RegionPolicy
-    public let evacuator: Evacuator
+package struct RCTCBRunner: Sendable {
+    package var service: RCTCBService
+    package let region: RegionState
+    package let policy: RegionPolicy
+    package let evacuator: Evacuator
     let webhooks: WebhookNotifier
     let client: RegionClient
     let logger: Logger
 
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
-    public static let selection = "sha256:0-7,15"
+    package static let selection = "sha256:0-7,15"
 
-    public init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
+    package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
                 inventory: String? = nil, crashAfter: String? = nil, runAfter: String? = nil) throws {
         try directory.requireInitialised()
         let text: String
@@ -61,7 +61,7 @@ public struct RCTCBRunner: Sendable {
     }
 
     /// Connects the RC-TCB's direct challenges to its HTTPS client.
-    public func wire() async {
+    package func wire() async {
         let client = self.client
         await region.setChallenger { cfg, challenge in
             let bundle: EvidenceBundle = try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge)
@@ -71,7 +71,7 @@ public struct RCTCBRunner: Sendable {
         await region.setStateObserver { host, old, new in await evacuator.stateChanged(host: host, old: old, new: new) }
     }
 
-    public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    package func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         await wire()
         // A persistent connection per agent (and its direct challenges): N hosts need N descriptors and some.
         let needed = 2 * policy.hosts.count + 1024

@@ -1,27 +1,27 @@
 import Foundation
-public import Hummingbird
+package import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-public import Logging
+package import Logging
 import NIOCore
-public import Prometheus
+package import Prometheus
 import RegionProtocol
-public import ServiceLifecycle
+package import ServiceLifecycle
 
 /// The RC-TCB's HTTPS service (mutual TLS): enrolment (no client certificate yet), the agents' routes (agent
 /// certificates of enrolled, unrevoked hosts) and the operator's routes (the admin certificate).
-public struct RCTCBService: Sendable {
-    public let directory: RegionDirectory
-    public let store: IVTStore
-    public let enrolment: EnrolmentService
-    public let region: RegionState
+package struct RCTCBService: Sendable {
+    package let directory: RegionDirectory
+    package let store: IVTStore
+    package let enrolment: EnrolmentService
+    package let region: RegionState
     let logger: Logger
     /// Where /metrics reads from (the executable bootstraps swift-metrics with it); nil: no /metrics route.
-    public var prometheus: PrometheusCollectorRegistry?
+    package var prometheus: PrometheusCollectorRegistry?
     /// Moves VMs (gated migrations, evacuations); nil: the migration routes answer `migrate.unavailable`.
-    public var evacuator: Evacuator?
+    package var evacuator: Evacuator?
 
-    public init(directory: RegionDirectory, region: RegionState, logger: Logger) throws(RegionError) {
+    package init(directory: RegionDirectory, region: RegionState, logger: Logger) throws(RegionError) {
         try directory.requireInitialised()
         self.directory = directory
         self.store = region.store
@@ -32,7 +32,7 @@ public struct RCTCBService: Sendable {
     }
 
     /// The HTTPS application listening on `host:port` (port 0: the OS chooses; `onRunning` gets the real port).
-    public func application(host: String, port: Int, services: [any Service] = [],
+    package func application(host: String, port: Int, services: [any Service] = [],
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws(RegionError) -> some ApplicationProtocol {
         let tls = try directory.serverTLSConfiguration()
         let router = Router(context: RegionRequestContext.self)

@@ -4,7 +4,7 @@ import Foundation
 
 extension RegionError.Code {
     /// A rebooted host's evidence carries no boot log: it stays `rebooted`.
-    public static let bootLogMissing = Self(rawValue: "reboot.boot-log-missing")
+    package static let bootLogMissing = Self(rawValue: "reboot.boot-log-missing")
 }
 
 extension RegionState {

@@ -1,26 +1,26 @@
-public import Crypto
-public import Foundation
-public import X509
+package import Crypto
+package import Foundation
+package import X509
 import SwiftASN1
-public import RegionProtocol
+package import RegionProtocol
 
 /// The region's certificate authority: it issues the RC-TCB's server certificate, the operator's admin
 /// certificate and — after enrolment proves the AK lives in a known TPM — each agent's client certificate,
 /// naming its role, host id and AK Name in URI SANs (`RegionIdentity`).
-public struct RegionCA: Sendable {
-    public let certificate: Certificate
+package struct RegionCA: Sendable {
+    package let certificate: Certificate
     let key: P256.Signing.PrivateKey
 
     /// Certificates are valid for this long; agents re-enrol to renew.
-    public static let leafValidity: TimeInterval = 90 * 24 * 3600
+    package static let leafValidity: TimeInterval = 90 * 24 * 3600
 
-    public init(certificate: Certificate, key: P256.Signing.PrivateKey) {
+    package init(certificate: Certificate, key: P256.Signing.PrivateKey) {
         self.certificate = certificate
         self.key = key
     }
 
     /// A new CA with a fresh P-256 key and a self-signed certificate for `region`.
-    public static func create(region: String, now: Date = Date()) throws -> RegionCA {
+    package static func create(region: String, now: Date = Date()) throws -> RegionCA {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName {
             OrganizationName("smig-attest")
@@ -41,7 +41,7 @@ public struct RegionCA: Sendable {
 
     /// Issues a leaf certificate for `publicKey` naming `identity`; server certificates also carry DNS names
     /// and IP addresses.
-    public func issue(
+    package func issue(
         for publicKey: Certificate.PublicKey, identity: RegionIdentity, dnsNames: [String] = [], ipAddresses: [String] = [],
         now: Date = Date(), validity: TimeInterval = RegionCA.leafValidity
     ) throws -> Certificate {
@@ -85,7 +85,7 @@ public struct RegionCA: Sendable {
 
 extension Certificate {
     /// PEM text of the certificate.
-    public var pem: String {
+    package var pem: String {
         get throws { try serializeAsPEM().pemString }
     }
 }

@@ -9,33 +9,33 @@ import Foundation
 /// DIR/admin.key       operator's client key (0600)      DIR/admin.pem       operator's client certificate
 /// DIR/ek-ca/*.pem     CAs trusted to certify EKs        DIR/ivt.sqlite      the IVT (SQLite, WAL)
 /// ```
-public struct RegionDirectory: Sendable {
-    public let path: String
+package struct RegionDirectory: Sendable {
+    package let path: String
 
-    public init(_ path: String) {
+    package init(_ path: String) {
         self.path = URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
-    public var caKey: String { "\(path)/region-ca.key" }
-    public var caCertificate: String { "\(path)/region-ca.pem" }
-    public var serverKey: String { "\(path)/rctcb.key" }
-    public var serverCertificate: String { "\(path)/rctcb.pem" }
-    public var adminKey: String { "\(path)/admin.key" }
-    public var adminCertificate: String { "\(path)/admin.pem" }
-    public var ekCADirectory: String { "\(path)/ek-ca" }
-    public var database: String { "\(path)/ivt.sqlite" }
+    package var caKey: String { "\(path)/region-ca.key" }
+    package var caCertificate: String { "\(path)/region-ca.pem" }
+    package var serverKey: String { "\(path)/rctcb.key" }
+    package var serverCertificate: String { "\(path)/rctcb.pem" }
+    package var adminKey: String { "\(path)/admin.key" }
+    package var adminCertificate: String { "\(path)/admin.pem" }
+    package var ekCADirectory: String { "\(path)/ek-ca" }
+    package var database: String { "\(path)/ivt.sqlite" }
     /// The VM inventory the RC-TCB moves VMs by (the same file `smig-attest vm … --state-dir DIR` writes).
-    public var inventory: String { "\(path)/vms.sqlite" }
+    package var inventory: String { "\(path)/vms.sqlite" }
 
     /// Fails with a coded error when the directory was not made by `rctcb init`.
-    public func requireInitialised() throws(RegionError) {
+    package func requireInitialised() throws(RegionError) {
         guard FileManager.default.fileExists(atPath: caCertificate), FileManager.default.fileExists(atPath: database) else {
             throw RegionError(.directoryMissing, "\(path) is not an RC-TCB directory (run: smig-attest rctcb init --region FILE --dir \(path))")
         }
     }
 
     /// The PEM certificates in `ek-ca/`: the roots (and intermediates) an EK certificate must chain to.
-    public func ekCertificateAuthorities() throws(RegionError) -> [[UInt8]] {
+    package func ekCertificateAuthorities() throws(RegionError) -> [[UInt8]] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: ekCADirectory)) ?? []).filter { $0.hasSuffix(".pem") }.sorted()
         var out: [[UInt8]] = []
         for name in names { out.append(try SecureFile.read("\(ekCADirectory)/\(name)", secret: false)) }

@@ -1,48 +1,48 @@
 /// Why the RC-TCB refused something: a stable code, a one-line reason. Refusals are results the service
 /// answers with (HTTP 4xx), never traps.
-public struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
+    package struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+        package let rawValue: String
+        package init(rawValue: String) { self.rawValue = rawValue }
+        package var description: String { rawValue }
 
         // Region directory and CA.
-        public static let directoryExists = Code(rawValue: "rctcb.directory-exists")
-        public static let directoryMissing = Code(rawValue: "rctcb.directory-missing")
-        public static let unsafeFile = Code(rawValue: "rctcb.unsafe-file")
-        public static let badKeyFile = Code(rawValue: "rctcb.bad-key-file")
-        public static let badCertificateFile = Code(rawValue: "rctcb.bad-certificate-file")
-        public static let storeFailed = Code(rawValue: "rctcb.store-failed")
-        public static let storeCorrupt = Code(rawValue: "rctcb.store-corrupt")
+        package static let directoryExists = Code(rawValue: "rctcb.directory-exists")
+        package static let directoryMissing = Code(rawValue: "rctcb.directory-missing")
+        package static let unsafeFile = Code(rawValue: "rctcb.unsafe-file")
+        package static let badKeyFile = Code(rawValue: "rctcb.bad-key-file")
+        package static let badCertificateFile = Code(rawValue: "rctcb.bad-certificate-file")
+        package static let storeFailed = Code(rawValue: "rctcb.store-failed")
+        package static let storeCorrupt = Code(rawValue: "rctcb.store-corrupt")
 
         // Enrolment.
-        public static let unknownHost = Code(rawValue: "enrol.unknown-host")
-        public static let badHostId = Code(rawValue: "enrol.bad-host-id")
-        public static let malformedRequest = Code(rawValue: "enrol.malformed-request")
-        public static let ekCertificateUntrusted = Code(rawValue: "enrol.ek-certificate-untrusted")
-        public static let ekCertificateMismatch = Code(rawValue: "enrol.ek-certificate-mismatch")
-        public static let ekTemplate = Code(rawValue: "enrol.ek-template")
-        public static let akAttributes = Code(rawValue: "enrol.ak-attributes")
-        public static let akChanged = Code(rawValue: "enrol.ak-changed")
-        public static let revoked = Code(rawValue: "enrol.revoked")
-        public static let unknownChallenge = Code(rawValue: "enrol.unknown-challenge")
-        public static let challengeExpired = Code(rawValue: "enrol.challenge-expired")
-        public static let activationFailed = Code(rawValue: "enrol.activation-failed")
-        public static let notEnrolled = Code(rawValue: "enrol.not-enrolled")
-        public static let busy = Code(rawValue: "enrol.busy")
+        package static let unknownHost = Code(rawValue: "enrol.unknown-host")
+        package static let badHostId = Code(rawValue: "enrol.bad-host-id")
+        package static let malformedRequest = Code(rawValue: "enrol.malformed-request")
+        package static let ekCertificateUntrusted = Code(rawValue: "enrol.ek-certificate-untrusted")
+        package static let ekCertificateMismatch = Code(rawValue: "enrol.ek-certificate-mismatch")
+        package static let ekTemplate = Code(rawValue: "enrol.ek-template")
+        package static let akAttributes = Code(rawValue: "enrol.ak-attributes")
+        package static let akChanged = Code(rawValue: "enrol.ak-changed")
+        package static let revoked = Code(rawValue: "enrol.revoked")
+        package static let unknownChallenge = Code(rawValue: "enrol.unknown-challenge")
+        package static let challengeExpired = Code(rawValue: "enrol.challenge-expired")
+        package static let activationFailed = Code(rawValue: "enrol.activation-failed")
+        package static let notEnrolled = Code(rawValue: "enrol.not-enrolled")
+        package static let busy = Code(rawValue: "enrol.busy")
 
         // Access.
-        public static let forbidden = Code(rawValue: "auth.forbidden")
-        public static let noClientCertificate = Code(rawValue: "auth.no-client-certificate")
+        package static let forbidden = Code(rawValue: "auth.forbidden")
+        package static let noClientCertificate = Code(rawValue: "auth.no-client-certificate")
     }
 
-    public let code: Code
-    public let reason: String
+    package let code: Code
+    package let reason: String
 
-    public init(_ code: Code, _ reason: String) {
+    package init(_ code: Code, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
-    public var description: String { "\(code): \(reason)" }
+    package var description: String { "\(code): \(reason)" }
 }

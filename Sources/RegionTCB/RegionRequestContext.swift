@@ -1,4 +1,4 @@
-public import Hummingbird
+package import Hummingbird
 import NIOCore
 import NIOSSL
 import X509
@@ -7,11 +7,11 @@ import RegionProtocol
 
 /// The request context of the RC-TCB's routes: Hummingbird's, plus the connection's channel so a route can read
 /// the client certificate the TLS handshake verified against the region CA.
-public struct RegionRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
+package struct RegionRequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
     let channel: any Channel
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         channel = source.channel
     }

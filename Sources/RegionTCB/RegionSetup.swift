@@ -1,23 +1,23 @@
-public import Foundation
-public import Crypto
+package import Foundation
+package import Crypto
 import X509
 import SwiftASN1
 import RegionProtocol
 
 /// `rctcb init`: creates the region CA, the RC-TCB's server identity, the operator's admin identity, the EK CA
 /// bundle and an empty IVT in a new directory. Keys are written 0600; nothing is overwritten without `force`.
-public enum RegionSetup {
-    public struct Options: Sendable {
-        public var regionName: String
-        public var hosts: [(id: String, address: String, capacity: Int?)]
-        public var policyDigest: String
+package enum RegionSetup {
+    package struct Options: Sendable {
+        package var regionName: String
+        package var hosts: [(id: String, address: String, capacity: Int?)]
+        package var policyDigest: String
         /// PEM files of the CAs trusted to certify EKs (in tests: swtpm's local CA).
-        public var ekCertificateAuthorities: [String]
+        package var ekCertificateAuthorities: [String]
         /// Names and addresses the RC-TCB is reached at (its server certificate's SANs).
-        public var serverNames: [String]
-        public var force: Bool
+        package var serverNames: [String]
+        package var force: Bool
 
-        public init(regionName: String, hosts: [(id: String, address: String, capacity: Int?)], policyDigest: String,
+        package init(regionName: String, hosts: [(id: String, address: String, capacity: Int?)], policyDigest: String,
                     ekCertificateAuthorities: [String], serverNames: [String], force: Bool) {
             self.regionName = regionName
             self.hosts = hosts
@@ -28,7 +28,7 @@ public enum RegionSetup {
         }
     }
 
-    public static func initialise(_ dir: RegionDirectory, _ options: Options, now: Date = Date()) throws(RegionError) {
+    package static func initialise(_ dir: RegionDirectory, _ options: Options, now: Date = Date()) throws(RegionError) {
         let fm = FileManager.default
         if !options.force, fm.fileExists(atPath: dir.caKey) || fm.fileExists(atPath: dir.database) {
             throw RegionError(.directoryExists, "\(dir.path) already holds a region (use --force to replace its CA, keys and IVT)")
@@ -77,14 +77,14 @@ public enum RegionSetup {
     }
 
     /// The RC-TCB's server key (it also signs webhook notifications).
-    public static func loadServerKey(_ dir: RegionDirectory) throws(RegionError) -> P256.Signing.PrivateKey {
+    package static func loadServerKey(_ dir: RegionDirectory) throws(RegionError) -> P256.Signing.PrivateKey {
         let keyText = String(decoding: try SecureFile.read(dir.serverKey, secret: true), as: UTF8.self)
         guard let key = try? P256.Signing.PrivateKey(pemRepresentation: keyText) else { throw RegionError(.badKeyFile, "\(dir.serverKey) is not a P-256 private key") }
         return key
     }
 
     /// Loads the region CA from its directory.
-    public static func loadCA(_ dir: RegionDirectory) throws(RegionError) -> RegionCA {
+    package static func loadCA(_ dir: RegionDirectory) throws(RegionError) -> RegionCA {
         let keyText = String(decoding: try SecureFile.read(dir.caKey, secret: true), as: UTF8.self)
         let certText = String(decoding: try SecureFile.read(dir.caCertificate, secret: false), as: UTF8.self)
         guard let key = try? P256.Signing.PrivateKey(pemRepresentation: keyText) else { throw RegionError(.badKeyFile, "\(dir.caKey) is not a P-256 private key") }

@@ -1,30 +1,30 @@
-public import Attestation
-public import Foundation
-public import Logging
-public import Policy
+package import Attestation
+package import Foundation
+package import Logging
+package import Policy
 import CoreMetrics
-public import RegionProtocol
-public import TPMWire
+package import RegionProtocol
+package import TPMWire
 
 extension RegionError.Code {
-    public static let notAssigned = Self(rawValue: "report.not-assigned")
-    public static let nonceUnknown = Self(rawValue: "report.nonce-unknown")
-    public static let reporterNotTrusted = Self(rawValue: "report.reporter-not-trusted")
-    public static let malformedReport = Self(rawValue: "report.malformed")
+    package static let notAssigned = Self(rawValue: "report.not-assigned")
+    package static let nonceUnknown = Self(rawValue: "report.nonce-unknown")
+    package static let reporterNotTrusted = Self(rawValue: "report.reporter-not-trusted")
+    package static let malformedReport = Self(rawValue: "report.malformed")
 }
 
 /// The RC-TCB's region logic: the ring (who measures whom, rotated), the nonces it issues for each
 /// (reporter, target) pair, and report intake that re-verifies every piece of evidence itself before the IVT
 /// changes. A claim alone ("no answer", or evidence that does not verify) is confirmed by the RC-TCB's own
 /// direct challenge.
-public actor RegionState {
-    public struct HostConfig: Sendable {
-        public var id: String
-        public var address: String
-        public var port: Int
-        public var golden: GoldenValues?
+package actor RegionState {
+    package struct HostConfig: Sendable {
+        package var id: String
+        package var address: String
+        package var port: Int
+        package var golden: GoldenValues?
 
-        public init(id: String, address: String, port: Int, golden: GoldenValues?) {
+        package init(id: String, address: String, port: Int, golden: GoldenValues?) {
             self.id = id
             self.address = address
             self.port = port
@@ -38,12 +38,12 @@ public actor RegionState {
         var issued: Date
     }
 
-    public let store: IVTStore
+    package let store: IVTStore
     let hosts: [String: HostConfig]
     /// Ring order from the region policy.
     let order: [String]
-    public let selection: PCRSelectionList
-    public let nonceLifetime: TimeInterval
+    package let selection: PCRSelectionList
+    package let nonceLifetime: TimeInterval
     let logger: Logger
     var nonces: [String: IssuedNonce] = [:]
     var noncesPrunedAt = Date.distantPast
@@ -55,7 +55,7 @@ public actor RegionState {
     var challenger: (@Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle)?
     let metrics = RegionMetrics()
 
-    public init(store: IVTStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval, logger: Logger) {
+    package init(store: IVTStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval, logger: Logger) {
         self.store = store
         self.hosts = Dictionary(uniqueKeysWithValues: hosts.map { ($0.id, $0) })
         self.order = order
@@ -64,14 +64,14 @@ public actor RegionState {
         self.logger = logger
     }
 
-    public func setStateObserver(_ o: @escaping @Sendable (String, HostState?, HostState) async -> Void) {
+    package func setStateObserver(_ o: @escaping @Sendable (String, HostState?, HostState) async -> Void) {
         stateObserver = o
     }
 
     /// A host's configuration from the region policy.
-    public func config(_ host: String) -> HostConfig? { hosts[host] }
+    package func config(_ host: String) -> HostConfig? { hosts[host] }
 
-    public func setChallenger(_ c: @escaping @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle) {
+    package func setChallenger(_ c: @escaping @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle) {
         challenger = c
     }
 
@@ -93,7 +93,7 @@ public actor RegionState {
     /// Re-reads the IVT rows (and the state gauges) when the audit trail has grown since the last read: every
     /// change of state, enrolment, revocation or readmission — from this process or another — is an audit
     /// event, and the verdicts that change nothing else are mirrored into the snapshot by ``apply``.
-    public func refresh(now: Date = Date()) {
+    package func refresh(now: Date = Date()) {
         let seq = try? store.lastEventSeq()
         if let seq, seq == snapshotSeq, !snapshot.isEmpty {
             snapshotTaken = now
@@ -114,13 +114,13 @@ public actor RegionState {
 
     /// The IVT rows as this RC-TCB knows them (re-read when the audit trail grew): the scheduler, the evacuator
     /// and the admin API read these instead of scanning the table.
-    public func rows() -> [IVTRow] {
+    package func rows() -> [IVTRow] {
         rowsSnapshot().values.sorted { $0.host < $1.host }
     }
 
     /// Admits an agent's request: its certificate's host is enrolled with the certificate's AK Name and not
     /// revoked. Checked against the table as it is now (a revocation by another process counts at once).
-    public func admitAgent(_ host: String, akName: String?) throws(RegionError) {
+    package func admitAgent(_ host: String, akName: String?) throws(RegionError) {
         refresh()
         guard let row = snapshot[host], let enrolled = row.akName, !row.revoked else {
             throw RegionError(.revoked, "host \(host) is revoked or not enrolled")
@@ -151,7 +151,7 @@ public actor RegionState {
 
     /// The current links: each trusted member measures the member `offset` places after it. Computed once per
     /// IVT snapshot and ring rotation (every assignment asks for it).
-    public func ringView() -> RingView {
+    package func ringView() -> RingView {
         let rows = rowsSnapshot()
         if let cached = ringCache, cached.matches(snapshotSeq, rotation, offset) { return cached.view }
         let view = computeRingView(rows)
@@ -177,7 +177,7 @@ public actor RegionState {
 
     /// Rotates the ring: a new offset, never the reverse of the old one (so nobody measures its former measurer)
     /// when the ring is large enough for that.
-    public func rotate() {
+    package func rotate() {
         let n = members().count
         guard n >= 3 else { return }
         let old = offset % n == 0 ? 1 : offset % n
@@ -194,7 +194,7 @@ public actor RegionState {
     }
 
     /// The reporter's current duty, with a fresh nonce issued for that pair.
-    public func assignment(for reporter: String, now: Date = Date()) throws(RegionError) -> RingAssignment {
+    package func assignment(for reporter: String, now: Date = Date()) throws(RegionError) -> RingAssignment {
         _ = ringView()
         guard let target = ringCache?.targets[reporter], let cfg = hosts[target] else {
             return RingAssignment()
@@ -223,7 +223,7 @@ public actor RegionState {
     /// for this pair and is spent now; the evidence is verified here against the target's enrolled AK. The answer
     /// carries the reporter's next assignment (a fresh nonce for its current target), as ``assignment(for:now:)``
     /// would give it.
-    public func intake(_ report: AIMReport, from reporter: String, now: Date = Date()) async throws(RegionError) -> ReportResult {
+    package func intake(_ report: AIMReport, from reporter: String, now: Date = Date()) async throws(RegionError) -> ReportResult {
         var result = try await verdict(on: report, from: reporter, now: now)
         let next = try assignment(for: reporter, now: Date())
         result.next = next.target == nil ? nil : next
@@ -264,14 +264,14 @@ public actor RegionState {
     }
 
     /// A host says its measurements changed: challenge it now.
-    public func noticeReceived(_ notice: ChangeNotice, from host: String) async {
+    package func noticeReceived(_ notice: ChangeNotice, from host: String) async {
         guard let cfg = hosts[host] else { return }
         _ = await challengeDirectly(cfg, reason: "change notice: \(notice.changed.prefix(5).joined(separator: ", "))", now: Date())
     }
 
     /// The RC-TCB's own challenge: its nonce, its verification. Silence → `unreachable`.
     @discardableResult
-    public func challengeDirectly(_ cfg: HostConfig, reason: String, now: Date) async -> ReportResult {
+    package func challengeDirectly(_ cfg: HostConfig, reason: String, now: Date) async -> ReportResult {
         guard let challenger else { return ReportResult(target: cfg.id, state: "unknown", detail: "no challenger configured") }
         let nonceHex = issueNonce(reporter: "rc-tcb", target: cfg.id, now: now)
         nonces[nonceHex] = nil
@@ -373,7 +373,7 @@ public actor RegionState {
 
     /// Writes a state the evacuation decides (`evacuating`, `evacuated`), keeping the failure that caused it.
     @discardableResult
-    public func setEvacuationState(_ state: HostState, host: String, code: String?, detail: String?, now: Date = Date()) throws(RegionError) -> HostState? {
+    package func setEvacuationState(_ state: HostState, host: String, code: String?, detail: String?, now: Date = Date()) throws(RegionError) -> HostState? {
         var update = IVTStore.Update(state: state, code: code, detail: detail)
         update.force = true
         let old = try store.apply(update, to: host, now: now)
@@ -443,7 +443,7 @@ public actor RegionState {
     // MARK: Schedules
 
     /// Hosts the RC-TCB should challenge itself: not measured by the ring recently, or in a state that needs it.
-    public func overdue(now: Date, maxAge: TimeInterval) -> [HostConfig] {
+    package func overdue(now: Date, maxAge: TimeInterval) -> [HostConfig] {
         return rowsSnapshot().values.compactMap { row -> HostConfig? in
             guard row.akName != nil, !row.revoked, let cfg = hosts[row.host] else { return nil }
             if row.state != .trusted { return cfg }
@@ -455,7 +455,7 @@ public actor RegionState {
 
 extension RegionState {
     /// Trusted hosts whose last verified quote is older than `freshness` become `stale`.
-    public func markStale(now: Date, freshness: TimeInterval) {
+    package func markStale(now: Date, freshness: TimeInterval) {
         for row in rowsSnapshot().values where row.state == .trusted {
             if let last = row.lastQuoteAt, now.timeIntervalSince(last) > freshness {
                 _ = try? store.apply(IVTStore.Update(state: .stale, code: "quote.stale", detail: "last verified quote \(Int(now.timeIntervalSince(last))) s ago"), to: row.host, now: now)

@@ -1,9 +1,9 @@
-public import NIOSSL
+package import NIOSSL
 
 /// TLS configurations from the RC-TCB directory: the server presents `rctcb.pem`, trusts only the region CA for
 /// client certificates, and asks for one (routes decide which role they need; enrolment needs none).
 extension RegionDirectory {
-    public func serverTLSConfiguration() throws(RegionError) -> TLSConfiguration {
+    package func serverTLSConfiguration() throws(RegionError) -> TLSConfiguration {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(serverCertificate).map { NIOSSLCertificateSource.certificate($0) }
             _ = try SecureFile.read(serverKey, secret: true)

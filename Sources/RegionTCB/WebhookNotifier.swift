@@ -1,11 +1,11 @@
 import AsyncHTTPClient
-public import Crypto
-public import Foundation
-public import Logging
-public import NIOCore
+package import Crypto
+package import Foundation
+package import Logging
+package import NIOCore
 import NIOHTTP1
 import RegionProtocol
-public import ServiceLifecycle
+package import ServiceLifecycle
 
 /// Posts the IVT's state changes and evacuation steps to the region policy's webhooks, so operators can wire
 /// the RC-TCB to paging or orchestration.
@@ -14,22 +14,22 @@ public import ServiceLifecycle
 /// slow or failing receiver only delays its own queue. Each body is JSON, signed with the RC-TCB's server key
 /// (ECDSA P-256, SHA-256; the signature of the exact body bytes, DER, base64, in `Smig-Signature`), so a
 /// receiver checks it against `rctcb.pem`. Deliveries are retried with exponential back-off.
-public struct WebhookNotifier: Service {
+package struct WebhookNotifier: Service {
     /// One notification's body.
-    public struct Notification: Codable, Sendable, Hashable {
-        public var region: String
-        public var seq: Int64
-        public var at: Date
-        public var host: String?
+    package struct Notification: Codable, Sendable, Hashable {
+        package var region: String
+        package var seq: Int64
+        package var at: Date
+        package var host: String?
         /// `state` (a state change) or an `evacuation.*` step.
-        public var kind: String
-        public var oldState: String?
-        public var newState: String?
-        public var code: String?
-        public var detail: String?
+        package var kind: String
+        package var oldState: String?
+        package var newState: String?
+        package var code: String?
+        package var detail: String?
     }
 
-    public static let signatureHeader = "Smig-Signature"
+    package static let signatureHeader = "Smig-Signature"
 
     let urls: [String]
     let store: IVTStore
@@ -44,7 +44,7 @@ public struct WebhookNotifier: Service {
     /// The event loops deliveries run on (default: NIO's shared singleton group).
     let eventLoopGroup: (any EventLoopGroup)?
 
-    public init(urls: [String], store: IVTStore, key: P256.Signing.PrivateKey, region: String, logger: Logger,
+    package init(urls: [String], store: IVTStore, key: P256.Signing.PrivateKey, region: String, logger: Logger,
                 attempts: Int = 6, firstBackoff: Duration = .milliseconds(250), startAfter: Int64? = nil,
                 eventLoopGroup: (any EventLoopGroup)? = nil) {
         self.startAfter = startAfter
@@ -62,11 +62,11 @@ public struct WebhookNotifier: Service {
     static func isNotified(_ kind: String) -> Bool { kind == "state" || kind.hasPrefix("evacuation.") || kind == "revoked" }
 
     /// The signature header value for `body`.
-    public static func sign(_ body: Data, with key: P256.Signing.PrivateKey) throws -> String {
+    package static func sign(_ body: Data, with key: P256.Signing.PrivateKey) throws -> String {
         try key.signature(for: body).derRepresentation.base64EncodedString()
     }
 
-    public func run() async throws {
+    package func run() async throws {
         // A service that returns early would end the RC-TCB: without webhooks it just waits for the shutdown.
         guard !urls.isEmpty else { try? await gracefulShutdown(); return }
         let client = HTTPClient(eventLoopGroupProvider: eventLoopGroup.map { .shared($0) } ?? .singleton,

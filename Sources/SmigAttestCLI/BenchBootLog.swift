@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 import Attestation
 import Crypto
 import Foundation
@@ -6,8 +6,8 @@ import Policy
 import TPMWire
 
 /// `smig-attest bench bootlog`: parsing and replaying a boot log against hashing the same data, same run.
-public struct BenchBootLog: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BenchBootLog: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "bootlog",
         abstract: "Boot log replay throughput (events/s, MB/s) vs raw hashing of the same event data.",
         discussion: """
@@ -19,11 +19,11 @@ public struct BenchBootLog: ParsableCommand {
         """)
 
     @Argument(help: "A binary boot event log (default: this machine's).")
-    public var file: String = "/sys/kernel/security/tpm0/binary_bios_measurements"
-    @OptionGroup public var timing: BenchTimingOptions
-    @OptionGroup public var output: OutputOptions
+    package var file: String = "/sys/kernel/security/tpm0/binary_bios_measurements"
+    @OptionGroup package var timing: BenchTimingOptions
+    @OptionGroup package var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
     struct Row: Encodable {
         var name: String
@@ -46,7 +46,7 @@ public struct BenchBootLog: ParsableCommand {
         var rows: [Row]
     }
 
-    public func run() throws {
+    package func run() throws {
         try reportingErrors {
             let bytes = try readFile(file)
             let log: BootEventLog

@@ -1,12 +1,12 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import Logging
 import RegionTCB
 
 /// `smig-attest bench region`: the RC-TCB under the ring duty of N simulated hosts, end to end over HTTPS with
 /// mutual TLS and the SQLite IVT, against the same work done in process.
-public struct BenchRegion: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BenchRegion: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "region",
         abstract: "RC-TCB attestations/s over mutual TLS and SQLite for N simulated hosts, vs the same work in process.",
         discussion: """
@@ -22,16 +22,16 @@ public struct BenchRegion: AsyncParsableCommand {
         SQLite IVT. Run it from a release build.
         """)
 
-    @Option(help: "Comma-separated host counts.") public var hosts: String = "100,1000,10000"
-    @Option(help: "Seconds per measured run.") public var seconds: Double = 5
+    @Option(help: "Comma-separated host counts.") package var hosts: String = "100,1000,10000"
+    @Option(help: "Seconds per measured run.") package var seconds: Double = 5
     @Option(help: "Attestations in flight (workers, each owning a set of hosts).") public var concurrency: Int = 64
-    @OptionGroup public var output: OutputOptions
+    @OptionGroup package var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
     var counts: [Int] { hosts.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
-    public func validate() throws {
+    package func validate() throws {
         guard !counts.isEmpty, counts.count == hosts.split(separator: ",").count, counts.allSatisfy({ (2...100_000).contains($0) }) else {
             throw ValidationError("--hosts must be comma-separated counts of 2-100000")
         }
@@ -60,7 +60,7 @@ public struct BenchRegion: AsyncParsableCommand {
         var rows: [Row]
     }
 
-    public func run() async throws {
+    package func run() async throws {
         try await Output.reportingAsync {
             var logger = Logger(label: "smig-attest.bench-region")
             logger.logLevel = .critical

@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 
 /// Operations per second of `body` over about `seconds` (called in batches of 64 with a running index); nil if
 /// any call returned false. Shared by the `bench` commands.
@@ -18,13 +18,13 @@ func operationsPerSecond(seconds: Double, _ body: (Int) -> Bool) -> Double? {
 }
 
 /// `--seconds` and `--rounds` of the `bench` commands that alternate a baseline with what it is compared to.
-public struct BenchTimingOptions: ParsableArguments {
-    @Option(help: "Seconds per measured run.") public var seconds: Double = 1.0
-    @Option(help: "Alternating rounds of every run; the best round of each counts.") public var rounds: Int = 3
+package struct BenchTimingOptions: ParsableArguments {
+    @Option(help: "Seconds per measured run.") package var seconds: Double = 1.0
+    @Option(help: "Alternating rounds of every run; the best round of each counts.") package var rounds: Int = 3
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard seconds > 0, seconds <= 60 else { throw ValidationError("--seconds must be in (0, 60]") }
         guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1-20") }
     }

@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 import Swtpm
 import Attestation
 import Crypto
@@ -8,8 +8,8 @@ import TPM
 import TPMWire
 
 /// `smig-attest bench verify`: full quote verification against raw signature verification, same run.
-public struct BenchVerify: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BenchVerify: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Full quote verification vs raw signature verification of the same messages and keys.",
         discussion: """
@@ -23,13 +23,13 @@ public struct BenchVerify: ParsableCommand {
         """)
 
     @Option(help: "TCTI of the TPM to take quotes from (default: start a temporary swtpm).") public var tcti: String?
-    @Option(help: "Distinct quotes per key.") public var quotes: Int = 16
-    @OptionGroup public var timing: BenchTimingOptions
-    @OptionGroup public var output: OutputOptions
+    @Option(help: "Distinct quotes per key.") package var quotes: Int = 16
+    @OptionGroup package var timing: BenchTimingOptions
+    @OptionGroup package var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard (1...1000).contains(quotes) else { throw ValidationError("--quotes must be 1-1000") }
     }
 
@@ -59,7 +59,7 @@ public struct BenchVerify: ParsableCommand {
         var values: [[UInt8]]
     }
 
-    public func run() throws {
+    package func run() throws {
         try reportingErrors {
             var swtpm: SoftwareTPM?
             defer { swtpm?.destroy() }

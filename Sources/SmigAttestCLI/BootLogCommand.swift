@@ -1,11 +1,11 @@
-public import ArgumentParser
+package import ArgumentParser
 import Attestation
 import Policy
 import TPMWire
 
 /// `smig-attest bootlog …`: read a TCG boot event log file.
-public struct BootLogCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BootLogCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "bootlog",
         abstract: "Show a TCG boot event log (binary_bios_measurements) or replay it to PCR values.",
         discussion: """
@@ -16,7 +16,7 @@ public struct BootLogCommand: ParsableCommand {
         subcommands: [BootLogShow.self, BootLogReplay.self]
     )
 
-    public init() {}
+    package init() {}
 }
 
 func readBootLog(_ path: String) throws -> BootEventLog {
@@ -27,15 +27,15 @@ func readBootLog(_ path: String) throws -> BootEventLog {
 }
 
 /// `smig-attest bootlog show FILE`.
-public struct BootLogShow: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BootLogShow: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "List the events of a boot log (--json: TCG Canonical Event Log records).")
 
-    @Argument(help: "The binary boot event log.") public var file: String
-    @OptionGroup public var output: OutputOptions
+    @Argument(help: "The binary boot event log.") package var file: String
+    @OptionGroup package var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
     struct Record: Encodable {
         struct Digest: Encodable {
@@ -58,7 +58,7 @@ public struct BootLogShow: ParsableCommand {
         var offset: Int
     }
 
-    public func run() throws {
+    package func run() throws {
         try reportingErrors {
             let log = try readBootLog(file)
             if output.json {
@@ -91,17 +91,17 @@ public struct BootLogShow: ParsableCommand {
 }
 
 /// `smig-attest bootlog replay FILE`.
-public struct BootLogReplay: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BootLogReplay: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Replay a boot log to PCR values: every bank it records, PCRs 0–23 (or --pcrs).")
 
-    @Argument(help: "The binary boot event log.") public var file: String
+    @Argument(help: "The binary boot event log.") package var file: String
     @Option(help: ArgumentHelp("PCRs to print: a list (0-9,14) or a selection with banks (sha256:0-7+sha1:0).", valueName: "sel"))
-    public var pcrs: String?
-    @OptionGroup public var output: OutputOptions
+    package var pcrs: String?
+    @OptionGroup package var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
     /// bank name → PCRs; nil bank: every bank.
     func selection() throws -> [String?: [Int]] {
@@ -114,9 +114,9 @@ public struct BootLogReplay: ParsableCommand {
         return out
     }
 
-    public func validate() throws { _ = try selection() }
+    package func validate() throws { _ = try selection() }
 
-    public func run() throws {
+    package func run() throws {
         try reportingErrors {
             let log = try readBootLog(file)
             let replayed = log.replay()

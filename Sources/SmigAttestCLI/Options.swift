@@ -1,27 +1,27 @@
-public import ArgumentParser
-public import Foundation
+package import ArgumentParser
+package import Foundation
 import TPM
 
 /// Where the TPM is.
-public struct TPMOptions: ParsableArguments {
+package struct TPMOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("TCTI of the TPM (swtpm:host=127.0.0.1,port=N, device:/dev/tpmrm0, mssim:...).", valueName: "tcti"))
-    public var tcti: String?
+    package var tcti: String?
 
-    public init() {}
+    package init() {}
 
-    public var resolvedTCTI: String { tcti ?? TPMDevice.environmentTCTI }
+    package var resolvedTCTI: String { tcti ?? TPMDevice.environmentTCTI }
 
     func open() throws -> TPMDevice { try TPMDevice(tcti: resolvedTCTI) }
 }
 
 /// Where keys and state files live.
-public struct StateOptions: ParsableArguments {
+package struct StateOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Directory for the attestation key and other state (default $SMIG_STATE_DIR or /var/lib/smig-attest).", valueName: "dir"))
-    public var stateDir: String?
+    package var stateDir: String?
 
-    public init() {}
+    package init() {}
 
-    public var directory: URL {
+    package var directory: URL {
         URL(fileURLWithPath: stateDir ?? ProcessInfo.processInfo.environment["SMIG_STATE_DIR"] ?? "/var/lib/smig-attest")
     }
 
@@ -29,9 +29,9 @@ public struct StateOptions: ParsableArguments {
 }
 
 /// `--json`.
-public struct OutputOptions: ParsableArguments {
+package struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print machine-readable JSON instead of text.")
-    public var json = false
+    package var json = false
 
-    public init() {}
+    package init() {}
 }

@@ -1,33 +1,33 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import Policy
 import TPM
 import TPMWire
 
 /// `smig-attest pcr read|extend`.
-public struct PCRCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct PCRCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "pcr",
         abstract: "Read and extend PCRs.",
         subcommands: [Read.self, Extend.self]
     )
 
-    public init() {}
+    package init() {}
 
     /// `smig-attest pcr read [SELECTION]`.
-    public struct Read: ParsableCommand {
-        public static let configuration = CommandConfiguration(abstract: "Read PCR values (any banks and PCRs).")
+    package struct Read: ParsableCommand {
+        package static let configuration = CommandConfiguration(abstract: "Read PCR values (any banks and PCRs).")
 
         @Argument(help: "PCR selection in tpm2-tools notation, e.g. sha256:0-7,15 or sha1:0+sha256:all.")
-        public var selection: String = "sha256:all"
-        @OptionGroup public var tpm: TPMOptions
-        @OptionGroup public var output: OutputOptions
+        package var selection: String = "sha256:all"
+        @OptionGroup package var tpm: TPMOptions
+        @OptionGroup package var output: OutputOptions
 
-        public init() {}
+        package init() {}
 
-        public func validate() throws { _ = try parseSelection(selection) }
+        package func validate() throws { _ = try parseSelection(selection) }
 
-        public func run() throws {
+        package func run() throws {
             try reportingErrors {
                 let sel = try parseSelection(selection)
                 let values = try tpm.open().readPCRs(sel)
@@ -48,8 +48,8 @@ public struct PCRCommand: ParsableCommand {
     }
 
     /// `smig-attest pcr extend PCR (--data TEXT | --digest BANK:HEX ...)`.
-    public struct Extend: ParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Extend: ParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Extend a PCR.",
             discussion: """
             With --data, the data's digest is extended into every bank the TPM has (as a measurement would be). \
@@ -58,14 +58,14 @@ public struct PCRCommand: ParsableCommand {
             """)
 
         @Argument(help: "PCR index (0-23).") public var pcr: Int
-        @Option(help: "Data to measure; its digest per bank is extended.") public var data: String?
+        @Option(help: "Data to measure; its digest per bank is extended.") package var data: String?
         @Option(help: ArgumentHelp("A digest to extend as is, BANK:HEX (repeatable).", valueName: "bank:hex")) public var digest: [String] = []
-        @OptionGroup public var tpm: TPMOptions
-        @OptionGroup public var output: OutputOptions
+        @OptionGroup package var tpm: TPMOptions
+        @OptionGroup package var output: OutputOptions
 
-        public init() {}
+        package init() {}
 
-        public func validate() throws {
+        package func validate() throws {
             guard (0..<24).contains(pcr) else { throw ValidationError("PCR must be 0-23, not \(pcr)") }
             guard (data == nil) != digest.isEmpty else { throw ValidationError("give exactly one of --data or --digest") }
             _ = try parsedDigests()
@@ -83,7 +83,7 @@ public struct PCRCommand: ParsableCommand {
             }
         }
 
-        public func run() throws {
+        package func run() throws {
             try reportingErrors {
                 let device = try tpm.open()
                 var digests = try parsedDigests()

@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 import Attestation
 import Foundation
 import Measurement
@@ -7,8 +7,8 @@ import TPM
 import TPMWire
 
 /// `smig-attest quote`.
-public struct QuoteCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct QuoteCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "quote",
         abstract: "Quote PCRs over a nonce with the provisioned attestation key and write an evidence bundle.",
         discussion: """
@@ -21,23 +21,23 @@ public struct QuoteCommand: ParsableCommand {
         """)
 
     @Option(help: ArgumentHelp("The verifier's challenge, hex, at most 64 bytes (default: 32 random bytes from the TPM).", valueName: "hex"))
-    public var nonce: String?
+    package var nonce: String?
     @Flag(help: "INSECURE: allow a nonce shorter than 16 bytes (such a quote cannot prove freshness).")
-    public var insecureShortNonce = false
-    @Option(help: "PCRs to quote, tpm2-tools notation.") public var pcrs: String = "sha256:0-7,15"
+    package var insecureShortNonce = false
+    @Option(help: "PCRs to quote, tpm2-tools notation.") package var pcrs: String = "sha256:0-7,15"
     @Option(help: ArgumentHelp("Write the evidence bundle here (default: standard output).", valueName: "file")) public var out: String?
     @Option(name: .customLong("tpm2-tools"), help: ArgumentHelp("Also write PREFIX.msg, PREFIX.sig and PREFIX.pcrs.", valueName: "prefix"))
-    public var tpm2ToolsPrefix: String?
+    package var tpm2ToolsPrefix: String?
     @Option(help: "Host id recorded in the bundle (default: the host name).") public var hostId: String?
     @Option(help: ArgumentHelp("Measurement log to attach (default STATE_DIR/measurements.log when it exists; 'none' for no log).", valueName: "file"))
-    public var eventLog: String?
-    @OptionGroup public var tpm: TPMOptions
-    @OptionGroup public var state: StateOptions
-    @OptionGroup public var output: OutputOptions
+    package var eventLog: String?
+    @OptionGroup package var tpm: TPMOptions
+    @OptionGroup package var state: StateOptions
+    @OptionGroup package var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         _ = try parseSelection(pcrs)
         if let nonce {
             let n = try parseHex(nonce, "--nonce")
@@ -48,7 +48,7 @@ public struct QuoteCommand: ParsableCommand {
         }
     }
 
-    public func run() throws {
+    package func run() throws {
         try reportingErrors {
             let selection = try parseSelection(pcrs)
             let device = try tpm.open()

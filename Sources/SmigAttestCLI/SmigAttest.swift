@@ -1,8 +1,8 @@
-public import ArgumentParser
+package import ArgumentParser
 
 /// `smig-attest`: keeps virtual machines off compromised hypervisors (SMIG secure migration with TPM 2.0).
-public struct SmigAttest: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct SmigAttest: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "smig-attest",
         abstract: "Attest hypervisors with TPM 2.0 quotes and move VMs off the ones that turn bad.",
         discussion: """
@@ -25,13 +25,13 @@ public struct SmigAttest: AsyncParsableCommand {
     )
 
     /// This build's version (`smig-attest --version`).
-    public static let version = "0.9.0"
+    package static let version = "0.9.0"
 
-    public init() {}
+    package init() {}
 
     /// The executable's entry point: runs the command and maps every outcome to the exit-status table above
     /// (argument-parser's own usage errors become status 2, in the house error format).
-    public static func runMain() async {
+    package static func runMain() async {
         Output.jsonErrors = CommandLine.arguments.dropFirst().contains("--json")
         do {
             var command = try parseAsRoot()
@@ -58,12 +58,12 @@ public struct SmigAttest: AsyncParsableCommand {
 }
 
 /// `smig-attest bench …`: performance measured against a baseline in the same run.
-public struct BenchCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BenchCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each against a baseline measured in the same run (table, or --json).",
         subcommands: [BenchVerify.self] + extraBenchSubcommands
     )
 
-    public init() {}
+    package init() {}
 }

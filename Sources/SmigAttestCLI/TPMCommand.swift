@@ -4,29 +4,29 @@ import Attestation
 import Foundation
 import Policy
 import TPM
-public import TPMWire
+package import TPMWire
 
 /// `smig-attest tpm info|provision`.
-public struct TPMCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct TPMCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "tpm",
         abstract: "Inspect the TPM and provision its endorsement and attestation keys.",
         subcommands: [Info.self, Provision.self]
     )
 
-    public init() {}
+    package init() {}
 
     /// `smig-attest tpm info`.
-    public struct Info: ParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Info: ParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Show the TPM's manufacturer, firmware, PCR banks and loaded handles.")
 
-        @OptionGroup public var tpm: TPMOptions
-        @OptionGroup public var output: OutputOptions
+        @OptionGroup package var tpm: TPMOptions
+        @OptionGroup package var output: OutputOptions
 
-        public init() {}
+        package init() {}
 
-        public func run() throws {
+        package func run() throws {
             try reportingErrors {
                 let device = try tpm.open()
                 let info = try device.info()
@@ -45,8 +45,8 @@ public struct TPMCommand: ParsableCommand {
     }
 
     /// `smig-attest tpm provision`.
-    public struct Provision: ParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Provision: ParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Create the EK, check it against its NV certificate, and create and save an attestation key.",
             discussion: """
             The EK is created from the TCG EK Credential Profile template (rsa: RSA-2048 low range, ecc384: NIST P-384 \
@@ -58,15 +58,15 @@ public struct TPMCommand: ParsableCommand {
             An existing AK is kept unless --force is given (replacing it invalidates the host's enrolment).
             """)
 
-        @Option(help: "EK template: rsa, ecc384 or ecc256.") public var ek: EKType = .rsa2048
+        @Option(help: "EK template: rsa, ecc384 or ecc256.") package var ek: EKType = .rsa2048
         @Option(help: "AK algorithm: ecc (P-256, ECDSA-SHA256) or rsa (RSA-2048, RSASSA-SHA256).") public var ak: AKType = .eccP256
-        @Flag(help: "Replace an existing attestation key.") public var force = false
+        @Flag(help: "Replace an existing attestation key.") package var force = false
         @Flag(help: "Fail when the EK certificate is missing (it is always a failure when it does not match).") public var requireCertificate = false
-        @OptionGroup public var tpm: TPMOptions
-        @OptionGroup public var state: StateOptions
-        @OptionGroup public var output: OutputOptions
+        @OptionGroup package var tpm: TPMOptions
+        @OptionGroup package var state: StateOptions
+        @OptionGroup package var output: OutputOptions
 
-        public init() {}
+        package init() {}
 
         /// What `--json` prints: the provisioning result and the TCTI it used, in one object.
         struct Result: Encodable {
@@ -80,7 +80,7 @@ public struct TPMCommand: ParsableCommand {
             }
         }
 
-        public func run() throws {
+        package func run() throws {
             try reportingErrors {
                 let p: Provisioning.Result
                 do {

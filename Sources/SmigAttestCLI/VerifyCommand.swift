@@ -1,12 +1,12 @@
-public import ArgumentParser
+package import ArgumentParser
 import Attestation
 import Foundation
 import Policy
 import TPMWire
 
 /// `smig-attest verify`.
-public struct VerifyCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct VerifyCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Verify a quote: an evidence bundle, or tpm2-tools' files. Exit 0 valid, 1 rejected, 3 rebooted, 4 untrusted.",
         discussion: """
@@ -33,32 +33,32 @@ public struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The nonce the verifier issued, hex.", valueName: "hex")) public var nonce: String?
     @Option(help: "The PCR selection the verifier asked for (default: the bundle's or PCR file's).") public var pcrs: String?
     @Option(help: ArgumentHelp("JSON clock observation from an earlier verification ({clock, resetCount, restartCount}).", valueName: "file"))
-    public var previous: String?
+    package var previous: String?
     @Option(help: ArgumentHelp("The trusted AK: TPM2B_PUBLIC (tpm2_createak -u, STATE_DIR/ak.pub) or SubjectPublicKeyInfo PEM/DER.", valueName: "file"))
-    public var akPublic: String?
+    package var akPublic: String?
     @Option(help: ArgumentHelp("The trusted AK's Name (nameAlg ‖ digest), hex.", valueName: "hex")) public var akName: String?
     @Option(help: ArgumentHelp("Trust the AK enrolled for this host in the RC-TCB database (with --rctcb-dir).", valueName: "host"))
-    public var enrolled: String?
+    package var enrolled: String?
     @Option(help: ArgumentHelp("The RC-TCB directory holding the IVT database (for --enrolled).", valueName: "dir"))
-    public var rctcbDir: String?
+    package var rctcbDir: String?
     @Flag(help: "INSECURE: check the bundle only against its own AK. Proves nothing about which TPM made the quote.")
-    public var insecureSelfConsistencyOnly = false
+    package var insecureSelfConsistencyOnly = false
     @Flag(help: "INSECURE: check the quote only against the bundle's own nonce. Proves nothing about freshness.")
-    public var insecureNoFreshness = false
+    package var insecureNoFreshness = false
     @Option(help: ArgumentHelp("tpm2-tools: the attest message (tpm2_quote -m).", valueName: "file")) public var message: String?
     @Option(help: ArgumentHelp("tpm2-tools: the TPMT_SIGNATURE (tpm2_quote -s).", valueName: "file")) public var signature: String?
     @Option(help: ArgumentHelp("tpm2-tools: the PCR file (tpm2_quote -o, serialized format).", valueName: "file")) public var pcrFile: String?
     @Option(help: ArgumentHelp("Golden values (YAML): also evaluate the proven PCRs and the bundle's measurement log; exit 4 if untrusted.", valueName: "file"))
-    public var golden: String?
+    package var golden: String?
     @Option(help: ArgumentHelp("The host's TCG boot event log (binary): it must replay to the quoted PCRs (default: the bundle's, if any).", valueName: "file"))
-    public var bootLog: String?
+    package var bootLog: String?
     @Flag(help: "Accept quotes signed over SHA-1 (RSASSA-SHA1, ECDSA-SHA1) for legacy fleets; refused as quote.weak-hash otherwise.")
-    public var allowSHA1Signatures = false
-    @OptionGroup public var output: OutputOptions
+    package var allowSHA1Signatures = false
+    @OptionGroup package var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         if golden != nil, bundle == nil { throw ValidationError("--golden needs an evidence bundle (it carries the measurement log)") }
         let toolFiles = [message, signature, pcrFile].compactMap { $0 }
         let pins = [akPublic, akName, enrolled].compactMap { $0 }
@@ -100,7 +100,7 @@ public struct VerifyCommand: ParsableCommand {
         var reasons: [String]
     }
 
-    public func run() throws {
+    package func run() throws {
         var report = Report(result: "rejected", akPinnedBy: "NOT-PINNED", akAttributesChecked: false, nonceChecked: nonce != nil)
         let verdict: QuoteVerdict
         var records: [MeasurementRecord] = []

@@ -6,11 +6,11 @@ import Glibc
 /// Every file is opened with `O_NOFOLLOW` (a link planted by another user cannot redirect a write), created
 /// with mode 0600 (directories 0700), and refused — with a code naming the path — when its owner is neither
 /// root nor the current user or when group or others may write it. Directories are checked with `lstat`.
-public enum StateFiles {
+package enum StateFiles {
     /// Mode of files the tool creates.
-    public static let fileMode: UInt32 = 0o600
+    package static let fileMode: UInt32 = 0o600
     /// Mode of directories the tool creates.
-    public static let directoryMode: UInt32 = 0o700
+    package static let directoryMode: UInt32 = 0o700
 
     static func errnoText(_ value: Int32 = errno) -> String { String(cString: strerror(value)) }
 
@@ -30,7 +30,7 @@ public enum StateFiles {
 
     /// Checks the directory `path` (creating it with mode 0700, and missing parents, when `create` is set): it must
     /// be a real directory, not a link, owned by root or the current user, and not writable by group or others.
-    public static func checkDirectory(_ path: String, create: Bool = false) throws(StateFileError) {
+    package static func checkDirectory(_ path: String, create: Bool = false) throws(StateFileError) {
         var info = stat()
         if lstat(path, &info) != 0 {
             let error = errno
@@ -62,7 +62,7 @@ public enum StateFiles {
     }
 
     /// The directory part of `path` (`.` for a bare name).
-    public static func directory(of path: String) -> String {
+    package static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
@@ -70,7 +70,7 @@ public enum StateFiles {
     /// Opens `path` without following a link. `flags` are `O_RDONLY`, `O_RDWR | O_APPEND` …; with `create`, a
     /// missing file is created with mode 0600. The opened file must be a regular file owned by root or the current
     /// user and not writable by group or others. Returns the descriptor (the caller closes it).
-    public static func open(_ path: String, flags: Int32, create: Bool = false) throws(StateFileError) -> Int32 {
+    package static func open(_ path: String, flags: Int32, create: Bool = false) throws(StateFileError) -> Int32 {
         let all = flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (create ? O_CREAT : 0)
         let fd = create ? Glibc.open(path, all, fileMode) : Glibc.open(path, all)
         guard fd >= 0 else {
@@ -99,20 +99,20 @@ public enum StateFiles {
     }
 
     /// Whether something (a file, a link, anything) exists at `path`, without following a link.
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
     }
 
     /// Reads a whole file opened as ``open(_:flags:create:)`` does; refuses more than `limit` bytes.
-    public static func read(_ path: String, limit: Int) throws(StateFileError) -> [UInt8] {
+    package static func read(_ path: String, limit: Int) throws(StateFileError) -> [UInt8] {
         let fd = try open(path, flags: O_RDONLY)
         defer { close(fd) }
         return try read(fd: fd, path: path, limit: limit)
     }
 
     /// Reads from the current position of `fd` to its end; refuses more than `limit` bytes.
-    public static func read(fd: Int32, path: String, limit: Int) throws(StateFileError) -> [UInt8] {
+    package static func read(fd: Int32, path: String, limit: Int) throws(StateFileError) -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
@@ -128,7 +128,7 @@ public enum StateFiles {
     }
 
     /// Writes all of `bytes` to `fd` (retrying short writes and EINTR).
-    public static func write(fd: Int32, path: String, _ bytes: [UInt8]) throws(StateFileError) {
+    package static func write(fd: Int32, path: String, _ bytes: [UInt8]) throws(StateFileError) {
         var written = 0
         while written < bytes.count {
             let count = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress.map { $0 + written }, raw.count - written) }
@@ -143,7 +143,7 @@ public enum StateFiles {
     /// Replaces `path` with `bytes` atomically: a new 0600 file beside it (`O_EXCL`, so no link is followed),
     /// fsync, rename over the old name, fsync of the directory. An existing `path` is checked first, so a
     /// link or a file of another user is refused rather than silently replaced.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(StateFileError) {
+    package static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(StateFileError) {
         let directory = directory(of: path)
         try checkDirectory(directory)
         if exists(path) { close(try open(path, flags: O_RDONLY)) }
@@ -164,7 +164,7 @@ public enum StateFiles {
     }
 
     /// fsync of a directory, so a create or rename in it is durable. Best effort.
-    public static func syncDirectory(_ directory: String) {
+    package static func syncDirectory(_ directory: String) {
         let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return }
         _ = fsync(fd)
@@ -173,7 +173,7 @@ public enum StateFiles {
 
     /// An exclusive `flock` on `path` (a lock file, created 0600), held until the returned lock is released or
     /// dropped. Blocks until the lock is free: the holders are short critical sections.
-    public static func lock(_ path: String) throws(StateFileError) -> StateFileLock {
+    package static func lock(_ path: String) throws(StateFileError) -> StateFileLock {
         let fd = try open(path, flags: O_RDWR, create: true)
         while flock(fd, LOCK_EX) != 0 {
             if errno == EINTR { continue }
@@ -188,7 +188,7 @@ public enum StateFiles {
 /// An exclusive lock held on a lock file; closing the descriptor releases it.
 ///
 /// `@unchecked Sendable`: the descriptor is immutable and only closed in `deinit`.
-public final class StateFileLock: @unchecked Sendable {
+package final class StateFileLock: @unchecked Sendable {
     let fd: Int32
     init(fd: Int32) { self.fd = fd }
     deinit { close(fd) }

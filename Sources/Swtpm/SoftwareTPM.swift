@@ -1,29 +1,29 @@
-public import Foundation
+package import Foundation
 
 /// A software TPM (swtpm) started for tests, benchmarks and the demo: the Swift twin of
 /// `swtpm-setup/swtpm-ctl` (same swtpm_setup options, same local-CA layout, same swtpm flags).
 ///
 /// `create` makes a TPM state with EK certificates (RSA-2048, ECC P-384) and a platform certificate signed by
 /// a local CA in `root/localca`; `start` serves it on a free loopback port; `stop` (or deinit) ends it.
-public final class SoftwareTPM: @unchecked Sendable {
+package final class SoftwareTPM: @unchecked Sendable {
     // @unchecked Sendable: all mutable state (`process`) is touched only under `lock`.
-    public let root: URL
-    public let stateDirectory: URL
-    public private(set) var port: Int = 0
+    package let root: URL
+    package let stateDirectory: URL
+    package private(set) var port: Int = 0
     private var process: Process?
     private let lock = NSLock()
 
-    public var tcti: String { "swtpm:host=127.0.0.1,port=\(port)" }
+    package var tcti: String { "swtpm:host=127.0.0.1,port=\(port)" }
 
     /// Whether swtpm and swtpm_setup are installed.
-    public static var isAvailable: Bool { Executables.which("swtpm") != nil && Executables.which("swtpm_setup") != nil && Executables.which("swtpm_localca") != nil }
+    package static var isAvailable: Bool { Executables.which("swtpm") != nil && Executables.which("swtpm_setup") != nil && Executables.which("swtpm_localca") != nil }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Creates a new TPM state under `root` (a fresh temporary directory when nil).
-    public init(root: URL? = nil) throws {
+    package init(root: URL? = nil) throws {
         let base = root ?? FileManager.default.temporaryDirectory.appendingPathComponent("smig-swtpm-\(UUID().uuidString)")
         self.root = base.standardizedFileURL
         self.stateDirectory = self.root.appendingPathComponent("tpm")
@@ -69,10 +69,10 @@ public final class SoftwareTPM: @unchecked Sendable {
     }
 
     /// The local CA's certificate: the trust anchor for this TPM's EK certificates.
-    public var issuerCertificate: URL { root.appendingPathComponent("localca/issuercert.pem") }
+    package var issuerCertificate: URL { root.appendingPathComponent("localca/issuercert.pem") }
 
     /// Starts swtpm on a free loopback port (retrying on a port race) and waits until it accepts connections.
-    public func start() throws {
+    package func start() throws {
         lock.lock()
         defer { lock.unlock() }
         guard process == nil else { return }
@@ -104,7 +104,7 @@ public final class SoftwareTPM: @unchecked Sendable {
     }
 
     /// Stops swtpm (SIGTERM, then waits). Safe to call twice.
-    public func stop() {
+    package func stop() {
         lock.lock()
         defer { lock.unlock() }
         guard let p = process else { return }
@@ -117,7 +117,7 @@ public final class SoftwareTPM: @unchecked Sendable {
     }
 
     /// Stops swtpm and deletes its state.
-    public func destroy() {
+    package func destroy() {
         stop()
         try? FileManager.default.removeItem(at: root)
     }
@@ -139,7 +139,7 @@ public final class SoftwareTPM: @unchecked Sendable {
     }
 
     /// A port N such that N and N+1 are both free on 127.0.0.1 right now (swtpm's server and control ports).
-    public static func freePortPair() throws -> Int {
+    package static func freePortPair() throws -> Int {
         for _ in 0..<50 {
             let port = try bindEphemeral()
             if port < 65000, isFree(port + 1) { return port }

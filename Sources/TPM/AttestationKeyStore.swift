@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 import StateFiles
 import TPMWire
 
@@ -8,14 +8,14 @@ import TPMWire
 /// The directory (mode 0700 when created) and the file are checked as `StateFiles` does: no symbolic links,
 /// owner root or the current user, not writable by group or others. A file that fails the check is refused
 /// with the `state.*` code and its path: a root process must not use a key blob another user could swap.
-public struct AttestationKeyStore: Sendable {
-    public let directory: URL
+package struct AttestationKeyStore: Sendable {
+    package let directory: URL
 
-    public init(directory: URL) { self.directory = directory }
+    package init(directory: URL) { self.directory = directory }
 
-    public var blobURL: URL { directory.appendingPathComponent("ak.json") }
+    package var blobURL: URL { directory.appendingPathComponent("ak.json") }
 
-    public func save(_ blob: AttestationKeyBlob) throws {
+    package func save(_ blob: AttestationKeyBlob) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(blob)
@@ -25,7 +25,7 @@ public struct AttestationKeyStore: Sendable {
         }
     }
 
-    public func load() throws -> AttestationKeyBlob {
+    package func load() throws -> AttestationKeyBlob {
         guard StateFiles.exists(blobURL.path) else {
             throw TPMDeviceError(.keyState, "no attestation key at \(blobURL.path); run 'smig-attest tpm provision' first")
         }
@@ -43,7 +43,7 @@ public struct AttestationKeyStore: Sendable {
         }
     }
 
-    public var exists: Bool { StateFiles.exists(blobURL.path) }
+    package var exists: Bool { StateFiles.exists(blobURL.path) }
 
     /// Runs a `StateFiles` call, turning its error into a ``TPMDeviceError`` with the same code, naming the path.
     static func guarded<T>(_ body: () throws(StateFileError) -> T) throws(TPMDeviceError) -> T {

@@ -1,22 +1,22 @@
 internal import CTSS2
-public import TPMWire
+package import TPMWire
 
 /// What `smig-attest tpm info` shows.
-public struct TPMInfo: Hashable, Sendable, Codable {
-    public var manufacturer: String
-    public var vendor: String
-    public var firmwareVersion: String
-    public var specFamily: String
-    public var specRevision: UInt32
+package struct TPMInfo: Hashable, Sendable, Codable {
+    package var manufacturer: String
+    package var vendor: String
+    package var firmwareVersion: String
+    package var specFamily: String
+    package var specRevision: UInt32
     /// PCR banks with at least one PCR allocated.
-    public var pcrBanks: [String]
-    public var transientHandles: Int
-    public var loadedSessions: Int
+    package var pcrBanks: [String]
+    package var transientHandles: Int
+    package var loadedSessions: Int
 }
 
 extension TPMDevice {
     /// TPM2_GetCapability(TPM_CAP_TPM_PROPERTIES) for one property; nil when the TPM does not report it.
-    public func property(_ id: UInt32) throws -> UInt32? {
+    package func property(_ id: UInt32) throws -> UInt32? {
         try withContext { ctx in
             var more: TPMI_YES_NO = 0
             var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
@@ -31,7 +31,7 @@ extension TPMDevice {
     }
 
     /// Handles currently in the TPM in the range starting at `first` (TPM2_HT_TRANSIENT << 24 for objects).
-    public func handles(from first: UInt32) throws -> [UInt32] {
+    package func handles(from first: UInt32) throws -> [UInt32] {
         try withContext { ctx in
             var result: [UInt32] = []
             var next = first
@@ -56,23 +56,23 @@ extension TPMDevice {
 
     /// Transient objects currently loaded (0x80xxxxxx). On a TPM without a resource manager a non-empty list
     /// after a command returned means something was not flushed.
-    public func transientHandles() throws -> [UInt32] {
+    package func transientHandles() throws -> [UInt32] {
         try handles(from: UInt32(CTSS2_HT_TRANSIENT()) << 24)
     }
 
     /// Loaded sessions (0x02xxxxxx).
-    public func loadedSessions() throws -> [UInt32] {
+    package func loadedSessions() throws -> [UInt32] {
         try handles(from: UInt32(CTSS2_HT_LOADED_SESSION()) << 24)
     }
 
     /// The PCR banks the TPM has allocated (those whose PCR 0 can be read).
-    public func pcrBanks() throws -> [TPMAlgorithm] {
+    package func pcrBanks() throws -> [TPMAlgorithm] {
         [TPMAlgorithm.sha1, .sha256, .sha384, .sha512].filter { alg in
             (try? readPCRs(PCRSelectionList([PCRSelection(hash: alg, pcrs: [0])]))) != nil   // throws for a bank the TPM lacks
         }
     }
 
-    public func info() throws -> TPMInfo {
+    package func info() throws -> TPMInfo {
         func ascii(_ v: UInt32?) -> String {
             guard let v else { return "" }
             let bytes = [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]

@@ -4,7 +4,7 @@ import TPMWire
 extension TPMDeviceError.Code {
     /// TPM2_ActivateCredential refused the credential: it was made for another EK or another object Name, or it
     /// was altered.
-    public static let credentialRejected = Self(rawValue: "tpm.credential-rejected")
+    package static let credentialRejected = Self(rawValue: "tpm.credential-rejected")
 }
 
 extension TPMDevice {
@@ -14,7 +14,7 @@ extension TPMDevice {
     /// flushed on every path.
     ///
     /// `idObject` is a TPM2B_ID_OBJECT and `encryptedSecret` a TPM2B_ENCRYPTED_SECRET, as wire bytes.
-    public func activateCredential(ak blob: AttestationKeyBlob, idObject: [UInt8], encryptedSecret: [UInt8]) throws -> [UInt8] {
+    package func activateCredential(ak blob: AttestationKeyBlob, idObject: [UInt8], encryptedSecret: [UInt8]) throws -> [UInt8] {
         var credentialBlob = try CMarshal.decode(idObject, Tss2_MU_TPM2B_ID_OBJECT_Unmarshal, "TPM2B_ID_OBJECT")
         var secret = try CMarshal.decode(encryptedSecret, Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal, "TPM2B_ENCRYPTED_SECRET")
         return try withContext { ctx in

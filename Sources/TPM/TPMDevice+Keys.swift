@@ -1,40 +1,40 @@
 internal import CTSS2
-public import TPMWire
+package import TPMWire
 
 /// An attestation key as saved between runs: TPM2B_PUBLIC and TPM2B_PRIVATE wire bytes, and the EK it was
 /// created under (the AK is loaded under a re-created EK each time, so no persistent handle is used).
-public struct AttestationKeyBlob: Hashable, Sendable, Codable {
-    public var ekType: EKType
-    public var akType: AKType
-    public var publicBytes: [UInt8]
-    public var privateBytes: [UInt8]
+package struct AttestationKeyBlob: Hashable, Sendable, Codable {
+    package var ekType: EKType
+    package var akType: AKType
+    package var publicBytes: [UInt8]
+    package var privateBytes: [UInt8]
     /// The file it was read from (not stored in it), so a key that does not load can be named.
-    public var source: String?
+    package var source: String?
 
     enum CodingKeys: String, CodingKey { case ekType, akType, publicBytes, privateBytes }
 
-    public init(ekType: EKType, akType: AKType, publicBytes: [UInt8], privateBytes: [UInt8]) {
+    package init(ekType: EKType, akType: AKType, publicBytes: [UInt8], privateBytes: [UInt8]) {
         self.ekType = ekType
         self.akType = akType
         self.publicBytes = publicBytes
         self.privateBytes = privateBytes
     }
 
-    public var akPublic: Public {
+    package var akPublic: Public {
         get throws { try Public(wireBytes: publicBytes) }
     }
 }
 
 /// A transient object loaded for the duration of a `with…` call. Its handle is flushed when the call returns.
-public struct LoadedKey: Sendable {
+package struct LoadedKey: Sendable {
     let handle: UInt32
-    public let publicKey: Public
+    package let publicKey: Public
 }
 
 extension TPMDevice {
     /// TPM2_CreatePrimary in the endorsement hierarchy with an EK Credential Profile template; the EK is flushed
     /// when `body` returns or throws.
-    public func withEndorsementKey<R>(_ type: EKType, _ body: (LoadedKey) throws -> R) throws -> R {
+    package func withEndorsementKey<R>(_ type: EKType, _ body: (LoadedKey) throws -> R) throws -> R {
         try withContext { ctx in
             let ek = try createEK(ctx, type)
             defer { flush(ctx, ek.handle) }
@@ -86,7 +86,7 @@ extension TPMDevice {
 
     /// Creates an attestation key (restricted signing key) under the EK, as tpm2_createak does, and returns its
     /// blobs for saving. Nothing stays loaded in the TPM.
-    public func createAttestationKey(_ akType: AKType, under ekType: EKType) throws -> AttestationKeyBlob {
+    package func createAttestationKey(_ akType: AKType, under ekType: EKType) throws -> AttestationKeyBlob {
         try withContext { ctx in
             let ek = try createEK(ctx, ekType)
             defer { flush(ctx, ek.handle) }
@@ -111,7 +111,7 @@ extension TPMDevice {
     }
 
     /// Loads a saved AK under a freshly created EK, runs `body` with it, and flushes both.
-    public func withAttestationKey<R>(_ blob: AttestationKeyBlob, _ body: (LoadedKey) throws -> R) throws -> R {
+    package func withAttestationKey<R>(_ blob: AttestationKeyBlob, _ body: (LoadedKey) throws -> R) throws -> R {
         try withContext { ctx in
             let ak = try loadAK(ctx, blob)
             defer { flush(ctx, ak.handle) }

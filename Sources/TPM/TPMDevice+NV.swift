@@ -1,15 +1,15 @@
 internal import CTSS2
-public import TPMWire
+package import TPMWire
 
 extension TPMDevice {
     /// The DER EK certificate stored at the type's NV index, or nil when the index is not defined.
-    public func endorsementCertificate(_ type: EKType) throws -> [UInt8]? {
+    package func endorsementCertificate(_ type: EKType) throws -> [UInt8]? {
         try readNV(type.certificateNVIndex)
     }
 
     /// Reads a whole NV index (authorised by the index itself, empty password, as for EK certificates), in
     /// chunks of TPM_PT_NV_BUFFER_MAX. Returns nil when the index is not defined.
-    public func readNV(_ index: UInt32) throws -> [UInt8]? {
+    package func readNV(_ index: UInt32) throws -> [UInt8]? {
         let chunk = max(64, min(1024, try property(CTSS2_PT_NV_BUFFER_MAX()) ?? 512))
         return try withContext { ctx in
             var nv: ESYS_TR = ESYS_TR_NONE

@@ -1,14 +1,14 @@
 internal import CTSS2
-public import TPMWire
+package import TPMWire
 
 /// What one TPM2_PCR_Read sequence returned: the values (``PCRBanks``, the toolkit's one PCR-values type) of
 /// `selection`, read while the TPM's pcrUpdateCounter stayed `updateCounter`.
-public struct PCRRead: Hashable, Sendable {
-    public var updateCounter: UInt32
-    public var selection: PCRSelectionList
-    public var banks: PCRBanks
+package struct PCRRead: Hashable, Sendable {
+    package var updateCounter: UInt32
+    package var selection: PCRSelectionList
+    package var banks: PCRBanks
 
-    public init(updateCounter: UInt32, selection: PCRSelectionList, banks: PCRBanks) {
+    package init(updateCounter: UInt32, selection: PCRSelectionList, banks: PCRBanks) {
         self.updateCounter = updateCounter
         self.selection = selection
         self.banks = banks
@@ -16,13 +16,13 @@ public struct PCRRead: Hashable, Sendable {
 
     /// The values in the order of `selection.orderedPCRs`: the wire order of a quote's PCR values and of
     /// tpm2-tools' PCR file. Every selected PCR was read, so none is missing.
-    public var ordered: [[UInt8]] { banks.ordered(selection) ?? [] }
+    package var ordered: [[UInt8]] { banks.ordered(selection) ?? [] }
 }
 
 extension TPMDevice {
     /// TPM2_PCR_Read of any selection, repeated until every selected PCR is read (a TPM returns at most 8
     /// digests per call). Throws if the TPM's pcrUpdateCounter changes between calls.
-    public func readPCRs(_ selection: PCRSelectionList) throws -> PCRRead {
+    package func readPCRs(_ selection: PCRSelectionList) throws -> PCRRead {
         try withContext { ctx in try readPCRs(ctx, selection) }
     }
 
@@ -66,7 +66,7 @@ extension TPMDevice {
     }
 
     /// TPM2_PCR_Extend of one PCR with one digest per bank.
-    public func extendPCR(_ index: Int, digests: [(TPMAlgorithm, [UInt8])]) throws {
+    package func extendPCR(_ index: Int, digests: [(TPMAlgorithm, [UInt8])]) throws {
         guard (0..<24).contains(index) else { throw TPMDeviceError(.badArgument, "PCR index \(index) not in 0...23") }
         guard !digests.isEmpty, digests.count <= 16 else { throw TPMDeviceError(.badArgument, "extend needs 1 to 16 digests") }
         var w = WireWriter()

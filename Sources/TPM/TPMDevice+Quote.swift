@@ -1,17 +1,17 @@
 internal import CTSS2
-public import TPMWire
+package import TPMWire
 
 /// What TPM2_Quote returns, as exact wire bytes.
-public struct QuoteResult: Hashable, Sendable {
+package struct QuoteResult: Hashable, Sendable {
     /// TPMS_ATTEST as signed (the body of TPM2B_ATTEST, without its size).
-    public var attest: [UInt8]
+    package var attest: [UInt8]
     /// TPMT_SIGNATURE.
-    public var signature: [UInt8]
+    package var signature: [UInt8]
 }
 
 extension TPMDevice {
     /// TPM2_Quote over `nonce` (qualifyingData, at most 64 bytes) and `selection`, with the AK's own scheme.
-    public func quote(with ak: LoadedKey, nonce: [UInt8], selection: PCRSelectionList) throws -> QuoteResult {
+    package func quote(with ak: LoadedKey, nonce: [UInt8], selection: PCRSelectionList) throws -> QuoteResult {
         guard nonce.count <= 64 else { throw TPMDeviceError(.badArgument, "nonce of \(nonce.count) bytes; at most 64") }
         var qualifying = try CMarshal.data(nonce)
         var scheme = CTSS2_SigSchemeNull()
@@ -31,7 +31,7 @@ extension TPMDevice {
 
     /// A quote and the PCR values it covers, read so that no extend fell between them: PCRs are read before and
     /// after the quote and the read is retried if the TPM's pcrUpdateCounter moved.
-    public func quoteWithValues(with ak: LoadedKey, nonce: [UInt8], selection: PCRSelectionList) throws -> (QuoteResult, PCRRead) {
+    package func quoteWithValues(with ak: LoadedKey, nonce: [UInt8], selection: PCRSelectionList) throws -> (QuoteResult, PCRRead) {
         for _ in 0..<5 {
             let before = try readPCRs(selection)
             let q = try quote(with: ak, nonce: nonce, selection: selection)

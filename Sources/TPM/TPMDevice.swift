@@ -1,6 +1,6 @@
 internal import CTSS2
 import Foundation
-public import Logging
+package import Logging
 import TPMWire
 
 /// A TPM reached through a TCTI (`swtpm:host=127.0.0.1,port=2321`, `device:/dev/tpmrm0`, `mssim:...`).
@@ -10,7 +10,7 @@ import TPMWire
 ///
 /// `@unchecked Sendable`: the ESYS context is not thread-safe, so every use of it happens under `lock`.
 /// ESYS calls block; keep them off event loops.
-public final class TPMDevice: @unchecked Sendable {
+package final class TPMDevice: @unchecked Sendable {
     /// What to check when a TCTI does not open, by its kind.
     static func tctiHint(_ tcti: String) -> String {
         if tcti.hasPrefix("swtpm:") || tcti.hasPrefix("mssim:") {
@@ -28,20 +28,20 @@ public final class TPMDevice: @unchecked Sendable {
     }
 
     /// The default TCTI: the kernel's resource manager.
-    public static let defaultTCTI = "device:/dev/tpmrm0"
+    package static let defaultTCTI = "device:/dev/tpmrm0"
 
     /// The TCTI from the environment (`SMIG_TCTI`), or the default.
-    public static var environmentTCTI: String {
+    package static var environmentTCTI: String {
         ProcessInfo.processInfo.environment["SMIG_TCTI"] ?? defaultTCTI
     }
 
-    public let tcti: String
+    package let tcti: String
     let logger: Logger
     private let lock = NSRecursiveLock()
     private var tctiContext: OpaquePointer?
     private var esys: OpaquePointer?
 
-    public init(tcti: String = TPMDevice.environmentTCTI, logger: Logger = Logger(label: "smig.tpm")) throws {
+    package init(tcti: String = TPMDevice.environmentTCTI, logger: Logger = Logger(label: "smig.tpm")) throws {
         self.tcti = tcti
         self.logger = logger
         // tpm2-tss logs failures to stderr itself; ours carry the decoded response code already, so keep the
@@ -77,7 +77,7 @@ public final class TPMDevice: @unchecked Sendable {
     }
 
     /// TPM2_GetRandom, looping until `count` bytes have been returned.
-    public func random(_ count: Int) throws -> [UInt8] {
+    package func random(_ count: Int) throws -> [UInt8] {
         guard (0...4096).contains(count) else { throw TPMDeviceError(.badArgument, "random: count \(count) not in 0...4096") }
         return try withContext { ctx in
             var out: [UInt8] = []

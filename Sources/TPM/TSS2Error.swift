@@ -1,11 +1,11 @@
 internal import CTSS2
 
 /// A failure reported by tpm2-tss or the TPM: the TSS2_RC, the ESYS function, and Tss2_RC_Decode's text.
-public struct TSS2Error: Error, Hashable, Sendable, CustomStringConvertible {
+package struct TSS2Error: Error, Hashable, Sendable, CustomStringConvertible {
     /// TSS2_RC as returned (layer in the top byte, TPM_RC or TSS error below).
-    public let rc: UInt32
-    public let function: String
-    public let decoded: String
+    package let rc: UInt32
+    package let function: String
+    package let decoded: String
 
     init(rc: TSS2_RC, function: String) {
         self.rc = rc
@@ -18,47 +18,47 @@ public struct TSS2Error: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The TPM response code without the TSS layer byte (e.g. 0x902 TPM_RC_OBJECT_MEMORY).
-    public var tpmRC: UInt32 { rc & 0xFFFF }
+    package var tpmRC: UInt32 { rc & 0xFFFF }
 
     /// TPM_RC_HANDLE and friends: the handle or NV index does not exist.
-    public var isHandleNotFound: Bool {
+    package var isHandleNotFound: Bool {
         let base = rc & 0xFFFF
         // TPM_RC_HANDLE (0x8B) in format-one responses carries parameter/handle bits in 0xF00.
         return (base & 0x0BF) == 0x08B
     }
 
-    public var description: String {
+    package var description: String {
         "\(function) failed: 0x" + String(rc, radix: 16) + " (\(decoded))"
     }
 }
 
 /// Errors of this module that are not a TSS2 response code.
-public struct TPMDeviceError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+package struct TPMDeviceError: Error, Hashable, Sendable, CustomStringConvertible {
+    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        package let rawValue: String
+        package init(rawValue: String) { self.rawValue = rawValue }
+        package var description: String { rawValue }
         /// The TCTI string is malformed or its library cannot be loaded.
-        public static let tctiUnavailable = Code(rawValue: "tpm.tcti-unavailable")
+        package static let tctiUnavailable = Code(rawValue: "tpm.tcti-unavailable")
         /// The TPM returned bytes this project cannot decode.
-        public static let unexpectedResponse = Code(rawValue: "tpm.unexpected-response")
+        package static let unexpectedResponse = Code(rawValue: "tpm.unexpected-response")
         /// A saved key blob is missing, unreadable or does not load.
-        public static let keyState = Code(rawValue: "tpm.key-state")
+        package static let keyState = Code(rawValue: "tpm.key-state")
         /// An argument out of range (PCR index, digest length, nonce size).
-        public static let badArgument = Code(rawValue: "tpm.bad-argument")
+        package static let badArgument = Code(rawValue: "tpm.bad-argument")
         /// The EK the TPM made does not match its certificate.
-        public static let ekMismatch = Code(rawValue: "tpm.ek-certificate-mismatch")
+        package static let ekMismatch = Code(rawValue: "tpm.ek-certificate-mismatch")
     }
 
-    public let code: Code
-    public let reason: String
+    package let code: Code
+    package let reason: String
 
-    public init(_ code: Code, _ reason: String) {
+    package init(_ code: Code, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
-    public var description: String { "\(code): \(reason)" }
+    package var description: String { "\(code): \(reason)" }
 }
 
 @inline(__always)

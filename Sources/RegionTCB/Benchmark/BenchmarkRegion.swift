@@ -2,8 +2,8 @@ import Attestation
 import Crypto
 import Hummingbird
 import Foundation
-public import Logging
-public import NIOSSL
+package import Logging
+package import NIOSSL
 import Policy
 import RegionProtocol
 import TPMWire
@@ -13,22 +13,22 @@ import X509
 /// `rctcb init` makes one (region CA, server and admin identities, SQLite IVT in WAL), N software-key doubles
 /// (``SoftwareAgentDouble``) written straight into that IVT, an agent TLS identity per double issued by the
 /// region CA, and the real ``RegionState`` over the real ``IVTStore``. The directory is removed by ``destroy()``.
-public final class BenchmarkRegion: Sendable {
+package final class BenchmarkRegion: Sendable {
     /// The policy name of every benchmark region; ``IVTStore`` writes doubles only into an IVT of this name.
-    public static let regionName = "benchmark-only-software-keys"
+    package static let regionName = "benchmark-only-software-keys"
     static let measurementName = "file:/benchmark/hypervisor"
     static let measurement = Array(SHA256.hash(data: Data("benchmark hypervisor image".utf8)))
 
-    public let directory: RegionDirectory
-    public let region: RegionState
-    public let doubles: [SoftwareAgentDouble]
-    public let byHost: [String: SoftwareAgentDouble]
+    package let directory: RegionDirectory
+    package let region: RegionState
+    package let doubles: [SoftwareAgentDouble]
+    package let byHost: [String: SoftwareAgentDouble]
     /// Each double's client identity (agent certificate of the region CA) and the region CA certificate.
-    public let identities: [String: (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey)]
-    public let caCertificate: NIOSSLCertificate
+    package let identities: [String: (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey)]
+    package let caCertificate: NIOSSLCertificate
     let logger: Logger
 
-    public init(hosts n: Int, logger: Logger) throws {
+    package init(hosts n: Int, logger: Logger) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-bench-region-\(UUID().uuidString)")
         directory = RegionDirectory(dir.path)
         self.logger = logger
@@ -56,7 +56,7 @@ public final class BenchmarkRegion: Sendable {
     }
 
     /// Brings every double to `trusted` through the RC-TCB's own direct challenges (answered in process).
-    public func warmUp() async throws {
+    package func warmUp() async throws {
         let byHost = self.byHost
         await region.setChallenger { cfg, challenge in
             guard let d = byHost[cfg.id], let nonce = Hex.decode(challenge.nonce) else { throw RegionError(.unknownHost, cfg.id) }
@@ -79,7 +79,7 @@ public final class BenchmarkRegion: Sendable {
     /// Writes the region policy of this benchmark region (and its one golden file) beside the IVT, for
     /// `smig-attest rctcb serve`: every double at a loopback address of its own, the ring in host order, and intervals of an hour so
     /// that during a run the RC-TCB's own schedule (direct challenges, staleness) stays out of the measurement.
-    public func writePolicy() throws -> String {
+    package func writePolicy() throws -> String {
         let golden = "kind: golden-values\nversion: 1\nname: benchmark\nmeasurements:\n  \(Self.measurementName):\n" +
             "    sha256: [\(Hex.encode(Self.measurement))]\n    required: true\n"
         try Data(golden.utf8).write(to: URL(fileURLWithPath: directory.path + "/benchmark.golden.yaml"))
@@ -99,7 +99,7 @@ public final class BenchmarkRegion: Sendable {
         return path
     }
 
-    public func destroy() {
+    package func destroy() {
         try? FileManager.default.removeItem(atPath: directory.path)
     }
 }

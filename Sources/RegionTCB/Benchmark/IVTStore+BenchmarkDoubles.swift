@@ -5,7 +5,7 @@ import Policy
 
 extension IVTStore {
     /// The EK "certificate" recorded for a benchmark double: it says what the host is, in every IVT listing.
-    public static let benchmarkDoubleMarker = "BENCHMARK DOUBLE: software key, not a TPM"
+    package static let benchmarkDoubleMarker = "BENCHMARK DOUBLE: software key, not a TPM"
 
     /// BENCHMARK ONLY: records software-key doubles as enrolled hosts of a throwaway benchmark IVT, in one
     /// transaction (each with its audit event). This bypasses enrolment — no EK certificate, no

@@ -9,17 +9,17 @@ import RegionProtocol
 import TPMWire
 
 /// What one load run measured.
-public struct RegionLoadResult: Sendable, Codable {
-    public var attestations: Int
-    public var errors: Int
-    public var seconds: Double
-    public var perSecond: Double
-    public var p50Milliseconds: Double
-    public var p99Milliseconds: Double
+package struct RegionLoadResult: Sendable, Codable {
+    package var attestations: Int
+    package var errors: Int
+    package var seconds: Double
+    package var perSecond: Double
+    package var p50Milliseconds: Double
+    package var p99Milliseconds: Double
     /// The first failure seen, if any (code and message).
-    public var firstError: String?
+    package var firstError: String?
     /// CPU time of this whole process (RC-TCB and load generator) per second of the run.
-    public var processCPUCores: Double
+    package var processCPUCores: Double
 }
 
 /// BENCHMARK ONLY — the load of `bench region`: ring duty of N software-key doubles (``BenchmarkRegion``).
@@ -31,10 +31,10 @@ public struct RegionLoadResult: Sendable, Codable {
 /// its last report while that nonce is valid, and asks for one otherwise. Workers own disjoint sets of doubles, so
 /// no agent runs two duties at once; latency is from the start of the duty (asking for the assignment, if it
 /// must) to the report's answer.
-public enum RegionLoadGenerator {
+package enum RegionLoadGenerator {
     /// Over HTTPS with mutual TLS: each double presents its own agent certificate (its own connections).
     /// `onMeasuredRunStart` runs after the warm-up pass (every double connected once), just before the timed run.
-    public static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double,
+    package static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double,
                                 onMeasuredRunStart: @Sendable () -> Void = {}) async throws -> RegionLoadResult {
         let pool = RegionIdentityPool(trusting: bench.caCertificate)
         var tlsByHost: [String: TLSConfiguration] = [:]
@@ -68,7 +68,7 @@ public enum RegionLoadGenerator {
     }
 
     /// The same ring duty calling ``RegionState`` directly: no HTTP, no TLS, no JSON.
-    public static func inProcess(_ bench: BenchmarkRegion, concurrency: Int, seconds: Double) async -> RegionLoadResult {
+    package static func inProcess(_ bench: BenchmarkRegion, concurrency: Int, seconds: Double) async -> RegionLoadResult {
         let region = bench.region
         let selection = region.selection
         let step: Step = { reporter, given in

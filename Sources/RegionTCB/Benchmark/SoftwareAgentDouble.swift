@@ -1,8 +1,8 @@
-public import Attestation
+package import Attestation
 import Crypto
 import Foundation
 import Policy
-public import TPMWire
+package import TPMWire
 
 /// BENCHMARK DOUBLE — a simulated host whose "TPM" is a software ECDSA P-256 key, not a TPM.
 ///
@@ -12,23 +12,23 @@ public import TPMWire
 /// RC-TCB's verification runs unchanged on its evidence. Nothing binds the key to a TPM: such a key can never
 /// pass enrolment (no EK certificate, no TPM2_ActivateCredential), and doubles are written only into a
 /// throwaway benchmark IVT by ``BenchmarkRegion`` — never into a real region.
-public final class SoftwareAgentDouble: @unchecked Sendable {
+package final class SoftwareAgentDouble: @unchecked Sendable {
     // @unchecked Sendable: the mutable TPM clock is guarded by `lock`; everything else is immutable.
-    public let hostId: String
+    package let hostId: String
     let key: P256.Signing.PrivateKey
     /// TPM2B_PUBLIC of the software key, in the shape of a restricted ECC signing AK.
-    public let akPublic: [UInt8]
-    public let akName: [UInt8]
+    package let akPublic: [UInt8]
+    package let akName: [UInt8]
     let records: [MeasurementRecord]
     /// PCR values by index (SHA-256 bank): PCRs 0-7 zero, PCR 15 the replay of `records`.
     let pcrs: [Int: [UInt8]]
     let lock = NSLock()
     var clock: UInt64 = 1_000
-    public let resetCount: UInt32 = 1
-    public let restartCount: UInt32 = 0
+    package let resetCount: UInt32 = 1
+    package let restartCount: UInt32 = 0
 
     /// `measurement`: the SHA-256 this host's single measured file has (the benchmark's golden value).
-    public init(hostId: String, measurementName: String, measurement: [UInt8]) throws {
+    package init(hostId: String, measurementName: String, measurement: [UInt8]) throws {
         self.hostId = hostId
         key = P256.Signing.PrivateKey()
         let x963 = Array(key.publicKey.x963Representation)
@@ -49,7 +49,7 @@ public final class SoftwareAgentDouble: @unchecked Sendable {
     }
 
     /// A quote over `nonce` and `selection` (SHA-256 bank only), signed by the software key, as an evidence bundle.
-    public func evidence(nonce: [UInt8], selection: PCRSelectionList) throws -> EvidenceBundle {
+    package func evidence(nonce: [UInt8], selection: PCRSelectionList) throws -> EvidenceBundle {
         let values = selection.orderedPCRs.map { pcrs[Int($0.pcr)] ?? PCRBanks.resetValue(.sha256, pcr: Int($0.pcr)) }
         let digest = Array(SHA256.hash(data: values.flatMap { $0 }))
         let now: UInt64 = lock.withLock { clock += 10; return clock }

@@ -1,5 +1,5 @@
 import Attestation
-public import ArgumentParser
+package import ArgumentParser
 import Crypto
 import Foundation
 import Measurement
@@ -9,8 +9,8 @@ import Glibc
 #endif
 
 /// `smig-attest bench measure`: measurement digest throughput against raw SHA-256 over the same bytes in memory.
-public struct BenchMeasure: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BenchMeasure: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "measure",
         abstract: "Measurement throughput (file, process text) vs raw in-memory SHA-256 of the same bytes.",
         discussion: """
@@ -21,34 +21,34 @@ public struct BenchMeasure: ParsableCommand {
         Run from a release build (swift build -c release) for meaningful figures.
         """)
 
-    @Option(help: "File size in MiB.") public var size: Int = 64
+    @Option(help: "File size in MiB.") package var size: Int = 64
     @Option(help: "Process whose text to measure (default: this process).") public var pid: Int32?
     @Option(help: "Alternating rounds (raw, measured); the best of each counts.") public var rounds: Int = 5
-    @Option(help: "Directory for the temporary file.") public var directory: String = NSTemporaryDirectory()
-    @Flag(name: .long, help: "Print machine-readable JSON instead of text.") public var json = false
+    @Option(help: "Directory for the temporary file.") package var directory: String = NSTemporaryDirectory()
+    @Flag(name: .long, help: "Print machine-readable JSON instead of text.") package var json = false
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard (1...4096).contains(size) else { throw ValidationError("--size must be 1-4096 MiB") }
         guard (1...50).contains(rounds) else { throw ValidationError("--rounds must be 1-50") }
     }
 
-    public struct Row: Encodable, Sendable {
-        public var subject: String
-        public var bytes: Int
-        public var rawMiBPerSecond: Double
-        public var measuredMiBPerSecond: Double
+    package struct Row: Encodable, Sendable {
+        package var subject: String
+        package var bytes: Int
+        package var rawMiBPerSecond: Double
+        package var measuredMiBPerSecond: Double
         /// measured / raw.
-        public var ratio: Double
-        public var meetsTarget: Bool
+        package var ratio: Double
+        package var meetsTarget: Bool
     }
 
-    public struct Report: Encodable, Sendable {
-        public var benchmark = "measure"
-        public var build: String
-        public var target = 0.8
-        public var rows: [Row]
+    package struct Report: Encodable, Sendable {
+        package var benchmark = "measure"
+        package var build: String
+        package var target = 0.8
+        package var rows: [Row]
     }
 
     static func best(_ rounds: Int, raw: () throws -> Void, measured: () throws -> Void) rethrows -> (Duration, Duration) {
@@ -75,7 +75,7 @@ public struct BenchMeasure: ParsableCommand {
                    meetsTarget: ratio >= 0.8)
     }
 
-    public func run() throws {
+    package func run() throws {
         try Output.reporting {
             var rows: [Row] = []
 

@@ -1,20 +1,20 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import Measurement
 import Policy
 
 /// `smig-attest golden capture --source ... > golden.yaml`
-public struct GoldenCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct GoldenCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "golden",
         abstract: "Work with golden values.",
         subcommands: [GoldenCaptureCommand.self])
 
-    public init() {}
+    package init() {}
 }
 
-public struct GoldenCaptureCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct GoldenCaptureCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "capture",
         abstract: "Measure a known-good host and print golden values (YAML) for it.",
         discussion: """
@@ -23,17 +23,17 @@ public struct GoldenCaptureCommand: ParsableCommand {
         one executable become one entry. Review the file before use: it says what is trusted.
         """)
 
-    @OptionGroup public var selection: MeasurementSourceOptions
-    @Option(help: "The golden set's name.") public var name: String = "captured"
-    @Flag(help: "Do not mark captured entries as required.") public var optional = false
+    @OptionGroup package var selection: MeasurementSourceOptions
+    @Option(help: "The golden set's name.") package var name: String = "captured"
+    @Flag(help: "Do not mark captured entries as required.") package var optional = false
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard !selection.sources.isEmpty else { throw ValidationError("give at least one --source") }
     }
 
-    public func run() throws {
+    package func run() throws {
         try Output.reporting {
             let measurements = try MeasureCommand.measureAll(try selection.resolve(golden: nil))
             let host = ProcessInfo.processInfo.hostName

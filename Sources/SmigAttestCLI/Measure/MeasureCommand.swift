@@ -1,20 +1,20 @@
-public import ArgumentParser
+package import ArgumentParser
 import Agent
-public import Attestation
+import Attestation
 import Foundation
-public import Measurement
-public import Policy
+package import Measurement
+package import Policy
 
 /// Source selection shared by `measure` and `golden capture`.
-public struct MeasurementSourceOptions: ParsableArguments {
+package struct MeasurementSourceOptions: ParsableArguments {
     @Option(name: .customLong("source"),
             help: ArgumentHelp("A measurement source (repeatable): \(SourceSpec.syntax).", valueName: "source"))
-    public var sources: [String] = []
+    package var sources: [String] = []
 
-    public init() {}
+    package init() {}
 
     /// The sources: the --source options, else those a golden file's entry names imply.
-    public func resolve(golden: GoldenValues?) throws -> [any MeasurementSource] {
+    package func resolve(golden: GoldenValues?) throws -> [any MeasurementSource] {
         if !sources.isEmpty { return try sources.map { try SourceSpec.parse($0) } }
         guard let golden else { throw ValidationError("give --source (or --golden to measure what it names)") }
         return try SourceSpec.sources(impliedBy: golden)
@@ -31,8 +31,8 @@ struct ExtendReport: Encodable {
 }
 
 /// `smig-attest measure [--source ...] [--golden FILE] [--extend] [--json]`
-public struct MeasureCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct MeasureCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "measure",
         abstract: "Take the hypervisor measurements and show the golden entry each one matches.",
         discussion: """
@@ -43,23 +43,23 @@ public struct MeasureCommand: ParsableCommand {
         --reset-log.
         """)
 
-    @OptionGroup public var selection: MeasurementSourceOptions
-    @Option(help: "Golden-values file to match against.") public var golden: String?
+    @OptionGroup package var selection: MeasurementSourceOptions
+    @Option(help: "Golden-values file to match against.") package var golden: String?
     @Flag(help: "Extend new or changed measurements into the TPM and append them to the measurement log.")
-    public var extend = false
+    package var extend = false
     @Flag(help: ArgumentHelp("Start a new measurement log for this boot, keeping the old one as LOG.damaged-<time>.",
                              discussion: MeasureCommand.resetLogHelp))
-    public var resetLog = false
+    package var resetLog = false
     @Option(help: "PCR for runtime measurements (8-15: software cannot reset them).") public var pcr: Int = Measurer.defaultPCR
     @Option(help: ArgumentHelp("Measurement log (default STATE_DIR/measurements.log).", valueName: "file"))
-    public var log: String?
-    @OptionGroup public var tpm: TPMOptions
-    @OptionGroup public var state: StateOptions
-    @Flag(name: .long, help: "Print machine-readable JSON instead of text.") public var json = false
+    package var log: String?
+    @OptionGroup package var tpm: TPMOptions
+    @OptionGroup package var state: StateOptions
+    @Flag(name: .long, help: "Print machine-readable JSON instead of text.") package var json = false
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard (8...15).contains(pcr) else { throw ValidationError("--pcr must be 8-15 (PCRs software cannot reset), not \(pcr)") }
         if resetLog, extend || golden != nil || !selection.sources.isEmpty {
             throw ValidationError("--reset-log takes no --extend, --golden or --source: it only starts a new log")
@@ -67,17 +67,17 @@ public struct MeasureCommand: ParsableCommand {
     }
 
     /// The measurement log path for a state directory.
-    public static func logPath(_ explicit: String?, state: StateOptions) -> String {
+    package static func logPath(_ explicit: String?, state: StateOptions) -> String {
         explicit ?? state.directory.appendingPathComponent("measurements.log").path
     }
 
-    public static func measureAll(_ sources: [any MeasurementSource]) throws -> [NamedMeasurement] {
+    package static func measureAll(_ sources: [any MeasurementSource]) throws -> [NamedMeasurement] {
         var out: [NamedMeasurement] = []
         for source in sources { out += try source.measure() }
         return out
     }
 
-    public func run() throws {
+    package func run() throws {
         try Output.reporting {
             if resetLog { return try startNewLog() }
             let goldenValues = try golden.map { try GoldenValues(contentsOfFile: $0) }

@@ -1,9 +1,9 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 
 /// The measurement and policy commands, registered by the root command: `policy`, `golden`, `measure`.
 /// (`bench measure` is ``BenchMeasure``, registered under `bench`.)
-public enum MeasurementCommands {
-    public static let subcommands: [any ParsableCommand.Type] = [PolicyCommand.self, GoldenCommand.self,
+package enum MeasurementCommands {
+    package static let subcommands: [any ParsableCommand.Type] = [PolicyCommand.self, GoldenCommand.self,
                                                                  MeasureCommand.self]
 }

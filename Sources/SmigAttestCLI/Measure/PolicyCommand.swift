@@ -1,20 +1,20 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import Policy
 
 /// `smig-attest policy check FILE...`
-public struct PolicyCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct PolicyCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Work with golden-values and region policy files.",
         subcommands: [PolicyCheckCommand.self])
 
-    public init() {}
+    package init() {}
 }
 
 /// Validates policy files without running anything; one line per file, errors as FILE:LINE:COL.
-public struct PolicyCheckCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct PolicyCheckCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Validate golden-values and region policy files (strict schema, positions in every error).",
         discussion: """
@@ -28,34 +28,34 @@ public struct PolicyCheckCommand: ParsableCommand {
         Exit status 1 if any file is rejected, 2 if one cannot be read.
         """)
 
-    @Argument(help: "Policy files to check.") public var files: [String]
-    @Flag(name: .long, help: "Print machine-readable JSON instead of text.") public var json = false
-    @Flag(name: .long, help: "Accept absolute 'golden:' paths in region files.") public var allowAbsoluteGolden = false
+    @Argument(help: "Policy files to check.") package var files: [String]
+    @Flag(name: .long, help: "Print machine-readable JSON instead of text.") package var json = false
+    @Flag(name: .long, help: "Accept absolute 'golden:' paths in region files.") package var allowAbsoluteGolden = false
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one policy file") }
     }
 
     /// The outcome for one file (and, for a region, one per golden file its hosts name).
-    public struct FileResult: Encodable, Sendable {
-        public struct Failure: Encodable, Sendable {
-            public var code: String
-            public var file: String
-            public var line: Int
-            public var column: Int
-            public var message: String
-            public var hint: String?
+    package struct FileResult: Encodable, Sendable {
+        package struct Failure: Encodable, Sendable {
+            package var code: String
+            package var file: String
+            package var line: Int
+            package var column: Int
+            package var message: String
+            package var hint: String?
         }
-        public var file: String
-        public var ok: Bool
-        public var kind: String?
-        public var name: String?
-        public var summary: String?
+        package var file: String
+        package var ok: Bool
+        package var kind: String?
+        package var name: String?
+        package var summary: String?
         /// The first error (kept for scripts that read one); `errors` has every error of the file, in file order.
-        public var error: Failure?
-        public var errors: [Failure]?
+        package var error: Failure?
+        package var errors: [Failure]?
 
         init(file: String, ok: Bool, kind: String? = nil, name: String? = nil, summary: String? = nil) {
             self.file = file
@@ -76,7 +76,7 @@ public struct PolicyCheckCommand: ParsableCommand {
     }
 
     /// Checks one policy file; for a region, also the golden files its hosts name (relative to it).
-    public static func check(_ path: String, allowAbsoluteGolden: Bool = false) -> [FileResult] {
+    package static func check(_ path: String, allowAbsoluteGolden: Bool = false) -> [FileResult] {
         do {
             switch try PolicyDocument(contentsOfFile: path) {
             case let .goldenValues(golden):
@@ -114,7 +114,7 @@ public struct PolicyCheckCommand: ParsableCommand {
         }
     }
 
-    public func run() throws {
+    package func run() throws {
         var results: [FileResult] = []
         for file in files { results += Self.check(file, allowAbsoluteGolden: allowAbsoluteGolden) }
         if json {

@@ -1,12 +1,12 @@
-public import ArgumentParser
+package import ArgumentParser
 import BuiltInGuests
 import Foundation
 import Migration
 
 /// `smig-attest bench migrate`: live-migration time and downtime for test guests of several
 /// sizes between two loopback hosts, p50 over several runs, with QEMU's own figures beside ours.
-public struct BenchMigrate: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BenchMigrate: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Benchmark QEMU live migration of the test guest between two loopback hosts.",
         discussion: """
@@ -17,16 +17,16 @@ public struct BenchMigrate: AsyncParsableCommand {
             running on the target, QEMU's total-time and downtime, and smig-attest's ratio to tuned QMP.
             """)
 
-    @Option(help: "Guest sizes in MiB, comma separated.") public var sizes = "64,256,512"
-    @Option(help: "Runs per size.") public var runs = 5
-    @Option(help: "First of 100 loopback ports to use.") public var basePort = 29800
+    @Option(help: "Guest sizes in MiB, comma separated.") package var sizes = "64,256,512"
+    @Option(help: "Runs per size.") package var runs = 5
+    @Option(help: "First of 100 loopback ports to use.") package var basePort = 29800
     @Option(name: .customLong("work-dir"), help: "Scratch state directory (default: a fresh temporary one, removed after).")
-    public var workDir: String?
-    @Flag(name: .long, help: "Print JSON instead of a table.") public var json = false
+    package var workDir: String?
+    @Flag(name: .long, help: "Print JSON instead of a table.") package var json = false
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard (1...50).contains(runs) else { throw ValidationError("--runs must be 1...50") }
         guard !parsedSizes.isEmpty, parsedSizes.allSatisfy({ (16...4096).contains($0) }) else {
             throw ValidationError("--sizes must be a comma separated list of MiB in 16...4096")
@@ -76,7 +76,7 @@ public struct BenchMigrate: AsyncParsableCommand {
 
     struct Sample { var totalMs: Double; var qemuTotal: Double?; var downtime: Double? }
 
-    public func run() async throws {
+    package func run() async throws {
         let fm = FileManager.default
         let dir = workDir ?? fm.temporaryDirectory.appendingPathComponent("smig-bench-\(UUID().uuidString.prefix(8))").path
         defer { if workDir == nil { try? fm.removeItem(atPath: dir) } }

@@ -1,11 +1,11 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import RegionProtocol
 import RegionTCB
 
 /// `smig-attest migrate VM --to HOST`: a live migration the RC-TCB gates.
-public struct MigrateCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct MigrateCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Live-migrate a VM to another host, gated by the RC-TCB's attestation of that host.",
         discussion: """
@@ -22,9 +22,9 @@ public struct MigrateCommand: AsyncParsableCommand {
     @Option(help: "Target host (an id of the region policy).") var to: String
     @OptionGroup var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         try await Output.reportingAsync {
             try await admin.withClient { client, base in
                 let outcome: Evacuator.Outcome = try await client.post("\(base)/v1/migrations", MigrationRequest(vm: vm, target: to))

@@ -1,7 +1,7 @@
-public import ArgumentParser
+package import ArgumentParser
 
 /// The migration commands, registered by the root command: `vms`, `vm`, `migrate`.
 /// (`bench migrate` is `BenchMigrate`, registered under `bench`.)
-public enum MigrationCommands {
-    public static let subcommands: [any ParsableCommand.Type] = [VMsCommand.self, VMCommand.self, MigrateCommand.self]
+package enum MigrationCommands {
+    package static let subcommands: [any ParsableCommand.Type] = [VMsCommand.self, VMCommand.self, MigrateCommand.self]
 }

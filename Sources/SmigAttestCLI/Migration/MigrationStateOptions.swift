@@ -1,19 +1,19 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import Logging
 import Migration
 
 /// Options shared by the migration commands.
-public struct MigrationStateOptions: ParsableArguments {
+package struct MigrationStateOptions: ParsableArguments {
     @Option(name: .customLong("state-dir"), help: ArgumentHelp(
         "Directory holding the VM inventory (vms.sqlite) and per-host state. Default: $SMIG_STATE_DIR or /var/lib/smig-attest.",
         valueName: "dir"))
-    public var stateDir: String?
+    package var stateDir: String?
 
     @Flag(name: .long, help: "Print JSON instead of a table.")
-    public var json = false
+    package var json = false
 
-    public init() {}
+    package init() {}
 
     var resolvedStateDir: String {
         if let stateDir { return absolute(stateDir) }

@@ -1,37 +1,37 @@
-public import ArgumentParser
-public import BuiltInGuests
+package import ArgumentParser
+package import BuiltInGuests
 import Foundation
-public import Migration
+package import Migration
 
 /// `smig-attest vm ...`: start, stop and resume VMs; declare hosts.
-public struct VMCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct VMCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "vm",
         abstract: "Start or stop a VM; declare the hosts VMs run on. (Moving a VM is the RC-TCB's: see `migrate`.)",
         subcommands: [VMStartCommand.self, VMStopCommand.self, VMHostCommand.self])
 
-    public init() {}
+    package init() {}
 }
 
-public struct VMStartCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct VMStartCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "start",
         abstract: "Start a VM on a host and record it in the inventory.",
         discussion: "Without --image the VM boots the built-in test guest (a boot sector that keeps counting).")
 
-    @OptionGroup public var options: MigrationStateOptions
+    @OptionGroup package var options: MigrationStateOptions
     @Argument(help: "VM name (A-Z a-z 0-9 - _).") public var name: String
     @Option(help: "Host to start it on (see `vm host add`).") public var host: String
-    @Option(help: "Memory in MiB.") public var memory = 64
-    @Option(help: "QEMU machine type.") public var machine = "pc"
-    @Option(help: "Virtual CPUs.") public var cpus = 1
+    @Option(help: "Memory in MiB.") package var memory = 64
+    @Option(help: "QEMU machine type.") package var machine = "pc"
+    @Option(help: "Virtual CPUs.") package var cpus = 1
     @Option(help: "Raw floppy boot image (default: a built-in guest, see --guest).") public var image: String?
     @Option(help: "Built-in guest without --image: counter (counts as fast as it can) or ticker (counts 100 Hz timer ticks, idle in between).")
-    public var guest: TestGuest.Kind = .counter
+    package var guest: TestGuest.Kind = .counter
 
-    public init() {}
+    package init() {}
 
-    public func run() async throws { try await reportingInventoryErrors(body) }
+    package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
         let orchestrator = try options.orchestrator()
@@ -47,13 +47,13 @@ public struct VMStartCommand: AsyncParsableCommand {
     }
 }
 
-public struct VMStopCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a VM and remove it from the inventory.")
-    @OptionGroup public var options: MigrationStateOptions
-    @Argument(help: "VM name.") public var name: String
-    public init() {}
+package struct VMStopCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a VM and remove it from the inventory.")
+    @OptionGroup package var options: MigrationStateOptions
+    @Argument(help: "VM name.") package var name: String
+    package init() {}
 
-    public func run() async throws { try await reportingInventoryErrors(body) }
+    package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
         try await options.orchestrator().stopVM(name)
@@ -62,35 +62,35 @@ public struct VMStopCommand: AsyncParsableCommand {
 }
 
 
-public struct VMHostCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct VMHostCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "host",
         abstract: "Declare, list and remove hosts (a name, an address, a port range and a state directory).",
         subcommands: [VMHostAddCommand.self, VMHostListCommand.self, VMHostRemoveCommand.self])
-    public init() {}
+    package init() {}
 }
 
-public struct VMHostAddCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct VMHostAddCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "add",
         abstract: "Declare a host.",
         discussion: """
             Example: smig-attest vm host add a --address 127.0.0.1 --ports 47000-47099
             Several hosts may share one machine: give each its own port range.
             """)
-    @OptionGroup public var options: MigrationStateOptions
-    @Argument(help: "Host name.") public var name: String
-    @Option(help: "Address incoming migrations listen on.") public var address = "127.0.0.1"
-    @Option(help: "Port range for incoming migrations, LOW-HIGH.") public var ports: String
-    @Option(help: "Hypervisor: qemu or xen.") public var kind: MigrationHost.Kind = .qemu
+    @OptionGroup package var options: MigrationStateOptions
+    @Argument(help: "Host name.") package var name: String
+    @Option(help: "Address incoming migrations listen on.") package var address = "127.0.0.1"
+    @Option(help: "Port range for incoming migrations, LOW-HIGH.") package var ports: String
+    @Option(help: "Hypervisor: qemu or xen.") package var kind: MigrationHost.Kind = .qemu
     @Option(name: .customLong("host-dir"), help: "State directory of this host (default: STATE-DIR/hosts/NAME).") public var hostDir: String?
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         do { _ = try MigrationHost.parsePorts(ports) } catch { throw ValidationError("\(error)") }
     }
 
-    public func run() async throws { try await reportingInventoryErrors(body) }
+    package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
         let range = try MigrationHost.parsePorts(ports)
@@ -102,12 +102,12 @@ public struct VMHostAddCommand: AsyncParsableCommand {
     }
 }
 
-public struct VMHostListCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "list", abstract: "List declared hosts.")
-    @OptionGroup public var options: MigrationStateOptions
-    public init() {}
+package struct VMHostListCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(commandName: "list", abstract: "List declared hosts.")
+    @OptionGroup package var options: MigrationStateOptions
+    package init() {}
 
-    public func run() async throws { try await reportingInventoryErrors(body) }
+    package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
         let hosts = try options.inventory().hosts()
@@ -120,8 +120,8 @@ public struct VMHostListCommand: AsyncParsableCommand {
     }
 }
 
-public struct VMHostRemoveCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct VMHostRemoveCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "remove",
         abstract: "Remove a declared host from the inventory.",
         discussion: """
@@ -129,11 +129,11 @@ public struct VMHostRemoveCommand: AsyncParsableCommand {
             stop or migrate its VMs first, and finish interrupted migrations with `smig-attest vms --recover`. \
             The host's state directory and the migration history stay; the inventory's audit trail records the removal.
             """)
-    @OptionGroup public var options: MigrationStateOptions
-    @Argument(help: "Host name.") public var name: String
-    public init() {}
+    @OptionGroup package var options: MigrationStateOptions
+    @Argument(help: "Host name.") package var name: String
+    package init() {}
 
-    public func run() async throws { try await reportingInventoryErrors(body) }
+    package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
         try options.inventory().removeHost(name)

@@ -1,10 +1,10 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import Migration
 
 /// `smig-attest vms`: which VM runs where; `--recover` repairs after a crash first.
-public struct VMsCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct VMsCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "vms",
         abstract: "List the VMs in the inventory with their host and state.",
         discussion: """
@@ -14,12 +14,12 @@ public struct VMsCommand: AsyncParsableCommand {
             QMP socket does not answer in time is reported "slow" and left as it is (never "lost"); run again later.
             """)
 
-    @OptionGroup public var options: MigrationStateOptions
+    @OptionGroup package var options: MigrationStateOptions
 
     @Flag(name: .long, help: "Repair the state left by an interrupted migration before listing.")
-    public var recover = false
+    package var recover = false
 
-    public init() {}
+    package init() {}
 
     struct Line: Codable {
         var name: String
@@ -34,7 +34,7 @@ public struct VMsCommand: AsyncParsableCommand {
         var vms: [Line]
     }
 
-    public func run() async throws { try await reportingInventoryErrors(body) }
+    package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
         let orchestrator = try options.orchestrator()

@@ -1,20 +1,20 @@
-public import ArgumentParser
+package import ArgumentParser
 import Agent
 import Foundation
 import Logging
 import TPM
 
 /// `smig-attest agent …`: the per-host agent.
-public struct AgentCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct AgentCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "The per-host agent: enrolment with the RC-TCB, measurement, quotes, ring duty.",
         subcommands: [Enrol.self, Run.self])
 
-    public init() {}
+    package init() {}
 
-    public struct Enrol: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Enrol: AsyncParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Enrol this host's TPM with the RC-TCB and receive the agent's client certificate.",
             discussion: """
             Needs an attestation key (smig-attest tpm provision). Sends the EK, its certificate and the AK; the \
@@ -29,9 +29,9 @@ public struct AgentCommand: AsyncParsableCommand {
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
-        public init() {}
+        package init() {}
 
-        public func run() async throws {
+        package func run() async throws {
             try await Output.reportingAsync {
                 let host: HostTPM
                 do { host = try HostTPM(tcti: tpm.resolvedTCTI, stateDirectory: state.directory.path, hostId: hostId) } catch {
@@ -45,8 +45,8 @@ public struct AgentCommand: AsyncParsableCommand {
         }
     }
 
-    public struct Run: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Run: AsyncParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Run the agent in the foreground until SIGTERM/SIGINT (serves quotes, measures, does ring duty).",
             discussion: "The configuration file is JSON; see docs/region.md for its keys. Enrol first (agent enrol).")
 
@@ -54,9 +54,9 @@ public struct AgentCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Write the bound port here once listening.", valueName: "file")) var portFile: String?
         @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
 
-        public init() {}
+        package init() {}
 
-        public func run() async throws {
+        package func run() async throws {
             try await Output.reportingAsync {
                 guard let data = FileManager.default.contents(atPath: config) else { throw CommandFailure("cannot read \(config)", exitCode: 2) }
                 let cfg: AgentConfig

@@ -1,12 +1,12 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import Migration
 import RegionLab
 import RegionTCB
 
 /// `smig-attest bench response`: from a compromised hypervisor to its VM running on a re-attested host.
-public struct BenchResponse: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct BenchResponse: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "response",
         abstract: "Benchmark the rapid response: compromise → detection → migration start → VM resumed on a re-attested target.",
         discussion: """
@@ -26,9 +26,9 @@ public struct BenchResponse: AsyncParsableCommand {
     @Option(help: "Seconds between ring challenges (the challenge-only path's detection interval).") var challengeInterval = 1.0
     @Flag(help: "Print JSON instead of a table.") var json = false
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard (1...1000).contains(trials) else { throw ValidationError("--trials must be 1-1000") }
         guard (3...8).contains(hosts) else { throw ValidationError("--hosts must be 3-8") }
     }
@@ -60,7 +60,7 @@ public struct BenchResponse: AsyncParsableCommand {
         var trials: [Trial]
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var options = LoopbackRegion.Options(binary: binary)
         options.hosts = hosts

@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 import BuiltInGuests
 import Dispatch
 import Foundation
@@ -7,8 +7,8 @@ import RegionLab
 import RegionTCB
 
 /// `smig-attest demo`: a whole region on loopback, a compromised hypervisor, and the rapid response.
-public struct DemoCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct DemoCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Bring up a region on loopback, compromise one hypervisor, and watch its VMs move to re-attested hosts.",
         discussion: """
@@ -30,9 +30,9 @@ public struct DemoCommand: AsyncParsableCommand {
     var keepRunning = false
     @OptionGroup var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         guard (2...12).contains(hosts) else { throw ValidationError("--hosts must be 2-12") }
         guard (0...4).contains(vms) else { throw ValidationError("--vms must be 0-4") }
         guard (16...1024).contains(memory) else { throw ValidationError("--memory must be 16-1024 MiB") }
@@ -63,7 +63,7 @@ public struct DemoCommand: AsyncParsableCommand {
         var ok: Bool
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var options = LoopbackRegion.Options(binary: binary)
         options.hosts = hosts

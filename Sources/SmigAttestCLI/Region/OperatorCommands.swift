@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import RegionProtocol
 import RegionTCB
@@ -27,8 +27,8 @@ struct AdminOptions: ParsableArguments {
 }
 
 /// `smig-attest ivt`.
-public struct IVTCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct IVTCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "ivt",
         abstract: "Show the integrity validation table: each host's state, last quote age, who measured it, failure code.")
 
@@ -36,9 +36,9 @@ public struct IVTCommand: AsyncParsableCommand {
     @Flag(help: "Refresh every second until interrupted.") var watch = false
     @OptionGroup var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         try await Output.reportingAsync {
             try await admin.withClient { client, base in
                 repeat {
@@ -72,15 +72,15 @@ public struct IVTCommand: AsyncParsableCommand {
 }
 
 /// `smig-attest ring`.
-public struct RingCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "ring", abstract: "Show who measures whom in the attestation ring.")
+package struct RingCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(commandName: "ring", abstract: "Show who measures whom in the attestation ring.")
 
     @OptionGroup var admin: AdminOptions
     @OptionGroup var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         try await Output.reportingAsync {
             try await admin.withClient { client, base in
                 let view: RingView = try await client.get("\(base)/v1/ring")
@@ -94,17 +94,17 @@ public struct RingCommand: AsyncParsableCommand {
 }
 
 /// `smig-attest events`.
-public struct EventsCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "events", abstract: "Show the RC-TCB's audit events (state changes, enrolments, refusals).")
+package struct EventsCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(commandName: "events", abstract: "Show the RC-TCB's audit events (state changes, enrolments, refusals).")
 
     @OptionGroup var admin: AdminOptions
     @Option(help: "Only events after this sequence number.") var since: Int64 = 0
     @Flag(help: "Keep printing new events until interrupted.") var follow = false
     @OptionGroup var output: OutputOptions
 
-    public init() {}
+    package init() {}
 
-    public func run() async throws {
+    package func run() async throws {
         try await Output.reportingAsync {
             try await admin.withClient { client, base in
                 var last = since

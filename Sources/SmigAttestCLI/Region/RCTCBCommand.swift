@@ -1,4 +1,4 @@
-public import ArgumentParser
+package import ArgumentParser
 import Foundation
 import Logging
 import Metrics
@@ -7,16 +7,16 @@ import Policy
 import RegionTCB
 
 /// `smig-attest rctcb …`: the Region Critical TCB.
-public struct RCTCBCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct RCTCBCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "rctcb",
         abstract: "The Region Critical TCB: region CA, enrolment, the IVT, the attestation ring.",
         subcommands: [Init.self, Serve.self, Revoke.self, Readmit.self])
 
-    public init() {}
+    package init() {}
 
-    public struct Init: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Init: AsyncParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Create the region CA, the RC-TCB's server certificate, the admin certificate and an empty IVT.",
             discussion: """
             Writes DIR/region-ca.{key,pem}, DIR/rctcb.{key,pem} (server), DIR/admin.{key,pem} (the operator's client \
@@ -35,9 +35,9 @@ public struct RCTCBCommand: AsyncParsableCommand {
         @Flag(help: "Replace an existing region in DIR (new CA: every host must enrol again).") var force = false
         @OptionGroup var output: OutputOptions
 
-        public init() {}
+        package init() {}
 
-        public func run() async throws {
+        package func run() async throws {
             try await Output.reportingAsync {
                 let text: String
                 do { text = try String(contentsOfFile: region, encoding: .utf8) } catch { throw CommandFailure("cannot read \(region)", exitCode: 2) }
@@ -67,8 +67,8 @@ public struct RCTCBCommand: AsyncParsableCommand {
         }
     }
 
-    public struct Serve: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Serve: AsyncParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Run the RC-TCB service (HTTPS with mutual TLS) in the foreground until SIGTERM/SIGINT.")
 
         @Option(help: ArgumentHelp("The region policy (YAML).", valueName: "file")) var region: String
@@ -82,9 +82,9 @@ public struct RCTCBCommand: AsyncParsableCommand {
         @Option(name: .customLong("crash-after"), help: .hidden) var crashAfter: String?
         @Option(name: .customLong("run-after"), help: .hidden) var runAfter: String?
 
-        public init() {}
+        package init() {}
 
-        public func run() async throws {
+        package func run() async throws {
             try await Output.reportingAsync {
                 var logger = Logger(label: "smig-attest.rctcb")
                 logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -101,17 +101,17 @@ public struct RCTCBCommand: AsyncParsableCommand {
         }
     }
 
-    public struct Revoke: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Revoke: AsyncParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Revoke a host: its certificate is refused from now on, its state becomes untrusted.",
             discussion: "The host can enrol again only after `rctcb readmit HOST`.")
 
         @OptionGroup var target: HostInRegion
         @OptionGroup var output: OutputOptions
 
-        public init() {}
+        package init() {}
 
-        public func run() async throws {
+        package func run() async throws {
             try await Output.reportingAsync {
                 try target.store().revoke(host: target.host)
                 if output.json { Output.json(["host": target.host, "revoked": "true"]) } else { Output.line("revoked \(target.host)") }
@@ -119,16 +119,16 @@ public struct RCTCBCommand: AsyncParsableCommand {
         }
     }
 
-    public struct Readmit: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(
+    package struct Readmit: AsyncParsableCommand {
+        package static let configuration = CommandConfiguration(
             abstract: "Let a revoked host, or a host whose AK changed, enrol again (forgets its enrolled AK).")
 
         @OptionGroup var target: HostInRegion
         @OptionGroup var output: OutputOptions
 
-        public init() {}
+        package init() {}
 
-        public func run() async throws {
+        package func run() async throws {
             try await Output.reportingAsync {
                 try target.store().readmit(host: target.host)
                 if output.json { Output.json(["host": target.host, "readmitted": "true"]) } else { Output.line("\(target.host) may enrol again") }
