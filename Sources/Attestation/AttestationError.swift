@@ -50,6 +50,10 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
     }
 
     public let code: Code
+
+    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
     public let reason: String
     public let offset: Int?
 

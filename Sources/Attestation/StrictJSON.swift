@@ -68,6 +68,10 @@ public enum StrictJSON {
         }
 
         public var code: Code
+
+        /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
+        public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+        public func hash(into hasher: inout Hasher) { hasher.combine(code) }
         public var reason: String
         public var offset: Int?
 

@@ -30,6 +30,10 @@ package struct MeasurementError: Error, Sendable, Hashable, CustomStringConverti
     }
 
     package var code: Code
+
+    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
+    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package var reason: String
     /// The file, process or Xen call concerned.
     package var subject: String?

@@ -3,7 +3,7 @@
 /// `code` is stable (tests and scripts match on it); `side` says which end of a
 /// migration failed (`source`, `target`, or `orchestrator` for our own bookkeeping);
 /// `reason` is one human line.
-package struct MigrationError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct MigrationError: Error, Sendable, Hashable, CustomStringConvertible {
     package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
@@ -57,6 +57,10 @@ package struct MigrationError: Error, Sendable, Equatable, CustomStringConvertib
     }
 
     package var code: Code
+
+    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
+    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package var side: Side?
     package var reason: String
 

@@ -56,6 +56,10 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var code: Code
+
+    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
     public var file: String
     /// 1-based line, or 0 when the error concerns the whole file.
     public var line: Int

@@ -37,6 +37,10 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     package let code: Code
+
+    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
+    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package let reason: String
 
     package init(_ code: Code, _ reason: String) {

@@ -20,6 +20,10 @@ package struct StateFileError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     package var code: Code
+
+    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
+    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package var path: String
     package var reason: String
 
