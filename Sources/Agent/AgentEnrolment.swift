@@ -38,7 +38,7 @@ package enum AgentEnrolment {
         guard let ekCert else {
             throw Failure(code: "enrol.no-ek-certificate", message: "the TPM has no EK certificate at NV 0x\(String(blob.ekType.certificateNVIndex, radix: 16))")
         }
-        let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, timeout: .seconds(30))
+        let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, peer: .rctcb, timeout: .seconds(30))
         defer { Task { await client.shutdown() } }
         let base = rctcb.hasSuffix("/") ? String(rctcb.dropLast()) : rctcb
         let request = EnrolmentRequest(hostId: tpm.hostId, ekPublic: Data(ekPublic).base64EncodedString(),

@@ -19,7 +19,9 @@ import TPMWire
 package struct AgentRuntime: Sendable {
     package let config: AgentConfig
     package let tpm: HostTPM
+    /// To the RC-TCB (its certificate must name its address) and to the ring neighbour's quote endpoint.
     let client: RegionClient
+    let neighbours: RegionClient
     let logger: Logger
 
     package init(config: AgentConfig, tpm: HostTPM, logger: Logger) throws {
@@ -27,8 +29,9 @@ package struct AgentRuntime: Sendable {
         self.tpm = tpm
         self.logger = logger
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
-        client = try RegionClient(caFile: files.regionCA, certificate: files.tlsCertificate, key: files.tlsKey,
-                                  timeout: .milliseconds(Int64(config.challengeTimeout * 1000)))
+        let timeout = TimeAmount.milliseconds(Int64(config.challengeTimeout * 1000))
+        client = try RegionClient(caFile: files.regionCA, certificate: files.tlsCertificate, key: files.tlsKey, peer: .rctcb, timeout: timeout)
+        neighbours = try RegionClient(caFile: files.regionCA, certificate: files.tlsCertificate, key: files.tlsKey, peer: .agent, timeout: timeout)
     }
 
     var base: String { config.rctcb.hasSuffix("/") ? String(config.rctcb.dropLast()) : config.rctcb }
@@ -116,7 +119,7 @@ package struct AgentRuntime: Sendable {
               let nonce = assignment.nonce, let selection = assignment.pcrSelection else { return nil }
         var report: AIMReport
         do {
-            let bundle: EvidenceBundle = try await client.post("https://\(address):\(port)/v1/quote", QuoteChallenge(nonce: nonce, pcrSelection: selection))
+            let bundle: EvidenceBundle = try await neighbours.post("https://\(address):\(port)/v1/quote", QuoteChallenge(nonce: nonce, pcrSelection: selection))
             report = AIMReport(target: target, nonce: nonce, outcome: .evidence, evidence: bundle)
         } catch {
             report = AIMReport(target: target, nonce: nonce, outcome: .noAnswer, detail: "\(error)")
@@ -163,5 +166,6 @@ struct AgentLoops: Service {
             await group.waitForAll()
         }
         await runtime.client.shutdown()
+        await runtime.neighbours.shutdown()
     }
 }

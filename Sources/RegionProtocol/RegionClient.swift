@@ -4,10 +4,22 @@ package import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// An HTTPS client of the region: presents a region certificate, trusts only the region CA. Host names are
-/// not checked against the certificate (hosts are reached by address); what a peer says is verified on its own
-/// merits (quotes against pinned AKs, nonces the verifier issued).
+/// An HTTPS client of the region: presents a region certificate, trusts only the region CA.
+///
+/// Which server it accepts depends on the peer (``Peer``): the RC-TCB must present a certificate that names the
+/// address it is reached at (only the RC-TCB's certificate carries names: agent and admin certificates have
+/// none, so a host holding an agent certificate cannot pose as the RC-TCB); an agent's quote endpoint is reached
+/// by address and any region certificate will do, because what it says is verified on its own merits (quotes
+/// against pinned AKs, nonces the verifier issued).
 package final class RegionClient: Sendable {
+    /// Whom the client talks to.
+    package enum Peer: Sendable {
+        /// The RC-TCB: its certificate must name the URL's host (full verification).
+        case rctcb
+        /// An agent's quote endpoint: any certificate of the region CA.
+        case agent
+    }
+
     let client: HTTPClient
     package let timeout: TimeAmount
 
@@ -20,10 +32,10 @@ package final class RegionClient: Sendable {
     }
 
     /// `certificate`/`key`: PEM files of this client's identity (nil: no client certificate, for enrolment).
-    package init(caFile: String, certificate: String?, key: String?, timeout: TimeAmount = .seconds(5)) throws {
+    package init(caFile: String, certificate: String?, key: String?, peer: Peer, timeout: TimeAmount = .seconds(5)) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(caFile)
-        tls.certificateVerification = .noHostnameVerification
+        tls.certificateVerification = peer == .rctcb ? .fullVerification : .noHostnameVerification
         tls.minimumTLSVersion = .tlsv12
         if let certificate, let key {
             tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }

@@ -30,12 +30,12 @@ package final class RegionIdentityPool: Sendable {
         try? await client.shutdown()
     }
 
-    /// The TLS configuration presenting `chain`/`key` and trusting the region CA (host names are not checked,
-    /// as in ``RegionClient``).
+    /// The TLS configuration presenting `chain`/`key` to the RC-TCB: trusting the region CA, and requiring the
+    /// server's certificate to name the URL's host (as ``RegionClient`` does for ``RegionClient/Peer/rctcb``).
     package func identity(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([ca])
-        tls.certificateVerification = .noHostnameVerification
+        tls.certificateVerification = .fullVerification
         tls.minimumTLSVersion = .tlsv12
         tls.certificateChain = chain.map { .certificate($0) }
         tls.privateKey = .privateKey(key)

@@ -56,7 +56,7 @@ package struct RCTCBRunner: Sendable {
         service = try RCTCBService(directory: directory, region: region, logger: logger)
         service.evacuator = evacuator
         service.prometheus = prometheus
-        client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, timeout: .seconds(3))
+        client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, peer: .agent, timeout: .seconds(3))
         self.logger = logger
     }
 

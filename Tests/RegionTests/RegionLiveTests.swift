@@ -94,7 +94,9 @@ final class LiveRegion: @unchecked Sendable {
         let regionFile = dir.appendingPathComponent("region.yaml").path
         try Data(region.utf8).write(to: URL(fileURLWithPath: regionFile))
         // Every swtpm has its own local CA; the region trusts them all.
-        try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir] + caFiles.flatMap { ["--ek-ca", $0] })
+        // The RC-TCB's certificate names every address agents reach it at (the namespaced host: the root side of its veth).
+        let names = ["127.0.0.1", "localhost"] + (netns.map { [$0.rootAddress] } ?? [])
+        try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir] + caFiles.flatMap { ["--ek-ca", $0] } + names.flatMap { ["--server-name", $0] })
         self.regionFile = regionFile
         rctcbPort = try SoftwareTPM.freePortPair()
         try startServer(serverArguments)
@@ -165,12 +167,12 @@ struct RegionLiveTests {
         #expect(Set(ring.links.map(\.target)).count == 5)
 
         // The operator's API needs the admin certificate: none, or an agent's, is refused.
-        let anonymous = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: nil, key: nil)
+        let anonymous = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: nil, key: nil, peer: .rctcb)
         do { let _: [IVTRow] = try await anonymous.get("\(r.url)/v1/ivt"); Issue.record("IVT served without a client certificate") } catch {
             #expect(error.code == "auth.no-client-certificate")
         }
         await anonymous.shutdown()
-        let agentCert = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].state)/tls.pem", key: "\(r.hosts[0].state)/tls.key")
+        let agentCert = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].state)/tls.pem", key: "\(r.hosts[0].state)/tls.key", peer: .rctcb)
         do { let _: [IVTRow] = try await agentCert.get("\(r.url)/v1/ivt"); Issue.record("IVT served to an agent certificate") } catch {
             #expect(error.code == "auth.forbidden")
         }
@@ -195,7 +197,7 @@ struct RegionLiveTests {
 
         // Revocation: host-5's certificate is refused at once.
         try r.run(["rctcb", "revoke", "host-5", "--dir", r.rctcbDir])
-        let revoked = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[4].state)/tls.pem", key: "\(r.hosts[4].state)/tls.key")
+        let revoked = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[4].state)/tls.pem", key: "\(r.hosts[4].state)/tls.key", peer: .rctcb)
         do { let _: RingAssignment = try await revoked.post("\(r.url)/v1/ring/assignment", [String: String]()); Issue.record("revoked host served") } catch {
             #expect(error.code == "enrol.revoked")
         }

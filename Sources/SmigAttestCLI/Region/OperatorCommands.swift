@@ -12,7 +12,7 @@ struct AdminOptions: ParsableArguments {
     /// (awaited) when `body` returns or throws.
     func withClient<T>(_ body: (RegionClient, String) async throws -> T) async throws -> T {
         let d = RegionDirectory(dir)
-        let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey)
+        let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey, peer: .rctcb)
         do {
             let value = try await body(client, base)
             await client.shutdown()
