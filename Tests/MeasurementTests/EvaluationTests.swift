@@ -1,6 +1,7 @@
 import TPMWire
 import Attestation
 import Policy
+import SyntheticBootLogs
 import Testing
 
 @testable import Measurement
@@ -72,7 +73,7 @@ struct EvaluationTests {
     }
 
     @Test func bootLogAndGoldenPCRs() throws {
-        let bootLog = try BootEventLog(bytes: BootLogBuilder.realistic().bytes())
+        let bootLog = try BootEventLog(bytes: BootEventLogBuilder.realistic().bytes())
         var quoted = bootLog.replay()
         quoted[.sha256, 15] = PCRBanks.resetValue(.sha256)
         let pcr4 = quoted[.sha256, 4] ?? []
