@@ -231,7 +231,7 @@ let package = Package(
         .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
         .testTarget(
             name: "AttestationTests",
-            dependencies: ["Attestation", "TPMWire", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Attestation", "TPMWire", "Policy", "SyntheticBootLogs", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Vectors")],
             swiftSettings: upcoming
         ),

@@ -1,5 +1,4 @@
 import Attestation
-import Policy
 import SyntheticBootLogs
 import Testing
 import TPMWire
@@ -31,6 +30,27 @@ struct BootEventLogTests {
         #expect(replayed[.sha256, 0] == pcr0)
         #expect(replayed[.sha1, 9]?.count == 20)
         #expect(log.mismatches(against: replayed).isEmpty)
+    }
+
+    /// A TPM started at locality 0 and extended with a built log's `extends()` holds what the log replays to, in
+    /// every bank; logs of different firmware replay to different PCRs.
+    @Test func extendsAreWhatTheLogReplaysTo() throws {
+        var xen = BootEventLogBuilder.realistic()
+        xen.startupLocality = nil
+        for built in [xen, BootEventLogBuilder(firmware: "lab firmware")] {
+            var tpm = PCRBanks()
+            for bank in built.algorithms { for pcr in 0...23 { tpm[bank, pcr] = PCRBanks.resetValue(bank, pcr: pcr) } }
+            for extend in built.extends() {
+                for (bank, digest) in extend.digests {
+                    tpm[bank, extend.pcr] = try PCRBanks.extend(tpm[bank, extend.pcr] ?? [], with: digest, bank: bank)
+                }
+            }
+            #expect(try BootEventLog(bytes: built.bytes()).replay() == tpm)
+        }
+        let firmware = try BootEventLog(bytes: BootEventLogBuilder(firmware: "lab firmware").bytes())
+        #expect(firmware.algorithms.map(\.algorithm) == [.sha256] && firmware.events.count == 1 + 16)
+        let other = try BootEventLog(bytes: BootEventLogBuilder(firmware: "other firmware").bytes())
+        #expect(other.replay()[.sha256, 0] != firmware.replay()[.sha256, 0])
     }
 
     /// Every cut of the log is rejected: mid-structure cuts fail to parse (`truncated`), cuts between events
@@ -112,18 +132,4 @@ struct BootEventLogTests {
         bytes[at] = 31
         #expect { try BootEventLog(bytes: bytes) } throws: { ($0 as? EventLogError)?.code == .badLength }
     }
-
-    @Test func bootLogSourceYieldsReplayedPCRs() throws {
-        let directory = try TemporaryDirectory()
-        let path = try directory.write("binary_bios_measurements", builder.bytes())
-        let measurements = try BootLogSource(path: path).measure()
-        #expect(measurements.map(\.name) == ["boot-log"] + (0...9).map { "boot-log:pcr\($0)" })
-        let replayed = try BootEventLog(bytes: builder.bytes()).replay()
-        #expect(measurements[10].sha256 == replayed[.sha256, 9])
-
-        let cut = try directory.write("cut", Array(builder.bytes().dropLast(3)))
-        #expect { try BootLogSource(path: cut).measure() } throws: { ($0 as? MeasurementError)?.code == .bootLog }
-    }
 }
-
-import Measurement
