@@ -126,6 +126,10 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // TCG PC Client crypto-agile boot event logs built as firmware writes them: the "firmware" of the lab's
+        // software TPMs and the boot logs of the tests. Not part of the Attestation library, which reads them.
+        .target(name: "SyntheticBootLogs", dependencies: ["TPMWire"], swiftSettings: upcoming),
+
         // Region wire messages and the mutual-TLS plumbing shared by the agent and the RC-TCB.
         .target(
             name: "RegionProtocol",
@@ -203,7 +207,7 @@ let package = Package(
         // A whole region on loopback from real parts (swtpm, agents, RC-TCB, QEMU): `demo` and `bench response`.
         .target(
             name: "RegionLab",
-            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "RegionTCB", "TPM", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire"],
             swiftSettings: upcoming
         ),
         .executableTarget(
@@ -227,7 +231,7 @@ let package = Package(
         .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
         .testTarget(
             name: "AttestationTests",
-            dependencies: ["Attestation", "TPMWire", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Attestation", "TPMWire", "Policy", "SyntheticBootLogs", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Vectors")],
             swiftSettings: upcoming
         ),
@@ -236,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "MeasurementTests",
             dependencies: [
-                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI", "Agent", "Swtpm",
+                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI", "Agent", "Swtpm", "SyntheticBootLogs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
@@ -247,7 +251,7 @@ let package = Package(
         .testTarget(
             name: "RegionTests",
             dependencies: [
-                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SmigTestSupport",
+                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SyntheticBootLogs", "SmigTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -7,15 +7,15 @@ import Yams
 /// ```yaml
 /// boot-events:
 ///   - pcr: 4
-///     type: EV_EFI_BOOT_SERVICES_APPLICATION
+///     type: EV_EFI_BOOT_SERVICES_APPLICATION  # a TCG name (any case, EV_ optional) or a number: 0x80000003
 ///     description-contains: xen          # case-insensitive; matched against the event's text or UEFI path
 ///     sha256: [<64 hex digits>, ...]     # exactly one of sha1, sha256, sha384, sha512
 ///     required: true                     # default true: a matching event must be in the log
 /// ```
 public struct GoldenBootEvent: Sendable, Hashable {
     public var pcr: Int
-    /// The event type as written: a spec name (`EV_IPL`) or a number (`0x80000003`); nil matches any type.
-    public var eventType: String?
+    /// The event type (written as a spec name, `EV_IPL`, or a number, `0x80000003`); nil matches any type.
+    public var eventType: BootEventType?
     /// Lower-cased; nil matches any event.
     public var descriptionContains: String?
     public var bank: TPMAlgorithm
@@ -24,7 +24,7 @@ public struct GoldenBootEvent: Sendable, Hashable {
     public var line: Int
     public var column: Int
 
-    public init(pcr: Int, eventType: String? = nil, descriptionContains: String? = nil, bank: TPMAlgorithm,
+    public init(pcr: Int, eventType: BootEventType? = nil, descriptionContains: String? = nil, bank: TPMAlgorithm,
                 digests: [[UInt8]], required: Bool = true, line: Int = 0, column: Int = 0) {
         self.pcr = pcr
         self.eventType = eventType
@@ -52,18 +52,14 @@ public struct GoldenBootEvent: Sendable, Hashable {
                              range: 0...23)
         if let typeNode = fields["type"] {
             let text = try source.nonEmptyString(typeNode, what: "type")
-            let upper = text.uppercased()
-            let isName = TCGEventTypeNames.value(of: upper) != nil
-            let isNumber = upper.hasPrefix("0X") ? UInt32(upper.dropFirst(2), radix: 16) != nil : UInt32(upper) != nil
-            guard isName || isNumber else {
-                let names = TCGEventTypeNames.all.map(\.name)
-                let suggestion = PolicySource.suggestion(for: upper, among: names)
+            guard let type = BootEventType(name: text) else {
+                let suggestion = PolicySource.suggestion(for: text.uppercased(), among: BootEventType.named.map(\.name))
                 throw source.error(.badValue, at: typeNode, "boot event type '\(text)' is not a TCG event type",
                                    hint: suggestion.hasPrefix("did you mean")
                                        ? suggestion
                                        : "use a TCG name such as EV_EFI_BOOT_SERVICES_APPLICATION or EV_IPL, or a number")
             }
-            eventType = upper.hasPrefix("EV_") ? upper : text
+            eventType = type
         } else {
             eventType = nil
         }

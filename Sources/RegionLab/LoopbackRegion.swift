@@ -1,9 +1,11 @@
 package import Foundation
 import BuiltInGuests
+import SyntheticBootLogs
 package import Swtpm
 package import Migration
 package import RegionTCB
 import TPM
+import TPMWire
 
 /// A whole SMIG region on loopback, made of real parts: per host a swtpm (with EK certificates from its own
 /// local CA), an agent process, a QEMU process standing in for the hypervisor (measured as `process-text`)
@@ -216,11 +218,12 @@ package final class LoopbackRegion: @unchecked Sendable {
     /// log where the host's agent attaches it to its evidence (the RC-TCB replays it before a rebooted host is
     /// trusted again).
     func boot(_ swtpm: SoftwareTPM, host: String) throws {
-        let log = SyntheticBootLog(firmware: "\(host) lab firmware")
-        for e in log.extends {
-            try run(["pcr", "extend", "\(e.pcr)", "--digest", "sha256:" + e.sha256.map { String(format: "%02x", $0) }.joined(), "--tcti", swtpm.tcti])
+        let log = BootEventLogBuilder(firmware: "\(host) lab firmware")
+        for e in log.extends() {
+            let digests = e.digests.flatMap { ["--digest", "\($0.0.name):" + Hex.encode($0.1)] }
+            try run(["pcr", "extend", "\(e.pcr)"] + digests + ["--tcti", swtpm.tcti])
         }
-        try Data(log.bytes).write(to: URL(fileURLWithPath: "\(dir)/boot-\(host).bin"))
+        try Data(log.bytes()).write(to: URL(fileURLWithPath: "\(dir)/boot-\(host).bin"))
     }
 
     /// Restarts every agent with pushes on or off.

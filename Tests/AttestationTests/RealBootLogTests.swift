@@ -236,7 +236,7 @@ struct GoldenBootEventEvaluationTests {
         let log = try BootEventLog(bytes: try RealBootLog.load("glinux-alex").bytes)
         let grub = try #require(log.events.last { $0.eventType == .efiBootServicesApplication })
         let digest = try #require(grub.digest(.sha256))
-        let rule = GoldenBootEvent(pcr: 4, eventType: "EV_EFI_BOOT_SERVICES_APPLICATION", descriptionContains: "grubx64",
+        let rule = GoldenBootEvent(pcr: 4, eventType: .efiBootServicesApplication, descriptionContains: "grubx64",
                                    bank: .sha256, digests: [digest])
         #expect(BootEventRules.events(log, matching: rule).map(\.index) == [grub.index])
         #expect(BootEventRules.evaluate([rule], log: log).isEmpty)

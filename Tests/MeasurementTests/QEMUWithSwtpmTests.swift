@@ -1,5 +1,6 @@
 import Attestation
 import Swtpm
+import SyntheticBootLogs
 import Foundation
 import Policy
 import Agent
@@ -104,13 +105,10 @@ struct QEMUWithSwtpmTests {
         let swtpm = try startSwtpm()
         defer { swtpm.destroy() }
         let device = try TPMDevice(tcti: swtpm.tcti)
-        var builder = BootLogBuilder.realistic()
+        var builder = BootEventLogBuilder.realistic()
         builder.startupLocality = nil  // swtpm started at locality 0: PCR 0 starts at zero
         // Only PCRs software may extend after startup in a running swtpm (all of 0–9 are locality-0 extendable).
-        for event in builder.events where event.type != 0x3 {
-            try device.extendPCR(Int(event.pcr), digests: [(.sha1, try TPMAlgorithm.sha1.hash(event.data)),
-                                                            (.sha256, Digests.sha256(event.data))])
-        }
+        for extend in builder.extends() { try device.extendPCR(extend.pcr, digests: extend.digests) }
         let log = try BootEventLog(bytes: builder.bytes())
         let selection = PCRSelectionList([PCRSelection(hash: .sha256, pcrs: Array(0...9))])
         let values = try device.readPCRs(selection)

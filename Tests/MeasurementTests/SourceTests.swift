@@ -2,6 +2,7 @@ import TPMWire
 import Attestation
 import Foundation
 import Policy
+import SyntheticBootLogs
 import Testing
 
 @testable import Measurement
@@ -149,6 +150,19 @@ struct SourceTests {
                       "kernel-modules:x", "xen:x", "tpm"])
     func badSourceSpecs(_ text: String) {
         #expect { try SourceSpec.parse(text) } throws: { ($0 as? MeasurementError)?.code == .badSourceSpec }
+    }
+
+    @Test func bootLogSourceYieldsReplayedPCRs() throws {
+        let bytes = BootEventLogBuilder.realistic().bytes()
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("binary_bios_measurements", bytes)
+        let measurements = try BootLogSource(path: path).measure()
+        #expect(measurements.map(\.name) == ["boot-log"] + (0...9).map { "boot-log:pcr\($0)" })
+        let replayed = try BootEventLog(bytes: bytes).replay()
+        #expect(measurements[10].sha256 == replayed[.sha256, 9])
+
+        let cut = try directory.write("cut", Array(bytes.dropLast(3)))
+        #expect { try BootLogSource(path: cut).measure() } throws: { ($0 as? MeasurementError)?.code == .bootLog }
     }
 }
 

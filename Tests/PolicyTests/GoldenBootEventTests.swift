@@ -23,10 +23,29 @@ struct GoldenBootEventTests {
         let golden = try GoldenValues(yaml: goldenWithBootEvents, file: "g.yaml")
         #expect(golden.bootEvents.count == 2)
         let xen = golden.bootEvents[0]
-        #expect(xen.pcr == 4 && xen.eventType == "EV_EFI_BOOT_SERVICES_APPLICATION" && xen.descriptionContains == "xen")
+        #expect(xen.pcr == 4 && xen.eventType == .efiBootServicesApplication && xen.descriptionContains == "xen")
         #expect(xen.bank == .sha256 && xen.digests == [[UInt8](repeating: 0xAA, count: 32)] && xen.required)
         #expect(xen.line == 5 && xen.column == 5)
         #expect(golden.bootEvents[1].bank == .sha1 && !golden.bootEvents[1].required && golden.bootEvents[1].eventType == nil)
+    }
+
+    /// Every accepted spelling of a type reads as the same typed value, and the rule's label names it by its
+    /// spec name.
+    @Test(arguments: ["EV_EFI_BOOT_SERVICES_APPLICATION", "ev_efi_boot_services_application", "EFI_BOOT_SERVICES_APPLICATION",
+                      "0x80000003", "2147483651"])
+    func typeSpellings(_ spelling: String) throws {
+        let yaml = replacing(goldenWithBootEvents, "EV_EFI_BOOT_SERVICES_APPLICATION", spelling)
+        let rule = try GoldenValues(yaml: yaml, file: "g.yaml").bootEvents[0]
+        #expect(rule.eventType == .efiBootServicesApplication)
+        #expect(rule.label == "PCR 4 EV_EFI_BOOT_SERVICES_APPLICATION containing 'xen' (golden line 5)")
+    }
+
+    /// A number the spec does not name is kept as it is and labelled in hex.
+    @Test func unnamedTypeNumber() throws {
+        let yaml = replacing(goldenWithBootEvents, "EV_EFI_BOOT_SERVICES_APPLICATION", "0x80000042")
+        let rule = try GoldenValues(yaml: yaml, file: "g.yaml").bootEvents[0]
+        #expect(rule.eventType == BootEventType(rawValue: 0x8000_0042))
+        #expect(rule.label == "PCR 4 0x80000042 containing 'xen' (golden line 5)")
     }
 
     static let broken: [(String, String, PolicyError.Code, String)] = [

@@ -3,6 +3,7 @@ import Swtpm
 import RegionLab
 import RegionTCB
 import SmigTestSupport
+import SyntheticBootLogs
 import Testing
 import TPM
 import TPMWire
@@ -19,14 +20,14 @@ extension LiveRegion {
     /// A TPM reset of host `i` as a reboot causes it: orderly TPM2_Shutdown, swtpm stopped and started again
     /// (TPM2_Startup(CLEAR): resetCount goes up, PCRs are reset), then the firmware's measurements of `bootLog`
     /// extended into PCRs 0-7, and the runtime measurement log begun afresh (a new boot's log).
-    func resetTPM(_ i: Int, extending bootLog: SyntheticBootLog) throws {
+    func resetTPM(_ i: Int, extending bootLog: BootEventLogBuilder) throws {
         let shutdown = try ToolRun.run("tpm2_shutdown", ["-c", "-T", hosts[i].swtpm.tcti])
         guard shutdown.status == 0 else { throw RegionFixtureFailure(description: "tpm2_shutdown: \(shutdown.output)") }
         hosts[i].swtpm.stop()
         try hosts[i].swtpm.start()
         do {
             let device = try TPMDevice(tcti: hosts[i].swtpm.tcti)
-            for e in bootLog.extends { try device.extendPCR(e.pcr, digests: [(.sha256, e.sha256)]) }
+            for e in bootLog.extends() { try device.extendPCR(e.pcr, digests: e.digests) }
         }
         try? FileManager.default.removeItem(atPath: "\(hosts[i].state)/measurements.log")
         hosts[i].tcti = hosts[i].swtpm.tcti
@@ -57,7 +58,7 @@ struct RegionRebootLiveTests {
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let before = try #require(try r.row("host-2"))
         let bootLogPath = r.dir.appendingPathComponent("boot-2.bin").path
-        let good = SyntheticBootLog(firmware: "host-2 firmware 1.0")
+        let good = BootEventLogBuilder(firmware: "host-2 firmware 1.0")
 
         r.hosts[1].agent?.stop()
         try r.resetTPM(1, extending: good)
@@ -73,7 +74,7 @@ struct RegionRebootLiveTests {
         try await r.stays("host-2", .rebooted, code: "reboot.boot-log-missing", seconds: 3)
 
         // Attack: a boot log of other firmware (it does not replay to the quoted PCRs 0-7) keeps it rebooted.
-        try Data(SyntheticBootLog(firmware: "host-2 evil firmware").bytes).write(to: URL(fileURLWithPath: bootLogPath))
+        try Data(BootEventLogBuilder(firmware: "host-2 evil firmware").bytes()).write(to: URL(fileURLWithPath: bootLogPath))
         try await r.wait("replay mismatch", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.failureCode == "eventlog.replay-mismatch" }
         try await r.stays("host-2", .rebooted, code: "eventlog.replay-mismatch", seconds: 3)
         #expect(try r.store!.events().contains { $0.host == "host-2" && $0.newState == "trusted" && $0.oldState == "rebooted" } == false)
@@ -86,7 +87,7 @@ struct RegionRebootLiveTests {
         }
 
         // The log the firmware really measured: trusted again.
-        try Data(good.bytes).write(to: URL(fileURLWithPath: bootLogPath))
+        try Data(good.bytes()).write(to: URL(fileURLWithPath: bootLogPath))
         try await r.wait("host-2 trusted after its boot log replays", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.state == .trusted }
         let events = try r.store!.events().filter { $0.host == "host-2" && $0.newState != nil }
         let last = try #require(events.last)

@@ -7,6 +7,7 @@ import Policy
 import RegionProtocol
 import RegionTCB
 import SmigTestSupport
+import SyntheticBootLogs
 import Testing
 import TPM
 import TPMWire
@@ -182,15 +183,15 @@ struct RegionStateTests {
         // Trust returns only with a boot log that replays to the quoted boot PCRs.
         let missing = await region.challengeDirectly(cfg, reason: "test", now: Date())
         #expect(missing.state == "rebooted" && missing.code == "reboot.boot-log-missing", "\(missing)")
-        let log = SyntheticBootLog(firmware: "h2 firmware")
-        for e in log.extends { try host("h2").device.extendPCR(e.pcr, digests: [(.sha256, e.sha256)]) }
-        host("h2").bootLog = SyntheticBootLog(firmware: "other firmware").bytes
+        let log = BootEventLogBuilder(firmware: "h2 firmware")
+        for e in log.extends() { try host("h2").device.extendPCR(e.pcr, digests: e.digests) }
+        host("h2").bootLog = BootEventLogBuilder(firmware: "other firmware").bytes()
         let forged = await region.challengeDirectly(cfg, reason: "test", now: Date())
         #expect(forged.state == "rebooted" && forged.code == "eventlog.replay-mismatch", "\(forged)")
         host("h2").bootLog = Array(Data(base64Encoded: "AAEC") ?? Data())
         let malformed = await region.challengeDirectly(cfg, reason: "test", now: Date())
         #expect(malformed.state == "rebooted" && malformed.code?.hasPrefix("eventlog.") == true && malformed.code != "eventlog.replay-mismatch", "\(malformed)")
-        host("h2").bootLog = log.bytes
+        host("h2").bootLog = log.bytes()
         #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "trusted")
         #expect(try store.row("h2")?.resetCount ?? 0 >= 1)
     }
@@ -210,9 +211,9 @@ struct RegionStateTests {
         #expect(back.state == "rebooted" && back.code == "reboot.boot-log-missing", "\(back)")
         #expect(try store.row("h2")?.bootLogPending == true)
         #expect(try store.events().contains { $0.host == "h2" && $0.newState == "trusted" && ($0.oldState == "unreachable" || $0.oldState == "rebooted") } == false)
-        let log = SyntheticBootLog(firmware: "h2 firmware")
-        for e in log.extends { try host("h2").device.extendPCR(e.pcr, digests: [(.sha256, e.sha256)]) }
-        host("h2").bootLog = log.bytes
+        let log = BootEventLogBuilder(firmware: "h2 firmware")
+        for e in log.extends() { try host("h2").device.extendPCR(e.pcr, digests: e.digests) }
+        host("h2").bootLog = log.bytes()
         #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "trusted")
         #expect(try store.row("h2")?.bootLogPending == false)
     }

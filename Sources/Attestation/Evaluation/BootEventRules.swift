@@ -6,9 +6,8 @@ public enum BootEventRules {
     /// The log's events a rule selects: extending events in its PCR, of its type, whose data description
     /// contains its text (case-insensitive).
     public static func events(_ log: BootEventLog, matching rule: GoldenBootEvent) -> [BootEventLog.Event] {
-        let type = rule.eventType.flatMap(BootEventType.init(name:))
-        return log.events.filter { event in
-            event.extends && event.pcrIndex == rule.pcr && (rule.eventType == nil || event.eventType == type)
+        log.events.filter { event in
+            event.extends && event.pcrIndex == rule.pcr && (rule.eventType.map { event.eventType == $0 } ?? true)
                 && (rule.descriptionContains.map { event.dataDescription.lowercased().contains($0) } ?? true)
         }
     }

@@ -1,3 +1,5 @@
+import TPMWire
+
 extension BootEventLog.Event {
     /// A short human description of the event data: its text when the data is text (ASCII, or UTF-16LE as
     /// UEFI writes it), the signature of an EV_NO_ACTION event, the UTF-16 strings inside binary UEFI

@@ -1,11 +1,11 @@
 import Attestation
-import Policy
+import SyntheticBootLogs
 import Testing
 import TPMWire
 
 @Suite("TCG boot event log")
 struct BootEventLogTests {
-    let builder = BootLogBuilder.realistic()
+    let builder = BootEventLogBuilder.realistic()
 
     @Test func parsesAndReplays() throws {
         let bytes = builder.bytes()
@@ -19,17 +19,38 @@ struct BootEventLogTests {
 
         // Independent replay: PCR 9 is three extends of SHA-256(data) from zero.
         var pcr9 = [UInt8](repeating: 0, count: 32)
-        for event in builder.events where event.pcr == 9 {
-            pcr9 = Digests.sha256(pcr9 + Digests.sha256(event.data))
+        for event in builder.events where event.pcrIndex == 9 {
+            pcr9 = Digests.sha256(pcr9 + Digests.sha256(event.eventData))
         }
         let replayed = log.replay()
         #expect(replayed[.sha256, 9] == pcr9)
         // PCR 0 starts at the startup locality (…0003), then the CRTM, firmware and separator.
         var pcr0 = [UInt8](repeating: 0, count: 31) + [3]
-        for event in builder.events where event.pcr == 0 { pcr0 = Digests.sha256(pcr0 + Digests.sha256(event.data)) }
+        for event in builder.events where event.pcrIndex == 0 { pcr0 = Digests.sha256(pcr0 + Digests.sha256(event.eventData)) }
         #expect(replayed[.sha256, 0] == pcr0)
         #expect(replayed[.sha1, 9]?.count == 20)
         #expect(log.mismatches(against: replayed).isEmpty)
+    }
+
+    /// A TPM started at locality 0 and extended with a built log's `extends()` holds what the log replays to, in
+    /// every bank; logs of different firmware replay to different PCRs.
+    @Test func extendsAreWhatTheLogReplaysTo() throws {
+        var xen = BootEventLogBuilder.realistic()
+        xen.startupLocality = nil
+        for built in [xen, BootEventLogBuilder(firmware: "lab firmware")] {
+            var tpm = PCRBanks()
+            for bank in built.algorithms { for pcr in 0...23 { tpm[bank, pcr] = PCRBanks.resetValue(bank, pcr: pcr) } }
+            for extend in built.extends() {
+                for (bank, digest) in extend.digests {
+                    tpm[bank, extend.pcr] = try PCRBanks.extend(tpm[bank, extend.pcr] ?? [], with: digest, bank: bank)
+                }
+            }
+            #expect(try BootEventLog(bytes: built.bytes()).replay() == tpm)
+        }
+        let firmware = try BootEventLog(bytes: BootEventLogBuilder(firmware: "lab firmware").bytes())
+        #expect(firmware.algorithms.map(\.algorithm) == [.sha256] && firmware.events.count == 1 + 16)
+        let other = try BootEventLog(bytes: BootEventLogBuilder(firmware: "other firmware").bytes())
+        #expect(other.replay()[.sha256, 0] != firmware.replay()[.sha256, 0])
     }
 
     /// Every cut of the log is rejected: mid-structure cuts fail to parse (`truncated`), cuts between events
@@ -77,8 +98,8 @@ struct BootEventLogTests {
     }
 
     @Test func badPCRIndex() throws {
-        var log = BootLogBuilder()
-        log.add(pcr: 24, type: 0xD, "x")
+        var log = BootEventLogBuilder()
+        log.add(pcr: 24, type: .ipl, "x")
         #expect { try BootEventLog(bytes: log.bytes()) } throws: {
             let error = $0 as? EventLogError
             return error?.code == .badPCRIndex && error?.record == 1 && error?.offset == 32 + log.specIDEvent().count
@@ -86,8 +107,8 @@ struct BootEventLogTests {
     }
 
     @Test func digestCountMustMatchSpecID() throws {
-        var log = BootLogBuilder()
-        log.add(pcr: 8, type: 0xD, "x")
+        var log = BootEventLogBuilder()
+        log.add(pcr: 8, type: .ipl, "x")
         var bytes = log.bytes()
         let spec = log.specIDEvent()
         let firstEvent = 32 + spec.count
@@ -96,8 +117,8 @@ struct BootEventLogTests {
     }
 
     @Test func hugeEventSizeIsABadLengthNotAnAllocation() throws {
-        var log = BootLogBuilder()
-        log.add(pcr: 8, type: 0xD, "x")
+        var log = BootEventLogBuilder()
+        log.add(pcr: 8, type: .ipl, "x")
         var bytes = log.bytes()
         // eventSize is the 4 bytes before the 1-byte event data at the end.
         bytes.replaceSubrange((bytes.count - 5)..<(bytes.count - 1), with: [0xFF, 0xFF, 0xFF, 0x7F])
@@ -105,24 +126,10 @@ struct BootEventLogTests {
     }
 
     @Test func declaredDigestSizeMustFitTheAlgorithm() {
-        var bytes = BootLogBuilder().bytes()
+        var bytes = BootEventLogBuilder().bytes()
         // The sha256 entry's digestSize field: signature(16) platformClass(4) versions(4) count(4) sha1(4) alg(2).
         let at = 32 + 16 + 4 + 4 + 4 + 4 + 2
         bytes[at] = 31
         #expect { try BootEventLog(bytes: bytes) } throws: { ($0 as? EventLogError)?.code == .badLength }
     }
-
-    @Test func bootLogSourceYieldsReplayedPCRs() throws {
-        let directory = try TemporaryDirectory()
-        let path = try directory.write("binary_bios_measurements", builder.bytes())
-        let measurements = try BootLogSource(path: path).measure()
-        #expect(measurements.map(\.name) == ["boot-log"] + (0...9).map { "boot-log:pcr\($0)" })
-        let replayed = try BootEventLog(bytes: builder.bytes()).replay()
-        #expect(measurements[10].sha256 == replayed[.sha256, 9])
-
-        let cut = try directory.write("cut", Array(builder.bytes().dropLast(3)))
-        #expect { try BootLogSource(path: cut).measure() } throws: { ($0 as? MeasurementError)?.code == .bootLog }
-    }
 }
-
-import Measurement

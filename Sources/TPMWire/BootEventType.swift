@@ -1,5 +1,3 @@
-import Policy
-
 /// The type of a TCG PC Client boot event (`UINT32 eventType` of TCG_PCR_EVENT and TCG_PCR_EVENT2).
 ///
 /// From the TCG PC Client Platform Firmware Profile Specification, §10.4.1 (Event Types). Values this type
@@ -47,8 +45,50 @@ public struct BootEventType: RawRepresentable, Hashable, Sendable, Comparable, C
     public static let efiSPDMFirmwareBlob = BootEventType(rawValue: 0x8000_00E1)
     public static let efiSPDMFirmwareConfig = BootEventType(rawValue: 0x8000_00E2)
 
+    /// The event types of §10.4.1 with their spec names, in value order: the vocabulary of boot logs and of
+    /// golden boot-event rules.
+    public static let named: [(type: BootEventType, name: String)] = [
+        (.prebootCert, "EV_PREBOOT_CERT"),
+        (.postCode, "EV_POST_CODE"),
+        (.unused, "EV_UNUSED"),
+        (.noAction, "EV_NO_ACTION"),
+        (.separator, "EV_SEPARATOR"),
+        (.action, "EV_ACTION"),
+        (.eventTag, "EV_EVENT_TAG"),
+        (.sCRTMContents, "EV_S_CRTM_CONTENTS"),
+        (.sCRTMVersion, "EV_S_CRTM_VERSION"),
+        (.cpuMicrocode, "EV_CPU_MICROCODE"),
+        (.platformConfigFlags, "EV_PLATFORM_CONFIG_FLAGS"),
+        (.tableOfDevices, "EV_TABLE_OF_DEVICES"),
+        (.compactHash, "EV_COMPACT_HASH"),
+        (.ipl, "EV_IPL"),
+        (.iplPartitionData, "EV_IPL_PARTITION_DATA"),
+        (.nonhostCode, "EV_NONHOST_CODE"),
+        (.nonhostConfig, "EV_NONHOST_CONFIG"),
+        (.nonhostInfo, "EV_NONHOST_INFO"),
+        (.omitBootDeviceEvents, "EV_OMIT_BOOT_DEVICE_EVENTS"),
+        (.postCode2, "EV_POST_CODE2"),
+        (.efiVariableDriverConfig, "EV_EFI_VARIABLE_DRIVER_CONFIG"),
+        (.efiVariableBoot, "EV_EFI_VARIABLE_BOOT"),
+        (.efiBootServicesApplication, "EV_EFI_BOOT_SERVICES_APPLICATION"),
+        (.efiBootServicesDriver, "EV_EFI_BOOT_SERVICES_DRIVER"),
+        (.efiRuntimeServicesDriver, "EV_EFI_RUNTIME_SERVICES_DRIVER"),
+        (.efiGPTEvent, "EV_EFI_GPT_EVENT"),
+        (.efiAction, "EV_EFI_ACTION"),
+        (.efiPlatformFirmwareBlob, "EV_EFI_PLATFORM_FIRMWARE_BLOB"),
+        (.efiHandoffTables, "EV_EFI_HANDOFF_TABLES"),
+        (.efiPlatformFirmwareBlob2, "EV_EFI_PLATFORM_FIRMWARE_BLOB2"),
+        (.efiHandoffTables2, "EV_EFI_HANDOFF_TABLES2"),
+        (.efiVariableBoot2, "EV_EFI_VARIABLE_BOOT2"),
+        (.efiGPTEvent2, "EV_EFI_GPT_EVENT2"),
+        (.efiHCRTMEvent, "EV_EFI_HCRTM_EVENT"),
+        (.efiVariableAuthority, "EV_EFI_VARIABLE_AUTHORITY"),
+        (.efiSPDMFirmwareBlob, "EV_EFI_SPDM_FIRMWARE_BLOB"),
+        (.efiSPDMFirmwareConfig, "EV_EFI_SPDM_FIRMWARE_CONFIG"),
+    ]
+
     /// The spec name (`EV_SEPARATOR`), or nil for a type this build does not name.
-    public var name: String? { TCGEventTypeNames.name(of: rawValue) }
+    public var name: String? { Self.named.first { $0.type == self }?.name }
 
     /// The spec name, or the raw value in hex (`0x80000042`).
     public var description: String { name ?? "0x" + String(rawValue, radix: 16) }
@@ -56,8 +96,8 @@ public struct BootEventType: RawRepresentable, Hashable, Sendable, Comparable, C
     /// Parses a spec name (`EV_SEPARATOR`, case-insensitive, `EV_` optional) or a number (`0x80000003`, `4`).
     public init?(name text: String) {
         let upper = text.uppercased()
-        if let value = TCGEventTypeNames.value(of: upper) ?? TCGEventTypeNames.value(of: "EV_" + upper) {
-            self.init(rawValue: value)
+        if let named = Self.named.first(where: { $0.name == upper || $0.name == "EV_" + upper }) {
+            self = named.type
         } else if upper.hasPrefix("0X"), let value = UInt32(upper.dropFirst(2), radix: 16) {
             self.init(rawValue: value)
         } else if let value = UInt32(upper) {

@@ -1,9 +1,13 @@
-import TPMWire
 import Attestation
 import Policy
+import SyntheticBootLogs
 import Testing
+import TPMWire
 
-@testable import Measurement
+/// A measurement as a source takes it, its SHA-256 `fill` repeated.
+private func measurement(_ name: String, _ fill: UInt8, source: String = "file") -> MeasurementRecord.Content {
+    MeasurementRecord.Content(source: source, name: name, sha256: [UInt8](repeating: fill, count: 32), detail: "test")
+}
 
 @Suite("Evaluation: verified evidence + golden values → verdict")
 struct EvaluationTests {
@@ -13,7 +17,7 @@ struct EvaluationTests {
         .init(name: "kernel-module:*", sha256: [[UInt8](repeating: 4, count: 32)]),
     ])
 
-    func evidence(_ measurements: [NamedMeasurement]) throws -> (records: [MeasurementRecord], quoted: PCRBanks) {
+    func evidence(_ measurements: [MeasurementRecord.Content]) throws -> (records: [MeasurementRecord], quoted: PCRBanks) {
         let records = try measurements.enumerated().map { try MeasurementRecord(recnum: $0, pcr: 15, content: $1) }
         var quoted = PCRBanks()
         quoted[.sha256, 15] = try MeasurementReplay.replay(records)[15] ?? PCRBanks.resetValue(.sha256)
@@ -72,7 +76,7 @@ struct EvaluationTests {
     }
 
     @Test func bootLogAndGoldenPCRs() throws {
-        let bootLog = try BootEventLog(bytes: BootLogBuilder.realistic().bytes())
+        let bootLog = try BootEventLog(bytes: BootEventLogBuilder.realistic().bytes())
         var quoted = bootLog.replay()
         quoted[.sha256, 15] = PCRBanks.resetValue(.sha256)
         let pcr4 = quoted[.sha256, 4] ?? []

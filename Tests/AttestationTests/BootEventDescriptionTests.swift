@@ -1,21 +1,9 @@
 import Attestation
+import TPMWire
 import Testing
 
-@Suite("Boot event types and descriptions")
-struct BootEventTypeTests {
-    @Test func namesAndValues() {
-        #expect(BootEventType.separator.description == "EV_SEPARATOR")
-        #expect(BootEventType.efiBootServicesApplication.rawValue == 0x8000_0003)
-        #expect(BootEventType(rawValue: 0x8000_0042).name == nil)
-        #expect(BootEventType(rawValue: 0x8000_0042).description == "0x80000042")
-        #expect(BootEventType(name: "EV_IPL") == .ipl)
-        #expect(BootEventType(name: "efi_action") == .efiAction)
-        #expect(BootEventType(name: "0x80000003") == .efiBootServicesApplication)
-        #expect(BootEventType(name: "4") == .separator)
-        #expect(BootEventType(name: "EV_NOT_A_TYPE") == nil)
-        #expect(BootEventType(name: "0xZZ") == nil)
-    }
-
+@Suite("Boot event descriptions")
+struct BootEventDescriptionTests {
     @Test func descriptionsOfRealEvents() throws {
         let log = try BootEventLog(bytes: try RealBootLog.load("glinux-alex").bytes)
         #expect(log.events[0].dataDescription == "Spec ID Event03")
