@@ -221,9 +221,12 @@ package final class IVTStore: Sendable {
         }
     }
 
-    /// The newest audit event's number (0 when there is none).
+    /// The newest audit event's number (0 when there is none). One statement, so it is read without the
+    /// transaction a snapshot read opens (asked before every request an agent makes).
     package func lastEventSeq() throws(RegionError) -> Int64 {
-        try read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM event")) ?? 0 }
+        do { return try pool.unsafeRead { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM event")) ?? 0 } } catch {
+            throw RegionError(.storeCorrupt, "IVT database \(path): \(error)")
+        }
     }
 
     // MARK: Enrolment
