@@ -15,18 +15,33 @@ package import ServiceLifecycle
 /// (ECDSA P-256, SHA-256; the signature of the exact body bytes, DER, base64, in `Smig-Signature`), so a
 /// receiver checks it against `rctcb.pem`. Deliveries are retried with exponential back-off.
 package struct WebhookNotifier: Service {
-    /// One notification's body.
+    /// One notification's body: the audit event, with the region's name beside its fields (one flat JSON
+    /// object: `region`, `seq`, `at`, `host`, `kind` — `state` or an `evacuation.*` step — `oldState`,
+    /// `newState`, `code`, `detail`). The event's fields read as the notification's own (`n.kind`).
+    @dynamicMemberLookup
     package struct Notification: Codable, Sendable, Hashable {
         package var region: String
-        package var seq: Int64
-        package var at: Date
-        package var host: String?
-        /// `state` (a state change) or an `evacuation.*` step.
-        package var kind: String
-        package var oldState: String?
-        package var newState: String?
-        package var code: String?
-        package var detail: String?
+        package var event: IVTEvent
+
+        package init(region: String, event: IVTEvent) {
+            self.region = region
+            self.event = event
+        }
+
+        package subscript<T>(dynamicMember field: KeyPath<IVTEvent, T>) -> T { event[keyPath: field] }
+
+        enum CodingKeys: String, CodingKey { case region }
+
+        package init(from decoder: any Decoder) throws {
+            region = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .region)
+            event = try IVTEvent(from: decoder)
+        }
+
+        package func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(region, forKey: .region)
+            try event.encode(to: encoder)
+        }
     }
 
     package static let signatureHeader = "Smig-Signature"
@@ -85,9 +100,7 @@ package struct WebhookNotifier: Service {
                     for e in events {
                         cursor = e.seq
                         guard Self.isNotified(e.kind) else { continue }
-                        let n = Notification(region: region, seq: e.seq, at: e.at, host: e.host, kind: e.kind, oldState: e.oldState,
-                                             newState: e.newState, code: e.code, detail: e.detail)
-                        let body = RegionJSON.encode(n)
+                        let body = RegionJSON.encode(Notification(region: region, event: e))
                         for q in queues { q.continuation.yield(body) }
                     }
                     try? await Task.sleep(for: .milliseconds(100))
