@@ -39,21 +39,9 @@ enum Output {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
-    /// Runs `body`: a domain error becomes one line on stderr and an exit code (CommandFailure's, else 1).
+    /// Runs `body`: a domain error becomes one line on stderr and an exit code (see ``failure(_:)``).
     static func reporting(_ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let e as CommandFailure {
-            error(e.message)
-            throw ExitCode(e.exitCode)
-        } catch let e as ExitCode {
-            throw e
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            Self.error("\(error)")
-            throw ExitCode(isInputError("\(error)") ? 2 : 1)
-        }
+        do { try body() } catch { throw failure(error) }
     }
 
     /// Errors about what the user gave (status 2): an unsafe or unreadable state file, a policy file that does not
