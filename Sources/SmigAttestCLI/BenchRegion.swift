@@ -16,8 +16,8 @@ package struct BenchRegion: AsyncParsableCommand {
         region: enrolment needs an EK certificate and TPM2_ActivateCredential). Each double answers with a real \
         TPMS_ATTEST/TPMT_SIGNATURE quote over the RC-TCB's nonce and a measurement log. The real RC-TCB (`smig-attest rctcb \
         serve` over that directory, mutual TLS) runs as a child process; each double connects with its own agent certificate \
-        (AsyncHTTPClient) and does ring duty: assignment (nonce for the pair), quote of its neighbour, report; the \
-        RC-TCB verifies (pinned AK, nonce spent once, clock continuity, log replay, golden values) and writes the \
+        (AsyncHTTPClient) and does ring duty: assignment (nonce for the pair; as agents do, the one the last \
+        report's answer carried while it is valid), quote of its neighbour, report; the RC-TCB verifies (pinned AK, nonce spent once, clock continuity, log replay, golden values) and writes the \
         IVT. 'in process' does the same calling the RC-TCB's region logic directly: no HTTP, TLS or JSON, the same \
         SQLite IVT. Run it from a release build.
         """)
