@@ -122,7 +122,7 @@ package final class LoopbackRegion: @unchecked Sendable {
         for h in hosts { y += "  - {id: \(h.id), address: 127.0.0.1, port: \(h.agentPort), golden: golden.yaml}\n" }
         y += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\n"
         y += "intervals: {measurement: 1s, challenge: \(max(1, Int(options.challengeInterval)))s}\n"
-        y += "quote-freshness: 30s\nunreachable-timeout: 3s\n"
+        y += "quote-freshness: 30s\nunreachable-timeout: 10s\n"
         y += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
         y += "targets: {require-state: trusted, max-quote-age: 20s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded}\n"
         y += "migration: {max-bandwidth-mibps: 10240, downtime-limit: 50ms, auto-converge: true}\n"

@@ -56,7 +56,11 @@ package struct RCTCBRunner: Sendable {
         service = try RCTCBService(directory: directory, region: region, logger: logger)
         service.evacuator = evacuator
         service.prometheus = prometheus
-        client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, peer: .agent, timeout: .seconds(3))
+        // A direct challenge waits the policy's unreachable-timeout for the quote (silence that long is `unreachable`),
+        // at most 10 s, so a silent host holds up neither the scheduler nor an evacuation for longer.
+        let deadline = min(policy.unreachableTimeout, .seconds(10))
+        client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, peer: .agent,
+                                  timeout: .milliseconds(max(1, deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000)))
         self.logger = logger
     }
 

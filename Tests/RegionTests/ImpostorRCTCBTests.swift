@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import Policy
 import RegionProtocol
 import RegionTCB
@@ -47,7 +48,8 @@ struct ImpostorRCTCBTests {
         }
 
         func url() async throws -> String {
-            try await waitUntilAsync("the service listens", seconds: 60) { self.lock.withLock { self.port } != nil }
+            // Generous: with every suite running at once, the service's task may wait long for a thread.
+            try await waitUntilAsync("the service listens", seconds: 600) { self.lock.withLock { self.port } != nil }
             return "https://127.0.0.1:\(try #require(lock.withLock { port }))/v1/health"
         }
 
@@ -60,7 +62,7 @@ struct ImpostorRCTCBTests {
 
     func health(_ server: Server, peer: RegionClient.Peer) async throws -> Result<[String: String], RegionClient.Failure> {
         let d = server.directory
-        let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey, peer: peer)
+        let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey, peer: peer, timeout: .seconds(120))
         let url = try await server.url()
         do {
             let answer: [String: String] = try await client.get(url)

@@ -87,7 +87,7 @@ final class LiveRegion: @unchecked Sendable {
             hosts.append(Host(id: id, swtpm: swtpm, state: state, hypervisor: hv, port: port, config: dir.appendingPathComponent("agent-\(i).json").path,
                               tcti: tcti, prefix: prefix, namespacedTPM: namespacedTPM))
         }
-        region += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\nintervals: {measurement: 1s, challenge: \(Int(challengeInterval))s}\nquote-freshness: \(max(30, Int(challengeInterval) * 3))s\nunreachable-timeout: 3s\n"
+        region += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\nintervals: {measurement: 1s, challenge: \(Int(challengeInterval))s}\nquote-freshness: \(max(30, Int(challengeInterval) * 3))s\nunreachable-timeout: 10s\n"
         region += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
         region += "targets: {require-state: trusted, max-quote-age: \(maxQuoteAge), rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"
         region += policyExtra
