@@ -80,8 +80,8 @@ struct AKPinningTests {
 
     @Test(arguments: [0, 1, 8, 15])
     func shortNoncesAreNoChallenge(length: Int) throws {
-        #expect(throws: AttestationError.self) { try Freshness.issued([UInt8](repeating: 7, count: length)) }
-        do { _ = try Freshness.issued([UInt8](repeating: 7, count: length)) } catch { #expect(error.code == .nonceTooShort) }
+        let error = #expect(throws: AttestationError.self) { try Freshness.issued([UInt8](repeating: 7, count: length)) }
+        #expect(error?.code == .nonceTooShort)
         let ok = try Freshness.issued([UInt8](repeating: 7, count: 16))
         guard case .nonce(let n) = ok else { Issue.record("16 bytes refused"); return }
         #expect(n.count == 16)
@@ -89,9 +89,8 @@ struct AKPinningTests {
 
     @Test func spkiParsingRejectsGarbageWithACode() throws {
         for bytes: [UInt8] in [[], [0x30, 0x03, 0x01], Array("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".utf8)] {
-            do { _ = try AttestationKey(subjectPublicKeyInfo: bytes); Issue.record("accepted \(bytes)") } catch {
-                #expect(error.code == .malformedKey)
-            }
+            let error = #expect(throws: AttestationError.self, "\(bytes)") { try AttestationKey(subjectPublicKeyInfo: bytes) }
+            #expect(error?.code == .malformedKey)
         }
     }
 }

@@ -10,33 +10,31 @@ struct AttestationKeyCheckTests {
         try Public(wireBytes: try QuoteVector.load(vector).akPublic).publicArea
     }
 
-    /// TPM2B_PUBLIC bytes of `area`, parsed back as a verifier would receive them.
-    static func code(_ area: PublicArea) -> String? {
-        do {
-            _ = try AttestationKey(tpm2bPublic: Public(area).wireBytes)
-            return nil
-        } catch {
-            return error.code.rawValue
-        }
+    /// The key from the TPM2B_PUBLIC bytes of `area`, parsed back as a verifier would receive them.
+    static func key(_ area: PublicArea) throws(AttestationError) -> AttestationKey {
+        try AttestationKey(tpm2bPublic: Public(area).wireBytes)
     }
 
     @Test(arguments: QuoteVector.names)
     func vectorsPass(_ name: String) throws {
-        #expect(Self.code(try Self.area(name)) == nil)
+        let area = try Self.area(name)
+        #expect(try Self.key(area).publicKey?.publicArea == area)
     }
 
     @Test(arguments: QuoteVector.names, [UInt32(1) << 0, 1 << 3, 1 << 8, 1 << 9, 1 << 12, 1 << 20, 1 << 31])
     func reservedBitsAreRefused(_ name: String, _ bit: UInt32) throws {
         var area = try Self.area(name)
         area.objectAttributes = ObjectAttributes(rawValue: area.objectAttributes.rawValue | bit)
-        #expect(Self.code(area) == "quote.key-reserved-attributes")
+        let error = #expect(throws: AttestationError.self) { try Self.key(area) }
+        #expect(error?.code.rawValue == "quote.key-reserved-attributes")
     }
 
     @Test(arguments: QuoteVector.names)
     func sensitiveDataOriginIsRequired(_ name: String) throws {
         var area = try Self.area(name)
         area.objectAttributes.remove(.sensitiveDataOrigin)
-        #expect(Self.code(area) == "quote.key-not-tpm-generated")
+        let error = #expect(throws: AttestationError.self) { try Self.key(area) }
+        #expect(error?.code.rawValue == "quote.key-not-tpm-generated")
     }
 
     @Test(arguments: QuoteVector.names)
@@ -44,16 +42,17 @@ struct AttestationKeyCheckTests {
         var area = try Self.area(name)
         area.objectAttributes.remove(.userWithAuth)
         area.objectAttributes.insert(.adminWithPolicy)
-        #expect(Self.code(area) == nil)
+        #expect(try Self.key(area).publicKey?.publicArea == area)
     }
 
     @Test(arguments: QuoteVector.names)
     func sha1NameAlgIsRefused(_ name: String) throws {
         var area = try Self.area(name)
         area.nameAlg = .sha1
-        #expect(Self.code(area) == "quote.key-weak-name-alg")
+        let error = #expect(throws: AttestationError.self) { try Self.key(area) }
+        #expect(error?.code.rawValue == "quote.key-weak-name-alg")
         area.nameAlg = .sha384
-        #expect(Self.code(area) == nil)
+        #expect(try Self.key(area).publicKey?.publicArea == area)
     }
 
     static func withExponent(_ exponent: UInt32) throws -> PublicArea {
@@ -69,19 +68,23 @@ struct AttestationKeyCheckTests {
 
     @Test(arguments: [UInt32(1), 2, 3, 17, 65535, 65539, 0xFFFF_FFFF])
     func rsaExponentOtherThan65537IsRefused(_ exponent: UInt32) throws {
-        #expect(Self.code(try Self.withExponent(exponent)) == "quote.key-bad-exponent")
+        let area = try Self.withExponent(exponent)
+        let error = #expect(throws: AttestationError.self) { try Self.key(area) }
+        #expect(error?.code.rawValue == "quote.key-bad-exponent")
     }
 
     @Test(arguments: [UInt32(0), 65537])
     func rsaExponent65537IsAccepted(_ exponent: UInt32) throws {
-        #expect(Self.code(try Self.withExponent(exponent)) == nil)
+        let area = try Self.withExponent(exponent)
+        #expect(try Self.key(area).publicKey?.publicArea == area)
     }
 
     @Test func rsaKeySizesOutsideTheTPMsAreRefused() throws {
         var area = try Self.area("quote-rsa2048")
         guard case let .rsa(symmetric, scheme, _, exponent, modulus) = area.parameters else { throw VectorShape() }
         area.parameters = .rsa(symmetric: symmetric, scheme: scheme, keyBits: 2056, exponent: exponent, modulus: modulus + [0xFF])
-        #expect(Self.code(area) == "quote.malformed-key")
+        let error = #expect(throws: AttestationError.self) { try Self.key(area) }
+        #expect(error?.code.rawValue == "quote.malformed-key")
     }
 
     @Test func cryptoLibraryFailureIsACodedError() throws {
@@ -91,20 +94,17 @@ struct AttestationKeyCheckTests {
         guard case let .rsa(symmetric, scheme, bits, exponent, modulus) = area.parameters else { throw VectorShape() }
         area.parameters = .rsa(symmetric: symmetric, scheme: scheme, keyBits: bits, exponent: exponent,
                                modulus: [0x00] + Array(modulus.dropFirst()))
-        do {
-            _ = try AttestationKey(tpm2bPublic: Public(area).wireBytes)
-            Issue.record("a 2040-bit modulus was accepted")
-        } catch {
-            #expect(error.code == .malformedKey)
-            #expect(!error.description.contains("CoreCrypto"), "\(error)")
-        }
+        let error = #expect(throws: AttestationError.self, "a 2040-bit modulus") { try Self.key(area) }
+        #expect(error?.code == .malformedKey)
+        #expect(error?.description.contains("CoreCrypto") == false, "\(String(describing: error))")
     }
 
     @Test func eccPointOffTheCurveIsACodedError() throws {
         var area = try Self.area("quote-ecc-p256")
         guard case let .ecc(symmetric, scheme, curve, kdf, x, y) = area.parameters else { throw VectorShape() }
         area.parameters = .ecc(symmetric: symmetric, scheme: scheme, curve: curve, kdf: kdf, x: x, y: Array(y.dropLast()) + [(y.last ?? 0) ^ 1])
-        #expect(Self.code(area) == "quote.malformed-key")
+        let error = #expect(throws: AttestationError.self) { try Self.key(area) }
+        #expect(error?.code.rawValue == "quote.malformed-key")
     }
 }
 
@@ -115,12 +115,8 @@ struct PCRSelectionRangeTests {
         var bits: [UInt8] = [0, 0, 0, 0]
         bits[pcr / 8] |= 1 << UInt8(pcr % 8)
         let bytes: [UInt8] = [0, 0, 0, 1, 0x00, 0x0B, 4] + bits
-        do {
-            _ = try PCRSelectionList(wireBytes: bytes)
-            Issue.record("PCR \(pcr) accepted")
-        } catch {
-            #expect(error.code == .pcrOutOfRange)
-        }
+        let error = #expect(throws: TPMWireError.self, "PCR \(pcr)") { try PCRSelectionList(wireBytes: bytes) }
+        #expect(error?.code == .pcrOutOfRange)
     }
 
     @Test func fourByteSelectOfLowPCRsIsAccepted() throws {
@@ -130,11 +126,7 @@ struct PCRSelectionRangeTests {
 
     @Test(arguments: ["sha256:24", "sha256:0-31", "sha256:23-24"])
     func textSelectionBeyondPCR23IsRefused(_ text: String) {
-        do {
-            _ = try PCRSelectionList(parsing: text)
-            Issue.record("\(text) accepted")
-        } catch {
-            #expect(error.code == .pcrOutOfRange)
-        }
+        let error = #expect(throws: TPMWireError.self, "\(text)") { try PCRSelectionList(parsing: text) }
+        #expect(error?.code == .pcrOutOfRange)
     }
 }

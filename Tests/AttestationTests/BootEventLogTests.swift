@@ -82,28 +82,26 @@ struct BootEventLogTests {
     @Test func withoutSpecIDTheLogIsReadAsSHA1() {
         var bytes = builder.bytes()
         bytes.replaceSubrange(32..<48, with: Array("Spec ID Event02\0".utf8))
-        #expect { try BootEventLog(bytes: bytes) } throws: {
-            let error = $0 as? EventLogError
-            // The first event is a well-formed SHA-1 event; a later one is not.
-            return (error?.record ?? 0) > 0 && (error?.offset ?? 0) >= 32 + builder.specIDEvent().count
-        }
+        let error = #expect(throws: EventLogError.self) { try BootEventLog(bytes: bytes) }
+        #expect(error?.code == .badPCRIndex, "\(String(describing: error))")
+        // The first event is a well-formed SHA-1 event; a later one is not.
+        #expect((error?.record ?? 0) > 0 && (error?.offset ?? 0) >= 32 + builder.specIDEvent().count)
     }
 
     @Test func specIDMajorVersionMustBe2() {
         var bytes = builder.bytes()
         bytes[32 + 21] = 1
-        #expect { try BootEventLog(bytes: bytes) } throws: {
-            ($0 as? EventLogError)?.code == .unsupportedFormat && ($0 as? EventLogError)?.record == 0
-        }
+        let error = #expect(throws: EventLogError.self) { try BootEventLog(bytes: bytes) }
+        #expect(error?.code == .unsupportedFormat)
+        #expect(error?.record == 0)
     }
 
     @Test func badPCRIndex() throws {
         var log = BootEventLogBuilder()
         log.add(pcr: 24, type: .ipl, "x")
-        #expect { try BootEventLog(bytes: log.bytes()) } throws: {
-            let error = $0 as? EventLogError
-            return error?.code == .badPCRIndex && error?.record == 1 && error?.offset == 32 + log.specIDEvent().count
-        }
+        let error = #expect(throws: EventLogError.self) { try BootEventLog(bytes: log.bytes()) }
+        #expect(error?.code == .badPCRIndex)
+        #expect(error?.record == 1 && error?.offset == 32 + log.specIDEvent().count)
     }
 
     @Test func digestCountMustMatchSpecID() throws {
@@ -113,7 +111,8 @@ struct BootEventLogTests {
         let spec = log.specIDEvent()
         let firstEvent = 32 + spec.count
         bytes[firstEvent + 8] = 1  // digest count 1 instead of 2
-        #expect { try BootEventLog(bytes: bytes) } throws: { ($0 as? EventLogError)?.code == .digestListMismatch }
+        let error = #expect(throws: EventLogError.self) { try BootEventLog(bytes: bytes) }
+        #expect(error?.code == .digestListMismatch)
     }
 
     @Test func hugeEventSizeIsABadLengthNotAnAllocation() throws {
@@ -122,7 +121,8 @@ struct BootEventLogTests {
         var bytes = log.bytes()
         // eventSize is the 4 bytes before the 1-byte event data at the end.
         bytes.replaceSubrange((bytes.count - 5)..<(bytes.count - 1), with: [0xFF, 0xFF, 0xFF, 0x7F])
-        #expect { try BootEventLog(bytes: bytes) } throws: { ($0 as? EventLogError)?.code == .badLength }
+        let error = #expect(throws: EventLogError.self) { try BootEventLog(bytes: bytes) }
+        #expect(error?.code == .badLength)
     }
 
     @Test func declaredDigestSizeMustFitTheAlgorithm() {
@@ -130,6 +130,7 @@ struct BootEventLogTests {
         // The sha256 entry's digestSize field: signature(16) platformClass(4) versions(4) count(4) sha1(4) alg(2).
         let at = 32 + 16 + 4 + 4 + 4 + 4 + 2
         bytes[at] = 31
-        #expect { try BootEventLog(bytes: bytes) } throws: { ($0 as? EventLogError)?.code == .badLength }
+        let error = #expect(throws: EventLogError.self) { try BootEventLog(bytes: bytes) }
+        #expect(error?.code == .badLength)
     }
 }

@@ -15,9 +15,8 @@ struct EvidenceFormatTests {
         #expect(parsed.values == v.values)
         #expect(parsed.selection.selectsSame(as: v.selection))
         for n in 0..<bytes.count {
-            do { _ = try TPM2ToolsPCRFile(bytes: Array(bytes.prefix(n))); Issue.record("prefix \(n) accepted") } catch {
-                #expect(error.code == .malformedEvidence)
-            }
+            let error = #expect(throws: AttestationError.self, "prefix \(n)") { try TPM2ToolsPCRFile(bytes: Array(bytes.prefix(n))) }
+            #expect(error?.code == .malformedEvidence)
         }
     }
 
@@ -25,9 +24,8 @@ struct EvidenceFormatTests {
         let v = try QuoteVector.load("quote-ecc-p256")
         let good = v.bundle.encoded()
         for n in stride(from: 0, to: good.count, by: 7) {
-            do { _ = try EvidenceBundle.decode(good.prefix(n)); Issue.record("prefix \(n) accepted") } catch {
-                #expect(error.code == .malformedEvidence)
-            }
+            let error = #expect(throws: AttestationError.self, "prefix \(n)") { try EvidenceBundle.decode(good.prefix(n)) }
+            #expect(error?.code == .malformedEvidence)
         }
         var badBase64 = v.bundle
         badBase64.attest = "%%%"
@@ -40,9 +38,8 @@ struct EvidenceFormatTests {
         #expect(missing.verifySelfConsistencyOnly(freshness: .notChecked, selection: nil).error?.code == .malformedPCRValues)
         var version = v.bundle
         version.version = 2
-        do { _ = try EvidenceBundle.decode(version.encoded()); Issue.record("version 2 accepted") } catch {
-            #expect(error.code == .malformedEvidence)
-        }
+        let versionError = #expect(throws: AttestationError.self, "version 2") { try EvidenceBundle.decode(version.encoded()) }
+        #expect(versionError?.code == .malformedEvidence)
     }
 
     @Test func clockObservationOrdering() throws {

@@ -180,11 +180,9 @@ struct BootLogRobustnessTests {
         #expect(padded.paddingBytes == 4096)
         #expect(padded.events == log.events)
         #expect(padded.replay() == log.replay())
-        #expect { try BootEventLog(bytes: vector.bytes + [0, 0, 0, 0, 1]) } throws: {
-            let error = $0 as? EventLogError
-            return error?.code == .truncated && error?.record == log.events.count
-                && (error?.offset ?? 0) >= vector.bytes.count
-        }
+        let error = #expect(throws: EventLogError.self) { try BootEventLog(bytes: vector.bytes + [0, 0, 0, 0, 1]) }
+        #expect(error?.code == .truncated)
+        #expect(error?.record == log.events.count && (error?.offset ?? 0) >= vector.bytes.count)
     }
 
     @Test func errorsNameEventAndOffsetOnce() throws {
@@ -193,15 +191,11 @@ struct BootLogRobustnessTests {
         let third = log.events[3]
         var bytes = vector.bytes
         bytes[third.offset] = 24  // PCR index 24
-        do {
-            _ = try BootEventLog(bytes: bytes)
-            Issue.record("PCR 24 parsed")
-        } catch {
-            #expect(error.code == .badPCRIndex)
-            #expect(error.record == 3)
-            #expect(error.offset == third.offset)
-            #expect(error.description == "eventlog.bad-pcr-index: PCR index 24 is outside 0...23 (record 3, byte \(third.offset))")
-        }
+        let error = #expect(throws: EventLogError.self, "PCR 24") { try BootEventLog(bytes: bytes) }
+        #expect(error?.code == .badPCRIndex)
+        #expect(error?.record == 3)
+        #expect(error?.offset == third.offset)
+        #expect(error?.description == "eventlog.bad-pcr-index: PCR index 24 is outside 0...23 (record 3, byte \(third.offset))")
     }
 
     @Test func sm3BankParsesButDoesNotReplay() throws {
@@ -220,11 +214,13 @@ struct BootLogRobustnessTests {
             let idOffset = event.offset + 12 + 2 + 20
             rewritten[idOffset] = 0x12
         }
-        #expect { try BootEventLog(bytes: bytes) } throws: { ($0 as? EventLogError)?.code == .digestListMismatch }
+        let unrewritten = #expect(throws: EventLogError.self) { try BootEventLog(bytes: bytes) }
+        #expect(unrewritten?.code == .digestListMismatch)
         let log = try BootEventLog(bytes: rewritten)
         #expect(log.unreplayableAlgorithms == [.sm3_256])
         #expect(log.replay().values.keys.sorted() == [.sha1])
-        #expect { try log.replay(algorithm: .sm3_256) } throws: { ($0 as? EventLogError)?.code == .unsupportedAlgorithm }
+        let sm3 = #expect(throws: EventLogError.self) { try log.replay(algorithm: .sm3_256) }
+        #expect(sm3?.code == .unsupportedAlgorithm)
     }
 }
 

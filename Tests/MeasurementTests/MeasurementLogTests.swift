@@ -35,60 +35,53 @@ struct MeasurementReplayTests {
 
     @Test func truncatedLogByRecord() throws {
         let (records, pcr) = try sampleLog()
-        #expect { try MeasurementReplay.check(Array(records.dropLast()), against: [15: pcr]) } throws: {
-            ($0 as? EventLogError)?.code == .replayMismatch
-        }
+        let error = #expect(throws: EventLogError.self) { try MeasurementReplay.check(Array(records.dropLast()), against: [15: pcr]) }
+        #expect(error?.code == .replayMismatch)
     }
 
     @Test func reorderedLog() throws {
         var (records, pcr) = try sampleLog()
         records.swapAt(1, 3)
-        #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
-            ($0 as? EventLogError)?.code == .recordOutOfOrder
-        }
+        let error = #expect(throws: EventLogError.self) { try MeasurementReplay.check(records, against: [15: pcr]) }
+        #expect(error?.code == .recordOutOfOrder)
     }
 
     @Test func recordRemovedFromTheMiddle() throws {
         var (records, pcr) = try sampleLog()
         records.remove(at: 2)
-        #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
-            ($0 as? EventLogError)?.code == .recordMissing
-        }
+        let error = #expect(throws: EventLogError.self) { try MeasurementReplay.check(records, against: [15: pcr]) }
+        #expect(error?.code == .recordMissing)
     }
 
     @Test func editedRecord() throws {
         var (records, pcr) = try sampleLog()
         records[2].content.measurement = hexA
-        #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
-            let error = $0 as? EventLogError
-            return error?.code == .digestMismatch && error?.record == 2
-        }
+        let error = #expect(throws: EventLogError.self) { try MeasurementReplay.check(records, against: [15: pcr]) }
+        #expect(error?.code == .digestMismatch)
+        #expect(error?.record == 2)
     }
 
     @Test func editedRecordWithRecomputedDigest() throws {
         // An attacker who also recomputes the record's digest is caught by the PCR.
         var (records, pcr) = try sampleLog()
         records[2] = try MeasurementRecord(recnum: 2, pcr: 15, content: measurement("file:/opt/tool2", 0xEE))
-        #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
-            ($0 as? EventLogError)?.code == .replayMismatch
-        }
+        let error = #expect(throws: EventLogError.self) { try MeasurementReplay.check(records, against: [15: pcr]) }
+        #expect(error?.code == .replayMismatch)
     }
 
     @Test func paddedLog() throws {
         var (records, pcr) = try sampleLog()
         records.append(try MeasurementRecord(recnum: 5, pcr: 15, content: measurement("file:/opt/extra", 9)))
-        #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
-            let error = $0 as? EventLogError
-            return error?.code == .extraRecords && error?.record == 5
-        }
+        let error = #expect(throws: EventLogError.self) { try MeasurementReplay.check(records, against: [15: pcr]) }
+        #expect(error?.code == .extraRecords)
+        #expect(error?.record == 5)
     }
 
     @Test func duplicatedRecord() throws {
         var (records, pcr) = try sampleLog()
         records.insert(records[1], at: 2)
-        #expect { try MeasurementReplay.check(records, against: [15: pcr]) } throws: {
-            ($0 as? EventLogError)?.code == .duplicateRecord
-        }
+        let error = #expect(throws: EventLogError.self) { try MeasurementReplay.check(records, against: [15: pcr]) }
+        #expect(error?.code == .duplicateRecord)
     }
 
     /// Every byte-level cut of an encoded log is rejected: inside a line → `truncated`; at a line boundary →
@@ -100,12 +93,8 @@ struct MeasurementReplayTests {
         for length in 0..<bytes.count {
             do {
                 let cut = try MeasurementLogRecords(jsonLines: Array(bytes[0..<length]))
-                #expect(throws: EventLogError.self) { try MeasurementReplay.check(cut.records, against: [15: pcr], pcrs: [15]) }
-                do {
-                    try MeasurementReplay.check(cut.records, against: [15: pcr], pcrs: [15])
-                } catch {
-                    #expect(error.code == .replayMismatch, "cut at \(length)")
-                }
+                let error = #expect(throws: EventLogError.self) { try MeasurementReplay.check(cut.records, against: [15: pcr], pcrs: [15]) }
+                #expect(error?.code == .replayMismatch, "cut at \(length)")
                 cutLines += 1
             } catch {
                 #expect(error.code == .truncated, "cut at \(length): \(error)")
@@ -117,12 +106,10 @@ struct MeasurementReplayTests {
     @Test func paddingBytesAreRejected() throws {
         let (records, _) = try sampleLog(2)
         let bytes = MeasurementLogRecords(records).encoded()
-        #expect { try MeasurementLogRecords(jsonLines: bytes + Array("\n".utf8)) } throws: {
-            ($0 as? EventLogError)?.code == .trailingData
-        }
-        #expect { try MeasurementLogRecords(jsonLines: bytes + Array("{}\n".utf8)) } throws: {
-            ($0 as? EventLogError)?.code == .malformedRecord
-        }
+        let blankLine = #expect(throws: EventLogError.self) { try MeasurementLogRecords(jsonLines: bytes + Array("\n".utf8)) }
+        #expect(blankLine?.code == .trailingData)
+        let emptyObject = #expect(throws: EventLogError.self) { try MeasurementLogRecords(jsonLines: bytes + Array("{}\n".utf8)) }
+        #expect(emptyObject?.code == .malformedRecord)
     }
 
     @Test(arguments: [
@@ -135,7 +122,8 @@ struct MeasurementReplayTests {
         let text = String(decoding: MeasurementLogRecords(records).encoded(), as: UTF8.self)
         #expect(text.contains(old))
         let bytes = Array(text.replacingOccurrences(of: old, with: new).utf8)
-        #expect { try MeasurementLogRecords(jsonLines: bytes) } throws: { ($0 as? EventLogError)?.code == code }
+        let error = #expect(throws: EventLogError.self) { try MeasurementLogRecords(jsonLines: bytes) }
+        #expect(error?.code == code)
     }
 }
 
@@ -208,7 +196,8 @@ struct MeasurementStoreTests {
         let measurer = Measurer(log: try MeasurementLog(path: "\(directory.path)/m.log", bootID: "b"), extender: pcrs)
         try measurer.record([measurement("file:/a", 1)])
         try pcrs.extend(pcr: 15, sha256: [UInt8](repeating: 7, count: 32))  // someone else extends PCR 15
-        #expect { try measurer.recover() } throws: { ($0 as? MeasurementError)?.code == .logDiverged }
+        let error = #expect(throws: MeasurementError.self) { try measurer.recover() }
+        #expect(error?.code == .logDiverged)
     }
 
     @Test func newBootStartsANewLog() throws {
@@ -230,10 +219,9 @@ struct MeasurementStoreTests {
         var text = try String(contentsOfFile: path, encoding: .utf8)
         text = text.replacingOccurrences(of: "file:/a", with: "file:/x")
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-        #expect { try MeasurementLog(path: path, bootID: "b") } throws: {
-            let error = $0 as? MeasurementError
-            return error?.code == .logCorrupt && error?.reason.contains("eventlog.digest-mismatch") == true
-        }
+        let error = #expect(throws: MeasurementError.self) { try MeasurementLog(path: path, bootID: "b") }
+        #expect(error?.code == .logCorrupt)
+        #expect(error?.reason.contains("eventlog.digest-mismatch") == true)
         #expect(try String(contentsOfFile: path, encoding: .utf8) == text)  // nothing changed
     }
 }

@@ -112,12 +112,10 @@ struct ProcessTextTests {
     }
 
     @Test func goneProcess() throws {
-        #expect { try ProcessTextSource(.pid(Int32.max - 1)).measure() } throws: {
-            ($0 as? MeasurementError)?.code == .processUnavailable
-        }
-        #expect { try ProcessTextSource(.executable("/nonexistent/hypervisor")).measure() } throws: {
-            ($0 as? MeasurementError)?.code == .noSuchProcess
-        }
+        let pid = #expect(throws: MeasurementError.self) { try ProcessTextSource(.pid(Int32.max - 1)).measure() }
+        #expect(pid?.code == .processUnavailable)
+        let executable = #expect(throws: MeasurementError.self) { try ProcessTextSource(.executable("/nonexistent/hypervisor")).measure() }
+        #expect(executable?.code == .noSuchProcess)
     }
 
     /// The must-show scenario, up to the software PCR bank: a real QEMU, one byte written into its code.

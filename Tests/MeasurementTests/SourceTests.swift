@@ -45,7 +45,8 @@ struct SourceTests {
         #expect(measured[0].name == "file:\(path)")
         #expect(measured[0].sha256 == Digests.sha256(bytes))
         #expect(measured[0].detail == "3000000 bytes")
-        #expect { try FileSource(paths: ["/nonexistent"]).measure() } throws: { ($0 as? MeasurementError)?.code == .io }
+        let error = #expect(throws: MeasurementError.self) { try FileSource(paths: ["/nonexistent"]).measure() }
+        #expect(error?.code == .io)
     }
 
     @Test func xenThroughTheTestDouble() throws {
@@ -75,16 +76,16 @@ struct SourceTests {
     @Test func xenEmptyBuildIDIsAnError() {
         var double = XenControlTestDouble()
         double.buildIDBytes = []
-        #expect { try XenSource(control: double).measure() } throws: { ($0 as? MeasurementError)?.code == .xenCallFailed }
+        let error = #expect(throws: MeasurementError.self) { try XenSource(control: double).measure() }
+        #expect(error?.code == .xenCallFailed)
     }
 
     @Test func realXenOutsideDom0SaysSo() throws {
         let capabilities = (try? String(contentsOfFile: "/proc/xen/capabilities", encoding: .utf8)) ?? ""
         try #require(!capabilities.contains("control_d"), "this host is a Xen dom0; the test is for other hosts")
-        #expect { try XenSource() } throws: {
-            let error = $0 as? MeasurementError
-            return error?.code == .notXenDom0 && error?.reason.hasPrefix("not a Xen dom0") == true
-        }
+        let error = #expect(throws: MeasurementError.self) { try XenSource() }
+        #expect(error?.code == .notXenDom0)
+        #expect(error?.reason.hasPrefix("not a Xen dom0") == true)
     }
 
     @Test func kernelModulesFromAFixtureTree() throws {
@@ -111,7 +112,8 @@ struct SourceTests {
         #expect(measured[3].detail.hasPrefix("no file in modules.dep"))
 
         _ = try directory.write("proc/modules", Array("garbage\n".utf8))
-        #expect { try source.measure() } throws: { ($0 as? MeasurementError)?.code == .malformedProcFile }
+        let error = #expect(throws: MeasurementError.self) { try source.measure() }
+        #expect(error?.code == .malformedProcFile)
     }
 
     @Test func mapsParsing() throws {
@@ -129,12 +131,10 @@ struct SourceTests {
         #expect(mappings.filter { $0.isExecutable && $0.isFileBacked }.map(\.path)
             == ["/usr/bin/qemu-system-x86_64", "/usr/lib/x86_64-linux-gnu/libc.so.6 (deleted)"])
         #expect(mappings[1].fileOffset == 0x6c000)
-        #expect { try MemoryMapping.parse(maps: "zzzz-1 r-xp 0 0 0 /x", subject: "t") } throws: {
-            ($0 as? MeasurementError)?.code == .malformedProcFile
-        }
-        #expect { try MemoryMapping.parse(maps: "2-1 r-xp 0 0 0 /x", subject: "t") } throws: {
-            ($0 as? MeasurementError)?.code == .malformedProcFile
-        }
+        let notHex = #expect(throws: MeasurementError.self) { try MemoryMapping.parse(maps: "zzzz-1 r-xp 0 0 0 /x", subject: "t") }
+        #expect(notHex?.code == .malformedProcFile)
+        let backwards = #expect(throws: MeasurementError.self) { try MemoryMapping.parse(maps: "2-1 r-xp 0 0 0 /x", subject: "t") }
+        #expect(backwards?.code == .malformedProcFile)
     }
 
     @Test(arguments: [
@@ -149,7 +149,8 @@ struct SourceTests {
     @Test(arguments: ["file", "file:", "process-text:pid=x", "process-text:pid=-3", "process-text:relative/path",
                       "kernel-modules:x", "xen:x", "tpm"])
     func badSourceSpecs(_ text: String) {
-        #expect { try SourceSpec.parse(text) } throws: { ($0 as? MeasurementError)?.code == .badSourceSpec }
+        let error = #expect(throws: MeasurementError.self) { try SourceSpec.parse(text) }
+        #expect(error?.code == .badSourceSpec)
     }
 
     @Test func bootLogSourceYieldsReplayedPCRs() throws {
@@ -162,7 +163,8 @@ struct SourceTests {
         #expect(measurements[10].sha256 == replayed[.sha256, 9])
 
         let cut = try directory.write("cut", Array(bytes.dropLast(3)))
-        #expect { try BootLogSource(path: cut).measure() } throws: { ($0 as? MeasurementError)?.code == .bootLog }
+        let error = #expect(throws: MeasurementError.self) { try BootLogSource(path: cut).measure() }
+        #expect(error?.code == .bootLog)
     }
 }
 
@@ -190,9 +192,10 @@ struct PipelinedReaderTests {
         let directory = try TemporaryDirectory()
         let path = try directory.write("data", [UInt8](repeating: 1, count: 1000))
         let file = try POSIXFile(path: path)
-        #expect {
+        let error = #expect(throws: MeasurementError.self) {
             try PipelinedReader().run([.init(file: file, offset: 0, length: 900), .init(file: file, offset: 500, length: 600)],
                                       shortReadCode: .processUnavailable) { _, _ in }
-        } throws: { ($0 as? MeasurementError)?.code == .processUnavailable }
+        }
+        #expect(error?.code == .processUnavailable)
     }
 }

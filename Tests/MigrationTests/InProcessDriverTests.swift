@@ -84,7 +84,8 @@ struct InProcessDriverTests {
         let (o, inventory, dir) = try world(driver)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try await o.startVM(VMDescription(name: "vm", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
-        await #expect(throws: MigrationError.self) { _ = try await o.migrate(vm: "vm", to: "b") }
+        let error = await #expect(throws: MigrationError.self) { try await o.migrate(vm: "vm", to: "b") }
+        #expect(error?.code == .descriptionMismatch)
         #expect(try inventory.openMigrations().isEmpty)
         #expect(try inventory.vm(named: "vm").host == "a" && inventory.vm(named: "vm").state == .running)
         #expect(driver.copies.withLock { $0 } == ["vm@a": .running])
@@ -95,7 +96,8 @@ struct InProcessDriverTests {
         let (o, inventory, dir) = try world(driver)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try await o.startVM(VMDescription(name: "vm", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
-        await #expect(throws: MigrationError.self) { _ = try await o.migrate(vm: "vm", to: "b") }
+        let error = await #expect(throws: MigrationError.self) { try await o.migrate(vm: "vm", to: "b") }
+        #expect(error?.code == .migrationFailed)
         #expect(try inventory.vm(named: "vm").host == "a" && inventory.vm(named: "vm").state == .running)
         #expect(driver.copies.withLock { $0 }["vm@a"] == .running)
         #expect(driver.copies.withLock { $0 }["vm@b"] == nil, "the prepared target was stopped")

@@ -17,11 +17,15 @@ struct VMInventoryTests {
         let (inv, dir) = try fresh()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let before = try inv.events().count
-        #expect((#expect(throws: MigrationError.self) { try inv.vm(named: "ghost") })?.code == .unknownVM)
-        #expect((#expect(throws: MigrationError.self) { try inv.host(named: "nowhere") })?.code == .unknownHost)
+        let ghostVM = #expect(throws: MigrationError.self) { try inv.vm(named: "ghost") }
+        #expect(ghostVM?.code == .unknownVM)
+        let nowhereHost = #expect(throws: MigrationError.self) { try inv.host(named: "nowhere") }
+        #expect(nowhereHost?.code == .unknownHost)
         let vm = VMDescription(name: "v", memoryMiB: 16, bootImage: "/x.img")
-        #expect((#expect(throws: MigrationError.self) { try inv.addVM(vm, host: "nowhere", state: .running) })?.code == .unknownHost)
-        #expect((#expect(throws: MigrationError.self) { try inv.beginMigration(vm: "ghost", source: "a", target: "b", port: 47010) })?.code == .unknownVM)
+        let addToNowhere = #expect(throws: MigrationError.self) { try inv.addVM(vm, host: "nowhere", state: .running) }
+        #expect(addToNowhere?.code == .unknownHost)
+        let migrateGhost = #expect(throws: MigrationError.self) { try inv.beginMigration(vm: "ghost", source: "a", target: "b", port: 47010) }
+        #expect(migrateGhost?.code == .unknownVM)
         #expect(try inv.vms().isEmpty)
         #expect(try inv.events().count == before)
     }
@@ -37,7 +41,8 @@ struct VMInventoryTests {
     func badHosts(_ host: MigrationHost) throws {
         let (inv, dir) = try fresh()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect((#expect(throws: MigrationError.self) { try inv.addHost(host) })?.code == .invalidArgument)
+        let error = #expect(throws: MigrationError.self) { try inv.addHost(host) }
+        #expect(error?.code == .invalidArgument)
         #expect(try inv.hosts().map(\.name) == ["a", "b"])
     }
 
@@ -63,7 +68,8 @@ struct VMInventoryTests {
         #expect(try inv.vm(named: "v").host == "b")
         #expect(try inv.migrations(vm: "v").map(\.step) == [.completed])
         #expect(try inv.events(vm: "v").map(\.what) == ["vm-added", "migration-planned", "migration-target-prepared", "migration-completed"])
-        #expect((#expect(throws: MigrationError.self) { try inv.record(.transferred, migration: m.id) })?.code == .inventory)
+        let closed = #expect(throws: MigrationError.self) { try inv.record(.transferred, migration: m.id) }
+        #expect(closed?.code == .inventory)
     }
 
     @Test("a host is removed only when no VM and no open migration names it; history stays")
@@ -74,19 +80,22 @@ struct VMInventoryTests {
         let busy = #expect(throws: MigrationError.self) { try inv.removeHost("a") }
         #expect(busy?.code == .wrongState && busy?.reason.contains("v") == true)
         let m = try inv.beginMigration(vm: "v", source: "a", target: "b", port: 47011)
-        #expect((#expect(throws: MigrationError.self) { try inv.removeHost("b") })?.code == .wrongState, "b is an open migration's target")
+        let openTarget = #expect(throws: MigrationError.self) { try inv.removeHost("b") }
+        #expect(openTarget?.code == .wrongState, "b is an open migration's target")
         try inv.finishMigration(m.id, outcome: .completed, vmHost: "b", vmState: .running)
         try inv.removeHost("a")
         #expect(try inv.hosts().map(\.name) == ["b"])
         #expect(try inv.migrations(vm: "v").count == 1, "the migration history stays")
         #expect(try inv.events().last?.what == "host-removed")
-        #expect((#expect(throws: MigrationError.self) { try inv.removeHost("a") })?.code == .unknownHost)
+        let gone = #expect(throws: MigrationError.self) { try inv.removeHost("a") }
+        #expect(gone?.code == .unknownHost)
     }
 
     @Test("create: false does not conjure an inventory")
     func noInventory() throws {
         let dir = "/tmp/smi-\(UUID().uuidString.prefix(8))"
-        #expect((#expect(throws: MigrationError.self) { try VMInventory(stateDirectory: dir, create: false) })?.code == .noInventory)
+        let error = #expect(throws: MigrationError.self) { try VMInventory(stateDirectory: dir, create: false) }
+        #expect(error?.code == .noInventory)
         #expect(!FileManager.default.fileExists(atPath: dir))
     }
 
@@ -100,6 +109,7 @@ struct VMInventoryTests {
         VMDescription(name: "v", memoryMiB: 16, bootImage: "x.img"),
     ])
     func badDescriptions(_ vm: VMDescription) throws {
-        #expect((#expect(throws: MigrationError.self) { try vm.validate() })?.code == .invalidArgument)
+        let error = #expect(throws: MigrationError.self) { try vm.validate() }
+        #expect(error?.code == .invalidArgument)
     }
 }

@@ -69,12 +69,8 @@ struct GoldenBootEventTests {
     @Test(arguments: 0..<broken.count)
     func brokenFilesNameFileLineColumn(_ index: Int) {
         let (label, yaml, code, prefix) = Self.broken[index]
-        do {
-            _ = try GoldenValues(yaml: yaml, file: "bad.yaml")
-            Issue.record("\(label): decoded")
-        } catch {
-            #expect(error.code == code, "\(label): \(error)")
-            #expect(error.description.hasPrefix(prefix), "\(label): \(error)")
-        }
+        let error = #expect(throws: PolicyError.self, "\(label)") { try GoldenValues(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == code, "\(label): \(String(describing: error))")
+        #expect(error?.description.hasPrefix(prefix) == true, "\(label): \(String(describing: error))")
     }
 }

@@ -6,15 +6,6 @@ import Testing
 /// Policies written to mislead a reviewer or to exhaust the checker.
 @Suite("Hostile policy files")
 struct HostilePolicyTests {
-    static func code(of yaml: String) -> PolicyError? {
-        do {
-            _ = try PolicyDocument(yaml: yaml, file: "bad.yaml")
-            return nil
-        } catch {
-            return error
-        }
-    }
-
     @Test func anchorAndAliasAreRefused() throws {
         let yaml = replacing(validGolden, "  \"xen:build-id\":\n    values:", """
           "file:/a": &x
@@ -23,47 +14,53 @@ struct HostilePolicyTests {
           "xen:build-id":
             values:
         """)
-        let error = try #require(Self.code(of: yaml))
-        #expect(error.code == .unsupportedYAML, "\(error)")
-        #expect(error.description.hasPrefix("bad.yaml:8:14: error: YAML anchors and aliases are not accepted"), "\(error)")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == .unsupportedYAML, "\(String(describing: error))")
+        #expect(error?.description.hasPrefix("bad.yaml:8:14: error: YAML anchors and aliases are not accepted") == true,
+                "\(String(describing: error))")
     }
 
     @Test func anchorWithoutAliasIsRefused() throws {
-        let error = try #require(Self.code(of: replacing(validGolden, "name: test-golden", "name: &n test-golden")))
-        #expect(error.code == .unsupportedYAML, "\(error)")
-        #expect(error.line == 3)
+        let yaml = replacing(validGolden, "name: test-golden", "name: &n test-golden")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == .unsupportedYAML, "\(String(describing: error))")
+        #expect(error?.line == 3)
     }
 
     @Test func mergeKeyIsRefused() throws {
         let yaml = replacing(validGolden, "    required: true", "    required: true\n    <<: {values: [x]}")
-        let error = try #require(Self.code(of: yaml))
-        #expect(error.code == .unsupportedYAML, "\(error)")
-        #expect(error.description.hasPrefix("bad.yaml:8:5: error: YAML merge keys"), "\(error)")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == .unsupportedYAML, "\(String(describing: error))")
+        #expect(error?.description.hasPrefix("bad.yaml:8:5: error: YAML merge keys") == true, "\(String(describing: error))")
     }
 
     @Test(arguments: ["00", "+0", "0x1", "-0", "04", "1_0"])
     func nonCanonicalPCRIndexIsRefused(_ key: String) throws {
-        let error = try #require(Self.code(of: replacing(validGolden, "    4: \(digestB)", "    \(key): \(digestB)")))
-        #expect(error.code == .nonCanonicalNumber, "\(error)")
-        #expect(error.description.hasPrefix("bad.yaml:16:5: error: PCR index '\(key)' is not written as a plain decimal number"),
+        let yaml = replacing(validGolden, "    4: \(digestB)", "    \(key): \(digestB)")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == .nonCanonicalNumber, "\(String(describing: error))")
+        #expect(error?.description.hasPrefix("bad.yaml:16:5: error: PCR index '\(key)' is not written as a plain decimal number") == true,
                 "\(error)")
     }
 
     @Test func zeroAndDoubleZeroDoNotMerge() throws {
-        let error = try #require(Self.code(of: replacing(validGolden, "    4: \(digestB)", "    00: \(digestB)")))
-        #expect(error.code == .nonCanonicalNumber)
-        #expect(error.line == 16)
+        let yaml = replacing(validGolden, "    4: \(digestB)", "    00: \(digestB)")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == .nonCanonicalNumber)
+        #expect(error?.line == 16)
     }
 
     @Test func hugePCRIndexIsOutOfRange() throws {
-        let error = try #require(Self.code(of: replacing(validGolden, "    4: \(digestB)", "    99999999999999999999999: \(digestB)")))
-        #expect(error.code == .outOfRange, "\(error)")
+        let yaml = replacing(validGolden, "    4: \(digestB)", "    99999999999999999999999: \(digestB)")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == .outOfRange, "\(String(describing: error))")
     }
 
     @Test func repeatedPCRValueIsRefused() throws {
-        let error = try #require(Self.code(of: replacing(validGolden, "    0: [\(digestA)]", "    0: [\(digestA), \(digestA)]")))
-        #expect(error.code == .duplicateEntry, "\(error)")
-        #expect(error.line == 15)
+        let yaml = replacing(validGolden, "    0: [\(digestA)]", "    0: [\(digestA), \(digestA)]")
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == .duplicateEntry, "\(String(describing: error))")
+        #expect(error?.line == 15)
     }
 
     @Test func byteOrderMarkIsSkipped() throws {
@@ -76,8 +73,9 @@ struct HostilePolicyTests {
         #expect(fromFile.entries.count == 3)
         // Positions after the mark are those an editor shows.
         let broken = replacing(validGolden, "name: test-golden", "name: test-golden\nnmae: x")
-        let error = try #require(Self.code(of: "\u{FEFF}" + broken))
-        #expect(error.description.hasPrefix("bad.yaml:4:1: error: unknown key 'nmae'"), "\(error)")
+        let yaml = "\u{FEFF}" + broken
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.description.hasPrefix("bad.yaml:4:1: error: unknown key 'nmae'") == true, "\(String(describing: error))")
     }
 
     /// 100 000 digests for one name decode in linear time; the repeated last digest is still found. Speed is
@@ -90,9 +88,10 @@ struct HostilePolicyTests {
         let golden = try GoldenValues(yaml: lines.joined(separator: "\n") + "\n", file: "many.yaml")
         #expect(golden.entries.first?.sha256.count == count)
         lines.append("      - " + Self.digest(count / 2))
-        let error = try #require(Self.code(of: lines.joined(separator: "\n") + "\n"))
-        #expect(error.code == .duplicateEntry)
-        #expect(error.line == count + 7)
+        let yaml = lines.joined(separator: "\n") + "\n"
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == .duplicateEntry)
+        #expect(error?.line == count + 7)
     }
 
     static func digest(_ i: Int) -> String {
@@ -117,25 +116,19 @@ struct RegionGoldenPathTests {
 
     @Test(arguments: ["../a.golden.yaml", "sub/../../a.yaml", "..", "x/.."])
     func escapingPathIsRefused(_ path: String) throws {
-        do {
-            _ = try RegionPolicy(yaml: Self.region(golden: path), file: "r.yaml")
-            Issue.record("accepted \(path)")
-        } catch {
-            #expect(error.code == .pathOutsideRegion)
-            #expect(error.description.hasPrefix("r.yaml:6:58: error: golden path"), "\(error)")
-        }
+        let error = #expect(throws: PolicyError.self, "\(path)") { try RegionPolicy(yaml: Self.region(golden: path), file: "r.yaml") }
+        #expect(error?.code == .pathOutsideRegion)
+        #expect(error?.description.hasPrefix("r.yaml:6:58: error: golden path") == true, "\(String(describing: error))")
     }
 
     @Test func absolutePathNeedsTheOption() throws {
         let region = try RegionPolicy(yaml: Self.region(golden: "/etc/shadow"), file: "/srv/r.yaml")
-        do {
-            _ = try region.goldenPath(of: region.hosts[0], regionFile: "/srv/r.yaml")
-            Issue.record("absolute path accepted without the option")
-        } catch {
-            #expect(error.code == .pathOutsideRegion)
-            #expect(error.file == "/srv/r.yaml")
-            #expect(error.line == 6)
+        let error = #expect(throws: PolicyError.self, "an absolute path without the option") {
+            try region.goldenPath(of: region.hosts[0], regionFile: "/srv/r.yaml")
         }
+        #expect(error?.code == .pathOutsideRegion)
+        #expect(error?.file == "/srv/r.yaml")
+        #expect(error?.line == 6)
         #expect(try region.goldenPath(of: region.hosts[0], regionFile: "/srv/r.yaml", allowAbsolute: true) == "/etc/shadow")
     }
 }

@@ -225,14 +225,10 @@ let brokenCases: [BrokenCase] = [
 struct BrokenPolicyTests {
     @Test(arguments: brokenCases)
     func rejectedWithPosition(_ broken: BrokenCase) {
-        do {
-            let document = try PolicyDocument(yaml: broken.yaml, file: "bad.yaml")
-            Issue.record("accepted: \(document)")
-        } catch {
-            #expect(error.code == broken.code, "\(error)")
-            #expect(error.description.hasPrefix(broken.expected), "\(error)")
-            if let hint = broken.hint { #expect(error.hint == hint, "\(error)") }
-        }
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: broken.yaml, file: "bad.yaml") }
+        #expect(error?.code == broken.code, "\(String(describing: error))")
+        #expect(error?.description.hasPrefix(broken.expected) == true, "\(String(describing: error))")
+        if let hint = broken.hint { #expect(error?.hint == hint, "\(String(describing: error))") }
     }
 
     @Test func everyIndependentErrorOfAGoldenFileIsReported() throws {
@@ -259,13 +255,9 @@ struct BrokenPolicyTests {
     }
 
     @Test func unreadableFile() {
-        #expect(throws: PolicyError.self) { try PolicyDocument(contentsOfFile: "/nonexistent/policy.yaml") }
-        do {
-            _ = try PolicyDocument(contentsOfFile: "/nonexistent/policy.yaml")
-        } catch {
-            #expect(error.code == .unreadable)
-            #expect(error.file == "/nonexistent/policy.yaml")
-        }
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(contentsOfFile: "/nonexistent/policy.yaml") }
+        #expect(error?.code == .unreadable)
+        #expect(error?.file == "/nonexistent/policy.yaml")
     }
 }
 

@@ -16,8 +16,8 @@ struct BenchmarkDoubleTests {
         let double = try SoftwareAgentDouble(hostId: "host-a", measurementName: "file:/x", measurement: [UInt8](repeating: 1, count: 32))
         let before = try store.rows()
         let eventsBefore = try store.events()
-        #expect(throws: RegionError.self) { try store.enrolBenchmarkDoubles([double]) }
-        do { try store.enrolBenchmarkDoubles([double]) } catch { #expect(error.code == .forbidden) }
+        let error = #expect(throws: RegionError.self) { try store.enrolBenchmarkDoubles([double]) }
+        #expect(error?.code == .forbidden)
         #expect(try store.rows() == before)
         #expect(try store.events() == eventsBefore)
         #expect(try store.enrolment("host-a") == nil)
@@ -39,9 +39,8 @@ struct BenchmarkDoubleTests {
         let bundle = try #require(bench.byHost[target]).evidence(nonce: try #require(Hex.decode(nonceHex)), selection: try PCRSelectionList(parsing: RCTCBRunner.selection))
         let report = AIMReport(target: target, nonce: nonceHex, outcome: .evidence, evidence: bundle)
         #expect(try await bench.region.intake(report, from: "sim-00001").state == "trusted")
-        do { _ = try await bench.region.intake(report, from: "sim-00001"); Issue.record("replayed nonce accepted") } catch {
-            #expect(error.code == .nonceUnknown)
-        }
+        let replayed = await #expect(throws: RegionError.self) { try await bench.region.intake(report, from: "sim-00001") }
+        #expect(replayed?.code == .nonceUnknown)
     }
 
     /// `bench region` end to end through the real binary: its RC-TCB is a child `rctcb serve` process over the

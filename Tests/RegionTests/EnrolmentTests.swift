@@ -70,14 +70,6 @@ struct EnrolmentTests {
         return (service, store)
     }
 
-    func refused(_ expected: RegionError.Code, _ body: () async throws -> Void) async {
-        do { try await body(); Issue.record("not refused; expected \(expected)") } catch let e as RegionError {
-            #expect(e.code == expected, "\(e)")
-        } catch {
-            Issue.record("unexpected error \(error); expected \(expected)")
-        }
-    }
-
     @Test(arguments: [(AKType.eccP256, EKType.rsa2048), (.rsa2048, .eccP384), (.eccP256, .eccP384)])
     func genuineHostEnrols(ak: AKType, ek: EKType) async throws {
         let h = try EnrollingHost(ak: ak, ek: ek)
@@ -94,9 +86,10 @@ struct EnrolmentTests {
         #expect(e.akPublic == h.blob.publicBytes && !e.revoked)
         #expect(try store.events().contains { $0.kind == "enrolled" && $0.host == "host-a" })
         // The credential is single-use.
-        await refused(.unknownChallenge) {
-            _ = try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: try h.activate(challenge)))
+        let error = await #expect(throws: RegionError.self) {
+            try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: try h.activate(challenge)))
         }
+        #expect(error?.code == .unknownChallenge)
         // The same AK may enrol again (e.g. to renew its certificate); another AK may not.
         let again = try await service.begin(h.request(host: "host-a"))
         #expect(!again.challengeId.isEmpty)
@@ -114,10 +107,12 @@ struct EnrolmentTests {
                                      parameters: .ecc(symmetric: sym, scheme: scheme, curve: curve, kdf: kdf, x: Array(point[1..<33]), y: Array(point[33..<65]))))
         let challenge = try await service.begin(h.request(host: "host-a", akPublic: fake.wireBytes))
         // The real TPM cannot recover a credential bound to another Name; a guess is refused.
-        #expect(throws: (any Error).self) { _ = try h.activate(challenge) }
-        await refused(.activationFailed) {
-            _ = try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: Data(repeating: 0, count: 32).base64EncodedString()))
+        let guess = #expect(throws: TPMDeviceError.self) { try h.activate(challenge) }
+        #expect(guess?.code == .credentialRejected)
+        let error = await #expect(throws: RegionError.self) {
+            try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: Data(repeating: 0, count: 32).base64EncodedString()))
         }
+        #expect(error?.code == .activationFailed)
         #expect(try store.enrolment("host-a") == nil)
     }
 
@@ -126,26 +121,31 @@ struct EnrolmentTests {
         let (service, store) = try Self.service(anchors: one.caCertificates + two.caCertificates)
         // TPM 2's AK presented with TPM 1's EK and certificate: the credential is encrypted to TPM 1's EK.
         let challenge = try await service.begin(two.request(host: "host-a", ek: one.ekPublic, ekCertificate: one.ekCertificate))
-        #expect(throws: (any Error).self) { _ = try two.activate(challenge) }
-        await refused(.activationFailed) {
-            _ = try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: Data(repeating: 1, count: 32).base64EncodedString()))
+        let guess = #expect(throws: TPMDeviceError.self) { try two.activate(challenge) }
+        #expect(guess?.code == .credentialRejected)
+        let error = await #expect(throws: RegionError.self) {
+            try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: Data(repeating: 1, count: 32).base64EncodedString()))
         }
+        #expect(error?.code == .activationFailed)
         #expect(try store.enrolment("host-a") == nil)
     }
 
     @Test func ekCertificateFromAnUnknownCA() async throws {
         let one = try EnrollingHost(), two = try EnrollingHost()
         let (service, store) = try Self.service(anchors: one.caCertificates)
-        await refused(.ekCertificateUntrusted) { _ = try await service.begin(two.request(host: "host-a")) }
+        let unknownCA = await #expect(throws: RegionError.self) { try await service.begin(two.request(host: "host-a")) }
+        #expect(unknownCA?.code == .ekCertificateUntrusted)
         let (none, _) = try Self.service(anchors: [])
-        await refused(.ekCertificateUntrusted) { _ = try await none.begin(one.request(host: "host-a")) }
+        let noAnchors = await #expect(throws: RegionError.self) { try await none.begin(one.request(host: "host-a")) }
+        #expect(noAnchors?.code == .ekCertificateUntrusted)
         #expect(try store.enrolment("host-a") == nil)
     }
 
     @Test func ekCertificateOfAnotherEK() async throws {
         let one = try EnrollingHost(), two = try EnrollingHost()
         let (service, store) = try Self.service(anchors: one.caCertificates + two.caCertificates)
-        await refused(.ekCertificateMismatch) { _ = try await service.begin(two.request(host: "host-a", ekCertificate: one.ekCertificate)) }
+        let error = await #expect(throws: RegionError.self) { try await service.begin(two.request(host: "host-a", ekCertificate: one.ekCertificate)) }
+        #expect(error?.code == .ekCertificateMismatch)
         #expect(try store.enrolment("host-a") == nil)
     }
 
@@ -155,12 +155,14 @@ struct EnrolmentTests {
         let area = try h.blob.akPublic.publicArea
         for attributes in [area.objectAttributes.subtracting(.restricted), area.objectAttributes.union(.decrypt), area.objectAttributes.subtracting(.fixedTPM)] {
             let altered = Public(PublicArea(nameAlg: area.nameAlg, objectAttributes: attributes, authPolicy: area.authPolicy, parameters: area.parameters))
-            await refused(.akAttributes) { _ = try await service.begin(h.request(host: "host-a", akPublic: altered.wireBytes)) }
+            let akAttributes = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "host-a", akPublic: altered.wireBytes)) }
+            #expect(akAttributes?.code == .akAttributes)
         }
         // A non-EK key (wrong template) in the EK's place.
         let notEK = Public(PublicArea(nameAlg: .sha256, objectAttributes: h.ekPublic.publicArea.objectAttributes.subtracting(.adminWithPolicy),
                                       authPolicy: [], parameters: h.ekPublic.publicArea.parameters))
-        await refused(.ekTemplate) { _ = try await service.begin(h.request(host: "host-a", ek: notEK)) }
+        let ekTemplate = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "host-a", ek: notEK)) }
+        #expect(ekTemplate?.code == .ekTemplate)
         #expect(try store.enrolment("host-a") == nil)
     }
 
@@ -170,10 +172,12 @@ struct EnrolmentTests {
         let t0 = Date()
         let c = try await service.begin(h.request(host: "host-a"), now: t0)
         let answer = try h.activate(c)
-        await refused(.challengeExpired) {
-            _ = try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: answer), now: t0.addingTimeInterval(service.challengeLifetime + 1))
+        let challengeExpired = await #expect(throws: RegionError.self) {
+            try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: answer), now: t0.addingTimeInterval(service.challengeLifetime + 1))
         }
-        await refused(.unknownChallenge) { _ = try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: answer), now: t0) }
+        #expect(challengeExpired?.code == .challengeExpired)
+        let unknownChallenge = await #expect(throws: RegionError.self) { try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: answer), now: t0) }
+        #expect(unknownChallenge?.code == .unknownChallenge)
         #expect(try store.enrolment("host-a") == nil)
     }
 
@@ -183,11 +187,13 @@ struct EnrolmentTests {
         let c = try await service.begin(h.request(host: "host-a"))
         _ = try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: try h.activate(c)))
         let other = try h.device.createAttestationKey(.eccP256, under: .rsa2048)
-        await refused(.akChanged) { _ = try await service.begin(h.request(host: "host-a", akPublic: other.publicBytes)) }
+        let akChanged = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "host-a", akPublic: other.publicBytes)) }
+        #expect(akChanged?.code == .akChanged)
         #expect(try store.enrolment("host-a")?.akPublic == h.blob.publicBytes)
         // Revoked hosts are refused until the operator re-admits them; then the new AK enrols.
         try store.revoke(host: "host-a")
-        await refused(.revoked) { _ = try await service.begin(h.request(host: "host-a")) }
+        let revoked = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "host-a")) }
+        #expect(revoked?.code == .revoked)
         try store.readmit(host: "host-a")
         let c2 = try await service.begin(h.request(host: "host-a", akPublic: other.publicBytes))
         #expect(!c2.challengeId.isEmpty)
@@ -196,17 +202,22 @@ struct EnrolmentTests {
     @Test func unknownHostsAndMalformedRequests() async throws {
         let h = try EnrollingHost()
         let (service, store) = try Self.service(anchors: h.caCertificates)
-        await refused(.unknownHost) { _ = try await service.begin(h.request(host: "host-z")) }
-        await refused(.badHostId) { _ = try await service.begin(h.request(host: "../etc")) }
+        let unknownHost = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "host-z")) }
+        #expect(unknownHost?.code == .unknownHost)
+        let badHostId = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "../etc")) }
+        #expect(badHostId?.code == .badHostId)
         var bad = h.request(host: "host-a")
         bad.akPublic = "%%"
-        await refused(.malformedRequest) { _ = try await service.begin(bad) }
+        let badAK = await #expect(throws: RegionError.self) { try await service.begin(bad) }
+        #expect(badAK?.code == .malformedRequest)
         bad = h.request(host: "host-a")
         bad.ekPublic = Data([0, 5, 1, 2]).base64EncodedString()
-        await refused(.malformedRequest) { _ = try await service.begin(bad) }
+        let badEK = await #expect(throws: RegionError.self) { try await service.begin(bad) }
+        #expect(badEK?.code == .malformedRequest)
         bad = h.request(host: "host-a")
         bad.tlsPublicKey = "not a key"
-        await refused(.malformedRequest) { _ = try await service.begin(bad) }
+        let badTLSKey = await #expect(throws: RegionError.self) { try await service.begin(bad) }
+        #expect(badTLSKey?.code == .malformedRequest)
         #expect(try store.enrolment("host-a") == nil)
     }
 }

@@ -65,12 +65,8 @@ struct EvacuatorTargetTests {
     func refused(target: String, code: String) async throws {
         let f = try await Self.fixture()
         let eventsBefore = try f.store.events().count
-        do {
-            let outcome = try await f.evacuator.migrate(vm: "big", to: target)
-            Issue.record("moved to \(target): \(outcome)")
-        } catch {
-            #expect(error.code.rawValue == code, "\(error)")
-        }
+        let error = await #expect(throws: RegionError.self, "moved to \(target)") { try await f.evacuator.migrate(vm: "big", to: target) }
+        #expect(error?.code.rawValue == code, "\(String(describing: error))")
         #expect(try f.inventory.vm(named: "big").host == "host-1")
         #expect(try f.inventory.vm(named: "big").state == .running)
         #expect(try f.inventory.migrations(vm: "big").isEmpty)
@@ -107,6 +103,7 @@ struct EvacuatorTargetTests {
     @Test("an unknown VM is refused")
     func unknownVM() async throws {
         let f = try await Self.fixture()
-        await #expect(throws: RegionError.self) { try await f.evacuator.migrate(vm: "ghost", to: "host-6") }
+        let error = await #expect(throws: RegionError.self) { try await f.evacuator.migrate(vm: "ghost", to: "host-6") }
+        #expect(error?.code == .migrateUnknownVM)
     }
 }

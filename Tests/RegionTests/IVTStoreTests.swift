@@ -42,7 +42,8 @@ struct IVTStoreTests {
         #expect(try s.row("host-a")?.state == .untrusted)
         try s.readmit(host: "host-a")
         #expect(try s.enrolment("host-a") == nil)
-        do { try s.revoke(host: "nobody"); Issue.record("unknown host revoked") } catch { #expect(error.code == .unknownHost) }
+        let error = #expect(throws: RegionError.self) { try s.revoke(host: "nobody") }
+        #expect(error?.code == .unknownHost)
         #expect(try s.events().map(\.kind).suffix(3) == ["enrolled", "revoked", "readmitted"])
     }
 
@@ -51,12 +52,12 @@ struct IVTStoreTests {
         let (s, path) = try Self.store()
         let db = try DatabaseQueue(path: path)
         try db.write { try $0.execute(sql: "UPDATE host SET state = 'fine' WHERE id = 'host-b'") }
-        do { _ = try s.rows(); Issue.record("tampered state accepted") } catch {
-            #expect(error.code == .storeCorrupt)
-            #expect(error.reason.contains("host-b") && error.reason.contains("state"))
-        }
+        let state = #expect(throws: RegionError.self, "tampered state") { try s.rows() }
+        #expect(state?.code == .storeCorrupt)
+        #expect(state?.reason.contains("host-b") == true && state?.reason.contains("state") == true)
         try db.write { try $0.execute(sql: "UPDATE host SET state = 'unknown', updated_at = 'garbage' WHERE id = 'host-b'") }
-        do { _ = try s.rows(); Issue.record("tampered updated_at accepted") } catch { #expect(error.code == .storeCorrupt) }
+        let updatedAt = #expect(throws: RegionError.self, "tampered updated_at") { try s.rows() }
+        #expect(updatedAt?.code == .storeCorrupt)
     }
 }
 

@@ -168,14 +168,16 @@ struct RegionLiveTests {
 
         // The operator's API needs the admin certificate: none, or an agent's, is refused.
         let anonymous = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: nil, key: nil, peer: .rctcb)
-        do { let _: [IVTRow] = try await anonymous.get("\(r.url)/v1/ivt"); Issue.record("IVT served without a client certificate") } catch {
-            #expect(error.code == "auth.no-client-certificate")
+        let anonymousError = await #expect(throws: RegionClient.Failure.self, "IVT served without a client certificate") {
+            try await anonymous.get("\(r.url)/v1/ivt", as: [IVTRow].self)
         }
+        #expect(anonymousError?.code == "auth.no-client-certificate")
         await anonymous.shutdown()
         let agentCert = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].state)/tls.pem", key: "\(r.hosts[0].state)/tls.key", peer: .rctcb)
-        do { let _: [IVTRow] = try await agentCert.get("\(r.url)/v1/ivt"); Issue.record("IVT served to an agent certificate") } catch {
-            #expect(error.code == "auth.forbidden")
+        let agentError = await #expect(throws: RegionClient.Failure.self, "IVT served to an agent certificate") {
+            try await agentCert.get("\(r.url)/v1/ivt", as: [IVTRow].self)
         }
+        #expect(agentError?.code == "auth.forbidden")
         await agentCert.shutdown()
 
         // Tampering with host-3's hypervisor: measured, extended, pushed, challenged, untrusted — naming it.
@@ -198,9 +200,10 @@ struct RegionLiveTests {
         // Revocation: host-5's certificate is refused at once.
         try r.run(["rctcb", "revoke", "host-5", "--dir", r.rctcbDir])
         let revoked = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[4].state)/tls.pem", key: "\(r.hosts[4].state)/tls.key", peer: .rctcb)
-        do { let _: RingAssignment = try await revoked.post("\(r.url)/v1/ring/assignment", [String: String]()); Issue.record("revoked host served") } catch {
-            #expect(error.code == "enrol.revoked")
+        let revokedError = await #expect(throws: RegionClient.Failure.self, "revoked host served") {
+            try await revoked.post("\(r.url)/v1/ring/assignment", [String: String](), as: RingAssignment.self)
         }
+        #expect(revokedError?.code == "enrol.revoked")
         await revoked.shutdown()
         let events = try r.store!.events()
         #expect(events.contains { $0.host == "host-3" && $0.newState == "untrusted" && $0.code == "golden.digest-not-allowed" })

@@ -93,12 +93,6 @@ struct RegionStateTests {
         return (AIMReport(target: target, nonce: a.nonce!, outcome: .evidence, evidence: evidence), a)
     }
 
-    func refused(_ code: RegionError.Code, _ body: () async throws -> Void) async {
-        do { try await body(); Issue.record("not refused; expected \(code)") } catch let e as RegionError { #expect(e.code == code, "\(e)") } catch {
-            Issue.record("unexpected \(error)")
-        }
-    }
-
     @Test func coldStartThenRingDuty() async throws {
         try await coldStart()
         let view = await region.ringView()
@@ -115,19 +109,23 @@ struct RegionStateTests {
         let (r, _) = try await report(from: "h1")
         _ = try await region.intake(r, from: "h1")
         let before = try store.rows()
-        await refused(.nonceUnknown) { _ = try await region.intake(r, from: "h1") }
+        let replayed = await #expect(throws: RegionError.self) { try await region.intake(r, from: "h1") }
+        #expect(replayed?.code == .nonceUnknown)
         // h2's nonce used by h3.
         let (r2, _) = try await report(from: "h2")
-        await refused(.notAssigned) { _ = try await region.intake(r2, from: "h3") }
+        let foreignPair = await #expect(throws: RegionError.self) { try await region.intake(r2, from: "h3") }
+        #expect(foreignPair?.code == .notAssigned)
         // h1 assigned to one host reports on another with that nonce.
         let (r3, _) = try await report(from: "h1")
         var wrongTarget = r3
         wrongTarget.target = r3.target == "h2" ? "h3" : "h2"
-        await refused(.notAssigned) { _ = try await region.intake(wrongTarget, from: "h1") }
+        let unassigned = await #expect(throws: RegionError.self) { try await region.intake(wrongTarget, from: "h1") }
+        #expect(unassigned?.code == .notAssigned)
         // A nonce the RC-TCB never issued.
         var invented = r3
         invented.nonce = String(repeating: "ab", count: 32)
-        await refused(.nonceUnknown) { _ = try await region.intake(invented, from: "h1") }
+        let neverIssued = await #expect(throws: RegionError.self) { try await region.intake(invented, from: "h1") }
+        #expect(neverIssued?.code == .nonceUnknown)
         #expect(try store.rows().map(\.state) == before.map(\.state))
     }
 
@@ -136,7 +134,8 @@ struct RegionStateTests {
         let (r, _) = try await report(from: "h3")
         try store.apply(.init(state: .untrusted, code: "test"), to: "h3")
         await region.refresh()
-        await refused(.reporterNotTrusted) { _ = try await region.intake(r, from: "h3") }
+        let error = await #expect(throws: RegionError.self) { try await region.intake(r, from: "h3") }
+        #expect(error?.code == .reporterNotTrusted)
         #expect(try await region.assignment(for: "h3").target == nil)
         #expect(await region.ringView().excluded.contains("h3"))
     }
@@ -228,10 +227,12 @@ struct RegionStateTests {
         #expect(next.target == r.target && next.nonce != r.nonce)
         let challenge = QuoteChallenge(nonce: try #require(next.nonce), pcrSelection: try #require(next.pcrSelection))
         let carried = AIMReport(target: r.target, nonce: challenge.nonce, outcome: .evidence, evidence: try host(r.target).evidence(challenge))
-        await refused(.notAssigned) { _ = try await region.intake(carried, from: "h2") }
+        let otherReporter = await #expect(throws: RegionError.self) { try await region.intake(carried, from: "h2") }
+        #expect(otherReporter?.code == .notAssigned)
         let second = try await region.intake(carried, from: "h1")
         #expect(second.state == "trusted" && second.next?.nonce != nil && second.next?.nonce != next.nonce)
-        await refused(.nonceUnknown) { _ = try await region.intake(carried, from: "h1") }
+        let replayed = await #expect(throws: RegionError.self) { try await region.intake(carried, from: "h1") }
+        #expect(replayed?.code == .nonceUnknown)
     }
 
     /// The RC-TCB judges from its in-memory copy of the IVT: after verdicts that change no state (only the last
@@ -254,10 +255,13 @@ struct RegionStateTests {
         try await coldStart()
         let akName = try #require(try store.row("h2")?.akName)
         try await region.admitAgent("h2", akName: akName)
-        await refused(.akChanged) { try await region.admitAgent("h2", akName: "000b" + String(repeating: "00", count: 32)) }
+        let otherAK = await #expect(throws: RegionError.self) { try await region.admitAgent("h2", akName: "000b" + String(repeating: "00", count: 32)) }
+        #expect(otherAK?.code == .akChanged)
         try IVTStore(path: store.path).revoke(host: "h2")
-        await refused(.revoked) { try await region.admitAgent("h2", akName: akName) }
-        await refused(.revoked) { try await region.admitAgent("nobody", akName: akName) }
+        let revoked = await #expect(throws: RegionError.self) { try await region.admitAgent("h2", akName: akName) }
+        #expect(revoked?.code == .revoked)
+        let unknown = await #expect(throws: RegionError.self) { try await region.admitAgent("nobody", akName: akName) }
+        #expect(unknown?.code == .revoked)
     }
 
     @Test func revokedHostsAreNotMeasured() async throws {

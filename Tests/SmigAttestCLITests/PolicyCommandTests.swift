@@ -88,7 +88,9 @@ struct PolicyCommandTests {
         _ = try MeasureCommand.parse(["--source", "file:/boot/xen.gz", "--golden", "g.yaml", "--json"])
         _ = try GoldenCaptureCommand.parse(["--source", "xen", "--name", "n"])
         _ = try BenchMeasure.parse(["--size", "8", "--rounds", "2", "--json"])
-        #expect(throws: (any Error).self) { try BenchMeasure.parse(["--size", "0"]) }
-        #expect(throws: (any Error).self) { try GoldenCaptureCommand.parse([]) }
+        let size = #expect(throws: (any Error).self) { try BenchMeasure.parse(["--size", "0"]) }
+        #expect(size.map(BenchMeasure.message(for:)) == "--size must be 1-4096 MiB")
+        let noSource = #expect(throws: (any Error).self) { try GoldenCaptureCommand.parse([]) }
+        #expect(noSource.map(GoldenCaptureCommand.message(for:)) == "give at least one --source")
     }
 }

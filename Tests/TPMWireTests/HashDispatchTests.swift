@@ -22,7 +22,8 @@ struct HashDispatchTests {
     @Test(arguments: [TPMAlgorithm.sm3_256, .null, .rsa, .ecdsa, TPMAlgorithm(rawValue: 0x7777)])
     func anythingElseThrows(_ alg: TPMAlgorithm) {
         #expect(!alg.isImplementedHash)
-        #expect { try alg.hash([1, 2, 3]) } throws: { ($0 as? TPMWireError)?.code == .unsupportedAlgorithm }
+        let error = #expect(throws: TPMWireError.self) { try alg.hash([1, 2, 3]) }
+        #expect(error?.code == .unsupportedAlgorithm)
     }
 
     @Test func anSM3NameIsAnErrorNotASHA256Name() throws {
@@ -30,7 +31,8 @@ struct HashDispatchTests {
         area.nameAlg = .sm3_256
         let pub = Public(area)
         #expect(pub.publicArea.nameAlg == .sm3_256)
-        #expect { try pub.name } throws: { ($0 as? TPMWireError)?.code == .unsupportedAlgorithm }
+        let error = #expect(throws: TPMWireError.self) { try pub.name }
+        #expect(error?.code == .unsupportedAlgorithm)
         area.nameAlg = .sha256
         let name = try Public(area).name
         #expect(Array(name.prefix(2)) == [0x00, 0x0B] && name.count == 34)
@@ -40,7 +42,9 @@ struct HashDispatchTests {
         let encoded = try JSONEncoder().encode([TPMAlgorithm.sha256, .sm3_256, .ecdsa])
         #expect(String(decoding: encoded, as: UTF8.self) == #"["sha256","sm3_256","ecdsa"]"#)
         #expect(try JSONDecoder().decode([TPMAlgorithm].self, from: encoded) == [.sha256, .sm3_256, .ecdsa])
-        #expect(throws: DecodingError.self) { try JSONDecoder().decode([TPMAlgorithm].self, from: Data(#"["sha999"]"#.utf8)) }
+        let error = #expect(throws: DecodingError.self) { try JSONDecoder().decode([TPMAlgorithm].self, from: Data(#"["sha999"]"#.utf8)) }
+        let corrupted: String? = if case .dataCorrupted(let context)? = error { context.debugDescription } else { nil }
+        #expect(corrupted == "'sha999' is not a TPM algorithm name", "\(String(describing: error))")
     }
 
     @Test func implementedHashNamesAreExact() {

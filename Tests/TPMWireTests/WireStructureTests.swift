@@ -38,20 +38,14 @@ struct WireStructureTests {
     @Test func everyTruncationOfAnAttestThrowsTruncated() {
         let bytes = Self.attest.wireBytes
         for n in 0..<bytes.count {
-            #expect(throws: TPMWireError.self) { try Attest(wireBytes: bytes.prefix(n)) }
-            do { _ = try Attest(wireBytes: bytes.prefix(n)) } catch {
-                #expect(error.code == .truncated, "prefix \(n): \(error)")
-            }
+            let error = #expect(throws: TPMWireError.self) { try Attest(wireBytes: bytes.prefix(n)) }
+            #expect(error?.code == .truncated, "prefix \(n): \(String(describing: error))")
         }
     }
 
     @Test func trailingBytesAreRejected() {
-        do {
-            _ = try Attest(wireBytes: Self.attest.wireBytes + [0])
-            Issue.record("accepted a trailing byte")
-        } catch {
-            #expect(error.code == .trailingBytes)
-        }
+        let error = #expect(throws: TPMWireError.self) { try Attest(wireBytes: Self.attest.wireBytes + [0]) }
+        #expect(error?.code == .trailingBytes)
     }
 
     @Test(arguments: [
@@ -64,23 +58,21 @@ struct WireStructureTests {
         ([0, 0, 0, 1, 0x00, 0x0B, 3, 0], .truncated),
     ] as [([UInt8], TPMWireError.Code)])
     func malformedPCRSelections(bytes: [UInt8], code: TPMWireError.Code) {
-        do {
-            _ = try PCRSelectionList(wireBytes: bytes)
-            Issue.record("accepted \(bytes)")
-        } catch {
-            #expect(error.code == code)
-        }
+        let error = #expect(throws: TPMWireError.self) { try PCRSelectionList(wireBytes: bytes) }
+        #expect(error?.code == code)
     }
 
     @Test func digestListLimits() {
         var w = WireWriter()
         w.write(UInt32(9))
-        do { _ = try DigestList(wireBytes: w.bytes); Issue.record("count 9 accepted") } catch { #expect(error.code == .countTooLarge) }
+        let count = #expect(throws: TPMWireError.self) { try DigestList(wireBytes: w.bytes) }
+        #expect(count?.code == .countTooLarge, "count 9")
         var w2 = WireWriter()
         w2.write(UInt32(1))
         w2.write(UInt16(65))
         w2.write(raw: [UInt8](repeating: 0, count: 65))
-        do { _ = try DigestList(wireBytes: w2.bytes); Issue.record("65-byte digest accepted") } catch { #expect(error.code == .sizeTooLarge) }
+        let size = #expect(throws: TPMWireError.self) { try DigestList(wireBytes: w2.bytes) }
+        #expect(size?.code == .sizeTooLarge, "65-byte digest")
     }
 
     @Test func oversizedExtraDataIsRejected() {
@@ -90,10 +82,9 @@ struct WireStructureTests {
         w.write(sized: [UInt8]())
         w.write(UInt16(67))
         w.write(raw: [UInt8](repeating: 0, count: 67))
-        do { _ = try Attest(wireBytes: w.bytes); Issue.record("accepted") } catch {
-            #expect(error.code == .sizeTooLarge)
-            #expect(error.offset == 8)
-        }
+        let error = #expect(throws: TPMWireError.self) { try Attest(wireBytes: w.bytes) }
+        #expect(error?.code == .sizeTooLarge)
+        #expect(error?.offset == 8)
     }
 
     @Test func clockSafeMustBeYesOrNo() {
@@ -102,7 +93,8 @@ struct WireStructureTests {
         let safeOffset = 4 + 2 + 36 + 6 + 16
         #expect(bytes[safeOffset] == 1)
         bytes[safeOffset] = 2
-        do { _ = try Attest(wireBytes: bytes); Issue.record("accepted safe=2") } catch { #expect(error.code == .badValue) }
+        let error = #expect(throws: TPMWireError.self) { try Attest(wireBytes: bytes) }
+        #expect(error?.code == .badValue, "safe=2")
     }
 
     @Test func signaturesRoundTripAndUnknownSchemesAreRejected() throws {
@@ -112,19 +104,16 @@ struct WireStructureTests {
         #expect(try Signature(wireBytes: rsa.wireBytes) == rsa)
         let pss = Signature.rsapss(hash: .sha384, signature: [UInt8](repeating: 3, count: 256))
         #expect(try Signature(wireBytes: pss.wireBytes) == pss)
-        do { _ = try Signature(wireBytes: [0x00, 0x05, 0x00, 0x0B]); Issue.record("HMAC accepted") } catch {
-            #expect(error.code == .unsupportedAlgorithm)
-        }
-        do { _ = try Signature(wireBytes: [0x00, 0x18, 0x00, 0x01]); Issue.record("hash RSA accepted") } catch {
-            #expect(error.code == .unsupportedAlgorithm)
-        }
+        let hmac = #expect(throws: TPMWireError.self) { try Signature(wireBytes: [0x00, 0x05, 0x00, 0x0B]) }
+        #expect(hmac?.code == .unsupportedAlgorithm, "HMAC")
+        let hashRSA = #expect(throws: TPMWireError.self) { try Signature(wireBytes: [0x00, 0x18, 0x00, 0x01]) }
+        #expect(hashRSA?.code == .unsupportedAlgorithm, "hash RSA")
         var big = WireWriter()
         big.write(TPMAlgorithm.rsassa.rawValue)
         big.write(TPMAlgorithm.sha256.rawValue)
         big.write(UInt16(513))
-        do { _ = try Signature(wireBytes: big.bytes); Issue.record("513-byte RSA signature accepted") } catch {
-            #expect(error.code == .sizeTooLarge)
-        }
+        let oversized = #expect(throws: TPMWireError.self) { try Signature(wireBytes: big.bytes) }
+        #expect(oversized?.code == .sizeTooLarge, "513-byte RSA signature")
     }
 
     @Test(arguments: EKType.allCases)
@@ -151,16 +140,19 @@ struct WireStructureTests {
         var bytes = Public(AKType.eccP256.template).wireBytes
         bytes[1] &+= 1
         bytes.append(0)
-        do { _ = try Public(wireBytes: bytes); Issue.record("accepted") } catch { #expect(error.code == .trailingBytes) }
+        let trailing = #expect(throws: TPMWireError.self) { try Public(wireBytes: bytes) }
+        #expect(trailing?.code == .trailingBytes)
         let rsaBits = PublicArea(nameAlg: .sha256, objectAttributes: [.sign], authPolicy: [],
                                  parameters: .rsa(symmetric: .null, scheme: .null, keyBits: 1000, exponent: 0, modulus: []))
-        do { _ = try Public(wireBytes: Public(rsaBits).wireBytes); Issue.record("accepted 1000-bit RSA") } catch { #expect(error.code == .badValue) }
+        let keyBits = #expect(throws: TPMWireError.self) { try Public(wireBytes: Public(rsaBits).wireBytes) }
+        #expect(keyBits?.code == .badValue, "1000-bit RSA")
     }
 
     @Test func everyTruncationOfAPublicIsRejected() {
         let bytes = Public(AKType.rsa2048.template).wireBytes
         for n in 0..<bytes.count {
-            #expect(throws: TPMWireError.self) { try Public(wireBytes: bytes.prefix(n)) }
+            let error = #expect(throws: TPMWireError.self) { try Public(wireBytes: bytes.prefix(n)) }
+            #expect(error?.code == .truncated, "prefix \(n): \(String(describing: error))")
         }
     }
 }
@@ -178,8 +170,12 @@ struct PCRSelectionNotationTests {
         #expect(wire == sel)
     }
 
-    @Test(arguments: ["", "sha256", "md5:0", "sha256:7-1", "sha256:32", "sha256:x", "sha256:0+sha256:1", "sha256:0,,1"])
-    func rejectsBadNotation(text: String) {
-        #expect(throws: TPMWireError.self) { try PCRSelectionList(parsing: text) }
+    @Test(arguments: [
+        ("", TPMWireError.Code.badValue), ("sha256", .badValue), ("md5:0", .badValue), ("sha256:7-1", .badValue),
+        ("sha256:32", .pcrOutOfRange), ("sha256:x", .badValue), ("sha256:0+sha256:1", .badValue), ("sha256:0,,1", .badValue),
+    ] as [(String, TPMWireError.Code)])
+    func rejectsBadNotation(text: String, code: TPMWireError.Code) {
+        let error = #expect(throws: TPMWireError.self) { try PCRSelectionList(parsing: text) }
+        #expect(error?.code == code, "\(String(describing: error))")
     }
 }
