@@ -19,7 +19,10 @@ package struct BenchRegion: AsyncParsableCommand {
         (AsyncHTTPClient) and does ring duty: assignment (nonce for the pair; as agents do, the one the last \
         report's answer carried while it is valid), quote of its neighbour, report; the RC-TCB verifies (pinned AK, nonce spent once, clock continuity, log replay, golden values) and writes the \
         IVT. 'in process' does the same calling the RC-TCB's region logic directly: no HTTP, TLS or JSON, the same \
-        SQLite IVT. Run it from a release build.
+        SQLite IVT. 'floor' follows the end-to-end run over the same connections and RC-TCB process with the \
+        assignment request alone (mutual TLS, HTTP/1.1, admission, a nonce, a small JSON answer; no evidence, \
+        verification or IVT write): the most round trips/s this transport gives on this machine, so no attestation \
+        rate can exceed it. Run it from a release build.
         """)
 
     @Option(help: "Comma-separated host counts.") package var hosts: String = "100,1000,10000"
@@ -43,11 +46,23 @@ package struct BenchRegion: AsyncParsableCommand {
         var hosts: Int
         var endToEnd: RegionLoadResult
         var inProcess: RegionLoadResult
+        /// The transport floor: assignment requests alone (no evidence) over the same connections to the same
+        /// RC-TCB process, right after the end-to-end run (its `attestations` count those round trips).
+        var transportFloor: RegionLoadResult
         /// End-to-end attestations/s over in-process attestations/s.
         var ratio: Double
+        /// End-to-end attestations/s over transport-floor round trips/s.
+        var ratioToFloor: Double
         /// The RC-TCB process during the end-to-end run: CPU seconds per second, peak RSS.
         var rctcbCPUCores: Double
         var rctcbMaxRSSMegabytes: Double
+        /// CPU per end-to-end attestation, in microseconds: the RC-TCB process's and the load generator's. Less
+        /// sensitive than the rates to CPU steal on a shared host.
+        var rctcbCPUMicrosecondsPerAttestation: Double
+        var loadGeneratorCPUMicrosecondsPerAttestation: Double
+        /// CPU per floor round trip, in microseconds: the RC-TCB process's and the load generator's.
+        var floorRCTCBCPUMicrosecondsPerRoundTrip: Double
+        var floorLoadGeneratorCPUMicrosecondsPerRoundTrip: Double
         /// The benchmark process (load generator, and the in-process baseline): peak RSS.
         var benchMaxRSSMegabytes: Double
     }
@@ -71,30 +86,40 @@ package struct BenchRegion: AsyncParsableCommand {
             guard limit >= needed else {
                 throw CommandFailure("bench region: \(counts.max() ?? 0) hosts need \(needed) open files (a connection per host); the limit is \(limit) (raise it with ulimit -n)")
             }
-            let rctcbCPU = CPUMark()
             for n in counts {
+                let rctcbCPU = CPUMark()
                 let bench = try BenchmarkRegion(hosts: n, logger: logger)
                 defer { bench.destroy() }
                 try await bench.warmUp()
                 let regionFile = try bench.writePolicy()
                 let rctcb = try await BenchRCTCBProcess(region: regionFile, directory: bench.directory.path)
                 let url = "https://127.0.0.1:\(rctcb.port)"
-                let e2e: RegionLoadResult
+                let run: RegionLoadGenerator.EndToEnd
                 let cpu0 = rctcb.cpuSeconds
                 do {
-                    e2e = try await RegionLoadGenerator.endToEnd(bench, url: url, concurrency: concurrency, seconds: seconds,
-                                                                 onMeasuredRunStart: { rctcbCPU.start(rctcb.cpuSeconds) })
+                    run = try await RegionLoadGenerator.endToEnd(bench, url: url, concurrency: concurrency, seconds: seconds, floorSeconds: seconds,
+                                                                 onMeasuredRunStart: { rctcbCPU.start(rctcb.cpuSeconds) },
+                                                                 onMeasuredRunEnd: { rctcbCPU.end(rctcb.cpuSeconds) })
                 } catch {
                     await rctcb.stop()
                     throw error
                 }
-                let rctcbCores = e2e.seconds > 0 ? ((rctcb.cpuSeconds - rctcbCPU.started(or: cpu0)) / e2e.seconds * 100).rounded() / 100 : 0
+                let e2e = run.attestations
+                let floor = run.floor ?? e2e
+                let rctcbCores = e2e.seconds > 0 ? (rctcbCPU.used(or: cpu0) / e2e.seconds * 100).rounded() / 100 : 0
+                // The floor run follows the measured run directly: the RC-TCB's CPU from its end to now.
+                let floorCores = floor.seconds > 0 ? (rctcb.cpuSeconds - rctcbCPU.ended(or: cpu0)) / floor.seconds : 0
                 let rss = rctcb.maxRSSMegabytes
                 await rctcb.stop()
                 let local = await RegionLoadGenerator.inProcess(bench, concurrency: concurrency, seconds: seconds)
-                rows.append(Row(hosts: n, endToEnd: e2e, inProcess: local,
+                rows.append(Row(hosts: n, endToEnd: e2e, inProcess: local, transportFloor: floor,
                                 ratio: local.perSecond > 0 ? (e2e.perSecond / local.perSecond * 1000).rounded() / 1000 : 0,
+                                ratioToFloor: floor.perSecond > 0 ? (e2e.perSecond / floor.perSecond * 1000).rounded() / 1000 : 0,
                                 rctcbCPUCores: rctcbCores, rctcbMaxRSSMegabytes: rss,
+                                rctcbCPUMicrosecondsPerAttestation: Self.perAttestation(rctcbCores, e2e.perSecond),
+                                loadGeneratorCPUMicrosecondsPerAttestation: Self.perAttestation(e2e.processCPUCores, e2e.perSecond),
+                                floorRCTCBCPUMicrosecondsPerRoundTrip: Self.perAttestation(floorCores, floor.perSecond),
+                                floorLoadGeneratorCPUMicrosecondsPerRoundTrip: Self.perAttestation(floor.processCPUCores, floor.perSecond),
                                 benchMaxRSSMegabytes: ProcessUsage.maxRSSMegabytes()))
             }
             #if DEBUG
@@ -106,35 +131,63 @@ package struct BenchRegion: AsyncParsableCommand {
             if output.json { Output.json(report); return }
             Output.line("bench region (\(build) build, \(concurrency) in flight, \(seconds)s per run; BENCHMARK DOUBLES: software keys, not TPMs)")
             Output.line(Output.table(
-                ["hosts", "e2e att/s", "p50 ms", "p99 ms", "errors", "in-process att/s", "p50 ms", "p99 ms", "errors", "e2e/in-process", "RC-TCB CPU cores", "RC-TCB max RSS MB", "load gen. CPU cores"],
+                ["hosts", "e2e att/s", "p50 ms", "p99 ms", "errors", "in-process att/s", "p50 ms", "p99 ms", "errors", "e2e/in-process",
+                 "floor req/s", "p99 ms", "e2e/floor", "RC-TCB CPU cores", "RC-TCB max RSS MB", "load gen. CPU cores",
+                 "RC-TCB CPU µs/att", "load gen. CPU µs/att", "steal cores e2e/in-proc./floor"],
                 rows.map { r in
                     ["\(r.hosts)", String(format: "%.0f", r.endToEnd.perSecond), String(format: "%.2f", r.endToEnd.p50Milliseconds),
                      String(format: "%.2f", r.endToEnd.p99Milliseconds), "\(r.endToEnd.errors)",
                      String(format: "%.0f", r.inProcess.perSecond), String(format: "%.2f", r.inProcess.p50Milliseconds),
                      String(format: "%.2f", r.inProcess.p99Milliseconds), "\(r.inProcess.errors)",
-                     String(format: "%.1f%%", r.ratio * 100), String(format: "%.2f", r.rctcbCPUCores), String(format: "%.0f", r.rctcbMaxRSSMegabytes),
-                     String(format: "%.2f", r.endToEnd.processCPUCores)]
+                     String(format: "%.1f%%", r.ratio * 100),
+                     String(format: "%.0f", r.transportFloor.perSecond), String(format: "%.2f", r.transportFloor.p99Milliseconds),
+                     String(format: "%.1f%%", r.ratioToFloor * 100), String(format: "%.2f", r.rctcbCPUCores), String(format: "%.0f", r.rctcbMaxRSSMegabytes),
+                     String(format: "%.2f", r.endToEnd.processCPUCores),
+                     String(format: "%.0f", r.rctcbCPUMicrosecondsPerAttestation), String(format: "%.0f", r.loadGeneratorCPUMicrosecondsPerAttestation),
+                     [r.endToEnd, r.inProcess, r.transportFloor].map { $0.stealCores.map { String(format: "%.2f", $0) } ?? "-" }.joined(separator: "/")]
                 }))
             Output.line("e2e: the RC-TCB process (smig-attest rctcb serve) over HTTPS with mutual TLS (a certificate per host), its")
             Output.line("verification and SQLite IVT (WAL); in-process: the same verification and IVT writes calling the RC-TCB's region")
             Output.line("logic directly in this process. Load generator: this process (the doubles' quotes and signatures, HTTPS clients).")
+            Output.line("µs/att: CPU per e2e attestation (RC-TCB process, load generator). steal: CPU the host's hypervisor gave other")
+            Output.line("guests during each run, in cores (from /proc/stat); with much steal a run's rate is low for that reason alone.")
+            Output.line("floor: right after e2e, the same connections and RC-TCB process answering the assignment request alone (mutual TLS,")
+            Output.line("HTTP/1.1, admission, a nonce, a small JSON answer; no evidence, verification or IVT write): no attestation can be faster.")
             for r in rows {
                 if let e = r.endToEnd.firstError { Output.line("hosts \(r.hosts), e2e, first error: \(e)") }
                 if let e = r.inProcess.firstError { Output.line("hosts \(r.hosts), in-process, first error: \(e)") }
+                if let e = r.transportFloor.firstError { Output.line("hosts \(r.hosts), floor, first error: \(e)") }
+                Output.line(String(format: "hosts %d, floor: %.0f µs of RC-TCB CPU and %.0f µs of load generator CPU per round trip", r.hosts,
+                                   r.floorRCTCBCPUMicrosecondsPerRoundTrip, r.floorLoadGeneratorCPUMicrosecondsPerRoundTrip))
             }
-            if rows.contains(where: { $0.endToEnd.errors > 0 || $0.inProcess.errors > 0 }) { throw ExitCode(1) }
+            if rows.contains(where: { $0.endToEnd.errors > 0 || $0.inProcess.errors > 0 || $0.transportFloor.errors > 0 }) { throw ExitCode(1) }
         }
     }
 }
 
-/// The RC-TCB's CPU seconds when the measured run started (the warm-up pass before it is not counted).
-final class CPUMark: @unchecked Sendable {
-    // @unchecked Sendable: `value` is guarded by `lock`.
-    let lock = NSLock()
-    var value: Double?
+extension BenchRegion {
+    /// CPU microseconds per attestation from cores used and attestations per second.
+    static func perAttestation(_ cores: Double, _ perSecond: Double) -> Double {
+        perSecond > 0 ? (cores / perSecond * 1_000_000).rounded() : 0
+    }
+}
 
-    func start(_ v: Double) { lock.withLock { value = v } }
-    func started(or fallback: Double) -> Double { lock.withLock { value } ?? fallback }
+/// The RC-TCB's CPU seconds when the measured run started and ended (the warm-up pass before it and the floor
+/// run after it are not counted).
+final class CPUMark: @unchecked Sendable {
+    // @unchecked Sendable: `startCPU` and `endCPU` are guarded by `lock`.
+    let lock = NSLock()
+    var startCPU: Double?
+    var endCPU: Double?
+
+    func start(_ v: Double) { lock.withLock { startCPU = v } }
+    func end(_ v: Double) { lock.withLock { endCPU = v } }
+    /// CPU seconds when the measured run ended (`fallback` when no end was marked).
+    func ended(or fallback: Double) -> Double { lock.withLock { endCPU } ?? fallback }
+    /// CPU seconds between start and end (`fallback`: the start when none was marked; 0 when no end was).
+    func used(or fallback: Double) -> Double {
+        lock.withLock { endCPU.map { $0 - (startCPU ?? fallback) } ?? 0 }
+    }
 }
 
 /// This process's peak resident set (getrusage).

@@ -44,7 +44,8 @@ struct BenchmarkDoubleTests {
     }
 
     /// `bench region` end to end through the real binary: its RC-TCB is a child `rctcb serve` process over the
-    /// benchmark region's directory; every attestation comes back `trusted` and the RC-TCB's figures are read.
+    /// benchmark region's directory; every attestation comes back `trusted`, the transport floor's round trips all
+    /// succeed, and the RC-TCB's figures are read.
     @Test func benchRegionDrivesAnRCTCBProcess() async throws {
         let r = try await Spawn.run(try TestBinaries.smigAttest(), ["bench", "region", "--hosts", "6", "--seconds", "0.5", "--concurrency", "2", "--json"], seconds: 300)
         #expect(r.status == 0, "\(r.output.suffix(3000))")
@@ -53,7 +54,12 @@ struct BenchmarkDoubleTests {
         let row = try #require((object["rows"] as? [[String: Any]])?.first)
         let e2e = try #require(row["endToEnd"] as? [String: Any])
         #expect((e2e["errors"] as? Int) == 0 && ((e2e["attestations"] as? Int) ?? 0) > 0, "\(e2e)")
+        // The transport floor ran over the same connections: round trips counted, none failed.
+        let floor = try #require(row["transportFloor"] as? [String: Any])
+        #expect((floor["errors"] as? Int) == 0 && ((floor["attestations"] as? Int) ?? 0) > 0, "\(floor)")
+        #expect(((row["ratioToFloor"] as? Double) ?? 0) > 0, "\(row)")
         #expect(((row["rctcbMaxRSSMegabytes"] as? Double) ?? 0) > 0, "\(row)")
         #expect(((row["rctcbCPUCores"] as? Double) ?? 0) > 0, "\(row)")
+        #expect(((row["rctcbCPUMicrosecondsPerAttestation"] as? Double) ?? 0) > 0, "\(row)")
     }
 }

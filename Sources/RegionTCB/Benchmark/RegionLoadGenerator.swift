@@ -20,6 +20,9 @@ package struct RegionLoadResult: Sendable, Codable {
     package var firstError: String?
     /// CPU time of this whole process (RC-TCB and load generator) per second of the run.
     package var processCPUCores: Double
+    /// CPU time this machine's hypervisor gave other guests during the run, in cores (steal seconds per second,
+    /// all CPUs); nil where it cannot be read. Much steal means the run got fewer cores than the machine has.
+    package var stealCores: Double?
 }
 
 /// BENCHMARK ONLY — the load of `bench region`: ring duty of N software-key doubles (``BenchmarkRegion``).
@@ -32,10 +35,22 @@ package struct RegionLoadResult: Sendable, Codable {
 /// no agent runs two duties at once; latency is from the start of the duty (asking for the assignment, if it
 /// must) to the report's answer.
 package enum RegionLoadGenerator {
+    /// What the end-to-end run measured, and the transport floor measured right after it.
+    package struct EndToEnd: Sendable {
+        /// Attestations: ring duty with evidence, verified and written to the IVT.
+        package var attestations: RegionLoadResult
+        /// Round trips that carry no evidence (the assignment request alone) over the same connections to the same
+        /// RC-TCB process: mutual TLS, HTTP/1.1, the agent's admission, a nonce and a small JSON answer. Nothing is
+        /// verified or written, so no attestation can be faster than one of these; nil when not measured.
+        package var floor: RegionLoadResult?
+    }
+
     /// Over HTTPS with mutual TLS: each double presents its own agent certificate (its own connections).
-    /// `onMeasuredRunStart` runs after the warm-up pass (every double connected once), just before the timed run.
-    package static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double,
-                                onMeasuredRunStart: @Sendable () -> Void = {}) async throws -> RegionLoadResult {
+    /// `onMeasuredRunStart` runs after the warm-up pass (every double connected once), just before the timed run;
+    /// `onMeasuredRunEnd` right after it, before the floor run (`floorSeconds`, nil: none).
+    package static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double, floorSeconds: Double? = nil,
+                                onMeasuredRunStart: @Sendable () -> Void = {},
+                                onMeasuredRunEnd: @Sendable () -> Void = {}) async throws -> EndToEnd {
         let pool = RegionIdentityPool(trusting: bench.caCertificate)
         var tlsByHost: [String: TLSConfiguration] = [:]
         for (host, id) in bench.identities { tlsByHost[host] = pool.identity(chain: id.chain, key: id.key) }
@@ -63,8 +78,23 @@ package enum RegionLoadGenerator {
         let (_, carried) = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
         onMeasuredRunStart()
         let (result, _) = await run(bench.doubles, concurrency: concurrency, seconds: seconds, carrying: carried, step)
+        onMeasuredRunEnd()
+        var floor: RegionLoadResult?
+        if let floorSeconds {
+            // The same doubles, connections and workers; each round is the assignment request alone.
+            let roundTrip: Step = { reporter, _ in
+                guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
+                do {
+                    let a: RingAssignment = try await pool.post("\(url)/v1/ring/assignment", empty, as: tls)
+                    return a.target == nil ? .failed("no assignment for \(reporter.hostId)") : StepOutcome(failure: nil)
+                } catch {
+                    return .failed("\(error)")
+                }
+            }
+            floor = await run(bench.doubles, concurrency: concurrency, seconds: floorSeconds, roundTrip).0
+        }
         await pool.shutdown()
-        return result
+        return EndToEnd(attestations: result, floor: floor)
     }
 
     /// The same ring duty calling ``RegionState`` directly: no HTTP, no TLS, no JSON.
@@ -122,6 +152,7 @@ package enum RegionLoadGenerator {
         let workers = max(1, min(concurrency, doubles.count))
         let clock = ContinuousClock()
         let cpu0 = processCPUSeconds()
+        let steal0 = CPUSteal.seconds()
         let start = clock.now
         let deadline = seconds.map { start + .milliseconds(Int($0 * 1000)) }
         struct Part: Sendable {
@@ -161,6 +192,7 @@ package enum RegionLoadGenerator {
         }
         let elapsed = clock.now - start
         let cpu = processCPUSeconds() - cpu0
+        let steal = CPUSteal.seconds()
         let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let latencies = parts.flatMap(\.latencies).sorted()
         func ms(_ q: Double) -> Double {
@@ -170,7 +202,8 @@ package enum RegionLoadGenerator {
         }
         let result = RegionLoadResult(attestations: latencies.count, errors: parts.reduce(0) { $0 + $1.errors }, seconds: secs,
                                 perSecond: (Double(latencies.count) / secs).rounded(), p50Milliseconds: ms(0.5), p99Milliseconds: ms(0.99),
-                                firstError: parts.compactMap(\.firstError).first, processCPUCores: (cpu / secs).rounded(toPlaces: 2))
+                                firstError: parts.compactMap(\.firstError).first, processCPUCores: (cpu / secs).rounded(toPlaces: 2),
+                                stealCores: steal0.flatMap { s0 in steal.map { (($0 - s0) / secs).rounded(toPlaces: 2) } })
         return (result, parts.reduce(into: [:]) { $0.merge($1.carried) { a, _ in a } })
     }
 }
