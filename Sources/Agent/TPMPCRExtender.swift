@@ -1,4 +1,4 @@
-package import Measurement
+import Measurement
 package import TPM
 import TPMWire
 

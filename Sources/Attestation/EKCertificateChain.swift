@@ -1,6 +1,6 @@
 public import Foundation
 import SwiftASN1
-import X509
+@_spi(FixedExpiryValidationTime) import X509
 
 /// Checks that an EK certificate chains to a CA the region trusts (the TPM vendors' roots; in tests swtpm's
 /// local CA). Every certificate in `authorities` is a trust anchor: an admin who trusts a vendor's
@@ -29,7 +29,7 @@ public enum EKCertificateChain {
         }
         guard !roots.isEmpty else { return .untrusted(reason: "no EK certificate authority is configured") }
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
-            RFC5280Policy(validationTime: time)
+            RFC5280Policy(fixedExpiryValidationTime: time)
             TCGEKCertificatePolicy()
         }
         switch await verifier.validate(leaf: leaf, intermediates: CertificateStore([])) {

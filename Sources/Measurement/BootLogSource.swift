@@ -1,4 +1,4 @@
-package import Attestation
+import Attestation
 import Policy
 import TPMWire
 

@@ -1,4 +1,4 @@
-package import Attestation
+import Attestation
 
 /// `file`: the SHA-256 of each listed file (hypervisor image, toolstack binaries, configuration).
 package struct FileSource: MeasurementSource {

@@ -1,4 +1,4 @@
-package import Attestation
+import Attestation
 package import Policy
 import TPMWire
 

@@ -4,7 +4,7 @@ import TPMWire
 #elseif canImport(Musl)
 import Musl
 #endif
-package import Attestation
+import Attestation
 import Policy
 
 /// `kernel-modules`: each loaded module (from `/proc/modules`) with the SHA-256 of its file (found through

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-package import Attestation
+import Attestation
 import Glibc
 #elseif canImport(Musl)
 import Musl

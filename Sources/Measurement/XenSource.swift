@@ -1,4 +1,4 @@
-package import Attestation
+import Attestation
 import TPMWire
 import Policy
 

@@ -273,7 +273,7 @@ package final class LoopbackRegion: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: tool ?? options.binary)
         p.arguments = args
         let out = "\(dir)/run-\(UUID().uuidString.prefix(8)).out"
-        FileManager.default.createFile(atPath: out, contents: nil)
+        guard FileManager.default.createFile(atPath: out, contents: nil) else { throw Failure(description: "cannot create \(out)") }
         defer { try? FileManager.default.removeItem(atPath: out) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         p.standardOutput = handle
@@ -292,7 +292,9 @@ package final class LoopbackRegion: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: options.binary)
         p.arguments = args
         let log = "\(dir)/\(name).log"
-        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log), !FileManager.default.createFile(atPath: log, contents: nil) {
+            throw Failure(description: "cannot create \(log)")
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
         p.standardOutput = handle

@@ -133,6 +133,7 @@ package struct RCTCBService: Sendable {
     }
 
     /// Requires a client certificate of `role`.
+    @discardableResult
     func require(_ role: RegionIdentity.Role, _ context: RegionRequestContext) async throws -> RegionIdentity {
         guard let id = await context.peerIdentity() else {
             throw RegionError(.noClientCertificate, "this route needs a region client certificate")

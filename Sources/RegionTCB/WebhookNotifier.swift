@@ -5,7 +5,7 @@ package import Logging
 package import NIOCore
 import NIOHTTP1
 import RegionProtocol
-package import ServiceLifecycle
+import ServiceLifecycle
 
 /// Posts the IVT's state changes and evacuation steps to the region policy's webhooks, so operators can wire
 /// the RC-TCB to paging or orchestration.

@@ -35,7 +35,11 @@ struct RealBootLog: Sendable, CustomStringConvertible {
         var pcrs: [TPMAlgorithm: [Int: [UInt8]]] = [:]
         for (bankName, values) in json {
             let bank = try #require(TPMAlgorithm(implementedHashName: bankName))
-            for (pcr, hex) in values { pcrs[bank, default: [:]][try #require(Int(pcr))] = try #require(hexBytes(hex)) }
+            for (pcr, hex) in values {
+                let index = try #require(Int(pcr))
+                let value = try #require(hexBytes(hex))
+                pcrs[bank, default: [:]][index] = value
+            }
         }
         return RealBootLog(name: name, bytes: bytes, pcrs: pcrs)
     }

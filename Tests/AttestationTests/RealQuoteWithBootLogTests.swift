@@ -28,7 +28,7 @@ extension EvidenceBundle {
             return verify(pinnedAK: .publicArea(key), freshness: .nonce(recordedNonce), selection: nil,
                           allowSHA1Signatures: allowSHA1Signatures)
         } catch {
-            return .rejected(error as? AttestationError ?? AttestationError(.malformedKey, "\(error)"))
+            return .rejected(error)
         }
     }
 }

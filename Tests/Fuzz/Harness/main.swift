@@ -67,8 +67,9 @@ final class Watchdog: Sendable {
                 if began != 0, Self.now() - began > limit {
                     let name = target.withLock { $0 }
                     let data = Data(bytes: CrashRecord.buffer, count: CrashRecord.length)
-                    FileManager.default.createFile(atPath: "fuzz-hang-\(name).bin", contents: data)
-                    FileHandle.standardError.write(Data("smig-fuzz: \(name): an input ran longer than 10 s (fuzz-hang-\(name).bin)\n".utf8))
+                    let saved = FileManager.default.createFile(atPath: "fuzz-hang-\(name).bin", contents: data)
+                    let input = saved ? "fuzz-hang-\(name).bin" : "the input could not be saved"
+                    FileHandle.standardError.write(Data("smig-fuzz: \(name): an input ran longer than 10 s (\(input))\n".utf8))
                     abort()
                 }
             }
