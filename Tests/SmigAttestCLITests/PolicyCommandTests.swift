@@ -84,10 +84,14 @@ struct PolicyCommandTests {
     }
 
     @Test func commandsParse() throws {
-        _ = try PolicyCheckCommand.parse(["a.yaml", "--json"])
-        _ = try MeasureCommand.parse(["--source", "file:/boot/xen.gz", "--golden", "g.yaml", "--json"])
-        _ = try GoldenCaptureCommand.parse(["--source", "xen", "--name", "n"])
-        _ = try BenchMeasure.parse(["--size", "8", "--rounds", "2", "--json"])
+        let check = try PolicyCheckCommand.parse(["a.yaml", "--json"])
+        #expect(check.files == ["a.yaml"] && check.json && !check.allowAbsoluteGolden)
+        let measure = try MeasureCommand.parse(["--source", "file:/boot/xen.gz", "--golden", "g.yaml", "--json"])
+        #expect(measure.selection.sources == ["file:/boot/xen.gz"] && measure.golden == "g.yaml" && measure.json && !measure.extend)
+        let capture = try GoldenCaptureCommand.parse(["--source", "xen", "--name", "n"])
+        #expect(capture.selection.sources == ["xen"] && capture.name == "n" && !capture.optional)
+        let bench = try BenchMeasure.parse(["--size", "8", "--rounds", "2", "--json"])
+        #expect(bench.size == 8 && bench.rounds == 2 && bench.json)
         let size = #expect(throws: (any Error).self) { try BenchMeasure.parse(["--size", "0"]) }
         #expect(size.map(BenchMeasure.message(for:)) == "--size must be 1-4096 MiB")
         let noSource = #expect(throws: (any Error).self) { try GoldenCaptureCommand.parse([]) }
