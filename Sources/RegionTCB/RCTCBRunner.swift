@@ -60,7 +60,7 @@ package struct RCTCBRunner: Sendable {
         // at most 10 s, so a silent host holds up neither the scheduler nor an evacuation for longer.
         let deadline = min(policy.unreachableTimeout, .seconds(10))
         client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, peer: .agent,
-                                  timeout: .milliseconds(max(1, deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000)))
+                                  timeout: max(TimeAmount(deadline), .milliseconds(1)))
         self.logger = logger
     }
 

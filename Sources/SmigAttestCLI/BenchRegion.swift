@@ -105,7 +105,7 @@ package struct BenchRegion: AsyncParsableCommand {
                     throw error
                 }
                 let e2e = run.attestations
-                let floor = run.floor ?? e2e
+                let floor = run.floor
                 let rctcbCores = e2e.seconds > 0 ? (rctcbCPU.used(or: cpu0) / e2e.seconds * 100).rounded() / 100 : 0
                 // The floor run follows the measured run directly: the RC-TCB's CPU from its end to now.
                 let floorCores = floor.seconds > 0 ? (rctcb.cpuSeconds - rctcbCPU.ended(or: cpu0)) / floor.seconds : 0
@@ -116,10 +116,10 @@ package struct BenchRegion: AsyncParsableCommand {
                                 ratio: local.perSecond > 0 ? (e2e.perSecond / local.perSecond * 1000).rounded() / 1000 : 0,
                                 ratioToFloor: floor.perSecond > 0 ? (e2e.perSecond / floor.perSecond * 1000).rounded() / 1000 : 0,
                                 rctcbCPUCores: rctcbCores, rctcbMaxRSSMegabytes: rss,
-                                rctcbCPUMicrosecondsPerAttestation: Self.perAttestation(rctcbCores, e2e.perSecond),
-                                loadGeneratorCPUMicrosecondsPerAttestation: Self.perAttestation(e2e.processCPUCores, e2e.perSecond),
-                                floorRCTCBCPUMicrosecondsPerRoundTrip: Self.perAttestation(floorCores, floor.perSecond),
-                                floorLoadGeneratorCPUMicrosecondsPerRoundTrip: Self.perAttestation(floor.processCPUCores, floor.perSecond),
+                                rctcbCPUMicrosecondsPerAttestation: Self.cpuMicroseconds(rctcbCores, e2e.perSecond),
+                                loadGeneratorCPUMicrosecondsPerAttestation: Self.cpuMicroseconds(e2e.processCPUCores, e2e.perSecond),
+                                floorRCTCBCPUMicrosecondsPerRoundTrip: Self.cpuMicroseconds(floorCores, floor.perSecond),
+                                floorLoadGeneratorCPUMicrosecondsPerRoundTrip: Self.cpuMicroseconds(floor.processCPUCores, floor.perSecond),
                                 benchMaxRSSMegabytes: ProcessUsage.maxRSSMegabytes()))
             }
             #if DEBUG
@@ -166,8 +166,8 @@ package struct BenchRegion: AsyncParsableCommand {
 }
 
 extension BenchRegion {
-    /// CPU microseconds per attestation from cores used and attestations per second.
-    static func perAttestation(_ cores: Double, _ perSecond: Double) -> Double {
+    /// CPU microseconds per event (an attestation, a round trip) from cores used and events per second.
+    static func cpuMicroseconds(_ cores: Double, _ perSecond: Double) -> Double {
         perSecond > 0 ? (cores / perSecond * 1_000_000).rounded() : 0
     }
 }

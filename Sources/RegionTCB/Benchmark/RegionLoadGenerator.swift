@@ -41,14 +41,14 @@ package enum RegionLoadGenerator {
         package var attestations: RegionLoadResult
         /// Round trips that carry no evidence (the assignment request alone) over the same connections to the same
         /// RC-TCB process: mutual TLS, HTTP/1.1, the agent's admission, a nonce and a small JSON answer. Nothing is
-        /// verified or written, so no attestation can be faster than one of these; nil when not measured.
-        package var floor: RegionLoadResult?
+        /// verified or written, so no attestation can be faster than one of these.
+        package var floor: RegionLoadResult
     }
 
     /// Over HTTPS with mutual TLS: each double presents its own agent certificate (its own connections).
     /// `onMeasuredRunStart` runs after the warm-up pass (every double connected once), just before the timed run;
-    /// `onMeasuredRunEnd` right after it, before the floor run (`floorSeconds`, nil: none).
-    package static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double, floorSeconds: Double? = nil,
+    /// `onMeasuredRunEnd` right after it, before the floor run of `floorSeconds`.
+    package static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double, floorSeconds: Double,
                                 onMeasuredRunStart: @Sendable () -> Void = {},
                                 onMeasuredRunEnd: @Sendable () -> Void = {}) async throws -> EndToEnd {
         let pool = RegionIdentityPool(trusting: bench.caCertificate)
@@ -56,13 +56,14 @@ package enum RegionLoadGenerator {
         for (host, id) in bench.identities { tlsByHost[host] = pool.identity(chain: id.chain, key: id.key) }
         let tls = tlsByHost
         let empty = Data("{}".utf8)
+        let ask: @Sendable (TLSConfiguration) async throws -> RingAssignment = { tls in
+            try await pool.post("\(url)/v1/ring/assignment", empty, as: tls)
+        }
         let step: Step = { reporter, given in
             guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
             do {
                 let assignment: RingAssignment
-                if let given, Self.usable(given) { assignment = given } else {
-                    assignment = try await pool.post("\(url)/v1/ring/assignment", empty, as: tls)
-                }
+                if let given, Self.usable(given) { assignment = given } else { assignment = try await ask(tls) }
                 guard let target = assignment.target, let nonceHex = assignment.nonce, let nonce = Hex.decode(nonceHex),
                       let double = bench.byHost[target] else { return .failed("no assignment for \(reporter.hostId)") }
                 let bundle = try double.evidence(nonce: nonce, selection: try PCRSelectionList(parsing: assignment.pcrSelection ?? ""))
@@ -79,20 +80,16 @@ package enum RegionLoadGenerator {
         onMeasuredRunStart()
         let (result, _) = await run(bench.doubles, concurrency: concurrency, seconds: seconds, carrying: carried, step)
         onMeasuredRunEnd()
-        var floor: RegionLoadResult?
-        if let floorSeconds {
-            // The same doubles, connections and workers; each round is the assignment request alone.
-            let roundTrip: Step = { reporter, _ in
-                guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
-                do {
-                    let a: RingAssignment = try await pool.post("\(url)/v1/ring/assignment", empty, as: tls)
-                    return a.target == nil ? .failed("no assignment for \(reporter.hostId)") : StepOutcome(failure: nil)
-                } catch {
-                    return .failed("\(error)")
-                }
+        // The same doubles, connections and workers; each round is the assignment request alone.
+        let roundTrip: Step = { reporter, _ in
+            guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
+            do {
+                return try await ask(tls).target == nil ? .failed("no assignment for \(reporter.hostId)") : StepOutcome(failure: nil)
+            } catch {
+                return .failed("\(error)")
             }
-            floor = await run(bench.doubles, concurrency: concurrency, seconds: floorSeconds, roundTrip).0
         }
+        let floor = await run(bench.doubles, concurrency: concurrency, seconds: floorSeconds, roundTrip).0
         await pool.shutdown()
         return EndToEnd(attestations: result, floor: floor)
     }
