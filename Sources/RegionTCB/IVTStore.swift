@@ -29,6 +29,38 @@ package struct IVTRow: Sendable, Hashable, Codable {
     /// Set when the host turned `rebooted`, cleared when it is `trusted` again (which takes a boot log that
     /// replays): a reboot is not forgotten when the host is `unreachable` or `untrusted` in between.
     package var bootLogPending: Bool = false
+    /// The state the latest verdict gave the host, whatever its row's state is (an evacuation keeps `evacuating`
+    /// while the host's quotes keep being judged). Nil until the first verdict.
+    package var verdictState: HostState? = nil
+
+    package init(host: String, address: String, state: HostState, akName: String?, ekCertificate: String?, enrolledAt: Date?, revoked: Bool,
+                 lastQuoteAt: Date?, tpmClock: UInt64?, resetCount: UInt32?, restartCount: UInt32?, lastPCRDigest: String?, measuredBy: String?,
+                 failureCode: String?, failureDetail: String?, policyName: String?, policyDigest: String?, vms: [String], capacity: Int?,
+                 version: Int, updatedAt: Date, bootLogPending: Bool = false, verdictState: HostState? = nil) {
+        self.host = host
+        self.address = address
+        self.state = state
+        self.akName = akName
+        self.ekCertificate = ekCertificate
+        self.enrolledAt = enrolledAt
+        self.revoked = revoked
+        self.lastQuoteAt = lastQuoteAt
+        self.tpmClock = tpmClock
+        self.resetCount = resetCount
+        self.restartCount = restartCount
+        self.lastPCRDigest = lastPCRDigest
+        self.measuredBy = measuredBy
+        self.failureCode = failureCode
+        self.failureDetail = failureDetail
+        self.policyName = policyName
+        self.policyDigest = policyDigest
+        self.vms = vms
+        self.capacity = capacity
+        self.version = version
+        self.updatedAt = updatedAt
+        self.bootLogPending = bootLogPending
+        self.verdictState = verdictState
+    }
 }
 
 /// One audited change.
@@ -41,6 +73,10 @@ package struct IVTEvent: Sendable, Hashable, Codable {
     package var newState: String?
     package var code: String?
     package var detail: String?
+    /// Identical events aggregated into this one (refusals of one host with one code within a window): how many,
+    /// and when the last of them happened.
+    package var count: Int = 1
+    package var lastAt: Date? = nil
 }
 
 /// What the RC-TCB recorded when a host enrolled.
@@ -97,6 +133,14 @@ package final class IVTStore: Sendable {
         m.registerMigration("v2: boot_log_pending") { db in
             try db.execute(sql: "ALTER TABLE host ADD COLUMN boot_log_pending INTEGER NOT NULL DEFAULT 0")
         }
+        m.registerMigration("v3: verdict state and aggregated events") { db in
+            try db.execute(sql: """
+                ALTER TABLE host ADD COLUMN verdict_state TEXT;
+                ALTER TABLE event ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE event ADD COLUMN last_at REAL;
+                CREATE INDEX event_host_kind ON event (host, kind, seq);
+                """)
+        }
         return m
     }
 
@@ -126,7 +170,47 @@ package final class IVTStore: Sendable {
         try read { db in try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]).map(Self.decodeRow) }
     }
 
-    /// What a verdict changes in a host's row.
+    /// Applies a verdict to a host's row by ``HostTransition`` in one transaction: the old row is read, the new row
+    /// and its audit event are written, and what was written is returned. Nil for a host that is not in the table.
+    package func transition(_ verdict: HostVerdict, host: String, now: Date = Date()) throws(RegionError) -> Applied? {
+        try write { db in
+            guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
+            let old = try Self.decodeRow(r)
+            let t = HostTransition.apply(verdict, to: old, now: now)
+            try Self.write(t.row, db)
+            var seq: Int64?
+            if let e = t.event {
+                try Self.audit(db, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
+                seq = db.lastInsertedRowID
+            }
+            // Read back within the transaction: the row as stored (dates as the table keeps them) is what callers hold.
+            guard let written = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else {
+                throw RegionError(.storeFailed, "table host, row \(host): gone within its own transaction")
+            }
+            return Applied(old: old.state, row: try Self.decodeRow(written), eventSeq: seq)
+        }
+    }
+
+    /// What ``transition(_:host:now:)`` changed: the state before, the row after, and the number of the audit event
+    /// it wrote (nil when the state did not change).
+    package struct Applied: Sendable {
+        package var old: HostState
+        package var row: IVTRow
+        package var eventSeq: Int64?
+    }
+
+    static func write(_ row: IVTRow, _ db: Database) throws {
+        try db.cachedStatement(sql: """
+            UPDATE host SET state = ?, failure_code = ?, failure_detail = ?, measured_by = ?, last_quote_at = ?, tpm_clock = ?,
+                reset_count = ?, restart_count = ?, last_pcr_digest = ?, boot_log_pending = ?, verdict_state = ?, version = ?, updated_at = ?
+            WHERE id = ?
+            """).execute(arguments: [row.state.rawValue, row.failureCode, row.failureDetail, row.measuredBy, row.lastQuoteAt?.timeIntervalSince1970,
+                                     row.tpmClock.map { Int64(bitPattern: $0) }, row.resetCount.map { Int64($0) }, row.restartCount.map { Int64($0) },
+                                     row.lastPCRDigest, row.bootLogPending, row.verdictState?.rawValue, row.version, row.updatedAt.timeIntervalSince1970,
+                                     row.host])
+    }
+
+    /// A row's state and quote fields as a fixture sets them (``set(_:to:now:)``).
     package struct Update: Sendable {
         package var state: HostState
         package var code: String?
@@ -137,8 +221,6 @@ package final class IVTStore: Sendable {
         package var resetCount: UInt32?
         package var restartCount: UInt32?
         package var pcrDigest: String?
-        /// Set by the evacuation itself: leaves `evacuating` / `evacuated`, which verdicts do not override.
-        package var force = false
 
         package init(state: HostState, code: String? = nil, detail: String? = nil, measuredBy: String? = nil, quoteAt: Date? = nil,
                     tpmClock: UInt64? = nil, resetCount: UInt32? = nil, restartCount: UInt32? = nil, pcrDigest: String? = nil) {
@@ -154,54 +236,30 @@ package final class IVTStore: Sendable {
         }
     }
 
-    /// Applies `update` to `host`; a change of state is an audit event in the same transaction. Returns the old state.
+    /// Sets a host's row as given, audited like any change of state; returns the old state. For test fixtures and
+    /// the benchmark's doubles only: the region changes rows through ``transition(_:host:now:)`` alone.
     @discardableResult
-    package func apply(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> HostState? {
-        try applyAndRead(update, to: host, now: now)?.old
-    }
-
-    /// What ``applyAndRead(_:to:now:)`` changed: the state before, the row after, and the number of the audit
-    /// event it wrote (nil when the state did not change).
-    package struct Applied: Sendable {
-        package var old: HostState
-        package var row: IVTRow
-        package var eventSeq: Int64?
-    }
-
-    /// ``apply(_:to:now:)`` that also returns the row as written and its audit event's number, read in the same
-    /// transaction: a caller holding a copy of the table can update that one row instead of re-reading them all.
-    package func applyAndRead(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> Applied? {
+    package func set(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> HostState? {
         try write { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
-            let old = try Self.decodeRow(row)
-            var update = update
-            // An evacuation in progress is ended only by the evacuation; an emptied host stays `evacuated` until
-            // verified evidence says it is good again. Its quote data is still recorded.
-            if !update.force, (old.state == .evacuating && update.state != .evacuated) || (old.state == .evacuated && ![.trusted, .rebooted].contains(update.state)) {
-                update.state = old.state
-                update.code = update.code ?? old.failureCode
-                update.detail = update.detail ?? old.failureDetail
+            guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
+            let old = try Self.decodeRow(r)
+            var row = old
+            row.state = update.state
+            row.failureCode = update.code
+            row.failureDetail = update.detail
+            row.measuredBy = update.measuredBy ?? old.measuredBy
+            row.lastQuoteAt = update.quoteAt ?? old.lastQuoteAt
+            row.tpmClock = update.tpmClock ?? old.tpmClock
+            row.resetCount = update.resetCount ?? old.resetCount
+            row.restartCount = update.restartCount ?? old.restartCount
+            row.lastPCRDigest = update.pcrDigest ?? old.lastPCRDigest
+            row.version = old.version + 1
+            row.updatedAt = now
+            try Self.write(row, db)
+            if old.state != row.state {
+                try Self.audit(db, now, host: host, kind: "state", old: old.state.rawValue, new: row.state.rawValue, code: update.code, detail: update.detail)
             }
-            try db.cachedStatement(sql: """
-                UPDATE host SET state = ?, failure_code = ?, failure_detail = ?,
-                    measured_by = COALESCE(?, measured_by), last_quote_at = COALESCE(?, last_quote_at),
-                    tpm_clock = COALESCE(?, tpm_clock), reset_count = COALESCE(?, reset_count),
-                    restart_count = COALESCE(?, restart_count), last_pcr_digest = COALESCE(?, last_pcr_digest),
-                    boot_log_pending = CASE ? WHEN 'rebooted' THEN 1 WHEN 'trusted' THEN 0 ELSE boot_log_pending END,
-                    version = version + 1, updated_at = ?
-                WHERE id = ?
-                """).execute(arguments: [update.state.rawValue, update.code, update.detail, update.measuredBy, update.quoteAt?.timeIntervalSince1970,
-                                 update.tpmClock.map { Int64(bitPattern: $0) }, update.resetCount.map { Int64($0) }, update.restartCount.map { Int64($0) },
-                                 update.pcrDigest, update.state.rawValue, now.timeIntervalSince1970, host])
-            var seq: Int64?
-            if old.state != update.state {
-                try Self.audit(db, now, host: host, kind: "state", old: old.state.rawValue, new: update.state.rawValue, code: update.code, detail: update.detail)
-                seq = db.lastInsertedRowID
-            }
-            guard let written = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else {
-                throw RegionError(.storeFailed, "table host, row \(host): gone within its own transaction")
-            }
-            return Applied(old: old.state, row: try Self.decodeRow(written), eventSeq: seq)
+            return old.state
         }
     }
 
@@ -210,13 +268,31 @@ package final class IVTStore: Sendable {
         try write { db in try Self.audit(db, now, host: host, kind: kind, old: nil, new: nil, code: code, detail: detail) }
     }
 
+    /// Records a refusal, aggregated: a refusal of the same kind and code for the same host within `window` of the
+    /// first one in its window adds to that event's count (and moves its last time and detail) instead of adding a
+    /// row. A host whose reports keep being refused costs one event per window, not one per report.
+    package func auditAggregated(host: String, kind: String, code: String, detail: String, window: TimeInterval, now: Date = Date()) throws(RegionError) {
+        try write { db in
+            if let seq = try Int64.fetchOne(db.cachedStatement(sql: """
+                SELECT seq FROM event WHERE host = ? AND kind = ? AND code = ? AND at >= ? ORDER BY seq DESC LIMIT 1
+                """), arguments: [host, kind, code, now.timeIntervalSince1970 - window]) {
+                try db.cachedStatement(sql: "UPDATE event SET count = count + 1, last_at = ?, detail = ? WHERE seq = ?")
+                    .execute(arguments: [now.timeIntervalSince1970, detail, seq])
+            } else {
+                try Self.audit(db, now, host: host, kind: kind, old: nil, new: nil, code: code, detail: detail)
+            }
+        }
+    }
+
     package func events(since seq: Int64 = 0, limit: Int = 1000) throws(RegionError) -> [IVTEvent] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map { r in
                 IVTEvent(seq: try r.decode(forColumn: "seq"), at: Date(timeIntervalSince1970: try r.decode(forColumn: "at")),
                          host: try r.decode(forColumn: "host"), kind: try r.decode(forColumn: "kind"),
                          oldState: try r.decode(forColumn: "old_state"), newState: try r.decode(forColumn: "new_state"),
-                         code: try r.decode(forColumn: "code"), detail: try r.decode(forColumn: "detail"))
+                         code: try r.decode(forColumn: "code"), detail: try r.decode(forColumn: "detail"),
+                         count: try r.decode(forColumn: "count"),
+                         lastAt: (try r.decode(forColumn: "last_at") as Double?).map(Date.init(timeIntervalSince1970:)))
             }
         }
     }
@@ -287,7 +363,7 @@ package final class IVTStore: Sendable {
     /// name (a lookup by name per column per row costs more than the rest of the decode).
     static let rowColumns = "id, address, state, ak_name, ek_certificate, enrolled_at, revoked, last_quote_at, tpm_clock, reset_count, " +
         "restart_count, last_pcr_digest, measured_by, failure_code, failure_detail, policy_name, policy_digest, vms, capacity, version, " +
-        "updated_at, boot_log_pending, ak_public"
+        "updated_at, boot_log_pending, ak_public, verdict_state"
     static let selectRows = "SELECT \(rowColumns) FROM host"
 
     static func decodeRow(_ r: Row) throws -> IVTRow {
@@ -297,6 +373,16 @@ package final class IVTStore: Sendable {
             throw RegionError(.storeCorrupt, "table host, row \(id), column state: '\(stateText)' is not a state")
         }
         let vmsText: String = try r.decode(atIndex: 17)
+        let verdictText: String? = try r.decode(atIndex: 23)
+        var verdictState: HostState? {
+            get throws {
+                guard let verdictText else { return nil }
+                guard let s = HostState(rawValue: verdictText) else {
+                    throw RegionError(.storeCorrupt, "table host, row \(id), column verdict_state: '\(verdictText)' is not a state")
+                }
+                return s
+            }
+        }
         let clock: Int64? = try r.decode(atIndex: 8)
         let reset: Int64? = try r.decode(atIndex: 9)
         let restart: Int64? = try r.decode(atIndex: 10)
@@ -314,7 +400,8 @@ package final class IVTStore: Sendable {
             vms: vmsText.isEmpty ? [] : vmsText.split(separator: ",").map(String.init),
             capacity: try r.decode(atIndex: 18), version: try r.decode(atIndex: 19),
             updatedAt: Date(timeIntervalSince1970: try r.decode(atIndex: 20)),
-            bootLogPending: try r.decode(atIndex: 21))
+            bootLogPending: try r.decode(atIndex: 21),
+            verdictState: try verdictState)
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(RegionError) -> T {

@@ -46,8 +46,15 @@ package struct RCTCBRunner: Sendable {
         try store.seed(hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) }, policyName: policy.name,
                        policyDigest: Hex.encode(Array(SHA256.hash(data: Data(text.utf8)))))
         let selection = try PCRSelectionList(parsing: Self.selection)
+        // A direct challenge waits the policy's unreachable-timeout for the quote (silence that long is `unreachable`),
+        // at most 10 s, so a silent host holds up neither the scheduler nor an evacuation for longer.
+        let deadline = min(policy.unreachableTimeout, .seconds(10))
+        let client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, peer: .agent,
+                                      timeout: max(TimeAmount(deadline), .milliseconds(1)))
+        self.client = client
         region = RegionState(store: store, hosts: configs, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
-                             selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger)
+                             selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger,
+                             challenger: { cfg, challenge in try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge) })
         let orchestrator = MigrationOrchestrator(
             inventory: try VMInventory(path: inventory ?? directory.inventory),
             qemu: QEMUDriver(configuration: .init(tuning: Evacuator.tuning(policy.migration))), logger: logger)
@@ -56,21 +63,11 @@ package struct RCTCBRunner: Sendable {
         service = try RCTCBService(directory: directory, region: region, logger: logger)
         service.evacuator = evacuator
         service.prometheus = prometheus
-        // A direct challenge waits the policy's unreachable-timeout for the quote (silence that long is `unreachable`),
-        // at most 10 s, so a silent host holds up neither the scheduler nor an evacuation for longer.
-        let deadline = min(policy.unreachableTimeout, .seconds(10))
-        client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, peer: .agent,
-                                  timeout: max(TimeAmount(deadline), .milliseconds(1)))
         self.logger = logger
     }
 
-    /// Connects the RC-TCB's direct challenges to its HTTPS client.
+    /// Connects the decision engine to the state changes the region commits.
     package func wire() async {
-        let client = self.client
-        await region.setChallenger { cfg, challenge in
-            let bundle: EvidenceBundle = try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge)
-            return bundle
-        }
         let evacuator = self.evacuator
         await region.setStateObserver { host, old, new in await evacuator.stateChanged(host: host, old: old, new: new) }
     }

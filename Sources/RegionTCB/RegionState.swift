@@ -13,10 +13,19 @@ extension RegionError.Code {
     package static let malformedReport = Self(rawValue: "report.malformed")
 }
 
-/// The RC-TCB's region logic: the ring (who measures whom, rotated), the nonces it issues for each
-/// (reporter, target) pair, and report intake that re-verifies every piece of evidence itself before the IVT
-/// changes. A claim alone ("no answer", or evidence that does not verify) is confirmed by the RC-TCB's own
-/// direct challenge.
+/// The RC-TCB's view of its region and the one place the IVT's host rows change.
+///
+/// The rule: a host's row changes only on evidence the RC-TCB verified in full — the host's enrolled AK, a nonce the
+/// RC-TCB issued, a measurement log that replays to the signed PCR, clock continuity — and anything that would make
+/// it `untrusted` or `unreachable` is confirmed by the RC-TCB's own challenge. A ring report is a hint: evidence that
+/// fails any check proves nothing about its target (`report-refused`, then a direct challenge), a genuine quote of a
+/// bad state is confirmed by a direct challenge, a claim of silence is confirmed by a direct challenge. Challenges
+/// and judgements of one host are serialised (``HostQueue``), so concurrent claims cannot race each other's quotes.
+/// Every change goes through ``HostTransition`` inside the store's transaction; what is logged, answered, observed
+/// and counted is what was written.
+///
+/// The parts: the ring (`RegionState+Ring`), the nonces (``NonceBook``), the judgement of evidence
+/// (``EvidenceJudge``), the transition rule (``HostTransition``) and the IVT snapshot kept here.
 package actor RegionState {
     package struct HostConfig: Sendable {
         package var id: String
@@ -32,36 +41,41 @@ package actor RegionState {
         }
     }
 
-    struct IssuedNonce {
-        var reporter: String
-        var target: String
-        var issued: Date
-    }
+    /// The RC-TCB's own challenge of a host (RC-TCB → agent).
+    package typealias Challenger = @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle
 
     package let store: IVTStore
     let hosts: [String: HostConfig]
     /// Ring order from the region policy.
     let order: [String]
-    package let selection: PCRSelectionList
-    package let nonceLifetime: TimeInterval
+    package nonisolated var selection: PCRSelectionList { judge.selection }
+    package nonisolated var nonceLifetime: TimeInterval { nonceLifetimeValue }
+    let nonceLifetimeValue: TimeInterval
     let logger: Logger
-    var nonces: [String: IssuedNonce] = [:]
-    var noncesPrunedAt = Date.distantPast
+    let judge: EvidenceJudge
+    let challenger: Challenger
+    let metrics = RegionMetrics()
+    var nonces: NonceBook
     var rotation = 0
     var offset = 1
+    var queue = HostQueue()
+    /// Claim-triggered challenges in flight, by host: further silence claims and refused reports wait for this one.
+    var claimChallenges: [String: Task<ReportResult, Never>] = [:]
     /// Told of every state change (host, old, new) after it is committed; never awaited by the verdict.
     var stateObserver: (@Sendable (String, HostState?, HostState) async -> Void)?
-    /// Direct challenges (RC-TCB → agent). Set by the service once its client exists.
-    var challenger: (@Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle)?
-    let metrics = RegionMetrics()
+    /// Identical refusals of one host are one audit event per this window, with a count.
+    package static let refusalWindow: TimeInterval = 60
 
-    package init(store: IVTStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval, logger: Logger) {
+    package init(store: IVTStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval,
+                 logger: Logger, challenger: @escaping Challenger) {
         self.store = store
         self.hosts = Dictionary(uniqueKeysWithValues: hosts.map { ($0.id, $0) })
         self.order = order
-        self.selection = selection
-        self.nonceLifetime = nonceLifetime
+        self.nonceLifetimeValue = nonceLifetime
+        self.nonces = NonceBook(lifetime: nonceLifetime)
         self.logger = logger
+        self.challenger = challenger
+        self.judge = EvidenceJudge(selection: selection, metrics: metrics)
     }
 
     package func setStateObserver(_ o: @escaping @Sendable (String, HostState?, HostState) async -> Void) {
@@ -71,11 +85,7 @@ package actor RegionState {
     /// A host's configuration from the region policy.
     package func config(_ host: String) -> HostConfig? { hosts[host] }
 
-    package func setChallenger(_ c: @escaping @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle) {
-        challenger = c
-    }
-
-    // MARK: Ring
+    // MARK: IVT snapshot
 
     /// The IVT rows as last read: ring assignments read this snapshot, not the database, so a request costs no
     /// table scan. It is re-read after every change this actor makes and by the scheduler (revocations and
@@ -132,7 +142,7 @@ package actor RegionState {
 
     /// What a verification of `host` needs from the IVT: its enrolled AK (parsed once per enrolment) and its row
     /// (the clock of its last verified quote), as of now. No key when it is not enrolled or revoked.
-    func verificationInputs(_ host: String) -> (key: AttestationKey?, row: IVTRow?) {
+    func verificationInputs(_ host: String) -> EvidenceJudge.Inputs {
         refresh()
         guard let row = snapshot[host] else { return (nil, nil) }
         guard let akName = row.akName, !row.revoked else { return (nil, row) }
@@ -141,80 +151,6 @@ package actor RegionState {
               let key = try? AttestationKey(tpm2bPublic: enrolment.akPublic) else { return (nil, row) }
         enrolledKeys[host] = (akName, key)
         return (key, row)
-    }
-
-    /// Hosts in the ring: enrolled and not revoked, in policy order.
-    func members() -> [String] {
-        let rows = rowsSnapshot()
-        return order.filter { rows[$0].map { $0.akName != nil && !$0.revoked } ?? false }
-    }
-
-    /// The current links: each trusted member measures the member `offset` places after it. Computed once per
-    /// IVT snapshot and ring rotation (every assignment asks for it).
-    package func ringView() -> RingView {
-        let rows = rowsSnapshot()
-        if let cached = ringCache, cached.matches(snapshotSeq, rotation, offset) { return cached.view }
-        let view = computeRingView(rows)
-        ringCache = RingCache(view: view, snapshotSeq: snapshotSeq, rotation: rotation, offset: offset)
-        metrics.ringLinks.record(view.links.count)
-        return view
-    }
-
-    func computeRingView(_ rows: [String: IVTRow]) -> RingView {
-        let m = members()
-        let states = rows.mapValues(\.state)
-        let memberSet = Set(m)
-        guard m.count >= 2 else { return RingView(rotation: rotation, links: [], excluded: order.filter { !memberSet.contains($0) }) }
-        let k = offset % m.count == 0 ? 1 : offset % m.count
-        var links: [RingView.Link] = []
-        var excluded: [String] = order.filter { !memberSet.contains($0) }
-        for (i, h) in m.enumerated() {
-            guard states[h] == .trusted else { excluded.append(h); continue }
-            links.append(.init(measurer: h, target: m[(i + k) % m.count]))
-        }
-        return RingView(rotation: rotation, links: links, excluded: excluded)
-    }
-
-    /// Rotates the ring: a new offset, never the reverse of the old one (so nobody measures its former measurer)
-    /// when the ring is large enough for that.
-    package func rotate() {
-        let n = members().count
-        guard n >= 3 else { return }
-        let old = offset % n == 0 ? 1 : offset % n
-        var k = old
-        for step in 1..<n {
-            let candidate = (old - 1 + step) % (n - 1) + 1
-            if candidate != old, (candidate + old) % n != 0 { k = candidate; break }
-        }
-        if k != old {
-            offset = k
-            rotation += 1
-            logger.info("ring rotated", metadata: ["attest.rotation": "\(rotation)", "attest.offset": "\(k)"])
-        }
-    }
-
-    /// The reporter's current duty, with a fresh nonce issued for that pair.
-    package func assignment(for reporter: String, now: Date = Date()) throws(RegionError) -> RingAssignment {
-        _ = ringView()
-        guard let target = ringCache?.targets[reporter], let cfg = hosts[target] else {
-            return RingAssignment()
-        }
-        let nonce = issueNonce(reporter: reporter, target: target, now: now)
-        return RingAssignment(target: target, address: cfg.address, port: cfg.port, nonce: nonce, pcrSelection: selection.description,
-                              validUntil: now.addingTimeInterval(nonceLifetime))
-    }
-
-    func issueNonce(reporter: String, target: String, now: Date) -> String {
-        // Expired nonces are dropped once a second, not on every issue (thousands are open under load).
-        if now.timeIntervalSince(noncesPrunedAt) >= 1 {
-            nonces = nonces.filter { now.timeIntervalSince($0.value.issued) < nonceLifetime }
-            noncesPrunedAt = now
-        }
-        var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<4).flatMap { _ in withUnsafeBytes(of: rng.next() as UInt64) { Array($0) } }
-        let hex = Hex.encode(bytes)
-        nonces[hex] = IssuedNonce(reporter: reporter, target: target, issued: now)
-        return hex
     }
 
     // MARK: Intake
@@ -234,32 +170,38 @@ package actor RegionState {
         guard let reporterRow = rowsSnapshot()[reporter], reporterRow.state == .trusted else {
             throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
         }
-        guard let issued = nonces[report.nonce], now.timeIntervalSince(issued.issued) < nonceLifetime else {
-            throw RegionError(.nonceUnknown, "nonce \(report.nonce.prefix(16))… was not issued by this RC-TCB, is spent or expired")
-        }
-        guard issued.reporter == reporter, issued.target == report.target else {
-            throw RegionError(.notAssigned, "the nonce was issued for \(issued.reporter) → \(issued.target), not \(reporter) → \(report.target)")
-        }
-        nonces[report.nonce] = nil
-        guard let cfg = hosts[report.target], let nonce = Hex.decode(report.nonce) else {
-            throw RegionError(.malformedReport, "unknown target or nonce")
-        }
+        let nonce = try nonces.spend(report.nonce, reporter: reporter, target: report.target, now: now)
+        guard let cfg = hosts[report.target] else { throw RegionError(.malformedReport, "unknown target \(report.target.prefix(64))") }
         switch report.outcome {
         case .noAnswer:
             logger.info("neighbour reports no answer; confirming directly", metadata: ["attest.host": "\(report.target)", "attest.reporter": "\(reporter)"])
-            return await challengeDirectly(cfg, reason: "reported silent by \(reporter)", now: now)
+            return await confirmClaim(cfg, reason: "reported silent by \(reporter)")
         case .evidence:
             guard let evidence = report.evidence else { throw RegionError(.malformedReport, "outcome evidence without evidence") }
-            // Verified off the actor: signatures and log replays of many reports run in parallel; the nonce was
-            // spent above and the IVT is written below, on the actor.
-            let judged = await judgeConcurrently(cfg, evidence, verificationInputs(cfg.id), nonce: nonce, measuredBy: reporter, now: now)
-            if case .refuted(let code, let detail) = judged {
-                // Evidence that does not verify may be the reporter's doing: the target is challenged directly.
-                logger.warning("report evidence refused; confirming directly", metadata: ["attest.host": "\(report.target)", "attest.reporter": "\(reporter)", "attest.code": "\(code)", "attest.reason": "\(detail)"])
-                try store.audit(host: report.target, kind: "report-refused", code: code, detail: "from \(reporter): \(detail)", now: now)
-                return await challengeDirectly(cfg, reason: "evidence from \(reporter) refused", now: now)
+            await acquire(cfg.id)
+            // Verified off the actor: signatures and log replays of many reports run in parallel; the host's row is
+            // read and written while this host's queue is held.
+            let judged = await judgeOffActor(cfg, evidence, verificationInputs(cfg.id), nonce: nonce)
+            switch judged {
+            case .trusted(let q):
+                defer { release(cfg.id) }
+                return try apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, now: now)
+            case .rebooted(let q, let code, let detail):
+                defer { release(cfg.id) }
+                return try apply(.rebooted(QuoteFacts(q, at: now), measuredBy: reporter, code: code, detail: detail), to: cfg.id, now: now)
+            case .untrusted(_, let code, _):
+                // Genuine evidence of a bad state still changes the row only through the RC-TCB's own challenge.
+                release(cfg.id)
+                logger.warning("reported bad state; confirming directly", metadata: ["attest.host": "\(cfg.id)", "attest.reporter": "\(reporter)", "attest.code": "\(code)"])
+                return await challengeDirectly(cfg, reason: "bad state reported by \(reporter) (\(code))", now: Date())
+            case .refuted(let code, let detail), .clockWentBack(let code, let detail), .bootLogRefused(_, let code, let detail):
+                release(cfg.id)
+                // Evidence that does not verify (or is older than what was recorded) proves nothing about the target.
+                logger.warning("report evidence refused; confirming directly", metadata: ["attest.host": "\(cfg.id)", "attest.reporter": "\(reporter)", "attest.code": "\(code)", "attest.reason": "\(detail)"])
+                try store.auditAggregated(host: cfg.id, kind: "report-refused", code: code, detail: "from \(reporter): \(detail)",
+                                          window: Self.refusalWindow, now: now)
+                return await confirmClaim(cfg, reason: "evidence from \(reporter) refused (\(code))")
             }
-            return try apply(judged, to: cfg.id, now: now)
         }
     }
 
@@ -269,175 +211,113 @@ package actor RegionState {
         _ = await challengeDirectly(cfg, reason: "change notice: \(notice.changed.prefix(5).joined(separator: ", "))", now: Date())
     }
 
-    /// The RC-TCB's own challenge: its nonce, its verification. Silence → `unreachable`.
+    /// A claim about a host (silence, evidence that did not verify) confirmed by the RC-TCB's own challenge. Claims
+    /// arriving while one is being confirmed wait for that challenge instead of starting their own: a flood of claims
+    /// costs the host one quote at a time.
+    func confirmClaim(_ cfg: HostConfig, reason: String) async -> ReportResult {
+        if let running = claimChallenges[cfg.id] { return await running.value }
+        let task = Task { await self.challengeDirectly(cfg, reason: reason, now: Date()) }
+        claimChallenges[cfg.id] = task
+        let result = await task.value
+        claimChallenges[cfg.id] = nil
+        return result
+    }
+
+    /// The RC-TCB's own challenge: its nonce, its verification, after any other work on this host. Silence →
+    /// `unreachable`; evidence that does not verify → `untrusted` (the host answered the RC-TCB's own nonce).
     @discardableResult
     package func challengeDirectly(_ cfg: HostConfig, reason: String, now: Date) async -> ReportResult {
-        guard let challenger else { return ReportResult(target: cfg.id, state: "unknown", detail: "no challenger configured") }
-        let nonceHex = issueNonce(reporter: "rc-tcb", target: cfg.id, now: now)
-        nonces[nonceHex] = nil
-        let nonce = Hex.decode(nonceHex) ?? []
+        await acquire(cfg.id)
+        defer { release(cfg.id) }
+        let nonce = NonceBook.direct()
         let bundle: EvidenceBundle
         do {
-            bundle = try await challenger(cfg, QuoteChallenge(nonce: nonceHex, pcrSelection: selection.description))
+            bundle = try await challenger(cfg, QuoteChallenge(nonce: Hex.encode(nonce), pcrSelection: judge.selection.description))
         } catch {
-            return (try? apply(.silent("\(error)"), to: cfg.id, now: Date())) ?? ReportResult(target: cfg.id, state: "unreachable")
+            return applyOrReport(.unreachable(detail: "\(reason): no answer (\(error))"), to: cfg.id)
         }
-        let judged = judge(cfg, bundle, verificationInputs(cfg.id), nonce: nonce, measuredBy: "rc-tcb", now: Date())
-        return (try? apply(judged, to: cfg.id, now: Date())) ?? ReportResult(target: cfg.id, state: "unknown", detail: "IVT write failed")
+        let at = Date()
+        let verdict: HostVerdict
+        switch await judgeOffActor(cfg, bundle, verificationInputs(cfg.id), nonce: nonce) {
+        case .trusted(let q):
+            verdict = .trusted(QuoteFacts(q, at: at), measuredBy: "rc-tcb")
+        case .rebooted(let q, let code, let detail), .bootLogRefused(let q, let code, let detail):
+            verdict = .rebooted(QuoteFacts(q, at: at), measuredBy: "rc-tcb", code: code, detail: detail)
+        case .untrusted(let q, let code, let detail):
+            verdict = .untrusted(QuoteFacts(q, at: at), measuredBy: "rc-tcb", code: code, detail: detail)
+        case .refuted(let code, let detail), .clockWentBack(let code, let detail):
+            verdict = .untrusted(nil, measuredBy: "rc-tcb", code: code, detail: detail)
+        }
+        return applyOrReport(verdict, to: cfg.id, at: at)
     }
 
-    // MARK: Judgement
-
-    enum Judgement {
-        case trusted(VerifiedQuote, measuredBy: String)
-        /// The TPM was reset or restarted since the last quote, or was and its boot log has not replayed yet.
-        case rebooted(VerifiedQuote, measuredBy: String, code: String, detail: String)
-        /// Genuine evidence (pinned AK, our nonce) of a bad state.
-        case untrusted(VerifiedQuote?, measuredBy: String, code: String, detail: String)
-        /// The evidence itself does not verify: it proves nothing about the target.
-        case refuted(code: String, detail: String)
-        case silent(String)
+    nonisolated func judgeOffActor(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: EvidenceJudge.Inputs, nonce: [UInt8]) async -> EvidenceJudge.Judgement {
+        judge.judge(cfg, bundle, inputs, nonce: nonce)
     }
 
-    /// The IVT's side of a verification: the target's enrolled AK and its row, as read on the actor.
-    typealias Inputs = (key: AttestationKey?, row: IVTRow?)
-
-    nonisolated func judgeConcurrently(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: Inputs, nonce: [UInt8], measuredBy: String, now: Date) async -> Judgement {
-        judge(cfg, bundle, inputs, nonce: nonce, measuredBy: measuredBy, now: now)
+    func acquire(_ host: String) async {
+        if queue.tryAcquire(host) { return }
+        await withCheckedContinuation { queue.enqueue(host, $0) }
     }
 
-    nonisolated func judge(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: Inputs, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
-        let started = ContinuousClock.now
-        let j = judgeUntimed(cfg, bundle, inputs, nonce: nonce, measuredBy: measuredBy, now: now)
-        let elapsed = ContinuousClock.now - started
-        metrics.latency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-        switch j {
-        case .trusted, .rebooted: metrics.verified.increment()
-        case .untrusted(_, _, let code, _), .refuted(let code, _): metrics.refused.increment(); metrics.failure(code)
-        case .silent: metrics.failure("host.unreachable")
-        }
-        return j
-    }
+    func release(_ host: String) { queue.release(host) }
 
-    nonisolated func judgeUntimed(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: Inputs, nonce: [UInt8], measuredBy: String, now: Date) -> Judgement {
-        guard let ak = inputs.key else {
-            return .refuted(code: "enrol.not-enrolled", detail: "\(cfg.id) has no enrolled AK")
-        }
-        guard bundle.hostId == cfg.id else {
-            return .refuted(code: "evidence.host-mismatch", detail: "the bundle names host '\(bundle.hostId)', not \(cfg.id)")
-        }
-        let row = inputs.row
-        var previous: ClockObservation?
-        if let row, let c = row.tpmClock, let r = row.resetCount, let s = row.restartCount {
-            previous = ClockObservation(clock: c, resetCount: r, restartCount: s)
-        }
-        let verdict = bundle.verify(pinnedAK: .publicArea(ak), freshness: .nonce(nonce), selection: selection, previous: previous)
-        let quote: VerifiedQuote
-        var rebooted = false
-        switch verdict {
-        case .rejected(let e):
-            switch e.code {
-            case .resetCountWentBack, .restartCountWentBack, .clockWentBack:
-                // Signed by the enrolled AK over our nonce: the TPM itself says its clock went back.
-                return .untrusted(nil, measuredBy: measuredBy, code: e.code.rawValue, detail: e.reason)
-            default:
-                return .refuted(code: e.code.rawValue, detail: e.reason)
-            }
-        case .valid(let q): quote = q
-        case .rebooted(let q, _): quote = q; rebooted = true
-        }
-        // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events),
-        // also when the host was `unreachable` or `untrusted` since the reboot.
-        let awaitingBootLog = row?.state == .rebooted || row?.bootLogPending == true
-        var bootLog: BootEventLog?
-        if awaitingBootLog {
-            switch Self.rebootedBootLog(bundle, quote) {
-            case .replays(let log): bootLog = log
-            case .refused(let code, let detail): return .rebooted(quote, measuredBy: measuredBy, code: code, detail: detail)
-            }
-        }
-        if let golden = cfg.golden {
-            let v = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], bootLog: bootLog, golden: golden))
-            if !v.trusted {
-                let first = v.reasons.first
-                return .untrusted(quote, measuredBy: measuredBy, code: first.map { "golden.\($0.kind.rawValue)" } ?? "golden.untrusted",
-                                  detail: v.reasons.prefix(3).map(\.description).joined(separator: "; "))
-            }
-        }
-        if rebooted, !awaitingBootLog {
-            return .rebooted(quote, measuredBy: measuredBy, code: "quote.rebooted",
-                             detail: "TPM reset/restart since the last quote (resetCount \(quote.clock.resetCount), restartCount \(quote.clock.restartCount)); trusted again once its boot log replays")
-        }
-        return .trusted(quote, measuredBy: measuredBy)
-    }
+    // MARK: Transitions
 
-    /// Writes a state the evacuation decides (`evacuating`, `evacuated`), keeping the failure that caused it.
+    /// The evacuation's own steps (`evacuating` with its cause, `evacuated`).
     @discardableResult
     package func setEvacuationState(_ state: HostState, host: String, code: String?, detail: String?, now: Date = Date()) throws(RegionError) -> HostState? {
-        var update = IVTStore.Update(state: state, code: code, detail: detail)
-        update.force = true
-        let old = try store.apply(update, to: host, now: now)
-        refresh(now: now)
-        if let old, old != state {
-            logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(old.rawValue)", "attest.new": "\(state.rawValue)", "attest.code": "\(code ?? "-")"])
-        }
-        return old
+        let verdict: HostVerdict = state == .evacuated ? .evacuated(cause: code, detail: detail) : .evacuating(cause: code, detail: detail)
+        return try applied(verdict, to: host, now: now)?.old
     }
 
-    func apply(_ j: Judgement, to host: String, now: Date) throws(RegionError) -> ReportResult {
-        var update: IVTStore.Update
-        switch j {
-        case .trusted(let q, let by):
-            update = Self.update(.trusted, q, by: by, now: now)
-        case .rebooted(let q, let by, let code, let detail):
-            update = Self.update(.rebooted, q, by: by, now: now)
-            update.code = code
-            update.detail = detail
-        case .untrusted(let q, let by, let code, let detail):
-            update = q.map { Self.update(.untrusted, $0, by: by, now: now) } ?? IVTStore.Update(state: .untrusted, measuredBy: by)
-            update.code = code
-            update.detail = detail
-        case .refuted(let code, let detail):
-            // Reached only for the RC-TCB's own challenge: the host answered with evidence that does not verify.
-            update = IVTStore.Update(state: .untrusted, code: code, detail: detail, measuredBy: "rc-tcb")
-        case .silent(let detail):
-            update = IVTStore.Update(state: .unreachable, code: "host.unreachable", detail: detail, measuredBy: "rc-tcb")
+    /// The evacuation ends without emptying the host: it takes the state its latest verdict gave it.
+    @discardableResult
+    package func endEvacuation(host: String, detail: String, now: Date = Date()) throws(RegionError) -> HostState? {
+        try applied(.evacuationEnded(detail: detail), to: host, now: now)?.row.state
+    }
+
+    func applyOrReport(_ v: HostVerdict, to host: String, at now: Date = Date()) -> ReportResult {
+        do { return try apply(v, to: host, now: now) } catch {
+            logger.error("IVT write failed", metadata: ["attest.host": "\(host)", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
+            return ReportResult(target: host, state: HostState.unknown.rawValue, code: error.code.rawValue, detail: "IVT write failed")
         }
-        let applied = try store.applyAndRead(update, to: host, now: now)
-        let old = applied?.old
-        if old == .evacuating || old == .evacuated, update.state != .trusted, update.state != .rebooted, !update.force {
-            update.state = old ?? update.state   // the store kept the evacuation's state
+    }
+
+    func apply(_ v: HostVerdict, to host: String, now: Date) throws(RegionError) -> ReportResult {
+        guard let a = try applied(v, to: host, now: now) else {
+            return ReportResult(target: host, state: HostState.unknown.rawValue, detail: "\(host) is not in the IVT")
         }
-        if old != update.state {
+        return ReportResult(target: host, state: a.row.state.rawValue, code: a.row.failureCode, detail: a.row.failureDetail)
+    }
+
+    /// Applies a verdict through the store (``HostTransition`` in its transaction) and reports what was written: the
+    /// snapshot, the log, the state observer and the gauges all follow the row as written.
+    func applied(_ v: HostVerdict, to host: String, now: Date) throws(RegionError) -> IVTStore.Applied? {
+        guard let a = try store.transition(v, host: host, now: now) else { return nil }
+        if let seq = a.eventSeq {
             // The one event this change wrote follows the snapshot's last one directly: nothing else changed the
             // table, so this row is all there is to update (O(1), not a re-read of every host).
-            if let applied, let seq = applied.eventSeq, seq == snapshotSeq + 1, snapshot[host] != nil {
-                snapshot[host] = applied.row
+            if seq == snapshotSeq + 1, snapshot[host] != nil {
+                snapshot[host] = a.row
                 snapshotSeq = seq
                 snapshotTaken = now
-                stateCounts[applied.old, default: 0] -= 1
-                stateCounts[applied.row.state, default: 0] += 1
+                stateCounts[a.old, default: 0] -= 1
+                stateCounts[a.row.state, default: 0] += 1
                 metrics.record(counts: stateCounts)
             } else {
                 refresh(now: now)
             }
-        } else if let applied, snapshot[host] != nil {
-            // No audit event: the row as written (last quote, TPM clock) is all that changed.
-            snapshot[host] = applied.row
-        }
-        if let old, old != update.state {
-            logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(old.rawValue)", "attest.new": "\(update.state.rawValue)", "attest.code": "\(update.code ?? "-")"])
+            logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(a.old.rawValue)", "attest.new": "\(a.row.state.rawValue)", "attest.code": "\(a.row.failureCode ?? "-")"])
             if let stateObserver {
-                let new = update.state
+                let (old, new) = (a.old, a.row.state)
                 Task { await stateObserver(host, old, new) }
             }
+        } else if snapshot[host] != nil {
+            // No audit event: the row as written (last quote, TPM clock) is all that changed.
+            snapshot[host] = a.row
         }
-        return ReportResult(target: host, state: update.state.rawValue, code: update.code, detail: update.detail)
-    }
-
-    static func update(_ state: HostState, _ q: VerifiedQuote, by: String, now: Date) -> IVTStore.Update {
-        IVTStore.Update(state: state, measuredBy: by, quoteAt: now, tpmClock: q.clock.clock, resetCount: q.clock.resetCount,
-                        restartCount: q.clock.restartCount, pcrDigest: Hex.encode(q.quoteInfo.pcrDigest))
+        return a
     }
 
     // MARK: Schedules
@@ -451,14 +331,12 @@ package actor RegionState {
             return now.timeIntervalSince(last) > maxAge ? cfg : nil
         }
     }
-}
 
-extension RegionState {
     /// Trusted hosts whose last verified quote is older than `freshness` become `stale`.
     package func markStale(now: Date, freshness: TimeInterval) {
         for row in rowsSnapshot().values where row.state == .trusted {
             if let last = row.lastQuoteAt, now.timeIntervalSince(last) > freshness {
-                _ = try? store.apply(IVTStore.Update(state: .stale, code: "quote.stale", detail: "last verified quote \(Int(now.timeIntervalSince(last))) s ago"), to: row.host, now: now)
+                _ = applyOrReport(.stale(before: now.addingTimeInterval(-freshness), detail: "last verified quote \(Int(now.timeIntervalSince(last))) s ago"), to: row.host, at: now)
             }
         }
     }

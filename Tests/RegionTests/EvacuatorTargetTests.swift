@@ -41,14 +41,15 @@ struct EvacuatorTargetTests {
         let store = try IVTStore(path: "\(dir)/ivt.sqlite")
         try store.seed(hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) }, policyName: "rules", policyDigest: "-")
         let now = Date()
-        try store.apply(.init(state: .trusted, quoteAt: now), to: "host-1")
-        try store.apply(.init(state: .trusted, quoteAt: now.addingTimeInterval(-300)), to: "host-2")   // stale quote
-        try store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed", quoteAt: now), to: "host-3")
-        try store.apply(.init(state: .trusted, quoteAt: now), to: "host-4")                            // full
-        try store.apply(.init(state: .trusted, quoteAt: now), to: "host-5")                            // excluded
-        try store.apply(.init(state: .trusted, quoteAt: now), to: "host-6")                            // fine
+        try store.set(.init(state: .trusted, quoteAt: now), to: "host-1")
+        try store.set(.init(state: .trusted, quoteAt: now.addingTimeInterval(-300)), to: "host-2")   // stale quote
+        try store.set(.init(state: .untrusted, code: "golden.digest-not-allowed", quoteAt: now), to: "host-3")
+        try store.set(.init(state: .trusted, quoteAt: now), to: "host-4")                            // full
+        try store.set(.init(state: .trusted, quoteAt: now), to: "host-5")                            // excluded
+        try store.set(.init(state: .trusted, quoteAt: now), to: "host-6")                            // fine
         let region = RegionState(store: store, hosts: policy.hosts.map { .init(id: $0.id, address: $0.endpoint.address, port: $0.endpoint.port, golden: nil) },
-                                 order: policy.ring, selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"))
+                                 order: policy.ring, selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"),
+                                 challenger: NoChallenger.refuse)
         let inventory = try VMInventory(path: "\(dir)/vms.sqlite")
         for (i, h) in policy.hosts.enumerated() {
             try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: 42000 + i * 2, portHigh: 42001 + i * 2, stateDirectory: "\(dir)/hosts/\(h.id)"))
@@ -82,8 +83,8 @@ struct EvacuatorTargetTests {
     @Test("no trusted target: the VM is paused at the source (policy no-target: pause) and the operator is told")
     func noTargetPauses() async throws {
         let f = try await Self.fixture()
-        try f.store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed"), to: "host-1")
-        try f.store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed"), to: "host-6")
+        try f.store.set(.init(state: .untrusted, code: "golden.digest-not-allowed"), to: "host-1")
+        try f.store.set(.init(state: .untrusted, code: "golden.digest-not-allowed"), to: "host-6")
         let dir = URL(fileURLWithPath: f.inventory.path).deletingLastPathComponent().path
         let image = try TestGuest.writeImage(to: "\(dir)/ticker.img", kind: .ticker)
         let orchestrator = MigrationOrchestrator(inventory: f.inventory)

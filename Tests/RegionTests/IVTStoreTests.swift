@@ -20,7 +20,7 @@ struct IVTStoreTests {
     @Test func stateChangesAreAuditedInTheSameTransaction() throws {
         let (s, _) = try Self.store()
         #expect(try s.rows().map(\.state) == [.unknown, .unknown])
-        let old = try s.apply(.init(state: .trusted, measuredBy: "host-b", quoteAt: Date(), tpmClock: 5, resetCount: 1, restartCount: 0, pcrDigest: "ab"), to: "host-a")
+        let old = try s.set(.init(state: .trusted, measuredBy: "host-b", quoteAt: Date(), tpmClock: 5, resetCount: 1, restartCount: 0, pcrDigest: "ab"), to: "host-a")
         #expect(old == .unknown)
         let a = try #require(try s.row("host-a"))
         #expect(a.state == .trusted && a.measuredBy == "host-b" && a.tpmClock == 5 && a.version == 1)
@@ -28,9 +28,9 @@ struct IVTStoreTests {
         #expect(events.map(\.kind) == ["host-added", "host-added", "state"])
         #expect(events.last?.oldState == "unknown" && events.last?.newState == "trusted")
         // Same state again: the row's version moves, no new state event.
-        try s.apply(.init(state: .trusted), to: "host-a")
+        try s.set(.init(state: .trusted), to: "host-a")
         #expect(try s.events().count == 3)
-        #expect(try s.apply(.init(state: .trusted), to: "nobody") == nil)
+        #expect(try s.set(.init(state: .trusted), to: "nobody") == nil)
     }
 
     @Test func revokeAndReadmit() throws {

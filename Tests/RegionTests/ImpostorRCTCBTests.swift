@@ -41,7 +41,8 @@ struct ImpostorRCTCBTests {
             }
             let store = try IVTStore(path: directory.database)
             let region = RegionState(store: store, hosts: [.init(id: "host-a", address: "127.0.0.1", port: 1, golden: nil)], order: ["host-a"],
-                                     selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"))
+                                     selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"),
+                                     challenger: NoChallenger.refuse)
             let app = try RCTCBService(directory: directory, region: region, logger: Logger(label: "test"))
                 .application(host: "127.0.0.1", port: 0, onRunning: { [self] p in lock.withLock { port = p } })
             task = Task { try await app.runService() }

@@ -71,10 +71,10 @@ struct RegionStateTests {
             try store.recordEnrolment(host: h.id, akPublic: h.blob.publicBytes, akName: Hex.encode(try h.blob.akPublic.name), ekCertificate: "test")
         }
         self.store = store
-        region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: nil) }, order: ids,
-                             selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"))
         let byID = Dictionary(uniqueKeysWithValues: hosts.map { ($0.id, $0) })
-        await region.setChallenger { cfg, challenge in try byID[cfg.id]!.evidence(challenge) }
+        region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: nil) }, order: ids,
+                             selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"),
+                             challenger: { cfg, challenge in try byID[cfg.id]!.evidence(challenge) })
     }
 
     func coldStart() async throws {
@@ -132,7 +132,7 @@ struct RegionStateTests {
     @Test func untrustedReportersAreNotHeard() async throws {
         try await coldStart()
         let (r, _) = try await report(from: "h3")
-        try store.apply(.init(state: .untrusted, code: "test"), to: "h3")
+        try store.set(.init(state: .untrusted, code: "test"), to: "h3")
         await region.refresh()
         let error = await #expect(throws: RegionError.self) { try await region.intake(r, from: "h3") }
         #expect(error?.code == .reporterNotTrusted)
@@ -282,10 +282,11 @@ struct RingRotationTests {
         let (store, _) = try IVTStoreTests.store(hosts: ids)
         for id in ids {
             try store.recordEnrolment(host: id, akPublic: [0], akName: "000b\(id)", ekCertificate: "test")
-            try store.apply(.init(state: .trusted), to: id)
+            try store.set(.init(state: .trusted), to: id)
         }
         let region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "", port: 0, golden: nil) }, order: ids,
-                                 selection: try PCRSelectionList(parsing: "sha256:15"), nonceLifetime: 30, logger: Logger(label: "test"))
+                                 selection: try PCRSelectionList(parsing: "sha256:15"), nonceLifetime: 30, logger: Logger(label: "test"),
+                                 challenger: NoChallenger.refuse)
         var previous = await region.ringView()
         for _ in 0..<6 {
             await region.rotate()
@@ -299,5 +300,14 @@ struct RingRotationTests {
             #expect(Set(now.links.map(\.target)).count == n)
             previous = now
         }
+    }
+}
+
+/// For tests whose region is never challenged directly: a challenge is a test failure, answered as silence.
+enum NoChallenger {
+    struct Called: Error, CustomStringConvertible { var description: String { "this test's region has no challenger" } }
+    static let refuse: RegionState.Challenger = { cfg, _ in
+        Issue.record("unexpected direct challenge of \(cfg.id)")
+        throw Called()
     }
 }

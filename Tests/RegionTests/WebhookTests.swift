@@ -76,7 +76,7 @@ struct WebhookTests {
                                            startAfter: try store.lastEventSeq(), eventLoopGroup: notifierLoops)
             notifierTask = Task { try await notifier.run() }
 
-            try store.apply(.init(state: .untrusted, code: "golden.digest-not-allowed", detail: "hypervisor changed"), to: "host-1")
+            try store.set(.init(state: .untrusted, code: "golden.digest-not-allowed", detail: "hypervisor changed"), to: "host-1")
             try store.audit(host: "host-1", kind: "evacuation.started", code: "golden.digest-not-allowed", detail: "1 VM(s): vm-a")
             try store.audit(host: "host-1", kind: "enrolled", code: nil, detail: "not a notified kind")
 

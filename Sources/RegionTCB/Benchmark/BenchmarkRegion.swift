@@ -38,11 +38,17 @@ package final class BenchmarkRegion: Sendable {
                                                     serverNames: ["localhost", "127.0.0.1"], force: false))
         let store = try IVTStore(path: directory.database)
         doubles = try ids.map { try SoftwareAgentDouble(hostId: $0, measurementName: Self.measurementName, measurement: Self.measurement) }
-        byHost = Dictionary(uniqueKeysWithValues: doubles.map { ($0.hostId, $0) })
+        let byHost = Dictionary(uniqueKeysWithValues: doubles.map { ($0.hostId, $0) })
+        self.byHost = byHost
         try store.enrolBenchmarkDoubles(doubles)
         let golden = GoldenValues(name: "benchmark", entries: [.init(name: Self.measurementName, sha256: [Self.measurement], required: true)])
         region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: golden) }, order: ids,
-                             selection: try PCRSelectionList(parsing: RCTCBRunner.selection), nonceLifetime: 30, logger: logger)
+                             selection: try PCRSelectionList(parsing: RCTCBRunner.selection), nonceLifetime: 30, logger: logger,
+                             challenger: { cfg, challenge in
+                                 // Direct challenges are answered in process by the host's double.
+                                 guard let d = byHost[cfg.id], let nonce = Hex.decode(challenge.nonce) else { throw RegionError(.unknownHost, cfg.id) }
+                                 return try d.evidence(nonce: nonce, selection: try PCRSelectionList(parsing: challenge.pcrSelection))
+                             })
         let ca = try RegionSetup.loadCA(directory)
         caCertificate = try NIOSSLCertificate(bytes: Array(try ca.certificate.pem.utf8), format: .pem)
         var identities: [String: (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey)] = [:]
@@ -57,11 +63,6 @@ package final class BenchmarkRegion: Sendable {
 
     /// Brings every double to `trusted` through the RC-TCB's own direct challenges (answered in process).
     package func warmUp() async throws {
-        let byHost = self.byHost
-        await region.setChallenger { cfg, challenge in
-            guard let d = byHost[cfg.id], let nonce = Hex.decode(challenge.nonce) else { throw RegionError(.unknownHost, cfg.id) }
-            return try d.evidence(nonce: nonce, selection: try PCRSelectionList(parsing: challenge.pcrSelection))
-        }
         for d in doubles {
             let r = await region.challengeDirectly(try hostConfig(d.hostId), reason: "benchmark warm-up", now: Date())
             guard r.state == HostState.trusted.rawValue else {

@@ -1,0 +1,109 @@
+import CoreMetrics
+package import Attestation
+import Foundation
+import Policy
+package import TPMWire
+
+/// Judges one evidence bundle about one host against what the RC-TCB holds: the host's enrolled AK, the nonce the
+/// RC-TCB issued, the clock of the last quote it recorded, the host's golden values and, after a reboot, its boot
+/// log. Pure (no I/O, no state): the caller decides what a judgement does to the IVT, because the same failure means
+/// different things in a reporter's hands and in the RC-TCB's own challenge.
+package struct EvidenceJudge: Sendable {
+    package let selection: PCRSelectionList
+    let metrics: RegionMetrics
+
+    init(selection: PCRSelectionList, metrics: RegionMetrics) {
+        self.selection = selection
+        self.metrics = metrics
+    }
+
+    package enum Judgement: Sendable {
+        case trusted(VerifiedQuote)
+        /// The TPM was reset or restarted since the last quote, or was and its boot log has not replayed yet.
+        case rebooted(VerifiedQuote, code: String, detail: String)
+        /// A verified quote of a bad state (golden values).
+        case untrusted(VerifiedQuote, code: String, detail: String)
+        /// A verified quote older than the one recorded (its TPM clock, reset or restart count went back).
+        case clockWentBack(code: String, detail: String)
+        /// A verified quote of a rebooted host whose boot log does not replay (or is missing).
+        case bootLogRefused(VerifiedQuote, code: String, detail: String)
+        /// The evidence does not verify (signature, nonce, AK, PCR digest, a measurement log that does not replay to
+        /// the signed PCR): it proves nothing about the host.
+        case refuted(code: String, detail: String)
+    }
+
+    /// The IVT's side of a verification: the host's enrolled AK and its row.
+    package typealias Inputs = (key: AttestationKey?, row: IVTRow?)
+
+    func judge(_ cfg: RegionState.HostConfig, _ bundle: EvidenceBundle, _ inputs: Inputs, nonce: [UInt8]) -> Judgement {
+        let started = ContinuousClock.now
+        let j = judgeUntimed(cfg, bundle, inputs, nonce: nonce)
+        metrics.latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+        switch j {
+        case .trusted, .rebooted: metrics.verified.increment()
+        case .untrusted(_, let code, _), .refuted(let code, _), .clockWentBack(let code, _), .bootLogRefused(_, let code, _):
+            metrics.refused.increment()
+            metrics.failure(code)
+        }
+        return j
+    }
+
+    func judgeUntimed(_ cfg: RegionState.HostConfig, _ bundle: EvidenceBundle, _ inputs: Inputs, nonce: [UInt8]) -> Judgement {
+        guard let ak = inputs.key else {
+            return .refuted(code: RegionError.Code.notEnrolled.rawValue, detail: "\(cfg.id) has no enrolled AK")
+        }
+        guard bundle.hostId == cfg.id else {
+            return .refuted(code: "evidence.host-mismatch", detail: "the bundle names host '\(bundle.hostId.prefix(64))', not \(cfg.id)")
+        }
+        let row = inputs.row
+        var previous: ClockObservation?
+        if let row, let c = row.tpmClock, let r = row.resetCount, let s = row.restartCount {
+            previous = ClockObservation(clock: c, resetCount: r, restartCount: s)
+        }
+        let quote: VerifiedQuote
+        var rebooted = false
+        switch bundle.verify(pinnedAK: .publicArea(ak), freshness: .nonce(nonce), selection: selection, previous: previous) {
+        case .rejected(let e):
+            switch e.code {
+            case .resetCountWentBack, .restartCountWentBack, .clockWentBack: return .clockWentBack(code: e.code.rawValue, detail: e.reason)
+            default: return .refuted(code: e.code.rawValue, detail: e.reason)
+            }
+        case .valid(let q): quote = q
+        case .rebooted(let q, _): quote = q; rebooted = true
+        }
+        // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events),
+        // whatever state the host was in since the reboot.
+        let awaitingBootLog = row?.state == .rebooted || row?.bootLogPending == true
+        var bootLog: BootEventLog?
+        if awaitingBootLog {
+            switch RegionState.rebootedBootLog(bundle, quote) {
+            case .replays(let log): bootLog = log
+            case .refused(let code, let detail): return .bootLogRefused(quote, code: code, detail: detail)
+            }
+        }
+        if let golden = cfg.golden {
+            let v = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], bootLog: bootLog, golden: golden))
+            if !v.trusted {
+                let detail = v.reasons.prefix(3).map(\.description).joined(separator: "; ")
+                // A measurement log that does not replay to the signed PCR was not signed by anyone: it proves nothing.
+                if let invalid = v.reasons.first(where: { $0.kind == .logInvalid }) {
+                    return .refuted(code: "golden.\(invalid.kind.rawValue)", detail: detail)
+                }
+                let code = v.reasons.first.map { "golden.\($0.kind.rawValue)" } ?? "golden.untrusted"
+                return .untrusted(quote, code: code, detail: detail)
+            }
+        }
+        if rebooted, !awaitingBootLog {
+            return .rebooted(quote, code: "quote.rebooted",
+                             detail: "TPM reset/restart since the last quote (resetCount \(quote.clock.resetCount), restartCount \(quote.clock.restartCount)); trusted again once its boot log replays")
+        }
+        return .trusted(quote)
+    }
+}
+
+extension QuoteFacts {
+    init(_ q: VerifiedQuote, at now: Date) {
+        self.init(verifiedAt: now, tpmClock: q.clock.clock, resetCount: q.clock.resetCount, restartCount: q.clock.restartCount,
+                  pcrDigest: Hex.encode(q.quoteInfo.pcrDigest))
+    }
+}

@@ -1,0 +1,162 @@
+package import Foundation
+
+/// What a verified quote says about the TPM that signed it, as the IVT records it.
+package struct QuoteFacts: Sendable, Hashable {
+    /// RC-TCB clock when the quote was verified.
+    package var verifiedAt: Date
+    package var tpmClock: UInt64
+    package var resetCount: UInt32
+    package var restartCount: UInt32
+    package var pcrDigest: String
+
+    package init(verifiedAt: Date, tpmClock: UInt64, resetCount: UInt32, restartCount: UInt32, pcrDigest: String) {
+        self.verifiedAt = verifiedAt
+        self.tpmClock = tpmClock
+        self.resetCount = resetCount
+        self.restartCount = restartCount
+        self.pcrDigest = pcrDigest
+    }
+}
+
+/// The only inputs that change a host's state in the IVT: what the RC-TCB concluded from evidence it verified in
+/// full (or from its own challenge going unanswered), the scheduler's freshness rule, and the evacuation's own steps.
+package enum HostVerdict: Sendable, Hashable {
+    /// Genuine evidence of a good state.
+    case trusted(QuoteFacts, measuredBy: String)
+    /// Genuine evidence that the TPM was reset or restarted (or was, and no boot log has replayed since).
+    case rebooted(QuoteFacts, measuredBy: String, code: String, detail: String)
+    /// Genuine evidence of a bad state, confirmed by the RC-TCB's own challenge. Quote facts when the quote verified.
+    case untrusted(QuoteFacts?, measuredBy: String, code: String, detail: String)
+    /// The RC-TCB's own challenge went unanswered.
+    case unreachable(detail: String)
+    /// No verified quote since `before` (the freshness window's start): a row verified since is not made stale.
+    case stale(before: Date, detail: String)
+    /// The evacuation started (its cause is kept with it) or finished.
+    case evacuating(cause: String?, detail: String?)
+    case evacuated(cause: String?, detail: String?)
+    /// The evacuation is over without emptying the host (nothing is left to move, or the policy resumed its VMs in
+    /// place after it proved good): the host takes the state its latest verdict gave it (``IVTRow/verdictState``).
+    case evacuationEnded(detail: String)
+
+    /// The state this verdict would give a host that is not being evacuated.
+    package var state: HostState {
+        switch self {
+        case .trusted: .trusted
+        case .rebooted: .rebooted
+        case .untrusted: .untrusted
+        case .unreachable: .unreachable
+        case .stale: .stale
+        case .evacuating: .evacuating
+        case .evacuated: .evacuated
+        case .evacuationEnded: .unknown
+        }
+    }
+}
+
+/// An audit event a transition writes with its row.
+package struct TransitionEvent: Sendable, Hashable {
+    package var kind: String
+    package var old: HostState
+    package var new: HostState
+    package var code: String?
+    package var detail: String?
+
+    package init(kind: String, old: HostState, new: HostState, code: String?, detail: String?) {
+        (self.kind, self.old, self.new, self.code, self.detail) = (kind, old, new, code, detail)
+    }
+}
+
+/// The one rule for how a verdict changes a host's row: (old row, verdict) → new row and its audit event. Pure; the
+/// IVT store applies it inside the transaction that reads the old row, and everything that reports a change (the
+/// log, the API answer, the state observer, the metrics) reports what this returned.
+///
+/// - An evacuation is ended only by the evacuation: while `evacuating`, verdicts record their quote facts and the
+///   verdict's own state (``IVTRow/verdictState``) but neither the state nor the evacuation's cause changes.
+/// - An `evacuated` host becomes `trusted` or `rebooted` again only on verified evidence.
+/// - A host proven bad stays `untrusted` until verified evidence says otherwise: silence and staleness do not clear it.
+/// - `stale` only ever replaces `trusted`; `unreachable` is not made `stale`.
+/// - A reboot is remembered whatever the state (``IVTRow/bootLogPending``) until a boot log replays, which is what
+///   a `trusted` verdict of a host with a pending boot log means.
+package enum HostTransition {
+    package struct Result: Sendable, Hashable {
+        package var row: IVTRow
+        package var event: TransitionEvent?
+    }
+
+    package static func apply(_ verdict: HostVerdict, to old: IVTRow, now: Date) -> Result {
+        var row = old
+        row.verdictState = verdict.state
+        switch verdict {
+        case .trusted(let q, let by):
+            record(q, by: by, in: &row)
+            row.bootLogPending = false
+        case .rebooted(let q, let by, _, _):
+            record(q, by: by, in: &row)
+            row.bootLogPending = true
+        case .untrusted(let q, let by, _, _):
+            if let q { record(q, by: by, in: &row) } else { row.measuredBy = by }
+        case .unreachable:
+            row.measuredBy = "rc-tcb"
+        case .stale, .evacuating, .evacuated, .evacuationEnded:
+            row.verdictState = old.verdictState
+        }
+        let new = nextState(old, verdict)
+        if new != old.state || (new == verdict.state && !isEvacuation(old.state)) {
+            // The row carries the reason for the state it is in: the verdict's, or the evacuation's cause.
+            switch verdict {
+            case .trusted: (row.failureCode, row.failureDetail) = (nil, nil)
+            case .rebooted(_, _, let code, let detail), .untrusted(_, _, let code, let detail): (row.failureCode, row.failureDetail) = (code, detail)
+            case .unreachable(let detail): (row.failureCode, row.failureDetail) = ("host.unreachable", detail)
+            case .stale(_, let detail): (row.failureCode, row.failureDetail) = ("quote.stale", detail)
+            case .evacuating(let cause, let detail), .evacuated(let cause, let detail):
+                (row.failureCode, row.failureDetail) = (cause ?? old.failureCode, detail ?? old.failureDetail)
+            case .evacuationEnded(let detail):
+                if new == .trusted { (row.failureCode, row.failureDetail) = (nil, detail) }
+            }
+        }
+        row.state = new
+        row.version = old.version + 1
+        row.updatedAt = now
+        let event = new == old.state ? nil
+            : TransitionEvent(kind: "state", old: old.state, new: new, code: row.failureCode, detail: row.failureDetail)
+        return Result(row: row, event: event)
+    }
+
+    /// The state table: rows are the old state, the verdict decides within the rules above.
+    package static func nextState(_ oldRow: IVTRow, _ verdict: HostVerdict) -> HostState {
+        let old = oldRow.state
+        switch verdict {
+        case .evacuating: return .evacuating
+        case .evacuated: return .evacuated
+        case .evacuationEnded:
+            guard isEvacuation(old) else { return old }
+            // A reboot not yet followed by a replaying boot log is still a reboot.
+            return oldRow.bootLogPending ? .rebooted : oldRow.verdictState ?? .unknown
+        default: break
+        }
+        switch old {
+        case .evacuating:
+            return .evacuating
+        case .evacuated:
+            return [.trusted, .rebooted].contains(verdict.state) ? verdict.state : .evacuated
+        case .untrusted:
+            return [.unreachable, .stale].contains(verdict.state) ? .untrusted : verdict.state
+        case .trusted:
+            if case .stale(let before, _) = verdict, let last = oldRow.lastQuoteAt, last >= before { return .trusted }
+            return verdict.state
+        case .unknown, .unreachable, .stale, .rebooted:
+            return verdict.state == .stale ? old : verdict.state
+        }
+    }
+
+    static func isEvacuation(_ s: HostState) -> Bool { s == .evacuating || s == .evacuated }
+
+    static func record(_ q: QuoteFacts, by: String, in row: inout IVTRow) {
+        row.lastQuoteAt = q.verifiedAt
+        row.tpmClock = q.tpmClock
+        row.resetCount = q.resetCount
+        row.restartCount = q.restartCount
+        row.lastPCRDigest = q.pcrDigest
+        row.measuredBy = by
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import RegionTCB
+import Testing
+
+/// The one rule for host transitions, for every (state, verdict) pair: the state it leads to, the reason the row
+/// carries, what is remembered of the quote and the reboot, and the audit event.
+@Suite("Host transitions")
+struct HostTransitionTests {
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let facts = QuoteFacts(verifiedAt: now, tpmClock: 99, resetCount: 3, restartCount: 1, pcrDigest: "ab")
+
+    enum V: String, CaseIterable, Sendable {
+        case trusted, rebooted, untrusted, untrustedNoQuote, unreachable, staleOld, staleFresh, evacuating, evacuated, ended
+
+        var verdict: HostVerdict {
+            switch self {
+            case .trusted: .trusted(facts, measuredBy: "h2")
+            case .rebooted: .rebooted(facts, measuredBy: "h2", code: "quote.rebooted", detail: "reset")
+            case .untrusted: .untrusted(facts, measuredBy: "rc-tcb", code: "golden.digest-not-allowed", detail: "bad")
+            case .untrustedNoQuote: .untrusted(nil, measuredBy: "rc-tcb", code: "quote.bad-signature", detail: "forged")
+            case .unreachable: .unreachable(detail: "silent")
+            // The row's last quote is an hour old: older than the window's start, or (fresh) verified since.
+            case .staleOld: .stale(before: now.addingTimeInterval(-60), detail: "old")
+            case .staleFresh: .stale(before: now.addingTimeInterval(-7200), detail: "old")
+            case .evacuating: .evacuating(cause: "golden.digest-not-allowed", detail: "cause")
+            case .evacuated: .evacuated(cause: nil, detail: nil)
+            case .ended: .evacuationEnded(detail: "proved good again")
+            }
+        }
+    }
+
+    static func row(_ state: HostState, verdictState: HostState? = nil, bootLogPending: Bool = false) -> IVTRow {
+        IVTRow(host: "h1", address: "127.0.0.1", state: state, akName: "000b", ekCertificate: nil, enrolledAt: nil, revoked: false,
+               lastQuoteAt: now.addingTimeInterval(-3600), tpmClock: 1, resetCount: 3, restartCount: 1, lastPCRDigest: "00", measuredBy: "h3",
+               failureCode: state == .trusted || state == .unknown ? nil : "old.cause", failureDetail: state == .trusted ? nil : "old detail",
+               policyName: "p", policyDigest: "00", vms: [], capacity: nil, version: 7, updatedAt: now.addingTimeInterval(-3600),
+               bootLogPending: bootLogPending, verdictState: verdictState)
+    }
+
+    /// The expected state for each (old state, verdict).
+    static func expected(_ old: HostState, _ v: V, verdictState: HostState?) -> HostState {
+        switch v {
+        case .evacuating: return .evacuating
+        case .evacuated: return .evacuated
+        case .ended: return [.evacuating, .evacuated].contains(old) ? (verdictState ?? .unknown) : old
+        default: break
+        }
+        switch old {
+        case .evacuating: return .evacuating
+        case .evacuated: return [.trusted, .rebooted].contains(v) ? HostState(rawValue: v.rawValue)! : .evacuated
+        case .untrusted:
+            switch v {
+            case .unreachable, .staleOld, .staleFresh: return .untrusted
+            case .untrustedNoQuote: return .untrusted
+            default: return HostState(rawValue: v.rawValue)!
+            }
+        case .trusted:
+            switch v {
+            case .staleOld: return .stale
+            case .staleFresh: return .trusted
+            case .untrustedNoQuote: return .untrusted
+            default: return HostState(rawValue: v.rawValue)!
+            }
+        case .unknown, .unreachable, .stale, .rebooted:
+            switch v {
+            case .staleOld, .staleFresh: return old
+            case .untrustedNoQuote: return .untrusted
+            default: return HostState(rawValue: v.rawValue)!
+            }
+        }
+    }
+
+    @Test(arguments: HostState.allCases, V.allCases)
+    func everyStateAndVerdict(old: HostState, v: V) {
+        let before = Self.row(old, verdictState: .trusted)
+        let r = HostTransition.apply(v.verdict, to: before, now: Self.now)
+        let want = Self.expected(old, v, verdictState: .trusted)
+        #expect(r.row.state == want, "\(old) + \(v) → \(r.row.state), want \(want)")
+        // One audit event exactly when the state changed, naming both states and the row's reason.
+        if want == old {
+            #expect(r.event == nil)
+        } else {
+            #expect(r.event == TransitionEvent(kind: "state", old: old, new: want, code: r.row.failureCode, detail: r.row.failureDetail))
+        }
+        #expect(r.row.version == before.version + 1 && r.row.updatedAt == Self.now)
+        // Quote facts are recorded whatever the state (an evacuation included); the reboot is remembered.
+        switch v {
+        case .trusted, .rebooted, .untrusted:
+            #expect(r.row.tpmClock == 99 && r.row.lastQuoteAt == Self.now && r.row.lastPCRDigest == "ab")
+        default:
+            #expect(r.row.tpmClock == 1 && r.row.lastQuoteAt == before.lastQuoteAt)
+        }
+        #expect(r.row.bootLogPending == (v == .rebooted))
+        // The latest verdict's own state is kept beside the row's state.
+        let verdictStates: [V: HostState] = [.trusted: .trusted, .rebooted: .rebooted, .untrusted: .untrusted, .untrustedNoQuote: .untrusted,
+                                            .unreachable: .unreachable]
+        #expect(r.row.verdictState == (verdictStates[v] ?? .trusted))
+        // The reason: an evacuation keeps its cause; a state a verdict did not change keeps its reason.
+        if want == old, [.evacuating, .evacuated].contains(old) || v.verdict.state != want {
+            #expect(r.row.failureCode == before.failureCode && r.row.failureDetail == before.failureDetail, "\(old) + \(v)")
+        }
+        if want == .trusted, v == .trusted { #expect(r.row.failureCode == nil) }
+    }
+
+    /// An evacuating host that reboots keeps evacuating, and the reboot is not forgotten when the evacuation ends.
+    @Test func aRebootDuringAnEvacuationIsRemembered() {
+        var row = Self.row(.evacuating, verdictState: .untrusted)
+        row = HostTransition.apply(.rebooted(Self.facts, measuredBy: "rc-tcb", code: "quote.rebooted", detail: "reset"), to: row, now: Self.now).row
+        #expect(row.state == .evacuating && row.bootLogPending)
+        row = HostTransition.apply(.evacuated(cause: nil, detail: nil), to: row, now: Self.now).row
+        #expect(row.state == .evacuated && row.bootLogPending)
+        // The end of an evacuation of a host with a pending boot log is `rebooted`, not its last verdict.
+        let ended = HostTransition.apply(.evacuationEnded(detail: "x"), to: Self.row(.evacuating, verdictState: .trusted, bootLogPending: true), now: Self.now)
+        #expect(ended.row.state == .rebooted)
+    }
+
+    /// The cause of an evacuation survives every later verdict.
+    @Test func theCauseOfAnEvacuationIsKept() {
+        var row = Self.row(.untrusted)
+        row.failureCode = "golden.digest-not-allowed"
+        row = HostTransition.apply(.evacuating(cause: "golden.digest-not-allowed", detail: "hv changed"), to: row, now: Self.now).row
+        for v in V.allCases where ![.evacuated, .ended].contains(v) {
+            row = HostTransition.apply(v.verdict, to: row, now: Self.now).row
+            #expect(row.state == .evacuating && row.failureCode == "golden.digest-not-allowed", "after \(v)")
+        }
+    }
+}
