@@ -264,6 +264,46 @@ struct RegionStateTests {
         #expect(unknown?.code == .revoked)
     }
 
+    /// Attack: a host reboots (TPM reset) while it is being evacuated. It stays `evacuating` with its cause, the
+    /// reboot is remembered, and once emptied it comes back `rebooted` — never `trusted` without a boot log.
+    @Test func aRebootWhileEvacuatingIsNotForgotten() async throws {
+        try await coldStart()
+        let cfg = RegionState.HostConfig(id: "h2", address: "", port: 0, golden: nil)
+        try await region.setEvacuationState(.evacuating, host: "h2", code: "golden.digest-not-allowed", detail: "hypervisor changed")
+        try host("h2").reboot()
+        let during = await region.challengeDirectly(cfg, reason: "test", now: Date())
+        #expect(during.state == "evacuating" && during.code == "golden.digest-not-allowed", "\(during)")
+        #expect(try store.row("h2")?.bootLogPending == true)
+        #expect(try store.row("h2")?.verdictState == .rebooted)
+        try await region.setEvacuationState(.evacuated, host: "h2", code: nil, detail: nil)
+        let after = await region.challengeDirectly(cfg, reason: "test", now: Date())
+        #expect(after.state == "rebooted" && after.code == "reboot.boot-log-missing", "\(after)")
+        #expect(!(try store.events().contains { $0.host == "h2" && $0.newState == "trusted" && $0.oldState == "evacuated" }))
+        let log = BootEventLogBuilder(firmware: "h2 firmware")
+        for e in log.extends() { try host("h2").device.extendPCR(e.pcr, digests: e.digests) }
+        host("h2").bootLog = log.bytes()
+        #expect(await region.challengeDirectly(cfg, reason: "test", now: Date()).state == "trusted")
+    }
+
+    /// An evacuating host that sends a good quote stays `evacuating`: the answer, the in-memory IVT and the state
+    /// observer all say what the table says, and nobody is told of a transition that did not happen.
+    @Test func noPhantomTransitions() async throws {
+        try await coldStart()
+        let seen = SeenTransitions()
+        await region.setStateObserver { host, old, new in await seen.add("\(host) \(old?.rawValue ?? "-") → \(new.rawValue)") }
+        let (r, _) = try await report(from: "h1")
+        try await region.setEvacuationState(.evacuating, host: r.target, code: "test.cause", detail: "evacuation under test")
+        let answer = try await region.intake(r, from: "h1")
+        #expect(answer.state == "evacuating" && answer.code == "test.cause", "\(answer)")
+        #expect(try store.row(r.target)?.state == .evacuating && store.row(r.target)?.measuredBy == "h1")
+        #expect(await region.rows().first { $0.host == r.target }?.state == .evacuating)
+        try await region.setEvacuationState(.evacuated, host: r.target, code: nil, detail: nil)
+        try await waitUntilAsync("the observer was told", seconds: 60) { await seen.all.count >= 2 }
+        #expect(await Set(seen.all) == ["\(r.target) trusted → evacuating", "\(r.target) evacuating → evacuated"])
+        #expect(try store.events().filter { $0.host == r.target && $0.kind == "state" }.suffix(2).map { "\($0.oldState ?? "") → \($0.newState ?? "")" }
+                == ["trusted → evacuating", "evacuating → evacuated"])
+    }
+
     @Test func revokedHostsAreNotMeasured() async throws {
         try await coldStart()
         try store.revoke(host: "h2")
@@ -310,4 +350,9 @@ enum NoChallenger {
         Issue.record("unexpected direct challenge of \(cfg.id)")
         throw Called()
     }
+}
+
+actor SeenTransitions {
+    var all: [String] = []
+    func add(_ s: String) { all.append(s) }
 }

@@ -1,0 +1,136 @@
+import Attestation
+import Foundation
+import RegionProtocol
+import RegionTCB
+import SmigTestSupport
+import Testing
+
+/// A trusted host turned hostile, with its valid region certificate, against a live region (swtpm, `agent run` and
+/// `rctcb serve` processes, mutual TLS): it asks for its ring duty, takes genuine quotes of its honest neighbour from
+/// the neighbour's agent, and reports what it likes. None of it may change the neighbour's row: a report is a hint
+/// until the RC-TCB has verified it in full and confirmed it with its own challenge.
+@Suite("A hostile reporter", .serialized)
+struct HostileReporterLiveTests {
+    /// The attacker: host-1's certificate, talking to the RC-TCB and to agents as host-1's agent does.
+    struct Attacker {
+        let rctcb: RegionClient
+        let agents: RegionClient
+        let url: String
+
+        init(_ r: LiveRegion, as index: Int = 0) throws {
+            let state = r.hosts[index].state
+            rctcb = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(state)/tls.pem", key: "\(state)/tls.key", peer: .rctcb)
+            agents = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(state)/tls.pem", key: "\(state)/tls.key", peer: .agent)
+            url = r.url
+        }
+
+        func assignment() async throws -> RingAssignment {
+            try await rctcb.post("\(url)/v1/ring/assignment", [String: String](), as: RingAssignment.self)
+        }
+
+        /// A genuine quote of the assigned target over the RC-TCB's nonce, straight from the target's agent.
+        func genuineQuote(_ a: RingAssignment) async throws -> EvidenceBundle {
+            let challenge = QuoteChallenge(nonce: try #require(a.nonce), pcrSelection: try #require(a.pcrSelection))
+            return try await agents.post("https://\(try #require(a.address)):\(try #require(a.port))/v1/quote", challenge, as: EvidenceBundle.self)
+        }
+
+        func report(_ a: RingAssignment, _ outcome: AIMReport.Outcome, _ evidence: EvidenceBundle? = nil) async throws -> ReportResult {
+            try await rctcb.post("\(url)/v1/reports", AIMReport(target: try #require(a.target), nonce: try #require(a.nonce), outcome: outcome, evidence: evidence),
+                                 as: ReportResult.self)
+        }
+
+        func shutdown() async {
+            await rctcb.shutdown()
+            await agents.shutdown()
+        }
+    }
+
+    static func region() async throws -> LiveRegion {
+        let r = try LiveRegion(hosts: 4)
+        try await r.wait("all trusted") { rows in rows.count == 4 && rows.allSatisfy { $0.state == .trusted } }
+        return r
+    }
+
+    /// Nothing about `host` turned bad: no audit event took it out of `trusted` after `seq`, and it is trusted now.
+    static func expectUntouched(_ r: LiveRegion, _ host: String, since seq: Int64) throws {
+        let bad = try r.store!.events(since: seq).filter { $0.host == host && $0.kind == "state" }
+        #expect(bad.isEmpty, "state events of \(host): \(bad.map { "\($0.oldState ?? "") → \($0.newState ?? "") \($0.code ?? "")" })")
+        #expect(try r.state(host) == .trusted)
+    }
+
+    /// One hex digit of a measurement-log record changed: the quote does not sign the log, and a log that does not
+    /// replay to the signed PCR proves nothing about the host. The report is refused (once per window, counted) and
+    /// the RC-TCB's own challenge finds the host good.
+    @Test func anAlteredMeasurementLogIsRefusedAndConfirmedDirectly() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        let r = try await Self.region()
+        let attacker = try Attacker(r)
+        defer { Task { await attacker.shutdown() } }
+        let seq = try r.store!.lastEventSeq()
+        var targets: [String: Int] = [:]
+        for round in 0..<12 {
+            let a = try await attacker.assignment()
+            targets[try #require(a.target), default: 0] += 1
+            var evidence = try await attacker.genuineQuote(a)
+            var log = try #require(evidence.eventLog, "the agent's evidence carries its measurement log")
+            let record = try #require(log.indices.last)
+            let digit = log[record].content.measurement.last == "0" ? "1" : "0"
+            log[record].content.measurement = String(log[record].content.measurement.dropLast()) + digit
+            evidence.eventLog = log
+            let answer = try await attacker.report(a, .evidence, evidence)
+            #expect(answer.state == "trusted", "round \(round): the RC-TCB answered \(answer.state) \(answer.code ?? "")")
+        }
+        for target in targets.keys { try Self.expectUntouched(r, target, since: seq) }
+        // Twelve refusals of a host with one code are one audit event with a count (per host the ring gave the
+        // attacker while it tried), not twelve rows.
+        let refusals = try r.store!.events(since: seq).filter { $0.kind == "report-refused" && $0.detail?.hasPrefix("from host-1") == true }
+        #expect(refusals.allSatisfy { $0.code == "golden.log-invalid" }, "\(refusals.map { $0.code ?? "" })")
+        #expect(Set(refusals.compactMap(\.host)) == Set(targets.keys) && refusals.count == targets.count)
+        #expect(Dictionary(refusals.map { ($0.host ?? "", $0.count) }, uniquingKeysWith: +) == targets)
+    }
+
+    /// A genuine quote held back until the RC-TCB has recorded a newer one of the same host, then reported
+    /// unaltered: it is stale, not evidence that the TPM's clock went back.
+    @Test func aHeldGenuineQuoteIsStaleNotACompromise() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        let r = try await Self.region()
+        let attacker = try Attacker(r)
+        defer { Task { await attacker.shutdown() } }
+        let seq = try r.store!.lastEventSeq()
+        let a = try await attacker.assignment()
+        let target = try #require(a.target)
+        let held = try await attacker.genuineQuote(a)
+        let heldAt = Date()
+        // The ring (1 s) and the RC-TCB's own challenges record newer quotes of the target meanwhile.
+        try await r.wait("a newer quote of \(target) recorded") { rows in (rows.first { $0.host == target }?.lastQuoteAt ?? .distantPast) > heldAt.addingTimeInterval(1) }
+        let answer = try await attacker.report(a, .evidence, held)
+        #expect(answer.state == "trusted", "\(answer.state) \(answer.code ?? "")")
+        try Self.expectUntouched(r, target, since: seq)
+        #expect(try r.store!.events(since: seq).contains { $0.host == target && $0.kind == "report-refused" && $0.code == "quote.clock-went-back" })
+    }
+
+    /// Twenty claims that a live host is silent, all at once: the RC-TCB's own challenges of that host run one at a
+    /// time, so their quotes cannot race each other, and the host stays trusted.
+    @Test func concurrentSilenceClaimsDoNotRace() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        let r = try await Self.region()
+        let attacker = try Attacker(r)
+        defer { Task { await attacker.shutdown() } }
+        let seq = try r.store!.lastEventSeq()
+        for _ in 0..<3 {
+            var claims: [RingAssignment] = []
+            for _ in 0..<20 { claims.append(try await attacker.assignment()) }
+            let answers = try await withThrowingTaskGroup(of: ReportResult.self) { group in
+                for a in claims { group.addTask { try await attacker.report(a, .noAnswer) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 20 && answers.allSatisfy { $0.state == "trusted" }, "\(answers.map { "\($0.state) \($0.code ?? "")" })")
+        }
+        let changes = try r.store!.events(since: seq).filter { $0.kind == "state" }
+        #expect(changes.isEmpty, "\(changes.map { "\($0.host ?? "") \($0.oldState ?? "") → \($0.newState ?? "") \($0.code ?? "")" })")
+        #expect(try r.rows().allSatisfy { $0.state == .trusted })
+    }
+}
