@@ -45,10 +45,16 @@ struct HostileReporterLiveTests {
         }
     }
 
-    static func region() async throws -> LiveRegion {
+    /// A 4-host live region, all trusted, and host-1's certificate in the attacker's hands; `seq` is the audit trail's
+    /// last event before the attack.
+    static func scenario(_ attack: (LiveRegion, Attacker, Int64) async throws -> Void) async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
         let r = try LiveRegion(hosts: 4)
         try await r.wait("all trusted") { rows in rows.count == 4 && rows.allSatisfy { $0.state == .trusted } }
-        return r
+        let attacker = try Attacker(r)
+        defer { Task { await attacker.shutdown() } }
+        try await attack(r, attacker, try r.store!.lastEventSeq())
     }
 
     /// Nothing about `host` turned bad: no audit event took it out of `trusted` after `seq`, and it is trusted now.
@@ -62,75 +68,63 @@ struct HostileReporterLiveTests {
     /// replay to the signed PCR proves nothing about the host. The report is refused (once per window, counted) and
     /// the RC-TCB's own challenge finds the host good.
     @Test func anAlteredMeasurementLogIsRefusedAndConfirmedDirectly() async throws {
-        await LiveScenarioSlots.shared.acquire()
-        defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try await Self.region()
-        let attacker = try Attacker(r)
-        defer { Task { await attacker.shutdown() } }
-        let seq = try r.store!.lastEventSeq()
-        var targets: [String: Int] = [:]
-        for round in 0..<12 {
-            let a = try await attacker.assignment()
-            targets[try #require(a.target), default: 0] += 1
-            var evidence = try await attacker.genuineQuote(a)
-            var log = try #require(evidence.eventLog, "the agent's evidence carries its measurement log")
-            let record = try #require(log.indices.last)
-            let digit = log[record].content.measurement.last == "0" ? "1" : "0"
-            log[record].content.measurement = String(log[record].content.measurement.dropLast()) + digit
-            evidence.eventLog = log
-            let answer = try await attacker.report(a, .evidence, evidence)
-            #expect(answer.state == "trusted", "round \(round): the RC-TCB answered \(answer.state) \(answer.code ?? "")")
+        try await Self.scenario { r, attacker, seq in
+            var targets: [String: Int] = [:]
+            for round in 0..<12 {
+                let a = try await attacker.assignment()
+                targets[try #require(a.target), default: 0] += 1
+                var evidence = try await attacker.genuineQuote(a)
+                var log = try #require(evidence.eventLog, "the agent's evidence carries its measurement log")
+                let record = try #require(log.indices.last)
+                let digit = log[record].content.measurement.last == "0" ? "1" : "0"
+                log[record].content.measurement = String(log[record].content.measurement.dropLast()) + digit
+                evidence.eventLog = log
+                let answer = try await attacker.report(a, .evidence, evidence)
+                #expect(answer.state == "trusted", "round \(round): the RC-TCB answered \(answer.state) \(answer.code ?? "")")
+            }
+            for target in targets.keys { try Self.expectUntouched(r, target, since: seq) }
+            // Twelve refusals of a host with one code are one audit event with a count (per host the ring gave the
+            // attacker while it tried), not twelve rows.
+            let refusals = try r.store!.events(since: seq).filter { $0.kind == "report-refused" && $0.detail?.hasPrefix("from host-1") == true }
+            #expect(refusals.allSatisfy { $0.code == "golden.log-invalid" }, "\(refusals.map { $0.code ?? "" })")
+            #expect(Set(refusals.compactMap(\.host)) == Set(targets.keys) && refusals.count == targets.count)
+            #expect(Dictionary(refusals.map { ($0.host ?? "", $0.count) }, uniquingKeysWith: +) == targets)
         }
-        for target in targets.keys { try Self.expectUntouched(r, target, since: seq) }
-        // Twelve refusals of a host with one code are one audit event with a count (per host the ring gave the
-        // attacker while it tried), not twelve rows.
-        let refusals = try r.store!.events(since: seq).filter { $0.kind == "report-refused" && $0.detail?.hasPrefix("from host-1") == true }
-        #expect(refusals.allSatisfy { $0.code == "golden.log-invalid" }, "\(refusals.map { $0.code ?? "" })")
-        #expect(Set(refusals.compactMap(\.host)) == Set(targets.keys) && refusals.count == targets.count)
-        #expect(Dictionary(refusals.map { ($0.host ?? "", $0.count) }, uniquingKeysWith: +) == targets)
     }
 
     /// A genuine quote held back until the RC-TCB has recorded a newer one of the same host, then reported
     /// unaltered: it is stale, not evidence that the TPM's clock went back.
     @Test func aHeldGenuineQuoteIsStaleNotACompromise() async throws {
-        await LiveScenarioSlots.shared.acquire()
-        defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try await Self.region()
-        let attacker = try Attacker(r)
-        defer { Task { await attacker.shutdown() } }
-        let seq = try r.store!.lastEventSeq()
-        let a = try await attacker.assignment()
-        let target = try #require(a.target)
-        let held = try await attacker.genuineQuote(a)
-        let heldAt = Date()
-        // The ring (1 s) and the RC-TCB's own challenges record newer quotes of the target meanwhile.
-        try await r.wait("a newer quote of \(target) recorded") { rows in (rows.first { $0.host == target }?.lastQuoteAt ?? .distantPast) > heldAt.addingTimeInterval(1) }
-        let answer = try await attacker.report(a, .evidence, held)
-        #expect(answer.state == "trusted", "\(answer.state) \(answer.code ?? "")")
-        try Self.expectUntouched(r, target, since: seq)
-        #expect(try r.store!.events(since: seq).contains { $0.host == target && $0.kind == "report-refused" && $0.code == "quote.clock-went-back" })
+        try await Self.scenario { r, attacker, seq in
+            let a = try await attacker.assignment()
+            let target = try #require(a.target)
+            let held = try await attacker.genuineQuote(a)
+            let heldAt = Date()
+            // The ring (1 s) and the RC-TCB's own challenges record newer quotes of the target meanwhile.
+            try await r.wait("a newer quote of \(target) recorded") { rows in (rows.first { $0.host == target }?.lastQuoteAt ?? .distantPast) > heldAt.addingTimeInterval(1) }
+            let answer = try await attacker.report(a, .evidence, held)
+            #expect(answer.state == "trusted", "\(answer.state) \(answer.code ?? "")")
+            try Self.expectUntouched(r, target, since: seq)
+            #expect(try r.store!.events(since: seq).contains { $0.host == target && $0.kind == "report-refused" && $0.code == "quote.clock-went-back" })
+        }
     }
 
     /// Twenty claims that a live host is silent, all at once: the RC-TCB's own challenges of that host run one at a
     /// time, so their quotes cannot race each other, and the host stays trusted.
     @Test func concurrentSilenceClaimsDoNotRace() async throws {
-        await LiveScenarioSlots.shared.acquire()
-        defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try await Self.region()
-        let attacker = try Attacker(r)
-        defer { Task { await attacker.shutdown() } }
-        let seq = try r.store!.lastEventSeq()
-        for _ in 0..<3 {
-            var claims: [RingAssignment] = []
-            for _ in 0..<20 { claims.append(try await attacker.assignment()) }
-            let answers = try await withThrowingTaskGroup(of: ReportResult.self) { group in
-                for a in claims { group.addTask { try await attacker.report(a, .noAnswer) } }
-                return try await group.reduce(into: []) { $0.append($1) }
+        try await Self.scenario { r, attacker, seq in
+            for _ in 0..<3 {
+                var claims: [RingAssignment] = []
+                for _ in 0..<20 { claims.append(try await attacker.assignment()) }
+                let answers = try await withThrowingTaskGroup(of: ReportResult.self) { group in
+                    for a in claims { group.addTask { try await attacker.report(a, .noAnswer) } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(answers.count == 20 && answers.allSatisfy { $0.state == "trusted" }, "\(answers.map { "\($0.state) \($0.code ?? "")" })")
             }
-            #expect(answers.count == 20 && answers.allSatisfy { $0.state == "trusted" }, "\(answers.map { "\($0.state) \($0.code ?? "")" })")
+            let changes = try r.store!.events(since: seq).filter { $0.kind == "state" }
+            #expect(changes.isEmpty, "\(changes.map { "\($0.host ?? "") \($0.oldState ?? "") → \($0.newState ?? "") \($0.code ?? "")" })")
+            #expect(try r.rows().allSatisfy { $0.state == .trusted })
         }
-        let changes = try r.store!.events(since: seq).filter { $0.kind == "state" }
-        #expect(changes.isEmpty, "\(changes.map { "\($0.host ?? "") \($0.oldState ?? "") → \($0.newState ?? "") \($0.code ?? "")" })")
-        #expect(try r.rows().allSatisfy { $0.state == .trusted })
     }
 }
