@@ -49,7 +49,7 @@ struct EvacuatorTargetTests {
         try store.set(.init(state: .trusted, quoteAt: now), to: "host-6")                            // fine
         let region = RegionState(store: store, hosts: policy.hosts.map { .init(id: $0.id, address: $0.endpoint.address, port: $0.endpoint.port, golden: nil) },
                                  order: policy.ring, selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"),
-                                 challenger: NoChallenger.refuse)
+                                 challenger: NoChallenger.silent)
         let inventory = try VMInventory(path: "\(dir)/vms.sqlite")
         for (i, h) in policy.hosts.enumerated() {
             try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: 42000 + i * 2, portHigh: 42001 + i * 2, stateDirectory: "\(dir)/hosts/\(h.id)"))

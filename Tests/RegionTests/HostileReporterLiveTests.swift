@@ -83,12 +83,17 @@ struct HostileReporterLiveTests {
                 #expect(answer.state == "trusted", "round \(round): the RC-TCB answered \(answer.state) \(answer.code ?? "")")
             }
             for target in targets.keys { try Self.expectUntouched(r, target, since: seq) }
-            // Twelve refusals of a host with one code are one audit event with a count (per host the ring gave the
-            // attacker while it tried), not twelve rows.
+            // Twelve refusals are one audit event per host the ring gave the attacker and per code, with a count, not
+            // twelve rows. Under load the neighbour's own ring duty may record a newer quote before the attacker's
+            // report arrives: that report is then refused as stale before its log is looked at.
             let refusals = try r.store!.events(since: seq).filter { $0.kind == "report-refused" && $0.detail?.hasPrefix("from host-1") == true }
-            #expect(refusals.allSatisfy { $0.code == "golden.log-invalid" }, "\(refusals.map { $0.code ?? "" })")
-            #expect(Set(refusals.compactMap(\.host)) == Set(targets.keys) && refusals.count == targets.count)
-            #expect(Dictionary(refusals.map { ($0.host ?? "", $0.count) }, uniquingKeysWith: +) == targets)
+            #expect(refusals.allSatisfy { ["golden.log-invalid", "quote.clock-went-back"].contains($0.code ?? "") }, "\(refusals.map { $0.code ?? "" })")
+            #expect(refusals.contains { $0.code == "golden.log-invalid" })
+            #expect(Set(refusals.map { "\($0.host ?? "") \($0.code ?? "")" }).count == refusals.count)
+            // At least the attacker's twelve (host-1's honest agent may also hold a quote that a confirming challenge
+            // has overtaken meanwhile, refused as stale).
+            let counted = Dictionary(refusals.map { ($0.host ?? "", $0.count) }, uniquingKeysWith: +)
+            #expect(targets.allSatisfy { counted[$0.key, default: 0] >= $0.value }, "\(counted) for \(targets)")
         }
     }
 

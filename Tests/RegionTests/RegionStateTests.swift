@@ -350,6 +350,8 @@ enum NoChallenger {
         Issue.record("unexpected direct challenge of \(cfg.id)")
         throw Called()
     }
+    /// Every host is silent to the RC-TCB's own challenges.
+    static let silent: RegionState.Challenger = { _, _ in throw Called() }
 }
 
 actor SeenTransitions {
