@@ -1,5 +1,5 @@
 package import ArgumentParser
-import RegionTCB
+package import RegionTCB
 import TPMWire
 
 extension RCTCBCommand {
@@ -35,7 +35,7 @@ extension RCTCBCommand {
             }
         }
 
-        var allowance: EKAllowance {
+        package var allowance: EKAllowance {
             if anyEK { return .anyEK }
             if let hex = ekCertificateSHA256, let bytes = Hex.decode(hex) { return .certificateSHA256(bytes) }
             return .sameEK
