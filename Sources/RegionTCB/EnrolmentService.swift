@@ -90,12 +90,19 @@ package actor EnrolmentService {
         let ekCertificateSHA256 = Hex.encode(Array(SHA256.hash(data: certDER)))
         try admit(request.hostId, akName: akName, ekName: ekName, ekCertificateSHA256: ekCertificateSHA256)
 
-        let tlsKey: Certificate.PublicKey
-        do { tlsKey = try Certificate.PublicKey(pemEncoded: request.tlsPublicKey) } catch {
-            throw RegionError(.malformedRequest, "tlsPublicKey is not a SubjectPublicKeyInfo PEM")
+        _ = try Self.tlsKey(request.tlsPublicKey)
+        if let area = ak.publicKey?.publicArea {
+            guard area.objectAttributes.contains(.sensitiveDataOrigin) else {
+                throw RegionError(.akAttributes, "the AK was not generated inside the TPM (sensitiveDataOrigin clear)")
+            }
+            guard area.scheme.scheme != .null else { throw RegionError(.akAttributes, "the AK has no fixed signing scheme") }
         }
         guard EKTemplate.type(of: ek) != nil else {
             throw RegionError(.ekTemplate, "the EK's public area matches no TCG EK template (attributes 0x\(String(ek.publicArea.objectAttributes.rawValue, radix: 16)))")
+        }
+        // The certificate certifies this EK (cheap) before its chain is verified (the costliest check).
+        if case .differs(let reason) = EKCertificateMatch.check(ek: ek, certificateDER: certDER) {
+            throw RegionError(.ekCertificateMismatch, reason)
         }
         var ekIdentity: String
         switch await EKCertificateChain.verify(certificateDER: certDER, authorities: ekAuthorities, at: now) {
@@ -106,15 +113,6 @@ package actor EnrolmentService {
             // Recorded, not judged: platform certificates describe the machine, they do not vouch for the AK.
             let bytes = try Self.base64(platform, "platformCertificate")
             ekIdentity += "; platform certificate sha256 \(Hex.encode(Array(SHA256.hash(data: bytes))))"
-        }
-        if case .differs(let reason) = EKCertificateMatch.check(ek: ek, certificateDER: certDER) {
-            throw RegionError(.ekCertificateMismatch, reason)
-        }
-        if let area = ak.publicKey?.publicArea {
-            guard area.objectAttributes.contains(.sensitiveDataOrigin) else {
-                throw RegionError(.akAttributes, "the AK was not generated inside the TPM (sensitiveDataOrigin clear)")
-            }
-            guard area.scheme.scheme != .null else { throw RegionError(.akAttributes, "the AK has no fixed signing scheme") }
         }
         var nonce = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
@@ -148,10 +146,7 @@ package actor EnrolmentService {
         }
         // The IVT may have changed since `begin` (another enrolment, a revocation, a re-admission).
         try admit(p.hostId, akName: p.akName, ekName: p.ekName, ekCertificateSHA256: p.ekCertificateSHA256)
-        let tlsKey: Certificate.PublicKey
-        do { tlsKey = try Certificate.PublicKey(pemEncoded: p.tlsPublicKey) } catch {
-            throw RegionError(.malformedRequest, "tlsPublicKey is not a SubjectPublicKeyInfo PEM")
-        }
+        let tlsKey = try Self.tlsKey(p.tlsPublicKey)
         let cert: Certificate
         let caPEM: String
         do {
@@ -171,6 +166,12 @@ package actor EnrolmentService {
     /// Drops the used tickets that have expired (an expired ticket is refused by its own expiry).
     func forgetAnswered(before now: Date) {
         if answered.count >= 1024 { answered = answered.filter { $0.value > now } }
+    }
+
+    static func tlsKey(_ pem: String) throws(RegionError) -> Certificate.PublicKey {
+        do { return try Certificate.PublicKey(pemEncoded: pem) } catch {
+            throw RegionError(.malformedRequest, "tlsPublicKey is not a SubjectPublicKeyInfo PEM")
+        }
     }
 
     static func base64(_ text: String, _ field: String) throws(RegionError) -> [UInt8] {
