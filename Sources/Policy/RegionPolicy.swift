@@ -37,6 +37,8 @@ public struct RegionPolicy: Sendable, Hashable {
         public var goldenColumn = 0
         public var capacityVCPUs: Int?
         public var capacityMemoryMiB: Int?
+        /// The EK this host must enrol with (`ek-cert-sha256:`, `ek-name:`), or nil: see ``EKPin``.
+        public var ek: EKPin?
         public init(id: String, endpoint: Endpoint, golden: String? = nil, capacityVCPUs: Int? = nil,
                     capacityMemoryMiB: Int? = nil) {
             self.id = id
@@ -154,6 +156,7 @@ public struct RegionPolicy: Sendable, Hashable {
         var hostList: [Host] = []
         var idNodes: [String: Node] = [:]
         var endpointOwner: [Endpoint: String] = [:]
+        var pins: [(host: String, pin: EKPin, node: Node?)] = []
         let hostItems = try source.sequence(try top.required("hosts", hint: "list the region's hosts"), what: "hosts")
         if hostItems.isEmpty {
             throw source.error(.badValue, at: top["hosts"], "hosts must list at least two hosts",
@@ -162,7 +165,7 @@ public struct RegionPolicy: Sendable, Hashable {
         for item in hostItems {
             do throws(PolicyError) {
                 let (endpoint, fields) = try Self.endpoint(item, what: "a host", source: source,
-                                                           extraKeys: ["id", "golden", "capacity"])
+                                                           extraKeys: ["id", "golden", "capacity"] + Self.ekPinKeys)
                 let idNode = try fields.required("id", hint: "give each host a unique id")
                 let id = try source.nonEmptyString(idNode, what: "host id")
                 guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
@@ -200,12 +203,15 @@ public struct RegionPolicy: Sendable, Hashable {
                         try source.int(node, what: "memory-mib", range: 1...(1 << 40))
                     }
                 }
+                host.ek = try Self.ekPin(fields, host: id, source: source)
+                if let pin = host.ek { pins.append((id, pin, fields["ek-cert-sha256"] ?? fields["ek-name"])) }
                 hostList.append(host)
             } catch {
                 problems.append(error)
             }
         }
         if let error = PolicyError.combined(problems) { throw error }
+        try Self.checkDistinctPins(pins, source: source)
         hosts = hostList
         if hosts.count < 2 {
             throw source.error(.badValue, at: top["hosts"], "hosts must list at least two hosts",

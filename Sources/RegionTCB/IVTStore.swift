@@ -133,7 +133,8 @@ package final class IVTStore: Sendable {
         m.registerMigration("v2: boot_log_pending") { db in
             try db.execute(sql: "ALTER TABLE host ADD COLUMN boot_log_pending INTEGER NOT NULL DEFAULT 0")
         }
-        m.registerMigration("v3: verdict state and aggregated events") { db in
+        registerEKBinding(&m)
+        m.registerMigration("v4: verdict state and aggregated events") { db in
             try db.execute(sql: """
                 ALTER TABLE host ADD COLUMN verdict_state TEXT;
                 ALTER TABLE event ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
@@ -330,18 +331,6 @@ package final class IVTStore: Sendable {
                          revoked: try r.decode(forColumn: "revoked"))
     }
 
-    /// Records a completed enrolment (AK, EK certificate identity) as an audited event; clears a revocation.
-    package func recordEnrolment(host: String, akPublic: [UInt8], akName: String, ekCertificate: String, now: Date = Date()) throws(RegionError) {
-        try write { db in
-            try db.execute(sql: """
-                UPDATE host SET ak_public = ?, ak_name = ?, ek_certificate = ?, enrolled_at = ?, revoked = 0,
-                    state = 'unknown', version = version + 1, updated_at = ? WHERE id = ?
-                """, arguments: [Data(akPublic), akName, ekCertificate, now.timeIntervalSince1970, now.timeIntervalSince1970, host])
-            guard db.changesCount == 1 else { throw RegionError(.unknownHost, "host \(host) is not in the IVT") }
-            try Self.audit(db, now, host: host, kind: "enrolled", old: nil, new: nil, code: nil, detail: "AK \(akName); EK \(ekCertificate)")
-        }
-    }
-
     /// Revokes a host: its certificate is refused from then on and it must enrol again.
     package func revoke(host: String, now: Date = Date()) throws(RegionError) {
         try write { db in
@@ -424,16 +413,6 @@ extension IVTStore {
             for (host, vms) in placement {
                 try db.execute(sql: "UPDATE host SET vms = ? WHERE id = ?", arguments: [vms.sorted().joined(separator: ","), host])
             }
-        }
-    }
-
-    /// The operator lets a host enrol again: its enrolled AK is forgotten and its revocation lifted.
-    package func readmit(host: String, now: Date = Date()) throws(RegionError) {
-        try write { db in
-            try db.execute(sql: "UPDATE host SET revoked = 0, ak_public = NULL, ak_name = NULL, ek_certificate = NULL, enrolled_at = NULL, state = 'unknown', failure_code = NULL, failure_detail = NULL, version = version + 1, updated_at = ? WHERE id = ?",
-                           arguments: [now.timeIntervalSince1970, host])
-            guard db.changesCount == 1 else { throw RegionError(.unknownHost, "host \(host) is not in the IVT") }
-            try Self.audit(db, now, host: host, kind: "readmitted", old: nil, new: HostState.unknown.rawValue, code: nil, detail: nil)
         }
     }
 }

@@ -60,7 +60,8 @@ package struct RCTCBRunner: Sendable {
             qemu: QEMUDriver(configuration: .init(tuning: Evacuator.tuning(policy.migration))), logger: logger)
         evacuator = Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, crashAfter: crashAfter, runAfter: runAfter)
         webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
-        service = try RCTCBService(directory: directory, region: region, logger: logger)
+        let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })
+        service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, logger: logger)
         service.evacuator = evacuator
         service.prometheus = prometheus
         self.logger = logger

@@ -6,6 +6,7 @@ package import Logging
 import NIOCore
 package import Prometheus
 import RegionProtocol
+package import Policy
 package import ServiceLifecycle
 
 /// The RC-TCB's HTTPS service (mutual TLS): enrolment (no client certificate yet), the agents' routes (agent
@@ -21,14 +22,15 @@ package struct RCTCBService: Sendable {
     /// Moves VMs (gated migrations, evacuations); nil: the migration routes answer `migrate.unavailable`.
     package var evacuator: Evacuator?
 
-    package init(directory: RegionDirectory, region: RegionState, logger: Logger) throws(RegionError) {
+    /// `ekPins`: the region policy's EK pins by host id (enrolment refuses any other EK for those hosts).
+    package init(directory: RegionDirectory, region: RegionState, ekPins: [String: RegionPolicy.EKPin] = [:], logger: Logger) throws(RegionError) {
         try directory.requireInitialised()
         self.directory = directory
         self.store = region.store
         self.region = region
         self.logger = logger
         enrolment = EnrolmentService(store: region.store, ca: try RegionSetup.loadCA(directory),
-                                     ekAuthorities: try directory.ekCertificateAuthorities(), logger: logger)
+                                     ekAuthorities: try directory.ekCertificateAuthorities(), ekPins: ekPins, logger: logger)
     }
 
     /// The HTTPS application listening on `host:port` (port 0: the OS chooses; `onRunning` gets the real port).
@@ -168,7 +170,7 @@ package struct RCTCBService: Sendable {
         do { return try await body() } catch let e as RegionError {
             let status: HTTPResponse.Status = switch e.code {
             case .noClientCertificate: .unauthorized
-            case .forbidden, .revoked, .akChanged, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted: .forbidden
+            case .forbidden, .revoked, .akChanged, .alreadyEnrolled, .ekNotPinned, .ekNotAllowed, .ekBoundElsewhere, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted: .forbidden
             case .unknownHost, .unknownChallenge, .migrateUnknownVM, .migrateTargetUnknown: .notFound
             case .migrateTargetUntrusted, .migrateTargetStale, .migrateTargetExcluded, .migrateTargetFull, .migrateChallengeFailed,
                  .migrateReattestFailed, .migrateSameHost: .conflict

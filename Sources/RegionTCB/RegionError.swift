@@ -30,6 +30,16 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
         package static let activationFailed = Code(rawValue: "enrol.activation-failed")
         package static let notEnrolled = Code(rawValue: "enrol.not-enrolled")
         package static let busy = Code(rawValue: "enrol.busy")
+        /// The host is enrolled (with this AK) and not re-admitted: there is nothing to enrol.
+        package static let alreadyEnrolled = Code(rawValue: "enrol.already-enrolled")
+        /// The EK is not the one the region policy pins for this host.
+        package static let ekNotPinned = Code(rawValue: "enrol.ek-not-pinned")
+        /// The EK is not the one the operator's re-admission allows (by default the EK the host enrolled with).
+        package static let ekNotAllowed = Code(rawValue: "enrol.ek-not-allowed")
+        /// The EK is enrolled as another host: one TPM is one host.
+        package static let ekBoundElsewhere = Code(rawValue: "enrol.ek-bound-elsewhere")
+        /// `rctcb readmit --same-ek` for a host whose enrolled EK was never recorded.
+        package static let noEKBinding = Code(rawValue: "enrol.no-ek-binding")
 
         // Access.
         package static let forbidden = Code(rawValue: "auth.forbidden")

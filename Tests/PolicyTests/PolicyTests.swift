@@ -112,6 +112,14 @@ struct BrokenCase: CustomTestStringConvertible, Sendable {
     }
 
     var testDescription: String { label }
+
+    /// The file is refused with the case's code, position, message and hint.
+    func expectRejected() {
+        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: yaml, file: "bad.yaml") }
+        #expect(error?.code == code, "\(String(describing: error))")
+        #expect(error?.description.hasPrefix(expected) == true, "\(String(describing: error))")
+        if let hint { #expect(error?.hint == hint, "\(String(describing: error))") }
+    }
 }
 
 func replacing(_ text: String, _ old: String, _ new: String) -> String {
@@ -224,12 +232,7 @@ let brokenCases: [BrokenCase] = [
 @Suite("Broken policy files")
 struct BrokenPolicyTests {
     @Test(arguments: brokenCases)
-    func rejectedWithPosition(_ broken: BrokenCase) {
-        let error = #expect(throws: PolicyError.self) { try PolicyDocument(yaml: broken.yaml, file: "bad.yaml") }
-        #expect(error?.code == broken.code, "\(String(describing: error))")
-        #expect(error?.description.hasPrefix(broken.expected) == true, "\(String(describing: error))")
-        if let hint = broken.hint { #expect(error?.hint == hint, "\(String(describing: error))") }
-    }
+    func rejectedWithPosition(_ broken: BrokenCase) { broken.expectRejected() }
 
     @Test func everyIndependentErrorOfAGoldenFileIsReported() throws {
         var text = replacing(validGolden, "\"file:/boot/xen.gz\"", "\"fiel:/boot/xen.gz\"")

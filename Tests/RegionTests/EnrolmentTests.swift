@@ -64,9 +64,9 @@ struct RegionFixtureFailure: Error, CustomStringConvertible {
 /// own code and nothing recorded.
 @Suite("Enrolment", .serialized)
 struct EnrolmentTests {
-    static func service(anchors: [[UInt8]], hosts: [String] = ["host-a", "host-b"]) throws -> (EnrolmentService, IVTStore) {
+    static func service(anchors: [[UInt8]], hosts: [String] = ["host-a", "host-b"], ekPins: [String: RegionPolicy.EKPin] = [:]) throws -> (EnrolmentService, IVTStore) {
         let (store, _) = try IVTStoreTests.store(hosts: hosts)
-        let service = EnrolmentService(store: store, ca: try RegionCA.create(region: "test"), ekAuthorities: anchors, logger: Logger(label: "test"))
+        let service = EnrolmentService(store: store, ca: try RegionCA.create(region: "test"), ekAuthorities: anchors, ekPins: ekPins, logger: Logger(label: "test"))
         return (service, store)
     }
 
@@ -90,9 +90,14 @@ struct EnrolmentTests {
             try await service.complete(EnrolmentProof(challengeId: challenge.challengeId, credential: try h.activate(challenge)))
         }
         #expect(error?.code == .unknownChallenge)
-        // The same AK may enrol again (e.g. to renew its certificate); another AK may not.
-        let again = try await service.begin(h.request(host: "host-a"))
-        #expect(!again.challengeId.isEmpty)
+        // An enrolled host does not enrol again, with this AK or another, until the operator re-admits it.
+        let again = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "host-a")) }
+        #expect(again?.code == .alreadyEnrolled)
+        // The host is bound to its EK: its Name and its certificate's hash are recorded.
+        let standing = try #require(try store.enrolmentStanding("host-a"))
+        #expect(standing.ekName == Hex.encode(try h.ekPublic.name))
+        #expect(standing.ekCertificateSHA256 == Hex.encode(Array(SHA256.hash(data: h.ekCertificate))))
+        #expect(standing.readmission == nil)
     }
 
     @Test func softwareKeyPosingAsAnAKCannotActivate() async throws {
@@ -178,6 +183,16 @@ struct EnrolmentTests {
         #expect(challengeExpired?.code == .challengeExpired)
         let unknownChallenge = await #expect(throws: RegionError.self) { try await service.complete(EnrolmentProof(challengeId: c.challengeId, credential: answer), now: t0) }
         #expect(unknownChallenge?.code == .unknownChallenge)
+        // A challenge id is sealed by the RC-TCB: an altered one is no challenge at all.
+        let fresh = try await service.begin(h.request(host: "host-a"), now: t0)
+        let parts = fresh.challengeId.split(separator: ".")
+        let flipped = String(parts[0].dropLast()) + (parts[0].last == "A" ? "B" : "A") + "." + parts[1]
+        for forged in [flipped, "x" + fresh.challengeId, String(parts[0]), ""] {
+            let altered = await #expect(throws: RegionError.self) {
+                try await service.complete(EnrolmentProof(challengeId: forged, credential: try h.activate(fresh)), now: t0)
+            }
+            #expect(altered?.code == .unknownChallenge)
+        }
         #expect(try store.enrolment("host-a") == nil)
     }
 

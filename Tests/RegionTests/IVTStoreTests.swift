@@ -35,13 +35,17 @@ struct IVTStoreTests {
 
     @Test func revokeAndReadmit() throws {
         let (s, _) = try Self.store()
-        try s.recordEnrolment(host: "host-a", akPublic: [1, 2, 3], akName: "000b11", ekCertificate: "issuer x")
+        try s.recordEnrolment(host: "host-a", akPublic: [1, 2, 3], akName: "000b11", ekCertificate: "issuer x", ekName: "000b22", ekCertificateSHA256: "33")
         #expect(try s.enrolment("host-a")?.akName == "000b11")
         try s.revoke(host: "host-a")
         #expect(try s.enrolment("host-a")?.revoked == true)
         #expect(try s.row("host-a")?.state == .untrusted)
-        try s.readmit(host: "host-a")
+        #expect(try s.readmit(host: "host-a") == .name([0x00, 0x0b, 0x22]))
         #expect(try s.enrolment("host-a") == nil)
+        // The EK binding outlives the re-admission; what it allows is recorded.
+        let standing = try #require(try s.enrolmentStanding("host-a"))
+        #expect(!standing.revoked && standing.enrolledAKName == nil && standing.ekName == "000b22" && standing.ekCertificateSHA256 == "33")
+        #expect(standing.readmission == .name([0x00, 0x0b, 0x22]))
         let error = #expect(throws: RegionError.self) { try s.revoke(host: "nobody") }
         #expect(error?.code == .unknownHost)
         #expect(try s.events().map(\.kind).suffix(3) == ["enrolled", "revoked", "readmitted"])

@@ -49,9 +49,12 @@ final class LiveRegion: @unchecked Sendable {
     }
 
     /// `netns`: the last host runs in this network namespace (its swtpm, enrolment and agent), reached over the
-    /// namespace's veth; the other hosts are then reached at the veth's root-side address.
+    /// namespace's veth; the other hosts are then reached at the veth's root-side address. `ekCAs`: more EK CAs
+    /// for `rctcb init`; `hostKeys(id, stateDir)`: more keys of a host entry (after `tpm provision`);
+    /// `beforeEnrol`: runs once the RC-TCB serves, before any host enrols.
     init(hosts n: Int, push: Bool = true, challengeInterval: Double = 1, policyExtra: String = "", maxQuoteAge: String = "10s",
-         serverArguments: [String] = [], netns: NetworkNamespace? = nil) throws {
+         serverArguments: [String] = [], netns: NetworkNamespace? = nil, ekCAs: [String] = [],
+         hostKeys: (String, String) throws -> String = { _, _ in "" }, beforeEnrol: (LiveRegion) throws -> Void = { _ in }) throws {
         guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required; never skipped") }
         self.netns = netns
         binary = try TestBinaries.smigAttest()
@@ -81,7 +84,7 @@ final class LiveRegion: @unchecked Sendable {
             try Data(golden.utf8).write(to: dir.appendingPathComponent("golden-\(i).yaml"))
             let port = try SoftwareTPM.freePortPair()
             let address = namespaced ? netns?.nsAddress ?? "127.0.0.1" : netns?.rootAddress ?? "127.0.0.1"
-            region += "  - {id: \(id), address: \(address), port: \(port), golden: golden-\(i).yaml}\n"
+            region += "  - {id: \(id), address: \(address), port: \(port), golden: golden-\(i).yaml\(try hostKeys(id, state))}\n"
             let ca = swtpm.root.appendingPathComponent("localca")
             caFiles += [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
             hosts.append(Host(id: id, swtpm: swtpm, state: state, hypervisor: hv, port: port, config: dir.appendingPathComponent("agent-\(i).json").path,
@@ -96,11 +99,13 @@ final class LiveRegion: @unchecked Sendable {
         // Every swtpm has its own local CA; the region trusts them all.
         // The RC-TCB's certificate names every address agents reach it at (the namespaced host: the root side of its veth).
         let names = ["127.0.0.1", "localhost"] + (netns.map { [$0.rootAddress] } ?? [])
+        caFiles += ekCAs
         try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir] + caFiles.flatMap { ["--ek-ca", $0] } + names.flatMap { ["--server-name", $0] })
         self.regionFile = regionFile
         rctcbPort = try SoftwareTPM.freePortPair()
         try startServer(serverArguments)
         store = try IVTStore(path: "\(rctcbDir)/ivt.sqlite")
+        try beforeEnrol(self)
         for i in hosts.indices {
             let h = hosts[i]
             let rctcb = h.prefix.isEmpty ? url : "https://\(netns?.rootAddress ?? "127.0.0.1"):\(rctcbPort)"

@@ -118,23 +118,6 @@ package struct RCTCBCommand: AsyncParsableCommand {
             }
         }
     }
-
-    package struct Readmit: AsyncParsableCommand {
-        package static let configuration = CommandConfiguration(
-            abstract: "Let a revoked host, or a host whose AK changed, enrol again (forgets its enrolled AK).")
-
-        @OptionGroup var target: HostInRegion
-        @OptionGroup var output: OutputOptions
-
-        package init() {}
-
-        package func run() async throws {
-            try await Output.reportingAsync {
-                try target.store().readmit(host: target.host)
-                if output.json { Output.json(["host": target.host, "readmitted": "true"]) } else { Output.line("\(target.host) may enrol again") }
-            }
-        }
-    }
 }
 
 /// The host and the RC-TCB directory that `rctcb revoke` and `rctcb readmit` act on.
