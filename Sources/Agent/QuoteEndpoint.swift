@@ -44,6 +44,7 @@ struct QuoteEndpoint: Sendable {
     /// Asks the RC-TCB for the peers now (a certificate named a host the list does not know).
     let refreshPeers: @Sendable () async -> Void
     let logger: Logger
+    let refusals = RefusalLog()
 
     func add(to router: Router<RegionRequestContext>) {
         router.post("/v1/quote") { request, context in try await answer(request, context) }
@@ -82,7 +83,7 @@ struct QuoteEndpoint: Sendable {
         case .notEnrolled: refusal = Self.refuse(.peerNotEnrolled, "host \(peer.name) is not enrolled with AK \(peer.akName ?? "-")")
         case .unknown: refusal = Self.refuse(.peersUnknown, "the region's peers are not known yet (the RC-TCB has not answered)")
         }
-        logger.notice("quote request refused", metadata: ["attest.peer": "\(peer.name)", "attest.reason": "\(verdict)"])
+        refusals.refused(peer.name, "\(verdict)", logger: logger)
         return refusal
     }
 

@@ -39,6 +39,17 @@ struct AgentHardeningLiveTests {
         #expect(before.hostId == "host-1")
 
         try r.run(["rctcb", "revoke", "host-3", "--dir", r.rctcbDir])
+        // What the agents learn from the RC-TCB: the enrolled hosts with their AK Names, and the revoked host; asked
+        // again with the version, just the version.
+        let asHost1 = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].state)/tls.pem",
+                                       key: "\(r.hosts[0].state)/tls.key", peer: .rctcb, timeout: .seconds(30))
+        let peers: RegionPeers = try await asHost1.get("\(r.url)/v1/peers")
+        #expect(peers.revoked == ["host-3"])
+        #expect(peers.enrolled?.keys.sorted() == ["host-1", "host-2"])
+        #expect(peers.enrolled?["host-1"] == (try r.rows().first { $0.host == "host-1" }?.akName))
+        let unchanged: RegionPeers = try await asHost1.get("\(r.url)/v1/peers?since=\(peers.version)")
+        #expect(unchanged == RegionPeers(version: peers.version))
+        await asHost1.shutdown()
         var last = "served"
         try await waitUntilAsync("host-1's agent refuses the revoked host-3's certificate", seconds: 90) {
             do {
