@@ -24,7 +24,14 @@ package final class PeerStanding: Sendable {
     }
 
     let known = Mutex<Known?>(nil)
-    let lastRefresh = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// The early refresh in flight (every request that needs one waits for it) and when the last one started.
+    struct Early {
+        var task: Task<Void, Never>?
+        var started: ContinuousClock.Instant?
+    }
+
+    let early = Mutex(Early())
     /// Unknown hosts trigger a refresh at most this often.
     package static let refreshSpacing: Duration = .seconds(2)
 
@@ -48,12 +55,21 @@ package final class PeerStanding: Sendable {
         known.withLock { $0 = Known(version: answer.version, enrolled: enrolled, revoked: Set(revoked)) }
     }
 
-    /// True (and the time noted) when a refresh for an unknown host may go out now.
-    package func mayRefreshEarly(now: ContinuousClock.Instant) -> Bool {
-        lastRefresh.withLock { last in
-            if let last, now - last < Self.refreshSpacing { return false }
-            last = now
-            return true
+    /// Refreshes now with `refresh`, for a certificate of a host the list does not know: joins the refresh in flight,
+    /// else starts one unless one started within ``refreshSpacing`` (then the list is recent enough). Returns once
+    /// the refresh it joined or started is done.
+    package func refreshEarly(now: ContinuousClock.Instant, _ refresh: @escaping @Sendable () async -> Void) async {
+        let task: Task<Void, Never>? = early.withLock { early in
+            if let running = early.task { return running }
+            if let started = early.started, now - started < Self.refreshSpacing { return nil }
+            early.started = now
+            let task = Task {
+                await refresh()
+                self.early.withLock { $0.task = nil }
+            }
+            early.task = task
+            return task
         }
+        await task?.value
     }
 }

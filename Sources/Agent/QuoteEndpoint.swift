@@ -72,8 +72,8 @@ struct QuoteEndpoint: Sendable {
     /// when it may be served.
     func standing(_ peer: RegionIdentity) async -> Response? {
         var verdict = peers.verdict(host: peer.name, akName: peer.akName)
-        if verdict == .notEnrolled || verdict == .unknown, peers.mayRefreshEarly(now: .now) {
-            await refreshPeers()
+        if verdict == .notEnrolled || verdict == .unknown {
+            await peers.refreshEarly(now: .now, refreshPeers)
             verdict = peers.verdict(host: peer.name, akName: peer.akName)
         }
         let refusal: Response

@@ -35,7 +35,12 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     var open = 0
     /// Bytes arrived while a response was being made: the next request had begun.
     var bytesWhileResponding = false
-    var deadline: Scheduled<Void>?
+    /// When the current phase must have ended; nil: no deadline now.
+    var due: NIODeadline?
+    /// The pending timer and when it fires. It is not cancelled when a phase ends (a cancellation searches the event
+    /// loop's timers, a cost per request): it fires, finds the deadline in force then, closes or waits for that.
+    var timer: Scheduled<Void>?
+    var timerAt: NIODeadline?
 
     init(limits: ListenerLimits, logger: Logger) {
         self.limits = limits
@@ -43,20 +48,20 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context, limits.handshakeTimeout) }
+        if context.channel.isActive { enter(.handshake, context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        disarm()
+        stop()
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if deadline == nil, phase == .handshake { arm(context, limits.handshakeTimeout) }
+        if due == nil, phase == .handshake { enter(.handshake, context) }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        disarm()
+        stop()
         context.fireChannelInactive()
     }
 
@@ -99,29 +104,42 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
 
     func enter(_ next: Phase, _ context: ChannelHandlerContext) {
         phase = next
-        disarm()
-        switch next {
-        case .handshake: arm(context, limits.handshakeTimeout)
-        case .header: arm(context, limits.headerTimeout)
-        case .body: arm(context, limits.bodyTimeout)
-        case .idle, .responding: break
+        let timeout: TimeAmount? = switch next {
+        case .handshake: limits.handshakeTimeout
+        case .header: limits.headerTimeout
+        case .body: limits.bodyTimeout
+        case .idle, .responding: nil
         }
+        guard let timeout else {
+            due = nil
+            return
+        }
+        let at = NIODeadline.now() + timeout
+        due = at
+        // A pending timer that fires no later will find this deadline and wait for it.
+        if let timerAt, timerAt <= at { return }
+        timer?.cancel()
+        schedule(context, at)
     }
 
-    func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
-        disarm()
-        let phase = self.phase
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            deadline = nil
+    func schedule(_ context: ChannelHandlerContext, _ at: NIODeadline) {
+        timerAt = at
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
+            timer = nil
+            timerAt = nil
+            guard let due else { return }
+            guard NIODeadline.now() >= due else { return schedule(context, due) }
             logger.notice("connection closed: \(phase.rawValue) time-out",
-                          metadata: ["attest.peer": "\(context.channel.remoteAddress?.ipAddress ?? "-")", "attest.timeout": "\(timeout)"])
+                          metadata: ["attest.peer": "\(context.channel.remoteAddress?.ipAddress ?? "-")"])
             context.close(promise: nil)
         }
     }
 
-    func disarm() {
-        deadline?.cancel()
-        deadline = nil
+    func stop() {
+        due = nil
+        timer?.cancel()
+        timer = nil
+        timerAt = nil
     }
 }
 

@@ -107,7 +107,7 @@ struct AgentHardeningLiveTests {
                         case nil: "connection refused"
                         case let text? where text.hasPrefix("HTTP/1.1 200"): "served"
                         case let text? where text.hasPrefix("HTTP/1.1 429") && text.contains("\"quote.rate-limited\""): "quote.rate-limited"
-                        case let text?: "other: \(text.prefix(60))"
+                        case let text?: "other: \(text.prefix(12)) \(text.range(of: "\"code\":\"").map { String(text[$0.upperBound...].prefix(40)) } ?? "")"
                         }
                         tally[outcome, default: 0] += 1
                     }

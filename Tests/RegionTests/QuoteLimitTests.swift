@@ -26,12 +26,28 @@ struct QuoteLimitTests {
         #expect(standing.verdict(host: "host-2", akName: "bb") == .revoked)
     }
 
-    @Test func unknownHostsRefreshAtMostEverySpacing() {
+    /// Requests that name a host the list does not know all wait for one early refresh; another starts only after
+    /// the spacing.
+    @Test func unknownHostsShareOneEarlyRefreshAtMostEverySpacing() async {
         let standing = PeerStanding()
+        let refreshes = TurnOrder()
+        let gate = AsyncStream<Void>.makeStream()
+        let refresh: @Sendable () async -> Void = {
+            refreshes.list.withLock { $0.append("refresh") }
+            for await _ in gate.stream { break }
+            standing.update(RegionPeers(version: 1, enrolled: ["host-4": "dd"], revoked: []))
+        }
         let t0 = ContinuousClock.now
-        #expect(standing.mayRefreshEarly(now: t0))
-        #expect(!standing.mayRefreshEarly(now: t0.advanced(by: .milliseconds(500))))
-        #expect(standing.mayRefreshEarly(now: t0.advanced(by: PeerStanding.refreshSpacing)))
+        let waiters = (0..<5).map { _ in Task { await standing.refreshEarly(now: t0, refresh) } }
+        gate.continuation.yield()
+        for w in waiters { await w.value }
+        #expect(refreshes.list.withLock { $0 } == ["refresh"])
+        #expect(standing.verdict(host: "host-4", akName: "dd") == .admitted)
+        await standing.refreshEarly(now: t0.advanced(by: .milliseconds(500)), refresh)
+        #expect(refreshes.list.withLock { $0.count } == 1)
+        gate.continuation.yield()
+        await standing.refreshEarly(now: t0.advanced(by: PeerStanding.refreshSpacing), refresh)
+        #expect(refreshes.list.withLock { $0.count } == 2)
     }
 
     @Test func aPeerHasAFewRequestsInFlightAndABudget() {
