@@ -147,11 +147,30 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // The region's HTTPS listeners (the RC-TCB's and every agent's): TLS, handshake/header/body/idle time-outs, a
+        // connection cap per peer address, and the request context that reads the peer's region identity.
+        .target(
+            name: "RegionListener",
+            dependencies: [
+                "RegionProtocol",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+
         // The Region Critical TCB: region CA, enrolment, IVT store, ring, report intake, its HTTPS service.
         .target(
             name: "RegionTCB",
             dependencies: [
-                "Attestation", "TPMWire", "Policy", "RegionProtocol", "Migration",
+                "Attestation", "TPMWire", "Policy", "RegionProtocol", "Migration", "RegionListener",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -176,7 +195,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles",
+                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles", "RegionListener",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
@@ -194,7 +213,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Swtpm", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab",
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Swtpm", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -251,13 +270,17 @@ let package = Package(
         .testTarget(
             name: "RegionTests",
             dependencies: [
-                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SyntheticBootLogs", "SmigTestSupport",
+                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SyntheticBootLogs", "SmigTestSupport", "RegionListener",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: upcoming
         ),

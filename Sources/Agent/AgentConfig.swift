@@ -1,4 +1,5 @@
 import Foundation
+package import RegionListener
 
 /// The agent's configuration (`agent run --config FILE`, JSON; see docs/region.md for every key).
 package struct AgentConfig: Codable, Sendable {
@@ -26,6 +27,10 @@ package struct AgentConfig: Codable, Sendable {
     /// The TCG boot event log attached to every evidence bundle (the RC-TCB replays it before a rebooted host is
     /// trusted again). Absent: the kernel's log (``kernelBootLog``) when it exists; "": none.
     package var bootLog: String?
+    /// Seconds between asking the RC-TCB whose certificates this agent may serve quotes to (default 10).
+    package var peerRefreshInterval: Double?
+    /// Connections the quote endpoint accepts at once from one address (default ``ListenerLimits/agent``'s; 0: no cap).
+    package var maxConnectionsPerAddress: Int?
 
     /// Where Linux exposes the firmware's TCG boot event log.
     package static let kernelBootLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
@@ -38,7 +43,8 @@ package struct AgentConfig: Codable, Sendable {
 
     package init(hostId: String, rctcb: String, stateDirectory: String, tcti: String? = nil, listenAddress: String = "127.0.0.1",
                 listenPort: Int = 0, sources: [String] = [], measurementInterval: Double = 30, challengeInterval: Double = 60,
-                challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil) {
+                challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil, peerRefreshInterval: Double? = nil,
+                maxConnectionsPerAddress: Int? = nil) {
         self.hostId = hostId
         self.rctcb = rctcb
         self.stateDirectory = stateDirectory
@@ -51,5 +57,14 @@ package struct AgentConfig: Codable, Sendable {
         self.challengeTimeout = challengeTimeout
         self.push = push
         self.bootLog = bootLog
+        self.peerRefreshInterval = peerRefreshInterval
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
+    }
+
+    /// The quote endpoint's listener limits: ``ListenerLimits/agent`` with this host's connection cap.
+    package var listenerLimits: ListenerLimits {
+        var limits = ListenerLimits.agent
+        if let maxConnectionsPerAddress { limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress) }
+        return limits
     }
 }

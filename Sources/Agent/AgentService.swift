@@ -10,10 +10,12 @@ import NIOCore
 import NIOSSL
 import Policy
 package import RegionProtocol
+import RegionListener
 package import ServiceLifecycle
 import TPMWire
 
-/// The per-host agent: serves quotes to the RC-TCB and its ring neighbour (mutual TLS, region certificates),
+/// The per-host agent: serves quotes to the RC-TCB and its ring neighbour (mutual TLS, region certificates; see
+/// ``QuoteEndpoint`` for who is served and how often),
 /// re-measures at an interval and extends only on change (pushing a notice at once), and does its ring duty:
 /// challenge the neighbour the RC-TCB assigned, with the nonce the RC-TCB issued for that pair, and report.
 package struct AgentRuntime: Sendable {
@@ -23,6 +25,10 @@ package struct AgentRuntime: Sendable {
     let client: RegionClient
     let neighbours: RegionClient
     let logger: Logger
+    /// Whose certificates the quote endpoint serves, as the RC-TCB last said.
+    package let peers = PeerStanding()
+    /// The quote endpoint's limits per peer.
+    package let admission = QuoteAdmission()
 
     package init(config: AgentConfig, tpm: HostTPM, logger: Logger) throws {
         self.config = config
@@ -44,21 +50,11 @@ package struct AgentRuntime: Sendable {
             privateKey: .privateKey(try NIOSSLPrivateKey(file: files.tlsKey, format: .pem)))
         tls.trustRoots = .file(files.regionCA)
         tls.certificateVerification = .noHostnameVerification
-        let router = Router()
-        let tpm = self.tpm
-        router.post("/v1/quote") { request, _ -> Response in
-            let buffer = try await request.body.collect(upTo: 64 * 1024)
-            let challenge = try RegionJSON.decode(QuoteChallenge.self, from: Data(buffer.readableBytesView))
-            guard let nonce = Hex.decode(challenge.nonce), nonce.count >= Freshness.minimumNonceBytes, nonce.count <= 64,
-                  let selection = try? PCRSelectionList(parsing: challenge.pcrSelection) else {
-                let body = RegionJSON.encode(RegionErrorBody(code: "quote.bad-challenge", message: "nonce must be 16-64 bytes of hex and the selection valid"))
-                return Response(status: .badRequest, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
-            }
-            let bundle = try await tpm.evidence(nonce: nonce, selection: selection)
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: RegionJSON.encode(bundle))))
-        }
+        let router = Router(context: RegionRequestContext.self)
+        QuoteEndpoint(tpm: tpm, peers: peers, admission: admission, refreshPeers: { _ = await self.refreshPeers() }, logger: logger)
+            .add(to: router)
         return Application(
-            router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+            router: router, server: try .hardenedTLS(tls, limits: config.listenerLimits, logger: logger),
             configuration: .init(address: .hostname(config.listenAddress, port: config.listenPort), serverName: "smig-attest-agent"),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -98,6 +94,30 @@ package struct AgentRuntime: Sendable {
                 logger.error("measurement failed", metadata: ["attest.reason": "\(error)"])
             }
             try? await Task.sleep(for: .milliseconds(Int(config.measurementInterval * 1000)))
+        }
+    }
+
+    // MARK: Peers
+
+    /// Asks the RC-TCB whose certificates the quote endpoint may serve (only what changed since the last answer);
+    /// false when it did not answer (the last list stays in force).
+    @discardableResult
+    package func refreshPeers() async -> Bool {
+        let since = peers.version.map { "?since=\($0)" } ?? ""
+        do {
+            let answer: RegionPeers = try await client.get("\(base)/v1/peers\(since)")
+            peers.update(answer)
+            return true
+        } catch {
+            logger.warning("region peers not refreshed", metadata: ["attest.reason": "\(error)"])
+            return false
+        }
+    }
+
+    func peerLoop() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .milliseconds(Int((config.peerRefreshInterval ?? 10) * 1000)))
+            await refreshPeers()
         }
     }
 
@@ -148,6 +168,8 @@ package struct AgentRuntime: Sendable {
         do { _ = try await measureOnce() } catch {
             logger.error("measurement failed", metadata: ["attest.reason": "\(error)"])
         }
+        // Learn the region's peers before serving them (the RC-TCB is always served).
+        await refreshPeers()
         let loops = AgentLoops(runtime: self)
         let app = try application(services: [loops], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -163,6 +185,7 @@ struct AgentLoops: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await runtime.measureLoop() }
             group.addTask { await runtime.ringLoop() }
+            group.addTask { await runtime.peerLoop() }
             await group.waitForAll()
         }
         await runtime.client.shutdown()

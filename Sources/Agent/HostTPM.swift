@@ -5,7 +5,8 @@ package import TPM
 package import TPMWire
 
 /// The host's TPM as the agent uses it: one caller at a time (swtpm and the kernel's resource manager serve one
-/// command stream per connection), ESYS calls kept off the async executors.
+/// command stream per connection), in turns (``TPMTurns``: the RC-TCB's challenges and the host's own work before
+/// ring neighbours' requests), ESYS calls kept off the async executors.
 package final class HostTPM: @unchecked Sendable {
     // @unchecked Sendable: `device` is used only on `queue`, a serial queue.
     let device: TPMDevice
@@ -13,6 +14,7 @@ package final class HostTPM: @unchecked Sendable {
     package let hostId: String
     package let stateDirectory: String
     let queue = DispatchQueue(label: "smig-attest.tpm")
+    let turns = TPMTurns()
 
     /// The TCG boot event log attached to every bundle, or nil.
     package let bootLogPath: String?
@@ -27,18 +29,20 @@ package final class HostTPM: @unchecked Sendable {
 
     package var measurementLogPath: String { "\(stateDirectory)/measurements.log" }
 
-    /// Runs `body` with the device on the TPM's queue.
-    package func run<T: Sendable>(_ body: @escaping @Sendable (TPMDevice) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { [device] in continuation.resume(with: Result { try body(device) }) }
+    /// Runs `body` with the device on the TPM's queue, when it is `lane`'s turn.
+    package func run<T: Sendable>(_ lane: TPMTurns.Lane = .first, _ body: @escaping @Sendable (TPMDevice) throws -> T) async throws -> T {
+        try await turns.withTurn(lane) {
+            try await withCheckedThrowingContinuation { continuation in
+                queue.async { [device] in continuation.resume(with: Result { try body(device) }) }
+            }
         }
     }
 
-    /// Answers a challenge: a quote over `nonce` and `selection`, with the measurement log and the boot log (when
+    /// Answers a challenge (in `lane`'s turn): a quote over `nonce` and `selection`, with the measurement log and the boot log (when
     /// one is configured and readable), as an evidence bundle.
-    package func evidence(nonce: [UInt8], selection: PCRSelectionList) async throws -> EvidenceBundle {
+    package func evidence(nonce: [UInt8], selection: PCRSelectionList, lane: TPMTurns.Lane = .first) async throws -> EvidenceBundle {
         let blob = self.blob, hostId = self.hostId, logPath = measurementLogPath, bootLogPath = self.bootLogPath
-        return try await run { device in
+        return try await run(lane) { device in
             let (quote, values) = try device.withAttestationKey(blob) { ak in
                 try device.quoteWithValues(with: ak, nonce: nonce, selection: selection)
             }

@@ -7,6 +7,7 @@ import NIOCore
 package import Prometheus
 import UnixSignals
 import RegionProtocol
+package import RegionListener
 import ServiceLifecycle
 import TPMWire
 import Migration
@@ -73,7 +74,8 @@ package struct RCTCBRunner: Sendable {
         await region.setStateObserver { host, old, new in await evacuator.stateChanged(host: host, old: old, new: new) }
     }
 
-    package func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// `limits`: the listener's time-outs and connection cap per address (see ``ListenerLimits/rctcb``).
+    package func run(host: String, port: Int, limits: ListenerLimits = .rctcb, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         await wire()
         // A persistent connection per agent (and its direct challenges): N hosts need N descriptors and some.
         let needed = 2 * policy.hosts.count + 1024
@@ -82,7 +84,7 @@ package struct RCTCBRunner: Sendable {
             logger.warning("open-file limit below what the region needs", metadata: ["attest.limit": "\(limit)", "attest.needed": "\(needed)"])
         }
         let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger)
-        let app = try service.application(host: host, port: port, services: [scheduler, webhooks], onRunning: onRunning)
+        let app = try service.application(host: host, port: port, limits: limits, services: [scheduler, webhooks], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await client.shutdown()

@@ -7,6 +7,7 @@ import NIOCore
 package import Prometheus
 import RegionProtocol
 package import Policy
+package import RegionListener
 package import ServiceLifecycle
 
 /// The RC-TCB's HTTPS service (mutual TLS): enrolment (no client certificate yet), the agents' routes (agent
@@ -21,6 +22,8 @@ package struct RCTCBService: Sendable {
     package var prometheus: PrometheusCollectorRegistry?
     /// Moves VMs (gated migrations, evacuations); nil: the migration routes answer `migrate.unavailable`.
     package var evacuator: Evacuator?
+    /// The list `GET /v1/peers` serves, built once per change of the IVT.
+    let peerList = PeerListCache()
 
     /// `ekPins`: the region policy's EK pins by host id (enrolment refuses any other EK for those hosts).
     package init(directory: RegionDirectory, region: RegionState, ekPins: [String: RegionPolicy.EKPin] = [:], logger: Logger) throws(RegionError) {
@@ -33,14 +36,15 @@ package struct RCTCBService: Sendable {
                                      ekAuthorities: try directory.ekCertificateAuthorities(), ekPins: ekPins, logger: logger)
     }
 
-    /// The HTTPS application listening on `host:port` (port 0: the OS chooses; `onRunning` gets the real port).
-    package func application(host: String, port: Int, services: [any Service] = [],
+    /// The HTTPS application listening on `host:port` (port 0: the OS chooses; `onRunning` gets the real port), with
+    /// the listener's time-outs and connection cap per address (`limits`).
+    package func application(host: String, port: Int, limits: ListenerLimits = .rctcb, services: [any Service] = [],
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws(RegionError) -> some ApplicationProtocol {
         let tls = try directory.serverTLSConfiguration()
         let router = Router(context: RegionRequestContext.self)
         addRoutes(router)
         let server: HTTPServerBuilder
-        do { server = try .tls(.http1(), tlsConfiguration: tls) } catch {
+        do { server = try .hardenedTLS(tls, limits: limits, logger: logger) } catch {
             throw RegionError(.badCertificateFile, "cannot configure TLS: \(error)")
         }
         return Application(
@@ -124,6 +128,14 @@ package struct RCTCBService: Sendable {
                 return Self.json(try await region.intake(body, from: me))
             }
         }
+        // Agents: whose certificates they may serve quotes to (enrolled hosts with their AK Names; revoked hosts).
+        router.get("/v1/peers") { request, context in
+            try await Self.answer {
+                try await self.requireAgent(context)
+                let since = request.uri.queryParameters.get("since", as: Int64.self)
+                return Self.json(await region.peers(since: since, cache: peerList))
+            }
+        }
         router.post("/v1/notices") { request, context in
             try await Self.answer {
                 let me = try await self.requireAgent(context)
@@ -145,6 +157,7 @@ package struct RCTCBService: Sendable {
     }
 
     /// Requires an agent certificate whose host is enrolled with the certificate's AK and not revoked.
+    @discardableResult
     func requireAgent(_ context: RegionRequestContext) async throws -> String {
         let id = try await require(.agent, context)
         try await region.admitAgent(id.name, akName: id.akName)

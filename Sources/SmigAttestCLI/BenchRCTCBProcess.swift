@@ -17,7 +17,9 @@ final class BenchRCTCBProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.ownExecutable())
         p.arguments = ["rctcb", "serve", "--region", region, "--dir", directory, "--listen", "127.0.0.1", "--port", "0",
-                       "--port-file", portFile, "--log-level", "warning"]
+                       "--port-file", portFile, "--log-level", "warning",
+                       // One process speaks for every simulated host, all from 127.0.0.1.
+                       "--max-connections-per-address", "0"]
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = out

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Prometheus
 import Policy
+import RegionListener
 import RegionTCB
 
 /// `smig-attest rctcb …`: the Region Critical TCB.
@@ -79,6 +80,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
         @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
         @Option(help: ArgumentHelp("The VM inventory the RC-TCB moves VMs by (default: DIR/vms.sqlite, the file `vm … --state-dir DIR` writes).", valueName: "file"))
         var inventory: String?
+        @Option(name: .customLong("max-connections-per-address"),
+                help: "Connections accepted at once from one client address (0: no cap, e.g. for a load generator speaking for many hosts).")
+        var maxConnectionsPerAddress: Int = ListenerLimits.rctcb.maxConnectionsPerAddress
         @Option(name: .customLong("crash-after"), help: .hidden) var crashAfter: String?
         @Option(name: .customLong("run-after"), help: .hidden) var runAfter: String?
 
@@ -93,7 +97,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry,
                                              inventory: inventory, crashAfter: crashAfter, runAfter: runAfter)
                 let portFile = self.portFile, listen = self.listen, log = logger
-                try await runner.run(host: listen, port: port) { bound in
+                var limits = ListenerLimits.rctcb
+                limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress)
+                try await runner.run(host: listen, port: port, limits: limits) { bound in
                     log.notice("RC-TCB listening", metadata: ["attest.address": "\(listen):\(bound)"])
                     if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
                 }

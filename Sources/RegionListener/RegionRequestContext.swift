@@ -3,10 +3,11 @@ import NIOCore
 import NIOSSL
 import X509
 import SwiftASN1
-import RegionProtocol
+package import RegionProtocol
 
-/// The request context of the RC-TCB's routes: Hummingbird's, plus the connection's channel so a route can read
-/// the client certificate the TLS handshake verified against the region CA.
+/// The request context of the region's routes (the RC-TCB's and the agents' quote endpoint): Hummingbird's, plus
+/// the connection's channel so a route can read the client certificate the TLS handshake verified against the
+/// region CA.
 package struct RegionRequestContext: RequestContext {
     package var coreContext: CoreRequestContextStorage
     let channel: any Channel
@@ -17,7 +18,7 @@ package struct RegionRequestContext: RequestContext {
     }
 
     /// The identity named by the client certificate (already verified against the region CA by TLS), if any.
-    func peerIdentity() async -> RegionIdentity? {
+    package func peerIdentity() async -> RegionIdentity? {
         guard let peer = try? await channel.nioSSL_peerCertificate().get(),
               let der = try? peer.toDERBytes() else { return nil }
         if let known = PeerIdentityCache.shared.identity(der) { return known }
