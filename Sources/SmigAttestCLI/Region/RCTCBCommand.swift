@@ -79,8 +79,6 @@ package struct RCTCBCommand: AsyncParsableCommand {
         @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
         @Option(help: ArgumentHelp("The VM inventory the RC-TCB moves VMs by (default: DIR/vms.sqlite, the file `vm … --state-dir DIR` writes).", valueName: "file"))
         var inventory: String?
-        @Option(name: .customLong("crash-after"), help: .hidden) var crashAfter: String?
-        @Option(name: .customLong("run-after"), help: .hidden) var runAfter: String?
 
         package init() {}
 
@@ -91,7 +89,7 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry,
-                                             inventory: inventory, crashAfter: crashAfter, runAfter: runAfter)
+                                             inventory: inventory)
                 let portFile = self.portFile, listen = self.listen, log = logger
                 try await runner.run(host: listen, port: port) { bound in
                     log.notice("RC-TCB listening", metadata: ["attest.address": "\(listen):\(bound)"])
