@@ -37,6 +37,11 @@ package enum HostVerdict: Sendable, Hashable {
     /// The evacuation is over without emptying the host (nothing is left to move, or the policy resumed its VMs in
     /// place after it proved good): the host takes the state its latest verdict gave it (``IVTRow/verdictState``).
     case evacuationEnded(detail: String)
+    /// The enrolment's and the operator's steps: a new AK enrolled, the host revoked, the host re-admitted. Each is
+    /// its own audit event (kind `enrolled`, `revoked`, `readmitted`), written whether or not the state changes.
+    case enrolled(detail: String)
+    case revoked
+    case readmitted(detail: String)
 
     /// The state this verdict would give a host that is not being evacuated.
     package var state: HostState {
@@ -48,7 +53,18 @@ package enum HostVerdict: Sendable, Hashable {
         case .stale: .stale
         case .evacuating: .evacuating
         case .evacuated: .evacuated
-        case .evacuationEnded: .unknown
+        case .evacuationEnded, .enrolled, .readmitted: .unknown
+        case .revoked: .untrusted
+        }
+    }
+
+    /// The audit event kind of a verdict that is an event of its own, whatever it does to the state.
+    var ownEvent: String? {
+        switch self {
+        case .enrolled: "enrolled"
+        case .revoked: "revoked"
+        case .readmitted: "readmitted"
+        default: nil
         }
     }
 }
@@ -99,6 +115,9 @@ package enum HostTransition {
             row.measuredBy = "rc-tcb"
         case .stale, .evacuating, .evacuated, .evacuationEnded:
             row.verdictState = old.verdictState
+        case .enrolled, .readmitted, .revoked:
+            // A new AK (or none) starts a new history: no verdict about it yet.
+            row.verdictState = nil
         }
         let new = nextState(old, verdict)
         if new != old.state || (new == verdict.state && !isEvacuation(old.state)) {
@@ -112,13 +131,22 @@ package enum HostTransition {
                 (row.failureCode, row.failureDetail) = (cause ?? old.failureCode, detail ?? old.failureDetail)
             case .evacuationEnded(let detail):
                 if new == .trusted { (row.failureCode, row.failureDetail) = (nil, detail) }
+            case .enrolled, .readmitted: (row.failureCode, row.failureDetail) = (nil, nil)
+            case .revoked: (row.failureCode, row.failureDetail) = ("enrol.revoked", "revoked by the operator")
             }
         }
         row.state = new
         row.version = old.version + 1
         row.updatedAt = now
-        let event = new == old.state ? nil
+        var event = new == old.state ? nil
             : TransitionEvent(kind: "state", old: old.state, new: new, code: row.failureCode, detail: row.failureDetail)
+        if let kind = verdict.ownEvent {
+            let detail: String? = switch verdict {
+            case .enrolled(let d), .readmitted(let d): d
+            default: nil
+            }
+            event = TransitionEvent(kind: kind, old: old.state, new: new, code: row.failureCode, detail: detail)
+        }
         return Result(row: row, event: event)
     }
 
@@ -128,6 +156,9 @@ package enum HostTransition {
         switch verdict {
         case .evacuating: return .evacuating
         case .evacuated: return .evacuated
+        case .enrolled, .readmitted, .revoked:
+            // An evacuation in progress is the evacuation's to end; the revocation flag and the AK change anyway.
+            return old == .evacuating ? .evacuating : verdict.state
         case .evacuationEnded:
             guard isEvacuation(old) else { return old }
             // A reboot not yet followed by a replaying boot log is still a reboot.

@@ -116,12 +116,11 @@ extension IVTStore {
         try write { db in
             try db.execute(sql: """
                 UPDATE host SET ak_public = ?, ak_name = ?, ek_certificate = ?, ek_name = ?, ek_cert_sha256 = ?, enrolled_at = ?, revoked = 0,
-                    readmitted_ek = NULL, state = 'unknown', version = version + 1, updated_at = ? WHERE id = ?
-                """, arguments: [Data(akPublic), akName, ekCertificate, ekName, ekCertificateSHA256, now.timeIntervalSince1970,
-                                 now.timeIntervalSince1970, host])
+                    readmitted_ek = NULL WHERE id = ?
+                """, arguments: [Data(akPublic), akName, ekCertificate, ekName, ekCertificateSHA256, now.timeIntervalSince1970, host])
             guard db.changesCount == 1 else { throw RegionError(.unknownHost, "host \(host) is not in the IVT") }
             let ek = ekName.map { "EK name \($0), " } ?? ""
-            try Self.audit(db, now, host: host, kind: "enrolled", old: nil, new: nil, code: nil, detail: "AK \(akName); \(ek)EK \(ekCertificate)")
+            _ = try Self.transition(db, .enrolled(detail: "AK \(akName); \(ek)EK \(ekCertificate)"), host: host, now: now)
         }
     }
 
@@ -148,11 +147,10 @@ extension IVTStore {
                 }
             }
             try db.execute(sql: """
-                UPDATE host SET revoked = 0, ak_public = NULL, ak_name = NULL, ek_certificate = NULL, enrolled_at = NULL, readmitted_ek = ?,
-                    state = 'unknown', failure_code = NULL, failure_detail = NULL, version = version + 1, updated_at = ? WHERE id = ?
-                """, arguments: [allowance.stored, now.timeIntervalSince1970, host])
-            try Self.audit(db, now, host: host, kind: "readmitted", old: nil, new: HostState.unknown.rawValue, code: nil,
-                           detail: "may enrol with \(allowance.summary)")
+                UPDATE host SET revoked = 0, ak_public = NULL, ak_name = NULL, ek_certificate = NULL, enrolled_at = NULL, readmitted_ek = ?
+                WHERE id = ?
+                """, arguments: [allowance.stored, host])
+            _ = try Self.transition(db, .readmitted(detail: "may enrol with \(allowance.summary)"), host: host, now: now)
             return allowance
         }
     }

@@ -174,22 +174,25 @@ package final class IVTStore: Sendable {
     /// Applies a verdict to a host's row by ``HostTransition`` in one transaction: the old row is read, the new row
     /// and its audit event are written, and what was written is returned. Nil for a host that is not in the table.
     package func transition(_ verdict: HostVerdict, host: String, now: Date = Date()) throws(RegionError) -> Applied? {
-        try write { db in
-            guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
-            let old = try Self.decodeRow(r)
-            let t = HostTransition.apply(verdict, to: old, now: now)
-            try Self.write(t.row, db)
-            var seq: Int64?
-            if let e = t.event {
-                try Self.audit(db, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
-                seq = db.lastInsertedRowID
-            }
-            // Read back within the transaction: the row as stored (dates as the table keeps them) is what callers hold.
-            guard let written = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else {
-                throw RegionError(.storeFailed, "table host, row \(host): gone within its own transaction")
-            }
-            return Applied(old: old.state, row: try Self.decodeRow(written), eventSeq: seq)
+        try write { db in try Self.transition(db, verdict, host: host, now: now) }
+    }
+
+    /// ``transition(_:host:now:)`` inside a transaction that also writes other columns (enrolment, revocation).
+    static func transition(_ db: Database, _ verdict: HostVerdict, host: String, now: Date) throws -> Applied? {
+        guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
+        let old = try Self.decodeRow(r)
+        let t = HostTransition.apply(verdict, to: old, now: now)
+        try Self.write(t.row, db)
+        var seq: Int64?
+        if let e = t.event {
+            try Self.audit(db, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
+            seq = db.lastInsertedRowID
         }
+        // Read back within the transaction: the row as stored (dates as the table keeps them) is what callers hold.
+        guard let written = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else {
+            throw RegionError(.storeFailed, "table host, row \(host): gone within its own transaction")
+        }
+        return Applied(old: old.state, row: try Self.decodeRow(written), eventSeq: seq)
     }
 
     /// What ``transition(_:host:now:)`` changed: the state before, the row after, and the number of the audit event
@@ -334,10 +337,9 @@ package final class IVTStore: Sendable {
     /// Revokes a host: its certificate is refused from then on and it must enrol again.
     package func revoke(host: String, now: Date = Date()) throws(RegionError) {
         try write { db in
-            try db.execute(sql: "UPDATE host SET revoked = 1, state = 'untrusted', failure_code = 'enrol.revoked', failure_detail = 'revoked by the operator', version = version + 1, updated_at = ? WHERE id = ?",
-                           arguments: [now.timeIntervalSince1970, host])
+            try db.execute(sql: "UPDATE host SET revoked = 1 WHERE id = ?", arguments: [host])
             guard db.changesCount == 1 else { throw RegionError(.unknownHost, "host \(host) is not in the IVT") }
-            try Self.audit(db, now, host: host, kind: "revoked", old: nil, new: HostState.untrusted.rawValue, code: "enrol.revoked", detail: nil)
+            _ = try Self.transition(db, .revoked, host: host, now: now)
         }
     }
 

@@ -11,6 +11,7 @@ struct HostTransitionTests {
 
     enum V: String, CaseIterable, Sendable {
         case trusted, rebooted, untrusted, untrustedNoQuote, unreachable, staleOld, staleFresh, evacuating, evacuated, ended
+        case enrolled, revoked, readmitted
 
         var verdict: HostVerdict {
             switch self {
@@ -25,6 +26,9 @@ struct HostTransitionTests {
             case .evacuating: .evacuating(cause: "golden.digest-not-allowed", detail: "cause")
             case .evacuated: .evacuated(cause: nil, detail: nil)
             case .ended: .evacuationEnded(detail: "proved good again")
+            case .enrolled: .enrolled(detail: "AK 000b…")
+            case .revoked: .revoked
+            case .readmitted: .readmitted(detail: "may enrol with the same EK")
             }
         }
     }
@@ -43,6 +47,8 @@ struct HostTransitionTests {
         case .evacuating: return .evacuating
         case .evacuated: return .evacuated
         case .ended: return [.evacuating, .evacuated].contains(old) ? (verdictState ?? .unknown) : old
+        case .enrolled, .readmitted: return old == .evacuating ? .evacuating : .unknown
+        case .revoked: return old == .evacuating ? .evacuating : .untrusted
         default: break
         }
         switch old {
@@ -76,8 +82,11 @@ struct HostTransitionTests {
         let r = HostTransition.apply(v.verdict, to: before, now: Self.now)
         let want = Self.expected(old, v, verdictState: .trusted)
         #expect(r.row.state == want, "\(old) + \(v) → \(r.row.state), want \(want)")
-        // One audit event exactly when the state changed, naming both states and the row's reason.
-        if want == old {
+        // One audit event exactly when the state changed, naming both states and the row's reason; enrolment,
+        // revocation and readmission are always an event of their own kind.
+        if [.enrolled, .revoked, .readmitted].contains(v) {
+            #expect(r.event?.kind == v.rawValue && r.event?.old == old && r.event?.new == want)
+        } else if want == old {
             #expect(r.event == nil)
         } else {
             #expect(r.event == TransitionEvent(kind: "state", old: old, new: want, code: r.row.failureCode, detail: r.row.failureDetail))
@@ -94,7 +103,7 @@ struct HostTransitionTests {
         // The latest verdict's own state is kept beside the row's state.
         let verdictStates: [V: HostState] = [.trusted: .trusted, .rebooted: .rebooted, .untrusted: .untrusted, .untrustedNoQuote: .untrusted,
                                             .unreachable: .unreachable]
-        #expect(r.row.verdictState == (verdictStates[v] ?? .trusted))
+        #expect(r.row.verdictState == ([.enrolled, .revoked, .readmitted].contains(v) ? nil : verdictStates[v] ?? .trusted))
         // The reason: an evacuation keeps its cause; a state a verdict did not change keeps its reason.
         if want == old, [.evacuating, .evacuated].contains(old) || v.verdict.state != want {
             #expect(r.row.failureCode == before.failureCode && r.row.failureDetail == before.failureDetail, "\(old) + \(v)")
