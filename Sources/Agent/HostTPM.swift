@@ -38,8 +38,8 @@ package final class HostTPM: @unchecked Sendable {
         }
     }
 
-    /// Answers a challenge (in `lane`'s turn): a quote over `nonce` and `selection`, with the measurement log and the boot log (when
-    /// one is configured and readable), as an evidence bundle.
+    /// Answers a challenge (in `lane`'s turn): a quote over `nonce` and `selection`, with the measurement log and the
+    /// boot log (when one is configured and readable), as an evidence bundle.
     package func evidence(nonce: [UInt8], selection: PCRSelectionList, lane: TPMTurns.Lane = .first) async throws -> EvidenceBundle {
         let blob = self.blob, hostId = self.hostId, logPath = measurementLogPath, bootLogPath = self.bootLogPath
         return try await run(lane) { device in
