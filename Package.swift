@@ -266,6 +266,14 @@ let package = Package(
         ),
         // Test tool: one orchestrated migration that SIGKILLs itself after a given step (crash-recovery tests).
         .executableTarget(name: "smig-migration-crash", dependencies: ["Migration"], path: "Tests/MigrationCrashTool", swiftSettings: upcoming),
+        // Test tool: the RC-TCB with a step hook injected into its decision engine (a crash or a command after a
+        // given evacuation step) for the evacuation tests. Not shipped: `rctcb serve` has no such option.
+        .executableTarget(
+            name: "smig-rctcb-hooked",
+            dependencies: ["RegionTCB", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/RCTCBHookTool",
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "MigrationTests", dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "RegionTests",

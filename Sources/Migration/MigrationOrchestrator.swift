@@ -228,6 +228,18 @@ package struct MigrationOrchestrator: Sendable {
         try inventory.setVM(name, host: host.name, state: .paused, why: why)
     }
 
+    /// Lets a VM held paused where it is run again (its record says `running`).
+    package func resumeVM(_ name: String, why: String) async throws {
+        let record = try inventory.vm(named: name)
+        guard record.state == .paused else {
+            throw MigrationError(.wrongState, "VM \(name) is \(record.state.rawValue), not paused")
+        }
+        let host = try inventory.host(named: record.host)
+        let d = driver(for: host)
+        _ = try await d.resume(d.instance(of: name, on: host, port: nil))
+        try inventory.setVM(name, host: host.name, state: .running, why: why)
+    }
+
     /// A port of `host`'s range that no open migration reserved and nothing listens on.
     func freePort(on host: MigrationHost) throws -> Int {
         let reserved = try inventory.reservedPorts(host: host.name)

@@ -119,11 +119,22 @@ public struct RegionPolicy: Sendable, Hashable {
         case pause, keepRunning = "keep-running", shutdown
     }
 
+    /// What happens to the VMs held paused on a host that was evacuated because it fell silent (`unreachable`)
+    /// and later answered the RC-TCB's own challenge with evidence that verified `trusted`.
+    public enum SilentRecovered: String, Sendable, Hashable, CaseIterable {
+        /// The host leaves `evacuating` for `trusted`; its paused VMs run again where they are.
+        case resumeInPlace = "resume-in-place"
+        /// The host leaves `evacuating` for `trusted`; its paused VMs stay paused until the operator resumes them
+        /// (the default: nobody watched that host while it was silent).
+        case keepPaused = "keep-paused"
+    }
+
     /// How evacuations run (`evacuation:`).
     public struct EvacuationSettings: Sendable, Hashable {
         /// VMs of one host moved at the same time.
         public var maxParallel: Int = 4
         public var noTarget: NoTarget = .pause
+        public var silentRecovered: SilentRecovered = .keepPaused
         public init() {}
     }
 
@@ -321,10 +332,13 @@ public struct RegionPolicy: Sendable, Hashable {
             if let n = fields["auto-converge"] { migration.autoConverge = try source.bool(n, what: "migration.auto-converge") }
         }
         if let node = top["evacuation"] {
-            let fields = try source.mapping(node, what: "evacuation", allowed: ["max-parallel", "no-target"])
+            let fields = try source.mapping(node, what: "evacuation", allowed: ["max-parallel", "no-target", "silent-recovered"])
             if let n = fields["max-parallel"] { evacuation.maxParallel = try source.int(n, what: "evacuation.max-parallel", range: 1...64) }
             if let n = fields["no-target"] {
                 evacuation.noTarget = try source.word(n, what: "evacuation.no-target", NoTarget.allCases.map { ($0.rawValue, $0) })
+            }
+            if let n = fields["silent-recovered"] {
+                evacuation.silentRecovered = try source.word(n, what: "evacuation.silent-recovered", SilentRecovered.allCases.map { ($0.rawValue, $0) })
             }
         }
         if let node = top["webhooks"] {

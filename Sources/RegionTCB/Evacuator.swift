@@ -28,8 +28,11 @@ extension RegionError.Code {
 ///    by the verdict itself (untrusted/unreachable), the copy on it never runs, and the next candidate is tried.
 ///
 /// With no candidate left the policy's `evacuation.no-target` decides (pause at the source, keep running, or
-/// shut down) and the operator is told. Every step is an audit event in the IVT. The operator's gated
-/// `migrate` goes through the same steps for one VM and one target.
+/// shut down) and the operator is told. A target whose incoming migration ports are all taken is waited for,
+/// never given up. Every step is an audit event in the IVT; the verdict that caused an evacuation is kept in its
+/// ``EvacuationRecord``. A host evacuated because it fell silent that verifies `trusted` again leaves
+/// `evacuating` as `evacuation.silent-recovered` says. The operator's gated `migrate` goes through the same
+/// steps for one VM and one target.
 package actor Evacuator {
     /// Steps of one VM's move, as audit event kinds (`evacuation.*` in the IVT's event table).
     package enum Step: String, Sendable, CaseIterable {
@@ -43,7 +46,10 @@ package actor Evacuator {
         case resumed = "evacuation.resumed"
         case migrationFailed = "evacuation.migration-failed"
         case noTarget = "evacuation.no-target"
+        case waitingForPort = "evacuation.waiting-for-port"
         case finished = "evacuation.finished"
+        /// A host evacuated while silent verified `trusted` again; its evacuation ended.
+        case recovered = "evacuation.recovered"
     }
 
     package struct Outcome: Codable, Sendable, Hashable {
@@ -65,25 +71,24 @@ package actor Evacuator {
     let orchestrator: MigrationOrchestrator
     let policy: RegionPolicy
     let logger: Logger
+    package let records: EvacuationRecords
+    let ports = MigrationPortSlots()
     var active: Set<String> = []
     /// VMs waiting for a target (the operator was told once).
     var held: Set<String> = []
-    /// Test hooks: right after the named step (an evacuation step or a migration step) the RC-TCB kills itself
-    /// (`crashAfter`), or runs a shell command and waits for it (`runAfter`, "STEP=COMMAND").
-    let crashAfter: String?
-    let runAfter: (step: String, command: String)?
+    /// Called right after each step (an evacuation step or a migration step) is committed. The product passes
+    /// none; tests inject one (a crash, an attack at that moment) through their own executable.
+    let stepHook: (@Sendable (String) -> Void)?
 
-    package init(region: RegionState, orchestrator: MigrationOrchestrator, policy: RegionPolicy, logger: Logger, crashAfter: String? = nil,
-                runAfter: String? = nil) {
-        self.runAfter = runAfter.flatMap { spec in
-            spec.firstIndex(of: "=").map { (String(spec[..<$0]), String(spec[spec.index(after: $0)...])) }
-        }
+    package init(region: RegionState, orchestrator: MigrationOrchestrator, policy: RegionPolicy, logger: Logger,
+                stepHook: (@Sendable (String) -> Void)? = nil) throws(RegionError) {
         self.region = region
         self.store = region.store
+        self.records = try EvacuationRecords(store: region.store)
         self.orchestrator = orchestrator
         self.policy = policy
         self.logger = logger
-        self.crashAfter = crashAfter
+        self.stepHook = stepHook
     }
 
     /// The migration parameters of the region policy.
@@ -115,6 +120,7 @@ package actor Evacuator {
     /// After a restart: finishes what the inventory shows half done (a copy on a host that may not run it stays
     /// paused), then takes up every evacuation that is due.
     package func resumeAfterRestart() async {
+        warnAboutPortRanges()
         let recovery = Recovery(orchestrator: orchestrator) { host in await self.attestNow(host, reason: "recovery after an RC-TCB restart") }
         do {
             for a in try await recovery.run() where a.action != "verified" {
@@ -146,13 +152,17 @@ package actor Evacuator {
         defer { active.remove(host) }
         guard let row = try? store.row(host) else { return }
         let vms = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
-        let cause = row.failureCode
+        let open = try? records.current(host: host)
+        // A host evacuated because it fell silent may have proved good again since.
+        if row.state == .evacuating, let open, open.causedBySilence, await recoverIfTrusted(host, evacuation: open) { return }
         // A host without VMs has nothing to evacuate: it keeps its verdict (`untrusted`, `unreachable`). Only a
         // host whose last VM left during recovery is closed as `evacuated`.
         if vms.isEmpty {
             if row.state == .evacuating {
-                _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause, detail: row.failureDetail)
-                audit(host, .finished, code: cause, "no VM left")
+                let cause = open ?? (try? openRecord(row))
+                _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause?.causeCode, detail: cause?.causeDetail)
+                try? records.close(host: host, outcome: "evacuated", detail: "no VM left")
+                audit(host, .finished, code: cause?.causeCode, "no VM left")
             }
             return
         }
@@ -161,10 +171,17 @@ package actor Evacuator {
            !vms.contains(where: { !candidates(for: $0.name, excluding: [host]).isEmpty }) {
             return
         }
-        if row.state != .evacuating {
-            _ = try? await region.setEvacuationState(.evacuating, host: host, code: cause, detail: row.failureDetail)
+        // The verdict that caused the evacuation is recorded once, when it begins; later verdicts do not change it.
+        let record: EvacuationRecord
+        do { record = try open ?? openRecord(row) } catch {
+            logger.error("cannot record the evacuation", metadata: ["attest.host": "\(host)", "attest.reason": "\(error)"])
+            return
         }
-        audit(host, .started, code: cause, "\(vms.count) VM(s): \(vms.map(\.name).joined(separator: ", "))")
+        let cause = record.causeCode
+        if row.state != .evacuating {
+            _ = try? await region.setEvacuationState(.evacuating, host: host, code: cause, detail: record.causeDetail)
+        }
+        audit(host, .started, code: cause, "\(vms.count) VM(s): \(vms.map(\.name).joined(separator: ", ")); cause: \(record.causeState) \(cause ?? "-"): \(record.causeDetail ?? "")")
         logger.notice("evacuating host", metadata: ["attest.host": "\(host)", "attest.vms": "\(vms.count)", "attest.code": "\(cause ?? "-")"])
 
         var outcomes: [Outcome] = []
@@ -180,7 +197,8 @@ package actor Evacuator {
         refreshPlacement()
         let left = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
         if left.isEmpty {
-            _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause, detail: row.failureDetail)
+            _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause, detail: record.causeDetail)
+            try? records.close(host: host, outcome: "evacuated", detail: outcomes.map { "\($0.vm) → \($0.target ?? $0.result)" }.joined(separator: ", "))
             audit(host, .finished, code: cause, outcomes.map { "\($0.vm) → \($0.target ?? $0.result)" }.joined(separator: ", "))
             checkpoint(Step.finished.rawValue)
         } else {
@@ -275,10 +293,23 @@ package actor Evacuator {
 
     // MARK: One move
 
-    /// Challenge, migrate paused, re-attest, resume. A failure leaves the VM at the source and says why.
+    /// Challenge, migrate paused, re-attest, resume, holding one of the target's incoming migration ports
+    /// throughout (waiting for one when all are taken). A failure leaves the VM at the source and says why.
     func move(_ vm: String, to target: String, source: String) async -> Result<Outcome, RegionError> {
         let started = ContinuousClock.now
         audit(source, .targetChosen, code: nil, "\(vm) → \(target)")
+        let capacity = (try? orchestrator.inventory.host(named: target))?.ports.count ?? 1
+        let store = self.store
+        await ports.acquire(target, capacity: capacity) {
+            try? store.audit(host: source, kind: Step.waitingForPort.rawValue, code: nil,
+                             detail: "\(vm) → \(target): all \(capacity) incoming migration port(s) of \(target) are taken; waiting for one")
+        }
+        let result = await moveHoldingPort(vm, to: target, source: source, started: started)
+        await ports.release(target)
+        return result
+    }
+
+    func moveHoldingPort(_ vm: String, to target: String, source: String, started: ContinuousClock.Instant) async -> Result<Outcome, RegionError> {
         if policy.targets.rechallengeBeforeMove {
             guard await attestNow(target, reason: "before receiving \(vm)") else {
                 let row = try? store.row(target)
@@ -291,7 +322,7 @@ package actor Evacuator {
         audit(target, .migrationStarted, code: nil, "\(vm): \(source) → \(target), destination paused")
         let report: MigrationReport
         do {
-            report = try await orchestrator.migrate(vm: vm, to: target, resume: false, afterStep: { step in self.checkpointNow(step.rawValue) })
+            report = try await migrateWhenAPortIsFree(vm, to: target)
         } catch {
             audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): \(error)")
             return .failure(RegionError(.migrateFailed, "migration of \(vm) to \(target) failed: \(error)"))
@@ -352,6 +383,14 @@ package actor Evacuator {
 
     // MARK: Helpers
 
+    /// Opens the host's evacuation record with the verdict its row holds now (`untrusted` or `unreachable`; a
+    /// host already `evacuating` without a record is judged by its failure code).
+    func openRecord(_ row: IVTRow) throws(RegionError) -> EvacuationRecord {
+        var state = row.state
+        if state == .evacuating || state == .evacuated { state = row.failureCode == "host.unreachable" ? .unreachable : .untrusted }
+        return try records.open(host: row.host, state: state, code: row.failureCode, detail: row.failureDetail)
+    }
+
     /// A direct challenge now; true if the host is `trusted` after it.
     func attestNow(_ host: String, reason: String) async -> Bool {
         guard let cfg = await region.config(host) else { return false }
@@ -373,16 +412,7 @@ package actor Evacuator {
 
     func checkpoint(_ step: String) { checkpointNow(step) }
 
-    nonisolated func checkpointNow(_ step: String) {
-        if let crashAfter, crashAfter == step { kill(getpid(), SIGKILL) }
-        if let runAfter, runAfter.step == step {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", runAfter.command]
-            try? p.run()
-            p.waitUntilExit()
-        }
-    }
+    nonisolated func checkpointNow(_ step: String) { stepHook?(step) }
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18

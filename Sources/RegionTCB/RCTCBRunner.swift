@@ -25,8 +25,10 @@ package struct RCTCBRunner: Sendable {
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
     package static let selection = "sha256:0-7,15"
 
+    /// `stepHook` is called after every evacuation and migration step; only tests pass one (through their own
+    /// executable, `smig-rctcb-hooked`), never the product.
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
-                inventory: String? = nil, crashAfter: String? = nil, runAfter: String? = nil) throws {
+                inventory: String? = nil, stepHook: (@Sendable (String) -> Void)? = nil) throws {
         try directory.requireInitialised()
         let text: String
         do { text = try String(contentsOfFile: regionFile, encoding: .utf8) } catch {
@@ -59,7 +61,7 @@ package struct RCTCBRunner: Sendable {
         let orchestrator = MigrationOrchestrator(
             inventory: try VMInventory(path: inventory ?? directory.inventory),
             qemu: QEMUDriver(configuration: .init(tuning: Evacuator.tuning(policy.migration))), logger: logger)
-        evacuator = Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, crashAfter: crashAfter, runAfter: runAfter)
+        evacuator = try Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, stepHook: stepHook)
         webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
         let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })
         service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, logger: logger)

@@ -106,6 +106,13 @@ package struct RCTCBService: Sendable {
                 return Self.json(try await evacuator.migrate(vm: body.vm, to: body.target))
             }
         }
+        router.get("/v1/evacuations") { _, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                guard let evacuator else { throw RegionError(.migrateFailed, "this RC-TCB has no VM inventory") }
+                return Self.json(try evacuator.records.all())
+            }
+        }
         router.get("/v1/vms") { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)

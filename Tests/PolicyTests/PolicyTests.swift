@@ -77,6 +77,15 @@ struct PolicyDecodingTests {
         #expect(region.rcTCB == .init(address: "10.0.0.10", port: 8443))
     }
 
+    @Test func silentRecoveryDefaultsToKeepingTheVMsPaused() throws {
+        #expect(try RegionPolicy(yaml: validRegion, file: "r.yaml").evacuation.silentRecovered == .keepPaused)
+        let resume = try RegionPolicy(yaml: validRegion + "evacuation:\n  max-parallel: 2\n  silent-recovered: resume-in-place\n", file: "r.yaml")
+        #expect(resume.evacuation.silentRecovered == .resumeInPlace)
+        #expect(resume.evacuation.maxParallel == 2)
+        let keep = try RegionPolicy(yaml: validRegion + "evacuation: {silent-recovered: keep-paused}\n", file: "r.yaml")
+        #expect(keep.evacuation.silentRecovered == .keepPaused)
+    }
+
     @Test func documentKindIsDetected() throws {
         guard case .region = try PolicyDocument(yaml: validRegion, file: "r.yaml") else {
             Issue.record("expected a region")
@@ -182,6 +191,10 @@ let brokenCases: [BrokenCase] = [
     .init("golden: two documents", validGolden + "---\n" + validGolden,
           .documentCount, "bad.yaml:1:1: error: the file holds more than one YAML document; a policy is one"),
     // --- region ---
+    .init("region: misspelt evacuation key", validRegion + "evacuation:\n  silent-recoverd: keep-paused\n",
+          .unknownKey, "bad.yaml:22:3: error: unknown key 'silent-recoverd' in evacuation", hint: "did you mean 'silent-recovered'?"),
+    .init("region: unknown silent-recovered action", validRegion + "evacuation:\n  silent-recovered: resume\n",
+          .badValue, "bad.yaml:22:21: error: 'resume' is not a valid evacuation.silent-recovered"),
     .init("region: duplicate host id", replacing(validRegion, "{id: host-c, address: 10.0.0.13", "{id: host-a, address: 10.0.0.13"),
           .duplicateHost, "bad.yaml:8:10: error: duplicate host id 'host-a'", hint: "first declared at line 6; host ids must be unique"),
     .init("region: duplicate address and port", replacing(validRegion, "address: 10.0.0.13", "address: 10.0.0.12"),

@@ -164,7 +164,7 @@ struct EvacuationLiveTests {
         let evil = r.dir.appendingPathComponent("evil.bin").path
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: evil))
         r.server?.stop()
-        try r.startServer(["--run-after", "evacuation.migrated=cp \(evil) \(r.hosts[1].hypervisor); sleep 1.5"])
+        try r.startServer(hook: ["--run-after", "evacuation.migrated=cp \(evil) \(r.hosts[1].hypervisor); sleep 1.5"])
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-r", on: "host-1")
@@ -198,7 +198,7 @@ struct EvacuationCrashTests {
         let r = try LiveRegion(hosts: 2)
         defer { r.killGuests() }
         r.server?.stop()
-        try r.startServer(["--crash-after", step])
+        try r.startServer(hook: ["--crash-after", step])
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-k", on: "host-1")

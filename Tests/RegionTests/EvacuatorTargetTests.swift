@@ -56,7 +56,7 @@ struct EvacuatorTargetTests {
         }
         try inventory.addVM(VMDescription(name: "big", memoryMiB: 48, bootImage: "/nonexistent.img"), host: "host-1", state: .running)
         try inventory.addVM(VMDescription(name: "resident", memoryMiB: 32, bootImage: "/nonexistent.img"), host: "host-4", state: .running)
-        let evacuator = Evacuator(region: region, orchestrator: MigrationOrchestrator(inventory: inventory), policy: policy, logger: Logger(label: "test"))
+        let evacuator = try Evacuator(region: region, orchestrator: MigrationOrchestrator(inventory: inventory), policy: policy, logger: Logger(label: "test"))
         return Fixture(evacuator: evacuator, store: store, inventory: inventory)
     }
 

@@ -38,12 +38,14 @@ final class LiveRegion: @unchecked Sendable {
     /// The network namespace of the last host, when the region was made with one.
     let netns: NetworkNamespace?
 
-    /// Starts `rctcb serve` on the region's fixed port (agents keep its URL across RC-TCB restarts).
-    func startServer(_ extra: [String] = []) throws {
+    /// Starts `rctcb serve` on the region's fixed port (agents keep its URL across RC-TCB restarts); with `hook`
+    /// (`--crash-after STEP` or `--run-after STEP=COMMAND`), the test-only `smig-rctcb-hooked` instead.
+    func startServer(_ extra: [String] = [], hook: [String] = []) throws {
         let portFile = dir.appendingPathComponent("rctcb.port").path
         try? FileManager.default.removeItem(atPath: portFile)
-        server = try Daemon(binary, ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile,
-                                     "--listen", netns == nil ? "127.0.0.1" : "0.0.0.0"] + extra,
+        let serve = ["--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile,
+                     "--listen", netns == nil ? "127.0.0.1" : "0.0.0.0"] + extra
+        server = try Daemon(hook.isEmpty ? binary : try TestBinaries.rctcbHooked(), hook.isEmpty ? ["rctcb", "serve"] + serve : hook + serve,
                             log: dir.appendingPathComponent("rctcb-\(UUID().uuidString.prefix(8)).log"))
         url = "https://127.0.0.1:\(try server!.waitForPort(file: portFile))"
     }

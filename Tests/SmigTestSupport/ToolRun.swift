@@ -44,4 +44,13 @@ public enum TestBinaries {
         }
         throw NotFound(description: "smig-attest not found near \(exe); run `swift build` first or set SMIG_ATTEST_BIN")
     }
+
+    /// The test-only RC-TCB with an injected step hook (`Tests/RCTCBHookTool`), built beside `smig-attest`.
+    public static func rctcbHooked() throws -> String {
+        let path = URL(fileURLWithPath: try smigAttest()).deletingLastPathComponent().appendingPathComponent("smig-rctcb-hooked").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw NotFound(description: "\(path) not found; run `swift build --product smig-rctcb-hooked` first")
+        }
+        return path
+    }
 }

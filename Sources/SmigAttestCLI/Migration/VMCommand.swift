@@ -8,7 +8,7 @@ package struct VMCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "vm",
         abstract: "Start or stop a VM; declare the hosts VMs run on. (Moving a VM is the RC-TCB's: see `migrate`.)",
-        subcommands: [VMStartCommand.self, VMStopCommand.self, VMHostCommand.self])
+        subcommands: [VMStartCommand.self, VMStopCommand.self, VMResumeCommand.self, VMHostCommand.self])
 
     package init() {}
 }

@@ -83,8 +83,6 @@ package struct RCTCBCommand: AsyncParsableCommand {
         @Option(name: .customLong("max-connections-per-address"),
                 help: "Connections accepted at once from one client address (0: no cap, e.g. for a load generator speaking for many hosts).")
         var maxConnectionsPerAddress: Int = ListenerLimits.rctcb.maxConnectionsPerAddress
-        @Option(name: .customLong("crash-after"), help: .hidden) var crashAfter: String?
-        @Option(name: .customLong("run-after"), help: .hidden) var runAfter: String?
 
         package init() {}
 
@@ -95,7 +93,7 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry,
-                                             inventory: inventory, crashAfter: crashAfter, runAfter: runAfter)
+                                             inventory: inventory)
                 let portFile = self.portFile, listen = self.listen, log = logger
                 var limits = ListenerLimits.rctcb
                 limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress)
