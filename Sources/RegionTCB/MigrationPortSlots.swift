@@ -1,13 +1,15 @@
 /// Incoming-migration ports per target host: a move into a host holds one of its ports from the challenge before
 /// the move until the migration is closed (resumed, rolled back or abandoned). A move finding every port of its
 /// target taken waits for one, first come first served; it is never a reason to give up a trusted target.
-actor MigrationPortSlots {
-    var inUse: [String: Int] = [:]
+package actor MigrationPortSlots {
+    package private(set) var inUse: [String: Int] = [:]
     var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    package init() {}
 
     /// Takes one of `capacity` ports of `host`: at once when one is free, else after `whenWaiting` (told once)
     /// and a wait for the next release.
-    func acquire(_ host: String, capacity: Int, whenWaiting: @Sendable () -> Void) async {
+    package func acquire(_ host: String, capacity: Int, whenWaiting: @Sendable () -> Void) async {
         if inUse[host, default: 0] < max(capacity, 1) {
             inUse[host, default: 0] += 1
             return
@@ -18,7 +20,7 @@ actor MigrationPortSlots {
     }
 
     /// Gives a port of `host` back: to the first move waiting for one, or to the pool.
-    func release(_ host: String) {
+    package func release(_ host: String) {
         if var queue = waiting[host], !queue.isEmpty {
             let next = queue.removeFirst()
             waiting[host] = queue
