@@ -14,7 +14,8 @@ package struct EvacuationRecord: Sendable, Hashable, Codable {
     package var startedAt: Date
     /// Nil while the evacuation is open.
     package var endedAt: Date?
-    /// How it ended: `evacuated` (no VM left), or `recovered` (a silent host verified trusted again).
+    /// How it ended: `evacuated` (no VM left), `recovered` (a silent host verified trusted again), or `ended` (it
+    /// verified trusted, but a newer verdict came before the evacuation ended; a new evacuation starts from that).
     package var outcome: String?
     package var detail: String?
 

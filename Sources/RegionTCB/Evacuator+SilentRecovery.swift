@@ -26,8 +26,12 @@ extension Evacuator {
             logger.error("cannot end the evacuation", metadata: ["attest.host": "\(host)", "attest.reason": "\(error)"])
             return false
         }
-        // A newer verdict came in between: the host took that state and is judged (and evacuated) again from there.
-        guard ended == .trusted else { return true }
+        // A newer verdict came in between: the host took that state and is judged (and evacuated, with that verdict
+        // as the new cause) again from there.
+        guard ended == .trusted else {
+            try? records.close(host: host, outcome: "ended", detail: "verified trusted, then \(ended?.rawValue ?? "unknown") before the evacuation ended")
+            return true
+        }
         let paused = mine.filter { $0.state == .paused }.map(\.name)
         var resumed: [String] = []
         var failed: [String] = []
