@@ -34,6 +34,8 @@ struct SilentRecoveryLiveTests {
 
         try r.startAgent(0)
         try await r.wait("host-1 trusted again", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .trusted }
+        // The evacuation's closing event follows the state change (after the VMs were dealt with).
+        try await waitUntilAsync("the evacuation of host-1 recovered", seconds: 60) { try r.events().contains { $0.kind == "evacuation.recovered" && $0.host == "host-1" } }
         let recovered = try #require(try r.events().first { $0.kind == "evacuation.recovered" && $0.host == "host-1" })
         let closed = try #require(try r.evacuations().first { $0.host == "host-1" })
         #expect(closed.id == open.id && closed.outcome == "recovered" && closed.endedAt != nil, "\(closed)")
