@@ -39,6 +39,14 @@ struct HostileReporterLiveTests {
                                  as: ReportResult.self)
         }
 
+        /// ``report(_:_:_:)``, or nil when the RC-TCB refused it because its nonce expired meanwhile (a round that
+        /// took longer than the nonce's lifetime on a loaded machine: refused outright, nothing judged).
+        func reportUnlessExpired(_ a: RingAssignment, _ outcome: AIMReport.Outcome, _ evidence: EvidenceBundle? = nil) async throws -> ReportResult? {
+            do { return try await report(a, outcome, evidence) } catch let e as RegionClient.Failure where e.code == RegionError.Code.nonceUnknown.rawValue {
+                return nil
+            }
+        }
+
         func shutdown() async {
             await rctcb.shutdown()
             await agents.shutdown()
@@ -72,14 +80,14 @@ struct HostileReporterLiveTests {
             var targets: [String: Int] = [:]
             for round in 0..<12 {
                 let a = try await attacker.assignment()
-                targets[try #require(a.target), default: 0] += 1
                 var evidence = try await attacker.genuineQuote(a)
                 var log = try #require(evidence.eventLog, "the agent's evidence carries its measurement log")
                 let record = try #require(log.indices.last)
                 let digit = log[record].content.measurement.last == "0" ? "1" : "0"
                 log[record].content.measurement = String(log[record].content.measurement.dropLast()) + digit
                 evidence.eventLog = log
-                let answer = try await attacker.report(a, .evidence, evidence)
+                guard let answer = try await attacker.reportUnlessExpired(a, .evidence, evidence) else { continue }
+                targets[try #require(a.target), default: 0] += 1
                 #expect(answer.state == "trusted", "round \(round): the RC-TCB answered \(answer.state) \(answer.code ?? "")")
             }
             for target in targets.keys { try Self.expectUntouched(r, target, since: seq) }
@@ -88,7 +96,7 @@ struct HostileReporterLiveTests {
             // report arrives: that report is then refused as stale before its log is looked at.
             let refusals = try r.store!.events(since: seq).filter { $0.kind == "report-refused" && $0.detail?.hasPrefix("from host-1") == true }
             #expect(refusals.allSatisfy { ["golden.log-invalid", "quote.clock-went-back"].contains($0.code ?? "") }, "\(refusals.map { $0.code ?? "" })")
-            #expect(refusals.contains { $0.code == "golden.log-invalid" })
+            #expect(!targets.isEmpty && refusals.contains { $0.code == "golden.log-invalid" })
             #expect(Set(refusals.map { "\($0.host ?? "") \($0.code ?? "")" }).count == refusals.count)
             // At least the attacker's twelve (host-1's honest agent may also hold a quote that a confirming challenge
             // has overtaken meanwhile, refused as stale).
@@ -101,13 +109,18 @@ struct HostileReporterLiveTests {
     /// unaltered: it is stale, not evidence that the TPM's clock went back.
     @Test func aHeldGenuineQuoteIsStaleNotACompromise() async throws {
         try await Self.scenario { r, attacker, seq in
-            let a = try await attacker.assignment()
-            let target = try #require(a.target)
-            let held = try await attacker.genuineQuote(a)
-            let heldAt = Date()
-            // The ring (1 s) and the RC-TCB's own challenges record newer quotes of the target meanwhile.
-            try await r.wait("a newer quote of \(target) recorded") { rows in (rows.first { $0.host == target }?.lastQuoteAt ?? .distantPast) > heldAt.addingTimeInterval(1) }
-            let answer = try await attacker.report(a, .evidence, held)
+            var target = ""
+            var answered: ReportResult?
+            for _ in 0..<3 where answered == nil {
+                let a = try await attacker.assignment()
+                target = try #require(a.target)
+                let held = try await attacker.genuineQuote(a)
+                let heldAt = Date()
+                // The ring (1 s) and the RC-TCB's own challenges record newer quotes of the target meanwhile.
+                try await r.wait("a newer quote of \(target) recorded") { rows in (rows.first { $0.host == target }?.lastQuoteAt ?? .distantPast) > heldAt.addingTimeInterval(1) }
+                answered = try await attacker.reportUnlessExpired(a, .evidence, held)
+            }
+            let answer = try #require(answered, "every held quote outlived its nonce")
             #expect(answer.state == "trusted", "\(answer.state) \(answer.code ?? "")")
             try Self.expectUntouched(r, target, since: seq)
             #expect(try r.store!.events(since: seq).contains { $0.host == target && $0.kind == "report-refused" && $0.code == "quote.clock-went-back" })
@@ -121,11 +134,11 @@ struct HostileReporterLiveTests {
             for _ in 0..<3 {
                 var claims: [RingAssignment] = []
                 for _ in 0..<20 { claims.append(try await attacker.assignment()) }
-                let answers = try await withThrowingTaskGroup(of: ReportResult.self) { group in
-                    for a in claims { group.addTask { try await attacker.report(a, .noAnswer) } }
-                    return try await group.reduce(into: []) { $0.append($1) }
+                let answers = try await withThrowingTaskGroup(of: ReportResult?.self) { group in
+                    for a in claims { group.addTask { try await attacker.reportUnlessExpired(a, .noAnswer) } }
+                    return try await group.reduce(into: []) { if let answer = $1 { $0.append(answer) } }
                 }
-                #expect(answers.count == 20 && answers.allSatisfy { $0.state == "trusted" }, "\(answers.map { "\($0.state) \($0.code ?? "")" })")
+                #expect(!answers.isEmpty && answers.allSatisfy { $0.state == "trusted" }, "\(answers.map { "\($0.state) \($0.code ?? "")" })")
             }
             let changes = try r.store!.events(since: seq).filter { $0.kind == "state" }
             #expect(changes.isEmpty, "\(changes.map { "\($0.host ?? "") \($0.oldState ?? "") → \($0.newState ?? "") \($0.code ?? "")" })")
