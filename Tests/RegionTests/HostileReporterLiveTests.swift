@@ -28,10 +28,22 @@ struct HostileReporterLiveTests {
             try await rctcb.post("\(url)/v1/ring/assignment", [String: String](), as: RingAssignment.self)
         }
 
-        /// A genuine quote of the assigned target over the RC-TCB's nonce, straight from the target's agent.
+        /// A genuine quote of the assigned target over the RC-TCB's nonce, straight from the target's agent, asked for
+        /// as often as the agent's per-peer limit allows (host-1's own agent shares the attacker's certificate).
         func genuineQuote(_ a: RingAssignment) async throws -> EvidenceBundle {
             let challenge = QuoteChallenge(nonce: try #require(a.nonce), pcrSelection: try #require(a.pcrSelection))
-            return try await agents.post("https://\(try #require(a.address)):\(try #require(a.port))/v1/quote", challenge, as: EvidenceBundle.self)
+            let url = "https://\(try #require(a.address)):\(try #require(a.port))/v1/quote"
+            var attempts = 0
+            while true {
+                do {
+                    let bundle: EvidenceBundle = try await agents.post(url, challenge)
+                    return bundle
+                } catch {
+                    attempts += 1
+                    guard error.code == "quote.rate-limited", attempts < 20 else { throw error }
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
         }
 
         func report(_ a: RingAssignment, _ outcome: AIMReport.Outcome, _ evidence: EvidenceBundle? = nil) async throws -> ReportResult {
@@ -136,7 +148,7 @@ struct HostileReporterLiveTests {
                 for _ in 0..<20 { claims.append(try await attacker.assignment()) }
                 let answers = try await withThrowingTaskGroup(of: ReportResult?.self) { group in
                     for a in claims { group.addTask { try await attacker.reportUnlessExpired(a, .noAnswer) } }
-                    return try await group.reduce(into: []) { if let answer = $1 { $0.append(answer) } }
+                    return try await group.reduce(into: [ReportResult]()) { if let answer = $1 { $0.append(answer) } }
                 }
                 #expect(!answers.isEmpty && answers.allSatisfy { $0.state == "trusted" }, "\(answers.map { "\($0.state) \($0.code ?? "")" })")
             }
