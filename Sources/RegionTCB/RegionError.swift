@@ -29,7 +29,6 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
         package static let challengeExpired = Code(rawValue: "enrol.challenge-expired")
         package static let activationFailed = Code(rawValue: "enrol.activation-failed")
         package static let notEnrolled = Code(rawValue: "enrol.not-enrolled")
-        package static let busy = Code(rawValue: "enrol.busy")
         /// The host is enrolled (with this AK) and not re-admitted: there is nothing to enrol.
         package static let alreadyEnrolled = Code(rawValue: "enrol.already-enrolled")
         /// The EK is not the one the region policy pins for this host.
