@@ -55,6 +55,26 @@ struct SilentRecoveryLiveTests {
         try await Task.sleep(for: .seconds(5))
         #expect(try r.state("host-1") == .trusted)
         #expect(try r.inventory().vms().allSatisfy { $0.state == .running })
+        // No phantom transitions: every change of state the RC-TCB logged (and told its decision engine of) is one the
+        // IVT's audit trail holds, host by host and in order, also while host-1's good quotes arrived as it was
+        // being evacuated.
+        let audited = try r.events().filter { $0.kind == "state" }.map { "\($0.host ?? "") \($0.oldState ?? "") → \($0.newState ?? "")" }
+        let logged = Self.loggedTransitions(r.server?.output ?? "")
+        for host in ["host-1", "host-2"] {
+            #expect(logged.filter { $0.hasPrefix(host + " ") } == audited.filter { $0.hasPrefix(host + " ") }, "\(host)")
+        }
+        #expect(logged.contains("host-1 evacuating → trusted"))
+    }
+
+    /// "HOST OLD → NEW" for each `host state changed` line of the RC-TCB's log.
+    static func loggedTransitions(_ log: String) -> [String] {
+        log.split(separator: "\n").filter { $0.contains("host state changed") }.map { line in
+            func value(_ key: String) -> String {
+                guard let r = line.range(of: "attest.\(key)=") else { return "?" }
+                return String(line[r.upperBound...].prefix { $0 != " " })
+            }
+            return "\(value("host")) \(value("old")) → \(value("new"))"
+        }
     }
 
     /// Both VMs are recorded and held paused on host-1, and nowhere else has a copy.
