@@ -23,9 +23,7 @@ struct NonceBook {
             open = open.filter { now.timeIntervalSince($0.value.issued) < lifetime }
             prunedAt = now
         }
-        var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<4).flatMap { _ in withUnsafeBytes(of: rng.next() as UInt64) { Array($0) } }
-        let hex = Hex.encode(bytes)
+        let hex = Hex.encode(Self.direct())
         open[hex] = Issued(reporter: reporter, target: target, issued: now)
         return hex
     }
@@ -43,7 +41,7 @@ struct NonceBook {
         return bytes
     }
 
-    /// A nonce for the RC-TCB's own challenge: never open to a reporter.
+    /// 32 random bytes: the nonces the book issues, and the RC-TCB's own challenges (never open to a reporter).
     static func direct() -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
         return (0..<4).flatMap { _ in withUnsafeBytes(of: rng.next() as UInt64) { Array($0) } }
