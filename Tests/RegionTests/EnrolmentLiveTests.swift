@@ -56,10 +56,12 @@ extension LiveRegion {
     }
 }
 
-/// How many credentials the flood was given.
+/// How many credentials the flood was given, and whether it has ended (answered in full, or failed).
 actor FloodCount {
     private(set) var value = 0
+    private(set) var ended = false
     func add() { value += 1 }
+    func end() { ended = true }
 }
 
 /// Enrolment attacked through the real processes: a flood of unauthenticated `begin` built from public data, and
@@ -89,7 +91,8 @@ struct EnrolmentLiveTests {
         let perKind = 1_000, replays = 200, workers = 4
         let credentials = FloodCount()
         let flood = Task { () -> [String: Int] in
-            try await withThrowingTaskGroup(of: [String: Int].self) { group in
+            defer { Task { await credentials.end() } }
+            return try await withThrowingTaskGroup(of: [String: Int].self) { group in
                 for w in 0..<workers {
                     group.addTask {
                         let client = try RegionClient(caFile: ca, certificate: nil, key: nil, peer: .rctcb, timeout: .seconds(60))
@@ -117,7 +120,16 @@ struct EnrolmentLiveTests {
             }
         }
         // The real host-2 enrols while the flood runs (strangers already hold credentials for it), and attests again.
-        try await waitUntilAsync("the flood under way", seconds: 120) { await credentials.value >= 10 }
+        // A flood that failed (a connection refused, a time-out) ends early: its error is the test's failure.
+        try await waitUntilAsync("the flood under way", seconds: 300) {
+            let (given, ended) = (await credentials.value, await credentials.ended)
+            return given >= 10 || ended
+        }
+        if await credentials.value < 10 {
+            let early = try await flood.value
+            Issue.record("the flood ended with \(await credentials.value) credentials: \(early)")
+            return
+        }
         let genuine = try await Spawn.run(r.binary, ["agent", "enrol", "--rctcb", r.url, "--ca", ca, "--host-id", "host-2", "--tcti", r.hosts[1].tcti,
                                                      "--state-dir", r.hosts[1].state, "--json"])
         let codes = try await flood.value
