@@ -28,8 +28,13 @@ public enum PolicyDocument: Sendable, Hashable {
         }
     }
 
-    /// Reads and decodes a policy file. The only I/O in this module.
+    /// Reads and decodes a policy file.
     public init(contentsOfFile path: String) throws(PolicyError) {
+        try self.init(yaml: try Self.text(contentsOfFile: path), file: path)
+    }
+
+    /// The text of a policy file: at most ``maximumFileSize`` bytes of UTF-8. The only I/O in this module.
+    public static func text(contentsOfFile path: String) throws(PolicyError) -> String {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -45,7 +50,7 @@ public enum PolicyDocument: Sendable, Hashable {
         guard let text = String(validating: data, as: UTF8.self) else {
             throw PolicyError(.yamlSyntax, file: path, line: 0, column: 0, message: "the file is not UTF-8 text")
         }
-        try self.init(yaml: text, file: path)
+        return text
     }
 
     /// The largest policy file read (a golden list of a million SHA-256 digests fits).
@@ -69,7 +74,12 @@ public enum PolicyDocument: Sendable, Hashable {
 extension GoldenValues {
     /// Reads and decodes a golden-values file.
     public init(contentsOfFile path: String) throws(PolicyError) {
-        switch try PolicyDocument(contentsOfFile: path) {
+        try self.init(text: try PolicyDocument.text(contentsOfFile: path), file: path)
+    }
+
+    /// Decodes the text of a golden-values file (`file` names it in errors).
+    public init(text: String, file path: String) throws(PolicyError) {
+        switch try PolicyDocument(yaml: text, file: path) {
         case let .goldenValues(golden): self = golden
         case .region:
             throw PolicyError(.unsupportedSchema, file: path, line: 1, column: 1,
@@ -81,7 +91,12 @@ extension GoldenValues {
 extension RegionPolicy {
     /// Reads and decodes a region policy file.
     public init(contentsOfFile path: String) throws(PolicyError) {
-        switch try PolicyDocument(contentsOfFile: path) {
+        try self.init(text: try PolicyDocument.text(contentsOfFile: path), file: path)
+    }
+
+    /// Decodes the text of a region policy file (`file` names it in errors).
+    public init(text: String, file path: String) throws(PolicyError) {
+        switch try PolicyDocument(yaml: text, file: path) {
         case let .region(region): self = region
         case .goldenValues:
             throw PolicyError(.unsupportedSchema, file: path, line: 1, column: 1,

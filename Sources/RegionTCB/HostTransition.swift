@@ -99,9 +99,15 @@ package enum HostTransition {
         package var event: TransitionEvent?
     }
 
-    package static func apply(_ verdict: HostVerdict, to old: IVTRow, now: Date) -> Result {
+    /// `judgedUnder`: the digest of the policy the verdict's evidence was judged against (``LoadedRegionPolicy``);
+    /// a verdict on evidence records it in the row.
+    package static func apply(_ verdict: HostVerdict, to old: IVTRow, judgedUnder policyDigest: String? = nil, now: Date) -> Result {
         var row = old
         row.verdictState = verdict.state
+        switch verdict {
+        case .trusted, .rebooted, .untrusted: row.policyDigest = policyDigest ?? row.policyDigest
+        default: break
+        }
         switch verdict {
         case .trusted(let q, let by):
             record(q, by: by, in: &row)

@@ -21,6 +21,8 @@ package struct IVTRow: Sendable, Hashable, Codable {
     package var failureCode: String?
     package var failureDetail: String?
     package var policyName: String?
+    /// The digest of the policy (region file and golden files, ``LoadedRegionPolicy``) the row's latest verdict on
+    /// evidence was judged under; until its first verdict, the policy's the host was added under.
     package var policyDigest: String?
     package var vms: [String]
     package var capacity: Int?
@@ -156,8 +158,9 @@ package final class IVTStore: Sendable {
                                    arguments: [h.id, h.address, h.capacity, policyName, policyDigest, now.timeIntervalSince1970])
                     try Self.audit(db, now, host: h.id, kind: "host-added", old: nil, new: HostState.unknown.rawValue, code: nil, detail: h.address)
                 } else {
-                    try db.execute(sql: "UPDATE host SET address = ?, capacity = ?, policy_name = ?, policy_digest = ? WHERE id = ?",
-                                   arguments: [h.address, h.capacity, policyName, policyDigest, h.id])
+                    // policy_digest stays the one the row's latest verdict was judged under.
+                    try db.execute(sql: "UPDATE host SET address = ?, capacity = ?, policy_name = ? WHERE id = ?",
+                                   arguments: [h.address, h.capacity, policyName, h.id])
                 }
             }
         }
@@ -173,15 +176,16 @@ package final class IVTStore: Sendable {
 
     /// Applies a verdict to a host's row by ``HostTransition`` in one transaction: the old row is read, the new row
     /// and its audit event are written, and what was written is returned. Nil for a host that is not in the table.
-    package func transition(_ verdict: HostVerdict, host: String, now: Date = Date()) throws(RegionError) -> Applied? {
-        try write { db in try Self.transition(db, verdict, host: host, now: now) }
+    /// `judgedUnder`: the digest of the policy the verdict's evidence was judged against, recorded in the row.
+    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, now: Date = Date()) throws(RegionError) -> Applied? {
+        try write { db in try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, now: now) }
     }
 
-    /// ``transition(_:host:now:)`` inside a transaction that also writes other columns (enrolment, revocation).
-    static func transition(_ db: Database, _ verdict: HostVerdict, host: String, now: Date) throws -> Applied? {
+    /// ``transition(_:host:judgedUnder:now:)`` inside a transaction that also writes other columns (enrolment, revocation).
+    static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, now: Date) throws -> Applied? {
         guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
         let old = try Self.decodeRow(r)
-        let t = HostTransition.apply(verdict, to: old, now: now)
+        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, now: now)
         try Self.write(t.row, db)
         var seq: Int64?
         if let e = t.event {
@@ -206,12 +210,13 @@ package final class IVTStore: Sendable {
     static func write(_ row: IVTRow, _ db: Database) throws {
         try db.cachedStatement(sql: """
             UPDATE host SET state = ?, failure_code = ?, failure_detail = ?, measured_by = ?, last_quote_at = ?, tpm_clock = ?,
-                reset_count = ?, restart_count = ?, last_pcr_digest = ?, boot_log_pending = ?, verdict_state = ?, version = ?, updated_at = ?
+                reset_count = ?, restart_count = ?, last_pcr_digest = ?, boot_log_pending = ?, verdict_state = ?, policy_digest = ?, version = ?,
+                updated_at = ?
             WHERE id = ?
             """).execute(arguments: [row.state.rawValue, row.failureCode, row.failureDetail, row.measuredBy, row.lastQuoteAt?.timeIntervalSince1970,
                                      row.tpmClock.map { Int64(bitPattern: $0) }, row.resetCount.map { Int64($0) }, row.restartCount.map { Int64($0) },
-                                     row.lastPCRDigest, row.bootLogPending, row.verdictState?.rawValue, row.version, row.updatedAt.timeIntervalSince1970,
-                                     row.host])
+                                     row.lastPCRDigest, row.bootLogPending, row.verdictState?.rawValue, row.policyDigest, row.version,
+                                     row.updatedAt.timeIntervalSince1970, row.host])
     }
 
     /// A row's state and quote fields as a fixture sets them (``set(_:to:now:)``).

@@ -1,6 +1,5 @@
 import Foundation
 import Attestation
-import Crypto
 package import Logging
 package import Policy
 import NIOCore
@@ -18,6 +17,8 @@ package struct RCTCBRunner: Sendable {
     package let region: RegionState
     package let policy: RegionPolicy
     package let evacuator: Evacuator
+    /// Reloads the golden values live (`rctcb reload`, SIGHUP).
+    package let reloader: PolicyReloader
     let webhooks: WebhookNotifier
     let client: RegionClient
     let logger: Logger
@@ -30,24 +31,10 @@ package struct RCTCBRunner: Sendable {
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
                 inventory: String? = nil, stepHook: (@Sendable (String) -> Void)? = nil) throws {
         try directory.requireInitialised()
-        let text: String
-        do { text = try String(contentsOfFile: regionFile, encoding: .utf8) } catch {
-            throw RegionError(.directoryMissing, "cannot read the region policy \(regionFile)")
-        }
-        policy = try RegionPolicy(yaml: text, file: regionFile)
-        let base = URL(fileURLWithPath: regionFile).deletingLastPathComponent()
-        var configs: [RegionState.HostConfig] = []
-        for h in policy.hosts {
-            var golden: GoldenValues?
-            if let g = h.golden {
-                let path = g.hasPrefix("/") ? g : base.appendingPathComponent(g).path
-                golden = try GoldenValues(contentsOfFile: path)
-            }
-            configs.append(.init(id: h.id, address: h.endpoint.address, port: h.endpoint.port, golden: golden))
-        }
+        let loaded = try LoadedRegionPolicy.load(regionFile)
+        policy = loaded.policy
         let store = try IVTStore(path: directory.database)
-        try store.seed(hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) }, policyName: policy.name,
-                       policyDigest: Hex.encode(Array(SHA256.hash(data: Data(text.utf8)))))
+        try store.seed(hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) }, policyName: policy.name, policyDigest: loaded.digest)
         let selection = try PCRSelectionList(parsing: Self.selection)
         // A direct challenge waits the policy's unreachable-timeout for the quote (silence that long is `unreachable`),
         // at most 10 s, so a silent host holds up neither the scheduler nor an evacuation for longer.
@@ -55,9 +42,9 @@ package struct RCTCBRunner: Sendable {
         let client = try RegionClient(caFile: directory.caCertificate, certificate: directory.serverCertificate, key: directory.serverKey, peer: .agent,
                                       timeout: max(TimeAmount(deadline), .milliseconds(1)))
         self.client = client
-        region = RegionState(store: store, hosts: configs, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
+        region = RegionState(store: store, hosts: loaded.hosts, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
                              selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger,
-                             challenger: { cfg, challenge in try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge) })
+                             policyDigest: loaded.digest, challenger: { cfg, challenge in try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge) })
         let orchestrator = MigrationOrchestrator(
             inventory: try VMInventory(path: inventory ?? directory.inventory),
             qemu: QEMUDriver(configuration: .init(tuning: Evacuator.tuning(policy.migration))), logger: logger)
@@ -66,6 +53,8 @@ package struct RCTCBRunner: Sendable {
         let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })
         service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, logger: logger)
         service.evacuator = evacuator
+        reloader = PolicyReloader(region: region, loaded: loaded, logger: logger)
+        service.reloader = reloader
         service.prometheus = prometheus
         self.logger = logger
     }
@@ -86,10 +75,23 @@ package struct RCTCBRunner: Sendable {
             logger.warning("open-file limit below what the region needs", metadata: ["attest.limit": "\(limit)", "attest.needed": "\(needed)"])
         }
         let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger)
-        let app = try service.application(host: host, port: port, limits: limits, services: [scheduler, webhooks], onRunning: onRunning)
+        let hangUp = ReloadOnHangUp(reloader: reloader)
+        let app = try service.application(host: host, port: port, limits: limits, services: [scheduler, webhooks, hangUp], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await client.shutdown()
+    }
+}
+
+/// SIGHUP reloads the region policy (the unit's `ExecReload`); the outcome is logged and audited by the reloader.
+struct ReloadOnHangUp: Service {
+    let reloader: PolicyReloader
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            _ = try? await reloader.reload(trigger: "SIGHUP")
+        }
     }
 }
 

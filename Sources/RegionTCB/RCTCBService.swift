@@ -22,6 +22,8 @@ package struct RCTCBService: Sendable {
     package var prometheus: PrometheusCollectorRegistry?
     /// Moves VMs (gated migrations, evacuations); nil: the migration routes answer `migrate.unavailable`.
     package var evacuator: Evacuator?
+    /// Reloads the region policy (`POST /v1/policy/reload`); nil: the route answers `policy.reload-unavailable`.
+    package var reloader: PolicyReloader?
     /// The list `GET /v1/peers` serves, built once per change of the IVT.
     let peerList = PeerListCache()
 
@@ -113,6 +115,13 @@ package struct RCTCBService: Sendable {
                 return Self.json(try evacuator.records.all())
             }
         }
+        router.post("/v1/policy/reload") { _, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                guard let reloader else { throw RegionError(.init(rawValue: "policy.reload-unavailable"), "this RC-TCB was not started from a policy file") }
+                return Self.json(try await reloader.reload(trigger: "the operator (rctcb reload)"))
+            }
+        }
         router.get("/v1/vms") { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
@@ -195,6 +204,7 @@ package struct RCTCBService: Sendable {
             case .migrateTargetUntrusted, .migrateTargetStale, .migrateTargetExcluded, .migrateTargetFull, .migrateChallengeFailed,
                  .migrateReattestFailed, .migrateSameHost: .conflict
             case .storeFailed, .storeCorrupt: .internalServerError
+            case _ where e.code.rawValue.hasPrefix("policy."): .unprocessableContent
             default: .badRequest
             }
             return json(RegionErrorBody(code: e.code.rawValue, message: e.reason), status: status)

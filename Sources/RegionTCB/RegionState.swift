@@ -45,7 +45,10 @@ package actor RegionState {
     package typealias Challenger = @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle
 
     package let store: IVTStore
-    let hosts: [String: HostConfig]
+    /// The hosts of the region policy, with the golden values a reload may replace (``adopt(_:)``).
+    var hosts: [String: HostConfig]
+    /// The digest of the policy (region and golden files) evidence is judged under now; recorded with each verdict.
+    var policyDigest: String?
     /// Ring order from the region policy.
     let order: [String]
     package nonisolated var selection: PCRSelectionList { judge.selection }
@@ -67,8 +70,9 @@ package actor RegionState {
     package static let refusalWindow: TimeInterval = 60
 
     package init(store: IVTStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval,
-                 logger: Logger, challenger: @escaping Challenger) {
+                 logger: Logger, policyDigest: String? = nil, challenger: @escaping Challenger) {
         self.store = store
+        self.policyDigest = policyDigest
         self.hosts = Dictionary(uniqueKeysWithValues: hosts.map { ($0.id, $0) })
         self.order = order
         self.nonceLifetimeValue = nonceLifetime
@@ -84,6 +88,17 @@ package actor RegionState {
 
     /// A host's configuration from the region policy.
     package func config(_ host: String) -> HostConfig? { hosts[host] }
+
+    /// Judges evidence under a reloaded policy from now on: its hosts' golden values and its digest. The hosts and
+    /// their endpoints are the ones this actor was made with (``LoadedRegionPolicy/restartNeeded(for:)`` is empty).
+    /// A judgement already under way finishes under the policy it started with.
+    package func adopt(_ loaded: LoadedRegionPolicy) {
+        for h in loaded.hosts where hosts[h.id] != nil { hosts[h.id]?.golden = h.golden }
+        policyDigest = loaded.digest
+    }
+
+    /// A host's configuration and the policy digest as of now, for a judgement about to start.
+    func judgedUnder(_ cfg: HostConfig) -> (HostConfig, String?) { (hosts[cfg.id] ?? cfg, policyDigest) }
 
     // MARK: IVT snapshot
 
@@ -181,14 +196,16 @@ package actor RegionState {
             await acquire(cfg.id)
             // Verified off the actor: signatures and log replays of many reports run in parallel; the host's row is
             // read and written while this host's queue is held.
-            let judged = await judgeOffActor(cfg, evidence, verificationInputs(cfg.id), nonce: nonce)
+            let (current, digest) = judgedUnder(cfg)
+            let judged = await judgeOffActor(current, evidence, verificationInputs(cfg.id), nonce: nonce)
             switch judged {
             case .trusted(let q):
                 defer { release(cfg.id) }
-                return try apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, now: now)
+                return try apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, judgedUnder: digest, now: now)
             case .rebooted(let q, let code, let detail):
                 defer { release(cfg.id) }
-                return try apply(.rebooted(QuoteFacts(q, at: now), measuredBy: reporter, code: code, detail: detail), to: cfg.id, now: now)
+                return try apply(.rebooted(QuoteFacts(q, at: now), measuredBy: reporter, code: code, detail: detail), to: cfg.id,
+                                 judgedUnder: digest, now: now)
             case .untrusted(_, let code, _):
                 // Genuine evidence of a bad state still changes the row only through the RC-TCB's own challenge.
                 release(cfg.id)
@@ -238,7 +255,8 @@ package actor RegionState {
         }
         let at = Date()
         let verdict: HostVerdict
-        switch await judgeOffActor(cfg, bundle, verificationInputs(cfg.id), nonce: nonce) {
+        let (current, digest) = judgedUnder(cfg)
+        switch await judgeOffActor(current, bundle, verificationInputs(cfg.id), nonce: nonce) {
         case .trusted(let q):
             verdict = .trusted(QuoteFacts(q, at: at), measuredBy: "rc-tcb")
         case .rebooted(let q, let code, let detail), .bootLogRefused(let q, let code, let detail):
@@ -248,7 +266,7 @@ package actor RegionState {
         case .refuted(let code, let detail), .clockWentBack(let code, let detail):
             verdict = .untrusted(nil, measuredBy: "rc-tcb", code: code, detail: detail)
         }
-        return applyOrReport(verdict, to: cfg.id, at: at)
+        return applyOrReport(verdict, to: cfg.id, judgedUnder: digest, at: at)
     }
 
     nonisolated func judgeOffActor(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: EvidenceJudge.Inputs, nonce: [UInt8]) async -> EvidenceJudge.Judgement {
@@ -277,15 +295,15 @@ package actor RegionState {
         try applied(.evacuationEnded(detail: detail), to: host, now: now)?.row.state
     }
 
-    func applyOrReport(_ v: HostVerdict, to host: String, at now: Date = Date()) -> ReportResult {
-        do { return try apply(v, to: host, now: now) } catch {
+    func applyOrReport(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, at now: Date = Date()) -> ReportResult {
+        do { return try apply(v, to: host, judgedUnder: digest, now: now) } catch {
             logger.error("IVT write failed", metadata: ["attest.host": "\(host)", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
             return ReportResult(target: host, state: HostState.unknown.rawValue, code: error.code.rawValue, detail: "IVT write failed")
         }
     }
 
-    func apply(_ v: HostVerdict, to host: String, now: Date) throws(RegionError) -> ReportResult {
-        guard let a = try applied(v, to: host, now: now) else {
+    func apply(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, now: Date) throws(RegionError) -> ReportResult {
+        guard let a = try applied(v, to: host, judgedUnder: digest, now: now) else {
             return ReportResult(target: host, state: HostState.unknown.rawValue, detail: "\(host) is not in the IVT")
         }
         return ReportResult(target: host, state: a.row.state.rawValue, code: a.row.failureCode, detail: a.row.failureDetail)
@@ -293,8 +311,8 @@ package actor RegionState {
 
     /// Applies a verdict through the store (``HostTransition`` in its transaction) and reports what was written: the
     /// snapshot, the log, the state observer and the gauges all follow the row as written.
-    func applied(_ v: HostVerdict, to host: String, now: Date) throws(RegionError) -> IVTStore.Applied? {
-        guard let a = try store.transition(v, host: host, now: now) else { return nil }
+    func applied(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, now: Date) throws(RegionError) -> IVTStore.Applied? {
+        guard let a = try store.transition(v, host: host, judgedUnder: digest, now: now) else { return nil }
         if let seq = a.eventSeq {
             // The one event this change wrote follows the snapshot's last one directly: nothing else changed the
             // table, so this row is all there is to update (O(1), not a re-read of every host).

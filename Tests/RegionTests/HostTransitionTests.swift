@@ -133,4 +133,12 @@ struct HostTransitionTests {
             #expect(row.state == .evacuating && row.failureCode == "golden.digest-not-allowed", "after \(v)")
         }
     }
+
+    /// A verdict on evidence records the policy it was judged under; the other verdicts keep the row's.
+    @Test(arguments: V.allCases)
+    func theJudgingPolicyIsRecorded(_ v: V) {
+        let row = HostTransition.apply(v.verdict, to: Self.row(.trusted), judgedUnder: "ff", now: Self.now).row
+        let judged: Set<V> = [.trusted, .rebooted, .untrusted, .untrustedNoQuote]
+        #expect(row.policyDigest == (judged.contains(v) ? "ff" : "00"))
+    }
 }

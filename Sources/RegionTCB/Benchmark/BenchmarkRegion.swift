@@ -64,7 +64,7 @@ package final class BenchmarkRegion: Sendable {
     /// Brings every double to `trusted` through the RC-TCB's own direct challenges (answered in process).
     package func warmUp() async throws {
         for d in doubles {
-            let r = await region.challengeDirectly(try hostConfig(d.hostId), reason: "benchmark warm-up", now: Date())
+            let r = await region.challengeDirectly(try await hostConfig(d.hostId), reason: "benchmark warm-up", now: Date())
             guard r.state == HostState.trusted.rawValue else {
                 throw RegionError(.storeFailed, "benchmark double \(d.hostId) did not become trusted: \(r.code ?? "-") \(r.detail ?? "")")
             }
@@ -72,8 +72,8 @@ package final class BenchmarkRegion: Sendable {
         await region.refresh()
     }
 
-    func hostConfig(_ id: String) throws -> RegionState.HostConfig {
-        guard let cfg = region.hosts[id] else { throw RegionError(.unknownHost, id) }
+    func hostConfig(_ id: String) async throws -> RegionState.HostConfig {
+        guard let cfg = await region.config(id) else { throw RegionError(.unknownHost, id) }
         return cfg
     }
 
