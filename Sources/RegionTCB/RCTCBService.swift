@@ -60,9 +60,13 @@ package struct RCTCBService: Sendable {
     func addRoutes(_ router: Router<RegionRequestContext>) {
         router.get("/v1/health") { _, _ in Self.json(["status": "ok"]) }
         if let prometheus {
-            router.get("/metrics") { _, _ in
-                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                         body: .init(byteBuffer: ByteBuffer(bytes: prometheus.emitToBuffer())))
+            // The region's state by host and failure code is for the operator: the admin certificate only.
+            router.get("/metrics") { _, context in
+                try await Self.answer {
+                    try await self.require(.admin, context)
+                    return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                                    body: .init(byteBuffer: ByteBuffer(bytes: prometheus.emitToBuffer())))
+                }
             }
         }
 

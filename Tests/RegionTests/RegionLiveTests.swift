@@ -217,11 +217,15 @@ struct RegionLiveTests {
 
         // Prometheus metrics: attestations by result, failures by code, latency, ring size, hosts by state.
         // The state gauges follow the IVT at the RC-TCB's scheduling pace (the revocation came from another process).
-        var metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        // Only to the admin certificate: without a client certificate the answer is a coded refusal.
+        let unauthenticated = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+        #expect(unauthenticated.output.contains("auth.no-client-certificate") && !unauthenticated.output.contains("smig_"), "\(unauthenticated.output)")
+        let scrape = ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "--cert", "\(r.rctcbDir)/admin.pem", "--key", "\(r.rctcbDir)/admin.key", "\(r.url)/metrics"]
+        var metrics = try ToolRun.run("curl", scrape)
         let deadline = Date().addingTimeInterval(10)
         while !metrics.output.contains("smig_hosts{state=\"untrusted\"} 2.0"), Date() < deadline {
             try await Task.sleep(for: .milliseconds(200))
-            metrics = try ToolRun.run("curl", ["-sS", "--cacert", "\(r.rctcbDir)/region-ca.pem", "\(r.url)/metrics"])
+            metrics = try ToolRun.run("curl", scrape)
         }
         #expect(metrics.status == 0, "\(metrics.output)")
         for series in ["smig_attestations_total{result=\"ok\"}", "smig_attestation_failures_total{code=\"golden.digest-not-allowed\"}",
