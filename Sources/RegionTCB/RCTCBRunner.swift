@@ -21,6 +21,8 @@ package struct RCTCBRunner: Sendable {
     let webhooks: WebhookNotifier
     let client: RegionClient
     let logger: Logger
+    /// This process's claim on the directory, held as long as the runner lives.
+    let lock: DirectoryLock
 
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
     package static let selection = "sha256:0-7,15"
@@ -30,6 +32,8 @@ package struct RCTCBRunner: Sendable {
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
                 inventory: String? = nil, stepHook: (@Sendable (String) -> Void)? = nil) throws {
         try directory.requireInitialised()
+        // Before anything is written or listened on: one RC-TCB per directory.
+        lock = try DirectoryLock(directory)
         let text: String
         do { text = try String(contentsOfFile: regionFile, encoding: .utf8) } catch {
             throw RegionError(.directoryMissing, "cannot read the region policy \(regionFile)")
@@ -78,6 +82,8 @@ package struct RCTCBRunner: Sendable {
 
     /// `limits`: the listener's time-outs and connection cap per address (see ``ListenerLimits/rctcb``).
     package func run(host: String, port: Int, limits: ListenerLimits = .rctcb, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        // The directory stays claimed until the service has stopped.
+        defer { withExtendedLifetime(lock) {} }
         await wire()
         // A persistent connection per agent (and its direct challenges): N hosts need N descriptors and some.
         let needed = 2 * policy.hosts.count + 1024

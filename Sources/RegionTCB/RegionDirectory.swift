@@ -8,6 +8,7 @@ import Foundation
 /// DIR/rctcb.key       server TLS key (0600)             DIR/rctcb.pem       server certificate
 /// DIR/admin.key       operator's client key (0600)      DIR/admin.pem       operator's client certificate
 /// DIR/ek-ca/*.pem     CAs trusted to certify EKs        DIR/ivt.sqlite      the IVT (SQLite, WAL)
+/// DIR/rctcb.lock      held by the running `rctcb serve` (its pid)
 /// ```
 package struct RegionDirectory: Sendable {
     package let path: String
@@ -26,6 +27,8 @@ package struct RegionDirectory: Sendable {
     package var database: String { "\(path)/ivt.sqlite" }
     /// The VM inventory the RC-TCB moves VMs by (the same file `smig-attest vm … --state-dir DIR` writes).
     package var inventory: String { "\(path)/vms.sqlite" }
+    /// Locked by the running `rctcb serve` for its whole life (``DirectoryLock``); holds its pid.
+    package var lockFile: String { "\(path)/rctcb.lock" }
 
     /// Fails with a coded error when the directory was not made by `rctcb init`.
     package func requireInitialised() throws(RegionError) {

@@ -30,6 +30,13 @@ struct Run {
         }
         return object
     }
+
+    /// The error a `--json` run printed: `{"error": {"code": …, "message": …, "hint": …}}`, as its fields.
+    func jsonError() throws -> [String: String] {
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("{\"error\"") }, "no JSON error in: \(output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String: String]], "\(line)")
+        return try #require(object["error"], "\(line)")
+    }
 }
 
 struct CLIFixtureFailure: Error, CustomStringConvertible {

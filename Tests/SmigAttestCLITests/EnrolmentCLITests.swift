@@ -8,13 +8,13 @@ import TPM
 /// verified against the enrolled AK, revocation and re-admission — through the real binary.
 @Suite("Enrolment through the CLI", .serialized)
 struct EnrolmentCLITests {
-    static func regionFile(_ w: CLIWorld, hosts: [String]) throws -> String {
+    /// A region policy of `hosts` (all on 127.0.0.1) written to `path`.
+    static func regionFile(at path: String, hosts: [String]) throws -> String {
         var text = "kind: region\nversion: 1\nname: test-region\nrc-tcb: {address: 127.0.0.1, port: 8443}\nhosts:\n"
         for (i, h) in hosts.enumerated() { text += "  - {id: \(h), address: 127.0.0.1, port: \(9 + i)}\n" }
         text += "ring: [\(hosts.joined(separator: ", "))]\nintervals: {measurement: 30s, challenge: 60s}\nquote-freshness: 180s\nunreachable-timeout: 90s\n"
         text += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
         text += "targets: {require-state: trusted, max-quote-age: 60s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"
-        let path = w.path("region.yaml")
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
@@ -24,7 +24,7 @@ struct EnrolmentCLITests {
     @Test func initServeEnrolVerifyRevoke() throws {
         let w = try CLIWorld()
         #expect(try w.smig(["tpm", "provision", "--json"]).status == 0)
-        let region = try Self.regionFile(w, hosts: ["host-a", "host-b"])
+        let region = try Self.regionFile(at: w.path("region.yaml"), hosts: ["host-a", "host-b"])
         let dir = w.path("rctcb")
         let ca = w.swtpm.root.appendingPathComponent("localca")
         let initRun = try w.smig(["rctcb", "init", "--region", region, "--dir", dir,
