@@ -94,8 +94,26 @@ package struct RCTCBRunner: Sendable {
         let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger)
         let app = try service.application(host: host, port: port, limits: limits, services: [scheduler, webhooks], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do { try await group.run() } catch {
+            await client.shutdown()
+            throw Self.listenFailure(error, host: host, port: port) ?? error
+        }
         await client.shutdown()
+    }
+
+    /// A listener that could not bind, as a coded error naming the address (nil for any other error).
+    static func listenFailure(_ error: any Error, host: String, port: Int) -> RegionError? {
+        guard let e = error as? IOError else { return nil }
+        switch e.errnoCode {
+        case EADDRINUSE:
+            return RegionError(.addressInUse, "cannot listen on \(host):\(port): another process is listening there "
+                               + "(hint: stop it, or give rctcb serve another --port; --port 0 lets the system choose)")
+        case EADDRNOTAVAIL, EACCES:
+            return RegionError(.cannotListen, "cannot listen on \(host):\(port): \(String(cString: strerror(e.errnoCode))) "
+                               + "(hint: --listen must be an address of this machine)")
+        default:
+            return nil
+        }
     }
 }
 

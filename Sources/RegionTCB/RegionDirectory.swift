@@ -37,6 +37,17 @@ package struct RegionDirectory: Sendable {
         }
     }
 
+    /// Fails with a coded error naming what is missing when the directory does not hold the operator's identity
+    /// (admin.pem, admin.key, region-ca.pem): all that `ivt`, `ring`, `events` and `evacuations` need of it.
+    package func requireAdminIdentity() throws(RegionError) {
+        let missing = [adminCertificate, adminKey, caCertificate].filter { !FileManager.default.fileExists(atPath: $0) }
+        guard missing.isEmpty else {
+            let names = missing.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")
+            throw RegionError(.directoryMissing, "\(path) is not an RC-TCB directory: it has no \(names) "
+                              + "(hint: give --dir the directory rctcb init made, or a copy of its admin.pem, admin.key and region-ca.pem)")
+        }
+    }
+
     /// The PEM certificates in `ek-ca/`: the roots (and intermediates) an EK certificate must chain to.
     package func ekCertificateAuthorities() throws(RegionError) -> [[UInt8]] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: ekCADirectory)) ?? []).filter { $0.hasSuffix(".pem") }.sorted()

@@ -5,13 +5,15 @@ import RegionTCB
 
 /// Where the operator's client finds the RC-TCB and its admin identity.
 struct AdminOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The RC-TCB's URL.", valueName: "url")) var rctcb: String = "https://127.0.0.1:8443"
+    @Option(help: ArgumentHelp("The RC-TCB's URL, https://HOST:PORT.", valueName: "url")) var rctcb: String = "https://127.0.0.1:8443"
     @Option(help: ArgumentHelp("The RC-TCB directory holding admin.pem, admin.key and region-ca.pem.", valueName: "dir")) var dir: String
 
     /// Runs `body` with an admin-certificate client of the RC-TCB and its base URL; the client is shut down
     /// (awaited) when `body` returns or throws.
     func withClient<T>(_ body: (RegionClient, String) async throws -> T) async throws -> T {
         let d = RegionDirectory(dir)
+        try d.requireAdminIdentity()
+        let base = try RegionClient.baseURL(rctcb)
         let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey, peer: .rctcb)
         do {
             let value = try await body(client, base)
@@ -22,8 +24,6 @@ struct AdminOptions: ParsableArguments {
             throw error
         }
     }
-
-    var base: String { rctcb.hasSuffix("/") ? String(rctcb.dropLast()) : rctcb }
 }
 
 /// `smig-attest ivt`.
