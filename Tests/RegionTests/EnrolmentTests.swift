@@ -234,5 +234,10 @@ struct EnrolmentTests {
         let badTLSKey = await #expect(throws: RegionError.self) { try await service.begin(bad) }
         #expect(badTLSKey?.code == .malformedRequest)
         #expect(try store.enrolment("host-a") == nil)
+        // Each refusal is audited: the region's host by its id, the others under no host (their ids are the
+        // requester's to choose); the three malformed requests of host-a are one event.
+        let refusals = try store.events().filter { $0.kind == "enrol-refused" }.map { "\($0.host ?? "-") \($0.code ?? "") \($0.count)" }
+        #expect(refusals == ["- enrol.unknown-host 1", "- enrol.bad-host-id 1", "host-a enrol.malformed-request 3"])
+        #expect(try store.events(host: "host-a").filter { $0.kind == "enrol-refused" }.count == 1)
     }
 }

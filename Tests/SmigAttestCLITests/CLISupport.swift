@@ -31,6 +31,12 @@ struct Run {
         return object
     }
 
+    /// The JSON objects printed one after another (as `events --json` prints events; objects without nested ones).
+    func jsonObjects() throws -> [[String: Any]] {
+        let list = "[" + output.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "}\n{", with: "},{") + "]"
+        return try #require(try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]], "\(output)")
+    }
+
     /// The error a `--json` run printed: `{"error": {"code": …, "message": …, "hint": …}}`, as its fields.
     func jsonError() throws -> [String: String] {
         let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("{\"error\"") }, "no JSON error in: \(output)")

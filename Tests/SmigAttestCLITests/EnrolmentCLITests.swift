@@ -78,6 +78,22 @@ struct EnrolmentCLITests {
         #expect(revoked.status != 0 && revoked.output.contains("enrol.revoked"), "\(revoked.output)")
         let refused = try w.smig(["agent", "enrol", "--rctcb", url, "--ca", "\(dir)/region-ca.pem", "--host-id", "host-a"])
         #expect(refused.status == 1 && refused.output.contains("enrol.revoked"), "\(refused.output)")
+        // The refusals are in the audit trail: the revoked host's under its id, the stranger's under none.
+        let all = try w.smig(["events", "--rctcb", url, "--dir", dir, "--json"])
+        #expect(all.status == 0, "\(all.output)")
+        let refusals = try all.jsonObjects().filter { $0["kind"] as? String == "enrol-refused" }
+        #expect(refusals.map { "\($0["host"] as? String ?? "-") \($0["code"] as? String ?? "")" } == ["- enrol.unknown-host", "host-a enrol.revoked"],
+                "\(all.output)")
+        #expect((refusals.first?["detail"] as? String)?.contains("host-z") == true)
+        let text = try w.smig(["events", "--rctcb", url, "--dir", dir])
+        #expect(text.output.contains("enrol-refused") && text.output.contains("enrol.revoked"), "\(text.output)")
+        // One host's trail.
+        let hostA = try w.smig(["events", "--rctcb", url, "--dir", dir, "--host", "host-a", "--json"]).jsonObjects()
+        #expect(!hostA.isEmpty && hostA.allSatisfy { $0["host"] as? String == "host-a" })
+        #expect(hostA.contains { $0["kind"] as? String == "enrolled" } && hostA.contains { $0["code"] as? String == "enrol.revoked" })
+        let badHost = try w.smig(["events", "--rctcb", url, "--dir", dir, "--host", "Host A", "--json"])
+        #expect(badHost.status == 2, "\(badHost.output)")
+        #expect(try badHost.jsonError()["code"] == "usage.invalid")
         #expect(try w.smig(["rctcb", "readmit", "host-a", "--dir", dir]).status == 0)
         let back = try w.smig(["agent", "enrol", "--rctcb", url, "--ca", "\(dir)/region-ca.pem", "--host-id", "host-a"])
         #expect(back.status == 0, "\(back.output)")
