@@ -65,12 +65,16 @@ package actor EnrolmentService {
     /// Logs a refusal and records it as an `enrol-refused` audit event, aggregated (``IVTStore/auditAggregated``):
     /// one event per host, code and window. `host` is nil when the request named no host of the region: such
     /// refusals share one event per code and window whatever ids a flood names, and only the event's detail (the
-    /// latest refusal's reason, whose id is at most 64 characters) tells one id. An audit that fails is logged;
-    /// the refusal stands.
+    /// latest refusal's reason, whose id is at most 64 characters) tells one id. The detail is what the operator's
+    /// terminal shows (`events`): its control and format characters, which a request may have put there, become
+    /// `?`. An audit that fails is logged; the refusal stands.
     func refused(_ error: RegionError, host: String?, named: String, now: Date) {
         logger.warning("enrolment refused", metadata: ["attest.host": "\(named.prefix(64))", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
+        let detail = String(String.UnicodeScalarView(error.reason.unicodeScalars.prefix(512).map { c in
+            [.control, .format].contains(c.properties.generalCategory) ? "?" : c
+        }))
         do {
-            try store.auditAggregated(host: host, kind: "enrol-refused", code: error.code.rawValue, detail: String(error.reason.prefix(512)),
+            try store.auditAggregated(host: host, kind: "enrol-refused", code: error.code.rawValue, detail: detail,
                                       window: Self.refusalWindow, now: now)
         } catch {
             logger.error("cannot audit an enrolment refusal", metadata: ["attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])

@@ -99,6 +99,16 @@ struct EnrolmentCLITests {
         #expect(back.status == 0, "\(back.output)")
     }
 
+    /// `events --help` says what the command shows: one host's trail with --host, refused enrolments aggregated.
+    @Test func eventsHelpSaysWhatItShows() throws {
+        let help = try Run.smig(["events", "--help"])
+        #expect(help.status == 0)
+        for words in ["--host <host>", "Only the events of this host.", "refused reports and enrolments", "enrol-refused", "enrol.unknown-host",
+                      "one event whatever ids were sent"] {
+            #expect(help.output.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "  ", with: " ").contains(words), "\(words): \(help.output)")
+        }
+    }
+
     /// verify refuses unpinned and unfresh checks unless asked by name, and a forged bundle is never "valid".
     @Test func verifyNeedsAPinAndANonce() throws {
         let w = try CLIWorld()
