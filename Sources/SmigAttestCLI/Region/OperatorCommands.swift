@@ -102,7 +102,7 @@ package struct EventsCommand: AsyncParsableCommand {
         Refusals are aggregated: refused reports (report-refused) and refused enrolments (enrol-refused) of one host \
         with one code within a minute of the first are one event with a count (shown as ×N, with the time of the \
         last). Enrolments refused with a host id that is not in the region (enrol.unknown-host, enrol.bad-host-id) or \
-        with a challenge this RC-TCB did not issue (enrol.unknown-challenge) have no host: they are one event \
+        with a challenge id this RC-TCB did not seal (enrol.unknown-challenge) have no host: they are one event \
         whatever ids were sent, and its detail names the latest. --host shows one host's events only (not those).
         """)
 
