@@ -1,5 +1,6 @@
 import Foundation
 package import RegionListener
+import RegionProtocol
 
 /// The agent's configuration (`agent run --config FILE`, JSON; see docs/region.md for every key).
 package struct AgentConfig: Codable, Sendable {
@@ -66,5 +67,47 @@ package struct AgentConfig: Codable, Sendable {
         var limits = ListenerLimits.agent
         if let maxConnectionsPerAddress { limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress) }
         return limits
+    }
+
+    /// Reads the configuration file at `path`. A file that is missing, not JSON, lacks a key or has one of the
+    /// wrong kind is `agent.bad-config` naming the file and the key; so is an `rctcb` that is not https://HOST:PORT.
+    package static func load(_ path: String) throws(AgentEnrolment.Failure) -> AgentConfig {
+        func failure(_ what: String) -> AgentEnrolment.Failure {
+            AgentEnrolment.Failure(code: "agent.bad-config", message: "\(path): \(what)")
+        }
+        let hint = "(hint: docs/region.md lists the agent configuration's keys)"
+        guard let data = FileManager.default.contents(atPath: path) else { throw failure("cannot read the agent configuration \(hint)") }
+        let config: AgentConfig
+        do { config = try JSONDecoder().decode(AgentConfig.self, from: data) } catch let e as DecodingError {
+            throw failure("\(Self.describe(e)) \(hint)")
+        } catch {
+            throw failure("not an agent configuration \(hint)")
+        }
+        do { _ = try RegionClient.baseURL(config.rctcb) } catch { throw failure("key 'rctcb': \(error.message)") }
+        return config
+    }
+
+    /// What is wrong with a configuration, by key (`sources[2]` for an element of a list).
+    static func describe(_ error: DecodingError) -> String {
+        func key(_ path: [any CodingKey]) -> String {
+            path.reduce("") { text, k in k.intValue.map { "\(text)[\($0)]" } ?? (text.isEmpty ? k.stringValue : "\(text).\(k.stringValue)") }
+        }
+        func kind(_ type: Any.Type) -> String {
+            switch type {
+            case is String.Type: "a string"
+            case is Double.Type, is Int.Type: "a number"
+            case is Bool.Type: "true or false"
+            case is [String].Type: "a list of strings"
+            default: "\(type)"
+            }
+        }
+        switch error {
+        case .keyNotFound(let k, let context): return "the key '\(key(context.codingPath + [k]))' is missing"
+        case .valueNotFound(let type, let context): return "the key '\(key(context.codingPath))' is null; it must be \(kind(type))"
+        case .typeMismatch(let type, let context): return "the key '\(key(context.codingPath))' must be \(kind(type))"
+        case .dataCorrupted(let context) where context.codingPath.isEmpty: return "not JSON"
+        case .dataCorrupted(let context): return "the key '\(key(context.codingPath))' is malformed"
+        @unknown default: return "not an agent configuration"
+        }
     }
 }

@@ -26,6 +26,10 @@ package enum AgentEnrolment {
 
     /// `caFile` is the region CA certificate the operator gave this host (it authenticates the RC-TCB).
     package static func enrol(rctcb: String, caFile: String, tpm: HostTPM) async throws -> Result {
+        // What the operator gave is checked before the TPM is asked for anything.
+        let base = try RegionClient.baseURL(rctcb)
+        let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, peer: .rctcb, timeout: .seconds(30))
+        defer { Task { await client.shutdown() } }
         let files = AgentIdentityFiles(stateDirectory: tpm.stateDirectory)
         let key = P256.Signing.PrivateKey()
         let blob = tpm.blob
@@ -38,9 +42,6 @@ package enum AgentEnrolment {
         guard let ekCert else {
             throw Failure(code: "enrol.no-ek-certificate", message: "the TPM has no EK certificate at NV 0x\(String(blob.ekType.certificateNVIndex, radix: 16))")
         }
-        let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, peer: .rctcb, timeout: .seconds(30))
-        defer { Task { await client.shutdown() } }
-        let base = rctcb.hasSuffix("/") ? String(rctcb.dropLast()) : rctcb
         let request = EnrolmentRequest(hostId: tpm.hostId, ekPublic: Data(ekPublic).base64EncodedString(),
                                        ekCertificate: Data(ekCert).base64EncodedString(),
                                        platformCertificate: platformCert.map { Data($0).base64EncodedString() },

@@ -36,11 +36,13 @@ package struct AgentRuntime: Sendable {
         self.logger = logger
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
         let timeout = TimeAmount.milliseconds(Int64(config.challengeTimeout * 1000))
+        base = try RegionClient.baseURL(config.rctcb)
         client = try RegionClient(caFile: files.regionCA, certificate: files.tlsCertificate, key: files.tlsKey, peer: .rctcb, timeout: timeout)
         neighbours = try RegionClient(caFile: files.regionCA, certificate: files.tlsCertificate, key: files.tlsKey, peer: .agent, timeout: timeout)
     }
 
-    var base: String { config.rctcb.hasSuffix("/") ? String(config.rctcb.dropLast()) : config.rctcb }
+    /// The RC-TCB's URL, without a trailing slash.
+    let base: String
 
     /// The quote endpoint as an HTTPS application; `onRunning` receives the bound port.
     package func application(services: [any Service], onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {

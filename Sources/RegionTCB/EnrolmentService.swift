@@ -23,7 +23,8 @@ package import Policy
 ///    CA issues the agent's client certificate naming host and AK Name, and the enrolment (with the EK's Name and
 ///    certificate hash: the host's EK binding) is recorded as an audited event.
 ///
-/// Every refusal has its own code and records nothing.
+/// Every refusal has its own code and changes nothing; it is logged and audited (`enrol-refused`, aggregated: one
+/// event per host, code and window, and one for all the host ids the region does not know).
 package actor EnrolmentService {
     let store: IVTStore
     let ca: RegionCA
@@ -52,8 +53,31 @@ package actor EnrolmentService {
         do {
             return try await beginChecked(request, now: now)
         } catch {
-            logger.warning("enrolment refused", metadata: ["attest.host": "\(request.hostId.prefix(64))", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
+            // Past the host id checks the host is one of the region's: the id is no longer the requester's to choose.
+            refused(error, host: [.badHostId, .unknownHost].contains(error.code) ? nil : request.hostId, named: request.hostId, now: now)
             throw error
+        }
+    }
+
+    /// How long aggregated refusals of one host and code add to one audit event (as refused reports do).
+    package static let refusalWindow = RegionState.refusalWindow
+
+    /// Logs a refusal and records it as an `enrol-refused` audit event, aggregated (``IVTStore/auditAggregated``):
+    /// one event per host, code and window. `host` is nil when the request named no host of the region: such
+    /// refusals share one event per code and window whatever ids a flood names, and only the event's detail (the
+    /// latest refusal's reason, whose id is at most 64 characters) tells one id. The detail is what the operator's
+    /// terminal shows (`events`): its control and format characters, which a request may have put there, become
+    /// `?`. An audit that fails is logged; the refusal stands.
+    func refused(_ error: RegionError, host: String?, named: String, now: Date) {
+        logger.warning("enrolment refused", metadata: ["attest.host": "\(named.prefix(64))", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
+        let detail = String(String.UnicodeScalarView(error.reason.unicodeScalars.prefix(512).map { c in
+            [.control, .format].contains(c.properties.generalCategory) ? "?" : c
+        }))
+        do {
+            try store.auditAggregated(host: host, kind: "enrol-refused", code: error.code.rawValue, detail: detail,
+                                      window: Self.refusalWindow, now: now)
+        } catch {
+            logger.error("cannot audit an enrolment refusal", metadata: ["attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
         }
     }
 
@@ -131,7 +155,19 @@ package actor EnrolmentService {
     }
 
     package func complete(_ proof: EnrolmentProof, now: Date = Date()) throws(RegionError) -> EnrolmentCertificate {
-        guard let (p, mac, secret) = seal.open(proof.challengeId), answered[mac] == nil else {
+        let opened = seal.open(proof.challengeId)
+        do {
+            return try completeChecked(proof, opened, now: now)
+        } catch {
+            // A ticket this RC-TCB sealed names a host of the region; an unknown challenge names none.
+            refused(error, host: opened?.ticket.hostId, named: opened?.ticket.hostId ?? "-", now: now)
+            throw error
+        }
+    }
+
+    func completeChecked(_ proof: EnrolmentProof, _ opened: (ticket: EnrolmentTicket, mac: String, credential: [UInt8])?,
+                         now: Date) throws(RegionError) -> EnrolmentCertificate {
+        guard let (p, mac, secret) = opened, answered[mac] == nil else {
             throw RegionError(.unknownChallenge, "no open enrolment challenge \(proof.challengeId.prefix(40)) (unknown, already used, or the RC-TCB restarted)")
         }
         let expires = Date(timeIntervalSince1970: p.expires)
@@ -141,7 +177,6 @@ package actor EnrolmentService {
         guard expires > now else { throw RegionError(.challengeExpired, "the enrolment challenge expired at \(expires)") }
         let answer = try Self.base64(proof.credential, "credential")
         guard answer.count == secret.count, zip(answer, secret).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else {
-            logger.warning("enrolment refused", metadata: ["attest.host": "\(p.hostId)", "attest.code": "enrol.activation-failed"])
             throw RegionError(.activationFailed, "the credential was not recovered: the AK and the EK are not in the same TPM")
         }
         // The IVT may have changed since `begin` (another enrolment, a revocation, a re-admission).

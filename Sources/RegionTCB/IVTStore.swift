@@ -279,11 +279,13 @@ package final class IVTStore: Sendable {
 
     /// Records a refusal, aggregated: a refusal of the same kind and code for the same host within `window` of the
     /// first one in its window adds to that event's count (and moves its last time and detail) instead of adding a
-    /// row. A host whose reports keep being refused costs one event per window, not one per report.
-    package func auditAggregated(host: String, kind: String, code: String, detail: String, window: TimeInterval, now: Date = Date()) throws(RegionError) {
+    /// row. A host whose reports keep being refused costs one event per window, not one per report. A nil host
+    /// (one the region does not know, whatever id the request named) is one more such host: all of them together
+    /// cost one event per kind, code and window.
+    package func auditAggregated(host: String?, kind: String, code: String, detail: String, window: TimeInterval, now: Date = Date()) throws(RegionError) {
         try write { db in
             if let seq = try Int64.fetchOne(db.cachedStatement(sql: """
-                SELECT seq FROM event WHERE host = ? AND kind = ? AND code = ? AND at >= ? ORDER BY seq DESC LIMIT 1
+                SELECT seq FROM event WHERE host IS ? AND kind = ? AND code = ? AND at >= ? ORDER BY seq DESC LIMIT 1
                 """), arguments: [host, kind, code, now.timeIntervalSince1970 - window]) {
                 try db.cachedStatement(sql: "UPDATE event SET count = count + 1, last_at = ?, detail = ? WHERE seq = ?")
                     .execute(arguments: [now.timeIntervalSince1970, detail, seq])
@@ -293,9 +295,15 @@ package final class IVTStore: Sendable {
         }
     }
 
-    package func events(since seq: Int64 = 0, limit: Int = 1000) throws(RegionError) -> [IVTEvent] {
+    /// The audit events after `seq`, oldest first, at most `limit`; with `host`, only that host's.
+    package func events(since seq: Int64 = 0, host: String? = nil, limit: Int = 1000) throws(RegionError) -> [IVTEvent] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map { r in
+            let rows = if let host {
+                try Row.fetchAll(db, sql: "SELECT * FROM event WHERE host = ? AND seq > ? ORDER BY seq LIMIT ?", arguments: [host, seq, limit])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+            }
+            return try rows.map { r in
                 IVTEvent(seq: try r.decode(forColumn: "seq"), at: Date(timeIntervalSince1970: try r.decode(forColumn: "at")),
                          host: try r.decode(forColumn: "host"), kind: try r.decode(forColumn: "kind"),
                          oldState: try r.decode(forColumn: "old_state"), newState: try r.decode(forColumn: "new_state"),

@@ -22,6 +22,8 @@ package struct RCTCBRunner: Sendable {
     let webhooks: WebhookNotifier
     let client: RegionClient
     let logger: Logger
+    /// This process's claim on the directory, held as long as the runner lives.
+    let lock: DirectoryLock
 
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
     package static let selection = "sha256:0-7,15"
@@ -31,6 +33,8 @@ package struct RCTCBRunner: Sendable {
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
                 inventory: String? = nil, stepHook: (@Sendable (String) -> Void)? = nil) throws {
         try directory.requireInitialised()
+        // Before anything is written or listened on: one RC-TCB per directory.
+        lock = try DirectoryLock(directory)
         let loaded = try LoadedRegionPolicy.load(regionFile)
         policy = loaded.policy
         let store = try IVTStore(path: directory.database)
@@ -67,6 +71,8 @@ package struct RCTCBRunner: Sendable {
 
     /// `limits`: the listener's time-outs and connection cap per address (see ``ListenerLimits/rctcb``).
     package func run(host: String, port: Int, limits: ListenerLimits = .rctcb, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        // The directory stays claimed until the service has stopped.
+        defer { withExtendedLifetime(lock) {} }
         await wire()
         // A persistent connection per agent (and its direct challenges): N hosts need N descriptors and some.
         let needed = 2 * policy.hosts.count + 1024
@@ -78,8 +84,26 @@ package struct RCTCBRunner: Sendable {
         let hangUp = ReloadOnHangUp(reloader: reloader)
         let app = try service.application(host: host, port: port, limits: limits, services: [scheduler, webhooks, hangUp], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do { try await group.run() } catch {
+            await client.shutdown()
+            throw Self.listenFailure(error, host: host, port: port) ?? error
+        }
         await client.shutdown()
+    }
+
+    /// A listener that could not bind, as a coded error naming the address (nil for any other error).
+    static func listenFailure(_ error: any Error, host: String, port: Int) -> RegionError? {
+        guard let e = error as? IOError else { return nil }
+        switch e.errnoCode {
+        case EADDRINUSE:
+            return RegionError(.addressInUse, "cannot listen on \(host):\(port): another process is listening there "
+                               + "(hint: stop it, or give rctcb serve another --port; --port 0 lets the system choose)")
+        case EADDRNOTAVAIL, EACCES:
+            return RegionError(.cannotListen, "cannot listen on \(host):\(port): \(String(cString: strerror(e.errnoCode))) "
+                               + "(hint: --listen must be an address of this machine)")
+        default:
+            return nil
+        }
     }
 }
 

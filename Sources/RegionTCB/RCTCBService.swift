@@ -93,7 +93,8 @@ package struct RCTCBService: Sendable {
             try await Self.answer {
                 try await self.require(.admin, context)
                 let since = request.uri.queryParameters.get("since", as: Int64.self) ?? 0
-                return Self.json(try store.events(since: since))
+                let host = request.uri.queryParameters.get("host").map { String($0) }
+                return Self.json(try store.events(since: since, host: host))
             }
         }
         router.get("/v1/ring") { _, context in

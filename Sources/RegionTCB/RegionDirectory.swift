@@ -8,6 +8,7 @@ import Foundation
 /// DIR/rctcb.key       server TLS key (0600)             DIR/rctcb.pem       server certificate
 /// DIR/admin.key       operator's client key (0600)      DIR/admin.pem       operator's client certificate
 /// DIR/ek-ca/*.pem     CAs trusted to certify EKs        DIR/ivt.sqlite      the IVT (SQLite, WAL)
+/// DIR/rctcb.lock      held by the running `rctcb serve` (its pid)
 /// ```
 package struct RegionDirectory: Sendable {
     package let path: String
@@ -26,11 +27,24 @@ package struct RegionDirectory: Sendable {
     package var database: String { "\(path)/ivt.sqlite" }
     /// The VM inventory the RC-TCB moves VMs by (the same file `smig-attest vm … --state-dir DIR` writes).
     package var inventory: String { "\(path)/vms.sqlite" }
+    /// Locked by the running `rctcb serve` for its whole life (``DirectoryLock``); holds its pid.
+    package var lockFile: String { "\(path)/rctcb.lock" }
 
     /// Fails with a coded error when the directory was not made by `rctcb init`.
     package func requireInitialised() throws(RegionError) {
         guard FileManager.default.fileExists(atPath: caCertificate), FileManager.default.fileExists(atPath: database) else {
             throw RegionError(.directoryMissing, "\(path) is not an RC-TCB directory (run: smig-attest rctcb init --region FILE --dir \(path))")
+        }
+    }
+
+    /// Fails with a coded error naming what is missing when the directory does not hold the operator's identity
+    /// (admin.pem, admin.key, region-ca.pem): all that `ivt`, `ring`, `events` and `evacuations` need of it.
+    package func requireAdminIdentity() throws(RegionError) {
+        let missing = [adminCertificate, adminKey, caCertificate].filter { !FileManager.default.fileExists(atPath: $0) }
+        guard missing.isEmpty else {
+            let names = missing.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")
+            throw RegionError(.directoryMissing, "\(path) is not an RC-TCB directory: it has no \(names) "
+                              + "(hint: give --dir the directory rctcb init made, or a copy of its admin.pem, admin.key and region-ca.pem)")
         }
     }
 

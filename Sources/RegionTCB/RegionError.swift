@@ -9,6 +9,12 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
         // Region directory and CA.
         package static let directoryExists = Code(rawValue: "rctcb.directory-exists")
         package static let directoryMissing = Code(rawValue: "rctcb.directory-missing")
+        /// Another running RC-TCB serves the directory (it holds `DIR/rctcb.lock`).
+        package static let directoryInUse = Code(rawValue: "rctcb.directory-in-use")
+        /// The listen address and port are taken by another socket.
+        package static let addressInUse = Code(rawValue: "rctcb.address-in-use")
+        /// The service cannot listen on the address it was given (not an address of this machine, not allowed).
+        package static let cannotListen = Code(rawValue: "rctcb.cannot-listen")
         package static let unsafeFile = Code(rawValue: "rctcb.unsafe-file")
         package static let badKeyFile = Code(rawValue: "rctcb.bad-key-file")
         package static let badCertificateFile = Code(rawValue: "rctcb.bad-certificate-file")

@@ -9,7 +9,7 @@ extension Output {
     }
 
     /// What a command's error becomes: one line on stderr (``error(_:)``) and the exit code of the one table —
-    /// 2 for what the user gave (a missing region directory or certificate file, a transport failure, an input
+    /// 2 for what the user gave (a missing region directory or certificate file, a transport or TLS failure, an input
     /// error), the command's own code for a `CommandFailure`, else 1 (refused). Argument-parser's own errors pass
     /// through unprinted.
     static func failure(_ error: any Error) -> any Error {
@@ -19,7 +19,7 @@ extension Output {
             return ExitCode(e.code == .directoryMissing || e.code == .badCertificateFile || e.code == .badKeyFile ? 2 : 1)
         case let e as RegionClient.Failure:
             Self.error(e.description)
-            return ExitCode(e.code.hasPrefix("transport.") ? 2 : 1)
+            return ExitCode(e.code.hasPrefix("transport.") || e.code.hasPrefix("tls.") ? 2 : 1)
         case let e as CommandFailure:
             Self.error(e.message)
             return ExitCode(e.exitCode)

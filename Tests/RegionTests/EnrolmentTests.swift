@@ -221,6 +221,8 @@ struct EnrolmentTests {
         #expect(unknownHost?.code == .unknownHost)
         let badHostId = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "../etc")) }
         #expect(badHostId?.code == .badHostId)
+        let escapes = await #expect(throws: RegionError.self) { try await service.begin(h.request(host: "\u{1B}[2J\u{202E}evil")) }
+        #expect(escapes?.code == .badHostId)
         var bad = h.request(host: "host-a")
         bad.akPublic = "%%"
         let badAK = await #expect(throws: RegionError.self) { try await service.begin(bad) }
@@ -234,5 +236,13 @@ struct EnrolmentTests {
         let badTLSKey = await #expect(throws: RegionError.self) { try await service.begin(bad) }
         #expect(badTLSKey?.code == .malformedRequest)
         #expect(try store.enrolment("host-a") == nil)
+        // Each refusal is audited: the region's host by its id, the others under no host (their ids are the
+        // requester's to choose); the three malformed requests of host-a are one event.
+        let refusals = try store.events().filter { $0.kind == "enrol-refused" }.map { "\($0.host ?? "-") \($0.code ?? "") \($0.count)" }
+        #expect(refusals == ["- enrol.unknown-host 1", "- enrol.bad-host-id 2", "host-a enrol.malformed-request 3"])
+        // The latest bad id is in the detail, without the escape and direction characters it carried.
+        let detail = try #require(try store.events().first { $0.code == "enrol.bad-host-id" }?.detail)
+        #expect(detail.contains("?[2J?evil") && !detail.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E }, "\(detail)")
+        #expect(try store.events(host: "host-a").filter { $0.kind == "enrol-refused" }.count == 1)
     }
 }

@@ -33,6 +33,32 @@ struct IVTStoreTests {
         #expect(try s.set(.init(state: .trusted), to: "nobody") == nil)
     }
 
+    /// Refusals aggregate per host, kind, code and window; those of hosts the region does not know (nil) share one
+    /// event. `events(host:)` is one host's trail.
+    @Test func refusalsAggregateAndEventsFilterByHost() throws {
+        let (s, _) = try Self.store()
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        for i in 0..<50 {
+            try s.auditAggregated(host: nil, kind: "enrol-refused", code: "enrol.unknown-host", detail: "host stranger-\(i) is not in this region's policy",
+                                  window: 60, now: start.addingTimeInterval(Double(i) / 10))
+            try s.auditAggregated(host: "host-a", kind: "enrol-refused", code: "enrol.ak-changed", detail: "another AK", window: 60,
+                                  now: start.addingTimeInterval(Double(i) / 10))
+        }
+        let refusals = try s.events().filter { $0.kind == "enrol-refused" }
+        #expect(refusals.map(\.host) == [nil, "host-a"])
+        #expect(refusals.map(\.count) == [50, 50])
+        #expect(refusals.first?.detail == "host stranger-49 is not in this region's policy")
+        // A new window is a new event.
+        try s.auditAggregated(host: nil, kind: "enrol-refused", code: "enrol.unknown-host", detail: "later", window: 60, now: start.addingTimeInterval(120))
+        #expect(try s.events().filter { $0.kind == "enrol-refused" && $0.host == nil }.map(\.count) == [50, 1])
+
+        #expect(try s.events(host: "host-a").map(\.kind) == ["host-added", "enrol-refused"])
+        #expect(try s.events(host: "host-b").map(\.kind) == ["host-added"])
+        #expect(try s.events(host: "nobody").isEmpty)
+        let first = try #require(try s.events(host: "host-a").first)
+        #expect(try s.events(since: first.seq, host: "host-a").map(\.kind) == ["enrol-refused"])
+    }
+
     @Test func revokeAndReadmit() throws {
         let (s, _) = try Self.store()
         try s.recordEnrolment(host: "host-a", akPublic: [1, 2, 3], akName: "000b11", ekCertificate: "issuer x", ekName: "000b22", ekCertificateSHA256: "33")

@@ -30,6 +30,19 @@ struct Run {
         }
         return object
     }
+
+    /// The JSON objects printed one after another (as `events --json` prints events; objects without nested ones).
+    func jsonObjects() throws -> [[String: Any]] {
+        let list = "[" + output.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "}\n{", with: "},{") + "]"
+        return try #require(try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]], "\(output)")
+    }
+
+    /// The error a `--json` run printed: `{"error": {"code": …, "message": …, "hint": …}}`, as its fields.
+    func jsonError() throws -> [String: String] {
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("{\"error\"") }, "no JSON error in: \(output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String: String]], "\(line)")
+        return try #require(object["error"], "\(line)")
+    }
 }
 
 struct CLIFixtureFailure: Error, CustomStringConvertible {

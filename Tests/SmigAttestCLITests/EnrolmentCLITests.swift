@@ -8,13 +8,13 @@ import TPM
 /// verified against the enrolled AK, revocation and re-admission — through the real binary.
 @Suite("Enrolment through the CLI", .serialized)
 struct EnrolmentCLITests {
-    static func regionFile(_ w: CLIWorld, hosts: [String]) throws -> String {
+    /// A region policy of `hosts` (all on 127.0.0.1) written to `path`.
+    static func regionFile(at path: String, hosts: [String]) throws -> String {
         var text = "kind: region\nversion: 1\nname: test-region\nrc-tcb: {address: 127.0.0.1, port: 8443}\nhosts:\n"
         for (i, h) in hosts.enumerated() { text += "  - {id: \(h), address: 127.0.0.1, port: \(9 + i)}\n" }
         text += "ring: [\(hosts.joined(separator: ", "))]\nintervals: {measurement: 30s, challenge: 60s}\nquote-freshness: 180s\nunreachable-timeout: 90s\n"
         text += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
         text += "targets: {require-state: trusted, max-quote-age: 60s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"
-        let path = w.path("region.yaml")
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
@@ -24,7 +24,7 @@ struct EnrolmentCLITests {
     @Test func initServeEnrolVerifyRevoke() throws {
         let w = try CLIWorld()
         #expect(try w.smig(["tpm", "provision", "--json"]).status == 0)
-        let region = try Self.regionFile(w, hosts: ["host-a", "host-b"])
+        let region = try Self.regionFile(at: w.path("region.yaml"), hosts: ["host-a", "host-b"])
         let dir = w.path("rctcb")
         let ca = w.swtpm.root.appendingPathComponent("localca")
         let initRun = try w.smig(["rctcb", "init", "--region", region, "--dir", dir,
@@ -78,9 +78,35 @@ struct EnrolmentCLITests {
         #expect(revoked.status != 0 && revoked.output.contains("enrol.revoked"), "\(revoked.output)")
         let refused = try w.smig(["agent", "enrol", "--rctcb", url, "--ca", "\(dir)/region-ca.pem", "--host-id", "host-a"])
         #expect(refused.status == 1 && refused.output.contains("enrol.revoked"), "\(refused.output)")
+        // The refusals are in the audit trail: the revoked host's under its id, the stranger's under none.
+        let all = try w.smig(["events", "--rctcb", url, "--dir", dir, "--json"])
+        #expect(all.status == 0, "\(all.output)")
+        let refusals = try all.jsonObjects().filter { $0["kind"] as? String == "enrol-refused" }
+        #expect(refusals.map { "\($0["host"] as? String ?? "-") \($0["code"] as? String ?? "")" } == ["- enrol.unknown-host", "host-a enrol.revoked"],
+                "\(all.output)")
+        #expect((refusals.first?["detail"] as? String)?.contains("host-z") == true)
+        let text = try w.smig(["events", "--rctcb", url, "--dir", dir])
+        #expect(text.output.contains("enrol-refused") && text.output.contains("enrol.revoked"), "\(text.output)")
+        // One host's trail.
+        let hostA = try w.smig(["events", "--rctcb", url, "--dir", dir, "--host", "host-a", "--json"]).jsonObjects()
+        #expect(!hostA.isEmpty && hostA.allSatisfy { $0["host"] as? String == "host-a" })
+        #expect(hostA.contains { $0["kind"] as? String == "enrolled" } && hostA.contains { $0["code"] as? String == "enrol.revoked" })
+        let badHost = try w.smig(["events", "--rctcb", url, "--dir", dir, "--host", "Host A", "--json"])
+        #expect(badHost.status == 2, "\(badHost.output)")
+        #expect(try badHost.jsonError()["code"] == "usage.invalid")
         #expect(try w.smig(["rctcb", "readmit", "host-a", "--dir", dir]).status == 0)
         let back = try w.smig(["agent", "enrol", "--rctcb", url, "--ca", "\(dir)/region-ca.pem", "--host-id", "host-a"])
         #expect(back.status == 0, "\(back.output)")
+    }
+
+    /// `events --help` says what the command shows: one host's trail with --host, refused enrolments aggregated.
+    @Test func eventsHelpSaysWhatItShows() throws {
+        let help = try Run.smig(["events", "--help"])
+        #expect(help.status == 0)
+        for words in ["--host <host>", "Only the events of this host.", "refused reports and enrolments", "enrol-refused", "enrol.unknown-host",
+                      "one event whatever ids were sent"] {
+            #expect(help.output.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "  ", with: " ").contains(words), "\(words): \(help.output)")
+        }
     }
 
     /// verify refuses unpinned and unfresh checks unless asked by name, and a forged bundle is never "valid".

@@ -74,18 +74,16 @@ struct ExitStatusTableTests {
         for row in try Self.rows() where row.code != nil {
             let r = try Run.smig(row.args + ["--json"])
             #expect(r.status == row.status, "\(row): \(r.output)")
-            let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{\"error\"") }, "\(row): \(r.output)")
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String: String]])
-            #expect(object["error"]?["code"] == row.code, "\(row): \(line)")
-            #expect(object["error"]?["message"]?.isEmpty == false)
+            let error = try r.jsonError()
+            #expect(error["code"] == row.code, "\(row): \(r.output)")
+            #expect(error["message"]?.isEmpty == false)
         }
     }
 
     @Test func aHintIsItsOwnField() throws {
         let r = try Run.smig(["quote", "--tcti", "swtpm:host=127.0.0.1,port=1", "--state-dir", Self.dir, "--nonce", "00112233445566778899aabbccddeeff", "--json"])
-        let line = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("{\"error\"") }, "\(r.output)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String: String]])
-        #expect(object["error"]?["hint"]?.hasPrefix("is swtpm running at 127.0.0.1:1?") == true, "\(line)")
-        #expect(object["error"]?["message"]?.contains("(hint:") == false, "\(line)")
+        let error = try r.jsonError()
+        #expect(error["hint"]?.hasPrefix("is swtpm running at 127.0.0.1:1?") == true, "\(r.output)")
+        #expect(error["message"]?.contains("(hint:") == false, "\(r.output)")
     }
 }

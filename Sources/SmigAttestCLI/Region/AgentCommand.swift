@@ -53,16 +53,15 @@ package struct AgentCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The agent configuration (JSON).", valueName: "file")) var config: String
         @Option(help: ArgumentHelp("Write the bound port here once listening.", valueName: "file")) var portFile: String?
         @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
+        /// Only errors are printed (the agent logs): with --json, as one JSON object.
+        @OptionGroup var output: OutputOptions
 
         package init() {}
 
         package func run() async throws {
             try await Output.reportingAsync {
-                guard let data = FileManager.default.contents(atPath: config) else { throw CommandFailure("cannot read \(config)", exitCode: 2) }
                 let cfg: AgentConfig
-                do { cfg = try JSONDecoder().decode(AgentConfig.self, from: data) } catch {
-                    throw CommandFailure("\(config) is not an agent configuration: \(error)", exitCode: 2)
-                }
+                do { cfg = try AgentConfig.load(config) } catch { throw CommandFailure("\(error)", exitCode: 2) }
                 var logger = Logger(label: "smig-attest.agent")
                 logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
                 logger[metadataKey: "attest.self"] = "\(cfg.hostId)"

@@ -5,13 +5,15 @@ import RegionTCB
 
 /// Where the operator's client finds the RC-TCB and its admin identity.
 struct AdminOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The RC-TCB's URL.", valueName: "url")) var rctcb: String = "https://127.0.0.1:8443"
+    @Option(help: ArgumentHelp("The RC-TCB's URL, https://HOST:PORT.", valueName: "url")) var rctcb: String = "https://127.0.0.1:8443"
     @Option(help: ArgumentHelp("The RC-TCB directory holding admin.pem, admin.key and region-ca.pem.", valueName: "dir")) var dir: String
 
     /// Runs `body` with an admin-certificate client of the RC-TCB and its base URL; the client is shut down
     /// (awaited) when `body` returns or throws.
     func withClient<T>(_ body: (RegionClient, String) async throws -> T) async throws -> T {
         let d = RegionDirectory(dir)
+        try d.requireAdminIdentity()
+        let base = try RegionClient.baseURL(rctcb)
         let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey, peer: .rctcb)
         do {
             let value = try await body(client, base)
@@ -22,8 +24,6 @@ struct AdminOptions: ParsableArguments {
             throw error
         }
     }
-
-    var base: String { rctcb.hasSuffix("/") ? String(rctcb.dropLast()) : rctcb }
 }
 
 /// `smig-attest ivt`.
@@ -95,31 +95,52 @@ package struct RingCommand: AsyncParsableCommand {
 
 /// `smig-attest events`.
 package struct EventsCommand: AsyncParsableCommand {
-    package static let configuration = CommandConfiguration(commandName: "events", abstract: "Show the RC-TCB's audit events (state changes, enrolments, refusals).")
+    package static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "Show the RC-TCB's audit events (state changes, enrolments, refused reports and enrolments), of all hosts or one.",
+        discussion: """
+        Refusals are aggregated: refused reports (report-refused) and refused enrolments (enrol-refused) of one host \
+        with one code within a minute of the first are one event with a count (shown as ×N, with the time of the \
+        last). Enrolments refused with a host id that is not in the region (enrol.unknown-host, enrol.bad-host-id) or \
+        with a challenge id this RC-TCB did not seal (enrol.unknown-challenge) have no host: they are one event \
+        whatever ids were sent, and its detail names the latest. --host shows one host's events only (not those).
+        """)
 
     @OptionGroup var admin: AdminOptions
     @Option(help: "Only events after this sequence number.") var since: Int64 = 0
+    @Option(help: ArgumentHelp("Only the events of this host.", valueName: "host")) var host: String?
     @Flag(help: "Keep printing new events until interrupted.") var follow = false
     @OptionGroup var output: OutputOptions
 
     package init() {}
 
+    package func validate() throws {
+        if let host, !HostID.isValid(host) {
+            throw ValidationError("--host '\(host.prefix(64))' is not a host id (lower-case letters, digits, '.', '_' and '-')")
+        }
+    }
+
     package func run() async throws {
         try await Output.reportingAsync {
             try await admin.withClient { client, base in
                 var last = since
+                let only = host.map { "&host=\($0)" } ?? ""   // a host id needs no escaping (validate)
                 repeat {
-                    let events: [IVTEvent] = try await client.get("\(base)/v1/events?since=\(last)")
+                    let events: [IVTEvent] = try await client.get("\(base)/v1/events?since=\(last)\(only)")
                     for e in events {
-                        if output.json { Output.json(e) } else {
-                            let change = e.oldState.map { "\($0) → \(e.newState ?? "")" } ?? ""
-                            Output.line("\(e.seq)  \(e.at)  \(e.host ?? "-")  \(e.kind)  \(change)  \(e.code ?? "")  \(e.detail ?? "")")
-                        }
+                        if output.json { Output.json(e) } else { Output.line(Self.render(e)) }
                         last = max(last, e.seq)
                     }
                     if follow { try await Task.sleep(for: .milliseconds(500)) }
                 } while follow
             }
         }
+    }
+
+    /// One event as a text line; an aggregated one with its count and the time of the last.
+    static func render(_ e: IVTEvent) -> String {
+        let change = e.oldState.map { "\($0) → \(e.newState ?? "")" } ?? ""
+        let count = e.count > 1 ? "  ×\(e.count) (last \(e.lastAt.map { "\($0)" } ?? "-"))" : ""
+        return "\(e.seq)  \(e.at)  \(e.host ?? "-")  \(e.kind)  \(change)  \(e.code ?? "")  \(e.detail ?? "")\(count)"
     }
 }

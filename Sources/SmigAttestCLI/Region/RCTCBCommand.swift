@@ -70,7 +70,12 @@ package struct RCTCBCommand: AsyncParsableCommand {
 
     package struct Serve: AsyncParsableCommand {
         package static let configuration = CommandConfiguration(
-            abstract: "Run the RC-TCB service (HTTPS with mutual TLS) in the foreground until SIGTERM/SIGINT.")
+            abstract: "Run the RC-TCB service (HTTPS with mutual TLS) in the foreground until SIGTERM/SIGINT.",
+            discussion: """
+            One RC-TCB serves a directory: it holds a lock on DIR/rctcb.lock while it runs (the kernel releases it \
+            when the process ends, also on a crash), and a second `rctcb serve` on the same directory is refused \
+            (rctcb.directory-in-use, with the pid of the one serving it) before it listens or writes anything.
+            """)
 
         @Option(help: ArgumentHelp("The region policy (YAML).", valueName: "file")) var region: String
         @Option(help: ArgumentHelp("The RC-TCB directory (rctcb init).", valueName: "dir")) var dir: String
@@ -83,6 +88,8 @@ package struct RCTCBCommand: AsyncParsableCommand {
         @Option(name: .customLong("max-connections-per-address"),
                 help: "Connections accepted at once from one client address (0: no cap, e.g. for a load generator speaking for many hosts).")
         var maxConnectionsPerAddress: Int = ListenerLimits.rctcb.maxConnectionsPerAddress
+        /// Only errors are printed (the service logs): with --json, as one JSON object.
+        @OptionGroup var output: OutputOptions
 
         package init() {}
 

@@ -1,0 +1,116 @@
+import Foundation
+import SmigTestSupport
+import Testing
+
+/// What an operator gets wrong most often, through the real binary: each is one coded error line (a JSON object
+/// under --json) naming what is wrong, with a hint — never a TLS library's, NIO's or a decoder's own message.
+@Suite("Operator mistakes as coded errors", .serialized)
+struct OperatorErrorCLITests {
+    /// `--json` error fields of `args`, after checking the exit status and that no raw library text leaked.
+    static func error(_ args: [String], env: [String: String] = [:], status: Int32) throws -> [String: String] {
+        let r = try Run.smig(args + ["--json"], env: env)
+        #expect(r.status == status, "\(r.output)")
+        for raw in ["BoringSSL", "/.build/", "errno", "DecodingError", "HTTPClientError", "NIOSSL"] {
+            #expect(!r.output.contains(raw), "\(raw) in: \(r.output)")
+        }
+        let error = try r.jsonError()
+        #expect(error["hint"]?.isEmpty == false, "\(r.output)")
+        return error
+    }
+
+    @Test func aDirectoryThatIsNotARegionDirectory() throws {
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("smig-empty-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let e = try Self.error(["ivt", "--rctcb", "https://127.0.0.1:1", "--dir", empty], status: 2)
+        #expect(e["code"] == "rctcb.directory-missing")
+        #expect(e["message"]?.contains(empty) == true && e["message"]?.contains("admin.pem") == true, "\(e)")
+    }
+
+    @Test func aPortAlreadyInUse() throws {
+        let r = try RegionFixture()
+        let (first, url) = try r.serve("first")
+        defer { first.stop() }
+        let port = try #require(URLComponents(string: url)?.port)
+        let other = try RegionFixture()
+        let e = try Self.error(["rctcb", "serve", "--region", other.region, "--dir", other.dir, "--port", "\(port)"], status: 1)
+        #expect(e["code"] == "rctcb.address-in-use")
+        #expect(e["message"]?.contains("127.0.0.1:\(port)") == true, "\(e)")
+        #expect(first.process.isRunning)
+    }
+
+    @Test func aClientGivenTheWrongCA() throws {
+        let r = try RegionFixture()
+        let (server, url) = try r.serve("server")
+        defer { server.stop() }
+        // Another region's directory: its CA did not issue this RC-TCB's certificate.
+        let other = try RegionFixture()
+        let wrong = try Self.error(["ivt", "--rctcb", url, "--dir", other.dir], status: 2)
+        #expect(wrong["code"] == "tls.server-not-trusted")
+        #expect(wrong["message"]?.contains("\(other.dir)/region-ca.pem") == true, "\(wrong)")
+        // A CA file that is no certificate at all.
+        try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: "\(other.dir)/region-ca.pem"))
+        let garbage = try Self.error(["ivt", "--rctcb", url, "--dir", other.dir], status: 2)
+        #expect(garbage["code"] == "tls.bad-ca-file")
+        #expect(garbage["message"]?.contains("\(other.dir)/region-ca.pem") == true, "\(garbage)")
+        // The right directory works.
+        #expect(try Run.smig(["ivt", "--rctcb", url, "--dir", r.dir, "--json"]).status == 0)
+    }
+
+    /// `agent enrol --ca` with another region's CA, with a file that is no certificate, and a URL without a scheme.
+    @Test func anAgentGivenTheWrongCAOrURL() throws {
+        let w = try CLIWorld()
+        #expect(try w.smig(["tpm", "provision"]).status == 0)
+        let r = try RegionFixture()
+        let (server, url) = try r.serve("server")
+        defer { server.stop() }
+        let other = try RegionFixture()
+        let enrol = ["agent", "enrol", "--host-id", "host-a"]
+        let wrong = try Self.error(enrol + ["--rctcb", url, "--ca", "\(other.dir)/region-ca.pem"], env: w.env, status: 2)
+        #expect(wrong["code"] == "tls.server-not-trusted")
+        #expect(wrong["message"]?.contains("\(other.dir)/region-ca.pem") == true, "\(wrong)")
+        let notACertificate = w.path("not-a-ca.pem")
+        try Data("-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----\n".utf8).write(to: URL(fileURLWithPath: notACertificate))
+        let garbage = try Self.error(enrol + ["--rctcb", url, "--ca", notACertificate], env: w.env, status: 2)
+        #expect(garbage["code"] == "tls.bad-ca-file")
+        #expect(garbage["message"]?.contains(notACertificate) == true, "\(garbage)")
+        let noScheme = try Self.error(enrol + ["--rctcb", "127.0.0.1:28443", "--ca", "\(r.dir)/region-ca.pem"], env: w.env, status: 2)
+        #expect(noScheme["code"] == "transport.bad-url" && noScheme["message"]?.contains("https://HOST:PORT") == true, "\(noScheme)")
+        #expect(!FileManager.default.fileExists(atPath: "\(w.state)/tls.pem"), "nothing was enrolled")
+    }
+
+    @Test(arguments: ["127.0.0.1:28443", "http://127.0.0.1:28443", "https://127.0.0.1:28443/v1"])
+    func anRCTCBURLThatIsNotHTTPSHostPort(_ url: String) throws {
+        let r = try RegionFixture()
+        let e = try Self.error(["ivt", "--rctcb", url, "--dir", r.dir], status: 2)
+        #expect(e["code"] == "transport.bad-url")
+        #expect(e["message"]?.contains(url) == true && e["message"]?.contains("https://HOST:PORT") == true, "\(e)")
+    }
+
+    /// `agent run --config` with a key missing, a key of the wrong kind, and an RC-TCB URL without a scheme.
+    @Test func anAgentConfigurationThatIsWrong() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-agent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good: [String: Any] = ["hostId": "host-a", "rctcb": "https://127.0.0.1:8443", "stateDirectory": dir.path, "listenAddress": "127.0.0.1",
+                                   "listenPort": 0, "sources": [String](), "measurementInterval": 30, "challengeInterval": 60,
+                                   "challengeTimeout": 5, "push": true]
+        func config(_ change: (inout [String: Any]) -> Void) throws -> String {
+            var object = good
+            change(&object)
+            let path = dir.appendingPathComponent("agent-\(UUID().uuidString).json").path
+            try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let cases: [(file: String, says: String)] = [
+            (try config { $0["rctcb"] = nil }, "'rctcb' is missing"),
+            (try config { $0["measurementInterval"] = "often" }, "'measurementInterval' must be a number"),
+            (try config { $0["rctcb"] = "127.0.0.1:28443" }, "https://HOST:PORT"),
+        ]
+        for c in cases {
+            let e = try Self.error(["agent", "run", "--config", c.file], status: 2)
+            #expect(e["code"] == "agent.bad-config", "\(e)")
+            #expect(e["message"]?.contains(c.file) == true && e["message"]?.contains(c.says) == true, "\(e)")
+        }
+    }
+}
