@@ -197,12 +197,18 @@ struct RegionLiveTests {
         let after = try JSONDecoder().decode(RingView.self, from: Data(try r.run(["ring", "--rctcb", r.url, "--dir", r.rctcbDir, "--json"]).utf8))
         #expect(!after.links.contains { $0.measurer == "host-3" })
 
-        // Silence: host-4's agent stops → unreachable, never untrusted; it comes back → trusted.
+        // Silence: host-4's agent stops → unreachable, never untrusted; it comes back → trusted. host-3's agent stops
+        // too: a host proven bad stays untrusted however long it is silent (the RC-TCB keeps challenging it).
         r.hosts[3].agent?.stop()
+        r.hosts[2].agent?.stop()
+        let silentSince = try r.store!.lastEventSeq()
         try await r.wait("host-4 unreachable", seconds: 90) { rows in rows.first { $0.host == "host-4" }?.state == .unreachable }
         try r.startAgent(3)
         try await r.wait("host-4 trusted again", seconds: 90) { rows in rows.first { $0.host == "host-4" }?.state == .trusted }
+        // The RC-TCB's own challenges of the silent host-3 go unanswered (its verdict), and its row stays untrusted.
+        try await r.wait("host-3 challenged while silent", seconds: 90) { rows in rows.first { $0.host == "host-3" }?.verdictState == .unreachable }
         #expect(try r.state("host-3") == .untrusted)
+        #expect(try r.store!.events(since: silentSince).filter { $0.host == "host-3" && $0.kind == "state" }.isEmpty)
 
         // Revocation: host-5's certificate is refused at once.
         try r.run(["rctcb", "revoke", "host-5", "--dir", r.rctcbDir])
