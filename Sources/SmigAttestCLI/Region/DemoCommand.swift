@@ -91,7 +91,7 @@ package struct DemoCommand: AsyncParsableCommand {
         let store = try region.store()
         if !json {
             Output.line("\nThe IVT: every host enrolled, attested by its ring neighbour, trusted")
-            Output.line(IVTCommand.render(try store.rows(), now: Date(), colour: false))
+            Output.line(IVTCommand.render(try store.rows(), now: Date(), terminal: isatty(1) != 0))
         }
 
         let victim = compromise ?? region.hosts[hosts / 2].id
@@ -147,7 +147,7 @@ package struct DemoCommand: AsyncParsableCommand {
             Output.json(result)
         } else {
             Output.line("\nThe IVT after the response")
-            Output.line(IVTCommand.render(rows, now: Date(), colour: false))
+            Output.line(IVTCommand.render(rows, now: Date(), terminal: isatty(1) != 0))
             Output.line("\nWhere each VM runs")
             Output.line(Output.table(["VM", "HOST", "HOST STATE", "RUNNING COPIES", "COUNTER GROWS"],
                                      placement.map { [$0.vm, $0.host ?? "-", $0.hostState ?? "-", "\($0.copies)", $0.counterGrows ? "yes" : "NO"] }))

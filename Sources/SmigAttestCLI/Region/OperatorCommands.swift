@@ -1,7 +1,7 @@
 package import ArgumentParser
-import Foundation
+package import Foundation
 import RegionProtocol
-import RegionTCB
+package import RegionTCB
 
 /// Where the operator's client finds the RC-TCB and its admin identity.
 struct AdminOptions: ParsableArguments {
@@ -33,19 +33,22 @@ package struct IVTCommand: AsyncParsableCommand {
         abstract: "Show the integrity validation table: each host's state, last quote age, who measured it, failure code.")
 
     @OptionGroup var admin: AdminOptions
-    @Flag(help: "Refresh every second until interrupted.") var watch = false
+    @Flag(help: "Refresh every second until interrupted (on a terminal the screen is redrawn; into a pipe each table follows a dated line).")
+    var watch = false
+    @Flag(help: "Do not cut the DETAIL column on a terminal (it is never cut when the output is not a terminal).") var wide = false
     @OptionGroup var output: OutputOptions
 
     package init() {}
 
     package func run() async throws {
         try await Output.reportingAsync {
+            let terminal = isatty(1) != 0
             try await admin.withClient { client, base in
                 repeat {
                     let rows: [IVTRow] = try await client.get("\(base)/v1/ivt")
                     if output.json { Output.json(rows) } else {
-                        if watch { Output.line("\u{1B}[2J\u{1B}[H" + Date().description) }
-                        Output.line(Self.render(rows, now: Date(), colour: isatty(1) != 0))
+                        if watch { Output.line(Self.watchHeader(Date(), terminal: terminal)) }
+                        Output.line(Self.render(rows, now: Date(), terminal: terminal, wide: wide))
                     }
                     if watch { try await Task.sleep(for: .seconds(1)) }
                 } while watch
@@ -53,9 +56,18 @@ package struct IVTCommand: AsyncParsableCommand {
         }
     }
 
-    static func render(_ rows: [IVTRow], now: Date, colour: Bool) -> String {
+    /// What precedes each table under `--watch`: on a terminal, clear the screen and the time; into a pipe or a
+    /// file, a plain dated line (no terminal escapes).
+    package static func watchHeader(_ now: Date, terminal: Bool) -> String {
+        let stamp = now.formatted(.iso8601)
+        return terminal ? "\u{1B}[2J\u{1B}[H" + stamp : "--- \(stamp)"
+    }
+
+    /// The table. On a terminal states are coloured and DETAIL is cut to 80 characters (unless `wide`); into a pipe
+    /// or a file neither: a script or a log gets the whole reason.
+    package static func render(_ rows: [IVTRow], now: Date, terminal: Bool, wide: Bool = false) -> String {
         func paint(_ s: HostState) -> String {
-            guard colour else { return s.rawValue }
+            guard terminal else { return s.rawValue }
             let code = switch s {
             case .trusted: "32"
             case .untrusted, .evacuating: "31"
@@ -64,9 +76,13 @@ package struct IVTCommand: AsyncParsableCommand {
             }
             return "\u{1B}[\(code)m\(s.rawValue)\u{1B}[0m"
         }
+        func detail(_ text: String) -> String {
+            guard terminal, !wide, text.count > 80 else { return text }
+            return String(text.prefix(79)) + "…"
+        }
         return Output.table(["HOST", "STATE", "QUOTE AGE", "MEASURED BY", "CODE", "DETAIL"], rows.map { r in
             [r.host, paint(r.state), r.lastQuoteAt.map { "\(Int(now.timeIntervalSince($0) * 1000)) ms" } ?? "-", r.measuredBy ?? "-",
-             r.failureCode ?? "-", String((r.failureDetail ?? "").prefix(80))]
+             r.failureCode ?? "-", detail(r.failureDetail ?? "")]
         })
     }
 }
