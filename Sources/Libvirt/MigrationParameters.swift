@@ -3,7 +3,7 @@ internal import CLibvirt
 /// How a libvirt live migration may use the link: `virDomainMigrateToURI3`'s typed parameters and flags, and the
 /// downtime limit set just before it.
 package struct MigrationParameters: Sendable, Hashable, Codable {
-    /// `VIR_MIGRATE_PARAM_BANDWIDTH`, MiB/s; nil leaves the hypervisor's default (QEMU's 128 MiB/s cap).
+    /// `VIR_MIGRATE_PARAM_BANDWIDTH`, MiB/s; nil leaves libvirt's default (no cap: it lifts QEMU's 128 MiB/s).
     package var bandwidthMiBPerSecond: UInt64?
     /// Longest pause of the guest in the final copy, ms (`virDomainMigrateSetMaxDowntime`); nil leaves QEMU's 300 ms.
     package var maxDowntimeMs: UInt64?
@@ -53,7 +53,7 @@ package struct MigrationParameters: Sendable, Hashable, Codable {
     /// than one or more than 255 parallel connections, a zero downtime.
     package func validate() throws {
         if bandwidthMiBPerSecond == 0 {
-            throw LibvirtError(.invalidArgument, function: "migrate", message: "bandwidth must be at least 1 MiB/s (nil: the hypervisor's default)")
+            throw LibvirtError(.invalidArgument, function: "migrate", message: "bandwidth must be at least 1 MiB/s (nil: libvirt's default, no cap)")
         }
         if maxDowntimeMs == 0 {
             throw LibvirtError(.invalidArgument, function: "migrate", message: "max downtime must be at least 1 ms")
