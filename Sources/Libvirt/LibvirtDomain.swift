@@ -11,7 +11,7 @@ package final class LibvirtDomain: @unchecked Sendable {
     package let name: String
     package let uuid: UUID
 
-    /// Takes over `pointer` (freed in `deinit`, also when reading its name or UUID fails). Off the pool.
+    /// Takes over `pointer`: freed in `deinit`, or here when its name or UUID cannot be read. Off the pool.
     init(connection: LibvirtConnection, pointer: LibvirtPointer) throws {
         self.connection = connection
         self.pointer = pointer
@@ -62,12 +62,29 @@ package final class LibvirtDomain: @unchecked Sendable {
     /// host's daemon talks to the destination's itself, the destination keeps the domain paused (``resume()``
     /// there), defines it persistently, and this host forgets it. On failure or abort the domain keeps running
     /// here and the error says which (`migrateFailed`, `aborted`). Cancelling the calling task aborts the job.
+    ///
+    /// The migration runs on a connection of its own to the same daemon. libvirt's client lets one waiting call
+    /// drive a connection's socket for every call on it; behind a call that waits as long as a migration, another
+    /// one can go unsent until the migration ends, and an abort would never arrive. `jobStats()` and `abortJob()`
+    /// use this domain's connection meanwhile.
     package func migrate(to destinationURI: String, parameters: MigrationParameters = MigrationParameters()) async throws {
         try parameters.validate()
         if Task.isCancelled { throw LibvirtError(.aborted, function: "migrate", message: "cancelled before the migration started") }
+        let own = try await LibvirtConnection.open(connection.uri)
+        do {
+            try await migrate(try await own.domain(uuid: uuid), to: destinationURI, parameters: parameters)
+            await own.close()
+        } catch {
+            await own.close()
+            throw error
+        }
+    }
+
+    /// Migrates `mover` (this domain, looked up on a connection of its own); a cancellation aborts through `self`.
+    private func migrate(_ mover: LibvirtDomain, to destinationURI: String, parameters: MigrationParameters) async throws {
         let ended = EndFlag()
         try await withTaskCancellationHandler {
-            try await call("virDomainMigrateToURI3") { d in
+            try await mover.call("virDomainMigrateToURI3") { d in
                 defer { ended.set() }
                 if let downtime = parameters.maxDowntimeMs, virDomainMigrateSetMaxDowntime(d, downtime, 0) != 0 {
                     throw LibvirtError.last("virDomainMigrateSetMaxDowntime", else: .migrateFailed)

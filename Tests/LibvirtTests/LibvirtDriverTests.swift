@@ -156,11 +156,19 @@ struct LibvirtDriverTests {
         try await withCounterOnA { lab, a, b in
             let domain = try await a.domain(named: "counter")
             var seen = try await ticksGrow(lab, beyond: 0)
-            // 1 MiB/s: 64 MiB would take a minute, so the job is surely still copying when it is stopped.
+            // At 1 MiB/s the copy of 64 MiB, re-dirtied by 4 MiB a second, never ends: it is copying when stopped.
             let throttled = MigrationParameters(bandwidthMiBPerSecond: 1)
 
             for stop in ["virDomainAbortJob", "task cancellation"] {
-                let migration = Task { try await domain.migrate(to: lab.b.tcpURI, parameters: throttled) }
+                let outcome = Outcome()
+                let migration = Task {
+                    do {
+                        try await domain.migrate(to: lab.b.tcpURI, parameters: throttled)
+                        await outcome.set(.success(()))
+                    } catch {
+                        await outcome.set(.failure(error))
+                    }
+                }
                 try await waitUntilAsync("the migration copies memory", seconds: 120) {
                     let stats = try await domain.jobStats()
                     return stats.kind != .none && (stats.dataProcessed ?? 0) > 0
@@ -171,7 +179,9 @@ struct LibvirtDriverTests {
                 #expect(progress.timeElapsedMs != nil && progress.dataRemaining != nil)
                 if stop == "task cancellation" { migration.cancel() } else { try await domain.abortJob() }
 
-                let result = await migration.result
+                // Bounded: should the abort never arrive, the test fails, and the lab's teardown ends the call.
+                try await waitUntilAsync("the migration ends after \(stop)", seconds: 120) { await outcome.result != nil }
+                let result = try #require(await outcome.result)
                 #expect(throws: LibvirtError(.aborted, function: "", message: ""), "stopped by \(stop)") { try result.get() }
                 #expect(try await domain.state() == .running, "still running on A after \(stop)")
                 try await waitUntilAsync("B has no copy after \(stop)", seconds: 60) { try await b.domains().isEmpty }
@@ -205,4 +215,11 @@ struct LibvirtDriverTests {
         return "\(stats.kind), elapsed \(stats.timeElapsedMs.map { "\($0) ms" } ?? "-"), total \(mib(stats.dataTotal)), "
             + "processed \(mib(stats.dataProcessed)), remaining \(mib(stats.dataRemaining)), downtime \(stats.downtimeMs.map { "\($0) ms" } ?? "-")"
     }
+}
+
+/// How a migration started in a task of its own ended, once it has.
+private actor Outcome {
+    private(set) var result: Result<Void, any Error>?
+
+    func set(_ result: Result<Void, any Error>) { self.result = result }
 }
