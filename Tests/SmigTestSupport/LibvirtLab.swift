@@ -58,8 +58,10 @@ public final class LibvirtLab: Sendable {
     public static func run<T>(_ body: (LibvirtLab) async throws -> T) async throws -> T {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("smig-libvirt-\(UUID().uuidString.prefix(8))")
+        await removeAbandonedLabs()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(directoryPrefix)\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try String(getpid()).write(to: directory.appendingPathComponent("owner.pid"), atomically: true, encoding: .utf8)
         let lab = LibvirtLab(directory: directory, prefix: "10.\(Int.random(in: 100...250)).\(Int.random(in: 0...255))")
         do {
             try await lab.script("up", directory.path, lab.prefix)
@@ -69,6 +71,22 @@ public final class LibvirtLab: Sendable {
         } catch {
             try? await lab.tearDown()
             throw error
+        }
+    }
+
+    static let directoryPrefix = "smig-libvirt-"
+
+    /// Tears down the labs of test processes that died before they could (killed, crashed): those whose owner
+    /// process is gone. A lab of a test process that still runs is left alone.
+    private static func removeAbandonedLabs() async {
+        let temporary = FileManager.default.temporaryDirectory
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        for name in names where name.hasPrefix(directoryPrefix) {
+            let directory = temporary.appendingPathComponent(name)
+            guard let text = try? String(contentsOf: directory.appendingPathComponent("owner.pid"), encoding: .utf8),
+                  let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(owner, 0) != 0, errno == ESRCH
+            else { continue }
+            try? await LibvirtLab(directory: directory, prefix: "").tearDown()
         }
     }
 
