@@ -252,7 +252,7 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
-        // Helpers shared by the test targets (process runner, executable lookup). Not shipped.
+        // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
         .target(
             name: "SmigTestSupport",
             dependencies: ["Swtpm"],
