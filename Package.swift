@@ -44,6 +44,11 @@ let package = Package(
             pkgConfig: "xenlight xencontrol xenhypfs",
             providers: [.apt(["libxen-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibvirt",
+            pkgConfig: "libvirt",
+            providers: [.apt(["libvirt-dev"])]
+        ),
 
         // Pure Swift: TPM 2.0 wire structures. No C, no I/O.
         .target(
@@ -112,6 +117,10 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+
+        // The only target that calls libvirt: connections, the host's domains, live peer-to-peer migration with
+        // the destination paused, job progress and abort. What the agents move VMs with on libvirt hosts.
+        .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: upcoming),
 
         // A software TPM (swtpm with EK certificates from a local CA) for the demo, the benchmarks and the tests;
         // not part of the TPM library, which only talks to a TPM.
@@ -243,8 +252,14 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
-        // Helpers shared by the test targets (process runner, executable lookup). Not shipped.
-        .target(name: "SmigTestSupport", dependencies: ["Swtpm"], path: "Tests/SmigTestSupport", swiftSettings: upcoming),
+        // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
+        .target(
+            name: "SmigTestSupport",
+            dependencies: ["Swtpm"],
+            path: "Tests/SmigTestSupport",
+            exclude: ["libvirt-lab.sh"],
+            swiftSettings: upcoming
+        ),
 
         .testTarget(name: "StateFilesTests", dependencies: ["StateFiles"], swiftSettings: upcoming),
         .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
@@ -292,6 +307,7 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "SmigAttestCLITests",
             dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "Swtpm", "SmigTestSupport",
