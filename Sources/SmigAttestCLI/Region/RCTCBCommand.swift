@@ -74,7 +74,8 @@ package struct RCTCBCommand: AsyncParsableCommand {
             discussion: """
             One RC-TCB serves a directory: it holds a lock on DIR/rctcb.lock while it runs (the kernel releases it \
             when the process ends, also on a crash), and a second `rctcb serve` on the same directory is refused \
-            (rctcb.directory-in-use, with the pid of the one serving it) before it listens or writes anything.
+            (rctcb.directory-in-use, with the pid of the one serving it) before it listens or writes anything. \
+            SIGHUP reloads the region policy and its golden values, as `rctcb reload` does.
             """)
 
         @Option(help: ArgumentHelp("The region policy (YAML).", valueName: "file")) var region: String
