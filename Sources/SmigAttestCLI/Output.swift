@@ -24,6 +24,14 @@ enum Output {
         if let text = try? jsonString(value) { line(text) }
     }
 
+    /// One JSON value on one line (JSON Lines: a stream a script reads line by line).
+    static func jsonLine<T: Encodable>(_ value: T) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        if let data = try? encoder.encode(value), let text = try? natural(data, pretty: false) { line(text) }
+    }
+
     /// A plain text table: columns padded to the widest cell.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         let all = [header] + rows

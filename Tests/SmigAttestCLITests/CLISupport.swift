@@ -32,9 +32,9 @@ struct Run {
     }
 
     /// The JSON objects printed one after another (as `events --json` prints events; objects without nested ones).
+    /// The JSON array printed on stdout (`events --json`).
     func jsonObjects() throws -> [[String: Any]] {
-        let list = "[" + output.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "}\n{", with: "},{") + "]"
-        return try #require(try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]], "\(output)")
+        try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]], "\(output)")
     }
 
     /// The error a `--json` run printed: `{"error": {"code": …, "message": …, "hint": …}}`, as its fields.

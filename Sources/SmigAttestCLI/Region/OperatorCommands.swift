@@ -119,7 +119,9 @@ package struct EventsCommand: AsyncParsableCommand {
         with one code within a minute of the first are one event with a count (shown as ×N, with the time of the \
         last). Enrolments refused with a host id that is not in the region (enrol.unknown-host, enrol.bad-host-id) or \
         with a challenge id this RC-TCB did not seal (enrol.unknown-challenge) have no host: they are one event \
-        whatever ids were sent, and its detail names the latest. --host shows one host's events only (not those).
+        whatever ids were sent, and its detail names the latest. --host shows one host's events only (not those). \
+        With --json: one JSON array of every event; with --follow, JSON Lines (one event per line). --follow keeps \
+        going when the RC-TCB restarts or cannot be reached for a while, and resumes after the last event it printed.
         """)
 
     @OptionGroup var admin: AdminOptions
@@ -141,14 +143,27 @@ package struct EventsCommand: AsyncParsableCommand {
             try await admin.withClient { client, base in
                 var last = since
                 let only = host.map { "&host=\($0)" } ?? ""   // a host id needs no escaping (validate)
-                repeat {
-                    let events: [IVTEvent] = try await client.get("\(base)/v1/events?since=\(last)\(only)")
+                var all: [IVTEvent] = []
+                var unreachable = false
+                while true {
+                    let events: [IVTEvent]
+                    do { events = try await client.get("\(base)/v1/events?since=\(last)\(only)") } catch let failure as RegionClient.Failure where follow && failure.code.hasPrefix("transport.") {
+                        // The RC-TCB restarts or the network is down: try again, from the last event printed.
+                        if !unreachable { Output.stderr("smig-attest: \(failure.description); retrying\n") }
+                        unreachable = true
+                        try await Task.sleep(for: .seconds(1))
+                        continue
+                    }
+                    unreachable = false
                     for e in events {
-                        if output.json { Output.json(e) } else { Output.line(Self.render(e)) }
+                        if !output.json { Output.line(Self.render(e)) } else if follow { Output.jsonLine(e) } else { all.append(e) }
                         last = max(last, e.seq)
                     }
+                    // Without --follow: every page (the route answers at most a page at a time), then stop.
+                    if !follow, events.isEmpty { break }
                     if follow { try await Task.sleep(for: .milliseconds(500)) }
-                } while follow
+                }
+                if output.json, !follow { Output.json(all) }
             }
         }
     }
