@@ -46,9 +46,10 @@ package actor PolicyReloader {
                        trigger: trigger, store: store)
         }
         let changed = current.goldenChanged(in: new)
-        await region.adopt(new)
         let outcome = Outcome(digest: new.digest, previousDigest: current.digest, goldenChanged: changed)
+        // Taken over before the first suspension: a reload that starts meanwhile compares with this one.
         current = new
+        await region.adopt(new)
         try store.audit(host: nil, kind: "policy-reloaded", code: nil,
                         detail: "policy \(new.digest) (was \(outcome.previousDigest)), by \(trigger); golden values changed: "
                             + (changed.isEmpty ? "none" : changed.joined(separator: ", ")))
