@@ -74,12 +74,7 @@ public enum PolicyDocument: Sendable, Hashable {
 extension GoldenValues {
     /// Reads and decodes a golden-values file.
     public init(contentsOfFile path: String) throws(PolicyError) {
-        try self.init(text: try PolicyDocument.text(contentsOfFile: path), file: path)
-    }
-
-    /// Decodes the text of a golden-values file (`file` names it in errors).
-    public init(text: String, file path: String) throws(PolicyError) {
-        switch try PolicyDocument(yaml: text, file: path) {
+        switch try PolicyDocument(contentsOfFile: path) {
         case let .goldenValues(golden): self = golden
         case .region:
             throw PolicyError(.unsupportedSchema, file: path, line: 1, column: 1,
@@ -91,12 +86,7 @@ extension GoldenValues {
 extension RegionPolicy {
     /// Reads and decodes a region policy file.
     public init(contentsOfFile path: String) throws(PolicyError) {
-        try self.init(text: try PolicyDocument.text(contentsOfFile: path), file: path)
-    }
-
-    /// Decodes the text of a region policy file (`file` names it in errors).
-    public init(text: String, file path: String) throws(PolicyError) {
-        switch try PolicyDocument(yaml: text, file: path) {
+        switch try PolicyDocument(contentsOfFile: path) {
         case let .region(region): self = region
         case .goldenValues:
             throw PolicyError(.unsupportedSchema, file: path, line: 1, column: 1,

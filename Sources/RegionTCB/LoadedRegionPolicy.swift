@@ -19,7 +19,7 @@ package struct LoadedRegionPolicy: Sendable {
     /// checks; the first bad file is the error (its file, line and column).
     package static func load(_ regionFile: String) throws(PolicyError) -> LoadedRegionPolicy {
         let text = try PolicyDocument.text(contentsOfFile: regionFile)
-        let policy = try RegionPolicy(text: text, file: regionFile)
+        let policy = try RegionPolicy(yaml: text, file: regionFile)
         let base = URL(fileURLWithPath: regionFile).deletingLastPathComponent()
         var digest = SHA256()
         digest.update(data: Data(text.utf8))
@@ -30,7 +30,7 @@ package struct LoadedRegionPolicy: Sendable {
             if let g = h.golden {
                 let path = g.hasPrefix("/") ? g : base.appendingPathComponent(g).path
                 let goldenText = try PolicyDocument.text(contentsOfFile: path)
-                golden = try GoldenValues(text: goldenText, file: path)
+                golden = try GoldenValues(yaml: goldenText, file: path)
                 digest.update(data: Data("\0\(h.id)\0\(path)\0".utf8))
                 digest.update(data: Data(goldenText.utf8))
                 goldenDigests[h.id] = Hex.encode(Array(SHA256.hash(data: Data(goldenText.utf8))))

@@ -8,11 +8,11 @@ import StateFiles
 /// Output shared by every command: pretty JSON (keys in natural order, so PCR "2" before "15"; ISO-8601 dates;
 /// no escaped slashes), text lines, tables; errors go to stderr as one line.
 enum Output {
-    static func jsonString<T: Encodable>(_ value: T) throws -> String {
+    static func jsonString<T: Encodable>(_ value: T, pretty: Bool = true) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        return try natural(encoder.encode(value), pretty: true)
+        return try natural(encoder.encode(value), pretty: pretty)
     }
 
     /// JSON that `JSONEncoder` wrote, again with its keys in natural order (see `StrictJSON.naturallyOrdered`).
@@ -26,10 +26,7 @@ enum Output {
 
     /// One JSON value on one line (JSON Lines: a stream a script reads line by line).
     static func jsonLine<T: Encodable>(_ value: T) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        if let data = try? encoder.encode(value), let text = try? natural(data, pretty: false) { line(text) }
+        if let text = try? jsonString(value, pretty: false) { line(text) }
     }
 
     /// A plain text table: columns padded to the widest cell.
