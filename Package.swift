@@ -200,11 +200,11 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
-        // The per-host agent: enrolment, measure loop, quote endpoint, ring duty.
+        // The per-host agent: enrolment, measure loop, quote endpoint, ring duty, migration orders (its VM manager).
         .target(
             name: "Agent",
             dependencies: [
-                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles", "RegionListener",
+                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles", "RegionListener", "Libvirt",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),

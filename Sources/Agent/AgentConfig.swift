@@ -32,6 +32,14 @@ package struct AgentConfig: Codable, Sendable {
     package var peerRefreshInterval: Double?
     /// Connections the quote endpoint accepts at once from one address (default ``ListenerLimits/agent``'s; 0: no cap).
     package var maxConnectionsPerAddress: Int?
+    /// What runs this host's VMs and carries out the RC-TCB's migration orders: `libvirt` (absent: none; the agent
+    /// refuses orders with `order.no-vm-manager`).
+    package var vmManager: String?
+    /// How the agent reaches its VM manager: for libvirt the local daemon's URI (default `qemu:///system`).
+    package var vmManagerURI: String?
+    /// How the other hosts' VM managers reach this one for an incoming migration: for libvirt this libvirtd's URI as
+    /// seen from the other hosts, e.g. `qemu+tls://10.0.0.12/system` (see docs/migration.md). Required with `vmManager`.
+    package var migrationAddress: String?
 
     /// Where Linux exposes the firmware's TCG boot event log.
     package static let kernelBootLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
@@ -45,7 +53,7 @@ package struct AgentConfig: Codable, Sendable {
     package init(hostId: String, rctcb: String, stateDirectory: String, tcti: String? = nil, listenAddress: String = "127.0.0.1",
                 listenPort: Int = 0, sources: [String] = [], measurementInterval: Double = 30, challengeInterval: Double = 60,
                 challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil, peerRefreshInterval: Double? = nil,
-                maxConnectionsPerAddress: Int? = nil) {
+                maxConnectionsPerAddress: Int? = nil, vmManager: String? = nil, vmManagerURI: String? = nil, migrationAddress: String? = nil) {
         self.hostId = hostId
         self.rctcb = rctcb
         self.stateDirectory = stateDirectory
@@ -60,6 +68,26 @@ package struct AgentConfig: Codable, Sendable {
         self.bootLog = bootLog
         self.peerRefreshInterval = peerRefreshInterval
         self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.vmManager = vmManager
+        self.vmManagerURI = vmManagerURI
+        self.migrationAddress = migrationAddress
+    }
+
+    /// The VM managers `vmManager` may name.
+    package static let vmManagers = ["libvirt"]
+
+    /// The VM manager the configuration names, or nil for none; `agent.bad-config` for an unknown one or a missing
+    /// `migrationAddress`.
+    package func hostVMManager() throws(AgentEnrolment.Failure) -> (any HostVMManager)? {
+        guard let vmManager else { return nil }
+        guard Self.vmManagers.contains(vmManager) else {
+            throw AgentEnrolment.Failure(code: "agent.bad-config", message: "key 'vmManager': '\(vmManager)' is not a VM manager (one of: \(Self.vmManagers.joined(separator: ", ")))")
+        }
+        guard let migrationAddress, !migrationAddress.isEmpty else {
+            throw AgentEnrolment.Failure(code: "agent.bad-config", message: "key 'migrationAddress' is missing: with vmManager it says how other hosts' "
+                                         + "VM managers reach this one (e.g. qemu+tls://10.0.0.12/system)")
+        }
+        return LibvirtVMManager(uri: vmManagerURI ?? "qemu:///system", incomingAddress: migrationAddress)
     }
 
     /// The quote endpoint's listener limits: ``ListenerLimits/agent`` with this host's connection cap.
@@ -84,6 +112,7 @@ package struct AgentConfig: Codable, Sendable {
             throw failure("not an agent configuration \(hint)")
         }
         do { _ = try RegionClient.baseURL(config.rctcb) } catch { throw failure("key 'rctcb': \(error.message)") }
+        do { _ = try config.hostVMManager() } catch { throw failure(error.message) }
         return config
     }
 

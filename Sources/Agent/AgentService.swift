@@ -15,7 +15,7 @@ package import ServiceLifecycle
 import TPMWire
 
 /// The per-host agent: serves quotes to the RC-TCB and its ring neighbour (mutual TLS, region certificates; see
-/// ``QuoteEndpoint`` for who is served and how often),
+/// ``QuoteEndpoint`` for who is served and how often), takes the RC-TCB's migration orders (``OrderEndpoint``),
 /// re-measures at an interval and extends only on change (pushing a notice at once), and does its ring duty:
 /// challenge the neighbour the RC-TCB assigned, with the nonce the RC-TCB issued for that pair, and report.
 package struct AgentRuntime: Sendable {
@@ -44,8 +44,14 @@ package struct AgentRuntime: Sendable {
     /// The RC-TCB's URL, without a trailing slash.
     let base: String
 
-    /// The quote endpoint as an HTTPS application; `onRunning` receives the bound port.
-    package func application(services: [any Service], onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
+    /// The migration orders this agent took (its journal under the state directory), carried out with the VM manager
+    /// agent.json names.
+    package func orderBook() async throws -> OrderBook {
+        try await OrderBook(hostId: config.hostId, stateDirectory: config.stateDirectory, manager: try config.hostVMManager())
+    }
+
+    /// The quote endpoint and the order routes as an HTTPS application; `onRunning` receives the bound port.
+    package func application(services: [any Service], orders: OrderBook, onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(files.tlsCertificate).map { .certificate($0) },
@@ -55,6 +61,7 @@ package struct AgentRuntime: Sendable {
         let router = Router(context: RegionRequestContext.self)
         QuoteEndpoint(tpm: tpm, peers: peers, admission: admission, refreshPeers: { _ = await self.refreshPeers() }, logger: logger)
             .add(to: router)
+        OrderEndpoint(book: orders, manager: try config.hostVMManager(), logger: logger).add(to: router)
         return Application(
             router: router, server: try .hardenedTLS(tls, limits: config.listenerLimits, logger: logger),
             configuration: .init(address: .hostname(config.listenAddress, port: config.listenPort), serverName: "smig-attest-agent"),
@@ -173,7 +180,7 @@ package struct AgentRuntime: Sendable {
         // Learn the region's peers before serving them (the RC-TCB is always served).
         await refreshPeers()
         let loops = AgentLoops(runtime: self)
-        let app = try application(services: [loops], onRunning: onRunning)
+        let app = try application(services: [loops], orders: try await orderBook(), onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

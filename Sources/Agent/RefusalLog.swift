@@ -14,7 +14,7 @@ final class RefusalLog: Sendable {
     static let capacity = 4096
 
     /// Logs `reason` for `peer` now, or counts it for the next line.
-    func refused(_ peer: String, _ reason: String, logger: Logger, now: ContinuousClock.Instant = .now) {
+    func refused(_ peer: String, _ reason: String, logger: Logger, what: String = "quote request refused", now: ContinuousClock.Instant = .now) {
         let suppressed: Int? = entries.withLock { entries in
             let key = "\(peer) \(reason)"
             if var e = entries[key], now - e.logged < Self.spacing {
@@ -28,7 +28,7 @@ final class RefusalLog: Sendable {
             return before
         }
         guard let suppressed else { return }
-        logger.notice("quote request refused", metadata: ["attest.peer": "\(peer)", "attest.reason": "\(reason)",
+        logger.notice("\(what)", metadata: ["attest.peer": "\(peer)", "attest.reason": "\(reason)",
                                                           "attest.refused-since-last-line": "\(suppressed)"])
     }
 }

@@ -53,6 +53,27 @@ package final class LibvirtDomain: @unchecked Sendable {
         }
     }
 
+    /// Pauses the running domain in place (`virDomainSuspend`): memory and devices kept; ``resume()`` lets it run.
+    package func suspend() async throws {
+        try await call("virDomainSuspend") { d in
+            guard virDomainSuspend(d) == 0 else { throw LibvirtError.last("virDomainSuspend", else: .callFailed) }
+        }
+    }
+
+    /// Stops the domain at once (`virDomainDestroy`, the power cord); `operationInvalid` when it does not run.
+    package func destroy() async throws {
+        try await call("virDomainDestroy") { d in
+            guard virDomainDestroy(d) == 0 else { throw LibvirtError.last("virDomainDestroy", else: .callFailed) }
+        }
+    }
+
+    /// Forgets the domain's definition on this host (`virDomainUndefine`); a running domain becomes transient.
+    package func undefine() async throws {
+        try await call("virDomainUndefine") { d in
+            guard virDomainUndefine(d) == 0 else { throw LibvirtError.last("virDomainUndefine", else: .callFailed) }
+        }
+    }
+
     /// Migrates the running domain live, peer to peer, to the libvirt daemon at `destinationURI`
     /// (`qemu+tls://HOST/system`), and returns when the migration has ended (`virDomainMigrateToURI3`).
     ///
