@@ -96,6 +96,12 @@ package struct VMListing: Codable, Sendable, Hashable {
     package var name: String
     package var pid: Int32
     package var state: String
+
+    package init(name: String, pid: Int32, state: String) {
+        self.name = name
+        self.pid = pid
+        self.state = state
+    }
 }
 
 /// A snapshot of a running migration.

@@ -7,6 +7,10 @@ package struct MigrationHost: Codable, Sendable, Hashable {
     package enum Kind: String, Codable, Sendable, CaseIterable {
         case qemu
         case xen
+        /// The host's own agent moves its VMs, on the RC-TCB's orders, with the host's VM manager (libvirt): the RC-TCB
+        /// holds no hypervisor credentials for it. Its port range only bounds how many moves into it run at once (the
+        /// VM manager picks the real ports).
+        case agent
     }
 
     package var name: String

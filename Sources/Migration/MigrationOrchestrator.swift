@@ -10,20 +10,33 @@ package struct MigrationOrchestrator: Sendable {
     /// The driver per host kind, used only through ``MigrationDriver`` (tests can give an in-process driver).
     package let qemu: any MigrationDriver
     package let xen: any MigrationDriver
+    /// Orders to the hosts' agents (``MigrationHost/Kind/agent``); nil where this orchestrator sends none (the CLI's).
+    package let agent: (any MigrationDriver)?
     package let logger: Logger
 
     package init(inventory: VMInventory, qemu: any MigrationDriver = QEMUDriver(), xen: any MigrationDriver = XenXLDriver(),
-                logger: Logger = Logger(label: "smig.migration")) {
+                agent: (any MigrationDriver)? = nil, logger: Logger = Logger(label: "smig.migration")) {
         self.inventory = inventory
         self.qemu = qemu
         self.xen = xen
+        self.agent = agent
         self.logger = logger
     }
 
+    /// The driver of `host`'s kind. An agent host without an agent driver gets the QEMU driver, which finds no VM
+    /// there: ``migrate(vm:to:resume:progress:afterStep:)`` and ``startVM(_:on:)`` refuse such a host first.
     package func driver(for host: MigrationHost) -> any MigrationDriver {
         switch host.kind {
         case .qemu: qemu
         case .xen: xen
+        case .agent: agent ?? qemu
+        }
+    }
+
+    /// Throws when `host`'s VMs move by agent orders and this orchestrator sends none.
+    func requireDriver(_ host: MigrationHost) throws {
+        if host.kind == .agent, agent == nil {
+            throw MigrationError(.invalidArgument, "\(host.name)'s VMs are moved by its agent on the RC-TCB's orders, not from here")
         }
     }
 
@@ -35,6 +48,7 @@ package struct MigrationOrchestrator: Sendable {
     package func startVM(_ vm: VMDescription, on hostName: String) async throws -> VMInstance {
         try vm.validate()
         let host = try inventory.host(named: hostName)
+        try requireDriver(host)
         try inventory.addVM(vm, host: host.name, state: .stopped)
         do {
             let instance = try await driver(for: host).start(vm, on: host)
@@ -81,6 +95,7 @@ package struct MigrationOrchestrator: Sendable {
         guard source.kind == target.kind else {
             throw MigrationError(.invalidArgument, "cannot migrate between a \(source.kind) host and a \(target.kind) host")
         }
+        try requireDriver(source)
         // A VM held paused (no trusted target earlier) moves as it is and stays paused if the move fails.
         let wasPaused = record.state == .paused
         guard record.state == .running || wasPaused else {
@@ -197,12 +212,19 @@ package struct MigrationOrchestrator: Sendable {
         try? await d.stop(target)
         if keepPaused { try? await d.pause(source) }
         let sourceState = await d.state(of: source)
-        let vmState: VMRecord.State = switch sourceState {
+        var vmHost = source.host
+        var vmState: VMRecord.State = switch sourceState {
         case .running: .running
         case .paused where keepPaused: .paused
         default: .lost
         }
-        try? inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.host, vmState: vmState, error: "\(error)")
+        // A VM manager that hands the VM over whole (libvirt: the source is gone once the transfer ended) keeps the only
+        // copy on the target, paused, and its driver refuses to stop it: it is held there, never run, never lost.
+        if vmState == .lost, !sourceState.hasProcess, await d.state(of: target) == .paused {
+            vmHost = target.host
+            vmState = .paused
+        }
+        try? inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: vmHost, vmState: vmState, error: "\(error)")
     }
 
     /// Gives up a migration that reached `transferred` (target paused with the state, source paused): the
@@ -244,7 +266,8 @@ package struct MigrationOrchestrator: Sendable {
     func freePort(on host: MigrationHost) throws -> Int {
         let reserved = try inventory.reservedPorts(host: host.name)
         for port in host.ports where !reserved.contains(port) {
-            if !ProcessSupport.portInUse(address: host.address, port: port) { return port }
+            // An agent host's range is a count of moves into it, not ports of this machine.
+            if host.kind == .agent || !ProcessSupport.portInUse(address: host.address, port: port) { return port }
         }
         throw MigrationError(.noFreePort, side: .target, "no free port in \(host.portLow)-\(host.portHigh) on \(host.name)")
     }

@@ -106,7 +106,8 @@ package final class VMInventory: Sendable {
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM host WHERE name = ?", arguments: [host.name]) ?? 0 > 0 {
                 throw MigrationError(.alreadyExists, "host \(host.name) already exists")
             }
-            for other in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM host").map(host(from:)) {
+            // Ports of hosts on this machine must not collide; an agent host's range is a count of moves into it.
+            for other in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM host").map(host(from:)) where other.kind != .agent && host.kind != .agent {
                 if other.ports.overlaps(host.ports) {
                     throw MigrationError(.invalidArgument, "ports \(host.portLow)-\(host.portHigh) overlap host \(other.name)'s \(other.portLow)-\(other.portHigh)")
                 }

@@ -39,6 +39,9 @@ public struct RegionPolicy: Sendable, Hashable {
         public var capacityMemoryMiB: Int?
         /// The EK this host must enrol with (`ek-cert-sha256:`, `ek-name:`), or nil: see ``EKPin``.
         public var ek: EKPin?
+        /// How this host's VMs move (`migrations:`): by the RC-TCB's own drivers (`local`, the default) or by orders
+        /// to the host's agent, which moves them with its VM manager (`agent`).
+        public var migrations: MigrationPath = .local
         public init(id: String, endpoint: Endpoint, golden: String? = nil, capacityVCPUs: Int? = nil,
                     capacityMemoryMiB: Int? = nil) {
             self.id = id
@@ -47,6 +50,14 @@ public struct RegionPolicy: Sendable, Hashable {
             self.capacityVCPUs = capacityVCPUs
             self.capacityMemoryMiB = capacityMemoryMiB
         }
+    }
+
+    /// Who moves a host's VMs.
+    public enum MigrationPath: String, Sendable, Hashable, CaseIterable {
+        /// The RC-TCB itself, through its inventory's drivers (QEMU over QMP on its own machine, `xl`).
+        case local
+        /// The host's agent, on the RC-TCB's migration orders, with the host's VM manager (libvirt).
+        case agent
     }
 
     /// A host state that a policy can attach an action to.
@@ -176,7 +187,7 @@ public struct RegionPolicy: Sendable, Hashable {
         for item in hostItems {
             do throws(PolicyError) {
                 let (endpoint, fields) = try Self.endpoint(item, what: "a host", source: source,
-                                                           extraKeys: ["id", "golden", "capacity"] + Self.ekPinKeys)
+                                                           extraKeys: ["id", "golden", "capacity", "migrations"] + Self.ekPinKeys)
                 let idNode = try fields.required("id", hint: "give each host a unique id")
                 let id = try source.nonEmptyString(idNode, what: "host id")
                 guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
@@ -213,6 +224,9 @@ public struct RegionPolicy: Sendable, Hashable {
                     host.capacityMemoryMiB = try capacity["memory-mib"].map { node throws(PolicyError) in
                         try source.int(node, what: "memory-mib", range: 1...(1 << 40))
                     }
+                }
+                if let node = fields["migrations"] {
+                    host.migrations = try source.word(node, what: "migrations", MigrationPath.allCases.map { ($0.rawValue, $0) })
                 }
                 host.ek = try Self.ekPin(fields, host: id, source: source)
                 if let pin = host.ek { pins.append((id, pin, fields["ek-cert-sha256"] ?? fields["ek-name"])) }

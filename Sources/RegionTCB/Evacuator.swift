@@ -134,6 +134,7 @@ package actor Evacuator {
 
     /// Starts evacuations that are due: hosts `evacuating`, or in a state the policy evacuates, that still hold VMs.
     package func sweep() async {
+        await adoptReportedVMs()
         let rows = await region.rows()
         guard let vms = try? orchestrator.inventory.vms() else { return }
         let occupied = Set(vms.filter { $0.state == .running || $0.state == .paused }.map(\.host))

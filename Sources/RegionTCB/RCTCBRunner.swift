@@ -49,9 +49,12 @@ package struct RCTCBRunner: Sendable {
         region = RegionState(store: store, hosts: loaded.hosts, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
                              selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger,
                              policyDigest: loaded.digest, challenger: { cfg, challenge in try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge) })
+        let vms = try VMInventory(path: inventory ?? directory.inventory)
+        let tuning = Evacuator.tuning(policy.migration)
         let orchestrator = MigrationOrchestrator(
-            inventory: try VMInventory(path: inventory ?? directory.inventory),
-            qemu: QEMUDriver(configuration: .init(tuning: Evacuator.tuning(policy.migration))), logger: logger)
+            inventory: vms, qemu: QEMUDriver(configuration: .init(tuning: tuning)),
+            agent: try Self.agentOrders(policy: policy, directory: directory, inventory: vms, client: client, tuning: tuning, logger: logger),
+            logger: logger)
         evacuator = try Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, stepHook: stepHook)
         webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
         let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })
@@ -61,6 +64,32 @@ package struct RCTCBRunner: Sendable {
         service.reloader = reloader
         service.prometheus = prometheus
         self.logger = logger
+    }
+
+    /// The driver that sends migration orders to the agents of the hosts whose VMs their agents move (`migrations:
+    /// agent`), each recorded in the inventory as an ``MigrationHost/Kind/agent`` host (added when missing; its range
+    /// of "ports" is `evacuation.max-parallel` slots, so as many moves into it run at once); nil when no host's do.
+    static func agentOrders(policy: RegionPolicy, directory: RegionDirectory, inventory: VMInventory, client: RegionClient,
+                            tuning: MigrationTuning, logger: Logger) throws -> AgentOrderDriver? {
+        let hosts = policy.hosts.filter { $0.migrations == .agent }
+        guard !hosts.isEmpty else { return nil }
+        let known = Dictionary(try inventory.hosts().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for h in hosts {
+            if let host = known[h.id] {
+                if host.kind != .agent {
+                    logger.warning("the inventory records this host with another kind than the region policy's migrations: agent; its VMs move as the inventory says",
+                                   metadata: ["attest.host": "\(h.id)", "attest.kind": "\(host.kind.rawValue)"])
+                }
+                continue
+            }
+            try inventory.addHost(MigrationHost(name: h.id, kind: .agent, address: h.endpoint.address, portLow: 1024,
+                                                portHigh: 1023 + max(1, policy.evacuation.maxParallel), stateDirectory: "\(directory.path)/hosts/\(h.id)"))
+        }
+        let agents = Dictionary(uniqueKeysWithValues: hosts.map { h in
+            (h.id, "https://\(h.endpoint.address.contains(":") ? "[\(h.endpoint.address)]" : h.endpoint.address):\(h.endpoint.port)")
+        })
+        return AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: try AgentOrderDriver.orderPrefix(directory: directory.path),
+                                tuning: AgentOrderDriver.tuning(tuning))
     }
 
     /// Connects the decision engine to the state changes the region commits.

@@ -86,6 +86,14 @@ struct PolicyDecodingTests {
         #expect(keep.evacuation.silentRecovered == .keepPaused)
     }
 
+    @Test func eachHostSaysWhoMovesItsVMs() throws {
+        let region = try RegionPolicy(yaml: validRegion.replacingOccurrences(of: "port: 8443}\n  - {id: host-b", with: "port: 8443, migrations: agent}\n  - {id: host-b"), file: "r.yaml")
+        #expect(region.hosts.map(\.migrations) == [.agent, .local, .local])
+        let bad = validRegion.replacingOccurrences(of: "{id: host-b, address: 10.0.0.12, port: 8443}", with: "{id: host-b, address: 10.0.0.12, port: 8443, migrations: agents}")
+        let error = #expect(throws: PolicyError.self) { try RegionPolicy(yaml: bad, file: "r.yaml") }
+        #expect(error?.code == .badValue && error?.line == 7 && "\(error!)".contains("agent"), "\(String(describing: error))")
+    }
+
     @Test func documentKindIsDetected() throws {
         guard case .region = try PolicyDocument(yaml: validRegion, file: "r.yaml") else {
             Issue.record("expected a region")

@@ -82,7 +82,7 @@ package struct VMHostAddCommand: AsyncParsableCommand {
     @Argument(help: "Host name.") package var name: String
     @Option(help: "Address incoming migrations listen on.") package var address = "127.0.0.1"
     @Option(help: "Port range for incoming migrations, LOW-HIGH.") package var ports: String
-    @Option(help: "Hypervisor: qemu or xen.") package var kind: MigrationHost.Kind = .qemu
+    @Option(help: "Hypervisor: qemu or xen (agent: moved by the host's agent on the RC-TCB's orders).") package var kind: MigrationHost.Kind = .qemu
     @Option(name: .customLong("host-dir"), help: "State directory of this host (default: STATE-DIR/hosts/NAME).") public var hostDir: String?
     package init() {}
 
