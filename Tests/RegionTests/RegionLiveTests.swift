@@ -53,10 +53,11 @@ final class LiveRegion: @unchecked Sendable {
     /// `netns`: the last host runs in this network namespace (its swtpm, enrolment and agent), reached over the
     /// namespace's veth; the other hosts are then reached at the veth's root-side address. `ekCAs`: more EK CAs
     /// for `rctcb init`; `hostKeys(id, stateDir)`: more keys of a host entry (after `tpm provision`);
-    /// `beforeEnrol`: runs once the RC-TCB serves, before any host enrols.
+    /// `beforeEnrol`: runs once the RC-TCB serves, before any host enrols. `agentKeys(i)`: more keys of host i's agent.json.
     init(hosts n: Int, push: Bool = true, challengeInterval: Double = 1, policyExtra: String = "", maxQuoteAge: String = "10s",
          serverArguments: [String] = [], netns: NetworkNamespace? = nil, ekCAs: [String] = [],
-         hostKeys: (String, String) throws -> String = { _, _ in "" }, beforeEnrol: (LiveRegion) throws -> Void = { _ in }) throws {
+         hostKeys: (String, String) throws -> String = { _, _ in "" }, beforeEnrol: (LiveRegion) throws -> Void = { _ in },
+         agentKeys: (Int) -> [String: Any] = { _ in [:] }) throws {
         guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required; never skipped") }
         self.netns = netns
         binary = try TestBinaries.smigAttest()
@@ -117,7 +118,7 @@ final class LiveRegion: @unchecked Sendable {
                 "hostId": h.id, "rctcb": rctcb, "stateDirectory": h.state, "tcti": h.tcti, "listenAddress": listen,
                 "listenPort": h.port, "sources": ["file:\(h.hypervisor)"], "measurementInterval": 0.3, "challengeInterval": challengeInterval,
                 "challengeTimeout": 2, "push": push,
-            ]
+            ].merging(agentKeys(i)) { _, extra in extra }
             try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: h.config))
             try startAgent(i)
         }
