@@ -1,3 +1,4 @@
+package import Attestation
 package import Foundation
 import GRDB
 
@@ -144,6 +145,7 @@ package final class IVTStore: Sendable {
                 CREATE INDEX event_host_kind ON event (host, kind, seq);
                 """)
         }
+        registerEvidence(&m)
         return m
     }
 
@@ -177,12 +179,20 @@ package final class IVTStore: Sendable {
     /// Applies a verdict to a host's row by ``HostTransition`` in one transaction: the old row is read, the new row
     /// and its audit event are written, and what was written is returned. Nil for a host that is not in the table.
     /// `judgedUnder`: the digest of the policy the verdict's evidence was judged against, recorded in the row.
-    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, now: Date = Date()) throws(RegionError) -> Applied? {
-        try write { db in try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, now: now) }
+    /// `evidence`: the bundle the verdict was reached on, kept with it (``EvidenceRetention``).
+    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, evidence: EvidenceBundle? = nil,
+                            now: Date = Date()) throws(RegionError) -> Applied? {
+        let stored = Self.storedEvidence(evidence)
+        return try write { db in
+            let applied = try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, evidence: evidence, now: now)
+            if let stored, let applied { try Self.keep(db, bundle: stored, verdict: verdict, applied: applied, now: now) }
+            return applied
+        }
     }
 
     /// ``transition(_:host:judgedUnder:now:)`` inside a transaction that also writes other columns (enrolment, revocation).
-    static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, now: Date) throws -> Applied? {
+    static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
+                           evidence: EvidenceBundle? = nil, now: Date) throws -> Applied? {
         guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
         let old = try Self.decodeRow(r)
         let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, now: now)

@@ -97,6 +97,14 @@ package struct RCTCBService: Sendable {
                 return Self.json(try store.events(since: since, host: host))
             }
         }
+        router.get("/v1/hosts/:host") { request, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                let host = context.parameters.get("host") ?? ""
+                let bundles = request.uri.queryParameters.get("evidence").map { $0 == "true" || $0 == "1" } ?? false
+                return Self.json(try await region.hostReport(host, bundles: bundles))
+            }
+        }
         router.get("/v1/ring") { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
@@ -205,7 +213,7 @@ package struct RCTCBService: Sendable {
             let status: HTTPResponse.Status = switch e.code {
             case .noClientCertificate: .unauthorized
             case .forbidden, .revoked, .akChanged, .alreadyEnrolled, .ekNotPinned, .ekNotAllowed, .ekBoundElsewhere, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted: .forbidden
-            case .unknownHost, .unknownChallenge, .migrateUnknownVM, .migrateTargetUnknown: .notFound
+            case .unknownHost, .hostUnknown, .unknownChallenge, .migrateUnknownVM, .migrateTargetUnknown: .notFound
             case .migrateTargetUntrusted, .migrateTargetStale, .migrateTargetExcluded, .migrateTargetFull, .migrateChallengeFailed,
                  .migrateReattestFailed, .migrateSameHost: .conflict
             case .storeFailed, .storeCorrupt: .internalServerError
