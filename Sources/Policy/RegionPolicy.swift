@@ -9,6 +9,7 @@ import Yams
 /// rc-tcb: {address: 10.0.0.10, port: 8443}
 /// hosts:
 ///   - {id: host-a, address: 10.0.0.11, port: 8443, golden: debian-12-xen-4.17.golden.yaml}
+///   - {id: host-b, address: 10.0.0.12, port: 8443, golden: debian-12-xen-4.17.golden.yaml, boot-log: optional}
 /// ring: [host-a, host-b, host-c]
 /// intervals: {measurement: 30s, challenge: 60s}
 /// quote-freshness: 180s
@@ -39,6 +40,8 @@ public struct RegionPolicy: Sendable, Hashable {
         public var capacityMemoryMiB: Int?
         /// The EK this host must enrol with (`ek-cert-sha256:`, `ek-name:`), or nil: see ``EKPin``.
         public var ek: EKPin?
+        /// What a TPM reset of this host takes before it is trusted again (`boot-log:`).
+        public var bootLog: BootLogRequirement = .required
         public init(id: String, endpoint: Endpoint, golden: String? = nil, capacityVCPUs: Int? = nil,
                     capacityMemoryMiB: Int? = nil) {
             self.id = id
@@ -47,6 +50,15 @@ public struct RegionPolicy: Sendable, Hashable {
             self.capacityVCPUs = capacityVCPUs
             self.capacityMemoryMiB = capacityMemoryMiB
         }
+    }
+
+    /// What a host whose TPM was reset (a reboot) must show before it is trusted again (`boot-log:` on its entry).
+    public enum BootLogRequirement: String, Sendable, Hashable, CaseIterable {
+        /// Its TCG boot event log, replaying to the quoted boot PCRs (the default).
+        case required
+        /// Nothing more: a reset without a boot log is accepted (an audit event, `reboot-accepted`). A boot log
+        /// that is sent must still replay. For hosts without measured boot.
+        case optional
     }
 
     /// A host state that a policy can attach an action to.
@@ -176,7 +188,7 @@ public struct RegionPolicy: Sendable, Hashable {
         for item in hostItems {
             do throws(PolicyError) {
                 let (endpoint, fields) = try Self.endpoint(item, what: "a host", source: source,
-                                                           extraKeys: ["id", "golden", "capacity"] + Self.ekPinKeys)
+                                                           extraKeys: ["id", "golden", "capacity", "boot-log"] + Self.ekPinKeys)
                 let idNode = try fields.required("id", hint: "give each host a unique id")
                 let id = try source.nonEmptyString(idNode, what: "host id")
                 guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
@@ -213,6 +225,9 @@ public struct RegionPolicy: Sendable, Hashable {
                     host.capacityMemoryMiB = try capacity["memory-mib"].map { node throws(PolicyError) in
                         try source.int(node, what: "memory-mib", range: 1...(1 << 40))
                     }
+                }
+                if let n = fields["boot-log"] {
+                    host.bootLog = try source.word(n, what: "boot-log of '\(id)'", BootLogRequirement.allCases.map { ($0.rawValue, $0) })
                 }
                 host.ek = try Self.ekPin(fields, host: id, source: source)
                 if let pin = host.ek { pins.append((id, pin, fields["ek-cert-sha256"] ?? fields["ek-name"])) }

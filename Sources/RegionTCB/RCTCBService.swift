@@ -105,6 +105,20 @@ package struct RCTCBService: Sendable {
                 return Self.json(try await region.hostReport(host, bundles: bundles))
             }
         }
+        router.post("/v1/hosts/:host/accept-reboot") { request, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                let host = context.parameters.get("host") ?? ""
+                let body: RebootAcceptanceRequest = try await Self.decode(request)
+                let answer = try store.acceptReboot(host: host, reason: body.reason)
+                logger.notice("reboot accepted by the operator", metadata: ["attest.host": "\(host)"])
+                // The next verified quote is the new boot: ask for one now rather than at the next round.
+                if let cfg = await region.config(host) {
+                    Task { await region.challengeDirectly(cfg, reason: "reboot accepted by the operator", now: Date()) }
+                }
+                return Self.json(answer)
+            }
+        }
         router.get("/v1/ring") { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
@@ -212,6 +226,7 @@ package struct RCTCBService: Sendable {
         do { return try await body() } catch let e as RegionError {
             let status: HTTPResponse.Status = switch e.code {
             case .noClientCertificate: .unauthorized
+            case .rebootNotPending: .conflict
             case .forbidden, .revoked, .akChanged, .alreadyEnrolled, .ekNotPinned, .ekNotAllowed, .ekBoundElsewhere, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted: .forbidden
             case .unknownHost, .hostUnknown, .unknownChallenge, .migrateUnknownVM, .migrateTargetUnknown: .notFound
             case .migrateTargetUntrusted, .migrateTargetStale, .migrateTargetExcluded, .migrateTargetFull, .migrateChallengeFailed,

@@ -32,12 +32,15 @@ package actor RegionState {
         package var address: String
         package var port: Int
         package var golden: GoldenValues?
+        /// What a TPM reset of the host takes before it is trusted again (region policy `boot-log:`).
+        package var bootLog: RegionPolicy.BootLogRequirement = .required
 
-        package init(id: String, address: String, port: Int, golden: GoldenValues?) {
+        package init(id: String, address: String, port: Int, golden: GoldenValues?, bootLog: RegionPolicy.BootLogRequirement = .required) {
             self.id = id
             self.address = address
             self.port = port
             self.golden = golden
+            self.bootLog = bootLog
         }
     }
 
@@ -93,7 +96,10 @@ package actor RegionState {
     /// their endpoints are the ones this actor was made with (``LoadedRegionPolicy/restartNeeded(for:)`` is empty).
     /// A judgement already under way finishes under the policy it started with.
     package func adopt(_ loaded: LoadedRegionPolicy) {
-        for h in loaded.hosts where hosts[h.id] != nil { hosts[h.id]?.golden = h.golden }
+        for h in loaded.hosts where hosts[h.id] != nil {
+            hosts[h.id]?.golden = h.golden
+            hosts[h.id]?.bootLog = h.bootLog
+        }
         policyDigest = loaded.digest
     }
 

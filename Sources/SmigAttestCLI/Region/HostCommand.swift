@@ -3,6 +3,17 @@ import Foundation
 import RegionProtocol
 import RegionTCB
 
+/// A host id argument, checked before anything is asked of the RC-TCB.
+struct HostIDArgument: ParsableArguments {
+    @Argument(help: "The host id.") var host: String
+
+    func validate() throws {
+        guard HostID.isValid(host) else {
+            throw ValidationError("'\(host.prefix(64))' is not a host id (lower-case letters, digits, '.', '_' and '-')")
+        }
+    }
+}
+
 /// `smig-attest host …`: one host as the RC-TCB knows it.
 package struct HostCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
@@ -27,20 +38,15 @@ package struct HostCommand: AsyncParsableCommand {
             as JSON. A host id that is not in the IVT is host.unknown. Needs the admin certificate of DIR.
             """)
 
-        @Argument(help: "The host id.") var host: String
+        @OptionGroup var target: HostIDArgument
         @OptionGroup var admin: AdminOptions
         @Flag(help: "Include the evidence bundles kept (quote, PCR values, logs) as JSON.") var evidence = false
         @OptionGroup var output: OutputOptions
 
         package init() {}
 
-        package func validate() throws {
-            guard HostID.isValid(host) else {
-                throw ValidationError("'\(host.prefix(64))' is not a host id (lower-case letters, digits, '.', '_' and '-')")
-            }
-        }
-
         package func run() async throws {
+            let host = target.host
             try await Output.reportingAsync {
                 let report = try await admin.withClient { client, base in
                     try await client.get("\(base)/v1/hosts/\(host)\(evidence ? "?evidence=true" : "")", as: HostReport.self)
