@@ -32,6 +32,11 @@ package struct AgentConfig: Codable, Sendable {
     package var peerRefreshInterval: Double?
     /// Connections the quote endpoint accepts at once from one address (default ``ListenerLimits/agent``'s; 0: no cap).
     package var maxConnectionsPerAddress: Int?
+    /// The fraction of its certificate's lifetime after which the agent renews it (default ``defaultRenewAt``, two
+    /// thirds: 60 of 90 days); more than 0, less than 1.
+    package var renewCertificateAt: Double?
+
+    package static let defaultRenewAt = 2.0 / 3.0
 
     /// Where Linux exposes the firmware's TCG boot event log.
     package static let kernelBootLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
@@ -45,7 +50,7 @@ package struct AgentConfig: Codable, Sendable {
     package init(hostId: String, rctcb: String, stateDirectory: String, tcti: String? = nil, listenAddress: String = "127.0.0.1",
                 listenPort: Int = 0, sources: [String] = [], measurementInterval: Double = 30, challengeInterval: Double = 60,
                 challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil, peerRefreshInterval: Double? = nil,
-                maxConnectionsPerAddress: Int? = nil) {
+                maxConnectionsPerAddress: Int? = nil, renewCertificateAt: Double? = nil) {
         self.hostId = hostId
         self.rctcb = rctcb
         self.stateDirectory = stateDirectory
@@ -60,6 +65,7 @@ package struct AgentConfig: Codable, Sendable {
         self.bootLog = bootLog
         self.peerRefreshInterval = peerRefreshInterval
         self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.renewCertificateAt = renewCertificateAt
     }
 
     /// The quote endpoint's listener limits: ``ListenerLimits/agent`` with this host's connection cap.
@@ -84,6 +90,9 @@ package struct AgentConfig: Codable, Sendable {
             throw failure("not an agent configuration \(hint)")
         }
         do { _ = try RegionClient.baseURL(config.rctcb) } catch { throw failure("key 'rctcb': \(error.message)") }
+        if let at = config.renewCertificateAt, !(at > 0 && at < 1) {
+            throw failure("key 'renewCertificateAt': \(at) is not a fraction of the certificate's lifetime (more than 0, less than 1) \(hint)")
+        }
         return config
     }
 

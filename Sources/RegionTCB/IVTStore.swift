@@ -154,6 +154,7 @@ package final class IVTStore: Sendable {
         m.registerMigration("v6: reboot acceptance") { db in
             try db.execute(sql: "ALTER TABLE host ADD COLUMN reboot_accepted TEXT")
         }
+        registerCertificates(&m)
         return m
     }
 
