@@ -41,6 +41,12 @@ package struct AgentConfig: Codable, Sendable {
     /// seen from the other hosts, e.g. `qemu+tls://10.0.0.12/system` (see docs/migration.md). Required with `vmManager`.
     package var migrationAddress: String?
 
+    /// The fraction of its certificate's lifetime after which the agent renews it (default ``defaultRenewAt``, two
+    /// thirds: 60 of 90 days); more than 0, less than 1.
+    package var renewCertificateAt: Double?
+
+    package static let defaultRenewAt = 2.0 / 3.0
+
     /// Where Linux exposes the firmware's TCG boot event log.
     package static let kernelBootLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
 
@@ -53,7 +59,8 @@ package struct AgentConfig: Codable, Sendable {
     package init(hostId: String, rctcb: String, stateDirectory: String, tcti: String? = nil, listenAddress: String = "127.0.0.1",
                 listenPort: Int = 0, sources: [String] = [], measurementInterval: Double = 30, challengeInterval: Double = 60,
                 challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil, peerRefreshInterval: Double? = nil,
-                maxConnectionsPerAddress: Int? = nil, vmManager: String? = nil, vmManagerURI: String? = nil, migrationAddress: String? = nil) {
+                maxConnectionsPerAddress: Int? = nil, vmManager: String? = nil, vmManagerURI: String? = nil, migrationAddress: String? = nil,
+                renewCertificateAt: Double? = nil) {
         self.hostId = hostId
         self.rctcb = rctcb
         self.stateDirectory = stateDirectory
@@ -71,6 +78,7 @@ package struct AgentConfig: Codable, Sendable {
         self.vmManager = vmManager
         self.vmManagerURI = vmManagerURI
         self.migrationAddress = migrationAddress
+        self.renewCertificateAt = renewCertificateAt
     }
 
     /// The VM managers `vmManager` may name.
@@ -113,6 +121,9 @@ package struct AgentConfig: Codable, Sendable {
         }
         do { _ = try RegionClient.baseURL(config.rctcb) } catch { throw failure("key 'rctcb': \(error.message)") }
         do { _ = try config.hostVMManager() } catch { throw failure(error.message) }
+        if let at = config.renewCertificateAt, !(at > 0 && at < 1) {
+            throw failure("key 'renewCertificateAt': \(at) is not a fraction of the certificate's lifetime (more than 0, less than 1) \(hint)")
+        }
         return config
     }
 

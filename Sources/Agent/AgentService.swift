@@ -6,6 +6,7 @@ import HummingbirdTLS
 import UnixSignals
 package import Logging
 import Measurement
+package import Prometheus
 import NIOCore
 import NIOSSL
 import Policy
@@ -21,9 +22,16 @@ import TPMWire
 package struct AgentRuntime: Sendable {
     package let config: AgentConfig
     package let tpm: HostTPM
-    /// To the RC-TCB (its certificate must name its address) and to the ring neighbour's quote endpoint.
-    let client: RegionClient
-    let neighbours: RegionClient
+    /// The region identity in use (renewed in place: ``renewCertificate()``).
+    let identity: AgentIdentity
+    /// To the RC-TCB (its certificate must name its address) and to the ring neighbour's quote endpoint, with the
+    /// identity in use.
+    var client: RegionClient { identity.value.rctcb }
+    var neighbours: RegionClient { identity.value.neighbours }
+    let timeout: TimeAmount
+    /// Where `GET /metrics` on the quote endpoint reads from (the executable bootstraps swift-metrics with it); nil:
+    /// no such route.
+    package var prometheus: PrometheusCollectorRegistry?
     let logger: Logger
     /// Whose certificates the quote endpoint serves, as the RC-TCB last said.
     package let peers = PeerStanding()
@@ -35,10 +43,9 @@ package struct AgentRuntime: Sendable {
         self.tpm = tpm
         self.logger = logger
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
-        let timeout = TimeAmount.milliseconds(Int64(config.challengeTimeout * 1000))
+        timeout = TimeAmount.milliseconds(Int64(config.challengeTimeout * 1000))
         base = try RegionClient.baseURL(config.rctcb)
-        client = try RegionClient(caFile: files.regionCA, certificate: files.tlsCertificate, key: files.tlsKey, peer: .rctcb, timeout: timeout)
-        neighbours = try RegionClient(caFile: files.regionCA, certificate: files.tlsCertificate, key: files.tlsKey, peer: .agent, timeout: timeout)
+        identity = try AgentIdentity(files: files, timeout: timeout)
     }
 
     /// The RC-TCB's URL, without a trailing slash.
@@ -58,10 +65,30 @@ package struct AgentRuntime: Sendable {
             privateKey: .privateKey(try NIOSSLPrivateKey(file: files.tlsKey, format: .pem)))
         tls.trustRoots = .file(files.regionCA)
         tls.certificateVerification = .noHostnameVerification
+        // Each handshake presents the identity in use: a renewed certificate without a restart.
+        let identity = self.identity
+        tls.sslContextCallback = { _, promise in
+            let current = identity.value
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = current.chain
+            override.privateKey = current.key
+            promise.succeed(override)
+        }
         let router = Router(context: RegionRequestContext.self)
         QuoteEndpoint(tpm: tpm, peers: peers, admission: admission, refreshPeers: { _ = await self.refreshPeers() }, logger: logger)
             .add(to: router)
         OrderEndpoint(book: orders, manager: try config.hostVMManager(), logger: logger).add(to: router)
+        if let prometheus {
+            // The agent's metrics (its certificate's days to expiry, renewals) are the operator's: the admin certificate only.
+            router.get("/metrics") { _, context in
+                guard let peer = await context.peerIdentity(), peer.role == .admin else {
+                    let body = RegionJSON.encode(RegionErrorBody(code: "auth.forbidden", message: "/metrics needs the admin certificate"))
+                    return Response(status: .forbidden, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+                }
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: prometheus.emitToBuffer())))
+            }
+        }
         return Application(
             router: router, server: try .hardenedTLS(tls, limits: config.listenerLimits, logger: logger),
             configuration: .init(address: .hostname(config.listenAddress, port: config.listenPort), serverName: "smig-attest-agent"),
@@ -195,6 +222,7 @@ struct AgentLoops: Service {
             group.addTask { await runtime.measureLoop() }
             group.addTask { await runtime.ringLoop() }
             group.addTask { await runtime.peerLoop() }
+            group.addTask { await runtime.renewalLoop() }
             await group.waitForAll()
         }
         await runtime.client.shutdown()

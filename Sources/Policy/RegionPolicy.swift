@@ -9,6 +9,7 @@ import Yams
 /// rc-tcb: {address: 10.0.0.10, port: 8443}
 /// hosts:
 ///   - {id: host-a, address: 10.0.0.11, port: 8443, golden: debian-12-xen-4.17.golden.yaml}
+///   - {id: host-b, address: 10.0.0.12, port: 8443, golden: debian-12-xen-4.17.golden.yaml, boot-log: optional}
 /// ring: [host-a, host-b, host-c]
 /// intervals: {measurement: 30s, challenge: 60s}
 /// quote-freshness: 180s
@@ -42,6 +43,8 @@ public struct RegionPolicy: Sendable, Hashable {
         /// How this host's VMs move (`migrations:`): by the RC-TCB's own drivers (`local`, the default) or by orders
         /// to the host's agent, which moves them with its VM manager (`agent`).
         public var migrations: MigrationPath = .local
+        /// What a TPM reset of this host takes before it is trusted again (`boot-log:`).
+        public var bootLog: BootLogRequirement = .required
         public init(id: String, endpoint: Endpoint, golden: String? = nil, capacityVCPUs: Int? = nil,
                     capacityMemoryMiB: Int? = nil) {
             self.id = id
@@ -58,6 +61,15 @@ public struct RegionPolicy: Sendable, Hashable {
         case local
         /// The host's agent, on the RC-TCB's migration orders, with the host's VM manager (libvirt).
         case agent
+    }
+
+    /// What a host whose TPM was reset (a reboot) must show before it is trusted again (`boot-log:` on its entry).
+    public enum BootLogRequirement: String, Sendable, Hashable, CaseIterable {
+        /// Its TCG boot event log, replaying to the quoted boot PCRs (the default).
+        case required
+        /// Nothing more: a reset without a boot log is accepted (an audit event, `reboot-accepted`). A boot log
+        /// that is sent must still replay. For hosts without measured boot.
+        case optional
     }
 
     /// A host state that a policy can attach an action to.
@@ -187,7 +199,7 @@ public struct RegionPolicy: Sendable, Hashable {
         for item in hostItems {
             do throws(PolicyError) {
                 let (endpoint, fields) = try Self.endpoint(item, what: "a host", source: source,
-                                                           extraKeys: ["id", "golden", "capacity", "migrations"] + Self.ekPinKeys)
+                                                           extraKeys: ["id", "golden", "capacity", "migrations", "boot-log"] + Self.ekPinKeys)
                 let idNode = try fields.required("id", hint: "give each host a unique id")
                 let id = try source.nonEmptyString(idNode, what: "host id")
                 guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
@@ -227,6 +239,9 @@ public struct RegionPolicy: Sendable, Hashable {
                 }
                 if let node = fields["migrations"] {
                     host.migrations = try source.word(node, what: "migrations", MigrationPath.allCases.map { ($0.rawValue, $0) })
+                }
+                if let n = fields["boot-log"] {
+                    host.bootLog = try source.word(n, what: "boot-log of '\(id)'", BootLogRequirement.allCases.map { ($0.rawValue, $0) })
                 }
                 host.ek = try Self.ekPin(fields, host: id, source: source)
                 if let pin = host.ek { pins.append((id, pin, fields["ek-cert-sha256"] ?? fields["ek-name"])) }

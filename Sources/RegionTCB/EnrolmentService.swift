@@ -192,6 +192,7 @@ package actor EnrolmentService {
         }
         try store.recordEnrolment(host: p.hostId, akPublic: [UInt8](p.akPublic), akName: p.akName, ekCertificate: p.ekIdentity,
                                   ekName: p.ekName, ekCertificateSHA256: p.ekCertificateSHA256, now: now)
+        try store.recordCertificate(.init(cert, host: p.hostId, akName: p.akName, issuedBy: "enrolment"), now: now)
         logger.info("host enrolled", metadata: ["attest.host": "\(p.hostId)", "attest.ak": "\(p.akName)", "attest.ek": "\(p.ekName)"])
         let pem: String
         do { pem = try cert.pem } catch { throw RegionError(.storeFailed, "cannot encode the agent certificate") }

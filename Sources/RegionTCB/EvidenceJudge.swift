@@ -72,13 +72,16 @@ package struct EvidenceJudge: Sendable {
         case .rebooted(let q, _): quote = q; rebooted = true
         }
         // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events),
-        // whatever state the host was in since the reboot.
+        // whatever state the host was in since the reboot; unless the operator accepted the reboot (any verified
+        // quote will do), or the host's policy accepts a reset without a boot log (one that is sent must replay).
         let awaitingBootLog = row?.state == .rebooted || row?.bootLogPending == true
         var bootLog: BootEventLog?
         if awaitingBootLog {
             switch RegionState.rebootedBootLog(bundle, quote) {
             case .replays(let log): bootLog = log
-            case .refused(let code, let detail): return .bootLogRefused(quote, code: code, detail: detail)
+            case .refused(let code, let detail):
+                let waived = row?.rebootAcceptance != nil || (bundle.bootLog == nil && cfg.bootLog == .optional)
+                if !waived { return .bootLogRefused(quote, code: code, detail: detail) }
             }
         }
         if let golden = cfg.golden {

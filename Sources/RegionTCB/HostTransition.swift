@@ -97,11 +97,16 @@ package enum HostTransition {
     package struct Result: Sendable, Hashable {
         package var row: IVTRow
         package var event: TransitionEvent?
+        /// A second audit event the verdict writes after `event`: `reboot-accepted` when a reboot is trusted without
+        /// a boot log that replayed (the operator's acceptance, or the host's `boot-log: optional`).
+        package var note: TransitionEvent? = nil
     }
 
     /// `judgedUnder`: the digest of the policy the verdict's evidence was judged against (``LoadedRegionPolicy``);
-    /// a verdict on evidence records it in the row.
-    package static func apply(_ verdict: HostVerdict, to old: IVTRow, judgedUnder policyDigest: String? = nil, now: Date) -> Result {
+    /// a verdict on evidence records it in the row. `bootLogSent`: whether the evidence behind the verdict carried a
+    /// boot log (nil: not known).
+    package static func apply(_ verdict: HostVerdict, to old: IVTRow, judgedUnder policyDigest: String? = nil, bootLogSent: Bool? = nil,
+                              now: Date) -> Result {
         var row = old
         row.verdictState = verdict.state
         switch verdict {
@@ -112,6 +117,7 @@ package enum HostTransition {
         case .trusted(let q, let by):
             record(q, by: by, in: &row)
             row.bootLogPending = false
+            row.rebootAcceptance = nil
         case .rebooted(let q, let by, _, _):
             record(q, by: by, in: &row)
             row.bootLogPending = true
@@ -153,7 +159,21 @@ package enum HostTransition {
             }
             event = TransitionEvent(kind: kind, old: old.state, new: new, code: row.failureCode, detail: detail)
         }
-        return Result(row: row, event: event)
+        return Result(row: row, event: event, note: rebootAccepted(verdict, old: old, new: new, bootLogSent: bootLogSent))
+    }
+
+    /// The `reboot-accepted` event of a `trusted` verdict on a host whose reboot waited for a boot log: accepted by
+    /// the operator (``IVTRow/rebootAcceptance``), or without a boot log as the host's policy allows. Nil when a
+    /// boot log replayed (the ordinary way back) or nothing was pending.
+    static func rebootAccepted(_ verdict: HostVerdict, old: IVTRow, new: HostState, bootLogSent: Bool?) -> TransitionEvent? {
+        guard case .trusted = verdict, old.bootLogPending else { return nil }
+        if let reason = old.rebootAcceptance {
+            return TransitionEvent(kind: "reboot-accepted", old: old.state, new: new, code: "reboot.accepted-by-operator",
+                                   detail: "the reboot was accepted by the operator: \(reason)")
+        }
+        guard bootLogSent == false else { return nil }
+        return TransitionEvent(kind: "reboot-accepted", old: old.state, new: new, code: "reboot.accepted-without-boot-log",
+                               detail: "TPM reset accepted without a boot log (region policy: boot-log: optional)")
     }
 
     /// The state table: rows are the old state, the verdict decides within the rules above.

@@ -1,3 +1,4 @@
+package import Attestation
 package import Foundation
 import GRDB
 
@@ -34,11 +35,15 @@ package struct IVTRow: Sendable, Hashable, Codable {
     /// The state the latest verdict gave the host, whatever its row's state is (an evacuation keeps `evacuating`
     /// while the host's quotes keep being judged). Nil until the first verdict.
     package var verdictState: HostState? = nil
+    /// The operator's reason for accepting the pending reboot (`rctcb accept-reboot`): the next verified quote is
+    /// trusted without a boot log that replays. Cleared when the host is trusted again.
+    package var rebootAcceptance: String? = nil
 
     package init(host: String, address: String, state: HostState, akName: String?, ekCertificate: String?, enrolledAt: Date?, revoked: Bool,
                  lastQuoteAt: Date?, tpmClock: UInt64?, resetCount: UInt32?, restartCount: UInt32?, lastPCRDigest: String?, measuredBy: String?,
                  failureCode: String?, failureDetail: String?, policyName: String?, policyDigest: String?, vms: [String], capacity: Int?,
-                 version: Int, updatedAt: Date, bootLogPending: Bool = false, verdictState: HostState? = nil) {
+                 version: Int, updatedAt: Date, bootLogPending: Bool = false, verdictState: HostState? = nil,
+                 rebootAcceptance: String? = nil) {
         self.host = host
         self.address = address
         self.state = state
@@ -62,6 +67,7 @@ package struct IVTRow: Sendable, Hashable, Codable {
         self.updatedAt = updatedAt
         self.bootLogPending = bootLogPending
         self.verdictState = verdictState
+        self.rebootAcceptance = rebootAcceptance
     }
 }
 
@@ -144,6 +150,11 @@ package final class IVTStore: Sendable {
                 CREATE INDEX event_host_kind ON event (host, kind, seq);
                 """)
         }
+        registerEvidence(&m)
+        m.registerMigration("v6: reboot acceptance") { db in
+            try db.execute(sql: "ALTER TABLE host ADD COLUMN reboot_accepted TEXT")
+        }
+        registerCertificates(&m)
         return m
     }
 
@@ -177,18 +188,27 @@ package final class IVTStore: Sendable {
     /// Applies a verdict to a host's row by ``HostTransition`` in one transaction: the old row is read, the new row
     /// and its audit event are written, and what was written is returned. Nil for a host that is not in the table.
     /// `judgedUnder`: the digest of the policy the verdict's evidence was judged against, recorded in the row.
-    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, now: Date = Date()) throws(RegionError) -> Applied? {
-        try write { db in try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, now: now) }
+    /// `evidence`: the bundle the verdict was reached on, kept with it (``EvidenceRetention``).
+    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, evidence: EvidenceBundle? = nil,
+                            now: Date = Date()) throws(RegionError) -> Applied? {
+        let stored = Self.storedEvidence(evidence)
+        return try write { db in
+            let applied = try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, evidence: evidence, now: now)
+            if let stored, let applied { try Self.keep(db, bundle: stored, verdict: verdict, applied: applied, now: now) }
+            return applied
+        }
     }
 
     /// ``transition(_:host:judgedUnder:now:)`` inside a transaction that also writes other columns (enrolment, revocation).
-    static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, now: Date) throws -> Applied? {
+    static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
+                           evidence: EvidenceBundle? = nil, now: Date) throws -> Applied? {
         guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
         let old = try Self.decodeRow(r)
-        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, now: now)
+        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: evidence.map { $0.bootLog != nil },
+                                       now: now)
         try Self.write(t.row, db)
         var seq: Int64?
-        if let e = t.event {
+        for e in [t.event, t.note].compactMap({ $0 }) {
             try Self.audit(db, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
             seq = db.lastInsertedRowID
         }
@@ -211,12 +231,12 @@ package final class IVTStore: Sendable {
         try db.cachedStatement(sql: """
             UPDATE host SET state = ?, failure_code = ?, failure_detail = ?, measured_by = ?, last_quote_at = ?, tpm_clock = ?,
                 reset_count = ?, restart_count = ?, last_pcr_digest = ?, boot_log_pending = ?, verdict_state = ?, policy_digest = ?, version = ?,
-                updated_at = ?
+                updated_at = ?, reboot_accepted = ?
             WHERE id = ?
             """).execute(arguments: [row.state.rawValue, row.failureCode, row.failureDetail, row.measuredBy, row.lastQuoteAt?.timeIntervalSince1970,
                                      row.tpmClock.map { Int64(bitPattern: $0) }, row.resetCount.map { Int64($0) }, row.restartCount.map { Int64($0) },
                                      row.lastPCRDigest, row.bootLogPending, row.verdictState?.rawValue, row.policyDigest, row.version,
-                                     row.updatedAt.timeIntervalSince1970, row.host])
+                                     row.updatedAt.timeIntervalSince1970, row.rebootAcceptance, row.host])
     }
 
     /// A row's state and quote fields as a fixture sets them (``set(_:to:now:)``).
@@ -367,7 +387,7 @@ package final class IVTStore: Sendable {
     /// name (a lookup by name per column per row costs more than the rest of the decode).
     static let rowColumns = "id, address, state, ak_name, ek_certificate, enrolled_at, revoked, last_quote_at, tpm_clock, reset_count, " +
         "restart_count, last_pcr_digest, measured_by, failure_code, failure_detail, policy_name, policy_digest, vms, capacity, version, " +
-        "updated_at, boot_log_pending, ak_public, verdict_state"
+        "updated_at, boot_log_pending, ak_public, verdict_state, reboot_accepted"
     static let selectRows = "SELECT \(rowColumns) FROM host"
 
     static func decodeRow(_ r: Row) throws -> IVTRow {
@@ -405,7 +425,7 @@ package final class IVTStore: Sendable {
             capacity: try r.decode(atIndex: 18), version: try r.decode(atIndex: 19),
             updatedAt: Date(timeIntervalSince1970: try r.decode(atIndex: 20)),
             bootLogPending: try r.decode(atIndex: 21),
-            verdictState: try verdictState)
+            verdictState: try verdictState, rebootAcceptance: try r.decode(atIndex: 24))
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(RegionError) -> T {

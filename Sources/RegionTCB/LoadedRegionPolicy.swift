@@ -35,7 +35,7 @@ package struct LoadedRegionPolicy: Sendable {
                 digest.update(data: Data(goldenText.utf8))
                 goldenDigests[h.id] = Hex.encode(Array(SHA256.hash(data: Data(goldenText.utf8))))
             }
-            hosts.append(.init(id: h.id, address: h.endpoint.address, port: h.endpoint.port, golden: golden))
+            hosts.append(.init(id: h.id, address: h.endpoint.address, port: h.endpoint.port, golden: golden, bootLog: h.bootLog))
         }
         return LoadedRegionPolicy(file: regionFile, policy: policy, hosts: hosts, digest: Hex.encode(Array(digest.finalize())),
                                   goldenDigests: goldenDigests)
@@ -46,14 +46,14 @@ package struct LoadedRegionPolicy: Sendable {
         Set(goldenDigests.keys).union(new.goldenDigests.keys).filter { goldenDigests[$0] != new.goldenDigests[$0] }.sorted()
     }
 
-    /// What differs in `new` that a running RC-TCB cannot take over (empty: only golden values differ, which a
-    /// reload applies). Hosts, endpoints, the ring, intervals, targets, migration, evacuation, webhooks and EK pins
+    /// What differs in `new` that a running RC-TCB cannot take over (empty: only golden values and the hosts'
+    /// `boot-log:` differ, which a reload applies). Hosts, endpoints, the ring, intervals, targets, migration, evacuation, webhooks and EK pins
     /// are read once at start: the listener, the scheduler, the evacuator and enrolment hold them.
     package func restartNeeded(for new: LoadedRegionPolicy) -> [String] {
         func withoutGolden(_ p: RegionPolicy) -> [RegionPolicy.Host] {
             p.hosts.map { h in
                 var h = h
-                (h.golden, h.goldenLine, h.goldenColumn) = (nil, 0, 0)
+                (h.golden, h.goldenLine, h.goldenColumn, h.bootLog) = (nil, 0, 0, .required)
                 return h
             }
         }

@@ -16,6 +16,8 @@ package struct RCTCBService: Sendable {
     package let directory: RegionDirectory
     package let store: IVTStore
     package let enrolment: EnrolmentService
+    /// Agent certificate renewal (`/v1/renew/*`).
+    package let renewal: CertificateRenewal
     package let region: RegionState
     let logger: Logger
     /// Where /metrics reads from (the executable bootstraps swift-metrics with it); nil: no /metrics route.
@@ -34,8 +36,9 @@ package struct RCTCBService: Sendable {
         self.store = region.store
         self.region = region
         self.logger = logger
-        enrolment = EnrolmentService(store: region.store, ca: try RegionSetup.loadCA(directory),
-                                     ekAuthorities: try directory.ekCertificateAuthorities(), ekPins: ekPins, logger: logger)
+        let ca = try RegionSetup.loadCA(directory)
+        enrolment = EnrolmentService(store: region.store, ca: ca, ekAuthorities: try directory.ekCertificateAuthorities(), ekPins: ekPins, logger: logger)
+        renewal = CertificateRenewal(store: region.store, ca: ca, logger: logger)
     }
 
     /// The HTTPS application listening on `host:port` (port 0: the OS chooses; `onRunning` gets the real port), with
@@ -64,6 +67,7 @@ package struct RCTCBService: Sendable {
             router.get("/metrics") { _, context in
                 try await Self.answer {
                     try await self.require(.admin, context)
+                    if let issued = try? store.certificates() { CertificateMetrics.shared.record(issued, now: Date()) }
                     return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                                     body: .init(byteBuffer: ByteBuffer(bytes: prometheus.emitToBuffer())))
                 }
@@ -95,6 +99,28 @@ package struct RCTCBService: Sendable {
                 let since = request.uri.queryParameters.get("since", as: Int64.self) ?? 0
                 let host = request.uri.queryParameters.get("host").map { String($0) }
                 return Self.json(try store.events(since: since, host: host))
+            }
+        }
+        router.get("/v1/hosts/:host") { request, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                let host = context.parameters.get("host") ?? ""
+                let bundles = request.uri.queryParameters.get("evidence").map { $0 == "true" || $0 == "1" } ?? false
+                return Self.json(try await region.hostReport(host, bundles: bundles))
+            }
+        }
+        router.post("/v1/hosts/:host/accept-reboot") { request, context in
+            try await Self.answer {
+                try await self.require(.admin, context)
+                let host = context.parameters.get("host") ?? ""
+                let body: RebootAcceptanceRequest = try await Self.decode(request)
+                let answer = try store.acceptReboot(host: host, reason: body.reason)
+                logger.notice("reboot accepted by the operator", metadata: ["attest.host": "\(host)"])
+                // The next verified quote is the new boot: ask for one now rather than at the next round.
+                if let cfg = await region.config(host) {
+                    Task { await region.challengeDirectly(cfg, reason: "reboot accepted by the operator", now: Date()) }
+                }
+                return Self.json(answer)
             }
         }
         router.get("/v1/ring") { _, context in
@@ -132,6 +158,23 @@ package struct RCTCBService: Sendable {
                 try await self.require(.admin, context)
                 guard let evacuator else { throw RegionError(.migrateFailed, "this RC-TCB has no VM inventory") }
                 return Self.json(try await evacuator.placement())
+            }
+        }
+
+        // Agents: certificate renewal (a quote by the enrolled AK over the RC-TCB's nonce).
+        router.post("/v1/renew/begin") { _, context in
+            try await Self.answer {
+                let id = try await self.require(.agent, context)
+                try await region.admitAgent(id.name, akName: id.akName)
+                return Self.json(try await renewal.begin(host: id.name, akName: id.akName))
+            }
+        }
+        router.post("/v1/renew/complete") { request, context in
+            try await Self.answer {
+                let id = try await self.require(.agent, context)
+                try await region.admitAgent(id.name, akName: id.akName)
+                let body: RenewalProof = try await Self.decode(request)
+                return Self.json(try await renewal.complete(host: id.name, akName: id.akName, proof: body))
             }
         }
 
@@ -204,8 +247,10 @@ package struct RCTCBService: Sendable {
         do { return try await body() } catch let e as RegionError {
             let status: HTTPResponse.Status = switch e.code {
             case .noClientCertificate: .unauthorized
-            case .forbidden, .revoked, .akChanged, .alreadyEnrolled, .ekNotPinned, .ekNotAllowed, .ekBoundElsewhere, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted: .forbidden
-            case .unknownHost, .unknownChallenge, .migrateUnknownVM, .migrateTargetUnknown: .notFound
+            case .rebootNotPending: .conflict
+            case .forbidden, .revoked, .akChanged, .alreadyEnrolled, .ekNotPinned, .ekNotAllowed, .ekBoundElsewhere, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted,
+                 .renewUnknownChallenge, .renewAKMismatch, .renewQuoteRefused: .forbidden
+            case .unknownHost, .hostUnknown, .unknownChallenge, .migrateUnknownVM, .migrateTargetUnknown: .notFound
             case .migrateTargetUntrusted, .migrateTargetStale, .migrateTargetExcluded, .migrateTargetFull, .migrateChallengeFailed,
                  .migrateReattestFailed, .migrateSameHost: .conflict
             case .storeFailed, .storeCorrupt: .internalServerError

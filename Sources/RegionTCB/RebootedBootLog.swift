@@ -19,7 +19,7 @@ extension RegionState {
     static func rebootedBootLog(_ bundle: EvidenceBundle, _ quote: VerifiedQuote) -> RebootedBootLogCheck {
         guard let text = bundle.bootLog else {
             return .refused(code: RegionError.Code.bootLogMissing.rawValue,
-                            detail: "the TPM was reset: the host stays rebooted until its evidence carries a boot log that replays to the quoted boot PCRs")
+                            detail: "the TPM was reset: the host stays rebooted until its evidence carries a boot log that replays to the quoted boot PCRs, or the operator accepts the reboot (rctcb accept-reboot HOST --reason TEXT)")
         }
         guard let data = Data(base64Encoded: text) else {
             return .refused(code: "evidence.malformed", detail: "bootLog is not base64")

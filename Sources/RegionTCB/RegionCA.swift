@@ -11,7 +11,7 @@ package struct RegionCA: Sendable {
     package let certificate: Certificate
     let key: P256.Signing.PrivateKey
 
-    /// Certificates are valid for this long; agents re-enrol to renew.
+    /// Certificates are valid for this long; agents renew theirs before (``CertificateRenewal``).
     package static let leafValidity: TimeInterval = 90 * 24 * 3600
 
     package init(certificate: Certificate, key: P256.Signing.PrivateKey) {

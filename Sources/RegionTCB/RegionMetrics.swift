@@ -1,5 +1,5 @@
 import CoreMetrics
-import Foundation
+package import Foundation
 import Metrics
 
 /// The RC-TCB's metrics, created once (swift-metrics; the executable chooses the backend — Prometheus for
@@ -20,5 +20,19 @@ struct RegionMetrics: Sendable {
 
     func record(counts: [HostState: Int]) {
         for (state, gauge) in states { gauge.record(counts[state] ?? 0) }
+    }
+}
+
+/// The agent certificates' expiry as the RC-TCB sees it (recorded when /metrics is read): the fewest days any
+/// current certificate has left, and how many expire within 30 days. No host ids: `rctcb certs` names them.
+package struct CertificateMetrics: Sendable {
+    package static let shared = CertificateMetrics()
+    let minDays = Gauge(label: "smig_agent_certificate_min_days_to_expiry")
+    let expiringSoon = Gauge(label: "smig_agent_certificates_expiring", dimensions: [("within", "30d")])
+
+    package func record(_ issued: [IssuedCertificate], now: Date) {
+        let current = issued.filter(\.current)
+        if let fewest = current.map({ $0.daysToExpiry(now: now) }).min() { minDays.record(fewest) }
+        expiringSoon.record(current.filter { $0.daysToExpiry(now: now) < 30 }.count)
     }
 }

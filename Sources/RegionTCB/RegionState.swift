@@ -32,12 +32,15 @@ package actor RegionState {
         package var address: String
         package var port: Int
         package var golden: GoldenValues?
+        /// What a TPM reset of the host takes before it is trusted again (region policy `boot-log:`).
+        package var bootLog: RegionPolicy.BootLogRequirement = .required
 
-        package init(id: String, address: String, port: Int, golden: GoldenValues?) {
+        package init(id: String, address: String, port: Int, golden: GoldenValues?, bootLog: RegionPolicy.BootLogRequirement = .required) {
             self.id = id
             self.address = address
             self.port = port
             self.golden = golden
+            self.bootLog = bootLog
         }
     }
 
@@ -93,7 +96,10 @@ package actor RegionState {
     /// their endpoints are the ones this actor was made with (``LoadedRegionPolicy/restartNeeded(for:)`` is empty).
     /// A judgement already under way finishes under the policy it started with.
     package func adopt(_ loaded: LoadedRegionPolicy) {
-        for h in loaded.hosts where hosts[h.id] != nil { hosts[h.id]?.golden = h.golden }
+        for h in loaded.hosts where hosts[h.id] != nil {
+            hosts[h.id]?.golden = h.golden
+            hosts[h.id]?.bootLog = h.bootLog
+        }
         policyDigest = loaded.digest
     }
 
@@ -201,11 +207,11 @@ package actor RegionState {
             switch judged {
             case .trusted(let q):
                 defer { release(cfg.id) }
-                return try apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, judgedUnder: digest, now: now)
+                return try apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, judgedUnder: digest, evidence: evidence, now: now)
             case .rebooted(let q, let code, let detail):
                 defer { release(cfg.id) }
                 return try apply(.rebooted(QuoteFacts(q, at: now), measuredBy: reporter, code: code, detail: detail), to: cfg.id,
-                                 judgedUnder: digest, now: now)
+                                 judgedUnder: digest, evidence: evidence, now: now)
             case .untrusted(_, let code, _):
                 // Genuine evidence of a bad state still changes the row only through the RC-TCB's own challenge.
                 release(cfg.id)
@@ -266,7 +272,7 @@ package actor RegionState {
         case .refuted(let code, let detail), .clockWentBack(let code, let detail):
             verdict = .untrusted(nil, measuredBy: "rc-tcb", code: code, detail: detail)
         }
-        return applyOrReport(verdict, to: cfg.id, judgedUnder: digest, at: at)
+        return applyOrReport(verdict, to: cfg.id, judgedUnder: digest, evidence: bundle, at: at)
     }
 
     nonisolated func judgeOffActor(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: EvidenceJudge.Inputs, nonce: [UInt8]) async -> EvidenceJudge.Judgement {
@@ -295,24 +301,28 @@ package actor RegionState {
         try applied(.evacuationEnded(detail: detail), to: host, now: now)?.row.state
     }
 
-    func applyOrReport(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, at now: Date = Date()) -> ReportResult {
-        do { return try apply(v, to: host, judgedUnder: digest, now: now) } catch {
+    func applyOrReport(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: EvidenceBundle? = nil,
+                       at now: Date = Date()) -> ReportResult {
+        do { return try apply(v, to: host, judgedUnder: digest, evidence: evidence, now: now) } catch {
             logger.error("IVT write failed", metadata: ["attest.host": "\(host)", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
             return ReportResult(target: host, state: HostState.unknown.rawValue, code: error.code.rawValue, detail: "IVT write failed")
         }
     }
 
-    func apply(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, now: Date) throws(RegionError) -> ReportResult {
-        guard let a = try applied(v, to: host, judgedUnder: digest, now: now) else {
+    func apply(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: EvidenceBundle? = nil,
+               now: Date) throws(RegionError) -> ReportResult {
+        guard let a = try applied(v, to: host, judgedUnder: digest, evidence: evidence, now: now) else {
             return ReportResult(target: host, state: HostState.unknown.rawValue, detail: "\(host) is not in the IVT")
         }
         return ReportResult(target: host, state: a.row.state.rawValue, code: a.row.failureCode, detail: a.row.failureDetail)
     }
 
     /// Applies a verdict through the store (``HostTransition`` in its transaction) and reports what was written: the
-    /// snapshot, the log, the state observer and the gauges all follow the row as written.
-    func applied(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, now: Date) throws(RegionError) -> IVTStore.Applied? {
-        guard let a = try store.transition(v, host: host, judgedUnder: digest, now: now) else { return nil }
+    /// snapshot, the log, the state observer and the gauges all follow the row as written. The evidence bundle the
+    /// verdict was reached on is kept with it.
+    func applied(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: EvidenceBundle? = nil,
+                 now: Date) throws(RegionError) -> IVTStore.Applied? {
+        guard let a = try store.transition(v, host: host, judgedUnder: digest, evidence: evidence, now: now) else { return nil }
         if let seq = a.eventSeq {
             // The one event this change wrote follows the snapshot's last one directly: nothing else changed the
             // table, so this row is all there is to update (O(1), not a re-read of every host).

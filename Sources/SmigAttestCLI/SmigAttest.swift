@@ -53,7 +53,7 @@ package struct SmigAttest: AsyncParsableCommand {
 
     static var allSubcommands: [any ParsableCommand.Type] {
         [TPMCommand.self, PCRCommand.self, QuoteCommand.self, VerifyCommand.self] + extraSubcommands
-            + [RCTCBCommand.self, AgentCommand.self, IVTCommand.self, RingCommand.self, EventsCommand.self, EvacuationsCommand.self, DemoCommand.self, BenchCommand.self]
+            + [RCTCBCommand.self, AgentCommand.self, IVTCommand.self, HostCommand.self, RingCommand.self, EventsCommand.self, EvacuationsCommand.self, DemoCommand.self, BenchCommand.self]
     }
 }
 

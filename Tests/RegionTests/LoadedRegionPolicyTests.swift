@@ -50,6 +50,15 @@ struct LoadedRegionPolicyTests {
         #expect(before.restartNeeded(for: moved).isEmpty && before.goldenChanged(in: moved).isEmpty)
     }
 
+    /// A host's `boot-log:` is judged per quote like its golden values: a reload applies it.
+    @Test func aBootLogRequirementIsReloaded() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let before = try LoadedRegionPolicy.load(try write(Self.region))
+        let after = try LoadedRegionPolicy.load(try write(Self.region.replacingOccurrences(of: "golden: g2.yaml", with: "golden: g2.yaml, boot-log: optional")))
+        #expect(before.restartNeeded(for: after).isEmpty && before.digest != after.digest)
+        #expect(after.hosts.map(\.bootLog) == [.required, .optional])
+    }
+
     @Test(arguments: [
         ("unreachable-timeout: 10s", "unreachable-timeout: 20s", ["unreachable-timeout"]),
         ("port: 9002", "port: 9003", ["hosts"]),

@@ -2,6 +2,8 @@ package import ArgumentParser
 import Agent
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import TPM
 
 /// `smig-attest agent …`: the per-host agent.
@@ -70,7 +72,10 @@ package struct AgentCommand: AsyncParsableCommand {
                                                   bootLogPath: cfg.resolvedBootLog) } catch {
                     throw CommandFailure("\(error)", exitCode: 2)
                 }
-                let runtime = try AgentRuntime(config: cfg, tpm: host, logger: logger)
+                var runtime = try AgentRuntime(config: cfg, tpm: host, logger: logger)
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                runtime.prometheus = registry
                 let portFile = self.portFile, log = logger
                 try await runtime.run { bound in
                     log.notice("agent listening", metadata: ["attest.port": "\(bound)"])

@@ -113,7 +113,7 @@ package struct RingCommand: AsyncParsableCommand {
 package struct EventsCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "events",
-        abstract: "Show the RC-TCB's audit events (state changes, enrolments, refused reports and enrolments), of all hosts or one.",
+        abstract: "Show the RC-TCB's audit events (state changes, enrolments, accepted reboots, renewals, refused reports and enrolments), of all hosts or one.",
         discussion: """
         Refusals are aggregated: refused reports (report-refused) and refused enrolments (enrol-refused) of one host \
         with one code within a minute of the first are one event with a count (shown as ×N, with the time of the \

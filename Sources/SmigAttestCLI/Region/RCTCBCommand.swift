@@ -12,7 +12,7 @@ package struct RCTCBCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "rctcb",
         abstract: "The Region Critical TCB: region CA, enrolment, the IVT, the attestation ring.",
-        subcommands: [Init.self, Serve.self, Revoke.self, Readmit.self, Reload.self])
+        subcommands: [Init.self, Serve.self, Revoke.self, Readmit.self, AcceptReboot.self, Certs.self, Reload.self])
 
     package init() {}
 

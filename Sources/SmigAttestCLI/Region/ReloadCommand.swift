@@ -12,8 +12,9 @@ extension RCTCBCommand {
             it names, and checks them first: a policy that does not parse (its code, file, line and column), or that \
             changes what only a restart applies (hosts, endpoints, the ring, intervals, targets, migration, \
             evacuation, webhooks, EK pins: policy.reload-needs-restart), is refused and the running policy stays in \
-            force. An applied reload takes effect for every judgement that starts after it; the hosts whose golden \
-            values changed are challenged at once. Applied or refused, each reload is an audit event (`events`) with \
+            force. A reload applies golden values and the hosts' `boot-log:`; it takes effect for every judgement \
+            that starts after it, and the hosts whose golden values changed are challenged at once. Applied or \
+            refused, each reload is an audit event (`events`) with \
             the policy's digest (SHA-256 over the region file and its golden files); each IVT row records the digest \
             its latest verdict was judged under. SIGHUP to the `rctcb serve` process (the unit's ExecReload) does \
             the same. Needs the admin certificate of DIR.
