@@ -1,4 +1,5 @@
 import Foundation
+import Policy
 package import RegionListener
 import RegionProtocol
 
@@ -69,45 +70,44 @@ package struct AgentConfig: Codable, Sendable {
         return limits
     }
 
-    /// Reads the configuration file at `path`. A file that is missing, not JSON, lacks a key or has one of the
-    /// wrong kind is `agent.bad-config` naming the file and the key; so is an `rctcb` that is not https://HOST:PORT.
-    package static func load(_ path: String) throws(AgentEnrolment.Failure) -> AgentConfig {
-        func failure(_ what: String) -> AgentEnrolment.Failure {
-            AgentEnrolment.Failure(code: "agent.bad-config", message: "\(path): \(what)")
-        }
-        let hint = "(hint: docs/region.md lists the agent configuration's keys)"
-        guard let data = FileManager.default.contents(atPath: path) else { throw failure("cannot read the agent configuration \(hint)") }
-        let config: AgentConfig
-        do { config = try JSONDecoder().decode(AgentConfig.self, from: data) } catch let e as DecodingError {
-            throw failure("\(Self.describe(e)) \(hint)")
-        } catch {
-            throw failure("not an agent configuration \(hint)")
-        }
-        do { _ = try RegionClient.baseURL(config.rctcb) } catch { throw failure("key 'rctcb': \(error.message)") }
-        return config
+    /// The keys of agent.json, each once: the file may hold these and no other (a misspelt key is refused with a
+    /// did-you-mean). A new setting is a stored property above and one case here.
+    package enum CodingKeys: String, CodingKey, CaseIterable {
+        case hostId, rctcb, stateDirectory, tcti, listenAddress, listenPort, sources, measurementInterval, challengeInterval
+        case challengeTimeout, push, bootLog, peerRefreshInterval, maxConnectionsPerAddress
     }
 
-    /// What is wrong with a configuration, by key (`sources[2]` for an element of a list).
-    static func describe(_ error: DecodingError) -> String {
-        func key(_ path: [any CodingKey]) -> String {
-            path.reduce("") { text, k in k.intValue.map { "\(text)[\($0)]" } ?? (text.isEmpty ? k.stringValue : "\(text).\(k.stringValue)") }
-        }
-        func kind(_ type: Any.Type) -> String {
-            switch type {
-            case is String.Type: "a string"
-            case is Double.Type, is Int.Type: "a number"
-            case is Bool.Type: "true or false"
-            case is [String].Type: "a list of strings"
-            default: "\(type)"
+    /// Reads the configuration file at `path`, strictly: an unknown key (with a did-you-mean), a missing key, a value
+    /// of the wrong kind, text that is not JSON or an `rctcb` that is not https://HOST:PORT is a coded error
+    /// (`agent.config-unknown-key`, `-missing-key`, `-wrong-type`, `-syntax`, `-bad-value`, `-unreadable`) naming the
+    /// file, line and column.
+    package static func load(_ path: String) throws(AgentEnrolment.Failure) -> AgentConfig {
+        do throws(PolicyError) {
+            let document = try ConfigurationDocument(contentsOf: path, what: "the agent configuration",
+                                                     keys: CodingKeys.allCases.map(\.rawValue))
+            let data = FileManager.default.contents(atPath: path) ?? Data()
+            let config: AgentConfig
+            do { config = try JSONDecoder().decode(AgentConfig.self, from: data) } catch let e as DecodingError {
+                throw document.error(for: e)
+            } catch {
+                throw document.error(.yamlSyntax, at: [], "the agent configuration is not JSON", hint: "agent.json is one JSON object")
             }
+            do { _ = try RegionClient.baseURL(config.rctcb) } catch {
+                throw document.error(.badValue, at: [CodingKeys.rctcb], "key 'rctcb': \(error.message)")
+            }
+            return config
+        } catch {
+            throw failure(error)
         }
-        switch error {
-        case .keyNotFound(let k, let context): return "the key '\(key(context.codingPath + [k]))' is missing"
-        case .valueNotFound(let type, let context): return "the key '\(key(context.codingPath))' is null; it must be \(kind(type))"
-        case .typeMismatch(let type, let context): return "the key '\(key(context.codingPath))' must be \(kind(type))"
-        case .dataCorrupted(let context) where context.codingPath.isEmpty: return "not JSON"
-        case .dataCorrupted(let context): return "the key '\(key(context.codingPath))' is malformed"
-        @unknown default: return "not an agent configuration"
-        }
+    }
+
+    /// A configuration error as the agent's coded failure: `policy.X` becomes `agent.config-X`.
+    static func failure(_ error: PolicyError) -> AgentEnrolment.Failure {
+        let kind = error.code == .yamlSyntax ? "syntax" : String(error.code.rawValue.dropFirst("policy.".count))
+        // JSON is read as YAML (for positions); a syntax error says JSON.
+        let text = error.message.hasPrefix("malformed YAML: ") ? "not JSON: " + error.message.dropFirst(16) : error.message
+        var message = "\(error.file):\(error.line):\(error.column): \(text)"
+        message += " (hint: \(error.hint ?? "docs/region.md lists the agent configuration's keys"))"
+        return AgentEnrolment.Failure(code: "agent.config-\(kind)", message: message)
     }
 }

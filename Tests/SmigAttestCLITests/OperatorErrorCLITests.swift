@@ -87,7 +87,9 @@ struct OperatorErrorCLITests {
         #expect(e["message"]?.contains(url) == true && e["message"]?.contains("https://HOST:PORT") == true, "\(e)")
     }
 
-    /// `agent run --config` with a key missing, a key of the wrong kind, and an RC-TCB URL without a scheme.
+    /// `agent run --config` with a key missing, a misspelt key, a key of the wrong kind, text that is not JSON and an
+    /// RC-TCB URL without a scheme: each a coded error naming the file, line and column (and a did-you-mean for a
+    /// misspelt key).
     @Test func anAgentConfigurationThatIsWrong() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-agent-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -95,22 +97,44 @@ struct OperatorErrorCLITests {
         let good: [String: Any] = ["hostId": "host-a", "rctcb": "https://127.0.0.1:8443", "stateDirectory": dir.path, "listenAddress": "127.0.0.1",
                                    "listenPort": 0, "sources": [String](), "measurementInterval": 30, "challengeInterval": 60,
                                    "challengeTimeout": 5, "push": true]
-        func config(_ change: (inout [String: Any]) -> Void) throws -> String {
+        /// The file, and the line and column where `key` (or its value) is written in it.
+        func config(_ change: (inout [String: Any]) -> Void, at key: String? = nil, value: Bool = false) throws -> (file: String, place: String) {
             var object = good
             change(&object)
             let path = dir.appendingPathComponent("agent-\(UUID().uuidString).json").path
-            try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
-            return path
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path))
+            guard let key else { return (path, ":1:1:") }
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            let line = try #require(lines.firstIndex { $0.contains("\"\(key)\"") })
+            let text = lines[line]
+            var column = text.distance(from: text.startIndex, to: try #require(text.firstIndex(of: "\""))) + 1
+            if value {
+                let colon = try #require(text.firstIndex(of: ":"))
+                let start = try #require(text[text.index(after: colon)...].firstIndex { $0 != " " })
+                column = text.distance(from: text.startIndex, to: start) + 1
+            }
+            return (path, ":\(line + 1):\(column):")
         }
-        let cases: [(file: String, says: String)] = [
-            (try config { $0["rctcb"] = nil }, "'rctcb' is missing"),
-            (try config { $0["measurementInterval"] = "often" }, "'measurementInterval' must be a number"),
-            (try config { $0["rctcb"] = "127.0.0.1:28443" }, "https://HOST:PORT"),
+        func raw(_ text: String) throws -> (file: String, place: String) {
+            let path = dir.appendingPathComponent("agent-\(UUID().uuidString).json").path
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            return (path, ":2:")
+        }
+        let cases: [(config: (file: String, place: String), code: String, says: String)] = [
+            (try config { $0["rctcb"] = nil }, "agent.config-missing-key", "missing the required key 'rctcb'"),
+            (try config({ $0["measurementInterval"] = "often" }, at: "measurementInterval", value: true), "agent.config-wrong-type",
+             "'measurementInterval' must be a number"),
+            (try config({ $0["hostID"] = $0.removeValue(forKey: "hostId") }, at: "hostID"), "agent.config-unknown-key", "did you mean 'hostId'?"),
+            (try config({ $0["bootlog"] = "" }, at: "bootlog"), "agent.config-unknown-key", "did you mean 'bootLog'?"),
+            (try config({ $0["rctcb"] = "127.0.0.1:28443" }, at: "rctcb", value: true), "agent.config-bad-value", "https://HOST:PORT"),
+            (try raw("{\"hostId\": \"host-a\",\n  \"push\": true,,\n}"), "agent.config-syntax", "not JSON: did not find expected node content"),
         ]
         for c in cases {
-            let e = try Self.error(["agent", "run", "--config", c.file], status: 2)
-            #expect(e["code"] == "agent.bad-config", "\(e)")
-            #expect(e["message"]?.contains(c.file) == true && e["message"]?.contains(c.says) == true, "\(e)")
+            let e = try Self.error(["agent", "run", "--config", c.config.file], status: 2)
+            let all = (e["message"] ?? "") + " (hint: \(e["hint"] ?? ""))"
+            #expect(e["code"] == c.code, "\(e)")
+            #expect(all.contains(c.config.file + c.config.place) && all.contains(c.says), "\(e)")
         }
     }
 }
