@@ -175,7 +175,19 @@ package struct AgentRuntime: Sendable {
         let loops = AgentLoops(runtime: self)
         let app = try application(services: [loops], onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do { try await group.run() } catch {
+            let at = "\(config.listenAddress):\(config.listenPort)"
+            switch ListenFailure(error) {
+            case .addressInUse:
+                throw AgentEnrolment.Failure(code: "agent.address-in-use", message: "cannot listen on \(at): another process is listening "
+                                             + "there (hint: stop it, or give another listenPort in the agent configuration)")
+            case .cannotListen(let reason):
+                throw AgentEnrolment.Failure(code: "agent.cannot-listen", message: "cannot listen on \(at): \(reason) (hint: listenAddress "
+                                             + "in the agent configuration must be an address of this machine)")
+            case nil:
+                throw error
+            }
+        }
     }
 }
 

@@ -13,6 +13,9 @@ package struct MeasurementError: Error, Sendable, Hashable, CustomStringConverti
         package static let noSuchProcess = Code(rawValue: "measure.no-such-process")
         /// A line of /proc/PID/maps or /proc/modules that does not parse.
         package static let malformedProcFile = Code(rawValue: "measure.malformed-proc-file")
+        /// The kernel-modules source on a machine without `/proc/modules` (a kernel built without loadable
+        /// modules, or no /proc mounted).
+        package static let noKernelModules = Code(rawValue: "measure.no-kernel-modules")
         /// The Xen source runs outside a Xen dom0 (no /proc/xen, or libxenctrl cannot open the hypervisor).
         package static let notXenDom0 = Code(rawValue: "measure.not-xen-dom0")
         /// A Xen call failed in a dom0.

@@ -1,5 +1,6 @@
 import Foundation
 import SmigTestSupport
+import Swtpm
 import Testing
 
 /// What an operator gets wrong most often, through the real binary: each is one coded error line (a JSON object
@@ -45,9 +46,13 @@ struct OperatorErrorCLITests {
         defer { server.stop() }
         // Another region's directory: its CA did not issue this RC-TCB's certificate.
         let other = try RegionFixture()
-        let wrong = try Self.error(["ivt", "--rctcb", url, "--dir", other.dir], status: 2)
+        // Through a relay that counts connections: the client tries once and fails at once, no retries.
+        let relay = try CountingRelay(to: try #require(URLComponents(string: url)?.port))
+        defer { relay.stop() }
+        let wrong = try Self.error(["ivt", "--rctcb", "https://127.0.0.1:\(relay.port)", "--dir", other.dir], status: 2)
         #expect(wrong["code"] == "tls.server-not-trusted")
         #expect(wrong["message"]?.contains("\(other.dir)/region-ca.pem") == true, "\(wrong)")
+        #expect(relay.accepted == 1, "a handshake with an untrusted server is not retried")
         // A CA file that is no certificate at all.
         try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: "\(other.dir)/region-ca.pem"))
         let garbage = try Self.error(["ivt", "--rctcb", url, "--dir", other.dir], status: 2)
@@ -66,8 +71,11 @@ struct OperatorErrorCLITests {
         defer { server.stop() }
         let other = try RegionFixture()
         let enrol = ["agent", "enrol", "--host-id", "host-a"]
-        let wrong = try Self.error(enrol + ["--rctcb", url, "--ca", "\(other.dir)/region-ca.pem"], env: w.env, status: 2)
+        let relay = try CountingRelay(to: try #require(URLComponents(string: url)?.port))
+        defer { relay.stop() }
+        let wrong = try Self.error(enrol + ["--rctcb", "https://127.0.0.1:\(relay.port)", "--ca", "\(other.dir)/region-ca.pem"], env: w.env, status: 2)
         #expect(wrong["code"] == "tls.server-not-trusted")
+        #expect(relay.accepted == 1, "a handshake with an untrusted server is not retried")
         #expect(wrong["message"]?.contains("\(other.dir)/region-ca.pem") == true, "\(wrong)")
         let notACertificate = w.path("not-a-ca.pem")
         try Data("-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----\n".utf8).write(to: URL(fileURLWithPath: notACertificate))
@@ -77,6 +85,37 @@ struct OperatorErrorCLITests {
         let noScheme = try Self.error(enrol + ["--rctcb", "127.0.0.1:28443", "--ca", "\(r.dir)/region-ca.pem"], env: w.env, status: 2)
         #expect(noScheme["code"] == "transport.bad-url" && noScheme["message"]?.contains("https://HOST:PORT") == true, "\(noScheme)")
         #expect(!FileManager.default.fileExists(atPath: "\(w.state)/tls.pem"), "nothing was enrolled")
+    }
+
+    /// `agent run` whose quote endpoint's port another process (here the RC-TCB) listens on.
+    @Test func anAgentOnAPortInUse() throws {
+        let w = try CLIWorld()
+        #expect(try w.smig(["tpm", "provision"]).status == 0)
+        let ca = w.swtpm.root.appendingPathComponent("localca")
+        let r = try RegionFixture(ekCA: ["swtpm-localca-rootca-cert.pem", "issuercert.pem"].map { ca.appendingPathComponent($0).path })
+        let (server, url) = try r.serve("server")
+        defer { server.stop() }
+        let enrol = try w.smig(["agent", "enrol", "--host-id", "host-a", "--rctcb", url, "--ca", "\(r.dir)/region-ca.pem"])
+        #expect(enrol.status == 0, "\(enrol.output)")
+        let port = try #require(URLComponents(string: url)?.port)
+        let config: [String: Any] = ["hostId": "host-a", "rctcb": url, "stateDirectory": w.state, "tcti": w.swtpm.tcti, "listenAddress": "127.0.0.1",
+                                     "listenPort": port, "sources": [String](), "measurementInterval": 30, "challengeInterval": 60,
+                                     "challengeTimeout": 5, "push": true, "bootLog": ""]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: w.path("agent.json")))
+        let e = try Self.error(["agent", "run", "--config", w.path("agent.json")], env: w.env, status: 1)
+        #expect(e["code"] == "agent.address-in-use", "\(e)")
+        #expect(e["message"]?.contains("127.0.0.1:\(port)") == true, "\(e)")
+        #expect(server.process.isRunning)
+    }
+
+    /// `golden capture --source kernel-modules` where /proc lists no modules (a /proc of process directories
+    /// only, in a mount namespace of its own: a kernel without loadable modules looks like this).
+    @Test func kernelModulesWithoutProcModules() throws {
+        let binary = try TestBinaries.smigAttest()
+        let r = try Run.tool("unshare", ["-m", "sh", "-c", "mount -t proc -o subset=pid proc /proc && exec \"$0\" golden capture --source kernel-modules",
+                                         binary])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.contains("smig-attest: measure.no-kernel-modules: /proc/modules does not exist") && r.output.contains("(hint: "), "\(r.output)")
     }
 
     @Test(arguments: ["127.0.0.1:28443", "http://127.0.0.1:28443", "https://127.0.0.1:28443/v1"])

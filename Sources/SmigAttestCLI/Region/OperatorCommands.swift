@@ -14,7 +14,7 @@ struct AdminOptions: ParsableArguments {
         let d = RegionDirectory(dir)
         try d.requireAdminIdentity()
         let base = try RegionClient.baseURL(rctcb)
-        let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey, peer: .rctcb)
+        let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey, peer: .rctcb, failFast: true)
         do {
             let value = try await body(client, base)
             await client.shutdown()
