@@ -50,6 +50,10 @@ let package = Package(
             providers: [.apt(["libvirt-dev"])]
         ),
 
+        // The build's version, git commit and date (`smig-attest --version`), written before each build.
+        .target(name: "BuildInfo", swiftSettings: upcoming, plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
+
         // Pure Swift: TPM 2.0 wire structures. No C, no I/O.
         .target(
             name: "TPMWire",
@@ -222,7 +226,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Swtpm", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener",
+                "BuildInfo", "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Swtpm", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
