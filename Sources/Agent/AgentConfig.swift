@@ -103,11 +103,10 @@ package struct AgentConfig: Codable, Sendable {
 
     /// A configuration error as the agent's coded failure: `policy.X` becomes `agent.config-X`.
     static func failure(_ error: PolicyError) -> AgentEnrolment.Failure {
-        let kind = error.code == .yamlSyntax ? "syntax" : String(error.code.rawValue.dropFirst("policy.".count))
+        var error = error
         // JSON is read as YAML (for positions); a syntax error says JSON.
-        let text = error.message.hasPrefix("malformed YAML: ") ? "not JSON: " + error.message.dropFirst(16) : error.message
-        var message = "\(error.file):\(error.line):\(error.column): \(text)"
-        message += " (hint: \(error.hint ?? "docs/region.md lists the agent configuration's keys"))"
-        return AgentEnrolment.Failure(code: "agent.config-\(kind)", message: message)
+        if error.message.hasPrefix("malformed YAML: ") { error.message = "not JSON: " + error.message.dropFirst(16) }
+        let coded = ConfigurationDocument.coded(error, prefix: "agent.config-", hint: "docs/region.md lists the agent configuration's keys")
+        return AgentEnrolment.Failure(code: coded.code, message: coded.message)
     }
 }

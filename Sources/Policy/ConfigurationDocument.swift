@@ -71,6 +71,13 @@ public struct ConfigurationDocument {
         }
     }
 
+    /// `error` as a configuration's coded error: the code `policy.X` becomes `PREFIX` + `X` (`yaml-syntax` is
+    /// `syntax`); the message is `file:line:column: message (hint: …)`, with `hint` when the error has none.
+    public static func coded(_ error: PolicyError, prefix: String, hint: String) -> (code: String, message: String) {
+        let kind = error.code == .yamlSyntax ? "syntax" : String(error.code.rawValue.dropFirst("policy.".count))
+        return ("\(prefix)\(kind)", "\(error.file):\(error.line):\(error.column): \(error.message) (hint: \(error.hint ?? hint))")
+    }
+
     private func node(at path: [any CodingKey]) -> Node {
         var node = root
         for key in path {

@@ -19,6 +19,9 @@ struct OperatorErrorCLITests {
         return error
     }
 
+    /// The `--json` error fields of a run, nil when it printed none.
+    static func errorOf(_ r: Run) -> [String: String]? { try? r.jsonError() }
+
     @Test func aDirectoryThatIsNotARegionDirectory() throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("smig-empty-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
