@@ -18,10 +18,12 @@ package struct AgentConfig: Codable, Sendable {
     package var listenPort: Int
     /// Measurement sources (SourceSpec syntax: file:PATH, process-text:pid=N, ...).
     package var sources: [String]
-    /// Seconds between measurements.
-    package var measurementInterval: Double
-    /// Seconds between ring challenges of the assigned neighbour.
-    package var challengeInterval: Double
+    /// Seconds between measurements, where this host is to measure more often than the region policy's
+    /// `intervals.measurement` (which the RC-TCB sends; a longer value here has no effect). Absent: the region's.
+    package var measurementInterval: Double?
+    /// Seconds between ring challenges of the assigned neighbour, where shorter than the region policy's
+    /// `intervals.challenge` (a longer value here has no effect). Absent: the region's.
+    package var challengeInterval: Double?
     /// Seconds to wait for the neighbour's answer before reporting "no answer".
     package var challengeTimeout: Double
     /// Push a notice to the RC-TCB as soon as a measurement changes.
@@ -44,7 +46,7 @@ package struct AgentConfig: Codable, Sendable {
     }
 
     package init(hostId: String, rctcb: String, stateDirectory: String, tcti: String? = nil, listenAddress: String = "127.0.0.1",
-                listenPort: Int = 0, sources: [String] = [], measurementInterval: Double = 30, challengeInterval: Double = 60,
+                listenPort: Int = 0, sources: [String] = [], measurementInterval: Double? = nil, challengeInterval: Double? = nil,
                 challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil, peerRefreshInterval: Double? = nil,
                 maxConnectionsPerAddress: Int? = nil) {
         self.hostId = hostId

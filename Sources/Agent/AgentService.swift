@@ -29,9 +29,12 @@ package struct AgentRuntime: Sendable {
     package let peers = PeerStanding()
     /// The quote endpoint's limits per peer.
     package let admission = QuoteAdmission()
+    /// How often to measure and challenge: the region's intervals (learnt with the peers), or agent.json's if shorter.
+    package let pace: AgentPace
 
     package init(config: AgentConfig, tpm: HostTPM, logger: Logger) throws {
         self.config = config
+        pace = AgentPace(measurement: config.measurementInterval, challenge: config.challengeInterval)
         self.tpm = tpm
         self.logger = logger
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
@@ -95,7 +98,7 @@ package struct AgentRuntime: Sendable {
             } catch {
                 logger.error("measurement failed", metadata: ["attest.reason": "\(error)"])
             }
-            try? await Task.sleep(for: .milliseconds(Int(config.measurementInterval * 1000)))
+            try? await Task.sleep(for: .milliseconds(Int(pace.measurement * 1000)))
         }
     }
 
@@ -109,6 +112,10 @@ package struct AgentRuntime: Sendable {
         do {
             let answer: RegionPeers = try await client.get("\(base)/v1/peers\(since)")
             peers.update(answer)
+            if pace.update(answer.intervals), let intervals = answer.intervals {
+                logger.notice("pace", metadata: ["attest.measure-every": "\(pace.measurement)s", "attest.challenge-every": "\(pace.challenge)s",
+                                                 "attest.region-measurement": "\(intervals.measurement)s", "attest.region-challenge": "\(intervals.challenge)s"])
+            }
             return true
         } catch {
             logger.warning("region peers not refreshed", metadata: ["attest.reason": "\(error)"])
@@ -159,7 +166,7 @@ package struct AgentRuntime: Sendable {
         var next: RingAssignment?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             next = await ringDutyOnce(given: next)?.next
-            try? await Task.sleep(for: .milliseconds(Int(config.challengeInterval * 1000)))
+            try? await Task.sleep(for: .milliseconds(Int(pace.challenge * 1000)))
         }
     }
 

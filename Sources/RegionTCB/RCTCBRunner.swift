@@ -60,6 +60,7 @@ package struct RCTCBRunner: Sendable {
         reloader = PolicyReloader(region: region, loaded: loaded, logger: logger)
         service.reloader = reloader
         service.prometheus = prometheus
+        service.intervals = RegionIntervals(measurement: policy.measurementInterval, challenge: policy.challengeInterval)
         self.logger = logger
     }
 

@@ -1,6 +1,5 @@
 import Foundation
 import SmigTestSupport
-import Swtpm
 import Testing
 
 /// What an operator gets wrong most often, through the real binary: each is one coded error line (a JSON object
@@ -92,23 +91,12 @@ struct OperatorErrorCLITests {
 
     /// `agent run` whose quote endpoint's port another process (here the RC-TCB) listens on.
     @Test func anAgentOnAPortInUse() throws {
-        let w = try CLIWorld()
-        #expect(try w.smig(["tpm", "provision"]).status == 0)
-        let ca = w.swtpm.root.appendingPathComponent("localca")
-        let r = try RegionFixture(ekCA: ["swtpm-localca-rootca-cert.pem", "issuercert.pem"].map { ca.appendingPathComponent($0).path })
-        let (server, url) = try r.serve("server")
-        defer { server.stop() }
-        let enrol = try w.smig(["agent", "enrol", "--host-id", "host-a", "--rctcb", url, "--ca", "\(r.dir)/region-ca.pem"])
-        #expect(enrol.status == 0, "\(enrol.output)")
-        let port = try #require(URLComponents(string: url)?.port)
-        let config: [String: Any] = ["hostId": "host-a", "rctcb": url, "stateDirectory": w.state, "tcti": w.swtpm.tcti, "listenAddress": "127.0.0.1",
-                                     "listenPort": port, "sources": [String](), "measurementInterval": 30, "challengeInterval": 60,
-                                     "challengeTimeout": 5, "push": true, "bootLog": ""]
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: w.path("agent.json")))
-        let e = try Self.error(["agent", "run", "--config", w.path("agent.json")], env: w.env, status: 1)
+        let a = try EnrolledAgent()
+        let config = try a.writeConfig(["listenPort": a.port])
+        let e = try Self.error(["agent", "run", "--config", config], env: a.world.env, status: 1)
         #expect(e["code"] == "agent.address-in-use", "\(e)")
-        #expect(e["message"]?.contains("127.0.0.1:\(port)") == true, "\(e)")
-        #expect(server.process.isRunning)
+        #expect(e["message"]?.contains("127.0.0.1:\(a.port)") == true, "\(e)")
+        #expect(a.server.process.isRunning)
     }
 
     /// `golden capture --source kernel-modules` where /proc lists no modules (a /proc of process directories
