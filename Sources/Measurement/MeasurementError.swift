@@ -18,6 +18,8 @@ package struct MeasurementError: Error, Sendable, Hashable, CustomStringConverti
         package static let noKernelModules = Code(rawValue: "measure.no-kernel-modules")
         /// The Xen source runs outside a Xen dom0 (no /proc/xen, or libxenctrl cannot open the hypervisor).
         package static let notXenDom0 = Code(rawValue: "measure.not-xen-dom0")
+        /// The xen source where libxenctrl / libxenhypfs cannot be opened (they are loaded only when it is used).
+        package static let xenLibrariesMissing = Code(rawValue: "measure.xen-libraries-missing")
         /// A Xen call failed in a dom0.
         package static let xenCallFailed = Code(rawValue: "measure.xen-call-failed")
         /// The boot event log could not be read or parsed (see the wrapped event-log code in the reason).
