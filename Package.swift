@@ -315,7 +315,8 @@ let package = Package(
         .testTarget(
             name: "SmigAttestCLITests",
             dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "Swtpm", "SmigTestSupport",
-                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: upcoming
         ),
     ]

@@ -10,12 +10,15 @@ final class EnrolledAgent {
     let server: Daemon
     let url: String
 
-    init() throws {
+    /// `initArguments`: more arguments of `rctcb init` (e.g. an offline root).
+    /// `agentPort`: host-a's port in the region policy (where the RC-TCB challenges it).
+    init(initArguments: [String] = [], agentPort: Int = 9) throws {
         world = try CLIWorld()
         let provision = try world.smig(["tpm", "provision"])
         guard provision.status == 0 else { throw CLIFixtureFailure(description: "tpm provision: \(provision.output)") }
         let ca = world.swtpm.root.appendingPathComponent("localca")
-        region = try RegionFixture(ekCA: ["swtpm-localca-rootca-cert.pem", "issuercert.pem"].map { ca.appendingPathComponent($0).path })
+        region = try RegionFixture(ekCA: ["swtpm-localca-rootca-cert.pem", "issuercert.pem"].map { ca.appendingPathComponent($0).path },
+                                   initArguments: initArguments, firstPort: agentPort)
         (server, url) = try region.serve("server")
         let enrol = try world.smig(["agent", "enrol", "--host-id", "host-a", "--rctcb", url, "--ca", "\(region.dir)/region-ca.pem"])
         guard enrol.status == 0 else { throw CLIFixtureFailure(description: "agent enrol: \(enrol.output)") }
