@@ -87,9 +87,8 @@ package struct AgentConfig: Codable, Sendable {
         do throws(PolicyError) {
             let document = try ConfigurationDocument(contentsOf: path, what: "the agent configuration",
                                                      keys: CodingKeys.allCases.map(\.rawValue))
-            let data = FileManager.default.contents(atPath: path) ?? Data()
             let config: AgentConfig
-            do { config = try JSONDecoder().decode(AgentConfig.self, from: data) } catch let e as DecodingError {
+            do { config = try JSONDecoder().decode(AgentConfig.self, from: Data(document.text.utf8)) } catch let e as DecodingError {
                 throw document.error(for: e)
             } catch {
                 throw document.error(.yamlSyntax, at: [], "the agent configuration is not JSON", hint: "agent.json is one JSON object")

@@ -11,12 +11,15 @@ public struct ConfigurationDocument {
     public let source: PolicySource
     /// What the document is, for messages ("the agent configuration").
     public let what: String
+    /// The text, as read (for a `Codable` decoder of the values).
+    public let text: String
     private let root: Node
 
     /// Composes `text` and checks that it is one mapping whose keys are all in `keys`.
     public init(text: String, file: String, what: String, keys: [String]) throws(PolicyError) {
         source = PolicySource(file: file)
         self.what = what
+        self.text = text
         root = try source.compose(text)
         _ = try source.mapping(root, what: what, allowed: keys)
     }
