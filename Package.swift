@@ -39,9 +39,9 @@ let package = Package(
             pkgConfig: "tss2-esys tss2-mu tss2-rc tss2-tctildr",
             providers: [.apt(["libtss2-dev"])]
         ),
+        // Headers only: the libraries are opened with dlopen when the xen source is used (Measurement's LibXenControl).
         .systemLibrary(
             name: "CXen",
-            pkgConfig: "xenlight xencontrol xenhypfs",
             providers: [.apt(["libxen-dev"])]
         ),
         .systemLibrary(
@@ -49,6 +49,10 @@ let package = Package(
             pkgConfig: "libvirt",
             providers: [.apt(["libvirt-dev"])]
         ),
+
+        // The build's version, git commit and date (`smig-attest --version`), written before each build.
+        .target(name: "BuildInfo", swiftSettings: upcoming, plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
 
         // Pure Swift: TPM 2.0 wire structures. No C, no I/O.
         .target(
@@ -225,7 +229,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Swtpm", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener",
+                "BuildInfo", "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Swtpm", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -314,7 +318,8 @@ let package = Package(
         .testTarget(
             name: "SmigAttestCLITests",
             dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "Swtpm", "SmigTestSupport",
-                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: upcoming
         ),
     ]

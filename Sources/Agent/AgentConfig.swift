@@ -1,4 +1,5 @@
 import Foundation
+import Policy
 package import RegionListener
 import RegionProtocol
 
@@ -17,10 +18,12 @@ package struct AgentConfig: Codable, Sendable {
     package var listenPort: Int
     /// Measurement sources (SourceSpec syntax: file:PATH, process-text:pid=N, ...).
     package var sources: [String]
-    /// Seconds between measurements.
-    package var measurementInterval: Double
-    /// Seconds between ring challenges of the assigned neighbour.
-    package var challengeInterval: Double
+    /// Seconds between measurements, where this host is to measure more often than the region policy's
+    /// `intervals.measurement` (which the RC-TCB sends; a longer value here has no effect). Absent: the region's.
+    package var measurementInterval: Double?
+    /// Seconds between ring challenges of the assigned neighbour, where shorter than the region policy's
+    /// `intervals.challenge` (a longer value here has no effect). Absent: the region's.
+    package var challengeInterval: Double?
     /// Seconds to wait for the neighbour's answer before reporting "no answer".
     package var challengeTimeout: Double
     /// Push a notice to the RC-TCB as soon as a measurement changes.
@@ -40,7 +43,6 @@ package struct AgentConfig: Codable, Sendable {
     /// How the other hosts' VM managers reach this one for an incoming migration: for libvirt this libvirtd's URI as
     /// seen from the other hosts, e.g. `qemu+tls://10.0.0.12/system` (see docs/migration.md). Required with `vmManager`.
     package var migrationAddress: String?
-
     /// The fraction of its certificate's lifetime after which the agent renews it (default ``defaultRenewAt``, two
     /// thirds: 60 of 90 days); more than 0, less than 1.
     package var renewCertificateAt: Double?
@@ -57,7 +59,7 @@ package struct AgentConfig: Codable, Sendable {
     }
 
     package init(hostId: String, rctcb: String, stateDirectory: String, tcti: String? = nil, listenAddress: String = "127.0.0.1",
-                listenPort: Int = 0, sources: [String] = [], measurementInterval: Double = 30, challengeInterval: Double = 60,
+                listenPort: Int = 0, sources: [String] = [], measurementInterval: Double? = nil, challengeInterval: Double? = nil,
                 challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil, peerRefreshInterval: Double? = nil,
                 maxConnectionsPerAddress: Int? = nil, vmManager: String? = nil, vmManagerURI: String? = nil, migrationAddress: String? = nil,
                 renewCertificateAt: Double? = nil) {
@@ -84,15 +86,15 @@ package struct AgentConfig: Codable, Sendable {
     /// The VM managers `vmManager` may name.
     package static let vmManagers = ["libvirt"]
 
-    /// The VM manager the configuration names, or nil for none; `agent.bad-config` for an unknown one or a missing
-    /// `migrationAddress`.
+    /// The VM manager the configuration names, or nil for none; `agent.config-bad-value` for an unknown one or a
+    /// missing `migrationAddress`.
     package func hostVMManager() throws(AgentEnrolment.Failure) -> (any HostVMManager)? {
         guard let vmManager else { return nil }
         guard Self.vmManagers.contains(vmManager) else {
-            throw AgentEnrolment.Failure(code: "agent.bad-config", message: "key 'vmManager': '\(vmManager)' is not a VM manager (one of: \(Self.vmManagers.joined(separator: ", ")))")
+            throw AgentEnrolment.Failure(code: "agent.config-bad-value", message: "key 'vmManager': '\(vmManager)' is not a VM manager (one of: \(Self.vmManagers.joined(separator: ", ")))")
         }
         guard let migrationAddress, !migrationAddress.isEmpty else {
-            throw AgentEnrolment.Failure(code: "agent.bad-config", message: "key 'migrationAddress' is missing: with vmManager it says how other hosts' "
+            throw AgentEnrolment.Failure(code: "agent.config-bad-value", message: "key 'migrationAddress' is missing: with vmManager it says how other hosts' "
                                          + "VM managers reach this one (e.g. qemu+tls://10.0.0.12/system)")
         }
         return LibvirtVMManager(uri: vmManagerURI ?? "qemu:///system", incomingAddress: migrationAddress)
@@ -105,49 +107,55 @@ package struct AgentConfig: Codable, Sendable {
         return limits
     }
 
-    /// Reads the configuration file at `path`. A file that is missing, not JSON, lacks a key or has one of the
-    /// wrong kind is `agent.bad-config` naming the file and the key; so is an `rctcb` that is not https://HOST:PORT.
-    package static func load(_ path: String) throws(AgentEnrolment.Failure) -> AgentConfig {
-        func failure(_ what: String) -> AgentEnrolment.Failure {
-            AgentEnrolment.Failure(code: "agent.bad-config", message: "\(path): \(what)")
-        }
-        let hint = "(hint: docs/region.md lists the agent configuration's keys)"
-        guard let data = FileManager.default.contents(atPath: path) else { throw failure("cannot read the agent configuration \(hint)") }
-        let config: AgentConfig
-        do { config = try JSONDecoder().decode(AgentConfig.self, from: data) } catch let e as DecodingError {
-            throw failure("\(Self.describe(e)) \(hint)")
-        } catch {
-            throw failure("not an agent configuration \(hint)")
-        }
-        do { _ = try RegionClient.baseURL(config.rctcb) } catch { throw failure("key 'rctcb': \(error.message)") }
-        do { _ = try config.hostVMManager() } catch { throw failure(error.message) }
-        if let at = config.renewCertificateAt, !(at > 0 && at < 1) {
-            throw failure("key 'renewCertificateAt': \(at) is not a fraction of the certificate's lifetime (more than 0, less than 1) \(hint)")
-        }
-        return config
+    /// The keys of agent.json, each once: the file may hold these and no other (a misspelt key is refused with a
+    /// did-you-mean). A new setting is a stored property above and one case here.
+    package enum CodingKeys: String, CodingKey, CaseIterable {
+        case hostId, rctcb, stateDirectory, tcti, listenAddress, listenPort, sources, measurementInterval, challengeInterval
+        case challengeTimeout, push, bootLog, peerRefreshInterval, maxConnectionsPerAddress
+        case vmManager, vmManagerURI, migrationAddress, renewCertificateAt
     }
 
-    /// What is wrong with a configuration, by key (`sources[2]` for an element of a list).
-    static func describe(_ error: DecodingError) -> String {
-        func key(_ path: [any CodingKey]) -> String {
-            path.reduce("") { text, k in k.intValue.map { "\(text)[\($0)]" } ?? (text.isEmpty ? k.stringValue : "\(text).\(k.stringValue)") }
-        }
-        func kind(_ type: Any.Type) -> String {
-            switch type {
-            case is String.Type: "a string"
-            case is Double.Type, is Int.Type: "a number"
-            case is Bool.Type: "true or false"
-            case is [String].Type: "a list of strings"
-            default: "\(type)"
+    /// Reads the configuration file at `path`, strictly: an unknown key (with a did-you-mean), a missing key, a value
+    /// of the wrong kind, text that is not JSON or an `rctcb` that is not https://HOST:PORT is a coded error
+    /// (`agent.config-unknown-key`, `-missing-key`, `-wrong-type`, `-syntax`, `-bad-value`, `-unreadable`) naming the
+    /// file, line and column.
+    package static func load(_ path: String) throws(AgentEnrolment.Failure) -> AgentConfig {
+        do throws(PolicyError) {
+            let document = try ConfigurationDocument(contentsOf: path, what: "the agent configuration",
+                                                     keys: CodingKeys.allCases.map(\.rawValue))
+            let config: AgentConfig
+            do { config = try JSONDecoder().decode(AgentConfig.self, from: Data(document.text.utf8)) } catch let e as DecodingError {
+                throw document.error(for: e)
+            } catch {
+                throw document.error(.yamlSyntax, at: [], "the agent configuration is not JSON", hint: "agent.json is one JSON object")
             }
+            do { _ = try RegionClient.baseURL(config.rctcb) } catch {
+                throw document.error(.badValue, at: [CodingKeys.rctcb], "key 'rctcb': \(error.message)")
+            }
+            if let manager = config.vmManager, !vmManagers.contains(manager) {
+                throw document.error(.badValue, at: [CodingKeys.vmManager],
+                                     "key 'vmManager': '\(manager)' is not a VM manager (one of: \(vmManagers.joined(separator: ", ")))")
+            }
+            if config.vmManager != nil, (config.migrationAddress ?? "").isEmpty {
+                throw document.error(.badValue, at: [CodingKeys.vmManager], "key 'migrationAddress' is missing: with vmManager it says how other "
+                                     + "hosts' VM managers reach this one (e.g. qemu+tls://10.0.0.12/system)")
+            }
+            if let at = config.renewCertificateAt, !(at > 0 && at < 1) {
+                throw document.error(.badValue, at: [CodingKeys.renewCertificateAt],
+                                     "key 'renewCertificateAt': \(at) is not a fraction of the certificate's lifetime (more than 0, less than 1)")
+            }
+            return config
+        } catch {
+            throw failure(error)
         }
-        switch error {
-        case .keyNotFound(let k, let context): return "the key '\(key(context.codingPath + [k]))' is missing"
-        case .valueNotFound(let type, let context): return "the key '\(key(context.codingPath))' is null; it must be \(kind(type))"
-        case .typeMismatch(let type, let context): return "the key '\(key(context.codingPath))' must be \(kind(type))"
-        case .dataCorrupted(let context) where context.codingPath.isEmpty: return "not JSON"
-        case .dataCorrupted(let context): return "the key '\(key(context.codingPath))' is malformed"
-        @unknown default: return "not an agent configuration"
-        }
+    }
+
+    /// A configuration error as the agent's coded failure: `policy.X` becomes `agent.config-X`.
+    static func failure(_ error: PolicyError) -> AgentEnrolment.Failure {
+        var error = error
+        // JSON is read as YAML (for positions); a syntax error says JSON.
+        if error.message.hasPrefix("malformed YAML: ") { error.message = "not JSON: " + error.message.dropFirst(16) }
+        let coded = ConfigurationDocument.coded(error, prefix: "agent.config-", hint: "docs/region.md lists the agent configuration's keys")
+        return AgentEnrolment.Failure(code: coded.code, message: coded.message)
     }
 }

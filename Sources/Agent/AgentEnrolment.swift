@@ -28,7 +28,7 @@ package enum AgentEnrolment {
     package static func enrol(rctcb: String, caFile: String, tpm: HostTPM) async throws -> Result {
         // What the operator gave is checked before the TPM is asked for anything.
         let base = try RegionClient.baseURL(rctcb)
-        let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, peer: .rctcb, timeout: .seconds(30))
+        let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, peer: .rctcb, timeout: .seconds(30), failFast: true)
         defer { Task { await client.shutdown() } }
         let files = AgentIdentityFiles(stateDirectory: tpm.stateDirectory)
         let key = P256.Signing.PrivateKey()

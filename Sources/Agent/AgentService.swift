@@ -37,9 +37,12 @@ package struct AgentRuntime: Sendable {
     package let peers = PeerStanding()
     /// The quote endpoint's limits per peer.
     package let admission = QuoteAdmission()
+    /// How often to measure and challenge: the region's intervals (learnt with the peers), or agent.json's if shorter.
+    package let pace: AgentPace
 
     package init(config: AgentConfig, tpm: HostTPM, logger: Logger) throws {
         self.config = config
+        pace = AgentPace(measurement: config.measurementInterval, challenge: config.challengeInterval)
         self.tpm = tpm
         self.logger = logger
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
@@ -129,7 +132,7 @@ package struct AgentRuntime: Sendable {
             } catch {
                 logger.error("measurement failed", metadata: ["attest.reason": "\(error)"])
             }
-            try? await Task.sleep(for: .milliseconds(Int(config.measurementInterval * 1000)))
+            try? await Task.sleep(for: .milliseconds(Int(pace.measurement * 1000)))
         }
     }
 
@@ -143,6 +146,10 @@ package struct AgentRuntime: Sendable {
         do {
             let answer: RegionPeers = try await client.get("\(base)/v1/peers\(since)")
             peers.update(answer)
+            if pace.update(answer.intervals), let intervals = answer.intervals {
+                logger.notice("pace", metadata: ["attest.measure-every": "\(pace.measurement)s", "attest.challenge-every": "\(pace.challenge)s",
+                                                 "attest.region-measurement": "\(intervals.measurement)s", "attest.region-challenge": "\(intervals.challenge)s"])
+            }
             return true
         } catch {
             logger.warning("region peers not refreshed", metadata: ["attest.reason": "\(error)"])
@@ -193,7 +200,7 @@ package struct AgentRuntime: Sendable {
         var next: RingAssignment?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             next = await ringDutyOnce(given: next)?.next
-            try? await Task.sleep(for: .milliseconds(Int(config.challengeInterval * 1000)))
+            try? await Task.sleep(for: .milliseconds(Int(pace.challenge * 1000)))
         }
     }
 
@@ -209,7 +216,19 @@ package struct AgentRuntime: Sendable {
         let loops = AgentLoops(runtime: self)
         let app = try application(services: [loops], orders: try await orderBook(), onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do { try await group.run() } catch {
+            let at = "\(config.listenAddress):\(config.listenPort)"
+            switch ListenFailure(error) {
+            case .addressInUse:
+                throw AgentEnrolment.Failure(code: "agent.address-in-use", message: "cannot listen on \(at): another process is listening "
+                                             + "there (hint: stop it, or give another listenPort in the agent configuration)")
+            case .cannotListen(let reason):
+                throw AgentEnrolment.Failure(code: "agent.cannot-listen", message: "cannot listen on \(at): \(reason) (hint: listenAddress "
+                                             + "in the agent configuration must be an address of this machine)")
+            case nil:
+                throw error
+            }
+        }
     }
 }
 

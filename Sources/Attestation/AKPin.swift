@@ -69,9 +69,10 @@ public enum Freshness: Sendable {
     /// No freshness check: the evidence may be a replay. Only for consistency checks a user asked for by name.
     case notChecked
 
-    /// Checks a verifier-supplied nonce is long enough to be a challenge.
-    public static func issued(_ nonce: [UInt8]) throws(AttestationError) -> Freshness {
-        guard nonce.count >= minimumNonceBytes else {
+    /// Checks a verifier-supplied nonce is long enough to be a challenge. `allowingShort` (the named waiver
+    /// `--insecure-short-nonce`, for quotes made with a short or empty qualifying data) accepts any length.
+    public static func issued(_ nonce: [UInt8], allowingShort: Bool = false) throws(AttestationError) -> Freshness {
+        guard nonce.count >= minimumNonceBytes || allowingShort else {
             throw AttestationError(.nonceTooShort, "the nonce is \(nonce.count) bytes; a challenge needs at least \(minimumNonceBytes)")
         }
         return .nonce(nonce)

@@ -12,10 +12,11 @@ public enum TPM2ToolsQuote {
     }
 
     /// `message` (TPMS_ATTEST), `signature` (TPMT_SIGNATURE) and `pcrFile` (tpm2-tools' PCR values) against
-    /// `pinnedAK` and `nonce`. `selection`, when given, must be what the PCR file holds (else that is the
+    /// `pinnedAK` and `freshness` (with `.notChecked`, the message's own extraData is taken as the nonce: the
+    /// quote may be a replay). `selection`, when given, must be what the PCR file holds (else that is the
     /// rejection: `quote.selection-mismatch`, or `quote.bank-mismatch` when the banks differ).
     public static func verify(message: [UInt8], signature: [UInt8], pcrFile pcrFileBytes: [UInt8], pinnedAK: AKPin,
-                              nonce: [UInt8], selection: PCRSelectionList?, previous: ClockObservation?,
+                              freshness: Freshness, selection: PCRSelectionList?, previous: ClockObservation?,
                               allowSHA1Signatures: Bool) -> Outcome {
         let pcrFile: TPM2ToolsPCRFile
         let key: AttestationKey
@@ -31,6 +32,12 @@ public enum TPM2ToolsQuote {
             let code: AttestationError.Code = banks(pcrFile.selection) == banks(expected) ? .selectionMismatch : .bankMismatch
             return Outcome(verdict: .rejected(AttestationError(code, "the PCR file holds \(pcrFile.selection), expected \(expected)")),
                            akName: key.name, selection: expected)
+        }
+        let nonce: [UInt8]
+        switch freshness {
+        case .nonce(let issued): nonce = issued
+        // A message that does not parse is refused below (quote.malformed-attest), with its offset.
+        case .notChecked: nonce = (try? Attest(wireBytes: message))?.extraData ?? []
         }
         let verdict = QuoteVerifier.verify(
             attest: message, signature: signature, key: key, pcrValues: pcrFile.values,

@@ -52,7 +52,13 @@ package struct KernelModulesSource: MeasurementSource {
     }
 
     package func measure() throws(MeasurementError) -> [NamedMeasurement] {
-        let loaded = try Self.parseLoaded(String(decoding: try POSIXFile.readAll("\(procRoot)/modules"), as: UTF8.self))
+        let list = "\(procRoot)/modules"
+        guard access(list, F_OK) == 0 || errno != ENOENT else {
+            throw MeasurementError(.noKernelModules, "\(list) does not exist: this kernel lists no loadable modules (built without "
+                                   + "CONFIG_MODULES) or /proc is not mounted (hint: leave kernel-modules out of the sources here; "
+                                   + "with no loadable modules, the kernel image itself is what to measure, e.g. file:/boot/vmlinuz-…)")
+        }
+        let loaded = try Self.parseLoaded(String(decoding: try POSIXFile.readAll(list), as: UTF8.self))
         let directory: String
         if let modulesDirectory {
             directory = modulesDirectory

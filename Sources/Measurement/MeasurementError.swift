@@ -13,8 +13,13 @@ package struct MeasurementError: Error, Sendable, Hashable, CustomStringConverti
         package static let noSuchProcess = Code(rawValue: "measure.no-such-process")
         /// A line of /proc/PID/maps or /proc/modules that does not parse.
         package static let malformedProcFile = Code(rawValue: "measure.malformed-proc-file")
+        /// The kernel-modules source on a machine without `/proc/modules` (a kernel built without loadable
+        /// modules, or no /proc mounted).
+        package static let noKernelModules = Code(rawValue: "measure.no-kernel-modules")
         /// The Xen source runs outside a Xen dom0 (no /proc/xen, or libxenctrl cannot open the hypervisor).
         package static let notXenDom0 = Code(rawValue: "measure.not-xen-dom0")
+        /// The xen source where libxenctrl / libxenhypfs cannot be opened (they are loaded only when it is used).
+        package static let xenLibrariesMissing = Code(rawValue: "measure.xen-libraries-missing")
         /// A Xen call failed in a dom0.
         package static let xenCallFailed = Code(rawValue: "measure.xen-call-failed")
         /// The boot event log could not be read or parsed (see the wrapped event-log code in the reason).

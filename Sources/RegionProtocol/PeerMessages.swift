@@ -8,10 +8,13 @@ package struct RegionPeers: Codable, Hashable, Sendable {
     package var enrolled: [String: String]?
     /// Revoked hosts. nil: unchanged since `since`.
     package var revoked: [String]?
+    /// The region's measurement and challenge intervals (the region policy's `intervals`), in every answer.
+    package var intervals: RegionIntervals?
 
-    package init(version: Int64, enrolled: [String: String]? = nil, revoked: [String]? = nil) {
+    package init(version: Int64, enrolled: [String: String]? = nil, revoked: [String]? = nil, intervals: RegionIntervals? = nil) {
         self.version = version
         self.enrolled = enrolled
         self.revoked = revoked
+        self.intervals = intervals
     }
 }

@@ -38,7 +38,11 @@ package final class RegionClient: Sendable {
     /// `certificate`/`key`: PEM files of this client's identity (nil: no client certificate, for enrolment). Each
     /// file is read now: one that is missing or holds no PEM certificate (key) is a coded failure naming it
     /// (`tls.bad-ca-file`, `tls.bad-certificate-file`, `tls.bad-key-file`), never a TLS library's message later.
-    package init(caFile: String, certificate: String?, key: String?, peer: Peer, timeout: TimeAmount = .seconds(5)) throws(Failure) {
+    /// `failFast`: for a command a person runs once — a connection that cannot be made (refused, or a server whose
+    /// certificate this client does not trust) fails at once instead of being retried with back-off until the
+    /// connect time-out; services keep retrying (a flaky connect at scale is normal for them).
+    package init(caFile: String, certificate: String?, key: String?, peer: Peer, timeout: TimeAmount = .seconds(5),
+                 failFast: Bool = false) throws(Failure) {
         var tls = TLSConfiguration.makeClientConfiguration()
         let roots = try Self.pem(caFile, "tls.bad-ca-file", "the region CA certificate") { try NIOSSLCertificate.fromPEMFile($0) }
         guard !roots.isEmpty else { throw Self.badFile(caFile, "tls.bad-ca-file", "the region CA certificate") }
@@ -54,6 +58,7 @@ package final class RegionClient: Sendable {
         var config = HTTPClient.Configuration(tlsConfiguration: tls)
         config.timeout = .init(connect: timeout, read: timeout)
         config.httpVersion = .http1Only
+        config.connectionPool.retryConnectionEstablishment = !failFast
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         self.timeout = timeout
         trust = "the region CA in \(caFile)"

@@ -186,7 +186,7 @@ package actor EnrolmentService {
         let caPEM: String
         do {
             cert = try ca.issue(for: tlsKey, identity: RegionIdentity(role: .agent, name: p.hostId, akName: p.akName), now: now)
-            caPEM = try ca.certificate.pem
+            caPEM = try ca.anchor.pem
         } catch {
             throw RegionError(.storeFailed, "cannot issue the agent certificate: \(error)")
         }
@@ -195,7 +195,7 @@ package actor EnrolmentService {
         try store.recordCertificate(.init(cert, host: p.hostId, akName: p.akName, issuedBy: "enrolment"), now: now)
         logger.info("host enrolled", metadata: ["attest.host": "\(p.hostId)", "attest.ak": "\(p.akName)", "attest.ek": "\(p.ekName)"])
         let pem: String
-        do { pem = try cert.pem } catch { throw RegionError(.storeFailed, "cannot encode the agent certificate") }
+        do { pem = try ca.chainPEM(cert) } catch { throw RegionError(.storeFailed, "cannot encode the agent certificate") }
         return EnrolmentCertificate(hostId: p.hostId, akName: p.akName, certificate: pem, caCertificate: caPEM)
     }
 

@@ -63,6 +63,7 @@ package struct RCTCBRunner: Sendable {
         reloader = PolicyReloader(region: region, loaded: loaded, logger: logger)
         service.reloader = reloader
         service.prometheus = prometheus
+        service.intervals = RegionIntervals(measurement: policy.measurementInterval, challenge: policy.challengeInterval)
         self.logger = logger
     }
 
@@ -122,15 +123,13 @@ package struct RCTCBRunner: Sendable {
 
     /// A listener that could not bind, as a coded error naming the address (nil for any other error).
     static func listenFailure(_ error: any Error, host: String, port: Int) -> RegionError? {
-        guard let e = error as? IOError else { return nil }
-        switch e.errnoCode {
-        case EADDRINUSE:
+        switch ListenFailure(error) {
+        case .addressInUse:
             return RegionError(.addressInUse, "cannot listen on \(host):\(port): another process is listening there "
                                + "(hint: stop it, or give rctcb serve another --port; --port 0 lets the system choose)")
-        case EADDRNOTAVAIL, EACCES:
-            return RegionError(.cannotListen, "cannot listen on \(host):\(port): \(String(cString: strerror(e.errnoCode))) "
-                               + "(hint: --listen must be an address of this machine)")
-        default:
+        case .cannotListen(let reason):
+            return RegionError(.cannotListen, "cannot listen on \(host):\(port): \(reason) (hint: --listen must be an address of this machine)")
+        case nil:
             return nil
         }
     }

@@ -5,7 +5,7 @@ import HummingbirdTLS
 package import Logging
 import NIOCore
 package import Prometheus
-import RegionProtocol
+package import RegionProtocol
 package import Policy
 package import RegionListener
 package import ServiceLifecycle
@@ -26,6 +26,8 @@ package struct RCTCBService: Sendable {
     package var evacuator: Evacuator?
     /// Reloads the region policy (`POST /v1/policy/reload`); nil: the route answers `policy.reload-unavailable`.
     package var reloader: PolicyReloader?
+    /// The region policy's intervals, sent with every `GET /v1/peers` answer (nil: none sent).
+    package var intervals: RegionIntervals?
     /// The list `GET /v1/peers` serves, built once per change of the IVT.
     let peerList = PeerListCache()
 
@@ -192,12 +194,15 @@ package struct RCTCBService: Sendable {
                 return Self.json(try await region.intake(body, from: me))
             }
         }
-        // Agents: whose certificates they may serve quotes to (enrolled hosts with their AK Names; revoked hosts).
+        // Agents: whose certificates they may serve quotes to (enrolled hosts with their AK Names; revoked hosts), and
+        // the region's intervals.
         router.get("/v1/peers") { request, context in
             try await Self.answer {
                 try await self.requireAgent(context)
                 let since = request.uri.queryParameters.get("since", as: Int64.self)
-                return Self.json(await region.peers(since: since, cache: peerList))
+                var answer = await region.peers(since: since, cache: peerList)
+                answer.intervals = intervals
+                return Self.json(answer)
             }
         }
         router.post("/v1/notices") { request, context in

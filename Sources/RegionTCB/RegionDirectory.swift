@@ -4,7 +4,9 @@ import Foundation
 /// admin identity, the EK CA bundle and the IVT database.
 ///
 /// ```
-/// DIR/region-ca.key   region CA private key (0600)      DIR/region-ca.pem   region CA certificate
+/// DIR/region-ca.key   region CA private key (0600)      DIR/region-ca.pem   region CA certificate (the trust anchor)
+/// with an offline root (`rctcb init --root-ca`): no region-ca.key; region-ca.pem is the root certificate and
+/// DIR/issuing-ca.key  issuing CA key (0600)            DIR/issuing-ca.pem  issuing CA certificate (signed by the root)
 /// DIR/rctcb.key       server TLS key (0600)             DIR/rctcb.pem       server certificate
 /// DIR/admin.key       operator's client key (0600)      DIR/admin.pem       operator's client certificate
 /// DIR/ek-ca/*.pem     CAs trusted to certify EKs        DIR/ivt.sqlite      the IVT (SQLite, WAL)
@@ -19,6 +21,9 @@ package struct RegionDirectory: Sendable {
 
     package var caKey: String { "\(path)/region-ca.key" }
     package var caCertificate: String { "\(path)/region-ca.pem" }
+    /// With an offline root: the online issuing CA that signs the region's certificates.
+    package var issuingKey: String { "\(path)/issuing-ca.key" }
+    package var issuingCertificate: String { "\(path)/issuing-ca.pem" }
     package var serverKey: String { "\(path)/rctcb.key" }
     package var serverCertificate: String { "\(path)/rctcb.pem" }
     package var adminKey: String { "\(path)/admin.key" }

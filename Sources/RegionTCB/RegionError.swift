@@ -18,6 +18,9 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
         package static let unsafeFile = Code(rawValue: "rctcb.unsafe-file")
         package static let badKeyFile = Code(rawValue: "rctcb.bad-key-file")
         package static let badCertificateFile = Code(rawValue: "rctcb.bad-certificate-file")
+        /// `rctcb init --root-ca`: a root that cannot issue the region's issuing CA (not a CA, path length 0, no
+        /// keyCertSign, expired) or whose key is not the certificate's.
+        package static let badRootCA = Code(rawValue: "rctcb.bad-root-ca")
         package static let storeFailed = Code(rawValue: "rctcb.store-failed")
         package static let storeCorrupt = Code(rawValue: "rctcb.store-corrupt")
 

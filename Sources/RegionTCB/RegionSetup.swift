@@ -16,9 +16,12 @@ package enum RegionSetup {
         /// Names and addresses the RC-TCB is reached at (its server certificate's SANs).
         package var serverNames: [String]
         package var force: Bool
+        /// An offline root (`--root-ca`, `--root-ca-key`): it signs an online issuing CA and stays out of the directory.
+        package var root: (certificate: String, key: String)?
 
         package init(regionName: String, hosts: [(id: String, address: String, capacity: Int?)], policyDigest: String,
-                    ekCertificateAuthorities: [String], serverNames: [String], force: Bool) {
+                    ekCertificateAuthorities: [String], serverNames: [String], force: Bool, root: (certificate: String, key: String)? = nil) {
+            self.root = root
             self.regionName = regionName
             self.hosts = hosts
             self.policyDigest = policyDigest
@@ -30,9 +33,10 @@ package enum RegionSetup {
 
     package static func initialise(_ dir: RegionDirectory, _ options: Options, now: Date = Date()) throws(RegionError) {
         let fm = FileManager.default
-        if !options.force, fm.fileExists(atPath: dir.caKey) || fm.fileExists(atPath: dir.database) {
+        if !options.force, fm.fileExists(atPath: dir.caKey) || fm.fileExists(atPath: dir.issuingKey) || fm.fileExists(atPath: dir.database) {
             throw RegionError(.directoryExists, "\(dir.path) already holds a region (use --force to replace its CA, keys and IVT)")
         }
+        let root = try options.root.map { (files) throws(RegionError) in try OfflineRoot(certificate: files.certificate, key: files.key, now: now) }
         try SecureFile.directory(dir.path)
         try SecureFile.directory(dir.ekCADirectory)
         var anchors: [(String, [UInt8])] = []
@@ -45,7 +49,7 @@ package enum RegionSetup {
             anchors.append((String(format: "%02d-", anchors.count + 1) + URL(fileURLWithPath: path).lastPathComponent, bytes))
         }
         do {
-            let ca = try RegionCA.create(region: options.regionName, now: now)
+            let ca = try root?.issue(region: options.regionName, now: now) ?? RegionCA.create(region: options.regionName, now: now)
             let serverKey = P256.Signing.PrivateKey()
             let dns = options.serverNames.filter { RegionCA.ipv4($0) == nil }
             let ips = options.serverNames.filter { RegionCA.ipv4($0) != nil }
@@ -57,12 +61,20 @@ package enum RegionSetup {
             if options.force {
                 for p in [dir.database, dir.database + "-wal", dir.database + "-shm"] { unlink(p) }
             }
-            try SecureFile.write(Array(ca.key.pemRepresentation.utf8), to: dir.caKey, mode: 0o600, replace: options.force)
-            try SecureFile.write(Array(try ca.certificate.pem.utf8), to: dir.caCertificate, mode: 0o644, replace: options.force)
+            // The CA key: the self-signed region CA's, or (offline root) the issuing CA's — never the root's.
+            let (caKey, caCertificate) = ca.root == nil ? (dir.caKey, dir.caCertificate) : (dir.issuingKey, dir.issuingCertificate)
+            if options.force {   // what the other kind of region left
+                for p in ca.root == nil ? [dir.issuingKey, dir.issuingCertificate] : [dir.caKey] { unlink(p) }
+            }
+            try SecureFile.write(Array(ca.key.pemRepresentation.utf8), to: caKey, mode: 0o600, replace: options.force)
+            try SecureFile.write(Array(try ca.certificate.pem.utf8), to: caCertificate, mode: 0o644, replace: options.force)
+            if ca.root != nil {
+                try SecureFile.write(Array(try ca.anchor.pem.utf8), to: dir.caCertificate, mode: 0o644, replace: options.force)
+            }
             try SecureFile.write(Array(serverKey.pemRepresentation.utf8), to: dir.serverKey, mode: 0o600, replace: options.force)
-            try SecureFile.write(Array(try server.pem.utf8), to: dir.serverCertificate, mode: 0o644, replace: options.force)
+            try SecureFile.write(Array(try ca.chainPEM(server).utf8), to: dir.serverCertificate, mode: 0o644, replace: options.force)
             try SecureFile.write(Array(adminKey.pemRepresentation.utf8), to: dir.adminKey, mode: 0o600, replace: options.force)
-            try SecureFile.write(Array(try admin.pem.utf8), to: dir.adminCertificate, mode: 0o644, replace: options.force)
+            try SecureFile.write(Array(try ca.chainPEM(admin).utf8), to: dir.adminCertificate, mode: 0o644, replace: options.force)
             for (name, bytes) in anchors {
                 try SecureFile.write(bytes, to: "\(dir.ekCADirectory)/\(name)", mode: 0o644, replace: true)
             }
@@ -83,12 +95,19 @@ package enum RegionSetup {
         return key
     }
 
-    /// Loads the region CA from its directory.
+    /// Loads the region CA from its directory: the issuing CA under the offline root where there is one
+    /// (issuing-ca.key), else the self-signed region CA.
     package static func loadCA(_ dir: RegionDirectory) throws(RegionError) -> RegionCA {
-        let keyText = String(decoding: try SecureFile.read(dir.caKey, secret: true), as: UTF8.self)
-        let certText = String(decoding: try SecureFile.read(dir.caCertificate, secret: false), as: UTF8.self)
-        guard let key = try? P256.Signing.PrivateKey(pemRepresentation: keyText) else { throw RegionError(.badKeyFile, "\(dir.caKey) is not a P-256 private key") }
-        guard let cert = try? Certificate(pemEncoded: certText) else { throw RegionError(.badCertificateFile, "\(dir.caCertificate) is not a PEM certificate") }
-        return RegionCA(certificate: cert, key: key)
+        func certificate(_ path: String) throws(RegionError) -> Certificate {
+            let text = String(decoding: try SecureFile.read(path, secret: false), as: UTF8.self)
+            guard let cert = try? Certificate(pemEncoded: text) else { throw RegionError(.badCertificateFile, "\(path) is not a PEM certificate") }
+            return cert
+        }
+        let offline = FileManager.default.fileExists(atPath: dir.issuingKey)
+        let keyPath = offline ? dir.issuingKey : dir.caKey
+        let keyText = String(decoding: try SecureFile.read(keyPath, secret: true), as: UTF8.self)
+        guard let key = try? P256.Signing.PrivateKey(pemRepresentation: keyText) else { throw RegionError(.badKeyFile, "\(keyPath) is not a P-256 private key") }
+        if offline { return RegionCA(certificate: try certificate(dir.issuingCertificate), key: key, root: try certificate(dir.caCertificate)) }
+        return RegionCA(certificate: try certificate(dir.caCertificate), key: key)
     }
 }

@@ -16,7 +16,7 @@ extension Output {
         switch error {
         case let e as RegionError:
             Self.error(e.description)
-            return ExitCode(e.code == .directoryMissing || e.code == .badCertificateFile || e.code == .badKeyFile ? 2 : 1)
+            return ExitCode([.directoryMissing, .badCertificateFile, .badKeyFile, .badRootCA].contains(e.code) ? 2 : 1)
         case let e as RegionClient.Failure:
             Self.error(e.description)
             return ExitCode(e.code.hasPrefix("transport.") || e.code.hasPrefix("tls.") ? 2 : 1)

@@ -1,4 +1,5 @@
 package import ArgumentParser
+import BuildInfo
 
 /// `smig-attest`: keeps virtual machines off compromised hypervisors (SMIG secure migration with TPM 2.0).
 package struct SmigAttest: AsyncParsableCommand {
@@ -19,13 +20,22 @@ package struct SmigAttest: AsyncParsableCommand {
           4  untrusted: verified evidence that does not match the golden values
         Errors are one line on stderr, 'smig-attest: CODE: message (hint: ...)'; with --json, one JSON object \
         {"error": {"code", "message", "hint"}}.
+
+        The operator's commands (ivt, ring, events, evacuations, migrate, rctcb reload) find the RC-TCB and the \
+        admin identity by flag, else environment, else a config file: --rctcb / $SMIG_ATTEST_RCTCB / rctcb:, --dir \
+        / $SMIG_ATTEST_DIR / dir:, and --ca, --cert, --key / $SMIG_ATTEST_CA, _CERT, _KEY / ca:, cert:, key: (default \
+        DIR/region-ca.pem, admin.pem, admin.key). The file (YAML, those keys, paths relative to it) is \
+        $SMIG_ATTEST_CONFIG, else ~/.config/smig-attest/config.yaml, else /etc/smig-attest/config.yaml.
+
+        --version names the build: version, git commit and build day. Shell completions: `smig-attest completions \
+        bash|zsh|fish` (scripts/install installs them).
         """,
         version: SmigAttest.version,
         subcommands: SmigAttest.allSubcommands
     )
 
-    /// This build's version (`smig-attest --version`).
-    package static let version = "0.9.0"
+    /// This build's version, commit and date (`smig-attest --version`).
+    package static var version: String { BuildInfo.description }
 
     package init() {}
 
@@ -53,7 +63,8 @@ package struct SmigAttest: AsyncParsableCommand {
 
     static var allSubcommands: [any ParsableCommand.Type] {
         [TPMCommand.self, PCRCommand.self, QuoteCommand.self, VerifyCommand.self] + extraSubcommands
-            + [RCTCBCommand.self, AgentCommand.self, IVTCommand.self, HostCommand.self, RingCommand.self, EventsCommand.self, EvacuationsCommand.self, DemoCommand.self, BenchCommand.self]
+            + [RCTCBCommand.self, AgentCommand.self, IVTCommand.self, HostCommand.self, RingCommand.self, EventsCommand.self, EvacuationsCommand.self, DemoCommand.self,
+               BenchCommand.self, CompletionsCommand.self]
     }
 }
 

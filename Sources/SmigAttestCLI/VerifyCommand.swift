@@ -17,7 +17,10 @@ package struct VerifyCommand: ParsableCommand {
         recorded at enrolment in the RC-TCB's database, --rctcb-dir). Give --nonce (at least 16 bytes, hex).
         Without a pin the result is quote.ak-not-pinned; without a nonce quote.nonce-not-given — unless you \
         ask by name for a check that proves nothing about origin or freshness: --insecure-self-consistency-only \
-        (trusts the bundle's own AK) and --insecure-no-freshness (trusts the bundle's own nonce).
+        (trusts the bundle's own AK), --insecure-no-freshness (trusts the quote's own nonce: the bundle's, or the \
+        tpm2-tools message's extraData) and --insecure-short-nonce (accepts a --nonce shorter than 16 bytes, even \
+        empty, as cloud vTPM test quotes and tpm2_quote examples use). Each waiver prints a WARNING on stderr and is \
+        listed under "warnings" in --json output.
 
         Then: the AK is a restricted signing key, the signature over the exact attest bytes with the AK's \
         scheme, magic, type, nonce, banks, PCR selection, the PCR digest against the claimed values, clock \
@@ -43,8 +46,10 @@ package struct VerifyCommand: ParsableCommand {
     package var rctcbDir: String?
     @Flag(help: "INSECURE: check the bundle only against its own AK. Proves nothing about which TPM made the quote.")
     package var insecureSelfConsistencyOnly = false
-    @Flag(help: "INSECURE: check the quote only against the bundle's own nonce. Proves nothing about freshness.")
+    @Flag(help: "INSECURE: check the quote only against its own nonce (the bundle's, or the tpm2-tools message's). Proves nothing about freshness.")
     package var insecureNoFreshness = false
+    @Flag(help: "INSECURE: accept a --nonce shorter than 16 bytes (or empty). Such a quote proves little about freshness.")
+    package var insecureShortNonce = false
     @Option(help: ArgumentHelp("tpm2-tools: the attest message (tpm2_quote -m).", valueName: "file")) public var message: String?
     @Option(help: ArgumentHelp("tpm2-tools: the TPMT_SIGNATURE (tpm2_quote -s).", valueName: "file")) public var signature: String?
     @Option(help: ArgumentHelp("tpm2-tools: the PCR file (tpm2_quote -o, serialized format).", valueName: "file")) public var pcrFile: String?
@@ -70,9 +75,9 @@ package struct VerifyCommand: ParsableCommand {
             guard toolFiles.isEmpty else { throw ValidationError("give a bundle or tpm2-tools files (--message, --signature, --pcr-file), not both") }
         } else {
             guard toolFiles.count == 3, akPublic != nil else { throw ValidationError("give a bundle, or all of --ak-public, --message, --signature and --pcr-file") }
-            guard !insecureNoFreshness else { throw ValidationError("tpm2-tools files carry no nonce: --nonce is required") }
         }
         if nonce != nil, insecureNoFreshness { throw ValidationError("--insecure-no-freshness contradicts --nonce") }
+        if nonce == nil, insecureShortNonce { throw ValidationError("--insecure-short-nonce needs --nonce (the short nonce you issued)") }
         if let nonce { _ = try parseHex(nonce, "--nonce") }
         if let pcrs { _ = try parseSelection(pcrs) }
     }
@@ -91,6 +96,23 @@ package struct VerifyCommand: ParsableCommand {
         var nonceChecked: Bool
         var evaluation: Evaluation?
         var bootLog: BootLogVerification?
+        /// What the named INSECURE waivers gave up (absent when none was used).
+        var warnings: [String]?
+    }
+
+    /// What each INSECURE waiver given gives up, one sentence each: printed on stderr and listed in --json output.
+    var waivers: [String] {
+        var warnings: [String] = []
+        if insecureSelfConsistencyOnly {
+            warnings.append("--insecure-self-consistency-only: the AK is the bundle's own; this proves nothing about which TPM made the quote")
+        }
+        if insecureNoFreshness {
+            warnings.append("--insecure-no-freshness: the nonce is the quote's own; this proves nothing about freshness (it may be a replay)")
+        }
+        if insecureShortNonce, let n = try? parseHex(nonce ?? "", "--nonce"), n.count < Freshness.minimumNonceBytes {
+            warnings.append("--insecure-short-nonce: the nonce is \(n.count) byte(s), fewer than \(Freshness.minimumNonceBytes); it can be guessed or replayed, so this proves little about freshness")
+        }
+        return warnings
     }
 
     struct Evaluation: Encodable {
@@ -102,6 +124,9 @@ package struct VerifyCommand: ParsableCommand {
 
     package func run() throws {
         var report = Report(result: "rejected", akPinnedBy: "NOT-PINNED", akAttributesChecked: false, nonceChecked: nonce != nil)
+        let warnings = waivers
+        if !warnings.isEmpty { report.warnings = warnings }
+        for w in warnings { Output.stderr("smig-attest: WARNING: INSECURE \(w)\n") }
         let verdict: QuoteVerdict
         var records: [MeasurementRecord] = []
         var bundleLog: [UInt8]?
@@ -153,8 +178,7 @@ package struct VerifyCommand: ParsableCommand {
             switch report.result {
             case "valid":
                 Output.line("valid: quote of \(report.pcrSelection ?? "") by AK \(report.akName ?? "") (pinned by \(report.akPinnedBy))")
-                if insecureSelfConsistencyOnly { Output.line("WARNING: the AK is the bundle's own: this proves nothing about which TPM made the quote") }
-                if insecureNoFreshness { Output.line("WARNING: the nonce is the bundle's own: this proves nothing about freshness (it may be a replay)") }
+                if !warnings.isEmpty { Output.line("WARNING: verified under \(warnings.count) INSECURE waiver(s), see above") }
                 if !report.akAttributesChecked { Output.line("note: the AK was pinned as a bare public key: its TPM attributes (restricted, fixedTPM) were not checked") }
             case "rebooted": Output.line("rebooted: the quote is genuine but \(report.reason ?? "")")
             case "self-consistent": Output.line("NOT VERIFIED (self-consistency only): \(report.reason ?? "")")
@@ -202,7 +226,9 @@ package struct VerifyCommand: ParsableCommand {
     func evaluate(_ report: inout Report, records: inout [MeasurementRecord], bootLog: inout [UInt8]?) throws -> QuoteVerdict {
         let freshness: Freshness
         if let nonce {
-            do { freshness = try Freshness.issued(try parseHex(nonce, "--nonce")) } catch let e as AttestationError { return .rejected(e) }
+            do { freshness = try Freshness.issued(try parseHex(nonce, "--nonce"), allowingShort: insecureShortNonce) } catch let e as AttestationError {
+                return .rejected(AttestationError(e.code, "\(e.reason); a quote made over a short nonce can be checked with --insecure-short-nonce"))
+            }
         } else if insecureNoFreshness {
             freshness = .notChecked
         } else {
@@ -248,12 +274,10 @@ package struct VerifyCommand: ParsableCommand {
             return evidence.verifySelfConsistencyOnly(freshness: freshness, selection: expectedSelection, previous: previousClock,
                                                       allowSHA1Signatures: allowSHA1Signatures)
         }
-        guard let pin, case .nonce(let expectedNonce) = freshness else {
-            return .rejected(AttestationError(.akNotPinned, "tpm2-tools files need --ak-public and --nonce"))
-        }
+        guard let pin else { return .rejected(AttestationError(.akNotPinned, "tpm2-tools files need --ak-public")) }
         let outcome = TPM2ToolsQuote.verify(
             message: try readFile(message!), signature: try readFile(signature!), pcrFile: try readFile(self.pcrFile!),
-            pinnedAK: pin.0, nonce: expectedNonce, selection: expectedSelection, previous: previousClock,
+            pinnedAK: pin.0, freshness: freshness, selection: expectedSelection, previous: previousClock,
             allowSHA1Signatures: allowSHA1Signatures)
         report.akName = outcome.akName.isEmpty ? nil : Hex.encode(outcome.akName)
         report.pcrSelection = outcome.selection?.description

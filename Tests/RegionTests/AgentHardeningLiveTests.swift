@@ -45,13 +45,14 @@ struct AgentHardeningLiveTests {
                                        key: "\(r.hosts[0].state)/tls.key", peer: .rctcb, timeout: .seconds(30))
         let peers: RegionPeers = try await asHost1.get("\(r.url)/v1/peers")
         #expect(peers.revoked == ["host-3"])
+        #expect(peers.intervals == RegionIntervals(measurement: 1, challenge: 1), "the region policy's intervals, in every answer")
         #expect(peers.enrolled?.keys.sorted() == ["host-1", "host-2"])
         #expect(peers.enrolled?["host-1"] == (try r.rows().first { $0.host == "host-1" }?.akName))
         // (The table may change in between, e.g. host-3's row after the revocation: then the answer is the new list.)
         var known = peers
         try await waitUntilAsync("GET /v1/peers answers a current version with the version alone", seconds: 60) {
             let answer: RegionPeers = try await asHost1.get("\(r.url)/v1/peers?since=\(known.version)")
-            if answer.version == known.version { return answer == RegionPeers(version: known.version) }
+            if answer.version == known.version { return answer == RegionPeers(version: known.version, intervals: peers.intervals) }
             #expect(answer.version > known.version && answer.enrolled != nil && answer.revoked == ["host-3"], "\(answer)")
             known = answer
             return false

@@ -9,9 +9,10 @@ import TPM
 @Suite("Enrolment through the CLI", .serialized)
 struct EnrolmentCLITests {
     /// A region policy of `hosts` (all on 127.0.0.1) written to `path`.
-    static func regionFile(at path: String, hosts: [String]) throws -> String {
+    /// `firstPort`: the agent port of the first host (the others follow).
+    static func regionFile(at path: String, hosts: [String], firstPort: Int = 9) throws -> String {
         var text = "kind: region\nversion: 1\nname: test-region\nrc-tcb: {address: 127.0.0.1, port: 8443}\nhosts:\n"
-        for (i, h) in hosts.enumerated() { text += "  - {id: \(h), address: 127.0.0.1, port: \(9 + i)}\n" }
+        for (i, h) in hosts.enumerated() { text += "  - {id: \(h), address: 127.0.0.1, port: \(firstPort + i)}\n" }
         text += "ring: [\(hosts.joined(separator: ", "))]\nintervals: {measurement: 30s, challenge: 60s}\nquote-freshness: 180s\nunreachable-timeout: 90s\n"
         text += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
         text += "targets: {require-state: trusted, max-quote-age: 60s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"

@@ -59,6 +59,53 @@ struct InteropTests {
         #expect(sha1.status == 1)
         #expect(try sha1.json()["code"] as? String == "quote.bank-mismatch")
     }
+
+    /// tpm2_quote with a 2-byte nonce and with none (as cloud vTPM test quotes and tpm2-tools examples are made):
+    /// refused without a waiver, valid under the named waivers with a WARNING on stderr and in --json, and the nonce
+    /// is still compared under --insecure-short-nonce.
+    @Test func shortAndEmptyNonceQuotesPassOnlyUnderNamedWaivers() throws {
+        let w = try CLIWorld()
+        let steps: [[String]] = [
+            ["tpm2_createek", "-G", "rsa", "-c", w.path("ek.ctx"), "-u", w.path("ek.pub")],
+            ["tpm2_createak", "-C", w.path("ek.ctx"), "-G", "ecc", "-g", "sha256", "-s", "ecdsa", "-c", w.path("ak.ctx"), "-u", w.path("ak.pub"), "-n", w.path("ak.name")],
+            ["tpm2_flushcontext", "-t"],
+            ["tpm2_quote", "-c", w.path("ak.ctx"), "-l", "sha256:0,1,15", "-q", "0102", "-m", w.path("s.msg"), "-s", w.path("s.sig"), "-o", w.path("s.pcrs"), "-g", "sha256"],
+            ["tpm2_flushcontext", "-t"],
+            ["tpm2_quote", "-c", w.path("ak.ctx"), "-l", "sha256:0,1,15", "-m", w.path("e.msg"), "-s", w.path("e.sig"), "-o", w.path("e.pcrs"), "-g", "sha256"],
+            ["tpm2_flushcontext", "-t"],
+        ]
+        for step in steps {
+            let r = try w.tool(step[0], Array(step.dropFirst()))
+            #expect(r.status == 0, "\(step.joined(separator: " ")): \(r.output)")
+        }
+        func files(_ p: String) -> [String] {
+            ["verify", "--ak-public", w.path("ak.pub"), "--message", w.path("\(p).msg"), "--signature", w.path("\(p).sig"), "--pcr-file", w.path("\(p).pcrs"), "--json"]
+        }
+        func waived(_ r: Run, _ flag: String) throws {
+            #expect(r.status == 0, "\(r.output)")
+            #expect(try r.json()["result"] as? String == "valid", "\(r.output)")
+            let warnings = try #require(try r.json()["warnings"] as? [String], "\(r.output)")
+            #expect(warnings.count == 1 && warnings[0].hasPrefix(flag), "\(warnings)")
+            #expect(r.output.contains("smig-attest: WARNING: INSECURE \(flag)"), "on stderr: \(r.output)")
+        }
+
+        let refused = try w.smig(files("s") + ["--nonce", "0102"])
+        #expect(refused.status == 1)
+        #expect(try refused.json()["code"] as? String == "quote.nonce-too-short")
+        #expect(try (refused.json()["reason"] as? String)?.contains("--insecure-short-nonce") == true, "\(refused.output)")
+        try waived(try w.smig(files("s") + ["--nonce", "0102", "--insecure-short-nonce"]), "--insecure-short-nonce")
+        let other = try w.smig(files("s") + ["--nonce", "0103", "--insecure-short-nonce"])
+        #expect(other.status == 1)
+        #expect(try other.json()["code"] as? String == "quote.nonce-mismatch")
+        try waived(try w.smig(files("s") + ["--insecure-no-freshness"]), "--insecure-no-freshness")
+
+        #expect(try w.smig(files("e")).status == 1, "no nonce given: quote.nonce-not-given")
+        try waived(try w.smig(files("e") + ["--nonce", "", "--insecure-short-nonce"]), "--insecure-short-nonce")
+        try waived(try w.smig(files("e") + ["--insecure-no-freshness"]), "--insecure-no-freshness")
+        let full = try w.smig(files("s") + ["--nonce", String(repeating: "01", count: 16), "--insecure-short-nonce"])
+        let fullWarnings = try full.json()["warnings"]
+        #expect(full.status == 1 && fullWarnings == nil, "a 16-byte nonce needs no waiver: \(full.output)")
+    }
 }
 
 @Suite("CLI behaviour", .serialized)

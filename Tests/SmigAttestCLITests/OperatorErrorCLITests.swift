@@ -18,6 +18,9 @@ struct OperatorErrorCLITests {
         return error
     }
 
+    /// The `--json` error fields of a run, nil when it printed none.
+    static func errorOf(_ r: Run) -> [String: String]? { try? r.jsonError() }
+
     @Test func aDirectoryThatIsNotARegionDirectory() throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("smig-empty-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
@@ -45,9 +48,13 @@ struct OperatorErrorCLITests {
         defer { server.stop() }
         // Another region's directory: its CA did not issue this RC-TCB's certificate.
         let other = try RegionFixture()
-        let wrong = try Self.error(["ivt", "--rctcb", url, "--dir", other.dir], status: 2)
+        // Through a relay that counts connections: the client tries once and fails at once, no retries.
+        let relay = try CountingRelay(to: try #require(URLComponents(string: url)?.port))
+        defer { relay.stop() }
+        let wrong = try Self.error(["ivt", "--rctcb", "https://127.0.0.1:\(relay.port)", "--dir", other.dir], status: 2)
         #expect(wrong["code"] == "tls.server-not-trusted")
         #expect(wrong["message"]?.contains("\(other.dir)/region-ca.pem") == true, "\(wrong)")
+        #expect(relay.accepted == 1, "a handshake with an untrusted server is not retried")
         // A CA file that is no certificate at all.
         try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: "\(other.dir)/region-ca.pem"))
         let garbage = try Self.error(["ivt", "--rctcb", url, "--dir", other.dir], status: 2)
@@ -66,8 +73,11 @@ struct OperatorErrorCLITests {
         defer { server.stop() }
         let other = try RegionFixture()
         let enrol = ["agent", "enrol", "--host-id", "host-a"]
-        let wrong = try Self.error(enrol + ["--rctcb", url, "--ca", "\(other.dir)/region-ca.pem"], env: w.env, status: 2)
+        let relay = try CountingRelay(to: try #require(URLComponents(string: url)?.port))
+        defer { relay.stop() }
+        let wrong = try Self.error(enrol + ["--rctcb", "https://127.0.0.1:\(relay.port)", "--ca", "\(other.dir)/region-ca.pem"], env: w.env, status: 2)
         #expect(wrong["code"] == "tls.server-not-trusted")
+        #expect(relay.accepted == 1, "a handshake with an untrusted server is not retried")
         #expect(wrong["message"]?.contains("\(other.dir)/region-ca.pem") == true, "\(wrong)")
         let notACertificate = w.path("not-a-ca.pem")
         try Data("-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----\n".utf8).write(to: URL(fileURLWithPath: notACertificate))
@@ -79,6 +89,26 @@ struct OperatorErrorCLITests {
         #expect(!FileManager.default.fileExists(atPath: "\(w.state)/tls.pem"), "nothing was enrolled")
     }
 
+    /// `agent run` whose quote endpoint's port another process (here the RC-TCB) listens on.
+    @Test func anAgentOnAPortInUse() throws {
+        let a = try EnrolledAgent()
+        let config = try a.writeConfig(["listenPort": a.port])
+        let e = try Self.error(["agent", "run", "--config", config], env: a.world.env, status: 1)
+        #expect(e["code"] == "agent.address-in-use", "\(e)")
+        #expect(e["message"]?.contains("127.0.0.1:\(a.port)") == true, "\(e)")
+        #expect(a.server.process.isRunning)
+    }
+
+    /// `golden capture --source kernel-modules` where /proc lists no modules (a /proc of process directories
+    /// only, in a mount namespace of its own: a kernel without loadable modules looks like this).
+    @Test func kernelModulesWithoutProcModules() throws {
+        let binary = try TestBinaries.smigAttest()
+        let r = try Run.tool("unshare", ["-m", "sh", "-c", "mount -t proc -o subset=pid proc /proc && exec \"$0\" golden capture --source kernel-modules",
+                                         binary])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.contains("smig-attest: measure.no-kernel-modules: /proc/modules does not exist") && r.output.contains("(hint: "), "\(r.output)")
+    }
+
     @Test(arguments: ["127.0.0.1:28443", "http://127.0.0.1:28443", "https://127.0.0.1:28443/v1"])
     func anRCTCBURLThatIsNotHTTPSHostPort(_ url: String) throws {
         let r = try RegionFixture()
@@ -87,7 +117,9 @@ struct OperatorErrorCLITests {
         #expect(e["message"]?.contains(url) == true && e["message"]?.contains("https://HOST:PORT") == true, "\(e)")
     }
 
-    /// `agent run --config` with a key missing, a key of the wrong kind, and an RC-TCB URL without a scheme.
+    /// `agent run --config` with a key missing, a misspelt key, a key of the wrong kind, text that is not JSON and an
+    /// RC-TCB URL without a scheme: each a coded error naming the file, line and column (and a did-you-mean for a
+    /// misspelt key).
     @Test func anAgentConfigurationThatIsWrong() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-agent-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -95,22 +127,44 @@ struct OperatorErrorCLITests {
         let good: [String: Any] = ["hostId": "host-a", "rctcb": "https://127.0.0.1:8443", "stateDirectory": dir.path, "listenAddress": "127.0.0.1",
                                    "listenPort": 0, "sources": [String](), "measurementInterval": 30, "challengeInterval": 60,
                                    "challengeTimeout": 5, "push": true]
-        func config(_ change: (inout [String: Any]) -> Void) throws -> String {
+        /// The file, and the line and column where `key` (or its value) is written in it.
+        func config(_ change: (inout [String: Any]) -> Void, at key: String? = nil, value: Bool = false) throws -> (file: String, place: String) {
             var object = good
             change(&object)
             let path = dir.appendingPathComponent("agent-\(UUID().uuidString).json").path
-            try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
-            return path
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path))
+            guard let key else { return (path, ":1:1:") }
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            let line = try #require(lines.firstIndex { $0.contains("\"\(key)\"") })
+            let text = lines[line]
+            var column = text.distance(from: text.startIndex, to: try #require(text.firstIndex(of: "\""))) + 1
+            if value {
+                let colon = try #require(text.firstIndex(of: ":"))
+                let start = try #require(text[text.index(after: colon)...].firstIndex { $0 != " " })
+                column = text.distance(from: text.startIndex, to: start) + 1
+            }
+            return (path, ":\(line + 1):\(column):")
         }
-        let cases: [(file: String, says: String)] = [
-            (try config { $0["rctcb"] = nil }, "'rctcb' is missing"),
-            (try config { $0["measurementInterval"] = "often" }, "'measurementInterval' must be a number"),
-            (try config { $0["rctcb"] = "127.0.0.1:28443" }, "https://HOST:PORT"),
+        func raw(_ text: String) throws -> (file: String, place: String) {
+            let path = dir.appendingPathComponent("agent-\(UUID().uuidString).json").path
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            return (path, ":2:")
+        }
+        let cases: [(config: (file: String, place: String), code: String, says: String)] = [
+            (try config { $0["rctcb"] = nil }, "agent.config-missing-key", "missing the required key 'rctcb'"),
+            (try config({ $0["measurementInterval"] = "often" }, at: "measurementInterval", value: true), "agent.config-wrong-type",
+             "'measurementInterval' must be a number"),
+            (try config({ $0["hostID"] = $0.removeValue(forKey: "hostId") }, at: "hostID"), "agent.config-unknown-key", "did you mean 'hostId'?"),
+            (try config({ $0["bootlog"] = "" }, at: "bootlog"), "agent.config-unknown-key", "did you mean 'bootLog'?"),
+            (try config({ $0["rctcb"] = "127.0.0.1:28443" }, at: "rctcb", value: true), "agent.config-bad-value", "https://HOST:PORT"),
+            (try raw("{\"hostId\": \"host-a\",\n  \"push\": true,,\n}"), "agent.config-syntax", "not JSON: did not find expected node content"),
         ]
         for c in cases {
-            let e = try Self.error(["agent", "run", "--config", c.file], status: 2)
-            #expect(e["code"] == "agent.bad-config", "\(e)")
-            #expect(e["message"]?.contains(c.file) == true && e["message"]?.contains(c.says) == true, "\(e)")
+            let e = try Self.error(["agent", "run", "--config", c.config.file], status: 2)
+            let all = (e["message"] ?? "") + " (hint: \(e["hint"] ?? ""))"
+            #expect(e["code"] == c.code, "\(e)")
+            #expect(all.contains(c.config.file + c.config.place) && all.contains(c.says), "\(e)")
         }
     }
 }

@@ -8,12 +8,14 @@ final class RegionFixture {
     let region: String
     let dir: String
 
-    init(hosts: [String] = ["host-a", "host-b"]) throws {
+    /// `ekCA`: the EK CA certificates (`rctcb init --ek-ca`) of TPMs that are to enrol.
+    /// `initArguments`: more arguments of `rctcb init` (e.g. an offline root).
+    init(hosts: [String] = ["host-a", "host-b"], ekCA: [String] = [], initArguments: [String] = [], firstPort: Int = 9) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("smig-region-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        region = try EnrolmentCLITests.regionFile(at: root.appendingPathComponent("region.yaml").path, hosts: hosts)
+        region = try EnrolmentCLITests.regionFile(at: root.appendingPathComponent("region.yaml").path, hosts: hosts, firstPort: firstPort)
         dir = root.appendingPathComponent("rctcb").path
-        let made = try Run.smig(["rctcb", "init", "--region", region, "--dir", dir])
+        let made = try Run.smig(["rctcb", "init", "--region", region, "--dir", dir] + ekCA.flatMap { ["--ek-ca", $0] } + initArguments)
         guard made.status == 0 else { throw CLIFixtureFailure(description: "rctcb init failed: \(made.output)") }
     }
 

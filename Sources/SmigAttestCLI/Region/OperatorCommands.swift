@@ -3,18 +3,43 @@ package import Foundation
 import RegionProtocol
 package import RegionTCB
 
-/// Where the operator's client finds the RC-TCB and its admin identity.
+/// Where the operator's client finds the RC-TCB and its admin identity: each flag, else its environment variable,
+/// else the operator's configuration file (``OperatorSettings``).
 struct AdminOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The RC-TCB's URL, https://HOST:PORT.", valueName: "url")) var rctcb: String = "https://127.0.0.1:8443"
-    @Option(help: ArgumentHelp("The RC-TCB directory holding admin.pem, admin.key and region-ca.pem.", valueName: "dir")) var dir: String
+    @Option(help: ArgumentHelp("The RC-TCB's URL, https://HOST:PORT (else $SMIG_ATTEST_RCTCB, else 'rctcb:' in the config file, else https://127.0.0.1:8443).",
+                               valueName: "url")) var rctcb: String?
+    @Option(help: ArgumentHelp("The RC-TCB directory holding admin.pem, admin.key and region-ca.pem (else $SMIG_ATTEST_DIR, else 'dir:' in the config file).",
+                               valueName: "dir")) var dir: String?
+    @Option(help: ArgumentHelp("The region CA certificate (else $SMIG_ATTEST_CA, else 'ca:' in the config file, else DIR/region-ca.pem).",
+                               valueName: "file")) var ca: String?
+    @Option(help: ArgumentHelp("The admin client certificate (else $SMIG_ATTEST_CERT, else 'cert:' in the config file, else DIR/admin.pem).",
+                               valueName: "file")) var cert: String?
+    @Option(help: ArgumentHelp("The admin client key (else $SMIG_ATTEST_KEY, else 'key:' in the config file, else DIR/admin.key).",
+                               valueName: "file")) var key: String?
+
+    /// The RC-TCB's URL and the CA, certificate and key files in effect.
+    func resolved() throws -> (rctcb: String, ca: String, certificate: String, key: String) {
+        let settings = try OperatorSettings()
+        let rctcb = settings.value(.rctcb, flag: rctcb) ?? "https://127.0.0.1:8443"
+        let files = [(OperatorSettings.Key.ca, ca), (.cert, cert), (.key, key)].map { settings.value($0.0, flag: $0.1) }
+        let directory = settings.value(.dir, flag: dir)
+        if let ca = files[0], let certificate = files[1], let key = files[2] { return (rctcb, ca, certificate, key) }
+        guard let directory else {
+            throw CommandFailure("config.no-directory: no RC-TCB directory: give --dir, $SMIG_ATTEST_DIR or 'dir:' in the config file "
+                                 + "(\(settings.file ?? "none found: " + OperatorSettings.searchText)) (hint: the directory rctcb init "
+                                 + "made, or a copy of its admin.pem, admin.key and region-ca.pem; or give --ca, --cert and --key)", exitCode: 2)
+        }
+        let d = RegionDirectory(directory)
+        if files.allSatisfy({ $0 == nil }) { try d.requireAdminIdentity() }
+        return (rctcb, files[0] ?? d.caCertificate, files[1] ?? d.adminCertificate, files[2] ?? d.adminKey)
+    }
 
     /// Runs `body` with an admin-certificate client of the RC-TCB and its base URL; the client is shut down
     /// (awaited) when `body` returns or throws.
     func withClient<T>(_ body: (RegionClient, String) async throws -> T) async throws -> T {
-        let d = RegionDirectory(dir)
-        try d.requireAdminIdentity()
+        let (rctcb, ca, certificate, key) = try resolved()
         let base = try RegionClient.baseURL(rctcb)
-        let client = try RegionClient(caFile: d.caCertificate, certificate: d.adminCertificate, key: d.adminKey, peer: .rctcb)
+        let client = try RegionClient(caFile: ca, certificate: certificate, key: key, peer: .rctcb, failFast: true)
         do {
             let value = try await body(client, base)
             await client.shutdown()

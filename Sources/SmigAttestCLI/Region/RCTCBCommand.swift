@@ -25,6 +25,11 @@ package struct RCTCBCommand: AsyncParsableCommand {
             and DIR/ivt.sqlite with the region's hosts in state `unknown`. Keys are mode 0600. An existing region is \
             never overwritten without --force. For hardware TPMs, put the TPM vendors' EK root (and intermediate) \
             CA certificates in DIR/ek-ca/ as PEM files.
+
+            An offline root: with --root-ca ROOT.pem --root-ca-key ROOT.key (P-256 or P-384, a CA that may have a CA \
+            under it) the root signs a new issuing CA, DIR/issuing-ca.{key,pem}, which issues every certificate of the \
+            region; DIR/region-ca.pem is then the root certificate (what agents and operators trust) and the root's \
+            key is read once and never written into DIR — keep it offline.
             """)
 
         @Option(help: ArgumentHelp("The region policy (YAML).", valueName: "file")) var region: String
@@ -33,10 +38,18 @@ package struct RCTCBCommand: AsyncParsableCommand {
         var ekCA: [String] = []
         @Option(name: .customLong("server-name"), help: ArgumentHelp("A DNS name or IPv4 address of the RC-TCB for its certificate; repeatable (default: the policy's rc-tcb address, localhost, 127.0.0.1).", valueName: "name"))
         var serverNames: [String] = []
+        @Option(name: .customLong("root-ca"), help: ArgumentHelp("An offline root CA certificate (PEM) to sign the region's issuing CA (with --root-ca-key).", valueName: "file"))
+        var rootCA: String?
+        @Option(name: .customLong("root-ca-key"), help: ArgumentHelp("The offline root's key (PEM, P-256 or P-384); read once, never stored.", valueName: "file"))
+        var rootCAKey: String?
         @Flag(help: "Replace an existing region in DIR (new CA: every host must enrol again).") var force = false
         @OptionGroup var output: OutputOptions
 
         package init() {}
+
+        package func validate() throws {
+            if (rootCA == nil) != (rootCAKey == nil) { throw ValidationError("--root-ca and --root-ca-key go together") }
+        }
 
         package func run() async throws {
             try await Output.reportingAsync {
@@ -50,14 +63,17 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 let directory = RegionDirectory(dir)
                 try RegionSetup.initialise(directory, .init(
                     regionName: policy.name, hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) },
-                    policyDigest: "", ekCertificateAuthorities: ekCA, serverNames: names, force: force))
+                    policyDigest: "", ekCertificateAuthorities: ekCA, serverNames: names, force: force,
+                    root: rootCA.flatMap { certificate in rootCAKey.map { (certificate, $0) } }))
                 if output.json {
-                    Output.json(["directory": directory.path, "caCertificate": directory.caCertificate, "serverCertificate": directory.serverCertificate,
-                                 "adminCertificate": directory.adminCertificate, "database": directory.database])
+                    var files = ["directory": directory.path, "caCertificate": directory.caCertificate, "serverCertificate": directory.serverCertificate,
+                                 "adminCertificate": directory.adminCertificate, "database": directory.database]
+                    if rootCA != nil { files["issuingCertificate"] = directory.issuingCertificate }
+                    Output.json(files)
                 } else {
                     Output.line("""
                     region \(policy.name): \(policy.hosts.count) host(s) in state unknown
-                    region CA:     \(directory.caCertificate) (give it to every agent: agent enrol --ca)
+                    region CA:     \(directory.caCertificate) (give it to every agent: agent enrol --ca)\(rootCA == nil ? "" : "\nissuing CA:    \(directory.issuingCertificate), signed by the offline root (its key is not in \(directory.path))")
                     RC-TCB:        \(directory.serverCertificate) for \(names.joined(separator: ", "))
                     admin:         \(directory.adminCertificate)
                     EK CAs:        \(ekCA.isEmpty ? "none yet: add PEM files to \(directory.ekCADirectory)" : "\(ekCA.count) in \(directory.ekCADirectory)")
