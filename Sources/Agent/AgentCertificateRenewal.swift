@@ -39,7 +39,7 @@ final class AgentIdentity: Sendable {
         let chain = try NIOSSLCertificate.fromPEMFile(files.tlsCertificate)
         let key = try NIOSSLPrivateKey(file: files.tlsKey, format: .pem)
         let pem = try String(contentsOfFile: files.tlsCertificate, encoding: .utf8)
-        let cert = try Certificate(pemEncoded: pem)
+        let cert = try leafCertificate(pem)
         return Current(rctcb: rctcb, neighbours: neighbours, chain: chain.map { .certificate($0) }, key: .privateKey(key),
                        notBefore: cert.notValidBefore, notAfter: cert.notValidAfter)
     }
@@ -116,7 +116,7 @@ extension AgentRuntime {
         let key = P256.Signing.PrivateKey()
         let issued: EnrolmentCertificate = try await client.post("\(base)/v1/renew/complete",
                                                                  RenewalProof(evidence: evidence, tlsPublicKey: key.publicKey.pemRepresentation))
-        guard issued.hostId == config.hostId, let cert = try? Certificate(pemEncoded: issued.certificate),
+        guard issued.hostId == config.hostId, let cert = try? leafCertificate(issued.certificate),
               cert.publicKey == Certificate.PublicKey(key.publicKey) else {
             throw AgentEnrolment.Failure(code: "renew.bad-certificate", message: "the RC-TCB's certificate is not for this host and key")
         }
@@ -127,4 +127,13 @@ extension AgentRuntime {
         try AgentFiles.write(Array(issued.certificate.utf8), to: files.tlsCertificate, mode: 0o644)
         try identity.reload(files, timeout: timeout, grace: .seconds(Int64(config.challengeTimeout * 4 + 5)))
     }
+}
+
+/// The first certificate of a PEM file or answer: the agent's own, which an offline-root region follows with the
+/// issuing CA's certificate.
+func leafCertificate(_ pem: String) throws -> Certificate {
+    guard let first = try PEMDocument.parseMultiple(pemString: pem).first else {
+        throw AgentEnrolment.Failure(code: "renew.bad-certificate", message: "no certificate in the PEM text")
+    }
+    return try Certificate(pemDocument: first)
 }

@@ -73,7 +73,8 @@ package actor CertificateRenewal {
             let pem: String, caPEM: String
             do {
                 cert = try ca.issue(for: tlsKey, identity: RegionIdentity(role: .agent, name: host, akName: enrolledName), now: now)
-                (pem, caPEM) = (try cert.pem, try ca.certificate.pem)
+                // As at enrolment: the certificate with the issuing CA after it (an offline root), and the trust anchor.
+                (pem, caPEM) = (try ca.chainPEM(cert), try ca.anchor.pem)
             } catch {
                 throw RegionError(.storeFailed, "cannot issue the agent certificate: \(error)")
             }

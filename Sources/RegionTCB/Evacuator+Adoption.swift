@@ -4,7 +4,7 @@ import Migration
 import RegionProtocol
 
 extension Evacuator {
-    /// Takes into the inventory the VMs that the agents of `migrations: agent` hosts report (`GET /v1/vms`) and the
+    /// Takes into the inventory the VMs that the agents of trusted `migrations: agent` hosts report (`GET /v1/vms`) and the
     /// inventory does not know yet, running or paused, on the host that reports them: a fleet's VMs become known from
     /// what their hosts' VM managers say, not because smig-attest started them. A VM whose name the inventory knows
     /// already (on any host, in any state) is left as recorded; a name the inventory cannot hold (over 40 characters,
@@ -16,6 +16,9 @@ extension Evacuator {
         guard let known = try? Set(inventory.vms().map(\.name)) else { return [] }
         var adopted: [String] = []
         for host in driver.agents.keys.sorted() {
+            // A report is only as good as its host: a host not trusted now could claim names other hosts' VMs will
+            // report, so what it says is not taken until it is trusted again.
+            guard (try? store.row(host))?.state == .trusted else { continue }
             guard let report = try? await driver.report(host) else { continue }
             for vm in report.vms where !known.contains(vm.name) {
                 let state = AgentOrderDriver.runState(vm.state)

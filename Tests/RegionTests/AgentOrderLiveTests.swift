@@ -149,6 +149,18 @@ struct AgentOrderLiveTests {
             try await Self.ticksGrow(lab, vm, past: before)
             let ticks = lab.ticks(of: vm)
             #expect(ticks.boots == 1 && ticks.duplicates == 0 && ticks.memoryErrors == 0, "\(ticks)")
+
+            // What the emptied, untrusted host-1 reports is not taken: a domain appearing there is not adopted, while
+            // those appearing on trusted host-2 are. The second is adopted by a sweep that began after the first was
+            // adopted, so after the domain on host-1 was defined.
+            try await lab.defineCountingGuest("claimed-1", on: lab.a)
+            for name in ["counter-3", "counter-4"] {
+                try await lab.defineCountingGuest(name, on: lab.b)
+                try await waitUntilAsync("the RC-TCB adopts \(name), which trusted host-2 reports", seconds: 120) {
+                    (try? inventory.vm(named: name))?.host == "host-2"
+                }
+            }
+            #expect((try? inventory.vm(named: "claimed-1")) == nil)
         }
     }
 }
