@@ -1,3 +1,4 @@
+import Benchmarks
 import Foundation
 import Logging
 import Policy
@@ -16,7 +17,7 @@ struct BenchmarkDoubleTests {
         let double = try SoftwareAgentDouble(hostId: "host-a", measurementName: "file:/x", measurement: [UInt8](repeating: 1, count: 32))
         let before = try store.rows()
         let eventsBefore = try store.events()
-        let error = #expect(throws: RegionError.self) { try store.enrolBenchmarkDoubles([double]) }
+        let error = #expect(throws: RegionError.self) { try store.enrolBenchmarkDoubles([double.ivtKey]) }
         #expect(error?.code == .forbidden)
         #expect(try store.rows() == before)
         #expect(try store.events() == eventsBefore)
