@@ -238,13 +238,16 @@ let package = Package(
             dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire"],
             swiftSettings: upcoming
         ),
+        // A Duration in seconds or milliseconds (Double), or whole milliseconds: one conversion, written once.
+        .target(name: "DurationUnits", swiftSettings: upcoming),
+        .testTarget(name: "DurationUnitsTests", dependencies: ["DurationUnits"], swiftSettings: upcoming),
         // The benchmarks (`smig-attest bench …`) and their doubles: outside the RC-TCB, which keeps one seam for them
         // (IVTStore.enrolBenchmarkDoubles, refused by any IVT but a benchmark-only one). The CLI parses and prints.
         .target(
             name: "Benchmarks",
             dependencies: [
                 "Attestation", "TPMWire", "TPM", "Swtpm", "Measurement", "Migration", "BuiltInGuests", "Policy",
-                "RegionProtocol", "RegionTCB", "RegionLab",
+                "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

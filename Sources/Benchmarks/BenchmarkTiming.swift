@@ -1,3 +1,5 @@
+import DurationUnits
+
 /// Operations per second of `body` over about `seconds` (called in batches of 64 with a running index); nil if
 /// any call returned false. Shared by the benchmarks that alternate a baseline with what it is compared to.
 func operationsPerSecond(seconds: Double, _ body: (Int) -> Bool) -> Double? {
@@ -10,9 +12,7 @@ func operationsPerSecond(seconds: Double, _ body: (Int) -> Bool) -> Double? {
         for _ in 0..<64 { ok = body(n) && ok; n += 1 }
     }
     guard ok else { return nil }
-    let elapsed = clock.now - start
-    let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    return Double(n) / secs
+    return Double(n) / (clock.now - start).inSeconds
 }
 
 /// How long a run lasts and how often it is repeated: `bench verify` and `bench bootlog` alternate their runs

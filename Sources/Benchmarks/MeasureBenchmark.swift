@@ -1,5 +1,6 @@
 import Attestation
 import Crypto
+import DurationUnits
 import Foundation
 import Measurement
 #if canImport(Glibc)
@@ -77,7 +78,7 @@ package enum MeasureBenchmark {
     }
 
     static func mibPerSecond(_ bytes: Int, _ duration: Duration) -> Double {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let seconds = duration.inSeconds
         return seconds > 0 ? Double(bytes) / 1_048_576 / seconds : 0
     }
 

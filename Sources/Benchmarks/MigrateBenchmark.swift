@@ -1,4 +1,5 @@
 import BuiltInGuests
+import DurationUnits
 import Foundation
 package import Migration
 
@@ -136,8 +137,7 @@ package enum MigrateBenchmark {
         let t = try await QMPClient.connect(path: target.controlPath)
         try await t.execute("cont")
         t.close()
-        let elapsed = clock.now - started
-        let total = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let total = (clock.now - started).inMilliseconds
         try await driver.stop(target)
         try await driver.stop(source)
         return Sample(totalMs: total, qemuTotal: info["total-time"]?.uint64.map { Double($0) }, downtime: info["downtime"]?.uint64.map { Double($0) })

@@ -1,4 +1,5 @@
 import Attestation
+import DurationUnits
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -191,12 +192,12 @@ package enum RegionLoadGenerator {
         let elapsed = clock.now - start
         let cpu = ProcessUsage.cpuSeconds() - cpu0
         let steal = CPUSteal.seconds()
-        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let secs = elapsed.inSeconds
         let latencies = parts.flatMap(\.latencies).sorted()
         func ms(_ q: Double) -> Double {
             guard !latencies.isEmpty else { return 0 }
             let d = latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))]
-            return (Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15).rounded(toPlaces: 2)
+            return d.inMilliseconds.rounded(toPlaces: 2)
         }
         let result = RegionLoadResult(attestations: latencies.count, errors: parts.reduce(0) { $0 + $1.errors }, seconds: secs,
                                 perSecond: (Double(latencies.count) / secs).rounded(), p50Milliseconds: ms(0.5), p99Milliseconds: ms(0.99),
