@@ -222,7 +222,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Swtpm", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener", "Benchmarks",
+                "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener", "Benchmarks",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
