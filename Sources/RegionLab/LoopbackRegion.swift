@@ -248,7 +248,8 @@ package final class LoopbackRegion: @unchecked Sendable {
                 kill(pid, SIGKILL)
             }
         }
-        for h in hosts { h.swtpm.stop() }
+        // A TPM whose state goes with the directory is destroyed (killed at once); one kept is stopped in order.
+        for h in hosts { if ownsDirectory { h.swtpm.destroy() } else { h.swtpm.stop() } }
         if ownsDirectory { try? FileManager.default.removeItem(atPath: dir) }
     }
 

@@ -1,10 +1,11 @@
 package import ArgumentParser
+import Benchmarks
 import Foundation
 import Logging
-import RegionTCB
 
 /// `smig-attest bench region`: the RC-TCB under the ring duty of N simulated hosts, end to end over HTTPS with
-/// mutual TLS and the SQLite IVT, against the same work done in process.
+/// mutual TLS and the SQLite IVT, against the same work done in process (``RegionBenchmark`` in the Benchmarks
+/// target measures; this parses the options and prints).
 package struct BenchRegion: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "region",
@@ -42,92 +43,15 @@ package struct BenchRegion: AsyncParsableCommand {
         guard (1...4096).contains(concurrency) else { throw ValidationError("--concurrency must be 1-4096") }
     }
 
-    struct Row: Encodable {
-        var hosts: Int
-        var endToEnd: RegionLoadResult
-        var inProcess: RegionLoadResult
-        /// The transport floor: assignment requests alone (no evidence) over the same connections to the same
-        /// RC-TCB process, right after the end-to-end run (its `attestations` count those round trips).
-        var transportFloor: RegionLoadResult
-        /// End-to-end attestations/s over in-process attestations/s.
-        var ratio: Double
-        /// End-to-end attestations/s over transport-floor round trips/s.
-        var ratioToFloor: Double
-        /// The RC-TCB process during the end-to-end run: CPU seconds per second, peak RSS.
-        var rctcbCPUCores: Double
-        var rctcbMaxRSSMegabytes: Double
-        /// CPU per end-to-end attestation, in microseconds: the RC-TCB process's and the load generator's. Less
-        /// sensitive than the rates to CPU steal on a shared host.
-        var rctcbCPUMicrosecondsPerAttestation: Double
-        var loadGeneratorCPUMicrosecondsPerAttestation: Double
-        /// CPU per floor round trip, in microseconds: the RC-TCB process's and the load generator's.
-        var floorRCTCBCPUMicrosecondsPerRoundTrip: Double
-        var floorLoadGeneratorCPUMicrosecondsPerRoundTrip: Double
-        /// The benchmark process (load generator, and the in-process baseline): peak RSS.
-        var benchMaxRSSMegabytes: Double
-    }
-
-    struct Report: Encodable {
-        var benchmark = "region"
-        var build: String
-        var concurrency: Int
-        var seconds: Double
-        var rows: [Row]
-    }
-
     package func run() async throws {
         try await Output.reportingAsync {
             var logger = Logger(label: "smig-attest.bench-region")
             logger.logLevel = .critical
-            var rows: [Row] = []
-            // One client connection per simulated host in this process (the RC-TCB process holds the other ends).
-            let needed = (counts.max() ?? 0) + 1024
-            let limit = DescriptorLimit.raise(toAtLeast: needed)
-            guard limit >= needed else {
-                throw CommandFailure("bench region: \(counts.max() ?? 0) hosts need \(needed) open files (a connection per host); the limit is \(limit) (raise it with ulimit -n)")
+            let report = try await benchmarkFailures {
+                try await RegionBenchmark.run(counts: counts, seconds: seconds, concurrency: concurrency, logger: logger)
             }
-            for n in counts {
-                let rctcbCPU = CPUMark()
-                let bench = try BenchmarkRegion(hosts: n, logger: logger)
-                defer { bench.destroy() }
-                try await bench.warmUp()
-                let regionFile = try bench.writePolicy()
-                let rctcb = try await BenchRCTCBProcess(region: regionFile, directory: bench.directory.path)
-                let url = "https://127.0.0.1:\(rctcb.port)"
-                let run: RegionLoadGenerator.EndToEnd
-                let cpu0 = rctcb.cpuSeconds
-                do {
-                    run = try await RegionLoadGenerator.endToEnd(bench, url: url, concurrency: concurrency, seconds: seconds, floorSeconds: seconds,
-                                                                 onMeasuredRunStart: { rctcbCPU.start(rctcb.cpuSeconds) },
-                                                                 onMeasuredRunEnd: { rctcbCPU.end(rctcb.cpuSeconds) })
-                } catch {
-                    await rctcb.stop()
-                    throw error
-                }
-                let e2e = run.attestations
-                let floor = run.floor
-                let rctcbCores = e2e.seconds > 0 ? (rctcbCPU.used(or: cpu0) / e2e.seconds * 100).rounded() / 100 : 0
-                // The floor run follows the measured run directly: the RC-TCB's CPU from its end to now.
-                let floorCores = floor.seconds > 0 ? (rctcb.cpuSeconds - rctcbCPU.ended(or: cpu0)) / floor.seconds : 0
-                let rss = rctcb.maxRSSMegabytes
-                await rctcb.stop()
-                let local = await RegionLoadGenerator.inProcess(bench, concurrency: concurrency, seconds: seconds)
-                rows.append(Row(hosts: n, endToEnd: e2e, inProcess: local, transportFloor: floor,
-                                ratio: local.perSecond > 0 ? (e2e.perSecond / local.perSecond * 1000).rounded() / 1000 : 0,
-                                ratioToFloor: floor.perSecond > 0 ? (e2e.perSecond / floor.perSecond * 1000).rounded() / 1000 : 0,
-                                rctcbCPUCores: rctcbCores, rctcbMaxRSSMegabytes: rss,
-                                rctcbCPUMicrosecondsPerAttestation: Self.cpuMicroseconds(rctcbCores, e2e.perSecond),
-                                loadGeneratorCPUMicrosecondsPerAttestation: Self.cpuMicroseconds(e2e.processCPUCores, e2e.perSecond),
-                                floorRCTCBCPUMicrosecondsPerRoundTrip: Self.cpuMicroseconds(floorCores, floor.perSecond),
-                                floorLoadGeneratorCPUMicrosecondsPerRoundTrip: Self.cpuMicroseconds(floor.processCPUCores, floor.perSecond),
-                                benchMaxRSSMegabytes: ProcessUsage.maxRSSMegabytes()))
-            }
-            #if DEBUG
-            let build = "debug"
-            #else
-            let build = "release"
-            #endif
-            let report = Report(build: build, concurrency: concurrency, seconds: seconds, rows: rows)
+            let build = report.build
+            let rows = report.rows
             if output.json { Output.json(report); return }
             Output.line("bench region (\(build) build, \(concurrency) in flight, \(seconds)s per run; BENCHMARK DOUBLES: software keys, not TPMs)")
             Output.line(Output.table(
@@ -162,39 +86,5 @@ package struct BenchRegion: AsyncParsableCommand {
             }
             if rows.contains(where: { $0.endToEnd.errors > 0 || $0.inProcess.errors > 0 || $0.transportFloor.errors > 0 }) { throw ExitCode(1) }
         }
-    }
-}
-
-extension BenchRegion {
-    /// CPU microseconds per event (an attestation, a round trip) from cores used and events per second.
-    static func cpuMicroseconds(_ cores: Double, _ perSecond: Double) -> Double {
-        perSecond > 0 ? (cores / perSecond * 1_000_000).rounded() : 0
-    }
-}
-
-/// The RC-TCB's CPU seconds when the measured run started and ended (the warm-up pass before it and the floor
-/// run after it are not counted).
-final class CPUMark: @unchecked Sendable {
-    // @unchecked Sendable: `startCPU` and `endCPU` are guarded by `lock`.
-    let lock = NSLock()
-    var startCPU: Double?
-    var endCPU: Double?
-
-    func start(_ v: Double) { lock.withLock { startCPU = v } }
-    func end(_ v: Double) { lock.withLock { endCPU = v } }
-    /// CPU seconds when the measured run ended (`fallback` when no end was marked).
-    func ended(or fallback: Double) -> Double { lock.withLock { endCPU } ?? fallback }
-    /// CPU seconds between start and end (`fallback`: the start when none was marked; 0 when no end was).
-    func used(or fallback: Double) -> Double {
-        lock.withLock { endCPU.map { $0 - (startCPU ?? fallback) } ?? 0 }
-    }
-}
-
-/// This process's peak resident set (getrusage).
-enum ProcessUsage {
-    static func maxRSSMegabytes() -> Double {
-        var u = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &u)
-        return (Double(u.ru_maxrss) / 1024).rounded()
     }
 }

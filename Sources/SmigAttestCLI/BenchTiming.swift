@@ -1,21 +1,6 @@
 package import ArgumentParser
-
-/// Operations per second of `body` over about `seconds` (called in batches of 64 with a running index); nil if
-/// any call returned false. Shared by the `bench` commands.
-func operationsPerSecond(seconds: Double, _ body: (Int) -> Bool) -> Double? {
-    let clock = ContinuousClock()
-    let start = clock.now
-    let deadline = start + .milliseconds(Int(seconds * 1000))
-    var n = 0
-    var ok = true
-    while clock.now < deadline {
-        for _ in 0..<64 { ok = body(n) && ok; n += 1 }
-    }
-    guard ok else { return nil }
-    let elapsed = clock.now - start
-    let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    return Double(n) / secs
-}
+import Benchmarks
+import Foundation
 
 /// `--seconds` and `--rounds` of the `bench` commands that alternate a baseline with what it is compared to.
 package struct BenchTimingOptions: ParsableArguments {
@@ -28,4 +13,21 @@ package struct BenchTimingOptions: ParsableArguments {
         guard seconds > 0, seconds <= 60 else { throw ValidationError("--seconds must be in (0, 60]") }
         guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1-20") }
     }
+
+    var timing: BenchmarkTiming { BenchmarkTiming(seconds: seconds, rounds: rounds) }
+}
+
+/// Runs a benchmark: a ``BenchmarkError`` becomes the CLI's one-line failure (status 2 for what the user gave,
+/// else 1); every other error passes through to ``Output/failure(_:)``.
+func benchmarkFailures<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let e as BenchmarkError { throw CommandFailure(e) }
+}
+
+/// The synchronous twin of the above.
+func benchmarkFailures<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as BenchmarkError { throw CommandFailure(e) }
+}
+
+extension CommandFailure {
+    init(_ e: BenchmarkError) { self.init(e.description, exitCode: e.isInputError ? 2 : 1) }
 }

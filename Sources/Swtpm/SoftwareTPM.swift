@@ -103,23 +103,30 @@ package final class SoftwareTPM: @unchecked Sendable {
         throw Failure(description: "swtpm did not start (see \(stateDirectory.path)/swtpm.log)")
     }
 
-    /// Stops swtpm (SIGTERM, then waits). Safe to call twice.
+    /// Stops swtpm (SIGTERM, then waits), keeping its state for the next ``start()``. Safe to call twice.
     package func stop() {
+        stop(keepingState: true)
+    }
+
+    /// Stops swtpm and deletes its state. With no state to keep, swtpm is killed at once (SIGKILL): its orderly
+    /// exit takes one to two seconds, which tests that make many TPMs would otherwise wait for every time.
+    package func destroy() {
+        stop(keepingState: false)
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    private func stop(keepingState: Bool) {
         lock.lock()
         defer { lock.unlock() }
         guard let p = process else { return }
-        // swtpm may not act on SIGTERM while a client keeps its connection open: give it two seconds, then SIGKILL.
-        if p.isRunning { p.terminate() }
-        for _ in 0..<200 where p.isRunning { usleep(10_000) }
+        if keepingState {
+            // swtpm may not act on SIGTERM while a client keeps its connection open: give it two seconds, then SIGKILL.
+            if p.isRunning { p.terminate() }
+            for _ in 0..<200 where p.isRunning { usleep(10_000) }
+        }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         process = nil
-    }
-
-    /// Stops swtpm and deletes its state.
-    package func destroy() {
-        stop()
-        try? FileManager.default.removeItem(at: root)
     }
 
     // MARK: helpers

@@ -119,7 +119,7 @@ struct ProcessTextTests {
     }
 
     /// The must-show scenario, up to the software PCR bank: a real QEMU, one byte written into its code.
-    /// (`QEMUWithSwtpmTests` runs the same against a swtpm with a quote.)
+    /// (`QEMUWithSwtpmLiveTests` runs the same against a swtpm with a quote.)
     @Test func qemuCodeWriteTurnsTheVerdictUntrusted() throws {
         let qemu = try requireTool("qemu-system-x86_64")
         let child = try ChildProcess(qemu, ["-accel", "tcg", "-display", "none", "-nodefaults", "-m", "32", "-S",

@@ -184,7 +184,7 @@ struct EvacuationLiveTests {
 /// The RC-TCB SIGKILLed right after each step of an evacuation: after a restart the evacuation ends with the VM
 /// running exactly once on the trusted host, never lost, never twice.
 @Suite("Evacuation survives an RC-TCB crash", .serialized)
-struct EvacuationCrashTests {
+struct EvacuationCrashLiveTests {
     static let steps = [
         "evacuation.started", "evacuation.target-chosen", "evacuation.target-challenged", "planned", "target-prepared",
         "transfer-started", "transferred", "evacuation.migrated", "evacuation.target-reattested", "target-resumed",

@@ -1,14 +1,9 @@
-import Attestation
 package import ArgumentParser
-import Crypto
+import Benchmarks
 import Foundation
-import Measurement
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// `smig-attest bench measure`: measurement digest throughput against raw SHA-256 over the same bytes in memory.
+/// `smig-attest bench measure`: measurement digest throughput against raw SHA-256 over the same bytes in memory
+/// (``MeasureBenchmark`` in the Benchmarks target measures; this parses the options and prints).
 package struct BenchMeasure: ParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "measure",
@@ -34,93 +29,15 @@ package struct BenchMeasure: ParsableCommand {
         guard (1...50).contains(rounds) else { throw ValidationError("--rounds must be 1-50") }
     }
 
-    package struct Row: Encodable, Sendable {
-        package var subject: String
-        package var bytes: Int
-        package var rawMiBPerSecond: Double
-        package var measuredMiBPerSecond: Double
-        /// measured / raw.
-        package var ratio: Double
-        package var meetsTarget: Bool
-    }
-
-    package struct Report: Encodable, Sendable {
-        package var benchmark = "measure"
-        package var build: String
-        package var target = 0.8
-        package var rows: [Row]
-    }
-
-    static func best(_ rounds: Int, raw: () throws -> Void, measured: () throws -> Void) rethrows -> (Duration, Duration) {
-        let clock = ContinuousClock()
-        var bestRaw = Duration.seconds(1_000_000)
-        var bestMeasured = Duration.seconds(1_000_000)
-        for _ in 0..<rounds {
-            bestRaw = min(bestRaw, try clock.measure(raw))
-            bestMeasured = min(bestMeasured, try clock.measure(measured))
-        }
-        return (bestRaw, bestMeasured)
-    }
-
-    static func mibPerSecond(_ bytes: Int, _ duration: Duration) -> Double {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return seconds > 0 ? Double(bytes) / 1_048_576 / seconds : 0
-    }
-
-    static func row(_ subject: String, _ bytes: Int, _ times: (Duration, Duration)) -> Row {
-        let raw = mibPerSecond(bytes, times.0)
-        let measured = mibPerSecond(bytes, times.1)
-        let ratio = raw > 0 ? measured / raw : 0
-        return Row(subject: subject, bytes: bytes, rawMiBPerSecond: raw, measuredMiBPerSecond: measured, ratio: ratio,
-                   meetsTarget: ratio >= 0.8)
-    }
-
     package func run() throws {
         try Output.reporting {
-            var rows: [Row] = []
-
-            // File: the same bytes in memory and in a (page-cached) file.
-            var generator = SystemRandomNumberGenerator()
-            var bytes = [UInt8](repeating: 0, count: size << 20)
-            bytes.withUnsafeMutableBytes { raw in
-                for index in stride(from: 0, to: raw.count, by: 8) {
-                    raw.storeBytes(of: generator.next() as UInt64, toByteOffset: index, as: UInt64.self)
-                }
-            }
-            let path = (directory as NSString).appendingPathComponent("smig-bench-measure-\(getpid()).bin")
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            let source = FileSource(paths: [path])
-            let expected = Array(SHA256.hash(data: bytes))
-            guard try source.measure().first?.sha256 == expected else {
-                throw ValidationError("the file source's digest differs from SHA-256 of the same bytes")
-            }
-            var sink: UInt8 = 0
-            let fileTimes = try Self.best(rounds, raw: { sink ^= SHA256.hash(data: bytes).first { _ in true } ?? 0 },
-                                          measured: { sink ^= try source.measure().first?.sha256.first ?? 0 })
-            rows.append(Self.row("file (\(size) MiB)", bytes.count, fileTimes))
-
-            // Process text: the bytes copied out first, then hashed in memory, against measuring through /proc.
-            let target = pid ?? getpid()
-            let text = ProcessTextSource(.pid(target))
-            let textBytes = try text.textBytes(pid: target)
-            let textTimes = try Self.best(rounds, raw: { sink ^= SHA256.hash(data: textBytes).first { _ in true } ?? 0 },
-                                          measured: { sink ^= try text.measure(pid: target).sha256.first ?? 0 })
-            rows.append(Self.row("process-text (pid \(target))", textBytes.count, textTimes))
-            _ = sink
-
-            #if DEBUG
-            let build = "debug"
-            #else
-            let build = "release"
-            #endif
-            let report = Report(build: build, rows: rows)
+            let report = try benchmarkFailures { try MeasureBenchmark.run(sizeMiB: size, pid: pid, rounds: rounds, directory: directory) }
             if json {
                 Output.json(report)
             } else {
-                Output.line("bench measure (\(build) build, best of \(rounds) alternating rounds)")
+                Output.line("bench measure (\(report.build) build, best of \(rounds) alternating rounds)")
                 Output.line("subject                         bytes        raw MiB/s  measured MiB/s  ratio  >= 80%")
-                for row in rows {
+                for row in report.rows {
                     let subject = row.subject.padding(toLength: 30, withPad: " ", startingAt: 0)
                     let bytes = String(row.bytes).padding(toLength: 12, withPad: " ", startingAt: 0)
                     Output.line("\(subject)  \(bytes) \(String(format: "%10.1f", row.rawMiBPerSecond))  "

@@ -1,10 +1,11 @@
 package import ArgumentParser
-import BuiltInGuests
+import Benchmarks
 import Foundation
 import Migration
 
 /// `smig-attest bench migrate`: live-migration time and downtime for test guests of several
-/// sizes between two loopback hosts, p50 over several runs, with QEMU's own figures beside ours.
+/// sizes between two loopback hosts, p50 over several runs, with QEMU's own figures beside ours
+/// (``MigrateBenchmark`` in the Benchmarks target measures; this parses the options and prints).
 package struct BenchMigrate: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "migrate",
@@ -36,142 +37,22 @@ package struct BenchMigrate: AsyncParsableCommand {
 
     var parsedSizes: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
-    /// How one run moves the guest.
-    enum Mode: String, Codable, CaseIterable {
-        /// Bare QMP (`migrate`, poll, `cont`) with QEMU's default parameters.
-        case qmpDefault = "qmp-default"
-        /// Bare QMP with the evacuation parameters.
-        case qmpTuned = "qmp-tuned"
-        /// smig-attest's orchestrator with the evacuation parameters: every step committed to the inventory,
-        /// the source checked, the target resumed, the source stopped.
-        case smigAttest = "smig-attest"
-    }
-
-    struct Row: Codable {
-        var mode: Mode
-        var memoryMiB: Int
-        var runs: Int
-        /// From the decision to move (target launch included) to the VM running on the target.
-        var totalMsP50: Double
-        var qemuTotalTimeMsP50: Double?
-        var qemuDowntimeMsP50: Double?
-        /// smig-attest's p50 over tuned bare QMP's, same size, same run (smig-attest rows only).
-        var ratioToTunedQMP: Double?
-    }
-
-    struct Report: Codable {
-        var benchmark = "migrate"
-        var qemu: String
-        var accel = "tcg"
-        var statistic = "p50"
-        var tuning: MigrationTuning
-        var rows: [Row]
-    }
-
-    static func p50(_ values: [Double]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let s = values.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    struct Sample { var totalMs: Double; var qemuTotal: Double?; var downtime: Double? }
-
     package func run() async throws {
-        let fm = FileManager.default
-        let dir = workDir ?? fm.temporaryDirectory.appendingPathComponent("smig-bench-\(UUID().uuidString.prefix(8))").path
-        defer { if workDir == nil { try? fm.removeItem(atPath: dir) } }
-        let inventory = try VMInventory(stateDirectory: dir)
-        let a = MigrationHost(name: "bench-a", address: "127.0.0.1", portLow: basePort, portHigh: basePort + 49, stateDirectory: "\(dir)/a")
-        let b = MigrationHost(name: "bench-b", address: "127.0.0.1", portLow: basePort + 50, portHigh: basePort + 99, stateDirectory: "\(dir)/b")
-        try inventory.addHost(a)
-        try inventory.addHost(b)
-        let tuning = MigrationTuning.evacuation
-        let image = try TestGuest.writeImage(to: "\(dir)/test-guest.img")
-        var rows: [Row] = []
-        var version = "?"
-        for size in parsedSizes {
-            var bySize: [Mode: [Sample]] = [:]
-            // Modes interleaved run by run, so a load change on the machine hits all three alike.
-            for run in 1...runs {
-                for mode in Mode.allCases {
-                    let name = "bench-\(size)-\(run)-\(mode.rawValue)"
-                    let vm = VMDescription(name: name, memoryMiB: size, bootImage: image)
-                    let sample: Sample
-                    switch mode {
-                    case .smigAttest:
-                        let orchestrator = MigrationOrchestrator(inventory: inventory, qemu: QEMUDriver(configuration: .init(tuning: tuning)))
-                        _ = try await orchestrator.startVM(vm, on: a.name)
-                        do {
-                            try await Task.sleep(for: .milliseconds(300)) // let the guest dirty its pages
-                            let report = try await orchestrator.migrate(vm: name, to: b.name)
-                            sample = Sample(totalMs: report.measuredToResumeMs ?? report.measuredTotalMs, qemuTotal: report.final.totalTimeMs.map { Double($0) }, downtime: report.final.downtimeMs.map { Double($0) })
-                            try await orchestrator.stopVM(name)
-                        } catch {
-                            _ = try? await Recovery(orchestrator: orchestrator).run()
-                            try? await orchestrator.stopVM(name)
-                            throw error
-                        }
-                    case .qmpDefault, .qmpTuned:
-                        sample = try await Self.bareQMP(vm, from: a, to: b, port: basePort + 50 + run % 50, tuning: mode == .qmpTuned ? tuning : .qemuDefaults, version: &version)
-                    }
-                    bySize[mode, default: []].append(sample)
-                }
-                if !json { Output.stderr("\(size) MiB run \(run)/\(runs) done\n") }
-            }
-            let tunedP50 = Self.p50(bySize[.qmpTuned, default: []].map(\.totalMs))
-            for mode in Mode.allCases {
-                let samples = bySize[mode, default: []]
-                let p = Self.p50(samples.map(\.totalMs)) ?? 0
-                rows.append(Row(mode: mode, memoryMiB: size, runs: runs, totalMsP50: p,
-                                qemuTotalTimeMsP50: Self.p50(samples.compactMap(\.qemuTotal)), qemuDowntimeMsP50: Self.p50(samples.compactMap(\.downtime)),
-                                ratioToTunedQMP: mode == .smigAttest ? tunedP50.map { p / $0 } : nil))
-            }
+        let quiet = json
+        let report = try await MigrateBenchmark.run(sizes: parsedSizes, runs: runs, basePort: basePort, workDirectory: workDir) { line in
+            if !quiet { Output.stderr(line + "\n") }
         }
-        let output = Report(qemu: version, tuning: tuning, rows: rows)
         if json {
-            print(try Output.jsonString(output))
+            print(try Output.jsonString(report))
             return
         }
+        let tuning = report.tuning
         let f = { (v: Double?) in v.map { String(format: "%.1f", $0) } ?? "-" }
-        print("bench migrate: QEMU \(version), TCG, loopback, p50 of \(runs) runs, ms from the decision to move (target launch included) to the VM running on the target")
+        print("bench migrate: QEMU \(report.qemu), TCG, loopback, p50 of \(runs) runs, ms from the decision to move (target launch included) to the VM running on the target")
         print("tuned = max-bandwidth \((tuning.maxBandwidthBytesPerSecond ?? 0) >> 20) MiB/s, downtime-limit \(tuning.downtimeLimitMs ?? 0) ms, auto-converge \(tuning.autoConverge)")
         print(Output.table(
             ["MEMORY", "MODE", "TOTAL", "TOTAL(qemu)", "DOWNTIME(qemu)", "RATIO TO TUNED QMP"],
-            rows.map { ["\($0.memoryMiB) MiB", $0.mode.rawValue, f($0.totalMsP50), f($0.qemuTotalTimeMsP50), f($0.qemuDowntimeMsP50),
-                        $0.ratioToTunedQMP.map { String(format: "%.2fx", $0) } ?? ""] }))
-    }
-
-    /// The baseline: launch both sides with the same driver, then nothing but QMP `migrate`, `query-migrate`
-    /// polling and `cont` on the target.
-    static func bareQMP(_ vm: VMDescription, from a: MigrationHost, to b: MigrationHost, port: Int, tuning: MigrationTuning, version: inout String) async throws -> Sample {
-        let driver = QEMUDriver()
-        let source = try await driver.start(vm, on: a)
-        defer { Task { try? await driver.stop(source) } }
-        try await Task.sleep(for: .milliseconds(300))
-        let clock = ContinuousClock()
-        let started = clock.now
-        let target = try await driver.prepareTarget(vm, on: b, port: port)
-        defer { Task { try? await driver.stop(target) } }
-        let qmp = try await QMPClient.connect(path: source.controlPath)
-        defer { qmp.close() }
-        if version == "?" { version = qmp.qemuVersion }
-        let caps = tuning.qmpCapabilities
-        if !caps.isEmpty { try await qmp.execute("migrate-set-capabilities", ["capabilities": .array(caps)]) }
-        if !tuning.qmpParameters.isEmpty { try await qmp.execute("migrate-set-parameters", tuning.qmpParameters) }
-        try await qmp.execute("migrate", ["uri": .string("tcp:127.0.0.1:\(port)")])
-        var info: JSONValue
-        repeat {
-            info = try await qmp.execute("query-migrate")
-            if info["status"]?.string == "failed" { throw MigrationError(.migrationFailed, "bare QMP migration failed") }
-            if info["status"]?.string != "completed" { try await Task.sleep(for: .milliseconds(10)) }
-        } while info["status"]?.string != "completed"
-        let t = try await QMPClient.connect(path: target.controlPath)
-        try await t.execute("cont")
-        t.close()
-        let elapsed = clock.now - started
-        let total = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        try await driver.stop(target)
-        try await driver.stop(source)
-        return Sample(totalMs: total, qemuTotal: info["total-time"]?.uint64.map { Double($0) }, downtime: info["downtime"]?.uint64.map { Double($0) })
+            report.rows.map { ["\($0.memoryMiB) MiB", $0.mode.rawValue, f($0.totalMsP50), f($0.qemuTotalTimeMsP50), f($0.qemuDowntimeMsP50),
+                               $0.ratioToTunedQMP.map { String(format: "%.2fx", $0) } ?? ""] }))
     }
 }

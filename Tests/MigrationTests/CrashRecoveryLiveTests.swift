@@ -9,7 +9,7 @@ import Testing
 /// committed, then `smig-attest vms --recover` runs. Every time exactly one
 /// running copy must remain, and the guest must still be counting.
 @Suite("Crash at every step, then recover", .serialized)
-struct CrashRecoveryTests {
+struct CrashRecoveryLiveTests {
     @Test("SIGKILL after step, recover, exactly one running copy", arguments: MigrationStep.allCases)
     func crashThenRecover(_ step: MigrationStep) async throws {
         try #require(Env.hasQEMU, "qemu-system-x86_64 is required (never skipped)")

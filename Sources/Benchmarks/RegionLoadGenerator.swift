@@ -1,4 +1,5 @@
 import Attestation
+import DurationUnits
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -6,6 +7,7 @@ import Glibc
 import NIOSSL
 import Policy
 import RegionProtocol
+import RegionTCB
 import TPMWire
 
 /// What one load run measured.
@@ -148,7 +150,7 @@ package enum RegionLoadGenerator {
                     _ step: @escaping Step) async -> (RegionLoadResult, [String: RingAssignment]) {
         let workers = max(1, min(concurrency, doubles.count))
         let clock = ContinuousClock()
-        let cpu0 = processCPUSeconds()
+        let cpu0 = ProcessUsage.cpuSeconds()
         let steal0 = CPUSteal.seconds()
         let start = clock.now
         let deadline = seconds.map { start + .milliseconds(Int($0 * 1000)) }
@@ -188,14 +190,14 @@ package enum RegionLoadGenerator {
             return all
         }
         let elapsed = clock.now - start
-        let cpu = processCPUSeconds() - cpu0
+        let cpu = ProcessUsage.cpuSeconds() - cpu0
         let steal = CPUSteal.seconds()
-        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let secs = elapsed.inSeconds
         let latencies = parts.flatMap(\.latencies).sorted()
         func ms(_ q: Double) -> Double {
             guard !latencies.isEmpty else { return 0 }
             let d = latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))]
-            return (Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15).rounded(toPlaces: 2)
+            return d.inMilliseconds.rounded(toPlaces: 2)
         }
         let result = RegionLoadResult(attestations: latencies.count, errors: parts.reduce(0) { $0 + $1.errors }, seconds: secs,
                                 perSecond: (Double(latencies.count) / secs).rounded(), p50Milliseconds: ms(0.5), p99Milliseconds: ms(0.99),
@@ -203,13 +205,6 @@ package enum RegionLoadGenerator {
                                 stealCores: steal0.flatMap { s0 in steal.map { (($0 - s0) / secs).rounded(toPlaces: 2) } })
         return (result, parts.reduce(into: [:]) { $0.merge($1.carried) { a, _ in a } })
     }
-}
-
-/// User and system CPU seconds of this process (getrusage).
-func processCPUSeconds() -> Double {
-    var u = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &u)
-    return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
 }
 
 extension Double {

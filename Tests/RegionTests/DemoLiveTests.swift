@@ -6,7 +6,7 @@ import Testing
 /// swtpm, agent, QEMU hypervisor and two ticker guests each, plus the RC-TCB. It must end with the compromised
 /// host evacuated and every VM running exactly once on a trusted host, still counting, and leave nothing behind.
 @Suite("The demo")
-struct DemoTests {
+struct DemoLiveTests {
     struct Placement: Decodable { var vm: String; var host: String?; var copies: Int; var hostState: String?; var counterGrows: Bool }
     struct Step: Decodable { var ms: Int; var host: String?; var kind: String }
     struct Result: Decodable { var compromised: String; var compromisedState: String; var timeline: [Step]; var placement: [Placement]; var ok: Bool }

@@ -9,7 +9,7 @@ import Testing
 /// Everything that runs real `qemu-system-x86_64` processes. Serialized: each test spins
 /// TCG guests that use a full core, and this machine has two.
 @Suite("Live QEMU", .serialized)
-struct LiveQEMUTests {
+struct QEMULiveTests {
     init() throws {
         try #require(Env.hasQEMU, "qemu-system-x86_64 is required (never skipped)")
     }

@@ -2,6 +2,7 @@ package import Attestation
 import Crypto
 import Foundation
 import Policy
+package import RegionTCB
 package import TPMWire
 
 /// BENCHMARK DOUBLE — a simulated host whose "TPM" is a software ECDSA P-256 key, not a TPM.
@@ -63,4 +64,9 @@ package final class SoftwareAgentDouble: @unchecked Sendable {
         return EvidenceBundle(hostId: hostId, akPublic: akPublic, akName: akName, nonce: nonce, attest: bytes, signature: signature,
                               selection: selection, pcrValues: values, eventLog: records, agentTime: Date())
     }
+}
+
+extension SoftwareAgentDouble {
+    /// What the benchmark-only IVT records of this double (``IVTStore/enrolBenchmarkDoubles(_:now:)``).
+    package var ivtKey: IVTStore.BenchmarkDoubleKey { .init(hostId: hostId, akPublic: akPublic, akName: akName) }
 }

@@ -23,7 +23,7 @@ func startSwtpm() throws -> SoftwareTPM {
 }
 
 @Suite("QEMU text, swtpm PCR 15, quote and verdict", .serialized)
-struct QEMUWithSwtpmTests {
+struct QEMUWithSwtpmLiveTests {
     /// The must-show: a real QEMU, its text measured and extended into a swtpm, one byte written into
     /// its code through /proc/PID/mem; the digest changes, the log gains one record, the PCR moves, the quote
     /// still verifies, and the verdict turns untrusted naming `process-text` of that process. Then a restart

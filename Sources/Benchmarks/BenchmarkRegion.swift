@@ -1,10 +1,10 @@
 import Attestation
 import Crypto
-import Hummingbird
 import Foundation
 package import Logging
 package import NIOSSL
 import Policy
+package import RegionTCB
 import RegionProtocol
 import TPMWire
 import X509
@@ -15,7 +15,7 @@ import X509
 /// region CA, and the real ``RegionState`` over the real ``IVTStore``. The directory is removed by ``destroy()``.
 package final class BenchmarkRegion: Sendable {
     /// The policy name of every benchmark region; ``IVTStore`` writes doubles only into an IVT of this name.
-    package static let regionName = "benchmark-only-software-keys"
+    package static let regionName = IVTStore.benchmarkRegionName
     static let measurementName = "file:/benchmark/hypervisor"
     static let measurement = Array(SHA256.hash(data: Data("benchmark hypervisor image".utf8)))
 
@@ -40,7 +40,7 @@ package final class BenchmarkRegion: Sendable {
         doubles = try ids.map { try SoftwareAgentDouble(hostId: $0, measurementName: Self.measurementName, measurement: Self.measurement) }
         let byHost = Dictionary(uniqueKeysWithValues: doubles.map { ($0.hostId, $0) })
         self.byHost = byHost
-        try store.enrolBenchmarkDoubles(doubles)
+        try store.enrolBenchmarkDoubles(doubles.map(\.ivtKey))
         let golden = GoldenValues(name: "benchmark", entries: [.init(name: Self.measurementName, sha256: [Self.measurement], required: true)])
         region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: golden) }, order: ids,
                              selection: try PCRSelectionList(parsing: RCTCBRunner.selection), nonceLifetime: 30, logger: logger,

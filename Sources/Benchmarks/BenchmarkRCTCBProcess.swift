@@ -2,10 +2,11 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import RegionLab
 
 /// `bench region`'s RC-TCB: the real `smig-attest rctcb serve` as a child process of the benchmark, on a port the
 /// OS chooses, over the benchmark region's directory. Its CPU time and peak RSS are read from /proc.
-final class BenchRCTCBProcess: @unchecked Sendable {
+final class BenchmarkRCTCBProcess: @unchecked Sendable {
     // @unchecked Sendable: every property is set once in init; Process is safe to query from any thread.
     let process: Process
     let port: Int
@@ -15,7 +16,7 @@ final class BenchRCTCBProcess: @unchecked Sendable {
         let portFile = directory + "/rctcb.port"
         log = directory + "/rctcb.log"
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.ownExecutable())
+        p.executableURL = URL(fileURLWithPath: OwnExecutable.path)
         p.arguments = ["rctcb", "serve", "--region", region, "--dir", directory, "--listen", "127.0.0.1", "--port", "0",
                        "--port-file", portFile, "--log-level", "warning",
                        // One process speaks for every simulated host, all from 127.0.0.1.
@@ -39,7 +40,7 @@ final class BenchRCTCBProcess: @unchecked Sendable {
         guard let bound else {
             if p.isRunning { p.terminate() }
             let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)
-            throw CommandFailure("the benchmark RC-TCB (rctcb serve) did not start within \(Int(seconds)) s: \(tail)")
+            throw BenchmarkError(.rctcbDidNotStart, "the benchmark RC-TCB (rctcb serve) did not start within \(Int(seconds)) s: \(tail)")
         }
         port = bound
     }
@@ -69,12 +70,5 @@ final class BenchRCTCBProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(100)) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-
-    static func ownExecutable() -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return CommandLine.arguments[0] }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

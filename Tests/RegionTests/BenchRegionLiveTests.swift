@@ -1,0 +1,28 @@
+import Foundation
+import SmigTestSupport
+import Testing
+
+/// `bench region` through the real binary: it starts its own RC-TCB process (`rctcb serve`) over a benchmark-only
+/// region of software-key doubles and drives it over mutual TLS.
+@Suite("bench region, end to end")
+struct BenchRegionLiveTests {
+    /// `bench region` end to end through the real binary: its RC-TCB is a child `rctcb serve` process over the
+    /// benchmark region's directory; every attestation comes back `trusted`, the transport floor's round trips all
+    /// succeed, and the RC-TCB's figures are read.
+    @Test func benchRegionDrivesAnRCTCBProcess() async throws {
+        let r = try await Spawn.run(try TestBinaries.smigAttest(), ["bench", "region", "--hosts", "6", "--seconds", "0.5", "--concurrency", "2", "--json"], seconds: 300)
+        #expect(r.status == 0, "\(r.output.suffix(3000))")
+        let json = try #require(r.output.firstIndex(of: "{").map { String(r.output[$0...]) }, "\(r.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let row = try #require((object["rows"] as? [[String: Any]])?.first)
+        let e2e = try #require(row["endToEnd"] as? [String: Any])
+        #expect((e2e["errors"] as? Int) == 0 && ((e2e["attestations"] as? Int) ?? 0) > 0, "\(e2e)")
+        // The transport floor ran over the same connections: round trips counted, none failed.
+        let floor = try #require(row["transportFloor"] as? [String: Any])
+        #expect((floor["errors"] as? Int) == 0 && ((floor["attestations"] as? Int) ?? 0) > 0, "\(floor)")
+        #expect(((row["ratioToFloor"] as? Double) ?? 0) > 0, "\(row)")
+        #expect(((row["rctcbMaxRSSMegabytes"] as? Double) ?? 0) > 0, "\(row)")
+        #expect(((row["rctcbCPUCores"] as? Double) ?? 0) > 0, "\(row)")
+        #expect(((row["rctcbCPUMicrosecondsPerAttestation"] as? Double) ?? 0) > 0, "\(row)")
+    }
+}
