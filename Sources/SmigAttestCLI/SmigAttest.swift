@@ -21,7 +21,7 @@ package struct SmigAttest: AsyncParsableCommand {
         Errors are one line on stderr, 'smig-attest: CODE: message (hint: ...)'; with --json, one JSON object \
         {"error": {"code", "message", "hint"}}.
 
-        The operator's commands (ivt, ring, events, evacuations, migrate, rctcb reload) find the RC-TCB and the \
+        The operator's commands (ivt, host show, ring, events, evacuations, migrate, rctcb reload, rctcb accept-reboot) find the RC-TCB and the \
         admin identity by flag, else environment, else a config file: --rctcb / $SMIG_ATTEST_RCTCB / rctcb:, --dir \
         / $SMIG_ATTEST_DIR / dir:, and --ca, --cert, --key / $SMIG_ATTEST_CA, _CERT, _KEY / ca:, cert:, key: (default \
         DIR/region-ca.pem, admin.pem, admin.key). The file (YAML, those keys, paths relative to it) is \
