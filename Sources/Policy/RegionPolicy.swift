@@ -163,8 +163,7 @@ public struct RegionPolicy: Sendable, Hashable {
 
     /// The host that `hostID` challenges (its ring successor).
     public func neighbour(of hostID: String) -> String? {
-        guard let index = ring.firstIndex(of: hostID) else { return nil }
-        return ring[(index + 1) % ring.count]
+        ring.firstIndex(of: hostID).map { RingSuccession.successor(at: $0, step: 1, in: ring) }
     }
 
     static let kind = "region"
