@@ -81,7 +81,7 @@ public struct RegionPolicy: Sendable, Hashable {
     public enum Action: String, Sendable, Hashable, CaseIterable {
         /// Record only.
         case none
-        /// Record and raise an alert.
+        /// Refused when a policy is read: every state change is already recorded and posted to the webhooks.
         case alert
         /// Challenge the host directly now.
         case challenge
@@ -160,6 +160,16 @@ public struct RegionPolicy: Sendable, Hashable {
         public var silentRecovered: SilentRecovered = .keepPaused
         public init() {}
     }
+
+    /// The actions the RC-TCB carries out, per state; any other is refused when the policy is read
+    /// (`policy.action-not-carried-out`), never parsed and ignored. `untrusted` and `unreachable` hosts are evacuated
+    /// (`evacuate`, `confirm-then-evacuate`) or only recorded (`none`); `stale`, `unknown` and `rebooted` hosts are
+    /// always challenged directly by the RC-TCB's scheduler, which `challenge` and `reattest` say. Whatever the
+    /// action, every state change is recorded in the audit trail and posted to the webhooks (so `alert` is refused).
+    public static let actionsCarriedOut: [State: [Action]] = [
+        .untrusted: [.evacuate, .confirmThenEvacuate, .none], .unreachable: [.confirmThenEvacuate, .evacuate, .none],
+        .stale: [.challenge], .unknown: [.challenge], .rebooted: [.reattest],
+    ]
 
     /// The host that `hostID` challenges (its ring successor).
     public func neighbour(of hostID: String) -> String? {
@@ -300,7 +310,15 @@ public struct RegionPolicy: Sendable, Hashable {
             let fields = try source.mapping(onState, what: "on-state", allowed: State.allCases.map(\.rawValue))
             for (key, _, value) in fields.pairs {
                 guard let state = State(rawValue: key) else { continue }
-                actions[state] = try source.word(value, what: "action for '\(key)'", actionTable)
+                let action = try source.word(value, what: "action for '\(key)'", actionTable)
+                let carriedOut = Self.actionsCarriedOut[state] ?? []
+                guard carriedOut.contains(action) else {
+                    throw source.error(.actionNotCarriedOut, at: value, "the RC-TCB does not carry out '\(action.rawValue)' for '\(key)'",
+                                       hint: action == .alert
+                                           ? "every state change is already recorded in the audit trail and posted to the webhooks; write one of: \(carriedOut.map(\.rawValue).joined(separator: ", "))"
+                                           : "for '\(key)' write one of: \(carriedOut.map(\.rawValue).joined(separator: ", "))")
+                }
+                actions[state] = action
             }
         }
 
