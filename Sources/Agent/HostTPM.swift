@@ -46,11 +46,10 @@ package final class HostTPM: @unchecked Sendable {
             let (quote, values) = try device.withAttestationKey(blob) { ak in
                 try device.quoteWithValues(with: ak, nonce: nonce, selection: selection)
             }
-            var records: [MeasurementRecord]?
-            if FileManager.default.fileExists(atPath: logPath) { records = try? MeasurementLog.readRecords(path: logPath) }
-            return EvidenceBundle(hostId: hostId, akPublic: blob.publicBytes, akName: try blob.akPublic.name, nonce: nonce,
+            return EvidenceBundle(quotedBy: hostId, akPublic: blob.publicBytes, akName: try blob.akPublic.name, nonce: nonce,
                                   attest: quote.attest, signature: quote.signature, selection: selection,
-                                  pcrValues: values.ordered, eventLog: records,
+                                  pcrValues: values.ordered,
+                                  measurementLog: FileManager.default.fileExists(atPath: logPath) ? logPath : nil,
                                   bootLog: bootLogPath.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) },
                                   agentTime: Date())
         }

@@ -131,7 +131,7 @@ package enum RegionLoadGenerator {
         }
 
         init(_ result: ReportResult) {
-            failure = result.state == HostState.trusted.rawValue ? nil
+            failure = result.hostState == .trusted ? nil
                 : "\(result.target): \(result.state) \(result.code ?? "") \(result.detail ?? "")"
             next = result.next
         }

@@ -102,7 +102,7 @@ package enum ResponseBenchmark {
             for e in try store.events(since: seen) {
                 seen = e.seq
                 // The evacuator's audit details start with the VM's name ("bench-vm: …", "bench-vm …").
-                if e.kind == "state", e.host == source, e.newState == "untrusted", detection == nil { detection = e.at }
+                if e.kind == "state", e.host == source, e.newHostState == .untrusted, detection == nil { detection = e.at }
                 if e.kind == "evacuation.migration-started", e.detail?.hasPrefix("\(vm):") == true { start = e.at; target = e.host ?? "?" }
                 if e.kind == "evacuation.resumed", e.detail?.hasPrefix("\(vm) ") == true { resumed = e.at; target = e.host ?? target }
             }

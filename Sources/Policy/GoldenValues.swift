@@ -207,46 +207,7 @@ public struct GoldenValues: Sendable, Hashable {
         self.entries = entries
 
         var pcrs: [TPMAlgorithm: [Int: [[UInt8]]]] = [:]
-        if let pcrsNode = top["pcrs"] {
-            attempt { () throws(PolicyError) in
-                let banks = try source.mapping(pcrsNode, what: "pcrs", allowed: TPMAlgorithm.implementedHashes.map(\.name))
-                for (bankName, _, bankNode) in banks.pairs {
-                    guard let bank = TPMAlgorithm(hashName: bankName) else { continue }
-                    attempt { () throws(PolicyError) in
-                        let indices = try source.mapping(bankNode, what: "pcrs.\(bankName)", allowed: [])
-                        var table: [Int: [[UInt8]]] = [:]
-                        for (_, keyNode, valueNode) in indices.pairs {
-                            attempt { () throws(PolicyError) in
-                                let index = try source.int(keyNode, what: "PCR index", range: 0...23)
-                                if table[index] != nil {
-                                    throw source.error(.duplicateKey, at: keyNode, "PCR \(index) is listed twice in bank \(bankName)",
-                                                       hint: "merge the two lists of allowed values")
-                                }
-                                var allowed: [[UInt8]] = []
-                                var seen: Set<[UInt8]> = []
-                                let before = problems.count
-                                for (_, item) in try source.stringList(valueNode, what: "allowed values of PCR \(index)") {
-                                    attempt { () throws(PolicyError) in
-                                        let value = try source.digest(item, algorithm: bank, what: "PCR \(index) value")
-                                        if !seen.insert(value).inserted {
-                                            throw source.error(.duplicateEntry, at: item, "value listed twice for PCR \(index)",
-                                                               hint: "remove the repeated line")
-                                        }
-                                        allowed.append(value)
-                                    }
-                                }
-                                if allowed.isEmpty && problems.count == before {
-                                    throw source.error(.missingKey, at: valueNode, "PCR \(index) allows no value",
-                                                       hint: "list at least one \((bank.digestSize ?? 0) * 2)-hex-digit value, or remove the PCR")
-                                }
-                                table[index] = allowed
-                            }
-                        }
-                        pcrs[bank] = table
-                    }
-                }
-            }
-        }
+        if let pcrsNode = top["pcrs"] { pcrs = Self.pcrs(pcrsNode, source: source, problems: &problems) }
         self.pcrs = pcrs
 
         var bootEvents: [GoldenBootEvent] = []
@@ -263,6 +224,54 @@ public struct GoldenValues: Sendable, Hashable {
             throw source.error(.missingKey, at: node, "the golden values allow nothing",
                                hint: "add 'measurements:', 'pcrs:' or 'boot-events:'")
         }
+    }
+
+    /// `pcrs:`: the allowed values per bank and PCR. Each error is collected in `problems` (a bank, a PCR, a value
+    /// at a time); what follows a broken structure is skipped.
+    static func pcrs(_ pcrsNode: Node, source: PolicySource, problems: inout [PolicyError]) -> [TPMAlgorithm: [Int: [[UInt8]]]] {
+        func attempt(_ body: () throws(PolicyError) -> Void) {
+            do throws(PolicyError) { try body() } catch { problems.append(error) }
+        }
+        var pcrs: [TPMAlgorithm: [Int: [[UInt8]]]] = [:]
+        attempt { () throws(PolicyError) in
+            let banks = try source.mapping(pcrsNode, what: "pcrs", allowed: TPMAlgorithm.implementedHashes.map(\.name))
+            for (bankName, _, bankNode) in banks.pairs {
+                guard let bank = TPMAlgorithm(hashName: bankName) else { continue }
+                attempt { () throws(PolicyError) in
+                    let indices = try source.mapping(bankNode, what: "pcrs.\(bankName)", allowed: [])
+                    var table: [Int: [[UInt8]]] = [:]
+                    for (_, keyNode, valueNode) in indices.pairs {
+                        attempt { () throws(PolicyError) in
+                            let index = try source.int(keyNode, what: "PCR index", range: 0...23)
+                            if table[index] != nil {
+                                throw source.error(.duplicateKey, at: keyNode, "PCR \(index) is listed twice in bank \(bankName)",
+                                                   hint: "merge the two lists of allowed values")
+                            }
+                            var allowed: [[UInt8]] = []
+                            var seen: Set<[UInt8]> = []
+                            let before = problems.count
+                            for (_, item) in try source.stringList(valueNode, what: "allowed values of PCR \(index)") {
+                                attempt { () throws(PolicyError) in
+                                    let value = try source.digest(item, algorithm: bank, what: "PCR \(index) value")
+                                    if !seen.insert(value).inserted {
+                                        throw source.error(.duplicateEntry, at: item, "value listed twice for PCR \(index)",
+                                                           hint: "remove the repeated line")
+                                    }
+                                    allowed.append(value)
+                                }
+                            }
+                            if allowed.isEmpty && problems.count == before {
+                                throw source.error(.missingKey, at: valueNode, "PCR \(index) allows no value",
+                                                   hint: "list at least one \((bank.digestSize ?? 0) * 2)-hex-digit value, or remove the PCR")
+                            }
+                            table[index] = allowed
+                        }
+                    }
+                    pcrs[bank] = table
+                }
+            }
+        }
+        return pcrs
     }
 }
 

@@ -51,6 +51,8 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let pathOutsideRegion = Code(rawValue: "policy.path-outside-region")
         /// The file is larger than a policy may be.
         public static let tooLarge = Code(rawValue: "policy.too-large")
+        /// An `on-state` action the RC-TCB does not carry out for that state (it would be parsed and ignored).
+        public static let actionNotCarriedOut = Code(rawValue: "policy.action-not-carried-out")
         /// A rule that contradicts another one (e.g. freshness shorter than the challenge interval).
         public static let inconsistent = Code(rawValue: "policy.inconsistent")
     }

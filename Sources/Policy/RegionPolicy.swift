@@ -81,7 +81,7 @@ public struct RegionPolicy: Sendable, Hashable {
     public enum Action: String, Sendable, Hashable, CaseIterable {
         /// Record only.
         case none
-        /// Record and raise an alert.
+        /// Refused when a policy is read: every state change is already recorded and posted to the webhooks.
         case alert
         /// Challenge the host directly now.
         case challenge
@@ -161,10 +161,19 @@ public struct RegionPolicy: Sendable, Hashable {
         public init() {}
     }
 
+    /// The actions the RC-TCB carries out, per state; any other is refused when the policy is read
+    /// (`policy.action-not-carried-out`), never parsed and ignored. `untrusted` and `unreachable` hosts are evacuated
+    /// (`evacuate`, `confirm-then-evacuate`) or only recorded (`none`); `stale`, `unknown` and `rebooted` hosts are
+    /// always challenged directly by the RC-TCB's scheduler, which `challenge` and `reattest` say. Whatever the
+    /// action, every state change is recorded in the audit trail and posted to the webhooks (so `alert` is refused).
+    public static let actionsCarriedOut: [State: [Action]] = [
+        .untrusted: [.evacuate, .confirmThenEvacuate, .none], .unreachable: [.confirmThenEvacuate, .evacuate, .none],
+        .stale: [.challenge], .unknown: [.challenge], .rebooted: [.reattest],
+    ]
+
     /// The host that `hostID` challenges (its ring successor).
     public func neighbour(of hostID: String) -> String? {
-        guard let index = ring.firstIndex(of: hostID) else { return nil }
-        return ring[(index + 1) % ring.count]
+        ring.firstIndex(of: hostID).map { RingSuccession.successor(at: $0, step: 1, in: ring) }
     }
 
     static let kind = "region"
@@ -185,78 +194,8 @@ public struct RegionPolicy: Sendable, Hashable {
             try Self.endpoint(node, what: "rc-tcb", source: source, extraKeys: []).0
         }
 
-        // Hosts. An error of one host does not hide the errors of the others: each is collected.
-        var problems: [PolicyError] = []
-        var hostList: [Host] = []
-        var idNodes: [String: Node] = [:]
-        var endpointOwner: [Endpoint: String] = [:]
-        var pins: [(host: String, pin: EKPin, node: Node?)] = []
-        let hostItems = try source.sequence(try top.required("hosts", hint: "list the region's hosts"), what: "hosts")
-        if hostItems.isEmpty {
-            throw source.error(.badValue, at: top["hosts"], "hosts must list at least two hosts",
-                               hint: "a ring needs two or more hosts")
-        }
-        for item in hostItems {
-            do throws(PolicyError) {
-                let (endpoint, fields) = try Self.endpoint(item, what: "a host", source: source,
-                                                           extraKeys: ["id", "golden", "capacity", "migrations", "boot-log"] + Self.ekPinKeys)
-                let idNode = try fields.required("id", hint: "give each host a unique id")
-                let id = try source.nonEmptyString(idNode, what: "host id")
-                guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
-                    throw source.error(.badValue, at: idNode, "host id '\(id)' has characters other than letters, digits, '-', '_', '.'")
-                }
-                if let first = idNodes[id] {
-                    throw source.error(.duplicateHost, at: idNode, "duplicate host id '\(id)'",
-                                       hint: "first declared at line \(first.mark?.line ?? 0); host ids must be unique")
-                }
-                if let owner = endpointOwner[endpoint] {
-                    throw source.error(.duplicateHost, at: fields["address"],
-                                       "host '\(id)' has the same address and port as '\(owner)'",
-                                       hint: "two hosts cannot share \(endpoint.address):\(endpoint.port)")
-                }
-                idNodes[id] = idNode
-                endpointOwner[endpoint] = id
-                var host = Host(id: id, endpoint: endpoint)
-                if let goldenNode = fields["golden"] {
-                    let golden = try source.nonEmptyString(goldenNode, what: "golden")
-                    if golden.split(separator: "/", omittingEmptySubsequences: false).contains("..") {
-                        throw source.error(.pathOutsideRegion, at: goldenNode,
-                                           "golden path '\(golden)' leaves the region file's directory",
-                                           hint: "keep golden-values files beside the region file or in a directory below it")
-                    }
-                    host.golden = golden
-                    host.goldenLine = goldenNode.mark?.line ?? 0
-                    host.goldenColumn = goldenNode.mark?.column ?? 0
-                }
-                if let capacityNode = fields["capacity"] {
-                    let capacity = try source.mapping(capacityNode, what: "capacity", allowed: ["vcpus", "memory-mib"])
-                    host.capacityVCPUs = try capacity["vcpus"].map { node throws(PolicyError) in
-                        try source.int(node, what: "vcpus", range: 1...65_536)
-                    }
-                    host.capacityMemoryMiB = try capacity["memory-mib"].map { node throws(PolicyError) in
-                        try source.int(node, what: "memory-mib", range: 1...(1 << 40))
-                    }
-                }
-                if let node = fields["migrations"] {
-                    host.migrations = try source.word(node, what: "migrations", MigrationPath.allCases.map { ($0.rawValue, $0) })
-                }
-                if let n = fields["boot-log"] {
-                    host.bootLog = try source.word(n, what: "boot-log of '\(id)'", BootLogRequirement.allCases.map { ($0.rawValue, $0) })
-                }
-                host.ek = try Self.ekPin(fields, host: id, source: source)
-                if let pin = host.ek { pins.append((id, pin, fields["ek-cert-sha256"] ?? fields["ek-name"])) }
-                hostList.append(host)
-            } catch {
-                problems.append(error)
-            }
-        }
-        if let error = PolicyError.combined(problems) { throw error }
-        try Self.checkDistinctPins(pins, source: source)
+        let (hostList, idNodes) = try Self.hosts(top, source: source)
         hosts = hostList
-        if hosts.count < 2 {
-            throw source.error(.badValue, at: top["hosts"], "hosts must list at least two hosts",
-                               hint: "a ring needs two or more hosts; each host is watched by its neighbour")
-        }
 
         // Ring: every host exactly once.
         let ringNode = try top.required("ring", hint: "list the host ids in ring order")
@@ -293,93 +232,11 @@ public struct RegionPolicy: Sendable, Hashable {
                                hint: "make quote-freshness at least the challenge interval")
         }
 
-        // Actions.
-        actions = [.untrusted: .evacuate, .unreachable: .confirmThenEvacuate, .stale: .challenge,
-                   .rebooted: .reattest, .unknown: .challenge]
-        let actionTable = Action.allCases.map { ($0.rawValue, $0) }
-        if let onState = top["on-state"] {
-            let fields = try source.mapping(onState, what: "on-state", allowed: State.allCases.map(\.rawValue))
-            for (key, _, value) in fields.pairs {
-                guard let state = State(rawValue: key) else { continue }
-                actions[state] = try source.word(value, what: "action for '\(key)'", actionTable)
-            }
-        }
-
-        // Target rules.
-        targets = TargetRules(maxQuoteAge: quoteFreshness)
-        if let targetsNode = top["targets"] {
-            let fields = try source.mapping(targetsNode, what: "targets",
-                                            allowed: ["require-state", "max-quote-age", "rechallenge-before-move",
-                                                      "reattest-after-move", "exclude", "prefer"])
-            if let state = fields["require-state"] {
-                _ = try source.word(state, what: "target state", [("trusted", true)])
-            }
-            if let age = fields["max-quote-age"] {
-                targets.maxQuoteAge = try source.duration(age, what: "targets.max-quote-age")
-                if targets.maxQuoteAge > quoteFreshness {
-                    throw source.error(.inconsistent, at: age, "targets.max-quote-age is longer than quote-freshness",
-                                       hint: "a migration target's quote must be at least as fresh as any other")
-                }
-            }
-            if let node = fields["rechallenge-before-move"] {
-                targets.rechallengeBeforeMove = try source.bool(node, what: "rechallenge-before-move")
-            }
-            if let node = fields["reattest-after-move"] {
-                targets.reattestAfterMove = try source.bool(node, what: "reattest-after-move")
-            }
-            if let node = fields["exclude"] {
-                for (id, item) in try source.stringList(node, what: "targets.exclude") {
-                    guard idNodes[id] != nil else {
-                        throw source.error(.unknownHost, at: item, "targets.exclude names unknown host '\(id)'",
-                                           hint: Self.hostSuggestion(id, Array(idNodes.keys)))
-                    }
-                    targets.exclude.append(id)
-                }
-            }
-            if let node = fields["prefer"] {
-                targets.prefer = try source.word(node, what: "target preference",
-                                                 TargetPreference.allCases.map { ($0.rawValue, $0) })
-            }
-        }
-
-        // Migration, evacuation, webhooks.
-        if let node = top["migration"] {
-            let fields = try source.mapping(node, what: "migration",
-                                            allowed: ["max-bandwidth-mibps", "downtime-limit", "multifd-channels", "auto-converge"])
-            if let n = fields["max-bandwidth-mibps"] {
-                migration.maxBandwidthMiBps = try source.int(n, what: "migration.max-bandwidth-mibps", range: 1...1_048_576)
-            }
-            if let n = fields["downtime-limit"] {
-                migration.downtimeLimit = try source.duration(n, what: "migration.downtime-limit")
-                if migration.downtimeLimit < .milliseconds(1) || migration.downtimeLimit > .seconds(60) {
-                    throw source.error(.badValue, at: n, "migration.downtime-limit must lie between 1ms and 60s")
-                }
-            }
-            if let n = fields["multifd-channels"] {
-                migration.multifdChannels = try source.int(n, what: "migration.multifd-channels", range: 0...64)
-            }
-            if let n = fields["auto-converge"] { migration.autoConverge = try source.bool(n, what: "migration.auto-converge") }
-        }
-        if let node = top["evacuation"] {
-            let fields = try source.mapping(node, what: "evacuation", allowed: ["max-parallel", "no-target", "silent-recovered"])
-            if let n = fields["max-parallel"] { evacuation.maxParallel = try source.int(n, what: "evacuation.max-parallel", range: 1...64) }
-            if let n = fields["no-target"] {
-                evacuation.noTarget = try source.word(n, what: "evacuation.no-target", NoTarget.allCases.map { ($0.rawValue, $0) })
-            }
-            if let n = fields["silent-recovered"] {
-                evacuation.silentRecovered = try source.word(n, what: "evacuation.silent-recovered", SilentRecovered.allCases.map { ($0.rawValue, $0) })
-            }
-        }
-        if let node = top["webhooks"] {
-            for (url, item) in try source.stringList(node, what: "webhooks") {
-                let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/", "http://[::1]"].contains { url.hasPrefix($0) }
-                guard url.hasPrefix("https://") || loopback, !url.contains(where: { $0.isWhitespace }) else {
-                    throw source.error(.badValue, at: item, "webhook '\(url)' is not an https:// URL",
-                                       hint: "plain http is accepted only on loopback (127.0.0.1, localhost, [::1])")
-                }
-                webhooks.append(url)
-            }
-        }
+        actions = try Self.actions(top["on-state"], source: source)
+        targets = try Self.targets(top["targets"], quoteFreshness: quoteFreshness, hostIds: Set(idNodes.keys), source: source)
+        migration = try Self.migration(top["migration"], source: source)
+        evacuation = try Self.evacuation(top["evacuation"], source: source)
+        webhooks = try Self.webhooks(top["webhooks"], source: source)
     }
 
     /// The golden-values file of `host`, resolved inside the directory of the region file it came from.

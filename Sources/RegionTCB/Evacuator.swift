@@ -275,7 +275,7 @@ package actor Evacuator {
         case .ringNext:
             let ring = policy.ring
             guard let i = ring.firstIndex(of: record.host) else { return ok }
-            return (1..<max(ring.count, 1)).map { ring[(i + $0) % ring.count] }.filter(ok.contains)
+            return (1..<max(ring.count, 1)).map { RingSuccession.successor(at: i, step: $0, in: ring) }.filter(ok.contains)
         }
     }
 

@@ -53,54 +53,34 @@ package struct EvidenceJudge: Sendable {
             return .refuted(code: RegionError.Code.notEnrolled.rawValue, detail: "\(cfg.id) has no enrolled AK")
         }
         guard bundle.hostId == cfg.id else {
-            return .refuted(code: "evidence.host-mismatch", detail: "the bundle names host '\(bundle.hostId.prefix(64))', not \(cfg.id)")
+            return .refuted(code: AttestationError.Code.hostMismatch.rawValue, detail: "the bundle names host '\(bundle.hostId.prefix(64))', not \(cfg.id)")
         }
         let row = inputs.row
         var previous: ClockObservation?
         if let row, let c = row.tpmClock, let r = row.resetCount, let s = row.restartCount {
             previous = ClockObservation(clock: c, resetCount: r, restartCount: s)
         }
-        let quote: VerifiedQuote
-        var rebooted = false
-        switch bundle.verify(pinnedAK: .publicArea(ak), freshness: .nonce(nonce), selection: selection, previous: previous) {
-        case .rejected(let e):
-            switch e.code {
-            case .resetCountWentBack, .restartCountWentBack, .clockWentBack: return .clockWentBack(code: e.code.rawValue, detail: e.reason)
-            default: return .refuted(code: e.code.rawValue, detail: e.reason)
-            }
-        case .valid(let q): quote = q
-        case .rebooted(let q, _): quote = q; rebooted = true
-        }
         // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events),
         // whatever state the host was in since the reboot; unless the operator accepted the reboot (any verified
         // quote will do), or the host's policy accepts a reset without a boot log (one that is sent must replay).
-        let awaitingBootLog = row?.state == .rebooted || row?.bootLogPending == true
-        var bootLog: BootEventLog?
-        if awaitingBootLog {
-            switch RegionState.rebootedBootLog(bundle, quote) {
-            case .replays(let log): bootLog = log
-            case .refused(let code, let detail):
-                let waived = row?.rebootAcceptance != nil || (bundle.bootLog == nil && cfg.bootLog == .optional)
-                if !waived { return .bootLogRefused(quote, code: code, detail: detail) }
-            }
+        // The measurement log is checked by the golden values (a log that does not replay refutes the evidence).
+        let rule = Appraisal.BootLogRule.whenAwaited(
+            awaiting: row?.state == .rebooted || row?.bootLogPending == true, rebootAccepted: row?.rebootAcceptance != nil,
+            optional: cfg.bootLog == .optional, missingHint: "the operator accepts the reboot (rctcb accept-reboot HOST --reason TEXT)")
+        let appraisal = Appraisal(pin: .publicArea(ak), freshness: .nonce(nonce), selection: selection, previous: previous,
+                                  checkClaims: false, golden: cfg.golden, bootLogRule: rule).appraise(bundle)
+        let code = appraisal.code ?? "", detail = appraisal.detail ?? ""
+        guard let quote = appraisal.quote.verified else {
+            return appraisal.verdict == .clockWentBack ? .clockWentBack(code: code, detail: detail) : .refuted(code: code, detail: detail)
         }
-        if let golden = cfg.golden {
-            let v = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], bootLog: bootLog, golden: golden))
-            if !v.trusted {
-                let detail = v.reasons.prefix(3).map(\.description).joined(separator: "; ")
-                // A measurement log that does not replay to the signed PCR was not signed by anyone: it proves nothing.
-                if let invalid = v.reasons.first(where: { $0.kind == .logInvalid }) {
-                    return .refuted(code: "golden.\(invalid.kind.rawValue)", detail: detail)
-                }
-                let code = v.reasons.first.map { "golden.\($0.kind.rawValue)" } ?? "golden.untrusted"
-                return .untrusted(quote, code: code, detail: detail)
-            }
+        switch appraisal.verdict {
+        case .trusted: return .trusted(quote)
+        case .rebooted: return .rebooted(quote, code: code, detail: detail)
+        case .untrusted: return .untrusted(quote, code: code, detail: detail)
+        case .bootLogRefused: return .bootLogRefused(quote, code: code, detail: detail)
+        case .clockWentBack: return .clockWentBack(code: code, detail: detail)
+        case .refuted: return .refuted(code: code, detail: detail)
         }
-        if rebooted, !awaitingBootLog {
-            return .rebooted(quote, code: "quote.rebooted",
-                             detail: "TPM reset/restart since the last quote (resetCount \(quote.clock.resetCount), restartCount \(quote.clock.restartCount)); trusted again once its boot log replays")
-        }
-        return .trusted(quote)
     }
 }
 

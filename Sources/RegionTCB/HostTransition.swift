@@ -137,14 +137,14 @@ package enum HostTransition {
             switch verdict {
             case .trusted: (row.failureCode, row.failureDetail) = (nil, nil)
             case .rebooted(_, _, let code, let detail), .untrusted(_, _, let code, let detail): (row.failureCode, row.failureDetail) = (code, detail)
-            case .unreachable(let detail): (row.failureCode, row.failureDetail) = ("host.unreachable", detail)
-            case .stale(_, let detail): (row.failureCode, row.failureDetail) = ("quote.stale", detail)
+            case .unreachable(let detail): (row.failureCode, row.failureDetail) = (RegionError.Code.hostUnreachable.rawValue, detail)
+            case .stale(_, let detail): (row.failureCode, row.failureDetail) = (RegionError.Code.quoteStale.rawValue, detail)
             case .evacuating(let cause, let detail), .evacuated(let cause, let detail):
                 (row.failureCode, row.failureDetail) = (cause ?? old.failureCode, detail ?? old.failureDetail)
             case .evacuationEnded(let detail):
                 if new == .trusted { (row.failureCode, row.failureDetail) = (nil, detail) }
             case .enrolled, .readmitted: (row.failureCode, row.failureDetail) = (nil, nil)
-            case .revoked: (row.failureCode, row.failureDetail) = ("enrol.revoked", "revoked by the operator")
+            case .revoked: (row.failureCode, row.failureDetail) = (RegionError.Code.revoked.rawValue, "revoked by the operator")
             }
         }
         row.state = new
@@ -168,11 +168,11 @@ package enum HostTransition {
     static func rebootAccepted(_ verdict: HostVerdict, old: IVTRow, new: HostState, bootLogSent: Bool?) -> TransitionEvent? {
         guard case .trusted = verdict, old.bootLogPending else { return nil }
         if let reason = old.rebootAcceptance {
-            return TransitionEvent(kind: "reboot-accepted", old: old.state, new: new, code: "reboot.accepted-by-operator",
+            return TransitionEvent(kind: "reboot-accepted", old: old.state, new: new, code: RegionError.Code.rebootAcceptedByOperator.rawValue,
                                    detail: "the reboot was accepted by the operator: \(reason)")
         }
         guard bootLogSent == false else { return nil }
-        return TransitionEvent(kind: "reboot-accepted", old: old.state, new: new, code: "reboot.accepted-without-boot-log",
+        return TransitionEvent(kind: "reboot-accepted", old: old.state, new: new, code: RegionError.Code.rebootAcceptedWithoutBootLog.rawValue,
                                detail: "TPM reset accepted without a boot log (region policy: boot-log: optional)")
     }
 

@@ -62,6 +62,9 @@ package struct RCTCBService: Sendable {
             logger: logger)
     }
 
+    /// Every route of the RC-TCB's HTTPS service, with who may call it. Longer than 80 lines on purpose: it is the
+    /// one table of the service's surface (each handler a line or two calling `RegionState`, the reloader or the
+    /// evacuator), read top to bottom when checking what a certificate can reach.
     func addRoutes(_ router: Router<RegionRequestContext>) {
         router.get("/v1/health") { _, _ in Self.json(["status": "ok"]) }
         if let prometheus {

@@ -49,6 +49,16 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
         /// `rctcb readmit --same-ek` for a host whose enrolled EK was never recorded.
         package static let noEKBinding = Code(rawValue: "enrol.no-ek-binding")
 
+        // Why a host is in its state (recorded on its IVT row and in its events).
+        /// The host did not answer within the unreachable timeout.
+        package static let hostUnreachable = Code(rawValue: "host.unreachable")
+        /// The host's last verified quote is older than the quote freshness.
+        package static let quoteStale = Code(rawValue: "quote.stale")
+        /// A rebooted host was trusted again because the operator accepted its reboot.
+        package static let rebootAcceptedByOperator = Code(rawValue: "reboot.accepted-by-operator")
+        /// A rebooted host was trusted again without a boot log, as its policy allows (`boot-log: optional`).
+        package static let rebootAcceptedWithoutBootLog = Code(rawValue: "reboot.accepted-without-boot-log")
+
         // Access.
         package static let forbidden = Code(rawValue: "auth.forbidden")
         package static let noClientCertificate = Code(rawValue: "auth.no-client-certificate")

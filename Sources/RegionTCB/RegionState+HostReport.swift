@@ -33,15 +33,12 @@ extension EvidenceJudge {
     func failingMeasurements(_ cfg: RegionState.HostConfig, _ bundle: EvidenceBundle) -> [FailedMeasurement] {
         guard let golden = cfg.golden, let akBytes = Data(base64Encoded: bundle.akPublic),
               let key = try? AttestationKey(tpm2bPublic: [UInt8](akBytes)) else { return [] }
-        let quote: VerifiedQuote
-        switch bundle.verify(pinnedAK: .publicArea(key), freshness: .notChecked, selection: selection) {
-        case .valid(let q), .rebooted(let q, _): quote = q
-        case .rejected: return []
-        }
-        var bootLog: BootEventLog?
-        if bundle.bootLog != nil, case .replays(let log) = RegionState.rebootedBootLog(bundle, quote) { bootLog = log }
-        let verdict = Evaluator.evaluate(.init(quoted: PCRBanks(quote), records: bundle.eventLog ?? [], bootLog: bootLog, golden: golden))
-        return verdict.reasons.map { r in
+        // Any boot log that replays is read; none is needed (the reboot is judged elsewhere).
+        let rule = Appraisal.BootLogRule.whenAwaited(awaiting: true, rebootAccepted: true, optional: true, missingHint: "")
+        let appraisal = Appraisal(pin: .publicArea(key), freshness: .notChecked, selection: selection, checkClaims: false,
+                                  golden: golden, bootLogRule: rule).appraise(bundle)
+        guard appraisal.quote.verified != nil else { return [] }
+        return appraisal.failingMeasurements.map { r in
             FailedMeasurement(kind: r.kind.rawValue, source: r.source, measurement: r.measurement, pcr: r.pcr, bank: r.bank?.name,
                               actual: r.actual, record: r.record, detail: r.detail)
         }

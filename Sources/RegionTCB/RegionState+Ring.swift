@@ -1,6 +1,7 @@
 import CoreMetrics
 package import Foundation
 import Logging
+import Policy
 package import RegionProtocol
 import TPMWire
 
@@ -33,7 +34,7 @@ extension RegionState {
         var excluded: [String] = order.filter { !memberSet.contains($0) }
         for (i, h) in m.enumerated() {
             guard states[h] == .trusted else { excluded.append(h); continue }
-            links.append(.init(measurer: h, target: m[(i + k) % m.count]))
+            links.append(.init(measurer: h, target: RingSuccession.successor(at: i, step: k, in: m)))
         }
         return RingView(rotation: rotation, links: links, excluded: excluded)
     }

@@ -305,16 +305,16 @@ package actor RegionState {
                        at now: Date = Date()) -> ReportResult {
         do { return try apply(v, to: host, judgedUnder: digest, evidence: evidence, now: now) } catch {
             logger.error("IVT write failed", metadata: ["attest.host": "\(host)", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
-            return ReportResult(target: host, state: HostState.unknown.rawValue, code: error.code.rawValue, detail: "IVT write failed")
+            return ReportResult(target: host, hostState: .unknown, code: error.code.rawValue, detail: "IVT write failed")
         }
     }
 
     func apply(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: EvidenceBundle? = nil,
                now: Date) throws(RegionError) -> ReportResult {
         guard let a = try applied(v, to: host, judgedUnder: digest, evidence: evidence, now: now) else {
-            return ReportResult(target: host, state: HostState.unknown.rawValue, detail: "\(host) is not in the IVT")
+            return ReportResult(target: host, hostState: .unknown, detail: "\(host) is not in the IVT")
         }
-        return ReportResult(target: host, state: a.row.state.rawValue, code: a.row.failureCode, detail: a.row.failureDetail)
+        return ReportResult(target: host, hostState: a.row.state, code: a.row.failureCode, detail: a.row.failureDetail)
     }
 
     /// Applies a verdict through the store (``HostTransition`` in its transaction) and reports what was written: the

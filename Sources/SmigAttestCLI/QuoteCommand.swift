@@ -58,25 +58,16 @@ package struct QuoteCommand: ParsableCommand {
                 try device.quoteWithValues(with: ak, nonce: nonceBytes, selection: selection)
             }
             let akPublic = try blob.akPublic
-            var records: [MeasurementRecord]?
-            var logUnusable: String?
             let logPath = eventLog ?? state.directory.appendingPathComponent("measurements.log").path
-            if eventLog != "none", eventLog != nil || StateFiles.exists(logPath) {
-                // A damaged log must not stop the quote: the host then attests without it and says why (a
-                // verifier judges such a host on the PCRs alone, which a log-less PCR 15 will not pass).
-                do {
-                    records = try MeasurementLog.readRecords(path: logPath)
-                } catch {
-                    logUnusable = "\(error)"
-                    Output.error("warning: the measurement log is unusable, quoting without it: \(error) " +
-                                 "(hint: 'smig-attest measure --reset-log' starts a new log and keeps this one)")
-                }
-            }
-            var bundle = EvidenceBundle(
-                hostId: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: try akPublic.name,
+            let attachLog = eventLog != "none" && (eventLog != nil || StateFiles.exists(logPath))
+            let bundle = EvidenceBundle(
+                quotedBy: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: try akPublic.name,
                 nonce: nonceBytes, attest: quote.attest, signature: quote.signature, selection: selection,
-                pcrValues: values.ordered, eventLog: records, agentTime: Date())
-            bundle.eventLogUnusable = logUnusable
+                pcrValues: values.ordered, measurementLog: attachLog ? logPath : nil, agentTime: Date())
+            if let unusable = bundle.eventLogUnusable {
+                Output.error("warning: the measurement log is unusable, quoting without it: \(unusable) " +
+                             "(hint: 'smig-attest measure --reset-log' starts a new log and keeps this one)")
+            }
             if let prefix = tpm2ToolsPrefix {
                 try writeFile(prefix + ".msg", quote.attest)
                 try writeFile(prefix + ".sig", quote.signature)

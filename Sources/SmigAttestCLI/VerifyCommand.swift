@@ -130,24 +130,25 @@ package struct VerifyCommand: ParsableCommand {
         let verdict: QuoteVerdict
         var records: [MeasurementRecord] = []
         var bundleLog: [UInt8]?
+        let appraisal: Appraisal.Result
         do {
             verdict = try evaluate(&report, records: &records, bootLog: &bundleLog)
-            if let golden, let q = verdict.verified {
-                let values: GoldenValues
+            var values: GoldenValues?
+            if let golden, verdict.verified != nil {
                 do { values = try GoldenValues(contentsOfFile: golden) } catch {
                     throw CommandFailure("\(error)", exitCode: 2)
                 }
-                let log = try bootLogBytes(bundleLog).flatMap { try? BootEventLog(bytes: $0) }
-                let v = Evaluator.evaluate(.init(quoted: PCRBanks(q), records: records, bootLog: log, golden: values))
-                report.evaluation = Evaluation(golden: values.name, trusted: v.trusted, recordsChecked: v.recordsChecked,
-                                               reasons: v.reasons.map(\.description))
             }
-            if let q = verdict.verified, let log = try bootLogBytes(bundleLog) {
-                report.bootLog = BootLogVerification(bytes: log, against: PCRBanks(q))
-            }
+            let log = verdict.verified == nil ? nil : try bootLogBytes(bundleLog)
+            appraisal = Appraisal.conclude(verdict, records: records, bootLog: log.map { .success($0) }, golden: values, rule: .whenPresent)
         } catch let e as CommandFailure {
             Output.error(e.message)
             throw ExitCode(e.exitCode)
+        }
+        report.bootLog = appraisal.bootLog
+        if let v = appraisal.evaluation {
+            report.evaluation = Evaluation(golden: v.goldenName, trusted: v.trusted, recordsChecked: v.recordsChecked,
+                                           reasons: v.reasons.map(\.description))
         }
         switch verdict {
         case .valid(let q) where insecureSelfConsistencyOnly:
@@ -169,8 +170,8 @@ package struct VerifyCommand: ParsableCommand {
             report.code = e.code.rawValue
             report.reason = e.description
         }
-        if let b = report.bootLog, !b.matches, report.result != "rejected" {
-            (report.result, report.code, report.reason) = ("rejected", b.code, b.summary)
+        if appraisal.verdict == .bootLogRefused, report.result != "rejected" {
+            (report.result, report.code, report.reason) = ("rejected", appraisal.code, appraisal.detail)
         }
         if output.json {
             Output.json(report)
@@ -264,15 +265,8 @@ package struct VerifyCommand: ParsableCommand {
             records = evidence.eventLog ?? []
             do { bootLog = try evidence.bootLogBytes() } catch { return .rejected(error) }
             report.pcrSelection = expectedSelection?.description ?? evidence.pcrSelection
-            if let pin {
-                let verdict = evidence.verify(pinnedAK: pin.0, freshness: freshness, selection: expectedSelection, previous: previousClock,
-                                              allowSHA1Signatures: allowSHA1Signatures)
-                // The log and the host id are claims too: valid only when they hold against the verified quote.
-                if let q = verdict.verified, let e = evidence.claimsError(of: q, enrolledHost: enrolled) { return .rejected(e) }
-                return verdict
-            }
-            return evidence.verifySelfConsistencyOnly(freshness: freshness, selection: expectedSelection, previous: previousClock,
-                                                      allowSHA1Signatures: allowSHA1Signatures)
+            return Appraisal(pin: pin?.0, freshness: freshness, selection: expectedSelection, previous: previousClock,
+                             allowSHA1Signatures: allowSHA1Signatures, enrolledHost: enrolled).verifyQuote(evidence)
         }
         guard let pin else { return .rejected(AttestationError(.akNotPinned, "tpm2-tools files need --ak-public")) }
         let outcome = TPM2ToolsQuote.verify(

@@ -1,3 +1,4 @@
+import Agent
 import Foundation
 import Swtpm
 import Attestation
@@ -154,7 +155,7 @@ struct MeasurementLogConcurrencyTests {
         #expect((bundle?["eventLog"] as? [Any])?.count == writers * rounds)
     }
 
-    @Test func damagedLogNeverStopsQuoteAndResetStartsANewOne() throws {
+    @Test func damagedLogNeverStopsQuoteAndResetStartsANewOne() async throws {
         let w = try CLIWorld()
         #expect(try w.smig(["tpm", "provision"]).status == 0)
         let file = w.path("xen.gz")
@@ -178,6 +179,10 @@ struct MeasurementLogConcurrencyTests {
         let bundle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.path("b.json")))) as? [String: Any])
         #expect(bundle["eventLog"] == nil)
         #expect((bundle["eventLogUnusable"] as? String)?.contains("measure.log-corrupt") == true)
+        // The agent builds its evidence the same way: no records, and why.
+        let agentBundle = try await agentEvidence(w)
+        #expect(agentBundle.eventLog == nil)
+        #expect(agentBundle.eventLogUnusable?.contains("measure.log-corrupt") == true, "\(agentBundle.eventLogUnusable ?? "nil")")
         // The bundle still verifies as a quote (strict reader included).
         let verify = try w.smig(["verify", w.path("b.json"), "--ak-public", w.akPub, "--nonce", "01010101010101010101010101010101", "--json"])
         #expect(verify.status == 0, "\(verify.output)")
@@ -196,5 +201,11 @@ struct MeasurementLogConcurrencyTests {
         let bundle2 = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.path("b2.json")))) as? [String: Any])
         #expect((bundle2["eventLog"] as? [Any])?.count == 1)
         #expect(bundle2["eventLogUnusable"] == nil)
+    }
+
+    /// The agent's evidence of the world's host (its TPM connection closed before the next command runs).
+    func agentEvidence(_ w: CLIWorld) async throws -> EvidenceBundle {
+        let host = try HostTPM(tcti: w.swtpm.tcti, stateDirectory: w.state, hostId: "agent-host")
+        return try await host.evidence(nonce: Array(repeating: 3, count: 16), selection: try PCRSelectionList(parsing: "sha256:0-7,15"))
     }
 }

@@ -53,10 +53,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
 
         package func run() async throws {
             try await Output.reportingAsync {
-                let text: String
-                do { text = try String(contentsOfFile: region, encoding: .utf8) } catch { throw CommandFailure("cannot read \(region)", exitCode: 2) }
+                // Through PolicyDocument's reader, as `rctcb serve` reads it: at most its size, UTF-8 only.
                 let policy: RegionPolicy
-                do { policy = try RegionPolicy(yaml: text, file: region) } catch { throw CommandFailure("\(error)", exitCode: 2) }
+                do { policy = try RegionPolicy(contentsOfFile: region) } catch { throw CommandFailure("\(error)", exitCode: 2) }
                 var names = serverNames
                 if names.isEmpty { names = [policy.rcTCB?.address, "localhost", "127.0.0.1"].compactMap { $0 } }
                 names = names.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }

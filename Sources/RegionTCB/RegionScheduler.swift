@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import Policy
+import ServiceLifecycle
+
+/// The RC-TCB's clock: direct challenges of hosts the ring has not vouched for recently (or that are new,
+/// rebooted, stale or silent), `stale` marking, and ring rotation.
+struct RegionScheduler: Service {
+    let region: RegionState
+    let policy: RegionPolicy
+    let evacuator: Evacuator
+    let logger: Logger
+
+    func run() async throws {
+        // What a previous run left half done is finished first (a copy on an unattested host stays paused).
+        await evacuator.resumeAfterRestart()
+        var lastSweep = Date()
+        let challenge = Double(policy.challengeInterval.components.seconds) + Double(policy.challengeInterval.components.attoseconds) / 1e18
+        let freshness = Double(policy.quoteFreshness.components.seconds)
+        let rotateEvery = max(challenge * 5, 1)
+        var lastRotation = Date()
+        var lastDirect: [String: Date] = [:]
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let now = Date()
+            await region.refresh(now: now)
+            await region.markStale(now: now, freshness: freshness)
+            let due = await region.overdue(now: now, maxAge: challenge * 2)
+            await withTaskGroup(of: Void.self) { group in
+                for cfg in due where now.timeIntervalSince(lastDirect[cfg.id] ?? .distantPast) >= min(challenge, 2) {
+                    lastDirect[cfg.id] = now
+                    group.addTask { await region.challengeDirectly(cfg, reason: "scheduled", now: Date()) }
+                }
+            }
+            if now.timeIntervalSince(lastSweep) >= 2 {
+                await evacuator.sweep()
+                lastSweep = now
+            }
+            if now.timeIntervalSince(lastRotation) >= rotateEvery {
+                await region.rotate()
+                lastRotation = now
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}
