@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 import NIOSSL
 package import PostgresNIO
 package import RegionTCB
