@@ -13,12 +13,18 @@ package import RegionTCB
 /// applies ``HostTransition`` to the row the first wrote, so no update is lost and nothing is retried. Audit
 /// events of a region are appended under that region's advisory transaction lock, so their sequence numbers
 /// commit in order and a reader following `events(since:)` skips none.
+///
+/// Several RC-TCBs of one region: the one that holds the region's ``LeaderLease`` writes through ``leading(_:)``,
+/// whose every write transaction is refused (`store.fenced`) once the lease is no longer the region's.
 package final class PostgresRegionStore: RegionStore {
     package let region: String
     package let url: PostgresStoreURL
     let client: PostgresClient
-    let runner: Task<Void, Never>
+    /// The task that runs the connection pool; nil in a view that shares another store's pool (``leading(_:)``).
+    let runner: Task<Void, Never>?
     let logger: Logger
+    /// The lease every write of this store is fenced by (``leading(_:)``); nil: writes are not fenced.
+    package let fence: LeaderLease?
 
     /// Connects once (a server that cannot be reached or refuses the login is `store.unreachable` at once, not
     /// on the first write), migrates the schema, and starts the connection pool.
@@ -54,10 +60,16 @@ package final class PostgresRegionStore: RegionStore {
         let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
         self.client = client
         runner = Task { await client.run() }
+        fence = nil
     }
 
-    /// Closes the pool's connections; the store cannot be used afterwards.
+    init(sharing store: PostgresRegionStore, fence: LeaderLease) {
+        (url, region, logger, client, runner, self.fence) = (store.url, store.region, store.logger, store.client, nil, fence)
+    }
+
+    /// Closes the pool's connections; the store and its views cannot be used afterwards. A view's close does nothing.
     package func close() async {
+        guard let runner else { return }
         runner.cancel()
         await runner.value
     }
@@ -236,9 +248,15 @@ package final class PostgresRegionStore: RegionStore {
         return nil
     }
 
-    /// Runs `body` in one transaction on one of the pool's connections; its errors become coded ones.
+    /// Runs `body` in one transaction on one of the pool's connections, first checking the fence if the store has one;
+    /// its errors become coded ones.
     func transaction<T: Sendable>(_ body: @Sendable @escaping (PostgresConnection) async throws -> T) async throws(RegionError) -> T {
-        try await run { try await self.client.withTransaction(logger: self.logger) { c in try await body(c) } }
+        try await run {
+            try await self.client.withTransaction(logger: self.logger) { c in
+                if let fence = self.fence { try await fence.check(on: c, logger: self.logger) }
+                return try await body(c)
+            }
+        }
     }
 
     func run<T: Sendable>(_ body: () async throws -> T) async throws(RegionError) -> T {

@@ -34,6 +34,12 @@ enum PostgresSchema {
             "CREATE INDEX event_region_seq ON event (region, seq)",
             "CREATE INDEX event_region_host_seq ON event (region, host, seq)",
         ]),
+        (2, "the leader lease", [
+            """
+            CREATE TABLE leader_lease (
+                region text PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at timestamptz NOT NULL)
+            """,
+        ]),
     ]
 
     /// The advisory lock key migrations (and nothing else) take: "smig-sto" in ASCII.
