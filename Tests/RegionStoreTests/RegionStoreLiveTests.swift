@@ -150,6 +150,17 @@ struct RegionStoreLiveTests {
         }
     }
 
+    /// The throw-away cluster leaves nothing behind: its directory is removed and nothing answers on its port.
+    @Test func theClusterIsGoneAfterwards() async throws {
+        let (directory, url) = try await PostgresCluster.with { cluster in
+            #expect(FileManager.default.fileExists(atPath: cluster.dataDirectory + "/PG_VERSION"))
+            return (cluster.directory, cluster.url)
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory))
+        let gone = await #expect(throws: RegionError.self) { _ = try await PostgresRegionStore.open(url: url, region: "r") }
+        #expect(gone?.code == .storeUnreachable)
+    }
+
     /// The server stopped at once (as if it crashed) and started again on its port: the store's pool reconnects and
     /// what was committed before is there.
     @Test func storeReconnectsAfterTheServerRestarts() async throws {
