@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries (module map + shim.h only).
@@ -204,6 +205,18 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // The region store on PostgreSQL (``RegionStore``'s second backend): the only target that imports PostgresNIO.
+        .target(
+            name: "RegionStorePostgres",
+            dependencies: [
+                "RegionTCB",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+
         // The per-host agent: enrolment, measure loop, quote endpoint, ring duty, migration orders (its VM manager).
         .target(
             name: "Agent",
@@ -332,6 +345,8 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // The region store's behaviour on both backends (SQLite, and PostgreSQL in a cluster each test starts).
+        .testTarget(name: "RegionStoreTests", dependencies: ["RegionTCB", "RegionStorePostgres", "SmigTestSupport", "Swtpm", "Attestation", "TPMWire"], swiftSettings: upcoming),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "SmigAttestCLITests",

@@ -85,6 +85,12 @@ package struct IVTEvent: Sendable, Hashable, Codable {
     /// and when the last of them happened.
     package var count: Int = 1
     package var lastAt: Date? = nil
+
+    package init(seq: Int64, at: Date, host: String?, kind: String, oldState: String?, newState: String?, code: String?, detail: String?,
+                 count: Int = 1, lastAt: Date? = nil) {
+        (self.seq, self.at, self.host, self.kind, self.oldState, self.newState) = (seq, at, host, kind, oldState, newState)
+        (self.code, self.detail, self.count, self.lastAt) = (code, detail, count, lastAt)
+    }
 }
 
 /// What the RC-TCB recorded when a host enrolled.
@@ -225,6 +231,10 @@ package final class IVTStore: Sendable {
         package var old: HostState
         package var row: IVTRow
         package var eventSeq: Int64?
+
+        package init(old: HostState, row: IVTRow, eventSeq: Int64?) {
+            (self.old, self.row, self.eventSeq) = (old, row, eventSeq)
+        }
     }
 
     static func write(_ row: IVTRow, _ db: Database) throws {

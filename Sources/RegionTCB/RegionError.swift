@@ -23,6 +23,16 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
         package static let badRootCA = Code(rawValue: "rctcb.bad-root-ca")
         package static let storeFailed = Code(rawValue: "rctcb.store-failed")
         package static let storeCorrupt = Code(rawValue: "rctcb.store-corrupt")
+        /// The region store's database URL is not one the store can use (scheme, host, port, user, database).
+        package static let storeBadURL = Code(rawValue: "store.bad-url")
+        /// The region store's database server cannot be reached or refused the connection (address, login, database).
+        package static let storeUnreachable = Code(rawValue: "store.unreachable")
+        /// The operation is not yet kept by this store backend (PostgreSQL holds the IVT's host rows and the audit
+        /// trail so far).
+        package static let storeUnsupported = Code(rawValue: "store.unsupported")
+        /// A write carried a leader lease that is no longer the region's (it expired, or another RC-TCB leads with
+        /// a later epoch): the database refused it and the writer must step down.
+        package static let storeFenced = Code(rawValue: "store.fenced")
 
         // Enrolment.
         package static let unknownHost = Code(rawValue: "enrol.unknown-host")
@@ -70,11 +80,14 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
     package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
     package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package let reason: String
+    /// What the operator can do about it, where something helps.
+    package let hint: String?
 
-    package init(_ code: Code, _ reason: String) {
+    package init(_ code: Code, _ reason: String, hint: String? = nil) {
         self.code = code
         self.reason = reason
+        self.hint = hint
     }
 
-    package var description: String { "\(code): \(reason)" }
+    package var description: String { hint.map { "\(code): \(reason) (hint: \($0))" } ?? "\(code): \(reason)" }
 }

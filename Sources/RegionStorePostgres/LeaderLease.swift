@@ -1,0 +1,97 @@
+package import Logging
+import PostgresNIO
+package import RegionTCB
+
+/// A region's leadership: one row per region in `leader_lease`, held by one RC-TCB until it expires. Every new
+/// holder gets the next epoch. Expiry is judged by the database's clock (`now()`), never by the RC-TCBs', so
+/// their clocks need not agree.
+///
+/// Fencing: a store that leads (``PostgresRegionStore/leading(_:)``) checks its lease at the start of every write
+/// transaction, reading the lease row `FOR SHARE`. A write whose epoch is not the region's current one, or whose
+/// lease has expired, is `store.fenced` and changes nothing. The share lock makes a takeover wait for writes that
+/// passed the check to commit, so nothing a stale leader writes lands after the new leader's epoch begins.
+package struct LeaderLease: Sendable, Hashable, CustomStringConvertible {
+    package var region: String
+    package var holder: String
+    package var epoch: Int64
+
+    package var description: String { "region \(region), holder \(holder), epoch \(epoch)" }
+
+    /// Refuses the transaction on `c` unless this lease is the region's current, unexpired one.
+    func check(on c: PostgresConnection, logger: Logger) async throws {
+        let rows = try await c.query("""
+            SELECT holder, epoch, expires_at > now() FROM leader_lease WHERE region = \(region) FOR SHARE
+            """, logger: logger)
+        guard let r = try await PostgresRegionStore.first(rows) else {
+            throw RegionError(.storeFenced, "lease \(self): the region has no leader lease", hint: "acquire the lease before writing")
+        }
+        let (holder, epoch, live) = try r.decode((String, Int64, Bool).self)
+        guard holder == self.holder, epoch == self.epoch else {
+            throw RegionError(.storeFenced, "lease \(self): \(holder) leads the region since epoch \(epoch)",
+                              hint: "this RC-TCB is no longer the leader: step down and follow")
+        }
+        guard live else {
+            throw RegionError(.storeFenced, "lease \(self): expired", hint: "renew the lease well within its duration, or step down")
+        }
+    }
+}
+
+extension PostgresRegionStore {
+    /// Takes the region's lease for `duration` if no live lease exists (none yet, or the last one expired), with
+    /// the next epoch. Nil while another holder's lease is live (including this holder's own: use
+    /// ``renewLease(_:for:)``).
+    package func acquireLease(holder: String, for duration: Duration) async throws(RegionError) -> LeaderLease? {
+        let ms = Self.milliseconds(duration)
+        return try await run {
+            let rows = try await self.client.query("""
+                INSERT INTO leader_lease AS l (region, holder, epoch, expires_at)
+                VALUES (\(self.region), \(holder), 1, now() + \(ms) * interval '1 millisecond')
+                ON CONFLICT (region) DO UPDATE SET holder = excluded.holder, epoch = l.epoch + 1, expires_at = excluded.expires_at
+                WHERE l.expires_at <= now()
+                RETURNING epoch
+                """, logger: self.logger)
+            return try await Self.first(rows).map { LeaderLease(region: self.region, holder: holder, epoch: try $0.decode(Int64.self)) }
+        }
+    }
+
+    /// Extends a live lease by `duration` from now; `store.fenced` when it expired or another holder took over.
+    package func renewLease(_ lease: LeaderLease, for duration: Duration) async throws(RegionError) {
+        let ms = Self.milliseconds(duration)
+        let renewed = try await run {
+            let rows = try await self.client.query("""
+                UPDATE leader_lease SET expires_at = now() + \(ms) * interval '1 millisecond'
+                WHERE region = \(lease.region) AND holder = \(lease.holder) AND epoch = \(lease.epoch) AND expires_at > now()
+                RETURNING epoch
+                """, logger: self.logger)
+            return try await Self.first(rows) != nil
+        }
+        guard renewed else {
+            throw RegionError(.storeFenced, "lease \(lease): expired or taken over before it was renewed",
+                              hint: "this RC-TCB is no longer the leader: step down and follow")
+        }
+    }
+
+    /// Gives the lease up at once (a leader that shuts down), so a follower need not wait for it to expire.
+    package func releaseLease(_ lease: LeaderLease) async throws(RegionError) {
+        try await run {
+            try await self.client.query("""
+                UPDATE leader_lease SET expires_at = now()
+                WHERE region = \(lease.region) AND holder = \(lease.holder) AND epoch = \(lease.epoch) AND expires_at > now()
+                """, logger: self.logger)
+        }
+    }
+
+    /// This store's rows with every write fenced by `lease` (it shares this store's connection pool). A lease of
+    /// another region is `store.fenced`.
+    package func leading(_ lease: LeaderLease) throws(RegionError) -> PostgresRegionStore {
+        guard lease.region == region else {
+            throw RegionError(.storeFenced, "lease \(lease) is not region \(region)'s", hint: "acquire the lease through this region's store")
+        }
+        return PostgresRegionStore(sharing: self, fence: lease)
+    }
+
+    static func milliseconds(_ d: Duration) -> Int64 {
+        let (s, atto) = d.components
+        return s * 1000 + atto / 1_000_000_000_000_000
+    }
+}

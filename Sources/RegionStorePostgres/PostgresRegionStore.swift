@@ -1,0 +1,294 @@
+package import Attestation
+package import Foundation
+package import Logging
+import PostgresNIO
+package import RegionTCB
+
+/// The region store in PostgreSQL: the IVT's host rows and the audit trail of one region, in a database that
+/// several regions (and several RC-TCBs of one region) may share. Every row carries its `region`; this store reads
+/// and writes its own region's rows only.
+///
+/// A transition reads the host's row `FOR UPDATE` (a row lock, in PostgreSQL's default READ COMMITTED isolation):
+/// a second transition of the same host, on any connection of any RC-TCB, waits for the first to commit and then
+/// applies ``HostTransition`` to the row the first wrote, so no update is lost and nothing is retried. Audit
+/// events of a region are appended under that region's advisory transaction lock, so their sequence numbers
+/// commit in order and a reader following `events(since:)` skips none.
+///
+/// Several RC-TCBs of one region: the one that holds the region's ``LeaderLease`` writes through ``leading(_:)``,
+/// whose every write transaction is refused (`store.fenced`) once the lease is no longer the region's.
+package final class PostgresRegionStore: RegionStore {
+    package let region: String
+    package let url: PostgresStoreURL
+    let client: PostgresClient
+    /// The task that runs the connection pool; nil in a view that shares another store's pool (``leading(_:)``).
+    let runner: Task<Void, Never>?
+    let logger: Logger
+    /// The lease every write of this store is fenced by (``leading(_:)``); nil: writes are not fenced.
+    package let fence: LeaderLease?
+
+    /// Connects once (a server that cannot be reached or refuses the login is `store.unreachable` at once, not
+    /// on the first write), migrates the schema, and starts the connection pool.
+    package static func open(url text: String, region: String, logger: Logger = Logger(label: "smig.store.postgresql")) async throws(RegionError)
+        -> PostgresRegionStore {
+        let url = try PostgresStoreURL(text)
+        guard !region.isEmpty else {
+            throw RegionError(.storeBadURL, "store \(url): empty region name", hint: "every region sharing a database has its own name")
+        }
+        let configuration = try url.connectionConfiguration()
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        } catch {
+            throw RegionError(.storeUnreachable, "store \(url): cannot connect: \(Self.describe(error))",
+                              hint: "check that PostgreSQL listens at \(url.host):\(url.port), and that the user, password and database are right")
+        }
+        do {
+            try await PostgresSchema.migrate(connection, logger: logger)
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw RegionError(.storeFailed, "store \(url): cannot migrate the schema: \(Self.describe(error))",
+                              hint: "the user needs to create tables in database \(url.database)")
+        }
+        return PostgresRegionStore(url: url, region: region, logger: logger)
+    }
+
+    private init(url: PostgresStoreURL, region: String, logger: Logger) {
+        self.url = url
+        self.region = region
+        self.logger = logger
+        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
+        self.client = client
+        runner = Task { await client.run() }
+        fence = nil
+    }
+
+    init(sharing store: PostgresRegionStore, fence: LeaderLease) {
+        (url, region, logger, client, runner, self.fence) = (store.url, store.region, store.logger, store.client, nil, fence)
+    }
+
+    /// Closes the pool's connections; the store and its views cannot be used afterwards. A view's close does nothing.
+    package func close() async {
+        guard let runner else { return }
+        runner.cancel()
+        await runner.value
+    }
+
+    // MARK: RegionStore
+
+    package func seed(hosts: [(id: String, address: String, capacity: Int?)], policyName: String, policyDigest: String,
+                      now: Date) async throws(RegionError) {
+        try await transaction { c in
+            for h in hosts {
+                let inserted = try await c.query("""
+                    INSERT INTO host (region, id, address, capacity, policy_name, policy_digest, updated_at)
+                    VALUES (\(self.region), \(h.id), \(h.address), \(h.capacity), \(policyName), \(policyDigest), \(now.timeIntervalSince1970))
+                    ON CONFLICT (region, id) DO NOTHING RETURNING id
+                    """, logger: self.logger)
+                if try await Self.first(inserted) != nil {
+                    try await self.audit(c, now, host: h.id, kind: "host-added", old: nil, new: HostState.unknown.rawValue, code: nil, detail: h.address)
+                } else {
+                    // policy_digest stays the one the row's latest verdict was judged under.
+                    try await c.query("""
+                        UPDATE host SET address = \(h.address), capacity = \(h.capacity), policy_name = \(policyName)
+                        WHERE region = \(self.region) AND id = \(h.id)
+                        """, logger: self.logger)
+                }
+            }
+        }
+    }
+
+    package func rows() async throws(RegionError) -> [IVTRow] {
+        try await run {
+            var rows: [IVTRow] = []
+            let result = try await self.client.query("""
+                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(self.region) ORDER BY id
+                """, logger: self.logger)
+            for try await r in result { rows.append(try Self.decodeRow(r)) }
+            return rows
+        }
+    }
+
+    package func row(_ host: String) async throws(RegionError) -> IVTRow? {
+        try await run {
+            let result = try await self.client.query("""
+                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(self.region) AND id = \(host)
+                """, logger: self.logger)
+            return try await Self.first(result).map(Self.decodeRow)
+        }
+    }
+
+    /// `evidence` is not kept in PostgreSQL yet: a verdict that comes with its bundle is `store.unsupported` and
+    /// changes nothing (the SQLite store keeps it, ``EvidenceRetention``).
+    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, evidence: EvidenceBundle?,
+                            now: Date) async throws(RegionError) -> IVTStore.Applied? {
+        if evidence != nil {
+            throw RegionError(.storeUnsupported, "store \(url): evidence bundles are not kept in PostgreSQL yet",
+                              hint: "pass the verdict without its bundle, or use the SQLite store")
+        }
+        return try await transaction { c in
+            let locked = try await c.query("""
+                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(self.region) AND id = \(host) FOR UPDATE
+                """, logger: self.logger)
+            guard let r = try await Self.first(locked) else { return nil }
+            let old = try Self.decodeRow(r)
+            let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: nil, now: now)
+            try await self.write(t.row, c)
+            var seq: Int64?
+            for e in [t.event, t.note].compactMap({ $0 }) {
+                seq = try await self.audit(c, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
+            }
+            let written = try await c.query("""
+                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(self.region) AND id = \(host)
+                """, logger: self.logger)
+            guard let w = try await Self.first(written) else {
+                throw RegionError(.storeFailed, "table host, region \(self.region), row \(host): gone within its own transaction")
+            }
+            return IVTStore.Applied(old: old.state, row: try Self.decodeRow(w), eventSeq: seq)
+        }
+    }
+
+    package func audit(host: String?, kind: String, code: String?, detail: String?, now: Date) async throws(RegionError) {
+        try await transaction { c in
+            _ = try await self.audit(c, now, host: host, kind: kind, old: nil, new: nil, code: code, detail: detail)
+        }
+    }
+
+    package func events(since seq: Int64, host: String?, limit: Int) async throws(RegionError) -> [IVTEvent] {
+        try await run {
+            let columns = "seq, at, host, kind, old_state, new_state, code, detail, count, last_at"
+            let result = if let host {
+                try await self.client.query("""
+                    SELECT \(unescaped: columns) FROM event WHERE region = \(self.region) AND host = \(host) AND seq > \(seq) ORDER BY seq LIMIT \(limit)
+                    """, logger: self.logger)
+            } else {
+                try await self.client.query("""
+                    SELECT \(unescaped: columns) FROM event WHERE region = \(self.region) AND seq > \(seq) ORDER BY seq LIMIT \(limit)
+                    """, logger: self.logger)
+            }
+            var events: [IVTEvent] = []
+            for try await r in result {
+                let c = r.makeRandomAccess()
+                events.append(IVTEvent(
+                    seq: try c[0].decode(Int64.self), at: Date(timeIntervalSince1970: try c[1].decode(Double.self)),
+                    host: try c[2].decode(String?.self), kind: try c[3].decode(String.self),
+                    oldState: try c[4].decode(String?.self), newState: try c[5].decode(String?.self),
+                    code: try c[6].decode(String?.self), detail: try c[7].decode(String?.self),
+                    count: try c[8].decode(Int.self), lastAt: try c[9].decode(Double?.self).map(Date.init(timeIntervalSince1970:))))
+            }
+            return events
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Appends one audit event of this region and returns its number.
+    @discardableResult
+    func audit(_ c: PostgresConnection, _ now: Date, host: String?, kind: String, old: String?, new: String?, code: String?,
+               detail: String?) async throws -> Int64 {
+        try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(region)))", logger: logger)
+        let result = try await c.query("""
+            INSERT INTO event (region, at, host, kind, old_state, new_state, code, detail)
+            VALUES (\(region), \(now.timeIntervalSince1970), \(host), \(kind), \(old), \(new), \(code), \(detail)) RETURNING seq
+            """, logger: logger)
+        guard let r = try await Self.first(result) else { throw RegionError(.storeFailed, "table event: no sequence number returned") }
+        return try r.decode(Int64.self)
+    }
+
+    func write(_ row: IVTRow, _ c: PostgresConnection) async throws {
+        try await c.query("""
+            UPDATE host SET state = \(row.state.rawValue), failure_code = \(row.failureCode), failure_detail = \(row.failureDetail),
+                measured_by = \(row.measuredBy), last_quote_at = \(row.lastQuoteAt?.timeIntervalSince1970),
+                tpm_clock = \(row.tpmClock.map { Int64(bitPattern: $0) }), reset_count = \(row.resetCount.map { Int64($0) }),
+                restart_count = \(row.restartCount.map { Int64($0) }), last_pcr_digest = \(row.lastPCRDigest),
+                boot_log_pending = \(row.bootLogPending), verdict_state = \(row.verdictState?.rawValue), policy_digest = \(row.policyDigest),
+                version = \(row.version), updated_at = \(row.updatedAt.timeIntervalSince1970), reboot_accepted = \(row.rebootAcceptance)
+            WHERE region = \(region) AND id = \(row.host)
+            """, logger: logger)
+    }
+
+    /// The host columns ``decodeRow(_:)`` reads, by position.
+    static let rowColumns = "id, address, state, ak_name, ek_certificate, enrolled_at, revoked, last_quote_at, tpm_clock, reset_count, " +
+        "restart_count, last_pcr_digest, measured_by, failure_code, failure_detail, policy_name, policy_digest, vms, capacity, version, " +
+        "updated_at, boot_log_pending, verdict_state, reboot_accepted"
+
+    static func decodeRow(_ row: PostgresRow) throws -> IVTRow {
+        let r = row.makeRandomAccess()
+        let id = try r[0].decode(String.self)
+        func state(_ index: Int, _ column: String) throws -> HostState? {
+            guard let text = try r[index].decode(String?.self) else { return nil }
+            guard let s = HostState(rawValue: text) else {
+                throw RegionError(.storeCorrupt, "table host, row \(id), column \(column): '\(text)' is not a state")
+            }
+            return s
+        }
+        guard let hostState = try state(2, "state") else { throw RegionError(.storeCorrupt, "table host, row \(id), column state: null") }
+        let vmsText = try r[17].decode(String.self)
+        return IVTRow(
+            host: id, address: try r[1].decode(String.self), state: hostState,
+            akName: try r[3].decode(String?.self), ekCertificate: try r[4].decode(String?.self),
+            enrolledAt: try r[5].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            revoked: try r[6].decode(Bool.self),
+            lastQuoteAt: try r[7].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            tpmClock: try r[8].decode(Int64?.self).map { UInt64(bitPattern: $0) },
+            resetCount: try r[9].decode(Int64?.self).flatMap { UInt32(exactly: $0) },
+            restartCount: try r[10].decode(Int64?.self).flatMap { UInt32(exactly: $0) },
+            lastPCRDigest: try r[11].decode(String?.self), measuredBy: try r[12].decode(String?.self),
+            failureCode: try r[13].decode(String?.self), failureDetail: try r[14].decode(String?.self),
+            policyName: try r[15].decode(String?.self), policyDigest: try r[16].decode(String?.self),
+            vms: vmsText.isEmpty ? [] : vmsText.split(separator: ",").map(String.init),
+            capacity: try r[18].decode(Int?.self), version: try r[19].decode(Int.self),
+            updatedAt: Date(timeIntervalSince1970: try r[20].decode(Double.self)),
+            bootLogPending: try r[21].decode(Bool.self),
+            verdictState: try state(22, "verdict_state"), rebootAcceptance: try r[23].decode(String?.self))
+    }
+
+    static func first(_ rows: PostgresRowSequence) async throws -> PostgresRow? {
+        for try await r in rows { return r }
+        return nil
+    }
+
+    /// Runs `body` in one transaction on one of the pool's connections, first checking the fence if the store has one;
+    /// its errors become coded ones.
+    func transaction<T: Sendable>(_ body: @Sendable @escaping (PostgresConnection) async throws -> T) async throws(RegionError) -> T {
+        try await run {
+            try await self.client.withTransaction(logger: self.logger) { c in
+                if let fence = self.fence { try await fence.check(on: c, logger: self.logger) }
+                return try await body(c)
+            }
+        }
+    }
+
+    func run<T: Sendable>(_ body: () async throws -> T) async throws(RegionError) -> T {
+        do { return try await body() } catch { throw coded(error) }
+    }
+
+    /// A failed operation as a coded error: the store's own errors as they are, a lost or refused connection as
+    /// `store.unreachable`, anything else as `rctcb.store-failed` with the server's message.
+    func coded(_ error: any Error) -> RegionError {
+        if let e = error as? RegionError { return e }
+        if let t = error as? PostgresTransactionError {
+            if let e = t.closureError { return coded(e) }
+            if let e = t.beginError ?? t.commitError { return coded(e) }
+        }
+        if let p = error as? PSQLError, [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed].contains(p.code) {
+            return RegionError(.storeUnreachable, "store \(url): connection lost: \(Self.describe(error))",
+                               hint: "check that PostgreSQL at \(url.host):\(url.port) is running; the store reconnects on the next operation")
+        }
+        if String(describing: type(of: error)).contains("ConnectionPoolError") {
+            return RegionError(.storeUnreachable, "store \(url): no connection: \(Self.describe(error))",
+                               hint: "check that PostgreSQL at \(url.host):\(url.port) is running")
+        }
+        return RegionError(.storeFailed, "store \(url): \(Self.describe(error))")
+    }
+
+    /// An error's text with the server's message (PSQLError's own description hides it).
+    static func describe(_ error: any Error) -> String {
+        guard let p = error as? PSQLError else { return "\(error)" }
+        var parts = [p.code.description]
+        if let m = p.serverInfo?[.message] { parts.append(m) }
+        if let d = p.serverInfo?[.detail] { parts.append(d) }
+        if let u = p.underlying { parts.append("\(u)") }
+        return parts.joined(separator: ": ")
+    }
+}

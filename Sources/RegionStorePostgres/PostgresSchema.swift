@@ -1,0 +1,65 @@
+import Logging
+import PostgresNIO
+import RegionTCB
+
+/// The region store's tables in PostgreSQL, as numbered migrations recorded in `schema_migrations`. Every RC-TCB
+/// that opens the store migrates it under one advisory lock, so several starting at once apply each step once.
+/// Times are seconds since 1970 (`double precision`), as the SQLite IVT keeps them, so a row reads back the same
+/// on both backends. Every table keys on `region`: regions that share a database never see each other's rows.
+enum PostgresSchema {
+    static let migrations: [(version: Int, name: String, statements: [String])] = [
+        (1, "host rows and the audit trail", [
+            """
+            CREATE TABLE host (
+                region text NOT NULL, id text NOT NULL,
+                address text NOT NULL DEFAULT '', state text NOT NULL DEFAULT 'unknown',
+                ak_public bytea, ak_name text, ek_certificate text, enrolled_at double precision,
+                revoked boolean NOT NULL DEFAULT false,
+                last_quote_at double precision, tpm_clock bigint, reset_count bigint, restart_count bigint,
+                last_pcr_digest text, measured_by text, failure_code text, failure_detail text,
+                policy_name text, policy_digest text, vms text NOT NULL DEFAULT '', capacity bigint,
+                version bigint NOT NULL DEFAULT 0, updated_at double precision NOT NULL,
+                boot_log_pending boolean NOT NULL DEFAULT false, verdict_state text, reboot_accepted text,
+                PRIMARY KEY (region, id)
+            )
+            """,
+            """
+            CREATE TABLE event (
+                seq bigserial PRIMARY KEY, region text NOT NULL,
+                at double precision NOT NULL, host text, kind text NOT NULL,
+                old_state text, new_state text, code text, detail text,
+                count bigint NOT NULL DEFAULT 1, last_at double precision
+            )
+            """,
+            "CREATE INDEX event_region_seq ON event (region, seq)",
+            "CREATE INDEX event_region_host_seq ON event (region, host, seq)",
+        ]),
+        (2, "the leader lease", [
+            """
+            CREATE TABLE leader_lease (
+                region text PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at timestamptz NOT NULL)
+            """,
+        ]),
+    ]
+
+    /// The advisory lock key migrations (and nothing else) take: "smig-sto" in ASCII.
+    static let migrationLock: Int64 = 0x736D_6967_2D73_746F
+
+    /// Applies the migrations `connection` has not seen, each in the one transaction that records it.
+    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.withTransaction(logger: logger) { c in
+            try await c.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+            try await c.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: logger)
+            var applied = Set<Int>()
+            for try await v in try await c.query("SELECT version FROM schema_migrations", logger: logger).decode(Int.self) { applied.insert(v) }
+            for m in migrations where !applied.contains(m.version) {
+                for sql in m.statements { try await c.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
+                try await c.query("INSERT INTO schema_migrations (version, name) VALUES (\(m.version), \(m.name))", logger: logger)
+                logger.info("store migrated", metadata: ["store.migration": "\(m.version): \(m.name)"])
+            }
+        }
+    }
+}
