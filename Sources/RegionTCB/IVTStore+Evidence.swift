@@ -33,6 +33,18 @@ package enum EvidenceRetention {
     package static let perHost = 50
 }
 
+/// An evidence bundle with the bytes the IVT keeps of it — RegionJSON (ISO 8601 dates, sorted keys), the format agents
+/// send — encoded once, where it was judged.
+package struct JudgedEvidence: Sendable {
+    package let bundle: EvidenceBundle
+    package let stored: Data
+
+    package init(_ bundle: EvidenceBundle) {
+        self.bundle = bundle
+        self.stored = RegionJSON.encode(bundle)
+    }
+}
+
 extension IVTStore {
     static func registerEvidence(_ m: inout DatabaseMigrator) {
         m.registerMigration("v5: evidence kept") { db in
@@ -48,11 +60,6 @@ extension IVTStore {
                 CREATE INDEX evidence_host_changed ON evidence (host, state_changed, seq);
                 """)
         }
-    }
-
-    /// The bundle as it is stored: RegionJSON (ISO 8601 dates, sorted keys), the format agents send.
-    static func storedEvidence(_ bundle: EvidenceBundle?) -> Data? {
-        bundle.map { RegionJSON.encode($0) }
     }
 
     /// Keeps `bundle` with the verdict ``transition(_:host:judgedUnder:evidence:now:)`` just applied, and drops what

@@ -197,10 +197,16 @@ package final class IVTStore: Sendable {
     /// `evidence`: the bundle the verdict was reached on, kept with it (``EvidenceRetention``).
     package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, evidence: EvidenceBundle? = nil,
                             now: Date = Date()) throws(RegionError) -> Applied? {
-        let stored = Self.storedEvidence(evidence)
-        return try write { db in
-            let applied = try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, evidence: evidence, now: now)
-            if let stored, let applied { try Self.keep(db, bundle: stored, verdict: verdict, applied: applied, now: now) }
+        try transition(verdict, host: host, judgedUnder: policyDigest, judged: evidence.map(JudgedEvidence.init), now: now)
+    }
+
+    /// ``transition(_:host:judgedUnder:evidence:now:)`` with the bundle already encoded as the IVT keeps it (the RC-TCB
+    /// encodes it where it judged it, off the actor every verdict passes through).
+    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
+                            now: Date) throws(RegionError) -> Applied? {
+        try write { db in
+            let applied = try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, evidence: judged?.bundle, now: now)
+            if let judged, let applied { try Self.keep(db, bundle: judged.stored, verdict: verdict, applied: applied, now: now) }
             return applied
         }
     }

@@ -203,15 +203,15 @@ package actor RegionState {
             // Verified off the actor: signatures and log replays of many reports run in parallel; the host's row is
             // read and written while this host's queue is held.
             let (current, digest) = judgedUnder(cfg)
-            let judged = await judgeOffActor(current, evidence, verificationInputs(cfg.id), nonce: nonce)
+            let (judged, kept) = await judgeOffActor(current, evidence, verificationInputs(cfg.id), nonce: nonce)
             switch judged {
             case .trusted(let q):
                 defer { release(cfg.id) }
-                return try apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, judgedUnder: digest, evidence: evidence, now: now)
+                return try apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, judgedUnder: digest, evidence: kept, now: now)
             case .rebooted(let q, let code, let detail):
                 defer { release(cfg.id) }
                 return try apply(.rebooted(QuoteFacts(q, at: now), measuredBy: reporter, code: code, detail: detail), to: cfg.id,
-                                 judgedUnder: digest, evidence: evidence, now: now)
+                                 judgedUnder: digest, evidence: kept, now: now)
             case .untrusted(_, let code, _):
                 // Genuine evidence of a bad state still changes the row only through the RC-TCB's own challenge.
                 release(cfg.id)
@@ -262,7 +262,8 @@ package actor RegionState {
         let at = Date()
         let verdict: HostVerdict
         let (current, digest) = judgedUnder(cfg)
-        switch await judgeOffActor(current, bundle, verificationInputs(cfg.id), nonce: nonce) {
+        let (judged, kept) = await judgeOffActor(current, bundle, verificationInputs(cfg.id), nonce: nonce)
+        switch judged {
         case .trusted(let q):
             verdict = .trusted(QuoteFacts(q, at: at), measuredBy: "rc-tcb")
         case .rebooted(let q, let code, let detail), .bootLogRefused(let q, let code, let detail):
@@ -272,11 +273,13 @@ package actor RegionState {
         case .refuted(let code, let detail), .clockWentBack(let code, let detail):
             verdict = .untrusted(nil, measuredBy: "rc-tcb", code: code, detail: detail)
         }
-        return applyOrReport(verdict, to: cfg.id, judgedUnder: digest, evidence: bundle, at: at)
+        return applyOrReport(verdict, to: cfg.id, judgedUnder: digest, evidence: kept, at: at)
     }
 
-    nonisolated func judgeOffActor(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: EvidenceJudge.Inputs, nonce: [UInt8]) async -> EvidenceJudge.Judgement {
-        judge.judge(cfg, bundle, inputs, nonce: nonce)
+    /// The judgement, and the bundle as the IVT keeps it, both made off the actor (every verdict passes through it).
+    nonisolated func judgeOffActor(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: EvidenceJudge.Inputs,
+                                   nonce: [UInt8]) async -> (EvidenceJudge.Judgement, JudgedEvidence) {
+        (judge.judge(cfg, bundle, inputs, nonce: nonce), JudgedEvidence(bundle))
     }
 
     func acquire(_ host: String) async {
@@ -301,7 +304,7 @@ package actor RegionState {
         try applied(.evacuationEnded(detail: detail), to: host, now: now)?.row.state
     }
 
-    func applyOrReport(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: EvidenceBundle? = nil,
+    func applyOrReport(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: JudgedEvidence? = nil,
                        at now: Date = Date()) -> ReportResult {
         do { return try apply(v, to: host, judgedUnder: digest, evidence: evidence, now: now) } catch {
             logger.error("IVT write failed", metadata: ["attest.host": "\(host)", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
@@ -309,7 +312,7 @@ package actor RegionState {
         }
     }
 
-    func apply(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: EvidenceBundle? = nil,
+    func apply(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: JudgedEvidence? = nil,
                now: Date) throws(RegionError) -> ReportResult {
         guard let a = try applied(v, to: host, judgedUnder: digest, evidence: evidence, now: now) else {
             return ReportResult(target: host, hostState: .unknown, detail: "\(host) is not in the IVT")
@@ -320,9 +323,9 @@ package actor RegionState {
     /// Applies a verdict through the store (``HostTransition`` in its transaction) and reports what was written: the
     /// snapshot, the log, the state observer and the gauges all follow the row as written. The evidence bundle the
     /// verdict was reached on is kept with it.
-    func applied(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: EvidenceBundle? = nil,
+    func applied(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: JudgedEvidence? = nil,
                  now: Date) throws(RegionError) -> IVTStore.Applied? {
-        guard let a = try store.transition(v, host: host, judgedUnder: digest, evidence: evidence, now: now) else { return nil }
+        guard let a = try store.transition(v, host: host, judgedUnder: digest, judged: evidence, now: now) else { return nil }
         if let seq = a.eventSeq {
             // The one event this change wrote follows the snapshot's last one directly: nothing else changed the
             // table, so this row is all there is to update (O(1), not a re-read of every host).
