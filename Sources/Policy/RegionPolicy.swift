@@ -122,6 +122,9 @@ public struct RegionPolicy: Sendable, Hashable {
         public var multifdChannels: Int = 0
         /// Throttle guests that dirty memory faster than the link sends it.
         public var autoConverge: Bool = true
+        /// How long a host's agent may go without answering while the RC-TCB orders it to move a VM (orders are sent
+        /// again by their id meanwhile) before that move fails with `agent-silent`.
+        public var agentSilenceLimit: Duration = .seconds(60)
         public init() {}
     }
 
@@ -146,7 +149,24 @@ public struct RegionPolicy: Sendable, Hashable {
         public var maxParallel: Int = 4
         public var noTarget: NoTarget = .pause
         public var silentRecovered: SilentRecovered = .keepPaused
+        /// Hand-off to the fleet's own orchestrator (`evacuation.executor`): nil, the RC-TCB moves VMs itself.
+        public var executor: Executor?
         public init() {}
+    }
+
+    /// The command the RC-TCB runs per VM instead of moving it itself, for fleets whose placement belongs to another
+    /// manager (OpenStack Nova, oVirt, …): run without a shell, as `COMMAND… VM SOURCE TARGET`, after the target was
+    /// challenged, with `SMIG_*` variables naming the same. There is no attest-before-resume gate in this mode: the
+    /// other manager resumes the VM whenever it does.
+    public struct Executor: Sendable, Hashable {
+        /// The program (an absolute path) and its first arguments.
+        public var command: [String]
+        /// How long one run may take before it is killed.
+        public var timeout: Duration = .seconds(600)
+        public init(command: [String], timeout: Duration = .seconds(600)) {
+            self.command = command
+            self.timeout = timeout
+        }
     }
 
     /// The host that `hostID` challenges (its ring successor).
@@ -330,7 +350,8 @@ public struct RegionPolicy: Sendable, Hashable {
         // Migration, evacuation, webhooks.
         if let node = top["migration"] {
             let fields = try source.mapping(node, what: "migration",
-                                            allowed: ["max-bandwidth-mibps", "downtime-limit", "multifd-channels", "auto-converge"])
+                                            allowed: ["max-bandwidth-mibps", "downtime-limit", "multifd-channels", "auto-converge",
+                                                      "agent-silence-limit"])
             if let n = fields["max-bandwidth-mibps"] {
                 migration.maxBandwidthMiBps = try source.int(n, what: "migration.max-bandwidth-mibps", range: 1...1_048_576)
             }
@@ -344,9 +365,15 @@ public struct RegionPolicy: Sendable, Hashable {
                 migration.multifdChannels = try source.int(n, what: "migration.multifd-channels", range: 0...64)
             }
             if let n = fields["auto-converge"] { migration.autoConverge = try source.bool(n, what: "migration.auto-converge") }
+            if let n = fields["agent-silence-limit"] {
+                migration.agentSilenceLimit = try source.duration(n, what: "migration.agent-silence-limit")
+                if migration.agentSilenceLimit < .seconds(1) || migration.agentSilenceLimit > .seconds(3600) {
+                    throw source.error(.badValue, at: n, "migration.agent-silence-limit must lie between 1s and 1h")
+                }
+            }
         }
         if let node = top["evacuation"] {
-            let fields = try source.mapping(node, what: "evacuation", allowed: ["max-parallel", "no-target", "silent-recovered"])
+            let fields = try source.mapping(node, what: "evacuation", allowed: ["max-parallel", "no-target", "silent-recovered", "executor"])
             if let n = fields["max-parallel"] { evacuation.maxParallel = try source.int(n, what: "evacuation.max-parallel", range: 1...64) }
             if let n = fields["no-target"] {
                 evacuation.noTarget = try source.word(n, what: "evacuation.no-target", NoTarget.allCases.map { ($0.rawValue, $0) })
@@ -354,6 +381,7 @@ public struct RegionPolicy: Sendable, Hashable {
             if let n = fields["silent-recovered"] {
                 evacuation.silentRecovered = try source.word(n, what: "evacuation.silent-recovered", SilentRecovered.allCases.map { ($0.rawValue, $0) })
             }
+            if let n = fields["executor"] { evacuation.executor = try Self.executor(n, source: source) }
         }
         if let node = top["webhooks"] {
             for (url, item) in try source.stringList(node, what: "webhooks") {
@@ -384,6 +412,31 @@ public struct RegionPolicy: Sendable, Hashable {
         }
         guard let slash = regionFile.lastIndex(of: "/") else { return golden }
         return String(regionFile[...slash]) + golden
+    }
+
+    /// `evacuation.executor: {command: [/ABSOLUTE/PROGRAM, ARG…], timeout: DURATION}`.
+    static func executor(_ node: Node, source: PolicySource) throws(PolicyError) -> Executor {
+        let fields = try source.mapping(node, what: "evacuation.executor", allowed: ["command", "timeout"])
+        let commandNode = try fields.required("command", hint: "a list: the program's absolute path, then its arguments (no shell)")
+        let words = try source.stringList(commandNode, what: "evacuation.executor.command")
+        guard let (program, programNode) = words.first else {
+            throw source.error(.badValue, at: commandNode, "evacuation.executor.command is empty", hint: "name the program by its absolute path")
+        }
+        guard program.hasPrefix("/") else {
+            throw source.error(.badValue, at: programNode, "evacuation.executor.command must start with an absolute path, not '\(program)'",
+                               hint: "the RC-TCB runs it without a shell or PATH lookup")
+        }
+        for (word, wordNode) in words where word.isEmpty || word.contains("\0") {
+            throw source.error(.badValue, at: wordNode, "evacuation.executor.command has an empty or NUL-holding word")
+        }
+        var executor = Executor(command: words.map(\.0))
+        if let t = fields["timeout"] {
+            executor.timeout = try source.duration(t, what: "evacuation.executor.timeout")
+            if executor.timeout < .seconds(1) || executor.timeout > .seconds(86_400) {
+                throw source.error(.badValue, at: t, "evacuation.executor.timeout must lie between 1s and 24h")
+            }
+        }
+        return executor
     }
 
     static func hostSuggestion(_ id: String, _ known: [String]) -> String {
