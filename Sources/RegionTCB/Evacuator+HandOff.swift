@@ -34,6 +34,12 @@ extension Evacuator {
     /// target's agent reports it. There is no attest-before-resume gate: the other manager resumes the VM when it does.
     func handOff(_ vm: String, to target: String, source: String, executor: RegionPolicy.Executor,
                  started: ContinuousClock.Instant) async -> Result<Outcome, RegionError> {
+        // Only a target whose agent reports its VMs can say where the VM went: without one the executor is not run.
+        guard let driver = orchestrator.agent as? AgentOrderDriver, driver.agents[target] != nil else {
+            audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue,
+                  "\(vm): \(target)'s agent reports no VMs (migrations: agent in the region policy); the executor is not run")
+            return .failure(RegionError(.executorNotPlaced, "\(target)'s agent reports no VMs (migrations: agent in the region policy); \(vm) stays on \(source)"))
+        }
         guard await attestNow(target, reason: "before receiving \(vm) from the executor") else {
             let row = try? store.row(target)
             audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the hand-off failed (\(row?.state.rawValue ?? "?"))")
@@ -67,9 +73,6 @@ extension Evacuator {
         audit(target, .executorFinished, code: nil, "\(vm): exit 0\(said.isEmpty ? "" : ": \(said)")")
 
         // Where the VM is now, as the target's agent reports it (asked a few times: a VM manager may list it late).
-        guard let driver = orchestrator.agent as? AgentOrderDriver else {
-            return .failure(RegionError(.executorNotPlaced, "\(target)'s agent reports no VMs (migrations: agent in the region policy); \(vm) stays recorded on \(source)"))
-        }
         var reported: HostVM?
         for attempt in 0..<20 {
             if attempt > 0 { try? await Task.sleep(for: .milliseconds(500)) }
