@@ -104,6 +104,40 @@ struct AgentOrderCrashLiveTests {
         }
     }
 
+    /// The real RC-TCB (`smig-rctcb-hooked`, SIGKILLed right after the step) evacuating an adopted libvirt domain by
+    /// orders: restarted plainly, it recovers the open move by asking the agents (gated: the target is attested before
+    /// the VM runs there) and finishes the evacuation; the domain runs once, on host-2, counting on.
+    @Test(arguments: ["transfer-started", "evacuation.migrated", "target-resumed"])
+    func theRCTCBKilledDuringAnEvacuationByOrdersFinishesItAfterARestart(step: String) async throws {
+        try await LibvirtLab.run { lab in
+            let vm = "evac-crash"
+            try await lab.defineCountingGuest(vm, on: lab.a)
+            let r = try AgentOrderLiveTests.region(lab, policyHostKeys: ", migrations: agent")
+            r.server?.stop()
+            try r.startServer(hook: ["--crash-after", step])
+            try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+            let inventory = try VMInventory(path: "\(r.rctcbDir)/vms.sqlite")
+            try await waitUntilAsync("the RC-TCB adopts what host-1 reports", seconds: 120) { (try? inventory.vm(named: vm))?.host == "host-1" }
+            try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
+            let before = lab.ticks(of: vm).latest
+
+            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+            let server = try #require(r.server)
+            try await waitUntilAsync("the RC-TCB to die after \(step)", seconds: 240) { !server.process.isRunning }
+            #expect(server.process.terminationReason == .uncaughtSignal && server.process.terminationStatus == SIGKILL)
+            #expect(try await Self.copies(lab, vm).filter { $0.value == "running" }.count <= 1)
+
+            try r.startServer()
+            try await r.wait("host-1 evacuated after the restart", seconds: 240) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+            try await waitUntilAsync("\(vm) settles on host-2", seconds: 120) { (try await Self.copies(lab, vm)) == ["host-2": "running"] }
+            #expect(try inventory.vm(named: vm).host == "host-2" && inventory.vm(named: vm).state == .running)
+            #expect(try inventory.openMigrations().isEmpty)
+            try await AgentOrderLiveTests.ticksGrow(lab, vm, past: before)
+            let ticks = lab.ticks(of: vm)
+            #expect(ticks.boots == 1 && ticks.duplicates == 0 && ticks.memoryErrors == 0, "\(ticks)")
+        }
+    }
+
     /// The RC-TCB side gives up on a source agent that stays silent: a clear `agent-silent` after the configured
     /// limit, nothing destroyed, and once the agent is back, recovery leaves one running copy.
     @Test func aSilentSourceAgentIsAClearErrorAfterTheLimit() async throws {
