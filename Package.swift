@@ -317,8 +317,9 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        // Test tool: one orchestrated migration that SIGKILLs itself after a given step (crash-recovery tests).
-        .executableTarget(name: "smig-migration-crash", dependencies: ["Migration"], path: "Tests/MigrationCrashTool", swiftSettings: upcoming),
+        // Test tool: one orchestrated migration (local, or by orders to the agents) that SIGKILLs itself after a given step
+        // (crash-recovery tests).
+        .executableTarget(name: "smig-migration-crash", dependencies: ["Migration", "RegionProtocol", "RegionTCB"], path: "Tests/MigrationCrashTool", swiftSettings: upcoming),
         // Test tool: the RC-TCB with a step hook injected into its decision engine (a crash or a command after a
         // given evacuation step) for the evacuation tests. Not shipped: `rctcb serve` has no such option.
         .executableTarget(

@@ -25,7 +25,12 @@ package struct SystemCommandRunner: CommandRunner {
     }
 
     package func run(_ argv: [String]) async throws -> CommandOutput {
-        let out = try await ProcessSupport.run(argv, timeout: timeout)
+        try await run(argv, environment: [:])
+    }
+
+    /// Runs `argv` (no shell) with `environment` set on top of this process's own.
+    package func run(_ argv: [String], environment: [String: String]) async throws -> CommandOutput {
+        let out = try await ProcessSupport.run(argv, timeout: timeout, environment: environment)
         return CommandOutput(status: out.status, stdout: out.stdout, stderr: out.stderr)
     }
 }

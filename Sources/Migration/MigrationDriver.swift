@@ -33,6 +33,16 @@ package protocol MigrationDriver: Sendable {
     /// Checks that what runs as `instance` is `vm` as described (what the hypervisor can report of it); throws
     /// a `MigrationError` on `side` when it is not, so a move stops before anything is recorded or launched.
     func verifyDescription(_ vm: VMDescription, running instance: VMInstance, side: MigrationError.Side) async throws
+
+    /// Waits until a transfer of `vm` out of `source` that this driver set going for the inventory's open migration has
+    /// ended, as the party that carries it out records it; recovery calls it before it looks at the two copies, so it
+    /// never judges a VM in flight. A transfer the hypervisor runs on its own (QEMU's, which recovery reads as
+    /// `postmigrate`) needs nothing: the default returns at once.
+    func awaitOrderedTransfer(of vm: String, from source: VMInstance) async
+}
+
+extension MigrationDriver {
+    package func awaitOrderedTransfer(of vm: String, from source: VMInstance) async {}
 }
 
 /// One copy of a VM on one host.

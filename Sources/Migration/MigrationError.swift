@@ -49,6 +49,9 @@ package struct MigrationError: Error, Sendable, Hashable, CustomStringConvertibl
         package static let inventoryCorrupt = Code(rawValue: "inventory-corrupt")
         /// The hypervisor binary is missing.
         package static let hypervisorMissing = Code(rawValue: "hypervisor-missing")
+        /// A host's agent did not answer (refused, reset, timed out) for longer than the region policy's
+        /// `migration.agent-silence-limit`, while an order to it was sent again by its id or its migration followed.
+        package static let agentSilent = Code(rawValue: "agent-silent")
     }
 
     /// Which side of a migration the failure belongs to.

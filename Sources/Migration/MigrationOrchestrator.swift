@@ -212,6 +212,13 @@ package struct MigrationOrchestrator: Sendable {
         try? await d.stop(target)
         if keepPaused { try? await d.pause(source) }
         let sourceState = await d.state(of: source)
+        // A source that does not answer (its agent silent, its QMP socket slow) is not lost, and what it did is unknown:
+        // the migration stays open, the VM recorded as migrating, until recovery can see both copies.
+        if case .unresponsive = sourceState {
+            logger.error("the source did not answer; the migration stays open for recovery",
+                         metadata: ["migration.vm": "\(plan.vm)", "migration.source": "\(source.host)", "migration.state": "\(sourceState)"])
+            return
+        }
         var vmHost = source.host
         var vmState: VMRecord.State = switch sourceState {
         case .running: .running

@@ -17,7 +17,8 @@ enum ProcessSupport {
     /// Spawned with posix_spawn in a new session, default signal mask and dispositions, stdin
     /// from /dev/null and output to files: a daemon that forks off (QEMU `-daemonize`) keeps
     /// nothing of ours, and we reap the direct child ourselves with waitpid.
-    static func run(_ argv: [String], timeout: Duration = .seconds(60)) async throws -> Output {
+    /// `environment`: variables set for the command on top of this process's own.
+    static func run(_ argv: [String], timeout: Duration = .seconds(60), environment: [String: String] = [:]) async throws -> Output {
         guard let first = argv.first else { throw MigrationError(.invalidArgument, "empty command") }
         guard let exe = resolve(first) else {
             throw MigrationError(.hypervisorMissing, "\(first): not found in PATH")
@@ -30,7 +31,7 @@ enum ProcessSupport {
             try? FileManager.default.removeItem(atPath: outPath)
             try? FileManager.default.removeItem(atPath: errPath)
         }
-        let pid = try spawn(exe, Array(argv.dropFirst()), stdoutPath: outPath, stderrPath: errPath)
+        let pid = try spawn(exe, Array(argv.dropFirst()), stdoutPath: outPath, stderrPath: errPath, environment: environment)
         let deadline = ContinuousClock.now + timeout
         var status: Int32 = 0
         while true {
@@ -66,7 +67,7 @@ enum ProcessSupport {
     /// glibc's POSIX_SPAWN_SETSID (0x80, glibc >= 2.26; hidden behind _GNU_SOURCE in the headers).
     private static let spawnSetsid: Int32 = 0x80
 
-    private static func spawn(_ exe: String, _ args: [String], stdoutPath: String, stderrPath: String) throws -> pid_t {
+    private static func spawn(_ exe: String, _ args: [String], stdoutPath: String, stderrPath: String, environment: [String: String] = [:]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         var attr = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)
@@ -91,7 +92,16 @@ enum ProcessSupport {
         let cArgs: [UnsafeMutablePointer<CChar>?] = ([exe] + args).map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, exe, &actions, &attr, cArgs, environ)
+        let rc: Int32
+        if environment.isEmpty {
+            rc = posix_spawn(&pid, exe, &actions, &attr, cArgs, environ)
+        } else {
+            var merged = ProcessInfo.processInfo.environment
+            merged.merge(environment) { $1 }
+            let cEnv: [UnsafeMutablePointer<CChar>?] = merged.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+            defer { for p in cEnv { free(p) } }
+            rc = posix_spawn(&pid, exe, &actions, &attr, cArgs, cEnv)
+        }
         guard rc == 0 else {
             throw MigrationError(.launchFailed, "cannot run \(exe): \(String(cString: strerror(rc)))")
         }

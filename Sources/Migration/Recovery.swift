@@ -117,6 +117,9 @@ package struct Recovery: Sendable {
         let d = orchestrator.driver(for: source)
         let src = d.instance(of: plan.vm, on: source, port: nil)
         let tgt = d.instance(of: plan.vm, on: target, port: plan.port)
+        // A transfer that an agent still carries out is followed to its end (asked for by its order id, never ordered
+        // again) before either copy is judged.
+        await d.awaitOrderedTransfer(of: plan.vm, from: src)
         let targetState = await d.state(of: tgt)
         let sourceState = await d.state(of: src)
         let seen = "step \(plan.step.rawValue); source \(sourceState), target \(targetState)"

@@ -146,7 +146,8 @@ extension RegionPolicy {
         var migration = MigrationSettings()
         if let node {
             let fields = try source.mapping(node, what: "migration",
-                                            allowed: ["max-bandwidth-mibps", "downtime-limit", "multifd-channels", "auto-converge"])
+                                            allowed: ["max-bandwidth-mibps", "downtime-limit", "multifd-channels", "auto-converge",
+                                                      "agent-silence-limit"])
             if let n = fields["max-bandwidth-mibps"] {
                 migration.maxBandwidthMiBps = try source.int(n, what: "migration.max-bandwidth-mibps", range: 1...1_048_576)
             }
@@ -160,6 +161,12 @@ extension RegionPolicy {
                 migration.multifdChannels = try source.int(n, what: "migration.multifd-channels", range: 0...64)
             }
             if let n = fields["auto-converge"] { migration.autoConverge = try source.bool(n, what: "migration.auto-converge") }
+            if let n = fields["agent-silence-limit"] {
+                migration.agentSilenceLimit = try source.duration(n, what: "migration.agent-silence-limit")
+                if migration.agentSilenceLimit < .seconds(1) || migration.agentSilenceLimit > .seconds(3600) {
+                    throw source.error(.badValue, at: n, "migration.agent-silence-limit must lie between 1s and 1h")
+                }
+            }
         }
         return migration
     }
@@ -168,7 +175,7 @@ extension RegionPolicy {
     static func evacuation(_ node: Node?, source: PolicySource) throws(PolicyError) -> EvacuationSettings {
         var evacuation = EvacuationSettings()
         if let node {
-            let fields = try source.mapping(node, what: "evacuation", allowed: ["max-parallel", "no-target", "silent-recovered"])
+            let fields = try source.mapping(node, what: "evacuation", allowed: ["max-parallel", "no-target", "silent-recovered", "executor"])
             if let n = fields["max-parallel"] { evacuation.maxParallel = try source.int(n, what: "evacuation.max-parallel", range: 1...64) }
             if let n = fields["no-target"] {
                 evacuation.noTarget = try source.word(n, what: "evacuation.no-target", NoTarget.allCases.map { ($0.rawValue, $0) })
@@ -176,6 +183,7 @@ extension RegionPolicy {
             if let n = fields["silent-recovered"] {
                 evacuation.silentRecovered = try source.word(n, what: "evacuation.silent-recovered", SilentRecovered.allCases.map { ($0.rawValue, $0) })
             }
+            if let n = fields["executor"] { evacuation.executor = try Self.executor(n, source: source) }
         }
         return evacuation
     }

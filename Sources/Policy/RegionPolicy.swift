@@ -134,6 +134,9 @@ public struct RegionPolicy: Sendable, Hashable {
         public var multifdChannels: Int = 0
         /// Throttle guests that dirty memory faster than the link sends it.
         public var autoConverge: Bool = true
+        /// How long a host's agent may go without answering while the RC-TCB orders it to move a VM (orders are sent
+        /// again by their id meanwhile) before that move fails with `agent-silent`.
+        public var agentSilenceLimit: Duration = .seconds(60)
         public init() {}
     }
 
@@ -158,6 +161,8 @@ public struct RegionPolicy: Sendable, Hashable {
         public var maxParallel: Int = 4
         public var noTarget: NoTarget = .pause
         public var silentRecovered: SilentRecovered = .keepPaused
+        /// Hand-off to the fleet's own orchestrator (`evacuation.executor`): nil, the RC-TCB moves VMs itself.
+        public var executor: Executor?
         public init() {}
     }
 
@@ -170,6 +175,20 @@ public struct RegionPolicy: Sendable, Hashable {
         .untrusted: [.evacuate, .confirmThenEvacuate, .none], .unreachable: [.confirmThenEvacuate, .evacuate, .none],
         .stale: [.challenge], .unknown: [.challenge], .rebooted: [.reattest],
     ]
+    /// The command the RC-TCB runs per VM instead of moving it itself, for fleets whose placement belongs to another
+    /// manager (OpenStack Nova, oVirt, …): run without a shell, as `COMMAND… VM SOURCE TARGET`, after the target was
+    /// challenged, with `SMIG_*` variables naming the same. There is no attest-before-resume gate in this mode: the
+    /// other manager resumes the VM whenever it does.
+    public struct Executor: Sendable, Hashable {
+        /// The program (an absolute path) and its first arguments.
+        public var command: [String]
+        /// How long one run may take before it is killed.
+        public var timeout: Duration = .seconds(600)
+        public init(command: [String], timeout: Duration = .seconds(600)) {
+            self.command = command
+            self.timeout = timeout
+        }
+    }
 
     /// The host that `hostID` challenges (its ring successor).
     public func neighbour(of hostID: String) -> String? {
@@ -256,6 +275,31 @@ public struct RegionPolicy: Sendable, Hashable {
         }
         guard let slash = regionFile.lastIndex(of: "/") else { return golden }
         return String(regionFile[...slash]) + golden
+    }
+
+    /// `evacuation.executor: {command: [/ABSOLUTE/PROGRAM, ARG…], timeout: DURATION}`.
+    static func executor(_ node: Node, source: PolicySource) throws(PolicyError) -> Executor {
+        let fields = try source.mapping(node, what: "evacuation.executor", allowed: ["command", "timeout"])
+        let commandNode = try fields.required("command", hint: "a list: the program's absolute path, then its arguments (no shell)")
+        let words = try source.stringList(commandNode, what: "evacuation.executor.command")
+        guard let (program, programNode) = words.first else {
+            throw source.error(.badValue, at: commandNode, "evacuation.executor.command is empty", hint: "name the program by its absolute path")
+        }
+        guard program.hasPrefix("/") else {
+            throw source.error(.badValue, at: programNode, "evacuation.executor.command must start with an absolute path, not '\(program)'",
+                               hint: "the RC-TCB runs it without a shell or PATH lookup")
+        }
+        for (word, wordNode) in words where word.isEmpty || word.contains("\0") {
+            throw source.error(.badValue, at: wordNode, "evacuation.executor.command has an empty or NUL-holding word")
+        }
+        var executor = Executor(command: words.map(\.0))
+        if let t = fields["timeout"] {
+            executor.timeout = try source.duration(t, what: "evacuation.executor.timeout")
+            if executor.timeout < .seconds(1) || executor.timeout > .seconds(86_400) {
+                throw source.error(.badValue, at: t, "evacuation.executor.timeout must lie between 1s and 24h")
+            }
+        }
+        return executor
     }
 
     static func hostSuggestion(_ id: String, _ known: [String]) -> String {

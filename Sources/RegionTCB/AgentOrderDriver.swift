@@ -13,26 +13,36 @@ package import RegionProtocol
 /// after an RC-TCB restart is answered from the agent's record instead of acting twice; a step outside a migration
 /// (pause or resume in place) gets a fresh id. `PREFIX` names this RC-TCB's inventory (see ``orderPrefix(directory:)``).
 ///
+/// An agent that does not answer (restarting, its connection refused or reset) is asked again — the same order, by the
+/// same id, so it never acts twice — until it has been silent for `silenceLimit` (the region policy's
+/// `migration.agent-silence-limit`); then the step fails with `agent-silent`. A migration the source's agent was carrying
+/// out when it stopped (its record says `interrupted`) is settled by looking at both hosts: any transfer still running is
+/// cancelled, and the VM is wherever its one copy is.
+///
 /// A VM manager that hands a VM over whole (libvirt: the source is undefined once the transfer ended) leaves one copy
 /// at every moment; ``stop(_:)`` never stops the only copy, so a target that fails re-attestation keeps the VM paused.
 package struct AgentOrderDriver: MigrationDriver {
-    let client: RegionClient
+    /// The agents' HTTPS API with the RC-TCB's certificate (or, in the benchmark, agents in this process).
+    let transport: any OrderTransport
     /// Host id → the agent's base URL (`https://ADDRESS:PORT`, the region policy's endpoint).
     let agents: [String: String]
     let inventory: VMInventory
     let prefix: String
     let tuning: MigrationOrder.Tuning?
-    /// How often a running migration's progress is asked for.
+    /// How often a running migration's progress is asked for (and a silent agent asked again).
     let pollInterval: Duration
+    /// How long an agent may go without answering before the step fails with `agent-silent`.
+    let silenceLimit: Duration
 
-    package init(client: RegionClient, agents: [String: String], inventory: VMInventory, prefix: String,
-                 tuning: MigrationOrder.Tuning?, pollInterval: Duration = .milliseconds(200)) {
-        self.client = client
+    package init(client: any OrderTransport, agents: [String: String], inventory: VMInventory, prefix: String,
+                 tuning: MigrationOrder.Tuning?, pollInterval: Duration = .milliseconds(200), silenceLimit: Duration = .seconds(60)) {
+        self.transport = client
         self.agents = agents
         self.inventory = inventory
         self.prefix = prefix
         self.tuning = tuning
         self.pollInterval = pollInterval
+        self.silenceLimit = silenceLimit
     }
 
     /// The migration tuning of the region policy, as orders carry it.
@@ -77,19 +87,61 @@ package struct AgentOrderDriver: MigrationDriver {
         (try? inventory.openMigrations().first(where: { $0.vm == vm && $0.target == host })) != nil ? .target : .source
     }
 
-    /// Sends `order` to its host's agent; an order the agent failed is a ``MigrationError`` on `side`.
+    /// Sends `order` to its host's agent (again by its id while the agent is silent, up to `silenceLimit`); an order
+    /// the agent failed is a ``MigrationError`` on `side`.
     @discardableResult
     func send(_ order: MigrationOrder, side: MigrationError.Side) async throws -> MigrationOrderStatus {
-        let status: MigrationOrderStatus
-        do { status = try await client.post("\(try base(order.host))/v1/orders", order) } catch let failure as RegionClient.Failure {
-            throw MigrationError(.io, side: side, "order \(order.step.rawValue) of \(order.vm) to \(order.host)'s agent: \(failure)")
+        let url = try base(order.host)
+        let status: MigrationOrderStatus = try await patiently(order.host, side: side, "order \(order.step.rawValue) of \(order.vm)") {
+            try await transport.post(order, to: url)
         }
         return try Self.checked(status, side: side)
+    }
+
+    /// `call` to `host`'s agent, made again every `pollInterval` while the agent cannot be reached, until it has been
+    /// silent for `silenceLimit` (`agent-silent`; a call still waiting then is cancelled). A refusal the agent answered
+    /// is `io`.
+    func patiently<T: Sendable>(_ host: String, side: MigrationError.Side, _ what: String,
+                                _ call: @escaping @Sendable () async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + silenceLimit
+        var last = "no answer"
+        repeat {
+            do {
+                guard let answer = try await Self.within(deadline, call) else { break }
+                return answer
+            } catch let failure as RegionClient.Failure where failure.code.hasPrefix("transport.") {
+                last = "\(failure)"
+                if clock.now + pollInterval < deadline { try await Task.sleep(for: pollInterval) }
+            } catch let failure as RegionClient.Failure {
+                throw MigrationError(.io, side: side, "\(what) with \(host)'s agent: \(failure)")
+            }
+        } while clock.now < deadline
+        throw MigrationError(.agentSilent, side: side, "\(host)'s agent did not answer for \(silenceLimit) (\(what)): \(last); "
+                             + "the VM stays where its copy runs (hint: start the agent again; recovery then settles the move; "
+                             + "migration.agent-silence-limit in the region policy sets the wait)")
+    }
+
+    /// `call`'s answer, or nil when `deadline` came first (the call is then cancelled): a connection to an agent that is
+    /// gone may wait for the HTTP client's own time-out, longer than the silence allowed.
+    static func within<T: Sendable>(_ deadline: ContinuousClock.Instant, _ call: @escaping @Sendable () async throws -> T) async throws -> T? {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await call() }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
     }
 
     static func checked(_ status: MigrationOrderStatus, side: MigrationError.Side) throws -> MigrationOrderStatus {
         switch status.state {
         case .running, .done: return status
+        // An agent that stopped while it carried out a step whose effect its record shows (the VM's state when it
+        // started again) did what it was told.
+        case .interrupted where Self.effectShown(status): return status
         case .failed, .interrupted:
             let order = status.order
             throw MigrationError(order.step == .migrate ? .migrationFailed : .wrongState, side: side,
@@ -98,8 +150,27 @@ package struct AgentOrderDriver: MigrationDriver {
         }
     }
 
-    func report(_ host: String) async throws -> HostVMReport {
-        do { return try await client.get("\(try base(host))/v1/vms") } catch let failure as RegionClient.Failure {
+    /// True if the VM's state in `status` is what its step makes of it.
+    static func effectShown(_ status: MigrationOrderStatus) -> Bool {
+        guard let vm = status.vmState else { return false }
+        return switch status.order.step {
+        case .resume: runState(vm) == .running
+        case .pause: runState(vm) == .paused
+        case .stop: vm == "absent" || runState(vm) == .absent
+        case .cancel: true
+        case .prepare, .migrate: false
+        }
+    }
+
+    /// What `host`'s agent reports of its VMs now.
+    package func report(_ host: String) async throws -> HostVMReport {
+        let url = try base(host), transport = self.transport
+        do {
+            guard let report = try await Self.within(.now + silenceLimit, { try await transport.report(at: url) }) else {
+                throw MigrationError(.agentSilent, "\(host)'s agent did not report its VMs within \(silenceLimit)")
+            }
+            return report
+        } catch let failure as RegionClient.Failure {
             throw MigrationError(.io, "\(host)'s agent did not report its VMs: \(failure)")
         }
     }
@@ -131,16 +202,13 @@ package struct AgentOrderDriver: MigrationDriver {
                                                target: .init(host: target.host, migrationAddress: target.controlPath), tuning: tuning)
                     var status = try await send(order, side: .source)
                     continuation.yield(Self.progress(status.progress, status: "active"))
-                    let url = "\(try base(source.host))/v1/orders/\(order.orderId)"
-                    while status.state == .running {
-                        try await Task.sleep(for: pollInterval)
-                        do { status = try await client.get(url) } catch let failure as RegionClient.Failure {
-                            // The agent may be restarting: the order is journaled there; ask again.
-                            if failure.code.hasPrefix("transport.") { continue }
-                            throw MigrationError(.io, side: .source, "\(source.host)'s agent: \(failure)")
-                        }
-                        status = try Self.checked(status, side: .source)
-                        if status.state == .running, let p = status.progress { continuation.yield(Self.progress(p, status: p.status)) }
+                    status = try await follow(order, from: status) { p in continuation.yield(Self.progress(p, status: p.status)) }
+                    guard status.state == .done else {
+                        // The source's agent stopped while it carried the migration out: the VM is where its copy is.
+                        try await settleInterrupted(vm.name, from: source, to: target)
+                        continuation.yield(Self.progress(nil, status: "completed"))
+                        continuation.finish()
+                        return
                     }
                     continuation.yield(Self.progress(status.progress, status: "completed"))
                     continuation.finish()
@@ -150,6 +218,57 @@ package struct AgentOrderDriver: MigrationDriver {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+
+    /// Asks the source's agent for the migrate `order` (by its id) until it has ended, reporting progress; returns how it
+    /// ended (`done` or `interrupted`; `failed` throws). The agent may restart meanwhile: its journal answers.
+    func follow(_ order: MigrationOrder, from first: MigrationOrderStatus,
+                progress: (MigrationOrderStatus.Progress) -> Void = { _ in }) async throws -> MigrationOrderStatus {
+        var status = first
+        let url = try base(order.host)
+        while status.state == .running {
+            try await Task.sleep(for: pollInterval)
+            status = try await patiently(order.host, side: .source, "following the migration of \(order.vm)") {
+                try await transport.status(of: order.orderId, at: url)
+            }
+            if status.state == .interrupted { return status }
+            status = try Self.checked(status, side: .source)
+            if status.state == .running, let p = status.progress { progress(p) }
+        }
+        return status
+    }
+
+    /// After the source's agent stopped in the middle of a migration: cancels whatever transfer libvirt may still run,
+    /// then waits (up to `silenceLimit`) until the VM is whole on one side — still on the source (the move failed:
+    /// `migration-failed`, rolled back by the orchestrator) or paused on the target with none left at the source (the
+    /// transfer had completed: the move goes on).
+    func settleInterrupted(_ vm: String, from source: VMInstance, to target: VMInstance) async throws {
+        _ = try? await send(MigrationOrder(orderId: orderId(vm, .cancel, .source), host: source.host, vm: vm, role: .source, step: .cancel), side: .source)
+        let clock = ContinuousClock()
+        let deadline = clock.now + silenceLimit
+        while true {
+            let there = await state(of: source), arrived = await state(of: target)
+            if !there.hasProcess, arrived == .paused { return }
+            if [.running, .paused].contains(there), !arrived.hasProcess {
+                throw MigrationError(.migrationFailed, side: .source, "\(source.host)'s agent stopped during the migration of \(vm); it was cancelled and \(vm) is still on \(source.host)")
+            }
+            guard clock.now < deadline else {
+                throw MigrationError(.migrationFailed, side: .source, "\(source.host)'s agent stopped during the migration of \(vm); after \(silenceLimit) the source is \(there) and the target \(arrived)")
+            }
+            try await Task.sleep(for: pollInterval)
+        }
+    }
+
+    /// Recovery's question: has the migrate order of `vm`'s open migration ended? Asked by its id (never sent again);
+    /// an order the agent never took, or a silent agent, ends the wait.
+    package func awaitOrderedTransfer(of vm: String, from source: VMInstance) async {
+        guard let plan = try? inventory.openMigrations().first(where: { $0.vm == vm }), let url = try? base(source.host) else { return }
+        let id = "\(prefix)-m\(plan.id)-\(MigrationOrder.Step.migrate.rawValue)-\(MigrationOrder.Role.source.rawValue)"
+        let first: MigrationOrderStatus? = try? await patiently(source.host, side: .source, "asking for order \(id)") {
+            try await transport.status(of: id, at: url)
+        }
+        guard let first, first.state == .running else { return }
+        _ = try? await follow(first.order, from: first)
     }
 
     static func progress(_ p: MigrationOrderStatus.Progress?, status: String) -> MigrationProgress {

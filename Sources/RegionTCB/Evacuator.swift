@@ -50,6 +50,11 @@ package actor Evacuator {
         case finished = "evacuation.finished"
         /// A host evacuated while silent verified `trusted` again; its evacuation ended.
         case recovered = "evacuation.recovered"
+        /// `evacuation.executor` was started for a VM, and how it ended (its exit status).
+        case executorStarted = "evacuation.executor-started"
+        case executorFinished = "evacuation.executor"
+        /// The executor moved the VM: the target's agent reports it there.
+        case handedOff = "evacuation.handed-off"
     }
 
     package struct Outcome: Codable, Sendable, Hashable {
@@ -57,7 +62,7 @@ package actor Evacuator {
         package var source: String
         /// Where the VM runs now (nil: it stayed at the source).
         package var target: String?
-        /// `moved`, `paused`, `kept-running`, `shut-down`, `refused`.
+        /// `moved`, `handed-off` (by `evacuation.executor`), `paused`, `kept-running`, `shut-down`, `refused`.
         package var result: String
         package var code: String?
         package var detail: String?
@@ -311,6 +316,7 @@ package actor Evacuator {
     }
 
     func moveHoldingPort(_ vm: String, to target: String, source: String, started: ContinuousClock.Instant) async -> Result<Outcome, RegionError> {
+        if let executor = policy.evacuation.executor { return await handOff(vm, to: target, source: source, executor: executor, started: started) }
         if policy.targets.rechallengeBeforeMove {
             guard await attestNow(target, reason: "before receiving \(vm)") else {
                 let row = try? store.row(target)

@@ -90,7 +90,7 @@ package struct RCTCBRunner: Sendable {
             (h.id, "https://\(h.endpoint.address.contains(":") ? "[\(h.endpoint.address)]" : h.endpoint.address):\(h.endpoint.port)")
         })
         return AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: try AgentOrderDriver.orderPrefix(directory: directory.path),
-                                tuning: AgentOrderDriver.tuning(tuning))
+                                tuning: AgentOrderDriver.tuning(tuning), silenceLimit: policy.migration.agentSilenceLimit)
     }
 
     /// Connects the decision engine to the state changes the region commits.

@@ -86,6 +86,23 @@ struct PolicyDecodingTests {
         #expect(keep.evacuation.silentRecovered == .keepPaused)
     }
 
+    @Test func anExecutorIsAnArgvWithATimeOutAndAgentsMayBeSilentForALimit() throws {
+        let plain = try RegionPolicy(yaml: validRegion, file: "r.yaml")
+        #expect(plain.evacuation.executor == nil && plain.migration.agentSilenceLimit == .seconds(60))
+        let region = try RegionPolicy(yaml: validRegion + """
+            migration: {agent-silence-limit: 20s}
+            evacuation:
+              executor:
+                command: [/usr/local/bin/nova-live-evacuate, --os-cloud, "prod west"]
+                timeout: 15m
+
+            """, file: "r.yaml")
+        #expect(region.evacuation.executor == .init(command: ["/usr/local/bin/nova-live-evacuate", "--os-cloud", "prod west"], timeout: .seconds(900)))
+        #expect(region.migration.agentSilenceLimit == .seconds(20))
+        let defaulted = try RegionPolicy(yaml: validRegion + "evacuation: {executor: {command: [/opt/move]}}\n", file: "r.yaml")
+        #expect(defaulted.evacuation.executor?.timeout == .seconds(600))
+    }
+
     @Test func eachHostSaysWhoMovesItsVMs() throws {
         let region = try RegionPolicy(yaml: validRegion.replacingOccurrences(of: "port: 8443}\n  - {id: host-b", with: "port: 8443, migrations: agent}\n  - {id: host-b"), file: "r.yaml")
         #expect(region.hosts.map(\.migrations) == [.agent, .local, .local])
@@ -201,6 +218,17 @@ let brokenCases: [BrokenCase] = [
     // --- region ---
     .init("region: misspelt evacuation key", validRegion + "evacuation:\n  silent-recoverd: keep-paused\n",
           .unknownKey, "bad.yaml:22:3: error: unknown key 'silent-recoverd' in evacuation", hint: "did you mean 'silent-recovered'?"),
+    .init("region: executor program by name, not path", validRegion + "evacuation:\n  executor:\n    command: [nova-evacuate, --live]\n",
+          .badValue, "bad.yaml:23:15: error: evacuation.executor.command must start with an absolute path, not 'nova-evacuate'",
+          hint: "the RC-TCB runs it without a shell or PATH lookup"),
+    .init("region: executor without a command", validRegion + "evacuation:\n  executor:\n    comand: [/opt/move]\n",
+          .unknownKey, "bad.yaml:23:5: error: unknown key 'comand' in evacuation.executor", hint: "did you mean 'command'?"),
+    .init("region: executor with an empty command", validRegion + "evacuation:\n  executor:\n    command: []\n",
+          .badValue, "bad.yaml:23:14: error: evacuation.executor.command is empty", hint: "name the program by its absolute path"),
+    .init("region: executor time-out over a day", validRegion + "evacuation:\n  executor:\n    command: [/opt/move]\n    timeout: 90000s\n",
+          .badValue, "bad.yaml:24:14: error: evacuation.executor.timeout must lie between 1s and 24h"),
+    .init("region: agent silence limit under a second", validRegion + "migration:\n  agent-silence-limit: 500ms\n",
+          .badValue, "bad.yaml:22:24: error: migration.agent-silence-limit must lie between 1s and 1h"),
     .init("region: unknown silent-recovered action", validRegion + "evacuation:\n  silent-recovered: resume\n",
           .badValue, "bad.yaml:22:21: error: 'resume' is not a valid evacuation.silent-recovered"),
     .init("region: duplicate host id", replacing(validRegion, "{id: host-c, address: 10.0.0.13", "{id: host-a, address: 10.0.0.13"),
