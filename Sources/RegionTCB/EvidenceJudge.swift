@@ -63,12 +63,13 @@ package struct EvidenceJudge: Sendable {
         // Leaving `rebooted` takes a boot log that replays to the quoted boot PCRs (and its golden boot events),
         // whatever state the host was in since the reboot; unless the operator accepted the reboot (any verified
         // quote will do), or the host's policy accepts a reset without a boot log (one that is sent must replay).
-        // The measurement log is checked by the golden values (a log that does not replay refutes the evidence).
+        // The measurement log is checked by the golden values (a log that does not replay refutes the evidence); for a
+        // host without golden values it is checked as a claim of the bundle, so it must replay to the signed PCR too.
         let rule = Appraisal.BootLogRule.whenAwaited(
             awaiting: row?.state == .rebooted || row?.bootLogPending == true, rebootAccepted: row?.rebootAcceptance != nil,
             optional: cfg.bootLog == .optional, missingHint: "the operator accepts the reboot (rctcb accept-reboot HOST --reason TEXT)")
         let appraisal = Appraisal(pin: .publicArea(ak), freshness: .nonce(nonce), selection: selection, previous: previous,
-                                  checkClaims: false, golden: cfg.golden, bootLogRule: rule).appraise(bundle)
+                                  checkClaims: cfg.golden == nil, golden: cfg.golden, bootLogRule: rule).appraise(bundle)
         let code = appraisal.code ?? "", detail = appraisal.detail ?? ""
         guard let quote = appraisal.quote.verified else {
             return appraisal.verdict == .clockWentBack ? .clockWentBack(code: code, detail: detail) : .refuted(code: code, detail: detail)

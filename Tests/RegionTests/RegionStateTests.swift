@@ -158,6 +158,20 @@ struct RegionStateTests {
         #expect(try await region.intake(r2, from: "h2").state == "trusted")
     }
 
+    /// A host without golden values: its measurement log is still a claim of the evidence, and one that does not
+    /// replay to the signed PCR proves nothing (refused, then the RC-TCB's own challenge finds the host good).
+    @Test func aLogThatDoesNotReplayIsRefusedWithoutGoldenValues() async throws {
+        try await coldStart()
+        var (r, _) = try await report(from: "h1")
+        var evidence = try #require(r.evidence)
+        let claimed = MeasurementRecord.Content.reported(source: "file", name: "/usr/lib/xen/boot/xen.gz", value: "a hypervisor never extended", detail: "test")
+        evidence.eventLog = [try MeasurementRecord(recnum: 0, pcr: 15, content: claimed)]
+        r.evidence = evidence
+        #expect(try await region.intake(r, from: "h1").state == "trusted")
+        #expect(try store.events().contains { $0.kind == "report-refused" && $0.host == r.target && $0.code == "evidence.log-mismatch" })
+        #expect(try store.row(r.target)?.measuredBy == "rc-tcb" && store.row(r.target)?.state == .trusted)
+    }
+
     @Test func silenceIsConfirmedAndIsNotUntrusted() async throws {
         try await coldStart()
         let (r, _) = try await report(from: "h1")
