@@ -394,7 +394,7 @@ package actor Evacuator {
     /// host already `evacuating` without a record is judged by its failure code).
     func openRecord(_ row: IVTRow) throws(RegionError) -> EvacuationRecord {
         var state = row.state
-        if state == .evacuating || state == .evacuated { state = row.failureCode == "host.unreachable" ? .unreachable : .untrusted }
+        if state == .evacuating || state == .evacuated { state = row.failureCode == RegionError.Code.hostUnreachable.rawValue ? .unreachable : .untrusted }
         return try records.open(host: row.host, state: state, code: row.failureCode, detail: row.failureDetail)
     }
 
@@ -402,7 +402,7 @@ package actor Evacuator {
     func attestNow(_ host: String, reason: String) async -> Bool {
         guard let cfg = await region.config(host) else { return false }
         let result = await region.challengeDirectly(cfg, reason: reason, now: Date())
-        return result.state == HostState.trusted.rawValue
+        return result.hostState == .trusted
     }
 
     func refreshPlacement() {

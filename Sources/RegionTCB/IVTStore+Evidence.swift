@@ -122,7 +122,7 @@ extension HostVerdict {
     var reason: (code: String?, detail: String?) {
         switch self {
         case .rebooted(_, _, let code, let detail), .untrusted(_, _, let code, let detail): (code, detail)
-        case .unreachable(let detail): ("host.unreachable", detail)
+        case .unreachable(let detail): (RegionError.Code.hostUnreachable.rawValue, detail)
         default: (nil, nil)
         }
     }
