@@ -46,9 +46,10 @@ struct LeaderLeaseLiveTests {
         try await PostgresCluster.with { cluster in
             try await withPostgresStores(url: cluster.url, regions: ["r", "r"]) { stores in
                 let (a, b) = (stores[0], stores[1])
+                // Seeded before the short lease is taken: on a loaded machine 300 ms may pass before a write could.
+                try await seedTwoHosts(a)
                 let old = try #require(try await a.acquireLease(holder: "rctcb-a", for: .milliseconds(300)))
                 let stale = try a.leading(old)
-                try await seedTwoHosts(stale)
                 var taken: LeaderLease?
                 try await waitUntilAsync("the follower to take the expired lease", seconds: 60) {
                     taken = try await b.acquireLease(holder: "rctcb-b", for: .seconds(600))
