@@ -20,11 +20,15 @@ struct AgentOrderLiveTests {
         })
     }
 
-    /// The domains of `host` with their state (`virsh list --all`).
+    /// The domains of `host` with their state, from one `virsh list --all` (one snapshot: a domain that a migration
+    /// undefines meanwhile cannot vanish between listing it and asking its state).
     static func domains(_ lab: LibvirtLab, _ host: LibvirtLab.Host) async throws -> [String: String] {
         var out: [String: String] = [:]
-        for name in try await lab.virsh(host, "list", "--all", "--name").split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
-            out[name] = try await lab.virsh(host, "domstate", name).trimmingCharacters(in: .whitespacesAndNewlines)
+        // " Id   Name        State" / "----" / " 3    counter-1   running" / " -    other       shut off"
+        for line in try await lab.virsh(host, "list", "--all").split(separator: "\n").dropFirst(2) {
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard words.count >= 3 else { continue }
+            out[String(words[1])] = words.dropFirst(2).joined(separator: " ")
         }
         return out
     }
