@@ -10,7 +10,6 @@ import RegionProtocol
 import Synchronization
 import TPMWire
 import X509
-import SwiftASN1
 
 /// What the agent's certificate renewal records (swift-metrics; created once).
 enum AgentCertificateMetrics {
@@ -80,13 +79,4 @@ extension AgentRuntime {
         try AgentFiles.write(Array(issued.certificate.utf8), to: files.tlsCertificate, mode: 0o644)
         try identity.reload(files, timeout: timeout, grace: .seconds(Int64(config.challengeTimeout * 4 + 5)))
     }
-}
-
-/// The first certificate of a PEM file or answer: the agent's own, which an offline-root region follows with the
-/// issuing CA's certificate.
-func leafCertificate(_ pem: String) throws -> Certificate {
-    guard let first = try PEMDocument.parseMultiple(pemString: pem).first else {
-        throw AgentEnrolment.Failure(code: "renew.bad-certificate", message: "no certificate in the PEM text")
-    }
-    return try Certificate(pemDocument: first)
 }

@@ -4,9 +4,9 @@ import Logging
 import NIOCore
 import NIOSSL
 import RegionProtocol
+import SwiftASN1
 import Synchronization
 import X509
-import SwiftASN1
 
 /// The agent's region identity as it is in use: the clients to the RC-TCB and to ring neighbours, and the
 /// certificate and key its quote endpoint presents. Replaced as a whole when the certificate is renewed; requests
@@ -53,4 +53,13 @@ final class AgentIdentity: Sendable {
             await old.neighbours.shutdown()
         }
     }
+}
+
+/// The first certificate of a PEM file or answer: the agent's own, which an offline-root region follows with the
+/// issuing CA's certificate.
+func leafCertificate(_ pem: String) throws -> Certificate {
+    guard let first = try PEMDocument.parseMultiple(pemString: pem).first else {
+        throw AgentEnrolment.Failure(code: "renew.bad-certificate", message: "no certificate in the PEM text")
+    }
+    return try Certificate(pemDocument: first)
 }

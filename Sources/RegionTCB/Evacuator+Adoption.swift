@@ -10,7 +10,8 @@ extension Evacuator {
     /// already (on any host, in any state) is left as recorded; a name the inventory cannot hold (over 40 characters,
     /// or other than A-Z a-z 0-9 - _) is logged and skipped. Returns the names adopted.
     @discardableResult
-    package func adoptReportedVMs() async -> [String] {
+    /// `trusted`: the hosts trusted now, as the sweep read the IVT.
+    package func adoptReportedVMs(trusted: Set<String>) async -> [String] {
         guard let driver = orchestrator.agent as? AgentOrderDriver else { return [] }
         let inventory = orchestrator.inventory
         guard let known = try? Set(inventory.vms().map(\.name)) else { return [] }
@@ -18,7 +19,7 @@ extension Evacuator {
         for host in driver.agents.keys.sorted() {
             // A report is only as good as its host: a host not trusted now could claim names other hosts' VMs will
             // report, so what it says is not taken until it is trusted again.
-            guard (try? store.row(host))?.state == .trusted else { continue }
+            guard trusted.contains(host) else { continue }
             guard let report = try? await driver.report(host) else { continue }
             for vm in report.vms where !known.contains(vm.name) {
                 let state = AgentOrderDriver.runState(vm.state)

@@ -139,8 +139,8 @@ package actor Evacuator {
 
     /// Starts evacuations that are due: hosts `evacuating`, or in a state the policy evacuates, that still hold VMs.
     package func sweep() async {
-        await adoptReportedVMs()
         let rows = await region.rows()
+        await adoptReportedVMs(trusted: Set(rows.filter { $0.state == .trusted }.map(\.host)))
         guard let vms = try? orchestrator.inventory.vms() else { return }
         let occupied = Set(vms.filter { $0.state == .running || $0.state == .paused }.map(\.host))
         // An `evacuating` host with nothing left (recovery finished its last move) is closed as `evacuated`.
