@@ -52,6 +52,9 @@ package struct MigrationError: Error, Sendable, Hashable, CustomStringConvertibl
         /// A host's agent did not answer (refused, reset, timed out) for longer than the region policy's
         /// `migration.agent-silence-limit`, while an order to it was sent again by its id or its migration followed.
         package static let agentSilent = Code(rawValue: "agent-silent")
+        /// The transfer ran longer than the region policy's `migration.transfer-time-limit` (a guest that dirties memory
+        /// faster than the link sends it, a link slower than planned): it was cancelled and the VM stays on the source.
+        package static let transferTimeLimit = Code(rawValue: "transfer-time-limit")
     }
 
     /// Which side of a migration the failure belongs to.

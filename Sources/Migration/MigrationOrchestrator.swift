@@ -13,13 +13,16 @@ package struct MigrationOrchestrator: Sendable {
     /// Orders to the hosts' agents (``MigrationHost/Kind/agent``); nil where this orchestrator sends none (the CLI's).
     package let agent: (any MigrationDriver)?
     package let logger: Logger
+    /// How long one transfer may run before it is cancelled (`transfer-time-limit`); nil: as long as it takes.
+    package let transferTimeLimit: Duration?
 
     package init(inventory: VMInventory, qemu: any MigrationDriver = QEMUDriver(), xen: any MigrationDriver = XenXLDriver(),
-                agent: (any MigrationDriver)? = nil, logger: Logger = Logger(label: "smig.migration")) {
+                agent: (any MigrationDriver)? = nil, transferTimeLimit: Duration? = nil, logger: Logger = Logger(label: "smig.migration")) {
         self.inventory = inventory
         self.qemu = qemu
         self.xen = xen
         self.agent = agent
+        self.transferTimeLimit = transferTimeLimit
         self.logger = logger
     }
 
@@ -131,7 +134,7 @@ package struct MigrationOrchestrator: Sendable {
         var transferStarted = false
         let transferStart = clock.now
         do {
-            for try await p in d.migrate(vm, from: sourceInstance, to: targetInstance) {
+            for try await p in Self.limited(d.migrate(vm, from: sourceInstance, to: targetInstance), to: transferTimeLimit, vm: vmName) {
                 if !transferStarted {
                     transferStarted = true
                     try inventory.record(.transferStarted, migration: plan.id)

@@ -147,7 +147,7 @@ extension RegionPolicy {
         if let node {
             let fields = try source.mapping(node, what: "migration",
                                             allowed: ["max-bandwidth-mibps", "downtime-limit", "multifd-channels", "auto-converge",
-                                                      "agent-silence-limit"])
+                                                      "agent-silence-limit", "transfer-time-limit"])
             if let n = fields["max-bandwidth-mibps"] {
                 migration.maxBandwidthMiBps = try source.int(n, what: "migration.max-bandwidth-mibps", range: 1...1_048_576)
             }
@@ -165,6 +165,12 @@ extension RegionPolicy {
                 migration.agentSilenceLimit = try source.duration(n, what: "migration.agent-silence-limit")
                 if migration.agentSilenceLimit < .seconds(1) || migration.agentSilenceLimit > .seconds(3600) {
                     throw source.error(.badValue, at: n, "migration.agent-silence-limit must lie between 1s and 1h")
+                }
+            }
+            if let n = fields["transfer-time-limit"] {
+                migration.transferTimeLimit = try source.duration(n, what: "migration.transfer-time-limit")
+                if migration.transferTimeLimit < .seconds(1) || migration.transferTimeLimit > .seconds(86_400) {
+                    throw source.error(.badValue, at: n, "migration.transfer-time-limit must lie between 1s and 24h")
                 }
             }
         }

@@ -137,6 +137,9 @@ public struct RegionPolicy: Sendable, Hashable {
         /// How long a host's agent may go without answering while the RC-TCB orders it to move a VM (orders are sent
         /// again by their id meanwhile) before that move fails with `agent-silent`.
         public var agentSilenceLimit: Duration = .seconds(60)
+        /// How long one VM's transfer may run before the RC-TCB cancels it (the VM keeps running on the source and the
+        /// move fails with `transfer-time-limit`): a migration that never converges must not hold an evacuation.
+        public var transferTimeLimit: Duration = .seconds(600)
         public init() {}
     }
 

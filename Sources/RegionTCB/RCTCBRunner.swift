@@ -54,7 +54,7 @@ package struct RCTCBRunner: Sendable {
         let orchestrator = MigrationOrchestrator(
             inventory: vms, qemu: QEMUDriver(configuration: .init(tuning: tuning)),
             agent: try Self.agentOrders(policy: policy, directory: directory, inventory: vms, client: client, tuning: tuning, logger: logger),
-            logger: logger)
+            transferTimeLimit: policy.migration.transferTimeLimit, logger: logger)
         evacuator = try Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, stepHook: stepHook)
         webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
         let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })

@@ -4,15 +4,17 @@ import Synchronization
 import Testing
 
 /// TEST DOUBLE — a hypervisor kept in memory: VM copies per host with a run state, a transfer that completes at
-/// once (or fails, when told). It lets the orchestrator's bookkeeping be tested without QEMU; the live QEMU tests
+/// once (or fails, or never ends until its consumer stops, when told). It lets the orchestrator's bookkeeping be tested without QEMU; the live QEMU tests
 /// cover the real driver. The orchestrator reaches it only through ``MigrationDriver``.
 final class InProcessDriver: MigrationDriver {
     let copies = Mutex<[String: VMRunState]>([:])   // "vm@host" → state
     let failTransfer: Bool
+    let stallTransfer: Bool
     let descriptionMatches: Bool
 
-    init(failTransfer: Bool = false, descriptionMatches: Bool = true) {
+    init(failTransfer: Bool = false, stallTransfer: Bool = false, descriptionMatches: Bool = true) {
         self.failTransfer = failTransfer
+        self.stallTransfer = stallTransfer
         self.descriptionMatches = descriptionMatches
     }
 
@@ -35,6 +37,11 @@ final class InProcessDriver: MigrationDriver {
         AsyncThrowingStream { c in
             if failTransfer {
                 c.finish(throwing: MigrationError(.migrationFailed, side: .target, "the in-process transfer was told to fail"))
+                return
+            }
+            if stallTransfer {
+                // A guest that dirties memory faster than the link sends it: always 1 byte to go, never done.
+                c.yield(MigrationProgress(status: "active", transferredBytes: 1, remainingBytes: 1, totalBytes: 2))
                 return
             }
             set(source, .postMigrate)
@@ -101,5 +108,23 @@ struct InProcessDriverTests {
         #expect(try inventory.vm(named: "vm").host == "a" && inventory.vm(named: "vm").state == .running)
         #expect(driver.copies.withLock { $0 }["vm@a"] == .running)
         #expect(driver.copies.withLock { $0 }["vm@b"] == nil, "the prepared target was stopped")
+    }
+
+    @Test func aTransferThatNeverEndsIsCancelledAtTheTimeLimitAndTheSourceKeepsRunning() async throws {
+        let driver = InProcessDriver(stallTransfer: true)
+        let (plain, inventory, dir) = try world(driver)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let o = MigrationOrchestrator(inventory: inventory, qemu: driver, transferTimeLimit: .milliseconds(300))
+        _ = try await plain.startVM(VMDescription(name: "vm", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
+        let progress = Mutex<[String]>([])
+        let error = await #expect(throws: MigrationError.self) {
+            _ = try await o.migrate(vm: "vm", to: "b", progress: { p in progress.withLock { $0.append(p.status) } })
+        }
+        #expect(error?.code == .transferTimeLimit && error?.side == .source, "\(String(describing: error))")
+        #expect(error?.reason.contains("migration.transfer-time-limit") == true)
+        #expect(progress.withLock { $0 } == ["active"], "the transfer had started: its progress was passed on")
+        #expect(try inventory.openMigrations().isEmpty, "the move was rolled back, not left open")
+        #expect(try inventory.vm(named: "vm").host == "a" && inventory.vm(named: "vm").state == .running)
+        #expect(driver.copies.withLock { $0 } == ["vm@a": .running], "the prepared target was stopped")
     }
 }

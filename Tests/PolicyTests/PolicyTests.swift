@@ -89,8 +89,9 @@ struct PolicyDecodingTests {
     @Test func anExecutorIsAnArgvWithATimeOutAndAgentsMayBeSilentForALimit() throws {
         let plain = try RegionPolicy(yaml: validRegion, file: "r.yaml")
         #expect(plain.evacuation.executor == nil && plain.migration.agentSilenceLimit == .seconds(60))
+        #expect(plain.migration.transferTimeLimit == .seconds(600))
         let region = try RegionPolicy(yaml: validRegion + """
-            migration: {agent-silence-limit: 20s}
+            migration: {agent-silence-limit: 20s, transfer-time-limit: 2m}
             evacuation:
               executor:
                 command: [/usr/local/bin/nova-live-evacuate, --os-cloud, "prod west"]
@@ -99,6 +100,7 @@ struct PolicyDecodingTests {
             """, file: "r.yaml")
         #expect(region.evacuation.executor == .init(command: ["/usr/local/bin/nova-live-evacuate", "--os-cloud", "prod west"], timeout: .seconds(900)))
         #expect(region.migration.agentSilenceLimit == .seconds(20))
+        #expect(region.migration.transferTimeLimit == .seconds(120))
         let defaulted = try RegionPolicy(yaml: validRegion + "evacuation: {executor: {command: [/opt/move]}}\n", file: "r.yaml")
         #expect(defaulted.evacuation.executor?.timeout == .seconds(600))
     }
@@ -229,6 +231,8 @@ let brokenCases: [BrokenCase] = [
           .badValue, "bad.yaml:24:14: error: evacuation.executor.timeout must lie between 1s and 24h"),
     .init("region: agent silence limit under a second", validRegion + "migration:\n  agent-silence-limit: 500ms\n",
           .badValue, "bad.yaml:22:24: error: migration.agent-silence-limit must lie between 1s and 1h"),
+    .init("region: transfer time limit over a day", validRegion + "migration:\n  transfer-time-limit: 25h\n",
+          .badValue, "bad.yaml:22:24: error: migration.transfer-time-limit must lie between 1s and 24h"),
     .init("region: unknown silent-recovered action", validRegion + "evacuation:\n  silent-recovered: resume\n",
           .badValue, "bad.yaml:22:21: error: 'resume' is not a valid evacuation.silent-recovered"),
     .init("region: duplicate host id", replacing(validRegion, "{id: host-c, address: 10.0.0.13", "{id: host-a, address: 10.0.0.13"),

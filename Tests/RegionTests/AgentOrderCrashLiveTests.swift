@@ -187,7 +187,8 @@ struct AgentOrderCrashLiveTests {
         let driver: AgentOrderDriver
         let orchestrator: MigrationOrchestrator
 
-        init(_ r: LiveRegion, vm: String, inventory path: String, silenceLimit: Duration) throws {
+        init(_ r: LiveRegion, vm: String, inventory path: String, silenceLimit: Duration = .seconds(60),
+             tuning: MigrationOrder.Tuning? = nil, transferTimeLimit: Duration? = nil) throws {
             client = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.rctcbDir)/rctcb.pem",
                                       key: "\(r.rctcbDir)/rctcb.key", peer: .agent, timeout: .seconds(60))
             agents = ["host-1": "https://127.0.0.1:\(r.hosts[0].port)", "host-2": "https://127.0.0.1:\(r.hosts[1].port)"]
@@ -197,8 +198,8 @@ struct AgentOrderCrashLiveTests {
                                                     stateDirectory: "\(r.dir.path)/hosts-\(i)"))
             }
             prefix = try AgentOrderDriver.orderPrefix(directory: r.rctcbDir)
-            driver = AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: prefix, tuning: nil, silenceLimit: silenceLimit)
-            orchestrator = MigrationOrchestrator(inventory: inventory, agent: driver)
+            driver = AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: prefix, tuning: tuning, silenceLimit: silenceLimit)
+            orchestrator = MigrationOrchestrator(inventory: inventory, agent: driver, transferTimeLimit: transferTimeLimit)
             try inventory.addVM(VMDescription(name: vm, machineType: "libvirt", memoryMiB: 64, cpus: 1, bootImage: "/"), host: "host-1", state: .running)
         }
     }
