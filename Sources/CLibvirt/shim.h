@@ -19,6 +19,7 @@ typedef struct {
     __typeof__(&virConnectRef) virConnectRef;
     __typeof__(&virConnectClose) virConnectClose;
     __typeof__(&virConnectListAllDomains) virConnectListAllDomains;
+    __typeof__(&virNodeGetInfo) virNodeGetInfo;
     __typeof__(&virDomainLookupByName) virDomainLookupByName;
     __typeof__(&virDomainLookupByUUIDString) virDomainLookupByUUIDString;
     __typeof__(&virDomainFree) virDomainFree;
@@ -50,7 +51,7 @@ static inline int CLibvirt_load(CLibvirt_api *api, const char *path, char *error
 #define CLIBVIRT_SYM(name) api->name = (__typeof__(api->name))dlsym(lib, #name); if (!api->name) goto fail;
         CLIBVIRT_SYM(virInitialize) CLIBVIRT_SYM(virSetErrorFunc) CLIBVIRT_SYM(virGetLastError)
         CLIBVIRT_SYM(virConnectOpen) CLIBVIRT_SYM(virConnectRef) CLIBVIRT_SYM(virConnectClose)
-        CLIBVIRT_SYM(virConnectListAllDomains) CLIBVIRT_SYM(virDomainLookupByName)
+        CLIBVIRT_SYM(virConnectListAllDomains) CLIBVIRT_SYM(virNodeGetInfo) CLIBVIRT_SYM(virDomainLookupByName)
         CLIBVIRT_SYM(virDomainLookupByUUIDString) CLIBVIRT_SYM(virDomainFree) CLIBVIRT_SYM(virDomainGetName)
         CLIBVIRT_SYM(virDomainGetUUIDString) CLIBVIRT_SYM(virDomainGetInfo) CLIBVIRT_SYM(virDomainGetState)
         CLIBVIRT_SYM(virDomainIsPersistent) CLIBVIRT_SYM(virDomainResume) CLIBVIRT_SYM(virDomainSuspend)

@@ -66,6 +66,15 @@ package final class LibvirtConnection: @unchecked Sendable {
         }
     }
 
+    /// The host's logical CPUs and memory (`virNodeGetInfo`).
+    package func nodeInfo() async throws -> NodeInfo {
+        try await withConnection("virNodeGetInfo") { conn in
+            var info = virNodeInfo()
+            guard libvirt.virNodeGetInfo(conn, &info) == 0 else { throw LibvirtError.last("virNodeGetInfo", else: .callFailed) }
+            return NodeInfo(cpus: Int(info.cpus), memoryKiB: UInt64(info.memory))
+        }
+    }
+
     /// The domain called `name` (`virDomainLookupByName`); `noDomain` when there is none.
     package func domain(named name: String) async throws -> LibvirtDomain {
         try await withConnection("virDomainLookupByName") { [self] conn in

@@ -235,12 +235,27 @@ package struct HostVMReport: Codable, Hashable, Sendable {
     package var vmManager: String
     package var vms: [HostVM]
     package var at: Date
+    /// What the host has for VMs, as its VM manager reports it; absent where the manager does not say (an older agent).
+    package var capacity: HostCapacity?
 
-    package init(host: String, vmManager: String, vms: [HostVM], at: Date) {
+    package init(host: String, vmManager: String, vms: [HostVM], at: Date, capacity: HostCapacity? = nil) {
         self.host = host
         self.vmManager = vmManager
         self.vms = vms
         self.at = at
+        self.capacity = capacity
+    }
+}
+
+/// A host's room for VMs as its VM manager reports it (libvirt: the node's logical CPUs and memory): what the RC-TCB
+/// places VMs against where the region policy gives the host no `capacity`.
+package struct HostCapacity: Codable, Hashable, Sendable {
+    package var vcpus: Int
+    package var memoryMiB: Int
+
+    package init(vcpus: Int, memoryMiB: Int) {
+        self.vcpus = vcpus
+        self.memoryMiB = memoryMiB
     }
 }
 

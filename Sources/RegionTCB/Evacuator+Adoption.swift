@@ -8,7 +8,8 @@ extension Evacuator {
     /// inventory does not know yet, running or paused, on the host that reports them: a fleet's VMs become known from
     /// what their hosts' VM managers say, not because smig-attest started them. A VM whose name the inventory knows
     /// already (on any host, in any state) is left as recorded; a name the inventory cannot hold (over 40 characters,
-    /// or other than A-Z a-z 0-9 - _) is logged and skipped. Returns the names adopted.
+    /// or other than A-Z a-z 0-9 - _) is logged and skipped. The host's room for VMs that the report gives is kept for
+    /// placement (``reportedCapacity``). Returns the names adopted.
     @discardableResult
     /// `trusted`: the hosts trusted now, as the sweep read the IVT.
     package func adoptReportedVMs(trusted: Set<String>) async -> [String] {
@@ -21,6 +22,7 @@ extension Evacuator {
             // report, so what it says is not taken until it is trusted again.
             guard trusted.contains(host) else { continue }
             guard let report = try? await driver.report(host) else { continue }
+            recordReportedCapacity(report.capacity, of: host)
             for vm in report.vms where !known.contains(vm.name) {
                 let state = AgentOrderDriver.runState(vm.state)
                 guard state == .running || state == .paused else { continue }

@@ -21,7 +21,7 @@ extension RegionError.Code {
 /// says) its VMs move, each only to a host that proves it is good at the moment it receives the VM:
 ///
 /// 1. candidates: `trusted` hosts whose last verified quote is younger than `targets.max-quote-age`, not
-///    excluded, with room (capacity from the region policy), least loaded first;
+///    excluded, with room (capacity from the region policy, else as the host's agent reports it), least loaded first;
 /// 2. the chosen target is challenged now (the RC-TCB's nonce, its verification);
 /// 3. the VM is migrated with the destination paused;
 /// 4. the target is challenged again; only then does the VM resume there. A target failing a step is marked
@@ -81,6 +81,8 @@ package actor Evacuator {
     var active: Set<String> = []
     /// VMs waiting for a target (the operator was told once).
     var held: Set<String> = []
+    /// Each agent host's room for VMs, as its last report said (where the region policy gives it no `capacity`).
+    var reportedCapacity: [String: HostCapacity] = [:]
     /// Called right after each step (an evacuation step or a migration step) is committed. The product passes
     /// none; tests inject one (a crash, an attack at that moment) through their own executable.
     let stepHook: (@Sendable (String) -> Void)?
@@ -265,7 +267,7 @@ package actor Evacuator {
             let age = row.lastQuoteAt.map { "\(Int(now.timeIntervalSince($0))) s old" } ?? "missing"
             return RegionError(.migrateTargetStale, "\(target)'s last verified quote is \(age); targets.max-quote-age is \(Int(maxAge)) s")
         }
-        if !hasRoom(target, for: vm, placed: placed ?? liveVMsByHost()) { return RegionError(.migrateTargetFull, "\(target) has no room for \(vm.name) (capacity in the region policy)") }
+        if !hasRoom(target, for: vm, placed: placed ?? liveVMsByHost()) { return RegionError(.migrateTargetFull, "\(target) has no room for \(vm.name) (capacity from the region policy or its agent's report)") }
         return nil
     }
 
@@ -289,11 +291,18 @@ package actor Evacuator {
         Dictionary(grouping: ((try? orchestrator.inventory.vms()) ?? []).filter { $0.state != .stopped && $0.state != .lost }, by: \.host)
     }
 
+    /// Keeps what `host`'s agent last reported of its room for VMs (nil: it said nothing).
+    package func recordReportedCapacity(_ capacity: HostCapacity?, of host: String) {
+        reportedCapacity[host] = capacity
+    }
+
     func hasRoom(_ host: String, for vm: VMRecord, placed: [String: [VMRecord]]) -> Bool {
         guard let cfg = policy.hosts.first(where: { $0.id == host }) else { return false }
         let there = placed[host] ?? []
-        if let cpus = cfg.capacityVCPUs, there.reduce(0, { $0 + $1.description.cpus }) + vm.description.cpus > cpus { return false }
-        if let mem = cfg.capacityMemoryMiB, there.reduce(0, { $0 + $1.description.memoryMiB }) + vm.description.memoryMiB > mem { return false }
+        let reported = reportedCapacity[host]
+        if let cpus = cfg.capacityVCPUs ?? reported?.vcpus, there.reduce(0, { $0 + $1.description.cpus }) + vm.description.cpus > cpus { return false }
+        if let mem = cfg.capacityMemoryMiB ?? reported?.memoryMiB,
+           there.reduce(0, { $0 + $1.description.memoryMiB }) + vm.description.memoryMiB > mem { return false }
         return true
     }
 

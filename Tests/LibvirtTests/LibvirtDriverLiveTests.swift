@@ -34,6 +34,16 @@ struct LibvirtDriverLiveTests {
             #expect(onB.first?.vcpus == 2)
             #expect(onB.first?.maxMemoryKiB == 32 << 10)
 
+            // The host's room, as virsh nodeinfo prints it ("CPU(s):  2", "Memory size:  24594232 KiB").
+            let node = try await a.nodeInfo()
+            let printed = try await lab.virsh(lab.a, "nodeinfo")
+            func field(_ name: String) -> String? {
+                printed.split(separator: "\n").first { $0.hasPrefix(name) }
+                    .map { $0.dropFirst(name.count).split(separator: " ").first.map(String.init) ?? "" }
+            }
+            #expect(field("CPU(s):").flatMap(Int.init) == node.cpus && node.cpus >= 1, "\(printed)")
+            #expect(field("Memory size:").flatMap(UInt64.init) == node.memoryKiB && node.memoryKiB > 0, "\(printed)")
+
             // Looked up by name and by UUID: the same domain.
             #expect(try await a.domain(named: "counter").uuid == counter)
             #expect(try await a.domain(uuid: counter).name == "counter")

@@ -79,6 +79,7 @@ struct AgentOrderLiveTests {
             let report: HostVMReport = try await client.get("\(agents["host-1"]!)/v1/vms")
             let reported = try #require(report.vms.first { $0.name == vm })
             #expect(report.vmManager == "libvirt" && reported.state == "running" && reported.vcpus == 1 && reported.memoryMiB == 64, "\(report)")
+            #expect((report.capacity?.vcpus ?? 0) >= 1 && (report.capacity?.memoryMiB ?? 0) > 64, "the host's room: \(report)")
             try inventory.addVM(VMDescription(name: vm, machineType: "libvirt", memoryMiB: reported.memoryMiB, cpus: reported.vcpus, bootImage: "/"),
                                 host: "host-1", state: .running)
 

@@ -3,6 +3,7 @@ import BuiltInGuests
 import Logging
 import Migration
 import Policy
+import RegionProtocol
 import RegionTCB
 import Testing
 import TPMWire
@@ -72,6 +73,23 @@ struct EvacuatorTargetTests {
         #expect(try f.inventory.vm(named: "big").state == .running)
         #expect(try f.inventory.migrations(vm: "big").isEmpty)
         #expect(try f.store.events().count == eventsBefore)
+    }
+
+    @Test("a host the policy gives no capacity is placed against what its agent reports; the policy's figure wins")
+    func reportedCapacity() async throws {
+        let f = try await Self.fixture()
+        // host-6 has no capacity in the policy: "big" (48 MiB) fits until its agent reports 32 MiB of room.
+        #expect(await f.evacuator.candidates(for: "big", excluding: ["host-1"]) == ["host-6"])
+        await f.evacuator.recordReportedCapacity(HostCapacity(vcpus: 8, memoryMiB: 32), of: "host-6")
+        #expect(await f.evacuator.candidates(for: "big", excluding: ["host-1"]).isEmpty)
+        let full = await #expect(throws: RegionError.self) { try await f.evacuator.migrate(vm: "big", to: "host-6") }
+        #expect(full?.code.rawValue == "migrate.target-full" && full?.reason.contains("agent's report") == true, "\(String(describing: full))")
+        await f.evacuator.recordReportedCapacity(HostCapacity(vcpus: 8, memoryMiB: 4096), of: "host-6")
+        #expect(await f.evacuator.candidates(for: "big", excluding: ["host-1"]) == ["host-6"])
+        // host-4's policy capacity (64 MiB, 32 taken) stays the limit whatever its agent says.
+        await f.evacuator.recordReportedCapacity(HostCapacity(vcpus: 64, memoryMiB: 1 << 20), of: "host-4")
+        #expect(await !f.evacuator.candidates(for: "big", excluding: ["host-1"]).contains("host-4"))
+        #expect(try f.inventory.vm(named: "big").host == "host-1")
     }
 
     @Test("evacuation candidates: only trusted hosts with a fresh quote, room, not excluded")

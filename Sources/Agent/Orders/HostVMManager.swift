@@ -10,6 +10,8 @@ package protocol HostVMManager: Sendable {
     var kind: String { get }
     /// Every VM of the host, as the VM manager reports it.
     func vms() async throws -> [HostVM]
+    /// The host's room for VMs, as the VM manager reports it; nil where it does not say.
+    func capacity() async throws -> HostCapacity?
     /// Gets ready to receive `vm` paused (nothing to do where the source's manager creates the destination itself,
     /// as libvirt's peer-to-peer migration does) and returns where the source sends it.
     func prepareIncoming(_ vm: String) async throws -> String
@@ -25,4 +27,9 @@ package protocol HostVMManager: Sendable {
     func cancel(_ vm: String) async throws
     /// Stops this host's copy of `vm` and forgets it.
     func stop(_ vm: String) async throws
+}
+
+extension HostVMManager {
+    /// A VM manager that does not report the host's room: the region policy's `capacity` alone places VMs there.
+    package func capacity() async throws -> HostCapacity? { nil }
 }

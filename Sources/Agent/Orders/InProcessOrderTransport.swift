@@ -29,6 +29,7 @@ package struct InProcessOrderTransport: OrderTransport {
 
     package func report(at base: String) async throws -> HostVMReport {
         let (book, manager) = try agent(base)
-        return HostVMReport(host: book.hostId, vmManager: manager.kind, vms: try await manager.vms(), at: Date())
+        return HostVMReport(host: book.hostId, vmManager: manager.kind, vms: try await manager.vms(), at: Date(),
+                            capacity: try? await manager.capacity())
     }
 }

@@ -44,6 +44,14 @@ package struct LibvirtVMManager: HostVMManager {
         }
     }
 
+    /// The node's logical CPUs and memory (`virNodeGetInfo`).
+    package func capacity() async throws -> HostCapacity? {
+        try await withConnection { c in
+            let node = try await c.nodeInfo()
+            return HostCapacity(vcpus: node.cpus, memoryMiB: Int(node.memoryKiB / 1024))
+        }
+    }
+
     package func prepareIncoming(_ vm: String) async throws -> String {
         try await withConnection { c in
             // A copy that runs here already would be a second one.

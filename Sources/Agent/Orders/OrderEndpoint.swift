@@ -36,7 +36,8 @@ struct OrderEndpoint: Sendable {
                 return Self.answer(.serviceUnavailable, MigrationOrderError(.noVMManager, "this agent has no VM manager").body)
             }
             do {
-                return Self.answer(.ok, HostVMReport(host: book.hostId, vmManager: manager.kind, vms: try await manager.vms(), at: Date()))
+                return Self.answer(.ok, HostVMReport(host: book.hostId, vmManager: manager.kind, vms: try await manager.vms(), at: Date(),
+                                                          capacity: try? await manager.capacity()))
             } catch {
                 return Self.answer(.badGateway, MigrationOrderError(.failed, "the VM manager did not list the VMs: \(error)").body)
             }
