@@ -35,14 +35,19 @@ package struct AgentConfig: Codable, Sendable {
     package var peerRefreshInterval: Double?
     /// Connections the quote endpoint accepts at once from one address (default ``ListenerLimits/agent``'s; 0: no cap).
     package var maxConnectionsPerAddress: Int?
-    /// What runs this host's VMs and carries out the RC-TCB's migration orders: `libvirt` (absent: none; the agent
-    /// refuses orders with `order.no-vm-manager`).
+    /// What runs this host's VMs and carries out the RC-TCB's migration orders: `libvirt` or `qemu` (the lab's QEMU
+    /// processes; absent: none; the agent refuses orders with `order.no-vm-manager`).
     package var vmManager: String?
-    /// How the agent reaches its VM manager: for libvirt the local daemon's URI (default `qemu:///system`).
+    /// How the agent reaches its VM manager: for libvirt the local daemon's URI (default `qemu:///system`); for qemu the
+    /// directory of the VMs' QMP sockets and pid files (absolute; required).
     package var vmManagerURI: String?
     /// How the other hosts' VM managers reach this one for an incoming migration: for libvirt this libvirtd's URI as
-    /// seen from the other hosts, e.g. `qemu+tls://10.0.0.12/system` (see docs/migration.md). Required with `vmManager`.
+    /// seen from the other hosts, e.g. `qemu+tls://10.0.0.12/system`; for qemu `tcp:ADDRESS:LOW-HIGH`, the address and
+    /// ports a receiving QEMU listens on (see docs/migration.md). Required with `vmManager`.
     package var migrationAddress: String?
+    /// qemu only (required there): the directory holding the VMs' boot images; a VM coming here must boot from a file in
+    /// it (absolute).
+    package var vmImageDirectory: String?
     /// The fraction of its certificate's lifetime after which the agent renews it (default ``defaultRenewAt``, two
     /// thirds: 60 of 90 days); more than 0, less than 1.
     package var renewCertificateAt: Double?
@@ -62,7 +67,7 @@ package struct AgentConfig: Codable, Sendable {
                 listenPort: Int = 0, sources: [String] = [], measurementInterval: Double? = nil, challengeInterval: Double? = nil,
                 challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil, peerRefreshInterval: Double? = nil,
                 maxConnectionsPerAddress: Int? = nil, vmManager: String? = nil, vmManagerURI: String? = nil, migrationAddress: String? = nil,
-                renewCertificateAt: Double? = nil) {
+                renewCertificateAt: Double? = nil, vmImageDirectory: String? = nil) {
         self.hostId = hostId
         self.rctcb = rctcb
         self.stateDirectory = stateDirectory
@@ -81,10 +86,11 @@ package struct AgentConfig: Codable, Sendable {
         self.vmManagerURI = vmManagerURI
         self.migrationAddress = migrationAddress
         self.renewCertificateAt = renewCertificateAt
+        self.vmImageDirectory = vmImageDirectory
     }
 
     /// The VM managers `vmManager` may name.
-    package static let vmManagers = ["libvirt"]
+    package static let vmManagers = ["libvirt", "qemu"]
 
     /// The VM manager the configuration names, or nil for none; `agent.config-bad-value` for an unknown one or a
     /// missing `migrationAddress`.
@@ -97,7 +103,36 @@ package struct AgentConfig: Codable, Sendable {
             throw AgentEnrolment.Failure(code: "agent.config-bad-value", message: "key 'migrationAddress' is missing: with vmManager it says how other hosts' "
                                          + "VM managers reach this one (e.g. qemu+tls://10.0.0.12/system)")
         }
+        if vmManager == "qemu" {
+            if let problem = qemuProblem { throw AgentEnrolment.Failure(code: "agent.config-bad-value", message: problem.message) }
+            guard let directory = vmManagerURI, let images = vmImageDirectory, let incoming = QEMUVMManager.Incoming.parse(migrationAddress) else {
+                throw AgentEnrolment.Failure(code: "agent.config-bad-value", message: "the qemu VM manager's keys are incomplete")
+            }
+            return QEMUVMManager(directory: directory, imageDirectory: images, incoming: incoming)
+        }
         return LibvirtVMManager(uri: vmManagerURI ?? "qemu:///system", incomingAddress: migrationAddress)
+    }
+
+    /// What is wrong with the keys the `qemu` VM manager needs, and which key to name (nil: nothing, or another manager).
+    var qemuProblem: (key: CodingKeys, message: String)? {
+        guard vmManager == "qemu" else {
+            if vmImageDirectory != nil { return (.vmImageDirectory, "key 'vmImageDirectory' is only for vmManager qemu") }
+            return nil
+        }
+        guard let directory = vmManagerURI, directory.hasPrefix("/") else {
+            return (.vmManagerURI, "key 'vmManagerURI': with vmManager qemu it is the absolute path of the VMs' directory (their QMP sockets and pid files)")
+        }
+        guard directory.utf8.count <= 64 else {
+            return (.vmManagerURI, "key 'vmManagerURI': the VMs' directory must be at most 64 bytes long (a QMP socket path in it must fit 107)")
+        }
+        guard let images = vmImageDirectory, images.hasPrefix("/") else {
+            return (.vmImageDirectory, "key 'vmImageDirectory' is missing or not absolute: with vmManager qemu it names the directory of the VMs' boot images")
+        }
+        guard QEMUVMManager.Incoming.parse(migrationAddress ?? "") != nil else {
+            return (.migrationAddress, "key 'migrationAddress': with vmManager qemu it is tcp:ADDRESS:LOW-HIGH (a numeric IPv4 address, ports 1024-65535), "
+                    + "where a receiving QEMU listens, e.g. tcp:10.0.0.12:47000-47099")
+        }
+        return nil
     }
 
     /// The quote endpoint's listener limits: ``ListenerLimits/agent`` with this host's connection cap.
@@ -112,7 +147,7 @@ package struct AgentConfig: Codable, Sendable {
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case hostId, rctcb, stateDirectory, tcti, listenAddress, listenPort, sources, measurementInterval, challengeInterval
         case challengeTimeout, push, bootLog, peerRefreshInterval, maxConnectionsPerAddress
-        case vmManager, vmManagerURI, migrationAddress, renewCertificateAt
+        case vmManager, vmManagerURI, migrationAddress, renewCertificateAt, vmImageDirectory
     }
 
     /// Reads the configuration file at `path`, strictly: an unknown key (with a did-you-mean), a missing key, a value
@@ -139,6 +174,9 @@ package struct AgentConfig: Codable, Sendable {
             if config.vmManager != nil, (config.migrationAddress ?? "").isEmpty {
                 throw document.error(.badValue, at: [CodingKeys.vmManager], "key 'migrationAddress' is missing: with vmManager it says how other "
                                      + "hosts' VM managers reach this one (e.g. qemu+tls://10.0.0.12/system)")
+            }
+            if let problem = config.qemuProblem {
+                throw document.error(.badValue, at: [problem.key], problem.message)
             }
             if let at = config.renewCertificateAt, !(at > 0 && at < 1) {
                 throw document.error(.badValue, at: [CodingKeys.renewCertificateAt],

@@ -55,3 +55,11 @@ package struct MigrationHost: Codable, Sendable, Hashable {
         return low...high
     }
 }
+
+extension MigrationHost {
+    /// True if a process of this machine could listen on `port` of the host's address now (nothing listens there and
+    /// it can be bound): where a target QEMU may wait for an incoming migration.
+    package func canListen(on port: Int) -> Bool {
+        !ProcessSupport.portInUse(address: address, port: port)
+    }
+}

@@ -182,13 +182,7 @@ package struct QEMUDriver: MigrationDriver {
         guard let word = status["status"]?.string else {
             throw MigrationError(.qmpProtocol, "query-status has no status")
         }
-        switch word {
-        case "running": return .running
-        case "paused", "prelaunch": return .paused
-        case "inmigrate": return .incoming
-        case "postmigrate": return .postMigrate
-        default: return .other(word)
-        }
+        return Self.runState(word)
     }
 
     package func listVMs(on host: MigrationHost) async throws -> [VMListing] {
@@ -252,6 +246,19 @@ package struct QEMUDriver: MigrationDriver {
             throw MigrationError(.wrongState, side: .target, "\(vm.name) on \(target.host) is not waiting for an incoming migration")
         }
         try await verifyDescription(vm, running: source, side: .source)
+        try await sendState(of: source, to: "tcp:\(target.address):\(port)", towards: target.host, yield: yield) {
+            await state(of: target) == .absent
+        }
+    }
+
+    /// Sends the state of the running (or paused) `source` to a QEMU waiting at `uri` (`tcp:ADDRESS:PORT`) over the
+    /// source's second monitor with this driver's tuning, yielding `query-migrate`'s progress until QEMU says
+    /// `completed` (the source is then `postmigrate`). A migration that fails, or makes no progress for `stallTimeout`,
+    /// is a ``MigrationError`` (cancelled first when stalled); `targetGone` tells whose side a failure is on. Cancelling
+    /// the task cancels the migration. Used by ``migrate(_:from:to:)`` and by an agent's QEMU VM manager, which cannot
+    /// see the target.
+    package func sendState(of source: VMInstance, to uri: String, towards targetName: String, yield: @Sendable (MigrationProgress) -> Void,
+                           targetGone: @Sendable () async -> Bool = { false }) async throws {
         let qmp: QMPClient
         do {
             qmp = try await QMPClient.connect(path: migrationControlPath(source), timeout: configuration.qmpTimeout)
@@ -259,14 +266,14 @@ package struct QEMUDriver: MigrationDriver {
         defer { qmp.close() }
         do {
             try await apply(configuration.tuning, on: qmp)
-            try await qmp.execute("migrate", ["uri": .string("tcp:\(target.address):\(port)")])
+            try await qmp.execute("migrate", ["uri": .string(uri)])
         } catch let error as MigrationError { throw error.on(.source) }
         var lastBytes: UInt64 = 0
         var lastChange = ContinuousClock.now
         while true {
             if Task.isCancelled {
                 _ = try? await qmp.execute("migrate_cancel")
-                throw MigrationError(.cancelled, side: .orchestrator, "migration of \(vm.name) cancelled")
+                throw MigrationError(.cancelled, side: .orchestrator, "migration of \(source.vm) cancelled")
             }
             let info: JSONValue
             do {
@@ -282,10 +289,10 @@ package struct QEMUDriver: MigrationDriver {
                 return
             case "failed", "cancelled":
                 let why = info["error-desc"]?.string ?? progress.status
-                let targetGone = await state(of: target) == .absent
+                let gone = await targetGone()
                 throw MigrationError(progress.status == "cancelled" ? .cancelled : .migrationFailed,
-                                     side: progress.status == "cancelled" ? .orchestrator : targetGone ? .target : .source,
-                                     "migration of \(vm.name) \(source.host) -> \(target.host) \(progress.status): \(why)\(targetGone ? " (target process exited)" : "")")
+                                     side: progress.status == "cancelled" ? .orchestrator : gone ? .target : .source,
+                                     "migration of \(source.vm) \(source.host) -> \(targetName) \(progress.status): \(why)\(gone ? " (target process exited)" : "")")
             default:
                 break
             }
@@ -294,7 +301,7 @@ package struct QEMUDriver: MigrationDriver {
                 lastChange = .now
             } else if ContinuousClock.now - lastChange > configuration.stallTimeout {
                 _ = try? await qmp.execute("migrate_cancel")
-                throw MigrationError(.migrationFailed, side: .target, "migration of \(vm.name) made no progress for \(configuration.stallTimeout)")
+                throw MigrationError(.migrationFailed, side: .target, "migration of \(source.vm) made no progress for \(configuration.stallTimeout)")
             }
             try? await Task.sleep(for: configuration.pollInterval)
         }
@@ -349,6 +356,9 @@ package struct QEMUDriver: MigrationDriver {
         } catch let error as MigrationError { throw error.on(.target) }
     }
 
+    /// `query-migrate` statuses of a migration that has not ended.
+    package static let transferring: Set<String> = ["setup", "active", "pre-switchover", "device", "wait-unplug"]
+
     package func cancel(from source: VMInstance) async throws {
         let qmp: QMPClient
         do {
@@ -358,12 +368,12 @@ package struct QEMUDriver: MigrationDriver {
         do {
             let info = try await qmp.execute("query-migrate")
             let status = info["status"]?.string ?? "none"
-            if ["setup", "active", "pre-switchover", "device", "wait-unplug"].contains(status) {
+            if Self.transferring.contains(status) {
                 try await qmp.execute("migrate_cancel")
                 let deadline = ContinuousClock.now + configuration.qmpTimeout
                 while ContinuousClock.now < deadline {
                     let s = try await qmp.execute("query-migrate")["status"]?.string ?? "none"
-                    if !["setup", "active", "pre-switchover", "device", "cancelling", "wait-unplug"].contains(s) { break }
+                    if !Self.transferring.contains(s), s != "cancelling" { break }
                     try? await Task.sleep(for: .milliseconds(20))
                 }
             }

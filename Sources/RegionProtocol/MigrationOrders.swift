@@ -5,6 +5,8 @@ package import Foundation
 /// takes it only from the RC-TCB's certificate). The RC-TCB holds no hypervisor credentials: it says which step of a
 /// move a host takes, and the host's agent takes it with its own VM manager (libvirt, QEMU).
 ///
+/// Fields added later are optional, so an order journaled before them reads back the same.
+///
 /// An order is idempotent by ``orderId``: the same id again is answered with what the agent recorded for it (never a
 /// second migration); the same id with other content is refused. Orders are journaled by the agent (one file each).
 package struct MigrationOrder: Codable, Hashable, Sendable {
@@ -73,8 +75,12 @@ package struct MigrationOrder: Codable, Hashable, Sendable {
     package var target: Destination?
     /// Migrate orders only (nil: the VM manager's defaults).
     package var tuning: Tuning?
+    /// Prepare orders only, for a target whose VM manager launches the receiving copy itself (QEMU): what it launches.
+    /// Absent for libvirt (the migration brings the domain's definition) and in orders journaled before it existed.
+    package var machine: VMMachine?
 
-    package init(orderId: String, host: String, vm: String, role: Role, step: Step, target: Destination? = nil, tuning: Tuning? = nil) {
+    package init(orderId: String, host: String, vm: String, role: Role, step: Step, target: Destination? = nil, tuning: Tuning? = nil,
+                 machine: VMMachine? = nil) {
         self.orderId = orderId
         self.host = host
         self.vm = vm
@@ -82,6 +88,7 @@ package struct MigrationOrder: Codable, Hashable, Sendable {
         self.step = step
         self.target = target
         self.tuning = tuning
+        self.machine = machine
     }
 
     /// Which roles may be asked which step.
@@ -130,6 +137,10 @@ package struct MigrationOrder: Codable, Hashable, Sendable {
             if let d = tuning.downtimeLimitMs, !(1...600_000).contains(d) { throw bad("downtime limit must be 1 ms to 10 min") }
             guard (0...255).contains(tuning.parallelConnections) else { throw bad("parallel connections must be 0 to 255") }
         }
+        if let machine {
+            guard step == .prepare else { throw bad("only a prepare order describes the VM's machine") }
+            if let reason = machine.problem { throw bad(reason) }
+        }
     }
 
     package static func isValidOrderID(_ id: String) -> Bool {
@@ -143,6 +154,41 @@ package struct MigrationOrder: Codable, Hashable, Sendable {
 
     static func nameByte(_ c: UInt8) -> Bool {
         (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x5F || c == 0x2D
+    }
+}
+
+/// What a VM manager that launches the receiving copy of a VM itself (QEMU) must know of it, exactly as the running
+/// copy has it: a migration needs the same machine, memory, vCPUs and disk on both sides. The source's agent reports it
+/// (``HostVM/machine``); the RC-TCB passes it on in the target's `prepare` order.
+package struct VMMachine: Codable, Hashable, Sendable {
+    /// QEMU's machine type, e.g. `pc-i440fx-7.2` (the versioned name: the target must not pick a newer one).
+    package var machineType: String
+    package var memoryMiB: Int
+    package var vcpus: Int
+    /// The raw boot image, an absolute path that names the same image on every host (shared storage or a copy).
+    package var bootImage: String
+
+    package init(machineType: String, memoryMiB: Int, vcpus: Int, bootImage: String) {
+        self.machineType = machineType
+        self.memoryMiB = memoryMiB
+        self.vcpus = vcpus
+        self.bootImage = bootImage
+    }
+
+    /// Why an agent must not launch this (nil: it may try): the values are passed to a hypervisor's command line.
+    package var problem: String? {
+        let machineBytes = machineType.utf8
+        guard (1...64).contains(machineBytes.count), machineBytes.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F }) else {
+            return "machine type must be 1-64 characters of a-z 0-9 - . _"
+        }
+        guard (1...65536).contains(memoryMiB) else { return "memory must be 1 to 65536 MiB" }
+        guard (1...64).contains(vcpus) else { return "vCPUs must be 1 to 64" }
+        let path = bootImage.utf8
+        guard (2...4096).contains(path.count), path.first == UInt8(ascii: "/"), path.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }),
+              !bootImage.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+            return "boot image must be an absolute path of printable ASCII without commas, spaces, '.' or '..' components"
+        }
+        return nil
     }
 }
 
@@ -213,18 +259,23 @@ package struct HostVM: Codable, Hashable, Sendable {
     package var uuid: UUID?
     package var vcpus: Int
     package var memoryMiB: Int
-    /// `running`, `paused`, `shut-off`, ... (libvirt's states, as ``Libvirt`` names them).
+    /// `running`, `paused`, `shut-off`, ... (libvirt's states, as ``Libvirt`` names them); a QEMU host also reports
+    /// `inmigrate` (waiting for or receiving a migration), `postmigrate` (a source whose transfer completed: paused,
+    /// its state sent) and `unresponsive` (the process lives, its monitor did not answer).
     package var state: String
     /// Defined on the host (it stays when it stops).
     package var persistent: Bool
+    /// What a target must launch to receive it, from VM managers that need it (QEMU); nil for libvirt.
+    package var machine: VMMachine?
 
-    package init(name: String, uuid: UUID?, vcpus: Int, memoryMiB: Int, state: String, persistent: Bool) {
+    package init(name: String, uuid: UUID?, vcpus: Int, memoryMiB: Int, state: String, persistent: Bool, machine: VMMachine? = nil) {
         self.name = name
         self.uuid = uuid
         self.vcpus = vcpus
         self.memoryMiB = memoryMiB
         self.state = state
         self.persistent = persistent
+        self.machine = machine
     }
 }
 

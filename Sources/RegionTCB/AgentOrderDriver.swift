@@ -21,6 +21,8 @@ package import RegionProtocol
 ///
 /// A VM manager that hands a VM over whole (libvirt: the source is undefined once the transfer ended) leaves one copy
 /// at every moment; ``stop(_:)`` never stops the only copy, so a target that fails re-attestation keeps the VM paused.
+/// QEMU keeps the source `postmigrate` (paused, its state sent) until it is stopped, as on the RC-TCB's own QEMU hosts:
+/// a target that fails re-attestation is stopped and the source, cancelled, runs on.
 package struct AgentOrderDriver: MigrationDriver {
     /// The agents' HTTPS API with the RC-TCB's certificate (or, in the benchmark, agents in this process).
     let transport: any OrderTransport
@@ -186,12 +188,24 @@ package struct AgentOrderDriver: MigrationDriver {
     }
 
     package func prepareTarget(_ vm: VMDescription, on target: MigrationHost, port: Int) async throws -> VMInstance {
-        let status = try await send(MigrationOrder(orderId: orderId(vm.name, .prepare, .target), host: target.name, vm: vm.name, role: .target, step: .prepare),
-                                    side: .target)
+        let status = try await send(MigrationOrder(orderId: orderId(vm.name, .prepare, .target), host: target.name, vm: vm.name, role: .target, step: .prepare,
+                                                   machine: await machine(of: vm)), side: .target)
         guard let address = status.migrationAddress else {
             throw MigrationError(.wrongState, side: .target, "\(target.name)'s agent prepared \(vm.name) without saying where it goes")
         }
         return VMInstance(vm: vm.name, host: target.name, controlPath: address, pidFile: "", logFile: "", port: port, address: target.address)
+    }
+
+    /// The machine a target that launches the receiving copy itself (QEMU) needs, as the source's agent reports it now,
+    /// with the vCPUs and memory the inventory recorded (the source may be the compromised host: what it says only picks
+    /// the machine type and a boot image, which the target checks against its own image directory). Nil when the
+    /// source's VM manager reports none (libvirt) or does not answer: a QEMU target then refuses to prepare.
+    func machine(of vm: VMDescription) async -> VMMachine? {
+        guard let plan = try? inventory.openMigrations().first(where: { $0.vm == vm.name }),
+              var machine = try? await report(plan.source).vms.first(where: { $0.name == vm.name })?.machine else { return nil }
+        machine.memoryMiB = vm.memoryMiB
+        machine.vcpus = vm.cpus
+        return machine
     }
 
     package func migrate(_ vm: VMDescription, from source: VMInstance, to target: VMInstance) -> AsyncThrowingStream<MigrationProgress, any Error> {
@@ -243,12 +257,14 @@ package struct AgentOrderDriver: MigrationDriver {
     /// `migration-failed`, rolled back by the orchestrator) or paused on the target with none left at the source (the
     /// transfer had completed: the move goes on).
     func settleInterrupted(_ vm: String, from source: VMInstance, to target: VMInstance) async throws {
+        // A transfer that completed is not cancelled: QEMU would run its source again, the stale copy then stopped.
+        if Self.completed(await state(of: source), await state(of: target)) { return }
         _ = try? await send(MigrationOrder(orderId: orderId(vm, .cancel, .source), host: source.host, vm: vm, role: .source, step: .cancel), side: .source)
         let clock = ContinuousClock()
         let deadline = clock.now + silenceLimit
         while true {
             let there = await state(of: source), arrived = await state(of: target)
-            if !there.hasProcess, arrived == .paused { return }
+            if Self.completed(there, arrived) { return }
             if [.running, .paused].contains(there), !arrived.hasProcess {
                 throw MigrationError(.migrationFailed, side: .source, "\(source.host)'s agent stopped during the migration of \(vm); it was cancelled and \(vm) is still on \(source.host)")
             }
@@ -257,6 +273,12 @@ package struct AgentOrderDriver: MigrationDriver {
             }
             try await Task.sleep(for: pollInterval)
         }
+    }
+
+    /// True if a transfer has completed, seen from the two copies: the target holds the state, paused, and the source
+    /// has none left running (libvirt undefined it; QEMU keeps it `postmigrate`).
+    static func completed(_ source: VMRunState, _ target: VMRunState) -> Bool {
+        target == .paused && (!source.hasProcess || source == .postMigrate)
     }
 
     /// Recovery's question: has the migrate order of `vm`'s open migration ended? Asked by its id (never sent again);
@@ -302,13 +324,16 @@ package struct AgentOrderDriver: MigrationDriver {
         return Self.runState(vm.state)
     }
 
-    /// libvirt's words (``HostVM/state``) as the orchestrator's states: a domain that is defined but shut off has no
-    /// running copy.
+    /// libvirt's and QEMU's words (``HostVM/state``) as the orchestrator's states: a domain that is defined but shut off
+    /// has no running copy.
     static func runState(_ word: String) -> VMRunState {
         switch word {
         case "running", "blocked": .running
         case "paused", "pm-suspended": .paused
         case "shut-off": .absent
+        case "inmigrate": .incoming
+        case "postmigrate": .postMigrate
+        case "unresponsive": .unresponsive("its agent reports that the VM manager did not answer for it")
         default: .other(word)
         }
     }

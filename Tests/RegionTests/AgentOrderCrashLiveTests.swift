@@ -178,7 +178,8 @@ struct AgentOrderCrashLiveTests {
     }
 
     /// The RC-TCB's side of the order path, in the test process: its certificate, an inventory of the two agent hosts
-    /// holding `vm` (64 MiB, one vCPU) on host-1, the order driver and the orchestrator.
+    /// holding `vm` (64 MiB, one vCPU, adopted from a `vmManager` host) on host-1, the order driver with `tuning` and the
+    /// orchestrator.
     struct RCTCBSide {
         let client: RegionClient
         let agents: [String: String]
@@ -188,7 +189,7 @@ struct AgentOrderCrashLiveTests {
         let orchestrator: MigrationOrchestrator
 
         init(_ r: LiveRegion, vm: String, inventory path: String, silenceLimit: Duration = .seconds(60),
-             tuning: MigrationOrder.Tuning? = nil, transferTimeLimit: Duration? = nil) throws {
+             tuning: MigrationOrder.Tuning? = nil, transferTimeLimit: Duration? = nil, vmManager: String = "libvirt") throws {
             client = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.rctcbDir)/rctcb.pem",
                                       key: "\(r.rctcbDir)/rctcb.key", peer: .agent, timeout: .seconds(60))
             agents = ["host-1": "https://127.0.0.1:\(r.hosts[0].port)", "host-2": "https://127.0.0.1:\(r.hosts[1].port)"]
@@ -200,7 +201,7 @@ struct AgentOrderCrashLiveTests {
             prefix = try AgentOrderDriver.orderPrefix(directory: r.rctcbDir)
             driver = AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: prefix, tuning: tuning, silenceLimit: silenceLimit)
             orchestrator = MigrationOrchestrator(inventory: inventory, agent: driver, transferTimeLimit: transferTimeLimit)
-            try inventory.addVM(VMDescription(name: vm, machineType: "libvirt", memoryMiB: 64, cpus: 1, bootImage: "/"), host: "host-1", state: .running)
+            try inventory.addVM(VMDescription(name: vm, machineType: vmManager, memoryMiB: 64, cpus: 1, bootImage: "/"), host: "host-1", state: .running)
         }
     }
 

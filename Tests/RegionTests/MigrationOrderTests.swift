@@ -71,3 +71,55 @@ struct MigrationOrderTests {
         #expect(!MigrationOrder.allows(.source, .prepare) && !MigrationOrder.allows(.target, .migrate) && !MigrationOrder.allows(.target, .cancel))
     }
 }
+
+/// The machine a prepare order carries for a QEMU target: optional, so libvirt's orders and the journals written before
+/// it read and encode as they did.
+@Suite("A prepare order's machine")
+struct MigrationOrderMachineTests {
+    static let machine = VMMachine(machineType: "pc-i440fx-7.2", memoryMiB: 32, vcpus: 1, bootImage: "/var/lib/smig-attest/images/guest.img")
+    static let prepare = MigrationOrder(orderId: "r1.m7.web-1.prepare", host: "host-2", vm: "web-1", role: .target, step: .prepare, machine: machine)
+
+    @Test func aPrepareOrderWithItsMachineRoundTrips() throws {
+        #expect(try MigrationOrder.decode(RegionJSON.encode(Self.prepare)) == Self.prepare)
+        let vm = HostVM(name: "web-1", uuid: nil, vcpus: 1, memoryMiB: 32, state: "running", persistent: false, machine: Self.machine)
+        #expect(try RegionJSON.decode(HostVM.self, from: RegionJSON.encode(vm)) == vm)
+    }
+
+    @Test func libvirtsOrdersAndOldJournalsAreUnchanged() throws {
+        var plain = Self.prepare
+        plain.machine = nil
+        let text = String(decoding: RegionJSON.encode(plain), as: UTF8.self)
+        #expect(!text.contains("machine"), "\(text)")
+        // A record journaled before orders had a machine, as an agent wrote it then.
+        let old = """
+            {"acceptedAt":"2027-01-15T08:00:00Z","migrationAddress":"qemu+tls://10.0.0.12/system","order":{"host":"host-2","orderId":"r1.m7.web-1.prepare",\
+            "role":"target","step":"prepare","vm":"web-1"},"state":"done","updatedAt":"2027-01-15T08:00:01Z","vmState":"absent"}
+            """
+        let record = try RegionJSON.decode(MigrationOrderStatus.self, from: Data(old.utf8))
+        #expect(record.order == plain && record.state == .done)
+        #expect(try MigrationOrder.decode(RegionJSON.encode(record.order)) == plain)
+        let report = try RegionJSON.decode(HostVM.self, from: Data(#"{"name":"web-1","vcpus":1,"memoryMiB":64,"state":"running","persistent":true}"#.utf8))
+        #expect(report.machine == nil)
+    }
+
+    static let malformed: [(String, @Sendable (inout MigrationOrder) -> Void)] = [
+        ("a machine on a resume order", { $0.step = .resume }),
+        ("a machine type with a comma", { $0.machine?.machineType = "pc,accel=kvm" }),
+        ("an upper-case machine type", { $0.machine?.machineType = "PC" }),
+        ("no memory", { $0.machine?.memoryMiB = 0 }),
+        ("too many vCPUs", { $0.machine?.vcpus = 65 }),
+        ("a relative boot image", { $0.machine?.bootImage = "images/guest.img" }),
+        ("a boot image with a comma", { $0.machine?.bootImage = "/images/guest.img,format=qcow2" }),
+        ("a boot image climbing out", { $0.machine?.bootImage = "/var/lib/smig-attest/images/../../../etc/shadow" }),
+        ("a boot image with a space", { $0.machine?.bootImage = "/images/a b.img" }),
+    ]
+
+    @Test(arguments: 0..<malformed.count)
+    func aBadMachineIsRefusedWithItsCode(_ i: Int) throws {
+        let (what, edit) = Self.malformed[i]
+        var order = Self.prepare
+        edit(&order)
+        let error = #expect(throws: MigrationOrderError.self, "\(what)") { try MigrationOrder.decode(RegionJSON.encode(order)) }
+        #expect(error?.code == .malformed, "\(what): \(String(describing: error))")
+    }
+}

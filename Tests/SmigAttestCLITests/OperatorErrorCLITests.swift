@@ -146,6 +146,8 @@ struct OperatorErrorCLITests {
             }
             return (path, ":\(line + 1):\(column):")
         }
+        let qemu: [String: Any] = ["vmManager": "qemu", "vmManagerURI": "/var/lib/smig-attest/vms", "vmImageDirectory": "/var/lib/smig-attest/images",
+                                   "migrationAddress": "tcp:10.0.0.12:47000-47099"]
         func raw(_ text: String) throws -> (file: String, place: String) {
             let path = dir.appendingPathComponent("agent-\(UUID().uuidString).json").path
             try Data(text.utf8).write(to: URL(fileURLWithPath: path))
@@ -159,6 +161,17 @@ struct OperatorErrorCLITests {
             (try config({ $0["bootlog"] = "" }, at: "bootlog"), "agent.config-unknown-key", "did you mean 'bootLog'?"),
             (try config({ $0["rctcb"] = "127.0.0.1:28443" }, at: "rctcb", value: true), "agent.config-bad-value", "https://HOST:PORT"),
             (try raw("{\"hostId\": \"host-a\",\n  \"push\": true,,\n}"), "agent.config-syntax", "not JSON: did not find expected node content"),
+            // The qemu VM manager: its directory, images and where a receiving QEMU listens, each named where it is wrong.
+            (try config({ $0.merge(qemu) { $1 }; $0["vmManagerURI"] = "vms" }, at: "vmManagerURI", value: true), "agent.config-bad-value",
+             "absolute path of the VMs' directory"),
+            (try config({ $0.merge(qemu) { $1 }; $0["migrationAddress"] = "qemu+tcp://10.0.0.12/system" }, at: "migrationAddress", value: true),
+             "agent.config-bad-value", "tcp:ADDRESS:LOW-HIGH"),
+            (try config({ $0.merge(qemu) { $1 }; $0["vmImageDirectory"] = "images" }, at: "vmImageDirectory", value: true), "agent.config-bad-value",
+             "directory of the VMs' boot images"),
+            (try config({ $0.merge(qemu) { $1 }; $0["vmManager"] = "libvirt" }, at: "vmImageDirectory", value: true), "agent.config-bad-value",
+             "only for vmManager qemu"),
+            (try config({ $0.merge(qemu) { $1 }; $0["vmManager"] = "xm" }, at: "vmManager", value: true), "agent.config-bad-value",
+             "is not a VM manager"),
         ]
         for c in cases {
             let e = try Self.error(["agent", "run", "--config", c.config.file], status: 2)

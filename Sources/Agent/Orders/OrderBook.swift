@@ -94,7 +94,7 @@ package actor OrderBook {
         var failure: RegionErrorBody?
         do {
             switch order.step {
-            case .prepare: address = try await manager.prepareIncoming(order.vm)
+            case .prepare: address = try await manager.prepareIncoming(order.vm, machine: order.machine)
             case .migrate:
                 guard let target = order.target else { throw MigrationOrderError(.malformed, "a migrate order names its target") }
                 let id = order.orderId

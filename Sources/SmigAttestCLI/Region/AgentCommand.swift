@@ -50,7 +50,15 @@ package struct AgentCommand: AsyncParsableCommand {
     package struct Run: AsyncParsableCommand {
         package static let configuration = CommandConfiguration(
             abstract: "Run the agent in the foreground until SIGTERM/SIGINT (serves quotes, measures, does ring duty).",
-            discussion: "The configuration file is JSON; see docs/region.md for its keys. Enrol first (agent enrol).")
+            discussion: """
+                The configuration file is JSON; see docs/region.md for its keys. Enrol first (agent enrol).
+
+                With `vmManager` the agent carries out the RC-TCB's migration orders with this host's VM manager:
+                `libvirt` (vmManagerURI: the local libvirtd, default qemu:///system; migrationAddress: this libvirtd as \
+                other hosts reach it, e.g. qemu+tls://10.0.0.12/system) or `qemu`, the lab's QEMU processes (vmManagerURI: \
+                the VMs' directory of QMP sockets and pid files; vmImageDirectory: where their boot images lie; \
+                migrationAddress: tcp:ADDRESS:LOW-HIGH, where a receiving QEMU listens). docs/migration.md says which to pick.
+                """)
 
         @Option(help: ArgumentHelp("The agent configuration (JSON).", valueName: "file")) var config: String
         @Option(help: ArgumentHelp("Write the bound port here once listening.", valueName: "file")) var portFile: String?
