@@ -30,7 +30,7 @@ package struct MigrateCommand: AsyncParsableCommand {
                 let outcome: Evacuator.Outcome = try await client.post("\(base)/v1/migrations", MigrationRequest(vm: vm, target: to))
                 if output.json { Output.json(outcome); return }
                 let f = { (v: Double?) in v.map { String(format: "%.1f ms", $0) } ?? "-" }
-                Output.line("\(outcome.vm): \(outcome.source) -> \(outcome.target ?? "-") (\(outcome.result)); target attested before and after the transfer")
+                Output.line("\(outcome.vm): \(outcome.source) -> \(outcome.target ?? "-") (\(outcome.result.rawValue)); target attested before and after the transfer")
                 Output.line("  transfer \(f(outcome.transferMs)), total \(f(outcome.totalMs))")
             }
         }
