@@ -85,7 +85,7 @@ package struct AgentRuntime: Sendable {
             // The agent's metrics (its certificate's days to expiry, renewals) are the operator's: the admin certificate only.
             router.get("/metrics") { _, context in
                 guard let peer = await context.peerIdentity(), peer.role == .admin else {
-                    let body = RegionJSON.encode(RegionErrorBody(code: "auth.forbidden", message: "/metrics needs the admin certificate"))
+                    let body = RegionJSON.encode(RegionErrorBody(.forbidden, message: "/metrics needs the admin certificate"))
                     return Response(status: .forbidden, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
                 }
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

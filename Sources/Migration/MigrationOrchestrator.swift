@@ -1,5 +1,6 @@
 import Foundation
 package import Logging
+import DurationUnits
 
 /// Starts and moves VMs, recording every step in the inventory before taking the next.
 ///
@@ -152,17 +153,17 @@ package struct MigrationOrchestrator: Sendable {
         var report = MigrationReport(
             vm: vmName, source: source.name, target: target.name, port: port, migration: plan.id,
             resumed: false, final: last,
-            measuredTransferMs: Self.ms(transferDone - transferStart), measuredResumeMs: nil,
-            measuredTotalMs: Self.ms(transferDone - started))
+            measuredTransferMs: (transferDone - transferStart).inMilliseconds, measuredResumeMs: nil,
+            measuredTotalMs: (transferDone - started).inMilliseconds)
         guard resume else { return report }
         let resumed = try await finish(plan, d, source: sourceInstance, target: targetInstance, afterStep: afterStep)
         report.resumed = true
-        report.measuredToResumeMs = Self.ms(resumed.instant - started)
+        report.measuredToResumeMs = (resumed.instant - started).inMilliseconds
         report.measuredResumeMs = resumed.resumeMs
         if let paused = last.sourcePausedAt, let at = resumed.resumedAt, at >= paused {
             report.guestPauseMs = (at - paused) * 1000
         }
-        report.measuredTotalMs = Self.ms(clock.now - started)
+        report.measuredTotalMs = (clock.now - started).inMilliseconds
         return report
     }
 
@@ -192,7 +193,7 @@ package struct MigrationOrchestrator: Sendable {
             throw error
         }
         let resumedInstant = clock.now
-        let resumeMs = Self.ms(resumedInstant - resumeStart)
+        let resumeMs = (resumedInstant - resumeStart).inMilliseconds
         try inventory.record(.targetResumed, migration: plan.id)
         afterStep(.targetResumed)
         try await d.stop(source)
@@ -277,10 +278,6 @@ package struct MigrationOrchestrator: Sendable {
             if host.kind == .agent || !ProcessSupport.portInUse(address: host.address, port: port) { return port }
         }
         throw MigrationError(.noFreePort, side: .target, "no free port in \(host.portLow)-\(host.portHigh) on \(host.name)")
-    }
-
-    static func ms(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 }
 

@@ -3,6 +3,7 @@ import Logging
 import Migration
 import Policy
 import RegionProtocol
+import DurationUnits
 
 extension RegionError.Code {
     /// The executor of `evacuation.executor` exited non-zero, was killed at its time-out, or could not be run.
@@ -91,7 +92,7 @@ extension Evacuator {
             return .failure(RegionError(.migrateFailed, "recording \(vm) on \(target): \(error)"))
         }
         let total = clock.now - started
-        let totalMs = Double(total.components.seconds) * 1000 + Double(total.components.attoseconds) / 1e15
+        let totalMs = total.inMilliseconds
         audit(target, .handedOff, code: nil, String(format: "%@ is %@ on %@ as its agent reports (%.1f ms from the choice of target; no attest-before-resume gate)",
                                                      vm, reported.state, target, totalMs), fields.ended(.handedOff))
         refreshPlacement()

@@ -3,6 +3,7 @@ package import Logging
 package import Migration
 package import Policy
 package import RegionProtocol
+import DurationUnits
 
 extension RegionError.Code {
     package static let migrateUnknownVM = Self(rawValue: "migrate.unknown-vm")
@@ -97,10 +98,8 @@ package actor Evacuator {
 
     /// The migration parameters of the region policy.
     package static func tuning(_ m: RegionPolicy.MigrationSettings) -> MigrationTuning {
-        let c = m.downtimeLimit.components
-        return MigrationTuning(maxBandwidthBytesPerSecond: UInt64(m.maxBandwidthMiBps) << 20,
-                               downtimeLimitMs: UInt64(c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000),
-                               multifdChannels: m.multifdChannels, autoConverge: m.autoConverge)
+        MigrationTuning(maxBandwidthBytesPerSecond: UInt64(m.maxBandwidthMiBps) << 20, downtimeLimitMs: UInt64(m.downtimeLimit.wholeMilliseconds),
+                        multifdChannels: m.multifdChannels, autoConverge: m.autoConverge)
     }
 
     // MARK: Triggers
@@ -262,7 +261,7 @@ package actor Evacuator {
         guard row.state == .trusted, !row.revoked else {
             return RegionError(.migrateTargetUntrusted, "\(target) is \(row.revoked ? "revoked" : row.state.rawValue)\(row.failureCode.map { " (\($0))" } ?? "")")
         }
-        let maxAge = Self.seconds(policy.targets.maxQuoteAge)
+        let maxAge = policy.targets.maxQuoteAge.inSeconds
         guard let last = row.lastQuoteAt, now.timeIntervalSince(last) <= maxAge else {
             let age = row.lastQuoteAt.map { "\(Int(now.timeIntervalSince($0))) s old" } ?? "missing"
             return RegionError(.migrateTargetStale, "\(target)'s last verified quote is \(age); targets.max-quote-age is \(Int(maxAge)) s")
@@ -361,7 +360,7 @@ package actor Evacuator {
             return .failure(RegionError(.migrateFailed, "resuming \(vm) on \(target) failed: \(error)"))
         }
         let total = ContinuousClock.now - started
-        let totalMs = Double(total.components.seconds) * 1000 + Double(total.components.attoseconds) / 1e15
+        let totalMs = total.inMilliseconds
         audit(target, .resumed, code: nil, String(format: "%@ runs on %@ (%.1f ms from the choice of target)", vm, target, totalMs),
               fields.ended(.moved))
         refreshPlacement()
@@ -429,8 +428,4 @@ package actor Evacuator {
     func checkpoint(_ step: String) { checkpointNow(step) }
 
     nonisolated func checkpointNow(_ step: String) { stepHook?(step) }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }
