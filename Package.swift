@@ -300,7 +300,7 @@ let package = Package(
         // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
         .target(
             name: "SmigTestSupport",
-            dependencies: ["Swtpm", "ChildProcesses"],
+            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation"],
             path: "Tests/SmigTestSupport",
             exclude: ["libvirt-lab.sh"],
             swiftSettings: upcoming
@@ -319,10 +319,13 @@ let package = Package(
         .testTarget(name: "TPMTests", dependencies: ["TPM", "TPMWire", "Attestation", "Swtpm", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "MeasurementTests",
-            dependencies: [
-                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI", "Agent", "Swtpm", "SyntheticBootLogs",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["Measurement", "Attestation", "Policy", "TPM", "TPMWire", "Swtpm", "SyntheticBootLogs", "SmigTestSupport"],
+            swiftSettings: upcoming
+        ),
+        // The agent's parts against real ones: QEMU's text measured into a swtpm's PCR 15 through the agent's extender.
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "Swtpm", "SmigTestSupport"],
             swiftSettings: upcoming
         ),
         // Test tool: one orchestrated migration (local, or by orders to the agents) that SIGKILLs itself after a given step
