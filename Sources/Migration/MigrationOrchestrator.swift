@@ -87,30 +87,7 @@ package struct MigrationOrchestrator: Sendable {
         progress: @Sendable (MigrationProgress) -> Void = { _ in },
         afterStep: @Sendable (MigrationStep) -> Void = { _ in }
     ) async throws -> MigrationReport {
-        let record = try inventory.vm(named: vmName)
-        let target = try inventory.host(named: targetName)
-        let source = try inventory.host(named: record.host)
-        guard source.name != target.name else {
-            throw MigrationError(.invalidArgument, "VM \(vmName) already runs on \(targetName)")
-        }
-        guard source.kind == target.kind else {
-            throw MigrationError(.invalidArgument, "cannot migrate between a \(source.kind) host and a \(target.kind) host")
-        }
-        try requireDriver(source)
-        // A VM held paused (no trusted target earlier) moves as it is and stays paused if the move fails.
-        let wasPaused = record.state == .paused
-        guard record.state == .running || wasPaused else {
-            throw MigrationError(.wrongState, side: .source, "VM \(vmName) is \(record.state), not running")
-        }
-        let d = driver(for: source)
-        let vm = record.description
-        let sourceInstance = d.instance(of: vmName, on: source, port: nil)
-        let sourceState = await d.state(of: sourceInstance)
-        guard sourceState == (wasPaused ? .paused : .running) else {
-            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
-        }
-        // A description that does not match what runs stops the move before anything is recorded or launched.
-        try await d.verifyDescription(vm, running: sourceInstance, side: .source)
+        let (vm, source, target, d, sourceInstance, wasPaused) = try await checkedStart(vm: vmName, to: targetName)
         let port = try freePort(on: target)
         let clock = ContinuousClock()
         let started = clock.now
@@ -165,6 +142,35 @@ package struct MigrationOrchestrator: Sendable {
         }
         report.measuredTotalMs = (clock.now - started).inMilliseconds
         return report
+    }
+
+    /// What a move starts from, checked before anything is recorded or launched: both hosts (of one kind, with a
+    /// driver), the source's driver and instance, and whether the VM is held paused (no trusted target earlier: it
+    /// moves as it is and stays paused if the move fails). A description that does not match what runs stops it here.
+    func checkedStart(vm vmName: String, to targetName: String) async throws
+        -> (vm: VMDescription, source: MigrationHost, target: MigrationHost, driver: any MigrationDriver, sourceInstance: VMInstance, wasPaused: Bool) {
+        let record = try inventory.vm(named: vmName)
+        let target = try inventory.host(named: targetName)
+        let source = try inventory.host(named: record.host)
+        guard source.name != target.name else {
+            throw MigrationError(.invalidArgument, "VM \(vmName) already runs on \(targetName)")
+        }
+        guard source.kind == target.kind else {
+            throw MigrationError(.invalidArgument, "cannot migrate between a \(source.kind) host and a \(target.kind) host")
+        }
+        try requireDriver(source)
+        let wasPaused = record.state == .paused
+        guard record.state == .running || wasPaused else {
+            throw MigrationError(.wrongState, side: .source, "VM \(vmName) is \(record.state), not running")
+        }
+        let d = driver(for: source)
+        let sourceInstance = d.instance(of: vmName, on: source, port: nil)
+        let sourceState = await d.state(of: sourceInstance)
+        guard sourceState == (wasPaused ? .paused : .running) else {
+            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
+        }
+        try await d.verifyDescription(record.description, running: sourceInstance, side: .source)
+        return (record.description, source, target, d, sourceInstance, wasPaused)
     }
 
     /// Finishes a migration left at `transferred` (target paused): resume target, stop source.
