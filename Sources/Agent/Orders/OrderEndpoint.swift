@@ -48,7 +48,7 @@ struct OrderEndpoint: Sendable {
         let peer = await context.peerIdentity()
         if peer?.role == .rctcb { return nil }
         let who = peer.map { "\($0.role.rawValue) \($0.name)" } ?? "a certificate naming no region identity"
-        refusals.refused(peer?.name ?? "-", "order.forbidden", logger: logger, what: "migration order refused")
+        refusals.refused(peer?.name ?? "-", MigrationOrderError.Code.forbidden.rawValue, logger: logger, what: "migration order refused")
         return Self.answer(.forbidden, MigrationOrderError(.forbidden, "only the RC-TCB gives migration orders; this is \(who)").body)
     }
 
