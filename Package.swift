@@ -51,6 +51,9 @@ let package = Package(
             providers: [.apt(["libvirt-dev"])]
         ),
 
+        // Pure Swift: the protocol every module's error type conforms to (a stable code; equal when the codes are).
+        .target(name: "CodedError", swiftSettings: upcoming),
+
         // The build's version, git commit and date (`smig-attest --version`), written before each build.
         .target(name: "BuildInfo", swiftSettings: upcoming, plugins: ["BuildInfoPlugin"]),
         .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
@@ -58,7 +61,7 @@ let package = Package(
         // Pure Swift: TPM 2.0 wire structures. No C, no I/O.
         .target(
             name: "TPMWire",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CodedError", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
 
@@ -66,7 +69,7 @@ let package = Package(
         .target(
             name: "Policy",
             dependencies: [
-                "TPMWire",
+                "TPMWire", "CodedError",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -77,7 +80,7 @@ let package = Package(
         .target(
             name: "Attestation",
             dependencies: [
-                "TPMWire", "Policy",
+                "TPMWire", "Policy", "CodedError",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -89,13 +92,17 @@ let package = Package(
 
         // Pure Swift + Glibc: opening state files and directories without following links, with safe owners
         // and modes, and the lock around the measurement log. Shared by TPM, Measurement and Migration.
-        .target(name: "StateFiles", swiftSettings: upcoming),
+        .target(name: "StateFiles", dependencies: ["CodedError"], swiftSettings: upcoming),
+
+        // Pure Swift + Glibc: ending a child process (SIGTERM, a grace period, SIGKILL) and waiting for the port file a
+        // listener writes; one helper for every child the toolkit and its tests supervise.
+        .target(name: "ChildProcesses", swiftSettings: upcoming),
 
         // The only target that calls ESYS.
         .target(
             name: "TPM",
             dependencies: [
-                "CTSS2", "TPMWire", "StateFiles",
+                "CTSS2", "TPMWire", "StateFiles", "CodedError",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
@@ -105,7 +112,7 @@ let package = Package(
         .target(
             name: "Measurement",
             dependencies: [
-                "CXen", "TPMWire", "Attestation", "Policy", "StateFiles",
+                "CXen", "TPMWire", "Attestation", "Policy", "StateFiles", "CodedError",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -116,7 +123,7 @@ let package = Package(
         .target(
             name: "Migration",
             dependencies: [
-                "StateFiles",
+                "StateFiles", "ChildProcesses", "CodedError", "DurationUnits",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -125,11 +132,11 @@ let package = Package(
 
         // The only target that calls libvirt: connections, the host's domains, live peer-to-peer migration with
         // the destination paused, job progress and abort. What the agents move VMs with on libvirt hosts.
-        .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: upcoming),
+        .target(name: "Libvirt", dependencies: ["CLibvirt", "CodedError"], swiftSettings: upcoming),
 
         // A software TPM (swtpm with EK certificates from a local CA) for the demo, the benchmarks and the tests;
         // not part of the TPM library, which only talks to a TPM.
-        .target(name: "Swtpm", swiftSettings: upcoming),
+        .target(name: "Swtpm", dependencies: ["ChildProcesses"], swiftSettings: upcoming),
 
         // The built-in guests (boot sectors that count) that `vm start`, `bench migrate`, the demo and the tests
         // boot, and reading their counter from guest memory. Not part of the Migration library.
@@ -148,7 +155,7 @@ let package = Package(
         .target(
             name: "RegionProtocol",
             dependencies: [
-                "Attestation", "TPMWire",
+                "Attestation", "TPMWire", "CodedError", "DurationUnits",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -184,7 +191,7 @@ let package = Package(
         .target(
             name: "RegionTCB",
             dependencies: [
-                "Attestation", "TPMWire", "Policy", "RegionProtocol", "Migration", "RegionListener",
+                "Attestation", "TPMWire", "Policy", "RegionProtocol", "Migration", "RegionListener", "CodedError", "DurationUnits",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -221,7 +228,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles", "RegionListener", "Libvirt", "Migration",
+                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles", "RegionListener", "Libvirt", "Migration", "DurationUnits",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
@@ -242,7 +249,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "BuildInfo", "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener", "Benchmarks",
+                "BuildInfo", "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener", "Benchmarks", "DurationUnits",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -255,7 +262,7 @@ let package = Package(
         // A whole region on loopback from real parts (swtpm, agents, RC-TCB, QEMU): `demo` and `bench response`.
         .target(
             name: "RegionLab",
-            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire"],
+            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire", "ChildProcesses", "Measurement"],
             swiftSettings: upcoming
         ),
         // A Duration in seconds or milliseconds (Double), or whole milliseconds: one conversion, written once.
@@ -267,7 +274,7 @@ let package = Package(
             name: "Benchmarks",
             dependencies: [
                 "Attestation", "TPMWire", "TPM", "Swtpm", "Measurement", "Migration", "BuiltInGuests", "Policy",
-                "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits",
+                "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits", "ChildProcesses", "CodedError",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -293,13 +300,14 @@ let package = Package(
         // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
         .target(
             name: "SmigTestSupport",
-            dependencies: ["Swtpm"],
+            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation"],
             path: "Tests/SmigTestSupport",
             exclude: ["libvirt-lab.sh"],
             swiftSettings: upcoming
         ),
 
         .testTarget(name: "StateFilesTests", dependencies: ["StateFiles"], swiftSettings: upcoming),
+        .testTarget(name: "CodedErrorTests", dependencies: ["CodedError", "TPMWire", "StateFiles", "Attestation"], swiftSettings: upcoming),
         .testTarget(name: "TPMWireTests", dependencies: ["TPMWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: upcoming),
         .testTarget(
             name: "AttestationTests",
@@ -311,10 +319,13 @@ let package = Package(
         .testTarget(name: "TPMTests", dependencies: ["TPM", "TPMWire", "Attestation", "Swtpm", "SmigTestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "MeasurementTests",
-            dependencies: [
-                "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "SmigAttestCLI", "Agent", "Swtpm", "SyntheticBootLogs",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["Measurement", "Attestation", "Policy", "TPM", "TPMWire", "Swtpm", "SyntheticBootLogs", "SmigTestSupport"],
+            swiftSettings: upcoming
+        ),
+        // The agent's parts against real ones: QEMU's text measured into a swtpm's PCR 15 through the agent's extender.
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "Measurement", "Attestation", "Policy", "TPM", "TPMWire", "Swtpm", "SmigTestSupport"],
             swiftSettings: upcoming
         ),
         // Test tool: one orchestrated migration (local, or by orders to the agents) that SIGKILLs itself after a given step

@@ -59,14 +59,14 @@ extension AgentRuntime {
     /// Renews the agent's certificate: a nonce from the RC-TCB, a quote over it by the AK, a new TLS key; the new
     /// key and certificate replace the files and the identity in use.
     package func renewCertificate() async throws {
-        let challenge: RenewalChallenge = try await client.post("\(base)/v1/renew/begin", [String: String]())
+        let challenge = try await client.call(RCTCBRoutes.renewBegin, at: base)
         guard let nonce = Hex.decode(challenge.nonce) else {
             throw AgentEnrolment.Failure(code: "renew.bad-challenge", message: "the RC-TCB's nonce is not hex")
         }
         let selection = try PCRSelectionList(parsing: challenge.pcrSelection)
         let evidence = try await tpm.evidence(nonce: nonce, selection: selection)
         let key = P256.Signing.PrivateKey()
-        let issued: EnrolmentCertificate = try await client.post("\(base)/v1/renew/complete",
+        let issued = try await client.call(RCTCBRoutes.renewComplete, at: base,
                                                                  RenewalProof(evidence: evidence, tlsPublicKey: key.publicKey.pemRepresentation))
         guard issued.hostId == config.hostId, let cert = try? leafCertificate(issued.certificate),
               cert.publicKey == Certificate.PublicKey(key.publicKey) else {

@@ -46,15 +46,15 @@ package enum AgentEnrolment {
                                        ekCertificate: Data(ekCert).base64EncodedString(),
                                        platformCertificate: platformCert.map { Data($0).base64EncodedString() },
                                        akPublic: Data(blob.publicBytes).base64EncodedString(), tlsPublicKey: key.publicKey.pemRepresentation)
-        let challenge: EnrolmentChallenge = try await client.post("\(base)/v1/enrol/begin", request)
+        let challenge = try await client.call(RCTCBRoutes.enrolBegin, at: base, request)
         guard let idObject = Data(base64Encoded: challenge.idObject), let secret = Data(base64Encoded: challenge.encryptedSecret) else {
             throw Failure(code: "enrol.bad-challenge", message: "the RC-TCB's credential is not base64")
         }
         let credential = try await tpm.run { device in
             try device.activateCredential(ak: blob, idObject: [UInt8](idObject), encryptedSecret: [UInt8](secret))
         }
-        let issued: EnrolmentCertificate = try await client.post(
-            "\(base)/v1/enrol/complete", EnrolmentProof(challengeId: challenge.challengeId, credential: Data(credential).base64EncodedString()))
+        let issued = try await client.call(
+            RCTCBRoutes.enrolComplete, at: base, EnrolmentProof(challengeId: challenge.challengeId, credential: Data(credential).base64EncodedString()))
         try AgentFiles.write(Array(key.pemRepresentation.utf8), to: files.tlsKey, mode: 0o600)
         try AgentFiles.write(Array(issued.certificate.utf8), to: files.tlsCertificate, mode: 0o644)
         try AgentFiles.write(Array(issued.caCertificate.utf8), to: files.regionCA, mode: 0o644)

@@ -85,7 +85,7 @@ package struct AgentRuntime: Sendable {
             // The agent's metrics (its certificate's days to expiry, renewals) are the operator's: the admin certificate only.
             router.get("/metrics") { _, context in
                 guard let peer = await context.peerIdentity(), peer.role == .admin else {
-                    let body = RegionJSON.encode(RegionErrorBody(code: "auth.forbidden", message: "/metrics needs the admin certificate"))
+                    let body = RegionJSON.encode(RegionErrorBody(.forbidden, message: "/metrics needs the admin certificate"))
                     return Response(status: .forbidden, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
                 }
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -123,7 +123,7 @@ package struct AgentRuntime: Sendable {
                     logger.notice("measurements changed", metadata: ["attest.changed": "\(changed.joined(separator: ","))"])
                     if config.push {
                         do {
-                            let _: [String: String] = try await client.post("\(base)/v1/notices", ChangeNotice(changed: changed, at: Date()))
+                            _ = try await client.call(RCTCBRoutes.notices, at: base, ChangeNotice(changed: changed, at: Date()))
                         } catch {
                             logger.warning("change notice not delivered", metadata: ["attest.reason": "\(error)"])
                         }
@@ -142,9 +142,9 @@ package struct AgentRuntime: Sendable {
     /// false when it did not answer (the last list stays in force).
     @discardableResult
     package func refreshPeers() async -> Bool {
-        let since = peers.version.map { "?since=\($0)" } ?? ""
+        let since = peers.version.map { "since=\($0)" }
         do {
-            let answer: RegionPeers = try await client.get("\(base)/v1/peers\(since)")
+            let answer = try await client.call(RCTCBRoutes.peers, at: base, query: since)
             peers.update(answer)
             if pace.update(answer.intervals), let intervals = answer.intervals {
                 logger.notice("pace", metadata: ["attest.measure-every": "\(pace.measurement)s", "attest.challenge-every": "\(pace.challenge)s",
@@ -173,7 +173,7 @@ package struct AgentRuntime: Sendable {
         if let given, let until = given.validUntil, until.timeIntervalSinceNow > config.challengeTimeout + 1 {
             assignment = given
         } else {
-            do { assignment = try await client.post("\(base)/v1/ring/assignment", [String: String]()) } catch {
+            do { assignment = try await client.call(RCTCBRoutes.ringAssignment, at: base) } catch {
                 logger.warning("no ring assignment", metadata: ["attest.reason": "\(error)"])
                 return nil
             }
@@ -182,13 +182,13 @@ package struct AgentRuntime: Sendable {
               let nonce = assignment.nonce, let selection = assignment.pcrSelection else { return nil }
         var report: AIMReport
         do {
-            let bundle: EvidenceBundle = try await neighbours.post("https://\(address):\(port)/v1/quote", QuoteChallenge(nonce: nonce, pcrSelection: selection))
+            let bundle = try await neighbours.call(AgentRoutes.quote, at: "https://\(address):\(port)", QuoteChallenge(nonce: nonce, pcrSelection: selection))
             report = AIMReport(target: target, nonce: nonce, outcome: .evidence, evidence: bundle)
         } catch {
             report = AIMReport(target: target, nonce: nonce, outcome: .noAnswer, detail: "\(error)")
         }
         do {
-            let result: ReportResult = try await client.post("\(base)/v1/reports", report)
+            let result = try await client.call(RCTCBRoutes.reports, at: base, report)
             return result
         } catch {
             logger.warning("report refused", metadata: ["attest.host": "\(target)", "attest.reason": "\(error)"])

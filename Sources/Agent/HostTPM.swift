@@ -27,7 +27,7 @@ package final class HostTPM: @unchecked Sendable {
         self.bootLogPath = bootLogPath
     }
 
-    package var measurementLogPath: String { "\(stateDirectory)/measurements.log" }
+    package var measurementLogPath: String { MeasurementLog.path(inStateDirectory: stateDirectory) }
 
     /// Runs `body` with the device on the TPM's queue, when it is `lane`'s turn.
     package func run<T: Sendable>(_ lane: TPMTurns.Lane = .first, _ body: @escaping @Sendable (TPMDevice) throws -> T) async throws -> T {

@@ -1,4 +1,5 @@
 import Synchronization
+import DurationUnits
 
 /// The quote endpoint's limits per peer (keyed by the identity its certificate names, so a host's certificates share
 /// one budget): at most ``Limits/inFlight`` requests at once, and a token bucket of ``Limits/burst`` requests
@@ -45,7 +46,7 @@ package final class QuoteAdmission: Sendable {
             if peers.count >= Self.capacity, peers[peer] == nil { prune(&peers, now: now) }
             var p = peers[peer] ?? Peer(tokens: limits.burst, refilled: now)
             let elapsed = now - p.refilled
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             p.tokens = min(limits.burst, p.tokens + max(0, seconds) * limits.perSecond)
             p.refilled = now
             defer { peers[peer] = p }

@@ -47,7 +47,7 @@ struct QuoteEndpoint: Sendable {
     let refusals = RefusalLog()
 
     func add(to router: Router<RegionRequestContext>) {
-        router.post("/v1/quote") { request, context in try await answer(request, context) }
+        router.post(RouterPath(AgentRoutes.quote.path)) { request, context in try await answer(request, context) }
     }
 
     func answer(_ request: Request, _ context: RegionRequestContext) async throws -> Response {

@@ -1,12 +1,12 @@
 import TPMWire
+public import CodedError
 
 /// Why evidence was rejected. One stable code per failure kind, a one-line reason, and the byte offset in the
 /// offending structure where one is known.
-public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+public struct AttestationError: CodedError {
+    public struct Code: ErrorCode, Codable {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
 
         /// The attest bytes are not a well-formed TPMS_ATTEST.
         public static let malformedAttest = Code(rawValue: "quote.malformed-attest")
@@ -50,10 +50,6 @@ public struct AttestationError: Error, Hashable, Sendable, CustomStringConvertib
     }
 
     public let code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
     public let reason: String
     public let offset: Int?
 

@@ -1,3 +1,5 @@
+public import CodedError
+
 /// One strict JSON reader for every JSON document the tool accepts from outside (evidence bundles, the
 /// verifier's `--previous` clock file, and later HTTP bodies).
 ///
@@ -47,11 +49,10 @@ public enum StrictJSON {
     }
 
     /// Why a document was refused: a stable code, a reason, and the byte offset (or the key path).
-    public struct Error: Swift.Error, Sendable, Hashable, CustomStringConvertible {
-        public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Error: CodedError {
+        public struct Code: ErrorCode {
             public let rawValue: String
             public init(rawValue: String) { self.rawValue = rawValue }
-            public var description: String { rawValue }
 
             /// Not JSON (a grammar error, bad escape, invalid UTF-8, trailing bytes).
             public static let syntax = Code(rawValue: "json.syntax")
@@ -68,10 +69,6 @@ public enum StrictJSON {
         }
 
         public var code: Code
-
-        /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-        public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-        public func hash(into hasher: inout Hasher) { hasher.combine(code) }
         public var reason: String
         public var offset: Int?
 

@@ -1,10 +1,11 @@
+package import CodedError
+
 /// Why a benchmark could not produce its figures: a stable code and a one-line reason. A benchmark whose runs
 /// had errors still reports them (its rows count them); this is for a run that could not be made at all.
-package struct BenchmarkError: Error, Hashable, Sendable, CustomStringConvertible {
-    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct BenchmarkError: CodedError {
+    package struct Code: ErrorCode {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
-        package var description: String { rawValue }
 
         /// The boot log given to `bench bootlog` does not parse (an input error).
         package static let badBootLog = Code(rawValue: "bench.bad-boot-log")
@@ -29,10 +30,6 @@ package struct BenchmarkError: Error, Hashable, Sendable, CustomStringConvertibl
         self.code = code
         self.reason = reason
     }
-
-    /// Errors are equal when their codes are: the reason is for people.
-    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     /// Whether what the user gave is at fault (exit status 2) rather than the run (1).
     package var isInputError: Bool { code == .badBootLog }

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -28,17 +29,8 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         p.standardInput = FileHandle.nullDevice
         try p.run()
         process = p
-        let deadline = Date().addingTimeInterval(seconds)
-        var bound: Int?
-        while Date() < deadline, p.isRunning {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let n = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                bound = n
-                break
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        guard let bound else {
-            if p.isRunning { p.terminate() }
+        guard let bound = await PortFile.wait(portFile, writtenBy: p, within: .seconds(seconds)) else {
+            await p.stop(grace: .seconds(5))
             let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)
             throw BenchmarkError(.rctcbDidNotStart, "the benchmark RC-TCB (rctcb serve) did not start within \(Int(seconds)) s: \(tail)")
         }
@@ -63,12 +55,6 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         return (kb / 1024).rounded()
     }
 
-    /// SIGTERM (graceful shutdown), then SIGKILL after `seconds`.
-    func stop(seconds: Double = 20) async {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(100)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
+    /// SIGTERM (graceful shutdown), then SIGKILL after `grace`.
+    func stop(grace: Duration = .seconds(20)) async { await process.stop(grace: grace) }
 }

@@ -59,7 +59,7 @@ package enum RegionLoadGenerator {
         let tls = tlsByHost
         let empty = Data("{}".utf8)
         let ask: @Sendable (TLSConfiguration) async throws -> RingAssignment = { tls in
-            try await pool.post("\(url)/v1/ring/assignment", empty, as: tls)
+            try await pool.post(url + RCTCBRoutes.ringAssignment.path, empty, as: tls)
         }
         let step: Step = { reporter, given in
             guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
@@ -70,7 +70,7 @@ package enum RegionLoadGenerator {
                       let double = bench.byHost[target] else { return .failed("no assignment for \(reporter.hostId)") }
                 let bundle = try double.evidence(nonce: nonce, selection: try PCRSelectionList(parsing: assignment.pcrSelection ?? ""))
                 let report = AIMReport(target: target, nonce: nonceHex, outcome: .evidence, evidence: bundle)
-                let result: ReportResult = try await pool.post("\(url)/v1/reports", RegionJSON.encode(report), as: tls)
+                let result: ReportResult = try await pool.post(url + RCTCBRoutes.reports.path, RegionJSON.encode(report), as: tls)
                 return StepOutcome(result)
             } catch {
                 return .failed("\(error)")

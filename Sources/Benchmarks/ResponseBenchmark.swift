@@ -101,10 +101,10 @@ package enum ResponseBenchmark {
         while resumed == nil, Date() < deadline {
             for e in try store.events(since: seen) {
                 seen = e.seq
-                // The evacuator's audit details start with the VM's name ("bench-vm: …", "bench-vm …").
                 if e.kind == "state", e.host == source, e.newHostState == .untrusted, detection == nil { detection = e.at }
-                if e.kind == "evacuation.migration-started", e.detail?.hasPrefix("\(vm):") == true { start = e.at; target = e.host ?? "?" }
-                if e.kind == "evacuation.resumed", e.detail?.hasPrefix("\(vm) ") == true { resumed = e.at; target = e.host ?? target }
+                guard let step = e.evacuationStep, let fields = e.evacuation, fields.vm == vm else { continue }
+                if step == .migrationStarted { start = e.at; target = fields.target ?? "?" }
+                if step == .resumed { resumed = e.at; target = fields.target ?? target }
             }
             if resumed == nil { try await Task.sleep(for: .milliseconds(20)) }
         }

@@ -1,12 +1,12 @@
 internal import CLibvirt
+package import CodedError
 
 /// The one error type of the `Libvirt` module: a stable `code` (tests and callers match on it), and what libvirt
 /// said — its error number (`virErrorNumber`), error domain (`virErrorDomain`) and message, from `virGetLastError`.
-package struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible {
-    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct LibvirtError: CodedError {
+    package struct Code: ErrorCode {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
-        package var description: String { rawValue }
 
         /// libvirt (`libvirt.so.0`) is not installed on this host, or lacks a function this module calls.
         package static let libraryMissing = Code(rawValue: "libvirt.library-missing")
@@ -39,10 +39,6 @@ package struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible 
     package let libvirtDomain: Int32
     /// libvirt's message, or this module's reason.
     package let message: String
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the function and message are for people.
-    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     package init(_ code: Code, function: String, libvirtCode: Int32 = 0, libvirtDomain: Int32 = 0, message: String) {
         self.code = code

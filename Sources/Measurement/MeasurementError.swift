@@ -1,9 +1,10 @@
+package import CodedError
+
 /// The error type of the `Measurement` module: a stable `code`, a reason, and the path (or PID) concerned.
-package struct MeasurementError: Error, Sendable, Hashable, CustomStringConvertible {
-    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct MeasurementError: CodedError {
+    package struct Code: ErrorCode {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
-        package var description: String { rawValue }
 
         /// A file could not be opened or read (errno in the reason).
         package static let io = Code(rawValue: "measure.io")
@@ -35,10 +36,6 @@ package struct MeasurementError: Error, Sendable, Hashable, CustomStringConverti
     }
 
     package var code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package var reason: String
     /// The file, process or Xen call concerned.
     package var subject: String?

@@ -32,6 +32,12 @@ package final class MeasurementLog: Sendable {
 
     static let format = "smig-measurement-log/1"
 
+    /// The log's file name in a host's state directory: where the agent, `measure` and `quote` keep and look for it.
+    package static let fileName = "measurements.log"
+
+    /// The log's path in the state directory `directory`.
+    package static func path(inStateDirectory directory: String) -> String { "\(directory)/\(fileName)" }
+
     package let path: String
     package let bootID: String
     /// Bytes of a torn last line removed when the log was opened (0 normally).

@@ -1,13 +1,14 @@
+package import CodedError
+
 /// The one error type of the `Migration` module.
 ///
 /// `code` is stable (tests and scripts match on it); `side` says which end of a
 /// migration failed (`source`, `target`, or `orchestrator` for our own bookkeeping);
 /// `reason` is one human line.
-package struct MigrationError: Error, Sendable, Hashable, CustomStringConvertible {
-    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct MigrationError: CodedError {
+    package struct Code: ErrorCode {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
-        package var description: String { rawValue }
 
         /// No VM of that name in the inventory (or on the host).
         package static let unknownVM = Code(rawValue: "unknown-vm")
@@ -63,10 +64,6 @@ package struct MigrationError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     package var code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package var side: Side?
     package var reason: String
 

@@ -1,5 +1,6 @@
 import Foundation
 package import Logging
+import DurationUnits
 
 /// Starts and moves VMs, recording every step in the inventory before taking the next.
 ///
@@ -89,30 +90,7 @@ package struct MigrationOrchestrator: Sendable {
         progress: @Sendable (MigrationProgress) -> Void = { _ in },
         afterStep: @Sendable (MigrationStep) -> Void = { _ in }
     ) async throws -> MigrationReport {
-        let record = try inventory.vm(named: vmName)
-        let target = try inventory.host(named: targetName)
-        let source = try inventory.host(named: record.host)
-        guard source.name != target.name else {
-            throw MigrationError(.invalidArgument, "VM \(vmName) already runs on \(targetName)")
-        }
-        guard source.kind == target.kind else {
-            throw MigrationError(.invalidArgument, "cannot migrate between a \(source.kind) host and a \(target.kind) host")
-        }
-        try requireDriver(source)
-        // A VM held paused (no trusted target earlier) moves as it is and stays paused if the move fails.
-        let wasPaused = record.state == .paused
-        guard record.state == .running || wasPaused else {
-            throw MigrationError(.wrongState, side: .source, "VM \(vmName) is \(record.state), not running")
-        }
-        let d = driver(for: source)
-        let vm = record.description
-        let sourceInstance = d.instance(of: vmName, on: source, port: nil)
-        let sourceState = await d.state(of: sourceInstance)
-        guard sourceState == (wasPaused ? .paused : .running) else {
-            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
-        }
-        // A description that does not match what runs stops the move before anything is recorded or launched.
-        try await d.verifyDescription(vm, running: sourceInstance, side: .source)
+        let (vm, source, target, d, sourceInstance, wasPaused) = try await checkedStart(vm: vmName, to: targetName)
         let port = try freePort(on: target)
         let clock = ContinuousClock()
         let started = clock.now
@@ -155,18 +133,47 @@ package struct MigrationOrchestrator: Sendable {
         var report = MigrationReport(
             vm: vmName, source: source.name, target: target.name, port: port, migration: plan.id,
             resumed: false, final: last,
-            measuredTransferMs: Self.ms(transferDone - transferStart), measuredResumeMs: nil,
-            measuredTotalMs: Self.ms(transferDone - started))
+            measuredTransferMs: (transferDone - transferStart).inMilliseconds, measuredResumeMs: nil,
+            measuredTotalMs: (transferDone - started).inMilliseconds)
         guard resume else { return report }
         let resumed = try await finish(plan, d, source: sourceInstance, target: targetInstance, afterStep: afterStep)
         report.resumed = true
-        report.measuredToResumeMs = Self.ms(resumed.instant - started)
+        report.measuredToResumeMs = (resumed.instant - started).inMilliseconds
         report.measuredResumeMs = resumed.resumeMs
         if let paused = last.sourcePausedAt, let at = resumed.resumedAt, at >= paused {
             report.guestPauseMs = (at - paused) * 1000
         }
-        report.measuredTotalMs = Self.ms(clock.now - started)
+        report.measuredTotalMs = (clock.now - started).inMilliseconds
         return report
+    }
+
+    /// What a move starts from, checked before anything is recorded or launched: both hosts (of one kind, with a
+    /// driver), the source's driver and instance, and whether the VM is held paused (no trusted target earlier: it
+    /// moves as it is and stays paused if the move fails). A description that does not match what runs stops it here.
+    func checkedStart(vm vmName: String, to targetName: String) async throws
+        -> (vm: VMDescription, source: MigrationHost, target: MigrationHost, driver: any MigrationDriver, sourceInstance: VMInstance, wasPaused: Bool) {
+        let record = try inventory.vm(named: vmName)
+        let target = try inventory.host(named: targetName)
+        let source = try inventory.host(named: record.host)
+        guard source.name != target.name else {
+            throw MigrationError(.invalidArgument, "VM \(vmName) already runs on \(targetName)")
+        }
+        guard source.kind == target.kind else {
+            throw MigrationError(.invalidArgument, "cannot migrate between a \(source.kind) host and a \(target.kind) host")
+        }
+        try requireDriver(source)
+        let wasPaused = record.state == .paused
+        guard record.state == .running || wasPaused else {
+            throw MigrationError(.wrongState, side: .source, "VM \(vmName) is \(record.state), not running")
+        }
+        let d = driver(for: source)
+        let sourceInstance = d.instance(of: vmName, on: source, port: nil)
+        let sourceState = await d.state(of: sourceInstance)
+        guard sourceState == (wasPaused ? .paused : .running) else {
+            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
+        }
+        try await d.verifyDescription(record.description, running: sourceInstance, side: .source)
+        return (record.description, source, target, d, sourceInstance, wasPaused)
     }
 
     /// Finishes a migration left at `transferred` (target paused): resume target, stop source.
@@ -195,7 +202,7 @@ package struct MigrationOrchestrator: Sendable {
             throw error
         }
         let resumedInstant = clock.now
-        let resumeMs = Self.ms(resumedInstant - resumeStart)
+        let resumeMs = (resumedInstant - resumeStart).inMilliseconds
         try inventory.record(.targetResumed, migration: plan.id)
         afterStep(.targetResumed)
         try await d.stop(source)
@@ -280,10 +287,6 @@ package struct MigrationOrchestrator: Sendable {
             if host.kind == .agent || !ProcessSupport.portInUse(address: host.address, port: port) { return port }
         }
         throw MigrationError(.noFreePort, side: .target, "no free port in \(host.portLow)-\(host.portHigh) on \(host.name)")
-    }
-
-    static func ms(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 }
 

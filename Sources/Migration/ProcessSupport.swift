@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ChildProcesses
 import Foundation
 
 /// Small, bounded helpers around OS processes: run a command, read pid files, check and
@@ -161,21 +162,10 @@ enum ProcessSupport {
         return pid
     }
 
-    /// SIGTERM, wait up to `grace`, then SIGKILL and wait again. Returns when gone.
+    /// SIGTERM, wait up to `grace`, then SIGKILL and wait again. Returns when gone. The process is ours while its
+    /// command line holds `marker` (a recycled pid is left alone).
     static func terminate(_ pid: Int32, marker: String, grace: Duration = .seconds(3)) async {
-        guard isAlive(pid, marker: marker) else { return }
-        kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + grace
-        while isAlive(pid, marker: marker), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if isAlive(pid, marker: marker) {
-            kill(pid, SIGKILL)
-            let hard = ContinuousClock.now + .seconds(5)
-            while isAlive(pid, marker: marker), ContinuousClock.now < hard {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        await Termination.terminate(pid, grace: grace) { isAlive(pid, marker: marker) }
     }
 
     /// True if something accepts TCP connections on address:port, or the port cannot be bound.

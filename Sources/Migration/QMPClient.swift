@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Dispatch
 import Foundation
+import DurationUnits
 
 /// A client for the QEMU Machine Protocol over a Unix socket: one JSON object per line.
 ///
@@ -202,7 +203,7 @@ package final class QMPClient: @unchecked Sendable {
                 throw MigrationError(.qmpProtocol, "\(path): line longer than \(Self.maxLineBytes) bytes")
             }
             let remaining = deadline - ContinuousClock.now
-            let ms = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+            let ms = remaining.wholeMilliseconds
             if ms <= 0 {
                 closeNow()
                 throw MigrationError(.qmpTimeout, "\(path): no answer within \(timeout)")

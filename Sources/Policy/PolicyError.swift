@@ -1,15 +1,16 @@
+public import CodedError
+
 /// The one error type of the `Policy` module.
 ///
 /// Every error names the file, line and column it refers to (1-based, as an editor shows them) and, where it
 /// helps, a hint. ``description`` has the shape compilers use, so editors can jump to it:
 ///
 ///     golden.yaml:12:7: error: unknown key 'sha265' (hint: did you mean 'sha256'?)
-public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct PolicyError: CodedError {
     /// A stable, machine-readable error code. Tests and tools match on it; the message may change.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: ErrorCode {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
 
         /// The file could not be read.
         public static let unreadable = Code(rawValue: "policy.unreadable")
@@ -58,10 +59,6 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
     public var file: String
     /// 1-based line, or 0 when the error concerns the whole file.
     public var line: Int

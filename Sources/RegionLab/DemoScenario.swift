@@ -15,6 +15,8 @@ package final class DemoScenario: Sendable {
         package var change: String?
         package var code: String?
         package var detail: String?
+        /// An evacuation step's VM, source, target and outcome, as the evacuator stored them with the event.
+        package var evacuation: EvacuationFields?
     }
 
     /// Where a VM runs after the response.
@@ -77,10 +79,11 @@ package final class DemoScenario: Sendable {
                 seen = e.seq
                 guard e.kind == "state" || e.kind.hasPrefix("evacuation.") || e.kind.hasPrefix("recovery.") else { continue }
                 let step = Step(ms: Int(e.at.timeIntervalSince(t0) * 1000), host: e.host, kind: e.kind,
-                                change: e.oldState.map { "\($0) → \(e.newState ?? "?")" }, code: e.code, detail: e.detail)
+                                change: e.oldState.map { "\($0) → \(e.newState ?? "?")" }, code: e.code, detail: e.detail,
+                                evacuation: e.evacuation)
                 timeline.append(step)
                 onStep(step)
-                if e.kind == "evacuation.finished", e.host == victim { finished = true }
+                if e.evacuationStep == .finished, e.evacuation?.source == victim { finished = true }
             }
             // The host turns `evacuated` just before the evacuation's closing event is written: wait for both.
             if finished, try store.row(victim)?.state == .evacuated { break }

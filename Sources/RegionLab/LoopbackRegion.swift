@@ -1,3 +1,4 @@
+import ChildProcesses
 package import Foundation
 import BuiltInGuests
 import SyntheticBootLogs
@@ -6,6 +7,7 @@ package import Migration
 package import RegionTCB
 import TPM
 import TPMWire
+import Measurement
 
 /// A whole SMIG region on loopback, made of real parts: per host a swtpm (with EK certificates from its own
 /// local CA), an agent process, a QEMU process standing in for the hypervisor (measured as `process-text`)
@@ -145,15 +147,10 @@ package final class LoopbackRegion: @unchecked Sendable {
         let portFile = "\(dir)/rctcb.port"
         try? FileManager.default.removeItem(atPath: portFile)
         try spawn("rctcb", ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile, "--log-level", "notice"] + extra)
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                url = "https://127.0.0.1:\(port)"
-                return
-            }
-            Thread.sleep(forTimeInterval: 0.05)
+        guard let port = PortFile.wait(portFile, within: .seconds(60)) else {
+            throw Failure(description: "the RC-TCB did not start; see \(dir)/rctcb.log")
         }
-        throw Failure(description: "the RC-TCB did not start; see \(dir)/rctcb.log")
+        url = "https://127.0.0.1:\(port)"
     }
 
     package func startAgent(_ i: Int) throws {
@@ -209,7 +206,7 @@ package final class LoopbackRegion: @unchecked Sendable {
         hosts[index].swtpm.stop()
         try hosts[index].swtpm.start()
         try boot(hosts[index].swtpm, host: hosts[index].id)
-        try? FileManager.default.removeItem(atPath: "\(hosts[index].stateDirectory)/measurements.log")
+        try? FileManager.default.removeItem(atPath: MeasurementLog.path(inStateDirectory: hosts[index].stateDirectory))
         try writeAgentConfig(index)
         try startAgent(index)
     }
@@ -305,13 +302,7 @@ package final class LoopbackRegion: @unchecked Sendable {
         lock.withLock { children[name] = p }
     }
 
-    static func terminate(_ p: Process) {
-        guard p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(5)
-        while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-    }
+    static func terminate(_ p: Process) { p.stop(grace: .seconds(5)) }
 
     /// Polls `condition` every 50 ms; throws after `seconds`.
     package func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) async throws {

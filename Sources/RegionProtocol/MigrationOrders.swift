@@ -1,5 +1,6 @@
 package import Attestation
 package import Foundation
+package import CodedError
 
 /// A migration order, RC-TCB → one host's agent (`POST /v1/orders` on the agent's listener, mutual TLS; the agent
 /// takes it only from the RC-TCB's certificate). The RC-TCB holds no hypervisor credentials: it says which step of a
@@ -311,11 +312,10 @@ package struct HostCapacity: Codable, Hashable, Sendable {
 }
 
 /// Why an agent refused or failed an order: a stable code (`order.*`) and one line.
-package struct MigrationOrderError: Error, Hashable, Sendable, CustomStringConvertible {
-    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct MigrationOrderError: CodedError {
+    package struct Code: ErrorCode {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
-        package var description: String { rawValue }
 
         /// Not an order: bad JSON, an unknown field, an invalid id, name or combination.
         package static let malformed = Code(rawValue: "order.malformed")

@@ -14,14 +14,14 @@ package protocol OrderTransport: Sendable {
 
 extension RegionClient: OrderTransport {
     package func post(_ order: MigrationOrder, to base: String) async throws -> MigrationOrderStatus {
-        try await post("\(base)/v1/orders", order)
+        try await call(AgentRoutes.orders, at: base, order)
     }
 
     package func status(of id: String, at base: String) async throws -> MigrationOrderStatus {
-        try await get("\(base)/v1/orders/\(id)")
+        try await call(AgentRoutes.order, at: base, parameters: ["id": id])
     }
 
     package func report(at base: String) async throws -> HostVMReport {
-        try await get("\(base)/v1/vms")
+        try await call(AgentRoutes.vms, at: base)
     }
 }

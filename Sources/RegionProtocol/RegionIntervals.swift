@@ -1,3 +1,4 @@
+import DurationUnits
 /// The region's pace, from the region policy's `intervals` — the one place it is set. The RC-TCB sends it to every
 /// agent with each `GET /v1/peers` answer; an agent measures and challenges at this pace, or faster where its
 /// agent.json says so (``faster(than:configured:)``), never slower.
@@ -13,8 +14,7 @@ package struct RegionIntervals: Codable, Hashable, Sendable {
     }
 
     package init(measurement: Duration, challenge: Duration) {
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        self.init(measurement: seconds(measurement), challenge: seconds(challenge))
+        self.init(measurement: measurement.inSeconds, challenge: challenge.inSeconds)
     }
 
     /// The interval in effect: the region's, or the host's own where it is shorter; the host's own (else `fallback`)

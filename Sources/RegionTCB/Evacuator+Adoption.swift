@@ -35,7 +35,8 @@ extension Evacuator {
                     continue
                 }
                 try? store.audit(host: host, kind: "vm.adopted", code: nil,
-                                 detail: "\(vm.name) (\(vm.uuid?.uuidString.lowercased() ?? "no UUID")): \(vm.vcpus) vCPU(s), \(vm.memoryMiB) MiB, \(vm.state), reported by its \(report.vmManager)")
+                                 detail: "\(vm.name) (\(vm.uuid?.uuidString.lowercased() ?? "no UUID")): \(vm.vcpus) vCPU(s), \(vm.memoryMiB) MiB, \(vm.state), reported by its \(report.vmManager)",
+                                 evacuation: EvacuationFields(vm: vm.name, target: host))
                 adopted.append(vm.name)
             }
         }

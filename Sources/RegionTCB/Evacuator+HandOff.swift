@@ -3,6 +3,7 @@ import Logging
 import Migration
 import Policy
 import RegionProtocol
+import DurationUnits
 
 extension RegionError.Code {
     /// The executor of `evacuation.executor` exited non-zero, was killed at its time-out, or could not be run.
@@ -34,18 +35,20 @@ extension Evacuator {
     /// target's agent reports it. There is no attest-before-resume gate: the other manager resumes the VM when it does.
     func handOff(_ vm: String, to target: String, source: String, executor: RegionPolicy.Executor,
                  started: ContinuousClock.Instant) async -> Result<Outcome, RegionError> {
+        let fields = EvacuationFields(vm: vm, source: source, target: target)
         // Only a target whose agent reports its VMs can say where the VM went: without one the executor is not run.
         guard let driver = orchestrator.agent as? AgentOrderDriver, driver.agents[target] != nil else {
             audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue,
-                  "\(vm): \(target)'s agent reports no VMs (migrations: agent in the region policy); the executor is not run")
+                  "\(vm): \(target)'s agent reports no VMs (migrations: agent in the region policy); the executor is not run", fields.ended(.failed))
             return .failure(RegionError(.executorNotPlaced, "\(target)'s agent reports no VMs (migrations: agent in the region policy); \(vm) stays on \(source)"))
         }
         guard await attestNow(target, reason: "before receiving \(vm) from the executor") else {
             let row = try? store.row(target)
-            audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the hand-off failed (\(row?.state.rawValue ?? "?"))")
+            audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the hand-off failed (\(row?.state.rawValue ?? "?"))",
+                  fields.ended(.refused))
             return .failure(RegionError(.migrateChallengeFailed, "\(target) failed the challenge before the hand-off: \(row?.state.rawValue ?? "?") \(row?.failureCode ?? "")"))
         }
-        audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote")
+        audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote", fields)
         let address = { (id: String) in self.policy.hosts.first { $0.id == id }?.endpoint.address ?? "" }
         let environment = [
             ExecutorEnvironment.vm: vm, ExecutorEnvironment.source: source, ExecutorEnvironment.target: target,
@@ -53,7 +56,7 @@ extension Evacuator {
             ExecutorEnvironment.region: policy.name, ExecutorEnvironment.cause: (try? records.current(host: source))??.causeCode ?? "",
         ]
         let argv = executor.command + [vm, source, target]
-        audit(target, .executorStarted, code: nil, "\(vm): \(source) → \(target): \(argv.joined(separator: " "))")
+        audit(target, .executorStarted, code: nil, "\(vm): \(source) → \(target): \(argv.joined(separator: " "))", fields)
         let clock = ContinuousClock()
         let launched = clock.now
         let ran: CommandOutput
@@ -62,15 +65,15 @@ extension Evacuator {
         } catch {
             let timedOut = clock.now - launched >= executor.timeout
             let why = timedOut ? "killed after its time-out of \(executor.timeout)" : "could not run: \(error)"
-            audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): \(why)")
+            audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): \(why)", fields.ended(.failed))
             return .failure(RegionError(.executorFailed, "the executor for \(vm) \(why)"))
         }
         let said = Self.tail(ran.stderr.isEmpty ? ran.stdout : ran.stderr)
         guard ran.status == 0 else {
-            audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): exit \(ran.status): \(said)")
+            audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): exit \(ran.status): \(said)", fields.ended(.failed))
             return .failure(RegionError(.executorFailed, "the executor for \(vm) exited \(ran.status): \(said)"))
         }
-        audit(target, .executorFinished, code: nil, "\(vm): exit 0\(said.isEmpty ? "" : ": \(said)")")
+        audit(target, .executorFinished, code: nil, "\(vm): exit 0\(said.isEmpty ? "" : ": \(said)")", fields)
 
         // Where the VM is now, as the target's agent reports it (asked a few times: a VM manager may list it late).
         var reported: HostVM?
@@ -80,7 +83,8 @@ extension Evacuator {
             if reported != nil { break }
         }
         guard let reported else {
-            audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue, "\(vm): the executor ended but \(target)'s agent does not report it")
+            audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue, "\(vm): the executor ended but \(target)'s agent does not report it",
+                  fields.ended(.failed))
             return .failure(RegionError(.executorNotPlaced, "the executor for \(vm) ended but \(target)'s agent does not report it; it stays recorded on \(source)"))
         }
         let state: VMRecord.State = AgentOrderDriver.runState(reported.state) == .running ? .running : .paused
@@ -88,11 +92,11 @@ extension Evacuator {
             return .failure(RegionError(.migrateFailed, "recording \(vm) on \(target): \(error)"))
         }
         let total = clock.now - started
-        let totalMs = Double(total.components.seconds) * 1000 + Double(total.components.attoseconds) / 1e15
+        let totalMs = total.inMilliseconds
         audit(target, .handedOff, code: nil, String(format: "%@ is %@ on %@ as its agent reports (%.1f ms from the choice of target; no attest-before-resume gate)",
-                                                     vm, reported.state, target, totalMs))
+                                                     vm, reported.state, target, totalMs), fields.ended(.handedOff))
         refreshPlacement()
-        return .success(Outcome(vm: vm, source: source, target: target, result: "handed-off", totalMs: totalMs))
+        return .success(Outcome(vm: vm, source: source, target: target, result: .handedOff, totalMs: totalMs))
     }
 
     /// The last line(s) a program printed, short enough for an audit event.

@@ -52,7 +52,7 @@ extension Evacuator {
             + "resumed in place: [\(resumed.joined(separator: ", "))], kept paused: [\(kept.joined(separator: ", "))]"
             + (failed.isEmpty ? "" : ", resume failed: [\(failed.joined(separator: ", "))]")
         try? records.close(host: host, outcome: "recovered", detail: detail)
-        audit(host, .recovered, code: evacuation.causeCode, detail)
+        audit(host, .recovered, code: evacuation.causeCode, detail, EvacuationFields(vm: nil, source: host))
         logger.notice("silent host verified trusted again; evacuation ended",
                       metadata: ["attest.host": "\(host)", "attest.resumed": "\(resumed.count)", "attest.kept-paused": "\(kept.count)"])
         refreshPlacement()

@@ -3,6 +3,7 @@ package import Logging
 package import Migration
 package import Policy
 package import RegionProtocol
+import DurationUnits
 
 extension RegionError.Code {
     package static let migrateUnknownVM = Self(rawValue: "migrate.unknown-vm")
@@ -62,8 +63,7 @@ package actor Evacuator {
         package var source: String
         /// Where the VM runs now (nil: it stayed at the source).
         package var target: String?
-        /// `moved`, `handed-off` (by `evacuation.executor`), `paused`, `kept-running`, `shut-down`, `refused`.
-        package var result: String
+        package var result: EvacuationOutcome
         package var code: String?
         package var detail: String?
         /// Migration start → transfer done, and → resumed on the re-attested target (ms).
@@ -100,10 +100,8 @@ package actor Evacuator {
 
     /// The migration parameters of the region policy.
     package static func tuning(_ m: RegionPolicy.MigrationSettings) -> MigrationTuning {
-        let c = m.downtimeLimit.components
-        return MigrationTuning(maxBandwidthBytesPerSecond: UInt64(m.maxBandwidthMiBps) << 20,
-                               downtimeLimitMs: UInt64(c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000),
-                               multifdChannels: m.multifdChannels, autoConverge: m.autoConverge)
+        MigrationTuning(maxBandwidthBytesPerSecond: UInt64(m.maxBandwidthMiBps) << 20, downtimeLimitMs: UInt64(m.downtimeLimit.wholeMilliseconds),
+                        multifdChannels: m.multifdChannels, autoConverge: m.autoConverge)
     }
 
     // MARK: Triggers
@@ -131,7 +129,8 @@ package actor Evacuator {
         let recovery = Recovery(orchestrator: orchestrator) { host in await self.attestNow(host, reason: "recovery after an RC-TCB restart") }
         do {
             for a in try await recovery.run() where a.action != "verified" {
-                try? store.audit(host: a.host, kind: "recovery.\(a.action)", code: nil, detail: "\(a.vm): \(a.detail)")
+                try? store.audit(host: a.host, kind: "recovery.\(a.action)", code: nil, detail: "\(a.vm): \(a.detail)",
+                                 evacuation: EvacuationFields(vm: a.vm))
             }
         } catch {
             logger.error("recovery failed", metadata: ["attest.reason": "\(error)"])
@@ -170,7 +169,7 @@ package actor Evacuator {
                 let cause = open ?? (try? openRecord(row))
                 _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause?.causeCode, detail: cause?.causeDetail)
                 try? records.close(host: host, outcome: "evacuated", detail: "no VM left")
-                audit(host, .finished, code: cause?.causeCode, "no VM left")
+                audit(host, .finished, code: cause?.causeCode, "no VM left", EvacuationFields(vm: nil, source: host))
             }
             return
         }
@@ -189,7 +188,8 @@ package actor Evacuator {
         if row.state != .evacuating {
             _ = try? await region.setEvacuationState(.evacuating, host: host, code: cause, detail: record.causeDetail)
         }
-        audit(host, .started, code: cause, "\(vms.count) VM(s): \(vms.map(\.name).joined(separator: ", ")); cause: \(record.causeState) \(cause ?? "-"): \(record.causeDetail ?? "")")
+        audit(host, .started, code: cause, "\(vms.count) VM(s): \(vms.map(\.name).joined(separator: ", ")); cause: \(record.causeState) \(cause ?? "-"): \(record.causeDetail ?? "")",
+              EvacuationFields(vm: nil, source: host))
         logger.notice("evacuating host", metadata: ["attest.host": "\(host)", "attest.vms": "\(vms.count)", "attest.code": "\(cause ?? "-")"])
 
         var outcomes: [Outcome] = []
@@ -206,8 +206,9 @@ package actor Evacuator {
         let left = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
         if left.isEmpty {
             _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause, detail: record.causeDetail)
-            try? records.close(host: host, outcome: "evacuated", detail: outcomes.map { "\($0.vm) → \($0.target ?? $0.result)" }.joined(separator: ", "))
-            audit(host, .finished, code: cause, outcomes.map { "\($0.vm) → \($0.target ?? $0.result)" }.joined(separator: ", "))
+            try? records.close(host: host, outcome: "evacuated", detail: outcomes.map { "\($0.vm) → \($0.target ?? $0.result.rawValue)" }.joined(separator: ", "))
+            audit(host, .finished, code: cause, outcomes.map { "\($0.vm) → \($0.target ?? $0.result.rawValue)" }.joined(separator: ", "),
+                  EvacuationFields(vm: nil, source: host))
             checkpoint(Step.finished.rawValue)
         } else {
             logger.warning("evacuation incomplete: no trusted target for some VMs", metadata: ["attest.host": "\(host)", "attest.vms": "\(left.map(\.name).joined(separator: ","))"])
@@ -262,7 +263,7 @@ package actor Evacuator {
         guard row.state == .trusted, !row.revoked else {
             return RegionError(.migrateTargetUntrusted, "\(target) is \(row.revoked ? "revoked" : row.state.rawValue)\(row.failureCode.map { " (\($0))" } ?? "")")
         }
-        let maxAge = Self.seconds(policy.targets.maxQuoteAge)
+        let maxAge = policy.targets.maxQuoteAge.inSeconds
         guard let last = row.lastQuoteAt, now.timeIntervalSince(last) <= maxAge else {
             let age = row.lastQuoteAt.map { "\(Int(now.timeIntervalSince($0))) s old" } ?? "missing"
             return RegionError(.migrateTargetStale, "\(target)'s last verified quote is \(age); targets.max-quote-age is \(Int(maxAge)) s")
@@ -312,12 +313,14 @@ package actor Evacuator {
     /// throughout (waiting for one when all are taken). A failure leaves the VM at the source and says why.
     func move(_ vm: String, to target: String, source: String) async -> Result<Outcome, RegionError> {
         let started = ContinuousClock.now
-        audit(source, .targetChosen, code: nil, "\(vm) → \(target)")
+        let fields = EvacuationFields(vm: vm, source: source, target: target)
+        audit(source, .targetChosen, code: nil, "\(vm) → \(target)", fields)
         let capacity = (try? orchestrator.inventory.host(named: target))?.ports.count ?? 1
         let store = self.store
         await ports.acquire(target, capacity: capacity) {
             try? store.audit(host: source, kind: Step.waitingForPort.rawValue, code: nil,
-                             detail: "\(vm) → \(target): all \(capacity) incoming migration port(s) of \(target) are taken; waiting for one")
+                             detail: "\(vm) → \(target): all \(capacity) incoming migration port(s) of \(target) are taken; waiting for one",
+                             evacuation: fields)
         }
         let result = await moveHoldingPort(vm, to: target, source: source, started: started)
         await ports.release(target)
@@ -325,61 +328,66 @@ package actor Evacuator {
     }
 
     func moveHoldingPort(_ vm: String, to target: String, source: String, started: ContinuousClock.Instant) async -> Result<Outcome, RegionError> {
+        let fields = EvacuationFields(vm: vm, source: source, target: target)
         if let executor = policy.evacuation.executor { return await handOff(vm, to: target, source: source, executor: executor, started: started) }
         if policy.targets.rechallengeBeforeMove {
             guard await attestNow(target, reason: "before receiving \(vm)") else {
                 let row = try? store.row(target)
-                audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the move failed (\(row?.state.rawValue ?? "?"))")
+                audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the move failed (\(row?.state.rawValue ?? "?"))",
+                      fields.ended(.refused))
                 return .failure(RegionError(.migrateChallengeFailed, "\(target) failed the challenge before the move: \(row?.state.rawValue ?? "?") \(row?.failureCode ?? "")"))
             }
-            audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote")
+            audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote", fields)
             checkpoint(Step.targetChallenged.rawValue)
         }
-        audit(target, .migrationStarted, code: nil, "\(vm): \(source) → \(target), destination paused")
+        audit(target, .migrationStarted, code: nil, "\(vm): \(source) → \(target), destination paused", fields)
         let report: MigrationReport
         do {
             report = try await migrateWhenAPortIsFree(vm, to: target)
         } catch {
-            audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): \(error)")
+            audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): \(error)", fields.ended(.failed))
             return .failure(RegionError(.migrateFailed, "migration of \(vm) to \(target) failed: \(error)"))
         }
-        audit(target, .migrated, code: nil, String(format: "%@: transferred in %.1f ms, paused on %@", vm, report.measuredTransferMs, target))
+        audit(target, .migrated, code: nil, String(format: "%@: transferred in %.1f ms, paused on %@", vm, report.measuredTransferMs, target), fields)
         if policy.targets.reattestAfterMove {
             guard await attestNow(target, reason: "after receiving \(vm)") else {
                 let row = try? store.row(target)
-                audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-reattestation", "\(vm): re-attestation after the move failed; the copy there never ran")
+                audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-reattestation", "\(vm): re-attestation after the move failed; the copy there never ran",
+                      fields.ended(.refused))
                 do { try await orchestrator.abandonMigration(vm: vm, reason: "\(target) failed re-attestation") } catch {
                     logger.error("cannot abandon the migration", metadata: ["attest.vm": "\(vm)", "attest.reason": "\(error)"])
                 }
                 return .failure(RegionError(.migrateReattestFailed, "\(target) failed re-attestation after the move; \(vm) stayed at \(source)"))
             }
-            audit(target, .targetReattested, code: nil, "\(vm): trusted after the move")
+            audit(target, .targetReattested, code: nil, "\(vm): trusted after the move", fields)
             checkpoint(Step.targetReattested.rawValue)
         }
         do {
             try await orchestrator.resumeMigration(vm: vm, afterStep: { step in self.checkpointNow(step.rawValue) })
         } catch {
-            audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): resume failed: \(error)")
+            audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): resume failed: \(error)", fields.ended(.failed))
             return .failure(RegionError(.migrateFailed, "resuming \(vm) on \(target) failed: \(error)"))
         }
         let total = ContinuousClock.now - started
-        let totalMs = Double(total.components.seconds) * 1000 + Double(total.components.attoseconds) / 1e15
-        audit(target, .resumed, code: nil, String(format: "%@ runs on %@ (%.1f ms from the choice of target)", vm, target, totalMs))
+        let totalMs = total.inMilliseconds
+        audit(target, .resumed, code: nil, String(format: "%@ runs on %@ (%.1f ms from the choice of target)", vm, target, totalMs),
+              fields.ended(.moved))
         refreshPlacement()
-        return .success(Outcome(vm: vm, source: source, target: target, result: "moved", transferMs: report.measuredTransferMs, totalMs: totalMs))
+        return .success(Outcome(vm: vm, source: source, target: target, result: .moved, transferMs: report.measuredTransferMs, totalMs: totalMs))
     }
 
     /// No trusted target: the policy decides, and the operator is told (once per VM while it waits).
     func noTarget(_ vm: String, source: String) async -> Outcome {
         let action = policy.evacuation.noTarget
-        let result: String = switch action {
-        case .pause: "paused"
-        case .shutdown: "shut-down"
-        case .keepRunning: "kept-running"
+        let result: EvacuationOutcome = switch action {
+        case .pause: .paused
+        case .shutdown: .shutDown
+        case .keepRunning: .keptRunning
         }
         guard !held.contains(vm) else { return Outcome(vm: vm, source: source, target: nil, result: result, code: "evacuation.no-target") }
         held.insert(vm)
-        audit(source, .noTarget, code: "evacuation.no-target", "\(vm): no trusted target; policy: \(action.rawValue)")
+        audit(source, .noTarget, code: "evacuation.no-target", "\(vm): no trusted target; policy: \(action.rawValue)",
+              EvacuationFields(vm: vm, source: source, outcome: result))
         logger.critical("no trusted target for a VM of an untrusted host", metadata: ["attest.vm": "\(vm)", "attest.host": "\(source)", "attest.action": "\(action.rawValue)"])
         switch action {
         case .pause:
@@ -421,16 +429,12 @@ package actor Evacuator {
         try? store.setVMs(placement)
     }
 
-    func audit(_ host: String, _ step: Step, code: String?, _ detail: String) {
-        try? store.audit(host: host, kind: step.rawValue, code: code, detail: detail)
+    func audit(_ host: String, _ step: Step, code: String?, _ detail: String, _ fields: EvacuationFields) {
+        try? store.audit(host: host, kind: step.rawValue, code: code, detail: detail, evacuation: fields)
         checkpoint(step.rawValue)
     }
 
     func checkpoint(_ step: String) { checkpointNow(step) }
 
     nonisolated func checkpointNow(_ step: String) { stepHook?(step) }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }

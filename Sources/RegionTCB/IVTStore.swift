@@ -85,11 +85,14 @@ package struct IVTEvent: Sendable, Hashable, Codable {
     /// and when the last of them happened.
     package var count: Int = 1
     package var lastAt: Date? = nil
+    /// An evacuation step's VM, source, target and outcome (nil for other events, and for events written before
+    /// the IVT kept them).
+    package var evacuation: EvacuationFields? = nil
 
     package init(seq: Int64, at: Date, host: String?, kind: String, oldState: String?, newState: String?, code: String?, detail: String?,
-                 count: Int = 1, lastAt: Date? = nil) {
+                 count: Int = 1, lastAt: Date? = nil, evacuation: EvacuationFields? = nil) {
         (self.seq, self.at, self.host, self.kind, self.oldState, self.newState) = (seq, at, host, kind, oldState, newState)
-        (self.code, self.detail, self.count, self.lastAt) = (code, detail, count, lastAt)
+        (self.code, self.detail, self.count, self.lastAt, self.evacuation) = (code, detail, count, lastAt, evacuation)
     }
 }
 
@@ -161,6 +164,7 @@ package final class IVTStore: Sendable {
             try db.execute(sql: "ALTER TABLE host ADD COLUMN reboot_accepted TEXT")
         }
         registerCertificates(&m)
+        registerEvacuationFields(&m)
         return m
     }
 
@@ -345,7 +349,8 @@ package final class IVTStore: Sendable {
                          oldState: try r.decode(forColumn: "old_state"), newState: try r.decode(forColumn: "new_state"),
                          code: try r.decode(forColumn: "code"), detail: try r.decode(forColumn: "detail"),
                          count: try r.decode(forColumn: "count"),
-                         lastAt: (try r.decode(forColumn: "last_at") as Double?).map(Date.init(timeIntervalSince1970:)))
+                         lastAt: (try r.decode(forColumn: "last_at") as Double?).map(Date.init(timeIntervalSince1970:)),
+                         evacuation: try Self.decodeEvacuationFields(r))
             }
         }
     }
@@ -394,9 +399,14 @@ package final class IVTStore: Sendable {
 
     // MARK: Plumbing
 
-    static func audit(_ db: Database, _ now: Date, host: String?, kind: String, old: String?, new: String?, code: String?, detail: String?) throws {
-        try db.cachedStatement(sql: "INSERT INTO event (at, host, kind, old_state, new_state, code, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [now.timeIntervalSince1970, host, kind, old, new, code, detail])
+    static func audit(_ db: Database, _ now: Date, host: String?, kind: String, old: String?, new: String?, code: String?, detail: String?,
+                      evacuation: EvacuationFields? = nil) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO event (at, host, kind, old_state, new_state, code, detail, vm, source, target, outcome)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+            .execute(arguments: [now.timeIntervalSince1970, host, kind, old, new, code, detail,
+                                 evacuation?.vm, evacuation?.source, evacuation?.target, evacuation?.outcome])
     }
 
     /// The host columns ``decodeRow(_:)`` reads, in the order it reads them: rows are decoded by position, not by

@@ -48,7 +48,7 @@ package struct RCTCBRunner: Sendable {
         self.client = client
         region = RegionState(store: store, hosts: loaded.hosts, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
                              selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger,
-                             policyDigest: loaded.digest, challenger: { cfg, challenge in try await client.post("https://\(cfg.address):\(cfg.port)/v1/quote", challenge) })
+                             policyDigest: loaded.digest, challenger: { cfg, challenge in try await client.call(AgentRoutes.quote, at: "https://\(cfg.address):\(cfg.port)", challenge) })
         let vms = try VMInventory(path: inventory ?? directory.inventory)
         let tuning = Evacuator.tuning(policy.migration)
         let orchestrator = MigrationOrchestrator(

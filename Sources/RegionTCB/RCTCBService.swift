@@ -66,7 +66,7 @@ package struct RCTCBService: Sendable {
     /// one table of the service's surface (each handler a line or two calling `RegionState`, the reloader or the
     /// evacuator), read top to bottom when checking what a certificate can reach.
     func addRoutes(_ router: Router<RegionRequestContext>) {
-        router.get("/v1/health") { _, _ in Self.json(["status": "ok"]) }
+        router.get(RouterPath(RCTCBRoutes.health.path)) { _, _ in Self.json(["status": "ok"]) }
         if let prometheus {
             // The region's state by host and failure code is for the operator: the admin certificate only.
             router.get("/metrics") { _, context in
@@ -79,26 +79,26 @@ package struct RCTCBService: Sendable {
             }
         }
 
-        router.post("/v1/enrol/begin") { request, _ in
+        router.post(RouterPath(RCTCBRoutes.enrolBegin.path)) { request, _ in
             try await Self.answer {
                 let body: EnrolmentRequest = try await Self.decode(request)
                 return Self.json(try await enrolment.begin(body))
             }
         }
-        router.post("/v1/enrol/complete") { request, _ in
+        router.post(RouterPath(RCTCBRoutes.enrolComplete.path)) { request, _ in
             try await Self.answer {
                 let body: EnrolmentProof = try await Self.decode(request)
                 return Self.json(try await enrolment.complete(body))
             }
         }
 
-        router.get("/v1/ivt") { _, context in
+        router.get(RouterPath(OperatorRoutes.ivt.path)) { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 return Self.json(try store.rows())
             }
         }
-        router.get("/v1/events") { request, context in
+        router.get(RouterPath(OperatorRoutes.events.path)) { request, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 let since = request.uri.queryParameters.get("since", as: Int64.self) ?? 0
@@ -106,7 +106,7 @@ package struct RCTCBService: Sendable {
                 return Self.json(try store.events(since: since, host: host))
             }
         }
-        router.get("/v1/hosts/:host") { request, context in
+        router.get(RouterPath(OperatorRoutes.host.path)) { request, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 let host = context.parameters.get("host") ?? ""
@@ -114,7 +114,7 @@ package struct RCTCBService: Sendable {
                 return Self.json(try await region.hostReport(host, bundles: bundles))
             }
         }
-        router.post("/v1/hosts/:host/accept-reboot") { request, context in
+        router.post(RouterPath(OperatorRoutes.acceptReboot.path)) { request, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 let host = context.parameters.get("host") ?? ""
@@ -128,7 +128,7 @@ package struct RCTCBService: Sendable {
                 return Self.json(answer)
             }
         }
-        router.get("/v1/ring") { _, context in
+        router.get(RouterPath(OperatorRoutes.ring.path)) { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 return Self.json(await region.ringView())
@@ -136,7 +136,7 @@ package struct RCTCBService: Sendable {
         }
 
         // The operator's gated migration and the VM placement.
-        router.post("/v1/migrations") { request, context in
+        router.post(RouterPath(OperatorRoutes.migrations.path)) { request, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 let body: MigrationRequest = try await Self.decode(request)
@@ -144,21 +144,21 @@ package struct RCTCBService: Sendable {
                 return Self.json(try await evacuator.migrate(vm: body.vm, to: body.target))
             }
         }
-        router.get("/v1/evacuations") { _, context in
+        router.get(RouterPath(OperatorRoutes.evacuations.path)) { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 guard let evacuator else { throw RegionError(.migrateFailed, "this RC-TCB has no VM inventory") }
                 return Self.json(try evacuator.records.all())
             }
         }
-        router.post("/v1/policy/reload") { _, context in
+        router.post(RouterPath(OperatorRoutes.policyReload.path)) { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 guard let reloader else { throw RegionError(.init(rawValue: "policy.reload-unavailable"), "this RC-TCB was not started from a policy file") }
                 return Self.json(try await reloader.reload(trigger: "the operator (rctcb reload)"))
             }
         }
-        router.get("/v1/vms") { _, context in
+        router.get(RouterPath(OperatorRoutes.vms.path)) { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
                 guard let evacuator else { throw RegionError(.migrateFailed, "this RC-TCB has no VM inventory") }
@@ -167,14 +167,14 @@ package struct RCTCBService: Sendable {
         }
 
         // Agents: certificate renewal (a quote by the enrolled AK over the RC-TCB's nonce).
-        router.post("/v1/renew/begin") { _, context in
+        router.post(RouterPath(RCTCBRoutes.renewBegin.path)) { _, context in
             try await Self.answer {
                 let id = try await self.require(.agent, context)
                 try await region.admitAgent(id.name, akName: id.akName)
                 return Self.json(try await renewal.begin(host: id.name, akName: id.akName))
             }
         }
-        router.post("/v1/renew/complete") { request, context in
+        router.post(RouterPath(RCTCBRoutes.renewComplete.path)) { request, context in
             try await Self.answer {
                 let id = try await self.require(.agent, context)
                 try await region.admitAgent(id.name, akName: id.akName)
@@ -184,13 +184,13 @@ package struct RCTCBService: Sendable {
         }
 
         // Agents: ring duty and reports.
-        router.post("/v1/ring/assignment") { _, context in
+        router.post(RouterPath(RCTCBRoutes.ringAssignment.path)) { _, context in
             try await Self.answer {
                 let me = try await self.requireAgent(context)
                 return Self.json(try await region.assignment(for: me))
             }
         }
-        router.post("/v1/reports") { request, context in
+        router.post(RouterPath(RCTCBRoutes.reports.path)) { request, context in
             try await Self.answer {
                 let me = try await self.requireAgent(context)
                 let body: AIMReport = try await Self.decode(request)
@@ -199,7 +199,7 @@ package struct RCTCBService: Sendable {
         }
         // Agents: whose certificates they may serve quotes to (enrolled hosts with their AK Names; revoked hosts), and
         // the region's intervals.
-        router.get("/v1/peers") { request, context in
+        router.get(RouterPath(RCTCBRoutes.peers.path)) { request, context in
             try await Self.answer {
                 try await self.requireAgent(context)
                 let since = request.uri.queryParameters.get("since", as: Int64.self)
@@ -208,7 +208,7 @@ package struct RCTCBService: Sendable {
                 return Self.json(answer)
             }
         }
-        router.post("/v1/notices") { request, context in
+        router.post(RouterPath(RCTCBRoutes.notices.path)) { request, context in
             try await Self.answer {
                 let me = try await self.requireAgent(context)
                 let body: ChangeNotice = try await Self.decode(request)

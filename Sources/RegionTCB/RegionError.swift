@@ -1,10 +1,12 @@
+import RegionProtocol
+package import CodedError
+
 /// Why the RC-TCB refused something: a stable code, a one-line reason. Refusals are results the service
 /// answers with (HTTP 4xx), never traps.
-package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
-    package struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+package struct RegionError: CodedError {
+    package struct Code: ErrorCode, Codable {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
-        package var description: String { rawValue }
 
         // Region directory and CA.
         package static let directoryExists = Code(rawValue: "rctcb.directory-exists")
@@ -70,15 +72,11 @@ package struct RegionError: Error, Hashable, Sendable, CustomStringConvertible {
         package static let rebootAcceptedWithoutBootLog = Code(rawValue: "reboot.accepted-without-boot-log")
 
         // Access.
-        package static let forbidden = Code(rawValue: "auth.forbidden")
-        package static let noClientCertificate = Code(rawValue: "auth.no-client-certificate")
+        package static let forbidden = Code(rawValue: AccessCode.forbidden.rawValue)
+        package static let noClientCertificate = Code(rawValue: AccessCode.noClientCertificate.rawValue)
     }
 
     package let code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package let reason: String
     /// What the operator can do about it, where something helps.
     package let hint: String?

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Policy
 import ServiceLifecycle
+import DurationUnits
 
 /// The RC-TCB's clock: direct challenges of hosts the ring has not vouched for recently (or that are new,
 /// rebooted, stale or silent), `stale` marking, and ring rotation.
@@ -15,7 +16,7 @@ struct RegionScheduler: Service {
         // What a previous run left half done is finished first (a copy on an unattested host stays paused).
         await evacuator.resumeAfterRestart()
         var lastSweep = Date()
-        let challenge = Double(policy.challengeInterval.components.seconds) + Double(policy.challengeInterval.components.attoseconds) / 1e18
+        let challenge = policy.challengeInterval.inSeconds
         let freshness = Double(policy.quoteFreshness.components.seconds)
         let rotateEvery = max(challenge * 5, 1)
         var lastRotation = Date()

@@ -58,7 +58,7 @@ package struct QuoteCommand: ParsableCommand {
                 try device.quoteWithValues(with: ak, nonce: nonceBytes, selection: selection)
             }
             let akPublic = try blob.akPublic
-            let logPath = eventLog ?? state.directory.appendingPathComponent("measurements.log").path
+            let logPath = MeasureCommand.logPath(eventLog, state: state)
             let attachLog = eventLog != "none" && (eventLog != nil || StateFiles.exists(logPath))
             let bundle = EvidenceBundle(
                 quotedBy: hostId ?? ProcessInfo.processInfo.hostName, akPublic: blob.publicBytes, akName: try akPublic.name,

@@ -1,9 +1,10 @@
+package import CodedError
+
 /// The error type of the `StateFiles` module: a stable code, the path concerned and one human line.
-package struct StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
-    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct StateFileError: CodedError {
+    package struct Code: ErrorCode {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
-        package var description: String { rawValue }
 
         /// The path is a symbolic link (state files and directories are never followed through links).
         package static let symlink = Code(rawValue: "state.symlink")
@@ -20,10 +21,6 @@ package struct StateFileError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     package var code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package var path: String
     package var reason: String
 

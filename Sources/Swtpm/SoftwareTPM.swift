@@ -1,3 +1,4 @@
+import ChildProcesses
 package import Foundation
 
 /// A software TPM (swtpm) started for tests, benchmarks and the demo: the Swift twin of
@@ -119,13 +120,8 @@ package final class SoftwareTPM: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let p = process else { return }
-        if keepingState {
-            // swtpm may not act on SIGTERM while a client keeps its connection open: give it two seconds, then SIGKILL.
-            if p.isRunning { p.terminate() }
-            for _ in 0..<200 where p.isRunning { usleep(10_000) }
-        }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        // swtpm may not act on SIGTERM while a client keeps its connection open: give it two seconds, then SIGKILL.
+        p.stop(grace: keepingState ? .seconds(2) : .zero)
         process = nil
     }
 

@@ -1,4 +1,5 @@
 internal import CTSS2
+package import CodedError
 
 /// A failure reported by tpm2-tss or the TPM: the TSS2_RC, the ESYS function, and Tss2_RC_Decode's text.
 package struct TSS2Error: Error, Hashable, Sendable, CustomStringConvertible {
@@ -33,11 +34,10 @@ package struct TSS2Error: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Errors of this module that are not a TSS2 response code.
-package struct TPMDeviceError: Error, Hashable, Sendable, CustomStringConvertible {
-    package struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct TPMDeviceError: CodedError {
+    package struct Code: ErrorCode {
         package let rawValue: String
         package init(rawValue: String) { self.rawValue = rawValue }
-        package var description: String { rawValue }
         /// The TCTI string is malformed or its library cannot be loaded.
         package static let tctiUnavailable = Code(rawValue: "tpm.tcti-unavailable")
         /// The TPM returned bytes this project cannot decode.
@@ -51,10 +51,6 @@ package struct TPMDeviceError: Error, Hashable, Sendable, CustomStringConvertibl
     }
 
     package let code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    package func hash(into hasher: inout Hasher) { hasher.combine(code) }
     package let reason: String
 
     package init(_ code: Code, _ reason: String) {

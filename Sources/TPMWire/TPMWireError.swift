@@ -1,12 +1,13 @@
+public import CodedError
+
 /// The one error type of TPMWire: something in a byte string is not a well-formed TPM 2.0 structure.
 ///
 /// `code` is stable and meant for programs and tests; `reason` is for people; `offset` is the byte offset
 /// (from the start of the buffer being read) where the problem was found, when known.
-public struct TPMWireError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct TPMWireError: CodedError {
+    public struct Code: ErrorCode {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
 
         /// Fewer bytes than the structure needs.
         public static let truncated = Code(rawValue: "wire.truncated")
@@ -27,10 +28,6 @@ public struct TPMWireError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public let code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
     public let reason: String
     public let offset: Int?
 

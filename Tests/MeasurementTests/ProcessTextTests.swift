@@ -2,6 +2,7 @@ import TPMWire
 import Attestation
 import Foundation
 import Policy
+import SmigTestSupport
 import Testing
 
 @testable import Measurement
@@ -10,82 +11,11 @@ import Testing
 import Glibc
 #endif
 
-/// A child process started for a test and killed (by its PID) when the test ends.
-final class ChildProcess {
-    let process = Process()
-    var pid: Int32 { process.processIdentifier }
-
-    init(_ executable: String, _ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-    }
-
-    deinit { stop() }
-
-    /// SIGKILL: the test runner's blocked-signal mask is inherited across exec, so SIGTERM may never arrive.
-    func stop() {
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-
-    /// Waits until the process runs `executable` and its text is stable (dynamic loading finished): two
-    /// measurements in a row with the same digest and mapping count.
-    func stableTextMeasurement(of executable: String) throws -> NamedMeasurement {
-        var previous: NamedMeasurement?
-        for _ in 0..<200 {
-            if ProcessTextSource.executable(of: pid) == executable,
-               let current = try? ProcessTextSource(.pid(pid)).measure(pid: pid)
-            {
-                if let previous, previous.sha256 == current.sha256, previous.detail == current.detail {
-                    return current
-                }
-                previous = current
-            }
-            usleep(100_000)
-        }
-        throw MeasurementError(.processUnavailable, "process text never settled", subject: "pid \(pid)")
-    }
-
-    /// Writes one byte into the process's memory through /proc/PID/mem (as a root attacker could).
-    func poke(address: UInt64, xor: UInt8 = 0xFF) throws {
-        let fd = open("/proc/\(pid)/mem", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw MeasurementError(.io, "open mem: \(errno)") }
-        defer { close(fd) }
-        var byte: UInt8 = 0
-        guard pread(fd, &byte, 1, off_t(address)) == 1 else { throw MeasurementError(.io, "pread: \(errno)") }
-        byte ^= xor
-        guard pwrite(fd, &byte, 1, off_t(address)) == 1 else { throw MeasurementError(.io, "pwrite: \(errno)") }
-    }
-
-    /// The last byte of the highest executable mapping of `executable` itself (page padding after its code).
-    func lastTextByte(of executable: String) throws -> UInt64 {
-        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
-        let mine = try MemoryMapping.parse(maps: maps, subject: "pid \(pid)")
-            .filter { $0.isExecutable && $0.path == executable }
-        guard let last = mine.max(by: { $0.end < $1.end }) else {
-            throw MeasurementError(.processUnavailable, "no text mapping of \(executable)")
-        }
-        return last.end - 1
-    }
-}
-
-func requireTool(_ name: String) throws -> String {
-    if let path = which(name) { return path }
-    // Never a silent skip: the test command installs every tool these tests use.
-    throw MeasurementError(.noSuchProcess, "\(name) is required but not installed\(runningInCI ? " (CI=true)" : "")")
-}
-
 @Suite("process-text", .serialized)
 struct ProcessTextTests {
     @Test func measuresAChildAndSeesAOneByteWrite() throws {
         let sleep = try requireTool("sleep")
-        let child = try ChildProcess(sleep, ["60"])
+        let child = try MeasuredChild(sleep, ["60"])
         let executable = ProcessTextSource.executable(of: child.pid) ?? sleep
         let before = try child.stableTextMeasurement(of: executable)
         #expect(before.name == "process-text:\(executable)")
@@ -104,7 +34,7 @@ struct ProcessTextTests {
 
     @Test func textBytesHashToTheMeasurement() throws {
         let sleep = try requireTool("sleep")
-        let child = try ChildProcess(sleep, ["60"])
+        let child = try MeasuredChild(sleep, ["60"])
         let executable = ProcessTextSource.executable(of: child.pid) ?? sleep
         _ = try child.stableTextMeasurement(of: executable)
         let bytes = try ProcessTextSource(.pid(child.pid)).textBytes(pid: child.pid)
@@ -122,7 +52,7 @@ struct ProcessTextTests {
     /// (`QEMUWithSwtpmLiveTests` runs the same against a swtpm with a quote.)
     @Test func qemuCodeWriteTurnsTheVerdictUntrusted() throws {
         let qemu = try requireTool("qemu-system-x86_64")
-        let child = try ChildProcess(qemu, ["-accel", "tcg", "-display", "none", "-nodefaults", "-m", "32", "-S",
+        let child = try MeasuredChild(qemu, ["-accel", "tcg", "-display", "none", "-nodefaults", "-m", "32", "-S",
                                             "-monitor", "none", "-serial", "none"])
         let executable = ProcessTextSource.executable(of: child.pid) ?? qemu
         let first = try child.stableTextMeasurement(of: executable)

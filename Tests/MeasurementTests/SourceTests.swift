@@ -1,6 +1,7 @@
 import TPMWire
 import Attestation
 import Foundation
+import SmigTestSupport
 import Policy
 import SyntheticBootLogs
 import Testing

@@ -138,7 +138,7 @@ struct AgentOrderLiveTests {
             try await waitUntilAsync("the RC-TCB adopts what host-1 reports", seconds: 120) {
                 (try? inventory.vm(named: vm))?.host == "host-1"
             }
-            #expect(try r.store!.events(since: 0, limit: 10_000).contains { $0.kind == "vm.adopted" && $0.host == "host-1" && ($0.detail ?? "").hasPrefix(vm) })
+            #expect(try r.store!.events(since: 0, limit: 10_000).contains { $0.kind == "vm.adopted" && $0.host == "host-1" && $0.evacuation?.vm == vm })
             try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
             let before = lab.ticks(of: vm).latest
 
@@ -147,7 +147,7 @@ struct AgentOrderLiveTests {
             #expect(try inventory.vm(named: vm).host == "host-2" && inventory.vm(named: vm).state == .running)
             #expect(try await Self.domains(lab, lab.b) == [vm: "running"])
             #expect(try await Self.domains(lab, lab.a).isEmpty)
-            let steps = try r.store!.events(since: 0, limit: 10_000).filter { ($0.detail ?? "").hasPrefix(vm) && $0.kind.hasPrefix("evacuation.") }.map(\.kind)
+            let steps = try r.store!.events(since: 0, limit: 10_000).filter { $0.evacuation?.vm == vm && $0.evacuationStep != nil }.map(\.kind)
             let gate = ["evacuation.target-challenged", "evacuation.migrated", "evacuation.target-reattested", "evacuation.resumed"]
             let positions = gate.compactMap { steps.firstIndex(of: $0) }
             #expect(positions.count == gate.count && positions == positions.sorted(), "\(steps)")

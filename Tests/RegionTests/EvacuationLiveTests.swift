@@ -112,7 +112,7 @@ struct EvacuationLiveTests {
             let host = try await r.runsOnce(vm, notOn: "host-1")
             #expect(try r.state(host) == .trusted)
             // Each move: target challenged, migrated paused, re-attested, and only then resumed.
-            let steps = try r.events().filter { ($0.detail ?? "").hasPrefix("\(vm)") && $0.kind.hasPrefix("evacuation.") }.map(\.kind)
+            let steps = try r.events().filter { $0.evacuation?.vm == vm && $0.evacuationStep != nil }.map(\.kind)
             let order = ["evacuation.target-challenged", "evacuation.migrated", "evacuation.target-reattested", "evacuation.resumed"]
             let positions = order.map { steps.firstIndex(of: $0) }
             #expect(positions.allSatisfy { $0 != nil } && positions.map { $0 ?? -1 } == positions.map { $0 ?? -1 }.sorted(), "\(steps)")

@@ -114,7 +114,9 @@ struct EvacuatorTargetTests {
         let d = QEMUDriver()
         let host = try f.inventory.host(named: "host-1")
         #expect(await d.state(of: d.instance(of: "held", on: host, port: nil)) == .paused)
-        #expect(try f.store.events().contains { $0.kind == "evacuation.no-target" && $0.host == "host-1" && ($0.detail ?? "").contains("held") })
+        let told = try #require(try f.store.events().first { $0.evacuationStep == .noTarget && $0.host == "host-1" })
+        #expect(told.evacuation == EvacuationFields(vm: "held", source: "host-1", outcome: .paused), "\(told)")
+        #expect(told.evacuation?.evacuationOutcome == .paused)
         #expect(try f.store.row("host-1")?.state == .evacuating)
         try await orchestrator.stopVM("held")
     }

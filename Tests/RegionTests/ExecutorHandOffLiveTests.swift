@@ -65,7 +65,7 @@ struct ExecutorHandOffLiveTests {
             }
 
             // The audit trail: challenge, executor started, its exit status, the new host — and no re-attestation gate.
-            let events = try r.store!.events(since: 0, limit: 10_000).filter { ($0.detail ?? "").hasPrefix(vm) && $0.kind.hasPrefix("evacuation.") }
+            let events = try r.store!.events(since: 0, limit: 10_000).filter { $0.evacuation?.vm == vm && $0.evacuationStep != nil }
             let kinds = events.map(\.kind)
             let order = ["evacuation.target-challenged", "evacuation.executor-started", "evacuation.executor", "evacuation.handed-off"]
             let positions = order.compactMap { kinds.firstIndex(of: $0) }
@@ -78,6 +78,7 @@ struct ExecutorHandOffLiveTests {
             #expect(exits.first?.code == "evacuation.executor-failed" && (exits.first?.detail ?? "").hasPrefix("\(vm): exit 3: no valid host was found"), "\(exits)")
             #expect(exits.last?.code == nil && (exits.last?.detail ?? "").hasPrefix("\(vm): exit 0"), "\(exits)")
             #expect(events.first { $0.kind == "evacuation.handed-off" }?.host == "host-2")
+            #expect(events.first { $0.kind == "evacuation.handed-off" }?.evacuation == EvacuationFields(vm: vm, source: "host-1", target: "host-2", outcome: .handedOff))
 
             try await AgentOrderLiveTests.ticksGrow(lab, vm, past: before)
             let ticks = lab.ticks(of: vm)

@@ -77,6 +77,42 @@ struct IVTStoreTests {
         #expect(try s.events().map(\.kind).suffix(3) == ["enrolled", "revoked", "readmitted"])
     }
 
+    /// An evacuation step's typed fields are stored with its event; an IVT written before the event table had those
+    /// columns is migrated on open, and its old events read back unchanged, without fields.
+    @Test func evacuationFieldsAndEventsWrittenBeforeThem() throws {
+        let (s, path) = try Self.store()
+        try s.audit(host: "host-b", kind: Evacuator.Step.resumed.rawValue, code: nil, detail: "vm-1 runs on host-b",
+                    evacuation: EvacuationFields(vm: "vm-1", source: "host-a", target: "host-b", outcome: .moved))
+        let resumed = try #require(try s.events().last)
+        #expect(resumed.evacuationStep == .resumed)
+        #expect(resumed.evacuation == EvacuationFields(vm: "vm-1", source: "host-a", target: "host-b", outcome: .moved))
+        #expect(resumed.evacuation?.evacuationOutcome == .moved)
+        #expect(try s.events().dropLast().allSatisfy { $0.evacuation == nil && $0.evacuationStep == nil })
+
+        // The same file as an RC-TCB before the fields wrote it: no such columns, an evacuation event in the old form.
+        let db = try DatabaseQueue(path: path)
+        try db.write { db in
+            try db.execute(sql: """
+                DELETE FROM event WHERE vm IS NOT NULL;
+                ALTER TABLE event DROP COLUMN vm; ALTER TABLE event DROP COLUMN source;
+                ALTER TABLE event DROP COLUMN target; ALTER TABLE event DROP COLUMN outcome;
+                DELETE FROM grdb_migrations WHERE identifier = 'v8: evacuation fields';
+                INSERT INTO event (at, host, kind, detail) VALUES (1000, 'host-b', 'evacuation.resumed', 'vm-0 runs on host-b (9.0 ms)');
+                """)
+        }
+        try db.close()
+        let reopened = try IVTStore(path: path)
+        let old = try #require(try reopened.events().last)
+        #expect(old.evacuationStep == .resumed && old.detail == "vm-0 runs on host-b (9.0 ms)" && old.evacuation == nil)
+        try reopened.audit(host: "host-a", kind: Evacuator.Step.noTarget.rawValue, code: "evacuation.no-target", detail: "vm-2: no trusted target",
+                           evacuation: EvacuationFields(vm: "vm-2", source: "host-a", outcome: .keptRunning))
+        #expect(try reopened.events().last?.evacuation?.evacuationOutcome == .keptRunning)
+        // An outcome this version does not know reads as text, not as an error.
+        try DatabaseQueue(path: path).write { try $0.execute(sql: "UPDATE event SET outcome = 'teleported' WHERE vm = 'vm-2'") }
+        let unknown = try #require(try reopened.events().last?.evacuation)
+        #expect(unknown.outcome == "teleported" && unknown.evacuationOutcome == nil)
+    }
+
     /// A tampered row is a coded error naming table, row and column, never a trap or a plausible default.
     @Test func tamperedRowsAreCodedErrors() throws {
         let (s, path) = try Self.store()

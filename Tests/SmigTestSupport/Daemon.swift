@@ -1,3 +1,4 @@
+import ChildProcesses
 public import Foundation
 
 /// A long-running program a test starts (the RC-TCB, an agent) with its output in a log file; stopped with
@@ -30,24 +31,13 @@ public final class Daemon: @unchecked Sendable {
 
     /// Waits until `file` holds a port number (the program writes it once listening), or fails after `seconds`.
     public func waitForPort(file: String, seconds: Double = 60) throws -> Int {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if let text = try? String(contentsOfFile: file, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                return port
-            }
-            guard process.isRunning else { throw DaemonFailure(description: "exited (\(process.terminationStatus)) before listening: \(output)") }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        if let port = PortFile.wait(file, writtenBy: process, within: .seconds(seconds)) { return port }
+        guard process.isRunning else { throw DaemonFailure(description: "exited (\(process.terminationStatus)) before listening: \(output)") }
         throw DaemonFailure(description: "no port in \(file) after \(seconds) s: \(output)")
     }
 
-    public func stop(signal: Int32 = SIGTERM) {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-    }
+    /// `signal` (SIGTERM), up to 5 s for an orderly exit, then SIGKILL; returns once the program has exited.
+    public func stop(signal: Int32 = SIGTERM) { process.stop(signal: signal, grace: .seconds(5)) }
 }
 
 public struct DaemonFailure: Error, CustomStringConvertible {

@@ -21,8 +21,8 @@ struct OrderEndpoint: Sendable {
     let refusals = RefusalLog()
 
     func add(to router: Router<RegionRequestContext>) {
-        router.post("/v1/orders") { request, context in try await take(request, context) }
-        router.get("/v1/orders/:id") { _, context in
+        router.post(RouterPath(AgentRoutes.orders.path)) { request, context in try await take(request, context) }
+        router.get(RouterPath(AgentRoutes.order.path)) { _, context in
             if let refusal = await authorise(context) { return refusal }
             let id = context.parameters.get("id") ?? ""
             guard let record = await book.status(id) else {
@@ -30,7 +30,7 @@ struct OrderEndpoint: Sendable {
             }
             return Self.answer(.ok, record)
         }
-        router.get("/v1/vms") { _, context in
+        router.get(RouterPath(AgentRoutes.vms.path)) { _, context in
             if let refusal = await authorise(context) { return refusal }
             guard let manager else {
                 return Self.answer(.serviceUnavailable, MigrationOrderError(.noVMManager, "this agent has no VM manager").body)
@@ -49,7 +49,7 @@ struct OrderEndpoint: Sendable {
         let peer = await context.peerIdentity()
         if peer?.role == .rctcb { return nil }
         let who = peer.map { "\($0.role.rawValue) \($0.name)" } ?? "a certificate naming no region identity"
-        refusals.refused(peer?.name ?? "-", "order.forbidden", logger: logger, what: "migration order refused")
+        refusals.refused(peer?.name ?? "-", MigrationOrderError.Code.forbidden.rawValue, logger: logger, what: "migration order refused")
         return Self.answer(.forbidden, MigrationOrderError(.forbidden, "only the RC-TCB gives migration orders; this is \(who)").body)
     }
 

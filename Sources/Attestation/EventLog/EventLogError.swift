@@ -1,12 +1,13 @@
+public import CodedError
+
 /// The error type of the event-log parsers and replay (boot log and measurement log).
 ///
 /// `code` is stable; tests and the evaluation match on it. `offset` is the byte offset in the log where the
 /// problem was found, `record` the record number where known.
-public struct EventLogError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct EventLogError: CodedError {
+    public struct Code: ErrorCode {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
 
         /// The bytes end inside a structure or record (a cut log).
         public static let truncated = Code(rawValue: "eventlog.truncated")
@@ -45,10 +46,6 @@ public struct EventLogError: Error, Sendable, Hashable, CustomStringConvertible 
     }
 
     public var code: Code
-
-    /// Errors are equal when their codes are (as swift-asn1's are): the reason, place and hint are for people.
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
     public var reason: String
     /// Byte offset in the log, where known.
     public var offset: Int?

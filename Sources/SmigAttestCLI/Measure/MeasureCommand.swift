@@ -68,7 +68,7 @@ package struct MeasureCommand: ParsableCommand {
 
     /// The measurement log path for a state directory.
     package static func logPath(_ explicit: String?, state: StateOptions) -> String {
-        explicit ?? state.directory.appendingPathComponent("measurements.log").path
+        explicit ?? MeasurementLog.path(inStateDirectory: state.directory.path)
     }
 
     package static func measureAll(_ sources: [any MeasurementSource]) throws -> [NamedMeasurement] {

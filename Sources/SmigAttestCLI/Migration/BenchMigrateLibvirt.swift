@@ -6,6 +6,7 @@ import Logging
 import Migration
 import RegionProtocol
 import RegionTCB
+import DurationUnits
 
 /// `bench migrate --driver libvirt`: the test guest, defined as a libvirt domain on the source host, moves to the
 /// target host two ways per run, interleaved and with the same tuning: bare `virsh migrate` (live, peer to peer,
@@ -125,7 +126,7 @@ struct LibvirtMigrationBench {
         try await virsh(["-c", targetURI, "resume", name])
         let elapsed = clock.now - started
         let job = await completedJob(name)
-        return Sample(totalMs: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
+        return Sample(totalMs: elapsed.inMilliseconds,
                       libvirtTotal: job.total, downtime: job.downtime)
     }
 

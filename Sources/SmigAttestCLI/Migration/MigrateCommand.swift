@@ -26,13 +26,11 @@ package struct MigrateCommand: AsyncParsableCommand {
 
     package func run() async throws {
         try await Output.reportingAsync {
-            try await admin.withClient { client, base in
-                let outcome: Evacuator.Outcome = try await client.post("\(base)/v1/migrations", MigrationRequest(vm: vm, target: to))
-                if output.json { Output.json(outcome); return }
-                let f = { (v: Double?) in v.map { String(format: "%.1f ms", $0) } ?? "-" }
-                Output.line("\(outcome.vm): \(outcome.source) -> \(outcome.target ?? "-") (\(outcome.result)); target attested before and after the transfer")
-                Output.line("  transfer \(f(outcome.transferMs)), total \(f(outcome.totalMs))")
-            }
+            let outcome = try await admin.call(OperatorRoutes.migrations, MigrationRequest(vm: vm, target: to))
+            if output.json { Output.json(outcome); return }
+            let f = { (v: Double?) in v.map { String(format: "%.1f ms", $0) } ?? "-" }
+            Output.line("\(outcome.vm): \(outcome.source) -> \(outcome.target ?? "-") (\(outcome.result.rawValue)); target attested before and after the transfer")
+            Output.line("  transfer \(f(outcome.transferMs)), total \(f(outcome.totalMs))")
         }
     }
 }

@@ -33,10 +33,7 @@ extension RCTCBCommand {
         package func run() async throws {
             let host = target.host
             try await Output.reportingAsync {
-                let answer = try await admin.withClient { client, base in
-                    try await client.post("\(base)/v1/hosts/\(host)/accept-reboot", RebootAcceptanceRequest(reason: reason),
-                                          as: RebootAcceptanceAnswer.self)
-                }
+                let answer = try await admin.call(OperatorRoutes.acceptReboot, RebootAcceptanceRequest(reason: reason), parameters: ["host": host])
                 if output.json { Output.json(answer); return }
                 Output.line("reboot of \(answer.host) accepted (event \(answer.eventSeq)): its next verified quote is trusted as the new boot")
             }

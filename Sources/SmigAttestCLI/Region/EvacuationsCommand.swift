@@ -17,11 +17,9 @@ package struct EvacuationsCommand: AsyncParsableCommand {
 
     package func run() async throws {
         try await Output.reportingAsync {
-            try await admin.withClient { client, base in
-                let records: [EvacuationRecord] = try await client.get("\(base)/v1/evacuations")
-                if output.json { Output.json(records) } else {
-                    Output.line(records.isEmpty ? "no evacuations" : records.map(Self.render).joined(separator: "\n"))
-                }
+            let records = try await admin.call(OperatorRoutes.evacuations)
+            if output.json { Output.json(records) } else {
+                Output.line(records.isEmpty ? "no evacuations" : records.map(Self.render).joined(separator: "\n"))
             }
         }
     }

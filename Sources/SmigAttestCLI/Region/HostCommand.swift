@@ -48,9 +48,7 @@ package struct HostCommand: AsyncParsableCommand {
         package func run() async throws {
             let host = target.host
             try await Output.reportingAsync {
-                let report = try await admin.withClient { client, base in
-                    try await client.get("\(base)/v1/hosts/\(host)\(evidence ? "?evidence=true" : "")", as: HostReport.self)
-                }
+                let report = try await admin.call(OperatorRoutes.host, parameters: ["host": host], query: evidence ? "evidence=true" : nil)
                 if output.json { Output.json(report); return }
                 Output.line(Self.render(report, now: Date()))
                 if evidence {

@@ -49,6 +49,17 @@ struct AdminOptions: ParsableArguments {
             throw error
         }
     }
+
+    /// Calls one of the RC-TCB's routes with a client of ``withClient(_:)``.
+    func call<Request, Answer>(_ route: RegionRoute<Request, Answer>, _ body: Request, parameters: [String: String] = [:],
+                               query: String? = nil) async throws -> Answer {
+        try await withClient { client, base in try await client.call(route, at: base, body, parameters: parameters, query: query) }
+    }
+
+    /// Calls one of the RC-TCB's routes whose request has no body.
+    func call<Answer>(_ route: RegionRoute<NoBody, Answer>, parameters: [String: String] = [:], query: String? = nil) async throws -> Answer {
+        try await call(route, NoBody(), parameters: parameters, query: query)
+    }
 }
 
 /// `smig-attest ivt`.
@@ -70,7 +81,7 @@ package struct IVTCommand: AsyncParsableCommand {
             let terminal = isatty(1) != 0
             try await admin.withClient { client, base in
                 repeat {
-                    let rows: [IVTRow] = try await client.get("\(base)/v1/ivt")
+                    let rows = try await client.call(OperatorRoutes.ivt, at: base)
                     if output.json { Output.json(rows) } else {
                         if watch { Output.line(Self.watchHeader(Date(), terminal: terminal)) }
                         Output.line(Self.render(rows, now: Date(), terminal: terminal, wide: wide))
@@ -123,13 +134,11 @@ package struct RingCommand: AsyncParsableCommand {
 
     package func run() async throws {
         try await Output.reportingAsync {
-            try await admin.withClient { client, base in
-                let view: RingView = try await client.get("\(base)/v1/ring")
-                if output.json { Output.json(view); return }
-                Output.line("rotation \(view.rotation)")
-                for l in view.links { Output.line("  \(l.measurer) → \(l.target)") }
-                if !view.excluded.isEmpty { Output.line("not measuring: \(view.excluded.joined(separator: ", "))") }
-            }
+            let view = try await admin.call(OperatorRoutes.ring)
+            if output.json { Output.json(view); return }
+            Output.line("rotation \(view.rotation)")
+            for l in view.links { Output.line("  \(l.measurer) → \(l.target)") }
+            if !view.excluded.isEmpty { Output.line("not measuring: \(view.excluded.joined(separator: ", "))") }
         }
     }
 }
@@ -172,7 +181,7 @@ package struct EventsCommand: AsyncParsableCommand {
                 var unreachable = false
                 while true {
                     let events: [IVTEvent]
-                    do { events = try await client.get("\(base)/v1/events?since=\(last)\(only)") } catch let failure as RegionClient.Failure where follow && failure.code.hasPrefix("transport.") {
+                    do { events = try await client.call(OperatorRoutes.events, at: base, query: "since=\(last)\(only)") } catch let failure as RegionClient.Failure where follow && failure.code.hasPrefix("transport.") {
                         // The RC-TCB restarts or the network is down: try again, from the last event printed.
                         if !unreachable { Output.stderr("smig-attest: \(failure.description); retrying\n") }
                         unreachable = true

@@ -27,9 +27,7 @@ extension RCTCBCommand {
 
         package func run() async throws {
             try await Output.reportingAsync {
-                let outcome = try await admin.withClient { client, base in
-                    try await client.post("\(base)/v1/policy/reload", [String: String](), as: PolicyReloader.Outcome.self)
-                }
+                let outcome = try await admin.call(OperatorRoutes.policyReload)
                 if output.json { Output.json(outcome); return }
                 Output.line("reloaded: policy \(outcome.digest) (was \(outcome.previousDigest))")
                 Output.line(outcome.goldenChanged.isEmpty ? "golden values unchanged"
