@@ -72,7 +72,7 @@ package final class QuoteAdmission: Sendable {
         let full = limits.burst / max(limits.perSecond, 0.001)
         peers = peers.filter { _, p in
             let idle = now - p.refilled
-            return p.inFlight > 0 || Double(idle.components.seconds) < full
+            return p.inFlight > 0 || idle.inSeconds < full
         }
         // Everyone is busy or recent: forget the idle ones anyway rather than grow without bound.
         if peers.count >= Self.capacity { peers = peers.filter { $0.value.inFlight > 0 } }

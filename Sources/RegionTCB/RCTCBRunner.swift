@@ -10,6 +10,7 @@ package import RegionListener
 import ServiceLifecycle
 import TPMWire
 import Migration
+import DurationUnits
 
 /// Assembles the RC-TCB from its directory and the region policy, and runs it until SIGTERM/SIGINT.
 package struct RCTCBRunner: Sendable {
@@ -47,7 +48,7 @@ package struct RCTCBRunner: Sendable {
                                       timeout: max(TimeAmount(deadline), .milliseconds(1)))
         self.client = client
         region = RegionState(store: store, hosts: loaded.hosts, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
-                             selection: selection, nonceLifetime: max(30, Double(policy.challengeInterval.components.seconds) * 2), logger: logger,
+                             selection: selection, nonceLifetime: max(30, policy.challengeInterval.inSeconds * 2), logger: logger,
                              policyDigest: loaded.digest, challenger: { cfg, challenge in try await client.call(AgentRoutes.quote, at: "https://\(cfg.address):\(cfg.port)", challenge) })
         let vms = try VMInventory(path: inventory ?? directory.inventory)
         let tuning = Evacuator.tuning(policy.migration)

@@ -17,7 +17,7 @@ struct RegionScheduler: Service {
         await evacuator.resumeAfterRestart()
         var lastSweep = Date()
         let challenge = policy.challengeInterval.inSeconds
-        let freshness = Double(policy.quoteFreshness.components.seconds)
+        let freshness = policy.quoteFreshness.inSeconds
         let rotateEvery = max(challenge * 5, 1)
         var lastRotation = Date()
         var lastDirect: [String: Date] = [:]
