@@ -267,7 +267,7 @@ let package = Package(
             name: "Benchmarks",
             dependencies: [
                 "Attestation", "TPMWire", "TPM", "Swtpm", "Measurement", "Migration", "BuiltInGuests", "Policy",
-                "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits",
+                "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits", "Agent",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
