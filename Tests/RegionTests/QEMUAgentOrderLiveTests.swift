@@ -153,7 +153,35 @@ struct QEMUAgentOrderLiveTests {
         #expect(lab.processes(of: vm).count == 1)
         #expect(try inventory.openMigrations().isEmpty)
     }
+
+    /// Through the RC-TCB: it adopts the QEMU guest host-1's agent reports, and when host-1 is compromised it evacuates
+    /// it by orders to host-2, re-attesting host-2 before it lets the guest run there.
+    @Test func theRCTCBEvacuatesAnAdoptedQEMUGuestByOrders() async throws {
+        try #require(Executables.which("qemu-system-x86_64") != nil, "qemu-system-x86_64 is required (never skipped)")
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        let lab = try Lab()
+        let vm = "evac-q"
+        try await lab.startCountingGuest(vm)
+        let r = try LiveRegion(hosts: 2, hostKeys: { _, _ in ", migrations: agent" }, agentKeys: lab.agentKeys)
+        try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+        let inventory = try VMInventory(path: "\(r.rctcbDir)/vms.sqlite")
+        try await waitUntilAsync("the RC-TCB adopts what host-1 reports", seconds: 120) { (try? inventory.vm(named: vm))?.host == "host-1" }
+        let before = try await lab.mark(vm, on: "host-1")
+
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+        try await r.wait("host-1 evacuated", seconds: 240) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+        #expect(try inventory.vm(named: vm).host == "host-2" && inventory.vm(named: vm).state == .running)
+        #expect(try await lab.copies(vm) == ["host-2": "running"])
+        let steps = try r.store!.events(since: 0, limit: 10_000).filter { ($0.detail ?? "").hasPrefix(vm) && $0.kind.hasPrefix("evacuation.") }.map(\.kind)
+        let gate = ["evacuation.target-challenged", "evacuation.migrated", "evacuation.target-reattested", "evacuation.resumed"]
+        let positions = gate.compactMap { steps.firstIndex(of: $0) }
+        #expect(positions.count == gate.count && positions == positions.sorted(), "\(steps)")
+        try await lab.countsOn(vm, host: "host-2", past: before, "after the evacuation")
+        #expect(lab.processes(of: vm).count == 1)
+    }
 }
+
 
 extension QEMUAgentOrderLiveTests.Lab: OrderCrashLab {
     var kind: String { "qemu" }
