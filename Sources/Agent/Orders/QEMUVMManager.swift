@@ -72,12 +72,13 @@ package struct QEMUVMManager: HostVMManager {
 
     package func vms() async throws -> [HostVM] {
         var vms: [HostVM] = []
-        for listed in try await driver.listVMs(on: host) {
-            guard !listed.state.hasPrefix("unresponsive"), let seen = try? await driver.inspect(instance(listed.name)) else {
-                vms.append(HostVM(name: listed.name, uuid: nil, vcpus: 0, memoryMiB: 0, state: "unresponsive", persistent: false))
+        for (name, _) in driver.liveVMs(on: host) {
+            // One QMP connection per VM; a monitor that does not answer in time makes the VM `unresponsive`, not absent.
+            guard let seen = try? await driver.inspect(instance(name)) else {
+                vms.append(HostVM(name: name, uuid: nil, vcpus: 0, memoryMiB: 0, state: "unresponsive", persistent: false))
                 continue
             }
-            vms.append(HostVM(name: listed.name, uuid: seen.uuid, vcpus: seen.cpus, memoryMiB: seen.memoryMiB, state: Self.word(seen.state),
+            vms.append(HostVM(name: name, uuid: seen.uuid, vcpus: seen.cpus, memoryMiB: seen.memoryMiB, state: Self.word(seen.state),
                               persistent: false,
                               machine: seen.bootImage.map { VMMachine(machineType: seen.machineType, memoryMiB: seen.memoryMiB, vcpus: seen.cpus, bootImage: $0) }))
         }
