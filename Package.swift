@@ -274,7 +274,7 @@ let package = Package(
             name: "Benchmarks",
             dependencies: [
                 "Attestation", "TPMWire", "TPM", "Swtpm", "Measurement", "Migration", "BuiltInGuests", "Policy",
-                "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits", "ChildProcesses", "CodedError",
+                "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits", "ChildProcesses", "CodedError", "Agent",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

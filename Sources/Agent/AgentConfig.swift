@@ -122,8 +122,9 @@ package struct AgentConfig: Codable, Sendable {
         guard let directory = vmManagerURI, directory.hasPrefix("/") else {
             return (.vmManagerURI, "key 'vmManagerURI': with vmManager qemu it is the absolute path of the VMs' directory (their QMP sockets and pid files)")
         }
-        guard directory.utf8.count <= 64 else {
-            return (.vmManagerURI, "key 'vmManagerURI': the VMs' directory must be at most 64 bytes long (a QMP socket path in it must fit 107)")
+        guard directory.utf8.count <= 58 else {
+            return (.vmManagerURI, "key 'vmManagerURI': the VMs' directory must be at most 58 bytes long "
+                    + "(a VM's QMP socket DIR/NAME.mig.qmp, NAME up to 40 characters, must fit 107)")
         }
         guard let images = vmImageDirectory, images.hasPrefix("/") else {
             return (.vmImageDirectory, "key 'vmImageDirectory' is missing or not absolute: with vmManager qemu it names the directory of the VMs' boot images")

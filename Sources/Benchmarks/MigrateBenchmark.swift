@@ -1,11 +1,15 @@
+import Agent
 import BuiltInGuests
 import DurationUnits
 import Foundation
+import Logging
 package import Migration
+import RegionTCB
 
 /// `bench migrate`: live-migration time and downtime of the counting test guest between two loopback hosts, for
-/// several guest sizes, p50 over several runs, three ways interleaved: bare QMP at QEMU's defaults, bare QMP with
-/// the evacuation parameters, and smig-attest's orchestrator with the same parameters.
+/// several guest sizes, p50 over several runs, four ways interleaved: bare QMP at QEMU's defaults, bare QMP with
+/// the evacuation parameters, smig-attest's orchestrator with the same parameters, and the same orchestrator giving
+/// migration orders to two agents' QEMU VM managers.
 package enum MigrateBenchmark {
     /// How one run moves the guest.
     package enum Mode: String, Codable, CaseIterable, Sendable {
@@ -16,6 +20,10 @@ package enum MigrateBenchmark {
         /// smig-attest's orchestrator with the evacuation parameters: every step committed to the inventory,
         /// the source checked, the target resumed, the source stopped.
         case smigAttest = "smig-attest"
+        /// smig-attest's order path with the evacuation parameters: the orchestrator (every step committed to the
+        /// inventory) and the order driver, with two agents' order books (each order journaled) and QEMU VM managers
+        /// in this process (no TLS hop): the target's agent launches the receiving QEMU, the source's sends the state.
+        case smigAttestOrders = "smig-attest-orders"
     }
 
     package struct Row: Codable, Sendable {
@@ -26,7 +34,7 @@ package enum MigrateBenchmark {
         package var totalMsP50: Double
         package var qemuTotalTimeMsP50: Double?
         package var qemuDowntimeMsP50: Double?
-        /// smig-attest's p50 over tuned bare QMP's, same size, same run (smig-attest rows only).
+        /// smig-attest's p50 over tuned bare QMP's, same size, same run (smig-attest rows only, both paths).
         package var ratioToTunedQMP: Double?
     }
 
@@ -61,6 +69,7 @@ package enum MigrateBenchmark {
         try inventory.addHost(b)
         let tuning = MigrationTuning.evacuation
         let image = try TestGuest.writeImage(to: "\(dir)/test-guest.img")
+        let orders = try await OrderPath(dir: dir, inventory: inventory, a: a, b: b, tuning: tuning)
         var rows: [Row] = []
         var version = "?"
         for size in sizes {
@@ -73,6 +82,8 @@ package enum MigrateBenchmark {
                     switch mode {
                     case .smigAttest:
                         sample = try await orchestrated(vm, inventory: inventory, from: a, to: b, tuning: tuning)
+                    case .smigAttestOrders:
+                        sample = try await orders.move(vm)
                     case .qmpDefault, .qmpTuned:
                         sample = try await bareQMP(vm, from: a, to: b, port: basePort + 50 + run % 50, tuning: mode == .qmpTuned ? tuning : .qemuDefaults, version: &version)
                     }
@@ -86,7 +97,7 @@ package enum MigrateBenchmark {
                 let p = p50(samples.map(\.totalMs)) ?? 0
                 rows.append(Row(mode: mode, memoryMiB: size, runs: runs, totalMsP50: p,
                                 qemuTotalTimeMsP50: p50(samples.compactMap(\.qemuTotal)), qemuDowntimeMsP50: p50(samples.compactMap(\.downtime)),
-                                ratioToTunedQMP: mode == .smigAttest ? tunedP50.map { p / $0 } : nil))
+                                ratioToTunedQMP: [.smigAttest, .smigAttestOrders].contains(mode) ? tunedP50.map { p / $0 } : nil))
             }
         }
         return Report(qemu: version, tuning: tuning, rows: rows)
@@ -141,5 +152,53 @@ package enum MigrateBenchmark {
         try await driver.stop(target)
         try await driver.stop(source)
         return Sample(totalMs: total, qemuTotal: info["total-time"]?.uint64.map { Double($0) }, downtime: info["downtime"]?.uint64.map { Double($0) })
+    }
+
+    /// The order path on this machine: hosts A and B as two agents' QEMU VM managers over their own VM directories
+    /// (`A/orders-vms`, `B/orders-vms`; incoming ports of A's and B's ranges), their order books, the order driver
+    /// with the tuning, and an orchestrator over agent hosts `bench-oa` and `bench-ob` in the same inventory.
+    struct OrderPath {
+        let inventory: VMInventory
+        let orchestrator: MigrationOrchestrator
+        let a: MigrationHost
+        let b: MigrationHost
+
+        init(dir: String, inventory: VMInventory, a: MigrationHost, b: MigrationHost, tuning: MigrationTuning) async throws {
+            self.inventory = inventory
+            self.a = MigrationHost(name: "bench-oa", address: a.address, portLow: a.portLow, portHigh: a.portHigh, stateDirectory: "\(a.stateDirectory)/orders-vms")
+            self.b = MigrationHost(name: "bench-ob", address: b.address, portLow: b.portLow, portHigh: b.portHigh, stateDirectory: "\(b.stateDirectory)/orders-vms")
+            var agents: [String: (book: OrderBook, manager: any HostVMManager)] = [:]
+            for host in [self.a, self.b] {
+                try inventory.addHost(MigrationHost(name: host.name, kind: .agent, address: host.address, portLow: 1024, portHigh: 1025,
+                                                    stateDirectory: "\(dir)/\(host.name)"))
+                let manager = QEMUVMManager(directory: host.stateDirectory, imageDirectory: dir, incoming: .init(address: host.address, ports: host.ports))
+                agents["in-process:\(host.name)"] = (try await OrderBook(hostId: host.name, stateDirectory: "\(dir)/\(host.name)", manager: manager), manager)
+            }
+            let driver = AgentOrderDriver(client: InProcessOrderTransport(agents: agents), agents: ["bench-oa": "in-process:bench-oa", "bench-ob": "in-process:bench-ob"],
+                                          inventory: inventory, prefix: try AgentOrderDriver.orderPrefix(directory: dir), tuning: AgentOrderDriver.tuning(tuning),
+                                          pollInterval: .milliseconds(10))
+            var quiet = Logger(label: "smig.bench")
+            quiet.logLevel = .warning  // one line per completed move would cut through the progress lines
+            orchestrator = MigrationOrchestrator(inventory: inventory, agent: driver, logger: quiet)
+        }
+
+        /// Starts `vm` in A's VM directory (as `vm start` does: not by the agent), lets it dirty its pages, adopts it and
+        /// moves it to B by orders; then stops it there.
+        func move(_ vm: VMDescription) async throws -> Sample {
+            let qemu = QEMUDriver()
+            _ = try await qemu.start(vm, on: a)
+            do {
+                try await Task.sleep(for: .milliseconds(300))
+                try inventory.addVM(VMDescription(name: vm.name, machineType: "qemu", memoryMiB: vm.memoryMiB, cpus: vm.cpus, bootImage: "/"), host: a.name, state: .running)
+                let report = try await orchestrator.migrate(vm: vm.name, to: b.name)
+                try await qemu.stop(qemu.instance(of: vm.name, on: b))
+                try inventory.removeVM(vm.name)
+                return Sample(totalMs: report.measuredToResumeMs ?? report.measuredTotalMs, qemuTotal: report.final.totalTimeMs.map { Double($0) },
+                              downtime: report.final.downtimeMs.map { Double($0) })
+            } catch {
+                for host in [a, b] { try? await qemu.stop(qemu.instance(of: vm.name, on: host)) }
+                throw error
+            }
+        }
     }
 }

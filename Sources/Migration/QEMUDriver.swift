@@ -186,16 +186,20 @@ package struct QEMUDriver: MigrationDriver {
     }
 
     package func listVMs(on host: MigrationHost) async throws -> [VMListing] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: host.stateDirectory)) ?? []
         var result: [VMListing] = []
-        for file in files.sorted() where file.hasSuffix(".pid") {
-            let name = String(file.dropLast(4))
-            let inst = instance(of: name, on: host)
-            guard let pid = ProcessSupport.livePid(pidFile: inst.pidFile, marker: inst.controlPath) else { continue }
-            let st = await state(of: inst)
-            result.append(VMListing(name: name, pid: pid, state: st.description))
+        for (name, pid) in liveVMs(on: host) {
+            result.append(VMListing(name: name, pid: pid, state: await state(of: instance(of: name, on: host)).description))
         }
         return result
+    }
+
+    /// The VMs of `host` whose pid file names a live QEMU of theirs, by name, with the pid (no QMP asked).
+    package func liveVMs(on host: MigrationHost) -> [(name: String, pid: Int32)] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: host.stateDirectory)) ?? []
+        return files.sorted().filter { $0.hasSuffix(".pid") }.compactMap { file in
+            let inst = instance(of: String(file.dropLast(4)), on: host)
+            return ProcessSupport.livePid(pidFile: inst.pidFile, marker: inst.controlPath).map { (inst.vm, $0) }
+        }
     }
 
     // MARK: - Migration

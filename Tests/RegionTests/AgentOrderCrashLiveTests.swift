@@ -21,86 +21,97 @@ struct AgentOrderCrashLiveTests {
         var description: String { rawValue }
     }
 
-    @Test("SIGKILL after every step, one running copy where the inventory says", arguments: Party.allCases)
-    func sigkillAfterEveryStep(_ party: Party) async throws {
-        try await LibvirtLab.run { lab in
-            let r = try AgentOrderLiveTests.region(lab)
-            try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
-            let vm = "crash-\(party.rawValue)"
-            try await lab.defineCountingGuest(vm, on: lab.a)
-            try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
+    /// The VM managers the agents may have.
+    enum Manager: String, CaseIterable, CustomStringConvertible {
+        case libvirt, qemu
+        var description: String { rawValue }
+    }
 
-            let hosts = ["host-1", "host-2"]
-            let inventoryFile = "\(r.dir.path)/crash-\(party.rawValue).sqlite"
-            let side = try RCTCBSide(r, vm: vm, inventory: inventoryFile, silenceLimit: .seconds(180))
-            defer { Task { await side.client.shutdown() } }
-            let (client, agents, inventory, driver, orchestrator, prefix) = (side.client, side.agents, side.inventory, side.driver, side.orchestrator, side.prefix)
+    @Test("SIGKILL after every step, one running copy where the inventory says", arguments: Manager.allCases, Party.allCases)
+    func sigkillAfterEveryStep(_ manager: Manager, _ party: Party) async throws {
+        switch manager {
+        case .libvirt: try await LibvirtLab.run { lab in try await Self.sigkillAfterEveryStep(party, LibvirtCopies(lab: lab)) }
+        case .qemu:
+            await LiveScenarioSlots.shared.acquire()
+            defer { LiveScenarioSlots.shared.releaseLater() }
+            try await Self.sigkillAfterEveryStep(party, QEMUAgentOrderLiveTests.Lab())
+        }
+    }
 
-            for step in MigrationStep.allCases {
-                let home = try inventory.vm(named: vm).host
-                let away = hosts.first { $0 != home }!
-                let before = lab.ticks(of: vm).latest
-                let context = "\(party) killed after \(step.rawValue), moving \(home) → \(away)"
-                switch party {
-                case .rctcb:
-                    let tool = URL(fileURLWithPath: try TestBinaries.smigAttest()).deletingLastPathComponent().appendingPathComponent("smig-migration-crash").path
-                    let list = hosts.map { "\($0)=\(agents[$0]!)" }.joined(separator: ",")
-                    let crashed = try await Spawn.run(tool, ["--agents", inventoryFile, r.rctcbDir, list, vm, away, step.rawValue], seconds: 300)
-                    #expect(crashed.status == 128 + SIGKILL, "\(context): \(crashed.output)")
-                case .sourceAgent, .targetAgent:
-                    let killed = hosts.firstIndex(of: party == .sourceAgent ? home : away)!
-                    do {
-                        _ = try await orchestrator.migrate(vm: vm, to: away, afterStep: { done in
-                            guard done == step else { return }
-                            r.hosts[killed].agent?.stop(signal: SIGKILL)
-                            try? r.startAgent(killed)
-                        })
-                    } catch {
-                        // An agent back within the silence limit is waited for: the move goes on. Only a source agent
-                        // killed while it carried the transfer out may cut it (libvirt's job is cancelled; the VM stays).
-                        if !(party == .sourceAgent && step == .transferStarted) {
-                            Issue.record("\(context): the move failed: \(error)")
-                        }
+    static func sigkillAfterEveryStep(_ party: Party, _ lab: some OrderCrashLab) async throws {
+        let r = try lab.region()
+        try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+        let vm = "crash-\(party.rawValue)"
+        try await lab.startCountingGuest(vm)
+
+        let hosts = ["host-1", "host-2"]
+        let inventoryFile = "\(r.dir.path)/crash-\(party.rawValue).sqlite"
+        let side = try RCTCBSide(r, vm: vm, inventory: inventoryFile, silenceLimit: .seconds(180), vmManager: lab.kind)
+        defer { Task { await side.client.shutdown() } }
+        let (client, agents, inventory, driver, orchestrator, prefix) = (side.client, side.agents, side.inventory, side.driver, side.orchestrator, side.prefix)
+
+        for step in MigrationStep.allCases {
+            let home = try inventory.vm(named: vm).host
+            let away = hosts.first { $0 != home }!
+            let before = try await lab.mark(vm, on: home)
+            let context = "\(lab.kind): \(party) killed after \(step.rawValue), moving \(home) → \(away)"
+            switch party {
+            case .rctcb:
+                let tool = URL(fileURLWithPath: try TestBinaries.smigAttest()).deletingLastPathComponent().appendingPathComponent("smig-migration-crash").path
+                let list = hosts.map { "\($0)=\(agents[$0]!)" }.joined(separator: ",")
+                let crashed = try await Spawn.run(tool, ["--agents", inventoryFile, r.rctcbDir, list, vm, away, step.rawValue], seconds: 300)
+                #expect(crashed.status == 128 + SIGKILL, "\(context): \(crashed.output)")
+            case .sourceAgent, .targetAgent:
+                let killed = hosts.firstIndex(of: party == .sourceAgent ? home : away)!
+                do {
+                    _ = try await orchestrator.migrate(vm: vm, to: away, afterStep: { done in
+                        guard done == step else { return }
+                        r.hosts[killed].agent?.stop(signal: SIGKILL)
+                        try? r.startAgent(killed)
+                    })
+                } catch {
+                    // An agent back within the silence limit is waited for: the move goes on. Only a source agent
+                    // killed while it carried the transfer out may cut it (libvirt's job is cancelled; the VM stays).
+                    if !(party == .sourceAgent && step == .transferStarted) {
+                        Issue.record("\(context): the move failed: \(error)")
                     }
                 }
-                // Never two running copies, whatever the moment.
-                let running = try await Self.copies(lab, vm).filter { $0.value == "running" }
-                #expect(running.count <= 1, "\(context): \(running)")
-
-                // The agents answer again; recovery, as the RC-TCB runs it after a restart, settles what is open.
-                for id in hosts {
-                    try await waitUntilAsync("\(id)'s agent answers", seconds: 120) { (try? await driver.report(id)) != nil }
-                }
-                let plan = try inventory.migrations(vm: vm).max { $0.id < $1.id }
-                let actions = try await Recovery(orchestrator: orchestrator).run()
-                #expect(Recovery.succeeded(actions), "\(context): \(actions)")
-                if party != .rctcb {
-                    #expect(actions.allSatisfy { $0.action == "verified" }, "\(context): the move needed no repair: \(actions)")
-                }
-                #expect(try inventory.openMigrations().isEmpty, "\(context)")
-
-                // Exactly one running copy, where the inventory says; none elsewhere.
-                let record = try inventory.vm(named: vm)
-                #expect(record.state == .running, "\(context): \(record.state)")
-                let copies = try await Self.copies(lab, vm)
-                #expect(copies == [record.host: "running"], "\(context): inventory says \(record.host), libvirt has \(copies)")
-                // An RC-TCB that died before its migrate order moved nothing; once the target ran, it keeps the VM.
-                if party == .rctcb, step < .targetPrepared { #expect(record.host == home, "\(context)") }
-                if step >= .targetResumed { #expect(record.host == away, "\(context)") }
-
-                // The migrate order was followed to its end by its id, never sent again under another.
-                if party == .rctcb, step >= .transferStarted, let plan {
-                    let id = "\(prefix)-m\(plan.id)-migrate-source"
-                    let order: MigrationOrderStatus = try await client.get("\(agents[home]!)/v1/orders/\(id)")
-                    #expect(order.state == .done, "\(context): \(order)")
-                    let journal = try FileManager.default.contentsOfDirectory(atPath: "\(r.hosts[hosts.firstIndex(of: home)!].state)/orders")
-                    #expect(journal.filter { $0.contains("-m\(plan.id)-migrate-") } == ["\(id).json"], "\(context): \(journal)")
-                }
-
-                try await AgentOrderLiveTests.ticksGrow(lab, vm, past: before)
-                let ticks = lab.ticks(of: vm)
-                #expect(ticks.boots == 1 && ticks.duplicates == 0 && ticks.memoryErrors == 0, "\(context): \(ticks)")
             }
+            // Never two running copies, whatever the moment.
+            let running = try await lab.copies(vm).filter { $0.value == "running" }
+            #expect(running.count <= 1, "\(context): \(running)")
+
+            // The agents answer again; recovery, as the RC-TCB runs it after a restart, settles what is open.
+            for id in hosts {
+                try await waitUntilAsync("\(id)'s agent answers", seconds: 120) { (try? await driver.report(id)) != nil }
+            }
+            let plan = try inventory.migrations(vm: vm).max { $0.id < $1.id }
+            let actions = try await Recovery(orchestrator: orchestrator).run()
+            #expect(Recovery.succeeded(actions), "\(context): \(actions)")
+            if party != .rctcb {
+                #expect(actions.allSatisfy { $0.action == "verified" }, "\(context): the move needed no repair: \(actions)")
+            }
+            #expect(try inventory.openMigrations().isEmpty, "\(context)")
+
+            // Exactly one running copy, where the inventory says; none elsewhere.
+            let record = try inventory.vm(named: vm)
+            #expect(record.state == .running, "\(context): \(record.state)")
+            let copies = try await lab.copies(vm)
+            #expect(copies == [record.host: "running"], "\(context): inventory says \(record.host), the hosts have \(copies)")
+            // An RC-TCB that died before its migrate order moved nothing; once the target ran, it keeps the VM.
+            if party == .rctcb, step < .targetPrepared { #expect(record.host == home, "\(context)") }
+            if step >= .targetResumed { #expect(record.host == away, "\(context)") }
+
+            // The migrate order was followed to its end by its id, never sent again under another.
+            if party == .rctcb, step >= .transferStarted, let plan {
+                let id = "\(prefix)-m\(plan.id)-migrate-source"
+                let order: MigrationOrderStatus = try await client.get("\(agents[home]!)/v1/orders/\(id)")
+                #expect(order.state == .done, "\(context): \(order)")
+                let journal = try FileManager.default.contentsOfDirectory(atPath: "\(r.hosts[hosts.firstIndex(of: home)!].state)/orders")
+                #expect(journal.filter { $0.contains("-m\(plan.id)-migrate-") } == ["\(id).json"], "\(context): \(journal)")
+            }
+
+            try await lab.countsOn(vm, host: record.host, past: before, context)
         }
     }
 
@@ -111,6 +122,7 @@ struct AgentOrderCrashLiveTests {
     func theRCTCBKilledDuringAnEvacuationByOrdersFinishesItAfterARestart(step: String) async throws {
         try await LibvirtLab.run { lab in
             let vm = "evac-crash"
+            let hosts = LibvirtCopies(lab: lab)
             try await lab.defineCountingGuest(vm, on: lab.a)
             let r = try AgentOrderLiveTests.region(lab, policyHostKeys: ", migrations: agent")
             r.server?.stop()
@@ -119,7 +131,7 @@ struct AgentOrderCrashLiveTests {
             let inventory = try VMInventory(path: "\(r.rctcbDir)/vms.sqlite")
             try await waitUntilAsync("the RC-TCB adopts what host-1 reports", seconds: 120) { (try? inventory.vm(named: vm))?.host == "host-1" }
             try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
-            let before = lab.ticks(of: vm).latest
+            let before = try await hosts.mark(vm, on: "host-1")
 
             try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
             let server = try #require(r.server)
@@ -132,9 +144,7 @@ struct AgentOrderCrashLiveTests {
             try await waitUntilAsync("\(vm) settles on host-2", seconds: 120) { (try await Self.copies(lab, vm)) == ["host-2": "running"] }
             #expect(try inventory.vm(named: vm).host == "host-2" && inventory.vm(named: vm).state == .running)
             #expect(try inventory.openMigrations().isEmpty)
-            try await AgentOrderLiveTests.ticksGrow(lab, vm, past: before)
-            let ticks = lab.ticks(of: vm)
-            #expect(ticks.boots == 1 && ticks.duplicates == 0 && ticks.memoryErrors == 0, "\(ticks)")
+            try await hosts.countsOn(vm, host: "host-2", past: before, "after the restart")
         }
     }
 
@@ -144,13 +154,12 @@ struct AgentOrderCrashLiveTests {
         try await LibvirtLab.run { lab in
             let r = try AgentOrderLiveTests.region(lab)
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
-            let vm = "silent-source"
-            try await lab.defineCountingGuest(vm, on: lab.a)
-            try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
+            let vm = "silent-source", hosts = LibvirtCopies(lab: lab)
+            try await hosts.startCountingGuest(vm)
             let side = try RCTCBSide(r, vm: vm, inventory: "\(r.dir.path)/silent.sqlite", silenceLimit: .seconds(3))
             defer { Task { await side.client.shutdown() } }
             let (inventory, driver, orchestrator) = (side.inventory, side.driver, side.orchestrator)
-            let before = lab.ticks(of: vm).latest
+            let before = try await hosts.mark(vm, on: "host-1")
 
             // host-1's agent dies as the transfer starts and stays away.
             let failure = await #expect(throws: MigrationError.self) {
@@ -171,9 +180,7 @@ struct AgentOrderCrashLiveTests {
             #expect(Recovery.succeeded(actions), "\(actions)")
             let record = try inventory.vm(named: vm)
             #expect(try await Self.copies(lab, vm) == [record.host: "running"] && record.state == .running)
-            try await AgentOrderLiveTests.ticksGrow(lab, vm, past: before)
-            let ticks = lab.ticks(of: vm)
-            #expect(ticks.boots == 1 && ticks.duplicates == 0 && ticks.memoryErrors == 0, "\(ticks)")
+            try await hosts.countsOn(vm, host: record.host, past: before, "after recovery")
         }
     }
 
@@ -212,5 +219,42 @@ struct AgentOrderCrashLiveTests {
             if let state = try await AgentOrderLiveTests.domains(lab, host)[vm] { out[id] = state }
         }
         return out
+    }
+}
+
+/// What the crash test needs of the hosts whichever VM manager their agents have: the region, a counting guest on
+/// host-1 that no agent started, the copies the hosts hold, and a counter that shows the guest never started again.
+protocol OrderCrashLab: Sendable {
+    /// `libvirt` or `qemu`: the agents' `vmManager`.
+    var kind: String { get }
+    func region() throws -> LiveRegion
+    /// Starts the counting guest `vm` on host-1 and waits until it counts.
+    func startCountingGuest(_ vm: String) async throws
+    /// The copies of `vm`, by region host id, with their state words (`running`, `paused`, ...).
+    func copies(_ vm: String) async throws -> [String: String]
+    /// Where `vm`'s count stands now, read on `host` where it runs.
+    func mark(_ vm: String, on host: String) async throws -> UInt32
+    /// Waits until `vm` counts on `host` past `value` (it went on, never booted again).
+    func countsOn(_ vm: String, host: String, past value: UInt32, _ context: String) async throws
+}
+
+/// The two-host libvirt lab: the guest's ticks on its serial log (one boot, no tick twice).
+struct LibvirtCopies: OrderCrashLab {
+    let lab: LibvirtLab
+    var kind: String { "libvirt" }
+    func region() throws -> LiveRegion { try AgentOrderLiveTests.region(lab) }
+
+    func startCountingGuest(_ vm: String) async throws {
+        try await lab.defineCountingGuest(vm, on: lab.a)
+        try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
+    }
+
+    func copies(_ vm: String) async throws -> [String: String] { try await AgentOrderCrashLiveTests.copies(lab, vm) }
+    func mark(_ vm: String, on host: String) async throws -> UInt32 { lab.ticks(of: vm).latest }
+
+    func countsOn(_ vm: String, host: String, past value: UInt32, _ context: String) async throws {
+        try await AgentOrderLiveTests.ticksGrow(lab, vm, past: value)
+        let ticks = lab.ticks(of: vm)
+        #expect(ticks.boots == 1 && ticks.duplicates == 0 && ticks.memoryErrors == 0, "\(context): \(ticks)")
     }
 }

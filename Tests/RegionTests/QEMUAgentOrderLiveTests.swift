@@ -58,6 +58,9 @@ struct QEMUAgentOrderLiveTests {
             }
         }
 
+        /// The host index of region host `id` (`host-1` → 0).
+        func index(_ id: String) -> Int { (Int(id.dropFirst(5)) ?? 1) - 1 }
+
         deinit {
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
                 guard let pid = Int32(entry), pid != getpid(), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
@@ -70,11 +73,11 @@ struct QEMUAgentOrderLiveTests {
     static let qemu = QEMUDriver(configuration: .init(qmpTimeout: .seconds(30)))
 
     static func counter(_ lab: Lab, _ vm: String, on i: Int) async throws -> UInt32 {
-        try await qemu.readGuestWord(qemu.instance(of: vm, on: lab.host(i)), physicalAddress: TestGuest.counterAddress)
+        try await lab.mark(vm, on: "host-\(i + 1)")
     }
 
     static func counts(_ lab: Lab, _ vm: String, on i: Int, past value: UInt32) async throws {
-        try await waitUntilAsync("\(vm) counts past \(value) on host-\(i + 1)", seconds: 120) { try await counter(lab, vm, on: i) > value }
+        try await lab.countsOn(vm, host: "host-\(i + 1)", past: value, "")
     }
 
     @Test func aCountingQEMUGuestMovesByOrdersBetweenTwoAgentsQEMUManagers() async throws {
@@ -82,12 +85,10 @@ struct QEMUAgentOrderLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         let lab = try Lab()
-        let r = try LiveRegion(hosts: 2, agentKeys: lab.agentKeys)
+        let r = try lab.region()
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         let vm = "counter-q"
-        _ = try await Self.qemu.start(VMDescription(name: vm, memoryMiB: 64, bootImage: lab.image), on: lab.host(0))
-        let start = try await Self.counter(lab, vm, on: 0)
-        try await Self.counts(lab, vm, on: 0, past: start)
+        try await lab.startCountingGuest(vm)
 
         // The RC-TCB's side: its certificate, an inventory of the two agent hosts, the order driver with evacuation tuning.
         let side = try AgentOrderCrashLiveTests.RCTCBSide(r, vm: vm, inventory: "\(r.dir.path)/qemu-orders.sqlite", silenceLimit: .seconds(60),
@@ -151,5 +152,63 @@ struct QEMUAgentOrderLiveTests {
         try await Self.counts(lab, vm, on: 1, past: resumed)
         #expect(lab.processes(of: vm).count == 1)
         #expect(try inventory.openMigrations().isEmpty)
+    }
+
+    /// Through the RC-TCB: it adopts the QEMU guest host-1's agent reports, and when host-1 is compromised it evacuates
+    /// it by orders to host-2, re-attesting host-2 before it lets the guest run there.
+    @Test func theRCTCBEvacuatesAnAdoptedQEMUGuestByOrders() async throws {
+        try #require(Executables.which("qemu-system-x86_64") != nil, "qemu-system-x86_64 is required (never skipped)")
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        let lab = try Lab()
+        let vm = "evac-q"
+        try await lab.startCountingGuest(vm)
+        let r = try LiveRegion(hosts: 2, hostKeys: { _, _ in ", migrations: agent" }, agentKeys: lab.agentKeys)
+        try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+        let inventory = try VMInventory(path: "\(r.rctcbDir)/vms.sqlite")
+        try await waitUntilAsync("the RC-TCB adopts what host-1 reports", seconds: 120) { (try? inventory.vm(named: vm))?.host == "host-1" }
+        let before = try await lab.mark(vm, on: "host-1")
+
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+        try await r.wait("host-1 evacuated", seconds: 240) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+        #expect(try inventory.vm(named: vm).host == "host-2" && inventory.vm(named: vm).state == .running)
+        #expect(try await lab.copies(vm) == ["host-2": "running"])
+        let steps = try r.store!.events(since: 0, limit: 10_000).filter { ($0.detail ?? "").hasPrefix(vm) && $0.kind.hasPrefix("evacuation.") }.map(\.kind)
+        let gate = ["evacuation.target-challenged", "evacuation.migrated", "evacuation.target-reattested", "evacuation.resumed"]
+        let positions = gate.compactMap { steps.firstIndex(of: $0) }
+        #expect(positions.count == gate.count && positions == positions.sorted(), "\(steps)")
+        try await lab.countsOn(vm, host: "host-2", past: before, "after the evacuation")
+        #expect(lab.processes(of: vm).count == 1)
+    }
+}
+
+
+extension QEMUAgentOrderLiveTests.Lab: OrderCrashLab {
+    var kind: String { "qemu" }
+    func region() throws -> LiveRegion { try LiveRegion(hosts: 2, agentKeys: agentKeys) }
+
+    /// Launches the counting guest (64 MiB) in host-1's VM directory, as `smig-attest vm start` does, and waits until it counts.
+    func startCountingGuest(_ vm: String) async throws {
+        _ = try await QEMUAgentOrderLiveTests.qemu.start(VMDescription(name: vm, memoryMiB: 64, bootImage: image), on: host(0))
+        try await countsOn(vm, host: "host-1", past: try await mark(vm, on: "host-1"), "the guest starts")
+    }
+
+    func copies(_ vm: String) async throws -> [String: String] {
+        var out: [String: String] = [:]
+        for i in ranges.indices {
+            let state = await QEMUAgentOrderLiveTests.qemu.state(of: QEMUAgentOrderLiveTests.qemu.instance(of: vm, on: host(i)))
+            if state.hasProcess { out["host-\(i + 1)"] = "\(state)" }
+        }
+        return out
+    }
+
+    /// The guest's counter in its memory: a guest that booted again would count from 0.
+    func mark(_ vm: String, on host: String) async throws -> UInt32 {
+        let qemu = QEMUAgentOrderLiveTests.qemu
+        return try await qemu.readGuestWord(qemu.instance(of: vm, on: self.host(index(host))), physicalAddress: TestGuest.counterAddress)
+    }
+
+    func countsOn(_ vm: String, host: String, past value: UInt32, _ context: String) async throws {
+        try await waitUntilAsync("\(context): \(vm) counts past \(value) on \(host)", seconds: 120) { try await mark(vm, on: host) > value }
     }
 }

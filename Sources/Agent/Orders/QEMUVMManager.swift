@@ -54,6 +54,13 @@ package struct QEMUVMManager: HostVMManager {
     package let imageDirectory: String
     package let incoming: Incoming
     let driver: QEMUDriver
+    /// What each running QEMU said of its machine, by VM name with its pid: a process keeps its machine, memory and
+    /// disk for its life, so a report asks it again only for its state (the RC-TCB asks every few seconds).
+    let inspected = Inspected()
+
+    final class Inspected: Sendable {
+        let byName = Mutex<[String: (pid: Int32, seen: QEMUDriver.Inspection)]>([:])
+    }
 
     package init(directory: String, imageDirectory: String, incoming: Incoming, configuration: QEMUDriver.Configuration = .init()) {
         self.directory = directory
@@ -72,16 +79,32 @@ package struct QEMUVMManager: HostVMManager {
 
     package func vms() async throws -> [HostVM] {
         var vms: [HostVM] = []
-        for listed in try await driver.listVMs(on: host) {
-            guard !listed.state.hasPrefix("unresponsive"), let seen = try? await driver.inspect(instance(listed.name)) else {
-                vms.append(HostVM(name: listed.name, uuid: nil, vcpus: 0, memoryMiB: 0, state: "unresponsive", persistent: false))
+        let live = driver.liveVMs(on: host)
+        inspected.byName.withLock { known in known = known.filter { entry in live.contains { $0 == (entry.key, entry.value.pid) } } }
+        for (name, pid) in live {
+            // One QMP connection per VM; a monitor that does not answer in time makes the VM `unresponsive`, not absent.
+            var seen = inspected.byName.withLock { $0[name] }?.seen
+            if var known = seen {
+                known.state = await driver.state(of: instance(name))
+                seen = known
+            } else {
+                seen = try? await driver.inspect(instance(name))
+                if let seen { inspected.byName.withLock { $0[name] = (pid, seen) } }
+            }
+            guard let seen, !Self.unresponsive(seen.state) else {
+                vms.append(HostVM(name: name, uuid: nil, vcpus: 0, memoryMiB: 0, state: "unresponsive", persistent: false))
                 continue
             }
-            vms.append(HostVM(name: listed.name, uuid: seen.uuid, vcpus: seen.cpus, memoryMiB: seen.memoryMiB, state: Self.word(seen.state),
+            vms.append(HostVM(name: name, uuid: seen.uuid, vcpus: seen.cpus, memoryMiB: seen.memoryMiB, state: Self.word(seen.state),
                               persistent: false,
                               machine: seen.bootImage.map { VMMachine(machineType: seen.machineType, memoryMiB: seen.memoryMiB, vcpus: seen.cpus, bootImage: $0) }))
         }
         return vms
+    }
+
+    static func unresponsive(_ state: VMRunState) -> Bool {
+        if case .unresponsive = state { return true }
+        return false
     }
 
     /// A QEMU state as ``HostVM/state`` words it (libvirt's words where they mean the same).

@@ -12,11 +12,13 @@ package struct BenchMigrate: AsyncParsableCommand {
         commandName: "migrate",
         abstract: "Benchmark QEMU live migration of the test guest between two loopback hosts.",
         discussion: """
-            For each size and run, the counting test guest moves from host A to host B three ways, \
-            interleaved: bare QMP at QEMU's defaults, bare QMP with the evacuation parameters, and \
-            smig-attest's orchestrator with the same parameters (every step committed to its inventory). \
-            Reported (p50 over --runs): time from the decision to move (target launch included) to the VM \
-            running on the target, QEMU's total-time and downtime, and smig-attest's ratio to tuned QMP.
+            For each size and run, the counting test guest moves from host A to host B four ways, \
+            interleaved: bare QMP at QEMU's defaults, bare QMP with the evacuation parameters, \
+            smig-attest's orchestrator with the same parameters (every step committed to its inventory), and \
+            smig-attest's order path (smig-attest-orders: the orchestrator's orders to two agents' order \
+            journals and QEMU VM managers, in this process: no TLS hop). Reported (p50 over --runs): time \
+            from the decision to move (target launch included) to the VM running on the target, QEMU's \
+            total-time and downtime, and smig-attest's ratio to tuned QMP.
 
             With --driver libvirt the guest is a libvirt domain defined on the libvirtd at --source-uri and \
             moved to the one at --target-uri, two ways per run with the evacuation parameters: bare `virsh \

@@ -53,7 +53,7 @@ package struct AgentCommand: AsyncParsableCommand {
             discussion: """
                 The configuration file is JSON; see docs/region.md for its keys. Enrol first (agent enrol).
 
-                With `vmManager` the agent carries out the RC-TCB's migration orders with this host's VM manager:
+                With `vmManager` the agent carries out the RC-TCB's migration orders with this host's VM manager: \
                 `libvirt` (vmManagerURI: the local libvirtd, default qemu:///system; migrationAddress: this libvirtd as \
                 other hosts reach it, e.g. qemu+tls://10.0.0.12/system) or `qemu`, the lab's QEMU processes (vmManagerURI: \
                 the VMs' directory of QMP sockets and pid files; vmImageDirectory: where their boot images lie; \
