@@ -127,6 +127,10 @@ let package = Package(
         // the destination paused, job progress and abort. What the agents move VMs with on libvirt hosts.
         .target(name: "Libvirt", dependencies: ["CLibvirt"], swiftSettings: upcoming),
 
+        // libvirt hosts on one machine, each its own network, mount and UTS namespace with its own address, libvirtd
+        // and virtlogd, joined by a bridge in the root namespace: the lab the demo, the benchmarks and the tests share.
+        .target(name: "NamespaceLab", swiftSettings: upcoming),
+
         // A software TPM (swtpm with EK certificates from a local CA) for the demo, the benchmarks and the tests;
         // not part of the TPM library, which only talks to a TPM.
         .target(name: "Swtpm", swiftSettings: upcoming),
@@ -255,7 +259,7 @@ let package = Package(
         // A whole region on loopback from real parts (swtpm, agents, RC-TCB, QEMU): `demo` and `bench response`.
         .target(
             name: "RegionLab",
-            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire"],
+            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire", "NamespaceLab"],
             swiftSettings: upcoming
         ),
         // A Duration in seconds or milliseconds (Double), or whole milliseconds: one conversion, written once.
@@ -293,9 +297,8 @@ let package = Package(
         // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
         .target(
             name: "SmigTestSupport",
-            dependencies: ["Swtpm"],
+            dependencies: ["Swtpm", "NamespaceLab"],
             path: "Tests/SmigTestSupport",
-            exclude: ["libvirt-lab.sh"],
             swiftSettings: upcoming
         ),
 
@@ -332,7 +335,7 @@ let package = Package(
         .testTarget(
             name: "RegionTests",
             dependencies: [
-                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SyntheticBootLogs", "SmigTestSupport", "RegionListener", "Benchmarks",
+                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SyntheticBootLogs", "SmigTestSupport", "RegionListener", "Benchmarks", "NamespaceLab",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -348,7 +351,7 @@ let package = Package(
         ),
         // The region store's behaviour on both backends (SQLite, and PostgreSQL in a cluster each test starts).
         .testTarget(name: "RegionStoreTests", dependencies: ["RegionTCB", "RegionStorePostgres", "SmigTestSupport", "Swtpm", "Attestation", "TPMWire"], swiftSettings: upcoming),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "SmigTestSupport"], swiftSettings: upcoming),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "SmigTestSupport", "NamespaceLab"], swiftSettings: upcoming),
         .testTarget(
             name: "SmigAttestCLITests",
             dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "Swtpm", "SmigTestSupport",
