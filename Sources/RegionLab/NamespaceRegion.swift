@@ -64,6 +64,8 @@ package final class NamespaceRegion: @unchecked Sendable {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-region-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         processes = RegionProcesses(binary: options.binary, dir: dir)
+        // Who made it: a directory whose owner is gone was left behind (the tests look for those).
+        try String(getpid()).write(toFile: "\(dir)/owner", atomically: true, encoding: .utf8)  // not *.pid: stop() kills those
     }
 
     package func store() throws -> IVTStore { try IVTStore(path: "\(rctcbDir)/ivt.sqlite") }
