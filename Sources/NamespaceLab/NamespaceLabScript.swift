@@ -106,13 +106,14 @@ CONF
     done
 }
 
-# Stops a process by pid file: SIGTERM, up to 10 s, then SIGKILL.
+# Stops a process by pid file: SIGTERM, up to 2 s, then SIGKILL (the lab's state goes with its directory; virtlogd
+# and a busy libvirtd can take much longer to leave on their own).
 stop_pidfile() {
     local file=$1 pid
     [ -s "$file" ] || return 0
     pid=$(cat "$file")
     kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
 }
 

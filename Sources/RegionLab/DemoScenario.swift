@@ -1,4 +1,5 @@
 package import Foundation
+package import Migration
 package import RegionTCB
 
 /// A region the demo runs on: ``NamespaceRegion`` (separate libvirt hosts in namespaces) or ``LoopbackRegion``.
@@ -12,12 +13,18 @@ package protocol DemoRegion: AnyObject, Sendable {
     func start() async throws
     func stop()
     func store() throws -> IVTStore
+    /// The RC-TCB's VM inventory.
+    func inventory() throws -> VMInventory
     /// Compromises host `index`'s hypervisor; returns when.
     func compromise(_ index: Int) throws -> Date
     /// What ``compromise(_:)`` does to host `index`, in words.
     func compromiseDescription(_ index: Int) -> String
     /// Every VM of the region: the hosts it runs on, and whether its counter grows.
     func placement(_ states: [String: HostState]) async throws -> [DemoScenario.Placement]
+    /// Brings compromised host `index` back as a freshly booted one (the RC-TCB re-attests it).
+    func repair(_ index: Int) async throws
+    /// Polls `condition` every 50 ms; throws after `seconds`.
+    func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) async throws
 }
 
 /// The scenario of `smig-attest demo`: a region comes up — separate libvirt hosts in namespaces (``NamespaceRegion``)

@@ -14,8 +14,12 @@ extension NamespaceRegion: DemoRegion {
     /// The RC-TCB's VM inventory (what it adopted from the agents' reports).
     package func inventory() throws -> VMInventory { try VMInventory(path: "\(rctcbDir)/vms.sqlite") }
 
+    package func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) async throws {
+        try await processes.waitUntil(what, seconds: seconds, condition)
+    }
+
     /// Waits until the RC-TCB has adopted `count` VMs.
-    func waitUntilAdopted(count: Int) async throws {
+    package func waitUntilAdopted(count: Int) async throws {
         let inventory = try inventory()
         try await processes.waitUntil("the RC-TCB adopts \(count) guests from the agents' reports", seconds: 180) { try inventory.vms().count >= count }
     }

@@ -98,7 +98,7 @@ package final class NamespaceRegion: @unchecked Sendable {
             let state = "\(dir)/state-\(i + 1)"
             try processes.run(["tpm", "provision", "--tcti", tcti, "--state-dir", state], in: enter)
             let hypervisor = "\(dir)/hypervisor-\(i + 1).bin"
-            try Data("libvirt host \(labHost.name): the hypervisor's code (a lab stand-in)\n".utf8).write(to: URL(fileURLWithPath: hypervisor))
+            try Self.goodHypervisor(labHost).write(to: URL(fileURLWithPath: hypervisor))
             let golden = try processes.run(["golden", "capture", "--source", "file:\(hypervisor)", "--name", "\(id)-hypervisor"])
             try Data(golden.utf8).write(to: URL(fileURLWithPath: "\(dir)/golden-\(i + 1).yaml"))
             let ca = swtpm.root.appendingPathComponent("localca")
@@ -181,6 +181,42 @@ package final class NamespaceRegion: @unchecked Sendable {
         let at = Date()
         try Data("evil hypervisor\n".utf8).write(to: URL(fileURLWithPath: hosts[index].hypervisor))
         return at
+    }
+
+    /// Whether process `pid` has ended: no such process, or a zombie (the daemon's parent, init, reaps it later).
+    static func gone(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    }
+
+    /// The hypervisor stand-in of a good host.
+    static func goodHypervisor(_ host: LibvirtHosts.Host) -> Data {
+        Data("libvirt host \(host.name): the hypervisor's code (a lab stand-in)\n".utf8)
+    }
+
+    /// Brings a compromised host back as a freshly booted one: its hypervisor good again, a TPM reset (orderly
+    /// shutdown, swtpm restarted inside the host's namespaces, startup-clear, the synthetic boot log extended), a new
+    /// measurement log, the agent restarted. The RC-TCB sees the reset (`rebooted`) and re-attests it.
+    package func repair(_ index: Int) async throws {
+        let h = hosts[index]
+        let enter = try h.lab.enter()
+        stopAgent(index)
+        try Self.goodHypervisor(h.lab).write(to: URL(fileURLWithPath: h.hypervisor))
+        // An orderly TPM2_Shutdown(CLEAR) first, so the TPM's clock stays `safe` across the reset.
+        _ = try? processes.run(["-T", h.tcti, "-c"], tool: "/usr/bin/tpm2_shutdown", in: enter)
+        let pidFile = "\(dir)/swtpm-\(index + 1).pid"
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            // swtpm may not act on SIGTERM while a client keeps its connection open: two seconds, then SIGKILL.
+            kill(pid, SIGTERM)
+            if (try? await processes.waitUntil("swtpm of \(h.id) stopped", seconds: 2, { Self.gone(pid) })) == nil {
+                kill(pid, SIGKILL)
+                try await processes.waitUntil("swtpm of \(h.id) killed", seconds: 10) { Self.gone(pid) }
+            }
+        }
+        _ = try await startSwtpm(h.swtpm, in: enter, pidFile: pidFile)
+        try processes.boot(tcti: h.tcti, host: h.id, in: enter)
+        try? FileManager.default.removeItem(atPath: "\(h.stateDirectory)/measurements.log")
+        try startAgent(index)
     }
 
     // MARK: Teardown
