@@ -65,7 +65,7 @@ package final class NamespaceRegion: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         processes = RegionProcesses(binary: options.binary, dir: dir)
         // Who made it: a directory whose owner is gone was left behind (the tests look for those).
-        try String(getpid()).write(toFile: "\(dir)/owner", atomically: true, encoding: .utf8)  // not *.pid: stop() kills those
+        try String(getpid()).write(toFile: "\(dir)/owner", atomically: true, encoding: .utf8)
     }
 
     package func store() throws -> IVTStore { try IVTStore(path: "\(rctcbDir)/ivt.sqlite") }
