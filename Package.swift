@@ -134,6 +134,10 @@ let package = Package(
         // the destination paused, job progress and abort. What the agents move VMs with on libvirt hosts.
         .target(name: "Libvirt", dependencies: ["CLibvirt", "CodedError"], swiftSettings: upcoming),
 
+        // libvirt hosts on one machine, each its own network, mount and UTS namespace with its own address, libvirtd
+        // and virtlogd, joined by a bridge in the root namespace: the lab the demo, the benchmarks and the tests share.
+        .target(name: "NamespaceLab", swiftSettings: upcoming),
+
         // A software TPM (swtpm with EK certificates from a local CA) for the demo, the benchmarks and the tests;
         // not part of the TPM library, which only talks to a TPM.
         .target(name: "Swtpm", dependencies: ["ChildProcesses"], swiftSettings: upcoming),
@@ -262,7 +266,7 @@ let package = Package(
         // A whole region on loopback from real parts (swtpm, agents, RC-TCB, QEMU): `demo` and `bench response`.
         .target(
             name: "RegionLab",
-            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire", "ChildProcesses", "Measurement"],
+            dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire", "ChildProcesses", "Measurement", "NamespaceLab"],
             swiftSettings: upcoming
         ),
         // A Duration in seconds or milliseconds (Double), or whole milliseconds: one conversion, written once.
@@ -300,9 +304,8 @@ let package = Package(
         // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
         .target(
             name: "SmigTestSupport",
-            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation"],
+            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation", "NamespaceLab"],
             path: "Tests/SmigTestSupport",
-            exclude: ["libvirt-lab.sh"],
             swiftSettings: upcoming
         ),
 
@@ -343,7 +346,7 @@ let package = Package(
         .testTarget(
             name: "RegionTests",
             dependencies: [
-                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SyntheticBootLogs", "SmigTestSupport", "RegionListener", "Benchmarks",
+                "RegionTCB", "RegionProtocol", "Agent", "Attestation", "TPMWire", "TPM", "Policy", "Migration", "BuiltInGuests", "Swtpm", "RegionLab", "SyntheticBootLogs", "SmigTestSupport", "RegionListener", "Benchmarks", "NamespaceLab",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -359,7 +362,7 @@ let package = Package(
         ),
         // The region store's behaviour on both backends (SQLite, and PostgreSQL in a cluster each test starts).
         .testTarget(name: "RegionStoreTests", dependencies: ["RegionTCB", "RegionStorePostgres", "SmigTestSupport", "Swtpm", "Attestation", "TPMWire"], swiftSettings: upcoming),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "SmigTestSupport"], swiftSettings: upcoming),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "SmigTestSupport", "NamespaceLab"], swiftSettings: upcoming),
         .testTarget(
             name: "SmigAttestCLITests",
             dependencies: ["SmigAttestCLI", "Attestation", "TPMWire", "TPM", "Measurement", "Swtpm", "SmigTestSupport",

@@ -14,7 +14,7 @@ import Measurement
 /// and test VMs (ticker guests); one RC-TCB process with its SQLite IVT and VM inventory. `smig-attest demo`
 /// and `smig-attest bench response` are built on it. Everything it starts it stops again (`stop`).
 package final class LoopbackRegion: @unchecked Sendable {
-    // @unchecked Sendable: driven by one task at a time; `children` is guarded by `lock`.
+    // @unchecked Sendable: driven by one task at a time; its child processes are ``RegionProcesses``'s.
     package struct Options: Sendable {
         package var hosts = 5
         package var vmsPerHost = 2
@@ -51,8 +51,7 @@ package final class LoopbackRegion: @unchecked Sendable {
     package private(set) var url = ""
     package var rctcbDir: String { "\(dir)/rctcb" }
     package var regionFile: String { "\(dir)/region.yaml" }
-    let lock = NSLock()
-    var children: [String: Process] = [:]
+    let processes: RegionProcesses
     let say: @Sendable (String) -> Void
     var rctcbPort = 0
     var hypervisorImage = ""
@@ -63,6 +62,9 @@ package final class LoopbackRegion: @unchecked Sendable {
         ownsDirectory = options.directory == nil
         dir = options.directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("smig-region-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        processes = RegionProcesses(binary: options.binary, dir: dir)
+        // Who made it: a directory whose owner is gone was left behind (the tests look for those).
+        try String(getpid()).write(toFile: "\(dir)/owner", atomically: true, encoding: .utf8)  // not *.pid: stop() kills those
     }
 
     package func store() throws -> IVTStore { try IVTStore(path: "\(rctcbDir)/ivt.sqlite") }
@@ -120,16 +122,9 @@ package final class LoopbackRegion: @unchecked Sendable {
     }
 
     func writeRegionPolicy() throws {
-        var y = "kind: region\nversion: 1\nname: loopback-demo\nrc-tcb: {address: 127.0.0.1, port: 8443}\nhosts:\n"
-        for h in hosts { y += "  - {id: \(h.id), address: 127.0.0.1, port: \(h.agentPort), golden: golden.yaml}\n" }
-        y += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\n"
-        y += "intervals: {measurement: 1s, challenge: \(max(1, Int(options.challengeInterval)))s}\n"
-        y += "quote-freshness: 30s\nunreachable-timeout: 10s\n"
-        y += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
-        y += "targets: {require-state: trusted, max-quote-age: 20s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded}\n"
-        y += "migration: {max-bandwidth-mibps: 10240, downtime-limit: 50ms, auto-converge: true}\n"
-        y += "evacuation: {max-parallel: 4, no-target: pause}\n"
-        try Data(y.utf8).write(to: URL(fileURLWithPath: regionFile))
+        try RegionProcesses.writeRegionPolicy(to: regionFile, name: "loopback-demo", rctcb: "127.0.0.1",
+                                              hosts: hosts.map { .init(id: $0.id, address: "127.0.0.1", port: $0.agentPort, golden: "golden.yaml") },
+                                              challengeInterval: options.challengeInterval)
     }
 
     func writeAgentConfig(_ i: Int) throws {
@@ -144,13 +139,7 @@ package final class LoopbackRegion: @unchecked Sendable {
     }
 
     package func startRCTCB(_ extra: [String] = []) throws {
-        let portFile = "\(dir)/rctcb.port"
-        try? FileManager.default.removeItem(atPath: portFile)
-        try spawn("rctcb", ["rctcb", "serve", "--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile, "--log-level", "notice"] + extra)
-        guard let port = PortFile.wait(portFile, within: .seconds(60)) else {
-            throw Failure(description: "the RC-TCB did not start; see \(dir)/rctcb.log")
-        }
-        url = "https://127.0.0.1:\(port)"
+        url = try processes.startRCTCB(region: regionFile, rctcbDir: rctcbDir, port: rctcbPort, extra: extra)
     }
 
     package func startAgent(_ i: Int) throws {
@@ -158,7 +147,7 @@ package final class LoopbackRegion: @unchecked Sendable {
     }
 
     package func stopAgent(_ i: Int) {
-        if let p = lock.withLock({ children.removeValue(forKey: "agent-\(hosts[i].id)") }) { Self.terminate(p) }
+        processes.stop("agent-\(hosts[i].id)")
     }
 
     func startHypervisor(_ id: String) async throws -> VMInstance {
@@ -211,16 +200,9 @@ package final class LoopbackRegion: @unchecked Sendable {
         try startAgent(index)
     }
 
-    /// The "firmware" of a software TPM after a reset: extends a synthetic boot log into PCRs 0-7 and leaves the
-    /// log where the host's agent attaches it to its evidence (the RC-TCB replays it before a rebooted host is
-    /// trusted again).
+    /// The "firmware" of a software TPM after a reset (``RegionProcesses/boot(tcti:host:in:)``).
     func boot(_ swtpm: SoftwareTPM, host: String) throws {
-        let log = BootEventLogBuilder(firmware: "\(host) lab firmware")
-        for e in log.extends() {
-            let digests = e.digests.flatMap { ["--digest", "\($0.0.name):" + Hex.encode($0.1)] }
-            try run(["pcr", "extend", "\(e.pcr)"] + digests + ["--tcti", swtpm.tcti])
-        }
-        try Data(log.bytes()).write(to: URL(fileURLWithPath: "\(dir)/boot-\(host).bin"))
+        try processes.boot(tcti: swtpm.tcti, host: host)
     }
 
     /// Restarts every agent with pushes on or off.
@@ -239,7 +221,7 @@ package final class LoopbackRegion: @unchecked Sendable {
     /// Stops every process it started (guests, hypervisors, agents, the RC-TCB, swtpm) and removes its
     /// directory if it made it. Synchronous and signal-safe enough for a Ctrl-C handler.
     package func stop() {
-        for p in lock.withLock({ let c = Array(children.values); children = [:]; return c }) { Self.terminate(p) }
+        processes.stopAll()
         for path in Self.pidFiles(under: dir) {
             if let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
                 kill(pid, SIGKILL)
@@ -266,51 +248,12 @@ package final class LoopbackRegion: @unchecked Sendable {
 
     /// Runs `smig-attest ARGS` (or `tool`) to completion; output through a file, never a pipe.
     @discardableResult
-    func run(_ args: [String], tool: String? = nil) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool ?? options.binary)
-        p.arguments = args
-        let out = "\(dir)/run-\(UUID().uuidString.prefix(8)).out"
-        guard FileManager.default.createFile(atPath: out, contents: nil) else { throw Failure(description: "cannot create \(out)") }
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        p.standardOutput = handle
-        p.standardError = handle
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        try? handle.close()
-        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        guard p.terminationStatus == 0 else { throw Failure(description: "smig-attest \(args.joined(separator: " ")) failed: \(text)") }
-        return text
-    }
+    func run(_ args: [String], tool: String? = nil) throws -> String { try processes.run(args, tool: tool) }
 
-    func spawn(_ name: String, _ args: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: options.binary)
-        p.arguments = args
-        let log = "\(dir)/\(name).log"
-        if !FileManager.default.fileExists(atPath: log), !FileManager.default.createFile(atPath: log, contents: nil) {
-            throw Failure(description: "cannot create \(log)")
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
-        p.standardOutput = handle
-        p.standardError = handle
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        lock.withLock { children[name] = p }
-    }
-
-    static func terminate(_ p: Process) { p.stop(grace: .seconds(5)) }
+    func spawn(_ name: String, _ args: [String]) throws { try processes.spawn(name, args) }
 
     /// Polls `condition` every 50 ms; throws after `seconds`.
     package func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if (try? condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw Failure(description: "timed out after \(Int(seconds)) s waiting for \(what) (logs in \(dir))")
+        try await processes.waitUntil(what, seconds: seconds, condition)
     }
 }

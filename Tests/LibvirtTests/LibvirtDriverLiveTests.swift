@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import NamespaceLab
 import Libvirt
 import SmigTestSupport
 import Testing

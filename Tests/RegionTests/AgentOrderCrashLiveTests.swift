@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import NamespaceLab
 import Migration
 import NIOCore
 import RegionProtocol

@@ -1,4 +1,5 @@
 import Foundation
+import NamespaceLab
 import Migration
 import NIOCore
 import RegionProtocol

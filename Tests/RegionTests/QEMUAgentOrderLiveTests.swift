@@ -101,6 +101,8 @@ struct QEMUAgentOrderLiveTests {
         let report: HostVMReport = try await client.get("\(agents["host-1"]!)/v1/vms")
         let reported = try #require(report.vms.first { $0.name == vm })
         #expect(report.vmManager == "qemu" && reported.state == "running" && reported.vcpus == 1 && reported.memoryMiB == 64, "\(report)")
+        #expect(report.capacity == HostCapacity(vcpus: ProcessInfo.processInfo.activeProcessorCount,
+                                                memoryMiB: Int(ProcessInfo.processInfo.physicalMemory >> 20)), "the host's room: \(report)")
         let machine = try #require(reported.machine)
         #expect(machine.machineType.hasPrefix("pc-i440fx-") && machine.bootImage == lab.image && machine.memoryMiB == 64, "\(machine)")
 

@@ -1,5 +1,6 @@
 import Foundation
 import Migration
+import NamespaceLab
 import NIOCore
 import RegionProtocol
 import RegionTCB

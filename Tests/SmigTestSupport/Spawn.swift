@@ -1,10 +1,9 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import NamespaceLab
 
-/// Runs a program with posix_spawn and reaps it with waitpid, polling. For programs that start daemons of their
-/// own (QEMU with -daemonize): the test never depends on Foundation's child-process bookkeeping for them.
+/// Runs a program with posix_spawn and reaps it with waitpid, polling (NamespaceLab's ``LabSpawn``). For programs
+/// that start daemons of their own (QEMU with -daemonize): the test never depends on Foundation's child-process
+/// bookkeeping for them.
 public enum Spawn {
     public struct Result: Sendable {
         public let status: Int32
@@ -12,31 +11,12 @@ public enum Spawn {
     }
 
     public static func run(_ path: String, _ args: [String], seconds: Double = 600) async throws -> Result {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("smig-spawn-\(UUID().uuidString).out").path
-        defer { unlink(out) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([path] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        guard rc == 0 else { throw SpawnFailure(description: "posix_spawn \(path): \(String(cString: strerror(rc)))") }
-        let deadline = Date().addingTimeInterval(seconds)
-        var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if Date() > deadline {
-                kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                throw SpawnFailure(description: "\(path) ran longer than \(Int(seconds)) s: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        do {
+            let result = try await LabSpawn.run(path, args, seconds: seconds)
+            return Result(status: result.status, output: result.output)
+        } catch let failure as LabSpawn.Failure {
+            throw SpawnFailure(description: failure.description)
         }
-        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(status: code, output: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
     }
 }
 

@@ -77,6 +77,12 @@ package struct QEMUVMManager: HostVMManager {
 
     func instance(_ vm: String, port: Int? = nil) -> VMInstance { driver.instance(of: vm, on: host, port: port) }
 
+    /// This machine's logical CPUs and physical memory: the lab's QEMU processes share the host with nothing else.
+    package func capacity() async throws -> HostCapacity? {
+        HostCapacity(vcpus: ProcessInfo.processInfo.activeProcessorCount,
+                     memoryMiB: Int(ProcessInfo.processInfo.physicalMemory >> 20))
+    }
+
     package func vms() async throws -> [HostVM] {
         var vms: [HostVM] = []
         let live = driver.liveVMs(on: host)
