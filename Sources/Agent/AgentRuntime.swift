@@ -47,12 +47,13 @@ package struct AgentRuntime: Sendable {
         self.logger = logger
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
         timeout = TimeAmount.milliseconds(Int64(config.challengeTimeout * 1000))
-        base = try RegionClient.baseURL(config.rctcb)
+        rctcbs = try RCTCBEndpoints(config.rctcb)
         identity = try AgentIdentity(files: files, timeout: timeout)
     }
 
-    /// The RC-TCB's URL, without a trailing slash.
-    let base: String
+    /// The region's RC-TCBs (agent.json's `rctcb`, one URL or several): requests go to the one that answered last,
+    /// and to the next when it does not answer or follows another.
+    let rctcbs: RCTCBEndpoints
 
     /// The migration orders this agent took (its journal under the state directory), carried out with the VM manager
     /// agent.json names.
@@ -123,7 +124,8 @@ package struct AgentRuntime: Sendable {
                     logger.notice("measurements changed", metadata: ["attest.changed": "\(changed.joined(separator: ","))"])
                     if config.push {
                         do {
-                            let _: [String: String] = try await client.post("\(base)/v1/notices", ChangeNotice(changed: changed, at: Date()))
+                            let notice = ChangeNotice(changed: changed, at: Date())
+                            let _: [String: String] = try await rctcbs.call { base in try await client.post("\(base)/v1/notices", notice) }
                         } catch {
                             logger.warning("change notice not delivered", metadata: ["attest.reason": "\(error)"])
                         }
@@ -144,7 +146,7 @@ package struct AgentRuntime: Sendable {
     package func refreshPeers() async -> Bool {
         let since = peers.version.map { "?since=\($0)" } ?? ""
         do {
-            let answer: RegionPeers = try await client.get("\(base)/v1/peers\(since)")
+            let answer: RegionPeers = try await rctcbs.call { base in try await client.get("\(base)/v1/peers\(since)") }
             peers.update(answer)
             if pace.update(answer.intervals), let intervals = answer.intervals {
                 logger.notice("pace", metadata: ["attest.measure-every": "\(pace.measurement)s", "attest.challenge-every": "\(pace.challenge)s",
@@ -173,7 +175,7 @@ package struct AgentRuntime: Sendable {
         if let given, let until = given.validUntil, until.timeIntervalSinceNow > config.challengeTimeout + 1 {
             assignment = given
         } else {
-            do { assignment = try await client.post("\(base)/v1/ring/assignment", [String: String]()) } catch {
+            do { assignment = try await rctcbs.call { base in try await client.post("\(base)/v1/ring/assignment", [String: String]()) } } catch {
                 logger.warning("no ring assignment", metadata: ["attest.reason": "\(error)"])
                 return nil
             }
@@ -188,7 +190,8 @@ package struct AgentRuntime: Sendable {
             report = AIMReport(target: target, nonce: nonce, outcome: .noAnswer, detail: "\(error)")
         }
         do {
-            let result: ReportResult = try await client.post("\(base)/v1/reports", report)
+            let sent = report
+            let result: ReportResult = try await rctcbs.call { base in try await client.post("\(base)/v1/reports", sent) }
             return result
         } catch {
             logger.warning("report refused", metadata: ["attest.host": "\(target)", "attest.reason": "\(error)"])

@@ -26,6 +26,8 @@ package final class PostgresRegionStore: RegionStore {
     /// The lease every write of this store is fenced by (``leading(_:)``); nil: writes are not fenced.
     package let fence: LeaderLease?
 
+    package var location: String { "\(url) (region \(region))" }
+
     /// Connects once (a server that cannot be reached or refuses the login is `store.unreachable` at once, not
     /// on the first write), migrates the schema, and starts the connection pool.
     package static func open(url text: String, region: String, logger: Logger = Logger(label: "smig.store.postgresql")) async throws(RegionError)
@@ -118,34 +120,36 @@ package final class PostgresRegionStore: RegionStore {
         }
     }
 
-    /// `evidence` is not kept in PostgreSQL yet: a verdict that comes with its bundle is `store.unsupported` and
-    /// changes nothing (the SQLite store keeps it, ``EvidenceRetention``).
-    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, evidence: EvidenceBundle?,
+    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
                             now: Date) async throws(RegionError) -> IVTStore.Applied? {
-        if evidence != nil {
-            throw RegionError(.storeUnsupported, "store \(url): evidence bundles are not kept in PostgreSQL yet",
-                              hint: "pass the verdict without its bundle, or use the SQLite store")
+        try await transaction { c in try await self.transition(c, verdict, host: host, judgedUnder: policyDigest, judged: judged, now: now) }
+    }
+
+    /// ``transition(_:host:judgedUnder:judged:now:)`` inside a transaction that may also write other columns
+    /// (enrolment, revocation, re-admission).
+    func transition(_ c: PostgresConnection, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
+                    judged: JudgedEvidence? = nil, now: Date) async throws -> IVTStore.Applied? {
+        let locked = try await c.query("""
+            SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(region) AND id = \(host) FOR UPDATE
+            """, logger: logger)
+        guard let r = try await Self.first(locked) else { return nil }
+        let old = try Self.decodeRow(r)
+        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: judged.map { $0.bundle.bootLog != nil },
+                                     now: now)
+        try await write(t.row, c)
+        var seq: Int64?
+        for e in [t.event, t.note].compactMap({ $0 }) {
+            seq = try await audit(c, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
         }
-        return try await transaction { c in
-            let locked = try await c.query("""
-                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(self.region) AND id = \(host) FOR UPDATE
-                """, logger: self.logger)
-            guard let r = try await Self.first(locked) else { return nil }
-            let old = try Self.decodeRow(r)
-            let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: nil, now: now)
-            try await self.write(t.row, c)
-            var seq: Int64?
-            for e in [t.event, t.note].compactMap({ $0 }) {
-                seq = try await self.audit(c, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
-            }
-            let written = try await c.query("""
-                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(self.region) AND id = \(host)
-                """, logger: self.logger)
-            guard let w = try await Self.first(written) else {
-                throw RegionError(.storeFailed, "table host, region \(self.region), row \(host): gone within its own transaction")
-            }
-            return IVTStore.Applied(old: old.state, row: try Self.decodeRow(w), eventSeq: seq)
+        let written = try await c.query("""
+            SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(region) AND id = \(host)
+            """, logger: logger)
+        guard let w = try await Self.first(written) else {
+            throw RegionError(.storeFailed, "table host, region \(region), row \(host): gone within its own transaction")
         }
+        let applied = IVTStore.Applied(old: old.state, row: try Self.decodeRow(w), eventSeq: seq)
+        if let judged { try await keep(c, bundle: judged.stored, verdict: verdict, applied: applied, now: now) }
+        return applied
     }
 
     package func audit(host: String?, kind: String, code: String?, detail: String?, now: Date) async throws(RegionError) {

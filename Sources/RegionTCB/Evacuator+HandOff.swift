@@ -36,24 +36,24 @@ extension Evacuator {
                  started: ContinuousClock.Instant) async -> Result<Outcome, RegionError> {
         // Only a target whose agent reports its VMs can say where the VM went: without one the executor is not run.
         guard let driver = orchestrator.agent as? AgentOrderDriver, driver.agents[target] != nil else {
-            audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue,
+            await audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue,
                   "\(vm): \(target)'s agent reports no VMs (migrations: agent in the region policy); the executor is not run")
             return .failure(RegionError(.executorNotPlaced, "\(target)'s agent reports no VMs (migrations: agent in the region policy); \(vm) stays on \(source)"))
         }
         guard await attestNow(target, reason: "before receiving \(vm) from the executor") else {
-            let row = try? store.row(target)
-            audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the hand-off failed (\(row?.state.rawValue ?? "?"))")
+            let row = try? await store.row(target)
+            await audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the hand-off failed (\(row?.state.rawValue ?? "?"))")
             return .failure(RegionError(.migrateChallengeFailed, "\(target) failed the challenge before the hand-off: \(row?.state.rawValue ?? "?") \(row?.failureCode ?? "")"))
         }
-        audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote")
+        await audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote")
         let address = { (id: String) in self.policy.hosts.first { $0.id == id }?.endpoint.address ?? "" }
         let environment = [
             ExecutorEnvironment.vm: vm, ExecutorEnvironment.source: source, ExecutorEnvironment.target: target,
             ExecutorEnvironment.sourceAddress: address(source), ExecutorEnvironment.targetAddress: address(target),
-            ExecutorEnvironment.region: policy.name, ExecutorEnvironment.cause: (try? records.current(host: source))??.causeCode ?? "",
+            ExecutorEnvironment.region: policy.name, ExecutorEnvironment.cause: (try? await records.current(host: source))??.causeCode ?? "",
         ]
         let argv = executor.command + [vm, source, target]
-        audit(target, .executorStarted, code: nil, "\(vm): \(source) → \(target): \(argv.joined(separator: " "))")
+        await audit(target, .executorStarted, code: nil, "\(vm): \(source) → \(target): \(argv.joined(separator: " "))")
         let clock = ContinuousClock()
         let launched = clock.now
         let ran: CommandOutput
@@ -62,15 +62,15 @@ extension Evacuator {
         } catch {
             let timedOut = clock.now - launched >= executor.timeout
             let why = timedOut ? "killed after its time-out of \(executor.timeout)" : "could not run: \(error)"
-            audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): \(why)")
+            await audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): \(why)")
             return .failure(RegionError(.executorFailed, "the executor for \(vm) \(why)"))
         }
         let said = Self.tail(ran.stderr.isEmpty ? ran.stdout : ran.stderr)
         guard ran.status == 0 else {
-            audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): exit \(ran.status): \(said)")
+            await audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): exit \(ran.status): \(said)")
             return .failure(RegionError(.executorFailed, "the executor for \(vm) exited \(ran.status): \(said)"))
         }
-        audit(target, .executorFinished, code: nil, "\(vm): exit 0\(said.isEmpty ? "" : ": \(said)")")
+        await audit(target, .executorFinished, code: nil, "\(vm): exit 0\(said.isEmpty ? "" : ": \(said)")")
 
         // Where the VM is now, as the target's agent reports it (asked a few times: a VM manager may list it late).
         var reported: HostVM?
@@ -80,7 +80,7 @@ extension Evacuator {
             if reported != nil { break }
         }
         guard let reported else {
-            audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue, "\(vm): the executor ended but \(target)'s agent does not report it")
+            await audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue, "\(vm): the executor ended but \(target)'s agent does not report it")
             return .failure(RegionError(.executorNotPlaced, "the executor for \(vm) ended but \(target)'s agent does not report it; it stays recorded on \(source)"))
         }
         let state: VMRecord.State = AgentOrderDriver.runState(reported.state) == .running ? .running : .paused
@@ -89,9 +89,9 @@ extension Evacuator {
         }
         let total = clock.now - started
         let totalMs = Double(total.components.seconds) * 1000 + Double(total.components.attoseconds) / 1e15
-        audit(target, .handedOff, code: nil, String(format: "%@ is %@ on %@ as its agent reports (%.1f ms from the choice of target; no attest-before-resume gate)",
+        await audit(target, .handedOff, code: nil, String(format: "%@ is %@ on %@ as its agent reports (%.1f ms from the choice of target; no attest-before-resume gate)",
                                                      vm, reported.state, target, totalMs))
-        refreshPlacement()
+        await refreshPlacement()
         return .success(Outcome(vm: vm, source: source, target: target, result: "handed-off", totalMs: totalMs))
     }
 
