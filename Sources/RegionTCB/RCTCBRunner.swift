@@ -70,7 +70,9 @@ package struct RCTCBRunner: Sendable {
             agent: try Self.agentOrders(policy: policy, directory: directory, inventory: vms, client: client, tuning: tuning, logger: logger),
             logger: logger)
         evacuator = try Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, stepHook: stepHook)
-        webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
+        var webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
+        webhooks.leadership = leadership
+        self.webhooks = webhooks
         let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })
         service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, logger: logger)
         service.evacuator = evacuator

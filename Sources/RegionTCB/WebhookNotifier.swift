@@ -58,6 +58,9 @@ package struct WebhookNotifier: Service {
     let startAfter: Int64?
     /// The event loops deliveries run on (default: NIO's shared singleton group).
     let eventLoopGroup: (any EventLoopGroup)?
+    /// With several RC-TCBs on one store, only the leader tells (``RegionLeadership/mayAct``): a follower passes the
+    /// events by, and from the moment it leads tells what follows. Nil: the region's only RC-TCB.
+    package var leadership: RegionLeadership?
 
     package init(urls: [String], store: any RegionStore, key: P256.Signing.PrivateKey, region: String, logger: Logger,
                 attempts: Int = 6, firstBackoff: Duration = .milliseconds(250), startAfter: Int64? = nil,
@@ -99,7 +102,7 @@ package struct WebhookNotifier: Service {
                     let events = (try? await store.events(since: cursor, host: nil, limit: 1000)) ?? []
                     for e in events {
                         cursor = e.seq
-                        guard Self.isNotified(e.kind) else { continue }
+                        guard Self.isNotified(e.kind), leadership?.mayAct ?? true else { continue }
                         let body = RegionJSON.encode(Notification(region: region, event: e))
                         for q in queues { q.continuation.yield(body) }
                     }

@@ -29,26 +29,10 @@ extension PostgresRegion {
 
     /// The hosts on which `vm` has a QEMU process, with its run state.
     func copies(of vm: String) async throws -> [String: VMRunState] {
-        let d = QEMUDriver()
-        var out: [String: VMRunState] = [:]
-        for h in try inventory().hosts() {
-            let st = await d.state(of: d.instance(of: vm, on: h, port: nil))
-            if st.hasProcess { out[h.name] = st }
-        }
-        return out
+        await QEMUDriver().copies(of: vm, on: try inventory().hosts())
     }
 
-    func killGuests() {
-        let hostsDir = dir.appendingPathComponent("hosts").path
-        for host in (try? FileManager.default.contentsOfDirectory(atPath: hostsDir)) ?? [] {
-            for file in (try? FileManager.default.contentsOfDirectory(atPath: "\(hostsDir)/\(host)")) ?? [] where file.hasSuffix(".pid") {
-                if let text = try? String(contentsOfFile: "\(hostsDir)/\(host)/\(file)", encoding: .utf8),
-                   let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                    kill(pid, SIGKILL)
-                }
-            }
-        }
-    }
+    func killGuests() { killProcesses(pidFilesUnder: dir.appendingPathComponent("hosts").path) }
 
     /// The live lease, once one is.
     func waitForLeader(_ what: String, after old: LeaderLease? = nil) async throws -> LeaderLease {
@@ -150,6 +134,12 @@ struct LeaderFailoverLiveTests {
             // The region goes on under the new leader.
             let woke = Date()
             try await r.wait("still judged") { rows in rows.allSatisfy { $0.state == .trusted && ($0.lastQuoteAt ?? .distantPast) > woke } }
+            // The operator, given both RC-TCBs, is answered by the leader; asked of the follower alone, told who leads.
+            try r.startServer(0, ["--lease", "2"])
+            let ivt = try ToolRun.run(r.binary, ["ivt", "--rctcb", r.urls.joined(separator: ","), "--dir", r.rctcbDir(0), "--json"])
+            #expect(ivt.status == 0 && ivt.output.contains("host-1"), "\(ivt.output)")
+            let follower = try ToolRun.run(r.binary, ["ivt", "--rctcb", r.urls[0], "--dir", r.rctcbDir(0), "--json"])
+            #expect(follower.status != 0 && follower.output.contains("rctcb.not-leader"), "\(follower.output)")
         }
     }
 }
