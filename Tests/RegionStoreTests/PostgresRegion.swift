@@ -40,17 +40,23 @@ final class PostgresRegion: @unchecked Sendable {
     static func with<T>(hosts: Int, rctcbs: Int, region: String = "pg-live", policyExtra: String = "",
                         _ body: (PostgresRegion) async throws -> T) async throws -> T {
         try await PostgresCluster.with { cluster in
-            let store = try await PostgresRegionStore.open(url: cluster.url, region: region)
-            do {
-                let r = try PostgresRegion(cluster: cluster, store: store, hosts: hosts, rctcbs: rctcbs, region: region, policyExtra: policyExtra)
-                let result = try await body(r)
-                r.stopAll()
-                await store.close()
-                return result
-            } catch {
-                await store.close()
-                throw error
-            }
+            try await with(cluster: cluster, hosts: hosts, rctcbs: rctcbs, region: region, policyExtra: policyExtra, body)
+        }
+    }
+
+    /// A region in a cluster the caller started (several regions sharing one database).
+    static func with<T>(cluster: PostgresCluster, hosts: Int, rctcbs: Int, region: String, policyExtra: String = "",
+                        _ body: (PostgresRegion) async throws -> T) async throws -> T {
+        let store = try await PostgresRegionStore.open(url: cluster.url, region: region)
+        do {
+            let r = try PostgresRegion(cluster: cluster, store: store, hosts: hosts, rctcbs: rctcbs, region: region, policyExtra: policyExtra)
+            let result = try await body(r)
+            r.stopAll()
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
         }
     }
 
