@@ -77,6 +77,18 @@ struct SharedPostgresLiveTests {
                     #expect(!eastSeqs.isEmpty && !westSeqs.isEmpty && eastSeqs.isDisjoint(with: westSeqs))
                     let eastSerials = Set(try await east.store.certificates().map(\.serial))
                     #expect(eastSerials.isDisjoint(with: Set(try await west.store.certificates().map(\.serial))))
+                    // The operator's direct commands on one region's rows (`--store` with that region's policy).
+                    let store = ["--dir", east.rctcbDir(0), "--store", cluster.url, "--region", east.regionFile]
+                    let certs = try ToolRun.run(east.binary, ["rctcb", "certs", "--json"] + store)
+                    #expect(certs.status == 0 && eastSerials.allSatisfy { certs.output.contains($0) }, "\(certs.output)")
+                    let revoked = try ToolRun.run(east.binary, ["rctcb", "revoke", "host-1", "--json"] + store)
+                    #expect(revoked.status == 0, "\(revoked.output)")
+                    #expect(try await east.store.enrolment("host-1")?.revoked == true)
+                    #expect(try await west.store.enrolment("host-1")?.revoked == false)
+                    try await east.wait("east's host-1 untrusted") { rows in rows.first { $0.host == "host-1" }?.state == .untrusted }
+                    #expect(try await west.rows().allSatisfy { $0.state == .trusted })
+                    let noRegion = try ToolRun.run(east.binary, ["rctcb", "revoke", "host-2", "--dir", east.rctcbDir(0), "--store", cluster.url])
+                    #expect(noRegion.status != 0 && noRegion.output.contains("--region"), "\(noRegion.output)")
                 }
             }
         }

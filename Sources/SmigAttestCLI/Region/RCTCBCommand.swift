@@ -161,7 +161,7 @@ package struct RCTCBCommand: AsyncParsableCommand {
 
         package func run() async throws {
             try await Output.reportingAsync {
-                try target.store().revoke(host: target.host)
+                try await target.store().revoke(host: target.host, now: Date())
                 if output.json { Output.json(["host": target.host, "revoked": "true"]) } else { Output.line("revoked \(target.host)") }
             }
         }
@@ -172,11 +172,8 @@ package struct RCTCBCommand: AsyncParsableCommand {
 struct HostInRegion: ParsableArguments {
     @Argument(help: "The host id.") var host: String
     @Option(help: ArgumentHelp("The RC-TCB directory.", valueName: "dir")) var dir: String
+    @OptionGroup var storeOptions: StoreOptions
 
-    /// The IVT of an initialised RC-TCB directory.
-    func store() throws -> IVTStore {
-        let d = RegionDirectory(dir)
-        try d.requireInitialised()
-        return try IVTStore(path: d.database)
-    }
+    /// The IVT of an initialised RC-TCB directory, or the region's rows in the store `--store` names.
+    func store() async throws -> any RegionStore { try await storeOptions.open(RegionDirectory(dir)) }
 }
