@@ -55,7 +55,7 @@ package final class RegionLeadership: Service, Sendable {
     }
 
     /// One round: take the lease when none is live, or renew the one held.
-    func step() async throws {
+    package func step() async throws {
         let started = ContinuousClock.now
         guard let (lease, until) = held.withLock({ $0 }) else {
             do {

@@ -124,17 +124,21 @@ package actor RegionState {
     /// Re-reads the IVT rows (and the state gauges) when the audit trail has grown since the last read: every
     /// change of state, enrolment, revocation or readmission — from this process or another — is an audit
     /// event, and the verdicts that change nothing else are mirrored into the snapshot by ``apply``.
+    /// The store is read with the actor free for other calls: a verdict applied meanwhile (``applied``) may have
+    /// put a newer row into the snapshot than the one read, so of the two the row with the higher version stays.
     package func refresh(now: Date = Date()) async {
         let seq = try? await store.lastEventSeq()
         if let seq, seq == snapshotSeq, !snapshot.isEmpty {
             snapshotTaken = now
             return
         }
-        guard let rows = try? await store.rows() else { return }
-        snapshot = Dictionary(rows.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let read = try? await store.rows() else { return }
+        var rows = Dictionary(read.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
+        for (host, mine) in snapshot where (rows[host]?.version ?? .max) < mine.version { rows[host] = mine }
+        snapshot = rows
         snapshotTaken = now
         snapshotSeq = seq ?? -1
-        stateCounts = rows.reduce(into: [:]) { $0[$1.state, default: 0] += 1 }
+        stateCounts = rows.values.reduce(into: [:]) { $0[$1.state, default: 0] += 1 }
         metrics.record(counts: stateCounts)
     }
 
@@ -329,7 +333,7 @@ package actor RegionState {
         if let seq = a.eventSeq {
             // The one event this change wrote follows the snapshot's last one directly: nothing else changed the
             // table, so this row is all there is to update (O(1), not a re-read of every host).
-            if seq == snapshotSeq + 1, snapshot[host] != nil {
+            if seq == snapshotSeq + 1, let mine = snapshot[host], mine.version <= a.row.version {
                 snapshot[host] = a.row
                 snapshotSeq = seq
                 snapshotTaken = now
@@ -344,8 +348,9 @@ package actor RegionState {
                 let (old, new) = (a.old, a.row.state)
                 Task { await stateObserver(host, old, new) }
             }
-        } else if snapshot[host] != nil {
-            // No audit event: the row as written (last quote, TPM clock) is all that changed.
+        } else if let mine = snapshot[host], mine.version <= a.row.version {
+            // No audit event: the row as written (last quote, TPM clock) is all that changed (unless a newer row
+            // of the host was read meanwhile).
             snapshot[host] = a.row
         }
         return a
