@@ -16,7 +16,7 @@ extension PostgresRegion {
     func addVMHosts() throws {
         let inventory = try inventory()
         for h in hosts {
-            let base = try SoftwareTPM.freePortPair()
+            let base = try Self.freePortPair(taken: &takenPorts)
             try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: base, portHigh: base + 1,
                                                 stateDirectory: dir.appendingPathComponent("hosts/\(h.id)").path))
         }

@@ -31,6 +31,20 @@ final class PostgresRegion: @unchecked Sendable {
     let ports: [Int]
     var regionFile = ""
     let store: PostgresRegionStore
+    /// The ports handed out so far (``freePortPair(taken:)``).
+    var takenPorts: Set<Int> = []
+
+    /// A free port pair no other part of the region was given: a free port is not taken until something listens on
+    /// it, so the OS may offer one twice before the region's processes have started.
+    static func freePortPair(taken: inout Set<Int>) throws -> Int {
+        while true {
+            let p = try SoftwareTPM.freePortPair()
+            if !taken.contains(p), !taken.contains(p + 1) {
+                taken.formUnion([p, p + 1])
+                return p
+            }
+        }
+    }
 
     var urls: [String] { ports.map { "https://127.0.0.1:\($0)" } }
     func rctcbDir(_ i: Int) -> String { dir.appendingPathComponent("rctcb-\(i + 1)").path }
@@ -66,7 +80,9 @@ final class PostgresRegion: @unchecked Sendable {
         binary = try TestBinaries.smigAttest()
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-pg-region-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        ports = try (0..<rctcbs).map { _ in try SoftwareTPM.freePortPair() }
+        var taken: Set<Int> = []
+        func port() throws -> Int { try Self.freePortPair(taken: &taken) }
+        ports = try (0..<rctcbs).map { _ in try port() }
         servers = Array(repeating: nil, count: rctcbs)
         var region = "kind: region\nversion: 1\nname: \(name)\nrc-tcb: {address: 127.0.0.1, port: \(ports[0])}\nhosts:\n"
         var caFiles: [String] = []
@@ -78,7 +94,7 @@ final class PostgresRegion: @unchecked Sendable {
             let hv = dir.appendingPathComponent("hypervisor-\(i).bin").path
             try Data("good hypervisor \(i)".utf8).write(to: URL(fileURLWithPath: hv))
             try Data(try run(["golden", "capture", "--source", "file:\(hv)"]).utf8).write(to: dir.appendingPathComponent("golden-\(i).yaml"))
-            let port = try SoftwareTPM.freePortPair()
+            let port = try port()
             region += "  - {id: host-\(i), address: 127.0.0.1, port: \(port), golden: golden-\(i).yaml}\n"
             let ca = swtpm.root.appendingPathComponent("localca")
             caFiles += [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
@@ -90,6 +106,7 @@ final class PostgresRegion: @unchecked Sendable {
         region += policyExtra
         regionFile = dir.appendingPathComponent("region.yaml").path
         try Data(region.utf8).write(to: URL(fileURLWithPath: regionFile))
+        takenPorts = taken
         try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir(0), "--server-name", "127.0.0.1", "--server-name", "localhost"]
                 + caFiles.flatMap { ["--ek-ca", $0] })
         // The other RC-TCBs: the same region CA and certificate, before anything is in the store.
