@@ -253,7 +253,7 @@ let package = Package(
         .target(
             name: "SmigAttestCLI",
             dependencies: [
-                "BuildInfo", "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "Agent", "RegionLab", "RegionListener", "Benchmarks", "DurationUnits",
+                "BuildInfo", "TPMWire", "Attestation", "TPM", "Measurement", "Migration", "BuiltInGuests", "Policy", "StateFiles", "RegionProtocol", "RegionTCB", "RegionStorePostgres", "Agent", "RegionLab", "RegionListener", "Benchmarks", "DurationUnits",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -338,7 +338,7 @@ let package = Package(
         // given evacuation step) for the evacuation tests. Not shipped: `rctcb serve` has no such option.
         .executableTarget(
             name: "smig-rctcb-hooked",
-            dependencies: ["RegionTCB", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RegionTCB", "RegionStorePostgres", .product(name: "Logging", package: "swift-log")],
             path: "Tests/RCTCBHookTool",
             swiftSettings: upcoming
         ),
@@ -361,7 +361,8 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // The region store's behaviour on both backends (SQLite, and PostgreSQL in a cluster each test starts).
-        .testTarget(name: "RegionStoreTests", dependencies: ["RegionTCB", "RegionStorePostgres", "SmigTestSupport", "Swtpm", "Attestation", "TPMWire"], swiftSettings: upcoming),
+        .testTarget(name: "RegionStoreTests", dependencies: ["RegionTCB", "RegionStorePostgres", "SmigTestSupport", "Swtpm", "Attestation", "TPMWire",
+                                                     "Migration", "BuiltInGuests"], swiftSettings: upcoming),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "SmigTestSupport", "NamespaceLab"], swiftSettings: upcoming),
         .testTarget(
             name: "SmigAttestCLITests",

@@ -59,7 +59,10 @@ extension AgentRuntime {
     /// Renews the agent's certificate: a nonce from the RC-TCB, a quote over it by the AK, a new TLS key; the new
     /// key and certificate replace the files and the identity in use.
     package func renewCertificate() async throws {
-        let challenge = try await client.call(RCTCBRoutes.renewBegin, at: base)
+        // Both steps to one RC-TCB: the challenge is open in the one that issued it.
+        let (base, challenge) = try await rctcbs.call { base -> (String, RenewalChallenge) in
+            (base, try await client.call(RCTCBRoutes.renewBegin, at: base))
+        }
         guard let nonce = Hex.decode(challenge.nonce) else {
             throw AgentEnrolment.Failure(code: "renew.bad-challenge", message: "the RC-TCB's nonce is not hex")
         }

@@ -7,7 +7,8 @@ import RegionProtocol
 package struct AgentConfig: Codable, Sendable {
     /// This host's id, as in the region policy.
     package var hostId: String
-    /// The RC-TCB's base URL, e.g. https://10.20.0.10:8443.
+    /// The RC-TCB's base URL, e.g. https://10.20.0.10:8443; or the region's RC-TCBs, separated by commas, tried in
+    /// turn when one does not answer or follows another (``RCTCBEndpoints``).
     package var rctcb: String
     /// State directory: ak.json, measurements.log, tls.key, tls.pem, region-ca.pem.
     package var stateDirectory: String
@@ -165,7 +166,7 @@ package struct AgentConfig: Codable, Sendable {
             } catch {
                 throw document.error(.yamlSyntax, at: [], "the agent configuration is not JSON", hint: "agent.json is one JSON object")
             }
-            do { _ = try RegionClient.baseURL(config.rctcb) } catch {
+            do { _ = try RCTCBEndpoints(config.rctcb) } catch {
                 throw document.error(.badValue, at: [CodingKeys.rctcb], "key 'rctcb': \(error.message)")
             }
             if let manager = config.vmManager, !vmManagers.contains(manager) {

@@ -27,7 +27,7 @@ package enum AgentEnrolment {
     /// `caFile` is the region CA certificate the operator gave this host (it authenticates the RC-TCB).
     package static func enrol(rctcb: String, caFile: String, tpm: HostTPM) async throws -> Result {
         // What the operator gave is checked before the TPM is asked for anything.
-        let base = try RegionClient.baseURL(rctcb)
+        let rctcbs = try RCTCBEndpoints(rctcb)
         let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, peer: .rctcb, timeout: .seconds(30), failFast: true)
         defer { Task { await client.shutdown() } }
         let files = AgentIdentityFiles(stateDirectory: tpm.stateDirectory)
@@ -46,7 +46,10 @@ package enum AgentEnrolment {
                                        ekCertificate: Data(ekCert).base64EncodedString(),
                                        platformCertificate: platformCert.map { Data($0).base64EncodedString() },
                                        akPublic: Data(blob.publicBytes).base64EncodedString(), tlsPublicKey: key.publicKey.pemRepresentation)
-        let challenge = try await client.call(RCTCBRoutes.enrolBegin, at: base, request)
+        // Both steps to one RC-TCB, the leader (followers answer rctcb.not-leader): the challenge is open in the one that issued it.
+        let (base, challenge) = try await rctcbs.call { base -> (String, EnrolmentChallenge) in
+            (base, try await client.call(RCTCBRoutes.enrolBegin, at: base, request))
+        }
         guard let idObject = Data(base64Encoded: challenge.idObject), let secret = Data(base64Encoded: challenge.encryptedSecret) else {
             throw Failure(code: "enrol.bad-challenge", message: "the RC-TCB's credential is not base64")
         }

@@ -47,12 +47,13 @@ package struct AgentRuntime: Sendable {
         self.logger = logger
         let files = AgentIdentityFiles(stateDirectory: config.stateDirectory)
         timeout = TimeAmount.milliseconds(Int64(config.challengeTimeout * 1000))
-        base = try RegionClient.baseURL(config.rctcb)
+        rctcbs = try RCTCBEndpoints(config.rctcb)
         identity = try AgentIdentity(files: files, timeout: timeout)
     }
 
-    /// The RC-TCB's URL, without a trailing slash.
-    let base: String
+    /// The region's RC-TCBs (agent.json's `rctcb`, one URL or several): requests go to the one that answered last,
+    /// and to the next when it does not answer or follows another.
+    let rctcbs: RCTCBEndpoints
 
     /// The migration orders this agent took (its journal under the state directory), carried out with the VM manager
     /// agent.json names.
@@ -123,7 +124,8 @@ package struct AgentRuntime: Sendable {
                     logger.notice("measurements changed", metadata: ["attest.changed": "\(changed.joined(separator: ","))"])
                     if config.push {
                         do {
-                            _ = try await client.call(RCTCBRoutes.notices, at: base, ChangeNotice(changed: changed, at: Date()))
+                            let notice = ChangeNotice(changed: changed, at: Date())
+                            _ = try await rctcbs.call { base in try await client.call(RCTCBRoutes.notices, at: base, notice) }
                         } catch {
                             logger.warning("change notice not delivered", metadata: ["attest.reason": "\(error)"])
                         }
@@ -144,7 +146,7 @@ package struct AgentRuntime: Sendable {
     package func refreshPeers() async -> Bool {
         let since = peers.version.map { "since=\($0)" }
         do {
-            let answer = try await client.call(RCTCBRoutes.peers, at: base, query: since)
+            let answer = try await rctcbs.call { base in try await client.call(RCTCBRoutes.peers, at: base, query: since) }
             peers.update(answer)
             if pace.update(answer.intervals), let intervals = answer.intervals {
                 logger.notice("pace", metadata: ["attest.measure-every": "\(pace.measurement)s", "attest.challenge-every": "\(pace.challenge)s",
@@ -173,7 +175,7 @@ package struct AgentRuntime: Sendable {
         if let given, let until = given.validUntil, until.timeIntervalSinceNow > config.challengeTimeout + 1 {
             assignment = given
         } else {
-            do { assignment = try await client.call(RCTCBRoutes.ringAssignment, at: base) } catch {
+            do { assignment = try await rctcbs.call { base in try await client.call(RCTCBRoutes.ringAssignment, at: base) } } catch {
                 logger.warning("no ring assignment", metadata: ["attest.reason": "\(error)"])
                 return nil
             }
@@ -188,7 +190,8 @@ package struct AgentRuntime: Sendable {
             report = AIMReport(target: target, nonce: nonce, outcome: .noAnswer, detail: "\(error)")
         }
         do {
-            let result = try await client.call(RCTCBRoutes.reports, at: base, report)
+            let sent = report
+            let result = try await rctcbs.call { base in try await client.call(RCTCBRoutes.reports, at: base, sent) }
             return result
         } catch {
             logger.warning("report refused", metadata: ["attest.host": "\(target)", "attest.reason": "\(error)"])

@@ -33,6 +33,10 @@ package final class RegionClient: Sendable {
         package let message: String
         package let status: Int?
         package var description: String { "\(code): \(message)" }
+
+        package init(code: String, message: String, status: Int?) {
+            (self.code, self.message, self.status) = (code, message, status)
+        }
     }
 
     /// `certificate`/`key`: PEM files of this client's identity (nil: no client certificate, for enrolment). Each

@@ -2,21 +2,14 @@ package import Logging
 import PostgresNIO
 package import RegionTCB
 
-/// A region's leadership: one row per region in `leader_lease`, held by one RC-TCB until it expires. Every new
-/// holder gets the next epoch. Expiry is judged by the database's clock (`now()`), never by the RC-TCBs', so
-/// their clocks need not agree.
+/// The leader lease in PostgreSQL: one row per region in `leader_lease`. Expiry is judged by the database's clock
+/// (`now()`).
 ///
 /// Fencing: a store that leads (``PostgresRegionStore/leading(_:)``) checks its lease at the start of every write
 /// transaction, reading the lease row `FOR SHARE`. A write whose epoch is not the region's current one, or whose
 /// lease has expired, is `store.fenced` and changes nothing. The share lock makes a takeover wait for writes that
 /// passed the check to commit, so nothing a stale leader writes lands after the new leader's epoch begins.
-package struct LeaderLease: Sendable, Hashable, CustomStringConvertible {
-    package var region: String
-    package var holder: String
-    package var epoch: Int64
-
-    package var description: String { "region \(region), holder \(holder), epoch \(epoch)" }
-
+extension LeaderLease {
     /// Refuses the transaction on `c` unless this lease is the region's current, unexpired one.
     func check(on c: PostgresConnection, logger: Logger) async throws {
         let rows = try await c.query("""
@@ -36,7 +29,7 @@ package struct LeaderLease: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension PostgresRegionStore {
+extension PostgresRegionStore: RegionLeases {
     /// Takes the region's lease for `duration` if no live lease exists (none yet, or the last one expired), with
     /// the next epoch. Nil while another holder's lease is live (including this holder's own: use
     /// ``renewLease(_:for:)``).
@@ -88,6 +81,20 @@ extension PostgresRegionStore {
             throw RegionError(.storeFenced, "lease \(lease) is not region \(region)'s", hint: "acquire the lease through this region's store")
         }
         return PostgresRegionStore(sharing: self, fence: lease)
+    }
+
+    package func fenced(by lease: LeaderLease) throws(RegionError) -> any RegionStore { try leading(lease) }
+
+    package func currentLease() async throws(RegionError) -> (lease: LeaderLease, live: Bool)? {
+        try await run {
+            let rows = try await self.client.query("""
+                SELECT holder, epoch, expires_at > now() FROM leader_lease WHERE region = \(self.region)
+                """, logger: self.logger)
+            return try await Self.first(rows).map { r in
+                let (holder, epoch, live) = try r.decode((String, Int64, Bool).self)
+                return (LeaderLease(region: self.region, holder: holder, epoch: epoch), live)
+            }
+        }
     }
 
     static func milliseconds(_ d: Duration) -> Int64 {

@@ -26,6 +26,8 @@ package final class PostgresRegionStore: RegionStore {
     /// The lease every write of this store is fenced by (``leading(_:)``); nil: writes are not fenced.
     package let fence: LeaderLease?
 
+    package var location: String { "\(url) (region \(region))" }
+
     /// Connects once (a server that cannot be reached or refuses the login is `store.unreachable` at once, not
     /// on the first write), migrates the schema, and starts the connection pool.
     package static func open(url text: String, region: String, logger: Logger = Logger(label: "smig.store.postgresql")) async throws(RegionError)
@@ -118,34 +120,36 @@ package final class PostgresRegionStore: RegionStore {
         }
     }
 
-    /// `evidence` is not kept in PostgreSQL yet: a verdict that comes with its bundle is `store.unsupported` and
-    /// changes nothing (the SQLite store keeps it, ``EvidenceRetention``).
-    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, evidence: EvidenceBundle?,
+    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
                             now: Date) async throws(RegionError) -> IVTStore.Applied? {
-        if evidence != nil {
-            throw RegionError(.storeUnsupported, "store \(url): evidence bundles are not kept in PostgreSQL yet",
-                              hint: "pass the verdict without its bundle, or use the SQLite store")
+        try await transaction { c in try await self.transition(c, verdict, host: host, judgedUnder: policyDigest, judged: judged, now: now) }
+    }
+
+    /// ``transition(_:host:judgedUnder:judged:now:)`` inside a transaction that may also write other columns
+    /// (enrolment, revocation, re-admission).
+    func transition(_ c: PostgresConnection, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
+                    judged: JudgedEvidence? = nil, now: Date) async throws -> IVTStore.Applied? {
+        let locked = try await c.query("""
+            SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(region) AND id = \(host) FOR UPDATE
+            """, logger: logger)
+        guard let r = try await Self.first(locked) else { return nil }
+        let old = try Self.decodeRow(r)
+        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: judged.map { $0.bundle.bootLog != nil },
+                                     now: now)
+        try await write(t.row, c)
+        var seq: Int64?
+        for e in [t.event, t.note].compactMap({ $0 }) {
+            seq = try await audit(c, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
         }
-        return try await transaction { c in
-            let locked = try await c.query("""
-                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(self.region) AND id = \(host) FOR UPDATE
-                """, logger: self.logger)
-            guard let r = try await Self.first(locked) else { return nil }
-            let old = try Self.decodeRow(r)
-            let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: nil, now: now)
-            try await self.write(t.row, c)
-            var seq: Int64?
-            for e in [t.event, t.note].compactMap({ $0 }) {
-                seq = try await self.audit(c, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
-            }
-            let written = try await c.query("""
-                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(self.region) AND id = \(host)
-                """, logger: self.logger)
-            guard let w = try await Self.first(written) else {
-                throw RegionError(.storeFailed, "table host, region \(self.region), row \(host): gone within its own transaction")
-            }
-            return IVTStore.Applied(old: old.state, row: try Self.decodeRow(w), eventSeq: seq)
+        let written = try await c.query("""
+            SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(region) AND id = \(host)
+            """, logger: logger)
+        guard let w = try await Self.first(written) else {
+            throw RegionError(.storeFailed, "table host, region \(region), row \(host): gone within its own transaction")
         }
+        let applied = IVTStore.Applied(old: old.state, row: try Self.decodeRow(w), eventSeq: seq)
+        if let judged { try await keep(c, bundle: judged.stored, verdict: verdict, applied: applied, now: now) }
+        return applied
     }
 
     package func audit(host: String?, kind: String, code: String?, detail: String?, now: Date) async throws(RegionError) {
@@ -154,9 +158,16 @@ package final class PostgresRegionStore: RegionStore {
         }
     }
 
+    package func audit(host: String?, kind: String, code: String?, detail: String?, evacuation: EvacuationFields,
+                       now: Date) async throws(RegionError) {
+        try await transaction { c in
+            _ = try await self.audit(c, now, host: host, kind: kind, old: nil, new: nil, code: code, detail: detail, evacuation: evacuation)
+        }
+    }
+
     package func events(since seq: Int64, host: String?, limit: Int) async throws(RegionError) -> [IVTEvent] {
         try await run {
-            let columns = "seq, at, host, kind, old_state, new_state, code, detail, count, last_at"
+            let columns = "seq, at, host, kind, old_state, new_state, code, detail, count, last_at, vm, source, target, outcome"
             let result = if let host {
                 try await self.client.query("""
                     SELECT \(unescaped: columns) FROM event WHERE region = \(self.region) AND host = \(host) AND seq > \(seq) ORDER BY seq LIMIT \(limit)
@@ -174,7 +185,9 @@ package final class PostgresRegionStore: RegionStore {
                     host: try c[2].decode(String?.self), kind: try c[3].decode(String.self),
                     oldState: try c[4].decode(String?.self), newState: try c[5].decode(String?.self),
                     code: try c[6].decode(String?.self), detail: try c[7].decode(String?.self),
-                    count: try c[8].decode(Int.self), lastAt: try c[9].decode(Double?.self).map(Date.init(timeIntervalSince1970:))))
+                    count: try c[8].decode(Int.self), lastAt: try c[9].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+                    evacuation: Self.evacuationFields(vm: try c[10].decode(String?.self), source: try c[11].decode(String?.self),
+                                                      target: try c[12].decode(String?.self), outcome: try c[13].decode(String?.self))))
             }
             return events
         }
@@ -185,11 +198,12 @@ package final class PostgresRegionStore: RegionStore {
     /// Appends one audit event of this region and returns its number.
     @discardableResult
     func audit(_ c: PostgresConnection, _ now: Date, host: String?, kind: String, old: String?, new: String?, code: String?,
-               detail: String?) async throws -> Int64 {
+               detail: String?, evacuation: EvacuationFields? = nil) async throws -> Int64 {
         try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(region)))", logger: logger)
         let result = try await c.query("""
-            INSERT INTO event (region, at, host, kind, old_state, new_state, code, detail)
-            VALUES (\(region), \(now.timeIntervalSince1970), \(host), \(kind), \(old), \(new), \(code), \(detail)) RETURNING seq
+            INSERT INTO event (region, at, host, kind, old_state, new_state, code, detail, vm, source, target, outcome)
+            VALUES (\(region), \(now.timeIntervalSince1970), \(host), \(kind), \(old), \(new), \(code), \(detail),
+                    \(evacuation?.vm), \(evacuation?.source), \(evacuation?.target), \(evacuation?.outcome)) RETURNING seq
             """, logger: logger)
         guard let r = try await Self.first(result) else { throw RegionError(.storeFailed, "table event: no sequence number returned") }
         return try r.decode(Int64.self)
@@ -290,5 +304,15 @@ package final class PostgresRegionStore: RegionStore {
         if let d = p.serverInfo?[.detail] { parts.append(d) }
         if let u = p.underlying { parts.append("\(u)") }
         return parts.joined(separator: ": ")
+    }
+}
+
+extension PostgresRegionStore {
+    /// An event row's ``EvacuationFields``, nil when it has none (as the SQLite store reads them).
+    static func evacuationFields(vm: String?, source: String?, target: String?, outcome: String?) -> EvacuationFields? {
+        guard vm != nil || source != nil || target != nil || outcome != nil else { return nil }
+        var fields = EvacuationFields(vm: vm, source: source, target: target)
+        fields.outcome = outcome
+        return fields
     }
 }

@@ -40,6 +40,36 @@ enum PostgresSchema {
                 region text PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL, expires_at timestamptz NOT NULL)
             """,
         ]),
+        (3, "enrolments, evidence kept, certificates issued, evacuation records", [
+            "ALTER TABLE host ADD COLUMN ek_name text, ADD COLUMN ek_cert_sha256 text, ADD COLUMN readmitted_ek text",
+            "CREATE INDEX host_region_ek_name ON host (region, ek_name)",
+            """
+            CREATE TABLE evidence (
+                seq bigserial PRIMARY KEY, region text NOT NULL, host text NOT NULL, at double precision NOT NULL,
+                verdict text NOT NULL, state_changed boolean NOT NULL, event_seq bigint,
+                code text, detail text, measured_by text, policy_digest text, bundle bytea NOT NULL
+            )
+            """,
+            "CREATE INDEX evidence_region_host ON evidence (region, host, seq)",
+            """
+            CREATE TABLE certificate (
+                region text NOT NULL, serial text NOT NULL, host text NOT NULL, ak_name text,
+                issued_at double precision NOT NULL, not_after double precision NOT NULL, issued_by text NOT NULL,
+                recorded bigserial, PRIMARY KEY (region, serial)
+            )
+            """,
+            """
+            CREATE TABLE evacuation (
+                id bigserial PRIMARY KEY, region text NOT NULL, host text NOT NULL, cause_state text NOT NULL,
+                cause_code text, cause_detail text, started_at double precision NOT NULL,
+                ended_at double precision, outcome text, detail text
+            )
+            """,
+            "CREATE UNIQUE INDEX one_open_evacuation_per_host ON evacuation (region, host) WHERE ended_at IS NULL",
+        ]),
+        (4, "evacuation fields of audit events", [
+            "ALTER TABLE event ADD COLUMN vm text, ADD COLUMN source text, ADD COLUMN target text, ADD COLUMN outcome text",
+        ]),
     ]
 
     /// The advisory lock key migrations (and nothing else) take: "smig-sto" in ASCII.

@@ -22,7 +22,7 @@ extension RegionError.Code {
 /// (`certificate-renewed`). Refusals have their own codes, change nothing and are audited (`renew-refused`,
 /// aggregated like other refusals). One open challenge per host: a new one replaces it.
 package actor CertificateRenewal {
-    let store: IVTStore
+    let store: any RegionStore
     let ca: RegionCA
     let logger: Logger
     package let challengeLifetime: TimeInterval
@@ -30,7 +30,7 @@ package actor CertificateRenewal {
     package static let selection = "sha256:0"
     var open: [String: (nonce: [UInt8], expires: Date)] = [:]
 
-    package init(store: IVTStore, ca: RegionCA, challengeLifetime: TimeInterval = 60, logger: Logger) {
+    package init(store: any RegionStore, ca: RegionCA, challengeLifetime: TimeInterval = 60, logger: Logger) {
         self.store = store
         self.ca = ca
         self.challengeLifetime = challengeLifetime
@@ -38,9 +38,9 @@ package actor CertificateRenewal {
     }
 
     /// Step 1 for `host`, whose certificate names `akName` (already admitted as an agent).
-    package func begin(host: String, akName: String?, now: Date = Date()) throws(RegionError) -> RenewalChallenge {
-        try refusing(host) { () throws(RegionError) in
-            _ = try enrolledKey(host, akName: akName)
+    package func begin(host: String, akName: String?, now: Date = Date()) async throws(RegionError) -> RenewalChallenge {
+        try await refusing(host) { () async throws(RegionError) in
+            _ = try await enrolledKey(host, akName: akName)
             var nonce = [UInt8](repeating: 0, count: 32)
             var rng = SystemRandomNumberGenerator()
             for i in nonce.indices { nonce[i] = rng.next() }
@@ -51,13 +51,13 @@ package actor CertificateRenewal {
     }
 
     /// Step 2: the quote over the nonce by the enrolled AK; the new certificate.
-    package func complete(host: String, akName: String?, proof: RenewalProof, now: Date = Date()) throws(RegionError) -> EnrolmentCertificate {
-        try refusing(host) { () throws(RegionError) in
+    package func complete(host: String, akName: String?, proof: RenewalProof, now: Date = Date()) async throws(RegionError) -> EnrolmentCertificate {
+        try await refusing(host) { () async throws(RegionError) in
             // Single use: the challenge is spent whatever happens next.
             guard let challenge = open.removeValue(forKey: host), challenge.expires > now else {
                 throw RegionError(.renewUnknownChallenge, "no open renewal challenge for \(host) (none asked, already used, expired, or the RC-TCB restarted)")
             }
-            let (enrolledName, key) = try enrolledKey(host, akName: akName)
+            let (enrolledName, key) = try await enrolledKey(host, akName: akName)
             let bundle = proof.evidence
             guard bundle.hostId == host, bundle.akName == enrolledName else {
                 throw RegionError(.renewAKMismatch, "the quote names host \(bundle.hostId.prefix(64)) and AK \(bundle.akName.prefix(80)); \(host) is enrolled with AK \(enrolledName)")
@@ -78,15 +78,15 @@ package actor CertificateRenewal {
             } catch {
                 throw RegionError(.storeFailed, "cannot issue the agent certificate: \(error)")
             }
-            try store.recordCertificate(.init(cert, host: host, akName: enrolledName, issuedBy: "renewal"), audit: "certificate-renewed", now: now)
+            try await store.recordCertificate(.init(cert, host: host, akName: enrolledName, issuedBy: "renewal"), audit: "certificate-renewed", now: now)
             logger.notice("agent certificate renewed", metadata: ["attest.host": "\(host)", "attest.serial": "\(Hex.encode(Array(cert.serialNumber.bytes)))"])
             return EnrolmentCertificate(hostId: host, akName: enrolledName, certificate: pem, caCertificate: caPEM)
         }
     }
 
     /// The host's enrolled AK Name and key; `enrol.revoked` / `enrol.ak-changed` as the agent routes refuse.
-    func enrolledKey(_ host: String, akName: String?) throws(RegionError) -> (String, AttestationKey) {
-        guard let e = try store.enrolment(host), !e.revoked, let key = try? AttestationKey(tpm2bPublic: e.akPublic) else {
+    func enrolledKey(_ host: String, akName: String?) async throws(RegionError) -> (String, AttestationKey) {
+        guard let e = try await store.enrolment(host), !e.revoked, let key = try? AttestationKey(tpm2bPublic: e.akPublic) else {
             throw RegionError(.revoked, "host \(host) is revoked or not enrolled")
         }
         guard e.akName == akName else {
@@ -96,11 +96,11 @@ package actor CertificateRenewal {
     }
 
     /// Runs a step; a refusal is logged and audited (aggregated), then thrown.
-    func refusing<T>(_ host: String, _ body: () throws(RegionError) -> T) throws(RegionError) -> T {
-        do { return try body() } catch {
+    func refusing<T>(_ host: String, _ body: () async throws(RegionError) -> T) async throws(RegionError) -> T {
+        do { return try await body() } catch {
             logger.warning("certificate renewal refused", metadata: ["attest.host": "\(host)", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
-            try? store.auditAggregated(host: host, kind: "renew-refused", code: error.code.rawValue, detail: String(error.reason.prefix(512)),
-                                       window: RegionState.refusalWindow)
+            try? await store.auditAggregated(host: host, kind: "renew-refused", code: error.code.rawValue, detail: String(error.reason.prefix(512)),
+                                             window: RegionState.refusalWindow, now: Date())
             throw error
         }
     }

@@ -26,7 +26,7 @@ package import Policy
 /// Every refusal has its own code and changes nothing; it is logged and audited (`enrol-refused`, aggregated: one
 /// event per host, code and window, and one for all the host ids the region does not know).
 package actor EnrolmentService {
-    let store: IVTStore
+    let store: any RegionStore
     let ca: RegionCA
     let ekAuthorities: [[UInt8]]
     /// The region policy's EK pins by host id.
@@ -39,7 +39,7 @@ package actor EnrolmentService {
     /// sealed get here, and they expire within `challengeLifetime`.
     var answered: [String: Date] = [:]
 
-    package init(store: IVTStore, ca: RegionCA, ekAuthorities: [[UInt8]], ekPins: [String: RegionPolicy.EKPin] = [:],
+    package init(store: any RegionStore, ca: RegionCA, ekAuthorities: [[UInt8]], ekPins: [String: RegionPolicy.EKPin] = [:],
                  challengeLifetime: TimeInterval = 60, logger: Logger) {
         self.store = store
         self.ca = ca
@@ -54,7 +54,7 @@ package actor EnrolmentService {
             return try await beginChecked(request, now: now)
         } catch {
             // Past the host id checks the host is one of the region's: the id is no longer the requester's to choose.
-            refused(error, host: [.badHostId, .unknownHost].contains(error.code) ? nil : request.hostId, named: request.hostId, now: now)
+            await refused(error, host: [.badHostId, .unknownHost].contains(error.code) ? nil : request.hostId, named: request.hostId, now: now)
             throw error
         }
     }
@@ -68,13 +68,13 @@ package actor EnrolmentService {
     /// latest refusal's reason, whose id is at most 64 characters) tells one id. The detail is what the operator's
     /// terminal shows (`events`): its control and format characters, which a request may have put there, become
     /// `?`. An audit that fails is logged; the refusal stands.
-    func refused(_ error: RegionError, host: String?, named: String, now: Date) {
+    func refused(_ error: RegionError, host: String?, named: String, now: Date) async {
         logger.warning("enrolment refused", metadata: ["attest.host": "\(named.prefix(64))", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
         let detail = String(String.UnicodeScalarView(error.reason.unicodeScalars.prefix(512).map { c in
             [.control, .format].contains(c.properties.generalCategory) ? "?" : c
         }))
         do {
-            try store.auditAggregated(host: host, kind: "enrol-refused", code: error.code.rawValue, detail: detail,
+            try await store.auditAggregated(host: host, kind: "enrol-refused", code: error.code.rawValue, detail: detail,
                                       window: Self.refusalWindow, now: now)
         } catch {
             logger.error("cannot audit an enrolment refusal", metadata: ["attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
@@ -82,17 +82,17 @@ package actor EnrolmentService {
     }
 
     /// The host's admission, or `enrol.unknown-host`.
-    func admission(_ host: String) throws(RegionError) -> EnrolmentAdmission {
-        guard let standing = try store.enrolmentStanding(host) else {
+    func admission(_ host: String) async throws(RegionError) -> EnrolmentAdmission {
+        guard let standing = try await store.enrolmentStanding(host) else {
             throw RegionError(.unknownHost, "host \(host) is not in this region's policy")
         }
         return EnrolmentAdmission(standing: standing, pin: ekPins[host])
     }
 
     /// The admission checks and one TPM, one host: the EK is not enrolled as another host.
-    func admit(_ host: String, akName: String, ekName: String, ekCertificateSHA256: String) throws(RegionError) {
-        try admission(host).check(akName: akName, ekName: Hex.decode(ekName) ?? [], ekCertificateSHA256: Hex.decode(ekCertificateSHA256) ?? [])
-        if let other = try store.host(enrolledWithEK: ekName, other: host) {
+    func admit(_ host: String, akName: String, ekName: String, ekCertificateSHA256: String) async throws(RegionError) {
+        try await admission(host).check(akName: akName, ekName: Hex.decode(ekName) ?? [], ekCertificateSHA256: Hex.decode(ekCertificateSHA256) ?? [])
+        if let other = try await store.host(enrolledWithEK: ekName, other: host) {
             throw RegionError(.ekBoundElsewhere, "this EK (\(ekName)) is enrolled as host \(other); one TPM is one host")
         }
     }
@@ -100,7 +100,7 @@ package actor EnrolmentService {
     func beginChecked(_ request: EnrolmentRequest, now: Date) async throws(RegionError) -> EnrolmentChallenge {
         guard HostID.isValid(request.hostId) else { throw RegionError(.badHostId, "host id '\(request.hostId.prefix(64))' is not a valid host id") }
         // Cheap checks first: who may enrol is decided before any certificate chain is verified.
-        _ = try admission(request.hostId)
+        _ = try await admission(request.hostId)
         let ekBytes = try Self.base64(request.ekPublic, "ekPublic")
         let certDER = try Self.base64(request.ekCertificate, "ekCertificate")
         let akBytes = try Self.base64(request.akPublic, "akPublic")
@@ -112,7 +112,7 @@ package actor EnrolmentService {
         let ekName: String
         do { ekName = Hex.encode(try ek.name) } catch { throw RegionError(.malformedRequest, "ekPublic has no Name: \(error.reason)") }
         let ekCertificateSHA256 = Hex.encode(Array(SHA256.hash(data: certDER)))
-        try admit(request.hostId, akName: akName, ekName: ekName, ekCertificateSHA256: ekCertificateSHA256)
+        try await admit(request.hostId, akName: akName, ekName: ekName, ekCertificateSHA256: ekCertificateSHA256)
 
         _ = try Self.tlsKey(request.tlsPublicKey)
         if let area = ak.publicKey?.publicArea {
@@ -154,19 +154,19 @@ package actor EnrolmentService {
                                   encryptedSecret: Data(challenge.encryptedSecret).base64EncodedString(), expiresAt: expires)
     }
 
-    package func complete(_ proof: EnrolmentProof, now: Date = Date()) throws(RegionError) -> EnrolmentCertificate {
+    package func complete(_ proof: EnrolmentProof, now: Date = Date()) async throws(RegionError) -> EnrolmentCertificate {
         let opened = seal.open(proof.challengeId)
         do {
-            return try completeChecked(proof, opened, now: now)
+            return try await completeChecked(proof, opened, now: now)
         } catch {
             // A ticket this RC-TCB sealed names a host of the region; an unknown challenge names none.
-            refused(error, host: opened?.ticket.hostId, named: opened?.ticket.hostId ?? "-", now: now)
+            await refused(error, host: opened?.ticket.hostId, named: opened?.ticket.hostId ?? "-", now: now)
             throw error
         }
     }
 
     func completeChecked(_ proof: EnrolmentProof, _ opened: (ticket: EnrolmentTicket, mac: String, credential: [UInt8])?,
-                         now: Date) throws(RegionError) -> EnrolmentCertificate {
+                         now: Date) async throws(RegionError) -> EnrolmentCertificate {
         guard let (p, mac, secret) = opened, answered[mac] == nil else {
             throw RegionError(.unknownChallenge, "no open enrolment challenge \(proof.challengeId.prefix(40)) (unknown, already used, or the RC-TCB restarted)")
         }
@@ -180,7 +180,7 @@ package actor EnrolmentService {
             throw RegionError(.activationFailed, "the credential was not recovered: the AK and the EK are not in the same TPM")
         }
         // The IVT may have changed since `begin` (another enrolment, a revocation, a re-admission).
-        try admit(p.hostId, akName: p.akName, ekName: p.ekName, ekCertificateSHA256: p.ekCertificateSHA256)
+        try await admit(p.hostId, akName: p.akName, ekName: p.ekName, ekCertificateSHA256: p.ekCertificateSHA256)
         let tlsKey = try Self.tlsKey(p.tlsPublicKey)
         let cert: Certificate
         let caPEM: String
@@ -190,9 +190,9 @@ package actor EnrolmentService {
         } catch {
             throw RegionError(.storeFailed, "cannot issue the agent certificate: \(error)")
         }
-        try store.recordEnrolment(host: p.hostId, akPublic: [UInt8](p.akPublic), akName: p.akName, ekCertificate: p.ekIdentity,
+        try await store.recordEnrolment(host: p.hostId, akPublic: [UInt8](p.akPublic), akName: p.akName, ekCertificate: p.ekIdentity,
                                   ekName: p.ekName, ekCertificateSHA256: p.ekCertificateSHA256, now: now)
-        try store.recordCertificate(.init(cert, host: p.hostId, akName: p.akName, issuedBy: "enrolment"), now: now)
+        try await store.recordCertificate(.init(cert, host: p.hostId, akName: p.akName, issuedBy: "enrolment"), audit: nil, now: now)
         logger.info("host enrolled", metadata: ["attest.host": "\(p.hostId)", "attest.ak": "\(p.akName)", "attest.ek": "\(p.ekName)"])
         let pem: String
         do { pem = try ca.chainPEM(cert) } catch { throw RegionError(.storeFailed, "cannot encode the agent certificate") }

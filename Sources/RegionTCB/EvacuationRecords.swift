@@ -21,16 +21,48 @@ package struct EvacuationRecord: Sendable, Hashable, Codable {
 
     /// Evacuated because the host fell silent (not on evidence of a bad state).
     package var causedBySilence: Bool { causeState == HostState.unreachable.rawValue }
+
+    package init(id: Int64, host: String, causeState: String, causeCode: String?, causeDetail: String?, startedAt: Date, endedAt: Date? = nil,
+                 outcome: String? = nil, detail: String? = nil) {
+        (self.id, self.host, self.causeState, self.causeCode, self.causeDetail) = (id, host, causeState, causeCode, causeDetail)
+        (self.startedAt, self.endedAt, self.outcome, self.detail) = (startedAt, endedAt, outcome, detail)
+    }
 }
 
-/// The RC-TCB's evacuation records, a table of their own in the IVT database (written only by the evacuator):
-/// at most one open evacuation per host.
+/// The RC-TCB's evacuation records, a table of their own in the region store (written only by the evacuator): at
+/// most one open evacuation per host.
 package struct EvacuationRecords: Sendable {
-    let store: IVTStore
+    let store: any RegionStore
 
-    package init(store: IVTStore) throws(RegionError) {
+    package init(store: any RegionStore) {
         self.store = store
-        try store.write { db in
+    }
+
+    /// The host's open evacuation, or a new one caused by `state`/`code`/`detail` (the row as it is now).
+    package func open(host: String, state: HostState, code: String?, detail: String?, now: Date = Date()) async throws(RegionError) -> EvacuationRecord {
+        try await store.openEvacuation(host: host, state: state, code: code, detail: detail, now: now)
+    }
+
+    /// The host's open evacuation, if any.
+    package func current(host: String) async throws(RegionError) -> EvacuationRecord? {
+        try await store.currentEvacuation(host: host)
+    }
+
+    /// Closes the host's open evacuation with `outcome`.
+    package func close(host: String, outcome: String, detail: String, now: Date = Date()) async throws(RegionError) {
+        try await store.closeEvacuation(host: host, outcome: outcome, detail: detail, now: now)
+    }
+
+    /// Every evacuation, newest first.
+    package func all(limit: Int = 1000) async throws(RegionError) -> [EvacuationRecord] {
+        try await store.evacuations(limit: limit)
+    }
+}
+
+extension IVTStore {
+    static func registerEvacuations(_ m: inout DatabaseMigrator) {
+        // IF NOT EXISTS: the evacuator created this table itself before it was a migration.
+        m.registerMigration("v9: evacuation records") { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS evacuation (
                     id INTEGER PRIMARY KEY AUTOINCREMENT, host TEXT NOT NULL, cause_state TEXT NOT NULL,
@@ -41,11 +73,10 @@ package struct EvacuationRecords: Sendable {
         }
     }
 
-    /// The host's open evacuation, or a new one caused by `state`/`code`/`detail` (the row as it is now).
-    package func open(host: String, state: HostState, code: String?, detail: String?, now: Date = Date()) throws(RegionError) -> EvacuationRecord {
-        try store.write { db in
+    package func openEvacuation(host: String, state: HostState, code: String?, detail: String?, now: Date = Date()) throws(RegionError) -> EvacuationRecord {
+        try write { db in
             if let open = try Row.fetchOne(db, sql: "SELECT * FROM evacuation WHERE host = ? AND ended_at IS NULL", arguments: [host]) {
-                return try Self.decode(open)
+                return try Self.decodeEvacuation(open)
             }
             try db.execute(sql: "INSERT INTO evacuation (host, cause_state, cause_code, cause_detail, started_at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [host, state.rawValue, code, detail, now.timeIntervalSince1970])
@@ -54,29 +85,26 @@ package struct EvacuationRecords: Sendable {
         }
     }
 
-    /// The host's open evacuation, if any.
-    package func current(host: String) throws(RegionError) -> EvacuationRecord? {
-        try store.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM evacuation WHERE host = ? AND ended_at IS NULL", arguments: [host]).map(Self.decode)
+    package func currentEvacuation(host: String) throws(RegionError) -> EvacuationRecord? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM evacuation WHERE host = ? AND ended_at IS NULL", arguments: [host]).map(Self.decodeEvacuation)
         }
     }
 
-    /// Closes the host's open evacuation with `outcome`.
-    package func close(host: String, outcome: String, detail: String, now: Date = Date()) throws(RegionError) {
-        try store.write { db in
+    package func closeEvacuation(host: String, outcome: String, detail: String, now: Date = Date()) throws(RegionError) {
+        try write { db in
             try db.execute(sql: "UPDATE evacuation SET ended_at = ?, outcome = ?, detail = ? WHERE host = ? AND ended_at IS NULL",
                            arguments: [now.timeIntervalSince1970, outcome, detail, host])
         }
     }
 
-    /// Every evacuation, newest first.
-    package func all(limit: Int = 1000) throws(RegionError) -> [EvacuationRecord] {
-        try store.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM evacuation ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.decode)
+    package func evacuations(limit: Int = 1000) throws(RegionError) -> [EvacuationRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM evacuation ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.decodeEvacuation)
         }
     }
 
-    static func decode(_ r: Row) throws -> EvacuationRecord {
+    static func decodeEvacuation(_ r: Row) throws -> EvacuationRecord {
         EvacuationRecord(id: try r.decode(forColumn: "id"), host: try r.decode(forColumn: "host"), causeState: try r.decode(forColumn: "cause_state"),
                          causeCode: try r.decode(forColumn: "cause_code"), causeDetail: try r.decode(forColumn: "cause_detail"),
                          startedAt: Date(timeIntervalSince1970: try r.decode(forColumn: "started_at")),

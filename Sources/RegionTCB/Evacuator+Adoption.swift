@@ -34,13 +34,13 @@ extension Evacuator {
                     logger.warning("a reported VM is not adopted", metadata: ["attest.host": "\(host)", "attest.vm": "\(vm.name)", "attest.reason": "\(error)"])
                     continue
                 }
-                try? store.audit(host: host, kind: "vm.adopted", code: nil,
+                try? await store.audit(host: host, kind: "vm.adopted", code: nil,
                                  detail: "\(vm.name) (\(vm.uuid?.uuidString.lowercased() ?? "no UUID")): \(vm.vcpus) vCPU(s), \(vm.memoryMiB) MiB, \(vm.state), reported by its \(report.vmManager)",
-                                 evacuation: EvacuationFields(vm: vm.name, target: host))
+                                 evacuation: EvacuationFields(vm: vm.name, target: host), now: Date())
                 adopted.append(vm.name)
             }
         }
-        if !adopted.isEmpty { refreshPlacement() }
+        if !adopted.isEmpty { await refreshPlacement() }
         return adopted
     }
 }

@@ -38,25 +38,25 @@ extension Evacuator {
         let fields = EvacuationFields(vm: vm, source: source, target: target)
         // Only a target whose agent reports its VMs can say where the VM went: without one the executor is not run.
         guard let driver = orchestrator.agent as? AgentOrderDriver, driver.agents[target] != nil else {
-            audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue,
+            await audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue,
                   "\(vm): \(target)'s agent reports no VMs (migrations: agent in the region policy); the executor is not run", fields.ended(.failed))
             return .failure(RegionError(.executorNotPlaced, "\(target)'s agent reports no VMs (migrations: agent in the region policy); \(vm) stays on \(source)"))
         }
         guard await attestNow(target, reason: "before receiving \(vm) from the executor") else {
-            let row = try? store.row(target)
-            audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the hand-off failed (\(row?.state.rawValue ?? "?"))",
+            let row = try? await store.row(target)
+            await audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the hand-off failed (\(row?.state.rawValue ?? "?"))",
                   fields.ended(.refused))
             return .failure(RegionError(.migrateChallengeFailed, "\(target) failed the challenge before the hand-off: \(row?.state.rawValue ?? "?") \(row?.failureCode ?? "")"))
         }
-        audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote", fields)
+        await audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote", fields)
         let address = { (id: String) in self.policy.hosts.first { $0.id == id }?.endpoint.address ?? "" }
         let environment = [
             ExecutorEnvironment.vm: vm, ExecutorEnvironment.source: source, ExecutorEnvironment.target: target,
             ExecutorEnvironment.sourceAddress: address(source), ExecutorEnvironment.targetAddress: address(target),
-            ExecutorEnvironment.region: policy.name, ExecutorEnvironment.cause: (try? records.current(host: source))??.causeCode ?? "",
+            ExecutorEnvironment.region: policy.name, ExecutorEnvironment.cause: (try? await records.current(host: source))??.causeCode ?? "",
         ]
         let argv = executor.command + [vm, source, target]
-        audit(target, .executorStarted, code: nil, "\(vm): \(source) → \(target): \(argv.joined(separator: " "))", fields)
+        await audit(target, .executorStarted, code: nil, "\(vm): \(source) → \(target): \(argv.joined(separator: " "))", fields)
         let clock = ContinuousClock()
         let launched = clock.now
         let ran: CommandOutput
@@ -65,15 +65,15 @@ extension Evacuator {
         } catch {
             let timedOut = clock.now - launched >= executor.timeout
             let why = timedOut ? "killed after its time-out of \(executor.timeout)" : "could not run: \(error)"
-            audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): \(why)", fields.ended(.failed))
+            await audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): \(why)", fields.ended(.failed))
             return .failure(RegionError(.executorFailed, "the executor for \(vm) \(why)"))
         }
         let said = Self.tail(ran.stderr.isEmpty ? ran.stdout : ran.stderr)
         guard ran.status == 0 else {
-            audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): exit \(ran.status): \(said)", fields.ended(.failed))
+            await audit(target, .executorFinished, code: RegionError.Code.executorFailed.rawValue, "\(vm): exit \(ran.status): \(said)", fields.ended(.failed))
             return .failure(RegionError(.executorFailed, "the executor for \(vm) exited \(ran.status): \(said)"))
         }
-        audit(target, .executorFinished, code: nil, "\(vm): exit 0\(said.isEmpty ? "" : ": \(said)")", fields)
+        await audit(target, .executorFinished, code: nil, "\(vm): exit 0\(said.isEmpty ? "" : ": \(said)")", fields)
 
         // Where the VM is now, as the target's agent reports it (asked a few times: a VM manager may list it late).
         var reported: HostVM?
@@ -83,7 +83,7 @@ extension Evacuator {
             if reported != nil { break }
         }
         guard let reported else {
-            audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue, "\(vm): the executor ended but \(target)'s agent does not report it",
+            await audit(target, .migrationFailed, code: RegionError.Code.executorNotPlaced.rawValue, "\(vm): the executor ended but \(target)'s agent does not report it",
                   fields.ended(.failed))
             return .failure(RegionError(.executorNotPlaced, "the executor for \(vm) ended but \(target)'s agent does not report it; it stays recorded on \(source)"))
         }
@@ -93,9 +93,9 @@ extension Evacuator {
         }
         let total = clock.now - started
         let totalMs = total.inMilliseconds
-        audit(target, .handedOff, code: nil, String(format: "%@ is %@ on %@ as its agent reports (%.1f ms from the choice of target; no attest-before-resume gate)",
+        await audit(target, .handedOff, code: nil, String(format: "%@ is %@ on %@ as its agent reports (%.1f ms from the choice of target; no attest-before-resume gate)",
                                                      vm, reported.state, target, totalMs), fields.ended(.handedOff))
-        refreshPlacement()
+        await refreshPlacement()
         return .success(Outcome(vm: vm, source: source, target: target, result: .handedOff, totalMs: totalMs))
     }
 

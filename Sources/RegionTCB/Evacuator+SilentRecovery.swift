@@ -16,7 +16,7 @@ extension Evacuator {
         let asked = Date()
         _ = await region.challengeDirectly(cfg, reason: "evacuated while silent: does it prove good again?", now: asked)
         // The row stays `evacuating`; the verdict's own state says what the challenge found.
-        guard let row = try? store.row(host), row.state == .evacuating, row.verdictState == .trusted,
+        guard let row = try? await store.row(host), row.state == .evacuating, row.verdictState == .trusted,
               let verified = row.lastQuoteAt, verified >= asked else { return false }
         let policy = self.policy.evacuation.silentRecovered
         let ended: HostState?
@@ -29,7 +29,7 @@ extension Evacuator {
         // A newer verdict came in between: the host took that state and is judged (and evacuated, with that verdict
         // as the new cause) again from there.
         guard ended == .trusted else {
-            try? records.close(host: host, outcome: "ended", detail: "verified trusted, then \(ended?.rawValue ?? "unknown") before the evacuation ended")
+            try? await records.close(host: host, outcome: "ended", detail: "verified trusted, then \(ended?.rawValue ?? "unknown") before the evacuation ended")
             return true
         }
         let paused = mine.filter { $0.state == .paused }.map(\.name)
@@ -51,11 +51,11 @@ extension Evacuator {
         let detail = "verified trusted after its silence; evacuation.silent-recovered: \(policy.rawValue); "
             + "resumed in place: [\(resumed.joined(separator: ", "))], kept paused: [\(kept.joined(separator: ", "))]"
             + (failed.isEmpty ? "" : ", resume failed: [\(failed.joined(separator: ", "))]")
-        try? records.close(host: host, outcome: "recovered", detail: detail)
-        audit(host, .recovered, code: evacuation.causeCode, detail, EvacuationFields(vm: nil, source: host))
+        try? await records.close(host: host, outcome: "recovered", detail: detail)
+        await audit(host, .recovered, code: evacuation.causeCode, detail, EvacuationFields(vm: nil, source: host))
         logger.notice("silent host verified trusted again; evacuation ended",
                       metadata: ["attest.host": "\(host)", "attest.resumed": "\(resumed.count)", "attest.kept-paused": "\(kept.count)"])
-        refreshPlacement()
+        await refreshPlacement()
         return true
     }
 }

@@ -72,7 +72,7 @@ package actor Evacuator {
     }
 
     let region: RegionState
-    let store: IVTStore
+    let store: any RegionStore
     let orchestrator: MigrationOrchestrator
     let policy: RegionPolicy
     let logger: Logger
@@ -86,12 +86,15 @@ package actor Evacuator {
     /// Called right after each step (an evacuation step or a migration step) is committed. The product passes
     /// none; tests inject one (a crash, an attack at that moment) through their own executable.
     let stepHook: (@Sendable (String) -> Void)?
+    /// Whether this RC-TCB may move VMs now (``RegionLeadership/mayAct``: several RC-TCBs share the store, and only
+    /// the leader acts); nil: it is the region's only one.
+    package var leadership: RegionLeadership?
 
     package init(region: RegionState, orchestrator: MigrationOrchestrator, policy: RegionPolicy, logger: Logger,
                 stepHook: (@Sendable (String) -> Void)? = nil) throws(RegionError) {
         self.region = region
         self.store = region.store
-        self.records = try EvacuationRecords(store: region.store)
+        self.records = EvacuationRecords(store: region.store)
         self.orchestrator = orchestrator
         self.policy = policy
         self.logger = logger
@@ -129,8 +132,8 @@ package actor Evacuator {
         let recovery = Recovery(orchestrator: orchestrator) { host in await self.attestNow(host, reason: "recovery after an RC-TCB restart") }
         do {
             for a in try await recovery.run() where a.action != "verified" {
-                try? store.audit(host: a.host, kind: "recovery.\(a.action)", code: nil, detail: "\(a.vm): \(a.detail)",
-                                 evacuation: EvacuationFields(vm: a.vm))
+                try? await store.audit(host: a.host, kind: "recovery.\(a.action)", code: nil, detail: "\(a.vm): \(a.detail)",
+                                 evacuation: EvacuationFields(vm: a.vm), now: Date())
             }
         } catch {
             logger.error("recovery failed", metadata: ["attest.reason": "\(error)"])
@@ -154,33 +157,32 @@ package actor Evacuator {
 
     /// Moves every VM off `host`, up to `evacuation.max-parallel` at a time.
     package func evacuate(_ host: String) async {
-        guard !active.contains(host) else { return }
+        guard !active.contains(host), mayAct() else { return }
         active.insert(host)
         defer { active.remove(host) }
-        guard let row = try? store.row(host) else { return }
+        guard let row = try? await store.row(host) else { return }
         let vms = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
-        let open = try? records.current(host: host)
+        let open = try? await records.current(host: host)
         // A host evacuated because it fell silent may have proved good again since.
         if row.state == .evacuating, let open, open.causedBySilence, await recoverIfTrusted(host, evacuation: open) { return }
         // A host without VMs has nothing to evacuate: it keeps its verdict (`untrusted`, `unreachable`). Only a
         // host whose last VM left during recovery is closed as `evacuated`.
         if vms.isEmpty {
             if row.state == .evacuating {
-                let cause = open ?? (try? openRecord(row))
+                let cause = if let open { open } else { try? await openRecord(row) }
                 _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause?.causeCode, detail: cause?.causeDetail)
-                try? records.close(host: host, outcome: "evacuated", detail: "no VM left")
-                audit(host, .finished, code: cause?.causeCode, "no VM left", EvacuationFields(vm: nil, source: host))
+                try? await records.close(host: host, outcome: "evacuated", detail: "no VM left")
+                await audit(host, .finished, code: cause?.causeCode, "no VM left", EvacuationFields(vm: nil, source: host))
             }
             return
         }
         // A retry while every VM waits for a target starts only when some VM has a candidate now.
-        if row.state == .evacuating, !vms.isEmpty, vms.allSatisfy({ held.contains($0.name) }),
-           !vms.contains(where: { !candidates(for: $0.name, excluding: [host]).isEmpty }) {
+        if row.state == .evacuating, !vms.isEmpty, vms.allSatisfy({ held.contains($0.name) }), await !anyHasCandidate(vms, excluding: host) {
             return
         }
         // The verdict that caused the evacuation is recorded once, when it begins; later verdicts do not change it.
         let record: EvacuationRecord
-        do { record = try open ?? openRecord(row) } catch {
+        do { record = if let open { open } else { try await openRecord(row) } } catch {
             logger.error("cannot record the evacuation", metadata: ["attest.host": "\(host)", "attest.reason": "\(error)"])
             return
         }
@@ -188,7 +190,7 @@ package actor Evacuator {
         if row.state != .evacuating {
             _ = try? await region.setEvacuationState(.evacuating, host: host, code: cause, detail: record.causeDetail)
         }
-        audit(host, .started, code: cause, "\(vms.count) VM(s): \(vms.map(\.name).joined(separator: ", ")); cause: \(record.causeState) \(cause ?? "-"): \(record.causeDetail ?? "")",
+        await audit(host, .started, code: cause, "\(vms.count) VM(s): \(vms.map(\.name).joined(separator: ", ")); cause: \(record.causeState) \(cause ?? "-"): \(record.causeDetail ?? "")",
               EvacuationFields(vm: nil, source: host))
         logger.notice("evacuating host", metadata: ["attest.host": "\(host)", "attest.vms": "\(vms.count)", "attest.code": "\(cause ?? "-")"])
 
@@ -202,12 +204,12 @@ package actor Evacuator {
                 if next < vms.count { let vm = vms[next]; group.addTask { await self.moveAway(vm.name, from: host) }; next += 1 }
             }
         }
-        refreshPlacement()
+        await refreshPlacement()
         let left = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
         if left.isEmpty {
             _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause, detail: record.causeDetail)
-            try? records.close(host: host, outcome: "evacuated", detail: outcomes.map { "\($0.vm) → \($0.target ?? $0.result.rawValue)" }.joined(separator: ", "))
-            audit(host, .finished, code: cause, outcomes.map { "\($0.vm) → \($0.target ?? $0.result.rawValue)" }.joined(separator: ", "),
+            try? await records.close(host: host, outcome: "evacuated", detail: outcomes.map { "\($0.vm) → \($0.target ?? $0.result.rawValue)" }.joined(separator: ", "))
+            await audit(host, .finished, code: cause, outcomes.map { "\($0.vm) → \($0.target ?? $0.result.rawValue)" }.joined(separator: ", "),
                   EvacuationFields(vm: nil, source: host))
             checkpoint(Step.finished.rawValue)
         } else {
@@ -218,7 +220,7 @@ package actor Evacuator {
     /// One VM off an evacuated host: every candidate in turn; the policy decides if none takes it.
     func moveAway(_ vm: String, from source: String) async -> Outcome {
         var tried: Set<String> = [source]
-        while let target = candidates(for: vm, excluding: tried).first {
+        while let target = await candidates(for: vm, excluding: tried).first {
             tried.insert(target)
             switch await move(vm, to: target, source: source) {
             case .success(let outcome): held.remove(vm); return outcome
@@ -235,7 +237,7 @@ package actor Evacuator {
             throw RegionError(.migrateUnknownVM, "no VM named '\(vm)' in the RC-TCB's inventory")
         }
         guard record.host != target else { throw RegionError(.migrateSameHost, "\(vm) already runs on \(target)") }
-        if let refusal = refusal(of: target, for: record) { throw refusal }
+        if let refusal = await refusal(of: target, for: record) { throw refusal }
         switch await move(vm, to: target, source: record.host) {
         case .success(let outcome): return outcome
         case .failure(let e): throw e
@@ -255,8 +257,8 @@ package actor Evacuator {
 
     /// Why `target` may not receive `vm` now, or nil.
     /// `placed`: the inventory's live VMs by host, when the caller has already read them.
-    func refusal(of target: String, for vm: VMRecord, now: Date = Date(), placed: [String: [VMRecord]]? = nil) -> RegionError? {
-        guard let row = try? store.row(target), policy.hosts.contains(where: { $0.id == target }) else {
+    func refusal(of target: String, for vm: VMRecord, now: Date = Date(), placed: [String: [VMRecord]]? = nil) async -> RegionError? {
+        guard let row = try? await store.row(target), policy.hosts.contains(where: { $0.id == target }) else {
             return RegionError(.migrateTargetUnknown, "\(target) is not a host of region \(policy.name)")
         }
         if policy.targets.exclude.contains(target) { return RegionError(.migrateTargetExcluded, "\(target) is excluded by targets.exclude") }
@@ -273,10 +275,13 @@ package actor Evacuator {
     }
 
     /// Hosts that may receive `vm` now, best first.
-    package func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) -> [String] {
+    package func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) async -> [String] {
         guard let record = try? orchestrator.inventory.vm(named: vm) else { return [] }
         let load = liveVMsByHost()
-        let ok = policy.hosts.map(\.id).filter { !excluding.contains($0) && refusal(of: $0, for: record, now: now, placed: load) == nil }
+        var ok: [String] = []
+        for h in policy.hosts.map(\.id) where !excluding.contains(h) {
+            if await refusal(of: h, for: record, now: now, placed: load) == nil { ok.append(h) }
+        }
         switch policy.targets.prefer {
         case .leastLoaded:
             return ok.sorted { (load[$0]?.count ?? 0, $0) < (load[$1]?.count ?? 0, $1) }
@@ -285,6 +290,12 @@ package actor Evacuator {
             guard let i = ring.firstIndex(of: record.host) else { return ok }
             return (1..<max(ring.count, 1)).map { RingSuccession.successor(at: i, step: $0, in: ring) }.filter(ok.contains)
         }
+    }
+
+    /// Whether some VM of `vms` has a target now.
+    func anyHasCandidate(_ vms: [VMRecord], excluding host: String) async -> Bool {
+        for vm in vms where await !candidates(for: vm.name, excluding: [host]).isEmpty { return true }
+        return false
     }
 
     /// The inventory's VMs that hold resources (not stopped or lost), by host: one read of the inventory.
@@ -312,15 +323,16 @@ package actor Evacuator {
     /// Challenge, migrate paused, re-attest, resume, holding one of the target's incoming migration ports
     /// throughout (waiting for one when all are taken). A failure leaves the VM at the source and says why.
     func move(_ vm: String, to target: String, source: String) async -> Result<Outcome, RegionError> {
+        guard mayAct() else { return .failure(RegionError(.storeFenced, "this RC-TCB no longer leads the region: \(vm) is left to the leader")) }
         let started = ContinuousClock.now
         let fields = EvacuationFields(vm: vm, source: source, target: target)
-        audit(source, .targetChosen, code: nil, "\(vm) → \(target)", fields)
+        await audit(source, .targetChosen, code: nil, "\(vm) → \(target)", fields)
         let capacity = (try? orchestrator.inventory.host(named: target))?.ports.count ?? 1
         let store = self.store
         await ports.acquire(target, capacity: capacity) {
-            try? store.audit(host: source, kind: Step.waitingForPort.rawValue, code: nil,
+            try? await store.audit(host: source, kind: Step.waitingForPort.rawValue, code: nil,
                              detail: "\(vm) → \(target): all \(capacity) incoming migration port(s) of \(target) are taken; waiting for one",
-                             evacuation: fields)
+                             evacuation: fields, now: Date())
         }
         let result = await moveHoldingPort(vm, to: target, source: source, started: started)
         await ports.release(target)
@@ -332,47 +344,47 @@ package actor Evacuator {
         if let executor = policy.evacuation.executor { return await handOff(vm, to: target, source: source, executor: executor, started: started) }
         if policy.targets.rechallengeBeforeMove {
             guard await attestNow(target, reason: "before receiving \(vm)") else {
-                let row = try? store.row(target)
-                audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the move failed (\(row?.state.rawValue ?? "?"))",
+                let row = try? await store.row(target)
+                await audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-challenge", "\(vm): the challenge before the move failed (\(row?.state.rawValue ?? "?"))",
                       fields.ended(.refused))
                 return .failure(RegionError(.migrateChallengeFailed, "\(target) failed the challenge before the move: \(row?.state.rawValue ?? "?") \(row?.failureCode ?? "")"))
             }
-            audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote", fields)
+            await audit(target, .targetChallenged, code: nil, "\(vm): trusted, fresh quote", fields)
             checkpoint(Step.targetChallenged.rawValue)
         }
-        audit(target, .migrationStarted, code: nil, "\(vm): \(source) → \(target), destination paused", fields)
+        await audit(target, .migrationStarted, code: nil, "\(vm): \(source) → \(target), destination paused", fields)
         let report: MigrationReport
         do {
             report = try await migrateWhenAPortIsFree(vm, to: target)
         } catch {
-            audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): \(error)", fields.ended(.failed))
+            await audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): \(error)", fields.ended(.failed))
             return .failure(RegionError(.migrateFailed, "migration of \(vm) to \(target) failed: \(error)"))
         }
-        audit(target, .migrated, code: nil, String(format: "%@: transferred in %.1f ms, paused on %@", vm, report.measuredTransferMs, target), fields)
+        await audit(target, .migrated, code: nil, String(format: "%@: transferred in %.1f ms, paused on %@", vm, report.measuredTransferMs, target), fields)
         if policy.targets.reattestAfterMove {
             guard await attestNow(target, reason: "after receiving \(vm)") else {
-                let row = try? store.row(target)
-                audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-reattestation", "\(vm): re-attestation after the move failed; the copy there never ran",
+                let row = try? await store.row(target)
+                await audit(target, .targetRefused, code: row?.failureCode ?? "migrate.target-failed-reattestation", "\(vm): re-attestation after the move failed; the copy there never ran",
                       fields.ended(.refused))
                 do { try await orchestrator.abandonMigration(vm: vm, reason: "\(target) failed re-attestation") } catch {
                     logger.error("cannot abandon the migration", metadata: ["attest.vm": "\(vm)", "attest.reason": "\(error)"])
                 }
                 return .failure(RegionError(.migrateReattestFailed, "\(target) failed re-attestation after the move; \(vm) stayed at \(source)"))
             }
-            audit(target, .targetReattested, code: nil, "\(vm): trusted after the move", fields)
+            await audit(target, .targetReattested, code: nil, "\(vm): trusted after the move", fields)
             checkpoint(Step.targetReattested.rawValue)
         }
         do {
             try await orchestrator.resumeMigration(vm: vm, afterStep: { step in self.checkpointNow(step.rawValue) })
         } catch {
-            audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): resume failed: \(error)", fields.ended(.failed))
+            await audit(target, .migrationFailed, code: (error as? MigrationError)?.code.rawValue, "\(vm): resume failed: \(error)", fields.ended(.failed))
             return .failure(RegionError(.migrateFailed, "resuming \(vm) on \(target) failed: \(error)"))
         }
         let total = ContinuousClock.now - started
         let totalMs = total.inMilliseconds
-        audit(target, .resumed, code: nil, String(format: "%@ runs on %@ (%.1f ms from the choice of target)", vm, target, totalMs),
+        await audit(target, .resumed, code: nil, String(format: "%@ runs on %@ (%.1f ms from the choice of target)", vm, target, totalMs),
               fields.ended(.moved))
-        refreshPlacement()
+        await refreshPlacement()
         return .success(Outcome(vm: vm, source: source, target: target, result: .moved, transferMs: report.measuredTransferMs, totalMs: totalMs))
     }
 
@@ -386,7 +398,7 @@ package actor Evacuator {
         }
         guard !held.contains(vm) else { return Outcome(vm: vm, source: source, target: nil, result: result, code: "evacuation.no-target") }
         held.insert(vm)
-        audit(source, .noTarget, code: "evacuation.no-target", "\(vm): no trusted target; policy: \(action.rawValue)",
+        await audit(source, .noTarget, code: "evacuation.no-target", "\(vm): no trusted target; policy: \(action.rawValue)",
               EvacuationFields(vm: vm, source: source, outcome: result))
         logger.critical("no trusted target for a VM of an untrusted host", metadata: ["attest.vm": "\(vm)", "attest.host": "\(source)", "attest.action": "\(action.rawValue)"])
         switch action {
@@ -409,10 +421,10 @@ package actor Evacuator {
 
     /// Opens the host's evacuation record with the verdict its row holds now (`untrusted` or `unreachable`; a
     /// host already `evacuating` without a record is judged by its failure code).
-    func openRecord(_ row: IVTRow) throws(RegionError) -> EvacuationRecord {
+    func openRecord(_ row: IVTRow) async throws(RegionError) -> EvacuationRecord {
         var state = row.state
         if state == .evacuating || state == .evacuated { state = row.failureCode == RegionError.Code.hostUnreachable.rawValue ? .unreachable : .untrusted }
-        return try records.open(host: row.host, state: state, code: row.failureCode, detail: row.failureDetail)
+        return try await records.open(host: row.host, state: state, code: row.failureCode, detail: row.failureDetail)
     }
 
     /// A direct challenge now; true if the host is `trusted` after it.
@@ -422,19 +434,23 @@ package actor Evacuator {
         return result.hostState == .trusted
     }
 
-    func refreshPlacement() {
+    func refreshPlacement() async {
         guard let vms = try? orchestrator.inventory.vms() else { return }
         var placement = Dictionary(uniqueKeysWithValues: policy.hosts.map { ($0.id, [String]()) })
         for vm in vms where vm.state != .stopped && vm.state != .lost { placement[vm.host, default: []].append(vm.name) }
-        try? store.setVMs(placement)
+        try? await store.setVMs(placement, now: Date())
     }
 
-    func audit(_ host: String, _ step: Step, code: String?, _ detail: String, _ fields: EvacuationFields) {
-        try? store.audit(host: host, kind: step.rawValue, code: code, detail: detail, evacuation: fields)
+    func audit(_ host: String, _ step: Step, code: String?, _ detail: String, _ fields: EvacuationFields) async {
+        try? await store.audit(host: host, kind: step.rawValue, code: code, detail: detail, evacuation: fields, now: Date())
         checkpoint(step.rawValue)
     }
 
     func checkpoint(_ step: String) { checkpointNow(step) }
 
     nonisolated func checkpointNow(_ step: String) { stepHook?(step) }
+
+    func mayAct() -> Bool { leadership?.mayAct ?? true }
+
+    package func follow(_ leadership: RegionLeadership) { self.leadership = leadership }
 }

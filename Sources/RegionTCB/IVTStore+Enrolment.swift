@@ -23,6 +23,15 @@ package enum EKAllowance: Sendable, Hashable {
         }
     }
 
+    /// `.sameEK` as the EK the host enrolled with (its Name, else its certificate hash); `enrol.no-ek-binding` when
+    /// it has none recorded. Any other allowance as it is.
+    package func resolved(host: String, ekName: String?, ekCertificateSHA256: String?) throws(RegionError) -> EKAllowance {
+        guard self == .sameEK else { return self }
+        if let bytes = ekName.flatMap(Hex.decode) { return .name(bytes) }
+        if let bytes = ekCertificateSHA256.flatMap(Hex.decode) { return .certificateSHA256(bytes) }
+        throw RegionError(.noEKBinding, "host \(host) has no recorded EK to re-admit; name the EK it may enrol with (--ek-cert-sha256 HEX) or allow any (--any-ek)")
+    }
+
     /// What it allows, for people and the audit trail.
     package var summary: String {
         switch self {
@@ -34,7 +43,7 @@ package enum EKAllowance: Sendable, Hashable {
     }
 
     /// The column text (`any`, `cert-sha256:HEX`, `name:HEX`).
-    var stored: String? {
+    package var stored: String? {
         switch self {
         case .sameEK: nil
         case .anyEK: "any"
@@ -43,7 +52,7 @@ package enum EKAllowance: Sendable, Hashable {
         }
     }
 
-    init?(stored text: String) {
+    package init?(stored text: String) {
         if text == "any" { self = .anyEK; return }
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, let bytes = Hex.decode(parts[1]), !bytes.isEmpty else { return nil }
@@ -66,6 +75,11 @@ package struct EnrolmentStanding: Sendable, Hashable {
     package var ekCertificateSHA256: String?
     /// What the last re-admission allows to enrol; nil when the host was not re-admitted since it enrolled.
     package var readmission: EKAllowance?
+
+    package init(host: String, revoked: Bool, enrolledAKName: String?, ekName: String?, ekCertificateSHA256: String?, readmission: EKAllowance?) {
+        (self.host, self.revoked, self.enrolledAKName, self.ekName) = (host, revoked, enrolledAKName, ekName)
+        (self.ekCertificateSHA256, self.readmission) = (ekCertificateSHA256, readmission)
+    }
 }
 
 extension IVTStore {
@@ -134,18 +148,7 @@ extension IVTStore {
             guard let r = try Row.fetchOne(db, sql: "SELECT ek_name, ek_cert_sha256 FROM host WHERE id = ?", arguments: [host]) else {
                 throw RegionError(.unknownHost, "host \(host) is not in the IVT")
             }
-            var allowance = allowing
-            if allowance == .sameEK {
-                let name: String? = try r.decode(forColumn: "ek_name")
-                let hash: String? = try r.decode(forColumn: "ek_cert_sha256")
-                if let bytes = name.flatMap(Hex.decode) {
-                    allowance = .name(bytes)
-                } else if let bytes = hash.flatMap(Hex.decode) {
-                    allowance = .certificateSHA256(bytes)
-                } else {
-                    throw RegionError(.noEKBinding, "host \(host) has no recorded EK to re-admit; name the EK it may enrol with (--ek-cert-sha256 HEX) or allow any (--any-ek)")
-                }
-            }
+            let allowance = try allowing.resolved(host: host, ekName: r.decode(forColumn: "ek_name"), ekCertificateSHA256: r.decode(forColumn: "ek_cert_sha256"))
             try db.execute(sql: """
                 UPDATE host SET revoked = 0, ak_public = NULL, ak_name = NULL, ek_certificate = NULL, enrolled_at = NULL, readmitted_ek = ?
                 WHERE id = ?

@@ -23,6 +23,12 @@ package struct KeptEvidence: Sendable, Hashable, Codable {
     /// The bundle as the host sent it: the quote, its PCR values, the measurement and boot logs. Nil in listings
     /// that did not ask for it.
     package var bundle: EvidenceBundle?
+
+    package init(seq: Int64, host: String, at: Date, verdict: HostState, stateChanged: Bool, eventSeq: Int64?, code: String?, detail: String?,
+                 measuredBy: String?, policyDigest: String?, bundle: EvidenceBundle?) {
+        (self.seq, self.host, self.at, self.verdict, self.stateChanged, self.eventSeq) = (seq, host, at, verdict, stateChanged, eventSeq)
+        (self.code, self.detail, self.measuredBy, self.policyDigest, self.bundle) = (code, detail, measuredBy, policyDigest, bundle)
+    }
 }
 
 /// How much evidence the IVT keeps per host: the newest ``recent`` bundles whatever they led to, and the newest
@@ -119,7 +125,7 @@ extension IVTStore {
 
 extension HostVerdict {
     /// The code and detail a verdict on evidence gives (nil for `trusted`).
-    var reason: (code: String?, detail: String?) {
+    package var reason: (code: String?, detail: String?) {
         switch self {
         case .rebooted(_, _, let code, let detail), .untrusted(_, _, let code, let detail): (code, detail)
         case .unreachable(let detail): (RegionError.Code.hostUnreachable.rawValue, detail)

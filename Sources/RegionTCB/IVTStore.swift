@@ -105,6 +105,10 @@ package struct Enrolment: Sendable, Hashable {
     package var ekCertificate: String
     package var enrolledAt: Date
     package var revoked: Bool
+
+    package init(host: String, akPublic: [UInt8], akName: String, ekCertificate: String, enrolledAt: Date, revoked: Bool) {
+        (self.host, self.akPublic, self.akName, self.ekCertificate, self.enrolledAt, self.revoked) = (host, akPublic, akName, ekCertificate, enrolledAt, revoked)
+    }
 }
 
 /// The IVT in SQLite (WAL): hosts, enrolments and the audit trail. Every change and its audit event are written
@@ -165,6 +169,7 @@ package final class IVTStore: Sendable {
         }
         registerCertificates(&m)
         registerEvacuationFields(&m)
+        registerEvacuations(&m)
         return m
     }
 

@@ -9,14 +9,19 @@ package actor MigrationPortSlots {
 
     /// Takes one of `capacity` ports of `host`: at once when one is free, else after `whenWaiting` (told once)
     /// and a wait for the next release.
-    package func acquire(_ host: String, capacity: Int, whenWaiting: @Sendable () -> Void) async {
-        if inUse[host, default: 0] < max(capacity, 1) {
-            inUse[host, default: 0] += 1
-            return
-        }
-        whenWaiting()
+    package func acquire(_ host: String, capacity: Int, whenWaiting: @Sendable () async -> Void) async {
+        if take(host, capacity: capacity) { return }
+        await whenWaiting()
+        // A port may have come back while `whenWaiting` ran (nobody waited for it then).
+        if take(host, capacity: capacity) { return }
         // The port is handed over by `release` (the count stays as it is).
         await withCheckedContinuation { waiting[host, default: []].append($0) }
+    }
+
+    func take(_ host: String, capacity: Int) -> Bool {
+        guard inUse[host, default: 0] < max(capacity, 1) else { return false }
+        inUse[host, default: 0] += 1
+        return true
     }
 
     /// Gives a port of `host` back: to the first move waiting for one, or to the pool.

@@ -37,11 +37,11 @@ package actor PolicyReloader {
         let new: LoadedRegionPolicy
         do { new = try LoadedRegionPolicy.load(current.file) } catch {
             // The policy parser's own code, with the file, line and column.
-            try refuse(RegionError(.init(rawValue: error.code.rawValue), error.description), trigger: trigger, store: store)
+            try await refuse(RegionError(.init(rawValue: error.code.rawValue), error.description), trigger: trigger, store: store)
         }
         let restart = current.restartNeeded(for: new)
         guard restart.isEmpty else {
-            try refuse(RegionError(.reloadNeedsRestart, "\(restart.joined(separator: ", ")) changed: restart the RC-TCB to apply them "
+            try await refuse(RegionError(.reloadNeedsRestart, "\(restart.joined(separator: ", ")) changed: restart the RC-TCB to apply them "
                                        + "(a reload applies golden values only); the running policy stays in force"),
                        trigger: trigger, store: store)
         }
@@ -50,9 +50,9 @@ package actor PolicyReloader {
         // Taken over before the first suspension: a reload that starts meanwhile compares with this one.
         current = new
         await region.adopt(new)
-        try store.audit(host: nil, kind: "policy-reloaded", code: nil,
-                        detail: "policy \(new.digest) (was \(outcome.previousDigest)), by \(trigger); golden values changed: "
-                            + (changed.isEmpty ? "none" : changed.joined(separator: ", ")))
+        try await store.audit(host: nil, kind: "policy-reloaded", code: nil,
+                              detail: "policy \(new.digest) (was \(outcome.previousDigest)), by \(trigger); golden values changed: "
+                                  + (changed.isEmpty ? "none" : changed.joined(separator: ", ")), now: Date())
         logger.notice("region policy reloaded", metadata: ["attest.digest": "\(new.digest)", "attest.golden-changed": "\(changed.joined(separator: ","))"])
         for host in changed {
             guard let cfg = await region.config(host) else { continue }
@@ -61,11 +61,11 @@ package actor PolicyReloader {
         return outcome
     }
 
-    private func refuse(_ error: RegionError, trigger: String, store: IVTStore) throws(RegionError) -> Never {
+    private func refuse(_ error: RegionError, trigger: String, store: any RegionStore) async throws(RegionError) -> Never {
         logger.error("region policy reload refused; the running policy stays in force",
                      metadata: ["attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
-        try store.audit(host: nil, kind: "policy-reload-refused", code: error.code.rawValue,
-                        detail: "by \(trigger); running policy \(current.digest) stays: \(error.reason)")
+        try await store.audit(host: nil, kind: "policy-reload-refused", code: error.code.rawValue,
+                              detail: "by \(trigger); running policy \(current.digest) stays: \(error.reason)", now: Date())
         throw error
     }
 }

@@ -23,23 +23,37 @@ package struct RCTCBRunner: Sendable {
     let webhooks: WebhookNotifier
     let client: RegionClient
     let logger: Logger
+    /// This RC-TCB's part in the region's leadership, when the store is shared by several (PostgreSQL); nil: the
+    /// region's only RC-TCB (SQLite).
+    package let leadership: RegionLeadership?
     /// This process's claim on the directory, held as long as the runner lives.
     let lock: DirectoryLock
 
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
     package static let selection = "sha256:0-7,15"
 
-    /// `stepHook` is called after every evacuation and migration step; only tests pass one (through their own
-    /// executable, `smig-rctcb-hooked`), never the product.
+    /// `openStore`: opens the region store for the policy's region (`rctcb serve --store`); nil, the directory's SQLite IVT. `stepHook` is called after
+    /// every evacuation and migration step; only tests pass one (through their own executable, `smig-rctcb-hooked`),
+    /// never the product.
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
-                inventory: String? = nil, stepHook: (@Sendable (String) -> Void)? = nil) throws {
+                inventory: String? = nil, openStore: (@Sendable (_ region: String) async throws -> any RegionStore)? = nil,
+                 lease: Duration = RCTCBRunner.defaultLease, holder: String? = nil, stepHook: (@Sendable (String) -> Void)? = nil) async throws {
         try directory.requireInitialised()
         // Before anything is written or listened on: one RC-TCB per directory.
         lock = try DirectoryLock(directory)
         let loaded = try LoadedRegionPolicy.load(regionFile)
         policy = loaded.policy
-        let store = try IVTStore(path: directory.database)
-        try store.seed(hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) }, policyName: policy.name, policyDigest: loaded.digest)
+        var store: any RegionStore = if let openStore { try await openStore(policy.name) } else { try IVTStore(path: directory.database) }
+        if let leases = store as? any RegionLeases {
+            // Several RC-TCBs may share this store: writes only while leading, through the lease's fenced view.
+            let fenced = LeaderFencedStore(base: leases, region: policy.name)
+            leadership = RegionLeadership(store: fenced, leases: leases, holder: holder ?? Self.holder(), duration: lease, logger: logger)
+            store = fenced
+        } else {
+            leadership = nil
+        }
+        try await store.seed(hosts: policy.hosts.map { ($0.id, $0.endpoint.address, $0.capacityVCPUs) }, policyName: policy.name,
+                             policyDigest: loaded.digest, now: Date())
         let selection = try PCRSelectionList(parsing: Self.selection)
         // A direct challenge waits the policy's unreachable-timeout for the quote (silence that long is `unreachable`),
         // at most 10 s, so a silent host holds up neither the scheduler nor an evacuation for longer.
@@ -57,15 +71,27 @@ package struct RCTCBRunner: Sendable {
             agent: try Self.agentOrders(policy: policy, directory: directory, inventory: vms, client: client, tuning: tuning, logger: logger),
             transferTimeLimit: policy.migration.transferTimeLimit, logger: logger)
         evacuator = try Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, stepHook: stepHook)
-        webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
+        var webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
+        webhooks.leadership = leadership
+        self.webhooks = webhooks
         let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })
         service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, logger: logger)
         service.evacuator = evacuator
+        service.leadership = leadership
         reloader = PolicyReloader(region: region, loaded: loaded, logger: logger)
         service.reloader = reloader
         service.prometheus = prometheus
         service.intervals = RegionIntervals(measurement: policy.measurementInterval, challenge: policy.challengeInterval)
         self.logger = logger
+    }
+
+    /// How long a leader's lease lasts without renewal (`rctcb serve --lease`): a follower takes over at most this
+    /// long (and a renewal round) after the leader died.
+    package static let defaultLease = Duration.seconds(3)
+
+    /// Who holds the lease, for logs and `GET /v1/health`: this process on this machine.
+    static func holder() -> String {
+        "rctcb pid \(getpid()) on \(ProcessInfo.processInfo.hostName)"
     }
 
     /// The driver that sends migration orders to the agents of the hosts whose VMs their agents move (`migrations:
@@ -97,6 +123,7 @@ package struct RCTCBRunner: Sendable {
     /// Connects the decision engine to the state changes the region commits.
     package func wire() async {
         let evacuator = self.evacuator
+        if let leadership { await evacuator.follow(leadership) }
         await region.setStateObserver { host, old, new in await evacuator.stateChanged(host: host, old: old, new: new) }
     }
 
@@ -111,9 +138,10 @@ package struct RCTCBRunner: Sendable {
         if limit < needed {
             logger.warning("open-file limit below what the region needs", metadata: ["attest.limit": "\(limit)", "attest.needed": "\(needed)"])
         }
-        let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger)
+        let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger, leadership: leadership)
         let hangUp = ReloadOnHangUp(reloader: reloader)
-        let app = try service.application(host: host, port: port, limits: limits, services: [scheduler, webhooks, hangUp], onRunning: onRunning)
+        let app = try service.application(host: host, port: port, limits: limits, services: (leadership.map { [$0] } ?? []) + [scheduler, webhooks, hangUp],
+                                          onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch {
             await client.shutdown()

@@ -14,7 +14,7 @@ package import ServiceLifecycle
 /// certificates of enrolled, unrevoked hosts) and the operator's routes (the admin certificate).
 package struct RCTCBService: Sendable {
     package let directory: RegionDirectory
-    package let store: IVTStore
+    package let store: any RegionStore
     package let enrolment: EnrolmentService
     /// Agent certificate renewal (`/v1/renew/*`).
     package let renewal: CertificateRenewal
@@ -28,6 +28,8 @@ package struct RCTCBService: Sendable {
     package var reloader: PolicyReloader?
     /// The region policy's intervals, sent with every `GET /v1/peers` answer (nil: none sent).
     package var intervals: RegionIntervals?
+    /// This RC-TCB's part in the region's leadership (several RC-TCBs on one store); nil: it is the only one.
+    package var leadership: RegionLeadership?
     /// The list `GET /v1/peers` serves, built once per change of the IVT.
     let peerList = PeerListCache()
 
@@ -49,6 +51,7 @@ package struct RCTCBService: Sendable {
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws(RegionError) -> some ApplicationProtocol {
         let tls = try directory.serverTLSConfiguration()
         let router = Router(context: RegionRequestContext.self)
+        if let leadership { router.add(middleware: FollowerGate(leadership: leadership)) }
         addRoutes(router)
         let server: HTTPServerBuilder
         do { server = try .hardenedTLS(tls, limits: limits, logger: logger) } catch {
@@ -66,13 +69,18 @@ package struct RCTCBService: Sendable {
     /// one table of the service's surface (each handler a line or two calling `RegionState`, the reloader or the
     /// evacuator), read top to bottom when checking what a certificate can reach.
     func addRoutes(_ router: Router<RegionRequestContext>) {
-        router.get(RouterPath(RCTCBRoutes.health.path)) { _, _ in Self.json(["status": "ok"]) }
+        router.get(RouterPath(RCTCBRoutes.health.path)) { _, _ in
+            guard let leadership else { return Self.json(["status": "ok"]) }
+            let lease = leadership.mayAct ? leadership.lease : nil
+            let leader = if let lease { lease.holder } else { await leadership.leader() }
+            return Self.json(LeadershipHealth(role: lease == nil ? "follower" : "leader", leader: leader, epoch: lease?.epoch))
+        }
         if let prometheus {
             // The region's state by host and failure code is for the operator: the admin certificate only.
             router.get("/metrics") { _, context in
                 try await Self.answer {
                     try await self.require(.admin, context)
-                    if let issued = try? store.certificates() { CertificateMetrics.shared.record(issued, now: Date()) }
+                    if let issued = try? await store.certificates() { CertificateMetrics.shared.record(issued, now: Date()) }
                     return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                                     body: .init(byteBuffer: ByteBuffer(bytes: prometheus.emitToBuffer())))
                 }
@@ -95,7 +103,7 @@ package struct RCTCBService: Sendable {
         router.get(RouterPath(OperatorRoutes.ivt.path)) { _, context in
             try await Self.answer {
                 try await self.require(.admin, context)
-                return Self.json(try store.rows())
+                return Self.json(try await store.rows())
             }
         }
         router.get(RouterPath(OperatorRoutes.events.path)) { request, context in
@@ -103,7 +111,7 @@ package struct RCTCBService: Sendable {
                 try await self.require(.admin, context)
                 let since = request.uri.queryParameters.get("since", as: Int64.self) ?? 0
                 let host = request.uri.queryParameters.get("host").map { String($0) }
-                return Self.json(try store.events(since: since, host: host))
+                return Self.json(try await store.events(since: since, host: host, limit: 1000))
             }
         }
         router.get(RouterPath(OperatorRoutes.host.path)) { request, context in
@@ -119,7 +127,7 @@ package struct RCTCBService: Sendable {
                 try await self.require(.admin, context)
                 let host = context.parameters.get("host") ?? ""
                 let body: RebootAcceptanceRequest = try await Self.decode(request)
-                let answer = try store.acceptReboot(host: host, reason: body.reason)
+                let answer = try await store.acceptReboot(host: host, reason: body.reason, now: Date())
                 logger.notice("reboot accepted by the operator", metadata: ["attest.host": "\(host)"])
                 // The next verified quote is the new boot: ask for one now rather than at the next round.
                 if let cfg = await region.config(host) {
@@ -148,7 +156,7 @@ package struct RCTCBService: Sendable {
             try await Self.answer {
                 try await self.require(.admin, context)
                 guard let evacuator else { throw RegionError(.migrateFailed, "this RC-TCB has no VM inventory") }
-                return Self.json(try evacuator.records.all())
+                return Self.json(try await evacuator.records.all())
             }
         }
         router.post(RouterPath(OperatorRoutes.policyReload.path)) { _, context in

@@ -27,6 +27,14 @@ package enum RebootAcceptance {
         }
         return text
     }
+
+    /// The row of a host whose reboot waits for a boot log, or `reboot.not-pending`.
+    package static func requirePending(_ row: IVTRow) throws(RegionError) -> IVTRow {
+        guard row.state == .rebooted || row.bootLogPending else {
+            throw RegionError(.rebootNotPending, "host \(row.host) has no reboot waiting for a boot log (it is \(row.state.rawValue))")
+        }
+        return row
+    }
 }
 
 /// What `POST /v1/hosts/HOST/accept-reboot` takes and answers.
@@ -41,6 +49,10 @@ package struct RebootAcceptanceAnswer: Sendable, Codable {
     package var reason: String
     /// The audit event recorded (`accept-reboot`).
     package var eventSeq: Int64
+
+    package init(host: String, state: HostState, reason: String, eventSeq: Int64) {
+        (self.host, self.state, self.reason, self.eventSeq) = (host, state, reason, eventSeq)
+    }
 }
 
 extension IVTStore {
@@ -53,10 +65,7 @@ extension IVTStore {
             guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else {
                 throw RegionError(.hostUnknown, "host \(host.prefix(64)) is not in the IVT")
             }
-            let row = try Self.decodeRow(r)
-            guard row.state == .rebooted || row.bootLogPending else {
-                throw RegionError(.rebootNotPending, "host \(host) has no reboot waiting for a boot log (it is \(row.state.rawValue))")
-            }
+            let row = try RebootAcceptance.requirePending(Self.decodeRow(r))
             try db.execute(sql: "UPDATE host SET reboot_accepted = ? WHERE id = ?", arguments: [text, host])
             try Self.audit(db, now, host: host, kind: "accept-reboot", old: nil, new: nil, code: nil, detail: text)
             return RebootAcceptanceAnswer(host: host, state: row.state, reason: text, eventSeq: db.lastInsertedRowID)

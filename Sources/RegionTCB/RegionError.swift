@@ -29,9 +29,6 @@ package struct RegionError: CodedError {
         package static let storeBadURL = Code(rawValue: "store.bad-url")
         /// The region store's database server cannot be reached or refused the connection (address, login, database).
         package static let storeUnreachable = Code(rawValue: "store.unreachable")
-        /// The operation is not yet kept by this store backend (PostgreSQL holds the IVT's host rows and the audit
-        /// trail so far).
-        package static let storeUnsupported = Code(rawValue: "store.unsupported")
         /// A write carried a leader lease that is no longer the region's (it expired, or another RC-TCB leads with
         /// a later epoch): the database refused it and the writer must step down.
         package static let storeFenced = Code(rawValue: "store.fenced")

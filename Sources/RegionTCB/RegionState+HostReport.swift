@@ -6,11 +6,11 @@ extension RegionState {
     /// What the RC-TCB knows about `host`: its row, its history, why it failed (down to the measurement or PCR,
     /// from the evidence kept) and the evidence kept, with the bundles when `bundles`. `host.unknown` for a host
     /// that is not in the IVT.
-    package func hostReport(_ host: String, bundles: Bool) throws(RegionError) -> HostReport {
-        guard let row = try store.row(host) else {
+    package func hostReport(_ host: String, bundles: Bool) async throws(RegionError) -> HostReport {
+        guard let row = try await store.row(host) else {
             throw RegionError(.hostUnknown, "host \(host.prefix(64)) is not in the IVT")
         }
-        let kept = try store.evidence(host: host, bundles: true)
+        let kept = try await store.evidence(host: host, bundles: true)
         var failure: HostReport.Failure?
         if let code = row.failureCode {
             // The newest kept evidence whose verdict carried this code: the failure as it stands.
@@ -21,7 +21,7 @@ extension RegionState {
             }
             failure = .init(code: code, detail: row.failureDetail, evidenceSeq: source?.seq, measurements: measurements)
         }
-        return HostReport(row: row, history: try store.recentEvents(host: host, limit: HostReport.historyLimit), failure: failure,
+        return HostReport(row: row, history: try await store.recentEvents(host: host, limit: HostReport.historyLimit), failure: failure,
                           evidence: bundles ? kept : kept.map { var e = $0; e.bundle = nil; return e })
     }
 }

@@ -10,8 +10,8 @@ final class PeerListCache: Sendable {
 extension RegionState {
     /// Who agents may serve quotes to, from the IVT snapshot (no database read beyond ``refresh``'s): every enrolled,
     /// unrevoked host with its AK Name, and the revoked hosts. Just the version when the caller's `since` is current.
-    func peers(since: Int64?, cache: PeerListCache) -> RegionPeers {
-        let rows = rowsSnapshot()
+    func peers(since: Int64?, cache: PeerListCache) async -> RegionPeers {
+        let rows = await rowsSnapshot()
         let version = snapshotSeq
         if since == version { return RegionPeers(version: version) }
         if let cached = cache.last.withLock({ $0 }), cached.version == version { return cached }

@@ -9,23 +9,23 @@ import TPMWire
 /// rotated so nobody measures its former measurer, and each reporter's duty with a nonce issued for the pair.
 extension RegionState {
     /// Hosts in the ring: enrolled and not revoked, in policy order.
-    func members() -> [String] {
-        let rows = rowsSnapshot()
+    func members() async -> [String] {
+        let rows = await rowsSnapshot()
         return order.filter { rows[$0].map { $0.akName != nil && !$0.revoked } ?? false }
     }
 
     /// The current links, computed once per IVT snapshot and ring rotation (every assignment asks for it).
-    package func ringView() -> RingView {
-        let rows = rowsSnapshot()
+    package func ringView() async -> RingView {
+        let rows = await rowsSnapshot()
         if let cached = ringCache, cached.matches(snapshotSeq, rotation, offset) { return cached.view }
-        let view = computeRingView(rows)
+        let view = await computeRingView(rows)
         ringCache = RingCache(view: view, snapshotSeq: snapshotSeq, rotation: rotation, offset: offset)
         metrics.ringLinks.record(view.links.count)
         return view
     }
 
-    func computeRingView(_ rows: [String: IVTRow]) -> RingView {
-        let m = members()
+    func computeRingView(_ rows: [String: IVTRow]) async -> RingView {
+        let m = await members()
         let states = rows.mapValues(\.state)
         let memberSet = Set(m)
         guard m.count >= 2 else { return RingView(rotation: rotation, links: [], excluded: order.filter { !memberSet.contains($0) }) }
@@ -41,8 +41,8 @@ extension RegionState {
 
     /// Rotates the ring: a new offset, never the reverse of the old one (so nobody measures its former measurer)
     /// when the ring is large enough for that.
-    package func rotate() {
-        let n = members().count
+    package func rotate() async {
+        let n = await members().count
         guard n >= 3 else { return }
         let old = offset % n == 0 ? 1 : offset % n
         var k = old
@@ -58,8 +58,8 @@ extension RegionState {
     }
 
     /// The reporter's current duty, with a fresh nonce issued for that pair.
-    package func assignment(for reporter: String, now: Date = Date()) throws(RegionError) -> RingAssignment {
-        _ = ringView()
+    package func assignment(for reporter: String, now: Date = Date()) async throws(RegionError) -> RingAssignment {
+        _ = await ringView()
         guard let target = ringCache?.targets[reporter], let cfg = hosts[target] else {
             return RingAssignment()
         }

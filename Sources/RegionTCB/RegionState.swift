@@ -47,7 +47,7 @@ package actor RegionState {
     /// The RC-TCB's own challenge of a host (RC-TCB → agent).
     package typealias Challenger = @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle
 
-    package let store: IVTStore
+    package let store: any RegionStore
     /// The hosts of the region policy, with the golden values a reload may replace (``adopt(_:)``).
     var hosts: [String: HostConfig]
     /// The digest of the policy (region and golden files) evidence is judged under now; recorded with each verdict.
@@ -72,7 +72,7 @@ package actor RegionState {
     /// Identical refusals of one host are one audit event per this window, with a count.
     package static let refusalWindow: TimeInterval = 60
 
-    package init(store: IVTStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval,
+    package init(store: any RegionStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval,
                  logger: Logger, policyDigest: String? = nil, challenger: @escaping Challenger) {
         self.store = store
         self.policyDigest = policyDigest
@@ -124,35 +124,39 @@ package actor RegionState {
     /// Re-reads the IVT rows (and the state gauges) when the audit trail has grown since the last read: every
     /// change of state, enrolment, revocation or readmission — from this process or another — is an audit
     /// event, and the verdicts that change nothing else are mirrored into the snapshot by ``apply``.
-    package func refresh(now: Date = Date()) {
-        let seq = try? store.lastEventSeq()
+    /// The store is read with the actor free for other calls: a verdict applied meanwhile (``applied``) may have
+    /// put a newer row into the snapshot than the one read, so of the two the row with the higher version stays.
+    package func refresh(now: Date = Date()) async {
+        let seq = try? await store.lastEventSeq()
         if let seq, seq == snapshotSeq, !snapshot.isEmpty {
             snapshotTaken = now
             return
         }
-        guard let rows = try? store.rows() else { return }
-        snapshot = Dictionary(rows.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let read = try? await store.rows() else { return }
+        var rows = Dictionary(read.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
+        for (host, mine) in snapshot where (rows[host]?.version ?? .max) < mine.version { rows[host] = mine }
+        snapshot = rows
         snapshotTaken = now
         snapshotSeq = seq ?? -1
-        stateCounts = rows.reduce(into: [:]) { $0[$1.state, default: 0] += 1 }
+        stateCounts = rows.values.reduce(into: [:]) { $0[$1.state, default: 0] += 1 }
         metrics.record(counts: stateCounts)
     }
 
-    func rowsSnapshot() -> [String: IVTRow] {
-        if snapshot.isEmpty || Date().timeIntervalSince(snapshotTaken) > 1 { refresh() }
+    func rowsSnapshot() async -> [String: IVTRow] {
+        if snapshot.isEmpty || Date().timeIntervalSince(snapshotTaken) > 1 { await refresh() }
         return snapshot
     }
 
     /// The IVT rows as this RC-TCB knows them (re-read when the audit trail grew): the scheduler, the evacuator
     /// and the admin API read these instead of scanning the table.
-    package func rows() -> [IVTRow] {
-        rowsSnapshot().values.sorted { $0.host < $1.host }
+    package func rows() async -> [IVTRow] {
+        await rowsSnapshot().values.sorted { $0.host < $1.host }
     }
 
     /// Admits an agent's request: its certificate's host is enrolled with the certificate's AK Name and not
     /// revoked. Checked against the table as it is now (a revocation by another process counts at once).
-    package func admitAgent(_ host: String, akName: String?) throws(RegionError) {
-        refresh()
+    package func admitAgent(_ host: String, akName: String?) async throws(RegionError) {
+        await refresh()
         guard let row = snapshot[host], let enrolled = row.akName, !row.revoked else {
             throw RegionError(.revoked, "host \(host) is revoked or not enrolled")
         }
@@ -163,12 +167,12 @@ package actor RegionState {
 
     /// What a verification of `host` needs from the IVT: its enrolled AK (parsed once per enrolment) and its row
     /// (the clock of its last verified quote), as of now. No key when it is not enrolled or revoked.
-    func verificationInputs(_ host: String) -> EvidenceJudge.Inputs {
-        refresh()
+    func verificationInputs(_ host: String) async -> EvidenceJudge.Inputs {
+        await refresh()
         guard let row = snapshot[host] else { return (nil, nil) }
         guard let akName = row.akName, !row.revoked else { return (nil, row) }
         if let cached = enrolledKeys[host], cached.akName == akName { return (cached.key, row) }
-        guard let enrolment = try? store.enrolment(host), enrolment.akName == akName, !enrolment.revoked,
+        guard let enrolment = try? await store.enrolment(host), enrolment.akName == akName, !enrolment.revoked,
               let key = try? AttestationKey(tpm2bPublic: enrolment.akPublic) else { return (nil, row) }
         enrolledKeys[host] = (akName, key)
         return (key, row)
@@ -182,13 +186,13 @@ package actor RegionState {
     /// would give it.
     package func intake(_ report: AIMReport, from reporter: String, now: Date = Date()) async throws(RegionError) -> ReportResult {
         var result = try await verdict(on: report, from: reporter, now: now)
-        let next = try assignment(for: reporter, now: Date())
+        let next = try await assignment(for: reporter, now: Date())
         result.next = next.target == nil ? nil : next
         return result
     }
 
     func verdict(on report: AIMReport, from reporter: String, now: Date) async throws(RegionError) -> ReportResult {
-        guard let reporterRow = rowsSnapshot()[reporter], reporterRow.state == .trusted else {
+        guard let reporterRow = await rowsSnapshot()[reporter], reporterRow.state == .trusted else {
             throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
         }
         let nonce = try nonces.spend(report.nonce, reporter: reporter, target: report.target, now: now)
@@ -207,10 +211,10 @@ package actor RegionState {
             switch judged {
             case .trusted(let q):
                 defer { release(cfg.id) }
-                return try apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, judgedUnder: digest, evidence: kept, now: now)
+                return try await apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, judgedUnder: digest, evidence: kept, now: now)
             case .rebooted(let q, let code, let detail):
                 defer { release(cfg.id) }
-                return try apply(.rebooted(QuoteFacts(q, at: now), measuredBy: reporter, code: code, detail: detail), to: cfg.id,
+                return try await apply(.rebooted(QuoteFacts(q, at: now), measuredBy: reporter, code: code, detail: detail), to: cfg.id,
                                  judgedUnder: digest, evidence: kept, now: now)
             case .untrusted(_, let code, _):
                 // Genuine evidence of a bad state still changes the row only through the RC-TCB's own challenge.
@@ -221,7 +225,7 @@ package actor RegionState {
                 release(cfg.id)
                 // Evidence that does not verify (or is older than what was recorded) proves nothing about the target.
                 logger.warning("report evidence refused; confirming directly", metadata: ["attest.host": "\(cfg.id)", "attest.reporter": "\(reporter)", "attest.code": "\(code)", "attest.reason": "\(detail)"])
-                try store.auditAggregated(host: cfg.id, kind: "report-refused", code: code, detail: "from \(reporter): \(detail)",
+                try await store.auditAggregated(host: cfg.id, kind: "report-refused", code: code, detail: "from \(reporter): \(detail)",
                                           window: Self.refusalWindow, now: now)
                 return await confirmClaim(cfg, reason: "evidence from \(reporter) refused (\(code))")
             }
@@ -257,7 +261,7 @@ package actor RegionState {
         do {
             bundle = try await challenger(cfg, QuoteChallenge(nonce: Hex.encode(nonce), pcrSelection: judge.selection.description))
         } catch {
-            return applyOrReport(.unreachable(detail: "\(reason): no answer (\(error))"), to: cfg.id)
+            return await applyOrReport(.unreachable(detail: "\(reason): no answer (\(error))"), to: cfg.id)
         }
         let at = Date()
         let verdict: HostVerdict
@@ -273,7 +277,7 @@ package actor RegionState {
         case .refuted(let code, let detail), .clockWentBack(let code, let detail):
             verdict = .untrusted(nil, measuredBy: "rc-tcb", code: code, detail: detail)
         }
-        return applyOrReport(verdict, to: cfg.id, judgedUnder: digest, evidence: kept, at: at)
+        return await applyOrReport(verdict, to: cfg.id, judgedUnder: digest, evidence: kept, at: at)
     }
 
     /// The judgement, and the bundle as the IVT keeps it, both made off the actor (every verdict passes through it).
@@ -293,28 +297,28 @@ package actor RegionState {
 
     /// The evacuation's own steps (`evacuating` with its cause, `evacuated`).
     @discardableResult
-    package func setEvacuationState(_ state: HostState, host: String, code: String?, detail: String?, now: Date = Date()) throws(RegionError) -> HostState? {
+    package func setEvacuationState(_ state: HostState, host: String, code: String?, detail: String?, now: Date = Date()) async throws(RegionError) -> HostState? {
         let verdict: HostVerdict = state == .evacuated ? .evacuated(cause: code, detail: detail) : .evacuating(cause: code, detail: detail)
-        return try applied(verdict, to: host, now: now)?.old
+        return try await applied(verdict, to: host, now: now)?.old
     }
 
     /// The evacuation ends without emptying the host: it takes the state its latest verdict gave it.
     @discardableResult
-    package func endEvacuation(host: String, detail: String, now: Date = Date()) throws(RegionError) -> HostState? {
-        try applied(.evacuationEnded(detail: detail), to: host, now: now)?.row.state
+    package func endEvacuation(host: String, detail: String, now: Date = Date()) async throws(RegionError) -> HostState? {
+        try await applied(.evacuationEnded(detail: detail), to: host, now: now)?.row.state
     }
 
     func applyOrReport(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: JudgedEvidence? = nil,
-                       at now: Date = Date()) -> ReportResult {
-        do { return try apply(v, to: host, judgedUnder: digest, evidence: evidence, now: now) } catch {
+                       at now: Date = Date()) async -> ReportResult {
+        do { return try await apply(v, to: host, judgedUnder: digest, evidence: evidence, now: now) } catch {
             logger.error("IVT write failed", metadata: ["attest.host": "\(host)", "attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
             return ReportResult(target: host, hostState: .unknown, code: error.code.rawValue, detail: "IVT write failed")
         }
     }
 
     func apply(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: JudgedEvidence? = nil,
-               now: Date) throws(RegionError) -> ReportResult {
-        guard let a = try applied(v, to: host, judgedUnder: digest, evidence: evidence, now: now) else {
+               now: Date) async throws(RegionError) -> ReportResult {
+        guard let a = try await applied(v, to: host, judgedUnder: digest, evidence: evidence, now: now) else {
             return ReportResult(target: host, hostState: .unknown, detail: "\(host) is not in the IVT")
         }
         return ReportResult(target: host, hostState: a.row.state, code: a.row.failureCode, detail: a.row.failureDetail)
@@ -324,12 +328,12 @@ package actor RegionState {
     /// snapshot, the log, the state observer and the gauges all follow the row as written. The evidence bundle the
     /// verdict was reached on is kept with it.
     func applied(_ v: HostVerdict, to host: String, judgedUnder digest: String? = nil, evidence: JudgedEvidence? = nil,
-                 now: Date) throws(RegionError) -> IVTStore.Applied? {
-        guard let a = try store.transition(v, host: host, judgedUnder: digest, judged: evidence, now: now) else { return nil }
+                 now: Date) async throws(RegionError) -> IVTStore.Applied? {
+        guard let a = try await store.transition(v, host: host, judgedUnder: digest, judged: evidence, now: now) else { return nil }
         if let seq = a.eventSeq {
             // The one event this change wrote follows the snapshot's last one directly: nothing else changed the
             // table, so this row is all there is to update (O(1), not a re-read of every host).
-            if seq == snapshotSeq + 1, snapshot[host] != nil {
+            if seq == snapshotSeq + 1, let mine = snapshot[host], mine.version <= a.row.version {
                 snapshot[host] = a.row
                 snapshotSeq = seq
                 snapshotTaken = now
@@ -337,15 +341,16 @@ package actor RegionState {
                 stateCounts[a.row.state, default: 0] += 1
                 metrics.record(counts: stateCounts)
             } else {
-                refresh(now: now)
+                await refresh(now: now)
             }
             logger.notice("host state changed", metadata: ["attest.host": "\(host)", "attest.old": "\(a.old.rawValue)", "attest.new": "\(a.row.state.rawValue)", "attest.code": "\(a.row.failureCode ?? "-")"])
             if let stateObserver {
                 let (old, new) = (a.old, a.row.state)
                 Task { await stateObserver(host, old, new) }
             }
-        } else if snapshot[host] != nil {
-            // No audit event: the row as written (last quote, TPM clock) is all that changed.
+        } else if let mine = snapshot[host], mine.version <= a.row.version {
+            // No audit event: the row as written (last quote, TPM clock) is all that changed (unless a newer row
+            // of the host was read meanwhile).
             snapshot[host] = a.row
         }
         return a
@@ -354,8 +359,8 @@ package actor RegionState {
     // MARK: Schedules
 
     /// Hosts the RC-TCB should challenge itself: not measured by the ring recently, or in a state that needs it.
-    package func overdue(now: Date, maxAge: TimeInterval) -> [HostConfig] {
-        return rowsSnapshot().values.compactMap { row -> HostConfig? in
+    package func overdue(now: Date, maxAge: TimeInterval) async -> [HostConfig] {
+        return await rowsSnapshot().values.compactMap { row -> HostConfig? in
             guard row.akName != nil, !row.revoked, let cfg = hosts[row.host] else { return nil }
             if row.state != .trusted { return cfg }
             guard let last = row.lastQuoteAt else { return cfg }
@@ -364,10 +369,10 @@ package actor RegionState {
     }
 
     /// Trusted hosts whose last verified quote is older than `freshness` become `stale`.
-    package func markStale(now: Date, freshness: TimeInterval) {
-        for row in rowsSnapshot().values where row.state == .trusted {
+    package func markStale(now: Date, freshness: TimeInterval) async {
+        for row in await rowsSnapshot().values where row.state == .trusted {
             if let last = row.lastQuoteAt, now.timeIntervalSince(last) > freshness {
-                _ = applyOrReport(.stale(before: now.addingTimeInterval(-freshness), detail: "last verified quote \(Int(now.timeIntervalSince(last))) s ago"), to: row.host, at: now)
+                _ = await applyOrReport(.stale(before: now.addingTimeInterval(-freshness), detail: "last verified quote \(Int(now.timeIntervalSince(last))) s ago"), to: row.host, at: now)
             }
         }
     }

@@ -47,7 +47,7 @@ package struct WebhookNotifier: Service {
     package static let signatureHeader = "Smig-Signature"
 
     let urls: [String]
-    let store: IVTStore
+    let store: any RegionStore
     let key: P256.Signing.PrivateKey
     let region: String
     let logger: Logger
@@ -58,8 +58,11 @@ package struct WebhookNotifier: Service {
     let startAfter: Int64?
     /// The event loops deliveries run on (default: NIO's shared singleton group).
     let eventLoopGroup: (any EventLoopGroup)?
+    /// With several RC-TCBs on one store, only the leader tells (``RegionLeadership/mayAct``): a follower passes the
+    /// events by, and from the moment it leads tells what follows. Nil: the region's only RC-TCB.
+    package var leadership: RegionLeadership?
 
-    package init(urls: [String], store: IVTStore, key: P256.Signing.PrivateKey, region: String, logger: Logger,
+    package init(urls: [String], store: any RegionStore, key: P256.Signing.PrivateKey, region: String, logger: Logger,
                 attempts: Int = 6, firstBackoff: Duration = .milliseconds(250), startAfter: Int64? = nil,
                 eventLoopGroup: (any EventLoopGroup)? = nil) {
         self.startAfter = startAfter
@@ -87,7 +90,7 @@ package struct WebhookNotifier: Service {
         let client = HTTPClient(eventLoopGroupProvider: eventLoopGroup.map { .shared($0) } ?? .singleton,
                                 configuration: .init(timeout: .init(connect: .seconds(3), read: .seconds(5))))
         // Only what happens from now on: a restarted RC-TCB does not page anyone again for old events.
-        let start = startAfter ?? (try? store.lastEventSeq()) ?? 0
+        let start = if let startAfter { startAfter } else { (try? await store.lastEventSeq()) ?? 0 }
         let queues = urls.map { _ in AsyncStream<Data>.makeStream() }
         await withTaskGroup(of: Void.self) { group in
             for (url, queue) in zip(urls, queues) {
@@ -96,10 +99,10 @@ package struct WebhookNotifier: Service {
             group.addTask {
                 var cursor = start
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    let events = (try? store.events(since: cursor)) ?? []
+                    let events = (try? await store.events(since: cursor, host: nil, limit: 1000)) ?? []
                     for e in events {
                         cursor = e.seq
-                        guard Self.isNotified(e.kind) else { continue }
+                        guard Self.isNotified(e.kind), leadership?.mayAct ?? true else { continue }
                         let body = RegionJSON.encode(Notification(region: region, event: e))
                         for q in queues { q.continuation.yield(body) }
                     }

@@ -4,10 +4,12 @@
 //     smig-rctcb-hooked --crash-after STEP  SERVE-OPTIONS…   SIGKILLs itself right after STEP was committed
 //     smig-rctcb-hooked --run-after STEP=COMMAND SERVE-OPTIONS…   runs `/bin/sh -c COMMAND` there and waits for it
 //
-// SERVE-OPTIONS: --region FILE --dir DIR [--listen ADDRESS] [--port N] [--port-file FILE] [--inventory FILE].
+// SERVE-OPTIONS: --region FILE --dir DIR [--listen ADDRESS] [--port N] [--port-file FILE] [--inventory FILE]
+//                [--store postgresql://…] [--lease SECONDS].
 // Steps are evacuation events (`evacuation.migrated`) and migration steps (`transferred`).
 import Foundation
 import Logging
+import RegionStorePostgres
 import RegionTCB
 
 func usage(_ why: String) -> Never {
@@ -19,7 +21,7 @@ var options: [String: String] = [:]
 var args = CommandLine.arguments.dropFirst()
 while let key = args.popFirst() {
     guard key.hasPrefix("--"), let value = args.popFirst() else { usage("'\(key)' needs a value") }
-    guard ["--crash-after", "--run-after", "--region", "--dir", "--listen", "--port", "--port-file", "--inventory"].contains(key) else { usage("unknown option '\(key)'") }
+    guard ["--crash-after", "--run-after", "--region", "--dir", "--listen", "--port", "--port-file", "--inventory", "--store", "--lease"].contains(key) else { usage("unknown option '\(key)'") }
     options[key] = value
 }
 guard let region = options["--region"], let dir = options["--dir"] else { usage("--region and --dir are required") }
@@ -47,7 +49,13 @@ let listen = options["--listen"] ?? "127.0.0.1"
 let portFile = options["--port-file"]
 let log = logger
 do {
-    let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, inventory: options["--inventory"], stepHook: hook)
+    var openStore: (@Sendable (String) async throws -> any RegionStore)?
+    if let url = options["--store"] {
+        openStore = { region in try await PostgresRegionStore.open(url: url, region: region, logger: log) }
+    }
+    let runner = try await RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, inventory: options["--inventory"],
+                                       openStore: openStore,
+                                       lease: .milliseconds(Int64((Double(options["--lease"] ?? "3") ?? 3) * 1000)), stepHook: hook)
     try await runner.run(host: listen, port: Int(options["--port"] ?? "8443") ?? 8443) { bound in
         log.notice("RC-TCB (hooked) listening", metadata: ["attest.address": "\(listen):\(bound)"])
         if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }

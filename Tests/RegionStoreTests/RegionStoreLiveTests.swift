@@ -126,27 +126,13 @@ struct RegionStoreLiveTests {
         }
     }
 
-    /// A database the server does not have is `store.unreachable` with a hint, and a verdict with its evidence
-    /// bundle is `store.unsupported` on PostgreSQL (not kept there yet) and changes nothing.
-    @Test func refusedLoginAndUnsupportedEvidenceAreCoded() async throws {
+    /// A database the server does not have is `store.unreachable` with a hint.
+    @Test func aMissingDatabaseIsCoded() async throws {
         try await PostgresCluster.with { cluster in
             let url = cluster.url.replacingOccurrences(of: "/postgres?", with: "/no-such-database?")
             let refused = await #expect(throws: RegionError.self) { _ = try await PostgresRegionStore.open(url: url, region: "r") }
             #expect(refused?.code == .storeUnreachable && refused?.hint != nil)
             #expect(refused?.reason.contains("no-such-database") == true)
-
-            try await withPostgresStores(url: cluster.url, regions: ["r"]) { stores in
-                let s = stores[0]
-                try await seedTwoHosts(s)
-                let bundle = EvidenceBundle(hostId: "host-a", akPublic: [1], akName: [2], nonce: [3], attest: [4], signature: [5],
-                                            selection: PCRSelectionList([]), pcrValues: [], agentTime: t0)
-                let unsupported = await #expect(throws: RegionError.self) {
-                    _ = try await s.transition(.trusted(facts(1), measuredBy: "host-b"), host: "host-a", judgedUnder: nil, evidence: bundle, now: t0)
-                }
-                #expect(unsupported?.code == .storeUnsupported)
-                #expect(try await s.row("host-a")?.version == 0)
-                #expect(try await s.events(since: 0, host: nil, limit: 10).count == 2)
-            }
         }
     }
 

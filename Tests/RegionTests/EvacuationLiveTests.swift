@@ -34,13 +34,7 @@ extension LiveRegion {
 
     /// The hosts on which `vm` has a QEMU process, with its run state.
     func copies(of vm: String) async throws -> [String: VMRunState] {
-        let d = QEMUDriver()
-        var out: [String: VMRunState] = [:]
-        for h in try inventory().hosts() {
-            let st = await d.state(of: d.instance(of: vm, on: h, port: nil))
-            if st.hasProcess { out[h.name] = st }
-        }
-        return out
+        await QEMUDriver().copies(of: vm, on: try inventory().hosts())
     }
 
     /// The guest's tick counter on `host`.
@@ -67,17 +61,7 @@ extension LiveRegion {
     }
 
     /// Kills every QEMU the fixture's inventory started (sync: used from deinit paths and defers).
-    func killGuests() {
-        let hostsDir = "\(rctcbDir)/hosts"
-        for host in (try? FileManager.default.contentsOfDirectory(atPath: hostsDir)) ?? [] {
-            for file in (try? FileManager.default.contentsOfDirectory(atPath: "\(hostsDir)/\(host)")) ?? [] where file.hasSuffix(".pid") {
-                if let text = try? String(contentsOfFile: "\(hostsDir)/\(host)/\(file)", encoding: .utf8),
-                   let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                    kill(pid, SIGKILL)
-                }
-            }
-        }
-    }
+    func killGuests() { killProcesses(pidFilesUnder: "\(rctcbDir)/hosts") }
 
     func events() throws -> [IVTEvent] { try store!.events(since: 0, limit: 100_000) }
 

@@ -24,7 +24,7 @@ package struct AgentCommand: AsyncParsableCommand {
             TPM can recover (TPM2_ActivateCredential). Writes STATE_DIR/tls.key (0600), tls.pem and region-ca.pem.
             """)
 
-        @Option(help: ArgumentHelp("The RC-TCB's URL, e.g. https://10.20.0.10:8443.", valueName: "url")) var rctcb: String
+        @Option(help: ArgumentHelp("The RC-TCB's URL, e.g. https://10.20.0.10:8443, or the region's RC-TCBs separated by commas.", valueName: "url")) var rctcb: String
         @Option(help: ArgumentHelp("The region CA certificate (PEM) the operator gave this host.", valueName: "file")) var ca: String
         @Option(help: "This host's id in the region policy.") var hostId: String
         @OptionGroup var tpm: TPMOptions

@@ -18,6 +18,7 @@ extension RCTCBCommand {
             """)
 
         @Option(help: ArgumentHelp("The RC-TCB directory.", valueName: "dir")) var dir: String
+        @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var output: OutputOptions
 
         package init() {}
@@ -37,9 +38,7 @@ extension RCTCBCommand {
 
         package func run() async throws {
             try await Output.reportingAsync {
-                let d = RegionDirectory(dir)
-                try d.requireInitialised()
-                let issued = try IVTStore(path: d.database).certificates()
+                let issued = try await storeOptions.open(RegionDirectory(dir)).certificates()
                 let now = Date()
                 if output.json { Output.json(issued.map { Listed(certificate: $0, daysToExpiry: ($0.daysToExpiry(now: now) * 10).rounded() / 10) }); return }
                 Output.line(Output.table(["HOST", "SERIAL", "ISSUED BY", "ISSUED", "EXPIRES", "DAYS LEFT", "CURRENT"], issued.map { c in

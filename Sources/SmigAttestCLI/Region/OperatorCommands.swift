@@ -6,7 +6,7 @@ package import RegionTCB
 /// Where the operator's client finds the RC-TCB and its admin identity: each flag, else its environment variable,
 /// else the operator's configuration file (``OperatorSettings``).
 struct AdminOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The RC-TCB's URL, https://HOST:PORT (else $SMIG_ATTEST_RCTCB, else 'rctcb:' in the config file, else https://127.0.0.1:8443).",
+    @Option(help: ArgumentHelp("The RC-TCB's URL, https://HOST:PORT, or the region's RC-TCBs separated by commas (the leader is asked) (else $SMIG_ATTEST_RCTCB, else 'rctcb:' in the config file, else https://127.0.0.1:8443).",
                                valueName: "url")) var rctcb: String?
     @Option(help: ArgumentHelp("The RC-TCB directory holding admin.pem, admin.key and region-ca.pem (else $SMIG_ATTEST_DIR, else 'dir:' in the config file).",
                                valueName: "dir")) var dir: String?
@@ -34,13 +34,14 @@ struct AdminOptions: ParsableArguments {
         return (rctcb, files[0] ?? d.caCertificate, files[1] ?? d.adminCertificate, files[2] ?? d.adminKey)
     }
 
-    /// Runs `body` with an admin-certificate client of the RC-TCB and its base URL; the client is shut down
-    /// (awaited) when `body` returns or throws.
+    /// Runs `body` with an admin-certificate client of the RC-TCB and its base URL (of several, the leader's);
+    /// the client is shut down (awaited) when `body` returns or throws.
     func withClient<T>(_ body: (RegionClient, String) async throws -> T) async throws -> T {
         let (rctcb, ca, certificate, key) = try resolved()
-        let base = try RegionClient.baseURL(rctcb)
+        let endpoints = try RCTCBEndpoints(rctcb)
         let client = try RegionClient(caFile: ca, certificate: certificate, key: key, peer: .rctcb, failFast: true)
         do {
+            let base = endpoints.urls.count == 1 ? endpoints.base : await Self.leader(endpoints.urls, client)
             let value = try await body(client, base)
             await client.shutdown()
             return value
@@ -59,6 +60,22 @@ struct AdminOptions: ParsableArguments {
     /// Calls one of the RC-TCB's routes whose request has no body.
     func call<Answer>(_ route: RegionRoute<NoBody, Answer>, parameters: [String: String] = [:], query: String? = nil) async throws -> Answer {
         try await call(route, NoBody(), parameters: parameters, query: query)
+    }
+}
+
+extension AdminOptions {
+    /// What `GET /v1/health` says of an RC-TCB's part in its region's leadership (nothing: the region's only one).
+    struct Health: Decodable {
+        var role: String?
+    }
+
+    /// The first of `urls` whose RC-TCB leads (or is its region's only one); the first URL when none answers so,
+    /// whose answer then says why (`rctcb.not-leader`, `transport.unreachable`).
+    static func leader(_ urls: [String], _ client: RegionClient) async -> String {
+        for url in urls {
+            if let health = try? await client.get("\(url)/v1/health", as: Health.self), health.role == nil || health.role == "leader" { return url }
+        }
+        return urls[0]
     }
 }
 

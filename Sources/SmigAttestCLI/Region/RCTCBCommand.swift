@@ -91,6 +91,12 @@ package struct RCTCBCommand: AsyncParsableCommand {
             when the process ends, also on a crash), and a second `rctcb serve` on the same directory is refused \
             (rctcb.directory-in-use, with the pid of the one serving it) before it listens or writes anything. \
             SIGHUP reloads the region policy and its golden values, as `rctcb reload` does.
+
+            With --store postgresql://…, several RC-TCBs (each with its own copy of the directory) serve one region: \
+            one leads (a lease in the database) and runs the ring, the scheduler, the decision engine and evacuations; \
+            the others answer rctcb.not-leader and take over when the leader's lease runs out. A leader whose lease \
+            passed to another exits with store.fenced (run it under a supervisor that starts it again: it comes back \
+            as a follower). See docs/region.md.
             """)
 
         @Option(help: ArgumentHelp("The region policy (YAML).", valueName: "file")) var region: String
@@ -104,10 +110,24 @@ package struct RCTCBCommand: AsyncParsableCommand {
         @Option(name: .customLong("max-connections-per-address"),
                 help: "Connections accepted at once from one client address (0: no cap, e.g. for a load generator speaking for many hosts).")
         var maxConnectionsPerAddress: Int = ListenerLimits.rctcb.maxConnectionsPerAddress
+        @Option(help: ArgumentHelp("""
+            The region store: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require], shared by \
+            every RC-TCB of the region (and by other regions, each seeing its own rows). Default: the directory's SQLite IVT.
+            """, valueName: "url"))
+        var store: String?
+        @Option(help: ArgumentHelp("""
+            With --store: seconds the leader's lease lasts without renewal (renewed every third of it). A follower \
+            takes over at most this long after the leader died; a leader that cannot renew within it stops acting.
+            """, valueName: "seconds"))
+        var lease: Double = Double(RCTCBRunner.defaultLease.components.seconds)
         /// Only errors are printed (the service logs): with --json, as one JSON object.
         @OptionGroup var output: OutputOptions
 
         package init() {}
+
+        package func validate() throws {
+            guard lease >= 0.3, lease <= 600 else { throw ValidationError("--lease must be 0.3 to 600 seconds") }
+        }
 
         package func run() async throws {
             try await Output.reportingAsync {
@@ -115,8 +135,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-                let runner = try RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry,
-                                             inventory: inventory)
+                let runner = try await RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry,
+                                                   inventory: inventory, openStore: RegionStoreChoice.opener(store, logger: logger),
+                                                   lease: .milliseconds(Int64(lease * 1000)))
                 let portFile = self.portFile, listen = self.listen, log = logger
                 var limits = ListenerLimits.rctcb
                 limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress)
@@ -140,7 +161,7 @@ package struct RCTCBCommand: AsyncParsableCommand {
 
         package func run() async throws {
             try await Output.reportingAsync {
-                try target.store().revoke(host: target.host)
+                try await target.store().revoke(host: target.host, now: Date())
                 if output.json { Output.json(["host": target.host, "revoked": "true"]) } else { Output.line("revoked \(target.host)") }
             }
         }
@@ -151,11 +172,8 @@ package struct RCTCBCommand: AsyncParsableCommand {
 struct HostInRegion: ParsableArguments {
     @Argument(help: "The host id.") var host: String
     @Option(help: ArgumentHelp("The RC-TCB directory.", valueName: "dir")) var dir: String
+    @OptionGroup var storeOptions: StoreOptions
 
-    /// The IVT of an initialised RC-TCB directory.
-    func store() throws -> IVTStore {
-        let d = RegionDirectory(dir)
-        try d.requireInitialised()
-        return try IVTStore(path: d.database)
-    }
+    /// The IVT of an initialised RC-TCB directory, or the region's rows in the store `--store` names.
+    func store() async throws -> any RegionStore { try await storeOptions.open(RegionDirectory(dir)) }
 }

@@ -1,4 +1,5 @@
 package import ArgumentParser
+import Foundation
 package import RegionTCB
 import TPMWire
 
@@ -54,7 +55,7 @@ extension RCTCBCommand {
 
         package func run() async throws {
             try await Output.reportingAsync {
-                let recorded = try target.store().readmit(host: target.host, allowing: allowance)
+                let recorded = try await target.store().readmit(host: target.host, allowing: allowance, now: Date())
                 var result = Result(host: target.host, mayEnrol: "any-ek", summary: "\(target.host) may enrol again with \(recorded.summary)")
                 switch recorded {
                 case .name(let n): (result.mayEnrol, result.ekName) = ("ek-name", Hex.encode(n))

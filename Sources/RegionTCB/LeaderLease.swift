@@ -1,0 +1,30 @@
+/// A region's leadership: one lease per region in the shared store, held by one RC-TCB until it expires. Every new
+/// holder gets the next epoch. Expiry is judged by the database's clock, never by the RC-TCBs', so their clocks
+/// need not agree. A store that leads under a lease (``RegionLeases/fenced(by:)``) refuses every write once the
+/// lease is no longer the region's current one (`store.fenced`).
+package struct LeaderLease: Sendable, Hashable, CustomStringConvertible {
+    package var region: String
+    package var holder: String
+    package var epoch: Int64
+
+    package init(region: String, holder: String, epoch: Int64) {
+        (self.region, self.holder, self.epoch) = (region, holder, epoch)
+    }
+
+    package var description: String { "region \(region), holder \(holder), epoch \(epoch)" }
+}
+
+/// A region store that several RC-TCBs of one region share, with the region's leader lease (the PostgreSQL store).
+package protocol RegionLeases: RegionStore {
+    /// Takes the region's lease for `duration` if no live lease exists, with the next epoch; nil while another
+    /// holder's lease is live.
+    func acquireLease(holder: String, for duration: Duration) async throws(RegionError) -> LeaderLease?
+    /// Extends a live lease by `duration` from now; `store.fenced` when it expired or another holder took over.
+    func renewLease(_ lease: LeaderLease, for duration: Duration) async throws(RegionError)
+    /// Gives the lease up at once, so a follower need not wait for it to expire.
+    func releaseLease(_ lease: LeaderLease) async throws(RegionError)
+    /// The region's lease as the database has it now (holder, epoch, whether it is live); nil before any.
+    func currentLease() async throws(RegionError) -> (lease: LeaderLease, live: Bool)?
+    /// This store with every write fenced by `lease`.
+    func fenced(by lease: LeaderLease) throws(RegionError) -> any RegionStore
+}

@@ -1,0 +1,93 @@
+import Foundation
+package import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// One RC-TCB's part in its region's leadership, when several share a PostgreSQL store: it takes the region's lease
+/// when none is live, renews it every third of its duration, and writes through the lease's fenced view while it
+/// holds it (``LeaderFencedStore``). Only the leader runs the ring, the scheduler, the decision engine and
+/// evacuations (``mayAct``); followers answer agents and operators `rctcb.not-leader` and wait to take over.
+///
+/// Stepping down: a leader whose renewal is refused (`store.fenced`: the lease expired, e.g. the process was stopped
+/// for longer than the lease, and another RC-TCB took it) or that cannot renew before the lease would run out by
+/// its own clock (the database out of reach) stops acting at once, and this service ends with `store.fenced`, which
+/// ends the process: whatever it had in flight ends with it, and its supervisor starts it again as a follower. A
+/// leader that shuts down (SIGTERM) gives the lease up, so a follower takes over without waiting for it to expire.
+package final class RegionLeadership: Service, Sendable {
+    package let store: LeaderFencedStore
+    let leases: any RegionLeases
+    package let holder: String
+    package let duration: Duration
+    let logger: Logger
+    /// The lease held and how long this process may act on it by its own clock (the time of the last successful
+    /// acquisition or renewal's start, plus the duration); nil while following.
+    let held = Mutex<(lease: LeaderLease, until: ContinuousClock.Instant)?>(nil)
+
+    package init(store: LeaderFencedStore, leases: any RegionLeases, holder: String, duration: Duration, logger: Logger) {
+        (self.store, self.leases, self.holder, self.duration, self.logger) = (store, leases, holder, duration, logger)
+    }
+
+    /// Whether this RC-TCB leads now: it holds the lease and the lease has not run out by its own clock. The
+    /// database fences every write anyway; this keeps a stale leader from even trying (a migration order, too).
+    package var mayAct: Bool { held.withLock { $0.map { ContinuousClock.now < $0.until } ?? false } }
+
+    /// The lease this RC-TCB holds, if any.
+    package var lease: LeaderLease? { held.withLock { $0?.lease } }
+
+    /// The region's leader as the store says now (for `GET /v1/health`).
+    package func leader() async -> String? {
+        guard let current = try? await leases.currentLease(), current.live else { return nil }
+        return current.lease.holder
+    }
+
+    package func run() async throws {
+        let every = duration / 3
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try await step()
+            try? await Task.sleep(for: every)
+        }
+        if let lease {
+            held.withLock { $0 = nil }
+            try? store.lead(nil)
+            try? await leases.releaseLease(lease)
+            logger.notice("leader lease released", metadata: ["attest.epoch": "\(lease.epoch)"])
+        }
+    }
+
+    /// One round: take the lease when none is live, or renew the one held.
+    package func step() async throws {
+        let started = ContinuousClock.now
+        guard let (lease, until) = held.withLock({ $0 }) else {
+            do {
+                guard let lease = try await leases.acquireLease(holder: holder, for: duration) else { return }
+                try store.lead(lease)
+                held.withLock { $0 = (lease, started + duration) }
+                logger.notice("leading the region", metadata: ["attest.holder": "\(holder)", "attest.epoch": "\(lease.epoch)"])
+            } catch {
+                logger.warning("cannot take the leader lease", metadata: ["attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
+            }
+            return
+        }
+        do {
+            try await leases.renewLease(lease, for: duration)
+            held.withLock { $0 = (lease, started + duration) }
+        } catch where error.code == .storeFenced {
+            try stepDown(lease, error)
+        } catch {
+            // The store out of reach: keep trying while the lease lasts by this process's clock, then step down.
+            logger.warning("leader lease not renewed", metadata: ["attest.code": "\(error.code)", "attest.reason": "\(error.reason)"])
+            if ContinuousClock.now >= until {
+                try stepDown(lease, RegionError(.storeFenced, "lease \(lease): not renewed before it ran out (\(error.reason))",
+                                                hint: "the store was out of reach; this RC-TCB stops acting and starts again as a follower"))
+            }
+        }
+    }
+
+    func stepDown(_ lease: LeaderLease, _ error: RegionError) throws(RegionError) -> Never {
+        held.withLock { $0 = nil }
+        try? store.lead(nil)
+        logger.critical("stepping down: no longer the region's leader", metadata: ["attest.epoch": "\(lease.epoch)", "attest.code": "\(error.code)",
+                                                                                   "attest.reason": "\(error.reason)"])
+        throw error
+    }
+}

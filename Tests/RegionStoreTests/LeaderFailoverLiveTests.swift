@@ -1,0 +1,145 @@
+import BuiltInGuests
+import Foundation
+import Migration
+import RegionStorePostgres
+import RegionTCB
+import SmigTestSupport
+import Swtpm
+import Testing
+
+/// VMs of a PostgreSQL region: one inventory file every RC-TCB of the test machine opens (`--inventory`), real QEMU
+/// ticker guests on loopback "hosts".
+extension PostgresRegion {
+    var inventoryPath: String { dir.appendingPathComponent("vms.sqlite").path }
+    func inventory() throws -> VMInventory { try VMInventory(path: inventoryPath) }
+
+    func addVMHosts() throws {
+        let inventory = try inventory()
+        for h in hosts {
+            let base = try Self.freePortPair(taken: &takenPorts)
+            try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: base, portHigh: base + 1,
+                                                stateDirectory: dir.appendingPathComponent("hosts/\(h.id)").path))
+        }
+    }
+
+    func startVM(_ name: String, on host: String) async throws {
+        let image = try TestGuest.writeImage(to: dir.appendingPathComponent("images/ticker-guest.img").path, kind: .ticker)
+        try await MigrationOrchestrator(inventory: try inventory()).startVM(VMDescription(name: name, memoryMiB: 32, bootImage: image), on: host)
+    }
+
+    /// The hosts on which `vm` has a QEMU process, with its run state.
+    func copies(of vm: String) async throws -> [String: VMRunState] {
+        await QEMUDriver().copies(of: vm, on: try inventory().hosts())
+    }
+
+    func killGuests() { killProcesses(pidFilesUnder: dir.appendingPathComponent("hosts").path) }
+
+    /// The live lease, once one is.
+    func waitForLeader(_ what: String, after old: LeaderLease? = nil) async throws -> LeaderLease {
+        var found: LeaderLease?
+        try await waitUntilAsync(what, seconds: 120) {
+            guard let current = try await store.currentLease(), current.live, current.lease.epoch > (old?.epoch ?? 0) else { return false }
+            found = current.lease
+            return true
+        }
+        return try #require(found)
+    }
+
+    /// Which RC-TCB of the test holds `lease` (its holder names the process id).
+    func server(holding lease: LeaderLease) -> Int? {
+        servers.firstIndex { $0.map { lease.holder.hasPrefix("rctcb pid \($0.process.processIdentifier) ") } ?? false }
+    }
+}
+
+/// Several RC-TCBs of one region on PostgreSQL as real processes: one leads, the others follow; the leader's death
+/// or pause hands the region to a follower, which finishes what the leader left; agents, given every RC-TCB's
+/// URL, follow the leader; a leader that wakes up after its lease passed on is refused and steps down.
+@Suite("Several RC-TCBs on PostgreSQL: failover", .serialized)
+struct LeaderFailoverLiveTests {
+    /// The leader SIGKILLed in the middle of an evacuation (right after the VM reached the target, paused): a
+    /// follower leads, finishes the evacuation, and the VM runs exactly once; no audit event is lost or doubled.
+    @Test func aFollowerFinishesTheEvacuationOfAKilledLeader() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
+            defer { r.killGuests() }
+            let common = ["--inventory", r.inventoryPath, "--lease", "2"]
+            try r.startServer(0, common, executable: [try TestBinaries.rctcbHooked(), "--crash-after", "evacuation.migrated"])
+            let first = try await r.waitForLeader("RC-TCB 1 leads")
+            #expect(r.server(holding: first) == 0, "\(first)")
+            try r.startServer(1, common)
+            try r.addVMHosts()
+            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+            try await r.startVM("vm-k", on: "host-1")
+
+            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+            let leader = try #require(r.servers[0])
+            try await waitUntilAsync("the leader to die mid-evacuation", seconds: 180) { !leader.process.isRunning }
+            #expect(leader.process.terminationReason == .uncaughtSignal && leader.process.terminationStatus == SIGKILL)
+            let died = ContinuousClock.now
+            let before = try await r.store.events(since: 0, host: nil, limit: 100_000)
+            #expect(try await r.copies(of: "vm-k").values.filter { $0 == .running }.count <= 1)
+
+            let second = try await r.waitForLeader("RC-TCB 2 leads", after: first)
+            print("failover: RC-TCB 2 leads \(ContinuousClock.now - died) after the leader died (lease 2 s)")
+            #expect(r.server(holding: second) == 1, "\(second)")
+            try await r.wait("host-1 evacuated by the new leader") { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
+            try await waitUntilAsync("vm-k settles on host-2", seconds: 120) { (try await r.copies(of: "vm-k")) == ["host-2": .running] }
+            #expect(try r.inventory().openMigrations().isEmpty)
+            #expect(try r.inventory().vm(named: "vm-k").host == "host-2")
+
+            let events = try await r.store.events(since: 0, host: nil, limit: 100_000)
+            // Nothing the dead leader committed is lost.
+            #expect(Set(before.map(\.seq)).isSubset(of: Set(events.map(\.seq))))
+            #expect(before.contains { $0.kind == "evacuation.migrated" && ($0.detail ?? "").hasPrefix("vm-k") })
+            // Nothing is doubled: each state change of host-1 once, the move's migration once.
+            let changes = events.filter { $0.host == "host-1" && $0.kind == "state" }.map { "\($0.oldState ?? "") → \($0.newState ?? "")" }
+            #expect(changes.filter { $0.hasSuffix("→ evacuating") }.count == 1, "\(changes)")
+            #expect(changes.filter { $0.hasSuffix("→ evacuated") }.count == 1, "\(changes)")
+            #expect(events.filter { $0.kind == "evacuation.migrated" && ($0.detail ?? "").hasPrefix("vm-k") }.count == 1,
+                    "\(events.filter { $0.kind.hasPrefix("evacuation.") || $0.kind.hasPrefix("recovery.") }.map { "\($0.kind) \($0.detail ?? "")" })")
+            #expect(try await r.store.evacuations(limit: 10).filter { $0.host == "host-1" }.count == 1)
+        }
+    }
+
+    /// The leader stopped (SIGSTOP) for longer than its lease: a follower takes over and the agents follow it; woken
+    /// up (SIGCONT), the old leader's renewal is refused, it acts on nothing and ends with `store.fenced`.
+    @Test func aPausedLeaderIsFencedAndStepsDown() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
+            try r.startServer(0, ["--lease", "2"])
+            let first = try await r.waitForLeader("RC-TCB 1 leads")
+            try r.startServer(1, ["--lease", "2"])
+            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+            let old = try #require(r.servers[0])
+
+            kill(old.process.processIdentifier, SIGSTOP)
+            let second = try await r.waitForLeader("RC-TCB 2 takes over", after: first)
+            #expect(r.server(holding: second) == 1 && second.epoch > first.epoch, "\(second)")
+            // The agents follow the new leader: their quotes are judged again.
+            let paused = Date()
+            try await r.wait("judged under the new leader") { rows in rows.allSatisfy { $0.state == .trusted && ($0.lastQuoteAt ?? .distantPast) > paused } }
+            // Paused past its lease and well beyond (a renewal round of the old leader would be due many times over).
+            try await Task.sleep(for: .seconds(4))
+
+            kill(old.process.processIdentifier, SIGCONT)
+            try await waitUntilAsync("the old leader steps down", seconds: 60) { !old.process.isRunning }
+            #expect(old.process.terminationStatus != 0)
+            #expect(old.output.contains("stepping down") && old.output.contains("store.fenced"), "\(old.output.suffix(2000))")
+            let now = try #require(try await r.store.currentLease())
+            #expect(now.live && now.lease == second)
+            // The region goes on under the new leader.
+            let woke = Date()
+            try await r.wait("still judged") { rows in rows.allSatisfy { $0.state == .trusted && ($0.lastQuoteAt ?? .distantPast) > woke } }
+            // The operator, given both RC-TCBs, is answered by the leader; asked of the follower alone, told who leads.
+            try r.startServer(0, ["--lease", "2"])
+            let ivt = try ToolRun.run(r.binary, ["ivt", "--rctcb", r.urls.joined(separator: ","), "--dir", r.rctcbDir(0), "--json"])
+            #expect(ivt.status == 0 && ivt.output.contains("host-1"), "\(ivt.output)")
+            let follower = try ToolRun.run(r.binary, ["ivt", "--rctcb", r.urls[0], "--dir", r.rctcbDir(0), "--json"])
+            #expect(follower.status != 0 && follower.output.contains("rctcb.not-leader"), "\(follower.output)")
+        }
+    }
+}
