@@ -1,4 +1,4 @@
-package import CodedError
+internal import CodedError
 
 /// Why a benchmark could not produce its figures: a stable code and a one-line reason. A benchmark whose runs
 /// had errors still reports them (its rows count them); this is for a run that could not be made at all.

@@ -1,5 +1,5 @@
 internal import CLibvirt
-package import CodedError
+internal import CodedError
 
 /// The one error type of the `Libvirt` module: a stable `code` (tests and callers match on it), and what libvirt
 /// said — its error number (`virErrorNumber`), error domain (`virErrorDomain`) and message, from `virGetLastError`.

@@ -1,4 +1,4 @@
-package import CodedError
+internal import CodedError
 
 /// The error type of the `Measurement` module: a stable `code`, a reason, and the path (or PID) concerned.
 package struct MeasurementError: CodedError {

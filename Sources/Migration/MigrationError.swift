@@ -1,4 +1,4 @@
-package import CodedError
+internal import CodedError
 
 /// The one error type of the `Migration` module.
 ///

@@ -1,6 +1,6 @@
 package import Attestation
 package import Foundation
-package import CodedError
+internal import CodedError
 
 /// A migration order, RC-TCB → one host's agent (`POST /v1/orders` on the agent's listener, mutual TLS; the agent
 /// takes it only from the RC-TCB's certificate). The RC-TCB holds no hypervisor credentials: it says which step of a

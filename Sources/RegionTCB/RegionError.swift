@@ -1,5 +1,5 @@
 import RegionProtocol
-package import CodedError
+internal import CodedError
 
 /// Why the RC-TCB refused something: a stable code, a one-line reason. Refusals are results the service
 /// answers with (HTTP 4xx), never traps.

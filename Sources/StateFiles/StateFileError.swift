@@ -1,4 +1,4 @@
-package import CodedError
+internal import CodedError
 
 /// The error type of the `StateFiles` module: a stable code, the path concerned and one human line.
 package struct StateFileError: CodedError {

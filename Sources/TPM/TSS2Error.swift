@@ -1,5 +1,5 @@
 internal import CTSS2
-package import CodedError
+internal import CodedError
 
 /// A failure reported by tpm2-tss or the TPM: the TSS2_RC, the ESYS function, and Tss2_RC_Decode's text.
 package struct TSS2Error: Error, Hashable, Sendable, CustomStringConvertible {
