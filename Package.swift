@@ -221,7 +221,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles", "RegionListener", "Libvirt",
+                "Attestation", "TPMWire", "TPM", "Measurement", "Policy", "RegionProtocol", "StateFiles", "RegionListener", "Libvirt", "Migration",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),

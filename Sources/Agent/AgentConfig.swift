@@ -35,13 +35,16 @@ package struct AgentConfig: Codable, Sendable {
     package var peerRefreshInterval: Double?
     /// Connections the quote endpoint accepts at once from one address (default ``ListenerLimits/agent``'s; 0: no cap).
     package var maxConnectionsPerAddress: Int?
-    /// What runs this host's VMs and carries out the RC-TCB's migration orders: `libvirt` (absent: none; the agent
-    /// refuses orders with `order.no-vm-manager`).
+    /// What runs this host's VMs and carries out the RC-TCB's migration orders: `libvirt`, or `xl` on a Xen dom0 (absent:
+    /// none; the agent refuses orders with `order.no-vm-manager`).
     package var vmManager: String?
-    /// How the agent reaches its VM manager: for libvirt the local daemon's URI (default `qemu:///system`).
+    /// How the agent reaches its VM manager: for libvirt the local daemon's URI (default `qemu:///system`); for xl the
+    /// xl executable (default `xl`, looked up in PATH).
     package var vmManagerURI: String?
     /// How the other hosts' VM managers reach this one for an incoming migration: for libvirt this libvirtd's URI as
-    /// seen from the other hosts, e.g. `qemu+tls://10.0.0.12/system` (see docs/migration.md). Required with `vmManager`.
+    /// seen from the other hosts, e.g. `qemu+tls://10.0.0.12/system`; for xl the address of this dom0 on the migration
+    /// network, e.g. `10.0.0.12`, where the agent takes the incoming stream (see docs/migration.md). Required with
+    /// `vmManager`.
     package var migrationAddress: String?
     /// The fraction of its certificate's lifetime after which the agent renews it (default ``defaultRenewAt``, two
     /// thirds: 60 of 90 days); more than 0, less than 1.
@@ -84,7 +87,7 @@ package struct AgentConfig: Codable, Sendable {
     }
 
     /// The VM managers `vmManager` may name.
-    package static let vmManagers = ["libvirt"]
+    package static let vmManagers = ["libvirt", "xl"]
 
     /// The VM manager the configuration names, or nil for none; `agent.config-bad-value` for an unknown one or a
     /// missing `migrationAddress`.
@@ -96,6 +99,9 @@ package struct AgentConfig: Codable, Sendable {
         guard let migrationAddress, !migrationAddress.isEmpty else {
             throw AgentEnrolment.Failure(code: "agent.config-bad-value", message: "key 'migrationAddress' is missing: with vmManager it says how other hosts' "
                                          + "VM managers reach this one (e.g. qemu+tls://10.0.0.12/system)")
+        }
+        if vmManager == "xl" {
+            return XLVMManager(xl: vmManagerURI ?? "xl", incomingHost: migrationAddress, logDirectory: "\(stateDirectory)/xl")
         }
         return LibvirtVMManager(uri: vmManagerURI ?? "qemu:///system", incomingAddress: migrationAddress)
     }
