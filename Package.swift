@@ -45,9 +45,9 @@ let package = Package(
             name: "CXen",
             providers: [.apt(["libxen-dev"])]
         ),
+        // Headers only: libvirt is opened with dlopen on the first connection (Libvirt's LibvirtLibrary).
         .systemLibrary(
             name: "CLibvirt",
-            pkgConfig: "libvirt",
             providers: [.apt(["libvirt-dev"])]
         ),
 

@@ -70,8 +70,8 @@ package struct DomainInfo: Sendable, Hashable, Codable {
     /// Reads the domain behind `domain` (blocking: call off the pool).
     static func read(_ domain: OpaquePointer) throws -> DomainInfo {
         var info = virDomainInfo()
-        guard virDomainGetInfo(domain, &info) == 0 else { throw LibvirtError.last("virDomainGetInfo", else: .callFailed) }
-        let persistent = virDomainIsPersistent(domain)
+        guard libvirt.virDomainGetInfo(domain, &info) == 0 else { throw LibvirtError.last("virDomainGetInfo", else: .callFailed) }
+        let persistent = libvirt.virDomainIsPersistent(domain)
         guard persistent >= 0 else { throw LibvirtError.last("virDomainIsPersistent", else: .callFailed) }
         return DomainInfo(name: try domainName(domain), uuid: try domainUUID(domain), state: DomainState(Int32(info.state)),
                           vcpus: Int(info.nrVirtCpu), memoryKiB: UInt64(info.memory), maxMemoryKiB: UInt64(info.maxMem),
@@ -79,13 +79,13 @@ package struct DomainInfo: Sendable, Hashable, Codable {
     }
 
     static func domainName(_ domain: OpaquePointer) throws -> String {
-        guard let name = virDomainGetName(domain) else { throw LibvirtError.last("virDomainGetName", else: .callFailed) }
+        guard let name = libvirt.virDomainGetName(domain) else { throw LibvirtError.last("virDomainGetName", else: .callFailed) }
         return String(cString: name)
     }
 
     static func domainUUID(_ domain: OpaquePointer) throws -> UUID {
         var buffer = [CChar](repeating: 0, count: Int(CLibvirt_UUID_STRING_BUFLEN()))
-        guard virDomainGetUUIDString(domain, &buffer) == 0 else { throw LibvirtError.last("virDomainGetUUIDString", else: .callFailed) }
+        guard libvirt.virDomainGetUUIDString(domain, &buffer) == 0 else { throw LibvirtError.last("virDomainGetUUIDString", else: .callFailed) }
         let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard let uuid = UUID(uuidString: text) else {
             throw LibvirtError(.callFailed, function: "virDomainGetUUIDString", message: "not a UUID: \(text)")

@@ -22,14 +22,14 @@ package final class LibvirtConnection: @unchecked Sendable {
     deinit {
         if let pointer {
             let handle = LibvirtPointer(raw: pointer)
-            OffPool.detach { _ = virConnectClose(handle.raw) }
+            OffPool.detach { _ = libvirt.virConnectClose(handle.raw) }
         }
     }
 
     /// Opens a read-write connection (`virConnectOpen`); fails with `connectFailed` and libvirt's message.
     package static func open(_ uri: String) async throws -> LibvirtConnection {
         try await OffPool.run("virConnectOpen") {
-            guard let pointer = virConnectOpen(uri) else {
+            guard let pointer = libvirt.virConnectOpen(uri) else {
                 let error = LibvirtError.last("virConnectOpen", else: .connectFailed)
                 throw LibvirtError(.connectFailed, function: error.function, libvirtCode: error.libvirtCode,
                                    libvirtDomain: error.libvirtDomain, message: "\(uri): \(error.message)")
@@ -42,17 +42,17 @@ package final class LibvirtConnection: @unchecked Sendable {
     /// fail with `closed`. Closing twice does nothing.
     package func close() async {
         guard let handle = take() else { return }
-        _ = try? await OffPool.run("virConnectClose") { _ = virConnectClose(handle.raw) }
+        _ = try? await OffPool.run("virConnectClose") { _ = libvirt.virConnectClose(handle.raw) }
     }
 
     /// Every domain of the host, running or defined (`virConnectListAllDomains`), in libvirt's order.
     package func domains() async throws -> [DomainInfo] {
         try await withConnection("virConnectListAllDomains") { conn in
             var list: UnsafeMutablePointer<OpaquePointer?>?
-            let count = virConnectListAllDomains(conn, &list, 0)
+            let count = libvirt.virConnectListAllDomains(conn, &list, 0)
             guard count >= 0, let list else { throw LibvirtError.last("virConnectListAllDomains", else: .callFailed) }
             defer {
-                for i in 0..<Int(count) { if let d = list[i] { virDomainFree(d) } }
+                for i in 0..<Int(count) { if let d = list[i] { libvirt.virDomainFree(d) } }
                 free(list)
             }
             return try (0..<Int(count)).compactMap { i -> DomainInfo? in
@@ -69,7 +69,7 @@ package final class LibvirtConnection: @unchecked Sendable {
     /// The domain called `name` (`virDomainLookupByName`); `noDomain` when there is none.
     package func domain(named name: String) async throws -> LibvirtDomain {
         try await withConnection("virDomainLookupByName") { [self] conn in
-            guard let d = virDomainLookupByName(conn, name) else { throw LibvirtError.last("virDomainLookupByName", else: .callFailed) }
+            guard let d = libvirt.virDomainLookupByName(conn, name) else { throw LibvirtError.last("virDomainLookupByName", else: .callFailed) }
             return try LibvirtDomain(connection: self, pointer: LibvirtPointer(raw: d))
         }
     }
@@ -78,7 +78,7 @@ package final class LibvirtConnection: @unchecked Sendable {
     package func domain(uuid: UUID) async throws -> LibvirtDomain {
         let text = uuid.uuidString.lowercased()
         return try await withConnection("virDomainLookupByUUIDString") { [self] conn in
-            guard let d = virDomainLookupByUUIDString(conn, text) else {
+            guard let d = libvirt.virDomainLookupByUUIDString(conn, text) else {
                 throw LibvirtError.last("virDomainLookupByUUIDString", else: .callFailed)
             }
             return try LibvirtDomain(connection: self, pointer: LibvirtPointer(raw: d))
@@ -100,12 +100,12 @@ package final class LibvirtConnection: @unchecked Sendable {
         let handle: LibvirtPointer? = {
             lock.lock()
             defer { lock.unlock() }
-            guard let p = pointer, virConnectRef(p) == 0 else { return nil }
+            guard let p = pointer, libvirt.virConnectRef(p) == 0 else { return nil }
             return LibvirtPointer(raw: p)
         }()
         guard let handle else { throw LibvirtError(.closed, function: function, message: "the connection to \(uri) is closed") }
         return try await OffPool.run(function) {
-            defer { _ = virConnectClose(handle.raw) }
+            defer { _ = libvirt.virConnectClose(handle.raw) }
             return try body(handle.raw)
         }
     }

@@ -19,7 +19,7 @@ package final class LibvirtDomain: @unchecked Sendable {
             name = try DomainInfo.domainName(pointer.raw)
             uuid = try DomainInfo.domainUUID(pointer.raw)
         } catch {
-            virDomainFree(pointer.raw)
+            _ = libvirt.virDomainFree(pointer.raw)
             throw error
         }
     }
@@ -27,7 +27,7 @@ package final class LibvirtDomain: @unchecked Sendable {
     deinit {
         // Off the pool too: dropping the last reference on a closed connection closes it, a round trip.
         let handle = pointer
-        OffPool.detach { _ = virDomainFree(handle.raw) }
+        OffPool.detach { _ = libvirt.virDomainFree(handle.raw) }
     }
 
     /// Name, UUID, state, vCPUs, memory, persistence, as they are now.
@@ -40,7 +40,7 @@ package final class LibvirtDomain: @unchecked Sendable {
         try await call("virDomainGetState") { d in
             var state: Int32 = 0
             var reason: Int32 = 0
-            guard virDomainGetState(d, &state, &reason, 0) == 0 else { throw LibvirtError.last("virDomainGetState", else: .callFailed) }
+            guard libvirt.virDomainGetState(d, &state, &reason, 0) == 0 else { throw LibvirtError.last("virDomainGetState", else: .callFailed) }
             return DomainState(state)
         }
     }
@@ -49,28 +49,28 @@ package final class LibvirtDomain: @unchecked Sendable {
     /// destination host is trusted.
     package func resume() async throws {
         try await call("virDomainResume") { d in
-            guard virDomainResume(d) == 0 else { throw LibvirtError.last("virDomainResume", else: .callFailed) }
+            guard libvirt.virDomainResume(d) == 0 else { throw LibvirtError.last("virDomainResume", else: .callFailed) }
         }
     }
 
     /// Pauses the running domain in place (`virDomainSuspend`): memory and devices kept; ``resume()`` lets it run.
     package func suspend() async throws {
         try await call("virDomainSuspend") { d in
-            guard virDomainSuspend(d) == 0 else { throw LibvirtError.last("virDomainSuspend", else: .callFailed) }
+            guard libvirt.virDomainSuspend(d) == 0 else { throw LibvirtError.last("virDomainSuspend", else: .callFailed) }
         }
     }
 
     /// Stops the domain at once (`virDomainDestroy`, the power cord); `operationInvalid` when it does not run.
     package func destroy() async throws {
         try await call("virDomainDestroy") { d in
-            guard virDomainDestroy(d) == 0 else { throw LibvirtError.last("virDomainDestroy", else: .callFailed) }
+            guard libvirt.virDomainDestroy(d) == 0 else { throw LibvirtError.last("virDomainDestroy", else: .callFailed) }
         }
     }
 
     /// Forgets the domain's definition on this host (`virDomainUndefine`); a running domain becomes transient.
     package func undefine() async throws {
         try await call("virDomainUndefine") { d in
-            guard virDomainUndefine(d) == 0 else { throw LibvirtError.last("virDomainUndefine", else: .callFailed) }
+            guard libvirt.virDomainUndefine(d) == 0 else { throw LibvirtError.last("virDomainUndefine", else: .callFailed) }
         }
     }
 
@@ -107,26 +107,26 @@ package final class LibvirtDomain: @unchecked Sendable {
         try await withTaskCancellationHandler {
             try await mover.call("virDomainMigrateToURI3") { d in
                 defer { ended.set() }
-                if let downtime = parameters.maxDowntimeMs, virDomainMigrateSetMaxDowntime(d, downtime, 0) != 0 {
+                if let downtime = parameters.maxDowntimeMs, libvirt.virDomainMigrateSetMaxDowntime(d, downtime, 0) != 0 {
                     throw LibvirtError.last("virDomainMigrateSetMaxDowntime", else: .migrateFailed)
                 }
                 var params: virTypedParameterPtr?
                 var count: Int32 = 0
                 var capacity: Int32 = 0
-                defer { virTypedParamsFree(params, count) }
+                defer { libvirt.virTypedParamsFree(params, count) }
                 if let bandwidth = parameters.bandwidthMiBPerSecond,
-                   virTypedParamsAddULLong(&params, &count, &capacity, VIR_MIGRATE_PARAM_BANDWIDTH, bandwidth) != 0 {
+                   libvirt.virTypedParamsAddULLong(&params, &count, &capacity, VIR_MIGRATE_PARAM_BANDWIDTH, bandwidth) != 0 {
                     throw LibvirtError.last("virTypedParamsAddULLong", else: .callFailed)
                 }
                 if let connections = parameters.parallelConnections,
-                   virTypedParamsAddInt(&params, &count, &capacity, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS, Int32(connections)) != 0 {
+                   libvirt.virTypedParamsAddInt(&params, &count, &capacity, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS, Int32(connections)) != 0 {
                     throw LibvirtError.last("virTypedParamsAddInt", else: .callFailed)
                 }
                 if let uri = parameters.migrateURI,
-                   virTypedParamsAddString(&params, &count, &capacity, VIR_MIGRATE_PARAM_URI, uri) != 0 {
+                   libvirt.virTypedParamsAddString(&params, &count, &capacity, VIR_MIGRATE_PARAM_URI, uri) != 0 {
                     throw LibvirtError.last("virTypedParamsAddString", else: .callFailed)
                 }
-                guard virDomainMigrateToURI3(d, destinationURI, params, UInt32(count), parameters.flags) == 0 else {
+                guard libvirt.virDomainMigrateToURI3(d, destinationURI, params, UInt32(count), parameters.flags) == 0 else {
                     throw LibvirtError.last("virDomainMigrateToURI3", else: .migrateFailed)
                 }
             }
@@ -135,7 +135,7 @@ package final class LibvirtDomain: @unchecked Sendable {
             let handle = pointer
             OffPool.detach {
                 withExtendedLifetime(self) {
-                    while !ended.isSet, virDomainAbortJob(handle.raw) != 0 { usleep(100_000) }
+                    while !ended.isSet, libvirt.virDomainAbortJob(handle.raw) != 0 { usleep(100_000) }
                 }
             }
         }
@@ -149,13 +149,13 @@ package final class LibvirtDomain: @unchecked Sendable {
             var params: virTypedParameterPtr?
             var count: Int32 = 0
             let flags = completed ? UInt32(VIR_DOMAIN_JOB_STATS_COMPLETED.rawValue) : 0
-            guard virDomainGetJobStats(d, &type, &params, &count, flags) == 0 else {
+            guard libvirt.virDomainGetJobStats(d, &type, &params, &count, flags) == 0 else {
                 throw LibvirtError.last("virDomainGetJobStats", else: .callFailed)
             }
-            defer { virTypedParamsFree(params, count) }
+            defer { libvirt.virTypedParamsFree(params, count) }
             func value(_ name: String) -> UInt64? {
                 var v: UInt64 = 0
-                return virTypedParamsGetULLong(params, count, name, &v) == 1 ? v : nil
+                return libvirt.virTypedParamsGetULLong(params, count, name, &v) == 1 ? v : nil
             }
             return JobStats(kind: JobStats.Kind(type), timeElapsedMs: value(VIR_DOMAIN_JOB_TIME_ELAPSED),
                             dataTotal: value(VIR_DOMAIN_JOB_DATA_TOTAL), dataProcessed: value(VIR_DOMAIN_JOB_DATA_PROCESSED),
@@ -168,7 +168,7 @@ package final class LibvirtDomain: @unchecked Sendable {
     /// running here. `operationInvalid` when no job runs.
     package func abortJob() async throws {
         try await call("virDomainAbortJob") { d in
-            guard virDomainAbortJob(d) == 0 else { throw LibvirtError.last("virDomainAbortJob", else: .callFailed) }
+            guard libvirt.virDomainAbortJob(d) == 0 else { throw LibvirtError.last("virDomainAbortJob", else: .callFailed) }
         }
     }
 

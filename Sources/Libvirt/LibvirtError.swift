@@ -8,6 +8,8 @@ package struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible 
         package init(rawValue: String) { self.rawValue = rawValue }
         package var description: String { rawValue }
 
+        /// libvirt (`libvirt.so.0`) is not installed on this host, or lacks a function this module calls.
+        package static let libraryMissing = Code(rawValue: "libvirt.library-missing")
         /// `virConnectOpen` failed: no daemon at the URI, refused, unreachable, or the URI is malformed.
         package static let connectFailed = Code(rawValue: "libvirt.connect-failed")
         /// The host has no domain of that name or UUID (`VIR_ERR_NO_DOMAIN`), or it went away.
@@ -56,7 +58,7 @@ package struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible 
     /// `noDomain`, `VIR_ERR_OPERATION_ABORTED` always `aborted`, `VIR_ERR_OPERATION_INVALID` always
     /// `operationInvalid`; anything else gets `code`. Must run on the thread of the failed call.
     static func last(_ function: String, else code: Code) -> LibvirtError {
-        guard let error = virGetLastError() else {
+        guard let error = libvirt.virGetLastError() else {
             return LibvirtError(code, function: function, message: "failed without an error recorded by libvirt")
         }
         let number = error.pointee.code

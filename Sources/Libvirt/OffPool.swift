@@ -1,4 +1,3 @@
-internal import CLibvirt
 import Foundation
 
 /// Where libvirt calls run: each on a thread of its own, never on Swift's cooperative pool.
@@ -8,16 +7,10 @@ import Foundation
 /// process. A serial queue per connection would not do either: a migration would hold it, and progress and abort
 /// are asked on the same connection while it runs (libvirt connections are safe to use from several threads).
 enum OffPool {
-    /// `virInitialize` (required before libvirt is used from several threads) and a quiet default error handler,
-    /// once per process. Should `virInitialize` fail, the calls themselves fail and say why.
-    private static let initialised: Void = {
-        _ = virInitialize()
-        CLibvirt_silenceDefaultErrorHandler()
-    }()
-
-    /// Runs `body` on a new thread and returns its result; the calling task waits without holding a thread.
+    /// Runs `body` on a new thread and returns its result; the calling task waits without holding a thread. Fails
+    /// with `libvirt.library-missing` (and runs nothing) when libvirt cannot be loaded.
     static func run<T: Sendable>(_ function: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        initialised
+        if case .failure(let error) = LibvirtLibrary.shared { throw error }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let thread = Thread { continuation.resume(with: Result { try body() }) }
             thread.name = "libvirt \(function)"

@@ -4,6 +4,26 @@ import Testing
 /// Arguments and connections that fail before any host is involved.
 @Suite("libvirt: refusals")
 struct LibvirtRefusalTests {
+    @Test("a host without libvirt: library-missing with dlopen's reason and a hint, nothing loaded")
+    func libraryMissing() throws {
+        let result = LibvirtLibrary.load("libvirt-that-is-not-installed.so.0")
+        guard case .failure(let error) = result else {
+            Issue.record("a library that does not exist was loaded")
+            return
+        }
+        #expect(error.code == .libraryMissing)
+        #expect(error.message.contains("libvirt-that-is-not-installed.so.0"), "\(error)")
+        #expect(error.message.contains("hint:"), "\(error)")
+    }
+
+    @Test("the installed libvirt loads with every function this module calls")
+    func libraryLoads() throws {
+        guard case .success = LibvirtLibrary.load("libvirt.so.0") else {
+            Issue.record("libvirt.so.0 (libvirt0, installed with libvirt-dev) did not load")
+            return
+        }
+    }
+
     @Test("a daemon that is not there: connect-failed with libvirt's message")
     func connectFailed() async throws {
         let error = await #expect(throws: LibvirtError.self) {
