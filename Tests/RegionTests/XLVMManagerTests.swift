@@ -176,9 +176,10 @@ counter                                      1    96     1     -b----       1.1
         #expect(XLDomains.state(flags: flags) == word)
     }
 
-    @Test func theTwoHalvesOfAMigrationInFlightAreNotVMs() throws {
+    @Test func theTwoHalvesOfAMigrationInFlightAndADomainBeingBuiltAreNotVMs() throws {
         let table = Self.list + "\ncounter--incoming                            3    96     1     --p---       0.0\n"
             + "web--migratedaway                            4    64     1     --p---       2.0\n"
+            + "building                                     5     0     1     --p---       0.0\n"
         #expect(try XLDomains.parse(json: Self.listLong, table: table).map(\.name) == ["counter"])
     }
 

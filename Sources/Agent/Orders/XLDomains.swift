@@ -6,7 +6,8 @@ package import RegionProtocol
 /// built each domain) joined by domain id with `xl list` (the run-state flags `r b p s c d`, which the JSON lacks).
 ///
 /// Domain 0 is the host itself, not a VM. `NAME--incoming` (a migration arriving) and `NAME--migratedaway` (one that
-/// left, about to be destroyed) are xl's names for the two halves of a migration in flight, not VMs of their own.
+/// left, about to be destroyed) are xl's names for the two halves of a migration in flight, not VMs of their own. A
+/// domain with no memory yet is still being built by `xl create` (paused meanwhile): it is reported once it exists.
 package enum XLDomains {
     /// One element of `xl list -l`'s JSON array (only the fields the report needs; xl writes many more).
     struct Entry: Decodable {
@@ -48,7 +49,7 @@ package enum XLDomains {
         }
         var byId: [Int: Entry] = [:]
         for entry in entries { if let id = entry.domid { byId[id] = entry } }
-        return rows.filter { row in row.id != 0 && !transientSuffixes.contains { row.name.hasSuffix($0) } }.map { row in
+        return rows.filter { row in row.id != 0 && row.memoryMiB > 0 && !transientSuffixes.contains { row.name.hasSuffix($0) } }.map { row in
             let config = byId[row.id]?.config
             let kib = config?.b_info?.max_memkb ?? config?.b_info?.target_memkb
             return HostVM(name: row.name, uuid: config?.c_info?.uuid.flatMap(UUID.init(uuidString:)), vcpus: config?.b_info?.max_vcpus ?? row.vcpus,

@@ -153,8 +153,15 @@ package enum XLStream {
     }
 
     /// Replaces this process with `argv` reading and writing `connection` (its standard input and output).
+    /// Signals come as a fresh process expects them: none blocked (this thread may be one of the concurrency pool's,
+    /// which block them all; xl learns from SIGCHLD that its restore helper ended), SIGPIPE and SIGCHLD by default.
     package static func exec(_ argv: [String], on connection: Int32) throws -> Never {
         guard dup2(connection, 0) >= 0, dup2(connection, 1) >= 0 else { throw Failure.errno("dup2") }
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
+        signal(SIGPIPE, SIG_DFL)
+        signal(SIGCHLD, SIG_DFL)
         if connection > 1 { close(connection) }
         let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         execvp(argv[0], cArgs)

@@ -87,21 +87,14 @@ package struct XLVMManager: HostVMManager {
         do { listener = try XLStream.listen(host: incomingHost) } catch {
             throw MigrationOrderError(.failed, "cannot take an incoming migration on \(incomingHost): \(error)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: helper)
-        process.arguments = Array(acceptArguments().dropFirst())
-        process.environment = ProcessInfo.processInfo.environment.merging([XLStream.tokenVariable: token]) { $1 }
-        process.standardInput = FileHandle(fileDescriptor: listener.fd, closeOnDealloc: true)
-        let log = try logFile("receive-\(vm)")
-        process.standardOutput = log
-        process.standardError = log
-        do { try process.run() } catch {
+        let log = try logPath("receive-\(vm)")
+        do {
+            try streams.startReceiver(vm, acceptArguments(), listener: listener.fd, environment: [XLStream.tokenVariable: token], log: log)
+        } catch {
             close(listener.fd)
             throw MigrationOrderError(.failed, "cannot start the receiver \(helper): \(error)")
         }
         close(listener.fd)
-        // A receiver prepared before for the same VM and never used is replaced.
-        streams.replaceReceiver(vm, process)
         return XLStream.Address(host: incomingHost, port: listener.port, token: token).description
     }
 
@@ -159,17 +152,25 @@ package struct XLVMManager: HostVMManager {
         return out.stdout
     }
 
-    /// A new log file `STATE/xl/NAME.log` (kept: the last migration's messages stay for the operator).
-    func logFile(_ name: String) throws -> FileHandle {
-        let path = "\(logDirectory)/\(name).log"
+    /// The path of the log `STATE/xl/NAME.log`, its directory made (kept: the last migration's messages stay for the
+    /// operator).
+    func logPath(_ name: String) throws -> String {
         do {
             try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-                  let handle = FileHandle(forWritingAtPath: path) else { throw XLStream.Failure("cannot create \(path)") }
-            return handle
         } catch {
-            throw MigrationOrderError(.failed, "cannot keep xl's messages in \(path): \(error)")
+            throw MigrationOrderError(.failed, "cannot keep xl's messages in \(logDirectory): \(error)")
         }
+        return "\(logDirectory)/\(name).log"
+    }
+
+    /// A new log file `STATE/xl/NAME.log`.
+    func logFile(_ name: String) throws -> FileHandle {
+        let path = try logPath(name)
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw MigrationOrderError(.failed, "cannot keep xl's messages in \(path)")
+        }
+        return handle
     }
 }
 
