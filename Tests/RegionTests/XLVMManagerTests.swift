@@ -252,4 +252,20 @@ counter                                      1    96     1     -b----       1.1
         var got = [UInt8](repeating: 0, count: payload.count)
         #expect(read(taken, &got, got.count) == payload.count && got == payload)
     }
+
+    /// xl learns from SIGCHLD that its save/restore helper ended: started from a thread of the concurrency pool (which
+    /// blocks every signal) without resetting the mask, `xl migrate` and `xl migrate-receive` both waited forever in
+    /// the lab. A process the agent starts has no signal blocked, and neither SIGCHLD nor SIGPIPE ignored.
+    @Test func aProcessStartedFromTheConcurrencyPoolHasNoSignalBlocked() async throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("smig-sigmask-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let pid = try ProcessSupport.start(["/bin/sh", "-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status"], stdin: .file("/dev/null", O_RDONLY),
+                                           stdout: .file(out, O_WRONLY | O_CREAT | O_TRUNC), stderr: .file("/dev/null", O_WRONLY))
+        #expect(await ProcessSupport.exitStatus(of: pid) == 0)
+        let status = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(status.contains("SigBlk:\t0000000000000000"), "\(status)")
+        let ignored = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }.flatMap { UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) }
+        let sigchld: UInt64 = 1 << (17 - 1), sigpipe: UInt64 = 1 << (13 - 1)
+        #expect(ignored.map { $0 & (sigchld | sigpipe) == 0 } == true, "\(status)")
+    }
 }
