@@ -268,4 +268,18 @@ counter                                      1    96     1     -b----       1.1
         let sigchld: UInt64 = 1 << (17 - 1), sigpipe: UInt64 = 1 << (13 - 1)
         #expect(ignored.map { $0 & (sigchld | sigpipe) == 0 } == true, "\(status)")
     }
+
+    @Test func agentJSONNamesXLWithThisDom0sMigrationAddress() throws {
+        var config = AgentConfig(hostId: "host-a", rctcb: "https://10.77.0.1:8443", stateDirectory: "/var/lib/smig-attest",
+                                 vmManager: "xl", vmManagerURI: "/usr/sbin/xl", migrationAddress: "10.77.0.11")
+        let manager = try #require(try config.hostVMManager() as? XLVMManager)
+        #expect(manager.kind == "xl" && manager.listArguments(long: true) == ["/usr/sbin/xl", "list", "-l"])
+        config.vmManager = "xm"
+        let unknown = #expect(throws: AgentEnrolment.Failure.self) { try config.hostVMManager() }
+        #expect(unknown?.code == "agent.config-bad-value" && unknown?.message.contains("libvirt, xl") == true, "\(String(describing: unknown))")
+        config.vmManager = "xl"
+        config.migrationAddress = nil
+        let noAddress = #expect(throws: AgentEnrolment.Failure.self) { try config.hostVMManager() }
+        #expect(noAddress?.code == "agent.config-bad-value")
+    }
 }
