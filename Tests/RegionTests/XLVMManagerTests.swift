@@ -204,6 +204,14 @@ counter                                      1    96     1     -b----       1.1
         #expect(log.progress(status: "active").downtimeMs == nil)
         let failed = XLMigrationLog(Array(Self.migration.prefix(20)) + [.init(at: .seconds(30), text: "migration sender: libxl_domain_suspend failed (rc=-3)")])
         #expect(!failed.succeeded && failed.lastMessage == "migration sender: libxl_domain_suspend failed (rc=-3)" && failed.downtimeMs == nil)
+        // A failure's reason is xl's error lines, not the buffer statistics xl prints last.
+        let suspendFailed = XLMigrationLog([
+            .init(at: .seconds(1), text: "libxl: error: libxl_stream_write.c:347:libxl__xc_domain_save_done: Domain 1:saving domain: domain did not respond to suspend request: Numerical result out of range"),
+            .init(at: .seconds(1), text: "migration sender: libxl_domain_suspend failed (rc=-8)"),
+            .init(at: .seconds(1), text: "Migration failed, failed to suspend at sender."),
+            .init(at: .seconds(1), text: "xencall:buffer: debug: cache hits:0 misses:0 toobig:0"),
+        ])
+        #expect(suspendFailed.failure?.hasPrefix("libxl: error:") == true && suspendFailed.failure?.hasSuffix("failed to suspend at sender.") == true)
     }
 
     @Test func theMigrateCommandLineQuotesTheTransportAndCarriesNoToken() throws {

@@ -34,8 +34,14 @@ package struct XLMigrationLog: Sendable {
     /// Whether xl reported success ("Migration successful").
     package var succeeded: Bool { lines.contains { $0.text.contains("Migration successful") } }
 
-    /// xl's last non-empty message (what a failure says).
+    /// xl's last non-empty message.
     package var lastMessage: String? { lines.last { !$0.text.isEmpty }?.text }
+
+    /// What a failed migration says: xl's and libxl's error lines, the last three (xl's debug statistics follow them).
+    package var failure: String? {
+        let errors = lines.filter { $0.text.contains("error") || $0.text.hasPrefix("migration sender:") || $0.text.hasPrefix("Migration failed") }
+        return errors.isEmpty ? nil : errors.suffix(3).map(\.text).joined(separator: " | ")
+    }
 
     package var downtimeMs: UInt64? {
         guard let from = suspended, let to = acknowledged ?? lines.last(where: { $0.text.contains("successful") }), to.at >= from.at else { return nil }

@@ -102,7 +102,12 @@ package struct XLVMManager: HostVMManager {
                          progress: @escaping @Sendable (MigrationOrderStatus.Progress) -> Void) async throws -> MigrationOrderStatus.Progress {
         let target = try XLStream.Address(parsing: address)
         guard let token = target.token else { throw MigrationOrderError(.malformed, "the migration address \(target.withoutToken) carries no token") }
-        guard try await state(vm) != nil else { throw MigrationOrderError(.failed, "no domain called \(vm) on this host") }
+        guard let before = try await state(vm) else { throw MigrationOrderError(.failed, "no domain called \(vm) on this host") }
+        // A PV guest takes part in its own suspension (xl asks it through xenstore, after the live rounds): paused, it
+        // cannot answer ('domain did not respond to suspend request'). So a paused domain runs for the migration,
+        // arrives paused like any other, and is paused again here if the migration fails.
+        let wasPaused = before == "paused"
+        if wasPaused { _ = try await xlOutput([xl, "unpause", vm]) }
         progress(MigrationOrderStatus.Progress(status: "active"))
         let argv = migrateArguments(vm, to: target)
         let run = try await streams.runMigration(vm, argv, environment: [XLStream.tokenVariable: token], log: try logFile("migrate-\(vm)")) { lines in
@@ -110,7 +115,9 @@ package struct XLVMManager: HostVMManager {
         }
         let figures = XLMigrationLog(run.lines)
         guard run.status == 0, figures.succeeded else {
-            throw MigrationOrderError(.failed, "xl migrate \(vm) → \(target.withoutToken) exit \(run.status): \(figures.lastMessage ?? "no message")")
+            if wasPaused, try await state(vm) != nil { _ = try? await xlOutput([xl, "pause", vm]) }
+            throw MigrationOrderError(.failed, "xl migrate \(vm) → \(target.withoutToken) exit \(run.status): "
+                                      + "\(figures.failure ?? figures.lastMessage ?? "no message")")
         }
         return figures.progress(status: "completed", totalTimeMs: UInt64(max(0, run.elapsed.milliseconds)))
     }
