@@ -99,7 +99,8 @@ package struct AgentOrderDriver: MigrationDriver {
         }
         let checked = try Self.checked(status, side: side)
         guard order.step != .migrate, checked.state == .running else { return checked }
-        return try await follow(order, from: checked, side: side)
+        // How it ended is judged as a first answer would be (an `interrupted` step counts only where its effect shows).
+        return try Self.checked(try await follow(order, from: checked, side: side), side: side)
     }
 
     /// `call` to `host`'s agent, made again every `pollInterval` while the agent cannot be reached, until it has been
