@@ -36,15 +36,17 @@ package struct AgentConfig: Codable, Sendable {
     package var peerRefreshInterval: Double?
     /// Connections the quote endpoint accepts at once from one address (default ``ListenerLimits/agent``'s; 0: no cap).
     package var maxConnectionsPerAddress: Int?
-    /// What runs this host's VMs and carries out the RC-TCB's migration orders: `libvirt` or `qemu` (the lab's QEMU
-    /// processes; absent: none; the agent refuses orders with `order.no-vm-manager`).
+    /// What runs this host's VMs and carries out the RC-TCB's migration orders: `libvirt`, `qemu` (the lab's QEMU
+    /// processes) or `xl` on a Xen dom0 (absent: none; the agent refuses orders with `order.no-vm-manager`).
     package var vmManager: String?
     /// How the agent reaches its VM manager: for libvirt the local daemon's URI (default `qemu:///system`); for qemu the
-    /// directory of the VMs' QMP sockets and pid files (absolute; required).
+    /// directory of the VMs' QMP sockets and pid files (absolute; required); for xl the xl executable (default `xl`,
+    /// looked up in PATH).
     package var vmManagerURI: String?
     /// How the other hosts' VM managers reach this one for an incoming migration: for libvirt this libvirtd's URI as
     /// seen from the other hosts, e.g. `qemu+tls://10.0.0.12/system`; for qemu `tcp:ADDRESS:LOW-HIGH`, the address and
-    /// ports a receiving QEMU listens on (see docs/migration.md). Required with `vmManager`.
+    /// ports a receiving QEMU listens on; for xl the address of this dom0 on the migration network, e.g. `10.0.0.12`,
+    /// where the agent takes the incoming stream (see docs/migration.md). Required with `vmManager`.
     package var migrationAddress: String?
     /// qemu only (required there): the directory holding the VMs' boot images; a VM coming here must boot from a file in
     /// it (absolute).
@@ -91,7 +93,7 @@ package struct AgentConfig: Codable, Sendable {
     }
 
     /// The VM managers `vmManager` may name.
-    package static let vmManagers = ["libvirt", "qemu"]
+    package static let vmManagers = ["libvirt", "qemu", "xl"]
 
     /// The VM manager the configuration names, or nil for none; `agent.config-bad-value` for an unknown one or a
     /// missing `migrationAddress`.
@@ -103,6 +105,9 @@ package struct AgentConfig: Codable, Sendable {
         guard let migrationAddress, !migrationAddress.isEmpty else {
             throw AgentEnrolment.Failure(code: "agent.config-bad-value", message: "key 'migrationAddress' is missing: with vmManager it says how other hosts' "
                                          + "VM managers reach this one (e.g. qemu+tls://10.0.0.12/system)")
+        }
+        if vmManager == "xl" {
+            return XLVMManager(xl: vmManagerURI ?? "xl", incomingHost: migrationAddress, logDirectory: "\(stateDirectory)/xl")
         }
         if vmManager == "qemu" {
             if let problem = qemuProblem { throw AgentEnrolment.Failure(code: "agent.config-bad-value", message: problem.message) }

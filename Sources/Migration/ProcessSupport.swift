@@ -6,7 +6,7 @@ import Foundation
 
 /// Small, bounded helpers around OS processes: run a command, read pid files, check and
 /// stop a process we launched earlier (possibly from another, now dead, orchestrator).
-enum ProcessSupport {
+package enum ProcessSupport {
     struct Output: Sendable {
         var status: Int32
         var stdout: String
@@ -68,7 +68,42 @@ enum ProcessSupport {
     /// glibc's POSIX_SPAWN_SETSID (0x80, glibc >= 2.26; hidden behind _GNU_SOURCE in the headers).
     private static let spawnSetsid: Int32 = 0x80
 
-    private static func spawn(_ exe: String, _ args: [String], stdoutPath: String, stderrPath: String, environment: [String: String] = [:]) throws -> pid_t {
+    private static func spawn(_ exe: String, _ args: [String], stdoutPath: String, stderrPath: String, environment: [String: String] = [:]) throws -> Int32 {
+        try spawn(exe, args, io: [.file("/dev/null", O_RDONLY), .file(stdoutPath, O_WRONLY | O_CREAT | O_TRUNC), .file(stderrPath, O_WRONLY | O_CREAT | O_TRUNC)],
+                  environment: environment)
+    }
+
+    /// Where a started process's standard input, output or error comes from.
+    package enum Redirect: Sendable {
+        /// A file opened with these flags (created 0600).
+        case file(String, Int32)
+        /// A descriptor of this process (duplicated; this process keeps its own).
+        case descriptor(Int32)
+    }
+
+    /// Starts `argv` (argv[0] a path or a name looked up in PATH) with its standard input, output and error from `io`,
+    /// as ``run(_:timeout:environment:)`` does (own session, default signal mask and dispositions: a child started
+    /// from a thread that blocks signals, as the concurrency pool's do, would otherwise inherit the blocked mask and
+    /// never see its own children exit). The caller reaps it (``exitStatus(of:)``).
+    package static func start(_ argv: [String], stdin: Redirect, stdout: Redirect, stderr: Redirect, environment: [String: String] = [:]) throws -> Int32 {
+        guard let first = argv.first else { throw MigrationError(.invalidArgument, "empty command") }
+        guard let exe = resolve(first) else { throw MigrationError(.hypervisorMissing, "\(first): not found in PATH") }
+        return try spawn(exe, Array(argv.dropFirst()), io: [stdin, stdout, stderr], environment: environment)
+    }
+
+    /// Waits until the process `pid` (a child started here) has exited; its exit code, or 128 + the signal's number.
+    package static func exitStatus(of pid: Int32) async -> Int32 {
+        var status: Int32 = 0
+        while true {
+            let rc = waitpid(pid, &status, WNOHANG)
+            if rc == pid { break }
+            if rc < 0 && errno != EINTR { return 255 }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    private static func spawn(_ exe: String, _ args: [String], io: [Redirect], environment: [String: String]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         var attr = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)
@@ -77,9 +112,12 @@ enum ProcessSupport {
             posix_spawn_file_actions_destroy(&actions)
             posix_spawnattr_destroy(&attr)
         }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        for (target, redirect) in zip(Int32(0)..., io) {
+            switch redirect {
+            case .file(let path, let flags): posix_spawn_file_actions_addopen(&actions, target, path, flags, 0o600)
+            case .descriptor(let fd): posix_spawn_file_actions_adddup2(&actions, fd, target)
+            }
+        }
         // Nothing else of ours reaches the child (and the daemon it leaves behind): an inherited descriptor —
         // such as the socket our own parent watches to learn that we exited — would outlive us in QEMU.
         markCloseOnExec()
@@ -121,7 +159,7 @@ enum ProcessSupport {
     }
 
     /// Full path of an executable: as given if it contains "/", else searched in PATH.
-    static func resolve(_ name: String) -> String? {
+    package static func resolve(_ name: String) -> String? {
         if name.contains("/") {
             return FileManager.default.isExecutableFile(atPath: name) ? name : nil
         }

@@ -90,14 +90,19 @@ package struct AgentOrderDriver: MigrationDriver {
     }
 
     /// Sends `order` to its host's agent (again by its id while the agent is silent, up to `silenceLimit`); an order
-    /// the agent failed is a ``MigrationError`` on `side`.
+    /// the agent failed is a ``MigrationError`` on `side`. A step other than `migrate` is answered once it ended: an
+    /// order sent again while the agent still carries out the first (a slow `prepare` whose answer timed out) is
+    /// answered `running` from its record, and is then asked for until it has ended.
     @discardableResult
     func send(_ order: MigrationOrder, side: MigrationError.Side) async throws -> MigrationOrderStatus {
         let url = try base(order.host)
         let status: MigrationOrderStatus = try await patiently(order.host, side: side, "order \(order.step.rawValue) of \(order.vm)") {
             try await transport.post(order, to: url)
         }
-        return try Self.checked(status, side: side)
+        let checked = try Self.checked(status, side: side)
+        guard order.step != .migrate, checked.state == .running else { return checked }
+        // How it ended is judged as a first answer would be (an `interrupted` step counts only where its effect shows).
+        return try Self.checked(try await follow(order, from: checked, side: side), side: side)
     }
 
     /// `call` to `host`'s agent, made again every `pollInterval` while the agent cannot be reached, until it has been
@@ -234,19 +239,20 @@ package struct AgentOrderDriver: MigrationDriver {
         }
     }
 
-    /// Asks the source's agent for the migrate `order` (by its id) until it has ended, reporting progress; returns how it
-    /// ended (`done` or `interrupted`; `failed` throws). The agent may restart meanwhile: its journal answers.
-    func follow(_ order: MigrationOrder, from first: MigrationOrderStatus,
+    /// Asks the agent for `order` (by its id; the source's migrate, or a step answered `running`) until it has ended,
+    /// reporting progress; returns how it ended (`done` or `interrupted`; `failed` throws). The agent may restart
+    /// meanwhile: its journal answers.
+    func follow(_ order: MigrationOrder, from first: MigrationOrderStatus, side: MigrationError.Side = .source,
                 progress: (MigrationOrderStatus.Progress) -> Void = { _ in }) async throws -> MigrationOrderStatus {
         var status = first
         let url = try base(order.host)
         while status.state == .running {
             try await Task.sleep(for: pollInterval)
-            status = try await patiently(order.host, side: .source, "following the migration of \(order.vm)") {
+            status = try await patiently(order.host, side: side, "following order \(order.step.rawValue) of \(order.vm)") {
                 try await transport.status(of: order.orderId, at: url)
             }
             if status.state == .interrupted { return status }
-            status = try Self.checked(status, side: .source)
+            status = try Self.checked(status, side: side)
             if status.state == .running, let p = status.progress { progress(p) }
         }
         return status

@@ -11,7 +11,7 @@ package struct AgentCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "The per-host agent: enrolment with the RC-TCB, measurement, quotes, ring duty.",
-        subcommands: [Enrol.self, Run.self])
+        subcommands: [Enrol.self, Run.self, XLStreamCommand.self])
 
     package init() {}
 
