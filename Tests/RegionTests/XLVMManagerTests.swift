@@ -284,7 +284,7 @@ counter                                      1    96     1     -b----       1.1
         #expect(manager.kind == "xl" && manager.listArguments(long: true) == ["/usr/sbin/xl", "list", "-l"])
         config.vmManager = "xm"
         let unknown = #expect(throws: AgentEnrolment.Failure.self) { try config.hostVMManager() }
-        #expect(unknown?.code == "agent.config-bad-value" && unknown?.message.contains("libvirt, xl") == true, "\(String(describing: unknown))")
+        #expect(unknown?.code == "agent.config-bad-value" && unknown?.message.contains("libvirt, qemu, xl") == true, "\(String(describing: unknown))")
         config.vmManager = "xl"
         config.migrationAddress = nil
         let noAddress = #expect(throws: AgentEnrolment.Failure.self) { try config.hostVMManager() }
