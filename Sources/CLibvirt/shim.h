@@ -3,7 +3,7 @@
 
 #include <dlfcn.h>
 #include <stddef.h>
-#include <string.h>
+#include <stdio.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
@@ -62,12 +62,9 @@ static inline int CLibvirt_load(CLibvirt_api *api, const char *path, char *error
 #undef CLIBVIRT_SYM
         return 0;
     }
-fail:
-    if (cap) {
-        const char *why = dlerror();
-        strncpy(error, why ? why : "unknown dlopen failure", cap - 1);
-        error[cap - 1] = 0;
-    }
+fail:;
+    const char *why = dlerror();
+    if (cap) snprintf(error, cap, "%s", why ? why : "unknown dlopen failure");
     if (lib) dlclose(lib);
     return -1;
 }
