@@ -14,7 +14,7 @@ struct RegionLeadershipLiveTests {
         try await PostgresCluster.with { cluster in
             try await withPostgresStores(url: cluster.url, regions: ["r", "r"]) { stores in
                 try await seedTwoHosts(stores[0])
-                let lease = Duration.milliseconds(600)
+                let lease = Duration.seconds(10)  // long enough for the first checks on a loaded machine; A then lets it run out
                 let (a, b) = (stores.map { LeaderFencedStore(base: $0, region: "r") }[0], stores.map { LeaderFencedStore(base: $0, region: "r") }[1])
                 let leaderA = RegionLeadership(store: a, leases: stores[0], holder: "rctcb a", duration: lease, logger: Logger(label: "test"))
                 let leaderB = RegionLeadership(store: b, leases: stores[1], holder: "rctcb b", duration: lease, logger: Logger(label: "test"))

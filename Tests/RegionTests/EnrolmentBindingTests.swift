@@ -51,16 +51,19 @@ struct EnrolmentBindingTests {
 
         // host-b, not enrolled yet, begins; strangers replay its public EK and AK with their own TLS keys between
         // its begin and its complete. Each gets a credential it cannot answer; none displaces host-b's.
-        let genuine = try await service.begin(two.request(host: "host-b"))
+        // (All at one time: 200 credentials take minutes on a loaded machine, longer than a challenge lives.)
+        let genuineAt = Date()
+        let genuine = try await service.begin(two.request(host: "host-b"), now: genuineAt)
         var strangers: [EnrolmentChallenge] = []
         let started = ContinuousClock.now
-        for _ in 0..<200 { strangers.append(try await service.begin(Self.stranger(two, host: "host-b"))) }
+        for _ in 0..<200 { strangers.append(try await service.begin(Self.stranger(two, host: "host-b"), now: genuineAt)) }
         print("200 begins that make a credential: \(ContinuousClock.now - started)")
-        let issued = try await service.complete(EnrolmentProof(challengeId: genuine.challengeId, credential: try two.activate(genuine)))
+        let issued = try await service.complete(EnrolmentProof(challengeId: genuine.challengeId, credential: try two.activate(genuine)),
+                                                now: genuineAt)
         #expect(try Certificate(pemEncoded: issued.certificate).publicKey == Certificate.PublicKey(two.tlsKey.publicKey))
         // A stranger's credential, answered by guess, after host-b enrolled: refused, and host-b stays as it enrolled.
         let guess = await #expect(throws: RegionError.self) {
-            try await service.complete(EnrolmentProof(challengeId: strangers[0].challengeId, credential: Data(repeating: 7, count: 32).base64EncodedString()))
+            try await service.complete(EnrolmentProof(challengeId: strangers[0].challengeId, credential: Data(repeating: 7, count: 32).base64EncodedString()), now: genuineAt)
         }
         #expect(guess?.code == .activationFailed)
         #expect(try store.enrolment("host-b")?.akPublic == two.blob.publicBytes)
