@@ -1,5 +1,6 @@
 package import Attestation
 package import Foundation
+import Synchronization
 package import Logging
 import PostgresNIO
 package import RegionTCB
@@ -70,10 +71,40 @@ package final class PostgresRegionStore: RegionStore {
     }
 
     /// Closes the pool's connections; the store and its views cannot be used afterwards. A view's close does nothing.
+    ///
+    /// The pool's `run()` is cancelled and waited for at most ``closeGrace``: a pool that does not end by then (a
+    /// connection attempt in flight) is left to the process's exit rather than holding a shutdown or a test forever.
     package func close() async {
         guard let runner else { return }
         runner.cancel()
-        await runner.value
+        let ended = await Self.ends(runner, within: Self.closeGrace)
+        if !ended { logger.warning("the PostgreSQL pool did not end within \(Self.closeGrace) of its cancellation; left to the process's exit") }
+    }
+
+    /// How long ``close()`` waits for the pool to end.
+    static let closeGrace: Duration = .seconds(10)
+
+    /// Whether `task` ended within `limit` (waiting for a task's value cannot itself be cancelled, so the wait races a timer).
+    static func ends(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
+        let first = FirstAnswer()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            first.set(continuation)
+            Task {
+                await task.value
+                first.answer(true)
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                first.answer(false)
+            }
+        }
+    }
+
+    /// A continuation resumed by whichever answer comes first; later answers do nothing.
+    final class FirstAnswer: Sendable {
+        private let continuation = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+        func set(_ c: CheckedContinuation<Bool, Never>) { continuation.withLock { $0 = c } }
+        func answer(_ value: Bool) { continuation.withLock { $0.take() }?.resume(returning: value) }
     }
 
     // MARK: RegionStore

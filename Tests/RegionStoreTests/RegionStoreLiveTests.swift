@@ -9,7 +9,7 @@ import TPMWire
 /// The region store's behaviour, the same on SQLite and on a real PostgreSQL server: a transition is
 /// ``HostTransition`` applied to the row inside one transaction that writes the row and its audit event; racing
 /// transitions of one host lose no update; regions that share a PostgreSQL database do not see each other's rows.
-@Suite("Region store (SQLite and PostgreSQL)")
+@Suite("Region store (SQLite and PostgreSQL)", .timeLimit(.minutes(10)))
 struct RegionStoreLiveTests {
     @Test(arguments: Backend.allCases)
     func transitionWritesTheRowAndOneEventTogether(_ backend: Backend) async throws {
