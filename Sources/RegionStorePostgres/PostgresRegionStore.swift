@@ -217,8 +217,8 @@ package final class PostgresRegionStore: RegionStore {
                     oldState: try c[4].decode(String?.self), newState: try c[5].decode(String?.self),
                     code: try c[6].decode(String?.self), detail: try c[7].decode(String?.self),
                     count: try c[8].decode(Int.self), lastAt: try c[9].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
-                    evacuation: Self.evacuationFields(vm: try c[10].decode(String?.self), source: try c[11].decode(String?.self),
-                                                      target: try c[12].decode(String?.self), outcome: try c[13].decode(String?.self))))
+                    evacuation: EvacuationFields.stored(vm: try c[10].decode(String?.self), source: try c[11].decode(String?.self),
+                                                        target: try c[12].decode(String?.self), outcome: try c[13].decode(String?.self))))
             }
             return events
         }
@@ -335,15 +335,5 @@ package final class PostgresRegionStore: RegionStore {
         if let d = p.serverInfo?[.detail] { parts.append(d) }
         if let u = p.underlying { parts.append("\(u)") }
         return parts.joined(separator: ": ")
-    }
-}
-
-extension PostgresRegionStore {
-    /// An event row's ``EvacuationFields``, nil when it has none (as the SQLite store reads them).
-    static func evacuationFields(vm: String?, source: String?, target: String?, outcome: String?) -> EvacuationFields? {
-        guard vm != nil || source != nil || target != nil || outcome != nil else { return nil }
-        var fields = EvacuationFields(vm: vm, source: source, target: target)
-        fields.outcome = outcome
-        return fields
     }
 }

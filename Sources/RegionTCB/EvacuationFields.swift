@@ -35,6 +35,15 @@ package struct EvacuationFields: Sendable, Hashable, Codable {
         (self.vm, self.source, self.target, self.outcome) = (vm, source, target, outcome?.rawValue)
     }
 
+    /// The fields as a store's columns hold them (the outcome as stored text), nil when every column is empty: the
+    /// event is not an evacuator's, or was written before the columns existed. Both stores read events through it.
+    package static func stored(vm: String?, source: String?, target: String?, outcome: String?) -> EvacuationFields? {
+        guard vm != nil || source != nil || target != nil || outcome != nil else { return nil }
+        var fields = EvacuationFields(vm: vm, source: source, target: target)
+        fields.outcome = outcome
+        return fields
+    }
+
     package var evacuationOutcome: EvacuationOutcome? { outcome.flatMap(EvacuationOutcome.init(rawValue:)) }
 
     /// The same fields with the move's outcome set.
@@ -75,9 +84,6 @@ extension IVTStore {
         let source: String? = try r.decode(forColumn: "source")
         let target: String? = try r.decode(forColumn: "target")
         let outcome: String? = try r.decode(forColumn: "outcome")
-        guard vm != nil || source != nil || target != nil || outcome != nil else { return nil }
-        var fields = EvacuationFields(vm: vm, source: source, target: target)
-        fields.outcome = outcome
-        return fields
+        return EvacuationFields.stored(vm: vm, source: source, target: target, outcome: outcome)
     }
 }
