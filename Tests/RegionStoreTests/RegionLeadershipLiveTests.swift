@@ -14,7 +14,7 @@ struct RegionLeadershipLiveTests {
         try await PostgresCluster.with { cluster in
             try await withPostgresStores(url: cluster.url, regions: ["r", "r"]) { stores in
                 try await seedTwoHosts(stores[0])
-                let lease = Duration.seconds(10)  // long enough for the first checks on a loaded machine; A then lets it run out
+                let lease = Duration.seconds(30)  // long enough for the first checks under the full suite's load (10 s was not, once in CI); A then lets it run out
                 let (a, b) = (stores.map { LeaderFencedStore(base: $0, region: "r") }[0], stores.map { LeaderFencedStore(base: $0, region: "r") }[1])
                 let leaderA = RegionLeadership(store: a, leases: stores[0], holder: "rctcb a", duration: lease, logger: Logger(label: "test"))
                 let leaderB = RegionLeadership(store: b, leases: stores[1], holder: "rctcb b", duration: lease, logger: Logger(label: "test"))
@@ -35,8 +35,8 @@ struct RegionLeadershipLiveTests {
 
                 // A misses its renewals (paused): by its own clock it stops acting, B takes the lease, and A's next
                 // round steps it down; its writes are refused by the database's fence meanwhile.
-                try await waitUntilAsync("A's lease runs out", seconds: 60) { !leaderA.mayAct }
-                try await waitUntilAsync("B takes over", seconds: 60) {
+                try await waitUntilAsync("A's lease runs out", seconds: 120) { !leaderA.mayAct }
+                try await waitUntilAsync("B takes over", seconds: 120) {
                     try await leaderB.step()
                     return leaderB.mayAct
                 }
