@@ -7,7 +7,7 @@ import DurationUnits
 /// This is the ungated mover: it checks nothing about the target's integrity. The RC-TCB
 /// puts its attestation gate between `migrate(... resume: false)` and `resumeMigration`.
 package struct MigrationOrchestrator: Sendable {
-    package let inventory: VMInventory
+    package let inventory: any VMInventoryStore
     /// The driver per host kind, used only through ``MigrationDriver`` (tests can give an in-process driver).
     package let qemu: any MigrationDriver
     package let xen: any MigrationDriver
@@ -17,7 +17,7 @@ package struct MigrationOrchestrator: Sendable {
     /// How long one transfer may run before it is cancelled (`transfer-time-limit`); nil: as long as it takes.
     package let transferTimeLimit: Duration?
 
-    package init(inventory: VMInventory, qemu: any MigrationDriver = QEMUDriver(), xen: any MigrationDriver = XenXLDriver(),
+    package init(inventory: any VMInventoryStore, qemu: any MigrationDriver = QEMUDriver(), xen: any MigrationDriver = XenXLDriver(),
                 agent: (any MigrationDriver)? = nil, transferTimeLimit: Duration? = nil, logger: Logger = Logger(label: "smig.migration")) {
         self.inventory = inventory
         self.qemu = qemu
@@ -51,33 +51,33 @@ package struct MigrationOrchestrator: Sendable {
     @discardableResult
     package func startVM(_ vm: VMDescription, on hostName: String) async throws -> VMInstance {
         try vm.validate()
-        let host = try inventory.host(named: hostName)
+        let host = try await inventory.host(named: hostName)
         try requireDriver(host)
-        try inventory.addVM(vm, host: host.name, state: .stopped)
+        try await inventory.addVM(vm, host: host.name, state: .stopped)
         do {
             let instance = try await driver(for: host).start(vm, on: host)
-            try inventory.setVM(vm.name, host: host.name, state: .running, why: "started")
+            try await inventory.setVM(vm.name, host: host.name, state: .running, why: "started")
             return instance
         } catch {
             // A copy that was already there is not ours to stop.
             if (error as? MigrationError)?.code != .alreadyExists {
                 try? await driver(for: host).stop(driver(for: host).instance(of: vm.name, on: host, port: nil))
             }
-            try? inventory.removeVM(vm.name)
+            try? await inventory.removeVM(vm.name)
             throw error
         }
     }
 
     /// Stops `name` wherever it runs and removes it from the inventory.
     package func stopVM(_ name: String) async throws {
-        let record = try inventory.vm(named: name)
+        let record = try await inventory.vm(named: name)
         guard record.state != .migrating else {
             throw MigrationError(.wrongState, "VM \(name) has an open migration (hint: `smig-attest vms --recover` finishes or rolls it back)")
         }
-        let host = try inventory.host(named: record.host)
+        let host = try await inventory.host(named: record.host)
         let d = driver(for: host)
         try await d.stop(d.instance(of: name, on: host, port: nil))
-        try inventory.removeVM(name)
+        try await inventory.removeVM(name)
     }
 
     // MARK: - Migrate
@@ -91,11 +91,11 @@ package struct MigrationOrchestrator: Sendable {
         afterStep: @Sendable (MigrationStep) -> Void = { _ in }
     ) async throws -> MigrationReport {
         let (vm, source, target, d, sourceInstance, wasPaused) = try await checkedStart(vm: vmName, to: targetName)
-        let port = try freePort(on: target)
+        let port = try await freePort(on: target)
         let clock = ContinuousClock()
         let started = clock.now
 
-        let plan = try inventory.beginMigration(vm: vmName, source: source.name, target: target.name, port: port)
+        let plan = try await inventory.beginMigration(vm: vmName, source: source.name, target: target.name, port: port)
         afterStep(.planned)
 
         let targetInstance: VMInstance
@@ -105,7 +105,7 @@ package struct MigrationOrchestrator: Sendable {
             await rollBack(plan, d, source: sourceInstance, target: d.instance(of: vmName, on: target, port: port), error: error, keepPaused: wasPaused)
             throw error
         }
-        try inventory.record(.targetPrepared, migration: plan.id, detail: "port \(port)")
+        try await inventory.record(.targetPrepared, migration: plan.id, detail: "port \(port)")
         afterStep(.targetPrepared)
 
         var last = MigrationProgress(status: "none")
@@ -115,7 +115,7 @@ package struct MigrationOrchestrator: Sendable {
             for try await p in Self.limited(d.migrate(vm, from: sourceInstance, to: targetInstance), to: transferTimeLimit, vm: vmName) {
                 if !transferStarted {
                     transferStarted = true
-                    try inventory.record(.transferStarted, migration: plan.id)
+                    try await inventory.record(.transferStarted, migration: plan.id, detail: "")
                     afterStep(.transferStarted)
                 }
                 last = p
@@ -126,8 +126,8 @@ package struct MigrationOrchestrator: Sendable {
             throw error
         }
         let transferDone = clock.now
-        try inventory.record(.transferred, migration: plan.id,
-                             detail: "total \(last.totalTimeMs.map(String.init) ?? "?") ms, downtime \(last.downtimeMs.map(String.init) ?? "?") ms")
+        try await inventory.record(.transferred, migration: plan.id,
+                                   detail: "total \(last.totalTimeMs.map(String.init) ?? "?") ms, downtime \(last.downtimeMs.map(String.init) ?? "?") ms")
         afterStep(.transferred)
 
         var report = MigrationReport(
@@ -152,9 +152,9 @@ package struct MigrationOrchestrator: Sendable {
     /// moves as it is and stays paused if the move fails). A description that does not match what runs stops it here.
     func checkedStart(vm vmName: String, to targetName: String) async throws
         -> (vm: VMDescription, source: MigrationHost, target: MigrationHost, driver: any MigrationDriver, sourceInstance: VMInstance, wasPaused: Bool) {
-        let record = try inventory.vm(named: vmName)
-        let target = try inventory.host(named: targetName)
-        let source = try inventory.host(named: record.host)
+        let record = try await inventory.vm(named: vmName)
+        let target = try await inventory.host(named: targetName)
+        let source = try await inventory.host(named: record.host)
         guard source.name != target.name else {
             throw MigrationError(.invalidArgument, "VM \(vmName) already runs on \(targetName)")
         }
@@ -178,14 +178,14 @@ package struct MigrationOrchestrator: Sendable {
 
     /// Finishes a migration left at `transferred` (target paused): resume target, stop source.
     package func resumeMigration(vm vmName: String, afterStep: @Sendable (MigrationStep) -> Void = { _ in }) async throws {
-        guard let plan = try inventory.openMigrations().first(where: { $0.vm == vmName }) else {
+        guard let plan = try await inventory.openMigrations().first(where: { $0.vm == vmName }) else {
             throw MigrationError(.wrongState, "VM \(vmName) has no migration in progress")
         }
         guard plan.step == .transferred else {
             throw MigrationError(.wrongState, "migration of \(vmName) is at step \(plan.step.rawValue), not transferred")
         }
-        let source = try inventory.host(named: plan.source)
-        let target = try inventory.host(named: plan.target)
+        let source = try await inventory.host(named: plan.source)
+        let target = try await inventory.host(named: plan.target)
         let d = driver(for: source)
         _ = try await finish(plan, d, source: d.instance(of: vmName, on: source, port: nil),
                          target: d.instance(of: vmName, on: target, port: plan.port), afterStep: afterStep)
@@ -203,12 +203,12 @@ package struct MigrationOrchestrator: Sendable {
         }
         let resumedInstant = clock.now
         let resumeMs = (resumedInstant - resumeStart).inMilliseconds
-        try inventory.record(.targetResumed, migration: plan.id)
+        try await inventory.record(.targetResumed, migration: plan.id, detail: "")
         afterStep(.targetResumed)
         try await d.stop(source)
-        try inventory.record(.sourceStopped, migration: plan.id)
+        try await inventory.record(.sourceStopped, migration: plan.id, detail: "")
         afterStep(.sourceStopped)
-        try inventory.finishMigration(plan.id, outcome: .completed, vmHost: target.host, vmState: .running)
+        try await inventory.finishMigration(plan.id, outcome: .completed, vmHost: target.host, vmState: .running, error: nil)
         afterStep(.completed)
         logger.info("migration completed", metadata: ["migration.vm": "\(plan.vm)", "migration.target": "\(target.host)"])
         return (resumeMs, resumedAt, resumedInstant)
@@ -241,18 +241,18 @@ package struct MigrationOrchestrator: Sendable {
             vmHost = target.host
             vmState = .paused
         }
-        try? inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: vmHost, vmState: vmState, error: "\(error)")
+        try? await inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: vmHost, vmState: vmState, error: "\(error)")
     }
 
     /// Gives up a migration that reached `transferred` (target paused with the state, source paused): the
     /// target is stopped and the source runs again. The attestation gate calls this when the target fails its
     /// re-attestation, so the copy on the target never runs.
     package func abandonMigration(vm vmName: String, reason: String) async throws {
-        guard let plan = try inventory.openMigrations().first(where: { $0.vm == vmName }) else {
+        guard let plan = try await inventory.openMigrations().first(where: { $0.vm == vmName }) else {
             throw MigrationError(.wrongState, "VM \(vmName) has no migration in progress")
         }
-        let source = try inventory.host(named: plan.source)
-        let target = try inventory.host(named: plan.target)
+        let source = try await inventory.host(named: plan.source)
+        let target = try await inventory.host(named: plan.target)
         let d = driver(for: source)
         await rollBack(plan, d, source: d.instance(of: vmName, on: source, port: nil), target: d.instance(of: vmName, on: target, port: plan.port),
                        error: MigrationError(.cancelled, side: .orchestrator, reason))
@@ -260,28 +260,28 @@ package struct MigrationOrchestrator: Sendable {
 
     /// Holds a running VM paused where it is (its record says `paused`).
     package func pauseVM(_ name: String, why: String) async throws {
-        let record = try inventory.vm(named: name)
-        let host = try inventory.host(named: record.host)
+        let record = try await inventory.vm(named: name)
+        let host = try await inventory.host(named: record.host)
         let d = driver(for: host)
         try await d.pause(d.instance(of: name, on: host, port: nil))
-        try inventory.setVM(name, host: host.name, state: .paused, why: why)
+        try await inventory.setVM(name, host: host.name, state: .paused, why: why)
     }
 
     /// Lets a VM held paused where it is run again (its record says `running`).
     package func resumeVM(_ name: String, why: String) async throws {
-        let record = try inventory.vm(named: name)
+        let record = try await inventory.vm(named: name)
         guard record.state == .paused else {
             throw MigrationError(.wrongState, "VM \(name) is \(record.state.rawValue), not paused")
         }
-        let host = try inventory.host(named: record.host)
+        let host = try await inventory.host(named: record.host)
         let d = driver(for: host)
         _ = try await d.resume(d.instance(of: name, on: host, port: nil))
-        try inventory.setVM(name, host: host.name, state: .running, why: why)
+        try await inventory.setVM(name, host: host.name, state: .running, why: why)
     }
 
     /// A port of `host`'s range that no open migration reserved and nothing listens on.
-    func freePort(on host: MigrationHost) throws -> Int {
-        let reserved = try inventory.reservedPorts(host: host.name)
+    func freePort(on host: MigrationHost) async throws -> Int {
+        let reserved = try await inventory.reservedPorts(host: host.name)
         for port in host.ports where !reserved.contains(port) {
             // An agent host's range is a count of moves into it, not ports of this machine.
             if host.kind == .agent || !ProcessSupport.portInUse(address: host.address, port: port) { return port }

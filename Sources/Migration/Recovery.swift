@@ -34,8 +34,8 @@ package struct Recovery: Sendable {
     package func run() async throws -> [Action] {
         let inventory = orchestrator.inventory
         var actions: [Action] = []
-        let hosts = try inventory.hosts()
-        for plan in try inventory.openMigrations() {
+        let hosts = try await inventory.hosts()
+        for plan in try await inventory.openMigrations() {
             do {
                 actions.append(try await recover(plan))
             } catch {
@@ -43,7 +43,7 @@ package struct Recovery: Sendable {
                 actions.append(Action(vm: plan.vm, host: plan.source, action: "failed", detail: "\(error)"))
             }
         }
-        for record in try inventory.vms()
+        for record in try await inventory.vms()
         where !actions.contains(where: { $0.vm == record.name && ($0.action == "failed" || $0.action == "slow") }) {
             do {
                 actions += try await check(record, hosts: hosts, already: actions)
@@ -62,7 +62,7 @@ package struct Recovery: Sendable {
     private func check(_ record: VMRecord, hosts: [MigrationHost], already: [Action]) async throws -> [Action] {
         let inventory = orchestrator.inventory
         var actions: [Action] = []
-        let host = try inventory.host(named: record.host)
+        let host = try await inventory.host(named: record.host)
         let d = orchestrator.driver(for: host)
         let home = d.instance(of: record.name, on: host, port: nil)
         // Any copy on another host of the same kind is a leftover: stop it.
@@ -77,7 +77,7 @@ package struct Recovery: Sendable {
         switch state {
         case .running:
             if record.state != .running {
-                try inventory.setVM(record.name, host: host.name, state: .running, why: "recovery: found running")
+                try await inventory.setVM(record.name, host: host.name, state: .running, why: "recovery: found running")
                 actions.append(Action(vm: record.name, host: host.name, action: "marked-running", detail: "was \(record.state)"))
             } else if !(already + actions).contains(where: { $0.vm == record.name }) {
                 actions.append(Action(vm: record.name, host: host.name, action: "verified", detail: "running"))
@@ -86,16 +86,16 @@ package struct Recovery: Sendable {
             actions.append(Action(vm: record.name, host: host.name, action: "held", detail: "paused on purpose"))
         case .paused, .postMigrate:
             guard await mayRun(host.name) else {
-                try inventory.setVM(record.name, host: host.name, state: .paused, why: "recovery: \(host.name) may not run it")
+                try await inventory.setVM(record.name, host: host.name, state: .paused, why: "recovery: \(host.name) may not run it")
                 actions.append(Action(vm: record.name, host: host.name, action: "held", detail: "was \(state); \(host.name) is not attested"))
                 break
             }
             try await d.resume(home)
-            try inventory.setVM(record.name, host: host.name, state: .running, why: "recovery: resumed")
+            try await inventory.setVM(record.name, host: host.name, state: .running, why: "recovery: resumed")
             actions.append(Action(vm: record.name, host: host.name, action: "resumed", detail: "was \(state)"))
         case .absent:
             if record.state != .stopped {
-                try inventory.setVM(record.name, host: host.name, state: .lost, why: "recovery: no process")
+                try await inventory.setVM(record.name, host: host.name, state: .lost, why: "recovery: no process")
                 actions.append(Action(vm: record.name, host: host.name, action: "lost", detail: "no process on \(host.name)"))
             }
         case let .unresponsive(why):
@@ -105,15 +105,15 @@ package struct Recovery: Sendable {
                                   detail: "process alive, control channel did not answer: \(why)"))
         default:
             actions.append(Action(vm: record.name, host: host.name, action: "lost", detail: "process is \(state)"))
-            try inventory.setVM(record.name, host: host.name, state: .lost, why: "recovery: \(state)")
+            try await inventory.setVM(record.name, host: host.name, state: .lost, why: "recovery: \(state)")
         }
         return actions
     }
 
     private func recover(_ plan: MigrationRecord) async throws -> Action {
         let inventory = orchestrator.inventory
-        let source = try inventory.host(named: plan.source)
-        let target = try inventory.host(named: plan.target)
+        let source = try await inventory.host(named: plan.source)
+        let target = try await inventory.host(named: plan.target)
         let d = orchestrator.driver(for: source)
         let src = d.instance(of: plan.vm, on: source, port: nil)
         let tgt = d.instance(of: plan.vm, on: target, port: plan.port)
@@ -134,7 +134,7 @@ package struct Recovery: Sendable {
 
         if targetState == .running {
             try await d.stop(src)
-            try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
+            try await inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
             return Action(vm: plan.vm, host: target.name, action: "forwarded", detail: seen)
         }
         // The transfer completed (the source is postmigrate, the target holds the state, paused): the target
@@ -142,7 +142,7 @@ package struct Recovery: Sendable {
         if sourceState == .postMigrate, targetState == .paused, await mayRun(target.name) {
             try await d.resume(tgt)
             try await d.stop(src)
-            try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
+            try await inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
             return Action(vm: plan.vm, host: target.name, action: "forwarded", detail: seen)
         }
         switch sourceState {
@@ -152,29 +152,29 @@ package struct Recovery: Sendable {
             if await mayRun(source.name) {
                 let now = await d.state(of: src)
                 if now != .running { try await d.resume(src) }
-                try inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .running, error: "recovered: \(seen)")
+                try await inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .running, error: "recovered: \(seen)")
                 return Action(vm: plan.vm, host: source.name, action: "rolled-back", detail: seen)
             }
             // A postmigrate source cannot be migrated again: run it for a moment and pause it plainly.
             if await d.state(of: src) == .postMigrate { try await d.resume(src) }
             if await d.state(of: src) == .running { try await d.pause(src) }
-            try inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .paused, error: "recovered (held): \(seen)")
+            try await inventory.finishMigration(plan.id, outcome: .rolledBack, vmHost: source.name, vmState: .paused, error: "recovered (held): \(seen)")
             return Action(vm: plan.vm, host: source.name, action: "held", detail: "\(seen); \(source.name) is not attested")
         case .absent, .unresponsive, .incoming:
             // Source gone. A target holding the complete state (paused, not inmigrate) can take over.
             if targetState == .paused || targetState == .postMigrate {
                 guard await mayRun(target.name) else {
-                    try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .paused, error: "recovered (held): \(seen)")
+                    try await inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .paused, error: "recovered (held): \(seen)")
                     return Action(vm: plan.vm, host: target.name, action: "held", detail: "\(seen); \(target.name) is not attested")
                 }
                 try await d.resume(tgt)
                 try await d.stop(src)
-                try inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
+                try await inventory.finishMigration(plan.id, outcome: .recoveredForward, vmHost: target.name, vmState: .running, error: "recovered: \(seen)")
                 return Action(vm: plan.vm, host: target.name, action: "forwarded", detail: seen)
             }
             try? await d.stop(tgt)
             try? await d.stop(src)
-            try inventory.finishMigration(plan.id, outcome: .lost, vmHost: source.name, vmState: .lost, error: "recovered: \(seen)")
+            try await inventory.finishMigration(plan.id, outcome: .lost, vmHost: source.name, vmState: .lost, error: "recovered: \(seen)")
             return Action(vm: plan.vm, host: source.name, action: "lost", detail: seen)
         }
     }

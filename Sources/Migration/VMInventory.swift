@@ -103,15 +103,7 @@ package final class VMInventory: Sendable {
     package func addHost(_ host: MigrationHost) throws {
         try host.validate()
         try write { db in
-            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM host WHERE name = ?", arguments: [host.name]) ?? 0 > 0 {
-                throw MigrationError(.alreadyExists, "host \(host.name) already exists")
-            }
-            // Ports of hosts on this machine must not collide; an agent host's range is a count of moves into it.
-            for other in try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM host").map(host(from:)) where other.kind != .agent && host.kind != .agent {
-                if other.ports.overlaps(host.ports) {
-                    throw MigrationError(.invalidArgument, "ports \(host.portLow)-\(host.portHigh) overlap host \(other.name)'s \(other.portLow)-\(other.portHigh)")
-                }
-            }
+            try VMInventoryRules.checkNew(host, among: try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM host").map(host(from:)))
             try db.execute(sql: "INSERT INTO host (name, kind, address, port_low, port_high, state_dir) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [host.name, host.kind.rawValue, host.address, host.portLow, host.portHigh, host.stateDirectory])
             try Self.event(db, vm: nil, migration: nil, "host-added", "\(host.name) \(host.kind.rawValue) \(host.address) \(host.portLow)-\(host.portHigh)")
@@ -123,17 +115,12 @@ package final class VMInventory: Sendable {
     package func removeHost(_ name: String) throws {
         try write { db in
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM host WHERE name = ?", arguments: [name]) ?? 0 > 0 else {
-                throw MigrationError(.unknownHost, "no host named '\(name)' in the inventory")
+                throw VMInventoryRules.unknownHost(name)
             }
-            let vms = try String.fetchAll(db, sql: "SELECT name FROM vm WHERE host = ? ORDER BY name", arguments: [name])
-            guard vms.isEmpty else {
-                throw MigrationError(.wrongState, "host \(name) still has VMs: \(vms.joined(separator: ", ")) (hint: `smig-attest vm stop VM` or migrate them first)")
-            }
-            let open = try String.fetchAll(db, sql: "SELECT vm FROM migration WHERE outcome IS NULL AND (source = ? OR target = ?) ORDER BY vm",
-                                           arguments: [name, name])
-            guard open.isEmpty else {
-                throw MigrationError(.wrongState, "host \(name) is part of open migrations of \(open.joined(separator: ", ")) (hint: `smig-attest vms --recover` finishes or rolls them back)")
-            }
+            try VMInventoryRules.checkRemovable(
+                name, vms: try String.fetchAll(db, sql: "SELECT name FROM vm WHERE host = ? ORDER BY name", arguments: [name]),
+                open: try String.fetchAll(db, sql: "SELECT vm FROM migration WHERE outcome IS NULL AND (source = ? OR target = ?) ORDER BY vm",
+                                          arguments: [name, name]))
             try db.execute(sql: "DELETE FROM host WHERE name = ?", arguments: [name])
             try Self.event(db, vm: nil, migration: nil, "host-removed", name)
         }
@@ -146,7 +133,7 @@ package final class VMInventory: Sendable {
     /// The host called `name`, or `unknownHost`.
     package func host(named name: String) throws -> MigrationHost {
         let found = try read { db in try Row.fetchOne(db, sql: "SELECT rowid AS row_id, * FROM host WHERE name = ?", arguments: [name]) }
-        guard let found else { throw MigrationError(.unknownHost, "no host named '\(name)' in the inventory") }
+        guard let found else { throw VMInventoryRules.unknownHost(name) }
         return try host(from: found)
     }
 
@@ -162,10 +149,10 @@ package final class VMInventory: Sendable {
 
     package func addVM(_ description: VMDescription, host: String, state: VMRecord.State) throws {
         try description.validate()
-        let json = String(decoding: try JSONEncoder().encode(description), as: UTF8.self)
+        let json = try VMInventoryRules.encode(description)
         try write { db in
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM host WHERE name = ?", arguments: [host]) ?? 0 > 0 else {
-                throw MigrationError(.unknownHost, "no host named '\(host)' in the inventory")
+                throw VMInventoryRules.unknownHost(host)
             }
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM vm WHERE name = ?", arguments: [description.name]) ?? 0 > 0 {
                 throw MigrationError(.alreadyExists, "VM \(description.name) already exists")
@@ -180,7 +167,7 @@ package final class VMInventory: Sendable {
         try write { db in
             try db.execute(sql: "UPDATE vm SET host = ?, state = ?, updated_at = ? WHERE name = ?",
                            arguments: [host, state.rawValue, Date().timeIntervalSince1970, name])
-            guard db.changesCount == 1 else { throw MigrationError(.unknownVM, "no VM named '\(name)' in the inventory") }
+            guard db.changesCount == 1 else { throw VMInventoryRules.unknownVM(name) }
             try Self.event(db, vm: name, migration: nil, "vm-\(state.rawValue)", "on \(host): \(why)")
         }
     }
@@ -189,7 +176,7 @@ package final class VMInventory: Sendable {
         try write { db in
             try db.execute(sql: "DELETE FROM migration WHERE vm = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM vm WHERE name = ?", arguments: [name])
-            guard db.changesCount == 1 else { throw MigrationError(.unknownVM, "no VM named '\(name)' in the inventory") }
+            guard db.changesCount == 1 else { throw VMInventoryRules.unknownVM(name) }
             try Self.event(db, vm: name, migration: nil, "vm-removed", "")
         }
     }
@@ -201,7 +188,7 @@ package final class VMInventory: Sendable {
     /// The VM called `name`, or `unknownVM`.
     package func vm(named name: String) throws -> VMRecord {
         let found = try read { db in try Row.fetchOne(db, sql: "SELECT rowid AS row_id, * FROM vm WHERE name = ?", arguments: [name]) }
-        guard let found else { throw MigrationError(.unknownVM, "no VM named '\(name)' in the inventory") }
+        guard let found else { throw VMInventoryRules.unknownVM(name) }
         return try vm(from: found)
     }
 
@@ -210,14 +197,9 @@ package final class VMInventory: Sendable {
         let name = try stored.text("name")
         let json = try stored.text("description")
         let description: VMDescription
-        do {
-            description = try JSONDecoder().decode(VMDescription.self, from: Data(json.utf8))
-            try description.validate()
-        } catch {
-            throw stored.corrupt("description", "not a valid VM description")
-        }
-        guard description.name == name else {
-            throw stored.corrupt("description", "describes VM '\(description.name)', not '\(name)'")
+        switch VMInventoryRules.decode(description: json, of: name) {
+        case .success(let d): description = d
+        case .failure(let problem): throw stored.corrupt("description", problem.text)
         }
         return VMRecord(description: description, host: try stored.text("host"),
                         state: try stored.word("state", as: VMRecord.State.self),
@@ -230,20 +212,16 @@ package final class VMInventory: Sendable {
     package func beginMigration(vm: String, source: String, target: String, port: Int) throws -> MigrationRecord {
         try write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, host, state FROM vm WHERE name = ?", arguments: [vm]) else {
-                throw MigrationError(.unknownVM, "no VM named '\(vm)' in the inventory")
+                throw VMInventoryRules.unknownVM(vm)
             }
             let stored = StoredRow(row, table: "vm", file: path)
             let host = try stored.text("host"), state = try stored.word("state", as: VMRecord.State.self)
-            if state == .migrating {
-                let open = try Row.fetchOne(db, sql: "SELECT source, target, step FROM migration WHERE vm = ? AND outcome IS NULL", arguments: [vm])
-                let what = open.map { "\($0["source"] as String? ?? "?") -> \($0["target"] as String? ?? "?") at step \($0["step"] as String? ?? "?")" } ?? "no open row"
-                throw MigrationError(.wrongState, side: .source, "VM \(vm) has an open migration (\(what)) (hint: `smig-attest vms --recover` finishes or rolls it back)")
-            }
-            guard host == source, state == .running || state == .paused else {
-                throw MigrationError(.wrongState, side: .source, "VM \(vm) is \(state.rawValue) on \(host), not running on \(source)")
-            }
+            let open = state != .migrating ? nil
+                : try Row.fetchOne(db, sql: "SELECT source, target, step FROM migration WHERE vm = ? AND outcome IS NULL", arguments: [vm])
+                    .map { "\($0["source"] as String? ?? "?") -> \($0["target"] as String? ?? "?") at step \($0["step"] as String? ?? "?")" }
+            try VMInventoryRules.checkMovable(vm, host: host, state: state, source: source, open: open)
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM migration WHERE target = ? AND port = ? AND outcome IS NULL", arguments: [target, port]) == 0 else {
-                throw MigrationError(.noFreePort, side: .target, "port \(port) on \(target) is reserved by another migration")
+                throw VMInventoryRules.portTaken(port, target: target)
             }
             let now = Date().timeIntervalSince1970
             try db.execute(sql: "INSERT INTO migration (vm, source, target, port, step, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -261,7 +239,7 @@ package final class VMInventory: Sendable {
         try write { db in
             try db.execute(sql: "UPDATE migration SET step = ?, updated_at = ? WHERE id = ? AND outcome IS NULL",
                            arguments: [step.rawValue, Date().timeIntervalSince1970, id])
-            guard db.changesCount == 1 else { throw MigrationError(.inventory, side: .orchestrator, "migration \(id) is not open") }
+            guard db.changesCount == 1 else { throw VMInventoryRules.notOpen(id) }
             let vm = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, vm FROM migration WHERE id = ?", arguments: [id])
                 .map { row throws(MigrationError) in try StoredRow(row, table: "migration", file: path).text("vm") }
             try Self.event(db, vm: vm, migration: id, "migration-\(step.rawValue)", detail)
@@ -273,7 +251,7 @@ package final class VMInventory: Sendable {
         try write { db in
             guard let vm = try Row.fetchOne(db, sql: "SELECT rowid AS row_id, vm FROM migration WHERE id = ? AND outcome IS NULL", arguments: [id])
                 .map({ row throws(MigrationError) in try StoredRow(row, table: "migration", file: path).text("vm") }) else {
-                throw MigrationError(.inventory, side: .orchestrator, "migration \(id) is not open")
+                throw VMInventoryRules.notOpen(id)
             }
             let now = Date().timeIntervalSince1970
             if outcome == .completed {
@@ -283,16 +261,15 @@ package final class VMInventory: Sendable {
                            arguments: [outcome.rawValue, error, now, id])
             try db.execute(sql: "UPDATE vm SET host = ?, state = ?, updated_at = ? WHERE name = ?",
                            arguments: [vmHost, vmState.rawValue, now, vm])
-            try Self.event(db, vm: vm, migration: id, "migration-\(outcome.rawValue)", "\(vm) \(vmState.rawValue) on \(vmHost)\(error.map { ": \($0)" } ?? "")")
+            try Self.event(db, vm: vm, migration: id, "migration-\(outcome.rawValue)", VMInventoryRules.closedDetail(vm: vm, state: vmState, host: vmHost, error: error))
         }
     }
 
     /// The migrations not closed yet. A row whose outcome is not a known word is read too (and refused as
     /// corrupt): a tampered outcome must not make an open migration look closed.
     package func openMigrations() throws -> [MigrationRecord] {
-        let known = MigrationRecord.Outcome.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        return try read { db in
-            try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM migration WHERE outcome IS NULL OR outcome NOT IN (\(known)) ORDER BY id")
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT rowid AS row_id, * FROM migration WHERE outcome IS NULL OR outcome NOT IN (\(VMInventoryRules.knownOutcomes)) ORDER BY id")
                 .map(migration(from:))
         }
     }
@@ -349,6 +326,10 @@ package struct VMRecord: Codable, Sendable, Hashable {
     package var state: State
     package var updatedAt: Date
     package var name: String { description.name }
+
+    package init(description: VMDescription, host: String, state: State, updatedAt: Date) {
+        (self.description, self.host, self.state, self.updatedAt) = (description, host, state, updatedAt)
+    }
 }
 
 /// One migration row.
@@ -371,6 +352,10 @@ package struct MigrationRecord: Codable, Sendable, Hashable {
     package var step: MigrationStep
     package var outcome: Outcome?
     package var error: String?
+
+    package init(id: Int64, vm: String, source: String, target: String, port: Int, step: MigrationStep, outcome: Outcome?, error: String?) {
+        (self.id, self.vm, self.source, self.target, self.port, self.step, self.outcome, self.error) = (id, vm, source, target, port, step, outcome, error)
+    }
 }
 
 /// One audit record.
@@ -381,4 +366,8 @@ package struct InventoryEvent: Codable, Sendable, Hashable {
     package var migration: Int64?
     package var what: String
     package var detail: String
+
+    package init(id: Int64, at: Date, vm: String?, migration: Int64?, what: String, detail: String) {
+        (self.id, self.at, self.vm, self.migration, self.what, self.detail) = (id, at, vm, migration, what, detail)
+    }
 }

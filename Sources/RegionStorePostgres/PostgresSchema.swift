@@ -70,6 +70,40 @@ enum PostgresSchema {
         (4, "evacuation fields of audit events", [
             "ALTER TABLE event ADD COLUMN vm text, ADD COLUMN source text, ADD COLUMN target text, ADD COLUMN outcome text",
         ]),
+        (5, "the VM inventory and the migration journal", [
+            "CREATE TABLE vm_inventory (region text PRIMARY KEY, order_prefix text NOT NULL)",
+            """
+            CREATE TABLE vm_host (
+                region text NOT NULL, name text NOT NULL, kind text NOT NULL, address text NOT NULL,
+                port_low integer NOT NULL, port_high integer NOT NULL, state_dir text NOT NULL,
+                PRIMARY KEY (region, name)
+            )
+            """,
+            """
+            CREATE TABLE vm (
+                region text NOT NULL, name text NOT NULL, description text NOT NULL, host text NOT NULL,
+                state text NOT NULL, updated_at double precision NOT NULL,
+                PRIMARY KEY (region, name), FOREIGN KEY (region, host) REFERENCES vm_host (region, name)
+            )
+            """,
+            """
+            CREATE TABLE vm_migration (
+                id bigserial PRIMARY KEY, region text NOT NULL, vm text NOT NULL,
+                source text NOT NULL, target text NOT NULL, port integer NOT NULL,
+                step text NOT NULL, outcome text, error text,
+                started_at double precision NOT NULL, updated_at double precision NOT NULL,
+                FOREIGN KEY (region, vm) REFERENCES vm (region, name)
+            )
+            """,
+            "CREATE UNIQUE INDEX one_open_migration_per_vm ON vm_migration (region, vm) WHERE outcome IS NULL",
+            """
+            CREATE TABLE vm_event (
+                id bigserial PRIMARY KEY, region text NOT NULL, at double precision NOT NULL, vm text,
+                migration bigint, what text NOT NULL, detail text NOT NULL
+            )
+            """,
+            "CREATE INDEX vm_event_region_id ON vm_event (region, id)",
+        ]),
     ]
 
     /// The advisory lock key migrations (and nothing else) take: "smig-sto" in ASCII.

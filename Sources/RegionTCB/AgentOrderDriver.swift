@@ -28,7 +28,7 @@ package struct AgentOrderDriver: MigrationDriver {
     let transport: any OrderTransport
     /// Host id → the agent's base URL (`https://ADDRESS:PORT`, the region policy's endpoint).
     let agents: [String: String]
-    let inventory: VMInventory
+    let inventory: any VMInventoryStore
     let prefix: String
     let tuning: MigrationOrder.Tuning?
     /// How often a running migration's progress is asked for (and a silent agent asked again).
@@ -36,7 +36,7 @@ package struct AgentOrderDriver: MigrationDriver {
     /// How long an agent may go without answering before the step fails with `agent-silent`.
     let silenceLimit: Duration
 
-    package init(client: any OrderTransport, agents: [String: String], inventory: VMInventory, prefix: String,
+    package init(client: any OrderTransport, agents: [String: String], inventory: any VMInventoryStore, prefix: String,
                  tuning: MigrationOrder.Tuning?, pollInterval: Duration = .milliseconds(200), silenceLimit: Duration = .seconds(60)) {
         self.transport = client
         self.agents = agents
@@ -77,16 +77,16 @@ package struct AgentOrderDriver: MigrationDriver {
     }
 
     /// The id of `step` for `role` in the open migration of `vm`, or a fresh one outside a migration.
-    func orderId(_ vm: String, _ step: MigrationOrder.Step, _ role: MigrationOrder.Role) -> String {
-        if let plan = try? inventory.openMigrations().first(where: { $0.vm == vm }) {
+    func orderId(_ vm: String, _ step: MigrationOrder.Step, _ role: MigrationOrder.Role) async -> String {
+        if let plan = try? await inventory.openMigrations().first(where: { $0.vm == vm }) {
             return "\(prefix)-m\(plan.id)-\(step.rawValue)-\(role.rawValue)"
         }
         return "\(prefix)-\(step.rawValue)-\(UUID().uuidString.lowercased())"
     }
 
     /// Which end of the open migration of `vm` `host` is (the source outside a migration).
-    func role(of host: String, for vm: String) -> MigrationOrder.Role {
-        (try? inventory.openMigrations().first(where: { $0.vm == vm && $0.target == host })) != nil ? .target : .source
+    func role(of host: String, for vm: String) async -> MigrationOrder.Role {
+        (try? await inventory.openMigrations().first(where: { $0.vm == vm && $0.target == host })) != nil ? .target : .source
     }
 
     /// Sends `order` to its host's agent (again by its id while the agent is silent, up to `silenceLimit`); an order
@@ -193,7 +193,7 @@ package struct AgentOrderDriver: MigrationDriver {
     }
 
     package func prepareTarget(_ vm: VMDescription, on target: MigrationHost, port: Int) async throws -> VMInstance {
-        let status = try await send(MigrationOrder(orderId: orderId(vm.name, .prepare, .target), host: target.name, vm: vm.name, role: .target, step: .prepare,
+        let status = try await send(MigrationOrder(orderId: await orderId(vm.name, .prepare, .target), host: target.name, vm: vm.name, role: .target, step: .prepare,
                                                    machine: await machine(of: vm)), side: .target)
         guard let address = status.migrationAddress else {
             throw MigrationError(.wrongState, side: .target, "\(target.name)'s agent prepared \(vm.name) without saying where it goes")
@@ -206,7 +206,7 @@ package struct AgentOrderDriver: MigrationDriver {
     /// the machine type and a boot image, which the target checks against its own image directory). Nil when the
     /// source's VM manager reports none (libvirt) or does not answer: a QEMU target then refuses to prepare.
     func machine(of vm: VMDescription) async -> VMMachine? {
-        guard let plan = try? inventory.openMigrations().first(where: { $0.vm == vm.name }),
+        guard let plan = try? await inventory.openMigrations().first(where: { $0.vm == vm.name }),
               var machine = try? await report(plan.source).vms.first(where: { $0.name == vm.name })?.machine else { return nil }
         machine.memoryMiB = vm.memoryMiB
         machine.vcpus = vm.cpus
@@ -217,7 +217,7 @@ package struct AgentOrderDriver: MigrationDriver {
         AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    let order = MigrationOrder(orderId: orderId(vm.name, .migrate, .source), host: source.host, vm: vm.name, role: .source, step: .migrate,
+                    let order = MigrationOrder(orderId: await orderId(vm.name, .migrate, .source), host: source.host, vm: vm.name, role: .source, step: .migrate,
                                                target: .init(host: target.host, migrationAddress: target.controlPath), tuning: tuning)
                     var status = try await send(order, side: .source)
                     continuation.yield(Self.progress(status.progress, status: "active"))
@@ -265,7 +265,7 @@ package struct AgentOrderDriver: MigrationDriver {
     func settleInterrupted(_ vm: String, from source: VMInstance, to target: VMInstance) async throws {
         // A transfer that completed is not cancelled: QEMU would run its source again, the stale copy then stopped.
         if Self.completed(await state(of: source), await state(of: target)) { return }
-        _ = try? await send(MigrationOrder(orderId: orderId(vm, .cancel, .source), host: source.host, vm: vm, role: .source, step: .cancel), side: .source)
+        _ = try? await send(MigrationOrder(orderId: await orderId(vm, .cancel, .source), host: source.host, vm: vm, role: .source, step: .cancel), side: .source)
         let clock = ContinuousClock()
         let deadline = clock.now + silenceLimit
         while true {
@@ -290,7 +290,7 @@ package struct AgentOrderDriver: MigrationDriver {
     /// Recovery's question: has the migrate order of `vm`'s open migration ended? Asked by its id (never sent again);
     /// an order the agent never took, or a silent agent, ends the wait.
     package func awaitOrderedTransfer(of vm: String, from source: VMInstance) async {
-        guard let plan = try? inventory.openMigrations().first(where: { $0.vm == vm }), let url = try? base(source.host) else { return }
+        guard let plan = try? await inventory.openMigrations().first(where: { $0.vm == vm }), let url = try? base(source.host) else { return }
         let id = "\(prefix)-m\(plan.id)-\(MigrationOrder.Step.migrate.rawValue)-\(MigrationOrder.Role.source.rawValue)"
         let first: MigrationOrderStatus? = try? await patiently(source.host, side: .source, "asking for order \(id)") {
             try await transport.status(of: id, at: url)
@@ -306,20 +306,20 @@ package struct AgentOrderDriver: MigrationDriver {
 
     @discardableResult
     package func resume(_ instance: VMInstance) async throws -> Double? {
-        let role = role(of: instance.host, for: instance.vm)
-        try await send(MigrationOrder(orderId: orderId(instance.vm, .resume, role), host: instance.host, vm: instance.vm, role: role, step: .resume),
+        let role = await role(of: instance.host, for: instance.vm)
+        try await send(MigrationOrder(orderId: await orderId(instance.vm, .resume, role), host: instance.host, vm: instance.vm, role: role, step: .resume),
                        side: role == .target ? .target : .source)
         return nil
     }
 
     package func cancel(from source: VMInstance) async throws {
-        try await send(MigrationOrder(orderId: orderId(source.vm, .cancel, .source), host: source.host, vm: source.vm, role: .source, step: .cancel),
+        try await send(MigrationOrder(orderId: await orderId(source.vm, .cancel, .source), host: source.host, vm: source.vm, role: .source, step: .cancel),
                        side: .source)
     }
 
     package func pause(_ instance: VMInstance) async throws {
-        let role = role(of: instance.host, for: instance.vm)
-        try await send(MigrationOrder(orderId: orderId(instance.vm, .pause, role), host: instance.host, vm: instance.vm, role: role, step: .pause),
+        let role = await role(of: instance.host, for: instance.vm)
+        try await send(MigrationOrder(orderId: await orderId(instance.vm, .pause, role), host: instance.host, vm: instance.vm, role: role, step: .pause),
                        side: role == .target ? .target : .source)
     }
 
@@ -345,7 +345,7 @@ package struct AgentOrderDriver: MigrationDriver {
     }
 
     package func stop(_ instance: VMInstance) async throws {
-        let role = role(of: instance.host, for: instance.vm)
+        let role = await role(of: instance.host, for: instance.vm)
         let side: MigrationError.Side = role == .target ? .target : .source
         if await state(of: instance).hasProcess {
             var elsewhere = false
@@ -359,7 +359,7 @@ package struct AgentOrderDriver: MigrationDriver {
                 throw MigrationError(.wrongState, side: side, "\(instance.vm) on \(instance.host) is its only copy; it is not stopped")
             }
         }
-        try await send(MigrationOrder(orderId: orderId(instance.vm, .stop, role), host: instance.host, vm: instance.vm, role: role, step: .stop), side: side)
+        try await send(MigrationOrder(orderId: await orderId(instance.vm, .stop, role), host: instance.host, vm: instance.vm, role: role, step: .stop), side: side)
     }
 
     package func instance(of vm: String, on host: MigrationHost, port: Int?) -> VMInstance {

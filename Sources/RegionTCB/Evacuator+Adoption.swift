@@ -15,7 +15,7 @@ extension Evacuator {
     package func adoptReportedVMs(trusted: Set<String>) async -> [String] {
         guard let driver = orchestrator.agent as? AgentOrderDriver else { return [] }
         let inventory = orchestrator.inventory
-        guard let known = try? Set(inventory.vms().map(\.name)) else { return [] }
+        guard let known = try? await Set(inventory.vms().map(\.name)) else { return [] }
         var adopted: [String] = []
         for host in driver.agents.keys.sorted() {
             // A report is only as good as its host: a host not trusted now could claim names other hosts' VMs will
@@ -29,7 +29,7 @@ extension Evacuator {
                 let description = VMDescription(name: vm.name, machineType: report.vmManager, memoryMiB: vm.memoryMiB, cpus: vm.vcpus, bootImage: "/")
                 do {
                     try description.validate()
-                    try inventory.addVM(description, host: host, state: state == .running ? .running : .paused)
+                    try await inventory.addVM(description, host: host, state: state == .running ? .running : .paused)
                 } catch {
                     logger.warning("a reported VM is not adopted", metadata: ["attest.host": "\(host)", "attest.vm": "\(vm.name)", "attest.reason": "\(error)"])
                     continue

@@ -88,7 +88,7 @@ extension Evacuator {
             return .failure(RegionError(.executorNotPlaced, "the executor for \(vm) ended but \(target)'s agent does not report it; it stays recorded on \(source)"))
         }
         let state: VMRecord.State = AgentOrderDriver.runState(reported.state) == .running ? .running : .paused
-        do { try orchestrator.inventory.setVM(vm, host: target, state: state, why: "handed off by the executor; reported by \(target)'s agent") } catch {
+        do { try await orchestrator.inventory.setVM(vm, host: target, state: state, why: "handed off by the executor; reported by \(target)'s agent") } catch {
             return .failure(RegionError(.migrateFailed, "recording \(vm) on \(target): \(error)"))
         }
         let total = clock.now - started

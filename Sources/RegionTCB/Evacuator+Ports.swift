@@ -20,9 +20,9 @@ extension Evacuator {
 
     /// Moves into one host run at most as many at once as it has incoming migration ports: a range smaller than
     /// `evacuation.max-parallel` slows evacuations into it (they wait for ports), so the operator is told.
-    func warnAboutPortRanges() {
+    func warnAboutPortRanges() async {
         let parallel = policy.evacuation.maxParallel
-        for host in (try? orchestrator.inventory.hosts()) ?? [] where host.ports.count < parallel {
+        for host in (try? await orchestrator.inventory.hosts()) ?? [] where host.ports.count < parallel {
             logger.warning("host has fewer incoming migration ports than evacuation.max-parallel; moves into it wait for a port",
                            metadata: ["attest.host": "\(host.name)", "attest.ports": "\(host.portLow)-\(host.portHigh)", "attest.max-parallel": "\(parallel)"])
         }

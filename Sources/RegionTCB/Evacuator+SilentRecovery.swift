@@ -11,7 +11,7 @@ extension Evacuator {
     /// of a target resume in place or stay paused, as `evacuation.silent-recovered` says. Returns whether the
     /// evacuation ended.
     func recoverIfTrusted(_ host: String, evacuation: EvacuationRecord) async -> Bool {
-        let mine = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && $0.state != .stopped && $0.state != .lost }
+        let mine = ((try? await orchestrator.inventory.vms()) ?? []).filter { $0.host == host && $0.state != .stopped && $0.state != .lost }
         guard !mine.contains(where: { $0.state == .migrating }), let cfg = await region.config(host) else { return false }
         let asked = Date()
         _ = await region.challengeDirectly(cfg, reason: "evacuated while silent: does it prove good again?", now: asked)

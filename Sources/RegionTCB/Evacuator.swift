@@ -128,7 +128,7 @@ package actor Evacuator {
     /// After a restart: finishes what the inventory shows half done (a copy on a host that may not run it stays
     /// paused), then takes up every evacuation that is due.
     package func resumeAfterRestart() async {
-        warnAboutPortRanges()
+        await warnAboutPortRanges()
         let recovery = Recovery(orchestrator: orchestrator) { host in await self.attestNow(host, reason: "recovery after an RC-TCB restart") }
         do {
             for a in try await recovery.run() where a.action != "verified" {
@@ -145,7 +145,7 @@ package actor Evacuator {
     package func sweep() async {
         let rows = await region.rows()
         await adoptReportedVMs(trusted: Set(rows.filter { $0.state == .trusted }.map(\.host)))
-        guard let vms = try? orchestrator.inventory.vms() else { return }
+        guard let vms = try? await orchestrator.inventory.vms() else { return }
         let occupied = Set(vms.filter { $0.state == .running || $0.state == .paused }.map(\.host))
         // An `evacuating` host with nothing left (recovery finished its last move) is closed as `evacuated`.
         for row in rows where ((occupied.contains(row.host) && shouldEvacuate(row.state)) || row.state == .evacuating) && !active.contains(row.host) {
@@ -161,7 +161,7 @@ package actor Evacuator {
         active.insert(host)
         defer { active.remove(host) }
         guard let row = try? await store.row(host) else { return }
-        let vms = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
+        let vms = ((try? await orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
         let open = try? await records.current(host: host)
         // A host evacuated because it fell silent may have proved good again since.
         if row.state == .evacuating, let open, open.causedBySilence, await recoverIfTrusted(host, evacuation: open) { return }
@@ -205,7 +205,7 @@ package actor Evacuator {
             }
         }
         await refreshPlacement()
-        let left = ((try? orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
+        let left = ((try? await orchestrator.inventory.vms()) ?? []).filter { $0.host == host && ($0.state == .running || $0.state == .paused) }
         if left.isEmpty {
             _ = try? await region.setEvacuationState(.evacuated, host: host, code: cause, detail: record.causeDetail)
             try? await records.close(host: host, outcome: "evacuated", detail: outcomes.map { "\($0.vm) → \($0.target ?? $0.result.rawValue)" }.joined(separator: ", "))
@@ -233,7 +233,7 @@ package actor Evacuator {
     /// The gated `migrate`: one VM to one named target, through the same checks. Refusals carry the reason.
     package func migrate(vm: String, to target: String) async throws(RegionError) -> Outcome {
         let record: VMRecord
-        do { record = try orchestrator.inventory.vm(named: vm) } catch {
+        do { record = try await orchestrator.inventory.vm(named: vm) } catch {
             throw RegionError(.migrateUnknownVM, "no VM named '\(vm)' in the RC-TCB's inventory")
         }
         guard record.host != target else { throw RegionError(.migrateSameHost, "\(vm) already runs on \(target)") }
@@ -245,9 +245,11 @@ package actor Evacuator {
     }
 
     /// Where every VM of the inventory is and in what state.
-    package func placement() throws(RegionError) -> [VMPlacement] {
+    package func placement() async throws(RegionError) -> [VMPlacement] {
         do {
-            return try orchestrator.inventory.vms().map { VMPlacement(vm: $0.name, host: $0.host, state: $0.state.rawValue, memoryMiB: $0.description.memoryMiB) }
+            return try await orchestrator.inventory.vms().map { VMPlacement(vm: $0.name, host: $0.host, state: $0.state.rawValue, memoryMiB: $0.description.memoryMiB) }
+        } catch let error as RegionError {
+            throw error
         } catch {
             throw RegionError(.storeCorrupt, "VM inventory: \(error)")
         }
@@ -270,14 +272,15 @@ package actor Evacuator {
             let age = row.lastQuoteAt.map { "\(Int(now.timeIntervalSince($0))) s old" } ?? "missing"
             return RegionError(.migrateTargetStale, "\(target)'s last verified quote is \(age); targets.max-quote-age is \(Int(maxAge)) s")
         }
-        if !hasRoom(target, for: vm, placed: placed ?? liveVMsByHost()) { return RegionError(.migrateTargetFull, "\(target) has no room for \(vm.name) (capacity from the region policy or its agent's report)") }
+        let placed = if let placed { placed } else { await liveVMsByHost() }
+        if !hasRoom(target, for: vm, placed: placed) { return RegionError(.migrateTargetFull, "\(target) has no room for \(vm.name) (capacity from the region policy or its agent's report)") }
         return nil
     }
 
     /// Hosts that may receive `vm` now, best first.
     package func candidates(for vm: String, excluding: Set<String>, now: Date = Date()) async -> [String] {
-        guard let record = try? orchestrator.inventory.vm(named: vm) else { return [] }
-        let load = liveVMsByHost()
+        guard let record = try? await orchestrator.inventory.vm(named: vm) else { return [] }
+        let load = await liveVMsByHost()
         var ok: [String] = []
         for h in policy.hosts.map(\.id) where !excluding.contains(h) {
             if await refusal(of: h, for: record, now: now, placed: load) == nil { ok.append(h) }
@@ -299,8 +302,8 @@ package actor Evacuator {
     }
 
     /// The inventory's VMs that hold resources (not stopped or lost), by host: one read of the inventory.
-    func liveVMsByHost() -> [String: [VMRecord]] {
-        Dictionary(grouping: ((try? orchestrator.inventory.vms()) ?? []).filter { $0.state != .stopped && $0.state != .lost }, by: \.host)
+    func liveVMsByHost() async -> [String: [VMRecord]] {
+        Dictionary(grouping: ((try? await orchestrator.inventory.vms()) ?? []).filter { $0.state != .stopped && $0.state != .lost }, by: \.host)
     }
 
     /// Keeps what `host`'s agent last reported of its room for VMs (nil: it said nothing).
@@ -327,7 +330,7 @@ package actor Evacuator {
         let started = ContinuousClock.now
         let fields = EvacuationFields(vm: vm, source: source, target: target)
         await audit(source, .targetChosen, code: nil, "\(vm) → \(target)", fields)
-        let capacity = (try? orchestrator.inventory.host(named: target))?.ports.count ?? 1
+        let capacity = (try? await orchestrator.inventory.host(named: target))?.ports.count ?? 1
         let store = self.store
         await ports.acquire(target, capacity: capacity) {
             try? await store.audit(host: source, kind: Step.waitingForPort.rawValue, code: nil,
@@ -407,10 +410,10 @@ package actor Evacuator {
                 logger.error("cannot pause the VM", metadata: ["attest.vm": "\(vm)", "attest.reason": "\(error)"])
             }
         case .shutdown:
-            if let record = try? orchestrator.inventory.vm(named: vm), let host = try? orchestrator.inventory.host(named: record.host) {
+            if let record = try? await orchestrator.inventory.vm(named: vm), let host = try? await orchestrator.inventory.host(named: record.host) {
                 let d = orchestrator.driver(for: host)
                 try? await d.stop(d.instance(of: vm, on: host, port: nil))
-                try? orchestrator.inventory.setVM(vm, host: host.name, state: .stopped, why: "shut down: no trusted target")
+                try? await orchestrator.inventory.setVM(vm, host: host.name, state: .stopped, why: "shut down: no trusted target")
             }
         case .keepRunning: break
         }
@@ -435,7 +438,7 @@ package actor Evacuator {
     }
 
     func refreshPlacement() async {
-        guard let vms = try? orchestrator.inventory.vms() else { return }
+        guard let vms = try? await orchestrator.inventory.vms() else { return }
         var placement = Dictionary(uniqueKeysWithValues: policy.hosts.map { ($0.id, [String]()) })
         for vm in vms where vm.state != .stopped && vm.state != .lost { placement[vm.host, default: []].append(vm.name) }
         try? await store.setVMs(placement, now: Date())

@@ -1,3 +1,5 @@
+package import Migration
+
 /// A region's leadership: one lease per region in the shared store, held by one RC-TCB until it expires. Every new
 /// holder gets the next epoch. Expiry is judged by the database's clock, never by the RC-TCBs', so their clocks
 /// need not agree. A store that leads under a lease (``RegionLeases/fenced(by:)``) refuses every write once the
@@ -27,4 +29,9 @@ package protocol RegionLeases: RegionStore {
     func currentLease() async throws(RegionError) -> (lease: LeaderLease, live: Bool)?
     /// This store with every write fenced by `lease`.
     func fenced(by lease: LeaderLease) throws(RegionError) -> any RegionStore
+    /// The region's VM inventory and migration journal in this store, and the prefix of the migration order ids the
+    /// region's RC-TCBs send agents (the same for all of them, so a new leader asks for the old one's orders by id).
+    /// With `lease`, every write is fenced by the lease it returns when the write begins (nil, a follower: refused);
+    /// without, the writes are the operator's.
+    func inventory(fencedBy lease: (@Sendable () -> LeaderLease?)?) async throws(RegionError) -> (inventory: any VMInventoryStore, orderPrefix: String)
 }

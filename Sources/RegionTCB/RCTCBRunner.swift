@@ -38,6 +38,10 @@ package struct RCTCBRunner: Sendable {
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
                 inventory: String? = nil, openStore: (@Sendable (_ region: String) async throws -> any RegionStore)? = nil,
                  lease: Duration = RCTCBRunner.defaultLease, holder: String? = nil, stepHook: (@Sendable (String) -> Void)? = nil) async throws {
+        if openStore != nil, let inventory {
+            throw RegionError(.storeInventoryFile, "--inventory \(inventory) given with --store: the store keeps the region's VM inventory",
+                              hint: "leave out --inventory (`vm list --store URL --region FILE` reads the store's inventory)")
+        }
         try directory.requireInitialised()
         // Before anything is written or listened on: one RC-TCB per directory.
         lock = try DirectoryLock(directory)
@@ -64,11 +68,21 @@ package struct RCTCBRunner: Sendable {
         region = RegionState(store: store, hosts: loaded.hosts, order: policy.ring.isEmpty ? policy.hosts.map(\.id) : policy.ring,
                              selection: selection, nonceLifetime: max(30, policy.challengeInterval.inSeconds * 2), logger: logger,
                              policyDigest: loaded.digest, challenger: { cfg, challenge in try await client.call(AgentRoutes.quote, at: "https://\(cfg.address):\(cfg.port)", challenge) })
-        let vms = try VMInventory(path: inventory ?? directory.inventory)
+        // The VM inventory: the store's when several RC-TCBs share it (the leader's writes fenced by its lease; the
+        // agent hosts seeded unfenced, as the IVT's hosts are), else the directory's SQLite file.
+        let vms: any VMInventoryStore, seeded: any VMInventoryStore, prefix: String
+        if let leadership, let leases = store as? LeaderFencedStore {
+            (vms, prefix) = try await leases.base.inventory(fencedBy: { [leadership] in leadership.lease })
+            seeded = try await leases.base.inventory(fencedBy: nil).inventory
+        } else {
+            let file = try VMInventory(path: inventory ?? directory.inventory)
+            (vms, seeded, prefix) = (file, file, try AgentOrderDriver.orderPrefix(directory: directory.path))
+        }
         let tuning = Evacuator.tuning(policy.migration)
         let orchestrator = MigrationOrchestrator(
             inventory: vms, qemu: QEMUDriver(configuration: .init(tuning: tuning)),
-            agent: try Self.agentOrders(policy: policy, directory: directory, inventory: vms, client: client, tuning: tuning, logger: logger),
+            agent: try await Self.agentOrders(policy: policy, directory: directory, inventory: vms, seeding: seeded, prefix: prefix,
+                                              client: client, tuning: tuning, logger: logger),
             transferTimeLimit: policy.migration.transferTimeLimit, logger: logger)
         evacuator = try Evacuator(region: region, orchestrator: orchestrator, policy: policy, logger: logger, stepHook: stepHook)
         var webhooks = WebhookNotifier(urls: policy.webhooks, store: store, key: try RegionSetup.loadServerKey(directory), region: policy.name, logger: logger)
@@ -96,12 +110,13 @@ package struct RCTCBRunner: Sendable {
 
     /// The driver that sends migration orders to the agents of the hosts whose VMs their agents move (`migrations:
     /// agent`), each recorded in the inventory as an ``MigrationHost/Kind/agent`` host (added when missing; its range
-    /// of "ports" is `evacuation.max-parallel` slots, so as many moves into it run at once); nil when no host's do.
-    static func agentOrders(policy: RegionPolicy, directory: RegionDirectory, inventory: VMInventory, client: RegionClient,
-                            tuning: MigrationTuning, logger: Logger) throws -> AgentOrderDriver? {
+    /// of "ports" is `evacuation.max-parallel` slots, so as many moves into it run at once, added through `seeding`,
+    /// which every RC-TCB of the region may write); nil when no host's do.
+    static func agentOrders(policy: RegionPolicy, directory: RegionDirectory, inventory: any VMInventoryStore, seeding: any VMInventoryStore,
+                            prefix: String, client: RegionClient, tuning: MigrationTuning, logger: Logger) async throws -> AgentOrderDriver? {
         let hosts = policy.hosts.filter { $0.migrations == .agent }
         guard !hosts.isEmpty else { return nil }
-        let known = Dictionary(try inventory.hosts().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let known = Dictionary(try await seeding.hosts().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for h in hosts {
             if let host = known[h.id] {
                 if host.kind != .agent {
@@ -110,13 +125,17 @@ package struct RCTCBRunner: Sendable {
                 }
                 continue
             }
-            try inventory.addHost(MigrationHost(name: h.id, kind: .agent, address: h.endpoint.address, portLow: 1024,
-                                                portHigh: 1023 + max(1, policy.evacuation.maxParallel), stateDirectory: "\(directory.path)/hosts/\(h.id)"))
+            do {
+                try await seeding.addHost(MigrationHost(name: h.id, kind: .agent, address: h.endpoint.address, portLow: 1024,
+                                                        portHigh: 1023 + max(1, policy.evacuation.maxParallel), stateDirectory: "\(directory.path)/hosts/\(h.id)"))
+            } catch let e as MigrationError where e.code == .alreadyExists {
+                continue // another RC-TCB of the region added it meanwhile
+            }
         }
         let agents = Dictionary(uniqueKeysWithValues: hosts.map { h in
             (h.id, "https://\(h.endpoint.address.contains(":") ? "[\(h.endpoint.address)]" : h.endpoint.address):\(h.endpoint.port)")
         })
-        return AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: try AgentOrderDriver.orderPrefix(directory: directory.path),
+        return AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: prefix,
                                 tuning: AgentOrderDriver.tuning(tuning), silenceLimit: policy.migration.agentSilenceLimit)
     }
 

@@ -32,6 +32,8 @@ package struct RegionError: CodedError {
         /// A write carried a leader lease that is no longer the region's (it expired, or another RC-TCB leads with
         /// a later epoch): the database refused it and the writer must step down.
         package static let storeFenced = Code(rawValue: "store.fenced")
+        /// A VM inventory file was given to an RC-TCB whose store keeps the region's inventory itself (PostgreSQL).
+        package static let storeInventoryFile = Code(rawValue: "store.inventory-file")
 
         // Enrolment.
         package static let unknownHost = Code(rawValue: "enrol.unknown-host")

@@ -7,29 +7,30 @@ import SmigTestSupport
 import Swtpm
 import Testing
 
-/// VMs of a PostgreSQL region: one inventory file every RC-TCB of the test machine opens (`--inventory`), real QEMU
+/// VMs of a PostgreSQL region: the region's inventory and migration journal in the store every RC-TCB shares (each
+/// RC-TCB has its own directory and no inventory file), written here as the operator's commands write it; real QEMU
 /// ticker guests on loopback "hosts".
 extension PostgresRegion {
-    var inventoryPath: String { dir.appendingPathComponent("vms.sqlite").path }
-    func inventory() throws -> VMInventory { try VMInventory(path: inventoryPath) }
+    /// The region's inventory in the store, as the operator reaches it (`vm … --store URL --region FILE`).
+    func inventory() async throws -> PostgresVMInventory { try await store.vmInventory(.operator) }
 
-    func addVMHosts() throws {
-        let inventory = try inventory()
+    func addVMHosts() async throws {
+        let inventory = try await inventory()
         for h in hosts {
             let base = try Self.freePortPair(taken: &takenPorts)
-            try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: base, portHigh: base + 1,
-                                                stateDirectory: dir.appendingPathComponent("hosts/\(h.id)").path))
+            try await inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: base, portHigh: base + 1,
+                                                      stateDirectory: dir.appendingPathComponent("hosts/\(h.id)").path))
         }
     }
 
     func startVM(_ name: String, on host: String) async throws {
         let image = try TestGuest.writeImage(to: dir.appendingPathComponent("images/ticker-guest.img").path, kind: .ticker)
-        try await MigrationOrchestrator(inventory: try inventory()).startVM(VMDescription(name: name, memoryMiB: 32, bootImage: image), on: host)
+        try await MigrationOrchestrator(inventory: try await inventory()).startVM(VMDescription(name: name, memoryMiB: 32, bootImage: image), on: host)
     }
 
     /// The hosts on which `vm` has a QEMU process, with its run state.
     func copies(of vm: String) async throws -> [String: VMRunState] {
-        await QEMUDriver().copies(of: vm, on: try inventory().hosts())
+        await QEMUDriver().copies(of: vm, on: try await inventory().hosts())
     }
 
     func killGuests() { killProcesses(pidFilesUnder: dir.appendingPathComponent("hosts").path) }
@@ -57,18 +58,19 @@ extension PostgresRegion {
 @Suite("Several RC-TCBs on PostgreSQL: failover", .serialized)
 struct LeaderFailoverLiveTests {
     /// The leader SIGKILLed in the middle of an evacuation (right after the VM reached the target, paused): a
-    /// follower leads, finishes the evacuation, and the VM runs exactly once; no audit event is lost or doubled.
+    /// follower, with its own directory and no inventory file, leads, finishes the evacuation from the journal in
+    /// PostgreSQL, and the VM runs exactly once; no audit event (IVT or inventory) is lost or doubled.
     @Test func aFollowerFinishesTheEvacuationOfAKilledLeader() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
             defer { r.killGuests() }
-            let common = ["--inventory", r.inventoryPath, "--lease", "2"]
+            let common = ["--lease", "2"]
             try r.startServer(0, common, executable: [try TestBinaries.rctcbHooked(), "--crash-after", "evacuation.migrated"])
             let first = try await r.waitForLeader("RC-TCB 1 leads")
             #expect(r.server(holding: first) == 0, "\(first)")
             try r.startServer(1, common)
-            try r.addVMHosts()
+            try await r.addVMHosts()
             try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
             try await r.startVM("vm-k", on: "host-1")
@@ -79,6 +81,9 @@ struct LeaderFailoverLiveTests {
             #expect(leader.process.terminationReason == .uncaughtSignal && leader.process.terminationStatus == SIGKILL)
             let died = ContinuousClock.now
             let before = try await r.store.events(since: 0, host: nil, limit: 100_000)
+            let journalBefore = try await r.inventory().events(vm: "vm-k")
+            // The dead leader's move is open in the shared journal, at the step it reached.
+            #expect(try await r.inventory().openMigrations().map { "\($0.vm) \($0.source)->\($0.target) \($0.step.rawValue)" } == ["vm-k host-1->host-2 transferred"])
             #expect(try await r.copies(of: "vm-k").values.filter { $0 == .running }.count <= 1)
 
             let second = try await r.waitForLeader("RC-TCB 2 leads", after: first)
@@ -86,8 +91,18 @@ struct LeaderFailoverLiveTests {
             #expect(r.server(holding: second) == 1, "\(second)")
             try await r.wait("host-1 evacuated by the new leader") { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
             try await waitUntilAsync("vm-k settles on host-2", seconds: 120) { (try await r.copies(of: "vm-k")) == ["host-2": .running] }
-            #expect(try r.inventory().openMigrations().isEmpty)
-            #expect(try r.inventory().vm(named: "vm-k").host == "host-2")
+            #expect(try await r.inventory().openMigrations().isEmpty)
+            let settled = try await r.inventory().vm(named: "vm-k")
+            #expect(settled.host == "host-2" && settled.state == .running)
+            // Each RC-TCB kept no inventory file of its own: the journal is the store's.
+            #expect((0..<2).allSatisfy { !FileManager.default.fileExists(atPath: "\(r.rctcbDir($0))/vms.sqlite") })
+            // The journal: what the old leader committed is kept, the move closed once, by the new leader.
+            let journal = try await r.inventory().events(vm: "vm-k")
+            #expect(Set(journalBefore.map(\.id)).isSubset(of: Set(journal.map(\.id))))
+            #expect(journal.filter { $0.what == "migration-planned" }.count == 1, "\(journal.map(\.what))")
+            #expect(journal.filter { $0.what == "migration-transferred" }.count == 1, "\(journal.map(\.what))")
+            #expect(journal.filter { ["migration-completed", "migration-recovered-forward", "migration-rolled-back"].contains($0.what) }.count == 1,
+                    "\(journal.map(\.what))")
 
             let events = try await r.store.events(since: 0, host: nil, limit: 100_000)
             // Nothing the dead leader committed is lost.

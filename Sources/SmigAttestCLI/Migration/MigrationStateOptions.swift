@@ -1,7 +1,10 @@
 package import ArgumentParser
 import Foundation
 import Logging
-import Migration
+package import Migration
+import Policy
+import RegionStorePostgres
+import RegionTCB
 
 /// Options shared by the migration commands.
 package struct MigrationStateOptions: ParsableArguments {
@@ -13,7 +16,21 @@ package struct MigrationStateOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of a table.")
     package var json = false
 
+    @Option(help: ArgumentHelp("""
+        The region store whose VM inventory to use (postgresql://…, as rctcb serve --store) instead of STATE-DIR/vms.sqlite; \
+        needs --region. Per-host state (QMP sockets, logs) stays under the state directory.
+        """, valueName: "url"))
+    package var store: String?
+
+    @Option(name: .customLong("region"), help: ArgumentHelp("With --store: the region policy, whose name is the region's in the store.", valueName: "file"))
+    package var regionFile: String?
+
     package init() {}
+
+    package func validate() throws {
+        if store != nil, regionFile == nil { throw ValidationError("--store needs --region FILE (the region policy names the region in the store)") }
+        if store == nil, regionFile != nil { throw ValidationError("--region is for --store (the state directory's inventory has no region)") }
+    }
 
     var resolvedStateDir: String {
         if let stateDir { return absolute(stateDir) }
@@ -25,17 +42,33 @@ package struct MigrationStateOptions: ParsableArguments {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    /// The inventory of the state directory. Only `vm host add` creates one (`create: true`); every other command
-    /// fails with `no-inventory` (status 2) on a directory that has none, rather than list an empty one.
-    func inventory(create: Bool = false) throws -> VMInventory {
-        try VMInventory(stateDirectory: resolvedStateDir, create: create)
+    /// Runs `body` on the inventory: the state directory's, or with `--store` the region's in PostgreSQL (the
+    /// operator's writes, not fenced; the leader reads them as they are). Only `vm host add` creates a file
+    /// (`create: true`); every other command fails with `no-inventory` (status 2) on a directory that has none,
+    /// rather than list an empty one.
+    func withInventory<T>(create: Bool = false, _ body: (any VMInventoryStore) async throws -> T) async throws -> T {
+        guard let store, let regionFile else {
+            return try await body(try VMInventory(stateDirectory: resolvedStateDir, create: create))
+        }
+        let region = try LoadedRegionPolicy.load(regionFile).policy.name
+        let opened = try await PostgresRegionStore.open(url: store, region: region, logger: Logger(label: "smig-attest.store"))
+        do {
+            let result = try await body(try await opened.vmInventory(.operator))
+            await opened.close()
+            return result
+        } catch {
+            await opened.close()
+            throw error
+        }
     }
 
-    func orchestrator() throws -> MigrationOrchestrator {
+    /// Runs `body` with an orchestrator over ``withInventory(create:_:)``'s inventory.
+    func withOrchestrator<T>(_ body: (MigrationOrchestrator) async throws -> T) async throws -> T {
         var qemu = QEMUDriver.Configuration()
         if let bin = ProcessInfo.processInfo.environment["SMIG_QEMU"], !bin.isEmpty { qemu.qemuBinary = bin }
-        return MigrationOrchestrator(inventory: try inventory(), qemu: QEMUDriver(configuration: qemu),
-                                     logger: Logger(label: "smig.migration"))
+        return try await withInventory { inventory in
+            try await body(MigrationOrchestrator(inventory: inventory, qemu: QEMUDriver(configuration: qemu), logger: Logger(label: "smig.migration")))
+        }
     }
 }
 

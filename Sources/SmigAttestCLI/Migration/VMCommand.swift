@@ -34,11 +34,10 @@ package struct VMStartCommand: AsyncParsableCommand {
     package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
-        let orchestrator = try options.orchestrator()
         let kind = guest
         let bootImage = try image ?? TestGuest.writeImage(to: "\(options.resolvedStateDir)/images/\(kind == .counter ? "test-guest" : "ticker-guest").img", kind: kind)
         let vm = VMDescription(name: name, machineType: machine, memoryMiB: memory, cpus: cpus, bootImage: bootImage)
-        let instance = try await orchestrator.startVM(vm, on: host)
+        let instance = try await options.withOrchestrator { try await $0.startVM(vm, on: host) }
         if options.json {
             print(try Output.jsonString(instance))
         } else {
@@ -56,7 +55,7 @@ package struct VMStopCommand: AsyncParsableCommand {
     package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
-        try await options.orchestrator().stopVM(name)
+        try await options.withOrchestrator { try await $0.stopVM(name) }
         print(options.json ? try Output.jsonString(["stopped": name]) : "\(name) stopped")
     }
 }
@@ -97,7 +96,7 @@ package struct VMHostAddCommand: AsyncParsableCommand {
         let host = MigrationHost(name: name, kind: kind, address: address,
                                  portLow: range.lowerBound, portHigh: range.upperBound,
                                  stateDirectory: hostDir ?? "\(options.resolvedStateDir)/hosts/\(name)")
-        try options.inventory(create: true).addHost(host)
+        try await options.withInventory(create: true) { try await $0.addHost(host) }
         print(options.json ? try Output.jsonString(host) : "host \(name) added (\(address) \(ports), \(host.stateDirectory))")
     }
 }
@@ -110,7 +109,7 @@ package struct VMHostListCommand: AsyncParsableCommand {
     package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
-        let hosts = try options.inventory().hosts()
+        let hosts = try await options.withInventory { try await $0.hosts() }
         if options.json {
             print(try Output.jsonString(hosts))
         } else {
@@ -136,7 +135,7 @@ package struct VMHostRemoveCommand: AsyncParsableCommand {
     package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
-        try options.inventory().removeHost(name)
+        try await options.withInventory { try await $0.removeHost(name) }
         print(options.json ? try Output.jsonString(["removed": name]) : "host \(name) removed")
     }
 }

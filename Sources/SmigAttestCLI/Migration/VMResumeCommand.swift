@@ -14,7 +14,7 @@ package struct VMResumeCommand: AsyncParsableCommand {
     package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
-        try await options.orchestrator().resumeVM(name, why: "resumed by the operator")
+        try await options.withOrchestrator { try await $0.resumeVM(name, why: "resumed by the operator") }
         print(options.json ? try Output.jsonString(["resumed": name]) : "\(name) running")
     }
 }

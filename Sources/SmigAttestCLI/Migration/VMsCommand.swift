@@ -12,6 +12,10 @@ package struct VMsCommand: AsyncParsableCommand {
             migration whose target already runs is finished (source stopped); otherwise it is \
             rolled back (transfer cancelled, target stopped, source resumed). A VM whose process lives but whose \
             QMP socket does not answer in time is reported "slow" and left as it is (never "lost"); run again later.
+
+            With --store postgresql://… --region FILE, lists the region's inventory in the store the RC-TCBs share \
+            (`rctcb serve --store`), as the leader keeps it. (--recover there acts from this machine; on a region with \
+            RC-TCBs, leave recovery to the leader, which runs it when it takes over.)
             """)
 
     @OptionGroup package var options: MigrationStateOptions
@@ -37,12 +41,15 @@ package struct VMsCommand: AsyncParsableCommand {
     package func run() async throws { try await reportingInventoryErrors(body) }
 
     func body() async throws {
-        let orchestrator = try options.orchestrator()
-        let actions = recover ? try await Recovery(orchestrator: orchestrator).run() : nil
-        let open = try orchestrator.inventory.openMigrations()
-        let lines = try orchestrator.inventory.vms().map { r in
-            Line(name: r.name, host: r.host, state: r.state.rawValue, memoryMiB: r.description.memoryMiB,
-                 migration: open.first { $0.vm == r.name }.map { "\($0.source) -> \($0.target) at \($0.step.rawValue)" })
+        let recover = self.recover
+        let (actions, lines) = try await options.withOrchestrator { orchestrator in
+            let actions = recover ? try await Recovery(orchestrator: orchestrator).run() : nil
+            let open = try await orchestrator.inventory.openMigrations()
+            let lines = try await orchestrator.inventory.vms().map { r in
+                Line(name: r.name, host: r.host, state: r.state.rawValue, memoryMiB: r.description.memoryMiB,
+                     migration: open.first { $0.vm == r.name }.map { "\($0.source) -> \($0.target) at \($0.step.rawValue)" })
+            }
+            return (actions, lines)
         }
         if options.json {
             print(try Output.jsonString(Listing(recovery: actions, vms: lines)))
