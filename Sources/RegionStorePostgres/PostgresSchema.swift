@@ -104,6 +104,15 @@ enum PostgresSchema {
             """,
             "CREATE INDEX vm_event_region_id ON vm_event (region, id)",
         ]),
+        (6, "ring nonces", [
+            """
+            CREATE TABLE ring_nonce (
+                region text NOT NULL, nonce text NOT NULL, reporter text NOT NULL, target text NOT NULL,
+                expires_at double precision NOT NULL, PRIMARY KEY (region, nonce)
+            )
+            """,
+            "CREATE INDEX ring_nonce_expiry ON ring_nonce (region, expires_at)",
+        ]),
     ]
 
     /// The advisory lock key migrations (and nothing else) take: "smig-sto" in ASCII.

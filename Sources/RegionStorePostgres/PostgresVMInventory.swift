@@ -74,6 +74,7 @@ package final class PostgresVMInventory: VMInventoryStore {
         }
     }
 
+    @discardableResult
     func query(_ c: PostgresConnection, _ q: PostgresQuery) async throws -> PostgresRowSequence {
         try await c.query(q, logger: store.logger)
     }

@@ -94,3 +94,13 @@ package final class LeaderFencedStore: RegionStore {
         try await writer().closeEvacuation(host: host, outcome: outcome, detail: detail, now: now)
     }
 }
+
+extension LeaderFencedStore {
+    /// The lease's fenced view as the store of shared ring nonces (``RegionLeases/recordNonce(_:reporter:target:expires:now:)``).
+    func nonceWriter() throws(RegionError) -> any RegionLeases {
+        guard let v = try writer() as? any RegionLeases else {
+            throw RegionError(.storeFailed, "store \(location): its fenced view keeps no ring nonces")
+        }
+        return v
+    }
+}

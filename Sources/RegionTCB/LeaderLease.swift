@@ -1,3 +1,4 @@
+package import Foundation
 package import Migration
 
 /// A region's leadership: one lease per region in the shared store, held by one RC-TCB until it expires. Every new
@@ -34,4 +35,11 @@ package protocol RegionLeases: RegionStore {
     /// With `lease`, every write is fenced by the lease it returns when the write begins (nil, a follower: refused);
     /// without, the writes are the operator's.
     func inventory(fencedBy lease: (@Sendable () -> LeaderLease?)?) async throws(RegionError) -> (inventory: any VMInventoryStore, orderPrefix: String)
+
+    /// Keeps a ring nonce the leader issued for `reporter` → `target` until `expires`, so that whichever RC-TCB leads
+    /// when the report comes spends it (expired ones are pruned).
+    func recordNonce(_ hex: String, reporter: String, target: String, expires: Date, now: Date) async throws(RegionError)
+    /// Spends a nonce a report carries, at most once whichever RC-TCB asks: `spent` only if it was open for this
+    /// pair and not expired at `now`; a nonce open for another pair stays open.
+    func spendNonce(_ hex: String, reporter: String, target: String, now: Date) async throws(RegionError) -> NonceSpend
 }

@@ -63,7 +63,7 @@ extension RegionState {
         guard let target = ringCache?.targets[reporter], let cfg = hosts[target] else {
             return RingAssignment()
         }
-        let nonce = nonces.issue(reporter: reporter, target: target, now: now)
+        let nonce = try await issueNonce(reporter: reporter, target: target, now: now)
         return RingAssignment(target: target, address: cfg.address, port: cfg.port, nonce: nonce, pcrSelection: judge.selection.description,
                               validUntil: now.addingTimeInterval(nonces.lifetime))
     }

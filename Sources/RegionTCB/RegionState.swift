@@ -195,7 +195,7 @@ package actor RegionState {
         guard let reporterRow = await rowsSnapshot()[reporter], reporterRow.state == .trusted else {
             throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
         }
-        let nonce = try nonces.spend(report.nonce, reporter: reporter, target: report.target, now: now)
+        let nonce = try await spendNonce(report.nonce, reporter: reporter, target: report.target, now: now)
         guard let cfg = hosts[report.target] else { throw RegionError(.malformedReport, "unknown target \(report.target.prefix(64))") }
         switch report.outcome {
         case .noAnswer:
