@@ -67,10 +67,13 @@ extension PostgresRegionStore: RegionLeases {
     /// Gives the lease up at once (a leader that shuts down), so a follower need not wait for it to expire.
     package func releaseLease(_ lease: LeaderLease) async throws(RegionError) {
         try await run {
-            try await self.client.query("""
-                UPDATE leader_lease SET expires_at = now()
-                WHERE region = \(lease.region) AND holder = \(lease.holder) AND epoch = \(lease.epoch) AND expires_at > now()
-                """, logger: self.logger)
+            try await self.client.withTransaction(logger: self.logger) { c in
+                try await c.query("""
+                    UPDATE leader_lease SET expires_at = now()
+                    WHERE region = \(lease.region) AND holder = \(lease.holder) AND epoch = \(lease.epoch) AND expires_at > now()
+                    """, logger: self.logger)
+                try await self.announce(.leaseReleased, on: c)
+            }
         }
     }
 

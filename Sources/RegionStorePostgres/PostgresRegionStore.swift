@@ -237,6 +237,7 @@ package final class PostgresRegionStore: RegionStore {
                     \(evacuation?.vm), \(evacuation?.source), \(evacuation?.target), \(evacuation?.outcome)) RETURNING seq
             """, logger: logger)
         guard let r = try await Self.first(result) else { throw RegionError(.storeFailed, "table event: no sequence number returned") }
+        try await announce(.rows, on: c)
         return try r.decode(Int64.self)
     }
 
@@ -250,6 +251,7 @@ package final class PostgresRegionStore: RegionStore {
                 version = \(row.version), updated_at = \(row.updatedAt.timeIntervalSince1970), reboot_accepted = \(row.rebootAcceptance)
             WHERE region = \(region) AND id = \(row.host)
             """, logger: logger)
+        try await announce(.rows, on: c)
     }
 
     /// The host columns ``decodeRow(_:)`` reads, by position.

@@ -42,4 +42,17 @@ package protocol RegionLeases: RegionStore {
     /// Spends a nonce a report carries, at most once whichever RC-TCB asks: `spent` only if it was open for this
     /// pair and not expired at `now`; a nonce open for another pair stays open.
     func spendNonce(_ hex: String, reporter: String, target: String, now: Date) async throws(RegionError) -> NonceSpend
+
+    /// The region's changes as the store announces them (LISTEN/NOTIFY), for the RC-TCBs that follow.
+    func changes() -> AsyncStream<RegionChange>
+}
+
+/// A change of the region that the store announces to every RC-TCB of the region.
+package enum RegionChange: String, Sendable {
+    /// The leader gave its lease up (it shuts down): a follower may take it now.
+    case leaseReleased = "lease-released"
+    /// A host row or the audit trail changed.
+    case rows
+    /// The store listens (again): changes made while it did not may have been missed.
+    case listening
 }

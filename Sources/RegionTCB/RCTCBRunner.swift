@@ -28,16 +28,20 @@ package struct RCTCBRunner: Sendable {
     package let leadership: RegionLeadership?
     /// This process's claim on the directory, held as long as the runner lives.
     let lock: DirectoryLock
+    /// With several RC-TCBs: follow the changes the store announces (LISTEN/NOTIFY); nil: poll at each round only.
+    let changeFollower: RegionChangeFollower?
 
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
     package static let selection = "sha256:0-7,15"
 
     /// `openStore`: opens the region store for the policy's region (`rctcb serve --store`); nil, the directory's SQLite IVT. `stepHook` is called after
     /// every evacuation and migration step; only tests pass one (through their own executable, `smig-rctcb-hooked`),
-    /// never the product.
+    /// never the product. `followChanges: false` leaves out LISTEN/NOTIFY (a follower then takes over at its next
+    /// round); only tests that measure what it saves pass it.
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
                 inventory: String? = nil, openStore: (@Sendable (_ region: String) async throws -> any RegionStore)? = nil,
-                 lease: Duration = RCTCBRunner.defaultLease, holder: String? = nil, stepHook: (@Sendable (String) -> Void)? = nil) async throws {
+                 lease: Duration = RCTCBRunner.defaultLease, holder: String? = nil, followChanges: Bool = true,
+                 stepHook: (@Sendable (String) -> Void)? = nil) async throws {
         if openStore != nil, let inventory {
             throw RegionError(.storeInventoryFile, "--inventory \(inventory) given with --store: the store keeps the region's VM inventory",
                               hint: "leave out --inventory (`vm list --store URL --region FILE` reads the store's inventory)")
@@ -97,6 +101,12 @@ package struct RCTCBRunner: Sendable {
         service.prometheus = prometheus
         service.intervals = RegionIntervals(measurement: policy.measurementInterval, challenge: policy.challengeInterval)
         self.logger = logger
+        if followChanges, let leadership, let leases = store as? LeaderFencedStore {
+            let base = leases.base
+            changeFollower = RegionChangeFollower(changes: { base.changes() }, leadership: leadership, region: region, logger: logger)
+        } else {
+            changeFollower = nil
+        }
     }
 
     /// How long a leader's lease lasts without renewal (`rctcb serve --lease`): a follower takes over at most this
@@ -159,7 +169,8 @@ package struct RCTCBRunner: Sendable {
         }
         let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger, leadership: leadership)
         let hangUp = ReloadOnHangUp(reloader: reloader)
-        let app = try service.application(host: host, port: port, limits: limits, services: (leadership.map { [$0] } ?? []) + [scheduler, webhooks, hangUp],
+        let app = try service.application(host: host, port: port, limits: limits, services: (leadership.map { [$0] } ?? []) + (changeFollower.map { [$0] } ?? [])
+                                              + [scheduler, webhooks, hangUp],
                                           onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do { try await group.run() } catch {

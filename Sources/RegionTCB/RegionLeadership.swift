@@ -22,6 +22,8 @@ package final class RegionLeadership: Service, Sendable {
     /// The lease held and how long this process may act on it by its own clock (the time of the last successful
     /// acquisition or renewal's start, plus the duration); nil while following.
     let held = Mutex<(lease: LeaderLease, until: ContinuousClock.Instant)?>(nil)
+    /// Ends the pause before the next round early (``wake()``).
+    let wakeup = RoundWakeup()
 
     package init(store: LeaderFencedStore, leases: any RegionLeases, holder: String, duration: Duration, logger: Logger) {
         (self.store, self.leases, self.holder, self.duration, self.logger) = (store, leases, holder, duration, logger)
@@ -42,9 +44,14 @@ package final class RegionLeadership: Service, Sendable {
 
     package func run() async throws {
         let every = duration / 3
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try await step()
-            try? await Task.sleep(for: every)
+        // A shutdown ends the pause at once: the lease is given up without waiting for the next round.
+        try await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                try await step()
+                await wakeup.wait(upTo: every)
+            }
+        } onGracefulShutdown: {
+            self.wakeup.wake()
         }
         if let lease {
             held.withLock { $0 = nil }
@@ -53,6 +60,9 @@ package final class RegionLeadership: Service, Sendable {
             logger.notice("leader lease released", metadata: ["attest.epoch": "\(lease.epoch)"])
         }
     }
+
+    /// Runs the next round now (the leader released the lease: a follower takes it without waiting for its round).
+    package func wake() { wakeup.wake() }
 
     /// One round: take the lease when none is live, or renew the one held.
     package func step() async throws {

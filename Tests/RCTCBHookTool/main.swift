@@ -6,6 +6,7 @@
 //
 // SERVE-OPTIONS: --region FILE --dir DIR [--listen ADDRESS] [--port N] [--port-file FILE] [--inventory FILE]
 //                [--store postgresql://…] [--lease SECONDS].
+//     smig-rctcb-hooked --changes off SERVE-OPTIONS…   no step hook; the RC-TCB does not LISTEN for the store's changes
 // Steps are evacuation events (`evacuation.migrated`) and migration steps (`transferred`).
 import Foundation
 import Logging
@@ -21,13 +22,15 @@ var options: [String: String] = [:]
 var args = CommandLine.arguments.dropFirst()
 while let key = args.popFirst() {
     guard key.hasPrefix("--"), let value = args.popFirst() else { usage("'\(key)' needs a value") }
-    guard ["--crash-after", "--run-after", "--region", "--dir", "--listen", "--port", "--port-file", "--inventory", "--store", "--lease"].contains(key) else { usage("unknown option '\(key)'") }
+    guard ["--crash-after", "--run-after", "--changes", "--region", "--dir", "--listen", "--port", "--port-file", "--inventory", "--store", "--lease"].contains(key) else { usage("unknown option '\(key)'") }
     options[key] = value
 }
 guard let region = options["--region"], let dir = options["--dir"] else { usage("--region and --dir are required") }
 
-let hook: @Sendable (String) -> Void
-if let step = options["--crash-after"] {
+let hook: (@Sendable (String) -> Void)?
+if options["--changes"] == "off", options["--crash-after"] == nil, options["--run-after"] == nil {
+    hook = nil
+} else if let step = options["--crash-after"] {
     hook = { done in if done == step { kill(getpid(), SIGKILL) } }
 } else if let spec = options["--run-after"], let eq = spec.firstIndex(of: "=") {
     let step = String(spec[..<eq]), command = String(spec[spec.index(after: eq)...])
@@ -40,7 +43,7 @@ if let step = options["--crash-after"] {
         p.waitUntilExit()
     }
 } else {
-    usage("one of --crash-after STEP or --run-after STEP=COMMAND is required")
+    usage("one of --crash-after STEP, --run-after STEP=COMMAND or --changes off is required")
 }
 
 var logger = Logger(label: "smig-rctcb-hooked")
@@ -55,7 +58,8 @@ do {
     }
     let runner = try await RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, inventory: options["--inventory"],
                                        openStore: openStore,
-                                       lease: .milliseconds(Int64((Double(options["--lease"] ?? "3") ?? 3) * 1000)), stepHook: hook)
+                                       lease: .milliseconds(Int64((Double(options["--lease"] ?? "3") ?? 3) * 1000)),
+                                       followChanges: options["--changes"] != "off", stepHook: hook)
     try await runner.run(host: listen, port: Int(options["--port"] ?? "8443") ?? 8443) { bound in
         log.notice("RC-TCB (hooked) listening", metadata: ["attest.address": "\(listen):\(bound)"])
         if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }

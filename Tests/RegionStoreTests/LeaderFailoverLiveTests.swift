@@ -118,6 +118,49 @@ struct LeaderFailoverLiveTests {
         }
     }
 
+    /// A leader stopped with SIGTERM gives its lease up and announces it (NOTIFY): a follower that LISTENs takes the
+    /// region over at once, one that does not (`--changes off` of the test tool) at its next round. The takeover
+    /// times of both (from the SIGTERM until the store shows the follower's lease) are printed.
+    @Test func aFollowerTakesAReleasedLeaseAtOnce() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
+            var last: LeaderLease?
+            var measured: [String] = []
+            for listening in [true, false] {
+                let serve = ["--lease", "6"], tool = listening ? [] : [try TestBinaries.rctcbHooked(), "--changes", "off"]
+                try r.startServer(0, serve, executable: tool)
+                let first = try await r.waitForLeader("RC-TCB 1 leads", after: last)
+                #expect(r.server(holding: first) == 0, "\(first)")
+                try r.startServer(1, serve, executable: tool)
+                let follower = try #require(r.servers[1]), leader = try #require(r.servers[0])
+                if listening {
+                    try await waitUntilAsync("RC-TCB 2 follows the region's changes", seconds: 60) { follower.output.contains("following the region's changes") }
+                }
+                kill(leader.process.processIdentifier, SIGTERM)
+                let stopped = ContinuousClock.now
+                var second: LeaderLease?
+                let deadline = stopped + .seconds(120)
+                while second == nil, ContinuousClock.now < deadline {
+                    if let current = try await r.store.currentLease(), current.live, current.lease.epoch > first.epoch { second = current.lease }
+                    else { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                let took = ContinuousClock.now - stopped
+                let taken = try #require(second, "no follower took the lease after the leader's SIGTERM")
+                #expect(r.server(holding: taken) == 1, "\(taken)")
+                measured.append("\(listening ? "with" : "without") LISTEN/NOTIFY \(took)")
+                try await waitUntilAsync("the old leader exits", seconds: 60) { !leader.process.isRunning }
+                #expect(leader.output.contains("leader lease released"), "\(leader.output.suffix(2000))")
+                #expect(follower.output.contains("the leader released its lease") == listening, "\(follower.output.suffix(2000))")
+                r.servers[1]?.stop()
+                r.servers[0] = nil
+                r.servers[1] = nil
+                last = taken
+            }
+            print("takeover after the leader's SIGTERM (lease 6 s, a round every 2 s): \(measured.joined(separator: "; "))")
+        }
+    }
+
     /// The leader stopped (SIGSTOP) for longer than its lease: a follower takes over and the agents follow it; woken
     /// up (SIGCONT), the old leader's renewal is refused, it acts on nothing and ends with `store.fenced`.
     @Test func aPausedLeaderIsFencedAndStepsDown() async throws {
