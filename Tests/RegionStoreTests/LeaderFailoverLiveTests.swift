@@ -161,6 +161,30 @@ struct LeaderFailoverLiveTests {
         }
     }
 
+    /// A follower keeps its copy of the IVT current from the store's notifications: while the leader judges the agents,
+    /// the follower's own state gauges (its `/metrics`, which a follower serves) come to show every host trusted,
+    /// though it runs no round of its own.
+    @Test func aFollowerKeepsItsIVTCopyCurrent() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
+            try r.startServer(0, ["--lease", "6"])
+            _ = try await r.waitForLeader("RC-TCB 1 leads")
+            try r.startServer(1, ["--lease", "6"])
+            let follower = try #require(r.servers[1])
+            try await waitUntilAsync("RC-TCB 2 follows the region's changes", seconds: 60) { follower.output.contains("following the region's changes") }
+            let dir = r.rctcbDir(1)
+            let scrape = ["-sS", "--cacert", "\(dir)/region-ca.pem", "--cert", "\(dir)/admin.pem", "--key", "\(dir)/admin.key", "\(r.urls[1])/metrics"]
+            #expect(!(try ToolRun.run("curl", scrape).output.contains("smig_hosts{state=\"trusted\"} 2")))
+            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+            try await waitUntilAsync("the follower's gauges show both hosts trusted", seconds: 60) {
+                try ToolRun.run("curl", scrape).output.contains("smig_hosts{state=\"trusted\"} 2")
+            }
+            #expect(r.server(holding: try #require(try await r.store.currentLease()).lease) == 0, "the follower still follows")
+        }
+    }
+
     /// The leader stopped (SIGSTOP) for longer than its lease: a follower takes over and the agents follow it; woken
     /// up (SIGCONT), the old leader's renewal is refused, it acts on nothing and ends with `store.fenced`.
     @Test func aPausedLeaderIsFencedAndStepsDown() async throws {

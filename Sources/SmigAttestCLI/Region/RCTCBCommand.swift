@@ -96,7 +96,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
             one leads (a lease in the database) and runs the ring, the scheduler, the decision engine and evacuations; \
             the others answer rctcb.not-leader and take over when the leader's lease runs out. A leader whose lease \
             passed to another exits with store.fenced (run it under a supervisor that starts it again: it comes back \
-            as a follower). See docs/region.md.
+            as a follower). The store keeps the region's VM inventory and migration journal and the ring's nonces too, \
+            so a new leader finishes the old one's moves and takes reports on its nonces; followers LISTEN for the \
+            store's changes and take a released lease at once. See docs/region.md.
             """)
 
         @Option(help: ArgumentHelp("The region policy (YAML).", valueName: "file")) var region: String
@@ -105,7 +107,10 @@ package struct RCTCBCommand: AsyncParsableCommand {
         @Option(help: "Port to listen on (0: the OS chooses; see --port-file).") var port: Int = 8443
         @Option(help: ArgumentHelp("Write the bound port here once listening.", valueName: "file")) var portFile: String?
         @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
-        @Option(help: ArgumentHelp("The VM inventory the RC-TCB moves VMs by (default: DIR/vms.sqlite, the file `vm … --state-dir DIR` writes).", valueName: "file"))
+        @Option(help: ArgumentHelp("""
+            The VM inventory the RC-TCB moves VMs by (default: DIR/vms.sqlite, the file `vm … --state-dir DIR` writes). \
+            Not with --store, which keeps the region's inventory itself (`vm … --store URL --region FILE`).
+            """, valueName: "file"))
         var inventory: String?
         @Option(name: .customLong("max-connections-per-address"),
                 help: "Connections accepted at once from one client address (0: no cap, e.g. for a load generator speaking for many hosts).")
