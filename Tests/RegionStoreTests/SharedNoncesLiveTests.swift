@@ -8,7 +8,8 @@ import Testing
 import TPMWire
 
 /// The ring's nonces on PostgreSQL outlive the leader that issued them: the next leader takes a report on one once,
-/// refuses it the second time, keeps it open when another pair presents it, and refuses it after it expired. Two
+/// refuses it the second time, keeps it open when another pair presents it, and refuses it after it expired; another
+/// region in the same database does not know it. Two
 /// RC-TCBs' region states on one database, each writing through its own lease as `rctcb serve --store` does.
 @Suite("Ring nonces across leaders (PostgreSQL)", .timeLimit(.minutes(10)))
 struct SharedNoncesLiveTests {
@@ -24,7 +25,7 @@ struct SharedNoncesLiveTests {
 
     @Test func aNonceOfTheOldLeaderIsTakenOnceByTheNewOne() async throws {
         try await PostgresCluster.with { cluster in
-            try await withPostgresStores(url: cluster.url, regions: ["r", "r"]) { stores in
+            try await withPostgresStores(url: cluster.url, regions: ["r", "r", "elsewhere"]) { stores in
                 let first = try #require(try await stores[0].acquireLease(holder: "rctcb-a", for: .seconds(600)))
                 let (fencedA, old) = try Self.rctcb(stores[0], lease: first)
                 try await seedTwoHosts(fencedA)
@@ -51,6 +52,9 @@ struct SharedNoncesLiveTests {
                 }
                 #expect(wrongPair?.code == .notAssigned)
                 #expect(Hex.encode(try await new.spendNonce(other, reporter: "host-b", target: "host-a", now: t0.addingTimeInterval(1))) == other)
+
+                // Another region sharing the database does not know the nonce (and leaves it open).
+                #expect(try await stores[2].spendNonce(nonce, reporter: "host-a", target: target, now: t0.addingTimeInterval(1)) == .unknown)
 
                 // The old leader's nonce: taken once by the new leader, refused the second time.
                 #expect(Hex.encode(try await new.spendNonce(nonce, reporter: "host-a", target: target, now: t0.addingTimeInterval(1))) == nonce)
