@@ -66,7 +66,7 @@ extension PostgresRegionStore: RegionLeases {
 
     /// Gives the lease up at once (a leader that shuts down), so a follower need not wait for it to expire.
     package func releaseLease(_ lease: LeaderLease) async throws(RegionError) {
-        try await run {
+        _ = try await run {
             try await self.client.query("""
                 UPDATE leader_lease SET expires_at = now()
                 WHERE region = \(lease.region) AND holder = \(lease.holder) AND epoch = \(lease.epoch) AND expires_at > now()
