@@ -301,10 +301,13 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // A throw-away PostgreSQL cluster (initdb, pg_ctl) for the tests and `bench failover`. Not a store: no TCB code imports it.
+        .target(name: "ThrowawayPostgres", dependencies: ["NamespaceLab", "Swtpm"], swiftSettings: upcoming),
+
         // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
         .target(
             name: "SmigTestSupport",
-            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation", "NamespaceLab"],
+            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation", "NamespaceLab", "ThrowawayPostgres"],
             path: "Tests/SmigTestSupport",
             swiftSettings: upcoming
         ),
