@@ -279,6 +279,7 @@ let package = Package(
             dependencies: [
                 "Attestation", "TPMWire", "TPM", "Swtpm", "Measurement", "Migration", "BuiltInGuests", "Policy",
                 "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits", "ChildProcesses", "CodedError", "Agent",
+                "RegionStorePostgres", "ThrowawayPostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
