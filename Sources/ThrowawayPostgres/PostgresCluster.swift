@@ -96,8 +96,33 @@ public final class PostgresCluster: Sendable {
         try await startServer()
     }
 
+    /// Freezes the server (SIGSTOP to the postmaster and every backend): its connections stay open and the kernel
+    /// still accepts new ones, but nothing answers, as with a server that hangs or a link that drops packets.
+    public func pause() throws { try signalServer(SIGSTOP) }
+
+    /// Lets a paused server run again (SIGCONT).
+    public func resume() throws { try signalServer(SIGCONT) }
+
+    /// `signal` to the postmaster (the first line of postmaster.pid) and its children (from /proc).
+    func signalServer(_ signal: Int32) throws {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+              let first = text.split(separator: "\n").first, let postmaster = Int32(first) else {
+            throw PostgresClusterFailure(description: "no postmaster.pid in \(dataDirectory): the server is not running")
+        }
+        var pids = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After "(comm)": state, then the parent's pid.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == postmaster { pids.append(pid) }
+        }
+        for pid in pids { kill(pid, signal) }
+    }
+
     /// Stops the server if it runs and removes the directory.
     public func destroy() async {
+        try? resume()
         if FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") { try? await stopServer() }
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -25,12 +25,12 @@ package struct BenchFailover: AsyncParsableCommand {
             a SIGKILL. Figures in seconds.
             """)
 
-    @Option(help: "Runs (each: one SIGKILL and one SIGTERM failover).") var runs = 10
-    @Option(help: "RC-TCB processes sharing the region (2-3).") var rctcbs = 2
-    @Option(help: ArgumentHelp("The leader lease in seconds (rctcb serve --lease).", valueName: "seconds")) var lease = 3.0
+    @Option(help: "Runs (each: one SIGKILL and one SIGTERM failover).") package var runs = 10
+    @Option(help: "RC-TCB processes sharing the region (2-3).") package var rctcbs = 2
+    @Option(help: ArgumentHelp("The leader lease in seconds (rctcb serve --lease).", valueName: "seconds")) package var lease = 3.0
     @Option(help: ArgumentHelp("Run in this database instead of a throwaway cluster (postgresql://…, as rctcb serve --store).", valueName: "url"))
-    var storeURL: String?
-    @Flag(help: "Print JSON instead of a table.") var json = false
+    package var storeURL: String?
+    @Flag(help: "Print JSON instead of a table.") package var json = false
 
     package init() {}
 
