@@ -21,11 +21,12 @@ package struct PostgresStoreLimits: Sendable, Equatable {
     package static let standard = PostgresStoreLimits(operation: .seconds(30), connect: .seconds(10), idleInTransaction: .seconds(30))
 
     /// An RC-TCB leading by a lease of `lease`: its operations are bounded well before a shared store could hold up
-    /// the region for long, and a transaction it leaves open when cut off ends within about one lease, so a
-    /// follower's takeover does not wait on its locks. (The leader's renewals have their own, shorter deadline: the
+    /// the region for long, and a transaction it leaves open when cut off ends within two leases (at least 5 s, so
+    /// a process stalled by load between two statements is not cut off), so a follower's takeover waits on its
+    /// locks that long at most. (The leader's renewals have their own, shorter deadline: the
     /// lease's end by its own clock; see `RegionLeadership`.)
     package static func leading(lease: Duration) -> PostgresStoreLimits {
-        PostgresStoreLimits(operation: max(lease * 3, .seconds(10)), connect: .seconds(5), idleInTransaction: max(lease, .seconds(1)))
+        PostgresStoreLimits(operation: max(lease * 3, .seconds(10)), connect: .seconds(5), idleInTransaction: max(lease * 2, .seconds(5)))
     }
 
     /// The startup parameters that ask the server for these limits.
