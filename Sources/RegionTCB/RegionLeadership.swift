@@ -14,10 +14,11 @@ import Synchronization
 /// ends the process: whatever it had in flight ends with it, and its supervisor starts it again as a follower. A
 /// leader that shuts down (SIGTERM) gives the lease up, so a follower takes over without waiting for it to expire.
 ///
-/// A renewal is waited for until the lease runs out by this process's clock and no longer (``renewalDeadline(at:)``):
-/// a database that went silent (a cut link, where a query waits for TCP to give up) is `store.unreachable` by then,
-/// and after a failed renewal the next round comes at the lease's end at the latest, so a leader cut off from the
-/// database stops acting when its lease runs out and steps down at that moment.
+/// Rounds start every third of the lease, counted from the start of the last one. A renewal is waited for a third of
+/// a lease at most, and never past the lease's end by this process's clock (``renewalDeadline(at:until:)``): a
+/// database that went silent (a cut link, where a query waits for TCP to give up) is `store.unreachable` by then,
+/// and the next round starts at once, on another connection if one works. The last round comes at the lease's end,
+/// so a leader cut off from the database stops acting when its lease runs out and steps down at that moment.
 package final class RegionLeadership: Service, Sendable {
     package let store: LeaderFencedStore
     let leases: any RegionLeases
@@ -48,10 +49,11 @@ package final class RegionLeadership: Service, Sendable {
     package func run() async throws {
         let every = duration / 3
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let round = ContinuousClock.now
             try await step()
             // Never past the lease's end by this clock: a leader whose renewals fail is judged when its lease runs out.
-            let pause = held.withLock { $0.map { min(every, max(.zero, $0.until - .now)) } } ?? every
-            try? await Task.sleep(for: pause)
+            let next = held.withLock { $0.map { min(round + every, $0.until) } } ?? round + every
+            try? await Task.sleep(until: next, clock: .continuous)
         }
         if let lease {
             held.withLock { $0 = nil }
@@ -91,11 +93,12 @@ package final class RegionLeadership: Service, Sendable {
         }
     }
 
-    /// How long a renewal started at `started` is waited for: until the lease runs out by this clock (`until`); a
-    /// renewal that starts after that (this process was not scheduled in time) gets a third of a lease.
+    /// How long a renewal started at `started` is waited for: a third of a lease, and no longer than until the lease
+    /// runs out by this clock (`until`); a renewal that starts after that (this process was not scheduled in time)
+    /// gets a third of a lease.
     func renewalDeadline(at started: ContinuousClock.Instant, until: ContinuousClock.Instant) -> Duration {
         let left = until - started
-        return left > .zero ? left : duration / 3
+        return left > .zero ? min(left, duration / 3) : duration / 3
     }
 
     /// `body` within `limit`; no answer by then is `store.unreachable`.
