@@ -220,7 +220,7 @@ let package = Package(
         .target(
             name: "RegionStorePostgres",
             dependencies: [
-                "RegionTCB", "Migration",
+                "RegionTCB", "Migration", "DurationUnits",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -279,6 +279,7 @@ let package = Package(
             dependencies: [
                 "Attestation", "TPMWire", "TPM", "Swtpm", "Measurement", "Migration", "BuiltInGuests", "Policy",
                 "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits", "ChildProcesses", "CodedError", "Agent",
+                "RegionStorePostgres", "ThrowawayPostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -301,10 +302,13 @@ let package = Package(
             swiftSettings: upcoming
         ),
 
+        // A throw-away PostgreSQL cluster (initdb, pg_ctl) for the tests and `bench failover`. Not a store: no TCB code imports it.
+        .target(name: "ThrowawayPostgres", dependencies: ["NamespaceLab", "Swtpm"], swiftSettings: upcoming),
+
         // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
         .target(
             name: "SmigTestSupport",
-            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation", "NamespaceLab"],
+            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation", "NamespaceLab", "ThrowawayPostgres"],
             path: "Tests/SmigTestSupport",
             swiftSettings: upcoming
         ),

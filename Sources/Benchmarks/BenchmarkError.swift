@@ -21,6 +21,8 @@ package struct BenchmarkError: CodedError {
         package static let noResponse = Code(rawValue: "bench.no-response")
         /// `bench response`'s guest is on no host of its region.
         package static let guestLost = Code(rawValue: "bench.guest-lost")
+        /// `bench failover`: the region did not act again (no new leader, verdict or evacuation step) in time.
+        package static let noFailover = Code(rawValue: "bench.no-failover")
     }
 
     package let code: Code

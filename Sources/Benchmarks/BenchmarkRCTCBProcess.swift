@@ -13,7 +13,8 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
     let port: Int
     let log: String
 
-    init(region: String, directory: String, seconds: Double = 300) async throws {
+    /// `extra`: more `rctcb serve` arguments (`--store`, `--lease`, `--inventory` for `bench failover`).
+    init(region: String, directory: String, extra: [String] = [], seconds: Double = 300) async throws {
         let portFile = directory + "/rctcb.port"
         log = directory + "/rctcb.log"
         let p = Process()
@@ -21,7 +22,7 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         p.arguments = ["rctcb", "serve", "--region", region, "--dir", directory, "--listen", "127.0.0.1", "--port", "0",
                        "--port-file", portFile, "--log-level", "warning",
                        // One process speaks for every simulated host, all from 127.0.0.1.
-                       "--max-connections-per-address", "0"]
+                       "--max-connections-per-address", "0"] + extra
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = out

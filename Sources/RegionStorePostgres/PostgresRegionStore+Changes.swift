@@ -20,11 +20,11 @@ extension PostgresRegionStore {
     /// when the consumer stops iterating.
     package func changes() -> AsyncStream<RegionChange> {
         let (stream, continuation) = AsyncStream.makeStream(of: RegionChange.self, bufferingPolicy: .bufferingNewest(64))
-        let (url, region, logger) = (self.url, self.region, self.logger)
+        let (url, region, limits, logger) = (self.url, self.region, self.limits, self.logger)
         let task = Task {
             while !Task.isCancelled {
                 do {
-                    let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 1, logger: logger)
+                    let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(limits: limits), id: 1, logger: logger)
                     do {
                         try await connection.listen(on: Self.changeChannel) { notifications in
                             continuation.yield(.listening)

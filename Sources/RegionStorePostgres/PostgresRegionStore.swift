@@ -1,6 +1,5 @@
 package import Attestation
 package import Foundation
-import Synchronization
 package import Logging
 import PostgresNIO
 package import RegionTCB
@@ -20,6 +19,8 @@ package import RegionTCB
 package final class PostgresRegionStore: RegionStore {
     package let region: String
     package let url: PostgresStoreURL
+    /// How long each operation may wait for the database.
+    package let limits: PostgresStoreLimits
     let client: PostgresClient
     /// The task that runs the connection pool; nil in a view that shares another store's pool (``leading(_:)``).
     let runner: Task<Void, Never>?
@@ -31,13 +32,16 @@ package final class PostgresRegionStore: RegionStore {
 
     /// Connects once (a server that cannot be reached or refuses the login is `store.unreachable` at once, not
     /// on the first write), migrates the schema, and starts the connection pool.
-    package static func open(url text: String, region: String, logger: Logger = Logger(label: "smig.store.postgresql")) async throws(RegionError)
-        -> PostgresRegionStore {
+    ///
+    /// `limits` bound every wait for the database (``PostgresStoreLimits``): an operation that has no answer within
+    /// `limits.operation` is `store.unreachable`.
+    package static func open(url text: String, region: String, limits: PostgresStoreLimits = .standard,
+                             logger: Logger = Logger(label: "smig.store.postgresql")) async throws(RegionError) -> PostgresRegionStore {
         let url = try PostgresStoreURL(text)
         guard !region.isEmpty else {
             throw RegionError(.storeBadURL, "store \(url): empty region name", hint: "every region sharing a database has its own name")
         }
-        let configuration = try url.connectionConfiguration()
+        let configuration = try url.connectionConfiguration(limits: limits)
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
@@ -53,21 +57,22 @@ package final class PostgresRegionStore: RegionStore {
             throw RegionError(.storeFailed, "store \(url): cannot migrate the schema: \(Self.describe(error))",
                               hint: "the user needs to create tables in database \(url.database)")
         }
-        return PostgresRegionStore(url: url, region: region, logger: logger)
+        return PostgresRegionStore(url: url, region: region, limits: limits, logger: logger)
     }
 
-    private init(url: PostgresStoreURL, region: String, logger: Logger) {
+    private init(url: PostgresStoreURL, region: String, limits: PostgresStoreLimits, logger: Logger) {
         self.url = url
         self.region = region
+        self.limits = limits
         self.logger = logger
-        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: url.clientConfiguration(limits: limits), backgroundLogger: logger)
         self.client = client
         runner = Task { await client.run() }
         fence = nil
     }
 
     init(sharing store: PostgresRegionStore, fence: LeaderLease) {
-        (url, region, logger, client, runner, self.fence) = (store.url, store.region, store.logger, store.client, nil, fence)
+        (url, region, limits, logger, client, runner, self.fence) = (store.url, store.region, store.limits, store.logger, store.client, nil, fence)
     }
 
     /// Closes the pool's connections; the store and its views cannot be used afterwards. A view's close does nothing.
@@ -86,25 +91,7 @@ package final class PostgresRegionStore: RegionStore {
 
     /// Whether `task` ended within `limit` (waiting for a task's value cannot itself be cancelled, so the wait races a timer).
     static func ends(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
-        let first = FirstAnswer()
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            first.set(continuation)
-            Task {
-                await task.value
-                first.answer(true)
-            }
-            Task {
-                try? await Task.sleep(for: limit)
-                first.answer(false)
-            }
-        }
-    }
-
-    /// A continuation resumed by whichever answer comes first; later answers do nothing.
-    final class FirstAnswer: Sendable {
-        private let continuation = Mutex<CheckedContinuation<Bool, Never>?>(nil)
-        func set(_ c: CheckedContinuation<Bool, Never>) { continuation.withLock { $0 = c } }
-        func answer(_ value: Bool) { continuation.withLock { $0.take() }?.resume(returning: value) }
+        (try? await Deadline.run(within: limit, timeout: { CancellationError() }) { await task.value }) != nil
     }
 
     // MARK: RegionStore
@@ -306,8 +293,19 @@ package final class PostgresRegionStore: RegionStore {
         }
     }
 
-    func run<T: Sendable>(_ body: () async throws -> T) async throws(RegionError) -> T {
-        do { return try await body() } catch { throw coded(error) }
+    /// Runs one operation within ``limits``' operation bound; its errors become coded ones, and no answer in time
+    /// is `store.unreachable`.
+    func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws(RegionError) -> T {
+        do { return try await bounded(body) } catch { throw coded(error) }
+    }
+
+    /// `body` within ``limits``' operation bound, its errors as they are; no answer in time is `store.unreachable`.
+    func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let (url, limit) = (url, limits.operation)
+        return try await Deadline.run(within: limit, timeout: {
+            RegionError(.storeUnreachable, "store \(url): no answer within \(limit)",
+                        hint: "check that PostgreSQL at \(url.host):\(url.port) is running and reachable from this machine")
+        }, body)
     }
 
     /// A failed operation as a coded error: the store's own errors as they are, a lost or refused connection as

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOSSL
 package import PostgresNIO
 package import RegionTCB
@@ -64,12 +65,19 @@ package struct PostgresStoreURL: Sendable, CustomStringConvertible {
         }
     }
 
-    package var clientConfiguration: PostgresClient.Configuration {
-        PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+    /// The pool's configuration: connections opened within `limits.connect`, the server asked for `limits`' idle
+    /// transaction bound, and idle connections probed every few seconds (so a dead one is replaced before an
+    /// operation waits on it).
+    package func clientConfiguration(limits: PostgresStoreLimits) -> PostgresClient.Configuration {
+        var c = PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        c.options.connectTimeout = limits.connect
+        c.options.additionalStartupParameters = limits.startupParameters
+        c.options.keepAliveBehavior = .init(frequency: .seconds(5))
+        return c
     }
 
     /// One connection's configuration (the store's first connection, which checks the server and migrates).
-    func connectionConfiguration() throws(RegionError) -> PostgresConnection.Configuration {
+    func connectionConfiguration(limits: PostgresStoreLimits) throws(RegionError) -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         do {
             tls = switch sslMode {
@@ -81,6 +89,9 @@ package struct PostgresStoreURL: Sendable, CustomStringConvertible {
             throw RegionError(.storeBadURL, "store \(self): no TLS context for sslmode=\(sslMode.rawValue): \(error)",
                               hint: "use sslmode=disable on loopback, or check the system's CA certificates")
         }
-        return PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        var c = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        c.options.connectTimeout = .init(limits.connect)
+        c.options.additionalStartupParameters = limits.startupParameters
+        return c
     }
 }

@@ -66,8 +66,12 @@ package final class PostgresVMInventory: VMInventoryStore {
         try await unwrapped(body)
     }
 
-    func unwrapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        do { return try await body() } catch {
+    /// `body` within the store's operation bound (no answer in time is `store.unreachable`, as for the store's own
+    /// operations); the inventory's own refusals come out as they are.
+    func unwrapped<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await store.bounded(body)
+        } catch {
             if let e = error as? MigrationError { throw e }
             if let t = error as? PostgresTransactionError, let e = t.closureError as? MigrationError { throw e }
             throw store.coded(error)

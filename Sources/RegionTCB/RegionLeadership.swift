@@ -13,6 +13,12 @@ import Synchronization
 /// its own clock (the database out of reach) stops acting at once, and this service ends with `store.fenced`, which
 /// ends the process: whatever it had in flight ends with it, and its supervisor starts it again as a follower. A
 /// leader that shuts down (SIGTERM) gives the lease up, so a follower takes over without waiting for it to expire.
+///
+/// Rounds start every third of the lease, counted from the start of the last one. A renewal is waited for a third of
+/// a lease at most, and never past the lease's end by this process's clock (``renewalDeadline(at:until:)``): a
+/// database that went silent (a cut link, where a query waits for TCP to give up) is `store.unreachable` by then,
+/// and the next round starts at once, on another connection if one works. The last round comes at the lease's end,
+/// so a leader cut off from the database stops acting when its lease runs out and steps down at that moment.
 package final class RegionLeadership: Service, Sendable {
     package let store: LeaderFencedStore
     let leases: any RegionLeases
@@ -47,8 +53,11 @@ package final class RegionLeadership: Service, Sendable {
         // A shutdown ends the pause at once: the lease is given up without waiting for the next round.
         try await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let round = ContinuousClock.now
                 try await step()
-                await wakeup.wait(upTo: every)
+                // Never past the lease's end by this clock: a leader whose renewals fail is judged when its lease runs out.
+                let next = held.withLock { $0.map { min(round + every, $0.until) } } ?? round + every
+                await wakeup.wait(upTo: max(.zero, next - ContinuousClock.now))
             }
         } onGracefulShutdown: {
             self.wakeup.wake()
@@ -79,7 +88,8 @@ package final class RegionLeadership: Service, Sendable {
             return
         }
         do {
-            try await leases.renewLease(lease, for: duration)
+            let leases = leases, duration = duration, limit = renewalDeadline(at: started, until: until)
+            try await Self.bounded(within: limit, lease: lease) { () async throws(RegionError) in try await leases.renewLease(lease, for: duration) }
             held.withLock { $0 = (lease, started + duration) }
         } catch where error.code == .storeFenced {
             try stepDown(lease, error)
@@ -90,6 +100,29 @@ package final class RegionLeadership: Service, Sendable {
                 try stepDown(lease, RegionError(.storeFenced, "lease \(lease): not renewed before it ran out (\(error.reason))",
                                                 hint: "the store was out of reach; this RC-TCB stops acting and starts again as a follower"))
             }
+        }
+    }
+
+    /// How long a renewal started at `started` is waited for: a third of a lease, and no longer than until the lease
+    /// runs out by this clock (`until`); a renewal that starts after that (this process was not scheduled in time)
+    /// gets a third of a lease.
+    func renewalDeadline(at started: ContinuousClock.Instant, until: ContinuousClock.Instant) -> Duration {
+        let left = until - started
+        return left > .zero ? min(left, duration / 3) : duration / 3
+    }
+
+    /// `body` within `limit`; no answer by then is `store.unreachable`.
+    static func bounded(within limit: Duration, lease: LeaderLease, _ body: @escaping @Sendable () async throws(RegionError) -> Void)
+        async throws(RegionError) {
+        do {
+            try await Deadline.run(within: limit, timeout: {
+                RegionError(.storeUnreachable, "lease \(lease): the store did not answer the renewal within \(limit)",
+                            hint: "the database is out of reach; the lease runs out unless a renewal gets through")
+            }) { try await body() }
+        } catch let e as RegionError {
+            throw e
+        } catch {
+            throw RegionError(.storeUnreachable, "lease \(lease): renewal abandoned: \(error)")
         }
     }
 

@@ -140,9 +140,10 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                let lease = Duration.milliseconds(Int64(lease * 1000))
                 let runner = try await RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, prometheus: registry,
-                                                   inventory: inventory, openStore: RegionStoreChoice.opener(store, logger: logger),
-                                                   lease: .milliseconds(Int64(lease * 1000)))
+                                                   inventory: inventory, openStore: RegionStoreChoice.opener(store, lease: lease, logger: logger),
+                                                   lease: lease)
                 let portFile = self.portFile, listen = self.listen, log = logger
                 var limits = ListenerLimits.rctcb
                 limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress)

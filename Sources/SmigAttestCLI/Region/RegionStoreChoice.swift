@@ -8,9 +8,11 @@ import RegionTCB
 /// `postgresql://` URL: the PostgreSQL store, opened for the policy's region (checked, connected and migrated
 /// before anything is read or written).
 enum RegionStoreChoice {
-    static func opener(_ url: String?, logger: Logger) -> (@Sendable (String) async throws -> any RegionStore)? {
+    /// `lease`: the leader lease the RC-TCBs hold; the store's waits for the database are bounded by it
+    /// (``PostgresStoreLimits/leading(lease:)``).
+    static func opener(_ url: String?, lease: Duration, logger: Logger) -> (@Sendable (String) async throws -> any RegionStore)? {
         guard let url else { return nil }
-        return { region in try await PostgresRegionStore.open(url: url, region: region, logger: logger) }
+        return { region in try await PostgresRegionStore.open(url: url, region: region, limits: .leading(lease: lease), logger: logger) }
     }
 }
 

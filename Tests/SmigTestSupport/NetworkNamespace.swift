@@ -1,26 +1,24 @@
-import Foundation
-import Swtpm
-import SmigTestSupport
-import TPM
+public import Foundation
+package import Swtpm
 
 /// One host's own network: a network namespace joined to the root namespace by a veth pair on a private /30.
 /// Bringing the root-side link down cuts the host off. Namespace and links are removed by ``destroy()`` (also on
 /// deinit), so a failing test leaves nothing behind. Needs root and iproute2's `ip`; a test fails without them.
-final class NetworkNamespace: @unchecked Sendable {
+public final class NetworkNamespace: @unchecked Sendable {
     // @unchecked Sendable: immutable after init; `destroyed` is only touched by destroy(), from one test.
-    let ip: String
-    let name: String
-    let rootLink: String
-    let nsLink: String
-    let rootAddress: String
-    let nsAddress: String
+    public let ip: String
+    public let name: String
+    public let rootLink: String
+    public let nsLink: String
+    public let rootAddress: String
+    public let nsAddress: String
     var destroyed = false
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    init() throws {
+    public init() throws {
         guard let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw Failure(description: "iproute2's `ip` is required (scripts/install-deps installs it); never skipped")
         }
@@ -51,20 +49,30 @@ final class NetworkNamespace: @unchecked Sendable {
     deinit { destroy() }
 
     /// Prefix that runs a program inside the namespace.
-    var exec: [String] { [ip, "netns", "exec", name] }
+    public var exec: [String] { [ip, "netns", "exec", name] }
 
-    func run(_ args: [String]) throws {
+    public func run(_ args: [String]) throws {
         let r = try ToolRun.run(ip, args)
         guard r.status == 0 else { throw Failure(description: "ip \(args.joined(separator: " ")) failed (\(r.status)): \(r.output)") }
     }
 
     /// Cuts the host's network (the root-side link down: its peer loses carrier).
-    func cut() throws { try run(["link", "set", rootLink, "down"]) }
+    public func cut() throws { try run(["link", "set", rootLink, "down"]) }
 
-    func restore() throws { try run(["link", "set", rootLink, "up"]) }
+    /// Silences one service for the host alone (iptables inside the namespace): every TCP packet to or from `port`
+    /// is dropped, so the host's connections to it wait rather than fail, while the rest of its network works.
+    public func dropTCP(port: Int) throws {
+        guard let iptables = ["/usr/sbin/iptables", "/sbin/iptables"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw Failure(description: "iptables is required (scripts/install-deps installs it); never skipped")
+        }
+        try run(["netns", "exec", name, iptables, "-A", "OUTPUT", "-p", "tcp", "--dport", "\(port)", "-j", "DROP"])
+        try run(["netns", "exec", name, iptables, "-A", "INPUT", "-p", "tcp", "--sport", "\(port)", "-j", "DROP"])
+    }
+
+    public func restore() throws { try run(["link", "set", rootLink, "up"]) }
 
     /// Removes the veth pair (both ends) and the namespace. Safe to call twice.
-    func destroy() {
+    public func destroy() {
         guard !destroyed else { return }
         destroyed = true
         _ = try? ToolRun.run(ip, ["link", "del", rootLink])
@@ -72,11 +80,11 @@ final class NetworkNamespace: @unchecked Sendable {
     }
 
     /// Whether the namespace still exists (for the clean-up check).
-    var exists: Bool { ((try? ToolRun.run(ip, ["netns", "list"]))?.output ?? "").contains(name) }
+    public var exists: Bool { ((try? ToolRun.run(ip, ["netns", "list"]))?.output ?? "").contains(name) }
 
     /// Starts swtpm inside the namespace on its own loopback (the TPM belongs to the host), with the state
     /// `swtpm` was created with; returns the daemon and the TCTI for programs inside the namespace.
-    func startSwtpm(_ swtpm: SoftwareTPM, log: URL) throws -> (Daemon, String) {
+    package func startSwtpm(_ swtpm: SoftwareTPM, log: URL) throws -> (Daemon, String) {
         guard let path = ["/usr/bin/swtpm", "/usr/local/bin/swtpm"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw Failure(description: "swtpm is required; never skipped")
         }

@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import RegionStorePostgres
+import RegionTCB
+import SmigTestSupport
+import Testing
+
+/// Waits for a database that stopped answering are bounded: the server is frozen (SIGSTOP: its connections stay
+/// open, nothing answers, as over a link that drops packets). Before the bounds a query on such a connection
+/// waited for as long as TCP does; these tests would hang.
+@Suite("PostgreSQL store: bounded waits on a silent server")
+struct PostgresDeadlineLiveTests {
+    /// A store operation against the frozen server is `store.unreachable` once its deadline passes, and the store
+    /// works again when the server does.
+    @Test func anOperationOnASilentServerIsUnreachable() async throws {
+        try await PostgresCluster.with { cluster in
+            let limits = PostgresStoreLimits(operation: .seconds(2), connect: .seconds(2), idleInTransaction: .seconds(2))
+            let store = try await PostgresRegionStore.open(url: cluster.url, region: "silent", limits: limits)
+            do {
+                try await seedTwoHosts(store)
+                try cluster.pause()
+                let silent = await #expect(throws: RegionError.self) { _ = try await store.rows() }
+                #expect(silent?.code == .storeUnreachable, "\(String(describing: silent))")
+                try cluster.resume()
+                try await waitUntilAsync("the store answers again", seconds: 120) { (try? await store.rows())?.count == 2 }
+                await store.close()
+            } catch {
+                try? cluster.resume()
+                await store.close()
+                throw error
+            }
+        }
+    }
+
+    /// A leader whose database froze: its renewal is abandoned when the lease runs out by its own clock, it stops
+    /// acting, and its leadership ends with `store.fenced` (which ends the process).
+    @Test func aLeaderOfASilentServerStepsDownWhenItsLeaseRunsOut() async throws {
+        try await PostgresCluster.with { cluster in
+            try await withPostgresStores(url: cluster.url, regions: ["frozen"]) { stores in
+                try await seedTwoHosts(stores[0])
+                let leadership = RegionLeadership(store: LeaderFencedStore(base: stores[0], region: "frozen"), leases: stores[0],
+                                                  holder: "rctcb frozen", duration: .seconds(3), logger: Logger(label: "test"))
+                try await leadership.step()
+                #expect(leadership.mayAct)
+                try cluster.pause()
+                defer { try? cluster.resume() }
+                let ended = await #expect(throws: RegionError.self) { try await leadership.run() }
+                #expect(ended?.code == .storeFenced, "\(String(describing: ended))")
+                #expect(!leadership.mayAct && leadership.lease == nil)
+            }
+        }
+    }
+}
