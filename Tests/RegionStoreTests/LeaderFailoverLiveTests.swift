@@ -1,6 +1,7 @@
 import BuiltInGuests
 import Foundation
 import Migration
+import RegionLab
 import RegionStorePostgres
 import RegionTCB
 import SmigTestSupport
@@ -10,29 +11,8 @@ import Testing
 /// VMs of a PostgreSQL region: one inventory file every RC-TCB of the test machine opens (`--inventory`), real QEMU
 /// ticker guests on loopback "hosts".
 extension PostgresRegion {
-    var inventoryPath: String { dir.appendingPathComponent("vms.sqlite").path }
-    func inventory() throws -> VMInventory { try VMInventory(path: inventoryPath) }
-
-    func addVMHosts() throws {
-        let inventory = try inventory()
-        for h in hosts {
-            let base = try Self.freePortPair(taken: &takenPorts)
-            try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: base, portHigh: base + 1,
-                                                stateDirectory: dir.appendingPathComponent("hosts/\(h.id)").path))
-        }
-    }
-
-    func startVM(_ name: String, on host: String) async throws {
-        let image = try TestGuest.writeImage(to: dir.appendingPathComponent("images/ticker-guest.img").path, kind: .ticker)
-        try await MigrationOrchestrator(inventory: try inventory()).startVM(VMDescription(name: name, memoryMiB: 32, bootImage: image), on: host)
-    }
-
-    /// The hosts on which `vm` has a QEMU process, with its run state.
-    func copies(of vm: String) async throws -> [String: VMRunState] {
-        await QEMUDriver().copies(of: vm, on: try inventory().hosts())
-    }
-
-    func killGuests() { killProcesses(pidFilesUnder: dir.appendingPathComponent("hosts").path) }
+    /// Kills every QEMU the region's inventory started (sync: for defers).
+    func killGuests() { killProcesses(pidFilesUnder: "\(region.rctcbDir)/hosts") }
 
     /// The live lease, once one is.
     func waitForLeader(_ what: String, after old: LeaderLease? = nil) async throws -> LeaderLease {
@@ -47,7 +27,7 @@ extension PostgresRegion {
 
     /// Which RC-TCB of the test holds `lease` (its holder names the process id).
     func server(holding lease: LeaderLease) -> Int? {
-        servers.firstIndex { $0.map { lease.holder.hasPrefix("rctcb pid \($0.process.processIdentifier) ") } ?? false }
+        (0..<region.options.rctcbs).first { i in region.rctcbProcess(i).map { lease.holder.hasPrefix("rctcb pid \($0.processIdentifier) ") } ?? false }
     }
 }
 
@@ -64,30 +44,30 @@ struct LeaderFailoverLiveTests {
         try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
             defer { r.killGuests() }
             let common = ["--inventory", r.inventoryPath, "--lease", "2"]
-            try r.startServer(0, common, executable: [try TestBinaries.rctcbHooked(), "--crash-after", "evacuation.migrated"])
+            try r.region.startRCTCB(0, common, executable: [try TestBinaries.rctcbHooked(), "--crash-after", "evacuation.migrated"])
             let first = try await r.waitForLeader("RC-TCB 1 leads")
             #expect(r.server(holding: first) == 0, "\(first)")
-            try r.startServer(1, common)
-            try r.addVMHosts()
-            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try r.region.startRCTCB(1, common)
+            try r.region.addVMHosts()
+            try r.region.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
-            try await r.startVM("vm-k", on: "host-1")
+            try await r.region.startVM("vm-k", on: "host-1", memoryMiB: 32)
 
-            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
-            let leader = try #require(r.servers[0])
-            try await waitUntilAsync("the leader to die mid-evacuation", seconds: 180) { !leader.process.isRunning }
-            #expect(leader.process.terminationReason == .uncaughtSignal && leader.process.terminationStatus == SIGKILL)
+            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
+            let leader = try #require(r.region.rctcbProcess(0))
+            try await waitUntilAsync("the leader to die mid-evacuation", seconds: 180) { !leader.isRunning }
+            #expect(leader.terminationReason == .uncaughtSignal && leader.terminationStatus == SIGKILL)
             let died = ContinuousClock.now
             let before = try await r.store.events(since: 0, host: nil, limit: 100_000)
-            #expect(try await r.copies(of: "vm-k").values.filter { $0 == .running }.count <= 1)
+            #expect(try await r.region.copies(of: "vm-k").values.filter { $0 == .running }.count <= 1)
 
             let second = try await r.waitForLeader("RC-TCB 2 leads", after: first)
             print("failover: RC-TCB 2 leads \(ContinuousClock.now - died) after the leader died (lease 2 s)")
             #expect(r.server(holding: second) == 1, "\(second)")
             try await r.wait("host-1 evacuated by the new leader") { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
-            try await waitUntilAsync("vm-k settles on host-2", seconds: 120) { (try await r.copies(of: "vm-k")) == ["host-2": .running] }
-            #expect(try r.inventory().openMigrations().isEmpty)
-            #expect(try r.inventory().vm(named: "vm-k").host == "host-2")
+            try await waitUntilAsync("vm-k settles on host-2", seconds: 120) { (try await r.region.copies(of: "vm-k")) == ["host-2": .running] }
+            #expect(try r.region.inventory().openMigrations().isEmpty)
+            #expect(try r.region.inventory().vm(named: "vm-k").host == "host-2")
 
             let events = try await r.store.events(since: 0, host: nil, limit: 100_000)
             // Nothing the dead leader committed is lost.
@@ -109,14 +89,14 @@ struct LeaderFailoverLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
-            try r.startServer(0, ["--lease", "2"])
+            try r.region.startRCTCB(0, ["--lease", "2"])
             let first = try await r.waitForLeader("RC-TCB 1 leads")
-            try r.startServer(1, ["--lease", "2"])
-            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try r.region.startRCTCB(1, ["--lease", "2"])
+            try r.region.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
-            let old = try #require(r.servers[0])
+            let old = try #require(r.region.rctcbProcess(0))
 
-            kill(old.process.processIdentifier, SIGSTOP)
+            kill(old.processIdentifier, SIGSTOP)
             let second = try await r.waitForLeader("RC-TCB 2 takes over", after: first)
             #expect(r.server(holding: second) == 1 && second.epoch > first.epoch, "\(second)")
             // The agents follow the new leader: their quotes are judged again.
@@ -125,20 +105,20 @@ struct LeaderFailoverLiveTests {
             // Paused past its lease and well beyond (a renewal round of the old leader would be due many times over).
             try await Task.sleep(for: .seconds(4))
 
-            kill(old.process.processIdentifier, SIGCONT)
-            try await waitUntilAsync("the old leader steps down", seconds: 60) { !old.process.isRunning }
-            #expect(old.process.terminationStatus != 0)
-            #expect(old.output.contains("stepping down") && old.output.contains("store.fenced"), "\(old.output.suffix(2000))")
+            kill(old.processIdentifier, SIGCONT)
+            try await waitUntilAsync("the old leader steps down", seconds: 60) { !old.isRunning }
+            #expect(old.terminationStatus != 0)
+            #expect(r.region.rctcbOutput(0).contains("stepping down") && r.region.rctcbOutput(0).contains("store.fenced"), "\(r.region.rctcbOutput(0).suffix(2000))")
             let now = try #require(try await r.store.currentLease())
             #expect(now.live && now.lease == second)
             // The region goes on under the new leader.
             let woke = Date()
             try await r.wait("still judged") { rows in rows.allSatisfy { $0.state == .trusted && ($0.lastQuoteAt ?? .distantPast) > woke } }
             // The operator, given both RC-TCBs, is answered by the leader; asked of the follower alone, told who leads.
-            try r.startServer(0, ["--lease", "2"])
-            let ivt = try ToolRun.run(r.binary, ["ivt", "--rctcb", r.urls.joined(separator: ","), "--dir", r.rctcbDir(0), "--json"])
+            try r.region.startRCTCB(0, ["--lease", "2"])
+            let ivt = try ToolRun.run(r.options.binary, ["ivt", "--rctcb", r.urls.joined(separator: ","), "--dir", r.region.rctcbDir(0), "--json"])
             #expect(ivt.status == 0 && ivt.output.contains("host-1"), "\(ivt.output)")
-            let follower = try ToolRun.run(r.binary, ["ivt", "--rctcb", r.urls[0], "--dir", r.rctcbDir(0), "--json"])
+            let follower = try ToolRun.run(r.options.binary, ["ivt", "--rctcb", r.urls[0], "--dir", r.region.rctcbDir(0), "--json"])
             #expect(follower.status != 0 && follower.output.contains("rctcb.not-leader"), "\(follower.output)")
         }
     }
