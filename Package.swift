@@ -366,7 +366,7 @@ let package = Package(
         ),
         // The region store's behaviour on both backends (SQLite, and PostgreSQL in a cluster each test starts).
         .testTarget(name: "RegionStoreTests", dependencies: ["RegionTCB", "RegionStorePostgres", "SmigTestSupport", "Swtpm", "Attestation", "TPMWire",
-                                                     "Migration", "BuiltInGuests", "RegionProtocol"], swiftSettings: upcoming),
+                                                     "Migration", "BuiltInGuests", "RegionProtocol", "RegionLab"], swiftSettings: upcoming),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "SmigTestSupport", "NamespaceLab"], swiftSettings: upcoming),
         .testTarget(
             name: "SmigAttestCLITests",

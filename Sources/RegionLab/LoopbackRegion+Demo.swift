@@ -8,7 +8,7 @@ extension LoopbackRegion: DemoRegion {
     package var hostIDs: [String] { hosts.map(\.id) }
 
     package func compromiseDescription(_ index: Int) -> String {
-        "64 bytes written into its hypervisor's code (QEMU pid \((try? pid(of: hosts[index].hypervisor)).map(String.init) ?? "?"))"
+        "64 bytes written into its hypervisor's code (QEMU pid \((try? hypervisorPID(index)).map(String.init) ?? "?"))"
     }
 
     /// Every VM of the inventory: the hosts it runs on (a running QEMU process), and whether its counter grows.

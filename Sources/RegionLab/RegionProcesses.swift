@@ -1,5 +1,5 @@
 import ChildProcesses
-import Foundation
+package import Foundation
 import SyntheticBootLogs
 import TPMWire
 
@@ -47,11 +47,11 @@ package final class RegionProcesses: @unchecked Sendable {
         return text
     }
 
-    /// Starts `smig-attest ARGS` as the long-running child `name` (inside `prefix` when it is not empty), its output
-    /// appended to `DIR/NAME.log`.
-    package func spawn(_ name: String, _ args: [String], in prefix: [String] = []) throws {
+    /// Starts `smig-attest ARGS` (or `executable ARGS`) as the long-running child `name` (inside `prefix` when it is
+    /// not empty), its output appended to `DIR/NAME.log`.
+    package func spawn(_ name: String, _ args: [String], in prefix: [String] = [], executable: String? = nil) throws {
         let p = Process()
-        let command = [binary] + args
+        let command = [executable ?? binary] + args
         p.executableURL = URL(fileURLWithPath: prefix.first ?? command[0])
         p.arguments = Array((prefix + command).dropFirst())
         let log = "\(dir)/\(name).log"
@@ -67,10 +67,16 @@ package final class RegionProcesses: @unchecked Sendable {
         lock.withLock { children[name] = p }
     }
 
-    /// Stops the child `name` (SIGTERM, then SIGKILL after 5 s), if it runs.
-    package func stop(_ name: String) {
-        if let p = lock.withLock({ children.removeValue(forKey: name) }) { Self.terminate(p) }
+    /// Stops the child `name` (`signal`, SIGTERM by default, then SIGKILL after 5 s), if it runs.
+    package func stop(_ name: String, signal: Int32 = SIGTERM) {
+        if let p = lock.withLock({ children.removeValue(forKey: name) }) { p.stop(signal: signal, grace: .seconds(5)) }
     }
+
+    /// The child `name` as started last (running or not), nil once stopped.
+    package func process(_ name: String) -> Process? { lock.withLock { children[name] } }
+
+    /// What the child `name` wrote so far, over all its runs.
+    package func output(_ name: String) -> String { (try? String(contentsOfFile: "\(dir)/\(name).log", encoding: .utf8)) ?? "" }
 
     /// Stops every child.
     package func stopAll() {
@@ -79,14 +85,21 @@ package final class RegionProcesses: @unchecked Sendable {
 
     static func terminate(_ p: Process) { p.stop(grace: .seconds(5)) }
 
-    /// Starts `rctcb serve` (with `extra` arguments) as the child "rctcb" and returns its URL on 127.0.0.1 once it
-    /// wrote its port.
-    package func startRCTCB(region: String, rctcbDir: String, port: Int, extra: [String] = []) throws -> String {
-        let portFile = "\(dir)/rctcb.port"
+    /// Starts `rctcb serve` (with `extra` arguments) as the child `name` and returns its URL on 127.0.0.1 once it wrote
+    /// its port. `executable`: another build of the RC-TCB and its leading arguments (e.g. a test tool that crashes
+    /// after a given step), given the same `--region … --port-file …` arguments.
+    package func startRCTCB(_ name: String = "rctcb", region: String, rctcbDir: String, port: Int, extra: [String] = [],
+                            executable: [String] = []) throws -> String {
+        let portFile = "\(dir)/\(name).port"
         try? FileManager.default.removeItem(atPath: portFile)
-        try spawn("rctcb", ["rctcb", "serve", "--region", region, "--dir", rctcbDir, "--port", "\(port)", "--port-file", portFile, "--log-level", "notice"] + extra)
-        guard let port = PortFile.wait(portFile, within: .seconds(60)) else {
-            throw Failure(description: "the RC-TCB did not start; see \(dir)/rctcb.log")
+        let serve = ["--region", region, "--dir", rctcbDir, "--port", "\(port)", "--port-file", portFile] + extra
+        if let tool = executable.first {
+            try spawn(name, Array(executable.dropFirst()) + serve, executable: tool)
+        } else {
+            try spawn(name, ["rctcb", "serve", "--log-level", "notice"] + serve)
+        }
+        guard let process = process(name), let port = PortFile.wait(portFile, writtenBy: process, within: .seconds(120)) else {
+            throw Failure(description: "the RC-TCB did not start; see \(dir)/\(name).log: \(output(name).suffix(2000))")
         }
         return "https://127.0.0.1:\(port)"
     }
@@ -123,18 +136,27 @@ package final class RegionProcesses: @unchecked Sendable {
         package var extra = ""
     }
 
+    /// The lines of a lab region's policy after `on-state`, unless its builder says others: evacuation of an untrusted
+    /// host to re-attested targets, with the lab's migration and evacuation tuning.
+    package static let labPolicyTail = """
+        targets: {require-state: trusted, max-quote-age: 20s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded}
+        migration: {max-bandwidth-mibps: 10240, downtime-limit: 50ms, auto-converge: true}
+        evacuation: {max-parallel: 4, no-target: pause}
+
+        """
+
     /// Writes the region policy of a lab region to `path`: the hosts in one ring, the lab's intervals (challenges
-    /// every `challengeInterval` s), evacuation of an untrusted host to re-attested targets with the evacuation tuning.
-    package static func writeRegionPolicy(to path: String, name: String, rctcb: String, hosts: [PolicyHost], challengeInterval: Double) throws {
-        var y = "kind: region\nversion: 1\nname: \(name)\nrc-tcb: {address: \(rctcb), port: 8443}\nhosts:\n"
+    /// every `challengeInterval` s), then `tail` (``labPolicyTail`` by default). `rctcbPort`: the RC-TCB's port as
+    /// the policy names it.
+    package static func writeRegionPolicy(to path: String, name: String, rctcb: String, rctcbPort: Int = 8443, hosts: [PolicyHost],
+                                          challengeInterval: Double, tail: String = labPolicyTail) throws {
+        var y = "kind: region\nversion: 1\nname: \(name)\nrc-tcb: {address: \(rctcb), port: \(rctcbPort)}\nhosts:\n"
         for h in hosts { y += "  - {id: \(h.id), address: \(h.address), port: \(h.port), golden: \(h.golden)\(h.extra)}\n" }
         y += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\n"
         y += "intervals: {measurement: 1s, challenge: \(max(1, Int(challengeInterval)))s}\n"
         y += "quote-freshness: 30s\nunreachable-timeout: 10s\n"
         y += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
-        y += "targets: {require-state: trusted, max-quote-age: 20s, rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded}\n"
-        y += "migration: {max-bandwidth-mibps: 10240, downtime-limit: 50ms, auto-converge: true}\n"
-        y += "evacuation: {max-parallel: 4, no-target: pause}\n"
+        y += tail
         try Data(y.utf8).write(to: URL(fileURLWithPath: path))
     }
 }

@@ -16,9 +16,9 @@ struct InventoryCommandsLiveTests {
         try await PostgresCluster.with { cluster in
             try await PostgresRegion.with(cluster: cluster, hosts: 2, rctcbs: 1, region: "east") { east in
                 try await PostgresRegion.with(cluster: cluster, hosts: 2, rctcbs: 1, region: "west") { west in
-                    let state = east.dir.appendingPathComponent("operator").path
+                    let state = "\(east.dir)/operator"
                     func vm(_ r: PostgresRegion, _ args: [String]) throws -> ToolRun {
-                        try ToolRun.run(r.binary, args + ["--store", cluster.url, "--region", r.regionFile, "--state-dir", state])
+                        try ToolRun.run(r.options.binary, args + ["--store", cluster.url, "--region", r.regionFile, "--state-dir", state])
                     }
                     let added = try vm(east, ["vm", "host", "add", "host-1", "--ports", "47100-47101", "--json"])
                     #expect(added.status == 0, "\(added.output)")
@@ -38,7 +38,7 @@ struct InventoryCommandsLiveTests {
                     let other = try vm(west, ["vms", "--json"])
                     #expect(other.status == 0 && !other.output.contains("vm-e"), "\(other.output)")
 
-                    let noRegion = try ToolRun.run(east.binary, ["vms", "--store", cluster.url, "--state-dir", state])
+                    let noRegion = try ToolRun.run(east.options.binary, ["vms", "--store", cluster.url, "--state-dir", state])
                     #expect(noRegion.status != 0 && noRegion.output.contains("--store needs --region"), "\(noRegion.output)")
                 }
             }
@@ -49,8 +49,8 @@ struct InventoryCommandsLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         try await PostgresRegion.with(hosts: 2, rctcbs: 1) { r in
-            let file = r.dir.appendingPathComponent("vms.sqlite").path
-            let serve = try ToolRun.run(r.binary, ["rctcb", "serve", "--region", r.regionFile, "--dir", r.rctcbDir(0), "--store", r.cluster.url,
+            let file = "\(r.dir)/vms.sqlite"
+            let serve = try ToolRun.run(r.options.binary, ["rctcb", "serve", "--region", r.regionFile, "--dir", r.region.rctcbDir(0), "--store", r.cluster.url,
                                                    "--port", "0", "--inventory", file, "--json"])
             #expect(serve.status != 0 && serve.output.contains("store.inventory-file") && serve.output.contains("hint"), "\(serve.output)")
             #expect(!FileManager.default.fileExists(atPath: file))

@@ -20,22 +20,24 @@ struct LeaderCutOffLiveTests {
         try await PostgresCluster.with(alsoListening: net.map(\.rootAddress), clients: "10.254.0.0/16") { cluster in
             try await PostgresRegion.with(cluster: cluster, hosts: 2, rctcbs: 2, region: "cut-off") { r in
                 let lease = 4
+                var daemons: [Daemon] = []
+                defer { for d in daemons { d.stop() } }
                 func start(_ i: Int) throws -> Daemon {
                     let link = net[i]
-                    let portFile = r.dir.appendingPathComponent("rctcb-\(i + 1).port").path
+                    let portFile = "\(r.dir)/rctcb-\(i + 1).port"
                     let store = "postgresql://postgres@\(link.rootAddress):\(cluster.port)/postgres?sslmode=disable"
-                    let daemon = try Daemon(link.ip, ["netns", "exec", link.name, r.binary, "rctcb", "serve", "--log-level", "notice",
-                                                                  "--region", r.regionFile, "--dir", r.rctcbDir(i), "--store", store,
-                                                                  "--listen", "127.0.0.1", "--port", "\(r.ports[i])", "--port-file", portFile,
+                    let daemon = try Daemon(link.ip, ["netns", "exec", link.name, r.options.binary, "rctcb", "serve", "--log-level", "notice",
+                                                                  "--region", r.regionFile, "--dir", r.region.rctcbDir(i), "--store", store,
+                                                                  "--listen", "127.0.0.1", "--port", "\(r.rctcbPorts[i])", "--port-file", portFile,
                                                                   "--lease", "\(lease)"],
-                                            log: r.dir.appendingPathComponent("rctcb-\(i + 1).log"))
-                    r.servers[i] = daemon
+                                            log: URL(fileURLWithPath: "\(r.dir)/rctcb-\(i + 1).log"))
+                    daemons.append(daemon)
                     _ = try daemon.waitForPort(file: portFile, seconds: 120)
                     return daemon
                 }
                 /// `smig-attest ivt` asked of RC-TCB `i` from inside its namespace (an operator beside it).
                 func ivt(_ i: Int) throws -> ToolRun {
-                    try ToolRun.run(net[i].ip, ["netns", "exec", net[i].name, r.binary, "ivt", "--rctcb", "https://127.0.0.1:\(r.ports[i])", "--dir", r.rctcbDir(i), "--json"])
+                    try ToolRun.run(net[i].ip, ["netns", "exec", net[i].name, r.options.binary, "ivt", "--rctcb", "https://127.0.0.1:\(r.rctcbPorts[i])", "--dir", r.region.rctcbDir(i), "--json"])
                 }
 
                 let leader = try start(0)

@@ -1,6 +1,7 @@
 import BuiltInGuests
 import Foundation
 import Migration
+import RegionLab
 import RegionStorePostgres
 import RegionTCB
 import SmigTestSupport
@@ -14,26 +15,17 @@ extension PostgresRegion {
     /// The region's inventory in the store, as the operator reaches it (`vm … --store URL --region FILE`).
     func inventory() async throws -> PostgresVMInventory { try await store.vmInventory(.operator) }
 
-    func addVMHosts() async throws {
-        let inventory = try await inventory()
-        for h in hosts {
-            let base = try Self.freePortPair(taken: &takenPorts)
-            try await inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: base, portHigh: base + 1,
-                                                      stateDirectory: dir.appendingPathComponent("hosts/\(h.id)").path))
-        }
-    }
+    func addVMHosts() async throws { try await region.addVMHosts(to: try await inventory()) }
 
     func startVM(_ name: String, on host: String) async throws {
-        let image = try TestGuest.writeImage(to: dir.appendingPathComponent("images/ticker-guest.img").path, kind: .ticker)
-        try await MigrationOrchestrator(inventory: try await inventory()).startVM(VMDescription(name: name, memoryMiB: 32, bootImage: image), on: host)
+        try await region.startVM(name, on: host, memoryMiB: 32, inventory: try await inventory())
     }
 
     /// The hosts on which `vm` has a QEMU process, with its run state.
-    func copies(of vm: String) async throws -> [String: VMRunState] {
-        await QEMUDriver().copies(of: vm, on: try await inventory().hosts())
-    }
+    func copies(of vm: String) async throws -> [String: VMRunState] { try await region.copies(of: vm, inventory: try await inventory()) }
 
-    func killGuests() { killProcesses(pidFilesUnder: dir.appendingPathComponent("hosts").path) }
+    /// Kills every QEMU the region's inventory started (sync: for defers).
+    func killGuests() { killProcesses(pidFilesUnder: "\(region.rctcbDir)/hosts") }
 
     /// The live lease, once one is.
     func waitForLeader(_ what: String, after old: LeaderLease? = nil) async throws -> LeaderLease {
@@ -48,7 +40,7 @@ extension PostgresRegion {
 
     /// Which RC-TCB of the test holds `lease` (its holder names the process id).
     func server(holding lease: LeaderLease) -> Int? {
-        servers.firstIndex { $0.map { lease.holder.hasPrefix("rctcb pid \($0.process.processIdentifier) ") } ?? false }
+        (0..<region.options.rctcbs).first { i in region.rctcbProcess(i).map { lease.holder.hasPrefix("rctcb pid \($0.processIdentifier) ") } ?? false }
     }
 }
 
@@ -66,19 +58,19 @@ struct LeaderFailoverLiveTests {
         try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
             defer { r.killGuests() }
             let common = ["--lease", "2"]
-            try r.startServer(0, common, executable: [try TestBinaries.rctcbHooked(), "--crash-after", "evacuation.migrated"])
+            try r.region.startRCTCB(0, common, executable: [try TestBinaries.rctcbHooked(), "--crash-after", "evacuation.migrated"])
             let first = try await r.waitForLeader("RC-TCB 1 leads")
             #expect(r.server(holding: first) == 0, "\(first)")
-            try r.startServer(1, common)
+            try r.region.startRCTCB(1, common)
             try await r.addVMHosts()
-            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try r.region.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
             try await r.startVM("vm-k", on: "host-1")
 
-            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
-            let leader = try #require(r.servers[0])
-            try await waitUntilAsync("the leader to die mid-evacuation", seconds: 180) { !leader.process.isRunning }
-            #expect(leader.process.terminationReason == .uncaughtSignal && leader.process.terminationStatus == SIGKILL)
+            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
+            let leader = try #require(r.region.rctcbProcess(0))
+            try await waitUntilAsync("the leader to die mid-evacuation", seconds: 180) { !leader.isRunning }
+            #expect(leader.terminationReason == .uncaughtSignal && leader.terminationStatus == SIGKILL)
             let died = ContinuousClock.now
             let before = try await r.store.events(since: 0, host: nil, limit: 100_000)
             let journalBefore = try await r.inventory().events(vm: "vm-k")
@@ -95,7 +87,7 @@ struct LeaderFailoverLiveTests {
             let settled = try await r.inventory().vm(named: "vm-k")
             #expect(settled.host == "host-2" && settled.state == .running)
             // Each RC-TCB kept no inventory file of its own: the journal is the store's.
-            #expect((0..<2).allSatisfy { !FileManager.default.fileExists(atPath: "\(r.rctcbDir($0))/vms.sqlite") })
+            #expect((0..<2).allSatisfy { !FileManager.default.fileExists(atPath: "\(r.region.rctcbDir($0))/vms.sqlite") })
             // The journal: what the old leader committed is kept, the move closed once, by the new leader.
             let journal = try await r.inventory().events(vm: "vm-k")
             #expect(Set(journalBefore.map(\.id)).isSubset(of: Set(journal.map(\.id))))
@@ -129,15 +121,15 @@ struct LeaderFailoverLiveTests {
             var measured: [String] = []
             for listening in [true, false] {
                 let serve = ["--lease", "6"], tool = listening ? [] : [try TestBinaries.rctcbHooked(), "--changes", "off"]
-                try r.startServer(0, serve, executable: tool)
+                try r.region.startRCTCB(0, serve, executable: tool)
                 let first = try await r.waitForLeader("RC-TCB 1 leads", after: last)
                 #expect(r.server(holding: first) == 0, "\(first)")
-                try r.startServer(1, serve, executable: tool)
-                let follower = try #require(r.servers[1]), leader = try #require(r.servers[0])
+                try r.region.startRCTCB(1, serve, executable: tool)
+                let leader = try #require(r.region.rctcbProcess(0))
                 if listening {
-                    try await waitUntilAsync("RC-TCB 2 follows the region's changes", seconds: 60) { follower.output.contains("following the region's changes") }
+                    try await waitUntilAsync("RC-TCB 2 follows the region's changes", seconds: 60) { r.region.rctcbOutput(1).contains("following the region's changes") }
                 }
-                kill(leader.process.processIdentifier, SIGTERM)
+                kill(leader.processIdentifier, SIGTERM)
                 let stopped = ContinuousClock.now
                 var second: LeaderLease?
                 let deadline = stopped + .seconds(120)
@@ -149,12 +141,11 @@ struct LeaderFailoverLiveTests {
                 let taken = try #require(second, "no follower took the lease after the leader's SIGTERM")
                 #expect(r.server(holding: taken) == 1, "\(taken)")
                 measured.append("\(listening ? "with" : "without") LISTEN/NOTIFY \(took)")
-                try await waitUntilAsync("the old leader exits", seconds: 60) { !leader.process.isRunning }
-                #expect(leader.output.contains("leader lease released"), "\(leader.output.suffix(2000))")
-                #expect(follower.output.contains("the leader released its lease") == listening, "\(follower.output.suffix(2000))")
-                r.servers[1]?.stop()
-                r.servers[0] = nil
-                r.servers[1] = nil
+                try await waitUntilAsync("the old leader exits", seconds: 60) { !leader.isRunning }
+                #expect(r.region.rctcbOutput(0).contains("leader lease released"), "\(r.region.rctcbOutput(0).suffix(2000))")
+                #expect(r.region.rctcbOutput(1).contains("the leader released its lease") == listening, "\(r.region.rctcbOutput(1).suffix(2000))")
+                r.region.stopRCTCB(1)
+                r.region.stopRCTCB(0)
                 last = taken
             }
             print("takeover after the leader's SIGTERM (lease 6 s, a round every 2 s): \(measured.joined(separator: "; "))")
@@ -168,15 +159,14 @@ struct LeaderFailoverLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
-            try r.startServer(0, ["--lease", "6"])
+            try r.region.startRCTCB(0, ["--lease", "6"])
             _ = try await r.waitForLeader("RC-TCB 1 leads")
-            try r.startServer(1, ["--lease", "6"])
-            let follower = try #require(r.servers[1])
-            try await waitUntilAsync("RC-TCB 2 follows the region's changes", seconds: 60) { follower.output.contains("following the region's changes") }
-            let dir = r.rctcbDir(1)
+            try r.region.startRCTCB(1, ["--lease", "6"])
+            try await waitUntilAsync("RC-TCB 2 follows the region's changes", seconds: 60) { r.region.rctcbOutput(1).contains("following the region's changes") }
+            let dir = r.region.rctcbDir(1)
             let scrape = ["-sS", "--cacert", "\(dir)/region-ca.pem", "--cert", "\(dir)/admin.pem", "--key", "\(dir)/admin.key", "\(r.urls[1])/metrics"]
             #expect(!(try ToolRun.run("curl", scrape).output.contains("smig_hosts{state=\"trusted\"} 2")))
-            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try r.region.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
             try await waitUntilAsync("the follower's gauges show both hosts trusted", seconds: 60) {
                 try ToolRun.run("curl", scrape).output.contains("smig_hosts{state=\"trusted\"} 2")
@@ -191,14 +181,14 @@ struct LeaderFailoverLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
-            try r.startServer(0, ["--lease", "2"])
+            try r.region.startRCTCB(0, ["--lease", "2"])
             let first = try await r.waitForLeader("RC-TCB 1 leads")
-            try r.startServer(1, ["--lease", "2"])
-            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try r.region.startRCTCB(1, ["--lease", "2"])
+            try r.region.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
-            let old = try #require(r.servers[0])
+            let old = try #require(r.region.rctcbProcess(0))
 
-            kill(old.process.processIdentifier, SIGSTOP)
+            kill(old.processIdentifier, SIGSTOP)
             let second = try await r.waitForLeader("RC-TCB 2 takes over", after: first)
             #expect(r.server(holding: second) == 1 && second.epoch > first.epoch, "\(second)")
             // The agents follow the new leader: their quotes are judged again.
@@ -207,20 +197,20 @@ struct LeaderFailoverLiveTests {
             // Paused past its lease and well beyond (a renewal round of the old leader would be due many times over).
             try await Task.sleep(for: .seconds(4))
 
-            kill(old.process.processIdentifier, SIGCONT)
-            try await waitUntilAsync("the old leader steps down", seconds: 60) { !old.process.isRunning }
-            #expect(old.process.terminationStatus != 0)
-            #expect(old.output.contains("stepping down") && old.output.contains("store.fenced"), "\(old.output.suffix(2000))")
+            kill(old.processIdentifier, SIGCONT)
+            try await waitUntilAsync("the old leader steps down", seconds: 60) { !old.isRunning }
+            #expect(old.terminationStatus != 0)
+            #expect(r.region.rctcbOutput(0).contains("stepping down") && r.region.rctcbOutput(0).contains("store.fenced"), "\(r.region.rctcbOutput(0).suffix(2000))")
             let now = try #require(try await r.store.currentLease())
             #expect(now.live && now.lease == second)
             // The region goes on under the new leader.
             let woke = Date()
             try await r.wait("still judged") { rows in rows.allSatisfy { $0.state == .trusted && ($0.lastQuoteAt ?? .distantPast) > woke } }
             // The operator, given both RC-TCBs, is answered by the leader; asked of the follower alone, told who leads.
-            try r.startServer(0, ["--lease", "2"])
-            let ivt = try ToolRun.run(r.binary, ["ivt", "--rctcb", r.urls.joined(separator: ","), "--dir", r.rctcbDir(0), "--json"])
+            try r.region.startRCTCB(0, ["--lease", "2"])
+            let ivt = try ToolRun.run(r.options.binary, ["ivt", "--rctcb", r.urls.joined(separator: ","), "--dir", r.region.rctcbDir(0), "--json"])
             #expect(ivt.status == 0 && ivt.output.contains("host-1"), "\(ivt.output)")
-            let follower = try ToolRun.run(r.binary, ["ivt", "--rctcb", r.urls[0], "--dir", r.rctcbDir(0), "--json"])
+            let follower = try ToolRun.run(r.options.binary, ["ivt", "--rctcb", r.urls[0], "--dir", r.region.rctcbDir(0), "--json"])
             #expect(follower.status != 0 && follower.output.contains("rctcb.not-leader"), "\(follower.output)")
         }
     }

@@ -1,5 +1,6 @@
 import Attestation
 import Foundation
+import RegionLab
 import RegionStorePostgres
 import RegionTCB
 import SmigTestSupport
@@ -16,10 +17,10 @@ struct SharedPostgresLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         try await PostgresRegion.with(hosts: 3, rctcbs: 2) { r in
-            try r.startServer(0)
+            try r.region.startRCTCB(0)
             _ = try await r.waitForLeader("RC-TCB 1 leads")
-            try r.startServer(1)
-            try r.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
+            try r.region.startRCTCB(1)
+            try r.region.enrolAndStartAgents(via: 0, rctcb: r.urls.joined(separator: ","))
             try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
             let before = try await r.store.events(since: 0, host: nil, limit: 100_000)
             let enrolled = try await r.store.certificates().filter(\.current).map(\.serial)
@@ -28,10 +29,10 @@ struct SharedPostgresLiveTests {
             let restarted = Date()
             // A supervisor's part: an RC-TCB that stepped down is started again.
             try await waitUntilAsync("a live lease after the restart", seconds: 120) {
-                for i in r.servers.indices where !(r.servers[i]?.process.isRunning ?? false) {
-                    let log = r.servers[i]?.output ?? ""
+                for i in 0..<r.options.rctcbs where !(r.region.rctcbProcess(i)?.isRunning ?? false) {
+                    let log = r.region.rctcbOutput(i)
                     #expect(log.contains("stepping down") && log.contains("store."), "\(log.suffix(1500))")
-                    try r.startServer(i)
+                    try r.region.startRCTCB(i)
                 }
                 return try await r.store.currentLease()?.live == true
             }
@@ -54,8 +55,8 @@ struct SharedPostgresLiveTests {
             try await PostgresRegion.with(cluster: cluster, hosts: 2, rctcbs: 1, region: "pg-east") { east in
                 try await PostgresRegion.with(cluster: cluster, hosts: 2, rctcbs: 1, region: "pg-west") { west in
                     for r in [east, west] {
-                        try r.startServer(0)
-                        try r.enrolAndStartAgents(via: 0)
+                        try r.region.startRCTCB(0)
+                        try r.region.enrolAndStartAgents(via: 0)
                     }
                     for r in [east, west] {
                         try await r.wait("\(r.regionName) trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
@@ -78,16 +79,16 @@ struct SharedPostgresLiveTests {
                     let eastSerials = Set(try await east.store.certificates().map(\.serial))
                     #expect(eastSerials.isDisjoint(with: Set(try await west.store.certificates().map(\.serial))))
                     // The operator's direct commands on one region's rows (`--store` with that region's policy).
-                    let store = ["--dir", east.rctcbDir(0), "--store", cluster.url, "--region", east.regionFile]
-                    let certs = try ToolRun.run(east.binary, ["rctcb", "certs", "--json"] + store)
+                    let store = ["--dir", east.region.rctcbDir(0), "--store", cluster.url, "--region", east.regionFile]
+                    let certs = try ToolRun.run(east.options.binary, ["rctcb", "certs", "--json"] + store)
                     #expect(certs.status == 0 && eastSerials.allSatisfy { certs.output.contains($0) }, "\(certs.output)")
-                    let revoked = try ToolRun.run(east.binary, ["rctcb", "revoke", "host-1", "--json"] + store)
+                    let revoked = try ToolRun.run(east.options.binary, ["rctcb", "revoke", "host-1", "--json"] + store)
                     #expect(revoked.status == 0, "\(revoked.output)")
                     #expect(try await east.store.enrolment("host-1")?.revoked == true)
                     #expect(try await west.store.enrolment("host-1")?.revoked == false)
                     try await east.wait("east's host-1 untrusted") { rows in rows.first { $0.host == "host-1" }?.state == .untrusted }
                     #expect(try await west.rows().allSatisfy { $0.state == .trusted })
-                    let noRegion = try ToolRun.run(east.binary, ["rctcb", "revoke", "host-2", "--dir", east.rctcbDir(0), "--store", cluster.url])
+                    let noRegion = try ToolRun.run(east.options.binary, ["rctcb", "revoke", "host-2", "--dir", east.region.rctcbDir(0), "--store", cluster.url])
                     #expect(noRegion.status != 0 && noRegion.output.contains("--region"), "\(noRegion.output)")
                 }
             }

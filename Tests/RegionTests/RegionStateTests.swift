@@ -56,8 +56,8 @@ final class RegionHost: @unchecked Sendable {
 }
 
 /// The RC-TCB's region logic with real swtpm quotes: cold start, ring duty, and every attack on report intake
-/// refused with the IVT unchanged.
-@Suite("Region state", .serialized)
+/// refused with the IVT unchanged. Each test has its own hosts, swtpms and IVT, so the tests run side by side.
+@Suite("Region state")
 struct RegionStateTests {
     let hosts: [RegionHost]
     let region: RegionState

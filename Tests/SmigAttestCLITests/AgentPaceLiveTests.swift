@@ -4,8 +4,9 @@ import Testing
 
 /// The region policy's `intervals` are the one source of an agent's pace: the RC-TCB sends them, and agent.json may
 /// only make a host measure or challenge more often — through the real binary (the agent logs the pace it keeps).
+/// A live suite: each case runs `rctcb serve` and `agent run` as daemons, about ten seconds each on this machine.
 @Suite("Agent pace from the region policy", .serialized)
-struct AgentPaceCLITests {
+struct AgentPaceLiveTests {
     /// The region (EnrolmentCLITests.regionFile) says measurement 30s, challenge 60s.
     /// agent.json's measurementInterval and challengeInterval (nil: left out), and the pace the agent keeps.
     @Test(arguments: [
