@@ -6,14 +6,15 @@ import Glibc
 import RegionLab
 
 /// `bench region`'s RC-TCB: the real `smig-attest rctcb serve` as a child process of the benchmark, on a port the
-/// OS chooses, over the benchmark region's directory. Its CPU time and peak RSS are read from /proc.
+/// OS chooses, over the benchmark region's directory, on its SQLite IVT or (`store`) the PostgreSQL store at that URL.
+/// Its CPU time and peak RSS are read from /proc.
 final class BenchmarkRCTCBProcess: @unchecked Sendable {
     // @unchecked Sendable: every property is set once in init; Process is safe to query from any thread.
     let process: Process
     let port: Int
     let log: String
 
-    init(region: String, directory: String, seconds: Double = 300) async throws {
+    init(region: String, directory: String, store: String? = nil, seconds: Double = 300) async throws {
         let portFile = directory + "/rctcb.port"
         log = directory + "/rctcb.log"
         let p = Process()
@@ -21,7 +22,7 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         p.arguments = ["rctcb", "serve", "--region", region, "--dir", directory, "--listen", "127.0.0.1", "--port", "0",
                        "--port-file", portFile, "--log-level", "warning",
                        // One process speaks for every simulated host, all from 127.0.0.1.
-                       "--max-connections-per-address", "0"]
+                       "--max-connections-per-address", "0"] + (store.map { ["--store", $0] } ?? [])
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = out

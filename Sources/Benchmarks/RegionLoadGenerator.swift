@@ -61,6 +61,7 @@ package enum RegionLoadGenerator {
         let ask: @Sendable (TLSConfiguration) async throws -> RingAssignment = { tls in
             try await pool.post(url + RCTCBRoutes.ringAssignment.path, empty, as: tls)
         }
+        if let first = bench.doubles.first, let identity = tls[first.hostId] { try await untilLeading(ask, identity) }
         let step: Step = { reporter, given in
             guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
             do {
@@ -94,6 +95,22 @@ package enum RegionLoadGenerator {
         let floor = await run(bench.doubles, concurrency: concurrency, seconds: floorSeconds, roundTrip).0
         await pool.shutdown()
         return EndToEnd(attestations: result, floor: floor)
+    }
+
+    /// Waits until the RC-TCB answers an assignment rather than `rctcb.not-leader`: on a store several RC-TCBs may
+    /// share (PostgreSQL) it answers agents only once it holds the region's lease, a moment after it listens.
+    static func untilLeading(_ ask: @Sendable (TLSConfiguration) async throws -> RingAssignment, _ identity: TLSConfiguration,
+                             seconds: Int = 120) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(seconds)
+        while true {
+            do {
+                _ = try await ask(identity)
+                return
+            } catch let failure as RegionClient.Failure where failure.code == RCTCBEndpoints.notLeader && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     /// The same ring duty calling ``RegionState`` directly: no HTTP, no TLS, no JSON.
