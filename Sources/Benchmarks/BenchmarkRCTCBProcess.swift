@@ -22,7 +22,7 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         p.arguments = ["rctcb", "serve", "--region", region, "--dir", directory, "--listen", "127.0.0.1", "--port", "0",
                        "--port-file", portFile, "--log-level", "warning",
                        // One process speaks for every simulated host, all from 127.0.0.1.
-                       "--max-connections-per-address", "0"] + (store.map { ["--store", $0] } ?? [])
+                       "--max-connections-per-address", "0"] + (store.map { ["--store", $0, "--lease", "\(Self.lease)"] } ?? [])
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = out
@@ -32,11 +32,20 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         process = p
         guard let bound = await PortFile.wait(portFile, writtenBy: p, within: .seconds(seconds)) else {
             await p.stop(grace: .seconds(5))
-            let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)
-            throw BenchmarkError(.rctcbDidNotStart, "the benchmark RC-TCB (rctcb serve) did not start within \(Int(seconds)) s: \(tail)")
+            throw BenchmarkError(.rctcbDidNotStart, "the benchmark RC-TCB (rctcb serve) did not start within \(Int(seconds)) s: \(Self.tail(log))")
         }
         port = bound
     }
+
+    /// The lease (seconds) of the benchmark's RC-TCB on PostgreSQL. It is the region's only RC-TCB, so the lease only
+    /// fences its writes; with the default of 3 s, at 10,000 hosts on two shared cores the renewal (every second)
+    /// fell behind the load, the lease ran out and the RC-TCB stepped down and exited mid-run.
+    static let lease = 60
+
+    /// The end of the RC-TCB's log, for a failure message.
+    var logTail: String { Self.tail(log) }
+
+    static func tail(_ log: String) -> String { String(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)) }
 
     /// User + system CPU seconds of the RC-TCB process so far.
     var cpuSeconds: Double {

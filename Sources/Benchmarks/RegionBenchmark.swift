@@ -135,6 +135,9 @@ package enum RegionBenchmark {
             await rctcb.stop()
             throw error
         }
+        guard rctcb.process.isRunning else {
+            throw BenchmarkError(.rctcbExited, "bench region: the RC-TCB process (\(store.rawValue), \(n) hosts) exited during the run: \(rctcb.logTail)")
+        }
         let e2e = run.attestations
         let floor = run.floor
         let rctcbCores = e2e.seconds > 0 ? (rctcbCPU.used(or: cpu0) / e2e.seconds * 100).rounded() / 100 : 0
