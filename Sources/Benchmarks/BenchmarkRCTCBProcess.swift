@@ -48,14 +48,7 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
     static func tail(_ log: String) -> String { String(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)) }
 
     /// User + system CPU seconds of the RC-TCB process so far.
-    var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After "(comm)": state is field 3, utime field 14, stime field 15 (1-based over the whole line).
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    var cpuSeconds: Double { ProcStat.cpuSeconds(process.processIdentifier) ?? 0 }
 
     /// Peak resident set of the RC-TCB process (VmHWM), in MB.
     var maxRSSMegabytes: Double {

@@ -37,6 +37,10 @@ package enum RegionBenchmark {
         /// CPU per floor round trip, in microseconds: the RC-TCB process's and the load generator's.
         package var floorRCTCBCPUMicrosecondsPerRoundTrip: Double
         package var floorLoadGeneratorCPUMicrosecondsPerRoundTrip: Double
+        /// The PostgreSQL server's CPU per end-to-end attestation, in microseconds (its postmaster and backends):
+        /// work SQLite does inside the RC-TCB process, PostgreSQL does in its own. Nil for sqlite rows and for a
+        /// server given by --store-url (its processes are not this machine's to read).
+        package var storeServerCPUMicrosecondsPerAttestation: Double?
         /// The RC-TCB's CPU per attestation over its CPU per floor round trip: what verification and the store
         /// cost on top of the transport.
         package var rctcbCPUPerAttestationOverFloor: Double
@@ -62,11 +66,12 @@ package enum RegionBenchmark {
     package static func run(counts: [Int], stores: [RegionBenchmarkStore] = [.sqlite], storeURL: String? = nil, seconds: Double,
                             concurrency: Int, logger: Logger) async throws -> Report {
         guard stores.contains(.postgresql) else {
-            return try await run(counts: counts, stores: stores, url: nil, server: nil, seconds: seconds, concurrency: concurrency, logger: logger)
+            return try await run(counts: counts, stores: stores, url: nil, server: nil, serverPID: nil, seconds: seconds, concurrency: concurrency,
+                                 logger: logger)
         }
         if let storeURL {
             return try await run(counts: counts, stores: stores, url: storeURL, server: try PostgresStoreURL(storeURL).description,
-                                 seconds: seconds, concurrency: concurrency, logger: logger)
+                                 serverPID: nil, seconds: seconds, concurrency: concurrency, logger: logger)
         }
         let cluster: PostgresCluster
         do { cluster = try await PostgresCluster.start(durable: true) } catch {
@@ -76,7 +81,7 @@ package enum RegionBenchmark {
         do {
             let report = try await run(counts: counts, stores: stores, url: cluster.url,
                                        server: "a throwaway PostgreSQL 15 cluster on 127.0.0.1:\(cluster.port) (fsync on), removed after the run",
-                                       seconds: seconds, concurrency: concurrency, logger: logger)
+                                       serverPID: cluster.serverPID, seconds: seconds, concurrency: concurrency, logger: logger)
             await cluster.destroy()
             return report
         } catch {
@@ -85,8 +90,9 @@ package enum RegionBenchmark {
         }
     }
 
-    static func run(counts: [Int], stores: [RegionBenchmarkStore], url: String?, server: String?, seconds: Double, concurrency: Int,
-                    logger: Logger) async throws -> Report {
+    /// `serverPID`: the PostgreSQL server's process when it is this machine's (its CPU is read), else nil.
+    static func run(counts: [Int], stores: [RegionBenchmarkStore], url: String?, server: String?, serverPID: Int32?, seconds: Double,
+                    concurrency: Int, logger: Logger) async throws -> Report {
         var rows: [Row] = []
         // One client connection per simulated host in this process (the RC-TCB process holds the other ends).
         let needed = (counts.max() ?? 0) + 1024
@@ -96,8 +102,9 @@ package enum RegionBenchmark {
         }
         for n in counts {
             for store in stores {
-                rows.append(try await row(hosts: n, store: store, url: store == .postgresql ? url : nil, seconds: seconds,
-                                          concurrency: concurrency, logger: logger))
+                let postgresql = store == .postgresql
+                rows.append(try await row(hosts: n, store: store, url: postgresql ? url : nil, serverPID: postgresql ? serverPID : nil,
+                                          seconds: seconds, concurrency: concurrency, logger: logger))
             }
         }
         return Report(build: BenchmarkBuild.name, concurrency: concurrency, seconds: seconds, postgresql: server, rows: rows,
@@ -106,10 +113,11 @@ package enum RegionBenchmark {
 
     /// One host count on one store: a benchmark region of `n` doubles, its RC-TCB process end to end and the floor,
     /// then the same ring duty in process.
-    static func row(hosts n: Int, store: RegionBenchmarkStore, url: String?, seconds: Double, concurrency: Int, logger: Logger) async throws -> Row {
+    static func row(hosts n: Int, store: RegionBenchmarkStore, url: String?, serverPID: Int32?, seconds: Double, concurrency: Int,
+                    logger: Logger) async throws -> Row {
         let bench = try await BenchmarkRegion.open(hosts: n, storeURL: url, logger: logger)
         do {
-            let row = try await row(bench, store: store, seconds: seconds, concurrency: concurrency)
+            let row = try await row(bench, store: store, serverPID: serverPID, seconds: seconds, concurrency: concurrency)
             await bench.close()
             return row
         } catch {
@@ -118,9 +126,11 @@ package enum RegionBenchmark {
         }
     }
 
-    static func row(_ bench: BenchmarkRegion, store: RegionBenchmarkStore, seconds: Double, concurrency: Int) async throws -> Row {
+    static func row(_ bench: BenchmarkRegion, store: RegionBenchmarkStore, serverPID: Int32?, seconds: Double, concurrency: Int) async throws -> Row {
         let n = bench.doubles.count
         let rctcbCPU = CPUMark()
+        let serverCPU = CPUMark()
+        let readServer: @Sendable () -> Double? = { serverPID.flatMap(ProcStat.treeCPUSeconds) }
         try await bench.warmUp()
         let regionFile = try bench.writePolicy()
         let rctcb = try await BenchmarkRCTCBProcess(region: regionFile, directory: bench.directory.path, store: bench.storeURL)
@@ -129,8 +139,14 @@ package enum RegionBenchmark {
         let cpu0 = rctcb.cpuSeconds
         do {
             run = try await RegionLoadGenerator.endToEnd(bench, url: url, concurrency: concurrency, seconds: seconds, floorSeconds: seconds,
-                                                         onMeasuredRunStart: { rctcbCPU.start(rctcb.cpuSeconds) },
-                                                         onMeasuredRunEnd: { rctcbCPU.end(rctcb.cpuSeconds) })
+                                                         onMeasuredRunStart: {
+                                                             rctcbCPU.start(rctcb.cpuSeconds)
+                                                             if let v = readServer() { serverCPU.start(v) }
+                                                         },
+                                                         onMeasuredRunEnd: {
+                                                             rctcbCPU.end(rctcb.cpuSeconds)
+                                                             if let v = readServer() { serverCPU.end(v) }
+                                                         })
         } catch {
             await rctcb.stop()
             throw error
@@ -147,6 +163,7 @@ package enum RegionBenchmark {
         await rctcb.stop()
         let local = await RegionLoadGenerator.inProcess(bench, concurrency: concurrency, seconds: seconds)
         let rctcbPerAttestation = cpuMicroseconds(rctcbCores, e2e.perSecond)
+        let serverCores = serverPID != nil && e2e.seconds > 0 ? serverCPU.used(or: 0) / e2e.seconds : nil
         let floorPerRoundTrip = cpuMicroseconds(floorCores, floor.perSecond)
         return Row(hosts: n, store: store, endToEnd: e2e, inProcess: local, transportFloor: floor,
                    ratio: local.perSecond > 0 ? (e2e.perSecond / local.perSecond * 1000).rounded() / 1000 : 0,
@@ -156,6 +173,7 @@ package enum RegionBenchmark {
                    loadGeneratorCPUMicrosecondsPerAttestation: cpuMicroseconds(e2e.processCPUCores, e2e.perSecond),
                    floorRCTCBCPUMicrosecondsPerRoundTrip: floorPerRoundTrip,
                    floorLoadGeneratorCPUMicrosecondsPerRoundTrip: cpuMicroseconds(floor.processCPUCores, floor.perSecond),
+                   storeServerCPUMicrosecondsPerAttestation: serverCores.map { cpuMicroseconds($0, e2e.perSecond) },
                    rctcbCPUPerAttestationOverFloor: floorPerRoundTrip > 0 ? (rctcbPerAttestation / floorPerRoundTrip * 100).rounded() / 100 : 0,
                    benchMaxRSSMegabytes: ProcessUsage.maxRSSMegabytes())
     }

@@ -47,6 +47,9 @@ struct BenchRegionLiveTests {
             }
             #expect(((row["rctcbCPUMicrosecondsPerAttestation"] as? Double) ?? 0) > 0, "\(row)")
         }
+        // The PostgreSQL server's own CPU is read (the cluster is this machine's); SQLite's work is in the RC-TCB's.
+        #expect(rows[0]["storeServerCPUMicrosecondsPerAttestation"] == nil, "\(rows[0])")
+        #expect(((rows[1]["storeServerCPUMicrosecondsPerAttestation"] as? Double) ?? 0) > 0, "\(rows[1])")
         #expect((object["postgresql"] as? String)?.contains("throwaway") == true, "\(object["postgresql"] ?? "")")
         let targets = try #require(object["targets"] as? [[String: Any]])
         let ratio = try #require(targets.first { $0["target"] as? String == "rctcb-cpu-postgresql-over-sqlite" }, "\(targets)")
