@@ -68,14 +68,18 @@ package enum RegionBenchmarkTargets {
     }
 
     /// How busy the machine was during an end-to-end run: the RC-TCB's and the load generator's cores, of how many,
-    /// and the steal. When they add up to the machine, the run was CPU-bound on this machine, not waiting on the path.
+    /// the machine's busy cores in all (the rest is other work on this shared machine) and the steal. When the
+    /// machine was busy near all its cores, the run was CPU-bound here, not waiting on the path.
     static func machine(_ run: RegionLoadResult, rctcbCores: Double) -> String {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let used = rctcbCores + run.processCPUCores
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        let ours = rctcbCores + run.processCPUCores
+        let busy = run.machineBusyCores
         let steal = run.stealCores.map { String(format: "%.2f", $0) } ?? "unknown"
-        let bound = used >= Double(cores) * 0.85 ? "CPU-bound: the two processes share this machine's cores" : "not CPU-bound"
-        return String(format: "RC-TCB %.2f + load generator %.2f of %d cores, steal %@ cores (%@)", rctcbCores, run.processCPUCores, cores,
-                      steal, bound)
+        let others = busy.map { String(format: "%.2f", max(0, $0 - ours)) } ?? "unknown"
+        let bound = (busy ?? ours) + (run.stealCores ?? 0) >= cores * 0.85
+            ? "CPU-bound: this machine's cores were taken" : "not CPU-bound"
+        return String(format: "RC-TCB %.2f + load generator %.2f + other processes %@ of %.0f cores, steal %@ cores (%@)", rctcbCores,
+                      run.processCPUCores, others, cores, steal, bound)
     }
 
     static func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }

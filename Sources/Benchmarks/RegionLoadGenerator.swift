@@ -25,6 +25,9 @@ package struct RegionLoadResult: Sendable, Codable {
     /// CPU time this machine's hypervisor gave other guests during the run, in cores (steal seconds per second,
     /// all CPUs); nil where it cannot be read. Much steal means the run got fewer cores than the machine has.
     package var stealCores: Double?
+    /// CPU this whole machine spent on any process during the run, in cores (from /proc/stat); nil where it cannot
+    /// be read. Beyond the benchmark's own processes it is other work sharing the machine.
+    package var machineBusyCores: Double? = nil
 }
 
 /// BENCHMARK ONLY — the load of `bench region`: ring duty of N software-key doubles (``BenchmarkRegion``).
@@ -169,6 +172,7 @@ package enum RegionLoadGenerator {
         let clock = ContinuousClock()
         let cpu0 = ProcessUsage.cpuSeconds()
         let steal0 = CPUSteal.seconds()
+        let busy0 = MachineCPU.busySeconds()
         let start = clock.now
         let deadline = seconds.map { start + .milliseconds(Int($0 * 1000)) }
         struct Part: Sendable {
@@ -209,6 +213,7 @@ package enum RegionLoadGenerator {
         let elapsed = clock.now - start
         let cpu = ProcessUsage.cpuSeconds() - cpu0
         let steal = CPUSteal.seconds()
+        let busy = MachineCPU.busySeconds()
         let secs = elapsed.inSeconds
         let latencies = parts.flatMap(\.latencies).sorted()
         func ms(_ q: Double) -> Double {
@@ -219,7 +224,8 @@ package enum RegionLoadGenerator {
         let result = RegionLoadResult(attestations: latencies.count, errors: parts.reduce(0) { $0 + $1.errors }, seconds: secs,
                                 perSecond: (Double(latencies.count) / secs).rounded(), p50Milliseconds: ms(0.5), p99Milliseconds: ms(0.99),
                                 firstError: parts.compactMap(\.firstError).first, processCPUCores: (cpu / secs).rounded(toPlaces: 2),
-                                stealCores: steal0.flatMap { s0 in steal.map { (($0 - s0) / secs).rounded(toPlaces: 2) } })
+                                stealCores: steal0.flatMap { s0 in steal.map { (($0 - s0) / secs).rounded(toPlaces: 2) } },
+                                machineBusyCores: busy0.flatMap { b0 in busy.map { (($0 - b0) / secs).rounded(toPlaces: 2) } })
         return (result, parts.reduce(into: [:]) { $0.merge($1.carried) { a, _ in a } })
     }
 }
