@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import NamespaceLab
 import Swtpm
 #if canImport(Glibc)
