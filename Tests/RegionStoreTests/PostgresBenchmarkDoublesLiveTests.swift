@@ -52,4 +52,30 @@ struct PostgresBenchmarkDoublesLiveTests {
             }
         }
     }
+
+    /// `bench region --store postgresql --store-url URL`: the rows run against the server given (no cluster of the
+    /// benchmark's own), and the benchmark-only region leaves nothing behind in it; a real region there is untouched.
+    @Test func benchRegionOnAGivenServerLeavesNothingBehind() async throws {
+        try await PostgresCluster.with { cluster in
+            try await withPostgresStores(url: cluster.url, regions: [IVTStore.benchmarkRegionName, "region-a"]) { stores in
+                let (bench, real) = (stores[0], stores[1])
+                try await real.seed(hosts: [("host-a", "10.0.0.1", nil)], policyName: "region-a", policyDigest: "11", now: t0)
+                let realRows = try await real.rows()
+                let r = try await Spawn.run(try TestBinaries.smigAttest(), ["bench", "region", "--hosts", "6", "--seconds", "0.5", "--concurrency", "2",
+                                                                            "--store", "postgresql", "--store-url", cluster.url, "--json"], seconds: 600)
+                #expect(r.status == 0, "\(r.output.suffix(3000))")
+                let json = try #require(r.output.firstIndex(of: "{").map { String(r.output[$0...]) }, "\(r.output)")
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+                #expect((object["postgresql"] as? String)?.contains("127.0.0.1:\(cluster.port)") == true, "\(object["postgresql"] ?? "")")
+                let row = try #require((object["rows"] as? [[String: Any]])?.first)
+                let e2e = try #require(row["endToEnd"] as? [String: Any])
+                #expect(row["store"] as? String == "postgresql" && (e2e["errors"] as? Int) == 0 && ((e2e["attestations"] as? Int) ?? 0) > 0, "\(row)")
+                // Not this machine's server to read: no server CPU is claimed for it.
+                #expect(row["storeServerCPUMicrosecondsPerAttestation"] == nil, "\(row)")
+                #expect(try await bench.rows().isEmpty)
+                #expect(try await bench.events(since: 0, host: nil, limit: 10).isEmpty)
+                #expect(try await real.rows() == realRows)
+            }
+        }
+    }
 }
