@@ -220,7 +220,7 @@ let package = Package(
         .target(
             name: "RegionStorePostgres",
             dependencies: [
-                "RegionTCB", "Migration", "DurationUnits",
+                "RegionTCB", "Migration", "DurationUnits", "TPMWire",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -269,6 +269,9 @@ let package = Package(
             dependencies: ["Migration", "BuiltInGuests", "Swtpm", "SyntheticBootLogs", "RegionTCB", "TPM", "TPMWire", "ChildProcesses", "Measurement", "NamespaceLab"],
             swiftSettings: upcoming
         ),
+        // A throw-away PostgreSQL cluster (initdb, pg_ctl as an unprivileged user, loopback only) for the tests and
+        // `bench region --store postgresql`. Not part of the RC-TCB or its store.
+        .target(name: "PostgresLab", dependencies: ["Swtpm", "NamespaceLab"], swiftSettings: upcoming),
         // A Duration in seconds or milliseconds (Double), or whole milliseconds: one conversion, written once.
         .target(name: "DurationUnits", swiftSettings: upcoming),
         .testTarget(name: "DurationUnitsTests", dependencies: ["DurationUnits"], swiftSettings: upcoming),
@@ -278,8 +281,7 @@ let package = Package(
             name: "Benchmarks",
             dependencies: [
                 "Attestation", "TPMWire", "TPM", "Swtpm", "Measurement", "Migration", "BuiltInGuests", "Policy",
-                "RegionProtocol", "RegionTCB", "RegionLab", "DurationUnits", "ChildProcesses", "CodedError", "Agent",
-                "RegionStorePostgres", "ThrowawayPostgres",
+                "RegionProtocol", "RegionTCB", "RegionStorePostgres", "RegionLab", "PostgresLab", "DurationUnits", "ChildProcesses", "CodedError", "Agent",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -303,12 +305,11 @@ let package = Package(
         ),
 
         // A throw-away PostgreSQL cluster (initdb, pg_ctl) for the tests and `bench failover`. Not a store: no TCB code imports it.
-        .target(name: "ThrowawayPostgres", dependencies: ["NamespaceLab", "Swtpm"], swiftSettings: upcoming),
 
         // Helpers shared by the test targets (process runner, executable lookup, the two-host libvirt lab). Not shipped.
         .target(
             name: "SmigTestSupport",
-            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation", "NamespaceLab", "ThrowawayPostgres"],
+            dependencies: ["Swtpm", "ChildProcesses", "Measurement", "Attestation", "NamespaceLab", "PostgresLab"],
             path: "Tests/SmigTestSupport",
             swiftSettings: upcoming
         ),

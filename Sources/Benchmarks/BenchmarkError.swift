@@ -17,6 +17,10 @@ package struct BenchmarkError: CodedError {
         package static let tooFewDescriptors = Code(rawValue: "bench.too-few-descriptors")
         /// The benchmark's own RC-TCB process did not start.
         package static let rctcbDidNotStart = Code(rawValue: "bench.rctcb-did-not-start")
+        /// The benchmark's RC-TCB process exited during a run: the run's figures would not be the RC-TCB's.
+        package static let rctcbExited = Code(rawValue: "bench.rctcb-exited")
+        /// `bench region --store postgresql` without `--store-url` could not start its throwaway PostgreSQL cluster.
+        package static let postgresqlDidNotStart = Code(rawValue: "bench.postgresql-did-not-start")
         /// A trial of `bench response` did not see the whole response in time.
         package static let noResponse = Code(rawValue: "bench.no-response")
         /// `bench response`'s guest is on no host of its region.

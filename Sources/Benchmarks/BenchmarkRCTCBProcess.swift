@@ -6,15 +6,17 @@ import Glibc
 import RegionLab
 
 /// `bench region`'s RC-TCB: the real `smig-attest rctcb serve` as a child process of the benchmark, on a port the
-/// OS chooses, over the benchmark region's directory. Its CPU time and peak RSS are read from /proc.
+/// OS chooses, over the benchmark region's directory, on its SQLite IVT or (`store`) the PostgreSQL store at that URL.
+/// Its CPU time and peak RSS are read from /proc.
 final class BenchmarkRCTCBProcess: @unchecked Sendable {
     // @unchecked Sendable: every property is set once in init; Process is safe to query from any thread.
     let process: Process
     let port: Int
     let log: String
 
-    /// `extra`: more `rctcb serve` arguments (`--store`, `--lease`, `--inventory` for `bench failover`).
-    init(region: String, directory: String, extra: [String] = [], seconds: Double = 300) async throws {
+    /// `store`: a PostgreSQL URL (`--store`, with the bench's lease); `extra`: more `rctcb serve` arguments (`--lease`
+    /// for `bench failover`).
+    init(region: String, directory: String, store: String? = nil, extra: [String] = [], seconds: Double = 300) async throws {
         let portFile = directory + "/rctcb.port"
         log = directory + "/rctcb.log"
         let p = Process()
@@ -22,7 +24,7 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         p.arguments = ["rctcb", "serve", "--region", region, "--dir", directory, "--listen", "127.0.0.1", "--port", "0",
                        "--port-file", portFile, "--log-level", "warning",
                        // One process speaks for every simulated host, all from 127.0.0.1.
-                       "--max-connections-per-address", "0"] + extra
+                       "--max-connections-per-address", "0"] + (store.map { ["--store", $0, "--lease", "\(Self.lease)"] } ?? []) + extra
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = out
@@ -32,21 +34,23 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         process = p
         guard let bound = await PortFile.wait(portFile, writtenBy: p, within: .seconds(seconds)) else {
             await p.stop(grace: .seconds(5))
-            let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)
-            throw BenchmarkError(.rctcbDidNotStart, "the benchmark RC-TCB (rctcb serve) did not start within \(Int(seconds)) s: \(tail)")
+            throw BenchmarkError(.rctcbDidNotStart, "the benchmark RC-TCB (rctcb serve) did not start within \(Int(seconds)) s: \(Self.tail(log))")
         }
         port = bound
     }
 
+    /// The lease (seconds) of the benchmark's RC-TCB on PostgreSQL. It is the region's only RC-TCB, so the lease only
+    /// fences its writes; with the default of 3 s, at 10,000 hosts on two shared cores the renewal (every second)
+    /// fell behind the load, the lease ran out and the RC-TCB stepped down and exited mid-run.
+    static let lease = 60
+
+    /// The end of the RC-TCB's log, for a failure message.
+    var logTail: String { Self.tail(log) }
+
+    static func tail(_ log: String) -> String { String(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)) }
+
     /// User + system CPU seconds of the RC-TCB process so far.
-    var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After "(comm)": state is field 3, utime field 14, stime field 15 (1-based over the whole line).
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    var cpuSeconds: Double { ProcStat.cpuSeconds(process.processIdentifier) ?? 0 }
 
     /// Peak resident set of the RC-TCB process (VmHWM), in MB.
     var maxRSSMegabytes: Double {

@@ -6,13 +6,16 @@ package import NIOSSL
 import Policy
 package import RegionTCB
 import RegionProtocol
+import RegionStorePostgres
 import TPMWire
 import X509
 
 /// BENCHMARK ONLY — a throwaway region for `smig-attest bench region`: a temporary RC-TCB directory made as
 /// `rctcb init` makes one (region CA, server and admin identities, SQLite IVT in WAL), N software-key doubles
-/// (``SoftwareAgentDouble``) written straight into that IVT, an agent TLS identity per double issued by the
-/// region CA, and the real ``RegionState`` over the real ``IVTStore``. The directory is removed by ``destroy()``.
+/// (``SoftwareAgentDouble``) written straight into the region's store, an agent TLS identity per double issued by
+/// the region CA, and the real ``RegionState`` over that store. The store is the directory's SQLite IVT, or with a
+/// `postgresql://` URL the benchmark-only region's rows in PostgreSQL (cleared first). ``destroy()`` removes the
+/// directory; ``close()`` also clears the PostgreSQL rows and closes the connection pool.
 package final class BenchmarkRegion: Sendable {
     /// The policy name of every benchmark region; ``IVTStore`` writes doubles only into an IVT of this name.
     package static let regionName = IVTStore.benchmarkRegionName
@@ -26,21 +29,71 @@ package final class BenchmarkRegion: Sendable {
     /// Each double's client identity (agent certificate of the region CA) and the region CA certificate.
     package let identities: [String: (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey)]
     package let caCertificate: NIOSSLCertificate
+    /// The PostgreSQL store's URL (what `rctcb serve --store` is given); nil: the directory's SQLite IVT.
+    package let storeURL: String?
+    let postgres: PostgresRegionStore?
     let logger: Logger
 
-    package init(hosts n: Int, logger: Logger) throws {
+    /// A benchmark region on the directory's SQLite IVT.
+    package convenience init(hosts n: Int, logger: Logger) throws {
+        let (directory, ids) = try Self.makeDirectory(hosts: n)
+        do {
+            let store = try IVTStore(path: directory.database)
+            let doubles = try Self.makeDoubles(ids)
+            try store.enrolBenchmarkDoubles(doubles.map(\.ivtKey))
+            try self.init(directory: directory, doubles: doubles, store: store, postgres: nil, storeURL: nil, logger: logger)
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory.path)
+            throw error
+        }
+    }
+
+    /// A benchmark region on the SQLite IVT (`storeURL` nil) or on PostgreSQL at `storeURL`: the benchmark-only
+    /// region's rows there are cleared, its hosts seeded and its doubles enrolled.
+    package static func open(hosts n: Int, storeURL: String?, logger: Logger) async throws -> BenchmarkRegion {
+        guard let storeURL else { return try BenchmarkRegion(hosts: n, logger: logger) }
+        let (directory, ids) = try makeDirectory(hosts: n)
+        var opened: PostgresRegionStore?
+        do {
+            let store = try await PostgresRegionStore.open(url: storeURL, region: regionName, logger: logger)
+            opened = store
+            try await store.clearBenchmarkRegion()
+            try await store.seed(hosts: ids.map { ($0, "127.0.0.1", nil) }, policyName: regionName, policyDigest: "", now: Date())
+            let doubles = try makeDoubles(ids)
+            try await store.enrolBenchmarkDoubles(doubles.map(\.ivtKey))
+            return try BenchmarkRegion(directory: directory, doubles: doubles, store: store, postgres: store, storeURL: storeURL, logger: logger)
+        } catch {
+            await opened?.close()
+            try? FileManager.default.removeItem(atPath: directory.path)
+            throw error
+        }
+    }
+
+    /// The RC-TCB directory of a benchmark region of `n` hosts (`sim-00001`, …), made as `rctcb init` makes one.
+    static func makeDirectory(hosts n: Int) throws -> (RegionDirectory, [String]) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-bench-region-\(UUID().uuidString)")
-        directory = RegionDirectory(dir.path)
-        self.logger = logger
+        let directory = RegionDirectory(dir.path)
         let ids = (1...n).map { String(format: "sim-%05d", $0) }
         try RegionSetup.initialise(directory, .init(regionName: Self.regionName, hosts: ids.map { ($0, "127.0.0.1", nil) },
                                                     policyDigest: "", ekCertificateAuthorities: [],
                                                     serverNames: ["localhost", "127.0.0.1"], force: false))
-        let store = try IVTStore(path: directory.database)
-        doubles = try ids.map { try SoftwareAgentDouble(hostId: $0, measurementName: Self.measurementName, measurement: Self.measurement) }
+        return (directory, ids)
+    }
+
+    static func makeDoubles(_ ids: [String]) throws -> [SoftwareAgentDouble] {
+        try ids.map { try SoftwareAgentDouble(hostId: $0, measurementName: Self.measurementName, measurement: Self.measurement) }
+    }
+
+    private init(directory: RegionDirectory, doubles: [SoftwareAgentDouble], store: any RegionStore, postgres: PostgresRegionStore?,
+                 storeURL: String?, logger: Logger) throws {
+        self.directory = directory
+        self.logger = logger
+        self.doubles = doubles
+        self.postgres = postgres
+        self.storeURL = storeURL
+        let ids = doubles.map(\.hostId)
         let byHost = Dictionary(uniqueKeysWithValues: doubles.map { ($0.hostId, $0) })
         self.byHost = byHost
-        try store.enrolBenchmarkDoubles(doubles.map(\.ivtKey))
         let golden = GoldenValues(name: "benchmark", entries: [.init(name: Self.measurementName, sha256: [Self.measurement], required: true)])
         region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: golden) }, order: ids,
                              selection: try PCRSelectionList(parsing: RCTCBRunner.selection), nonceLifetime: 30, logger: logger,
@@ -102,5 +155,15 @@ package final class BenchmarkRegion: Sendable {
 
     package func destroy() {
         try? FileManager.default.removeItem(atPath: directory.path)
+    }
+
+    /// ``destroy()``, and on PostgreSQL the benchmark-only region's rows cleared and the pool closed: a server the
+    /// user gave keeps nothing of the run.
+    package func close() async {
+        if let postgres {
+            try? await postgres.clearBenchmarkRegion()
+            await postgres.close()
+        }
+        destroy()
     }
 }

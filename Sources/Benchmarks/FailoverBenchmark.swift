@@ -7,7 +7,7 @@ package import Logging
 import Migration
 import RegionStorePostgres
 import RegionTCB
-import ThrowawayPostgres
+import PostgresLab
 import DurationUnits
 import BuiltInGuests
 import TPMWire

@@ -25,6 +25,9 @@ package struct RegionLoadResult: Sendable, Codable {
     /// CPU time this machine's hypervisor gave other guests during the run, in cores (steal seconds per second,
     /// all CPUs); nil where it cannot be read. Much steal means the run got fewer cores than the machine has.
     package var stealCores: Double?
+    /// CPU this whole machine spent on any process during the run, in cores (from /proc/stat); nil where it cannot
+    /// be read. Beyond the benchmark's own processes it is other work sharing the machine.
+    package var machineBusyCores: Double? = nil
 }
 
 /// BENCHMARK ONLY — the load of `bench region`: ring duty of N software-key doubles (``BenchmarkRegion``).
@@ -61,6 +64,7 @@ package enum RegionLoadGenerator {
         let ask: @Sendable (TLSConfiguration) async throws -> RingAssignment = { tls in
             try await pool.post(url + RCTCBRoutes.ringAssignment.path, empty, as: tls)
         }
+        if let first = bench.doubles.first, let identity = tls[first.hostId] { try await untilLeading(ask, identity) }
         let step: Step = { reporter, given in
             guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
             do {
@@ -94,6 +98,22 @@ package enum RegionLoadGenerator {
         let floor = await run(bench.doubles, concurrency: concurrency, seconds: floorSeconds, roundTrip).0
         await pool.shutdown()
         return EndToEnd(attestations: result, floor: floor)
+    }
+
+    /// Waits until the RC-TCB answers an assignment rather than `rctcb.not-leader`: on a store several RC-TCBs may
+    /// share (PostgreSQL) it answers agents only once it holds the region's lease, a moment after it listens.
+    static func untilLeading(_ ask: @Sendable (TLSConfiguration) async throws -> RingAssignment, _ identity: TLSConfiguration,
+                             seconds: Int = 120) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(seconds)
+        while true {
+            do {
+                _ = try await ask(identity)
+                return
+            } catch let failure as RegionClient.Failure where failure.code == RCTCBEndpoints.notLeader && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     /// The same ring duty calling ``RegionState`` directly: no HTTP, no TLS, no JSON.
@@ -152,6 +172,7 @@ package enum RegionLoadGenerator {
         let clock = ContinuousClock()
         let cpu0 = ProcessUsage.cpuSeconds()
         let steal0 = CPUSteal.seconds()
+        let busy0 = MachineCPU.busySeconds()
         let start = clock.now
         let deadline = seconds.map { start + .milliseconds(Int($0 * 1000)) }
         struct Part: Sendable {
@@ -192,6 +213,7 @@ package enum RegionLoadGenerator {
         let elapsed = clock.now - start
         let cpu = ProcessUsage.cpuSeconds() - cpu0
         let steal = CPUSteal.seconds()
+        let busy = MachineCPU.busySeconds()
         let secs = elapsed.inSeconds
         let latencies = parts.flatMap(\.latencies).sorted()
         func ms(_ q: Double) -> Double {
@@ -202,7 +224,8 @@ package enum RegionLoadGenerator {
         let result = RegionLoadResult(attestations: latencies.count, errors: parts.reduce(0) { $0 + $1.errors }, seconds: secs,
                                 perSecond: (Double(latencies.count) / secs).rounded(), p50Milliseconds: ms(0.5), p99Milliseconds: ms(0.99),
                                 firstError: parts.compactMap(\.firstError).first, processCPUCores: (cpu / secs).rounded(toPlaces: 2),
-                                stealCores: steal0.flatMap { s0 in steal.map { (($0 - s0) / secs).rounded(toPlaces: 2) } })
+                                stealCores: steal0.flatMap { s0 in steal.map { (($0 - s0) / secs).rounded(toPlaces: 2) } },
+                                machineBusyCores: busy0.flatMap { b0 in busy.map { (($0 - b0) / secs).rounded(toPlaces: 2) } })
         return (result, parts.reduce(into: [:]) { $0.merge($1.carried) { a, _ in a } })
     }
 }

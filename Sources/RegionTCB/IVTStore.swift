@@ -116,6 +116,8 @@ package struct Enrolment: Sendable, Hashable {
 package final class IVTStore: Sendable {
     let pool: DatabasePool
     package let path: String
+    /// The RC-TCB's verdicts, written in groups (``IVTGroupCommit``).
+    package let groupCommit = IVTGroupCommit()
 
     package init(path: String) throws(RegionError) {
         self.path = path
@@ -460,15 +462,11 @@ package final class IVTStore: Sendable {
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(RegionError) -> T {
-        do { return try pool.read(body) } catch let e as RegionError { throw e } catch {
-            throw RegionError(.storeCorrupt, "IVT database \(path): \(error)")
-        }
+        do { return try pool.read(body) } catch { throw coded(error, as: .storeCorrupt) }
     }
 
     func write<T>(_ body: (Database) throws -> T) throws(RegionError) -> T {
-        do { return try pool.write(body) } catch let e as RegionError { throw e } catch {
-            throw RegionError(.storeFailed, "IVT database \(path): \(error)")
-        }
+        do { return try pool.write(body) } catch { throw coded(error, as: .storeFailed) }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Migration
+import RegionLab
 import RegionStorePostgres
 import RegionTCB
 import SmigTestSupport

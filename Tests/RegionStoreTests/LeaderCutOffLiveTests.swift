@@ -1,4 +1,5 @@
 import Foundation
+import RegionLab
 import RegionStorePostgres
 import RegionTCB
 import SmigTestSupport

@@ -1,21 +1,23 @@
-public import Foundation
+import Foundation
 import NamespaceLab
 import Swtpm
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A throw-away PostgreSQL cluster for one test or one benchmark run (`bench failover`; never the product's store): `initdb` and `pg_ctl` of Debian's postgresql-15 (installed by
+/// A throw-away PostgreSQL cluster for one test or one benchmark run (`bench region --store postgresql`, `bench failover`; never the product's store): `initdb` and `pg_ctl` of Debian's postgresql-15 (installed by
 /// `scripts/install-deps`) in a temporary directory, run as an unprivileged user (PostgreSQL refuses root; as root
 /// the cluster runs as `nobody`, which owns the directory), listening on 127.0.0.1 only, on a free port the OS
 /// chose (bound to port 0, ``SoftwareTPM/freePortPair()``), with trust authentication for its one user `postgres` (loopback only). ``with(_:)`` stops it
 /// (`pg_ctl stop -m immediate`) and removes the directory whatever the body did. A missing PostgreSQL fails the
-/// test (never skips it).
+/// test or the benchmark (never skips it). Not part of the region store: nothing the RC-TCB ships starts a database.
 public final class PostgresCluster: Sendable {
     public static let binaries = "/usr/lib/postgresql/15/bin"
     public let directory: String
     public let port: Int
     let owner: String?
+    /// Whether commits reach the disk (`fsync` on, as a production server runs); tests run with `fsync=off`.
+    public let durable: Bool
     /// Where the server listens: 127.0.0.1 and any address given to ``start(alsoListening:clients:)``.
     public let listenAddresses: [String]
 
@@ -41,7 +43,9 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    public static func start(alsoListening: [String] = [], clients: String? = nil) async throws -> PostgresCluster {
+    /// `durable`: commits are flushed to disk (a benchmark compares it with SQLite, which flushes every commit); by
+    /// default a test's cluster runs with `fsync=off`. `alsoListening`, `clients`: as for ``with(alsoListening:clients:_:)``.
+    public static func start(durable: Bool = false, alsoListening: [String] = [], clients: String? = nil) async throws -> PostgresCluster {
         guard FileManager.default.isExecutableFile(atPath: binaries + "/initdb") else {
             throw PostgresClusterFailure(description: "\(binaries)/initdb is missing: install Debian's postgresql (scripts/install-deps)")
         }
@@ -54,7 +58,7 @@ public final class PostgresCluster: Sendable {
                 throw PostgresClusterFailure(description: "chown \(directory) to nobody: \(String(cString: strerror(errno)))")
             }
         }
-        let cluster = PostgresCluster(directory: directory, port: try SoftwareTPM.freePortPair(), owner: owner,
+        let cluster = PostgresCluster(directory: directory, port: try SoftwareTPM.freePortPair(), owner: owner, durable: durable,
                                       listenAddresses: ["127.0.0.1"] + alsoListening)
         do {
             try await cluster.run("initdb", ["-D", cluster.dataDirectory, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"])
@@ -72,17 +76,18 @@ public final class PostgresCluster: Sendable {
         return cluster
     }
 
-    init(directory: String, port: Int, owner: String?, listenAddresses: [String]) {
+    init(directory: String, port: Int, owner: String?, durable: Bool, listenAddresses: [String]) {
         self.directory = directory
         self.port = port
         self.owner = owner
+        self.durable = durable
         self.listenAddresses = listenAddresses
     }
 
     /// Starts the server (again) on the cluster's port, and waits until it accepts connections.
     public func startServer() async throws {
         try await run("pg_ctl", ["start", "-w", "-t", "120", "-D", dataDirectory, "-l", logFile,
-                                 "-o", "-h \(listenAddresses.joined(separator: ",")) -p \(port) -k \(directory) -c fsync=off"])
+                                 "-o", "-h \(listenAddresses.joined(separator: ",")) -p \(port) -k \(directory)" + (durable ? "" : " -c fsync=off")])
     }
 
     /// Stops the server at once (`-m immediate`: no shutdown checkpoint, as if it crashed); the data stays.
@@ -127,15 +132,26 @@ public final class PostgresCluster: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// The server's process (the postmaster, first line of `postmaster.pid`); nil when it does not run.
+    public var serverPID: Int32? {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
     /// The server's log, for failure messages.
     public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
     func run(_ tool: String, _ args: [String]) async throws {
         let path = Self.binaries + "/" + tool
-        let result = if let owner {
-            try await LabSpawn.run("/usr/sbin/runuser", ["-u", owner, "--", path] + args, seconds: 300)
-        } else {
-            try await LabSpawn.run(path, args, seconds: 300)
+        let result: LabSpawn.Result
+        do {
+            result = if let owner {
+                try await LabSpawn.run("/usr/sbin/runuser", ["-u", owner, "--", path] + args, seconds: 300)
+            } else {
+                try await LabSpawn.run(path, args, seconds: 300)
+            }
+        } catch let failure as LabSpawn.Failure {
+            throw PostgresClusterFailure(description: "\(tool): \(failure.description)")
         }
         guard result.status == 0 else {
             throw PostgresClusterFailure(description: "\(tool) \(args.joined(separator: " ")) exited \(result.status): \(result.output)\n\(log)")

@@ -1,0 +1,128 @@
+import Dispatch
+package import Foundation
+import GRDB
+import Synchronization
+
+/// Group commit of the IVT's verdicts (SQLite). The RC-TCB's transitions (``RegionStore/transition(_:host:judgedUnder:judged:now:)``
+/// on an ``IVTStore``) that arrive while a transaction of verdicts is being written wait for it, and are written
+/// together in the next one: one commit (and one flush of the WAL) for many verdicts instead of one each. The
+/// transactions are written on a thread of their own, so a commit's flush holds none of Swift's cooperative threads.
+///
+/// Each verdict is applied as on its own — ``HostTransition`` on the row read in the transaction, the row and its
+/// audit event, the evidence kept — inside a savepoint of its own: a verdict that fails (a row that does not decode)
+/// is rolled back alone and its caller gets its error, while the group's other verdicts commit. Every caller is
+/// answered only after the transaction that holds its verdict has committed, never before its row is durable; a
+/// transaction that does not commit fails every answer in it, and nothing of it is written.
+package final class IVTGroupCommit: Sendable {
+    /// At most this many verdicts in one transaction (a bound on how long one commit holds the writer).
+    package static let maxGroup = 128
+
+    struct Pending: Sendable {
+        var verdict: HostVerdict
+        var host: String
+        var policyDigest: String?
+        var judged: JudgedEvidence?
+        var now: Date
+        var answer: CheckedContinuation<IVTStore.Applied?, any Error>
+    }
+
+    private let state = Mutex<(pending: [Pending], writing: Bool)>(([], false))
+    private let queue = DispatchQueue(label: "smig.ivt.group-commit")
+    private let hook = Mutex<(@Sendable (Int) throws -> Void)?>(nil)
+
+    init() {}
+
+    /// TESTS ONLY: `hook` runs inside each group's transaction after its verdicts are applied and before it commits,
+    /// with how many verdicts the group holds; a throw rolls the transaction back as a failed commit would.
+    package func setBeforeCommit(_ hook: (@Sendable (Int) throws -> Void)?) {
+        self.hook.withLock { $0 = hook }
+    }
+
+    /// How many verdicts wait for the next group's transaction.
+    package var waiting: Int { state.withLock { $0.pending.count } }
+
+    /// Applies a verdict in the next group's transaction and answers once that transaction has committed.
+    func submit(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?, now: Date,
+                to store: IVTStore) async throws(RegionError) -> IVTStore.Applied? {
+        do {
+            return try await withCheckedThrowingContinuation { answer in
+                let start = state.withLock { s in
+                    s.pending.append(Pending(verdict: verdict, host: host, policyDigest: policyDigest, judged: judged, now: now, answer: answer))
+                    if s.writing { return false }
+                    s.writing = true
+                    return true
+                }
+                if start { queue.async { self.drain(store) } }
+            }
+        } catch {
+            throw store.coded(error, as: .storeFailed)
+        }
+    }
+
+    /// Writes groups until none is waiting.
+    private func drain(_ store: IVTStore) {
+        while true {
+            let group: [Pending] = state.withLock { s in
+                guard !s.pending.isEmpty else {
+                    s.writing = false
+                    return []
+                }
+                let n = min(s.pending.count, Self.maxGroup)
+                defer { s.pending.removeFirst(n) }
+                return Array(s.pending.prefix(n))
+            }
+            if group.isEmpty { return }
+            write(group, store)
+        }
+    }
+
+    /// One transaction for `group`; the answers after it committed (or all failed when it did not).
+    private func write(_ group: [Pending], _ store: IVTStore) {
+        let hook = self.hook.withLock { $0 }
+        let results: [Result<IVTStore.Applied?, RegionError>]
+        do {
+            results = try store.pool.write { db in
+                var results: [Result<IVTStore.Applied?, RegionError>] = []
+                results.reserveCapacity(group.count)
+                for p in group {
+                    var applied: IVTStore.Applied?
+                    do {
+                        try db.inSavepoint {
+                            applied = try IVTStore.transition(db, p.verdict, host: p.host, judgedUnder: p.policyDigest, evidence: p.judged?.bundle,
+                                                              now: p.now)
+                            if let judged = p.judged, let applied {
+                                try IVTStore.keep(db, bundle: judged.stored, verdict: p.verdict, applied: applied, now: p.now)
+                            }
+                            return .commit
+                        }
+                        results.append(.success(applied))
+                    } catch {
+                        results.append(.failure(store.coded(error, as: .storeFailed)))
+                    }
+                }
+                try hook?(group.count)
+                return results
+            }
+        } catch {
+            let failure = RegionError(.storeFailed, "IVT database \(store.path): a transaction of \(group.count) verdicts did not commit, none was written: \(error)")
+            for p in group { p.answer.resume(throwing: failure) }
+            return
+        }
+        for (p, result) in zip(group, results) { p.answer.resume(with: result.mapError { $0 as any Error }) }
+    }
+}
+
+extension IVTStore {
+    /// The RC-TCB's transitions, through ``RegionStore``: group-committed (``IVTGroupCommit``), answered once
+    /// committed. A synchronous call (fixtures, tools) writes a transaction of its own.
+    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
+                            now: Date) async throws(RegionError) -> Applied? {
+        try await groupCommit.submit(verdict, host: host, judgedUnder: policyDigest, judged: judged, now: now, to: self)
+    }
+
+    /// An error of the database as the store's coded error (a ``RegionError`` stays as it is).
+    func coded(_ error: any Error, as code: RegionError.Code) -> RegionError {
+        if let e = error as? RegionError { return e }
+        return RegionError(code, "IVT database \(path): \(error)")
+    }
+}
