@@ -4,7 +4,7 @@ import Testing
 
 /// `bench failover` through the real binary, one run: its own PostgreSQL cluster, two `rctcb serve` processes, a
 /// QEMU guest; the leader is SIGKILLed once and SIGTERMed once, and both measurements come back for each.
-@Suite("bench failover, end to end")
+@Suite("bench failover, end to end", .timeLimit(.minutes(30)))
 struct BenchFailoverLiveTests {
     @Test func oneRunMeasuresBothFailovers() async throws {
         await LiveScenarioSlots.shared.acquire()

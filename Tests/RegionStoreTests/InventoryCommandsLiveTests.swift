@@ -9,7 +9,7 @@ import Testing
 /// The operator's commands on a region whose RC-TCBs keep the VM inventory in PostgreSQL, run as the real binary:
 /// `vm host add`, `vm host list` and `vms` with `--store URL --region FILE` reach the region's inventory, and only
 /// that region's; `rctcb serve --store` refuses an inventory file.
-@Suite("VM inventory commands on PostgreSQL", .serialized)
+@Suite("VM inventory commands on PostgreSQL", .serialized, .timeLimit(.minutes(30)))
 struct InventoryCommandsLiveTests {
     @Test func theCommandsReachTheirRegionsInventoryOnly() async throws {
         await LiveScenarioSlots.shared.acquire()

@@ -11,7 +11,7 @@ import Testing
 /// clock when its lease runs out and exit with `store.fenced` then, not a minute later when postgres-nio's pool
 /// would give up (or never, while TCP keeps waiting on a silent peer); the follower, which still reaches the
 /// database, takes the lease with the next epoch and answers as the leader.
-@Suite("A leader cut off from PostgreSQL", .serialized)
+@Suite("A leader cut off from PostgreSQL", .serialized, .timeLimit(.minutes(30)))
 struct LeaderCutOffLiveTests {
     @Test func aLeaderCutOffFromTheDatabaseStepsDownAndTheFollowerLeads() async throws {
         await LiveScenarioSlots.shared.acquire()

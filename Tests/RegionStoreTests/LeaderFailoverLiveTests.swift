@@ -47,7 +47,7 @@ extension PostgresRegion {
 /// Several RC-TCBs of one region on PostgreSQL as real processes: one leads, the others follow; the leader's death
 /// or pause hands the region to a follower, which finishes what the leader left; agents, given every RC-TCB's
 /// URL, follow the leader; a leader that wakes up after its lease passed on is refused and steps down.
-@Suite("Several RC-TCBs on PostgreSQL: failover", .serialized)
+@Suite("Several RC-TCBs on PostgreSQL: failover", .serialized, .timeLimit(.minutes(30)))
 struct LeaderFailoverLiveTests {
     /// The leader SIGKILLed in the middle of an evacuation (right after the VM reached the target, paused): a
     /// follower, with its own directory and no inventory file, leads, finishes the evacuation from the journal in

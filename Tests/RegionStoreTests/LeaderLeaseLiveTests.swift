@@ -6,7 +6,7 @@ import Testing
 
 /// The region's leader lease in PostgreSQL: one holder at a time with a growing epoch, and every write of a store
 /// that leads refused once its epoch is not the region's current one (fencing).
-@Suite("Leader lease and fencing (PostgreSQL)")
+@Suite("Leader lease and fencing (PostgreSQL)", .timeLimit(.minutes(30)))
 struct LeaderLeaseLiveTests {
     @Test func oneHolderAtATimeAndEachRegionItsOwn() async throws {
         try await PostgresCluster.with { cluster in

@@ -8,7 +8,7 @@ import Testing
 /// Waits for a database that stopped answering are bounded: the server is frozen (SIGSTOP: its connections stay
 /// open, nothing answers, as over a link that drops packets). Before the bounds a query on such a connection
 /// waited for as long as TCP does; these tests would hang.
-@Suite("PostgreSQL store: bounded waits on a silent server")
+@Suite("PostgreSQL store: bounded waits on a silent server", .timeLimit(.minutes(30)))
 struct PostgresDeadlineLiveTests {
     /// A store operation against the frozen server is `store.unreachable` once its deadline passes, and the store
     /// works again when the server does.

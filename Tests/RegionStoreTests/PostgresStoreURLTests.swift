@@ -6,7 +6,7 @@ import Testing
 
 /// Store URLs are checked before anything connects; a server that is not there is `store.unreachable`. Neither
 /// needs a running PostgreSQL.
-@Suite("PostgreSQL store URL")
+@Suite("PostgreSQL store URL", .timeLimit(.minutes(30)))
 struct PostgresStoreURLTests {
     @Test(arguments: [
         "", "not a url", "mysql://u@127.0.0.1/db", "postgresql://127.0.0.1/db", "postgresql://u@/db", "postgresql://u@127.0.0.1",

@@ -9,7 +9,7 @@ import Testing
 /// `rctcb serve --store postgresql://…` as an operator runs it: real agents on swtpm enrol and are judged, and
 /// everything the RC-TCB keeps — enrolments, certificates, verdicts, evidence, the audit trail — is in PostgreSQL,
 /// not in the RC-TCB's directory; another RC-TCB process with a directory of its own takes over from the rows.
-@Suite("RC-TCB on PostgreSQL", .serialized)
+@Suite("RC-TCB on PostgreSQL", .serialized, .timeLimit(.minutes(30)))
 struct RCTCBOnPostgresLiveTests {
     @Test func enrolsAndJudgesInPostgresAndASecondProcessGoesOnFromTheRows() async throws {
         await LiveScenarioSlots.shared.acquire()

@@ -8,7 +8,7 @@ import Testing
 /// Two RC-TCBs' leadership of one region on a real PostgreSQL server, round by round: one takes the lease and
 /// writes through its fenced view; the other follows and its writes are refused at once; when the leader's lease
 /// passes on, its next round steps it down with `store.fenced`.
-@Suite("Region leadership rounds (PostgreSQL)")
+@Suite("Region leadership rounds (PostgreSQL)", .timeLimit(.minutes(30)))
 struct RegionLeadershipLiveTests {
     @Test func oneLeadsTheOtherFollowsAndAStaleLeaderStepsDown() async throws {
         try await PostgresCluster.with { cluster in

@@ -9,7 +9,7 @@ import TPMWire
 /// The rest of what the RC-TCB keeps, the same on SQLite and on a real PostgreSQL server: enrolments and their
 /// revocation and re-admission, the certificates issued, the evidence kept with verdicts (within its bound),
 /// aggregated refusals, accepted reboots, the VM placement and evacuation records.
-@Suite("Region store: enrolments, evidence, evacuations (SQLite and PostgreSQL)")
+@Suite("Region store: enrolments, evidence, evacuations (SQLite and PostgreSQL)", .timeLimit(.minutes(30)))
 struct RegionStoreStateLiveTests {
     @Test(arguments: Backend.allCases)
     func enrolmentRevocationReadmissionAndCertificates(_ backend: Backend) async throws {

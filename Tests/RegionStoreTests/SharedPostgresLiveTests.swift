@@ -8,7 +8,7 @@ import Testing
 
 /// The database under the RC-TCBs, as real processes: PostgreSQL restarted while agents report, and two regions
 /// whose RC-TCBs and agents share one database.
-@Suite("RC-TCBs on a shared PostgreSQL", .serialized)
+@Suite("RC-TCBs on a shared PostgreSQL", .serialized, .timeLimit(.minutes(30)))
 struct SharedPostgresLiveTests {
     /// PostgreSQL stopped at once (as if it crashed) and started again while the region's agents report: the
     /// RC-TCBs reconnect, one leads, every host is judged again, and nothing committed before is lost. A leader
