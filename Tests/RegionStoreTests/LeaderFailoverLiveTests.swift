@@ -179,7 +179,7 @@ struct LeaderFailoverLiveTests {
         }
     }
 
-    /// The leader stopped (SIGSTOP) for longer than its lease: a follower takes over and the agents follow it; woken
+    /// The leader stopped (SIGSTOP) for 15 s, far longer than its 2 s lease: a follower takes over and the agents follow it; woken
     /// up (SIGCONT), the old leader's renewal is refused, it acts on nothing and ends with `store.fenced`.
     @Test func aPausedLeaderIsFencedAndStepsDown() async throws {
         await LiveScenarioSlots.shared.acquire()
@@ -193,13 +193,16 @@ struct LeaderFailoverLiveTests {
             let old = try #require(r.region.rctcbProcess(0))
 
             kill(old.processIdentifier, SIGSTOP)
+            let stopped = ContinuousClock.now
             let second = try await r.waitForLeader("RC-TCB 2 takes over", after: first)
             #expect(r.server(holding: second) == 1 && second.epoch > first.epoch, "\(second)")
             // The agents follow the new leader: their quotes are judged again.
             let paused = Date()
             try await r.wait("judged under the new leader") { rows in rows.allSatisfy { $0.state == .trusted && ($0.lastQuoteAt ?? .distantPast) > paused } }
-            // Paused past its lease and well beyond (a renewal round of the old leader would be due many times over).
-            try await Task.sleep(for: .seconds(4))
+            // Stopped for 15 s in all, however quickly the takeover went: past its lease many times over (a renewal
+            // round of the old leader would be due 20 times).
+            let stoppedFor = ContinuousClock.now - stopped
+            if stoppedFor < .seconds(15) { try await Task.sleep(for: .seconds(15) - stoppedFor) }
 
             kill(old.processIdentifier, SIGCONT)
             try await waitUntilAsync("the old leader steps down", seconds: 60) { !old.isRunning }
