@@ -97,15 +97,19 @@ struct QEMULiveTests {
                 return MigrationError(.io, "\(error)")
             }
         }
-        // Wait (bounded) until the source reports an active migration, then cancel.
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Wait until the source reports an active migration, then cancel. Generous: under a loaded machine the
+        // migration may take long to start (at 128 KiB/s it then runs for minutes, so it is still active when
+        // cancelled); a cancel sent before it started would cancel nothing, and the migration would complete.
+        var status: String?
+        let deadline = ContinuousClock.now + .seconds(180)
         while ContinuousClock.now < deadline {
             let q = try await QMPClient.connect(path: source.controlPath)
-            let status = try await q.execute("query-migrate")["status"]?.string
+            status = try await q.execute("query-migrate")["status"]?.string
             q.close()
             if status == "active" { break }
             try await Task.sleep(for: .milliseconds(20))
         }
+        try #require(status == "active", "the migration never became active (last status \(status ?? "none"))")
         try await f.driver.cancel(from: source)
         let error = await outcome.value
         #expect(error?.code == .cancelled)
