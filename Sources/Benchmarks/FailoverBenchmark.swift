@@ -14,7 +14,7 @@ import TPMWire
 
 /// `bench failover`: how soon a region whose leader RC-TCB is lost acts again. Each run starts a fresh region in
 /// PostgreSQL (a throwaway cluster, or `--store-url`) with two or three real `rctcb serve` processes sharing it,
-/// and a real QEMU guest (the ticker) on host-1 in the RC-TCBs' shared inventory. BENCHMARK ONLY: the three hosts
+/// and a real QEMU guest (the ticker) on host-1 in the region's inventory in the store. BENCHMARK ONLY: the three hosts
 /// are enrolled with the AK of a ``SoftwareAgentDouble`` (no TPM, no EK certificate) and are silent (nothing
 /// listens at their quote endpoints), so the leader challenges them every round and each challenge is an
 /// immediate `unreachable` verdict; the region is throwaway. Once the leader has judged the enrolled hosts, it is
@@ -124,18 +124,24 @@ package enum FailoverBenchmark {
         let name = "failover-\(run)-\(departure.rawValue)-\(UUID().uuidString.prefix(8).lowercased())"
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-bench-\(name)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (regionFile, inventory) = try prepare(name, in: dir, rctcbs: options.rctcbs)
-        let orchestrator = MigrationOrchestrator(inventory: try VMInventory(path: inventory))
-        let image = try TestGuest.writeImage(to: "\(dir)/ticker-guest.img", kind: .ticker)
-        _ = try await orchestrator.startVM(VMDescription(name: "vm-1", memoryMiB: 32, bootImage: image), on: hosts[0])
-        defer { stopGuests(under: "\(dir)/hosts") }
+        let regionFile = try prepare(name, in: dir, rctcbs: options.rctcbs)
         let store = try await PostgresRegionStore.open(url: url, region: name, logger: logger)
+        defer { stopGuests(under: "\(dir)/hosts") }
         var processes: [BenchmarkRCTCBProcess] = []
         do {
+            // The region's VM inventory is in the store, shared by its RC-TCBs; written here as the operator's
+            // `vm host add … --store` writes it.
+            let inventory = try await store.vmInventory(.operator)
+            for (i, h) in hosts.enumerated() {
+                try await inventory.addHost(MigrationHost(name: h, address: "127.0.0.1", portLow: 49152 + 4 * i, portHigh: 49155 + 4 * i,
+                                                          stateDirectory: "\(dir)/hosts/\(h)"))
+            }
+            let image = try TestGuest.writeImage(to: "\(dir)/ticker-guest.img", kind: .ticker)
+            _ = try await MigrationOrchestrator(inventory: inventory).startVM(VMDescription(name: "vm-1", memoryMiB: 32, bootImage: image), on: hosts[0])
             let lease = String(options.lease.inSeconds)
             for i in 1...options.rctcbs {
                 processes.append(try await BenchmarkRCTCBProcess(region: regionFile, directory: "\(dir)/rctcb-\(i)",
-                                                                 extra: ["--store", url, "--lease", lease, "--inventory", inventory]))
+                                                                 extra: ["--store", url, "--lease", lease]))
             }
             try await waitFor("leader with the region's hosts", processes, seen: { "" }) {
                 let live = try await store.currentLease()?.live == true
@@ -191,8 +197,8 @@ package enum FailoverBenchmark {
     }
 
     /// The region's policy (three silent hosts), its RC-TCB directories (one made as `rctcb init` makes it, copied
-    /// for the others, as an operator copies it to each machine) and the shared VM inventory of the three hosts.
-    static func prepare(_ name: String, in dir: String, rctcbs: Int) throws -> (region: String, inventory: String) {
+    /// for the others, as an operator copies it to each machine).
+    static func prepare(_ name: String, in dir: String, rctcbs: Int) throws -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let first = "\(dir)/rctcb-1"
         try RegionSetup.initialise(RegionDirectory(first), .init(regionName: name, hosts: hosts.map { ($0, "127.0.0.1", nil) }, policyDigest: "",
@@ -208,12 +214,7 @@ package enum FailoverBenchmark {
         yaml += "on-state: {untrusted: evacuate, unreachable: none, stale: challenge, rebooted: reattest, unknown: challenge}\n"
         let region = "\(dir)/region.yaml"
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: region))
-        let inventory = "\(dir)/vms.sqlite"
-        let vms = try VMInventory(path: inventory)
-        for (i, h) in hosts.enumerated() {
-            try vms.addHost(MigrationHost(name: h, address: "127.0.0.1", portLow: 49152 + 4 * i, portHigh: 49155 + 4 * i, stateDirectory: "\(dir)/hosts/\(h)"))
-        }
-        return (region, inventory)
+        return region
     }
 
     /// Polls `condition` every 50 ms for up to two minutes; an RC-TCB process that exits meanwhile is not waited for.
