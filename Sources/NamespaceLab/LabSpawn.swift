@@ -17,6 +17,13 @@ package enum LabSpawn {
         package init(description: String) { self.description = description }
     }
 
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later; not in Swift's Glibc module): the child
+    /// closes every descriptor from the given one up.
+    static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
     /// Runs `path args…` to the end; after `seconds` it is killed and this throws.
     package static func run(_ path: String, _ args: [String], seconds: Double = 600) async throws -> Result {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("smig-spawn-\(UUID().uuidString).out").path
@@ -27,6 +34,13 @@ package enum LabSpawn {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of this process reaches the child, nor a daemon it leaves behind (pg_ctl's PostgreSQL, a
+        // lab's libvirtd): an inherited socket (a TPM connection, whose swtpm serves one client at a time) would be
+        // held open by the daemon after this process closed it, and the swtpm would wait on it for ever.
+        guard let closeFrom = Self.addCloseFrom else {
+            throw Failure(description: "posix_spawn_file_actions_addclosefrom_np is missing (glibc 2.34 or later is needed)")
+        }
+        _ = closeFrom(&actions, 3)
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
