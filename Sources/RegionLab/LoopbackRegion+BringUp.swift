@@ -31,40 +31,65 @@ extension LoopbackRegion {
 
     /// Everything before the first RC-TCB runs: per host a started swtpm, `tpm provision`, its hypervisor and golden
     /// values; the region policy; `rctcb init` (trusting every swtpm's local CA) and the other RC-TCBs' copies of
-    /// its directory.
-    package func prepare() async throws {
+    /// its directory. `hostKeys(id, stateDirectory)`: more keys of a host's policy entry (e.g. ", boot-log: optional"),
+    /// asked once the host's TPM is provisioned.
+    package func prepare(hostKeys: (String, String) throws -> String = { _, _ in "" }) async throws {
         guard SoftwareTPM.isAvailable else { throw Failure(description: "swtpm, swtpm_setup and swtpm_localca are needed (apt-get install swtpm swtpm-tools); never skipped") }
         var caFiles: [String] = []
+        var extras: [String] = []
         rctcbPorts = try (0..<options.rctcbs).map { _ in try freePortPair() }
         say("starting \(options.hosts) software TPMs and hypervisors")
         for i in 1...options.hosts {
-            let id = "host-\(i)"
-            let swtpm = try SoftwareTPM(root: URL(fileURLWithPath: "\(dir)/tpm-\(i)"))
-            try swtpm.start()
-            if options.hypervisor == .qemu { try processes.boot(tcti: swtpm.tcti, host: id) }
-            let state = "\(dir)/state-\(i)"
-            try run(["tpm", "provision", "--tcti", swtpm.tcti, "--state-dir", state])
-            let ca = swtpm.root.appendingPathComponent("localca")
+            var host = try await startHostTPM(i)
+            if options.hypervisor == .qemu { try processes.boot(tcti: host.tcti, host: host.id, in: host.enter) }
+            try processes.run(["tpm", "provision", "--tcti", host.tcti, "--state-dir", host.stateDirectory], in: host.enter)
+            let ca = host.swtpm.root.appendingPathComponent("localca")
             caFiles += [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
-            var host = Host(id: id, swtpm: swtpm, stateDirectory: state, agentPort: try freePortPair(), agentConfig: "\(dir)/agent-\(i).json")
             switch options.hypervisor {
-            case .qemu: host.hypervisorProcess = try await startHypervisor(id)
+            case .qemu: host.hypervisorProcess = try await startHypervisor(host.id)
             case .file:
                 host.hypervisorFile = "\(dir)/hypervisor-\(i).bin"
                 try Data("good hypervisor \(i)".utf8).write(to: URL(fileURLWithPath: "\(dir)/hypervisor-\(i).bin"))
             }
+            extras.append(try hostKeys(host.id, host.stateDirectory))
             hosts.append(host)
         }
         try writeGoldenValues()
         try RegionProcesses.writeRegionPolicy(to: regionFile, name: options.regionName, rctcb: "127.0.0.1", rctcbPort: rctcbPorts[0],
-                                              hosts: hosts.indices.map { .init(id: hosts[$0].id, address: "127.0.0.1", port: hosts[$0].agentPort, golden: golden($0)) },
-                                              challengeInterval: options.challengeInterval, tail: options.policyTail)
+                                              hosts: hosts.indices.map { .init(id: hosts[$0].id, address: policyAddress($0), port: hosts[$0].agentPort,
+                                                                               golden: golden($0), extra: extras[$0]) },
+                                              challengeInterval: options.challengeInterval, quoteFreshness: options.quoteFreshness, tail: options.policyTail)
         say("creating the region CA and the IVT")
-        try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir(0), "--server-name", "127.0.0.1", "--server-name", "localhost"]
-                + caFiles.flatMap { ["--ek-ca", $0] })
+        // The RC-TCB's certificate names every address agents reach it at (a namespaced host: the root side of its veth).
+        let names = ["127.0.0.1", "localhost"] + (options.namespace.map { [$0.rootAddress] } ?? [])
+        try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir(0)] + names.flatMap { ["--server-name", $0] }
+                + (caFiles + options.extraEKCAs).flatMap { ["--ek-ca", $0] })
         for i in 1..<options.rctcbs {
             try run(["-a", rctcbDir(0), rctcbDir(i)], tool: "/bin/cp")
         }
+    }
+
+    /// Host `i`'s swtpm, started on loopback or, for the last host of a region with a ``Namespace``, inside it.
+    func startHostTPM(_ i: Int) async throws -> Host {
+        let swtpm = try SoftwareTPM(root: URL(fileURLWithPath: "\(dir)/tpm-\(i)"))
+        var enter: [String] = []
+        let tcti: String
+        if let namespace = options.namespace, i == options.hosts {
+            guard let path = Executables.which("swtpm") else { throw Failure(description: "swtpm is needed; never skipped") }
+            enter = namespace.enter
+            tcti = try await processes.startSwtpm(swtpm, path: path, in: enter, pidFile: "\(dir)/namespaced-host-\(i).pid")
+        } else {
+            try swtpm.start()
+            tcti = swtpm.tcti
+        }
+        return Host(id: "host-\(i)", swtpm: swtpm, tcti: tcti, enter: enter, stateDirectory: "\(dir)/state-\(i)", agentPort: try freePortPair(),
+                    agentConfig: "\(dir)/agent-\(i).json")
+    }
+
+    /// Host `index`'s address in the policy: its namespace's, or (with a namespaced host) the root side of the veth.
+    func policyAddress(_ index: Int) -> String {
+        guard let namespace = options.namespace else { return "127.0.0.1" }
+        return hosts[index].enter.isEmpty ? namespace.rootAddress : namespace.hostAddress
     }
 
     /// The golden values of host `index`'s hypervisor, relative to the policy.
@@ -97,6 +122,8 @@ extension LoopbackRegion {
     package func startRCTCB(_ i: Int, _ extra: [String] = [], executable: [String] = [], port: Int? = nil) throws {
         var store: [String] = []
         if case .postgresql(let url) = options.store { store = ["--store", url] }
+        // A namespaced host reaches the RC-TCB over its veth.
+        if options.namespace != nil { store += ["--listen", "0.0.0.0"] }
         url = try processes.startRCTCB(Self.rctcbName(i), region: regionFile, rctcbDir: rctcbDir(i), port: port ?? rctcbPorts[i],
                                        extra: store + extra, executable: executable)
     }
@@ -111,30 +138,39 @@ extension LoopbackRegion {
     static func rctcbName(_ i: Int) -> String { i == 0 ? "rctcb" : "rctcb-\(i + 1)" }
 
     /// Enrols every host through RC-TCB `via` (`agent enrol`) and starts its agent with `rctcb` (default: that RC-TCB's
-    /// URL; a comma-separated list for several RC-TCBs) as its RC-TCB in agent.json.
-    package func enrolAndStartAgents(via: Int, rctcb: String? = nil) throws {
+    /// URL; a comma-separated list for several RC-TCBs) as its RC-TCB in agent.json. A namespaced host enrols with
+    /// and reports to that RC-TCB at the root side of its veth. `agentKeys(i)`: more keys of host i's agent.json.
+    package func enrolAndStartAgents(via: Int, rctcb: String? = nil, agentKeys: (Int) -> [String: Any] = { _ in [:] }) throws {
         for i in hosts.indices {
             let h = hosts[i]
-            try run(["agent", "enrol", "--rctcb", urls[via], "--ca", "\(rctcbDir(via))/region-ca.pem", "--host-id", h.id, "--tcti", h.swtpm.tcti,
-                     "--state-dir", h.stateDirectory])
-            try writeAgentConfig(i, rctcb: rctcb ?? urls[via])
+            let namespaced = options.namespace.flatMap { h.enter.isEmpty ? nil : "https://\($0.rootAddress):\(rctcbPorts[via])" }
+            try processes.run(["agent", "enrol", "--rctcb", namespaced ?? urls[via], "--ca", "\(rctcbDir(via))/region-ca.pem", "--host-id", h.id,
+                               "--tcti", h.tcti, "--state-dir", h.stateDirectory], in: h.enter)
+            try writeAgentConfig(i, rctcb: namespaced ?? rctcb ?? urls[via], extra: agentKeys(i))
             try startAgent(i)
         }
     }
 
-    func writeAgentConfig(_ i: Int, rctcb: String) throws {
+    /// The address host `i`'s agent listens on: loopback, or with a namespaced host every address (its own, inside).
+    func listenAddress(_ i: Int) -> String {
+        guard let namespace = options.namespace else { return "127.0.0.1" }
+        return hosts[i].enter.isEmpty ? "0.0.0.0" : namespace.hostAddress
+    }
+
+    func writeAgentConfig(_ i: Int, rctcb: String, extra: [String: Any] = [:]) throws {
         let h = hosts[i]
         var config: [String: Any] = [
-            "hostId": h.id, "rctcb": rctcb, "stateDirectory": h.stateDirectory, "tcti": h.swtpm.tcti, "listenAddress": "127.0.0.1",
+            "hostId": h.id, "rctcb": rctcb, "stateDirectory": h.stateDirectory, "tcti": h.tcti, "listenAddress": listenAddress(i),
             "listenPort": h.agentPort, "sources": [try source(i)], "measurementInterval": options.measurementInterval,
             "challengeInterval": options.challengeInterval, "challengeTimeout": 2, "push": options.push,
         ]
         if options.hypervisor == .qemu { config["bootLog"] = "\(dir)/boot-\(h.id).bin" }
+        config.merge(extra) { _, extra in extra }
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: h.agentConfig))
     }
 
     package func startAgent(_ i: Int) throws {
-        try processes.spawn("agent-\(hosts[i].id)", ["agent", "run", "--config", hosts[i].agentConfig, "--log-level", "notice"])
+        try processes.spawn("agent-\(hosts[i].id)", ["agent", "run", "--config", hosts[i].agentConfig, "--log-level", "notice"], in: hosts[i].enter)
     }
 
     /// Stops host `i`'s agent (`signal`, SIGTERM by default; SIGKILL after 5 s).
@@ -172,9 +208,10 @@ extension LoopbackRegion {
         return try await QEMUDriver().start(VMDescription(name: "hypervisor", memoryMiB: 16, bootImage: try guestImage()), on: host)
     }
 
-    /// Starts one more ticker guest on `host`, recorded in `inventory` (by default the first RC-TCB's file).
-    package func startVM(_ name: String, on host: String, memoryMiB: Int, inventory: (any VMInventoryStore)? = nil) async throws {
-        let description = VMDescription(name: name, memoryMiB: memoryMiB, bootImage: try guestImage())
+    /// Starts one more ticker guest on `host` (`memoryMiB`, by default the options' `vmMemoryMiB`), recorded in
+    /// `inventory` (by default the first RC-TCB's file).
+    package func startVM(_ name: String, on host: String, memoryMiB: Int? = nil, inventory: (any VMInventoryStore)? = nil) async throws {
+        let description = VMDescription(name: name, memoryMiB: memoryMiB ?? options.vmMemoryMiB, bootImage: try guestImage())
         try await MigrationOrchestrator(inventory: try inventory ?? self.inventory()).startVM(description, on: host)
     }
 

@@ -37,6 +37,7 @@ extension LoopbackRegion {
         _ = try? run(["-T", hosts[index].swtpm.tcti, "-c"], tool: "/usr/bin/tpm2_shutdown")
         hosts[index].swtpm.stop()
         try hosts[index].swtpm.start()
+        hosts[index].tcti = hosts[index].swtpm.tcti  // a restarted swtpm listens on a new port
         try boot(hosts[index].swtpm, host: hosts[index].id)
         try? FileManager.default.removeItem(atPath: MeasurementLog.path(inStateDirectory: hosts[index].stateDirectory))
         try writeAgentConfig(index, rctcb: url)

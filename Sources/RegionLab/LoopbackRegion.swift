@@ -12,9 +12,9 @@ import TPM
 /// (ticker guests) in the RC-TCB's inventory. `smig-attest demo`, `smig-attest bench response` and the tests
 /// that need a region of real processes are built on it. Everything it starts it stops again (`stop`).
 ///
-/// ``start()`` brings the whole region up (the demo's way); the steps it takes — ``prepare()``,
-/// ``startRCTCB(_:_:executable:port:)``, ``enrolAndStartAgents(via:rctcb:)`` — are there for a test that needs to
-/// act between them.
+/// ``start()`` brings the whole region up (the demo's way); the steps it takes — ``prepare(hostKeys:)``,
+/// ``startRCTCB(_:_:executable:port:)``, ``enrolAndStartAgents(via:rctcb:agentKeys:)`` — are there for a test that
+/// needs to act between them.
 package final class LoopbackRegion: @unchecked Sendable {
     // @unchecked Sendable: driven by one task at a time; its child processes are ``RegionProcesses``'s.
 
@@ -54,12 +54,39 @@ package final class LoopbackRegion: @unchecked Sendable {
         package var binary: String
         /// Work directory (default: a new temporary one, removed by `stop`).
         package var directory: String?
+        /// The policy's `quote-freshness`, in seconds.
+        package var quoteFreshness = 30
+        /// More EK CAs `rctcb init` trusts, besides every swtpm's local CA.
+        package var extraEKCAs: [String] = []
+        /// The last host runs in this network namespace (``Namespace``); nil: every host on loopback.
+        package var namespace: Namespace?
         package init(binary: String) { self.binary = binary }
+    }
+
+    /// A network namespace for the region's last host: its swtpm, `tpm provision`, enrolment and agent run inside
+    /// it, reached over a veth pair; the other hosts and the RC-TCBs then listen on every address, and the
+    /// namespaced host reaches them at the veth's root-side address.
+    package struct Namespace: Sendable {
+        /// The command prefix that runs a program inside the namespace (e.g. `ip netns exec NAME`).
+        package var enter: [String]
+        /// The namespaced host's address (its side of the veth).
+        package var hostAddress: String
+        /// The root namespace's side of the veth.
+        package var rootAddress: String
+        package init(enter: [String], hostAddress: String, rootAddress: String) {
+            self.enter = enter
+            self.hostAddress = hostAddress
+            self.rootAddress = rootAddress
+        }
     }
 
     package struct Host: Sendable {
         package var id: String
         package var swtpm: SoftwareTPM
+        /// The TCTI the host's own programs use (its swtpm's, or inside its namespace).
+        package var tcti: String
+        /// Prepended to the host's commands (``Namespace/enter``), or empty.
+        package var enter: [String] = []
         package var stateDirectory: String
         package var agentPort: Int
         package var agentConfig: String
@@ -76,7 +103,8 @@ package final class LoopbackRegion: @unchecked Sendable {
     package let options: Options
     package let dir: String
     let ownsDirectory: Bool
-    package internal(set) var hosts: [Host] = []
+    /// The hosts; a test that replaces a host's TPM records its new TCTI here.
+    package var hosts: [Host] = []
     /// The URL of the RC-TCB started last.
     package internal(set) var url = ""
     /// Each RC-TCB's fixed port (agents keep its URL across restarts).
@@ -90,6 +118,9 @@ package final class LoopbackRegion: @unchecked Sendable {
     /// Every port handed out so far (``freePortPair()``).
     var takenPorts: Set<Int> = []
     var stopped = false
+    /// The first RC-TCB's IVT, opened once (``store()``; a test may read it from several tasks, hence the lock).
+    var ivt: IVTStore?
+    let ivtLock = NSLock()
 
     package init(_ options: Options, say: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.options = options
@@ -108,7 +139,14 @@ package final class LoopbackRegion: @unchecked Sendable {
     package func rctcbDir(_ i: Int) -> String { i == 0 ? "\(dir)/rctcb" : "\(dir)/rctcb-\(i + 1)" }
 
     /// The first RC-TCB's IVT (``Store/sqlite``).
-    package func store() throws -> IVTStore { try IVTStore(path: "\(rctcbDir)/ivt.sqlite") }
+    package func store() throws -> IVTStore {
+        try ivtLock.withLock {
+            if let ivt { return ivt }
+            let opened = try IVTStore(path: "\(rctcbDir)/ivt.sqlite")
+            ivt = opened
+            return opened
+        }
+    }
     /// The inventory every RC-TCB of the region is given (the first RC-TCB's own).
     package var inventoryPath: String { "\(rctcbDir)/vms.sqlite" }
     package func inventory() throws -> VMInventory { try VMInventory(path: inventoryPath) }

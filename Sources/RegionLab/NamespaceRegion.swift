@@ -57,8 +57,6 @@ package final class NamespaceRegion: @unchecked Sendable {
     let say: @Sendable (String) -> Void
     /// The agents' port: every host has its own network namespace, so they all listen on the same one.
     static let agentPort = 7443
-    /// swtpm's server port inside every host's network namespace (control: the next one).
-    static let swtpmPort = 2321
 
     package init(_ options: Options, say: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.options = options
@@ -136,19 +134,7 @@ package final class NamespaceRegion: @unchecked Sendable {
     /// Starts swtpm inside the host's namespaces on the namespace's own loopback; returns the TCTI once it answers.
     func startSwtpm(_ swtpm: SoftwareTPM, in enter: [String], pidFile: String) async throws -> String {
         guard let path = Executables.which("swtpm") else { throw Unavailable(description: "swtpm is needed") }
-        let port = Self.swtpmPort
-        // swtpm daemonizes: run through LabSpawn (waitpid), not Foundation's Process, which does not reap such a parent.
-        try await LabSpawn.check("swtpm in \(enter)", enter[0], Array(enter.dropFirst()) + [
-            path, "socket", "--tpm2", "--tpmstate", "dir=\(swtpm.stateDirectory.path)",
-            "--server", "type=tcp,port=\(port),bindaddr=127.0.0.1", "--ctrl", "type=tcp,port=\(port + 1),bindaddr=127.0.0.1",
-            "--flags", "not-need-init,startup-clear", "--daemon", "--pid", "file=\(pidFile)",
-            "--log", "file=\(swtpm.stateDirectory.appendingPathComponent("swtpm.log").path)",
-        ], seconds: 60)
-        let tcti = "swtpm:host=127.0.0.1,port=\(port)"
-        try await processes.waitUntil("swtpm in \(enter)", seconds: 30) {
-            (try? self.processes.run(["-T", tcti, "8"], tool: "/usr/bin/tpm2_getrandom", in: enter)) != nil
-        }
-        return tcti
+        return try await processes.startSwtpm(swtpm, path: path, in: enter, pidFile: pidFile)
     }
 
     func writeRegionPolicy(rctcb: String) throws {

@@ -147,14 +147,14 @@ package final class RegionProcesses: @unchecked Sendable {
 
     /// Writes the region policy of a lab region to `path`: the hosts in one ring, the lab's intervals (challenges
     /// every `challengeInterval` s), then `tail` (``labPolicyTail`` by default). `rctcbPort`: the RC-TCB's port as
-    /// the policy names it.
+    /// the policy names it; `quoteFreshness`: the policy's `quote-freshness` in seconds.
     package static func writeRegionPolicy(to path: String, name: String, rctcb: String, rctcbPort: Int = 8443, hosts: [PolicyHost],
-                                          challengeInterval: Double, tail: String = labPolicyTail) throws {
+                                          challengeInterval: Double, quoteFreshness: Int = 30, tail: String = labPolicyTail) throws {
         var y = "kind: region\nversion: 1\nname: \(name)\nrc-tcb: {address: \(rctcb), port: \(rctcbPort)}\nhosts:\n"
         for h in hosts { y += "  - {id: \(h.id), address: \(h.address), port: \(h.port), golden: \(h.golden)\(h.extra)}\n" }
         y += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\n"
         y += "intervals: {measurement: 1s, challenge: \(max(1, Int(challengeInterval)))s}\n"
-        y += "quote-freshness: 30s\nunreachable-timeout: 10s\n"
+        y += "quote-freshness: \(quoteFreshness)s\nunreachable-timeout: 10s\n"
         y += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
         y += tail
         try Data(y.utf8).write(to: URL(fileURLWithPath: path))

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import RegionListener
 import RegionProtocol
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Synchronization
@@ -18,8 +19,8 @@ struct AgentHardeningLiveTests {
         return String(decoding: RegionJSON.encode(QuoteChallenge(nonce: Hex.encode(nonce), pcrSelection: "sha256:0-7,15")), as: UTF8.self)
     }
 
-    static func identity(_ r: LiveRegion, host i: Int) throws -> RawTLSPeer.Identity {
-        try RawTLSPeer.Identity(ca: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[i].state)/tls.pem", key: "\(r.hosts[i].state)/tls.key")
+    static func identity(_ r: LoopbackRegion, host i: Int) throws -> RawTLSPeer.Identity {
+        try RawTLSPeer.Identity(ca: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[i].stateDirectory)/tls.pem", key: "\(r.hosts[i].stateDirectory)/tls.key")
     }
 
     /// A revoked host keeps its certificate and key; once the other agents learned the revocation from the RC-TCB,
@@ -27,11 +28,11 @@ struct AgentHardeningLiveTests {
     @Test func aRevokedHostsCertificateIsRefusedByTheOtherAgents() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3)
+        let r = try await LoopbackRegion.live(hosts: 3)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
-        let quoteURL = "https://127.0.0.1:\(r.hosts[0].port)/v1/quote"
-        let asHost3 = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[2].state)/tls.pem",
-                                       key: "\(r.hosts[2].state)/tls.key", peer: .agent, timeout: .seconds(30))
+        let quoteURL = "https://127.0.0.1:\(r.hosts[0].agentPort)/v1/quote"
+        let asHost3 = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[2].stateDirectory)/tls.pem",
+                                       key: "\(r.hosts[2].stateDirectory)/tls.key", peer: .agent, timeout: .seconds(30))
         let challenge = try RegionJSON.decode(QuoteChallenge.self, from: Data(Self.challengeJSON().utf8))
 
         // Enrolled and unrevoked, host-3's certificate is served (it is a ring neighbour's).
@@ -41,8 +42,8 @@ struct AgentHardeningLiveTests {
         try r.run(["rctcb", "revoke", "host-3", "--dir", r.rctcbDir])
         // What the agents learn from the RC-TCB: the enrolled hosts with their AK Names, and the revoked host; asked
         // again with the version, just the version.
-        let asHost1 = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].state)/tls.pem",
-                                       key: "\(r.hosts[0].state)/tls.key", peer: .rctcb, timeout: .seconds(30))
+        let asHost1 = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].stateDirectory)/tls.pem",
+                                       key: "\(r.hosts[0].stateDirectory)/tls.key", peer: .rctcb, timeout: .seconds(30))
         let peers: RegionPeers = try await asHost1.get("\(r.url)/v1/peers")
         #expect(peers.revoked == ["host-3"])
         #expect(peers.intervals == RegionIntervals(measurement: 1, challenge: 1), "the region policy's intervals, in every answer")
@@ -80,11 +81,11 @@ struct AgentHardeningLiveTests {
         }
         await asHost3.shutdown()
         // The RC-TCB's challenges of host-1 are still answered.
-        let since = try r.store!.lastEventSeq()
+        let since = try r.store().lastEventSeq()
         try await r.wait("host-1 attested again after the revocation") { rows in
             rows.first { $0.host == "host-1" }.map { $0.state == .trusted && ($0.lastQuoteAt ?? .distantPast) > Date().addingTimeInterval(-5) } ?? false
         }
-        #expect(try r.store!.events(since: since).filter { $0.host == "host-1" }.isEmpty)
+        #expect(try r.store().events(since: since).filter { $0.host == "host-1" }.isEmpty)
     }
 
     /// One valid, trusted peer (host-2's certificate, from another address) floods host-1's agent with 320
@@ -94,11 +95,11 @@ struct AgentHardeningLiveTests {
     @Test func aQuoteFloodFromOnePeerIsLimitedAndTheRCTCBIsStillAnswered() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3)
+        let r = try await LoopbackRegion.live(hosts: 3)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
-        let since = try r.store!.lastEventSeq()
+        let since = try r.store().lastEventSeq()
         let attacker = try Self.identity(r, host: 1)
-        let port = r.hosts[0].port
+        let port = r.hosts[0].agentPort
         let body = Self.challengeJSON()
         let floodStart = Date()
         let deadline = floodStart.addingTimeInterval(25)
@@ -126,8 +127,8 @@ struct AgentHardeningLiveTests {
         }()
 
         // Meanwhile host-1 tells the RC-TCB its measurements changed: the RC-TCB challenges it directly, at once.
-        let asHost1 = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].state)/tls.pem",
-                                       key: "\(r.hosts[0].state)/tls.key", peer: .rctcb, timeout: .seconds(60))
+        let asHost1 = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].stateDirectory)/tls.pem",
+                                       key: "\(r.hosts[0].stateDirectory)/tls.key", peer: .rctcb, timeout: .seconds(60))
         var direct: [Double] = []
         var states: Set<String> = []
         var notes: [String] = []
@@ -155,7 +156,7 @@ struct AgentHardeningLiveTests {
         #expect(!direct.isEmpty, "no direct challenge of host-1 verified during the flood; notices: \(notes)")
         #expect(states == ["trusted"], "host-1 was \(states) during the flood")
         #expect(try r.state("host-1") == .trusted)
-        let host1Events = try r.store!.events(since: since).filter { $0.host == "host-1" }
+        let host1Events = try r.store().events(since: since).filter { $0.host == "host-1" }
         #expect(!host1Events.contains { $0.newState == "unreachable" }, "\(host1Events)")
         // No change of host-1's state at all (a ring report about it overtaken by a direct challenge is refused as
         // stale, an audit event that changes nothing).
@@ -168,11 +169,11 @@ struct AgentHardeningLiveTests {
     @Test func bothListenersCloseSilentHandshakesAndBodiesThatNeverCome() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 2)
+        let r = try await LoopbackRegion.live(hosts: 2)
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         let peer = try Self.identity(r, host: 1)
         var probes: [(String, RawTLSPeer)] = []
-        for (listener, port, path) in [("RC-TCB", r.rctcbPort, "/v1/enrol/begin"), ("host-1's agent", r.hosts[0].port, "/v1/quote")] {
+        for (listener, port, path) in [("RC-TCB", r.rctcbPorts[0], "/v1/enrol/begin"), ("host-1's agent", r.hosts[0].agentPort, "/v1/quote")] {
             // Not refused on sight: the server waits for each (checked as each is made: on a loaded machine making
             // the next may take longer than the first one's time-out).
             let silent = try await RawTLSPeer.connect(port: port, identity: nil)
@@ -198,11 +199,11 @@ struct AgentHardeningLiveTests {
     @Test func connectionsOverTheCapFromOneAddressAreClosed() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 2)
+        let r = try await LoopbackRegion.live(hosts: 2)
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         let peer = try Self.identity(r, host: 1)
-        for (listener, port, cap) in [("RC-TCB", r.rctcbPort, ListenerLimits.rctcb.maxConnectionsPerAddress),
-                                      ("host-1's agent", r.hosts[0].port, ListenerLimits.agent.maxConnectionsPerAddress)] {
+        for (listener, port, cap) in [("RC-TCB", r.rctcbPorts[0], ListenerLimits.rctcb.maxConnectionsPerAddress),
+                                      ("host-1's agent", r.hosts[0].agentPort, ListenerLimits.agent.maxConnectionsPerAddress)] {
             var admitted: [RawTLSPeer] = []
             for i in 0..<cap {
                 let p = try await RawTLSPeer.connect(port: port, identity: peer)

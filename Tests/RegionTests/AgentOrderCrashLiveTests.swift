@@ -6,6 +6,7 @@ import NamespaceLab
 import Migration
 import NIOCore
 import RegionProtocol
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
@@ -40,13 +41,13 @@ struct AgentOrderCrashLiveTests {
     }
 
     static func sigkillAfterEveryStep(_ party: Party, _ lab: some OrderCrashLab) async throws {
-        let r = try lab.region()
+        let r = try await lab.region()
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         let vm = "crash-\(party.rawValue)"
         try await lab.startCountingGuest(vm)
 
         let hosts = ["host-1", "host-2"]
-        let inventoryFile = "\(r.dir.path)/crash-\(party.rawValue).sqlite"
+        let inventoryFile = "\(r.dir)/crash-\(party.rawValue).sqlite"
         let side = try RCTCBSide(r, vm: vm, inventory: inventoryFile, silenceLimit: .seconds(180), vmManager: lab.kind)
         defer { Task { await side.client.shutdown() } }
         let (client, agents, inventory, driver, orchestrator, prefix) = (side.client, side.agents, side.inventory, side.driver, side.orchestrator, side.prefix)
@@ -67,7 +68,7 @@ struct AgentOrderCrashLiveTests {
                 do {
                     _ = try await orchestrator.migrate(vm: vm, to: away, afterStep: { done in
                         guard done == step else { return }
-                        r.hosts[killed].agent?.stop(signal: SIGKILL)
+                        r.stopAgent(killed, signal: SIGKILL)
                         try? r.startAgent(killed)
                     })
                 } catch {
@@ -108,7 +109,7 @@ struct AgentOrderCrashLiveTests {
                 let id = "\(prefix)-m\(plan.id)-migrate-source"
                 let order: MigrationOrderStatus = try await client.get("\(agents[home]!)/v1/orders/\(id)")
                 #expect(order.state == .done, "\(context): \(order)")
-                let journal = try FileManager.default.contentsOfDirectory(atPath: "\(r.hosts[hosts.firstIndex(of: home)!].state)/orders")
+                let journal = try FileManager.default.contentsOfDirectory(atPath: "\(r.hosts[hosts.firstIndex(of: home)!].stateDirectory)/orders")
                 #expect(journal.filter { $0.contains("-m\(plan.id)-migrate-") } == ["\(id).json"], "\(context): \(journal)")
             }
 
@@ -125,22 +126,22 @@ struct AgentOrderCrashLiveTests {
             let vm = "evac-crash"
             let hosts = LibvirtCopies(lab: lab)
             try await lab.defineCountingGuest(vm, on: lab.a)
-            let r = try AgentOrderLiveTests.region(lab, policyHostKeys: ", migrations: agent")
-            r.server?.stop()
-            try r.startServer(hook: ["--crash-after", step])
+            let r = try await AgentOrderLiveTests.region(lab, policyHostKeys: ", migrations: agent")
+            r.stopRCTCB(0)
+            try r.startRCTCB(0, executable: [try TestBinaries.rctcbHooked()] + ["--crash-after", step])
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
             let inventory = try VMInventory(path: "\(r.rctcbDir)/vms.sqlite")
             try await waitUntilAsync("the RC-TCB adopts what host-1 reports", seconds: 120) { (try? inventory.vm(named: vm))?.host == "host-1" }
             try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
             let before = try await hosts.mark(vm, on: "host-1")
 
-            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
-            let server = try #require(r.server)
-            try await waitUntilAsync("the RC-TCB to die after \(step)", seconds: 240) { !server.process.isRunning }
-            #expect(server.process.terminationReason == .uncaughtSignal && server.process.terminationStatus == SIGKILL)
+            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
+            let server = try #require(r.rctcbProcess(0))
+            try await waitUntilAsync("the RC-TCB to die after \(step)", seconds: 240) { !server.isRunning }
+            #expect(server.terminationReason == .uncaughtSignal && server.terminationStatus == SIGKILL)
             #expect(try await Self.copies(lab, vm).filter { $0.value == "running" }.count <= 1)
 
-            try r.startServer()
+            try r.startRCTCB(0)
             try await r.wait("host-1 evacuated after the restart", seconds: 240) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
             try await waitUntilAsync("\(vm) settles on host-2", seconds: 120) { (try await Self.copies(lab, vm)) == ["host-2": "running"] }
             #expect(try inventory.vm(named: vm).host == "host-2" && inventory.vm(named: vm).state == .running)
@@ -153,11 +154,11 @@ struct AgentOrderCrashLiveTests {
     /// limit, nothing destroyed, and once the agent is back, recovery leaves one running copy.
     @Test func aSilentSourceAgentIsAClearErrorAfterTheLimit() async throws {
         try await LibvirtLab.run { lab in
-            let r = try AgentOrderLiveTests.region(lab)
+            let r = try await AgentOrderLiveTests.region(lab)
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
             let vm = "silent-source", hosts = LibvirtCopies(lab: lab)
             try await hosts.startCountingGuest(vm)
-            let side = try RCTCBSide(r, vm: vm, inventory: "\(r.dir.path)/silent.sqlite", silenceLimit: .seconds(3))
+            let side = try RCTCBSide(r, vm: vm, inventory: "\(r.dir)/silent.sqlite", silenceLimit: .seconds(3))
             defer { Task { await side.client.shutdown() } }
             let (inventory, driver, orchestrator) = (side.inventory, side.driver, side.orchestrator)
             let before = try await hosts.mark(vm, on: "host-1")
@@ -165,7 +166,7 @@ struct AgentOrderCrashLiveTests {
             // host-1's agent dies as the transfer starts and stays away.
             let failure = await #expect(throws: MigrationError.self) {
                 _ = try await orchestrator.migrate(vm: vm, to: "host-2", afterStep: { done in
-                    if done == .transferStarted { r.hosts[0].agent?.stop(signal: SIGKILL) }
+                    if done == .transferStarted { r.stopAgent(0, signal: SIGKILL) }
                 })
             }
             #expect(failure?.code == .agentSilent, "\(String(describing: failure))")
@@ -196,15 +197,15 @@ struct AgentOrderCrashLiveTests {
         let driver: AgentOrderDriver
         let orchestrator: MigrationOrchestrator
 
-        init(_ r: LiveRegion, vm: String, inventory path: String, silenceLimit: Duration = .seconds(60),
+        init(_ r: LoopbackRegion, vm: String, inventory path: String, silenceLimit: Duration = .seconds(60),
              tuning: MigrationOrder.Tuning? = nil, transferTimeLimit: Duration? = nil, vmManager: String = "libvirt") throws {
             client = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.rctcbDir)/rctcb.pem",
                                       key: "\(r.rctcbDir)/rctcb.key", peer: .agent, timeout: .seconds(60))
-            agents = ["host-1": "https://127.0.0.1:\(r.hosts[0].port)", "host-2": "https://127.0.0.1:\(r.hosts[1].port)"]
+            agents = ["host-1": "https://127.0.0.1:\(r.hosts[0].agentPort)", "host-2": "https://127.0.0.1:\(r.hosts[1].agentPort)"]
             inventory = try VMInventory(path: path)
             for (i, id) in ["host-1", "host-2"].enumerated() {
                 try inventory.addHost(MigrationHost(name: id, kind: .agent, address: "127.0.0.1", portLow: 1024, portHigh: 1025,
-                                                    stateDirectory: "\(r.dir.path)/hosts-\(i)"))
+                                                    stateDirectory: "\(r.dir)/hosts-\(i)"))
             }
             prefix = try AgentOrderDriver.orderPrefix(directory: r.rctcbDir)
             driver = AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: prefix, tuning: tuning, silenceLimit: silenceLimit)
@@ -228,7 +229,7 @@ struct AgentOrderCrashLiveTests {
 protocol OrderCrashLab: Sendable {
     /// `libvirt` or `qemu`: the agents' `vmManager`.
     var kind: String { get }
-    func region() throws -> LiveRegion
+    func region() async throws -> LoopbackRegion
     /// Starts the counting guest `vm` on host-1 and waits until it counts.
     func startCountingGuest(_ vm: String) async throws
     /// The copies of `vm`, by region host id, with their state words (`running`, `paused`, ...).
@@ -243,7 +244,7 @@ protocol OrderCrashLab: Sendable {
 struct LibvirtCopies: OrderCrashLab {
     let lab: LibvirtLab
     var kind: String { "libvirt" }
-    func region() throws -> LiveRegion { try AgentOrderLiveTests.region(lab) }
+    func region() async throws -> LoopbackRegion { try await AgentOrderLiveTests.region(lab) }
 
     func startCountingGuest(_ vm: String) async throws {
         try await lab.defineCountingGuest(vm, on: lab.a)

@@ -3,6 +3,7 @@ import NamespaceLab
 import Migration
 import NIOCore
 import RegionProtocol
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
@@ -14,8 +15,8 @@ import Testing
 @Suite("Migration orders through the agents, on two libvirt hosts", .serialized)
 struct AgentOrderLiveTests {
     /// A region of two hosts whose agents manage the lab's two libvirt daemons (host-1 ↔ A, host-2 ↔ B).
-    static func region(_ lab: LibvirtLab, policyHostKeys: String = "") throws -> LiveRegion {
-        try LiveRegion(hosts: 2, hostKeys: { _, _ in policyHostKeys }, agentKeys: { i in
+    static func region(_ lab: LibvirtLab, policyHostKeys: String = "") async throws -> LoopbackRegion {
+        try await LoopbackRegion.live(hosts: 2, hostKeys: { _, _ in policyHostKeys }, agentKeys: { i in
             let host = i == 0 ? lab.a : lab.b
             return ["vmManager": "libvirt", "vmManagerURI": host.localURI, "migrationAddress": host.tcpURI]
         })
@@ -40,17 +41,17 @@ struct AgentOrderLiveTests {
 
     @Test func aLibvirtDomainMovesByOrdersPausedUntilResumeAndOnlyTheRCTCBMayOrder() async throws {
         try await LibvirtLab.run { lab in
-            let r = try Self.region(lab)
+            let r = try await Self.region(lab)
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
             let vm = "counter-1"
             try await lab.defineCountingGuest(vm, on: lab.a)
             try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
-            let agents = ["host-1": "https://127.0.0.1:\(r.hosts[0].port)", "host-2": "https://127.0.0.1:\(r.hosts[1].port)"]
+            let agents = ["host-1": "https://127.0.0.1:\(r.hosts[0].agentPort)", "host-2": "https://127.0.0.1:\(r.hosts[1].agentPort)"]
 
             // The attack first: host-2's agent certificate is valid in the region (a ring peer's), yet host-1's agent
             // takes no order from it and reports nothing to it; nothing is journaled, the domain stays where it runs.
-            let peer = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[1].state)/tls.pem",
-                                        key: "\(r.hosts[1].state)/tls.key", peer: .agent, timeout: .seconds(60))
+            let peer = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[1].stateDirectory)/tls.pem",
+                                        key: "\(r.hosts[1].stateDirectory)/tls.key", peer: .agent, timeout: .seconds(60))
             let stolen = MigrationOrder(orderId: "evil-1", host: "host-1", vm: vm, role: .source, step: .migrate,
                                         target: .init(host: "host-2", migrationAddress: lab.b.tcpURI))
             let refused = await #expect(throws: RegionClient.Failure.self) {
@@ -62,18 +63,18 @@ struct AgentOrderLiveTests {
             }
             #expect(notReported?.code == "order.forbidden")
             await peer.shutdown()
-            #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(r.hosts[0].state)/orders")) ?? []).isEmpty)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(r.hosts[0].stateDirectory)/orders")) ?? []).isEmpty)
             #expect(try await Self.domains(lab, lab.a) == [vm: "running"])
 
             // The RC-TCB's side: its certificate, an inventory of two agent hosts, the orchestrator with the order driver.
             let client = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.rctcbDir)/rctcb.pem",
                                           key: "\(r.rctcbDir)/rctcb.key", peer: .agent, timeout: .seconds(60))
-            let inventory = try VMInventory(path: "\(r.dir.path)/orders-test.sqlite")
+            let inventory = try VMInventory(path: "\(r.dir)/orders-test.sqlite")
             for (i, id) in ["host-1", "host-2"].enumerated() {
                 try inventory.addHost(MigrationHost(name: id, kind: .agent, address: "127.0.0.1", portLow: 1024, portHigh: 1025,
-                                                    stateDirectory: "\(r.dir.path)/hosts-\(i)"))
+                                                    stateDirectory: "\(r.dir)/hosts-\(i)"))
             }
-            let driver = AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: try AgentOrderDriver.orderPrefix(directory: r.dir.path),
+            let driver = AgentOrderDriver(client: client, agents: agents, inventory: inventory, prefix: try AgentOrderDriver.orderPrefix(directory: r.dir),
                                           tuning: .init(maxBandwidthMiBps: 10_240, downtimeLimitMs: 50, autoConverge: true))
             let orchestrator = MigrationOrchestrator(inventory: inventory, agent: driver)
             // What the agent reports is what the inventory takes.
@@ -94,7 +95,7 @@ struct AgentOrderLiveTests {
             #expect(plan.step == .transferred)
 
             // The same order again — as after an RC-TCB restart — is answered from the agent's record: no second move.
-            let prefix = try AgentOrderDriver.orderPrefix(directory: r.dir.path)
+            let prefix = try AgentOrderDriver.orderPrefix(directory: r.dir)
             let id = "\(prefix)-m\(plan.id)-migrate-source"
             let first: MigrationOrderStatus = try await client.get("\(agents["host-1"]!)/v1/orders/\(id)")
             #expect(first.state == .done && first.vmState == "absent", "\(first)")
@@ -102,7 +103,7 @@ struct AgentOrderLiveTests {
             #expect(again == first)
             #expect(try await Self.domains(lab, lab.b) == [vm: "paused"])
             // The journal survives the agent: a restarted agent answers for the order it took.
-            r.hosts[0].agent?.stop()
+            r.stopAgent(0)
             try r.startAgent(0)
             try await waitUntilAsync("host-1's restarted agent answers from its journal", seconds: 120) {
                 let answer: MigrationOrderStatus? = try? await client.get("\(agents["host-1"]!)/v1/orders/\(id)")
@@ -133,22 +134,22 @@ struct AgentOrderLiveTests {
         try await LibvirtLab.run { lab in
             let vm = "counter-2"
             try await lab.defineCountingGuest(vm, on: lab.a)
-            let r = try Self.region(lab, policyHostKeys: ", migrations: agent")
+            let r = try await Self.region(lab, policyHostKeys: ", migrations: agent")
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
             let inventory = try VMInventory(path: "\(r.rctcbDir)/vms.sqlite")
             try await waitUntilAsync("the RC-TCB adopts what host-1 reports", seconds: 120) {
                 (try? inventory.vm(named: vm))?.host == "host-1"
             }
-            #expect(try r.store!.events(since: 0, limit: 10_000).contains { $0.kind == "vm.adopted" && $0.host == "host-1" && $0.evacuation?.vm == vm })
+            #expect(try r.store().events(since: 0, limit: 10_000).contains { $0.kind == "vm.adopted" && $0.host == "host-1" && $0.evacuation?.vm == vm })
             try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
             let before = lab.ticks(of: vm).latest
 
-            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
             try await r.wait("host-1 evacuated", seconds: 240) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
             #expect(try inventory.vm(named: vm).host == "host-2" && inventory.vm(named: vm).state == .running)
             #expect(try await Self.domains(lab, lab.b) == [vm: "running"])
             #expect(try await Self.domains(lab, lab.a).isEmpty)
-            let steps = try r.store!.events(since: 0, limit: 10_000).filter { $0.evacuation?.vm == vm && $0.evacuationStep != nil }.map(\.kind)
+            let steps = try r.store().events(since: 0, limit: 10_000).filter { $0.evacuation?.vm == vm && $0.evacuationStep != nil }.map(\.kind)
             let gate = ["evacuation.target-challenged", "evacuation.migrated", "evacuation.target-reattested", "evacuation.resumed"]
             let positions = gate.compactMap { steps.firstIndex(of: $0) }
             #expect(positions.count == gate.count && positions == positions.sorted(), "\(steps)")

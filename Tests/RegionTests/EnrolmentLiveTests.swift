@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import NIOCore
 import RegionProtocol
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Swtpm
@@ -32,10 +33,10 @@ final class ImpostorTPM: @unchecked Sendable {
     }
 }
 
-extension LiveRegion {
+extension LoopbackRegion {
     /// `agent enrol` of the real binary as `host`, with the TPM at `tcti` and its state in `state`.
     func enrol(as host: String, tcti: String, state: String) throws -> ToolRun {
-        try ToolRun.run(binary, ["agent", "enrol", "--rctcb", url, "--ca", "\(rctcbDir)/region-ca.pem", "--host-id", host, "--tcti", tcti,
+        try ToolRun.run(options.binary, ["agent", "enrol", "--rctcb", url, "--ca", "\(rctcbDir)/region-ca.pem", "--host-id", host, "--tcti", tcti,
                                  "--state-dir", state, "--json"])
     }
 
@@ -48,8 +49,8 @@ extension LiveRegion {
     /// The public data of host `i` that anyone can learn: its EK certificate and AK public (`tpm provision` writes
     /// both), and its EK public (read from its TPM before its agent runs).
     func publicData(_ i: Int, ekPublic: [UInt8]) throws -> EnrolmentRequest {
-        let cert = try Data(contentsOf: URL(fileURLWithPath: "\(hosts[i].state)/ek-rsa.der"))
-        let ak = try Data(contentsOf: URL(fileURLWithPath: "\(hosts[i].state)/ak.pub"))
+        let cert = try Data(contentsOf: URL(fileURLWithPath: "\(hosts[i].stateDirectory)/ek-rsa.der"))
+        let ak = try Data(contentsOf: URL(fileURLWithPath: "\(hosts[i].stateDirectory)/ak.pub"))
         return EnrolmentRequest(hostId: hosts[i].id, ekPublic: Data(ekPublic).base64EncodedString(), ekCertificate: cert.base64EncodedString(),
                                 platformCertificate: nil, akPublic: ak.base64EncodedString(),
                                 tlsPublicKey: P256.Signing.PrivateKey().publicKey.pemRepresentation)
@@ -72,12 +73,12 @@ struct EnrolmentLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         var ekPublics: [[UInt8]] = []
-        let r = try LiveRegion(hosts: 3, beforeEnrol: { r in
+        let r = try await LoopbackRegion.live(hosts: 3, beforeEnrol: { r in
             ekPublics = try r.hosts.map { h in try TPMDevice(tcti: h.tcti).withEndorsementKey(.rsa2048) { $0.publicKey.wireBytes } }
         })
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         // host-2 is revoked and re-admitted by default: its own EK may enrol again.
-        r.hosts[1].agent?.stop()
+        r.stopAgent(1)
         try r.run(["rctcb", "revoke", "host-2", "--dir", r.rctcbDir])
         let readmit = try JSONSerialization.jsonObject(with: Data(try r.run(["rctcb", "readmit", "host-2", "--dir", r.rctcbDir, "--json"]).utf8)) as? [String: Any]
         #expect(readmit?["mayEnrol"] as? String == "ek-name")
@@ -130,8 +131,8 @@ struct EnrolmentLiveTests {
             Issue.record("the flood ended with \(await credentials.value) credentials: \(early)")
             return
         }
-        let genuine = try await Spawn.run(r.binary, ["agent", "enrol", "--rctcb", r.url, "--ca", ca, "--host-id", "host-2", "--tcti", r.hosts[1].tcti,
-                                                     "--state-dir", r.hosts[1].state, "--json"])
+        let genuine = try await Spawn.run(r.options.binary, ["agent", "enrol", "--rctcb", r.url, "--ca", ca, "--host-id", "host-2", "--tcti", r.hosts[1].tcti,
+                                                     "--state-dir", r.hosts[1].stateDirectory, "--json"])
         let codes = try await flood.value
         #expect(genuine.status == 0, "\(genuine.output)")
         // Every request was answered as what it is: refused (enrolled host, unknown host), or — for host-2's
@@ -143,7 +144,7 @@ struct EnrolmentLiveTests {
         #expect((codes["challenge host-2"] ?? 0) >= 10 && (codes["challenge host-2"] ?? 0) + refusedReplays == replays, "\(codes)")
         try r.startAgent(1)
         try await r.wait("host-2 trusted again", seconds: 120) { rows in rows.first { $0.host == "host-2" }?.state == .trusted }
-        let events = try r.store!.events().filter { $0.host == "host-2" }
+        let events = try r.store().events().filter { $0.host == "host-2" }
         #expect(events.filter { $0.kind == "enrolled" }.count == 2)
         // After its enrolment the flood's replays of host-2 are refused too.
         let client = try RegionClient(caFile: ca, certificate: nil, key: nil, peer: .rctcb)
@@ -160,7 +161,7 @@ struct EnrolmentLiveTests {
         let impostor = try ImpostorTPM(dir: scratch)
         // The policy pins host-3's EK by its certificate's SHA-256; the impostor's CA is a trusted EK CA.
         var pinnedRefusal: ToolRun?
-        let r = try LiveRegion(hosts: 3, ekCAs: impostor.caFiles, hostKeys: { id, state in
+        let r = try await LoopbackRegion.live(hosts: 3, ekCAs: impostor.caFiles, hostKeys: { id, state in
             guard id == "host-3" else { return "" }
             let der = try Data(contentsOf: URL(fileURLWithPath: "\(state)/ek-rsa.der"))
             return ", ek-cert-sha256: \(Hex.encode(Array(SHA256.hash(data: der))))"
@@ -169,15 +170,15 @@ struct EnrolmentLiveTests {
             pinnedRefusal = try r.enrol(as: "host-3", tcti: impostor.swtpm.tcti, state: impostor.state)
         })
         let first = try #require(pinnedRefusal)
-        #expect(first.status == 1 && LiveRegion.code(first) == "enrol.ek-not-pinned", "\(first.output)")
+        #expect(first.status == 1 && LoopbackRegion.code(first) == "enrol.ek-not-pinned", "\(first.output)")
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
 
         // `rctcb readmit host-2` (by default the EK it enrolled with): a TPM with a valid EK chain is refused as host-2.
-        r.hosts[1].agent?.stop()
+        r.stopAgent(1)
         try r.run(["rctcb", "readmit", "host-2", "--dir", r.rctcbDir])
         let refused = try r.enrol(as: "host-2", tcti: impostor.swtpm.tcti, state: impostor.state)
-        #expect(refused.status == 1 && LiveRegion.code(refused) == "enrol.ek-not-allowed", "\(refused.output)")
-        let real = try r.enrol(as: "host-2", tcti: r.hosts[1].tcti, state: r.hosts[1].state)
+        #expect(refused.status == 1 && LoopbackRegion.code(refused) == "enrol.ek-not-allowed", "\(refused.output)")
+        let real = try r.enrol(as: "host-2", tcti: r.hosts[1].tcti, state: r.hosts[1].stateDirectory)
         #expect(real.status == 0, "\(real.output)")
         try r.startAgent(1)
         try await r.wait("host-2 trusted again", seconds: 120) { rows in rows.first { $0.host == "host-2" }?.state == .trusted }
@@ -188,15 +189,15 @@ struct EnrolmentLiveTests {
         let replaced = try r.enrol(as: "host-2", tcti: impostor.swtpm.tcti, state: impostor.state)
         #expect(replaced.status == 0, "\(replaced.output)")
         let impostorEK = try JSONSerialization.jsonObject(with: Data(try r.run(["tpm", "provision", "--tcti", impostor.swtpm.tcti, "--state-dir", impostor.state, "--json"]).utf8)) as? [String: Any]
-        #expect(try r.store!.enrolmentStanding("host-2")?.ekName == impostorEK?["ekName"] as? String)
+        #expect(try r.store().enrolmentStanding("host-2")?.ekName == impostorEK?["ekName"] as? String)
 
         // The pin holds whatever the readmission allows.
         try r.run(["rctcb", "readmit", "host-3", "--any-ek", "--dir", r.rctcbDir])
         let pinned = try r.enrol(as: "host-3", tcti: impostor.swtpm.tcti, state: impostor.state)
-        #expect(pinned.status == 1 && LiveRegion.code(pinned) == "enrol.ek-not-pinned", "\(pinned.output)")
+        #expect(pinned.status == 1 && LoopbackRegion.code(pinned) == "enrol.ek-not-pinned", "\(pinned.output)")
 
         // Each readmission is audited with what it allows.
-        let readmissions = try r.store!.events().filter { $0.kind == "readmitted" }.map { "\($0.host ?? "") \($0.detail ?? "")" }
+        let readmissions = try r.store().events().filter { $0.kind == "readmitted" }.map { "\($0.host ?? "") \($0.detail ?? "")" }
         #expect(readmissions.count == 3)
         #expect(readmissions.first?.hasPrefix("host-2 may enrol with the EK named 000b") == true, "\(readmissions)")
         #expect(readmissions.dropFirst().first == "host-2 may enrol with any EK certified by a trusted EK CA", "\(readmissions)")

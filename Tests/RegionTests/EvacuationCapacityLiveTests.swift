@@ -1,11 +1,12 @@
 import Foundation
 import Migration
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
 
 /// The evacuations as an operator reads them (`smig-attest evacuations --json`, the real binary).
-extension LiveRegion {
+extension LoopbackRegion {
     func evacuations() throws -> [EvacuationRecord] {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -22,7 +23,7 @@ struct EvacuationCapacityLiveTests {
     @Test func fourVMsLeaveThroughTwoPortsAndTheCauseIsKept() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 2, policyExtra: "evacuation: {max-parallel: 4, no-target: pause}\n")
+        let r = try await LoopbackRegion.live(hosts: 2, policyExtra: "evacuation: {max-parallel: 4, no-target: pause}\n")
         defer { r.killGuests() }
         try r.addVMHosts()
         #expect(try r.inventory().host(named: "host-2").ports.count == 2)
@@ -30,7 +31,7 @@ struct EvacuationCapacityLiveTests {
         let vms = ["vm-1", "vm-2", "vm-3", "vm-4"]
         for vm in vms { try await r.startVM(vm, on: "host-1") }
 
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
         try await r.wait("host-1 evacuated", seconds: 300) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         for vm in vms { #expect(try await r.runsOnce(vm, notOn: "host-1") == "host-2") }
         #expect(try r.inventory().vms().map(\.state) == [.running, .running, .running, .running])
@@ -46,7 +47,7 @@ struct EvacuationCapacityLiveTests {
         // caused it.
         let started = try #require(events.first { $0.kind == "evacuation.started" && $0.host == "host-1" })
         #expect(started.code == "golden.digest-not-allowed", "\(started)")
-        r.hosts[0].agent?.stop()
+        r.stopAgent(0)
         try await r.wait("a later verdict: host-1 silent", seconds: 120) { rows in rows.first { $0.host == "host-1" }?.verdictState == .unreachable }
         let row = try #require(try r.rows().first { $0.host == "host-1" })
         #expect(row.state == .evacuated && row.failureCode == "golden.digest-not-allowed", "\(row)")

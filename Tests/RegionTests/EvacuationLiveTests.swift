@@ -3,6 +3,7 @@ import BuiltInGuests
 import Swtpm
 import Migration
 import RegionProtocol
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
@@ -10,33 +11,7 @@ import TPM
 
 /// VMs in a live region: the RC-TCB's inventory, real QEMU guests (the ticker guest), evacuation and the gated
 /// `migrate`, all through the real binary.
-extension LiveRegion {
-    var inventoryPath: String { "\(rctcbDir)/vms.sqlite" }
-
-    /// Declares every region host in the RC-TCB's inventory (a loopback port pair each), as `vm host add
-    /// --state-dir RCTCB-DIR` does.
-    func addVMHosts() throws {
-        let inventory = try inventory()
-        for h in hosts {
-            let base = try SoftwareTPM.freePortPair()
-            try inventory.addHost(MigrationHost(name: h.id, address: "127.0.0.1", portLow: base, portHigh: base + 1, stateDirectory: "\(rctcbDir)/hosts/\(h.id)"))
-        }
-    }
-
-    /// Starts a ticker guest on `host` and records it in the RC-TCB's inventory, as `vm start --state-dir
-    /// RCTCB-DIR` does (in-process: QEMU daemonises, and the library waits for its launcher itself).
-    func startVM(_ name: String, on host: String) async throws {
-        let image = try TestGuest.writeImage(to: "\(rctcbDir)/images/ticker-guest.img", kind: .ticker)
-        try await MigrationOrchestrator(inventory: try inventory()).startVM(VMDescription(name: name, memoryMiB: 32, bootImage: image), on: host)
-    }
-
-    func inventory() throws -> VMInventory { try VMInventory(path: inventoryPath) }
-
-    /// The hosts on which `vm` has a QEMU process, with its run state.
-    func copies(of vm: String) async throws -> [String: VMRunState] {
-        await QEMUDriver().copies(of: vm, on: try inventory().hosts())
-    }
-
+extension LoopbackRegion {
     /// The guest's tick counter on `host`.
     func counter(_ vm: String, on host: String) async throws -> UInt32 {
         let h = try inventory().host(named: host)
@@ -63,11 +38,11 @@ extension LiveRegion {
     /// Kills every QEMU the fixture's inventory started (sync: used from deinit paths and defers).
     func killGuests() { killProcesses(pidFilesUnder: "\(rctcbDir)/hosts") }
 
-    func events() throws -> [IVTEvent] { try store!.events(since: 0, limit: 100_000) }
+    func events() throws -> [IVTEvent] { try store().events(since: 0, limit: 100_000) }
 
     /// `smig-attest migrate` through the RC-TCB; its exit status and output.
     func gatedMigrate(_ vm: String, to target: String) throws -> (status: Int32, output: String) {
-        let r = try ToolRun.run(binary, ["migrate", vm, "--to", target, "--rctcb", url, "--dir", rctcbDir, "--json"])
+        let r = try ToolRun.run(options.binary, ["migrate", vm, "--to", target, "--rctcb", url, "--dir", rctcbDir, "--json"])
         return (r.status, r.output)
     }
 }
@@ -79,7 +54,7 @@ struct EvacuationLiveTests {
     @Test func compromisedHostIsEmptiedAndMigrateIsGated() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3)
+        let r = try await LoopbackRegion.live(hosts: 3)
         defer { r.killGuests() }
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
@@ -87,7 +62,7 @@ struct EvacuationLiveTests {
         try await r.startVM("vm-b", on: "host-1")
         try await r.startVM("vm-c", on: "host-2")
 
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
         try await r.wait("host-1 evacuated", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         let row = try #require(try r.rows().first { $0.host == "host-1" })
         #expect(row.failureCode == "golden.digest-not-allowed", "\(row)")
@@ -119,14 +94,14 @@ struct EvacuationLiveTests {
         // No pushes and a slow ring: the tampering is seen only by the RC-TCB's challenge before the move.
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3, push: false, challengeInterval: 30, maxQuoteAge: "60s")
+        let r = try await LoopbackRegion.live(hosts: 3, push: false, challengeInterval: 30, maxQuoteAge: "60s")
         defer { r.killGuests() }
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-x", on: "host-1")
-        let logPath = "\(r.hosts[1].state)/measurements.log"
+        let logPath = "\(r.hosts[1].stateDirectory)/measurements.log"
         let before = (try? Data(contentsOf: URL(fileURLWithPath: logPath)).count) ?? 0
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisorFile ?? ""))
         try await waitUntilAsync("host-2's agent extended the change", seconds: 60) { ((try? Data(contentsOf: URL(fileURLWithPath: logPath)).count) ?? 0) > before }
         #expect(try r.state("host-2") == .trusted)
 
@@ -142,18 +117,18 @@ struct EvacuationLiveTests {
     @Test func targetFailingReattestationNeverRunsTheVM() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3)
+        let r = try await LoopbackRegion.live(hosts: 3)
         defer { r.killGuests() }
         // The hook runs after each transfer: it tampers host-2 (the first candidate) and waits for its agent.
-        let evil = r.dir.appendingPathComponent("evil.bin").path
+        let evil = "\(r.dir)/evil.bin"
         try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: evil))
-        r.server?.stop()
-        try r.startServer(hook: ["--run-after", "evacuation.migrated=cp \(evil) \(r.hosts[1].hypervisor); sleep 1.5"])
+        r.stopRCTCB(0)
+        try r.startRCTCB(0, executable: [try TestBinaries.rctcbHooked()] + ["--run-after", "evacuation.migrated=cp \(evil) \(r.hosts[1].hypervisorFile ?? ""); sleep 1.5"])
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-r", on: "host-1")
 
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
         try await r.wait("host-1 evacuated", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         #expect(try await r.runsOnce("vm-r", notOn: "host-1") == "host-3")
         #expect([.untrusted, .evacuated].contains(try r.state("host-2")))
@@ -179,21 +154,21 @@ struct EvacuationCrashLiveTests {
     func crashAfter(step: String) async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 2)
+        let r = try await LoopbackRegion.live(hosts: 2)
         defer { r.killGuests() }
-        r.server?.stop()
-        try r.startServer(hook: ["--crash-after", step])
+        r.stopRCTCB(0)
+        try r.startRCTCB(0, executable: [try TestBinaries.rctcbHooked()] + ["--crash-after", step])
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-k", on: "host-1")
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
-        let server = try #require(r.server)
-        try await waitUntilAsync("the RC-TCB to die after \(step)", seconds: 180) { !server.process.isRunning }
-        #expect(server.process.terminationReason == .uncaughtSignal && server.process.terminationStatus == SIGKILL)
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
+        let server = try #require(r.rctcbProcess(0))
+        try await waitUntilAsync("the RC-TCB to die after \(step)", seconds: 180) { !server.isRunning }
+        #expect(server.terminationReason == .uncaughtSignal && server.terminationStatus == SIGKILL)
         // Never two running copies, whatever the moment.
         #expect(try await r.copies(of: "vm-k").values.filter { $0 == .running }.count <= 1)
 
-        try r.startServer()
+        try r.startRCTCB(0)
         try await r.wait("host-1 evacuated after the restart", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         try await waitUntilAsync("vm-k settles on host-2") { (try await r.copies(of: "vm-k")) == ["host-2": .running] }
         #expect(try await r.runsOnce("vm-k", notOn: "host-1") == "host-2")

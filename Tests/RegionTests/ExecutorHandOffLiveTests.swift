@@ -1,6 +1,7 @@
 import Foundation
 import NamespaceLab
 import Migration
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
@@ -38,7 +39,7 @@ struct ExecutorHandOffLiveTests {
             try "host-1 \(lab.a.localURI) \(lab.a.tcpURI)\nhost-2 \(lab.b.localURI) \(lab.b.tcpURI)\n".write(toFile: hostsFile, atomically: true, encoding: .utf8)
             let record = work.appendingPathComponent("record").path
 
-            let r = try LiveRegion(hosts: 2, policyExtra: "evacuation: {no-target: keep-running, executor: {command: [\(executor), \(hostsFile), \(record)], timeout: 2m}}\n",
+            let r = try await LoopbackRegion.live(hosts: 2, policyExtra: "evacuation: {no-target: keep-running, executor: {command: [\(executor), \(hostsFile), \(record)], timeout: 2m}}\n",
                                    hostKeys: { _, _ in ", migrations: agent" }, agentKeys: { i in
                 let host = i == 0 ? lab.a : lab.b
                 return ["vmManager": "libvirt", "vmManagerURI": host.localURI, "migrationAddress": host.tcpURI]
@@ -49,7 +50,7 @@ struct ExecutorHandOffLiveTests {
             try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
             let before = lab.ticks(of: vm).latest
 
-            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+            try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
             try await r.wait("host-1 evacuated", seconds: 240) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
 
             // The VM is where host-2's agent reports it, running, one copy.
@@ -66,7 +67,7 @@ struct ExecutorHandOffLiveTests {
             }
 
             // The audit trail: challenge, executor started, its exit status, the new host — and no re-attestation gate.
-            let events = try r.store!.events(since: 0, limit: 10_000).filter { $0.evacuation?.vm == vm && $0.evacuationStep != nil }
+            let events = try r.store().events(since: 0, limit: 10_000).filter { $0.evacuation?.vm == vm && $0.evacuationStep != nil }
             let kinds = events.map(\.kind)
             let order = ["evacuation.target-challenged", "evacuation.executor-started", "evacuation.executor", "evacuation.handed-off"]
             let positions = order.compactMap { kinds.firstIndex(of: $0) }

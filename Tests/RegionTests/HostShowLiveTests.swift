@@ -1,5 +1,6 @@
 import Attestation
 import Foundation
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
@@ -12,9 +13,9 @@ struct HostShowLiveTests {
     @Test func showsTheFailingMeasurementAndTheEvidence() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3)
+        let r = try await LoopbackRegion.live(hosts: 3)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisorFile ?? ""))
         try await r.wait("host-2 untrusted", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
 
         let json = try r.run(["host", "show", "host-2", "--evidence", "--json", "--rctcb", r.url, "--dir", r.rctcbDir])
@@ -45,7 +46,7 @@ struct HostShowLiveTests {
         #expect(text.contains("unknown → trusted") && text.contains("trusted → untrusted"), "\(text)")
         #expect(!text.contains("\"attest\""), "no bundle without --evidence: \(text)")
 
-        let unknown = try ToolRun.run(r.binary, ["host", "show", "host-9", "--rctcb", r.url, "--dir", r.rctcbDir])
+        let unknown = try ToolRun.run(r.options.binary, ["host", "show", "host-9", "--rctcb", r.url, "--dir", r.rctcbDir])
         #expect(unknown.status == 1 && unknown.output.contains("host.unknown"), "\(unknown.output)")
     }
 }

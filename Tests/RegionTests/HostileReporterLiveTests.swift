@@ -1,6 +1,7 @@
 import Attestation
 import Foundation
 import RegionProtocol
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
@@ -17,8 +18,8 @@ struct HostileReporterLiveTests {
         let agents: RegionClient
         let url: String
 
-        init(_ r: LiveRegion, as index: Int = 0) throws {
-            let state = r.hosts[index].state
+        init(_ r: LoopbackRegion, as index: Int = 0) throws {
+            let state = r.hosts[index].stateDirectory
             rctcb = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(state)/tls.pem", key: "\(state)/tls.key", peer: .rctcb)
             agents = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(state)/tls.pem", key: "\(state)/tls.key", peer: .agent)
             url = r.url
@@ -67,19 +68,19 @@ struct HostileReporterLiveTests {
 
     /// A 4-host live region, all trusted, and host-1's certificate in the attacker's hands; `seq` is the audit trail's
     /// last event before the attack.
-    static func scenario(_ attack: (LiveRegion, Attacker, Int64) async throws -> Void) async throws {
+    static func scenario(_ attack: (LoopbackRegion, Attacker, Int64) async throws -> Void) async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 4)
+        let r = try await LoopbackRegion.live(hosts: 4)
         try await r.wait("all trusted") { rows in rows.count == 4 && rows.allSatisfy { $0.state == .trusted } }
         let attacker = try Attacker(r)
         defer { Task { await attacker.shutdown() } }
-        try await attack(r, attacker, try r.store!.lastEventSeq())
+        try await attack(r, attacker, try r.store().lastEventSeq())
     }
 
     /// Nothing about `host` turned bad: no audit event took it out of `trusted` after `seq`, and it is trusted now.
-    static func expectUntouched(_ r: LiveRegion, _ host: String, since seq: Int64) throws {
-        let bad = try r.store!.events(since: seq).filter { $0.host == host && $0.kind == "state" }
+    static func expectUntouched(_ r: LoopbackRegion, _ host: String, since seq: Int64) throws {
+        let bad = try r.store().events(since: seq).filter { $0.host == host && $0.kind == "state" }
         #expect(bad.isEmpty, "state events of \(host): \(bad.map { "\($0.oldState ?? "") → \($0.newState ?? "") \($0.code ?? "")" })")
         #expect(try r.state(host) == .trusted)
     }
@@ -106,7 +107,7 @@ struct HostileReporterLiveTests {
             // Twelve refusals are one audit event per host the ring gave the attacker and per code, with a count, not
             // twelve rows. Under load the neighbour's own ring duty may record a newer quote before the attacker's
             // report arrives: that report is then refused as stale before its log is looked at.
-            let refusals = try r.store!.events(since: seq).filter { $0.kind == "report-refused" && $0.detail?.hasPrefix("from host-1") == true }
+            let refusals = try r.store().events(since: seq).filter { $0.kind == "report-refused" && $0.detail?.hasPrefix("from host-1") == true }
             #expect(refusals.allSatisfy { ["golden.log-invalid", "quote.clock-went-back"].contains($0.code ?? "") }, "\(refusals.map { $0.code ?? "" })")
             #expect(!targets.isEmpty && refusals.contains { $0.code == "golden.log-invalid" })
             // A host and code start a new row only once the row before it is a whole window old (a slow run
@@ -142,7 +143,7 @@ struct HostileReporterLiveTests {
             let answer = try #require(answered, "every held quote outlived its nonce")
             #expect(answer.state == "trusted", "\(answer.state) \(answer.code ?? "")")
             try Self.expectUntouched(r, target, since: seq)
-            #expect(try r.store!.events(since: seq).contains { $0.host == target && $0.kind == "report-refused" && $0.code == "quote.clock-went-back" })
+            #expect(try r.store().events(since: seq).contains { $0.host == target && $0.kind == "report-refused" && $0.code == "quote.clock-went-back" })
         }
     }
 
@@ -159,7 +160,7 @@ struct HostileReporterLiveTests {
                 }
                 #expect(!answers.isEmpty && answers.allSatisfy { $0.state == "trusted" }, "\(answers.map { "\($0.state) \($0.code ?? "")" })")
             }
-            let changes = try r.store!.events(since: seq).filter { $0.kind == "state" }
+            let changes = try r.store().events(since: seq).filter { $0.kind == "state" }
             #expect(changes.isEmpty, "\(changes.map { "\($0.host ?? "") \($0.oldState ?? "") → \($0.newState ?? "") \($0.code ?? "")" })")
             #expect(try r.rows().allSatisfy { $0.state == .trusted })
         }

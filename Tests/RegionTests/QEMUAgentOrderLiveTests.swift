@@ -6,6 +6,7 @@ import Foundation
 import Migration
 import NIOCore
 import RegionProtocol
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Swtpm
@@ -85,13 +86,13 @@ struct QEMUAgentOrderLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         let lab = try Lab()
-        let r = try lab.region()
+        let r = try await lab.region()
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         let vm = "counter-q"
         try await lab.startCountingGuest(vm)
 
         // The RC-TCB's side: its certificate, an inventory of the two agent hosts, the order driver with evacuation tuning.
-        let side = try AgentOrderCrashLiveTests.RCTCBSide(r, vm: vm, inventory: "\(r.dir.path)/qemu-orders.sqlite", silenceLimit: .seconds(60),
+        let side = try AgentOrderCrashLiveTests.RCTCBSide(r, vm: vm, inventory: "\(r.dir)/qemu-orders.sqlite", silenceLimit: .seconds(60),
                                                           tuning: .init(maxBandwidthMiBps: 10_240, downtimeLimitMs: 50, autoConverge: true), vmManager: "qemu")
         defer { Task { await side.client.shutdown() } }
         let (client, agents, inventory, orchestrator) = (side.client, side.agents, side.inventory, side.orchestrator)
@@ -165,17 +166,17 @@ struct QEMUAgentOrderLiveTests {
         let lab = try Lab()
         let vm = "evac-q"
         try await lab.startCountingGuest(vm)
-        let r = try LiveRegion(hosts: 2, hostKeys: { _, _ in ", migrations: agent" }, agentKeys: lab.agentKeys)
+        let r = try await LoopbackRegion.live(hosts: 2, hostKeys: { _, _ in ", migrations: agent" }, agentKeys: lab.agentKeys)
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         let inventory = try VMInventory(path: "\(r.rctcbDir)/vms.sqlite")
         try await waitUntilAsync("the RC-TCB adopts what host-1 reports", seconds: 120) { (try? inventory.vm(named: vm))?.host == "host-1" }
         let before = try await lab.mark(vm, on: "host-1")
 
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[0].hypervisorFile ?? ""))
         try await r.wait("host-1 evacuated", seconds: 240) { rows in rows.first { $0.host == "host-1" }?.state == .evacuated }
         #expect(try inventory.vm(named: vm).host == "host-2" && inventory.vm(named: vm).state == .running)
         #expect(try await lab.copies(vm) == ["host-2": "running"])
-        let steps = try r.store!.events(since: 0, limit: 10_000).filter { ($0.detail ?? "").hasPrefix(vm) && $0.kind.hasPrefix("evacuation.") }.map(\.kind)
+        let steps = try r.store().events(since: 0, limit: 10_000).filter { ($0.detail ?? "").hasPrefix(vm) && $0.kind.hasPrefix("evacuation.") }.map(\.kind)
         let gate = ["evacuation.target-challenged", "evacuation.migrated", "evacuation.target-reattested", "evacuation.resumed"]
         let positions = gate.compactMap { steps.firstIndex(of: $0) }
         #expect(positions.count == gate.count && positions == positions.sorted(), "\(steps)")
@@ -187,7 +188,7 @@ struct QEMUAgentOrderLiveTests {
 
 extension QEMUAgentOrderLiveTests.Lab: OrderCrashLab {
     var kind: String { "qemu" }
-    func region() throws -> LiveRegion { try LiveRegion(hosts: 2, agentKeys: agentKeys) }
+    func region() async throws -> LoopbackRegion { try await LoopbackRegion.live(hosts: 2, agentKeys: agentKeys) }
 
     /// Launches the counting guest (64 MiB) in host-1's VM directory, as `smig-attest vm start` does, and waits until it counts.
     func startCountingGuest(_ vm: String) async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Migration
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Swtpm
@@ -13,17 +14,17 @@ struct RebootWhileEvacuatingLiveTests {
     @Test func aRebootDuringAnEvacuationIsNotForgottenOnceItsVMsHaveMoved() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 2, policyExtra: "evacuation: {max-parallel: 4, no-target: pause}\n")
+        let r = try await LoopbackRegion.live(hosts: 2, policyExtra: "evacuation: {max-parallel: 4, no-target: pause}\n")
         defer { r.killGuests() }
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-r1", on: "host-1")
 
         // No target for now: host-2 falls silent (it holds no VM, so it is only `unreachable`).
-        r.hosts[1].agent?.stop()
+        r.stopAgent(1)
         try await r.wait("host-2 unreachable", seconds: 180) { rows in rows.first { $0.host == "host-2" }?.state == .unreachable }
         // host-1 falls silent too: it is evacuated, and with no target its VM is held paused where it is.
-        r.hosts[0].agent?.stop()
+        r.stopAgent(0)
         try await r.wait("host-1 evacuating", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .evacuating }
 
         // host-1's TPM is reset (an orderly shutdown, so its clock stays safe); its agent comes back without a boot log.
@@ -31,12 +32,12 @@ struct RebootWhileEvacuatingLiveTests {
         _ = try ToolRun.run("tpm2_shutdown", ["-T", tpm.tcti, "-c"])
         tpm.stop()
         try tpm.start()
-        try? FileManager.default.removeItem(atPath: "\(r.hosts[0].state)/measurements.log")
+        try? FileManager.default.removeItem(atPath: "\(r.hosts[0].stateDirectory)/measurements.log")
         // The restarted swtpm listens on new ports: the agent's configuration follows it.
         r.hosts[0].tcti = tpm.tcti
-        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r.hosts[0].config))) as? [String: Any])
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r.hosts[0].agentConfig))) as? [String: Any])
         config["tcti"] = tpm.tcti
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: r.hosts[0].config))
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: r.hosts[0].agentConfig))
         let rebootedAt = Date()
         try r.startAgent(0)
         try await r.wait("host-1's reboot recorded while evacuating", seconds: 180) { rows in

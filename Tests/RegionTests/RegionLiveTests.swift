@@ -1,161 +1,56 @@
 import Foundation
 import Swtpm
 import RegionProtocol
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
 import TPM
 
-/// A whole region on loopback, as an operator runs it: a swtpm per host, real `agent run` and `rctcb serve`
-/// processes of the real binary, mutual TLS, the SQLite IVT.
-final class LiveRegion: @unchecked Sendable {
-    // @unchecked Sendable: used from one test at a time.
-    struct Host {
-        var id: String
-        var swtpm: SoftwareTPM
-        var state: String
-        var hypervisor: String
-        var port: Int
-        var config: String
-        var agent: Daemon?
-        /// The TCTI the host's own programs use.
-        var tcti: String
-        /// Prepended to the host's commands (its network namespace), or empty.
-        var prefix: [String] = []
-        /// swtpm started inside the host's network namespace (instead of `swtpm.start()`).
-        var namespacedTPM: Daemon?
-    }
-
-    let dir: URL
-    var hosts: [Host] = []
-    var server: Daemon?
-    var url = ""
-    let binary: String
-    var rctcbDir: String { dir.appendingPathComponent("rctcb").path }
-    var store: IVTStore?
-    var regionFile = ""
-    var rctcbPort = 0
-    /// The network namespace of the last host, when the region was made with one.
-    let netns: NetworkNamespace?
-
-    /// Starts `rctcb serve` on the region's fixed port (agents keep its URL across RC-TCB restarts); with `hook`
-    /// (`--crash-after STEP` or `--run-after STEP=COMMAND`), the test-only `smig-rctcb-hooked` instead.
-    func startServer(_ extra: [String] = [], hook: [String] = []) throws {
-        let portFile = dir.appendingPathComponent("rctcb.port").path
-        try? FileManager.default.removeItem(atPath: portFile)
-        let serve = ["--region", regionFile, "--dir", rctcbDir, "--port", "\(rctcbPort)", "--port-file", portFile,
-                     "--listen", netns == nil ? "127.0.0.1" : "0.0.0.0"] + extra
-        server = try Daemon(hook.isEmpty ? binary : try TestBinaries.rctcbHooked(), hook.isEmpty ? ["rctcb", "serve"] + serve : hook + serve,
-                            log: dir.appendingPathComponent("rctcb-\(UUID().uuidString.prefix(8)).log"))
-        url = "https://127.0.0.1:\(try server!.waitForPort(file: portFile))"
-    }
-
+/// The live tests' region: ``LoopbackRegion`` with a file per host as its hypervisor, the live tests' policy and
+/// agent timing, and a thin reading side (the IVT's rows, waiting for them). Every process and file it brings up is
+/// LoopbackRegion's own.
+extension LoopbackRegion {
+    /// A whole region on loopback, as an operator runs it: a swtpm per host, real `agent run` and `rctcb serve`
+    /// processes of the real binary, mutual TLS, the SQLite IVT; every host trusted-to-be (enrolled, its agent
+    /// running). Quote freshness is max(30 s, 3 × the challenge interval).
+    ///
     /// `netns`: the last host runs in this network namespace (its swtpm, enrolment and agent), reached over the
     /// namespace's veth; the other hosts are then reached at the veth's root-side address. `ekCAs`: more EK CAs
     /// for `rctcb init`; `hostKeys(id, stateDir)`: more keys of a host entry (after `tpm provision`);
     /// `beforeEnrol`: runs once the RC-TCB serves, before any host enrols. `agentKeys(i)`: more keys of host i's agent.json.
-    init(hosts n: Int, push: Bool = true, challengeInterval: Double = 1, policyExtra: String = "", maxQuoteAge: String = "10s",
-         serverArguments: [String] = [], netns: NetworkNamespace? = nil, ekCAs: [String] = [],
-         hostKeys: (String, String) throws -> String = { _, _ in "" }, beforeEnrol: (LiveRegion) throws -> Void = { _ in },
-         agentKeys: (Int) -> [String: Any] = { _ in [:] }) throws {
-        guard SoftwareTPM.isAvailable else { throw RegionFixtureFailure(description: "swtpm is required; never skipped") }
-        self.netns = netns
-        binary = try TestBinaries.smigAttest()
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-region-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var region = "kind: region\nversion: 1\nname: live-test\nrc-tcb: {address: 127.0.0.1, port: 8443}\nhosts:\n"
-        var caFiles: [String] = []
-        for i in 1...n {
-            let id = "host-\(i)"
-            let swtpm = try SoftwareTPM(root: dir.appendingPathComponent("tpm-\(i)"))
-            let namespaced = netns != nil && i == n
-            var tcti = swtpm.tcti
-            var prefix: [String] = []
-            var namespacedTPM: Daemon?
-            if let netns, namespaced {
-                prefix = netns.exec
-                (namespacedTPM, tcti) = try netns.startSwtpm(swtpm, log: dir.appendingPathComponent("swtpm-\(i).log"))
-            } else {
-                try swtpm.start()
-                tcti = swtpm.tcti
-            }
-            let state = dir.appendingPathComponent("state-\(i)").path
-            try run(in: prefix, ["tpm", "provision", "--tcti", tcti, "--state-dir", state])
-            let hv = dir.appendingPathComponent("hypervisor-\(i).bin").path
-            try Data("good hypervisor \(i)".utf8).write(to: URL(fileURLWithPath: hv))
-            let golden = try run(["golden", "capture", "--source", "file:\(hv)"])
-            try Data(golden.utf8).write(to: dir.appendingPathComponent("golden-\(i).yaml"))
-            let port = try SoftwareTPM.freePortPair()
-            let address = namespaced ? netns?.nsAddress ?? "127.0.0.1" : netns?.rootAddress ?? "127.0.0.1"
-            region += "  - {id: \(id), address: \(address), port: \(port), golden: golden-\(i).yaml\(try hostKeys(id, state))}\n"
-            let ca = swtpm.root.appendingPathComponent("localca")
-            caFiles += [ca.appendingPathComponent("swtpm-localca-rootca-cert.pem").path, ca.appendingPathComponent("issuercert.pem").path]
-            hosts.append(Host(id: id, swtpm: swtpm, state: state, hypervisor: hv, port: port, config: dir.appendingPathComponent("agent-\(i).json").path,
-                              tcti: tcti, prefix: prefix, namespacedTPM: namespacedTPM))
-        }
-        region += "ring: [\(hosts.map(\.id).joined(separator: ", "))]\nintervals: {measurement: 1s, challenge: \(Int(challengeInterval))s}\nquote-freshness: \(max(30, Int(challengeInterval) * 3))s\nunreachable-timeout: 10s\n"
-        region += "on-state: {untrusted: evacuate, unreachable: confirm-then-evacuate, stale: challenge, rebooted: reattest, unknown: challenge}\n"
-        region += "targets: {require-state: trusted, max-quote-age: \(maxQuoteAge), rechallenge-before-move: true, reattest-after-move: true, prefer: least-loaded, exclude: []}\n"
-        region += policyExtra
-        let regionFile = dir.appendingPathComponent("region.yaml").path
-        try Data(region.utf8).write(to: URL(fileURLWithPath: regionFile))
-        // Every swtpm has its own local CA; the region trusts them all.
-        // The RC-TCB's certificate names every address agents reach it at (the namespaced host: the root side of its veth).
-        let names = ["127.0.0.1", "localhost"] + (netns.map { [$0.rootAddress] } ?? [])
-        caFiles += ekCAs
-        try run(["rctcb", "init", "--region", regionFile, "--dir", rctcbDir] + caFiles.flatMap { ["--ek-ca", $0] } + names.flatMap { ["--server-name", $0] })
-        self.regionFile = regionFile
-        rctcbPort = try SoftwareTPM.freePortPair()
-        try startServer(serverArguments)
-        store = try IVTStore(path: "\(rctcbDir)/ivt.sqlite")
-        try beforeEnrol(self)
-        for i in hosts.indices {
-            let h = hosts[i]
-            let rctcb = h.prefix.isEmpty ? url : "https://\(netns?.rootAddress ?? "127.0.0.1"):\(rctcbPort)"
-            try run(in: h.prefix, ["agent", "enrol", "--rctcb", rctcb, "--ca", "\(rctcbDir)/region-ca.pem", "--host-id", h.id, "--tcti", h.tcti, "--state-dir", h.state])
-            let listen = h.prefix.isEmpty ? (netns == nil ? "127.0.0.1" : "0.0.0.0") : netns?.nsAddress ?? "127.0.0.1"
-            let config: [String: Any] = [
-                "hostId": h.id, "rctcb": rctcb, "stateDirectory": h.state, "tcti": h.tcti, "listenAddress": listen,
-                "listenPort": h.port, "sources": ["file:\(h.hypervisor)"], "measurementInterval": 0.3, "challengeInterval": challengeInterval,
-                "challengeTimeout": 2, "push": push,
-            ].merging(agentKeys(i)) { _, extra in extra }
-            try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: h.config))
-            try startAgent(i)
-        }
+    static func live(hosts n: Int, push: Bool = true, challengeInterval: Double = 1, policyExtra: String = "", maxQuoteAge: String = "10s",
+                     netns: NetworkNamespace? = nil, ekCAs: [String] = [], hostKeys: (String, String) throws -> String = { _, _ in "" },
+                     beforeEnrol: (LoopbackRegion) throws -> Void = { _ in }, agentKeys: (Int) -> [String: Any] = { _ in [:] }) async throws -> LoopbackRegion {
+        var options = Options(binary: try TestBinaries.smigAttest())
+        options.hosts = n
+        options.push = push
+        options.challengeInterval = challengeInterval
+        options.measurementInterval = 0.3
+        options.hypervisor = .file
+        options.vmMemoryMiB = 32
+        options.regionName = "live-test"
+        options.quoteFreshness = max(30, Int(challengeInterval) * 3)
+        options.policyTail = "targets: {require-state: trusted, max-quote-age: \(maxQuoteAge), rechallenge-before-move: true, reattest-after-move: true, "
+            + "prefer: least-loaded, exclude: []}\n" + policyExtra
+        options.extraEKCAs = ekCAs
+        options.namespace = netns.map { Namespace(enter: $0.exec, hostAddress: $0.nsAddress, rootAddress: $0.rootAddress) }
+        let r = try LoopbackRegion(options)
+        try await r.prepare(hostKeys: hostKeys)
+        try r.startRCTCB(0)
+        try beforeEnrol(r)
+        try r.enrolAndStartAgents(via: 0, agentKeys: agentKeys)
+        return r
     }
 
-    deinit {
-        for h in hosts { h.agent?.stop(); h.namespacedTPM?.stop(); h.swtpm.destroy() }
-        server?.stop()
-        try? FileManager.default.removeItem(at: dir)
-    }
-
-    @discardableResult
-    func run(_ args: [String]) throws -> String { try run(in: [], args) }
-
-    /// Runs the binary, inside `prefix` (e.g. `ip netns exec NS`) when it is not empty.
-    @discardableResult
-    func run(in prefix: [String], _ args: [String]) throws -> String {
-        let r = prefix.isEmpty ? try ToolRun.run(binary, args) : try ToolRun.run(prefix[0], Array(prefix.dropFirst()) + [binary] + args)
-        guard r.status == 0 else { throw RegionFixtureFailure(description: "smig-attest \(args.joined(separator: " ")) failed (\(r.status)): \(r.output)") }
-        return r.output
-    }
-
-    func startAgent(_ i: Int) throws {
-        let args = ["agent", "run", "--config", hosts[i].config, "--log-level", "notice"]
-        let prefix = hosts[i].prefix
-        hosts[i].agent = try Daemon(prefix.first ?? binary, prefix.isEmpty ? args : Array(prefix.dropFirst()) + [binary] + args,
-                                    log: dir.appendingPathComponent("agent-\(i + 1).log"))
-    }
-
-    func rows() throws -> [IVTRow] { try store!.rows() }
+    func rows() throws -> [IVTRow] { try store().rows() }
 
     func state(_ id: String) throws -> HostState? { try rows().first { $0.host == id }?.state }
 
     func wait(_ what: String, seconds: Double = 180, _ condition: ([IVTRow]) -> Bool) async throws {
         do { try await waitUntilAsync(what, seconds: seconds) { condition(try rows()) } } catch {
             let table = ((try? rows()) ?? []).map { "\($0.host) \($0.state) \($0.failureCode ?? "") \($0.failureDetail ?? "")" }.joined(separator: "\n")
-            throw RegionFixtureFailure(description: "\(error)\nIVT:\n\(table)\nRC-TCB log:\n\(server?.output.suffix(3000) ?? "")")
+            throw RegionFixtureFailure(description: "\(error)\nIVT:\n\(table)\nRC-TCB log:\n\(rctcbOutput(0).suffix(3000))")
         }
     }
 }
@@ -165,7 +60,7 @@ struct RegionLiveTests {
     @Test func fiveHostsTrustedTamperDetectedSilenceIsUnreachable() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 5)
+        let r = try await LoopbackRegion.live(hosts: 5)
         try await r.wait("all trusted") { rows in rows.count == 5 && rows.allSatisfy { $0.state == .trusted } }
 
         // Who measured whom: the ring (after the RC-TCB's cold-start challenges) takes over.
@@ -181,7 +76,7 @@ struct RegionLiveTests {
         }
         #expect(anonymousError?.code == "auth.no-client-certificate")
         await anonymous.shutdown()
-        let agentCert = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].state)/tls.pem", key: "\(r.hosts[0].state)/tls.key", peer: .rctcb)
+        let agentCert = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[0].stateDirectory)/tls.pem", key: "\(r.hosts[0].stateDirectory)/tls.key", peer: .rctcb)
         let agentError = await #expect(throws: RegionClient.Failure.self, "IVT served to an agent certificate") {
             try await agentCert.get("\(r.url)/v1/ivt", as: [IVTRow].self)
         }
@@ -189,7 +84,7 @@ struct RegionLiveTests {
         await agentCert.shutdown()
 
         // Tampering with host-3's hypervisor: measured, extended, pushed, challenged, untrusted — naming it.
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[2].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[2].hypervisorFile ?? ""))
         try await r.wait("host-3 untrusted", seconds: 90) { rows in rows.first { $0.host == "host-3" }?.state == .untrusted }
         let bad = try #require(try r.rows().first { $0.host == "host-3" })
         #expect(bad.failureCode == "golden.digest-not-allowed", "\(bad)")
@@ -200,26 +95,26 @@ struct RegionLiveTests {
 
         // Silence: host-4's agent stops → unreachable, never untrusted; it comes back → trusted. host-3's agent stops
         // too: a host proven bad stays untrusted however long it is silent (the RC-TCB keeps challenging it).
-        r.hosts[3].agent?.stop()
-        r.hosts[2].agent?.stop()
-        let silentSince = try r.store!.lastEventSeq()
+        r.stopAgent(3)
+        r.stopAgent(2)
+        let silentSince = try r.store().lastEventSeq()
         try await r.wait("host-4 unreachable", seconds: 90) { rows in rows.first { $0.host == "host-4" }?.state == .unreachable }
         try r.startAgent(3)
         try await r.wait("host-4 trusted again", seconds: 90) { rows in rows.first { $0.host == "host-4" }?.state == .trusted }
         // The RC-TCB's own challenges of the silent host-3 go unanswered (its verdict), and its row stays untrusted.
         try await r.wait("host-3 challenged while silent", seconds: 90) { rows in rows.first { $0.host == "host-3" }?.verdictState == .unreachable }
         #expect(try r.state("host-3") == .untrusted)
-        #expect(try r.store!.events(since: silentSince).filter { $0.host == "host-3" && $0.kind == "state" }.isEmpty)
+        #expect(try r.store().events(since: silentSince).filter { $0.host == "host-3" && $0.kind == "state" }.isEmpty)
 
         // Revocation: host-5's certificate is refused at once.
         try r.run(["rctcb", "revoke", "host-5", "--dir", r.rctcbDir])
-        let revoked = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[4].state)/tls.pem", key: "\(r.hosts[4].state)/tls.key", peer: .rctcb)
+        let revoked = try RegionClient(caFile: "\(r.rctcbDir)/region-ca.pem", certificate: "\(r.hosts[4].stateDirectory)/tls.pem", key: "\(r.hosts[4].stateDirectory)/tls.key", peer: .rctcb)
         let revokedError = await #expect(throws: RegionClient.Failure.self, "revoked host served") {
             try await revoked.post("\(r.url)/v1/ring/assignment", [String: String](), as: RingAssignment.self)
         }
         #expect(revokedError?.code == "enrol.revoked")
         await revoked.shutdown()
-        let events = try r.store!.events()
+        let events = try r.store().events()
         #expect(events.contains { $0.host == "host-3" && $0.newState == "untrusted" && $0.code == "golden.digest-not-allowed" })
 
         // Prometheus metrics: attestations by result, failures by code, latency, ring size, hosts by state.
@@ -248,18 +143,18 @@ struct RegionLiveTests {
     @Test func pushAloneDetectsATamperedHypervisor() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3, push: true, challengeInterval: 60)
+        let r = try await LoopbackRegion.live(hosts: 3, push: true, challengeInterval: 60)
         // The RC-TCB's cold-start challenges bring every host to trusted; the ring then rests for 60 s.
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
-        let since = try r.store!.lastEventSeq()
+        let since = try r.store().lastEventSeq()
         let tamperedAt = Date()
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisorFile ?? ""))
         try await r.wait("host-2 untrusted by the push path", seconds: 50) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
         let row = try #require(try r.rows().first { $0.host == "host-2" })
         #expect(row.measuredBy == "rc-tcb", "found by \(row.measuredBy ?? "-"), not by the RC-TCB's challenge after a notice")
         #expect(row.failureCode == "golden.digest-not-allowed")
         #expect(row.failureDetail?.contains("hypervisor-2.bin") == true, "\(row.failureDetail ?? "")")
-        let event = try #require(try r.store!.events(since: since).first { $0.host == "host-2" && $0.newState == "untrusted" })
+        let event = try #require(try r.store().events(since: since).first { $0.host == "host-2" && $0.newState == "untrusted" })
         let latency = event.at.timeIntervalSince(tamperedAt)
         #expect(latency < 60, "detected after \(latency) s: no faster than a ring round")
         print("push path: file written → host-2 untrusted in \(Int(latency * 1000)) ms (agent measurement interval 0.3 s)")
@@ -272,20 +167,20 @@ struct RegionLiveTests {
     @Test func challengeOnlyPathAndAnRCTCBCrash() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3, push: false)
+        let r = try await LoopbackRegion.live(hosts: 3, push: false)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let rowsBefore = try r.rows()
-        let eventsBefore = try r.store!.events()
-        r.server?.stop(signal: SIGKILL)
+        let eventsBefore = try r.store().events()
+        r.stopRCTCB(0, signal: SIGKILL)
         #expect(try r.rows().map(\.host) == rowsBefore.map(\.host))
-        #expect(try r.store!.events().count == eventsBefore.count)
-        try r.startServer()
+        #expect(try r.store().events().count == eventsBefore.count)
+        try r.startRCTCB(0)
         // The ring resumes: reports keep arriving after the restart.
         let restartedAt = Date()
         try await r.wait("reports after the restart", seconds: 90) { rows in rows.allSatisfy { ($0.lastQuoteAt ?? .distantPast) > restartedAt && $0.state == .trusted } }
-        #expect(try r.store!.events().prefix(eventsBefore.count).map(\.seq) == eventsBefore.map(\.seq))
+        #expect(try r.store().events().prefix(eventsBefore.count).map(\.seq) == eventsBefore.map(\.seq))
 
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisorFile ?? ""))
         try await r.wait("host-2 untrusted without a push", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
         #expect(try r.rows().first { $0.host == "host-2" }?.failureCode == "golden.digest-not-allowed")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
@@ -16,7 +17,7 @@ struct RegionNetnsLiveTests {
         }
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3, netns: ns)
+        let r = try await LoopbackRegion.live(hosts: 3, netns: ns)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         #expect(try r.row("host-3")?.address == ns.nsAddress)
 
@@ -25,7 +26,7 @@ struct RegionNetnsLiveTests {
         // the failure code); never `untrusted`.
         let silentStates: Set<HostState> = [.unreachable, .evacuating, .evacuated]
         try await r.wait("host-3 unreachable", seconds: 90) { _ in
-            (try? r.store!.events().contains { $0.host == "host-3" && $0.newState == "unreachable" && $0.code == "host.unreachable" }) ?? false
+            (try? r.store().events().contains { $0.host == "host-3" && $0.newState == "unreachable" && $0.code == "host.unreachable" }) ?? false
         }
         let end = Date().addingTimeInterval(3)
         while Date() < end {
@@ -33,7 +34,7 @@ struct RegionNetnsLiveTests {
             #expect(silentStates.contains(row.state) && row.failureCode == "host.unreachable", "\(row)")
             try await Task.sleep(for: .milliseconds(250))
         }
-        #expect(try !r.store!.events().contains { $0.host == "host-3" && $0.newState == "untrusted" })
+        #expect(try !r.store().events().contains { $0.host == "host-3" && $0.newState == "untrusted" })
         #expect(try r.state("host-1") == .trusted && r.state("host-2") == .trusted)
 
         try ns.restore()

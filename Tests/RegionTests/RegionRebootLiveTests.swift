@@ -8,10 +8,10 @@ import Testing
 import TPM
 import TPMWire
 
-extension LiveRegion {
+extension LoopbackRegion {
     /// Merges `changes` into host `i`'s agent configuration file.
     func updateAgentConfig(_ i: Int, _ changes: [String: Any]) throws {
-        let url = URL(fileURLWithPath: hosts[i].config)
+        let url = URL(fileURLWithPath: hosts[i].agentConfig)
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         config.merge(changes) { $1 }
         try JSONSerialization.data(withJSONObject: config).write(to: url)
@@ -29,7 +29,7 @@ extension LiveRegion {
             let device = try TPMDevice(tcti: hosts[i].swtpm.tcti)
             for e in bootLog.extends() { try device.extendPCR(e.pcr, digests: e.digests) }
         }
-        try? FileManager.default.removeItem(atPath: "\(hosts[i].state)/measurements.log")
+        try? FileManager.default.removeItem(atPath: "\(hosts[i].stateDirectory)/measurements.log")
         hosts[i].tcti = hosts[i].swtpm.tcti
         try updateAgentConfig(i, ["tcti": hosts[i].tcti])
     }
@@ -54,20 +54,20 @@ struct RegionRebootLiveTests {
     @Test func resetIsRebootedUntilTheBootLogReplays() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 3)
+        let r = try await LoopbackRegion.live(hosts: 3)
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         let before = try #require(try r.row("host-2"))
-        let bootLogPath = r.dir.appendingPathComponent("boot-2.bin").path
+        let bootLogPath = URL(fileURLWithPath: r.dir).appendingPathComponent("boot-2.bin").path
         let good = BootEventLogBuilder(firmware: "host-2 firmware 1.0")
 
-        r.hosts[1].agent?.stop()
+        r.stopAgent(1)
         try r.resetTPM(1, extending: good)
         try r.updateAgentConfig(1, ["bootLog": bootLogPath])   // no file there yet: no boot log sent
         try r.startAgent(1)
         try await r.wait("host-2 rebooted", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.state == .rebooted }
         let rebooted = try #require(try r.row("host-2"))
         #expect((rebooted.resetCount ?? 0) > (before.resetCount ?? 0))
-        #expect(try r.store!.events().contains { $0.host == "host-2" && $0.newState == "rebooted" && $0.code == "quote.rebooted" })
+        #expect(try r.store().events().contains { $0.host == "host-2" && $0.newState == "rebooted" && $0.code == "quote.rebooted" })
 
         // No boot log: it stays rebooted, saying why.
         try await r.wait("boot log missing", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.failureCode == "reboot.boot-log-missing" }
@@ -77,7 +77,7 @@ struct RegionRebootLiveTests {
         try Data(BootEventLogBuilder(firmware: "host-2 evil firmware").bytes()).write(to: URL(fileURLWithPath: bootLogPath))
         try await r.wait("replay mismatch", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.failureCode == "eventlog.replay-mismatch" }
         try await r.stays("host-2", .rebooted, code: "eventlog.replay-mismatch", seconds: 3)
-        #expect(try r.store!.events().contains { $0.host == "host-2" && $0.newState == "trusted" && $0.oldState == "rebooted" } == false)
+        #expect(try r.store().events().contains { $0.host == "host-2" && $0.newState == "trusted" && $0.oldState == "rebooted" } == false)
 
         // A malformed log: its parse error code, still rebooted.
         try Data([0x00, 0x01, 0x02]).write(to: URL(fileURLWithPath: bootLogPath))
@@ -89,7 +89,7 @@ struct RegionRebootLiveTests {
         // The log the firmware really measured: trusted again.
         try Data(good.bytes()).write(to: URL(fileURLWithPath: bootLogPath))
         try await r.wait("host-2 trusted after its boot log replays", seconds: 90) { rows in rows.first { $0.host == "host-2" }?.state == .trusted }
-        let events = try r.store!.events().filter { $0.host == "host-2" && $0.newState != nil }
+        let events = try r.store().events().filter { $0.host == "host-2" && $0.newState != nil }
         let last = try #require(events.last)
         #expect(last.oldState == "rebooted" && last.newState == "trusted", "\(events)")
         #expect(try r.state("host-1") == .trusted && r.state("host-3") == .trusted)

@@ -1,6 +1,7 @@
 import Foundation
 import Migration
 import Policy
+import RegionLab
 import RegionTCB
 import SmigTestSupport
 import Testing
@@ -15,17 +16,17 @@ struct SilentRecoveryLiveTests {
     func silentHostVerifiedTrustedLeavesEvacuating(_ recovery: RegionPolicy.SilentRecovered) async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        let r = try LiveRegion(hosts: 2, policyExtra: "evacuation: {max-parallel: 4, no-target: pause, silent-recovered: \(recovery.rawValue)}\n")
+        let r = try await LoopbackRegion.live(hosts: 2, policyExtra: "evacuation: {max-parallel: 4, no-target: pause, silent-recovered: \(recovery.rawValue)}\n")
         defer { r.killGuests() }
         try r.addVMHosts()
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         try await r.startVM("vm-s1", on: "host-1")
         try await r.startVM("vm-s2", on: "host-1")
         // No target: host-2 is compromised (and holds no VM, so it stays `untrusted`).
-        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisor))
+        try Data("evil hypervisor".utf8).write(to: URL(fileURLWithPath: r.hosts[1].hypervisorFile ?? ""))
         try await r.wait("host-2 untrusted", seconds: 120) { rows in rows.first { $0.host == "host-2" }?.state == .untrusted }
 
-        r.hosts[0].agent?.stop()
+        r.stopAgent(0)
         try await r.wait("host-1 evacuating", seconds: 180) { rows in rows.first { $0.host == "host-1" }?.state == .evacuating }
         try await waitUntilAsync("vm-s1 and vm-s2 paused on host-1", seconds: 120) { try await Self.pausedOnHost1(r) }
         #expect(try r.events().contains { $0.kind == "evacuation.no-target" && $0.host == "host-1" })
@@ -59,7 +60,7 @@ struct SilentRecoveryLiveTests {
         // IVT's audit trail holds, host by host and in order, also while host-1's good quotes arrived as it was
         // being evacuated.
         let audited = try r.events().filter { $0.kind == "state" }.map { "\($0.host ?? "") \($0.oldState ?? "") → \($0.newState ?? "")" }
-        let logged = Self.loggedTransitions(r.server?.output ?? "")
+        let logged = Self.loggedTransitions(r.rctcbOutput(0))
         for host in ["host-1", "host-2"] {
             #expect(logged.filter { $0.hasPrefix(host + " ") } == audited.filter { $0.hasPrefix(host + " ") }, "\(host)")
         }
@@ -78,7 +79,7 @@ struct SilentRecoveryLiveTests {
     }
 
     /// Both VMs are recorded and held paused on host-1, and nowhere else has a copy.
-    static func pausedOnHost1(_ r: LiveRegion) async throws -> Bool {
+    static func pausedOnHost1(_ r: LoopbackRegion) async throws -> Bool {
         let recorded = try r.inventory().vms().allSatisfy { $0.host == "host-1" && $0.state == .paused }
         let s1 = try await r.copies(of: "vm-s1"), s2 = try await r.copies(of: "vm-s2")
         return recorded && s1 == ["host-1": .paused] && s2 == ["host-1": .paused]

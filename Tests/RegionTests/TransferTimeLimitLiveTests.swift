@@ -1,4 +1,5 @@
 import Foundation
+import RegionLab
 import Migration
 import NamespaceLab
 import NIOCore
@@ -14,13 +15,13 @@ import Testing
 struct TransferTimeLimitLiveTests {
     @Test func aTransferPastTheTimeLimitIsCancelledAndTheDomainKeepsRunningAtItsSource() async throws {
         try await LibvirtLab.run { lab in
-            let r = try AgentOrderLiveTests.region(lab)
+            let r = try await AgentOrderLiveTests.region(lab)
             try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
             let vm = "counter-slow"
             try await lab.defineCountingGuest(vm, on: lab.a)
             try await waitUntilAsync("the guest counts on A", seconds: 120) { lab.ticks(of: vm).latest >= 2 }
             // 64 MiB at 1 MiB/s takes about a minute; the limit is 3 s.
-            let side = try AgentOrderCrashLiveTests.RCTCBSide(r, vm: vm, inventory: "\(r.dir.path)/slow.sqlite",
+            let side = try AgentOrderCrashLiveTests.RCTCBSide(r, vm: vm, inventory: "\(r.dir)/slow.sqlite",
                                                              tuning: .init(maxBandwidthMiBps: 1, downtimeLimitMs: 50, autoConverge: false),
                                                              transferTimeLimit: .seconds(3))
             defer { Task { await side.client.shutdown() } }

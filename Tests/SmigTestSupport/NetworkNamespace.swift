@@ -1,5 +1,4 @@
 public import Foundation
-package import Swtpm
 
 /// One host's own network: a network namespace joined to the root namespace by a veth pair on a private /30.
 /// Bringing the root-side link down cuts the host off. Namespace and links are removed by ``destroy()`` (also on
@@ -81,22 +80,4 @@ public final class NetworkNamespace: @unchecked Sendable {
 
     /// Whether the namespace still exists (for the clean-up check).
     public var exists: Bool { ((try? ToolRun.run(ip, ["netns", "list"]))?.output ?? "").contains(name) }
-
-    /// Starts swtpm inside the namespace on its own loopback (the TPM belongs to the host), with the state
-    /// `swtpm` was created with; returns the daemon and the TCTI for programs inside the namespace.
-    package func startSwtpm(_ swtpm: SoftwareTPM, log: URL) throws -> (Daemon, String) {
-        guard let path = ["/usr/bin/swtpm", "/usr/local/bin/swtpm"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw Failure(description: "swtpm is required; never skipped")
-        }
-        let port = 2321
-        let daemon = try Daemon(ip, ["netns", "exec", name, path, "socket", "--tpm2", "--tpmstate", "dir=\(swtpm.stateDirectory.path)",
-                                     "--server", "type=tcp,port=\(port),bindaddr=127.0.0.1",
-                                     "--ctrl", "type=tcp,port=\(port + 1),bindaddr=127.0.0.1",
-                                     "--flags", "not-need-init,startup-clear"], log: log)
-        let tcti = "swtpm:host=127.0.0.1,port=\(port)"
-        try waitUntil("swtpm in \(name)", seconds: 20) {
-            (try? ToolRun.run(ip, ["netns", "exec", name, "tpm2_getrandom", "-T", tcti, "8"]))?.status == 0
-        }
-        return (daemon, tcti)
-    }
 }
