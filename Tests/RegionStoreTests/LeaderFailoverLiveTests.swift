@@ -74,8 +74,12 @@ struct LeaderFailoverLiveTests {
             let died = ContinuousClock.now
             let before = try await r.store.events(since: 0, host: nil, limit: 100_000)
             let journalBefore = try await r.inventory().events(vm: "vm-k")
-            // The dead leader's move is open in the shared journal, at the step it reached.
-            #expect(try await r.inventory().openMigrations().map { "\($0.vm) \($0.source)->\($0.target) \($0.step.rawValue)" } == ["vm-k host-1->host-2 transferred"])
+            // The dead leader's move is in the shared journal, transferred; it is open at that step unless the follower
+            // (lease 2 s) already took it up: under load this read may come after the takeover. The journal below
+            // shows it transferred once and closed once.
+            let open = try await r.inventory().openMigrations().map { "\($0.vm) \($0.source)->\($0.target) \($0.step.rawValue)" }
+            #expect(open.count <= 1 && open.allSatisfy { $0.hasPrefix("vm-k host-1->host-2 ") }, "\(open)")
+            #expect(journalBefore.contains { $0.what == "migration-transferred" }, "\(journalBefore.map(\.what))")
             #expect(try await r.copies(of: "vm-k").values.filter { $0 == .running }.count <= 1)
 
             let second = try await r.waitForLeader("RC-TCB 2 leads", after: first)
