@@ -15,6 +15,12 @@ func operationsPerSecond(seconds: Double, _ body: (Int) -> Bool) -> Double? {
     return Double(n) / (clock.now - start).inSeconds
 }
 
+/// The nearest-rank percentile `p` (0…1) of `sorted` (ascending, not empty): the smallest value at or above which
+/// lies a fraction `p` of the values.
+func nearestRank(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
+}
+
 /// How long a run lasts and how often it is repeated: `bench verify` and `bench bootlog` alternate their runs
 /// `rounds` times, `seconds` each, and keep the best round of each.
 package struct BenchmarkTiming: Sendable {

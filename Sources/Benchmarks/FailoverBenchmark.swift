@@ -62,8 +62,7 @@ package enum FailoverBenchmark {
         /// Nearest-rank percentiles of `seconds` (not empty).
         init(_ seconds: [Double]) {
             let s = seconds.sorted()
-            func rank(_ p: Double) -> Double { s[Swift.max(0, Int((p * Double(s.count)).rounded(.up)) - 1)] }
-            (p50, p99, max) = (rank(0.5), rank(0.99), s[s.count - 1])
+            (p50, p99, max) = (nearestRank(s, 0.5), nearestRank(s, 0.99), s[s.count - 1])
         }
     }
 

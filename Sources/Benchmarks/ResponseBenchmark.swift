@@ -150,7 +150,6 @@ package enum ResponseBenchmark {
     static func stats(_ values: [Double]) -> [String: Double] {
         guard !values.isEmpty else { return [:] }
         let s = values.sorted()
-        let rank = { (p: Double) in s[min(s.count - 1, max(0, Int((p * Double(s.count)).rounded(.up)) - 1))] }
-        return ["p50": rank(0.5), "p99": rank(0.99)]
+        return ["p50": nearestRank(s, 0.5), "p99": nearestRank(s, 0.99)]
     }
 }
