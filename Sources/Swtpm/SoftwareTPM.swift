@@ -141,34 +141,16 @@ package final class SoftwareTPM: @unchecked Sendable {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// A port N such that N and N+1 are both free on 127.0.0.1 right now (swtpm's server and control ports).
+    /// A port N such that N and N+1 are both free on 127.0.0.1 right now (swtpm's server and control ports), never
+    /// handed out before by this process (``LoopbackPorts``).
     package static func freePortPair() throws -> Int {
-        for _ in 0..<50 {
-            let port = try bindEphemeral()
-            if port < 65000, isFree(port + 1) { return port }
+        guard let port = LoopbackPorts.shared.reservePair(isFree: isFree) else {
+            throw Failure(description: "no free loopback port pair below the system's ephemeral ports")
         }
-        throw Failure(description: "no free loopback port pair")
+        return port
     }
 
-    private static func bindEphemeral() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket() failed") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { ptr in
-            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                bind(fd, sa, len) == 0 && getsockname(fd, sa, &len) == 0
-            }
-        }
-        guard ok else { throw Failure(description: "bind() failed") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
-    private static func isFree(_ port: Int) -> Bool {
+    static func isFree(_ port: Int) -> Bool {
         withLoopbackSocket(port: port) { fd, address, length in bind(fd, address, length) == 0 }
     }
 
