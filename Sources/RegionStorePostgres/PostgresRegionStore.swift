@@ -41,7 +41,33 @@ package final class PostgresRegionStore: RegionStore {
         guard !region.isEmpty else {
             throw RegionError(.storeBadURL, "store \(url): empty region name", hint: "every region sharing a database has its own name")
         }
-        let configuration = try url.connectionConfiguration(limits: limits)
+        // The schema's migration runs in one transaction of several statements; a process slowed by load between two
+        // of them is not the stalled client the pool's idle-in-transaction limit is for, so this connection asks for
+        // no less than an operation's bound.
+        var relaxed = limits
+        relaxed.idleInTransaction = max(limits.idleInTransaction, limits.operation)
+        let configuration = try url.connectionConfiguration(limits: relaxed)
+        // Connecting and migrating are bounded together: a server that accepts the connection and then says nothing
+        // (frozen, or a link that drops packets), or a connection ended under a statement, must not hold the caller.
+        // The migration is several statements, so the bound is not less than 30 s for them.
+        let bound = limits.connect + max(limits.operation, .seconds(30))
+        do {
+            try await Deadline.run(within: bound, timeout: {
+                RegionError(.storeUnreachable, "store \(url): no answer within \(bound) while connecting and migrating the schema",
+                            hint: "check that PostgreSQL at \(url.host):\(url.port) is running and reachable from this machine")
+            }) {
+                try await connectAndMigrate(url, configuration, logger: logger)
+            }
+        } catch let e as RegionError {
+            throw e
+        } catch {
+            throw RegionError(.storeFailed, "store \(url): \(Self.describe(error))")
+        }
+        return PostgresRegionStore(url: url, region: region, limits: limits, logger: logger)
+    }
+
+    /// The store's first connection: checks that the server answers and the login works, migrates the schema, closes.
+    static func connectAndMigrate(_ url: PostgresStoreURL, _ configuration: PostgresConnection.Configuration, logger: Logger) async throws(RegionError) {
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
@@ -57,7 +83,6 @@ package final class PostgresRegionStore: RegionStore {
             throw RegionError(.storeFailed, "store \(url): cannot migrate the schema: \(Self.describe(error))",
                               hint: "the user needs to create tables in database \(url.database)")
         }
-        return PostgresRegionStore(url: url, region: region, limits: limits, logger: logger)
     }
 
     private init(url: PostgresStoreURL, region: String, limits: PostgresStoreLimits, logger: Logger) {

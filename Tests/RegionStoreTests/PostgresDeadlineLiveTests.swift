@@ -14,7 +14,8 @@ struct PostgresDeadlineLiveTests {
     /// works again when the server does.
     @Test func anOperationOnASilentServerIsUnreachable() async throws {
         try await PostgresCluster.with { cluster in
-            let limits = PostgresStoreLimits(operation: .seconds(2), connect: .seconds(2), idleInTransaction: .seconds(2))
+            // Only the operation's bound is under test: a loaded machine may leave a transaction idle for seconds.
+            let limits = PostgresStoreLimits(operation: .seconds(2), connect: .seconds(2), idleInTransaction: .seconds(30))
             let store = try await PostgresRegionStore.open(url: cluster.url, region: "silent", limits: limits)
             do {
                 try await seedTwoHosts(store)
@@ -29,6 +30,20 @@ struct PostgresDeadlineLiveTests {
                 await store.close()
                 throw error
             }
+        }
+    }
+
+    /// Opening a store on a frozen server (the kernel still accepts the connection; the login is never answered) is
+    /// `store.unreachable` once connecting and migrating have had their bound, not a wait for ever.
+    @Test func openingAStoreOnASilentServerIsUnreachable() async throws {
+        try await PostgresCluster.with { cluster in
+            try cluster.pause()
+            defer { try? cluster.resume() }
+            let limits = PostgresStoreLimits(operation: .seconds(2), connect: .seconds(2), idleInTransaction: .seconds(30))
+            let silent = await #expect(throws: RegionError.self) {
+                _ = try await PostgresRegionStore.open(url: cluster.url, region: "silent", limits: limits)
+            }
+            #expect(silent?.code == .storeUnreachable, "\(String(describing: silent))")
         }
     }
 
