@@ -48,9 +48,12 @@ package final class PostgresRegionStore: RegionStore {
         relaxed.idleInTransaction = max(limits.idleInTransaction, limits.operation)
         let configuration = try url.connectionConfiguration(limits: relaxed)
         // Connecting and migrating are bounded together: a server that accepts the connection and then says nothing
-        // (frozen, or a link that drops packets), or a connection ended under a statement, must not hold the caller.
-        // The migration is several statements, so the bound is not less than 30 s for them.
-        let bound = limits.connect + max(limits.operation, .seconds(30))
+        // (frozen, or a link that drops packets), or a connection ended under a statement, must not hold the caller
+        // for ever. The login itself is bounded by `limits.connect`; this bound is for the migration's statements and
+        // generous (two minutes at least): it only has to end a wait that would never end, and a process whose
+        // threads are all busy for a while (a test process starting dozens of daemons at once) must not fail a
+        // migration that was merely slow.
+        let bound = limits.connect + max(limits.operation, .seconds(120))
         do {
             try await Deadline.run(within: bound, timeout: {
                 RegionError(.storeUnreachable, "store \(url): no answer within \(bound) while connecting and migrating the schema",
