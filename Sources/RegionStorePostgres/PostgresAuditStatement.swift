@@ -2,8 +2,10 @@ import Foundation
 import PostgresNIO
 import RegionTCB
 
-/// One audit event to append (its region, host and time are the statement's).
+/// One audit event to append (its region is the statement's).
 struct AuditEntry: Sendable {
+    var host: String?
+    var at: Date
     var kind: String
     var old: String?
     var new: String?
@@ -22,10 +24,10 @@ struct AuditEntry: Sendable {
 /// before the lock is held; each further event is selected `FROM` the one before it, so they number in the order
 /// given. A transaction lock is held until the transaction ends, as a separate `SELECT pg_advisory_xact_lock` was.
 extension PostgresQuery.StringInterpolation {
-    /// The common table expressions that append `entries` of `host` at `at` to `region`'s audit trail, to follow
-    /// `WITH` or a comma: `locked`, `audited1`…`auditedN`, and `audited`, the events' numbers. No entries: `audited`
-    /// has no rows and no lock is taken.
-    mutating func appendInterpolation(auditing entries: [AuditEntry], of host: String?, at: Date, region: String) {
+    /// The common table expressions that append `entries` to `region`'s audit trail, to follow `WITH` or a comma:
+    /// `locked`, `audited1`…`auditedN` (one row each, the event's number), and `audited`, all their numbers. No
+    /// entries: `audited` has no rows and no lock is taken.
+    mutating func appendInterpolation(auditing entries: [AuditEntry], region: String) {
         guard !entries.isEmpty else {
             appendLiteral("audited AS (SELECT NULL::bigint AS seq WHERE false)")
             return
@@ -37,9 +39,9 @@ extension PostgresQuery.StringInterpolation {
             appendLiteral(", audited\(i + 1) AS (INSERT INTO event (region, at, host, kind, old_state, new_state, code, detail, vm, source, target, outcome) SELECT ")
             appendInterpolation(region)
             appendLiteral(", ")
-            appendInterpolation(at.timeIntervalSince1970)
+            appendInterpolation(e.at.timeIntervalSince1970)
             appendLiteral("::double precision")
-            for value in [host, e.kind, e.old, e.new, e.code, e.detail, e.evacuation?.vm, e.evacuation?.source, e.evacuation?.target,
+            for value in [e.host, e.kind, e.old, e.new, e.code, e.detail, e.evacuation?.vm, e.evacuation?.source, e.evacuation?.target,
                           e.evacuation?.outcome] {
                 appendLiteral(", ")
                 appendInterpolation(value)

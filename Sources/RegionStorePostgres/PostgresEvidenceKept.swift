@@ -11,6 +11,7 @@ struct EvidenceKept: Sendable {
     var row: IVTRow
     /// Whether the transition changed the host's state.
     var stateChanged: Bool
+    var at: Date
 }
 
 /// The new row and the pruning in one statement, with the retention of the SQLite store (``IVTStore``), which
@@ -27,12 +28,12 @@ struct EvidenceKept: Sendable {
 /// `E` that changed the state: the same rows whatever `c`, since `B` has at most one row more than `B′`, its
 /// oldest, and the `perHost − 1` rows of `B′` are all newer than it.
 extension PostgresQuery.StringInterpolation {
-    /// `, kept AS (INSERT …), pruned AS (DELETE …)` for `kept` of `host` (nothing for nil), after the audit's
-    /// CTEs: the row's `event_seq` is the last of `audited`.
-    mutating func appendInterpolation(keeping kept: EvidenceKept?, of host: String, at: Date, region: String) throws {
+    /// `, keptN AS (INSERT …), prunedN AS (DELETE …)` for `kept` (nothing for nil), after the audit's CTEs: the row's
+    /// `event_seq` is `eventSeq` (SQL: the number of the verdict's last audit event, or NULL).
+    mutating func appendInterpolation(keeping kept: EvidenceKept?, as index: Int, eventSeq: String, region: String) throws {
         guard let kept else { return }
-        let reason = kept.verdict.reason
-        appendLiteral(", kept AS (INSERT INTO evidence (region, host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest, bundle) SELECT ")
+        let (reason, host, at) = (kept.verdict.reason, kept.row.host, kept.at)
+        appendLiteral(", kept\(index) AS (INSERT INTO evidence (region, host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest, bundle) SELECT ")
         appendInterpolation(region)
         appendLiteral(", ")
         appendInterpolation(host)
@@ -42,7 +43,7 @@ extension PostgresQuery.StringInterpolation {
         appendInterpolation(kept.verdict.state.rawValue)
         appendLiteral(", ")
         appendInterpolation(kept.stateChanged)
-        appendLiteral("::boolean, (SELECT max(seq) FROM audited)")
+        appendLiteral("::boolean, \(eventSeq)")
         for value in [reason.code, reason.detail, kept.row.measuredBy, kept.row.policyDigest] {
             appendLiteral(", ")
             appendInterpolation(value)
@@ -50,7 +51,7 @@ extension PostgresQuery.StringInterpolation {
         }
         appendLiteral(", ")
         try appendInterpolation(kept.bundle)
-        appendLiteral("::bytea), pruned AS (DELETE FROM evidence WHERE region = ")
+        appendLiteral("::bytea), pruned\(index) AS (DELETE FROM evidence WHERE region = ")
         appendInterpolation(region)
         appendLiteral(" AND host = ")
         appendInterpolation(host)

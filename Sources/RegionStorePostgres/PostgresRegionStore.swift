@@ -12,7 +12,8 @@ package import RegionTCB
 /// a second transition of the same host, on any connection of any RC-TCB, waits for the first to commit and then
 /// applies ``HostTransition`` to the row the first wrote, so no update is lost and nothing is retried. Audit
 /// events of a region are appended under that region's advisory transaction lock, so their sequence numbers
-/// commit in order and a reader following `events(since:)` skips none.
+/// commit in order and a reader following `events(since:)` skips none. The RC-TCB's verdicts are group-committed
+/// (``PostgresGroupCommit``): those that arrive together share one transaction of four round trips.
 ///
 /// Several RC-TCBs of one region: the one that holds the region's ``LeaderLease`` writes through ``leading(_:)``,
 /// whose every write transaction is refused (`store.fenced`) once the lease is no longer the region's.
@@ -27,6 +28,10 @@ package final class PostgresRegionStore: RegionStore {
     let logger: Logger
     /// The lease every write of this store is fenced by (``leading(_:)``); nil: writes are not fenced.
     package let fence: LeaderLease?
+    /// The verdicts waiting for the next transaction of this store (or view), fenced by its lease.
+    let groupCommit = PostgresGroupCommit()
+    /// How many transactions of verdicts this store (or view) has committed, and how many verdicts they held.
+    package var groupCommitWritten: (transactions: Int, verdicts: Int) { groupCommit.written }
 
     package var location: String { "\(url) (region \(region))" }
 
@@ -140,10 +145,8 @@ package final class PostgresRegionStore: RegionStore {
 
     package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
                             now: Date) async throws(RegionError) -> IVTStore.Applied? {
-        // The fence is checked by the transition's first statement (``transition(_:_:host:judgedUnder:judged:fencedBy:now:)``).
-        try await transaction(checkingFence: false) { c in
-            try await self.transition(c, verdict, host: host, judgedUnder: policyDigest, judged: judged, fencedBy: self.fence, now: now)
-        }
+        try await groupCommit.submit(TransitionRequest(verdict: verdict, host: host, policyDigest: policyDigest, judged: judged, now: now),
+                                     to: self)
     }
 
     package func audit(host: String?, kind: String, code: String?, detail: String?, now: Date) async throws(RegionError) {
@@ -190,13 +193,13 @@ package final class PostgresRegionStore: RegionStore {
     // MARK: Plumbing
 
     /// Appends one audit event of this region, announces the change, and returns its number: one statement
-    /// (``PostgresQuery/StringInterpolation/appendInterpolation(auditing:of:at:region:)``).
+    /// (``PostgresQuery/StringInterpolation/appendInterpolation(auditing:region:)``).
     @discardableResult
     func audit(_ c: PostgresConnection, _ now: Date, host: String?, kind: String, old: String?, new: String?, code: String?,
                detail: String?, evacuation: EvacuationFields? = nil) async throws -> Int64 {
-        let entry = AuditEntry(kind: kind, old: old, new: new, code: code, detail: detail, evacuation: evacuation)
+        let entry = AuditEntry(host: host, at: now, kind: kind, old: old, new: new, code: code, detail: detail, evacuation: evacuation)
         let result = try await c.query("""
-            WITH \(auditing: [entry], of: host, at: now, region: region)
+            WITH \(auditing: [entry], region: region)
             SELECT seq, \(announcing: .rows, of: region) FROM audited
             """, logger: logger)
         guard let r = try await Self.first(result) else { throw RegionError(.storeFailed, "table event: no sequence number returned") }
