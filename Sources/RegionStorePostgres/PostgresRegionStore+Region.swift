@@ -26,10 +26,13 @@ extension PostgresRegionStore {
         }
     }
 
+    /// One read for all who ask at once, each answered by a read that began after it asked (``PostgresCoalescedRead``).
     package func lastEventSeq() async throws(RegionError) -> Int64 {
-        try await run {
-            let rows = try await self.client.query("SELECT COALESCE(MAX(seq), 0) FROM event WHERE region = \(self.region)", logger: self.logger)
-            return try await Self.first(rows)?.decode(Int64.self) ?? 0
+        try await lastEventReads.value { () async throws(RegionError) -> Int64 in
+            try await self.run {
+                let rows = try await self.client.query("SELECT COALESCE(MAX(seq), 0) FROM event WHERE region = \(self.region)", logger: self.logger)
+                return try await Self.first(rows)?.decode(Int64.self) ?? 0
+            }
         }
     }
 

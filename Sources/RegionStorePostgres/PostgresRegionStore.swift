@@ -30,6 +30,10 @@ package final class PostgresRegionStore: RegionStore {
     package let fence: LeaderLease?
     /// The verdicts waiting for the next transaction of this store (or view), fenced by its lease.
     let groupCommit = PostgresGroupCommit()
+    /// The audit trail's last number, one read for all who ask at once (``lastEventSeq()``).
+    let lastEventReads = PostgresCoalescedRead<Int64>()
+    /// How many times the audit trail's last number was asked for, and how many reads answered.
+    package var lastEventSeqServed: (asked: Int, read: Int) { lastEventReads.served }
     /// How many transactions of verdicts this store (or view) has committed, and how many verdicts they held.
     package var groupCommitWritten: (transactions: Int, verdicts: Int) { groupCommit.written }
 
