@@ -5,20 +5,28 @@ package import RegionTCB
 /// The leader lease in PostgreSQL: one row per region in `leader_lease`. Expiry is judged by the database's clock
 /// (`now()`).
 ///
-/// Fencing: a store that leads (``PostgresRegionStore/leading(_:)``) checks its lease at the start of every write
-/// transaction, reading the lease row `FOR SHARE`. A write whose epoch is not the region's current one, or whose
-/// lease has expired, is `store.fenced` and changes nothing. The share lock makes a takeover wait for writes that
-/// passed the check to commit, so nothing a stale leader writes lands after the new leader's epoch begins.
+/// Fencing: a store that leads (``PostgresRegionStore/leading(_:)``) checks its lease in every write transaction
+/// before it writes, reading the lease row `FOR SHARE`: at the transaction's start, or — on an attestation's hot
+/// path — in the transaction's first statement (a transition reads the host's row joined with the lease row,
+/// ``PostgresRegionStore/lockedRow(_:host:fencedBy:)``; a nonce is recorded or spent by one statement that carries
+/// the check, ``PostgresRegionStore/fencedStatement(_:)``). A write whose epoch is not the region's current one, or
+/// whose lease has expired, is `store.fenced` and changes nothing. The share lock makes a takeover wait for writes
+/// that passed the check to commit, so nothing a stale leader writes lands after the new leader's epoch begins.
 extension LeaderLease {
     /// Refuses the transaction on `c` unless this lease is the region's current, unexpired one.
     func check(on c: PostgresConnection, logger: Logger) async throws {
         let rows = try await c.query("""
             SELECT holder, epoch, expires_at > now() FROM leader_lease WHERE region = \(region) FOR SHARE
             """, logger: logger)
-        guard let r = try await PostgresRegionStore.first(rows) else {
+        try verify(try await PostgresRegionStore.first(rows).map { try $0.decode((String, Int64, Bool).self) })
+    }
+
+    /// Refuses unless `found` — the region's lease row as read `FOR SHARE` (holder, epoch, unexpired), nil when the
+    /// region has none — is this lease, unexpired.
+    func verify(_ found: (holder: String, epoch: Int64, live: Bool)?) throws(RegionError) {
+        guard let (holder, epoch, live) = found else {
             throw RegionError(.storeFenced, "lease \(self): the region has no leader lease", hint: "acquire the lease before writing")
         }
-        let (holder, epoch, live) = try r.decode((String, Int64, Bool).self)
         guard holder == self.holder, epoch == self.epoch else {
             throw RegionError(.storeFenced, "lease \(self): \(holder) leads the region since epoch \(epoch)",
                               hint: "this RC-TCB is no longer the leader: step down and follow")

@@ -12,7 +12,7 @@ extension PostgresRegionStore {
 
     /// Announces `change` of this region when the transaction on `c` commits.
     func announce(_ change: RegionChange, on c: PostgresConnection) async throws {
-        try await c.query("SELECT pg_notify(\(Self.changeChannel), \(change.rawValue + " " + region))", logger: logger)
+        try await c.query("SELECT \(announcing: change, of: region)", logger: logger)
     }
 
     /// This region's changes as announced, from a connection of its own that LISTENs (connected again a second after
@@ -50,5 +50,17 @@ extension PostgresRegionStore {
     static func change(_ payload: String, of region: String) -> RegionChange? {
         guard let space = payload.firstIndex(of: " "), payload[payload.index(after: space)...] == region else { return nil }
         return RegionChange(rawValue: String(payload[..<space]))
+    }
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// A `pg_notify` call that announces `change` of `region`, for the select list of a statement that is sent anyway
+    /// (a write's own); like any notification it is delivered when the transaction commits, and only then.
+    mutating func appendInterpolation(announcing change: RegionChange, of region: String) {
+        appendLiteral("pg_notify(")
+        appendInterpolation(PostgresRegionStore.changeChannel)
+        appendLiteral(", ")
+        appendInterpolation(change.rawValue + " " + region)
+        appendLiteral(")")
     }
 }

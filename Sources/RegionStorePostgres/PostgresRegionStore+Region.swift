@@ -1,4 +1,4 @@
-package import Attestation
+import Attestation
 package import Foundation
 import PostgresNIO
 package import RegionTCB
@@ -26,10 +26,13 @@ extension PostgresRegionStore {
         }
     }
 
+    /// One read for all who ask at once, each answered by a read that began after it asked (``PostgresCoalescedRead``).
     package func lastEventSeq() async throws(RegionError) -> Int64 {
-        try await run {
-            let rows = try await self.client.query("SELECT COALESCE(MAX(seq), 0) FROM event WHERE region = \(self.region)", logger: self.logger)
-            return try await Self.first(rows)?.decode(Int64.self) ?? 0
+        try await lastEventReads.value { () async throws(RegionError) -> Int64 in
+            try await self.run {
+                let rows = try await self.client.query("SELECT COALESCE(MAX(seq), 0) FROM event WHERE region = \(self.region)", logger: self.logger)
+                return try await Self.first(rows)?.decode(Int64.self) ?? 0
+            }
         }
     }
 
@@ -44,28 +47,7 @@ extension PostgresRegionStore {
         return try await events(since: oldest - 1, host: host, limit: limit)
     }
 
-    // MARK: Evidence
-
-    /// Keeps `bundle` with the verdict just applied and drops what ``EvidenceRetention`` no longer keeps of the host.
-    func keep(_ c: PostgresConnection, bundle: Data, verdict: HostVerdict, applied: IVTStore.Applied, now: Date) async throws {
-        let reason = verdict.reason
-        let host = applied.row.host
-        try await c.query("""
-            INSERT INTO evidence (region, host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest, bundle)
-            VALUES (\(region), \(host), \(now.timeIntervalSince1970), \(verdict.state.rawValue), \(applied.row.state != applied.old),
-                    \(applied.eventSeq), \(reason.code), \(reason.detail), \(applied.row.measuredBy), \(applied.row.policyDigest), \(bundle))
-            """, logger: logger)
-        try await c.query("""
-            DELETE FROM evidence WHERE region = \(region) AND host = \(host)
-              AND seq NOT IN (SELECT seq FROM evidence WHERE region = \(region) AND host = \(host) ORDER BY seq DESC LIMIT \(EvidenceRetention.recent))
-              AND seq NOT IN (SELECT seq FROM evidence WHERE region = \(region) AND host = \(host) AND state_changed
-                              ORDER BY seq DESC LIMIT \(EvidenceRetention.perHost))
-            """, logger: logger)
-        try await c.query("""
-            DELETE FROM evidence WHERE region = \(region) AND host = \(host)
-              AND seq NOT IN (SELECT seq FROM evidence WHERE region = \(region) AND host = \(host) ORDER BY seq DESC LIMIT \(EvidenceRetention.perHost))
-            """, logger: logger)
-    }
+    // MARK: Evidence (kept by ``transition(_:_:host:judgedUnder:judged:fencedBy:now:)``, ``EvidenceKept``)
 
     package func evidence(host: String, bundles: Bool) async throws(RegionError) -> [KeptEvidence] {
         try await run {

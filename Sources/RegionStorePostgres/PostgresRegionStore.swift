@@ -1,4 +1,4 @@
-package import Attestation
+import Attestation
 package import Foundation
 package import Logging
 import PostgresNIO
@@ -12,7 +12,8 @@ package import RegionTCB
 /// a second transition of the same host, on any connection of any RC-TCB, waits for the first to commit and then
 /// applies ``HostTransition`` to the row the first wrote, so no update is lost and nothing is retried. Audit
 /// events of a region are appended under that region's advisory transaction lock, so their sequence numbers
-/// commit in order and a reader following `events(since:)` skips none.
+/// commit in order and a reader following `events(since:)` skips none. The RC-TCB's verdicts are group-committed
+/// (``PostgresGroupCommit``): those that arrive together share one transaction of four round trips.
 ///
 /// Several RC-TCBs of one region: the one that holds the region's ``LeaderLease`` writes through ``leading(_:)``,
 /// whose every write transaction is refused (`store.fenced`) once the lease is no longer the region's.
@@ -27,6 +28,14 @@ package final class PostgresRegionStore: RegionStore {
     let logger: Logger
     /// The lease every write of this store is fenced by (``leading(_:)``); nil: writes are not fenced.
     package let fence: LeaderLease?
+    /// The verdicts waiting for the next transaction of this store (or view), fenced by its lease.
+    let groupCommit = PostgresGroupCommit()
+    /// The audit trail's last number, one read for all who ask at once (``lastEventSeq()``).
+    let lastEventReads = PostgresCoalescedRead<Int64>()
+    /// How many times the audit trail's last number was asked for, and how many reads answered.
+    package var lastEventSeqServed: (asked: Int, read: Int) { lastEventReads.served }
+    /// How many transactions of verdicts this store (or view) has committed, and how many verdicts they held.
+    package var groupCommitWritten: (transactions: Int, verdicts: Int) { groupCommit.written }
 
     package var location: String { "\(url) (region \(region))" }
 
@@ -168,34 +177,8 @@ package final class PostgresRegionStore: RegionStore {
 
     package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
                             now: Date) async throws(RegionError) -> IVTStore.Applied? {
-        try await transaction { c in try await self.transition(c, verdict, host: host, judgedUnder: policyDigest, judged: judged, now: now) }
-    }
-
-    /// ``transition(_:host:judgedUnder:judged:now:)`` inside a transaction that may also write other columns
-    /// (enrolment, revocation, re-admission).
-    func transition(_ c: PostgresConnection, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
-                    judged: JudgedEvidence? = nil, now: Date) async throws -> IVTStore.Applied? {
-        let locked = try await c.query("""
-            SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(region) AND id = \(host) FOR UPDATE
-            """, logger: logger)
-        guard let r = try await Self.first(locked) else { return nil }
-        let old = try Self.decodeRow(r)
-        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: judged.map { $0.bundle.bootLog != nil },
-                                     now: now)
-        try await write(t.row, c)
-        var seq: Int64?
-        for e in [t.event, t.note].compactMap({ $0 }) {
-            seq = try await audit(c, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
-        }
-        let written = try await c.query("""
-            SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(region) AND id = \(host)
-            """, logger: logger)
-        guard let w = try await Self.first(written) else {
-            throw RegionError(.storeFailed, "table host, region \(region), row \(host): gone within its own transaction")
-        }
-        let applied = IVTStore.Applied(old: old.state, row: try Self.decodeRow(w), eventSeq: seq)
-        if let judged { try await keep(c, bundle: judged.stored, verdict: verdict, applied: applied, now: now) }
-        return applied
+        try await groupCommit.submit(TransitionRequest(verdict: verdict, host: host, policyDigest: policyDigest, judged: judged, now: now),
+                                     to: self)
     }
 
     package func audit(host: String?, kind: String, code: String?, detail: String?, now: Date) async throws(RegionError) {
@@ -241,38 +224,26 @@ package final class PostgresRegionStore: RegionStore {
 
     // MARK: Plumbing
 
-    /// Appends one audit event of this region and returns its number.
+    /// Appends one audit event of this region, announces the change, and returns its number: one statement
+    /// (``PostgresQuery/StringInterpolation/appendInterpolation(auditing:region:)``).
     @discardableResult
     func audit(_ c: PostgresConnection, _ now: Date, host: String?, kind: String, old: String?, new: String?, code: String?,
                detail: String?, evacuation: EvacuationFields? = nil) async throws -> Int64 {
-        try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(region)))", logger: logger)
+        let entry = AuditEntry(host: host, at: now, kind: kind, old: old, new: new, code: code, detail: detail, evacuation: evacuation)
         let result = try await c.query("""
-            INSERT INTO event (region, at, host, kind, old_state, new_state, code, detail, vm, source, target, outcome)
-            VALUES (\(region), \(now.timeIntervalSince1970), \(host), \(kind), \(old), \(new), \(code), \(detail),
-                    \(evacuation?.vm), \(evacuation?.source), \(evacuation?.target), \(evacuation?.outcome)) RETURNING seq
+            WITH \(auditing: [entry], region: region)
+            SELECT seq, \(announcing: .rows, of: region) FROM audited
             """, logger: logger)
         guard let r = try await Self.first(result) else { throw RegionError(.storeFailed, "table event: no sequence number returned") }
-        try await announce(.rows, on: c)
-        return try r.decode(Int64.self)
-    }
-
-    func write(_ row: IVTRow, _ c: PostgresConnection) async throws {
-        try await c.query("""
-            UPDATE host SET state = \(row.state.rawValue), failure_code = \(row.failureCode), failure_detail = \(row.failureDetail),
-                measured_by = \(row.measuredBy), last_quote_at = \(row.lastQuoteAt?.timeIntervalSince1970),
-                tpm_clock = \(row.tpmClock.map { Int64(bitPattern: $0) }), reset_count = \(row.resetCount.map { Int64($0) }),
-                restart_count = \(row.restartCount.map { Int64($0) }), last_pcr_digest = \(row.lastPCRDigest),
-                boot_log_pending = \(row.bootLogPending), verdict_state = \(row.verdictState?.rawValue), policy_digest = \(row.policyDigest),
-                version = \(row.version), updated_at = \(row.updatedAt.timeIntervalSince1970), reboot_accepted = \(row.rebootAcceptance)
-            WHERE region = \(region) AND id = \(row.host)
-            """, logger: logger)
-        try await announce(.rows, on: c)
+        return try r.makeRandomAccess()[0].decode(Int64.self)
     }
 
     /// The host columns ``decodeRow(_:)`` reads, by position.
     static let rowColumns = "id, address, state, ak_name, ek_certificate, enrolled_at, revoked, last_quote_at, tpm_clock, reset_count, " +
         "restart_count, last_pcr_digest, measured_by, failure_code, failure_detail, policy_name, policy_digest, vms, capacity, version, " +
         "updated_at, boot_log_pending, verdict_state, reboot_accepted"
+    /// How many columns ``rowColumns`` names (the index of the first column a statement returns after them).
+    static let rowColumnCount = rowColumns.split(separator: ",").count
 
     static func decodeRow(_ row: PostgresRow) throws -> IVTRow {
         let r = row.makeRandomAccess()
@@ -310,12 +281,13 @@ package final class PostgresRegionStore: RegionStore {
         return nil
     }
 
-    /// Runs `body` in one transaction on one of the pool's connections, first checking the fence if the store has one;
-    /// its errors become coded ones.
-    func transaction<T: Sendable>(_ body: @Sendable @escaping (PostgresConnection) async throws -> T) async throws(RegionError) -> T {
+    /// Runs `body` in one transaction on one of the pool's connections, first checking the fence if the store has one
+    /// (unless `checkingFence` is false: `body`'s first statement checks it); its errors become coded ones.
+    func transaction<T: Sendable>(checkingFence: Bool = true,
+                                  _ body: @Sendable @escaping (PostgresConnection) async throws -> T) async throws(RegionError) -> T {
         try await run {
             try await self.client.withTransaction(logger: self.logger) { c in
-                if let fence = self.fence { try await fence.check(on: c, logger: self.logger) }
+                if checkingFence, let fence = self.fence { try await fence.check(on: c, logger: self.logger) }
                 return try await body(c)
             }
         }
