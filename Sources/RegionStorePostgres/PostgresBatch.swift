@@ -1,22 +1,24 @@
 import Synchronization
 import RegionTCB
 
-/// Requests that arrive while a batch of them is being written wait for it, and are written together in the next
-/// one: one transaction (or one statement) for many callers instead of one each, as ``IVTGroupCommit`` does for
-/// SQLite's verdicts. A batch holds at most one request per ``key`` (a second one waits for the next batch, so it
-/// sees what the first wrote) and at most ``maxBatch``. Every caller is answered after its batch was written, with
-/// its own answer; a batch that fails (the fence refused it, the database failed, no answer within the store's
-/// bound) fails every answer in it, and — being one transaction — wrote nothing.
+/// Requests that arrive while a batch of them is being written (or read) wait for it, and are written together in
+/// the next one: one transaction (or one statement) for many callers instead of one each, as ``IVTGroupCommit`` does
+/// for SQLite's verdicts. A batch holds at most one request per ``key`` (a second one waits for the next batch, so
+/// it sees what the first wrote; nil: no such limit) and at most ``maxBatch``. A batch is taken from the requests
+/// waiting when the one before has ended, and only then written, so each is written (or read) after every request
+/// in it was made: a read shared this way is as fresh as each caller's own. Every caller is answered after its
+/// batch was written, with its own answer; a batch that fails (the fence refused it, the database failed, no answer
+/// within the store's bound) fails every answer in it, and — being one transaction — wrote nothing.
 final class PostgresBatch<Request: Sendable, Answer: Sendable>: Sendable {
     /// Writes one batch; an answer per request, in their order.
     typealias Write = @Sendable ([Request]) async throws(RegionError) -> [Result<Answer, RegionError>]
 
     let maxBatch: Int
-    let key: @Sendable (Request) -> String
+    let key: (@Sendable (Request) -> String)?
     private let state = Mutex<(pending: [(request: Request, answer: CheckedContinuation<Answer, any Error>)], writing: Bool)>(([], false))
     private let counts = Mutex<(batches: Int, requests: Int)>((0, 0))
 
-    init(maxBatch: Int, key: @escaping @Sendable (Request) -> String) {
+    init(maxBatch: Int, key: (@Sendable (Request) -> String)?) {
         (self.maxBatch, self.key) = (maxBatch, key)
     }
 
@@ -55,7 +57,7 @@ final class PostgresBatch<Request: Sendable, Answer: Sendable>: Sendable {
                 var keys: Set<String> = []
                 var later: [(request: Request, answer: CheckedContinuation<Answer, any Error>)] = []
                 for p in s.pending {
-                    if batch.count < maxBatch, keys.insert(key(p.request)).inserted { batch.append(p) } else { later.append(p) }
+                    if batch.count < maxBatch, key.map({ keys.insert($0(p.request)).inserted }) ?? true { batch.append(p) } else { later.append(p) }
                 }
                 s.pending = later
                 return batch

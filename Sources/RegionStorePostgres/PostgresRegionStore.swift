@@ -35,9 +35,12 @@ package final class PostgresRegionStore: RegionStore {
     let nonceRecords = PostgresBatch<NonceRecord, Void>(maxBatch: 128) { $0.hex }
     let nonceSpends = PostgresBatch<NonceRecord, Bool>(maxBatch: 128) { $0.hex }
     /// The audit trail's last number, one read for all who ask at once (``lastEventSeq()``).
-    let lastEventReads = PostgresCoalescedRead<Int64>()
+    let lastEventReads = PostgresBatch<Void, Int64>(maxBatch: .max, key: nil)
     /// How many times the audit trail's last number was asked for, and how many reads answered.
-    package var lastEventSeqServed: (asked: Int, read: Int) { lastEventReads.served }
+    package var lastEventSeqServed: (asked: Int, read: Int) {
+        let w = lastEventReads.written
+        return (w.requests, w.batches)
+    }
     /// How many transactions of verdicts this store (or view) has committed, and how many verdicts they held.
     package var groupCommitWritten: (transactions: Int, verdicts: Int) {
         let w = groupCommit.written
