@@ -26,13 +26,17 @@ extension PostgresRegionStore {
         }
     }
 
-    /// One read for all who ask at once, each answered by a read that began after it asked (``PostgresCoalescedRead``).
+    /// One read for all who ask at once, each answered by a read that began after it asked (``PostgresBatch``): the
+    /// RC-TCB asks before each agent request it serves (to see a revocation or an enrolment another process wrote),
+    /// twice for a report, so under load many ask together. A caller that asks while a read is under way waits for
+    /// the next one, so every answer is as fresh as a read of the caller's own.
     package func lastEventSeq() async throws(RegionError) -> Int64 {
-        try await lastEventReads.value { () async throws(RegionError) -> Int64 in
-            try await self.run {
+        try await lastEventReads.submit(()) { asking throws(RegionError) in
+            let seq = try await self.run {
                 let rows = try await self.client.query("SELECT COALESCE(MAX(seq), 0) FROM event WHERE region = \(self.region)", logger: self.logger)
                 return try await Self.first(rows)?.decode(Int64.self) ?? 0
             }
+            return asking.map { _ in .success(seq) }
         }
     }
 

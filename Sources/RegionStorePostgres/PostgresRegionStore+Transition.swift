@@ -12,7 +12,7 @@ struct TransitionRequest: Sendable {
     var now: Date
 }
 
-/// Host transitions in PostgreSQL in four round trips, for one verdict or a group of them (``PostgresGroupCommit``):
+/// Host transitions in PostgreSQL in four round trips, for one verdict or a group of them (``PostgresBatch``):
 /// BEGIN; the hosts' rows read `FOR UPDATE` (with a fence, in the same statement as the lease row `FOR SHARE`); one
 /// statement that writes all the transitions change — the rows, their audit events under the region's lock, the
 /// evidence kept and pruned, the change announced — and returns the rows as written; COMMIT. (One verdict took ten

@@ -13,7 +13,7 @@ package import RegionTCB
 /// applies ``HostTransition`` to the row the first wrote, so no update is lost and nothing is retried. Audit
 /// events of a region are appended under that region's advisory transaction lock, so their sequence numbers
 /// commit in order and a reader following `events(since:)` skips none. The RC-TCB's verdicts are group-committed
-/// (``PostgresGroupCommit``): those that arrive together share one transaction of four round trips.
+/// (``PostgresBatch``): those that arrive together share one transaction of four round trips.
 ///
 /// Several RC-TCBs of one region: the one that holds the region's ``LeaderLease`` writes through ``leading(_:)``,
 /// whose every write transaction is refused (`store.fenced`) once the lease is no longer the region's.
@@ -28,14 +28,29 @@ package final class PostgresRegionStore: RegionStore {
     let logger: Logger
     /// The lease every write of this store is fenced by (``leading(_:)``); nil: writes are not fenced.
     package let fence: LeaderLease?
-    /// The verdicts waiting for the next transaction of this store (or view), fenced by its lease.
-    let groupCommit = PostgresGroupCommit()
+    /// The verdicts waiting for the next transaction of this store (or view), fenced by its lease (group commit:
+    /// ``transition(_:host:judgedUnder:judged:now:)``).
+    let groupCommit = PostgresBatch<TransitionRequest, IVTStore.Applied?>(maxBatch: 64) { $0.host }
+    /// The ring nonces waiting to be recorded, and to be spent, in the next statement of their kind (``recordNonce(_:reporter:target:expires:now:)``).
+    let nonceRecords = PostgresBatch<NonceRecord, Void>(maxBatch: 128) { $0.hex }
+    let nonceSpends = PostgresBatch<NonceRecord, Bool>(maxBatch: 128) { $0.hex }
     /// The audit trail's last number, one read for all who ask at once (``lastEventSeq()``).
-    let lastEventReads = PostgresCoalescedRead<Int64>()
+    let lastEventReads = PostgresBatch<Void, Int64>(maxBatch: .max, key: nil)
     /// How many times the audit trail's last number was asked for, and how many reads answered.
-    package var lastEventSeqServed: (asked: Int, read: Int) { lastEventReads.served }
+    package var lastEventSeqServed: (asked: Int, read: Int) {
+        let w = lastEventReads.written
+        return (w.requests, w.batches)
+    }
     /// How many transactions of verdicts this store (or view) has committed, and how many verdicts they held.
-    package var groupCommitWritten: (transactions: Int, verdicts: Int) { groupCommit.written }
+    package var groupCommitWritten: (transactions: Int, verdicts: Int) {
+        let w = groupCommit.written
+        return (w.batches, w.requests)
+    }
+    /// How many statements recorded ring nonces, and how many nonces they recorded; the same for the nonces spent.
+    package var nonceStatements: (recorded: (statements: Int, nonces: Int), spent: (statements: Int, nonces: Int)) {
+        let (r, s) = (nonceRecords.written, nonceSpends.written)
+        return ((r.batches, r.requests), (s.batches, s.requests))
+    }
 
     package var location: String { "\(url) (region \(region))" }
 
@@ -177,8 +192,13 @@ package final class PostgresRegionStore: RegionStore {
 
     package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
                             now: Date) async throws(RegionError) -> IVTStore.Applied? {
-        try await groupCommit.submit(TransitionRequest(verdict: verdict, host: host, policyDigest: policyDigest, judged: judged, now: now),
-                                     to: self)
+        // Group commit, as on SQLite: the verdicts that arrive while a transaction of verdicts is written go together
+        // into the next one, in the same four round trips (``transitions(_:_:fencedBy:)``). Each is applied as on
+        // its own (one verdict per host in a group); a row that does not decode fails its verdict alone.
+        try await groupCommit.submit(TransitionRequest(verdict: verdict, host: host, policyDigest: policyDigest, judged: judged, now: now)) {
+            requests throws(RegionError) in
+            try await self.transaction(checkingFence: false) { c in try await self.transitions(c, requests, fencedBy: self.fence) }
+        }
     }
 
     package func audit(host: String?, kind: String, code: String?, detail: String?, now: Date) async throws(RegionError) {

@@ -121,6 +121,63 @@ struct PostgresFewerRoundTripsLiveTests {
         }
     }
 
+    /// Many nonces at once: recorded together in fewer statements than nonces, each spent once when two ask for it at
+    /// once (from two connection pools); a stale leader's burst of records and spends is refused throughout and
+    /// changes nothing.
+    @Test func manyNoncesAtOnceAreRecordedAndSpentOnceEach() async throws {
+        try await PostgresCluster.with { cluster in
+            try await withPostgresStores(url: cluster.url, regions: ["r", "r"]) { stores in
+                let lease = try #require(try await stores[0].acquireLease(holder: "rctcb-a", for: .seconds(600)))
+                let views = try stores.map { try $0.leading(lease) }
+                let nonces = (0..<48).map { String(format: "dd%04x", $0) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for n in nonces {
+                        group.addTask { try await views[0].recordNonce(n, reporter: "host-a", target: "host-b", expires: t0.addingTimeInterval(60), now: t0) }
+                    }
+                    try await group.waitForAll()
+                }
+                let recorded = views[0].nonceStatements.recorded
+                #expect(recorded.nonces == nonces.count && recorded.statements < recorded.nonces)
+                let answers = try await withThrowingTaskGroup(of: (String, NonceSpend).self) { group in
+                    for n in nonces {
+                        for v in views {
+                            group.addTask { (n, try await v.spendNonce(n, reporter: "host-a", target: "host-b", now: t0.addingTimeInterval(1))) }
+                        }
+                    }
+                    return try await group.reduce(into: [String: [NonceSpend]]()) { $0[$1.0, default: []].append($1.1) }
+                }
+                for n in nonces { #expect(answers[n]?.sorted { "\($0)" < "\($1)" } == [.spent, .unknown], "\(n)") }
+                let spent = views.map(\.nonceStatements.spent)
+                #expect(spent.map(\.nonces).reduce(0, +) == 2 * nonces.count)
+                #expect(spent.map(\.statements).reduce(0, +) < 2 * nonces.count)
+
+                // A stale leader's burst: every record and spend refused, the open nonce still open, nothing added.
+                try await views[0].recordNonce("ee00", reporter: "host-a", target: "host-b", expires: t0.addingTimeInterval(60), now: t0)
+                try await stores[0].releaseLease(lease)
+                _ = try #require(try await stores[1].acquireLease(holder: "rctcb-b", for: .seconds(600)))
+                let codes = await withTaskGroup(of: RegionError.Code?.self) { group in
+                    for i in 0..<16 {
+                        group.addTask {
+                            do throws(RegionError) {
+                                if i % 2 == 0 {
+                                    try await views[i % 4 / 2].recordNonce(String(format: "ef%02x", i), reporter: "host-a", target: "host-b",
+                                                                        expires: t0.addingTimeInterval(60), now: t0)
+                                } else {
+                                    _ = try await views[i % 4 / 2].spendNonce("ee00", reporter: "host-a", target: "host-b", now: t0)
+                                }
+                                return nil
+                            } catch { return error.code }
+                        }
+                    }
+                    return await group.reduce(into: [RegionError.Code?]()) { $0.append($1) }
+                }
+                #expect(codes.count == 16 && codes.allSatisfy { $0 == .storeFenced })
+                #expect(try await stores[1].spendNonceProbe("ee00") == .issuedFor(reporter: "host-a", target: "host-b"))
+                for i in stride(from: 0, to: 16, by: 2) { #expect(try await stores[1].spendNonceProbe(String(format: "ef%02x", i)) == .unknown) }
+            }
+        }
+    }
+
     /// A long history of verdicts on one host, state changes at irregular steps (more than ``EvidenceRetention/perHost``
     /// of them), kept by PostgreSQL and by SQLite: after every verdict both keep the same evidence (time, verdict,
     /// whether it changed the state), within the bound, and PostgreSQL's newest row points at the verdict's event.
