@@ -150,7 +150,7 @@ package final class SoftwareTPM: @unchecked Sendable {
         return port
     }
 
-    static func isFree(_ port: Int) -> Bool {
+    private static func isFree(_ port: Int) -> Bool {
         withLoopbackSocket(port: port) { fd, address, length in bind(fd, address, length) == 0 }
     }
 
