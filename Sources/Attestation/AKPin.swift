@@ -27,6 +27,8 @@ public enum AKPin: Sendable {
     public func key(evidenceKey: [UInt8]?) throws(AttestationError) -> AttestationKey {
         switch self {
         case .publicArea(let pinned):
+            // The very bytes the pinned key was parsed from name the same key: nothing to parse again.
+            if let evidenceKey, evidenceKey == pinned.tpm2bPublicBytes { return pinned }
             if let evidenceKey, let carried = try? Public(wireBytes: evidenceKey), (try? carried.name) != pinned.name {
                 throw AttestationError(.akMismatch, "the evidence carries AK \((try? carried.name).map(Hex.encode) ?? "with an unsupported nameAlg"), the pinned AK is \(Hex.encode(pinned.name))")
             }

@@ -17,6 +17,9 @@ public struct AttestationKey: Sendable {
     /// The AK's Name (nameAlg || H(TPMT_PUBLIC)), over the exact bytes given; empty for a bare key.
     public let name: [UInt8]
 
+    /// The TPM2B_PUBLIC bytes the key was parsed from (``init(tpm2bPublic:)``); nil when it was built otherwise.
+    public private(set) var tpm2bPublicBytes: [UInt8]? = nil
+
     /// Whether the TPM attributes (restricted, fixedTPM, ...) were checked: false for a bare public key.
     public var attributesChecked: Bool { publicKey != nil }
 
@@ -25,6 +28,7 @@ public struct AttestationKey: Sendable {
         let p: Public
         do { p = try Public(wireBytes: bytes) } catch { throw AttestationError(.malformedKey, wrapping: error, in: "AK TPM2B_PUBLIC") }
         try self.init(p)
+        tpm2bPublicBytes = bytes
     }
 
     public init(_ publicKey: Public) throws(AttestationError) {

@@ -235,11 +235,7 @@ package final class IVTStore: Sendable {
             try Self.audit(db, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
             seq = db.lastInsertedRowID
         }
-        // Read back within the transaction: the row as stored (dates as the table keeps them) is what callers hold.
-        guard let written = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else {
-            throw RegionError(.storeFailed, "table host, row \(host): gone within its own transaction")
-        }
-        return Applied(old: old.state, row: try Self.decodeRow(written), eventSeq: seq)
+        return Applied(old: old.state, row: Self.stored(t.row, over: old), eventSeq: seq)
     }
 
     /// What ``transition(_:host:now:)`` changed: the state before, the row after, and the number of the audit event
@@ -252,6 +248,35 @@ package final class IVTStore: Sendable {
         package init(old: HostState, row: IVTRow, eventSeq: Int64?) {
             (self.old, self.row, self.eventSeq) = (old, row, eventSeq)
         }
+    }
+
+    /// The row as ``write(_:_:)`` leaves it in the table and ``decodeRow(_:)`` reads it back: the columns it writes
+    /// from `row` as a read returns them (dates as seconds since 1970 in a REAL; text up to its first NUL, where the
+    /// database's text reader stops), every other column as `old` had it. Callers hold this instead of reading the
+    /// row again within the transaction.
+    static func stored(_ row: IVTRow, over old: IVTRow) -> IVTRow {
+        func asRead(_ date: Date) -> Date { Date(timeIntervalSince1970: date.timeIntervalSince1970) }
+        func asRead(_ text: String?) -> String? {
+            guard let text, text.utf8.contains(0) else { return text }
+            return String(decoding: text.utf8.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        var kept = old
+        kept.state = row.state
+        kept.failureCode = asRead(row.failureCode)
+        kept.failureDetail = asRead(row.failureDetail)
+        kept.measuredBy = asRead(row.measuredBy)
+        kept.lastQuoteAt = row.lastQuoteAt.map(asRead)
+        kept.tpmClock = row.tpmClock
+        kept.resetCount = row.resetCount
+        kept.restartCount = row.restartCount
+        kept.lastPCRDigest = asRead(row.lastPCRDigest)
+        kept.bootLogPending = row.bootLogPending
+        kept.verdictState = row.verdictState
+        kept.policyDigest = asRead(row.policyDigest)
+        kept.version = row.version
+        kept.updatedAt = asRead(row.updatedAt)
+        kept.rebootAcceptance = asRead(row.rebootAcceptance)
+        return kept
     }
 
     static func write(_ row: IVTRow, _ db: Database) throws {

@@ -34,15 +34,15 @@ package final class LeaderFencedStore: RegionStore {
 
     // MARK: Reads: the shared rows
 
-    package func rows() async throws(RegionError) -> [IVTRow] { try await base.rows() }
-    package func row(_ host: String) async throws(RegionError) -> IVTRow? { try await base.row(host) }
+    package nonisolated(nonsending) func rows() async throws(RegionError) -> [IVTRow] { try await base.rows() }
+    package nonisolated(nonsending) func row(_ host: String) async throws(RegionError) -> IVTRow? { try await base.row(host) }
     package func events(since seq: Int64, host: String?, limit: Int) async throws(RegionError) -> [IVTEvent] {
         try await base.events(since: seq, host: host, limit: limit)
     }
-    package func lastEventSeq() async throws(RegionError) -> Int64 { try await base.lastEventSeq() }
+    package nonisolated(nonsending) func lastEventSeq() async throws(RegionError) -> Int64 { try await base.lastEventSeq() }
     package func recentEvents(host: String, limit: Int) async throws(RegionError) -> [IVTEvent] { try await base.recentEvents(host: host, limit: limit) }
     package func evidence(host: String, bundles: Bool) async throws(RegionError) -> [KeptEvidence] { try await base.evidence(host: host, bundles: bundles) }
-    package func enrolment(_ host: String) async throws(RegionError) -> Enrolment? { try await base.enrolment(host) }
+    package nonisolated(nonsending) func enrolment(_ host: String) async throws(RegionError) -> Enrolment? { try await base.enrolment(host) }
     package func enrolmentStanding(_ host: String) async throws(RegionError) -> EnrolmentStanding? { try await base.enrolmentStanding(host) }
     package func host(enrolledWithEK ekName: String, other host: String) async throws(RegionError) -> String? {
         try await base.host(enrolledWithEK: ekName, other: host)
@@ -57,7 +57,7 @@ package final class LeaderFencedStore: RegionStore {
     package func seed(hosts: [(id: String, address: String, capacity: Int?)], policyName: String, policyDigest: String, now: Date) async throws(RegionError) {
         try await base.seed(hosts: hosts, policyName: policyName, policyDigest: policyDigest, now: now)
     }
-    package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
+    package nonisolated(nonsending) func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
                             now: Date) async throws(RegionError) -> IVTStore.Applied? {
         try await writer().transition(verdict, host: host, judgedUnder: policyDigest, judged: judged, now: now)
     }

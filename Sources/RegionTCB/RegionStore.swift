@@ -19,12 +19,12 @@ package protocol RegionStore: Sendable {
     /// Adds the hosts that are not in the table yet (state `unknown`, audited `host-added`) and updates addresses.
     func seed(hosts: [(id: String, address: String, capacity: Int?)], policyName: String, policyDigest: String, now: Date) async throws(RegionError)
     /// Every host row, ordered by host id.
-    func rows() async throws(RegionError) -> [IVTRow]
-    func row(_ host: String) async throws(RegionError) -> IVTRow?
+    nonisolated(nonsending) func rows() async throws(RegionError) -> [IVTRow]
+    nonisolated(nonsending) func row(_ host: String) async throws(RegionError) -> IVTRow?
     /// Applies a verdict by ``HostTransition`` in one transaction: the old row is read (and held against other
     /// writers), the new row and its audit event are written, and the evidence it was reached on is kept with it
     /// (``EvidenceRetention``). Nil for a host that is not in the table.
-    func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
+    nonisolated(nonsending) func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
                     now: Date) async throws(RegionError) -> IVTStore.Applied?
     /// Records an audit event on its own.
     func audit(host: String?, kind: String, code: String?, detail: String?, now: Date) async throws(RegionError)
@@ -35,7 +35,7 @@ package protocol RegionStore: Sendable {
     /// The audit events after `seq`, oldest first, at most `limit`; with `host`, only that host's.
     func events(since seq: Int64, host: String?, limit: Int) async throws(RegionError) -> [IVTEvent]
     /// The newest audit event's number (0 when there is none).
-    func lastEventSeq() async throws(RegionError) -> Int64
+    nonisolated(nonsending) func lastEventSeq() async throws(RegionError) -> Int64
     /// The newest `limit` audit events of `host`, oldest first.
     func recentEvents(host: String, limit: Int) async throws(RegionError) -> [IVTEvent]
     /// The evidence kept for `host`, newest first; with `bundles`, each with its bundle.
@@ -47,7 +47,7 @@ package protocol RegionStore: Sendable {
 
     // MARK: Enrolment and certificates
 
-    func enrolment(_ host: String) async throws(RegionError) -> Enrolment?
+    nonisolated(nonsending) func enrolment(_ host: String) async throws(RegionError) -> Enrolment?
     func enrolmentStanding(_ host: String) async throws(RegionError) -> EnrolmentStanding?
     /// Another host enrolled (revoked or not) with the EK named `ekName`, if any.
     func host(enrolledWithEK ekName: String, other host: String) async throws(RegionError) -> String?
