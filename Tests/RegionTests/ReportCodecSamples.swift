@@ -74,7 +74,6 @@ struct ReportCodecSamples {
         let content = MeasurementRecord.Content(source: string(), name: string(), instance: optionalString(), measurement: string(),
                                                 value: optionalString(), detail: string())
         // Banks: none; the digests are set below, random like everything else.
-        // swiftlint:disable:next force_try
         var record = try! MeasurementRecord(recnum: ints ? anyInt() : smallInt(), pcr: ints ? anyInt() : int(0...23),
                                             content: content, banks: [])
         record.digests = (0..<int(0...3)).map { _ in MeasurementRecord.Digest(hashAlg: string(), digest: string()) }
