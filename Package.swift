@@ -299,7 +299,7 @@ let package = Package(
         // Fuzz targets for every parser of outside bytes (not shipped): `scripts/fuzz`, corpus in Tests/Fuzz/corpus.
         .executableTarget(
             name: "smig-fuzz",
-            dependencies: ["TPMWire", "Attestation", "Policy", "Measurement", "Migration"],
+            dependencies: ["TPMWire", "Attestation", "Policy", "Measurement", "Migration", "RegionProtocol"],
             path: "Tests/Fuzz/Harness",
             swiftSettings: upcoming
         ),

@@ -47,7 +47,7 @@ package struct JudgedEvidence: Sendable {
 
     package init(_ bundle: EvidenceBundle) {
         self.bundle = bundle
-        self.stored = RegionJSON.encode(bundle)
+        self.stored = RegionJSON.fastEncode(bundle)
     }
 }
 

@@ -4,4 +4,4 @@ import ArgumentParser
 let extraSubcommands: [any ParsableCommand.Type] = MeasurementCommands.subcommands + MigrationCommands.subcommands
     + [BootLogCommand.self]
 let extraBenchSubcommands: [any ParsableCommand.Type] = [BenchMeasure.self, BenchMigrate.self, BenchBootLog.self, BenchResponse.self,
-                                                        BenchRegion.self, BenchFailover.self]
+                                                        BenchRegion.self, BenchFailover.self, BenchCodec.self]

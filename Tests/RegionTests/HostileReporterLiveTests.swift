@@ -169,4 +169,26 @@ struct HostileReporterLiveTests {
             #expect(try r.rows().allSatisfy { $0.state == .trusted })
         }
     }
+
+    /// Report bodies of the wrong shape, which the fast reader leaves to Foundation's decoder, are refused as before:
+    /// HTTP 400 `request.malformed` with Foundation's reason, and nothing changes.
+    @Test func aReportOfTheWrongShapeIsMalformedWithFoundationsReason() async throws {
+        try await Self.scenario { r, attacker, seq in
+            let bodies: [[String: String]] = [["nonce": "00", "outcome": "maybe", "target": "host-2"], ["nonce": "00", "target": "host-2"],
+                                              ["nonce": "00", "outcome": "no-answer"]]
+            for body in bodies {
+                var reason = ""
+                do throws(RegionJSON.Failure) { _ = try RegionJSON.decode(AIMReport.self, from: RegionJSON.encode(body)) } catch { reason = error.reason }
+                #expect(!reason.isEmpty && RegionJSON.fastReport(RegionJSON.encode(body)) == nil)
+                do throws(RegionClient.Failure) {
+                    let answer = try await attacker.rctcb.post("\(attacker.url)/v1/reports", body, as: ReportResult.self)
+                    Issue.record("a report of the wrong shape was answered: \(answer)")
+                } catch {
+                    #expect(error.code == "request.malformed" && error.status == 400 && error.message == reason, "\(error)")
+                }
+            }
+            let changes = try r.store().events(since: seq).filter { $0.kind == "state" || $0.kind == "report-refused" }
+            #expect(changes.isEmpty, "\(changes.map { "\($0.host ?? "") \($0.kind) \($0.code ?? "")" })")
+        }
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Measurement
 import Migration
 import Policy
+import RegionProtocol
 import TPMWire
 
 /// One parser of outside bytes and what it is fed. A target must never trap or hang: every input either parses
@@ -44,6 +45,14 @@ enum FuzzTargets {
         },
         FuzzTarget(name: "inventory-rows") { bytes in
             InventoryFuzz.run(bytes)
+        },
+        FuzzTarget(name: "report-json") { bytes in
+            // The RC-TCB's fast report reader answers nil or exactly what Foundation decodes; its writer, Foundation's bytes.
+            let data = Data(bytes)
+            guard let fast = RegionJSON.fastReport(data) else { return }
+            let foundation = try? RegionJSON.decode(AIMReport.self, from: data)
+            precondition(fast == foundation, "report-json: the fast reader read a report that Foundation reads differently or refuses")
+            precondition(RegionJSON.fastEncode(fast) == RegionJSON.encode(fast), "report-json: the fast writer's bytes differ from JSONEncoder's")
         },
     ]
 
