@@ -77,15 +77,14 @@ extension IVTStore {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [applied.row.host, now.timeIntervalSince1970, verdict.state.rawValue, applied.row.state != applied.old,
                                      applied.eventSeq, reason.code, reason.detail, applied.row.measuredBy, applied.row.policyDigest, bundle])
-        // The newest few and the state changes; then the newest of those, within the bound.
+        // Kept: the newest `perHost` of (the newest few ∪ the newest state changes); one statement.
         try db.cachedStatement(sql: """
-            DELETE FROM evidence WHERE host = ?1
-              AND seq NOT IN (SELECT seq FROM evidence WHERE host = ?1 ORDER BY seq DESC LIMIT ?2)
-              AND seq NOT IN (SELECT seq FROM evidence WHERE host = ?1 AND state_changed = 1 ORDER BY seq DESC LIMIT ?3)
+            DELETE FROM evidence WHERE host = ?1 AND seq NOT IN (
+              SELECT seq FROM evidence WHERE host = ?1
+                AND (seq IN (SELECT seq FROM evidence WHERE host = ?1 ORDER BY seq DESC LIMIT ?2)
+                     OR seq IN (SELECT seq FROM evidence WHERE host = ?1 AND state_changed = 1 ORDER BY seq DESC LIMIT ?3))
+              ORDER BY seq DESC LIMIT ?3)
             """).execute(arguments: [applied.row.host, EvidenceRetention.recent, EvidenceRetention.perHost])
-        try db.cachedStatement(sql: """
-            DELETE FROM evidence WHERE host = ?1 AND seq NOT IN (SELECT seq FROM evidence WHERE host = ?1 ORDER BY seq DESC LIMIT ?2)
-            """).execute(arguments: [applied.row.host, EvidenceRetention.perHost])
     }
 
     /// The evidence kept for `host`, newest first; with `bundles`, each with its bundle.

@@ -6,7 +6,7 @@ package import Foundation
 extension RegionState {
     /// A fresh nonce for `reporter` → `target`, open for ``nonceLifetime``.
     func issueNonce(reporter: String, target: String, now: Date) async throws(RegionError) -> String {
-        guard let shared = store as? LeaderFencedStore else { return nonces.issue(reporter: reporter, target: target, now: now) }
+        guard let shared = sharedStore else { return nonces.issue(reporter: reporter, target: target, now: now) }
         let hex = NonceBook.fresh()
         try await shared.nonceWriter().recordNonce(hex, reporter: reporter, target: target, expires: now.addingTimeInterval(nonces.lifetime), now: now)
         return hex
@@ -14,7 +14,7 @@ extension RegionState {
 
     /// Spends the nonce a report of `reporter` on `target` carries; its bytes, or why it is refused.
     package func spendNonce(_ hex: String, reporter: String, target: String, now: Date) async throws(RegionError) -> [UInt8] {
-        guard let shared = store as? LeaderFencedStore else { return try nonces.spend(hex, reporter: reporter, target: target, now: now) }
+        guard let shared = sharedStore else { return try nonces.spend(hex, reporter: reporter, target: target, now: now) }
         let found = try await shared.nonceWriter().spendNonce(hex, reporter: reporter, target: target, now: now)
         return try NonceBook.bytes(of: hex, found, reporter: reporter, target: target)
     }

@@ -48,6 +48,8 @@ package actor RegionState {
     package typealias Challenger = @Sendable (HostConfig, QuoteChallenge) async throws -> EvidenceBundle
 
     package let store: any RegionStore
+    /// The store when several RC-TCBs share it (PostgreSQL): the ring's nonces live there (`RegionState+Nonces`).
+    let sharedStore: LeaderFencedStore?
     /// The hosts of the region policy, with the golden values a reload may replace (``adopt(_:)``).
     var hosts: [String: HostConfig]
     /// The digest of the policy (region and golden files) evidence is judged under now; recorded with each verdict.
@@ -75,6 +77,7 @@ package actor RegionState {
     package init(store: any RegionStore, hosts: [HostConfig], order: [String], selection: PCRSelectionList, nonceLifetime: TimeInterval,
                  logger: Logger, policyDigest: String? = nil, challenger: @escaping Challenger) {
         self.store = store
+        self.sharedStore = store as? LeaderFencedStore
         self.policyDigest = policyDigest
         self.hosts = Dictionary(uniqueKeysWithValues: hosts.map { ($0.id, $0) })
         self.order = order
