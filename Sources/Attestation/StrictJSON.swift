@@ -13,6 +13,20 @@ public import CodedError
 /// must lie within the tree of a canonical re-encoding of what was decoded, so a field the decoder would have
 /// ignored is an error at its path.
 public enum StrictJSON {
+    /// The byte a single-character escape stands for (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, RFC 8259 §7),
+    /// given the byte after the backslash; nil for any other (`\u` is read by the caller).
+    public static func singleCharacterEscape(_ e: UInt8) -> UInt8? {
+        switch e {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): e
+        case UInt8(ascii: "b"): 0x08
+        case UInt8(ascii: "f"): 0x0C
+        case UInt8(ascii: "n"): 0x0A
+        case UInt8(ascii: "r"): 0x0D
+        case UInt8(ascii: "t"): 0x09
+        default: nil
+        }
+    }
+
     /// A parsed JSON value.
     public indirect enum Value: Sendable, Hashable {
         case null
@@ -281,13 +295,11 @@ public enum StrictJSON {
                     guard position < bytes.count else { throw fail("unterminated escape") }
                     let e = bytes[position]
                     position += 1
+                    if let plain = StrictJSON.singleCharacterEscape(e) {
+                        out.append(plain)
+                        continue
+                    }
                     switch e {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                    case UInt8(ascii: "b"): out.append(0x08)
-                    case UInt8(ascii: "f"): out.append(0x0C)
-                    case UInt8(ascii: "n"): out.append(0x0A)
-                    case UInt8(ascii: "r"): out.append(0x0D)
-                    case UInt8(ascii: "t"): out.append(0x09)
                     case UInt8(ascii: "u"):
                         var scalar = try hex4()
                         if (0xD800...0xDBFF).contains(scalar) {

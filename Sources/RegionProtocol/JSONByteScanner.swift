@@ -1,4 +1,5 @@
 package import Foundation
+import Attestation
 
 /// A reader of JSON in the one form `RegionJSON.encode` writes — no whitespace, no `null`, integers without
 /// fraction or exponent, UTF-8 — over borrowed bytes. Every read answers nil (or false) for anything outside that
@@ -122,13 +123,11 @@ package struct JSONByteScanner {
                 guard index < bytes.count else { return nil }
                 let e = bytes[index]
                 index += 1
+                if let plain = StrictJSON.singleCharacterEscape(e) {
+                    out.append(plain)
+                    continue
+                }
                 switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"):
                     guard let scalar = unicodeEscape() else { return nil }
                     out.append(contentsOf: String(Character(scalar)).utf8)
