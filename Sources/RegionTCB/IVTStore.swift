@@ -125,10 +125,6 @@ package final class IVTStore: Sendable {
             var config = Configuration()
             config.busyMode = .timeout(10)
             pool = try DatabasePool(path: path, configuration: config)
-            // A verdict is answered after its transaction commits: the commit must survive a power loss too, not only
-            // the process (the WAL is flushed at every commit; GRDB's pool sets NORMAL, which flushes it only at a
-            // checkpoint). Group commit shares one flush among the verdicts of a transaction.
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try Self.migrator.migrate(pool)
         } catch {
             throw RegionError(.storeFailed, "cannot open the IVT database \(path): \(error)")
@@ -393,13 +389,6 @@ package final class IVTStore: Sendable {
 
     /// The newest audit event's number (0 when there is none). One statement, so it is read without the
     /// transaction a snapshot read opens (asked before every request an agent makes).
-    /// The writer connection's `PRAGMA synchronous` (2: FULL, every commit flushed).
-    package func writerSynchronousMode() throws(RegionError) -> Int {
-        do { return try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } } catch {
-            throw coded(error, as: .storeCorrupt)
-        }
-    }
-
     package func lastEventSeq() throws(RegionError) -> Int64 {
         do { return try pool.unsafeRead { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM event")) ?? 0 } } catch {
             throw RegionError(.storeCorrupt, "IVT database \(path): \(error)")

@@ -17,13 +17,6 @@ struct IVTStoreTests {
         return (s, path)
     }
 
-    /// Every commit of the IVT is flushed to disk before its caller is answered (SQLite `synchronous = FULL` on the
-    /// writer: in WAL mode, NORMAL would flush the log only at checkpoints).
-    @Test func commitsAreFlushedBeforeTheyAreAnswered() throws {
-        let (s, _) = try Self.store()
-        #expect(try s.writerSynchronousMode() == 2)
-    }
-
     @Test func stateChangesAreAuditedInTheSameTransaction() throws {
         let (s, _) = try Self.store()
         #expect(try s.rows().map(\.state) == [.unknown, .unknown])
