@@ -10,6 +10,10 @@ package import Foundation
 /// The SQLite store's synchronous methods are its witnesses, so nothing that holds an ``IVTStore`` changes. The
 /// RC-TCB's parts (``RegionState``, ``Evacuator``, ``EnrolmentService``, ``CertificateRenewal``,
 /// ``WebhookNotifier``) hold `any RegionStore`, so `rctcb serve --store` chooses the backend.
+///
+/// What every report asks of the store (`rows`, `row`, `lastEventSeq`, `enrolment`, `transition`) is
+/// `nonisolated(nonsending)`: it runs on the caller's executor (``RegionState``'s), so the SQLite store's synchronous
+/// witnesses cost no hop to another executor and back.
 package protocol RegionStore: Sendable {
     /// Where the store is, for messages (a file path, or a database URL without its password).
     var location: String { get }
