@@ -249,14 +249,17 @@ package struct RCTCBService: Sendable {
     static let maxBody = 4 << 20
 
     static func decode<T: Decodable>(_ request: Request) async throws -> T {
-        let buffer = try await request.body.collect(upTo: maxBody)
-        return try RegionJSON.decode(T.self, from: Data(buffer.readableBytesView))
+        try RegionJSON.decode(T.self, from: try await body(request))
     }
 
     /// A report body, by the fast reader when it is in the form agents send (see `RegionJSON.decodeReport`).
     static func decodeReport(_ request: Request) async throws -> AIMReport {
-        let buffer = try await request.body.collect(upTo: maxBody)
-        return try RegionJSON.decodeReport(Data(buffer.readableBytesView))
+        try RegionJSON.decodeReport(try await body(request))
+    }
+
+    /// A request's body, at most ``maxBody`` bytes.
+    static func body(_ request: Request) async throws -> Data {
+        Data(try await request.body.collect(upTo: maxBody).readableBytesView)
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
