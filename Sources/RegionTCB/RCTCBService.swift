@@ -249,17 +249,20 @@ package struct RCTCBService: Sendable {
     static let maxBody = 4 << 20
 
     static func decode<T: Decodable>(_ request: Request) async throws -> T {
-        try RegionJSON.decode(T.self, from: try await body(request))
+        let body = try await body(request)
+        return try RegionJSON.decode(T.self, from: body)
     }
 
     /// A report body, by the fast reader when it is in the form agents send (see `RegionJSON.decodeReport`).
     static func decodeReport(_ request: Request) async throws -> AIMReport {
-        try RegionJSON.decodeReport(try await body(request))
+        let body = try await body(request)
+        return try RegionJSON.decodeReport(body)
     }
 
     /// A request's body, at most ``maxBody`` bytes.
     static func body(_ request: Request) async throws -> Data {
-        Data(try await request.body.collect(upTo: maxBody).readableBytesView)
+        let buffer = try await request.body.collect(upTo: maxBody)
+        return Data(buffer.readableBytesView)
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
