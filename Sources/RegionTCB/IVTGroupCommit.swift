@@ -85,16 +85,16 @@ package final class IVTGroupCommit: Sendable {
             results = try store.pool.write { db in
                 var results: [Result<IVTStore.Applied?, RegionError>] = []
                 results.reserveCapacity(group.count)
+                let savepoint = try VerdictSavepoint(db)
                 for p in group {
-                    var applied: IVTStore.Applied?
                     do {
-                        try db.inSavepoint {
-                            applied = try IVTStore.transition(db, p.verdict, host: p.host, judgedUnder: p.policyDigest, evidence: p.judged?.bundle,
-                                                              now: p.now)
+                        let applied = try savepoint.run {
+                            let applied = try IVTStore.transition(db, p.verdict, host: p.host, judgedUnder: p.policyDigest,
+                                                                  evidence: p.judged?.bundle, now: p.now)
                             if let judged = p.judged, let applied {
                                 try IVTStore.keep(db, bundle: judged.stored, verdict: p.verdict, applied: applied, now: p.now)
                             }
-                            return .commit
+                            return applied
                         }
                         results.append(.success(applied))
                     } catch {
@@ -125,5 +125,33 @@ extension IVTStore {
     func coded(_ error: any Error, as code: RegionError.Code) -> RegionError {
         if let e = error as? RegionError { return e }
         return RegionError(code, "IVT database \(path): \(error)")
+    }
+}
+
+/// One verdict's savepoint inside a group's transaction, by three statements prepared once per group (GRDB's
+/// `inSavepoint` prepares its `SAVEPOINT` and `RELEASE` again for every call). A verdict that throws is rolled back
+/// to its savepoint alone; the transaction goes on with the next one.
+struct VerdictSavepoint {
+    let begin: Statement
+    let release: Statement
+    let rollback: Statement
+
+    init(_ db: Database) throws {
+        begin = try db.cachedStatement(sql: "SAVEPOINT verdict")
+        release = try db.cachedStatement(sql: "RELEASE SAVEPOINT verdict")
+        rollback = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT verdict")
+    }
+
+    func run<T>(_ body: () throws -> T) throws -> T {
+        try begin.execute()
+        let value: T
+        do { value = try body() } catch {
+            // ROLLBACK TO leaves the savepoint open: it is released too, so the next verdict starts from the same depth.
+            try rollback.execute()
+            try release.execute()
+            throw error
+        }
+        try release.execute()
+        return value
     }
 }

@@ -124,12 +124,21 @@ package final class IVTStore: Sendable {
         do {
             var config = Configuration()
             config.busyMode = .timeout(10)
+            config.prepareDatabase { db in
+                // The WAL is copied into the database every `walCheckpointPages` pages instead of SQLite's 1,000: a
+                // host's row and the evidence pages a verdict touches are rewritten many times between checkpoints,
+                // and each checkpoint writes a page once however often it changed.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walCheckpointPages)")
+            }
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
         } catch {
             throw RegionError(.storeFailed, "cannot open the IVT database \(path): \(error)")
         }
     }
+
+    /// Pages of WAL between automatic checkpoints (16 MiB at SQLite's 4 KiB pages).
+    static let walCheckpointPages = 4000
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -199,7 +208,15 @@ package final class IVTStore: Sendable {
     }
 
     package func row(_ host: String) throws(RegionError) -> IVTRow? {
-        try read { db in try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]).map(Self.decodeRow) }
+        try read { db in try Self.row(db, host) }
+    }
+
+    /// A host's row, decoded from the statement's current row as it steps (not copied into a `Row` first: the row
+    /// holds the EK certificate and the AK, which a decode by position reads only once).
+    static func row(_ db: Database, _ host: String) throws -> IVTRow? {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host])
+        // The cursor resets its statement when it is released, which would empty the row being decoded.
+        return try withExtendedLifetime(cursor) { try cursor.next().map(Self.decodeRow) }
     }
 
     /// Applies a verdict to a host's row by ``HostTransition`` in one transaction: the old row is read, the new row
@@ -225,8 +242,7 @@ package final class IVTStore: Sendable {
     /// ``transition(_:host:judgedUnder:now:)`` inside a transaction that also writes other columns (enrolment, revocation).
     static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
                            evidence: EvidenceBundle? = nil, now: Date) throws -> Applied? {
-        guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
-        let old = try Self.decodeRow(r)
+        guard let old = try Self.row(db, host) else { return nil }
         let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: evidence.map { $0.bootLog != nil },
                                        now: now)
         try Self.write(t.row, db)
@@ -322,8 +338,7 @@ package final class IVTStore: Sendable {
     @discardableResult
     package func set(_ update: Update, to host: String, now: Date = Date()) throws(RegionError) -> HostState? {
         try write { db in
-            guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else { return nil }
-            let old = try Self.decodeRow(r)
+            guard let old = try Self.row(db, host) else { return nil }
             var row = old
             row.state = update.state
             row.failureCode = update.code

@@ -62,10 +62,10 @@ extension IVTStore {
     package func acceptReboot(host: String, reason: String, now: Date = Date()) throws(RegionError) -> RebootAcceptanceAnswer {
         let text = try RebootAcceptance.check(reason: reason)
         return try write { db in
-            guard let r = try Row.fetchOne(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host]) else {
+            guard let old = try Self.row(db, host) else {
                 throw RegionError(.hostUnknown, "host \(host.prefix(64)) is not in the IVT")
             }
-            let row = try RebootAcceptance.requirePending(Self.decodeRow(r))
+            let row = try RebootAcceptance.requirePending(old)
             try db.execute(sql: "UPDATE host SET reboot_accepted = ? WHERE id = ?", arguments: [text, host])
             try Self.audit(db, now, host: host, kind: "accept-reboot", old: nil, new: nil, code: nil, detail: text)
             return RebootAcceptanceAnswer(host: host, state: row.state, reason: text, eventSeq: db.lastInsertedRowID)
