@@ -77,14 +77,15 @@ extension IVTStore {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [applied.row.host, now.timeIntervalSince1970, verdict.state.rawValue, applied.row.state != applied.old,
                                      applied.eventSeq, reason.code, reason.detail, applied.row.measuredBy, applied.row.policyDigest, bundle])
-        // Kept: the newest `perHost` of (the newest few ∪ the newest state changes); one statement.
-        try db.cachedStatement(sql: """
-            DELETE FROM evidence WHERE host = ?1 AND seq NOT IN (
-              SELECT seq FROM evidence WHERE host = ?1
-                AND (seq IN (SELECT seq FROM evidence WHERE host = ?1 ORDER BY seq DESC LIMIT ?2)
-                     OR seq IN (SELECT seq FROM evidence WHERE host = ?1 AND state_changed = 1 ORDER BY seq DESC LIMIT ?3))
-              ORDER BY seq DESC LIMIT ?3)
-            """).execute(arguments: [applied.row.host, EvidenceRetention.recent, EvidenceRetention.perHost])
+        // Kept: the newest `perHost` of (the newest `recent` ∪ the state changes). First every bundle that changed
+        // nothing and is older than the newest `recent`, so what is left is (the newest `recent` ∪ the state
+        // changes); then all but the newest `perHost` of that. Each statement walks the host's index entries from
+        // the newest (`recent` ≤ `perHost`), with no temporary table.
+        let olderThanNewest = "seq < (SELECT seq FROM evidence WHERE host = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2 - 1)"
+        try db.cachedStatement(sql: "DELETE FROM evidence WHERE host = ?1 AND state_changed = 0 AND " + olderThanNewest)
+            .execute(arguments: [applied.row.host, EvidenceRetention.recent])
+        try db.cachedStatement(sql: "DELETE FROM evidence WHERE host = ?1 AND " + olderThanNewest)
+            .execute(arguments: [applied.row.host, EvidenceRetention.perHost])
     }
 
     /// The evidence kept for `host`, newest first; with `bundles`, each with its bundle.

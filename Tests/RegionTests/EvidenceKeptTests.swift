@@ -63,6 +63,33 @@ struct EvidenceKeptTests {
         #expect(kept.first?.detail == "flap \(EvidenceRetention.perHost * 2 - 1)")
     }
 
+    /// What is kept after every verdict of a long seeded run (runs of verdicts that change nothing, flaps, two hosts)
+    /// is exactly the rule applied to everything ever recorded: the newest ``EvidenceRetention/perHost`` of (the newest
+    /// ``EvidenceRetention/recent`` ∪ every state change).
+    @Test func whatIsKeptIsTheRuleOverTheWholeHistory() throws {
+        let (s, _) = try IVTStoreTests.store()
+        var history: [String: [(seq: Int64, changed: Bool)]] = [:]
+        var seed: UInt64 = 0x5EED
+        func next() -> UInt64 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return seed >> 33
+        }
+        for i in 0..<600 {
+            let host = next() % 3 == 0 ? "host-b" : "host-a"
+            let bad = next() % 5 == 0
+            let v: HostVerdict = bad ? .untrusted(Self.facts(i), measuredBy: "rc-tcb", code: "golden.pcr-mismatch", detail: "bad \(i)")
+                : .trusted(Self.facts(i), measuredBy: "host-c")
+            _ = try s.transition(v, host: host, evidence: Self.bundle(host, i), now: Self.start.addingTimeInterval(Double(i)))
+            let newest = try #require(try s.evidence(host: host).first)
+            history[host, default: []].append((newest.seq, newest.stateChanged))
+            let all = history[host]!
+            let recent = Set(all.suffix(EvidenceRetention.recent).map(\.seq))
+            let expected = all.filter { $0.changed || recent.contains($0.seq) }.suffix(EvidenceRetention.perHost).map(\.seq).reversed()
+            #expect(try s.evidence(host: host).map(\.seq) == Array(expected), "after verdict \(i) on \(host)")
+        }
+        #expect(history.values.allSatisfy { $0.filter(\.changed).count > EvidenceRetention.perHost })
+    }
+
     /// A verdict without evidence (silence, the evacuation's own steps) keeps nothing; a host not in the IVT keeps
     /// nothing either.
     @Test func noEvidenceNoRecord() throws {
