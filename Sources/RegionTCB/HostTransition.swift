@@ -59,6 +59,14 @@ package enum HostVerdict: Sendable, Hashable {
     }
 
     /// The audit event kind of a verdict that is an event of its own, whatever it does to the state.
+    /// A verdict on a host's evidence (its quote judged), not on its silence, the evacuation or its enrolment.
+    var isOnEvidence: Bool {
+        switch self {
+        case .trusted, .rebooted, .untrusted: true
+        default: false
+        }
+    }
+
     var ownEvent: String? {
         switch self {
         case .enrolled: "enrolled"
@@ -107,6 +115,10 @@ package enum HostTransition {
     /// boot log (nil: not known).
     package static func apply(_ verdict: HostVerdict, to old: IVTRow, judgedUnder policyDigest: String? = nil, bootLogSent: Bool? = nil,
                               now: Date) -> Result {
+        // A revoked host's AK is no longer the region's. A verdict on its evidence was reached on the enrolment as
+        // read before the revocation was written (verification and write are not one transaction): it leaves the row
+        // as the revocation left it, until the host is readmitted and enrols again.
+        if old.revoked, verdict.isOnEvidence { return Result(row: old, event: nil) }
         var row = old
         row.verdictState = verdict.state
         switch verdict {

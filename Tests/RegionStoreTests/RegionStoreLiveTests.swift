@@ -60,6 +60,27 @@ struct RegionStoreLiveTests {
         }
     }
 
+    /// The attacker's race, on both backends: evidence verified against the enrolment as read, the operator revokes
+    /// the host, then the verdict is written. The revoked host stays untrusted; nothing of the verdict is written.
+    @Test(arguments: Backend.allCases)
+    func aVerdictWrittenAfterTheRevocationDoesNotTrustTheHost(_ backend: Backend) async throws {
+        try await backend.withStores { stores in
+            let s = stores[0]
+            try await seedTwoHosts(s)
+            try await s.recordEnrolment(host: "host-a", akPublic: [1, 2, 3], akName: "000b11", ekCertificate: "issuer x", ekName: "000b22",
+                                        ekCertificateSHA256: "33", now: t0)
+            _ = try await s.transition(.trusted(facts(1), measuredBy: "host-b"), host: "host-a", judgedUnder: nil, evidence: nil, now: t0)
+            try await s.revoke(host: "host-a", now: t0.addingTimeInterval(1))
+            let revoked = try #require(try await s.row("host-a"))
+            let events = try await s.events(since: 0, host: "host-a", limit: 100)
+            let late = try #require(try await s.transition(.trusted(facts(2), measuredBy: "host-b"), host: "host-a", judgedUnder: nil,
+                                                           evidence: nil, now: t0.addingTimeInterval(2)))
+            #expect(late.row.state == .untrusted && late.eventSeq == nil)
+            #expect(try await s.row("host-a") == revoked)
+            #expect(try await s.events(since: 0, host: "host-a", limit: 100) == events)
+        }
+    }
+
     /// Two stores (two connection pools) apply transitions to one host at once: every transition reads the row the
     /// previous one wrote (the version counts each of them, and each state event starts where the one before ended).
     @Test(arguments: Backend.allCases)

@@ -76,6 +76,19 @@ struct HostTransitionTests {
         }
     }
 
+    /// The attacker's race: its evidence is verified against the enrolment as read, the operator revokes the host,
+    /// then the verdict is written. A verdict on evidence leaves a revoked row exactly as it is (no state, quote,
+    /// reason or event); silence and the evacuation's steps still apply.
+    @Test(arguments: [HostState.untrusted, .evacuating, .evacuated], [V.trusted, .rebooted, .untrusted, .untrustedNoQuote])
+    func aVerdictOnEvidenceLeavesARevokedRowAsItIs(old: HostState, v: V) {
+        var before = Self.row(old, verdictState: .untrusted)
+        before.revoked = true
+        let r = HostTransition.apply(v.verdict, to: before, now: Self.now)
+        #expect(r.row == before && r.event == nil && r.note == nil)
+        let silent = HostTransition.apply(V.unreachable.verdict, to: before, now: Self.now)
+        #expect(silent.row.version == before.version + 1 && silent.row.state == Self.expected(old, .unreachable, verdictState: .untrusted))
+    }
+
     @Test(arguments: HostState.allCases, V.allCases)
     func everyStateAndVerdict(old: HostState, v: V) {
         let before = Self.row(old, verdictState: .trusted)

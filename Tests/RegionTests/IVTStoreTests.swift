@@ -77,6 +77,24 @@ struct IVTStoreTests {
         #expect(try s.events().map(\.kind).suffix(3) == ["enrolled", "revoked", "readmitted"])
     }
 
+    /// The attacker's race through the store: evidence verified before the operator's revocation was written does not
+    /// make the revoked host trusted when its verdict is written after it (the group-committed path the RC-TCB takes).
+    @Test func aVerdictWrittenAfterTheRevocationDoesNotTrustTheHost() async throws {
+        let (s, _) = try Self.store()
+        try s.recordEnrolment(host: "host-a", akPublic: [1, 2, 3], akName: "000b11", ekCertificate: "issuer x", ekName: "000b22", ekCertificateSHA256: "33")
+        let facts = QuoteFacts(verifiedAt: Date(), tpmClock: 5, resetCount: 1, restartCount: 0, pcrDigest: "ab")
+        _ = try await s.transition(.trusted(facts, measuredBy: "host-b"), host: "host-a", judgedUnder: nil, judged: nil, now: Date())
+        #expect(try s.row("host-a")?.state == .trusted)
+        try s.revoke(host: "host-a")
+        let events = try s.events(host: "host-a").count
+        let later = QuoteFacts(verifiedAt: Date(), tpmClock: 6, resetCount: 1, restartCount: 0, pcrDigest: "ab")
+        let applied = try await s.transition(.trusted(later, measuredBy: "host-b"), host: "host-a", judgedUnder: nil, judged: nil, now: Date())
+        #expect(applied?.row.state == .untrusted && applied?.eventSeq == nil)
+        let row = try #require(try s.row("host-a"))
+        #expect(row.state == .untrusted && row.revoked && row.failureCode == RegionError.Code.revoked.rawValue && row.tpmClock == 5)
+        #expect(try s.events(host: "host-a").count == events)
+    }
+
     /// An evacuation step's typed fields are stored with its event; an IVT written before the event table had those
     /// columns is migrated on open, and its old events read back unchanged, without fields.
     @Test func evacuationFieldsAndEventsWrittenBeforeThem() throws {
