@@ -202,7 +202,7 @@ package struct RCTCBService: Sendable {
             try await Self.answer {
                 let me = try await self.requireAgent(context)
                 let body = try await Self.decodeReport(request)
-                return Self.json(bytes: RegionJSON.fastEncode(try await region.intake(body, from: me)))
+                return Self.json(bytes: RegionJSON.fastEncode(try await region.intake(body, from: me, admitted: true)))
             }
         }
         // Agents: whose certificates they may serve quotes to (enrolled hosts with their AK Names; revoked hosts), and

@@ -169,9 +169,11 @@ package actor RegionState {
     }
 
     /// What a verification of `host` needs from the IVT: its enrolled AK (parsed once per enrolment) and its row
-    /// (the clock of its last verified quote), as of now. No key when it is not enrolled or revoked.
-    func verificationInputs(_ host: String) async -> EvidenceJudge.Inputs {
-        await refresh()
+    /// (the clock of its last verified quote), as of now — or, `refreshed`, as of the table's read by this request's
+    /// admission. No key when it is not enrolled or revoked. (A revocation written after this read does not let the
+    /// verdict trust the host: ``HostTransition`` leaves a revoked row as it is.)
+    func verificationInputs(_ host: String, refreshed: Bool = false) async -> EvidenceJudge.Inputs {
+        if !refreshed { await refresh() }
         guard let row = snapshot[host] else { return (nil, nil) }
         guard let akName = row.akName, !row.revoked else { return (nil, row) }
         if let cached = enrolledKeys[host], cached.akName == akName { return (cached.key, row) }
@@ -186,15 +188,16 @@ package actor RegionState {
     /// A ring report. The reporter must be trusted and assigned to the target; the nonce must have been issued
     /// for this pair and is spent now; the evidence is verified here against the target's enrolled AK. The answer
     /// carries the reporter's next assignment (a fresh nonce for its current target), as ``assignment(for:now:)``
-    /// would give it.
-    package func intake(_ report: AIMReport, from reporter: String, now: Date = Date()) async throws(RegionError) -> ReportResult {
-        var result = try await verdict(on: report, from: reporter, now: now)
+    /// would give it. `admitted`: the reporter was admitted (``admitAgent(_:akName:)``) in this request, which read the
+    /// table then: the target's enrolment is taken from that read instead of a second one.
+    package func intake(_ report: AIMReport, from reporter: String, admitted: Bool = false, now: Date = Date()) async throws(RegionError) -> ReportResult {
+        var result = try await verdict(on: report, from: reporter, admitted: admitted, now: now)
         let next = try await assignment(for: reporter, now: Date())
         result.next = next.target == nil ? nil : next
         return result
     }
 
-    func verdict(on report: AIMReport, from reporter: String, now: Date) async throws(RegionError) -> ReportResult {
+    func verdict(on report: AIMReport, from reporter: String, admitted: Bool, now: Date) async throws(RegionError) -> ReportResult {
         guard let reporterRow = await rowsSnapshot()[reporter], reporterRow.state == .trusted else {
             throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
         }
@@ -210,7 +213,7 @@ package actor RegionState {
             // Verified off the actor: signatures and log replays of many reports run in parallel; the host's row is
             // read and written while this host's queue is held.
             let (current, digest) = judgedUnder(cfg)
-            let (judged, kept) = await judgeOffActor(current, evidence, verificationInputs(cfg.id), nonce: nonce)
+            let (judged, kept) = await judgeOffActor(current, evidence, verificationInputs(cfg.id, refreshed: admitted), nonce: nonce)
             switch judged {
             case .trusted(let q):
                 defer { release(cfg.id) }
