@@ -58,7 +58,6 @@ package enum HostVerdict: Sendable, Hashable {
         }
     }
 
-    /// The audit event kind of a verdict that is an event of its own, whatever it does to the state.
     /// A verdict on a host's evidence (its quote judged), not on its silence, the evacuation or its enrolment.
     var isOnEvidence: Bool {
         switch self {
@@ -67,6 +66,7 @@ package enum HostVerdict: Sendable, Hashable {
         }
     }
 
+    /// The audit event kind of a verdict that is an event of its own, whatever it does to the state.
     var ownEvent: String? {
         switch self {
         case .enrolled: "enrolled"
