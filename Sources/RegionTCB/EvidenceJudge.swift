@@ -86,8 +86,9 @@ package struct EvidenceJudge: Sendable {
 }
 
 extension QuoteFacts {
-    init(_ q: VerifiedQuote, at now: Date) {
+    /// `inputs`: what the quote was verified with; the enrolled AK's Name is recorded with the facts.
+    init(_ q: VerifiedQuote, at now: Date, verifiedWith inputs: EvidenceJudge.Inputs) {
         self.init(verifiedAt: now, tpmClock: q.clock.clock, resetCount: q.clock.resetCount, restartCount: q.clock.restartCount,
-                  pcrDigest: Hex.encode(q.quoteInfo.pcrDigest))
+                  pcrDigest: Hex.encode(q.quoteInfo.pcrDigest), akName: inputs.row?.akName)
     }
 }

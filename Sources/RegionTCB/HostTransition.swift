@@ -8,13 +8,16 @@ package struct QuoteFacts: Sendable, Hashable {
     package var resetCount: UInt32
     package var restartCount: UInt32
     package var pcrDigest: String
+    /// The Name of the enrolled AK the quote was verified with, as the row keeps it (nil: not known, in fixtures).
+    package var akName: String?
 
-    package init(verifiedAt: Date, tpmClock: UInt64, resetCount: UInt32, restartCount: UInt32, pcrDigest: String) {
+    package init(verifiedAt: Date, tpmClock: UInt64, resetCount: UInt32, restartCount: UInt32, pcrDigest: String, akName: String? = nil) {
         self.verifiedAt = verifiedAt
         self.tpmClock = tpmClock
         self.resetCount = resetCount
         self.restartCount = restartCount
         self.pcrDigest = pcrDigest
+        self.akName = akName
     }
 }
 
@@ -63,6 +66,15 @@ package enum HostVerdict: Sendable, Hashable {
         switch self {
         case .trusted, .rebooted, .untrusted: true
         default: false
+        }
+    }
+
+    /// The verified quote's facts of a verdict on evidence (nil when it has none).
+    var facts: QuoteFacts? {
+        switch self {
+        case .trusted(let q, _), .rebooted(let q, _, _, _): q
+        case .untrusted(let q, _, _, _): q
+        default: nil
         }
     }
 
@@ -115,10 +127,12 @@ package enum HostTransition {
     /// boot log (nil: not known).
     package static func apply(_ verdict: HostVerdict, to old: IVTRow, judgedUnder policyDigest: String? = nil, bootLogSent: Bool? = nil,
                               now: Date) -> Result {
-        // A revoked host's AK is no longer the region's. A verdict on its evidence was reached on the enrolment as
-        // read before the revocation was written (verification and write are not one transaction): it leaves the row
-        // as the revocation left it, until the host is readmitted and enrols again.
-        if old.revoked, verdict.isOnEvidence { return Result(row: old, event: nil) }
+        // A verdict on evidence was reached on the enrolment as read before it was written (verification and write
+        // are not one transaction). When the host has been revoked since, or enrolled another AK than the one the
+        // quote was verified with, the verdict is about no AK of the region's: it leaves the row as it is.
+        if verdict.isOnEvidence, old.revoked || verdict.facts?.akName.map({ $0 != old.akName }) == true {
+            return Result(row: old, event: nil)
+        }
         var row = old
         row.verdictState = verdict.state
         switch verdict {

@@ -213,14 +213,16 @@ package actor RegionState {
             // Verified off the actor: signatures and log replays of many reports run in parallel; the host's row is
             // read and written while this host's queue is held.
             let (current, digest) = judgedUnder(cfg)
-            let (judged, kept) = await judgeOffActor(current, evidence, verificationInputs(cfg.id, refreshed: admitted), nonce: nonce)
+            let inputs = await verificationInputs(cfg.id, refreshed: admitted)
+            let (judged, kept) = await judgeOffActor(current, evidence, inputs, nonce: nonce)
             switch judged {
             case .trusted(let q):
                 defer { release(cfg.id) }
-                return try await apply(.trusted(QuoteFacts(q, at: now), measuredBy: reporter), to: cfg.id, judgedUnder: digest, evidence: kept, now: now)
+                return try await apply(.trusted(QuoteFacts(q, at: now, verifiedWith: inputs), measuredBy: reporter), to: cfg.id, judgedUnder: digest,
+                                       evidence: kept, now: now)
             case .rebooted(let q, let code, let detail):
                 defer { release(cfg.id) }
-                return try await apply(.rebooted(QuoteFacts(q, at: now), measuredBy: reporter, code: code, detail: detail), to: cfg.id,
+                return try await apply(.rebooted(QuoteFacts(q, at: now, verifiedWith: inputs), measuredBy: reporter, code: code, detail: detail), to: cfg.id,
                                  judgedUnder: digest, evidence: kept, now: now)
             case .untrusted(_, let code, _):
                 // Genuine evidence of a bad state still changes the row only through the RC-TCB's own challenge.
@@ -272,14 +274,15 @@ package actor RegionState {
         let at = Date()
         let verdict: HostVerdict
         let (current, digest) = judgedUnder(cfg)
-        let (judged, kept) = await judgeOffActor(current, bundle, verificationInputs(cfg.id), nonce: nonce)
+        let inputs = await verificationInputs(cfg.id)
+        let (judged, kept) = await judgeOffActor(current, bundle, inputs, nonce: nonce)
         switch judged {
         case .trusted(let q):
-            verdict = .trusted(QuoteFacts(q, at: at), measuredBy: "rc-tcb")
+            verdict = .trusted(QuoteFacts(q, at: at, verifiedWith: inputs), measuredBy: "rc-tcb")
         case .rebooted(let q, let code, let detail), .bootLogRefused(let q, let code, let detail):
-            verdict = .rebooted(QuoteFacts(q, at: at), measuredBy: "rc-tcb", code: code, detail: detail)
+            verdict = .rebooted(QuoteFacts(q, at: at, verifiedWith: inputs), measuredBy: "rc-tcb", code: code, detail: detail)
         case .untrusted(let q, let code, let detail):
-            verdict = .untrusted(QuoteFacts(q, at: at), measuredBy: "rc-tcb", code: code, detail: detail)
+            verdict = .untrusted(QuoteFacts(q, at: at, verifiedWith: inputs), measuredBy: "rc-tcb", code: code, detail: detail)
         case .refuted(let code, let detail), .clockWentBack(let code, let detail):
             verdict = .untrusted(nil, measuredBy: "rc-tcb", code: code, detail: detail)
         }

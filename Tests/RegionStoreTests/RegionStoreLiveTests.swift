@@ -81,6 +81,37 @@ struct RegionStoreLiveTests {
         }
     }
 
+    /// The same race when the host was revoked, readmitted and enrolled another AK in between: the verdict on the old
+    /// AK's quote leaves the new enrolment's row as it is; a verdict on the new AK's quote applies.
+    @Test(arguments: Backend.allCases)
+    func aVerdictOnAnotherAKsQuoteLeavesTheRow(_ backend: Backend) async throws {
+        try await backend.withStores { stores in
+            let s = stores[0]
+            try await seedTwoHosts(s)
+            func verified(_ i: Int, by ak: String) -> QuoteFacts {
+                var f = facts(i)
+                f.akName = ak
+                return f
+            }
+            try await s.recordEnrolment(host: "host-a", akPublic: [1], akName: "000b11", ekCertificate: "issuer x", ekName: "000b22",
+                                        ekCertificateSHA256: "33", now: t0)
+            _ = try await s.transition(.trusted(verified(1, by: "000b11"), measuredBy: "host-b"), host: "host-a", judgedUnder: nil, evidence: nil, now: t0)
+            try await s.revoke(host: "host-a", now: t0.addingTimeInterval(1))
+            _ = try await s.readmit(host: "host-a", allowing: .sameEK, now: t0.addingTimeInterval(2))
+            try await s.recordEnrolment(host: "host-a", akPublic: [2], akName: "000b99", ekCertificate: "issuer x", ekName: "000b22",
+                                        ekCertificateSHA256: "33", now: t0.addingTimeInterval(3))
+            let enrolled = try #require(try await s.row("host-a"))
+            #expect(enrolled.state == .unknown && enrolled.akName == "000b99")
+            let stale = try #require(try await s.transition(.trusted(verified(4, by: "000b11"), measuredBy: "host-b"), host: "host-a",
+                                                            judgedUnder: nil, evidence: nil, now: t0.addingTimeInterval(4)))
+            #expect(stale.row.state == .unknown && stale.eventSeq == nil)
+            #expect(try await s.row("host-a") == enrolled)
+            let fresh = try #require(try await s.transition(.trusted(verified(5, by: "000b99"), measuredBy: "host-b"), host: "host-a",
+                                                            judgedUnder: nil, evidence: nil, now: t0.addingTimeInterval(5)))
+            #expect(fresh.row.state == .trusted && fresh.eventSeq != nil)
+        }
+    }
+
     /// Two stores (two connection pools) apply transitions to one host at once: every transition reads the row the
     /// previous one wrote (the version counts each of them, and each state event starts where the one before ended).
     @Test(arguments: Backend.allCases)

@@ -89,6 +89,27 @@ struct HostTransitionTests {
         #expect(silent.row.version == before.version + 1 && silent.row.state == Self.expected(old, .unreachable, verdictState: .untrusted))
     }
 
+    /// A verdict on a quote verified with another AK than the row's enrolment (enrolled again in between) leaves the
+    /// row as it is; the same verdict with the row's AK applies.
+    @Test(arguments: [V.trusted, .rebooted, .untrusted])
+    func aVerdictOnAnotherAKsQuoteLeavesTheRowAsItIs(v: V) {
+        let before = Self.row(.unknown)
+        func verdict(_ ak: String) -> HostVerdict {
+            var f = Self.facts
+            f.akName = ak
+            return switch v.verdict {
+            case .trusted(_, let by): .trusted(f, measuredBy: by)
+            case .rebooted(_, let by, let code, let detail): .rebooted(f, measuredBy: by, code: code, detail: detail)
+            case .untrusted(_, let by, let code, let detail): .untrusted(f, measuredBy: by, code: code, detail: detail)
+            default: v.verdict
+            }
+        }
+        let other = HostTransition.apply(verdict("000bff"), to: before, now: Self.now)
+        #expect(other.row == before && other.event == nil)
+        let own = HostTransition.apply(verdict(before.akName ?? ""), to: before, now: Self.now)
+        #expect(own.row.state == Self.expected(.unknown, v, verdictState: nil) && own.row.version == before.version + 1)
+    }
+
     @Test(arguments: HostState.allCases, V.allCases)
     func everyStateAndVerdict(old: HostState, v: V) {
         let before = Self.row(old, verdictState: .trusted)
