@@ -87,6 +87,7 @@ extension PostgresRegionStore {
 
     package func setVMs(_ placement: [String: [String]], now: Date) async throws(RegionError) {
         try await transaction { c in
+            try await self.lockHostRows(c, Array(placement.keys))
             for (host, vms) in placement.sorted(by: { $0.key < $1.key }) {
                 try await c.query("UPDATE host SET vms = \(vms.sorted().joined(separator: ",")) WHERE region = \(self.region) AND id = \(host)",
                                   logger: self.logger)

@@ -151,6 +151,7 @@ package final class PostgresRegionStore: RegionStore {
     package func seed(hosts: [(id: String, address: String, capacity: Int?)], policyName: String, policyDigest: String,
                       now: Date) async throws(RegionError) {
         try await transaction { c in
+            try await self.lockHostRows(c, hosts.map(\.id))
             for h in hosts {
                 let inserted = try await c.query("""
                     INSERT INTO host (region, id, address, capacity, policy_name, policy_digest, updated_at)
@@ -294,6 +295,16 @@ package final class PostgresRegionStore: RegionStore {
             updatedAt: Date(timeIntervalSince1970: try r[20].decode(Double.self)),
             bootLogPending: try r[21].decode(Bool.self),
             verdictState: try state(22, "verdict_state"), rebootAcceptance: try r[23].decode(String?.self))
+    }
+
+    /// Locks this region's rows of `ids` (those that exist) `FOR UPDATE` until the transaction ends, in the order of
+    /// their ids as PostgreSQL sorts them: the order a group of verdicts locks its hosts' rows in. A transaction that
+    /// writes several host rows takes them all here first, so it never holds one row a group waits for while it
+    /// waits for another the group holds (a cycle PostgreSQL ends by failing one of the two).
+    func lockHostRows(_ c: PostgresConnection, _ ids: [String]) async throws {
+        let locked = try await c.query("SELECT id FROM host WHERE region = \(region) AND id = ANY(\(ids)) ORDER BY id FOR UPDATE",
+                                       logger: logger)
+        for try await _ in locked {}
     }
 
     static func first(_ rows: PostgresRowSequence) async throws -> PostgresRow? {
