@@ -16,12 +16,30 @@ extension RegionJSON {
         return try decode(AIMReport.self, from: data)
     }
 
+    /// A report body as ``decodeReport(_:)`` reads it, with its evidence bundle's bytes exactly as the agent sent
+    /// them when the fast reader read it (its value in the body, a document that decodes to the same bundle): the
+    /// RC-TCB keeps those bytes with the verdict instead of encoding the bundle again. Nil evidence bytes when the
+    /// report has no evidence or was read by Foundation's decoder.
+    package static func decodeReportAsSent(_ data: Data) throws(Failure) -> (report: AIMReport, evidence: Data?) {
+        if let (report, range) = fastReportAsSent(data) {
+            return (report, range.map { Data(data[data.startIndex + $0.lowerBound ..< data.startIndex + $0.upperBound]) })
+        }
+        return (try decode(AIMReport.self, from: data), nil)
+    }
+
     /// The report, or nil when the bytes are not in the simple form (not necessarily invalid).
     package static func fastReport(_ data: Data) -> AIMReport? {
+        fastReportAsSent(data)?.report
+    }
+
+    /// The report and where its evidence bundle's value lies in `data` (offsets from its start), or nil as
+    /// ``fastReport(_:)``.
+    static func fastReportAsSent(_ data: Data) -> (report: AIMReport, evidence: Range<Int>?)? {
         data.withUnsafeBytes { raw in
             var scanner = JSONByteScanner(raw)
-            guard let report = FastReportReader.report(&scanner), scanner.atEnd else { return nil }
-            return report
+            var evidence: Range<Int>?
+            guard let report = FastReportReader.report(&scanner, evidence: &evidence), scanner.atEnd else { return nil }
+            return (report, evidence)
         }
     }
 
@@ -44,14 +62,20 @@ enum FastReportReader {
         return true
     }
 
-    static func report(_ s: inout JSONByteScanner) -> AIMReport? {
+    /// `evidenceRange`: where the evidence bundle's value was read (offsets into the scanner's bytes).
+    static func report(_ s: inout JSONByteScanner, evidence evidenceRange: inout Range<Int>?) -> AIMReport? {
         var target: String?, nonce: String?, outcome: AIMReport.Outcome?, evidence: EvidenceBundle?
         var reporterVerdict: String?, detail: String?
         let read = s.object { s, key in
             if key.is("target") { return once(&target, s.string()) }
             if key.is("nonce") { return once(&nonce, s.string()) }
             if key.is("outcome") { return once(&outcome, s.string().flatMap(AIMReport.Outcome.init(rawValue:))) }
-            if key.is("evidence") { return once(&evidence, bundle(&s)) }
+            if key.is("evidence") {
+                let start = s.index
+                guard once(&evidence, bundle(&s)) else { return false }
+                evidenceRange = start..<s.index
+                return true
+            }
             if key.is("reporterVerdict") { return once(&reporterVerdict, s.string()) }
             if key.is("detail") { return once(&detail, s.string()) }
             return false

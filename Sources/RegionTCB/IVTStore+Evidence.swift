@@ -39,8 +39,9 @@ package enum EvidenceRetention {
     package static let perHost = 50
 }
 
-/// An evidence bundle with the bytes the IVT keeps of it — RegionJSON (ISO 8601 dates, sorted keys), the format agents
-/// send — encoded once, where it was judged.
+/// An evidence bundle with the bytes the IVT keeps of it: the bytes the agent sent it in, when the report was read
+/// from them; otherwise RegionJSON (ISO 8601 dates, sorted keys), the format agents send, encoded once where it was
+/// judged.
 package struct JudgedEvidence: Sendable {
     package let bundle: EvidenceBundle
     package let stored: Data
@@ -48,6 +49,12 @@ package struct JudgedEvidence: Sendable {
     package init(_ bundle: EvidenceBundle) {
         self.bundle = bundle
         self.stored = RegionJSON.fastEncode(bundle)
+    }
+
+    /// `bytes`: the document `bundle` was decoded from, exactly (`RegionJSON.decodeReportAsSent`).
+    package init(_ bundle: EvidenceBundle, asSent bytes: Data) {
+        self.bundle = bundle
+        self.stored = bytes
     }
 }
 

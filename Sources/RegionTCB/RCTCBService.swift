@@ -201,8 +201,9 @@ package struct RCTCBService: Sendable {
         router.post(RouterPath(RCTCBRoutes.reports.path)) { request, context in
             try await Self.answer {
                 let me = try await self.requireAgent(context)
-                let body = try await Self.decodeReport(request)
-                return Self.json(bytes: RegionJSON.fastEncode(try await region.intake(body, from: me, admitted: true)))
+                let (body, evidenceAsSent) = try await Self.decodeReport(request)
+                return Self.json(bytes: RegionJSON.fastEncode(try await region.intake(body, from: me, admitted: true,
+                                                                                      evidenceAsSent: evidenceAsSent)))
             }
         }
         // Agents: whose certificates they may serve quotes to (enrolled hosts with their AK Names; revoked hosts), and
@@ -253,10 +254,11 @@ package struct RCTCBService: Sendable {
         return try RegionJSON.decode(T.self, from: body)
     }
 
-    /// A report body, by the fast reader when it is in the form agents send (see `RegionJSON.decodeReport`).
-    static func decodeReport(_ request: Request) async throws -> AIMReport {
+    /// A report body, by the fast reader when it is in the form agents send, with its evidence's bytes as sent (see
+    /// `RegionJSON.decodeReportAsSent`).
+    static func decodeReport(_ request: Request) async throws -> (report: AIMReport, evidence: Data?) {
         let body = try await body(request)
-        return try RegionJSON.decodeReport(body)
+        return try RegionJSON.decodeReportAsSent(body)
     }
 
     /// A request's body, at most ``maxBody`` bytes.

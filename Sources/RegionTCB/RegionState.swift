@@ -189,15 +189,18 @@ package actor RegionState {
     /// for this pair and is spent now; the evidence is verified here against the target's enrolled AK. The answer
     /// carries the reporter's next assignment (a fresh nonce for its current target), as ``assignment(for:now:)``
     /// would give it. `admitted`: the reporter was admitted (``admitAgent(_:akName:)``) in this request, which read the
-    /// table then: the target's enrolment is taken from that read instead of a second one.
-    package func intake(_ report: AIMReport, from reporter: String, admitted: Bool = false, now: Date = Date()) async throws(RegionError) -> ReportResult {
-        var result = try await verdict(on: report, from: reporter, admitted: admitted, now: now)
+    /// table then: the target's enrolment is taken from that read instead of a second one. `evidenceAsSent`: the
+    /// bytes the report's evidence was read from (`RegionJSON.decodeReportAsSent`), kept as they are with the verdict.
+    package func intake(_ report: AIMReport, from reporter: String, admitted: Bool = false, evidenceAsSent: Data? = nil,
+                        now: Date = Date()) async throws(RegionError) -> ReportResult {
+        var result = try await verdict(on: report, from: reporter, admitted: admitted, evidenceAsSent: evidenceAsSent, now: now)
         let next = try await assignment(for: reporter, now: Date())
         result.next = next.target == nil ? nil : next
         return result
     }
 
-    func verdict(on report: AIMReport, from reporter: String, admitted: Bool, now: Date) async throws(RegionError) -> ReportResult {
+    func verdict(on report: AIMReport, from reporter: String, admitted: Bool, evidenceAsSent: Data?,
+                 now: Date) async throws(RegionError) -> ReportResult {
         guard let reporterRow = await rowsSnapshot()[reporter], reporterRow.state == .trusted else {
             throw RegionError(.reporterNotTrusted, "host \(reporter) is not trusted: its reports are not taken")
         }
@@ -214,7 +217,7 @@ package actor RegionState {
             // read and written while this host's queue is held.
             let (current, digest) = judgedUnder(cfg)
             let inputs = await verificationInputs(cfg.id, refreshed: admitted)
-            let (judged, kept) = await judgeOffActor(current, evidence, inputs, nonce: nonce)
+            let (judged, kept) = await judgeOffActor(current, evidence, inputs, nonce: nonce, asSent: evidenceAsSent)
             switch judged {
             case .trusted(let q):
                 defer { release(cfg.id) }
@@ -289,10 +292,11 @@ package actor RegionState {
         return await applyOrReport(verdict, to: cfg.id, judgedUnder: digest, evidence: kept, at: at)
     }
 
-    /// The judgement, and the bundle as the IVT keeps it, both made off the actor (every verdict passes through it).
+    /// The judgement, and the bundle as the IVT keeps it (`asSent`: the bytes it was read from), both made off the
+    /// actor (every verdict passes through it).
     nonisolated func judgeOffActor(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: EvidenceJudge.Inputs,
-                                   nonce: [UInt8]) async -> (EvidenceJudge.Judgement, JudgedEvidence) {
-        (judge.judge(cfg, bundle, inputs, nonce: nonce), JudgedEvidence(bundle))
+                                   nonce: [UInt8], asSent: Data? = nil) async -> (EvidenceJudge.Judgement, JudgedEvidence) {
+        (judge.judge(cfg, bundle, inputs, nonce: nonce), asSent.map { JudgedEvidence(bundle, asSent: $0) } ?? JudgedEvidence(bundle))
     }
 
     func acquire(_ host: String) async {

@@ -51,6 +51,45 @@ struct ReportCodecTests {
         }
     }
 
+    /// The evidence bytes kept with a verdict are the bundle's value in the body as sent: a document that decodes to
+    /// the bundle the report carries, also from a body that is a slice of a larger buffer and with its keys in another
+    /// order than the encoder's.
+    @Test func evidenceAsSentIsTheBundlesValueInTheBody() throws {
+        var samples = ReportCodecSamples(seed: 8)
+        for i in 0..<Self.count {
+            let report = samples.report()
+            let encoded = RegionJSON.encode(report)
+            let bundleBytes = report.evidence.map(RegionJSON.encode)
+            // The same report with `target` last and `evidence` first, inside a larger buffer.
+            var reordered = Data()
+            if let bundleBytes { reordered += Data(#"{"evidence":"#.utf8) + bundleBytes + Data(",".utf8) } else { reordered += Data("{".utf8) }
+            let fields: [(String, String?)] = [("target", report.target), ("reporterVerdict", report.reporterVerdict),
+                                               ("outcome", report.outcome.rawValue), ("nonce", report.nonce), ("detail", report.detail)]
+            let rest = fields.compactMap { key, value in value.map { Data("\"\(key)\":".utf8) + RegionJSON.encode($0) } }
+            reordered += Data(rest.joined(separator: Data(",".utf8))) + Data("}".utf8)
+            let buffer = Data("xx".utf8) + reordered + Data("yy".utf8)
+            let body = buffer[buffer.startIndex + 2 ..< buffer.endIndex - 2]
+            for bytes in [encoded, body] {
+                let (read, asSent) = try RegionJSON.decodeReportAsSent(bytes)
+                #expect(read == report, "sample \(i)")
+                #expect(asSent == bundleBytes, "sample \(i): \(String(decoding: bytes, as: UTF8.self))")
+                if let asSent { #expect(try RegionJSON.decode(EvidenceBundle.self, from: asSent) == report.evidence) }
+            }
+        }
+    }
+
+    /// A body the fast reader leaves to Foundation (whitespace) is read all the same, without bytes as sent: the IVT
+    /// then keeps the bundle encoded again.
+    @Test func aBodyReadByFoundationHasNoEvidenceAsSent() throws {
+        var samples = ReportCodecSamples(seed: 9)
+        var report = samples.report()
+        while report.evidence == nil { report = samples.report() }
+        let spaced = Data(String(decoding: RegionJSON.encode(report), as: UTF8.self).replacingOccurrences(of: #"{"evidence":"#, with: #"{ "evidence":"#).utf8)
+        let (read, asSent) = try RegionJSON.decodeReportAsSent(spaced)
+        #expect(read == report)
+        #expect(asSent == nil)
+    }
+
     @Test func bundlesDecodeToTheSameValue() throws {
         var samples = ReportCodecSamples(seed: 5)
         for i in 0..<Self.count {
