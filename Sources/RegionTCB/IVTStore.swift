@@ -134,10 +134,19 @@ package final class IVTStore: Sendable {
                 if !db.configuration.readonly { try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)") }
             }
             pool = try DatabasePool(path: path, configuration: config)
+            // GRDB's pool sets `synchronous = NORMAL` on its writer, which flushes the WAL only at checkpoints: a
+            // power failure could then lose verdicts and audit events already answered. `FULL` flushes the WAL at
+            // every commit (one per group of verdicts), so what a caller was told is written is on the disk.
+            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
             try Self.migrator.migrate(pool)
         } catch {
             throw RegionError(.storeFailed, "cannot open the IVT database \(path): \(error)")
         }
+    }
+
+    /// Whether the writer flushes the WAL to the disk at every commit (`synchronous` is `FULL` or `EXTRA`).
+    package func walFlushedAtEveryCommit() throws(RegionError) -> Bool {
+        try write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 0 } >= 2
     }
 
     /// Pages of WAL between automatic checkpoints (16 MiB at SQLite's 4 KiB pages).

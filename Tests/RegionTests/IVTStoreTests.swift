@@ -17,6 +17,14 @@ struct IVTStoreTests {
         return (s, path)
     }
 
+    /// A verdict answered is on the disk: the writer flushes the WAL at every commit (GRDB's pool would only at
+    /// checkpoints), also when the file is opened again.
+    @Test func theWriterFlushesTheWALAtEveryCommit() throws {
+        let (store, path) = try Self.store()
+        #expect(try store.walFlushedAtEveryCommit())
+        #expect(try IVTStore(path: path).walFlushedAtEveryCommit())
+    }
+
     @Test func stateChangesAreAuditedInTheSameTransaction() throws {
         let (s, _) = try Self.store()
         #expect(try s.rows().map(\.state) == [.unknown, .unknown])
