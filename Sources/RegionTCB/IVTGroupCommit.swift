@@ -11,9 +11,10 @@ import Synchronization
 /// Each verdict is applied as on its own — ``HostTransition`` on the row read in the transaction, the row and its
 /// audit event, the evidence kept — inside a savepoint of its own: a verdict that fails (a row that does not decode)
 /// is rolled back alone and its caller gets its error, while the group's other verdicts commit. Every caller is
-/// answered only after the transaction that holds its verdict has committed, the WAL flushed to the disk
-/// (`synchronous = FULL`: it survives a crash of the process or a power failure); a transaction that does not commit
-/// fails every answer in it, and nothing of it is written.
+/// answered only after the transaction that holds its verdict has committed (its row survives a crash of the
+/// process; the WAL reaches the disk at every commit only with ``IVTStore/init(path:flushEveryCommit:)``'s flag,
+/// otherwise at checkpoints); a transaction that does not commit fails every answer in it, and nothing of it is
+/// written.
 package final class IVTGroupCommit: Sendable {
     /// At most this many verdicts in one transaction (a bound on how long one commit holds the writer).
     package static let maxGroup = 128

@@ -119,7 +119,11 @@ package final class IVTStore: Sendable {
     /// The RC-TCB's verdicts, written in groups (``IVTGroupCommit``).
     package let groupCommit = IVTGroupCommit()
 
-    package init(path: String) throws(RegionError) {
+    /// `flushEveryCommit`: the writer flushes the WAL to the disk at every commit (`synchronous = FULL`), so a commit
+    /// survives a power failure; otherwise (GRDB's `NORMAL`) only at checkpoints, and a commit survives a crash of
+    /// the process but a power failure may take the newest ones. An operator's command (a revocation, say) writes
+    /// once and exits: it flushes. The RC-TCB's own group commits do not yet (docs/region.md, the group commit).
+    package init(path: String, flushEveryCommit: Bool = false) throws(RegionError) {
         self.path = path
         do {
             var config = Configuration()
@@ -134,10 +138,8 @@ package final class IVTStore: Sendable {
                 if !db.configuration.readonly { try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)") }
             }
             pool = try DatabasePool(path: path, configuration: config)
-            // GRDB's pool sets `synchronous = NORMAL` on its writer, which flushes the WAL only at checkpoints: a
-            // power failure could then lose verdicts and audit events already answered. `FULL` flushes the WAL at
-            // every commit (one per group of verdicts), so what a caller was told is written is on the disk.
-            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+            // GRDB's pool sets `synchronous = NORMAL` on its writer (set after `prepareDatabase`, so set here).
+            if flushEveryCommit { try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") } }
             try Self.migrator.migrate(pool)
         } catch {
             throw RegionError(.storeFailed, "cannot open the IVT database \(path): \(error)")

@@ -36,7 +36,8 @@ package struct StoreOptions: ParsableArguments {
     func open(_ directory: RegionDirectory) async throws -> any RegionStore {
         guard let store, let regionFile else {
             try directory.requireInitialised()
-            return try IVTStore(path: directory.database)
+            // An operator's write (a revocation, a readmission) is on the disk before the command says it is done.
+            return try IVTStore(path: directory.database, flushEveryCommit: true)
         }
         let name = try LoadedRegionPolicy.load(regionFile).policy.name
         return try await PostgresRegionStore.open(url: store, region: name, logger: Logger(label: "smig-attest.store"))
