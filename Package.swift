@@ -220,7 +220,7 @@ let package = Package(
         .target(
             name: "RegionStorePostgres",
             dependencies: [
-                "RegionTCB", "Migration", "DurationUnits", "TPMWire",
+                "RegionTCB", "RegionProtocol", "Migration", "DurationUnits", "TPMWire",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

@@ -102,6 +102,20 @@ package struct CanonicalJSONWriter {
         needsComma = true
     }
 
+    /// A number as Swift prints a `Double` (the shortest text that reads back as the same value, in JSON's grammar:
+    /// `1.5`, `1e+16`); `null` for an infinity or NaN, which JSON cannot write.
+    package mutating func double(_ value: Double) {
+        separate()
+        bytes.append(contentsOf: (value.isFinite ? value.description : "null").utf8)
+        needsComma = true
+    }
+
+    package mutating func bool(_ value: Bool) {
+        separate()
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        needsComma = true
+    }
+
     /// A date as `.iso8601` writes it; outside ``UTCSecond``'s range, by Foundation itself.
     package mutating func date(_ date: Date) {
         separate()

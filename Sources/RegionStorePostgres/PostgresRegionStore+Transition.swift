@@ -64,6 +64,7 @@ extension PostgresRegionStore {
             parts.append((t.row, mine.isEmpty ? nil : events.count,
                           r.judged.map { EvidenceKept(bundle: $0.stored, verdict: r.verdict, row: t.row, stateChanged: t.row.state != old.state, at: r.now) }))
         }
+        if events.isEmpty { return try await writeQuiet(parts.map { ($0.row, $0.kept) }, old: items.map(\.old), c) }
         var q = PostgresQuery.StringInterpolation(literalCapacity: 3000 * parts.count, interpolationCount: 48 * parts.count)
         q.appendLiteral("WITH ")
         for (i, p) in parts.enumerated() {

@@ -2,6 +2,7 @@ import Attestation
 package import Foundation
 package import Logging
 import PostgresNIO
+import Synchronization
 package import RegionTCB
 
 /// The region store in PostgreSQL: the IVT's host rows and the audit trail of one region, in a database that
@@ -34,6 +35,8 @@ package final class PostgresRegionStore: RegionStore {
     /// The ring nonces waiting to be recorded, and to be spent, in the next statement of their kind (``recordNonce(_:reporter:target:expires:now:)``).
     let nonceRecords = PostgresBatch<NonceRecord, Void>(maxBatch: 128) { $0.hex }
     let nonceSpends = PostgresBatch<NonceRecord, Bool>(maxBatch: 128) { $0.hex }
+    /// How many groups of verdicts the statement of fixed text wrote (``writeQuiet(_:old:_:)``), committed or not.
+    let quietGroups = Mutex<Int>(0)
     /// The audit trail's last number, one read for all who ask at once (``lastEventSeq()``).
     let lastEventReads = PostgresBatch<Void, Int64>(maxBatch: .max, key: nil)
     /// How many times the audit trail's last number was asked for, and how many reads answered.
@@ -46,6 +49,8 @@ package final class PostgresRegionStore: RegionStore {
         let w = groupCommit.written
         return (w.batches, w.requests)
     }
+    /// How many groups of verdicts that write no audit event the statement of fixed text wrote (committed or not).
+    package var quietGroupsWritten: Int { quietGroups.withLock { $0 } }
     /// How many statements recorded ring nonces, and how many nonces they recorded; the same for the nonces spent.
     package var nonceStatements: (recorded: (statements: Int, nonces: Int), spent: (statements: Int, nonces: Int)) {
         let (r, s) = (nonceRecords.written, nonceSpends.written)

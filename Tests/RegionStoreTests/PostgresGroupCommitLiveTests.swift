@@ -86,6 +86,55 @@ struct PostgresGroupCommitLiveTests {
         }
     }
 
+    /// Groups whose verdicts change no state (the steady state: repeats of `trusted` with their evidence, of
+    /// `unreachable` without) are written by the statement of fixed text, and leave what SQLite leaves for the same
+    /// verdicts: the rows, no audit event, the evidence kept after each round (more rounds than the retention keeps),
+    /// its bundles byte for byte.
+    @Test func groupsThatWriteNoAuditEventAreWrittenAsSQLiteWritesThem() async throws {
+        try await Backend.sqlite.withStores { sqlite in
+            try await Backend.postgresql.withStores { postgresql in
+                let (s, p) = (sqlite[0], try #require(postgresql[0] as? PostgresRegionStore))
+                try await Self.seed(s)
+                try await Self.seed(p)
+                func verdict(_ round: Int, _ i: Int) -> HostVerdict {
+                    i % 3 == 2 ? .unreachable(detail: "silent, \"quoted\" \\ é\u{1F}") : .trusted(facts(round * 100 + i), measuredBy: "host-b")
+                }
+                var bundle = Self.bundle
+                for round in 0..<(EvidenceRetention.recent + 3) {
+                    let now = t0.addingTimeInterval(Double(round) + 0.25)
+                    bundle.nonce = "round \(round)"
+                    let judged = JudgedEvidence(bundle)
+                    for store in [s, p] as [any RegionStore] {
+                        let answers = try await withThrowingTaskGroup(of: (Int, IVTStore.Applied?).self) { group in
+                            for (i, h) in Self.hosts.enumerated() {
+                                group.addTask {
+                                    (i, try await store.transition(verdict(round, i), host: h, judgedUnder: "11",
+                                                                   judged: i % 3 == 2 ? nil : judged, now: now))
+                                }
+                            }
+                            var all = [IVTStore.Applied?](repeating: nil, count: Self.hosts.count)
+                            for try await (i, a) in group { all[i] = a }
+                            return all
+                        }
+                        #expect(answers.allSatisfy { $0 != nil }, "round \(round)")
+                    }
+                    for h in Self.hosts {
+                        #expect(try await p.row(h) == s.row(h), "round \(round), \(h)")
+                        let (keptS, keptP) = (try await s.evidence(host: h, bundles: true), try await p.evidence(host: h, bundles: true))
+                        #expect(keptP.map(\.at) == keptS.map(\.at) && keptP.map(\.stateChanged) == keptS.map(\.stateChanged), "round \(round), \(h)")
+                        #expect(keptP.map(\.bundle) == keptS.map(\.bundle) && keptP.map(\.code) == keptS.map(\.code), "round \(round), \(h)")
+                    }
+                }
+                for h in Self.hosts {
+                    let (eventsS, eventsP) = (try await s.events(since: 0, host: h, limit: 1000), try await p.events(since: 0, host: h, limit: 1000))
+                    #expect(eventsP.map(\.kind) == eventsS.map(\.kind) && eventsP.map(\.newState) == eventsS.map(\.newState), "\(h)")
+                }
+                // The first round changed every row's state (written with audit events); the others changed none.
+                #expect(p.quietGroupsWritten >= EvidenceRetention.recent + 2)
+            }
+        }
+    }
+
     /// Verdicts of one host at once go into successive groups: each is applied to the row the one before wrote.
     @Test func verdictsOfOneHostAtOnceLoseNoUpdate() async throws {
         try await Backend.postgresql.withStores { stores in
