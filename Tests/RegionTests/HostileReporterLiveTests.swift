@@ -78,11 +78,21 @@ struct HostileReporterLiveTests {
         try await attack(r, attacker, try r.store().lastEventSeq())
     }
 
-    /// Nothing about `host` turned bad: no audit event took it out of `trusted` after `seq`, and it is trusted now.
-    static func expectUntouched(_ r: LoopbackRegion, _ host: String, since seq: Int64) throws {
-        let bad = try r.store().events(since: seq).filter { $0.host == host && $0.kind == "state" }
+    /// Nothing about `host` turned bad: no audit event took it out of `trusted` after `seq`, and it is trusted. One
+    /// exception is not the attack's doing: the RC-TCB's own scheduled challenge left unanswered in time on a loaded
+    /// machine (`unreachable`, "scheduled: no answer …", seen in the full suite) and the host's return to `trusted`
+    /// right after it; the host must then be trusted again within a generous wait. A silence the attacker claimed
+    /// ("reported silent by …") or any other change still fails.
+    static func expectUntouched(_ r: LoopbackRegion, _ host: String, since seq: Int64) async throws {
+        let events = try r.store().events(since: seq).filter { $0.host == host && $0.kind == "state" }
+        func scheduledSilence(_ e: IVTEvent) -> Bool { e.newState == "unreachable" && e.detail?.hasPrefix("scheduled: no answer") == true }
+        let bad = events.indices.filter { i in
+            let e = events[i]
+            if scheduledSilence(e) { return false }
+            return !(e.oldState == "unreachable" && e.newState == "trusted" && i > 0 && scheduledSilence(events[i - 1]))
+        }.map { events[$0] }
         #expect(bad.isEmpty, "state events of \(host): \(bad.map { "\($0.oldState ?? "") → \($0.newState ?? "") \($0.code ?? "")" })")
-        #expect(try r.state(host) == .trusted)
+        try await r.waitUntil("\(host) trusted", seconds: 120) { try r.state(host) == .trusted }
     }
 
     /// One hex digit of a measurement-log record changed: the quote does not sign the log, and a log that does not
@@ -103,7 +113,7 @@ struct HostileReporterLiveTests {
                 targets[try #require(a.target), default: 0] += 1
                 #expect(answer.state == "trusted", "round \(round): the RC-TCB answered \(answer.state) \(answer.code ?? "")")
             }
-            for target in targets.keys { try Self.expectUntouched(r, target, since: seq) }
+            for target in targets.keys { try await Self.expectUntouched(r, target, since: seq) }
             // Twelve refusals are one audit event per host the ring gave the attacker and per code, with a count, not
             // twelve rows. Under load the neighbour's own ring duty may record a newer quote before the attacker's
             // report arrives: that report is then refused as stale before its log is looked at.
@@ -143,7 +153,7 @@ struct HostileReporterLiveTests {
             }
             let answer = try #require(answered, "every held quote outlived its nonce")
             #expect(answer.state == "trusted", "\(answer.state) \(answer.code ?? "")")
-            try Self.expectUntouched(r, target, since: seq)
+            try await Self.expectUntouched(r, target, since: seq)
             // Refusals of a host are aggregated (one event, its count and last time raised): an honest agent's stale
             // quote refused just before the scenario began may hold the event this refusal was counted into.
             let refusals = try r.store().events(host: target).filter { $0.kind == "report-refused" && $0.code == "quote.clock-went-back" }
