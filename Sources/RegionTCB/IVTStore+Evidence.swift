@@ -46,15 +46,10 @@ package struct JudgedEvidence: Sendable {
     package let bundle: EvidenceBundle
     package let stored: Data
 
-    package init(_ bundle: EvidenceBundle) {
+    /// `bytes`: the document `bundle` was decoded from, exactly (`RegionJSON.decodeReportAsSent`); nil: encoded here.
+    package init(_ bundle: EvidenceBundle, asSent bytes: Data? = nil) {
         self.bundle = bundle
-        self.stored = RegionJSON.fastEncode(bundle)
-    }
-
-    /// `bytes`: the document `bundle` was decoded from, exactly (`RegionJSON.decodeReportAsSent`).
-    package init(_ bundle: EvidenceBundle, asSent bytes: Data) {
-        self.bundle = bundle
-        self.stored = bytes
+        self.stored = bytes ?? RegionJSON.fastEncode(bundle)
     }
 }
 

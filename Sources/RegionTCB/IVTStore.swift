@@ -241,7 +241,7 @@ package final class IVTStore: Sendable {
     /// `evidence`: the bundle the verdict was reached on, kept with it (``EvidenceRetention``).
     package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, evidence: EvidenceBundle? = nil,
                             now: Date = Date()) throws(RegionError) -> Applied? {
-        try transition(verdict, host: host, judgedUnder: policyDigest, judged: evidence.map(JudgedEvidence.init), now: now)
+        try transition(verdict, host: host, judgedUnder: policyDigest, judged: evidence.map { JudgedEvidence($0) }, now: now)
     }
 
     /// ``transition(_:host:judgedUnder:evidence:now:)`` with the bundle already encoded as the IVT keeps it (the RC-TCB

@@ -296,7 +296,7 @@ package actor RegionState {
     /// actor (every verdict passes through it).
     nonisolated func judgeOffActor(_ cfg: HostConfig, _ bundle: EvidenceBundle, _ inputs: EvidenceJudge.Inputs,
                                    nonce: [UInt8], asSent: Data? = nil) async -> (EvidenceJudge.Judgement, JudgedEvidence) {
-        (judge.judge(cfg, bundle, inputs, nonce: nonce), asSent.map { JudgedEvidence(bundle, asSent: $0) } ?? JudgedEvidence(bundle))
+        (judge.judge(cfg, bundle, inputs, nonce: nonce), JudgedEvidence(bundle, asSent: asSent))
     }
 
     func acquire(_ host: String) async {

@@ -76,7 +76,7 @@ extension RegionStore {
     /// ``transition(_:host:judgedUnder:judged:now:)`` with the bundle not yet encoded.
     package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil, evidence: EvidenceBundle? = nil,
                             now: Date = Date()) async throws(RegionError) -> IVTStore.Applied? {
-        try await transition(verdict, host: host, judgedUnder: policyDigest, judged: evidence.map(JudgedEvidence.init), now: now)
+        try await transition(verdict, host: host, judgedUnder: policyDigest, judged: evidence.map { JudgedEvidence($0) }, now: now)
     }
 }
 
