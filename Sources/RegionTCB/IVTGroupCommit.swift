@@ -87,21 +87,19 @@ package final class IVTGroupCommit: Sendable {
                 var results: [Result<IVTStore.Applied?, RegionError>] = []
                 results.reserveCapacity(group.count)
                 let savepoint = try VerdictSavepoint(db)
+                let numbering = EvidenceNumbering()
                 for p in group {
                     do {
                         let applied = try savepoint.run {
-                            let applied = try IVTStore.transition(db, p.verdict, host: p.host, judgedUnder: p.policyDigest,
-                                                                  evidence: p.judged?.bundle, now: p.now)
-                            if let judged = p.judged, let applied {
-                                try IVTStore.keep(db, bundle: judged.stored, verdict: p.verdict, applied: applied, now: p.now)
-                            }
-                            return applied
+                            try IVTStore.transition(db, p.verdict, host: p.host, judgedUnder: p.policyDigest, keeping: p.judged,
+                                                    numbering: numbering, now: p.now)
                         }
                         results.append(.success(applied))
                     } catch {
                         results.append(.failure(store.coded(error, as: .storeFailed)))
                     }
                 }
+                try numbering.save(db)
                 try hook?(group.count)
                 return results
             }

@@ -71,30 +71,41 @@ extension IVTStore {
     }
 
     /// Keeps `bundle` with the verdict ``transition(_:host:judgedUnder:evidence:now:)`` just applied, and drops what
-    /// ``EvidenceRetention`` no longer keeps of this host.
-    static func keep(_ db: Database, bundle: Data, verdict: HostVerdict, applied: Applied, now: Date) throws {
+    /// ``EvidenceRetention`` no longer keeps of this host. A verdict that changed nothing rewrites the oldest of its
+    /// host's ``EvidenceRetention/recent`` slots (``keepRecent(_:seq:bundle:verdict:applied:place:now:)``); one that
+    /// changed the host's state is added to the `evidence` table, which keeps the host's newest ``EvidenceRetention/perHost``.
+    static func keep(_ db: Database, bundle: Data, verdict: HostVerdict, applied: Applied, place: RecentEvidencePlace,
+                     numbering: EvidenceNumbering, now: Date) throws {
+        let seq = try numbering.next(db)
+        guard applied.row.state != applied.old else {
+            return try keepRecent(db, seq: seq, bundle: bundle, verdict: verdict, applied: applied, place: place, now: now)
+        }
         let reason = verdict.reason
         try db.cachedStatement(sql: """
-            INSERT INTO evidence (host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest, bundle)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [applied.row.host, now.timeIntervalSince1970, verdict.state.rawValue, applied.row.state != applied.old,
+            INSERT INTO evidence (seq, host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest, bundle)
+            VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [seq, applied.row.host, now.timeIntervalSince1970, verdict.state.rawValue,
                                      applied.eventSeq, reason.code, reason.detail, applied.row.measuredBy, applied.row.policyDigest, bundle])
-        // Kept: the newest `perHost` of (the newest `recent` ∪ the state changes). First every bundle that changed
-        // nothing and is older than the newest `recent`, so what is left is (the newest `recent` ∪ the state
-        // changes); then all but the newest `perHost` of that. Each statement walks the host's index entries from
-        // the newest (`recent` ≤ `perHost`), with no temporary table.
-        let olderThanNewest = "seq < (SELECT seq FROM evidence WHERE host = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2 - 1)"
-        try db.cachedStatement(sql: "DELETE FROM evidence WHERE host = ?1 AND state_changed = 0 AND " + olderThanNewest)
-            .execute(arguments: [applied.row.host, EvidenceRetention.recent])
-        try db.cachedStatement(sql: "DELETE FROM evidence WHERE host = ?1 AND " + olderThanNewest)
-            .execute(arguments: [applied.row.host, EvidenceRetention.perHost])
+        try db.cachedStatement(sql: """
+            DELETE FROM evidence WHERE host = ?1 AND seq < (SELECT seq FROM evidence WHERE host = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2 - 1)
+            """).execute(arguments: [applied.row.host, EvidenceRetention.perHost])
     }
 
-    /// The evidence kept for `host`, newest first; with `bundles`, each with its bundle.
+    /// The evidence kept for `host`, newest first; with `bundles`, each with its bundle. The rule of
+    /// ``EvidenceRetention`` is applied here over the two tables: a recent slot older than the host's newest
+    /// ``EvidenceRetention/recent`` verdicts is not kept, though its slot is rewritten only by the host's next verdict
+    /// that changes nothing.
     package func evidence(host: String, bundles: Bool = false) throws(RegionError) -> [KeptEvidence] {
         try read { db in
             let columns = "seq, host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest" + (bundles ? ", bundle" : "")
-            return try Row.fetchAll(db, sql: "SELECT \(columns) FROM evidence WHERE host = ? ORDER BY seq DESC", arguments: [host]).map { r in
+            let all = try Row.fetchAll(db, sql: """
+                SELECT \(columns) FROM evidence WHERE host = ?1
+                UNION ALL
+                SELECT \(columns.replacingOccurrences(of: "state_changed", with: "0")) FROM evidence_recent
+                 WHERE slot BETWEEN (SELECT evidence_ring * ?2 FROM host WHERE id = ?1) AND (SELECT evidence_ring * ?2 + ?2 - 1 FROM host WHERE id = ?1)
+                   AND host = ?1
+                ORDER BY seq DESC
+                """, arguments: [host, Self.recentEvidenceStride]).map { r in
                 let seq: Int64 = try r.decode(atIndex: 0)
                 let verdictText: String = try r.decode(atIndex: 3)
                 guard let verdict = HostState(rawValue: verdictText) else {
@@ -112,6 +123,8 @@ extension IVTStore {
                                     code: try r.decode(atIndex: 6), detail: try r.decode(atIndex: 7), measuredBy: try r.decode(atIndex: 8),
                                     policyDigest: try r.decode(atIndex: 9), bundle: bundle)
             }
+            return all.enumerated().filter { $0.offset < EvidenceRetention.recent || $0.element.stateChanged }
+                .prefix(EvidenceRetention.perHost).map(\.element)
         }
     }
 

@@ -197,6 +197,7 @@ package final class IVTStore: Sendable {
         registerCertificates(&m)
         registerEvacuationFields(&m)
         registerEvacuations(&m)
+        registerRecentEvidence(&m)
         return m
     }
 
@@ -249,25 +250,40 @@ package final class IVTStore: Sendable {
     package func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
                             now: Date) throws(RegionError) -> Applied? {
         try write { db in
-            let applied = try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, evidence: judged?.bundle, now: now)
-            if let judged, let applied { try Self.keep(db, bundle: judged.stored, verdict: verdict, applied: applied, now: now) }
+            let numbering = EvidenceNumbering()
+            let applied = try Self.transition(db, verdict, host: host, judgedUnder: policyDigest, keeping: judged, numbering: numbering, now: now)
+            try numbering.save(db)
             return applied
         }
     }
 
     /// ``transition(_:host:judgedUnder:now:)`` inside a transaction that also writes other columns (enrolment, revocation).
+    /// `keeping`: the evidence the verdict was reached on, kept with it (``keep(_:bundle:verdict:applied:place:numbering:now:)``),
+    /// numbered by `numbering`, which the transaction saves before it commits.
     static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
-                           evidence: EvidenceBundle? = nil, now: Date) throws -> Applied? {
-        guard let old = try Self.row(db, host) else { return nil }
-        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: evidence.map { $0.bootLog != nil },
-                                       now: now)
-        try Self.write(t.row, db)
+                           keeping judged: JudgedEvidence? = nil, numbering: EvidenceNumbering? = nil, now: Date) throws -> Applied? {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: Self.selectRowsAndEvidencePlace + " WHERE id = ?"), arguments: [host])
+        // The cursor resets its statement when it is released, which would empty the row being decoded.
+        guard let (old, place) = try withExtendedLifetime(cursor, {
+            try cursor.next().map { r in (try Self.decodeRow(r), try RecentEvidencePlace(r, host: host)) }
+        }) else { return nil }
+        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: judged.map { $0.bundle.bootLog != nil },
+                                     now: now)
+        // A verdict that changes nothing keeps its evidence in its host's ring (``keepRecent``), counted in the row.
+        var kept = place
+        if judged != nil, t.row.state == old.state { kept.count += 1 }
+        try Self.write(t.row, db, recentEvidenceKept: kept.count)
         var seq: Int64?
         for e in [t.event, t.note].compactMap({ $0 }) {
             try Self.audit(db, now, host: host, kind: e.kind, old: e.old.rawValue, new: e.new.rawValue, code: e.code, detail: e.detail)
             seq = db.lastInsertedRowID
         }
-        return Applied(old: old.state, row: Self.stored(t.row, over: old), eventSeq: seq)
+        let applied = Applied(old: old.state, row: Self.stored(t.row, over: old), eventSeq: seq)
+        if let judged {
+            guard let numbering else { throw RegionError(.storeFailed, "evidence of host \(host) kept without numbering") }
+            try Self.keep(db, bundle: judged.stored, verdict: verdict, applied: applied, place: kept, numbering: numbering, now: now)
+        }
+        return applied
     }
 
     /// What ``transition(_:host:now:)`` changed: the state before, the row after, and the number of the audit event
@@ -311,16 +327,17 @@ package final class IVTStore: Sendable {
         return kept
     }
 
-    static func write(_ row: IVTRow, _ db: Database) throws {
+    /// `recentEvidenceKept`: the row's count of verdicts kept in its evidence ring after this one (nil: unchanged).
+    static func write(_ row: IVTRow, _ db: Database, recentEvidenceKept: Int64? = nil) throws {
         try db.cachedStatement(sql: """
             UPDATE host SET state = ?, failure_code = ?, failure_detail = ?, measured_by = ?, last_quote_at = ?, tpm_clock = ?,
                 reset_count = ?, restart_count = ?, last_pcr_digest = ?, boot_log_pending = ?, verdict_state = ?, policy_digest = ?, version = ?,
-                updated_at = ?, reboot_accepted = ?
+                updated_at = ?, reboot_accepted = ?, evidence_next = coalesce(?, evidence_next)
             WHERE id = ?
             """).execute(arguments: [row.state.rawValue, row.failureCode, row.failureDetail, row.measuredBy, row.lastQuoteAt?.timeIntervalSince1970,
                                      row.tpmClock.map { Int64(bitPattern: $0) }, row.resetCount.map { Int64($0) }, row.restartCount.map { Int64($0) },
                                      row.lastPCRDigest, row.bootLogPending, row.verdictState?.rawValue, row.policyDigest, row.version,
-                                     row.updatedAt.timeIntervalSince1970, row.rebootAcceptance, row.host])
+                                     row.updatedAt.timeIntervalSince1970, row.rebootAcceptance, recentEvidenceKept, row.host])
     }
 
     /// A row's state and quote fields as a fixture sets them (``set(_:to:now:)``).
@@ -478,6 +495,9 @@ package final class IVTStore: Sendable {
         "restart_count, last_pcr_digest, measured_by, failure_code, failure_detail, policy_name, policy_digest, vms, capacity, version, " +
         "updated_at, boot_log_pending, ak_public, verdict_state, reboot_accepted"
     static let selectRows = "SELECT \(rowColumns) FROM host"
+    static let rowColumnCount = rowColumns.split(separator: ",").count
+    /// ``selectRows`` and, after the row's columns, where its evidence ring is (``RecentEvidencePlace``).
+    static let selectRowsAndEvidencePlace = "SELECT \(rowColumns), evidence_ring, evidence_next FROM host"
 
     static func decodeRow(_ r: Row) throws -> IVTRow {
         let id: String = try r.decode(atIndex: 0)

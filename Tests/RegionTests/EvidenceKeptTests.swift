@@ -99,6 +99,65 @@ struct EvidenceKeptTests {
         #expect(try s.evidence(host: "host-a").isEmpty && s.evidence(host: "nobody").isEmpty)
     }
 
+    /// A database whose `evidence` table kept every verdict's bundle (the layout before verdicts that change nothing
+    /// were kept in place) is migrated when it is opened: the same evidence is listed, bundles byte for byte, and what
+    /// is kept after later verdicts is the rule over the old rows and the new ones together.
+    @Test func evidenceKeptInTheEvidenceTableIsMovedWhenOpened() throws {
+        let (s, path) = try IVTStoreTests.store(hosts: ["host-a", "host-b", "host-c"])
+        // The previous release's schema: the evidence table with its second index, none of what replaced it.
+        let queue = try DatabaseQueue(path: path)
+        var history: [String: [(seq: Int64, changed: Bool)]] = [:]
+        try queue.write { db in
+            try db.execute(sql: """
+                DROP TABLE evidence_recent; DROP TABLE evidence_counter; DROP INDEX host_evidence_ring;
+                ALTER TABLE host DROP COLUMN evidence_ring; ALTER TABLE host DROP COLUMN evidence_next;
+                CREATE INDEX evidence_host_changed ON evidence (host, state_changed, seq);
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v10%';
+                """)
+            // host-a: 3 state changes among 7 verdicts that changed nothing (more than the ring holds); host-b: 2
+            // that changed nothing; host-c: none.
+            let rows: [(String, Bool)] = [("host-a", true), ("host-a", false), ("host-b", false), ("host-a", false), ("host-a", true),
+                                          ("host-a", false), ("host-a", false), ("host-b", false), ("host-a", false), ("host-a", true),
+                                          ("host-a", false), ("host-a", false)]
+            for (i, (host, changed)) in rows.enumerated() {
+                try db.execute(sql: """
+                    INSERT INTO evidence (host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest, bundle)
+                    VALUES (?, ?, ?, ?, NULL, NULL, ?, 'host-b', '00', ?)
+                    """, arguments: [host, Self.start.addingTimeInterval(Double(i)).timeIntervalSince1970, changed ? "untrusted" : "trusted",
+                                     changed, "old \(i)", Self.bundle(host, i).encoded()])
+                history[host, default: []].append((db.lastInsertedRowID, changed))
+            }
+        }
+        try queue.close()
+        func expected(_ host: String) -> [Int64] {
+            let all = history[host] ?? []
+            let recent = Set(all.suffix(EvidenceRetention.recent).map(\.seq))
+            return all.filter { $0.changed || recent.contains($0.seq) }.suffix(EvidenceRetention.perHost).map(\.seq).reversed()
+        }
+        let reopened = try IVTStore(path: path)
+        for host in ["host-a", "host-b", "host-c"] {
+            let kept = try reopened.evidence(host: host, bundles: true)
+            #expect(kept.map(\.seq) == expected(host), "\(host)")
+            for k in kept {
+                let i = Int(k.detail?.split(separator: " ").last ?? "") ?? -1
+                #expect(k.bundle == Self.bundle(host, i) && k.stateChanged == (k.verdict == .untrusted), "\(host) \(k.seq)")
+            }
+        }
+        // host-a: its newest five (one a state change) and its two older state changes.
+        #expect(try reopened.evidence(host: "host-a").count == 7 && reopened.evidence(host: "host-b").count == 2)
+        // Later verdicts: numbered after the old rows, kept by the same rule over the whole history.
+        for i in 0..<14 {
+            let host = i.isMultiple(of: 3) ? "host-b" : "host-a"
+            let v: HostVerdict = i == 7 ? .untrusted(Self.facts(i), measuredBy: "rc-tcb", code: "golden.pcr-mismatch", detail: "new \(i)")
+                : .trusted(Self.facts(i), measuredBy: "host-c")
+            _ = try reopened.transition(v, host: host, evidence: Self.bundle(host, 100 + i), now: Self.start.addingTimeInterval(Double(100 + i)))
+            let newest = try #require(try reopened.evidence(host: host).first)
+            #expect(newest.seq > history.values.joined().map(\.seq).max()!)
+            history[host, default: []].append((newest.seq, newest.stateChanged))
+            #expect(try reopened.evidence(host: host).map(\.seq) == expected(host), "after verdict \(i) on \(host)")
+        }
+    }
+
     /// A database made before evidence was kept is migrated when it is opened: its rows and events stay.
     @Test func anExistingDatabaseIsMigrated() throws {
         let (s, path) = try IVTStoreTests.store()
