@@ -9,6 +9,8 @@ package import RegionTCB
 extension PostgresRegionStore {
     package func auditAggregated(host: String?, kind: String, code: String, detail: String, window: TimeInterval,
                                  now: Date) async throws(RegionError) {
+        // A refusal's detail may quote the refused request (``HostVerdict/storable(_:)``).
+        let (code, detail) = (HostVerdict.storable(code), HostVerdict.storable(detail))
         try await transaction { c in
             // The region's audit lock first: two refusals at once must not both find no event and both add one.
             try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(self.region)))", logger: self.logger)

@@ -127,6 +127,7 @@ package enum HostTransition {
     /// boot log (nil: not known).
     package static func apply(_ verdict: HostVerdict, to old: IVTRow, judgedUnder policyDigest: String? = nil, bootLogSent: Bool? = nil,
                               now: Date) -> Result {
+        let verdict = verdict.storable
         // A verdict on evidence was reached on the enrolment as read before it was written (verification and write
         // are not one transaction). When the host has been revoked since, or enrolled another AK than the one the
         // quote was verified with, the verdict is about no AK of the region's: it leaves the row as it is.

@@ -139,9 +139,9 @@ extension IVTStore {
 }
 
 extension HostVerdict {
-    /// The code and detail a verdict on evidence gives (nil for `trusted`).
+    /// The code and detail a verdict on evidence gives (nil for `trusted`), as stored (``storable``).
     package var reason: (code: String?, detail: String?) {
-        switch self {
+        switch storable {
         case .rebooted(_, _, let code, let detail), .untrusted(_, _, let code, let detail): (code, detail)
         case .unreachable(let detail): (RegionError.Code.hostUnreachable.rawValue, detail)
         default: (nil, nil)

@@ -136,6 +136,42 @@ struct PostgresGroupCommitLiveTests {
     }
 
     /// Verdicts of one host at once go into successive groups: each is applied to the row the one before wrote.
+    /// A host's evidence can put any character into a verdict's detail: a measurement's name in its log may hold
+    /// `\u0000`, which the JSON reader decodes to U+0000 and PostgreSQL's text cannot hold. Such a verdict is
+    /// written with U+FFFD in place of the NUL on both stores (SQLite kept the text only up to the NUL), and the other
+    /// hosts' verdicts of its group are written too (on PostgreSQL the whole group failed).
+    @Test func aNULInOneHostsVerdictFailsNoVerdictOfItsGroup() async throws {
+        for backend in [Backend.sqlite, Backend.postgresql] {
+            try await backend.withStores { stores in
+                let s = stores[0]
+                try await Self.seed(s)
+                let answers = try await withThrowingTaskGroup(of: (String, IVTStore.Applied?).self) { group in
+                    for (i, h) in Self.hosts.enumerated() {
+                        let v: HostVerdict = i == 0
+                            ? .untrusted(facts(i), measuredBy: "rc-tcb", code: "golden.unknown-measurement", detail: "measurement 'a\u{0}b' is not in the policy")
+                            : .trusted(facts(i), measuredBy: "host-b")
+                        group.addTask { (h, try await s.transition(v, host: h, judgedUnder: "11", judged: JudgedEvidence(Self.bundle), now: t0)) }
+                    }
+                    var all: [String: IVTStore.Applied?] = [:]
+                    for try await (h, a) in group { all[h] = a }
+                    return all
+                }
+                #expect(answers.count == Self.hosts.count && answers.values.allSatisfy { $0 != nil }, "\(backend)")
+                let clean = "measurement 'a\u{FFFD}b' is not in the policy"
+                let row = try #require(try await s.rows().first { $0.host == "host-00" })
+                #expect(row.state == .untrusted && row.failureDetail == clean, "\(backend)")
+                #expect(try await s.events(since: 0, host: "host-00", limit: 100).last?.detail == clean, "\(backend)")
+                #expect(try await s.evidence(host: "host-00", bundles: false).first?.detail == clean, "\(backend)")
+                #expect(try await s.rows().filter { $0.state == .trusted }.count == Self.hosts.count - 1, "\(backend)")
+                // A refusal's detail quotes what was refused: the same rule.
+                try await s.auditAggregated(host: "host-01", kind: "report-refused", code: "quote.bad\u{0}", detail: "from host-b: x\u{0}y",
+                                            window: 60, now: t0)
+                let refusal = try #require(try await s.events(since: 0, host: "host-01", limit: 100).last)
+                #expect(refusal.kind == "report-refused" && refusal.code == "quote.bad\u{FFFD}" && refusal.detail == "from host-b: x\u{FFFD}y", "\(backend)")
+            }
+        }
+    }
+
     @Test func verdictsOfOneHostAtOnceLoseNoUpdate() async throws {
         try await Backend.postgresql.withStores { stores in
             let s = stores[0]

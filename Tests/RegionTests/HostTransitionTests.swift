@@ -175,4 +175,24 @@ struct HostTransitionTests {
         let judged: Set<V> = [.trusted, .rebooted, .untrusted, .untrustedNoQuote]
         #expect(row.policyDigest == (judged.contains(v) ? "ff" : "00"))
     }
+    /// Every text of every kind of verdict is kept without U+0000 (U+FFFD in its place): PostgreSQL's text cannot hold
+    /// it and SQLite's text reader stops at it. Text without one is kept as it is, other characters included.
+    @Test func aNULInAVerdictsTextIsReplaced() {
+        let nul = "x\u{0}é\u{0}\u{1F600}"
+        let kept = "x\u{FFFD}é\u{FFFD}\u{1F600}"
+        #expect(HostVerdict.storable(nul) == kept && HostVerdict.storable(kept) == kept && HostVerdict.storable("") == "")
+        let verdicts: [HostVerdict] = [
+            .rebooted(Self.facts, measuredBy: "h2", code: nul, detail: nul), .untrusted(nil, measuredBy: "rc-tcb", code: nul, detail: nul),
+            .unreachable(detail: nul), .stale(before: Self.now, detail: nul), .evacuating(cause: nul, detail: nul),
+            .evacuated(cause: nul, detail: nul), .evacuationEnded(detail: nul), .enrolled(detail: nul), .readmitted(detail: nul),
+        ]
+        for v in verdicts {
+            let described = String(describing: v.storable)
+            #expect(!described.unicodeScalars.contains("\u{0}") && described.contains(kept), "\(v.state)")
+        }
+        let t = HostTransition.apply(.untrusted(Self.facts, measuredBy: "rc-tcb", code: "golden.unknown-measurement", detail: nul),
+                                     to: Self.row(.trusted), now: Self.now)
+        #expect(t.row.failureDetail == kept && t.event?.detail == kept)
+        #expect(HostVerdict.untrusted(nil, measuredBy: "rc-tcb", code: nul, detail: nul).reason.detail == kept)
+    }
 }
