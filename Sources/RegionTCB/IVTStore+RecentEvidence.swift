@@ -66,8 +66,7 @@ extension IVTStore {
                 """, arguments: [host])
         }
         guard let ring else { throw RegionError(.storeCorrupt, "table host, row \(host): no evidence ring") }
-        let next = place.count
-        let slot = ring * Int64(recentEvidenceStride) + (next - 1) % Int64(EvidenceRetention.recent)
+        let slot = ring * Int64(recentEvidenceStride) + (place.count - 1) % Int64(EvidenceRetention.recent)
         let reason = verdict.reason
         try db.cachedStatement(sql: """
             INSERT INTO evidence_recent (slot, host, seq, at, verdict, event_seq, code, detail, measured_by, policy_digest, bundle)

@@ -231,9 +231,14 @@ package final class IVTStore: Sendable {
     /// A host's row, decoded from the statement's current row as it steps (not copied into a `Row` first: the row
     /// holds the EK certificate and the AK, which a decode by position reads only once).
     static func row(_ db: Database, _ host: String) throws -> IVTRow? {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: Self.selectRows + " WHERE id = ?"), arguments: [host])
+        try hostRow(db, Self.selectRows, host, Self.decodeRow)
+    }
+
+    /// `select`'s row for `host`, decoded by `decode` as its statement steps.
+    static func hostRow<T>(_ db: Database, _ select: String, _ host: String, _ decode: (Row) throws -> T) throws -> T? {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: select + " WHERE id = ?"), arguments: [host])
         // The cursor resets its statement when it is released, which would empty the row being decoded.
-        return try withExtendedLifetime(cursor) { try cursor.next().map(Self.decodeRow) }
+        return try withExtendedLifetime(cursor) { try cursor.next().map(decode) }
     }
 
     /// Applies a verdict to a host's row by ``HostTransition`` in one transaction: the old row is read, the new row
@@ -262,10 +267,8 @@ package final class IVTStore: Sendable {
     /// numbered by `numbering`, which the transaction saves before it commits.
     static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
                            keeping judged: JudgedEvidence? = nil, numbering: EvidenceNumbering? = nil, now: Date) throws -> Applied? {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: Self.selectRowsAndEvidencePlace + " WHERE id = ?"), arguments: [host])
-        // The cursor resets its statement when it is released, which would empty the row being decoded.
-        guard let (old, place) = try withExtendedLifetime(cursor, {
-            try cursor.next().map { r in (try Self.decodeRow(r), try RecentEvidencePlace(r, host: host)) }
+        guard let (old, place) = try hostRow(db, Self.selectRowsAndEvidencePlace, host, { r in
+            (try Self.decodeRow(r), try RecentEvidencePlace(r, host: host))
         }) else { return nil }
         let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: judged.map { $0.bundle.bootLog != nil },
                                      now: now)
