@@ -93,9 +93,10 @@ package final class VMInventory: Sendable {
         }
     }
 
+    /// `detail` may quote an agent's answer: kept ``Swift/String/storable``.
     private static func event(_ db: Database, vm: String?, migration: Int64?, _ what: String, _ detail: String) throws {
         try db.execute(sql: "INSERT INTO event (at, vm, migration, what, detail) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [Date().timeIntervalSince1970, vm, migration, what, detail])
+                       arguments: [Date().timeIntervalSince1970, vm, migration, what, detail.storable])
     }
 
     // MARK: - Hosts
@@ -257,8 +258,9 @@ package final class VMInventory: Sendable {
             if outcome == .completed {
                 try db.execute(sql: "UPDATE migration SET step = ? WHERE id = ?", arguments: [MigrationStep.completed.rawValue, id])
             }
+            // The error may quote an agent's answer (``Swift/String/storable``).
             try db.execute(sql: "UPDATE migration SET outcome = ?, error = ?, updated_at = ? WHERE id = ?",
-                           arguments: [outcome.rawValue, error, now, id])
+                           arguments: [outcome.rawValue, error?.storable, now, id])
             try db.execute(sql: "UPDATE vm SET host = ?, state = ?, updated_at = ? WHERE name = ?",
                            arguments: [vmHost, vmState.rawValue, now, vm])
             try Self.event(db, vm: vm, migration: id, "migration-\(outcome.rawValue)", VMInventoryRules.closedDetail(vm: vm, state: vmState, host: vmHost, error: error))

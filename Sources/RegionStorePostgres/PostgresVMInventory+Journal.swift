@@ -68,7 +68,8 @@ extension PostgresVMInventory {
             if outcome == .completed {
                 try await self.query(c, "UPDATE vm_migration SET step = \(MigrationStep.completed.rawValue) WHERE id = \(id)")
             }
-            try await self.query(c, "UPDATE vm_migration SET outcome = \(outcome.rawValue), error = \(error), updated_at = \(now) WHERE id = \(id)")
+            // The error may quote an agent's answer (``Swift/String/storable``).
+            try await self.query(c, "UPDATE vm_migration SET outcome = \(outcome.rawValue), error = \(error?.storable), updated_at = \(now) WHERE id = \(id)")
             try await self.query(c, """
                 UPDATE vm SET host = \(vmHost), state = \(vmState.rawValue), updated_at = \(now) WHERE region = \(self.region) AND name = \(vm)
                 """)

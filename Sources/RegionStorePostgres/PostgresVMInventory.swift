@@ -87,10 +87,11 @@ package final class PostgresVMInventory: VMInventoryStore {
         try await store.client.query(q, logger: store.logger)
     }
 
+    /// `detail` may quote an agent's answer: kept ``Swift/String/storable`` (PostgreSQL's `text` refuses U+0000).
     func event(_ c: PostgresConnection, vm: String?, migration: Int64?, _ what: String, _ detail: String) async throws {
         try await query(c, """
             INSERT INTO vm_event (region, at, vm, migration, what, detail)
-            VALUES (\(region), \(Date().timeIntervalSince1970), \(vm), \(migration), \(what), \(detail))
+            VALUES (\(region), \(Date().timeIntervalSince1970), \(vm), \(migration), \(what), \(detail.storable))
             """)
     }
 

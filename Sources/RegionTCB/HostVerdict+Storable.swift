@@ -1,3 +1,5 @@
+import Migration
+
 /// A verdict's texts as both stores can keep them. A verdict's code and detail may carry text from a host's evidence
 /// (a measurement's name from its log, say), and the strict JSON reader decodes `\u0000` to U+0000: PostgreSQL's
 /// `text` refuses it (failing every verdict of the group it is written in) and SQLite's text reader stops at it.
@@ -19,9 +21,6 @@ extension HostVerdict {
         }
     }
 
-    /// `text` with every U+0000 replaced by U+FFFD (the same string when it has none).
-    package static func storable(_ text: String) -> String {
-        guard text.utf8.contains(0) else { return text }
-        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 }))
-    }
+    /// `text` with every U+0000 replaced by U+FFFD (``Swift/String/storable``).
+    package static func storable(_ text: String) -> String { text.storable }
 }

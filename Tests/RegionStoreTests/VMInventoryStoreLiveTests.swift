@@ -68,6 +68,30 @@ struct VMInventoryStoreLiveTests {
         }
     }
 
+    /// An agent's answer is a stranger's text, and the orchestrator journals it: the strict JSON reader decodes
+    /// `\u0000` to U+0000, which PostgreSQL's `text` refuses (the step's write fails, and the migration stays open
+    /// with its VM `migrating`) and SQLite's text reader cuts at. Both stores keep it with U+FFFD in its place.
+    @Test(arguments: Backend.allCases)
+    func aNULInAnAgentsTextIsJournalledReplaced(_ backend: Backend) async throws {
+        try await backend.withInventory { inv in
+            try await inv.addVM(smallVM, host: "a", state: .running)
+            let m = try await inv.beginMigration(vm: "v", source: "a", target: "b", port: 47011)
+            try await inv.record(.targetPrepared, migration: m.id, detail: "b's agent: ready\u{0}then")
+            try await inv.finishMigration(m.id, outcome: .rolledBack, vmHost: "a", vmState: .running,
+                                          error: "a's agent: migrate of v failed: io: x\u{0}y")
+            try await inv.setVM("v", host: "a", state: .paused, why: "a's agent: pause \u{0}done")
+            #expect(try await inv.openMigrations().isEmpty)
+            #expect(try await inv.migrations(vm: "v").map(\.error) == ["a's agent: migrate of v failed: io: x\u{FFFD}y"])
+            let record = try await inv.vm(named: "v")
+            #expect(record.host == "a" && record.state == .paused)
+            let details = try await inv.events(vm: "v").map(\.detail)
+            #expect(details.contains("b's agent: ready\u{FFFD}then"), "\(details)")
+            #expect(details.contains { $0.hasSuffix("x\u{FFFD}y") }, "\(details)")
+            #expect(details.contains("on a: a's agent: pause \u{FFFD}done"), "\(details)")
+            #expect(!details.contains { $0.unicodeScalars.contains("\u{0}") })
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func refusalsHaveTheirCodesAndChangeNothing(_ backend: Backend) async throws {
         try await backend.withInventory { inv in
