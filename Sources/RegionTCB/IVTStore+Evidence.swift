@@ -98,10 +98,12 @@ extension IVTStore {
     package func evidence(host: String, bundles: Bool = false) throws(RegionError) -> [KeptEvidence] {
         try read { db in
             let columns = "seq, host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest" + (bundles ? ", bundle" : "")
+            // Each row names its table last, for the error of a row that does not decode.
+            let table = bundles ? 11 : 10
             let all = try Row.fetchAll(db, sql: """
-                SELECT \(columns) FROM evidence WHERE host = ?1
+                SELECT \(columns), 'evidence' FROM evidence WHERE host = ?1
                 UNION ALL
-                SELECT \(columns.replacingOccurrences(of: "state_changed", with: "0")) FROM evidence_recent
+                SELECT \(columns.replacingOccurrences(of: "state_changed", with: "0")), 'evidence_recent' FROM evidence_recent
                  WHERE slot BETWEEN (SELECT evidence_ring * ?2 FROM host WHERE id = ?1) AND (SELECT evidence_ring * ?2 + ?2 - 1 FROM host WHERE id = ?1)
                    AND host = ?1
                 ORDER BY seq DESC
@@ -109,13 +111,13 @@ extension IVTStore {
                 let seq: Int64 = try r.decode(atIndex: 0)
                 let verdictText: String = try r.decode(atIndex: 3)
                 guard let verdict = HostState(rawValue: verdictText) else {
-                    throw RegionError(.storeCorrupt, "table evidence, row \(seq), column verdict: '\(verdictText.prefix(40))' is not a state")
+                    throw RegionError(.storeCorrupt, "table \(try r.decode(atIndex: table) as String), row \(seq), column verdict: '\(verdictText.prefix(40))' is not a state")
                 }
                 var bundle: EvidenceBundle?
                 if bundles {
                     let data: Data = try r.decode(atIndex: 10)
                     do { bundle = try EvidenceBundle.decode(data) } catch {
-                        throw RegionError(.storeCorrupt, "table evidence, row \(seq), column bundle: \(error)")
+                        throw RegionError(.storeCorrupt, "table \(try r.decode(atIndex: table) as String), row \(seq), column bundle: \(error)")
                     }
                 }
                 return KeptEvidence(seq: seq, host: try r.decode(atIndex: 1), at: Date(timeIntervalSince1970: try r.decode(atIndex: 2)),

@@ -50,6 +50,23 @@ struct EvidenceKeptTests {
         #expect(try s.evidence(host: "host-b").isEmpty)
     }
 
+    /// A tampered row of kept evidence is a coded error naming the table it is in (state changes and the recent
+    /// ring are two tables), its row and its column.
+    @Test func aTamperedKeptRowNamesItsTable() throws {
+        let (s, path) = try IVTStoreTests.store()
+        _ = try s.transition(.trusted(Self.facts(0), measuredBy: "host-b"), host: "host-a", evidence: Self.bundle("host-a", 0), now: Self.start)
+        _ = try s.transition(.trusted(Self.facts(1), measuredBy: "host-b"), host: "host-a", evidence: Self.bundle("host-a", 1),
+                             now: Self.start.addingTimeInterval(1))
+        let db = try DatabaseQueue(path: path)
+        try db.write { try $0.execute(sql: "UPDATE evidence_recent SET bundle = x'00'") }
+        let recent = #expect(throws: RegionError.self) { try s.evidence(host: "host-a", bundles: true) }
+        #expect(recent?.code == .storeCorrupt)
+        #expect(recent?.reason.hasPrefix("table evidence_recent, row 2, column bundle:") == true, "\(String(describing: recent))")
+        try db.write { try $0.execute(sql: "DELETE FROM evidence_recent; UPDATE evidence SET verdict = 'fine'") }
+        let changes = #expect(throws: RegionError.self) { try s.evidence(host: "host-a") }
+        #expect(changes?.reason.hasPrefix("table evidence, row 1, column verdict:") == true, "\(String(describing: changes))")
+    }
+
     /// A host that flaps keeps at most ``EvidenceRetention/perHost`` bundles, the newest.
     @Test func aFlappingHostIsBounded() throws {
         let (s, _) = try IVTStoreTests.store()
