@@ -19,8 +19,11 @@ package final class HostTPM: @unchecked Sendable {
     /// The TCG boot event log attached to every bundle, or nil.
     package let bootLogPath: String?
 
+    /// Opens the TPM and flushes what an earlier agent, killed mid-command, left loaded in it
+    /// (``TPM/TPMDevice/flushLeftovers()``): on a TPM without a resource manager it would fill the TPM's slots.
     package init(tcti: String, stateDirectory: String, hostId: String, bootLogPath: String? = nil) throws {
         device = try TPMDevice(tcti: tcti)
+        _ = try device.flushLeftovers()
         blob = try AttestationKeyStore(directory: URL(fileURLWithPath: stateDirectory)).load()
         self.hostId = hostId
         self.stateDirectory = stateDirectory

@@ -178,6 +178,9 @@ extension LoopbackRegion {
         processes.stop("agent-\(hosts[i].id)", signal: signal)
     }
 
+    /// What host `id`'s agent wrote, over all its runs (for a test's failure message).
+    package func agentOutput(_ id: String) -> String { processes.output("agent-\(id)") }
+
     /// Declares every host in the inventory, a loopback port pair each for incoming migrations.
     package func addVMHosts() throws {
         let inventory = try inventory()

@@ -40,6 +40,25 @@ struct AgentOrderCrashLiveTests {
         }
     }
 
+    /// Waits until `id`'s agent reports its VMs; if it does not, the failure says what the last call got and how the
+    /// agent's log ends.
+    static func untilAnswering(_ id: String, _ driver: AgentOrderDriver, _ r: LoopbackRegion) async throws {
+        var last = "no call made"
+        do {
+            try await waitUntilAsync("\(id)'s agent answers", seconds: 120) {
+                do {
+                    _ = try await driver.report(id)
+                    return true
+                } catch {
+                    last = "\(error)"
+                    return false
+                }
+            }
+        } catch {
+            throw DaemonFailure(description: "\(error); the last call: \(last); the agent's log ends: \(r.agentOutput(id).suffix(3000))")
+        }
+    }
+
     static func sigkillAfterEveryStep(_ party: Party, _ lab: some OrderCrashLab) async throws {
         let r = try await lab.region()
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
@@ -84,9 +103,7 @@ struct AgentOrderCrashLiveTests {
             #expect(running.count <= 1, "\(context): \(running)")
 
             // The agents answer again; recovery, as the RC-TCB runs it after a restart, settles what is open.
-            for id in hosts {
-                try await waitUntilAsync("\(id)'s agent answers", seconds: 120) { (try? await driver.report(id)) != nil }
-            }
+            for id in hosts { try await Self.untilAnswering(id, driver, r) }
             let plan = try inventory.migrations(vm: vm).max { $0.id < $1.id }
             let actions = try await Recovery(orchestrator: orchestrator).run()
             #expect(Recovery.succeeded(actions), "\(context): \(actions)")
@@ -177,7 +194,7 @@ struct AgentOrderCrashLiveTests {
             #expect(!left.isEmpty && left.filter { $0.value == "running" }.count <= 1, "\(left)")
 
             try r.startAgent(0)
-            try await waitUntilAsync("host-1's agent answers", seconds: 120) { (try? await driver.report("host-1")) != nil }
+            try await Self.untilAnswering("host-1", driver, r)
             let actions = try await Recovery(orchestrator: orchestrator).run()
             #expect(Recovery.succeeded(actions), "\(actions)")
             let record = try inventory.vm(named: vm)

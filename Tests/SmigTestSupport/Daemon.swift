@@ -42,6 +42,8 @@ public final class Daemon: @unchecked Sendable {
 
 public struct DaemonFailure: Error, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) { self.description = description }
 }
 
 /// Polls `condition` every 100 ms until it holds; fails (throws) after `seconds`. Async tests use this one: a
