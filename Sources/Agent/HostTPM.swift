@@ -19,11 +19,13 @@ package final class HostTPM: @unchecked Sendable {
     /// The TCG boot event log attached to every bundle, or nil.
     package let bootLogPath: String?
 
-    /// Opens the TPM and flushes what an earlier agent, killed mid-command, left loaded in it
-    /// (``TPM/TPMDevice/flushLeftovers()``): on a TPM without a resource manager it would fill the TPM's slots.
-    package init(tcti: String, stateDirectory: String, hostId: String, bootLogPath: String? = nil) throws {
+    /// Opens the TPM. `flushingLeftovers` (the agent's long-running process, when it starts): first flushes what an
+    /// earlier agent, killed mid-command, left loaded in it (``TPM/TPMDevice/flushLeftovers()``), which on a TPM
+    /// without a resource manager would fill its slots. Not for a short command (`agent enrol`) that may run beside
+    /// a running agent: it would flush what that agent has loaded.
+    package init(tcti: String, stateDirectory: String, hostId: String, bootLogPath: String? = nil, flushingLeftovers: Bool = false) throws {
         device = try TPMDevice(tcti: tcti)
-        _ = try device.flushLeftovers()
+        if flushingLeftovers { _ = try device.flushLeftovers() }
         blob = try AttestationKeyStore(directory: URL(fileURLWithPath: stateDirectory)).load()
         self.hostId = hostId
         self.stateDirectory = stateDirectory

@@ -24,7 +24,13 @@ struct AgentTPMLeftoversTests {
         let before = try w.tool("tpm2_getcap", ["handles-transient"])
         #expect(before.output.split(separator: "\n").count == 3, "\(before.output)")
 
-        let host = try HostTPM(tcti: w.swtpm.tcti, stateDirectory: w.state, hostId: "agent-host")
+        // Without flushing (a short command beside a running agent), the agent's quote cannot load its keys.
+        let beside = try HostTPM(tcti: w.swtpm.tcti, stateDirectory: w.state, hostId: "agent-host")
+        await #expect(throws: (any Error).self) {
+            _ = try await beside.evidence(nonce: Array(repeating: 3, count: 16), selection: try PCRSelectionList(parsing: "sha256:0-7,15"))
+        }
+        // `agent run` opens its TPM flushing what is left.
+        let host = try HostTPM(tcti: w.swtpm.tcti, stateDirectory: w.state, hostId: "agent-host", flushingLeftovers: true)
         let bundle = try await host.evidence(nonce: Array(repeating: 3, count: 16), selection: try PCRSelectionList(parsing: "sha256:0-7,15"))
         #expect(bundle.nonce == Hex.encode(Array(repeating: 3, count: 16)))
         // Its own objects are flushed after each quote, as before.

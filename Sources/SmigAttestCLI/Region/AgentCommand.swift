@@ -77,7 +77,7 @@ package struct AgentCommand: AsyncParsableCommand {
                 logger[metadataKey: "attest.self"] = "\(cfg.hostId)"
                 let host: HostTPM
                 do { host = try HostTPM(tcti: cfg.tcti ?? TPMDevice.environmentTCTI, stateDirectory: cfg.stateDirectory, hostId: cfg.hostId,
-                                                  bootLogPath: cfg.resolvedBootLog) } catch {
+                                                  bootLogPath: cfg.resolvedBootLog, flushingLeftovers: true) } catch {
                     throw CommandFailure("\(error)", exitCode: 2)
                 }
                 var runtime = try AgentRuntime(config: cfg, tpm: host, logger: logger)
