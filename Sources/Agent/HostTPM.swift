@@ -25,7 +25,7 @@ package final class HostTPM: @unchecked Sendable {
     /// a running agent: it would flush what that agent has loaded.
     package init(tcti: String, stateDirectory: String, hostId: String, bootLogPath: String? = nil, flushingLeftovers: Bool = false) throws {
         device = try TPMDevice(tcti: tcti)
-        if flushingLeftovers { _ = try device.flushLeftovers() }
+        if flushingLeftovers { device.flushLeftovers() }
         blob = try AttestationKeyStore(directory: URL(fileURLWithPath: stateDirectory)).load()
         self.hostId = hostId
         self.stateDirectory = stateDirectory
