@@ -1,5 +1,6 @@
 import Attestation
 package import Foundation
+import Migration
 import PostgresNIO
 package import RegionTCB
 
@@ -9,8 +10,8 @@ package import RegionTCB
 extension PostgresRegionStore {
     package func auditAggregated(host: String?, kind: String, code: String, detail: String, window: TimeInterval,
                                  now: Date) async throws(RegionError) {
-        // A refusal's detail may quote the refused request (``HostVerdict/storable(_:)``).
-        let (code, detail) = (HostVerdict.storable(code), HostVerdict.storable(detail))
+        // A refusal's detail may quote the refused request (``Swift/String/storable``).
+        let (code, detail) = (code.storable, detail.storable)
         try await transaction { c in
             // The region's audit lock first: two refusals at once must not both find no event and both add one.
             try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(self.region)))", logger: self.logger)

@@ -1,6 +1,7 @@
 package import Attestation
 package import Foundation
 import GRDB
+import Migration
 
 /// One row of the integrity validation table.
 package struct IVTRow: Sendable, Hashable, Codable {
@@ -406,8 +407,8 @@ package final class IVTStore: Sendable {
     /// (one the region does not know, whatever id the request named) is one more such host: all of them together
     /// cost one event per kind, code and window.
     package func auditAggregated(host: String?, kind: String, code: String, detail: String, window: TimeInterval, now: Date = Date()) throws(RegionError) {
-        // A refusal's detail may quote the refused request (``HostVerdict/storable(_:)``).
-        let (code, detail) = (HostVerdict.storable(code), HostVerdict.storable(detail))
+        // A refusal's detail may quote the refused request (``Swift/String/storable``).
+        let (code, detail) = (code.storable, detail.storable)
         try write { db in
             if let seq = try Int64.fetchOne(db.cachedStatement(sql: """
                 SELECT seq FROM event WHERE host IS ? AND kind = ? AND code = ? AND at >= ? ORDER BY seq DESC LIMIT 1

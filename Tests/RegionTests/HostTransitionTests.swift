@@ -1,4 +1,5 @@
 import Foundation
+import Migration
 import RegionTCB
 import Testing
 
@@ -180,7 +181,7 @@ struct HostTransitionTests {
     @Test func aNULInAVerdictsTextIsReplaced() {
         let nul = "x\u{0}é\u{0}\u{1F600}"
         let kept = "x\u{FFFD}é\u{FFFD}\u{1F600}"
-        #expect(HostVerdict.storable(nul) == kept && HostVerdict.storable(kept) == kept && HostVerdict.storable("") == "")
+        #expect(nul.storable == kept && kept.storable == kept && "".storable == "")
         let verdicts: [HostVerdict] = [
             .rebooted(Self.facts, measuredBy: "h2", code: nul, detail: nul), .untrusted(nil, measuredBy: "rc-tcb", code: nul, detail: nul),
             .unreachable(detail: nul), .stale(before: Self.now, detail: nul), .evacuating(cause: nul, detail: nul),
