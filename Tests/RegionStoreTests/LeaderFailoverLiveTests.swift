@@ -162,7 +162,8 @@ struct LeaderFailoverLiveTests {
 
     /// A follower keeps its copy of the IVT current from the store's notifications: while the leader judges the agents,
     /// the follower's own state gauges (its `/metrics`, which a follower serves) come to show every host trusted,
-    /// though it runs no round of its own.
+    /// though it runs no round of its own. Only the follower listens: the leader's LISTEN connection ends once it leads
+    /// (every change then is its own).
     @Test func aFollowerKeepsItsIVTCopyCurrent() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
@@ -180,6 +181,10 @@ struct LeaderFailoverLiveTests {
                 try ToolRun.run("curl", scrape).output.contains("smig_hosts{state=\"trusted\"} 2")
             }
             #expect(r.server(holding: try #require(try await r.store.currentLease()).lease) == 0, "the follower still follows")
+            let listeners = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+            try await waitUntilAsync("only the follower listens", seconds: 60) { try psqlValue(r.cluster.url, listeners) == "1" }
+            try await Task.sleep(for: .seconds(1))
+            #expect(try psqlValue(r.cluster.url, listeners) == "1")
         }
     }
 
