@@ -185,6 +185,11 @@ struct LeaderFailoverLiveTests {
             try await waitUntilAsync("only the follower listens", seconds: 60) { try psqlValue(r.cluster.url, listeners) == "1" }
             try await Task.sleep(for: .seconds(1))
             #expect(try psqlValue(r.cluster.url, listeners) == "1")
+            // The one listening connection is the follower's: its client port is a socket of RC-TCB 2's process.
+            let port = try psqlValue(r.cluster.url, "SELECT client_port FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")
+            let follower = try #require(r.region.rctcbProcess(1)).processIdentifier
+            let owner = try ToolRun.run("ss", ["-tnpH", "state", "established", "( sport = :\(port) )"]).output
+            #expect(owner.contains("pid=\(follower),"), "port \(port): \(owner)")
         }
     }
 
