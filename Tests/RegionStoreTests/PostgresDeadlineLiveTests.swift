@@ -14,9 +14,9 @@ struct PostgresDeadlineLiveTests {
     /// works again when the server does.
     @Test func anOperationOnASilentServerIsUnreachable() async throws {
         try await PostgresCluster.with { cluster in
-            // Seeded through a store with the standard bounds: on a loaded machine the seed alone may take longer
-            // than the 2 s under test.
-            let seeder = try await PostgresRegionStore.open(url: cluster.url, region: "silent")
+            // Seeded through a store with the tests' bounds (``testStoreLimits``): on a loaded machine the seed alone may
+            // take longer than the 2 s under test.
+            let seeder = try await PostgresRegionStore.open(url: cluster.url, region: "silent", limits: testStoreLimits)
             try await seedTwoHosts(seeder)
             await seeder.close()
             // Only the operation's bound is under test: a loaded machine may leave a transaction idle for seconds.

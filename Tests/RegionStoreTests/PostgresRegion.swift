@@ -36,7 +36,7 @@ final class PostgresRegion: @unchecked Sendable {
         (options.hypervisor, options.store, options.vmsPerHost, options.measurementInterval) = (.file, .postgresql(url: cluster.url), 0, 0.3)
         let region = try LoopbackRegion(options)
         defer { region.stop() }
-        let store = try await PostgresRegionStore.open(url: cluster.url, region: name)
+        let store = try await PostgresRegionStore.open(url: cluster.url, region: name, limits: testStoreLimits)
         do {
             try await region.prepare()
             let result = try await body(PostgresRegion(region: region, cluster: cluster, store: store))

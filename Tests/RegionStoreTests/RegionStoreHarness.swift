@@ -28,11 +28,17 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
-/// Opens one PostgreSQL store per region name on `url`, runs `body`, and closes them whatever it did.
+/// The stores' bounds in these tests: an operation, and a transaction left idle, get two minutes instead of
+/// ``PostgresStoreLimits/standard``'s 30 s. The suite runs many tests at once on two cores, each with its own cluster,
+/// and a test's client can wait that long for a thread: a full run once failed a store test with "no answer within
+/// 30.0 seconds" after 421 s. The tests of the bounds themselves pass their own.
+let testStoreLimits = PostgresStoreLimits(operation: .seconds(120), connect: .seconds(30), idleInTransaction: .seconds(120))
+
+/// Opens one PostgreSQL store per region name on `url` (``testStoreLimits``), runs `body`, and closes them whatever it did.
 func withPostgresStores<T>(url: String, regions: [String], _ body: ([PostgresRegionStore]) async throws -> T) async throws -> T {
     var stores: [PostgresRegionStore] = []
     do {
-        for region in regions { stores.append(try await PostgresRegionStore.open(url: url, region: region)) }
+        for region in regions { stores.append(try await PostgresRegionStore.open(url: url, region: region, limits: testStoreLimits)) }
         let result = try await body(stores)
         for s in stores { await s.close() }
         return result
