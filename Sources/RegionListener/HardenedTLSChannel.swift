@@ -4,8 +4,8 @@ import NIOCore
 import NIOHTTP1
 package import NIOSSL
 
-/// A region listener's connection: the connection cap per address, TLS, the deadlines of
-/// ``ConnectionDeadlineHandler``, then Hummingbird's HTTP/1 (with its idle time-out) — in that order, so a refused
+/// A region listener's connection: the connection cap per address, TLS, the record of its verified peer
+/// (``ConnectionPeerHandler``), the deadlines of ``ConnectionDeadlineHandler``, then Hummingbird's HTTP/1 (with its idle time-out) — in that order, so a refused
 /// connection costs no TLS and every phase of an admitted one has a deadline.
 struct HardenedTLSChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
@@ -22,6 +22,7 @@ struct HardenedTLSChannel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(ConnectionCapHandler(connections: connections, logger: log))
             try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+            try pipeline.addHandler(ConnectionPeerHandler())
             try pipeline.addHandler(ConnectionDeadlineHandler(limits: limits, logger: log))
         }.flatMap {
             base.setup(channel: channel, logger: logger)

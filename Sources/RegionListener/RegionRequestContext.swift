@@ -1,8 +1,6 @@
 package import Hummingbird
 import NIOCore
 import NIOSSL
-import X509
-import SwiftASN1
 package import RegionProtocol
 
 /// The request context of the region's routes (the RC-TCB's and the agents' quote endpoint): Hummingbird's, plus
@@ -17,13 +15,10 @@ package struct RegionRequestContext: RequestContext {
         channel = source.channel
     }
 
-    /// The identity named by the client certificate (already verified against the region CA by TLS), if any.
+    /// The identity named by the client certificate (already verified against the region CA by TLS), if any: as
+    /// recorded at the connection's handshake (``ConnectionPeers``), else read from its TLS handler on its event loop.
     package func peerIdentity() async -> RegionIdentity? {
-        guard let peer = try? await channel.nioSSL_peerCertificate().get(),
-              let der = try? peer.toDERBytes() else { return nil }
-        if let known = PeerIdentityCache.shared.identity(der) { return known }
-        guard let cert = try? Certificate(derEncoded: der), let id = RegionIdentity(certificate: cert) else { return nil }
-        PeerIdentityCache.shared.remember(der, id)
-        return id
+        if let recorded = ConnectionPeers.shared.peer(of: channel) { return recorded }
+        return ConnectionPeers.identity(of: try? await channel.nioSSL_peerCertificate().get())
     }
 }
