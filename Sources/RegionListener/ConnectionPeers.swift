@@ -48,9 +48,6 @@ final class ConnectionPeers: Sendable {
         _ = table.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    /// Open connections with a recorded peer (tests).
-    var count: Int { table.withLock { $0.count } }
-
     /// The region identity a verified client certificate names (nil: none), parsed once per certificate.
     static func identity(of peer: NIOSSLCertificate?) -> RegionIdentity? {
         guard let der = try? peer?.toDERBytes() else { return nil }

@@ -5,8 +5,9 @@ import NIOHTTP1
 package import NIOSSL
 
 /// A region listener's connection: the connection cap per address, TLS, the record of its verified peer
-/// (``ConnectionPeerHandler``), the deadlines of ``ConnectionDeadlineHandler``, then Hummingbird's HTTP/1 (with its idle time-out) — in that order, so a refused
-/// connection costs no TLS and every phase of an admitted one has a deadline.
+/// (``ConnectionPeerHandler``), the deadlines of ``ConnectionDeadlineHandler``, then Hummingbird's HTTP/1 (with its
+/// idle time-out) — in that order, so a refused connection costs no TLS and every phase of an admitted one has a
+/// deadline.
 struct HardenedTLSChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 

@@ -25,7 +25,7 @@ struct ConnectionPeersTests {
         #expect(ConnectionPeers.shared.peer(of: channel) == nil, "nothing before the handshake")
         channel.pipeline.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: nil))
         let recorded = ConnectionPeers.shared.peer(of: channel)
-        #expect(recorded != nil && recorded! == nil, "recorded at the handshake: a connection without a certificate has no identity")
+        #expect(recorded == .some(nil), "recorded at the handshake: a connection without a certificate has no identity")
         #expect(ConnectionPeers.shared.peer(of: other) == nil, "another connection does not see it")
         _ = try channel.finish()
         #expect(ConnectionPeers.shared.peer(of: channel) == nil, "forgotten when the connection closed")
