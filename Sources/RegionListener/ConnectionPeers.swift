@@ -48,18 +48,17 @@ final class ConnectionPeers: Sendable {
         _ = table.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    /// The region identity a verified client certificate names (nil: none), parsed once per certificate.
+    /// The region identity a verified client certificate names (nil: none). Parsed once per connection, at its
+    /// handshake, which costs far more than the parse.
     static func identity(of peer: NIOSSLCertificate?) -> RegionIdentity? {
-        guard let der = try? peer?.toDERBytes() else { return nil }
-        if let known = PeerIdentityCache.shared.identity(der) { return known }
-        guard let cert = try? Certificate(derEncoded: der), let id = RegionIdentity(certificate: cert) else { return nil }
-        PeerIdentityCache.shared.remember(der, id)
-        return id
+        guard let der = try? peer?.toDERBytes(), let cert = try? Certificate(derEncoded: der) else { return nil }
+        return RegionIdentity(certificate: cert)
     }
 }
 
 /// Records a connection's verified peer in ``ConnectionPeers`` when its TLS handshake completes, and forgets it when
-/// the connection closes. It sits right after the TLS handler, whose certificate it reads on the event loop.
+/// the connection's pipeline is torn down (which closing it always does). It sits right after the TLS handler, whose
+/// certificate it reads on the event loop.
 final class ConnectionPeerHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
@@ -69,11 +68,6 @@ final class ConnectionPeerHandler: ChannelInboundHandler, RemovableChannelHandle
             ConnectionPeers.shared.record(ConnectionPeers.identity(of: peer), for: context.channel)
         }
         context.fireUserInboundEventTriggered(event)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        ConnectionPeers.shared.forget(context.channel)
-        context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
