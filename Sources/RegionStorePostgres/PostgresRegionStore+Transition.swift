@@ -56,7 +56,7 @@ extension PostgresRegionStore {
         var events: [AuditEntry] = []
         var parts: [(row: IVTRow, lastEvent: Int?, kept: EvidenceKept?)] = []
         for (r, old) in items {
-            let t = HostTransition.apply(r.verdict, to: old, judgedUnder: r.policyDigest, bootLogSent: r.judged.map { $0.bundle.bootLog != nil },
+            let t = HostTransition.apply(r.verdict, to: old, judgedUnder: r.policyDigest, bootLogSent: r.judged.map(\.bootLogSent),
                                          now: r.now)
             let mine = [t.event, t.note].compactMap { $0 }
             events += mine.map { AuditEntry(host: r.host, at: r.now, kind: $0.kind, old: $0.old.rawValue, new: $0.new.rawValue, code: $0.code,

@@ -1,6 +1,6 @@
 import Dispatch
 package import Foundation
-import GRDB
+package import GRDB
 import Synchronization
 
 /// Group commit of the IVT's verdicts (SQLite). The RC-TCB's transitions (``RegionStore/transition(_:host:judgedUnder:judged:now:)``
@@ -31,6 +31,8 @@ package final class IVTGroupCommit: Sendable {
     private let state = Mutex<(pending: [Pending], writing: Bool)>(([], false))
     private let queue = DispatchQueue(label: "smig.ivt.group-commit")
     private let hook = Mutex<(@Sendable (Int) throws -> Void)?>(nil)
+    /// Used only by ``drain(_:)``, which runs on `queue` alone (a serial queue): never touched by two threads at once.
+    private nonisolated(unsafe) let written = WrittenRows()
 
     init() {}
 
@@ -69,9 +71,14 @@ package final class IVTGroupCommit: Sendable {
                     s.writing = false
                     return []
                 }
-                let n = min(s.pending.count, Self.maxGroup)
-                defer { s.pending.removeFirst(n) }
-                return Array(s.pending.prefix(n))
+                // All that waits when it fits (taken, not copied), else the oldest `maxGroup`.
+                guard s.pending.count > Self.maxGroup else {
+                    var all: [Pending] = []
+                    swap(&all, &s.pending)
+                    return all
+                }
+                defer { s.pending.removeFirst(Self.maxGroup) }
+                return Array(s.pending.prefix(Self.maxGroup))
             }
             if group.isEmpty { return }
             write(group, store)
@@ -83,27 +90,37 @@ package final class IVTGroupCommit: Sendable {
         let hook = self.hook.withLock { $0 }
         let results: [Result<IVTStore.Applied?, RegionError>]
         do {
-            results = try store.pool.write { db in
-                var results: [Result<IVTStore.Applied?, RegionError>] = []
-                results.reserveCapacity(group.count)
-                let savepoint = try VerdictSavepoint(db)
-                let numbering = EvidenceNumbering()
-                for p in group {
-                    do {
-                        let applied = try savepoint.run {
-                            try IVTStore.transition(db, p.verdict, host: p.host, judgedUnder: p.policyDigest, keeping: p.judged,
-                                                    numbering: numbering, now: p.now)
+            results = try store.pool.writeWithoutTransaction { db in
+                let results = try GroupTransaction(db).run {
+                    try written.begin(db)
+                    var results: [Result<IVTStore.Applied?, RegionError>] = []
+                    results.reserveCapacity(group.count)
+                    let savepoint = try VerdictSavepoint(db)
+                    let numbering = EvidenceNumbering()
+                    for p in group {
+                        try GroupTransaction.stillOpen(db)
+                        do {
+                            let applied = try savepoint.run {
+                                try IVTStore.transition(db, p.verdict, host: p.host, judgedUnder: p.policyDigest, keeping: p.judged,
+                                                        numbering: numbering, rows: written, now: p.now)
+                            }
+                            written.settle(p.host, kept: true)
+                            results.append(.success(applied))
+                        } catch {
+                            written.settle(p.host, kept: false)
+                            results.append(.failure(store.coded(error, as: .storeFailed)))
                         }
-                        results.append(.success(applied))
-                    } catch {
-                        results.append(.failure(store.coded(error, as: .storeFailed)))
                     }
+                    try GroupTransaction.stillOpen(db)
+                    try numbering.save(db)
+                    try hook?(group.count)
+                    return results
                 }
-                try numbering.save(db)
-                try hook?(group.count)
+                written.committed(db)
                 return results
             }
         } catch {
+            written.forget()
             let failure = RegionError(.storeFailed, "IVT database \(store.path): a transaction of \(group.count) verdicts did not commit, none was written: \(error)")
             for p in group { p.answer.resume(throwing: failure) }
             return
@@ -124,6 +141,46 @@ extension IVTStore {
     func coded(_ error: any Error, as code: RegionError.Code) -> RegionError {
         if let e = error as? RegionError { return e }
         return RegionError(code, "IVT database \(path): \(error)")
+    }
+}
+
+/// A group's transaction by two statements prepared once per connection (`BEGIN IMMEDIATE`, `COMMIT`): GRDB's
+/// `write` prepares its `BEGIN` and `COMMIT` again for every transaction, which cost as much as a verdict's own
+/// statements. IMMEDIATE, as GRDB's writes: the write lock is taken at the start, never upgraded from a read.
+///
+/// What GRDB's transaction block also guarded is checked here: an error that makes SQLite roll the whole
+/// transaction back (a full disk, an I/O error) would leave the statements after it each in a transaction of its
+/// own (outside a transaction, SAVEPOINT starts one and RELEASE commits it), so before every verdict and before the
+/// commit the transaction must still be open, or the group fails whole. Any failure rolls back what is left of the transaction.
+package struct GroupTransaction {
+    let db: Database
+    let begin: Statement
+    let commit: Statement
+
+    package init(_ db: Database) throws {
+        self.db = db
+        begin = try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION")
+        commit = try db.cachedStatement(sql: "COMMIT TRANSACTION")
+    }
+
+    package func run<T>(_ body: () throws -> T) throws -> T {
+        try begin.execute()
+        do {
+            let value = try body()
+            try Self.stillOpen(db)
+            try commit.execute()
+            return value
+        } catch {
+            try? db.rollback()
+            throw error
+        }
+    }
+
+    /// Throws when SQLite has rolled the transaction back on its own.
+    package static func stillOpen(_ db: Database) throws {
+        guard db.isInsideTransaction else {
+            throw RegionError(.storeFailed, "the transaction was rolled back by the database (an earlier statement failed)")
+        }
     }
 }
 

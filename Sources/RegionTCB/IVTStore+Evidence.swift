@@ -42,13 +42,15 @@ package enum EvidenceRetention {
 /// An evidence bundle with the bytes the IVT keeps of it: the bytes the agent sent it in, when the report was read
 /// from them; otherwise RegionJSON (ISO 8601 dates, sorted keys), the format agents send, encoded once where it was
 /// judged.
+/// Of the bundle itself only what the verdict's transition reads is carried to the store (whether it carried a boot
+/// log), not its fields.
 package struct JudgedEvidence: Sendable {
-    package let bundle: EvidenceBundle
+    package let bootLogSent: Bool
     package let stored: Data
 
     /// `bytes`: the document `bundle` was decoded from, exactly (`RegionJSON.decodeReportAsSent`); nil: encoded here.
     package init(_ bundle: EvidenceBundle, asSent bytes: Data? = nil) {
-        self.bundle = bundle
+        self.bootLogSent = bundle.bootLog != nil
         self.stored = bytes ?? RegionJSON.fastEncode(bundle)
     }
 }

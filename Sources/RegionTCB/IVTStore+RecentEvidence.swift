@@ -85,6 +85,10 @@ struct RecentEvidencePlace {
     var ring: Int64?
     var count: Int64
 
+    init(ring: Int64?, count: Int64) {
+        (self.ring, self.count) = (ring, count)
+    }
+
     /// From the two columns ``IVTStore/selectRowsAndEvidencePlace`` reads after the row's.
     init(_ r: Row, host: String) throws {
         let at = IVTStore.rowColumnCount

@@ -266,12 +266,17 @@ package final class IVTStore: Sendable {
     /// ``transition(_:host:judgedUnder:now:)`` inside a transaction that also writes other columns (enrolment, revocation).
     /// `keeping`: the evidence the verdict was reached on, kept with it (``keep(_:bundle:verdict:applied:place:numbering:now:)``),
     /// numbered by `numbering`, which the transaction saves before it commits.
+    /// `rows`: the group commit's rows as it last wrote them (``WrittenRows``), read instead of the table when it has
+    /// the host's; the row written is staged in it.
     static func transition(_ db: Database, _ verdict: HostVerdict, host: String, judgedUnder policyDigest: String? = nil,
-                           keeping judged: JudgedEvidence? = nil, numbering: EvidenceNumbering? = nil, now: Date) throws -> Applied? {
-        guard let (old, place) = try hostRow(db, Self.selectRowsAndEvidencePlace, host, { r in
-            (try Self.decodeRow(r), try RecentEvidencePlace(r, host: host))
-        }) else { return nil }
-        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: judged.map { $0.bundle.bootLog != nil },
+                           keeping judged: JudgedEvidence? = nil, numbering: EvidenceNumbering? = nil, rows: WrittenRows? = nil,
+                           now: Date) throws -> Applied? {
+        let read: (IVTRow, RecentEvidencePlace)?
+        if let written = rows?.row(host) { read = written } else {
+            read = try hostRow(db, Self.selectRowsAndEvidencePlace, host, { r in (try Self.decodeRow(r), try RecentEvidencePlace(r, host: host)) })
+        }
+        guard let (old, place) = read else { return nil }
+        let t = HostTransition.apply(verdict, to: old, judgedUnder: policyDigest, bootLogSent: judged.map(\.bootLogSent),
                                      now: now)
         // A verdict that changes nothing keeps its evidence in its host's ring (``keepRecent``), counted in the row.
         var kept = place
@@ -287,6 +292,9 @@ package final class IVTStore: Sendable {
             guard let numbering else { throw RegionError(.storeFailed, "evidence of host \(host) kept without numbering") }
             try Self.keep(db, bundle: judged.stored, verdict: verdict, applied: applied, place: kept, numbering: numbering, now: now)
         }
+        // A ring given to the host by this verdict (``keepRecent``) is in the table only: the host is read from there next.
+        let ringGiven = judged != nil && t.row.state == old.state && place.ring == nil
+        rows?.stage(host, ringGiven ? nil : (applied.row, kept))
         return applied
     }
 
