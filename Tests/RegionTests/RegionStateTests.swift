@@ -72,8 +72,11 @@ struct RegionStateTests {
         }
         self.store = store
         let byID = Dictionary(uniqueKeysWithValues: hosts.map { ($0.id, $0) })
+        // Nonces live long enough that a test process whose cooperative threads are starved (the full suite starts
+        // dozens of swtpm and QEMU processes at once) does not see its own expire between issue and report
+        // (`aNonceOlderThanItsLifetimeIsRefused` moves the clock past it instead).
         region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: nil) }, order: ids,
-                             selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 30, logger: Logger(label: "test"),
+                             selection: try PCRSelectionList(parsing: "sha256:0-7,15"), nonceLifetime: 600, logger: Logger(label: "test"),
                              challenger: { cfg, challenge in try byID[cfg.id]!.evidence(challenge) })
     }
 
@@ -102,6 +105,17 @@ struct RegionStateTests {
         let result = try await region.intake(r, from: "h1")
         #expect(result.state == "trusted")
         #expect(try store.row(r.target)?.measuredBy == "h1")
+    }
+
+    @Test func aNonceOlderThanItsLifetimeIsRefused() async throws {
+        try await coldStart()
+        let (r, _) = try await report(from: "h1")
+        let before = try store.rows()
+        let late = await #expect(throws: RegionError.self) {
+            try await region.intake(r, from: "h1", now: Date().addingTimeInterval(region.nonceLifetime + 1))
+        }
+        #expect(late?.code == .nonceUnknown)
+        #expect(try store.rows() == before)
     }
 
     @Test func replayedNonceForeignPairAndUnassignedTarget() async throws {
