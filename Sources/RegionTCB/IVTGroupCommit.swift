@@ -114,9 +114,10 @@ package final class IVTGroupCommit: Sendable {
                     try GroupTransaction.stillOpen(db)
                     try numbering.save(db)
                     try hook?(group.count)
+                    try written.sealed(db)
                     return results
                 }
-                written.committed(db)
+                written.committed()
                 return results
             }
         } catch {

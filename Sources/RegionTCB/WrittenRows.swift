@@ -9,12 +9,14 @@ import GRDB
 ///   SQLite's `PRAGMA data_version` on this connection;
 /// - a write through this connection outside the group commit (enrolment, revocation through the store, the VM
 ///   placement) changes its count of changed rows (`sqlite3_total_changes`).
-/// Both are compared at the start of every group's transaction, under its write lock; any difference, or a
-/// transaction that did not commit, forgets every row. A verdict rolled back alone (its savepoint) forgets its host's.
+/// Both are taken at the end of every group's transaction and compared at the start of the next, each time under
+/// the transaction's write lock; any difference, or a transaction that did not commit, forgets every row. A verdict rolled back alone (its savepoint) forgets its host's.
 final class WrittenRows {
     private var rows: [String: (IVTRow, RecentEvidencePlace)] = [:]
-    /// What the database showed when the last transaction of the group commit ended (nil: nothing held).
+    /// What the database showed at the end of the group commit's last transaction (nil: nothing held).
     private var mark: (dataVersion: Int64, changes: Int)?
+    /// The mark of the transaction being written, taken before its commit (``sealed(_:)``).
+    private var sealing: (dataVersion: Int64, changes: Int)?
     private var staged: (host: String, row: (IVTRow, RecentEvidencePlace)?)?
 
     /// At the start of a group's transaction: keeps the rows only if nothing else wrote since the last group.
@@ -24,17 +26,25 @@ final class WrittenRows {
         rows.removeAll(keepingCapacity: true)
     }
 
-    /// After the group's transaction committed: what the database shows now, to compare at the next one (when it
-    /// cannot be read, nothing is held).
-    func committed(_ db: Database) {
-        guard let version = try? Self.dataVersion(db) else { return forget() }
-        mark = (version, db.totalChangesCount)
+    /// The last step inside the group's transaction: what the database shows, to compare at the next one. Read
+    /// under the transaction's write lock, which no other connection's commit can pass: read after the commit, a
+    /// commit of another process in between would be taken for part of what these rows were read from.
+    func sealed(_ db: Database) throws {
+        sealing = (try Self.dataVersion(db), db.totalChangesCount)
+    }
+
+    /// The group's transaction committed (its own commit changes neither number): the rows are held until the next.
+    func committed() {
+        mark = sealing
+        sealing = nil
+        if mark == nil { rows.removeAll(keepingCapacity: true) }
     }
 
     /// The transaction did not commit: nothing written in it may be held.
     func forget() {
         rows.removeAll(keepingCapacity: true)
         mark = nil
+        sealing = nil
         staged = nil
     }
 
