@@ -45,6 +45,9 @@ package final class IVTGroupCommit: Sendable {
     /// How many verdicts wait for the next group's transaction.
     package var waiting: Int { state.withLock { $0.pending.count } }
 
+    /// TESTS ONLY: how many host rows the writer holds between its transactions (read on the writer's queue).
+    package var heldRows: Int { queue.sync { written.count } }
+
     /// Applies a verdict in the next group's transaction and answers once that transaction has committed.
     func submit(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?, now: Date,
                 to store: IVTStore) async throws(RegionError) -> IVTStore.Applied? {

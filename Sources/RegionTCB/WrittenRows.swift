@@ -10,7 +10,8 @@ import GRDB
 /// - a write through this connection outside the group commit (enrolment, revocation through the store, the VM
 ///   placement) changes its count of changed rows (`sqlite3_total_changes`).
 /// Both are taken at the end of every group's transaction and compared at the start of the next, each time under
-/// the transaction's write lock; any difference, or a transaction that did not commit, forgets every row. A verdict rolled back alone (its savepoint) forgets its host's.
+/// the transaction's write lock; any difference, or a transaction that did not commit, forgets every row. A verdict
+/// rolled back alone (its savepoint) forgets its host's.
 final class WrittenRows {
     private var rows: [String: (IVTRow, RecentEvidencePlace)] = [:]
     /// What the database showed at the end of the group commit's last transaction (nil: nothing held).
@@ -50,7 +51,8 @@ final class WrittenRows {
 
     func row(_ host: String) -> (IVTRow, RecentEvidencePlace)? { rows[host] }
 
-    /// The row a verdict wrote, held once its savepoint is released (``settle(_:)``); nil: read the host from the table.
+    /// The row a verdict wrote, held once its savepoint is released (``settle(_:kept:)``); nil: read the host from the
+    /// table.
     func stage(_ host: String, _ row: (IVTRow, RecentEvidencePlace)?) { staged = (host, row) }
 
     /// The verdict of `host` ended: released (`kept`), its staged row is held; rolled back, its host is forgotten.

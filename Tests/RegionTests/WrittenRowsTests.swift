@@ -41,6 +41,20 @@ struct WrittenRowsTests {
         }
     }
 
+    /// Held across transactions: a host's row is still held after a transaction of another host's verdict alone.
+    @Test func rowsAreHeldFromOneTransactionToTheNext() async throws {
+        let (s, _) = try IVTStoreTests.store(hosts: ["host-a", "host-b", "host-z"])
+        // Each host's first verdict changes its state, the second gives it its evidence ring: from the third on, its
+        // row is held.
+        for i in 1...3 { _ = try await Self.verdict(s, "host-a", i) }
+        #expect(s.groupCommit.heldRows == 1)
+        for i in 1...3 { _ = try await Self.verdict(s, "host-b", i) }
+        #expect(s.groupCommit.heldRows == 2, "host-a's row outlived the transactions of host-b's verdicts")
+        try s.revoke(host: "host-z")
+        _ = try await Self.verdict(s, "host-a", 4)
+        #expect(s.groupCommit.heldRows == 1, "a write outside the group commit forgets what was held")
+    }
+
     @Test func aRevocationThroughAnotherConnectionIsSeenByTheNextVerdict() async throws {
         let (s, path) = try IVTStoreTests.store(hosts: ["host-a", "host-z"])
         // The first verdict changes the state, the second gives the host its evidence ring: the third's row is held.
