@@ -12,7 +12,7 @@ package enum RegionBenchmarkStore: String, Sendable, Encodable, CaseIterable {
 
 /// `bench region`: the RC-TCB under the ring duty of N simulated hosts (``SoftwareAgentDouble``), end to end over
 /// HTTPS with mutual TLS and its store (the real `smig-attest rctcb serve` as a child process), against the
-/// same work done in process, and the transport floor (the assignment request alone) right after; per host count,
+/// same work done in process, and the transport floor (the assignment request alone) in turns with it; per host count,
 /// a row per store, so SQLite and PostgreSQL are measured by the same run on the same machine.
 package enum RegionBenchmark {
     package struct Row: Encodable, Sendable {
@@ -21,7 +21,7 @@ package enum RegionBenchmark {
         package var endToEnd: RegionLoadResult
         package var inProcess: RegionLoadResult
         /// The transport floor: assignment requests alone (no evidence) over the same connections to the same
-        /// RC-TCB process, right after the end-to-end run (its `attestations` count those round trips).
+        /// RC-TCB process, in stretches taking turns with the end-to-end run's (its `attestations` count those round trips).
         package var transportFloor: RegionLoadResult
         /// End-to-end attestations/s over in-process attestations/s.
         package var ratio: Double
@@ -128,24 +128,20 @@ package enum RegionBenchmark {
 
     static func row(_ bench: BenchmarkRegion, store: RegionBenchmarkStore, serverPID: Int32?, seconds: Double, concurrency: Int) async throws -> Row {
         let n = bench.doubles.count
-        let rctcbCPU = CPUMark()
-        let serverCPU = CPUMark()
+        let rctcbCPU = PhaseCPU()
+        let serverCPU = PhaseCPU()
         let readServer: @Sendable () -> Double? = { serverPID.flatMap(ProcStat.treeCPUSeconds) }
         try await bench.warmUp()
         let regionFile = try bench.writePolicy()
         let rctcb = try await BenchmarkRCTCBProcess(region: regionFile, directory: bench.directory.path, store: bench.storeURL)
         let url = "https://127.0.0.1:\(rctcb.port)"
         let run: RegionLoadGenerator.EndToEnd
-        let cpu0 = rctcb.cpuSeconds
         do {
-            run = try await RegionLoadGenerator.endToEnd(bench, url: url, concurrency: concurrency, seconds: seconds, floorSeconds: seconds,
-                                                         onMeasuredRunStart: {
-                                                             rctcbCPU.start(rctcb.cpuSeconds)
-                                                             if let v = readServer() { serverCPU.start(v) }
-                                                         },
-                                                         onMeasuredRunEnd: {
-                                                             rctcbCPU.end(rctcb.cpuSeconds)
-                                                             if let v = readServer() { serverCPU.end(v) }
+            run = try await RegionLoadGenerator.endToEnd(bench, url: url, concurrency: concurrency, seconds: seconds,
+                                                         slices: RegionLoadGenerator.slices(forSeconds: seconds),
+                                                         onSlice: { phase, starting in
+                                                             rctcbCPU.mark(phase, starting: starting, rctcb.cpuSeconds)
+                                                             if serverPID != nil { serverCPU.mark(phase, starting: starting, readServer()) }
                                                          })
         } catch {
             await rctcb.stop()
@@ -156,14 +152,13 @@ package enum RegionBenchmark {
         }
         let e2e = run.attestations
         let floor = run.floor
-        let rctcbCores = e2e.seconds > 0 ? (rctcbCPU.used(or: cpu0) / e2e.seconds * 100).rounded() / 100 : 0
-        // The floor run follows the measured run directly: the RC-TCB's CPU from its end to now.
-        let floorCores = floor.seconds > 0 ? (rctcb.cpuSeconds - rctcbCPU.ended(or: cpu0)) / floor.seconds : 0
+        let rctcbCores = e2e.seconds > 0 ? (rctcbCPU.total(.attestations) / e2e.seconds * 100).rounded() / 100 : 0
+        let floorCores = floor.seconds > 0 ? rctcbCPU.total(.floor) / floor.seconds : 0
         let rss = rctcb.maxRSSMegabytes
         await rctcb.stop()
         let local = await RegionLoadGenerator.inProcess(bench, concurrency: concurrency, seconds: seconds)
         let rctcbPerAttestation = cpuMicroseconds(rctcbCores, e2e.perSecond)
-        let serverCores = serverPID != nil && e2e.seconds > 0 ? serverCPU.used(or: 0) / e2e.seconds : nil
+        let serverCores = serverPID != nil && e2e.seconds > 0 ? serverCPU.total(.attestations) / e2e.seconds : nil
         let floorPerRoundTrip = cpuMicroseconds(floorCores, floor.perSecond)
         return Row(hosts: n, store: store, endToEnd: e2e, inProcess: local, transportFloor: floor,
                    ratio: local.perSecond > 0 ? (e2e.perSecond / local.perSecond * 1000).rounded() / 1000 : 0,

@@ -40,7 +40,7 @@ package struct RegionLoadResult: Sendable, Codable {
 /// no agent runs two duties at once; latency is from the start of the duty (asking for the assignment, if it
 /// must) to the report's answer.
 package enum RegionLoadGenerator {
-    /// What the end-to-end run measured, and the transport floor measured right after it.
+    /// What the end-to-end run measured, and the transport floor measured in the stretches between its own.
     package struct EndToEnd: Sendable {
         /// Attestations: ring duty with evidence, verified and written to the IVT.
         package var attestations: RegionLoadResult
@@ -50,12 +50,23 @@ package enum RegionLoadGenerator {
         package var floor: RegionLoadResult
     }
 
+    /// The two phases of an end-to-end run, which take turns.
+    package enum Phase: Sendable, Hashable {
+        case attestations
+        case floor
+    }
+
+    /// The stretches each phase is cut into for `seconds` of it: one per two seconds, at least one. Taking turns
+    /// in stretches of about two seconds, the two phases see the same machine: other guests' load on a shared
+    /// host comes and goes over seconds, and would otherwise fall on one phase and not the other.
+    package static func slices(forSeconds seconds: Double) -> Int { max(1, Int(seconds / 2)) }
+
     /// Over HTTPS with mutual TLS: each double presents its own agent certificate (its own connections).
-    /// `onMeasuredRunStart` runs after the warm-up pass (every double connected once), just before the timed run;
-    /// `onMeasuredRunEnd` right after it, before the floor run of `floorSeconds`.
-    package static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double, floorSeconds: Double,
-                                onMeasuredRunStart: @Sendable () -> Void = {},
-                                onMeasuredRunEnd: @Sendable () -> Void = {}) async throws -> EndToEnd {
+    /// After a warm-up pass (every double connected once), `seconds` of attestations and `seconds` of the floor,
+    /// taking turns in `slices` stretches each, attestations first; `onSlice(phase, starting)` runs just before and
+    /// just after each stretch (the caller reads the RC-TCB's CPU there).
+    package static func endToEnd(_ bench: BenchmarkRegion, url: String, concurrency: Int, seconds: Double, slices: Int,
+                                onSlice: @Sendable (Phase, _ starting: Bool) -> Void = { _, _ in }) async throws -> EndToEnd {
         let pool = RegionIdentityPool(trusting: bench.caCertificate)
         var tlsByHost: [String: TLSConfiguration] = [:]
         for (host, id) in bench.identities { tlsByHost[host] = pool.identity(chain: id.chain, key: id.key) }
@@ -80,12 +91,6 @@ package enum RegionLoadGenerator {
                 return .failed("\(error)")
             }
         }
-        // Every double connects once (TLS handshake with its own certificate) before the measured run, which
-        // starts in the steady state: each double holds the assignment its last report's answer carried.
-        let (_, carried) = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
-        onMeasuredRunStart()
-        let (result, _) = await run(bench.doubles, concurrency: concurrency, seconds: seconds, carrying: carried, step)
-        onMeasuredRunEnd()
         // The same doubles, connections and workers; each round is the assignment request alone.
         let roundTrip: Step = { reporter, _ in
             guard let tls = tls[reporter.hostId] else { return .failed("no identity for \(reporter.hostId)") }
@@ -95,9 +100,27 @@ package enum RegionLoadGenerator {
                 return .failed("\(error)")
             }
         }
-        let floor = await run(bench.doubles, concurrency: concurrency, seconds: floorSeconds, roundTrip).0
+        // Every double connects once (TLS handshake with its own certificate) before the measured run, which
+        // starts in the steady state: each double holds the assignment its last report's answer carried. A floor
+        // stretch leaves those assignments valid (a nonce is open for its lifetime, whatever else is issued), so
+        // each attestation stretch goes on from where the last one stopped.
+        var (_, carried) = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
+        let stretches = max(1, slices)
+        let each = seconds / Double(stretches)
+        var attestations: [RegionLoadTally] = []
+        var floor: [RegionLoadTally] = []
+        for _ in 0..<stretches {
+            onSlice(.attestations, true)
+            let (tally, now) = await run(bench.doubles, concurrency: concurrency, seconds: each, carrying: carried, step)
+            onSlice(.attestations, false)
+            attestations.append(tally)
+            carried = now
+            onSlice(.floor, true)
+            floor.append(await run(bench.doubles, concurrency: concurrency, seconds: each, roundTrip).0)
+            onSlice(.floor, false)
+        }
         await pool.shutdown()
-        return EndToEnd(attestations: result, floor: floor)
+        return EndToEnd(attestations: RegionLoadTally.merged(attestations).result, floor: RegionLoadTally.merged(floor).result)
     }
 
     /// Waits until the RC-TCB answers an assignment rather than `rctcb.not-leader`: on a store several RC-TCBs may
@@ -135,7 +158,7 @@ package enum RegionLoadGenerator {
         }
         // As end to end: one pass first, so the measured run starts with every double holding an assignment.
         let (_, carried) = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
-        return await run(bench.doubles, concurrency: concurrency, seconds: seconds, carrying: carried, step).0
+        return await run(bench.doubles, concurrency: concurrency, seconds: seconds, carrying: carried, step).0.result
     }
 
     /// One duty of one double: the failure (nil: `trusted`) and the next assignment the answer carried.
@@ -165,9 +188,9 @@ package enum RegionLoadGenerator {
     }
 
     /// Runs `step` over the doubles with `concurrency` workers, for `seconds` (nil: one pass over every double).
-    /// `carrying`: each double's assignment from an earlier run; the result comes with the assignments they hold now.
+    /// `carrying`: each double's assignment from an earlier run; the tally comes with the assignments they hold now.
     static func run(_ doubles: [SoftwareAgentDouble], concurrency: Int, seconds: Double?, carrying: [String: RingAssignment] = [:],
-                    _ step: @escaping Step) async -> (RegionLoadResult, [String: RingAssignment]) {
+                    _ step: @escaping Step) async -> (RegionLoadTally, [String: RingAssignment]) {
         let workers = max(1, min(concurrency, doubles.count))
         let clock = ContinuousClock()
         let cpu0 = ProcessUsage.cpuSeconds()
@@ -211,28 +234,13 @@ package enum RegionLoadGenerator {
             return all
         }
         let elapsed = clock.now - start
-        let cpu = ProcessUsage.cpuSeconds() - cpu0
         let steal = CPUSteal.seconds()
         let busy = MachineCPU.busySeconds()
-        let secs = elapsed.inSeconds
-        let latencies = parts.flatMap(\.latencies).sorted()
-        func ms(_ q: Double) -> Double {
-            guard !latencies.isEmpty else { return 0 }
-            let d = latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))]
-            return d.inMilliseconds.rounded(toPlaces: 2)
-        }
-        let result = RegionLoadResult(attestations: latencies.count, errors: parts.reduce(0) { $0 + $1.errors }, seconds: secs,
-                                perSecond: (Double(latencies.count) / secs).rounded(), p50Milliseconds: ms(0.5), p99Milliseconds: ms(0.99),
-                                firstError: parts.compactMap(\.firstError).first, processCPUCores: (cpu / secs).rounded(toPlaces: 2),
-                                stealCores: steal0.flatMap { s0 in steal.map { (($0 - s0) / secs).rounded(toPlaces: 2) } },
-                                machineBusyCores: busy0.flatMap { b0 in busy.map { (($0 - b0) / secs).rounded(toPlaces: 2) } })
-        return (result, parts.reduce(into: [:]) { $0.merge($1.carried) { a, _ in a } })
-    }
-}
-
-extension Double {
-    fileprivate func rounded(toPlaces n: Int) -> Double {
-        let f = pow(10, Double(n))
-        return (self * f).rounded() / f
+        let tally = RegionLoadTally(latencies: parts.flatMap(\.latencies), errors: parts.reduce(0) { $0 + $1.errors },
+                                    firstError: parts.compactMap(\.firstError).first, seconds: elapsed.inSeconds,
+                                    cpuSeconds: ProcessUsage.cpuSeconds() - cpu0,
+                                    stealSeconds: steal0.flatMap { s0 in steal.map { $0 - s0 } },
+                                    busySeconds: busy0.flatMap { b0 in busy.map { $0 - b0 } })
+        return (tally, parts.reduce(into: [:]) { $0.merge($1.carried) { a, _ in a } })
     }
 }

@@ -21,8 +21,8 @@ package struct BenchRegion: AsyncParsableCommand {
         (AsyncHTTPClient) and does ring duty: assignment (nonce for the pair; as agents do, the one the last \
         report's answer carried while it is valid), quote of its neighbour, report; the RC-TCB verifies (pinned AK, nonce spent once, clock continuity, log replay, golden values) and writes the \
         IVT. 'in process' does the same calling the RC-TCB's region logic directly: no HTTP, TLS or JSON, the same \
-        SQLite IVT. 'floor' follows the end-to-end run over the same connections and RC-TCB process with the \
-        assignment request alone (mutual TLS, HTTP/1.1, admission, a nonce, a small JSON answer; no evidence, \
+        SQLite IVT. 'floor' takes turns with the end-to-end run, in stretches of about two seconds each, over the \
+        same connections and RC-TCB process with the assignment request alone (mutual TLS, HTTP/1.1, admission, a nonce, a small JSON answer; no evidence, \
         verification or IVT write): the most round trips/s this transport gives on this machine, so no attestation \
         rate can exceed it. --store sqlite,postgresql measures both stores in one invocation, a row per host count \
         and store, with the same doubles and options: each store is the other's baseline, and the table ends with \
@@ -35,7 +35,7 @@ package struct BenchRegion: AsyncParsableCommand {
         """)
 
     @Option(help: "Comma-separated host counts.") package var hosts: String = "100,1000,10000"
-    @Option(help: "Seconds per measured run.") package var seconds: Double = 5
+    @Option(help: "Seconds of attestations per row, and as many of the floor (taking turns in stretches of about 2 s).") package var seconds: Double = 5
     @Option(help: "Attestations in flight (workers, each owning a set of hosts).") public var concurrency: Int = 64
     @Option(help: ArgumentHelp("Comma-separated stores: sqlite, postgresql (a row per host count and store).", valueName: "stores"))
     package var store: String = "sqlite"
@@ -103,8 +103,9 @@ package struct BenchRegion: AsyncParsableCommand {
             Output.line("doubles' quotes and signatures, HTTPS clients). µs/att: CPU per e2e attestation (RC-TCB process; the PostgreSQL")
             Output.line("server when the bench started it; load generator). steal: CPU the host's hypervisor gave other guests during each")
             Output.line("run, in cores (from /proc/stat); with much steal a run's rate is low for that reason alone.")
-            Output.line("floor: right after e2e, the same connections and RC-TCB process answering the assignment request alone (mutual TLS,")
-            Output.line("HTTP/1.1, admission, a nonce, a small JSON answer; no evidence, verification or IVT write): no attestation can be faster.")
+            Output.line("floor: in turns with e2e (stretches of about 2 s each), the same connections and RC-TCB process answering the")
+            Output.line("assignment request alone (mutual TLS, HTTP/1.1, admission, a nonce, a small JSON answer; no evidence, verification")
+            Output.line("or IVT write): no attestation can be faster.")
             if let server = report.postgresql { Output.line("postgresql: \(server)") }
             for r in rows {
                 let at = "hosts \(r.hosts), \(r.store.rawValue)"
