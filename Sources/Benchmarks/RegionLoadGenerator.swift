@@ -102,8 +102,9 @@ package enum RegionLoadGenerator {
         }
         // Every double connects once (TLS handshake with its own certificate) before the measured run, which
         // starts in the steady state: each double holds the assignment its last report's answer carried. A floor
-        // stretch leaves those assignments valid (a nonce is open for its lifetime, whatever else is issued), so
-        // each attestation stretch goes on from where the last one stopped.
+        // stretch leaves those assignments valid (they came with answers; the RC-TCB's bound on a reporter's open
+        // nonces drops, of the floor's, only nonces that were asked for), so each attestation stretch goes on from
+        // where the last one stopped.
         var (_, carried) = await run(bench.doubles, concurrency: concurrency, seconds: nil, step)
         let stretches = max(1, slices)
         let each = seconds / Double(stretches)

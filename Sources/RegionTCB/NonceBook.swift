@@ -3,29 +3,73 @@ import TPMWire
 
 /// The nonces the RC-TCB issued, each for one (reporter, target) pair and used once: a reporter can neither replay
 /// old evidence nor invent a challenge.
+///
+/// A reporter holds at most ``openPerReporter`` open nonces of each ``Origin``; a new one past that drops its oldest
+/// of the same origin. An honest agent holds one or two: the assignment it asked for, and the next one the answer
+/// to its report carried. Without the bound, an enrolled agent that keeps asking and never reports would have the
+/// RC-TCB hold a nonce for every request it answers, for the nonce's whole lifetime. The two origins are bounded
+/// apart, so asking again and again drops only nonces that were asked for: the one a report's answer carried stays
+/// open until it is spent or expires.
 struct NonceBook {
+    /// How a nonce reached its reporter.
+    enum Origin: Hashable, Sendable {
+        /// An assignment the reporter asked for.
+        case request
+        /// The next assignment carried by the answer to the reporter's report (one spent, one issued).
+        case answer
+    }
+
     struct Issued {
         var reporter: String
         var target: String
         var issued: Date
+        var origin: Origin
     }
+
+    /// One reporter's open nonces of one origin.
+    struct Holder: Hashable {
+        var reporter: String
+        var origin: Origin
+    }
+
+    /// Open nonces per reporter and origin.
+    static let openPerReporter = 16
 
     let lifetime: TimeInterval
     var open: [String: Issued] = [:]
+    /// Each holder's open nonces, oldest first (an expired one stays listed until the next prune).
+    var held: [Holder: [String]] = [:]
     var prunedAt = Date.distantPast
 
     init(lifetime: TimeInterval) { self.lifetime = lifetime }
 
-    /// A fresh 32-byte nonce (hex) for `reporter` → `target`.
-    mutating func issue(reporter: String, target: String, now: Date) -> String {
+    /// A fresh 32-byte nonce (hex) for `reporter` → `target`; past ``openPerReporter`` of `origin`, the reporter's
+    /// oldest of that origin is no longer open.
+    mutating func issue(reporter: String, target: String, now: Date, origin: Origin = .request) -> String {
         // Expired nonces are dropped once a second, not on every issue (thousands are open under load).
         if now.timeIntervalSince(prunedAt) >= 1 {
             open = open.filter { now.timeIntervalSince($0.value.issued) < lifetime }
+            let stillOpen = open
+            held = held.compactMapValues { list in
+                let kept = list.filter { stillOpen[$0] != nil }
+                return kept.isEmpty ? nil : kept
+            }
             prunedAt = now
         }
         let hex = Self.fresh()
-        open[hex] = Issued(reporter: reporter, target: target, issued: now)
+        open[hex] = Issued(reporter: reporter, target: target, issued: now, origin: origin)
+        let holder = Holder(reporter: reporter, origin: origin)
+        held[holder, default: []].append(hex)
+        if let list = held[holder], list.count > Self.openPerReporter {
+            held[holder]?.removeFirst(list.count - Self.openPerReporter)
+            for dropped in list.prefix(list.count - Self.openPerReporter) { open[dropped] = nil }
+        }
         return hex
+    }
+
+    /// How many nonces `reporter` holds open now (both origins; expired ones not yet pruned included).
+    func openCount(of reporter: String) -> Int {
+        (held[Holder(reporter: reporter, origin: .request)]?.count ?? 0) + (held[Holder(reporter: reporter, origin: .answer)]?.count ?? 0)
     }
 
     /// Spends a nonce a report carries: it must have been issued for this pair and not have expired.
@@ -36,7 +80,11 @@ struct NonceBook {
         } else {
             found = .unknown
         }
-        if found == .spent { open[hex] = nil }
+        if found == .spent, let issued = open.removeValue(forKey: hex) {
+            let holder = Holder(reporter: issued.reporter, origin: issued.origin)
+            if let i = held[holder]?.firstIndex(of: hex) { held[holder]?.remove(at: i) }
+            if held[holder]?.isEmpty == true { held[holder] = nil }
+        }
         return try Self.bytes(of: hex, found, reporter: reporter, target: target)
     }
 

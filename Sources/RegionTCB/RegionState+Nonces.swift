@@ -4,9 +4,10 @@ package import Foundation
 /// the shared store when several RC-TCBs lead one after another (PostgreSQL), so a report on a nonce the old
 /// leader issued is judged by the new one, and a nonce is spent at most once whichever RC-TCB is asked.
 extension RegionState {
-    /// A fresh nonce for `reporter` → `target`, open for ``nonceLifetime``.
-    func issueNonce(reporter: String, target: String, now: Date) async throws(RegionError) -> String {
-        guard let shared = sharedStore else { return nonces.issue(reporter: reporter, target: target, now: now) }
+    /// A fresh nonce for `reporter` → `target`, open for ``nonceLifetime``. In this process's book a reporter holds
+    /// a bounded number of each `origin` (``NonceBook/openPerReporter``); the shared store does not bound them yet.
+    func issueNonce(reporter: String, target: String, now: Date, origin: NonceBook.Origin) async throws(RegionError) -> String {
+        guard let shared = sharedStore else { return nonces.issue(reporter: reporter, target: target, now: now, origin: origin) }
         let hex = NonceBook.fresh()
         try await shared.nonceWriter().recordNonce(hex, reporter: reporter, target: target, expires: now.addingTimeInterval(nonces.lifetime), now: now)
         return hex
@@ -18,4 +19,7 @@ extension RegionState {
         let found = try await shared.nonceWriter().spendNonce(hex, reporter: reporter, target: target, now: now)
         return try NonceBook.bytes(of: hex, found, reporter: reporter, target: target)
     }
+
+    /// How many nonces `reporter` holds open in this process's book (0 on a shared store, which keeps them).
+    package func openNonces(of reporter: String) -> Int { nonces.openCount(of: reporter) }
 }

@@ -57,13 +57,18 @@ extension RegionState {
         }
     }
 
-    /// The reporter's current duty, with a fresh nonce issued for that pair.
+    /// The reporter's current duty, with a fresh nonce issued for that pair, as the reporter asked for it.
     package func assignment(for reporter: String, now: Date = Date()) async throws(RegionError) -> RingAssignment {
+        try await assignment(for: reporter, now: now, origin: .request)
+    }
+
+    /// The reporter's current duty; `origin`: whether it asked for it or a report's answer carries it.
+    func assignment(for reporter: String, now: Date, origin: NonceBook.Origin) async throws(RegionError) -> RingAssignment {
         _ = await ringView()
         guard let target = ringCache?.targets[reporter], let cfg = hosts[target] else {
             return RingAssignment()
         }
-        let nonce = try await issueNonce(reporter: reporter, target: target, now: now)
+        let nonce = try await issueNonce(reporter: reporter, target: target, now: now, origin: origin)
         return RingAssignment(target: target, address: cfg.address, port: cfg.port, nonce: nonce, pcrSelection: judge.selection.description,
                               validUntil: now.addingTimeInterval(nonces.lifetime))
     }

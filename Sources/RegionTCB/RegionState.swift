@@ -194,7 +194,7 @@ package actor RegionState {
     package func intake(_ report: AIMReport, from reporter: String, admitted: Bool = false, evidenceAsSent: Data? = nil,
                         now: Date = Date()) async throws(RegionError) -> ReportResult {
         var result = try await verdict(on: report, from: reporter, admitted: admitted, evidenceAsSent: evidenceAsSent, now: now)
-        let next = try await assignment(for: reporter, now: Date())
+        let next = try await assignment(for: reporter, now: Date(), origin: .answer)
         result.next = next.target == nil ? nil : next
         return result
     }

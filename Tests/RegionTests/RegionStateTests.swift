@@ -118,6 +118,45 @@ struct RegionStateTests {
         #expect(try store.rows() == before)
     }
 
+    /// The attacker is h1's agent, enrolled and trusted, asking for its assignment again and again without ever
+    /// reporting. The RC-TCB keeps only the newest of those nonces open (``NonceBook/openPerReporter``): the first
+    /// it asked for is refused as unknown. The nonce the answer to its last report carried is of the other origin,
+    /// stays open through the flood, and is spent as usual.
+    @Test func askingWithoutReportingKeepsFewNoncesOpen() async throws {
+        try await coldStart()
+        let (r, _) = try await report(from: "h1")
+        let carried = try #require(try await region.intake(r, from: "h1").next)
+        let (first, _) = try await report(from: "h1")
+        for _ in 0..<500 { _ = try await region.assignment(for: "h1") }
+        // The newest asked-for nonces (the bound) and the carried one; nothing of the flood beyond them.
+        #expect(await region.openNonces(of: "h1") == 16 + 1)
+        let dropped = await #expect(throws: RegionError.self) { try await region.intake(first, from: "h1") }
+        #expect(dropped?.code == .nonceUnknown)
+        let target = try #require(carried.target)
+        let evidence = try host(target).evidence(QuoteChallenge(nonce: try #require(carried.nonce), pcrSelection: try #require(carried.pcrSelection)))
+        let answered = try await region.intake(AIMReport(target: target, nonce: carried.nonce!, outcome: .evidence, evidence: evidence), from: "h1")
+        #expect(answered.state == "trusted")
+        // Another reporter's nonces are not touched by h1's flood.
+        #expect(await region.openNonces(of: "h2") == 0)
+    }
+
+    /// Duty after duty on the nonce each answer carries: every report spends one and its answer issues one, so the
+    /// reporter holds exactly one open nonce throughout.
+    @Test func dutyAfterDutyHoldsOneNonce() async throws {
+        try await coldStart()
+        let (r, _) = try await report(from: "h1")
+        var next = try await region.intake(r, from: "h1").next
+        for _ in 0..<20 {
+            let a = try #require(next)
+            let target = try #require(a.target)
+            let evidence = try host(target).evidence(QuoteChallenge(nonce: try #require(a.nonce), pcrSelection: try #require(a.pcrSelection)))
+            let answer = try await region.intake(AIMReport(target: target, nonce: a.nonce!, outcome: .evidence, evidence: evidence), from: "h1")
+            #expect(answer.state == "trusted")
+            #expect(await region.openNonces(of: "h1") == 1)
+            next = answer.next
+        }
+    }
+
     @Test func replayedNonceForeignPairAndUnassignedTarget() async throws {
         try await coldStart()
         let (r, _) = try await report(from: "h1")
