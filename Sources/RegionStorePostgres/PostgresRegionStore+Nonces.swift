@@ -11,27 +11,42 @@ struct NonceRecord: Sendable {
     var at: Date
     /// The caller's time (recording: expired nonces are pruned as of the earliest of a statement's).
     var now: Date
+    /// Recording: a report's answer carries it (else the reporter asked for it).
+    var carried = false
 }
 
 /// The ring's nonces in `ring_nonce`, so they outlive the leader that issued them: the next leader spends a nonce
-/// the old one gave a reporter, once. Both are leader writes, fenced by its lease like every other; each is one
+/// the old one gave a reporter, once. A reporter keeps at most ``NonceBook/openPerReporter`` of each kind (asked
+/// for, carried by an answer), as in the SQLite RC-TCB's own book. Both are leader writes, fenced by its lease like every other; each is one
 /// statement that carries its fence (``fencedStatement(_:)``), and the nonces recorded (or spent) at about the same
 /// time share one (``PostgresBatch``, one statement per batch: one nonce of a value per batch, so two spends of one
 /// nonce are two statements, and the second finds it gone).
 extension PostgresRegionStore {
-    package func recordNonce(_ hex: String, reporter: String, target: String, expires: Date, now: Date) async throws(RegionError) {
-        try await nonceRecords.submit(NonceRecord(hex: hex, reporter: reporter, target: target, at: expires, now: now)) {
+    package func recordNonce(_ hex: String, reporter: String, target: String, expires: Date, now: Date, carried: Bool) async throws(RegionError) {
+        try await nonceRecords.submit(NonceRecord(hex: hex, reporter: reporter, target: target, at: expires, now: now, carried: carried)) {
             records throws(RegionError) in
-            // The expired nonces pruned and the new ones added in one statement, both only if the fence allows.
+            // The expired nonces pruned, each reporter's oldest of a kind past the bound dropped and the new ones
+            // added, in one statement and only if the fence allows. The statement's parts see the table as it was
+            // before it: the newest `bound - 1` of each kind are kept beside the new ones.
             let oldest = records.map(\.now).min() ?? now
+            let keep = NonceBook.openPerReporter - 1
             _ = try await self.fencedStatement("""
                 WITH \(leaseOf: self.region, fencedBy: self.fence),
                 pruned AS (DELETE FROM ring_nonce WHERE region = \(self.region) AND expires_at <= \(oldest.timeIntervalSince1970)
                            AND EXISTS (SELECT 1 FROM allowed)),
-                added AS (INSERT INTO ring_nonce (region, nonce, reporter, target, expires_at)
-                          SELECT \(self.region), x.nonce, x.reporter, x.target, x.expires FROM allowed,
+                dropped AS (DELETE FROM ring_nonce n
+                            USING (SELECT DISTINCT h.reporter, h.carried FROM unnest(\(records.map(\.reporter))::text[],
+                                       \(records.map(\.carried))::boolean[]) AS h(reporter, carried)) h
+                            WHERE n.region = \(self.region) AND n.reporter = h.reporter AND n.carried = h.carried
+                                AND EXISTS (SELECT 1 FROM allowed)
+                                AND n.nonce NOT IN (SELECT m.nonce FROM ring_nonce m
+                                                    WHERE m.region = \(self.region) AND m.reporter = h.reporter AND m.carried = h.carried
+                                                    ORDER BY m.expires_at DESC LIMIT \(keep))),
+                added AS (INSERT INTO ring_nonce (region, nonce, reporter, target, expires_at, carried)
+                          SELECT \(self.region), x.nonce, x.reporter, x.target, x.expires, x.carried FROM allowed,
                               unnest(\(records.map(\.hex))::text[], \(records.map(\.reporter))::text[], \(records.map(\.target))::text[],
-                                     \(records.map(\.at.timeIntervalSince1970))::double precision[]) AS x(nonce, reporter, target, expires))
+                                     \(records.map(\.at.timeIntervalSince1970))::double precision[],
+                                     \(records.map(\.carried))::boolean[]) AS x(nonce, reporter, target, expires, carried))
                 SELECT holder, epoch, live FROM lease
                 """)
             return records.map { _ in .success(()) }

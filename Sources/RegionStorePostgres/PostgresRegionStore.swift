@@ -32,7 +32,7 @@ package final class PostgresRegionStore: RegionStore {
     /// The verdicts waiting for the next transaction of this store (or view), fenced by its lease (group commit:
     /// ``transition(_:host:judgedUnder:judged:now:)``).
     let groupCommit = PostgresBatch<TransitionRequest, IVTStore.Applied?>(maxBatch: 64) { $0.host }
-    /// The ring nonces waiting to be recorded, and to be spent, in the next statement of their kind (``recordNonce(_:reporter:target:expires:now:)``).
+    /// The ring nonces waiting to be recorded, and to be spent, in the next statement of their kind (``recordNonce(_:reporter:target:expires:now:carried:)``).
     let nonceRecords = PostgresBatch<NonceRecord, Void>(maxBatch: 128) { $0.hex }
     let nonceSpends = PostgresBatch<NonceRecord, Bool>(maxBatch: 128) { $0.hex }
     /// How many groups of verdicts the statement of fixed text wrote (``writeQuiet(_:old:_:)``), committed or not.

@@ -113,6 +113,10 @@ enum PostgresSchema {
             """,
             "CREATE INDEX ring_nonce_expiry ON ring_nonce (region, expires_at)",
         ]),
+        (7, "ring nonces by how they reached their reporter", [
+            "ALTER TABLE ring_nonce ADD COLUMN carried boolean NOT NULL DEFAULT false",
+            "CREATE INDEX ring_nonce_holder ON ring_nonce (region, reporter, carried, expires_at)",
+        ]),
     ]
 
     /// The advisory lock key migrations (and nothing else) take: "smig-sto" in ASCII.

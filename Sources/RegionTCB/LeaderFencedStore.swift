@@ -96,7 +96,7 @@ package final class LeaderFencedStore: RegionStore {
 }
 
 extension LeaderFencedStore {
-    /// The lease's fenced view as the store of shared ring nonces (``RegionLeases/recordNonce(_:reporter:target:expires:now:)``).
+    /// The lease's fenced view as the store of shared ring nonces (``RegionLeases/recordNonce(_:reporter:target:expires:now:carried:)``).
     func nonceWriter() throws(RegionError) -> any RegionLeases {
         guard let v = try writer() as? any RegionLeases else {
             throw RegionError(.storeFailed, "store \(location): its fenced view keeps no ring nonces")

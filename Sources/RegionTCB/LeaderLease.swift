@@ -37,14 +37,23 @@ package protocol RegionLeases: RegionStore {
     func inventory(fencedBy lease: (@Sendable () -> LeaderLease?)?) async throws(RegionError) -> (inventory: any VMInventoryStore, orderPrefix: String)
 
     /// Keeps a ring nonce the leader issued for `reporter` → `target` until `expires`, so that whichever RC-TCB leads
-    /// when the report comes spends it (expired ones are pruned).
-    func recordNonce(_ hex: String, reporter: String, target: String, expires: Date, now: Date) async throws(RegionError)
+    /// when the report comes spends it (expired ones are pruned). `carried`: a report's answer carries it (else the
+    /// reporter asked for it); a reporter keeps at most ``NonceBook/openPerReporter`` of each kind, its oldest
+    /// of the kind dropped first.
+    func recordNonce(_ hex: String, reporter: String, target: String, expires: Date, now: Date, carried: Bool) async throws(RegionError)
     /// Spends a nonce a report carries, at most once whichever RC-TCB asks: `spent` only if it was open for this
     /// pair and not expired at `now`; a nonce open for another pair stays open.
     func spendNonce(_ hex: String, reporter: String, target: String, now: Date) async throws(RegionError) -> NonceSpend
 
     /// The region's changes as the store announces them (LISTEN/NOTIFY), for the RC-TCBs that follow.
     func changes() -> AsyncStream<RegionChange>
+}
+
+extension RegionLeases {
+    /// A ring nonce the reporter asked for (``recordNonce(_:reporter:target:expires:now:carried:)``).
+    package func recordNonce(_ hex: String, reporter: String, target: String, expires: Date, now: Date) async throws(RegionError) {
+        try await recordNonce(hex, reporter: reporter, target: target, expires: expires, now: now, carried: false)
+    }
 }
 
 /// A change of the region that the store announces to every RC-TCB of the region.

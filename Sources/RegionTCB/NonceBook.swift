@@ -10,7 +10,7 @@ import TPMWire
 /// RC-TCB hold a nonce for every request it answers, for the nonce's whole lifetime. The two origins are bounded
 /// apart, so asking again and again drops only nonces that were asked for: the one a report's answer carried stays
 /// open until it is spent or expires.
-struct NonceBook {
+package struct NonceBook {
     /// How a nonce reached its reporter.
     enum Origin: Hashable, Sendable {
         /// An assignment the reporter asked for.
@@ -32,8 +32,8 @@ struct NonceBook {
         var origin: Origin
     }
 
-    /// Open nonces per reporter and origin.
-    static let openPerReporter = 16
+    /// Open nonces per reporter and origin (on PostgreSQL: per reporter and kind, the same bound).
+    package static let openPerReporter = 16
 
     let lifetime: TimeInterval
     var open: [String: Issued] = [:]

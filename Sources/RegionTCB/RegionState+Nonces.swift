@@ -4,12 +4,13 @@ package import Foundation
 /// the shared store when several RC-TCBs lead one after another (PostgreSQL), so a report on a nonce the old
 /// leader issued is judged by the new one, and a nonce is spent at most once whichever RC-TCB is asked.
 extension RegionState {
-    /// A fresh nonce for `reporter` → `target`, open for ``nonceLifetime``. In this process's book a reporter holds
-    /// a bounded number of each `origin` (``NonceBook/openPerReporter``); the shared store does not bound them yet.
+    /// A fresh nonce for `reporter` → `target`, open for ``nonceLifetime``. A reporter holds at most
+    /// ``NonceBook/openPerReporter`` of each `origin`, in this process's book or in the shared store.
     func issueNonce(reporter: String, target: String, now: Date, origin: NonceBook.Origin) async throws(RegionError) -> String {
         guard let shared = sharedStore else { return nonces.issue(reporter: reporter, target: target, now: now, origin: origin) }
         let hex = NonceBook.fresh()
-        try await shared.nonceWriter().recordNonce(hex, reporter: reporter, target: target, expires: now.addingTimeInterval(nonces.lifetime), now: now)
+        try await shared.nonceWriter().recordNonce(hex, reporter: reporter, target: target, expires: now.addingTimeInterval(nonces.lifetime), now: now,
+                                                   carried: origin == .answer)
         return hex
     }
 
@@ -20,6 +21,6 @@ extension RegionState {
         return try NonceBook.bytes(of: hex, found, reporter: reporter, target: target)
     }
 
-    /// How many nonces `reporter` holds open in this process's book (0 on a shared store, which keeps them).
+    /// How many nonces `reporter` holds open in this process's book (0 on a shared store, which keeps them itself).
     package func openNonces(of reporter: String) -> Int { nonces.openCount(of: reporter) }
 }

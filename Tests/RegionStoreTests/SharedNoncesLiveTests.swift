@@ -13,6 +13,16 @@ import TPMWire
 /// RC-TCBs' region states on one database, each writing through its own lease as `rctcb serve --store` does.
 @Suite("Ring nonces across leaders (PostgreSQL)", .timeLimit(.minutes(10)))
 struct SharedNoncesLiveTests {
+    /// host-a and host-b seeded, enrolled and trusted, through the leader's fenced store.
+    static func twoTrustedHosts(_ fenced: LeaderFencedStore) async throws {
+        try await seedTwoHosts(fenced)
+        for h in ["host-a", "host-b"] {
+            try await fenced.recordEnrolment(host: h, akPublic: [1], akName: "000b\(h)", ekCertificate: "test", ekName: nil,
+                                             ekCertificateSHA256: nil, now: t0)
+            _ = try await fenced.transition(.trusted(facts(1), measuredBy: "test"), host: h, judgedUnder: nil, evidence: nil, now: t0)
+        }
+    }
+
     /// RC-TCB `holder`'s view of region `r`: its fenced store leading under `lease`, and its region state.
     static func rctcb(_ store: PostgresRegionStore, lease: LeaderLease) throws -> (LeaderFencedStore, RegionState) {
         let fenced = LeaderFencedStore(base: store, region: store.region)
@@ -23,17 +33,40 @@ struct SharedNoncesLiveTests {
         return (fenced, region)
     }
 
+    /// The attacker is host-a's agent, enrolled and trusted, asking for its assignment again and again without
+    /// reporting, on a region whose nonces live in PostgreSQL. `ring_nonce` keeps only the newest it asked for
+    /// (``NonceBook/openPerReporter``), whichever leader recorded them: the first is refused as unknown, the newest
+    /// is spent. The nonce an answer carried is of the other kind and stays open; host-b's nonces are untouched.
+    @Test func askingWithoutReportingKeepsFewNoncesOpen() async throws {
+        try await PostgresCluster.with { cluster in
+            try await withPostgresStores(url: cluster.url, regions: ["r"]) { stores in
+                let lease = try #require(try await stores[0].acquireLease(holder: "rctcb-a", for: .seconds(600)))
+                let (fenced, region) = try Self.rctcb(stores[0], lease: lease)
+                try await Self.twoTrustedHosts(fenced)
+                let writer = try stores[0].leading(lease)
+                try await writer.recordNonce("cafe00", reporter: "host-a", target: "host-b", expires: t0.addingTimeInterval(30), now: t0, carried: true)
+                try await writer.recordNonce("b0b000", reporter: "host-b", target: "host-a", expires: t0.addingTimeInterval(30), now: t0)
+                var asked: [String] = []
+                for i in 0..<40 {
+                    asked.append(try #require(try await region.assignment(for: "host-a", now: t0.addingTimeInterval(Double(i) / 100)).nonce))
+                }
+                let open = try psqlValue(cluster.url, "SELECT count(*) FROM ring_nonce WHERE region = 'r' AND reporter = 'host-a'")
+                #expect(open == "\(NonceBook.openPerReporter + 1)")
+                let late = t0.addingTimeInterval(1)
+                #expect(try await stores[0].spendNonce(asked[0], reporter: "host-a", target: "host-b", now: late) == .unknown)
+                #expect(try await stores[0].spendNonce(asked[39], reporter: "host-a", target: "host-b", now: late) == .spent)
+                #expect(try await stores[0].spendNonce("cafe00", reporter: "host-a", target: "host-b", now: late) == .spent)
+                #expect(try await stores[0].spendNonce("b0b000", reporter: "host-b", target: "host-a", now: late) == .spent)
+            }
+        }
+    }
+
     @Test func aNonceOfTheOldLeaderIsTakenOnceByTheNewOne() async throws {
         try await PostgresCluster.with { cluster in
             try await withPostgresStores(url: cluster.url, regions: ["r", "r", "elsewhere"]) { stores in
                 let first = try #require(try await stores[0].acquireLease(holder: "rctcb-a", for: .seconds(600)))
                 let (fencedA, old) = try Self.rctcb(stores[0], lease: first)
-                try await seedTwoHosts(fencedA)
-                for h in ["host-a", "host-b"] {
-                    try await fencedA.recordEnrolment(host: h, akPublic: [1], akName: "000b\(h)", ekCertificate: "test", ekName: nil,
-                                                      ekCertificateSHA256: nil, now: t0)
-                    _ = try await fencedA.transition(.trusted(facts(1), measuredBy: "test"), host: h, judgedUnder: nil, evidence: nil, now: t0)
-                }
+                try await Self.twoTrustedHosts(fencedA)
                 let duty = try await old.assignment(for: "host-a", now: t0)
                 let (target, nonce) = (try #require(duty.target), try #require(duty.nonce))
                 let other = try #require(try await old.assignment(for: "host-b", now: t0).nonce)
