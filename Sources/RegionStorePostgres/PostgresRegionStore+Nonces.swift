@@ -17,10 +17,10 @@ struct NonceRecord: Sendable {
 
 /// The ring's nonces in `ring_nonce`, so they outlive the leader that issued them: the next leader spends a nonce
 /// the old one gave a reporter, once. A reporter keeps at most ``NonceBook/openPerReporter`` of each kind (asked
-/// for, carried by an answer), as in the SQLite RC-TCB's own book. Both are leader writes, fenced by its lease like every other; each is one
-/// statement that carries its fence (``fencedStatement(_:)``), and the nonces recorded (or spent) at about the same
-/// time share one (``PostgresBatch``, one statement per batch: one nonce of a value per batch, so two spends of one
-/// nonce are two statements, and the second finds it gone).
+/// for, carried by an answer), as in the SQLite RC-TCB's own book. Both are leader writes, fenced by its lease like
+/// every other; each is one statement that carries its fence (``fencedStatement(_:)``), and the nonces recorded (or
+/// spent) at about the same time share one (``PostgresBatch``, one statement per batch: one nonce of a value per
+/// batch, so two spends of one nonce are two statements, and the second finds it gone).
 extension PostgresRegionStore {
     package func recordNonce(_ hex: String, reporter: String, target: String, expires: Date, now: Date, carried: Bool) async throws(RegionError) {
         try await nonceRecords.submit(NonceRecord(hex: hex, reporter: reporter, target: target, at: expires, now: now, carried: carried)) {
