@@ -60,10 +60,8 @@ package struct NonceBook {
         open[hex] = Issued(reporter: reporter, target: target, issued: now, origin: origin)
         let holder = Holder(reporter: reporter, origin: origin)
         held[holder, default: []].append(hex)
-        if let list = held[holder], list.count > Self.openPerReporter {
-            held[holder]?.removeFirst(list.count - Self.openPerReporter)
-            for dropped in list.prefix(list.count - Self.openPerReporter) { open[dropped] = nil }
-        }
+        // One added at a time: at most one over the bound, its oldest dropped (no copy of the list).
+        if (held[holder]?.count ?? 0) > Self.openPerReporter, let dropped = held[holder]?.removeFirst() { open[dropped] = nil }
         return hex
     }
 
