@@ -156,8 +156,10 @@ package struct RCTCBRunner: Sendable {
         await region.setStateObserver { host, old, new in await evacuator.stateChanged(host: host, old: old, new: new) }
     }
 
-    /// `limits`: the listener's time-outs and connection cap per address (see ``ListenerLimits/rctcb``).
-    package func run(host: String, port: Int, limits: ListenerLimits = .rctcb, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// `limits`: the listener's time-outs and connection cap per address (see ``ListenerLimits/rctcb``);
+    /// `agentRequests`: how fast each agent certificate may call (nil: no limit; see ``AgentRequestBudget``).
+    package func run(host: String, port: Int, limits: ListenerLimits = .rctcb, agentRequests: AgentRequestBudget.Limit? = .rctcb,
+                     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         // The directory stays claimed until the service has stopped.
         defer { withExtendedLifetime(lock) {} }
         await wire()
@@ -169,6 +171,8 @@ package struct RCTCBRunner: Sendable {
         }
         let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger, leadership: leadership)
         let hangUp = ReloadOnHangUp(reloader: reloader)
+        var service = self.service
+        service.agentRequests = AgentRequestBudget(agentRequests)
         let app = try service.application(host: host, port: port, limits: limits, services: (leadership.map { [$0] } ?? []) + (changeFollower.map { [$0] } ?? [])
                                               + [scheduler, webhooks, hangUp],
                                           onRunning: onRunning)

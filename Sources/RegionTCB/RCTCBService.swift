@@ -32,6 +32,9 @@ package struct RCTCBService: Sendable {
     package var leadership: RegionLeadership?
     /// The list `GET /v1/peers` serves, built once per change of the IVT.
     let peerList = PeerListCache()
+    /// How fast each agent certificate may call the agents' routes (``AgentRequestBudget/Limit/rctcb`` unless the
+    /// runner is given another).
+    package var agentRequests = AgentRequestBudget(.rctcb)
 
     /// `ekPins`: the region policy's EK pins by host id (enrolment refuses any other EK for those hosts).
     package init(directory: RegionDirectory, region: RegionState, ekPins: [String: RegionPolicy.EKPin] = [:], logger: Logger) throws(RegionError) {
@@ -234,6 +237,14 @@ package struct RCTCBService: Sendable {
             throw RegionError(.noClientCertificate, "this route needs a region client certificate")
         }
         guard id.role == role else { throw RegionError(.forbidden, "a \(id.role.rawValue) certificate cannot use this route") }
+        if role == .agent, case .refused(let first) = agentRequests.take(id.name) {
+            let limit = agentRequests.limit.map(\.description) ?? ""
+            if first {
+                logger.warning("agent over its request budget: refusing its requests until it slows down",
+                               metadata: ["attest.host": "\(id.name)", "attest.limit": "\(limit)"])
+            }
+            throw RegionError(.rateLimited, "host \(id.name) made requests faster than its budget (\(limit)); retry after a second")
+        }
         return id
     }
 
@@ -281,6 +292,7 @@ package struct RCTCBService: Sendable {
         do { return try await body() } catch let e as RegionError {
             let status: HTTPResponse.Status = switch e.code {
             case .noClientCertificate: .unauthorized
+            case .rateLimited: .tooManyRequests
             case .rebootNotPending: .conflict
             case .forbidden, .revoked, .akChanged, .alreadyEnrolled, .ekNotPinned, .ekNotAllowed, .ekBoundElsewhere, .activationFailed, .ekCertificateUntrusted, .ekCertificateMismatch, .notAssigned, .reporterNotTrusted,
                  .renewUnknownChallenge, .renewAKMismatch, .renewQuoteRefused: .forbidden
@@ -291,7 +303,9 @@ package struct RCTCBService: Sendable {
             case _ where e.code.rawValue.hasPrefix("policy."): .unprocessableContent
             default: .badRequest
             }
-            return json(RegionErrorBody(code: e.code.rawValue, message: e.reason), status: status)
+            var response = json(RegionErrorBody(code: e.code.rawValue, message: e.reason), status: status)
+            if e.code == .rateLimited { response.headers[.retryAfter] = "1" }
+            return response
         } catch let e as RegionJSON.Failure {
             return json(RegionErrorBody(code: "request.malformed", message: e.reason), status: .badRequest)
         } catch let e as HTTPError where e.status == .contentTooLarge {

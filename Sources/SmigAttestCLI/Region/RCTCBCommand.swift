@@ -115,6 +115,12 @@ package struct RCTCBCommand: AsyncParsableCommand {
         @Option(name: .customLong("max-connections-per-address"),
                 help: "Connections accepted at once from one client address (0: no cap, e.g. for a load generator speaking for many hosts).")
         var maxConnectionsPerAddress: Int = ListenerLimits.rctcb.maxConnectionsPerAddress
+        @Option(name: .customLong("agent-requests-per-second"), help: ArgumentHelp("""
+            Requests one agent certificate may make per second on average, in bursts of up to four seconds' worth; \
+            faster ones are refused with request.rate-limited (HTTP 429) before anything is read or verified. An \
+            honest agent makes a few per ring interval. 0: no limit (e.g. for a load generator speaking for many hosts).
+            """, valueName: "n"))
+        var agentRequestsPerSecond: Double = AgentRequestBudget.Limit.rctcb.perSecond
         @Option(help: ArgumentHelp("""
             The region store: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require], shared by \
             every RC-TCB of the region (and by other regions, each seeing its own rows). Default: the directory's SQLite IVT.
@@ -132,6 +138,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
 
         package func validate() throws {
             guard lease >= 0.3, lease <= 600 else { throw ValidationError("--lease must be 0.3 to 600 seconds") }
+            guard agentRequestsPerSecond >= 0, agentRequestsPerSecond <= 1_000_000 else {
+                throw ValidationError("--agent-requests-per-second must be 0 (no limit) to 1000000")
+            }
         }
 
         package func run() async throws {
@@ -147,7 +156,8 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 let portFile = self.portFile, listen = self.listen, log = logger
                 var limits = ListenerLimits.rctcb
                 limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress)
-                try await runner.run(host: listen, port: port, limits: limits) { bound in
+                let agentRequests = AgentRequestBudget.Limit.perSecond(agentRequestsPerSecond)
+                try await runner.run(host: listen, port: port, limits: limits, agentRequests: agentRequests) { bound in
                     log.notice("RC-TCB listening", metadata: ["attest.address": "\(listen):\(bound)"])
                     if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
                 }

@@ -1,0 +1,121 @@
+import CoreMetrics
+import Synchronization
+
+extension RegionError.Code {
+    /// An agent certificate made requests faster than its budget allows (HTTP 429, `Retry-After`).
+    package static let rateLimited = Self(rawValue: "request.rate-limited")
+}
+
+/// How fast one agent may call the RC-TCB: a token bucket per host named by an agent certificate.
+///
+/// Every agent route costs the RC-TCB a read of the audit trail's last number before anything else, a report a
+/// signature check and a write on top. An enrolled agent is a stranger with a valid certificate: without a
+/// budget it could spend the RC-TCB's CPU at will and slow every other host's verdicts. A request over the budget
+/// is refused with `request.rate-limited` right after the certificate is read, before admission or the body.
+///
+/// An honest agent makes a few requests per ring interval (an assignment, a report, the peer list, a notice now
+/// and then), far under the default. The bucket holds `burst` requests and refills at `perSecond`; a host that
+/// stays under the rate is never refused, one that bursts after a quiet spell gets up to `burst` at once.
+package final class AgentRequestBudget: Sendable {
+    package struct Limit: Sendable, Hashable {
+        /// Requests per second one agent certificate may make on average.
+        package var perSecond: Double
+        /// Requests it may make at once after a quiet spell (the bucket's size).
+        package var burst: Int
+
+        package init(perSecond: Double, burst: Int) {
+            self.perSecond = perSecond
+            self.burst = burst
+        }
+
+        /// The RC-TCB's default: 50 requests a second, bursts of 200 (four seconds' worth).
+        package static let rctcb = Limit(perSecond: 50, burst: 200)
+
+        /// "50 a second, bursts of 200".
+        package var description: String {
+            let rate = perSecond == perSecond.rounded() && perSecond < 1e15 ? "\(Int(perSecond))" : "\(perSecond)"
+            return "\(rate) a second, bursts of \(burst)"
+        }
+
+        /// `perSecond` with bursts of four seconds' worth; nil (no limit) for 0.
+        package static func perSecond(_ rate: Double) -> Limit? {
+            rate > 0 ? Limit(perSecond: rate, burst: max(1, Int((rate * 4).rounded(.up)))) : nil
+        }
+    }
+
+    /// What a request gets.
+    package enum Decision: Equatable, Sendable {
+        case admitted
+        /// Over the budget; `first`: the first refusal since the host was last admitted (worth one log line).
+        case refused(first: Bool)
+    }
+
+    struct Bucket {
+        var tokens: Double
+        var at: ContinuousClock.Instant
+        var refusing: Bool
+    }
+
+    struct Table {
+        var buckets: [String: Bucket] = [:]
+        /// Past this many buckets, full ones (hosts quiet for a while) are dropped: a full bucket and none are the
+        /// same. After a prune it is twice what is left (at least the floor given), so a region with more active
+        /// hosts than that prunes seldom, not on every request.
+        var pruneAt: Int
+    }
+
+    /// nil: no limit (a load generator speaking for many hosts).
+    package let limit: Limit?
+    let table: Mutex<Table>
+    let pruneFloor: Int
+    /// Requests refused over a budget, all hosts together (`/metrics`; the log names the host once per episode).
+    let refusals = Counter(label: "smig_agent_requests_rate_limited_total")
+
+    package init(_ limit: Limit?, pruneAbove: Int = 4096) {
+        self.limit = limit
+        pruneFloor = max(1, pruneAbove)
+        table = Mutex(Table(pruneAt: max(1, pruneAbove)))
+    }
+
+    /// Takes one request of `host` from its bucket.
+    package func take(_ host: String, now: ContinuousClock.Instant = .now) -> Decision {
+        guard let limit else { return .admitted }
+        let size = Double(limit.burst)
+        let decision = table.withLock { table in
+            if table.buckets.count >= table.pruneAt {
+                Self.prune(&table.buckets, limit: limit, now: now)
+                table.pruneAt = max(pruneFloor, 2 * table.buckets.count)
+            }
+            var bucket = table.buckets[host] ?? Bucket(tokens: size, at: now, refusing: false)
+            let elapsed = bucket.at < now ? Self.seconds(now - bucket.at) : 0
+            bucket.tokens = min(size, bucket.tokens + elapsed * limit.perSecond)
+            bucket.at = max(bucket.at, now)
+            let decision: Decision
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                bucket.refusing = false
+                decision = .admitted
+            } else {
+                decision = .refused(first: !bucket.refusing)
+                bucket.refusing = true
+            }
+            table.buckets[host] = bucket
+            return decision
+        }
+        if decision != .admitted { refusals.increment() }
+        return decision
+    }
+
+    /// Hosts holding a bucket now (for tests: the table stays bounded).
+    package var tracked: Int { table.withLock { $0.buckets.count } }
+
+    static func prune(_ buckets: inout [String: Bucket], limit: Limit, now: ContinuousClock.Instant) {
+        let size = Double(limit.burst)
+        buckets = buckets.filter { _, b in b.tokens + (b.at < now ? seconds(now - b.at) : 0) * limit.perSecond < size }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        let c = d.components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

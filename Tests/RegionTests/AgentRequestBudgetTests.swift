@@ -1,0 +1,137 @@
+import AsyncHTTPClient
+import Benchmarks
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import RegionProtocol
+import RegionTCB
+import SmigTestSupport
+import Synchronization
+import Testing
+
+/// An enrolled agent is a stranger with a valid certificate: it may not spend the RC-TCB's CPU at will.
+@Suite("Agent request budget")
+struct AgentRequestBudgetTests {
+    /// The attacker is sim-00001, an enrolled and trusted host of the region with its own valid agent certificate,
+    /// asking the real RC-TCB service (mutual TLS) for ring assignments as fast as it can.
+    @Test func anAgentFloodingTheRCTCBIsRefusedAndNobodyElseIs() async throws {
+        let bench = try BenchmarkRegion(hosts: 3, logger: Logger(label: "test"))
+        defer { bench.destroy() }
+        try await bench.warmUp()
+        var service = try RCTCBService(directory: bench.directory, region: bench.region, logger: Logger(label: "test"))
+        // Five at once, then one per 100 s: no token comes back while the test runs.
+        service.agentRequests = AgentRequestBudget(.init(perSecond: 0.01, burst: 5))
+        let port = PortBox()
+        let app = try service.application(host: "127.0.0.1", port: 0, onRunning: { p in port.set(p) })
+        let task = Task { try await app.runService() }
+        defer { task.cancel() }
+        try await waitUntilAsync("the service listens", seconds: 600) { port.get() != nil }
+        let url = "https://127.0.0.1:\(try #require(port.get()))" + RCTCBRoutes.ringAssignment.path
+
+        let pool = RegionIdentityPool(trusting: bench.caCertificate, timeout: .seconds(120))
+        func identity(_ host: String) throws -> TLSConfiguration {
+            let id = try #require(bench.identities[host])
+            return pool.identity(chain: id.chain, key: id.key)
+        }
+        let attacker = try identity("sim-00001"), other = try identity("sim-00002")
+        func ask(_ tls: TLSConfiguration) async -> Result<RingAssignment, RegionClient.Failure> {
+            do throws(RegionClient.Failure) { return .success(try await pool.post(url, Data("{}".utf8), as: tls)) } catch { return .failure(error) }
+        }
+        var answered = 0
+        var refusals: [RegionClient.Failure] = []
+        for _ in 0..<12 {
+            switch await ask(attacker) {
+            case .success(let a):
+                #expect(a.target != nil)
+                answered += 1
+            case .failure(let e):
+                refusals.append(e)
+            }
+        }
+        #expect(answered == 5)
+        #expect(refusals.count == 7)
+        #expect(refusals.allSatisfy { $0.code == "request.rate-limited" && $0.status == 429 }, "\(refusals.map(\.code))")
+        // The refused requests reached nothing: only the five admitted ones were given a nonce.
+        #expect(await bench.region.openNonces(of: "sim-00001") == 5)
+
+        // Another host's requests are its own.
+        let b = try await ask(other).get()
+        #expect(b.target != nil)
+        #expect(await bench.region.openNonces(of: "sim-00002") == 1)
+
+        // A refusal says when to come back.
+        var config = HTTPClient.Configuration(tlsConfiguration: attacker)
+        config.httpVersion = .http1Only
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: "{}"))
+        let response = try await client.execute(request, timeout: .seconds(120))
+        let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+        try await client.shutdown()
+        await pool.shutdown()
+        #expect(response.status.code == 429)
+        #expect(response.headers["retry-after"] == ["1"])
+        #expect(body.contains("request.rate-limited") && body.contains("sim-00001"))
+    }
+
+    @Test func aBurstIsAdmittedThenTheRateRefillsIt() {
+        let budget = AgentRequestBudget(.init(perSecond: 2, burst: 3))
+        let t0 = ContinuousClock.now
+        #expect((0..<3).map { _ in budget.take("h1", now: t0) } == [.admitted, .admitted, .admitted])
+        #expect(budget.take("h1", now: t0) == .refused(first: true))
+        #expect(budget.take("h1", now: t0 + .milliseconds(100)) == .refused(first: false))
+        // Half a second at two a second gives one back, and only one.
+        #expect(budget.take("h1", now: t0 + .milliseconds(500)) == .admitted)
+        #expect(budget.take("h1", now: t0 + .milliseconds(500)) == .refused(first: true))
+        // A quiet spell refills the bucket to its size, never beyond.
+        let later = t0 + .seconds(60)
+        #expect((0..<3).map { _ in budget.take("h1", now: later) } == [.admitted, .admitted, .admitted])
+        #expect(budget.take("h1", now: later) == .refused(first: true))
+    }
+
+    @Test func oneHostsFloodLeavesAnothersBudgetAlone() {
+        let budget = AgentRequestBudget(.init(perSecond: 1, burst: 2))
+        let t0 = ContinuousClock.now
+        for _ in 0..<100 { _ = budget.take("flooder", now: t0) }
+        #expect(budget.take("flooder", now: t0) == .refused(first: false))
+        #expect(budget.take("honest", now: t0) == .admitted)
+        #expect(budget.take("honest", now: t0) == .admitted)
+    }
+
+    @Test func noLimitAdmitsEverything() {
+        let budget = AgentRequestBudget(AgentRequestBudget.Limit.perSecond(0))
+        #expect(budget.limit == nil)
+        #expect((0..<10_000).allSatisfy { _ in budget.take("h1") == .admitted })
+        #expect(budget.tracked == 0)
+        #expect(AgentRequestBudget.Limit.perSecond(50) == .rctcb)
+        #expect(AgentRequestBudget.Limit.perSecond(0.1)?.burst == 1)
+    }
+
+    /// Quiet hosts' buckets are dropped once the table grows, and a region with many active hosts does not prune
+    /// on every request.
+    @Test func theTableStaysBounded() {
+        let budget = AgentRequestBudget(.init(perSecond: 10, burst: 5), pruneAbove: 100)
+        let t0 = ContinuousClock.now
+        for i in 0..<100 { _ = budget.take("quiet-\(i)", now: t0) }
+        #expect(budget.tracked == 100)
+        // A second later every quiet bucket is full again: the next new host prunes them.
+        _ = budget.take("new", now: t0 + .seconds(1))
+        #expect(budget.tracked == 1)
+        // 150 hosts active at once (none full): they stay, and the table prunes again only past twice that.
+        let t1 = t0 + .seconds(2)
+        for i in 0..<150 { _ = budget.take("busy-\(i)", now: t1) }
+        #expect(budget.tracked == 150)
+        #expect(budget.take("busy-0", now: t1) == .admitted)
+    }
+}
+
+/// The port the service bound, set from its `onRunning`.
+private final class PortBox: Sendable {
+    let value = Mutex<Int?>(nil)
+    func set(_ p: Int) { value.withLock { $0 = p } }
+    func get() -> Int? { value.withLock { $0 } }
+}
