@@ -177,7 +177,7 @@ let package = Package(
         .target(
             name: "RegionListener",
             dependencies: [
-                "RegionProtocol",
+                "RegionProtocol", "DurationUnits",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOCore", package: "swift-nio"),

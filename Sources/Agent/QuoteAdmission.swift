@@ -1,5 +1,5 @@
 import Synchronization
-import DurationUnits
+import RegionListener
 
 /// The quote endpoint's limits per peer (keyed by the identity its certificate names, so a host's certificates share
 /// one budget): at most ``Limits/inFlight`` requests at once, and a token bucket of ``Limits/burst`` requests
@@ -26,8 +26,7 @@ package final class QuoteAdmission: Sendable {
     }
 
     struct Peer {
-        var tokens: Double
-        var refilled: ContinuousClock.Instant
+        var bucket: TokenBucket
         var inFlight = 0
     }
 
@@ -44,15 +43,11 @@ package final class QuoteAdmission: Sendable {
     package func admit(_ peer: String, now: ContinuousClock.Instant) -> Refusal? {
         peers.withLock { peers in
             if peers.count >= Self.capacity, peers[peer] == nil { prune(&peers, now: now) }
-            var p = peers[peer] ?? Peer(tokens: limits.burst, refilled: now)
-            let elapsed = now - p.refilled
-            let seconds = elapsed.inSeconds
-            p.tokens = min(limits.burst, p.tokens + max(0, seconds) * limits.perSecond)
-            p.refilled = now
+            var p = peers[peer] ?? Peer(bucket: TokenBucket(size: limits.burst, at: now))
+            p.bucket.refill(size: limits.burst, perSecond: limits.perSecond, now: now)
             defer { peers[peer] = p }
             if p.inFlight >= limits.inFlight { return .tooManyInFlight }
-            if p.tokens < 1 { return .overBudget }
-            p.tokens -= 1
+            guard p.bucket.take() else { return .overBudget }
             p.inFlight += 1
             return nil
         }
@@ -69,11 +64,7 @@ package final class QuoteAdmission: Sendable {
     }
 
     func prune(_ peers: inout [String: Peer], now: ContinuousClock.Instant) {
-        let full = limits.burst / max(limits.perSecond, 0.001)
-        peers = peers.filter { _, p in
-            let idle = now - p.refilled
-            return p.inFlight > 0 || idle.inSeconds < full
-        }
+        peers = peers.filter { _, p in p.inFlight > 0 || !p.bucket.isFull(size: limits.burst, perSecond: limits.perSecond, at: now) }
         // Everyone is busy or recent: forget the idle ones anyway rather than grow without bound.
         if peers.count >= Self.capacity { peers = peers.filter { $0.value.inFlight > 0 } }
     }

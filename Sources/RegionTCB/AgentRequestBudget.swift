@@ -1,4 +1,5 @@
 import CoreMetrics
+import RegionListener
 import Synchronization
 
 extension RegionError.Code {
@@ -51,8 +52,8 @@ package final class AgentRequestBudget: Sendable {
     }
 
     struct Bucket {
-        var tokens: Double
-        var at: ContinuousClock.Instant
+        var tokens: TokenBucket
+        /// Its last request was refused (the next refusal is not the first of an episode).
         var refusing: Bool
     }
 
@@ -83,22 +84,13 @@ package final class AgentRequestBudget: Sendable {
         let size = Double(limit.burst)
         let decision = table.withLock { table in
             if table.buckets.count >= table.pruneAt {
-                Self.prune(&table.buckets, limit: limit, now: now)
+                table.buckets = table.buckets.filter { !$0.value.tokens.isFull(size: size, perSecond: limit.perSecond, at: now) }
                 table.pruneAt = max(pruneFloor, 2 * table.buckets.count)
             }
-            var bucket = table.buckets[host] ?? Bucket(tokens: size, at: now, refusing: false)
-            let elapsed = bucket.at < now ? Self.seconds(now - bucket.at) : 0
-            bucket.tokens = min(size, bucket.tokens + elapsed * limit.perSecond)
-            bucket.at = max(bucket.at, now)
-            let decision: Decision
-            if bucket.tokens >= 1 {
-                bucket.tokens -= 1
-                bucket.refusing = false
-                decision = .admitted
-            } else {
-                decision = .refused(first: !bucket.refusing)
-                bucket.refusing = true
-            }
+            var bucket = table.buckets[host] ?? Bucket(tokens: TokenBucket(size: size, at: now), refusing: false)
+            bucket.tokens.refill(size: size, perSecond: limit.perSecond, now: now)
+            let decision: Decision = bucket.tokens.take() ? .admitted : .refused(first: !bucket.refusing)
+            bucket.refusing = decision != .admitted
             table.buckets[host] = bucket
             return decision
         }
@@ -108,14 +100,4 @@ package final class AgentRequestBudget: Sendable {
 
     /// Hosts holding a bucket now (for tests: the table stays bounded).
     package var tracked: Int { table.withLock { $0.buckets.count } }
-
-    static func prune(_ buckets: inout [String: Bucket], limit: Limit, now: ContinuousClock.Instant) {
-        let size = Double(limit.burst)
-        buckets = buckets.filter { _, b in b.tokens + (b.at < now ? seconds(now - b.at) : 0) * limit.perSecond < size }
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        let c = d.components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
-    }
 }
