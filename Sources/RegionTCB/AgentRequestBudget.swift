@@ -40,21 +40,25 @@ package final class AgentRequestBudget: Sendable {
 
         /// `perSecond` with bursts of four seconds' worth; nil (no limit) for 0.
         package static func perSecond(_ rate: Double) -> Limit? {
-            rate > 0 ? Limit(perSecond: rate, burst: max(1, Int((rate * 4).rounded(.up)))) : nil
+            rate > 0 ? Limit(perSecond: rate, burst: max(1, Int(min(rate * 4, 1e9).rounded(.up)))) : nil
         }
     }
 
     /// What a request gets.
     package enum Decision: Equatable, Sendable {
         case admitted
-        /// Over the budget; `first`: the first refusal since the host was last admitted (worth one log line).
-        case refused(first: Bool)
+        /// Over the budget; `report`: the host's first refusal in ``reportEvery`` (worth one log line: a host that
+        /// keeps flooding is logged once a minute, not once per refused request).
+        case refused(report: Bool)
     }
+
+    /// How often a host's refusals are worth a log line.
+    package static let reportEvery = Duration.seconds(60)
 
     struct Bucket {
         var tokens: TokenBucket
-        /// Its last request was refused (the next refusal is not the first of an episode).
-        var refusing: Bool
+        /// When a refusal of this host was last reported.
+        var reported: ContinuousClock.Instant?
     }
 
     struct Table {
@@ -87,12 +91,13 @@ package final class AgentRequestBudget: Sendable {
                 table.buckets = table.buckets.filter { !$0.value.tokens.isFull(size: size, perSecond: limit.perSecond, at: now) }
                 table.pruneAt = max(pruneFloor, 2 * table.buckets.count)
             }
-            var bucket = table.buckets[host] ?? Bucket(tokens: TokenBucket(size: size, at: now), refusing: false)
+            var bucket = table.buckets[host] ?? Bucket(tokens: TokenBucket(size: size, at: now))
             bucket.tokens.refill(size: size, perSecond: limit.perSecond, now: now)
-            let decision: Decision = bucket.tokens.take() ? .admitted : .refused(first: !bucket.refusing)
-            bucket.refusing = decision != .admitted
-            table.buckets[host] = bucket
-            return decision
+            defer { table.buckets[host] = bucket }
+            if bucket.tokens.take() { return Decision.admitted }
+            let report = bucket.reported.map { $0 + Self.reportEvery <= now } ?? true
+            if report { bucket.reported = now }
+            return .refused(report: report)
         }
         if decision != .admitted { refusals.increment() }
         return decision

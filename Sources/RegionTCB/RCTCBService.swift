@@ -237,10 +237,10 @@ package struct RCTCBService: Sendable {
             throw RegionError(.noClientCertificate, "this route needs a region client certificate")
         }
         guard id.role == role else { throw RegionError(.forbidden, "a \(id.role.rawValue) certificate cannot use this route") }
-        if role == .agent, case .refused(let first) = agentRequests.take(id.name) {
+        if role == .agent, case .refused(let report) = agentRequests.take(id.name) {
             let limit = agentRequests.limit.map(\.description) ?? ""
-            if first {
-                logger.warning("agent over its request budget: refusing its requests until it slows down",
+            if report {
+                logger.warning("agent over its request budget: refusing its requests until it slows down (logged once a minute)",
                                metadata: ["attest.host": "\(id.name)", "attest.limit": "\(limit)"])
             }
             throw RegionError(.rateLimited, "host \(id.name) made requests faster than its budget (\(limit)); retry after a second")
