@@ -47,8 +47,12 @@ package enum AgentEnrolment {
                                        platformCertificate: platformCert.map { Data($0).base64EncodedString() },
                                        akPublic: Data(blob.publicBytes).base64EncodedString(), tlsPublicKey: key.publicKey.pemRepresentation)
         // Both steps to one RC-TCB, the leader (followers answer rctcb.not-leader): the challenge is open in the one that issued it.
-        let (base, challenge) = try await rctcbs.call { base -> (String, EnrolmentChallenge) in
-            (base, try await client.call(RCTCBRoutes.enrolBegin, at: base, request))
+        // An RC-TCB that is asked to enrol faster than it takes from one address (a rack enrolling at once) answers
+        // request.rate-limited: each step is asked again a second later, for up to two minutes.
+        let (base, challenge) = try await RateLimitedRetry.run {
+            try await rctcbs.call { base -> (String, EnrolmentChallenge) in
+                (base, try await client.call(RCTCBRoutes.enrolBegin, at: base, request))
+            }
         }
         guard let idObject = Data(base64Encoded: challenge.idObject), let secret = Data(base64Encoded: challenge.encryptedSecret) else {
             throw Failure(code: "enrol.bad-challenge", message: "the RC-TCB's credential is not base64")
@@ -56,8 +60,8 @@ package enum AgentEnrolment {
         let credential = try await tpm.run { device in
             try device.activateCredential(ak: blob, idObject: [UInt8](idObject), encryptedSecret: [UInt8](secret))
         }
-        let issued = try await client.call(
-            RCTCBRoutes.enrolComplete, at: base, EnrolmentProof(challengeId: challenge.challengeId, credential: Data(credential).base64EncodedString()))
+        let proof = EnrolmentProof(challengeId: challenge.challengeId, credential: Data(credential).base64EncodedString())
+        let issued = try await RateLimitedRetry.run { try await client.call(RCTCBRoutes.enrolComplete, at: base, proof) }
         try AgentFiles.write(Array(key.pemRepresentation.utf8), to: files.tlsKey, mode: 0o600)
         try AgentFiles.write(Array(issued.certificate.utf8), to: files.tlsCertificate, mode: 0o644)
         try AgentFiles.write(Array(issued.caCertificate.utf8), to: files.regionCA, mode: 0o644)

@@ -125,7 +125,7 @@ extension LoopbackRegion {
         // A namespaced host reaches the RC-TCB over its veth.
         if options.namespace != nil { store += ["--listen", "0.0.0.0"] }
         url = try processes.startRCTCB(Self.rctcbName(i), region: regionFile, rctcbDir: rctcbDir(i), port: port ?? rctcbPorts[i],
-                                       extra: store + extra, executable: executable)
+                                       extra: store + options.serveExtra + extra, executable: executable)
     }
 
     /// Stops RC-TCB `i` (`signal`, SIGTERM by default; SIGKILL after 5 s).

@@ -44,6 +44,8 @@ package final class LoopbackRegion: @unchecked Sendable {
         package var challengeInterval = 1.0
         package var hypervisor = Hypervisor.qemu
         package var store = Store.sqlite
+        /// More arguments for every `rctcb serve` the region starts.
+        package var serveExtra: [String] = []
         /// How many RC-TCB directories the region has: the first made by `rctcb init`, the others copies of it (the
         /// same region CA and RC-TCB certificate, as an operator copies them to each machine).
         package var rctcbs = 1

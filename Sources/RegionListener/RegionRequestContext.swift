@@ -15,6 +15,9 @@ package struct RegionRequestContext: RequestContext {
         channel = source.channel
     }
 
+    /// Who the connection's peer is for a budget per address (``PeerAddressKey``).
+    package var peerAddressKey: String { PeerAddressKey.key(of: channel.remoteAddress) }
+
     /// The identity named by the client certificate (already verified against the region CA by TLS), if any: as
     /// recorded at the connection's handshake (``ConnectionPeers``), else read from its TLS handler on its event loop.
     package func peerIdentity() async -> RegionIdentity? {

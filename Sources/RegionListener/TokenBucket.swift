@@ -2,8 +2,8 @@ import DurationUnits
 
 /// One peer's request budget: a bucket of at most `size` tokens, refilled at `perSecond`, one token per request.
 /// A peer that stays under the rate is never refused; one that was quiet may send up to `size` at once. The region's
-/// listeners keep one per peer identity: the RC-TCB per agent certificate (`AgentRequestBudget`), an agent's quote
-/// endpoint per caller (`QuoteAdmission`).
+/// listeners keep one per peer identity: the RC-TCB per agent certificate and per address asking to enrol
+/// (`RequestBudget`), an agent's quote endpoint per caller (`QuoteAdmission`).
 package struct TokenBucket: Sendable, Hashable {
     package private(set) var tokens: Double
     /// When the tokens were last counted.

@@ -157,8 +157,10 @@ package struct RCTCBRunner: Sendable {
     }
 
     /// `limits`: the listener's time-outs and connection cap per address (see ``ListenerLimits/rctcb``);
-    /// `agentRequests`: how fast each agent certificate may call (nil: no limit; see ``AgentRequestBudget``).
-    package func run(host: String, port: Int, limits: ListenerLimits = .rctcb, agentRequests: AgentRequestBudget.Limit? = .rctcb,
+    /// `agentRequests`: how fast each agent certificate may call, `enrolmentRequests` how fast each peer address may ask
+    /// to enrol (nil: no limit; see ``RequestBudget``).
+    package func run(host: String, port: Int, limits: ListenerLimits = .rctcb, agentRequests: RequestBudget.Limit? = .agents,
+                     enrolmentRequests: RequestBudget.Limit? = .enrolment,
                      onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         // The directory stays claimed until the service has stopped.
         defer { withExtendedLifetime(lock) {} }
@@ -172,7 +174,8 @@ package struct RCTCBRunner: Sendable {
         let scheduler = RegionScheduler(region: region, policy: policy, evacuator: evacuator, logger: logger, leadership: leadership)
         let hangUp = ReloadOnHangUp(reloader: reloader)
         var service = self.service
-        service.agentRequests = AgentRequestBudget(agentRequests)
+        service.agentRequests = RequestBudget(agentRequests)
+        service.enrolmentRequests = RequestBudget(enrolmentRequests, metric: RequestBudget.enrolmentMetric)
         let app = try service.application(host: host, port: port, limits: limits, services: (leadership.map { [$0] } ?? []) + (changeFollower.map { [$0] } ?? [])
                                               + [scheduler, webhooks, hangUp],
                                           onRunning: onRunning)

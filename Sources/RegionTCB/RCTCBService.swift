@@ -32,9 +32,12 @@ package struct RCTCBService: Sendable {
     package var leadership: RegionLeadership?
     /// The list `GET /v1/peers` serves, built once per change of the IVT.
     let peerList = PeerListCache()
-    /// How fast each agent certificate may call the agents' routes (``AgentRequestBudget/Limit/rctcb`` unless the
+    /// How fast each agent certificate may call the agents' routes (``RequestBudget/Limit/agents`` unless the
     /// runner is given another).
-    package var agentRequests = AgentRequestBudget(.rctcb)
+    package var agentRequests = RequestBudget(.agents)
+    /// How fast each peer address may ask to enrol (``RequestBudget/Limit/enrolment`` unless the runner is given
+    /// another).
+    package var enrolmentRequests = RequestBudget(.enrolment, metric: RequestBudget.enrolmentMetric)
 
     /// `ekPins`: the region policy's EK pins by host id (enrolment refuses any other EK for those hosts).
     package init(directory: RegionDirectory, region: RegionState, ekPins: [String: RegionPolicy.EKPin] = [:], logger: Logger) throws(RegionError) {
@@ -90,14 +93,16 @@ package struct RCTCBService: Sendable {
             }
         }
 
-        router.post(RouterPath(RCTCBRoutes.enrolBegin.path)) { request, _ in
+        router.post(RouterPath(RCTCBRoutes.enrolBegin.path)) { request, context in
             try await Self.answer {
+                try self.requireEnrolmentBudget(context)
                 let body: EnrolmentRequest = try await Self.decode(request)
                 return Self.json(try await enrolment.begin(body))
             }
         }
-        router.post(RouterPath(RCTCBRoutes.enrolComplete.path)) { request, _ in
+        router.post(RouterPath(RCTCBRoutes.enrolComplete.path)) { request, context in
             try await Self.answer {
+                try self.requireEnrolmentBudget(context)
                 let body: EnrolmentProof = try await Self.decode(request)
                 return Self.json(try await enrolment.complete(body))
             }
@@ -246,6 +251,19 @@ package struct RCTCBService: Sendable {
             throw RegionError(.rateLimited, "host \(id.name) made requests faster than its budget (\(limit)); retry after a second")
         }
         return id
+    }
+
+    /// Takes an enrolment request from its peer address's budget, before its body is read; refuses it when the
+    /// address is over it. Enrolment needs no certificate: the address is all there is to tell callers apart.
+    func requireEnrolmentBudget(_ context: RegionRequestContext) throws {
+        let address = context.peerAddressKey
+        guard case .refused(let report) = enrolmentRequests.take(address) else { return }
+        let limit = enrolmentRequests.limit.map(\.description) ?? ""
+        if report {
+            logger.warning("address over its enrolment budget: refusing its enrolment requests until it slows down (logged once a minute)",
+                           metadata: ["attest.peer": "\(address)", "attest.limit": "\(limit)"])
+        }
+        throw RegionError(.rateLimited, "address \(address) asked to enrol faster than its budget (\(limit)); retry after a second")
     }
 
     /// Requires an agent certificate whose host is enrolled with the certificate's AK and not revoked.

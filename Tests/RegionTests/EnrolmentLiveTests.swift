@@ -73,9 +73,12 @@ struct EnrolmentLiveTests {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
         var ekPublics: [[UInt8]] = []
+        // The flood and the genuine host both come from 127.0.0.1 here, where a budget per address would hold them
+        // back together (`RequestBudgetTests` shows that budget): this test is about what enrolment itself does
+        // with the flood it takes, so the RC-TCB takes all of it.
         let r = try await LoopbackRegion.live(hosts: 3, beforeEnrol: { r in
             ekPublics = try r.hosts.map { h in try TPMDevice(tcti: h.tcti).withEndorsementKey(.rsa2048) { $0.publicKey.wireBytes } }
-        })
+        }, serveExtra: ["--enrolment-requests-per-second", "0"])
         try await r.wait("all trusted") { rows in rows.count == 3 && rows.allSatisfy { $0.state == .trusted } }
         // host-2 is revoked and re-admitted by default: its own EK may enrol again.
         r.stopAgent(1)
@@ -151,6 +154,20 @@ struct EnrolmentLiveTests {
         let late = await #expect(throws: RegionClient.Failure.self) { try await client.post("\(url)/v1/enrol/begin", open, as: EnrolmentChallenge.self) }
         #expect(late?.code == "enrol.already-enrolled")
         await client.shutdown()
+    }
+
+    /// Hosts enrolling at once from one address, faster than its enrolment budget: the real `agent enrol` is refused
+    /// with request.rate-limited, waits and asks again, and every host enrols.
+    @Test func hostsEnrollingFasterThanTheirAddressMayWaitAndEnrol() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        // Two requests at once, then one every two seconds: the first host's enrolment takes both, the second
+        // host's begin and complete each wait for a token.
+        let r = try await LoopbackRegion.live(hosts: 2, serveExtra: ["--enrolment-requests-per-second", "0.5"])
+        try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
+        #expect(r.rctcbOutput(0).contains("address over its enrolment budget"), "\(r.rctcbOutput(0).suffix(3000))")
+        let enrolled = try r.store().events().filter { $0.kind == "enrolled" }.map(\.host)
+        #expect(Set(enrolled) == ["host-1", "host-2"], "\(enrolled)")
     }
 
     @Test func aHostIdIsBoundToItsEK() async throws {

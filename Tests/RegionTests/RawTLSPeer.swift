@@ -22,6 +22,14 @@ final class RawTLSPeer: Sendable {
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
             context = try NIOSSLContext(configuration: tls)
         }
+
+        /// No client certificate (a host that has not enrolled yet), trusting the region CA.
+        init(ca: String) throws {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(ca)
+            tls.certificateVerification = .noHostnameVerification
+            context = try NIOSSLContext(configuration: tls)
+        }
     }
 
     enum Handshake: Equatable {

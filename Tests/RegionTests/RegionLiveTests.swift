@@ -19,9 +19,11 @@ extension LoopbackRegion {
     /// namespace's veth; the other hosts are then reached at the veth's root-side address. `ekCAs`: more EK CAs
     /// for `rctcb init`; `hostKeys(id, stateDir)`: more keys of a host entry (after `tpm provision`);
     /// `beforeEnrol`: runs once the RC-TCB serves, before any host enrols. `agentKeys(i)`: more keys of host i's agent.json.
+    /// `serveExtra`: more arguments for `rctcb serve`.
     static func live(hosts n: Int, push: Bool = true, challengeInterval: Double = 1, policyExtra: String = "", maxQuoteAge: String = "10s",
                      netns: NetworkNamespace? = nil, ekCAs: [String] = [], hostKeys: (String, String) throws -> String = { _, _ in "" },
-                     beforeEnrol: (LoopbackRegion) throws -> Void = { _ in }, agentKeys: (Int) -> [String: Any] = { _ in [:] }) async throws -> LoopbackRegion {
+                     beforeEnrol: (LoopbackRegion) throws -> Void = { _ in }, agentKeys: (Int) -> [String: Any] = { _ in [:] },
+                     serveExtra: [String] = []) async throws -> LoopbackRegion {
         var options = Options(binary: try TestBinaries.smigAttest())
         options.hosts = n
         options.push = push
@@ -34,6 +36,7 @@ extension LoopbackRegion {
         options.policyTail = "targets: {require-state: trusted, max-quote-age: \(maxQuoteAge), rechallenge-before-move: true, reattest-after-move: true, "
             + "prefer: least-loaded, exclude: []}\n" + policyExtra
         options.extraEKCAs = ekCAs
+        options.serveExtra = serveExtra
         options.namespace = netns.map { Namespace(enter: $0.exec, hostAddress: $0.nsAddress, rootAddress: $0.rootAddress) }
         let r = try LoopbackRegion(options)
         try await r.prepare(hostKeys: hostKeys)

@@ -1,22 +1,26 @@
 import Foundation
 import Testing
 
-/// `rctcb serve`'s agent request budget as an operator sets it.
+/// `rctcb serve`'s request budgets (per agent certificate, per address asking to enrol) as an operator sets them.
 @Suite("rctcb serve options")
 struct RCTCBServeOptionsTests {
-    @Test(arguments: ["-1", "1000001", "nan"])
-    func aBudgetOutOfRangeIsRefusedBeforeAnythingStarts(_ value: String) throws {
+    @Test(arguments: ["--agent-requests-per-second", "--enrolment-requests-per-second"], ["-1", "1000001", "nan"])
+    func aBudgetOutOfRangeIsRefusedBeforeAnythingStarts(_ option: String, _ value: String) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-budget-\(UUID().uuidString)").path
-        let run = try Run.smig(["rctcb", "serve", "--region", "\(dir)/region.yaml", "--dir", dir, "--agent-requests-per-second", value])
+        let run = try Run.smig(["rctcb", "serve", "--region", "\(dir)/region.yaml", "--dir", dir, option, value])
         #expect(run.status == 2, "\(run.output)")
-        #expect(run.output.contains("usage.invalid") && run.output.contains("--agent-requests-per-second"), "\(run.output)")
+        #expect(run.output.contains("usage.invalid") && run.output.contains(option), "\(run.output)")
         #expect(!FileManager.default.fileExists(atPath: dir))
     }
 
-    @Test func helpExplainsTheBudget() throws {
+    @Test func helpExplainsTheBudgets() throws {
         let run = try Run.smig(["rctcb", "serve", "--help"])
         #expect(run.status == 0)
         #expect(run.output.contains("--agent-requests-per-second") && run.output.contains("request.rate-limited")
                 && run.output.contains("(default: 50.0)"), "\(run.output)")
+        // The help wraps its lines wherever it likes.
+        let words = run.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(words.contains("--enrolment-requests-per-second") && words.contains("an IPv6 address counts by its /64")
+                && words.contains("(default: 10.0)") && words.contains("`agent enrol` waits and tries again"), "\(run.output)")
     }
 }

@@ -120,7 +120,14 @@ package struct RCTCBCommand: AsyncParsableCommand {
             faster ones are refused with request.rate-limited (HTTP 429) before anything is read or verified. An \
             honest agent makes a few per ring interval. 0: no limit (e.g. for a load generator speaking for many hosts).
             """, valueName: "n"))
-        var agentRequestsPerSecond: Double = AgentRequestBudget.Limit.rctcb.perSecond
+        var agentRequestsPerSecond: Double = RequestBudget.Limit.agents.perSecond
+        @Option(name: .customLong("enrolment-requests-per-second"), help: ArgumentHelp("""
+            Enrolment requests (which need no certificate) one client address may make per second on average, in \
+            bursts of up to four seconds' worth; an IPv6 address counts by its /64. Faster ones are refused with \
+            request.rate-limited (HTTP 429) before their body is read; `agent enrol` waits and tries again. A host \
+            enrols once, in two requests. 0: no limit.
+            """, valueName: "n"))
+        var enrolmentRequestsPerSecond: Double = RequestBudget.Limit.enrolment.perSecond
         @Option(help: ArgumentHelp("""
             The region store: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require], shared by \
             every RC-TCB of the region (and by other regions, each seeing its own rows). Default: the directory's SQLite IVT.
@@ -141,6 +148,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
             guard agentRequestsPerSecond >= 0, agentRequestsPerSecond <= 1_000_000 else {
                 throw ValidationError("--agent-requests-per-second must be 0 (no limit) to 1000000")
             }
+            guard enrolmentRequestsPerSecond >= 0, enrolmentRequestsPerSecond <= 1_000_000 else {
+                throw ValidationError("--enrolment-requests-per-second must be 0 (no limit) to 1000000")
+            }
         }
 
         package func run() async throws {
@@ -156,8 +166,10 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 let portFile = self.portFile, listen = self.listen, log = logger
                 var limits = ListenerLimits.rctcb
                 limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress)
-                let agentRequests = AgentRequestBudget.Limit.perSecond(agentRequestsPerSecond)
-                try await runner.run(host: listen, port: port, limits: limits, agentRequests: agentRequests) { bound in
+                let agentRequests = RequestBudget.Limit.perSecond(agentRequestsPerSecond)
+                let enrolmentRequests = RequestBudget.Limit.perSecond(enrolmentRequestsPerSecond)
+                try await runner.run(host: listen, port: port, limits: limits, agentRequests: agentRequests,
+                                     enrolmentRequests: enrolmentRequests) { bound in
                     log.notice("RC-TCB listening", metadata: ["attest.address": "\(listen):\(bound)"])
                     if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
                 }

@@ -6,15 +6,17 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import RegionListener
 import RegionProtocol
 import RegionTCB
 import SmigTestSupport
 import Synchronization
 import Testing
 
-/// An enrolled agent is a stranger with a valid certificate: it may not spend the RC-TCB's CPU at will.
-@Suite("Agent request budget")
-struct AgentRequestBudgetTests {
+/// An enrolled agent is a stranger with a valid certificate, and anyone may ask to enrol: neither may spend the
+/// RC-TCB's CPU at will.
+@Suite("Request budgets")
+struct RequestBudgetTests {
     /// The attacker is sim-00001, an enrolled and trusted host of the region with its own valid agent certificate,
     /// asking the real RC-TCB service (mutual TLS) for ring assignments as fast as it can.
     @Test func anAgentFloodingTheRCTCBIsRefusedAndNobodyElseIs() async throws {
@@ -23,7 +25,7 @@ struct AgentRequestBudgetTests {
         try await bench.warmUp()
         var service = try RCTCBService(directory: bench.directory, region: bench.region, logger: Logger(label: "test"))
         // Five at once, then one per 100 s: no token comes back while the test runs.
-        service.agentRequests = AgentRequestBudget(.init(perSecond: 0.01, burst: 5))
+        service.agentRequests = RequestBudget(.init(perSecond: 0.01, burst: 5))
         let port = PortBox()
         let app = try service.application(host: "127.0.0.1", port: 0, onRunning: { p in port.set(p) })
         let task = Task { try await app.runService() }
@@ -78,8 +80,77 @@ struct AgentRequestBudgetTests {
         #expect(body.contains("request.rate-limited") && body.contains("sim-00001"))
     }
 
+    /// The attacker holds no certificate: anyone may ask to enrol. It asks the real RC-TCB service (TLS, as an agent
+    /// that has not enrolled yet) to enrol a host as fast as it can, from 127.0.0.1.
+    @Test func anEnrolmentFloodFromOneAddressIsRefusedAndNobodyElseIs() async throws {
+        let bench = try BenchmarkRegion(hosts: 3, logger: Logger(label: "test"))
+        defer { bench.destroy() }
+        try await bench.warmUp()
+        var service = try RCTCBService(directory: bench.directory, region: bench.region, logger: Logger(label: "test"))
+        // Three at once, then one per 100 s: no token comes back while the test runs.
+        service.enrolmentRequests = RequestBudget(.init(perSecond: 0.01, burst: 3), metric: RequestBudget.enrolmentMetric)
+        let port = PortBox()
+        let app = try service.application(host: "127.0.0.1", port: 0, onRunning: { p in port.set(p) })
+        let task = Task { try await app.runService() }
+        defer { task.cancel() }
+        try await waitUntilAsync("the service listens", seconds: 600) { port.get() != nil }
+        let base = "https://127.0.0.1:\(try #require(port.get()))"
+        let request = EnrolmentRequest(hostId: "host-stranger", ekPublic: "AA==", ekCertificate: "AA==", platformCertificate: nil,
+                                       akPublic: "AA==", tlsPublicKey: "-")
+        let body = try JSONEncoder().encode(request)
+
+        let pool = RegionIdentityPool(trusting: bench.caCertificate, timeout: .seconds(120))
+        var anonymous = TLSConfiguration.makeClientConfiguration()
+        anonymous.trustRoots = .certificates([bench.caCertificate])
+        func ask() async -> Result<EnrolmentChallenge, RegionClient.Failure> {
+            do throws(RegionClient.Failure) {
+                return .success(try await pool.post(base + RCTCBRoutes.enrolBegin.path, body, as: anonymous))
+            } catch { return .failure(error) }
+        }
+        var codes: [String] = []
+        for _ in 0..<10 {
+            if case .failure(let e) = await ask() { codes.append(e.code) }
+        }
+        // The first three reached enrolment and were refused as what they are; the other seven were not looked at.
+        #expect(codes == Array(repeating: "enrol.unknown-host", count: 3) + Array(repeating: "request.rate-limited", count: 7), "\(codes)")
+        // So only three refusals were audited.
+        let audited = try await bench.region.store.events(since: 0, host: nil, limit: 1000).filter { $0.kind == "enrol-refused" }
+        #expect(audited.map(\.count).reduce(0, +) == 3, "\(audited)")
+
+        // An enrolled agent from the same address is counted by its certificate, not its address.
+        let id = try #require(bench.identities["sim-00002"])
+        let assignment: RingAssignment = try await pool.post(base + RCTCBRoutes.ringAssignment.path, Data("{}".utf8),
+                                                             as: pool.identity(chain: id.chain, key: id.key))
+        #expect(assignment.target != nil)
+
+        // Another address has its own budget: its request reaches enrolment.
+        let peer = try await RawTLSPeer.connect(port: try #require(port.get()), from: "127.0.0.2",
+                                                identity: try .init(ca: bench.directory.caCertificate))
+        #expect(await peer.handshake(within: 120) == .completed)
+        let text = String(decoding: body, as: UTF8.self)
+        try await peer.send("POST \(RCTCBRoutes.enrolBegin.path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                            + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n\(text)")
+        #expect(await peer.closedByServer(within: 120))
+        let answer = String(decoding: peer.record.bytes.withLock { $0 }, as: UTF8.self)
+        #expect(answer.contains("enrol.unknown-host") && !answer.contains("429"), "\(answer)")
+        await pool.shutdown()
+    }
+
+    /// Callers without a certificate are told apart by address: an IPv6 address by its /64, an IPv4 address mapped
+    /// into IPv6 as itself.
+    @Test func addressesAreCountedAsOnePartyHoldsThem() throws {
+        func key(_ ip: String) throws -> String { PeerAddressKey.key(of: try SocketAddress(ipAddress: ip, port: 443)) }
+        #expect(try key("192.0.2.7") == "192.0.2.7")
+        #expect(try key("192.0.2.7") != key("192.0.2.8"))
+        #expect(try key("2001:db8:1:2::1") == key("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        #expect(try key("2001:db8:1:2::1") == "2001:db8:1:2::/64")
+        #expect(try key("2001:db8:1:3::1") != key("2001:db8:1:2::1"))
+        #expect(try key("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(PeerAddressKey.key(of: nil) == "local")
+    }
+
     @Test func aBurstIsAdmittedThenTheRateRefillsIt() {
-        let budget = AgentRequestBudget(.init(perSecond: 2, burst: 3))
+        let budget = RequestBudget(.init(perSecond: 2, burst: 3))
         let t0 = ContinuousClock.now
         #expect((0..<3).map { _ in budget.take("h1", now: t0) } == [.admitted, .admitted, .admitted])
         #expect(budget.take("h1", now: t0) == .refused(report: true))
@@ -90,13 +161,13 @@ struct AgentRequestBudgetTests {
         // every refusal that follows an admission.
         #expect(budget.take("h1", now: t0 + .milliseconds(500)) == .refused(report: false))
         // A quiet spell refills the bucket to its size, never beyond.
-        let later = t0 + AgentRequestBudget.reportEvery
+        let later = t0 + RequestBudget.reportEvery
         #expect((0..<3).map { _ in budget.take("h1", now: later) } == [.admitted, .admitted, .admitted])
         #expect(budget.take("h1", now: later) == .refused(report: true))
     }
 
     @Test func oneHostsFloodLeavesAnothersBudgetAlone() {
-        let budget = AgentRequestBudget(.init(perSecond: 1, burst: 2))
+        let budget = RequestBudget(.init(perSecond: 1, burst: 2))
         let t0 = ContinuousClock.now
         for _ in 0..<100 { _ = budget.take("flooder", now: t0) }
         #expect(budget.take("flooder", now: t0) == .refused(report: false))
@@ -105,18 +176,18 @@ struct AgentRequestBudgetTests {
     }
 
     @Test func noLimitAdmitsEverything() {
-        let budget = AgentRequestBudget(AgentRequestBudget.Limit.perSecond(0))
+        let budget = RequestBudget(RequestBudget.Limit.perSecond(0))
         #expect(budget.limit == nil)
         #expect((0..<10_000).allSatisfy { _ in budget.take("h1") == .admitted })
         #expect(budget.tracked == 0)
-        #expect(AgentRequestBudget.Limit.perSecond(50) == .rctcb)
-        #expect(AgentRequestBudget.Limit.perSecond(0.1)?.burst == 1)
+        #expect(RequestBudget.Limit.perSecond(50) == .agents)
+        #expect(RequestBudget.Limit.perSecond(0.1)?.burst == 1)
     }
 
     /// Quiet hosts' buckets are dropped once the table grows, and a region with many active hosts does not prune
     /// on every request.
     @Test func theTableStaysBounded() {
-        let budget = AgentRequestBudget(.init(perSecond: 10, burst: 5), pruneAbove: 100)
+        let budget = RequestBudget(.init(perSecond: 10, burst: 5), pruneAbove: 100)
         let t0 = ContinuousClock.now
         for i in 0..<100 { _ = budget.take("quiet-\(i)", now: t0) }
         #expect(budget.tracked == 100)

@@ -1,0 +1,25 @@
+/// What a caller does with `request.rate-limited` (HTTP 429, `Retry-After: 1`): the same request again a little later.
+/// For requests that are rare and must go through (enrolment: a rack of hosts behind one address may enrol at
+/// once); the agent's ring duty does not wait in place, it asks again at its next round.
+package enum RateLimitedRetry {
+    /// The code of a refusal over a request budget.
+    package static let code = "request.rate-limited"
+
+    /// Runs `body`, and again after `pause` (and up to half of it more, so callers refused together do not come back
+    /// together) while it is refused with ``code``, until `patience` has passed since the first try; then the last
+    /// refusal is thrown. Any other error is thrown at once.
+    package static func run<T>(patience: Duration = .seconds(120), pause: Duration = .seconds(1),
+                               _ body: () async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + patience
+        while true {
+            do {
+                return try await body()
+            } catch let f as RegionClient.Failure where f.code == code {
+                let wait = pause + pause * Double.random(in: 0..<0.5)
+                guard clock.now + wait <= deadline else { throw f }
+                try await Task.sleep(for: wait)
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import RegionProtocol
+import Synchronization
+import Testing
+
+/// A refusal over a request budget is asked again a little later; any other answer is final.
+@Suite("Rate-limited retry")
+struct RateLimitedRetryTests {
+    static func refusal(_ code: String) -> RegionClient.Failure { .init(code: code, message: "test", status: code == RateLimitedRetry.code ? 429 : 400) }
+
+    @Test func aRateLimitedRequestIsAskedAgainUntilItGoesThrough() async throws {
+        let tries = Mutex(0)
+        let answer = try await RateLimitedRetry.run(patience: .seconds(60), pause: .milliseconds(10)) { () throws -> String in
+            let n = tries.withLock { $0 += 1; return $0 }
+            if n < 3 { throw Self.refusal(RateLimitedRetry.code) }
+            return "answered"
+        }
+        #expect(answer == "answered")
+        #expect(tries.withLock { $0 } == 3)
+    }
+
+    @Test func anyOtherRefusalIsFinal() async {
+        let tries = Mutex(0)
+        let thrown = await #expect(throws: RegionClient.Failure.self) {
+            try await RateLimitedRetry.run(patience: .seconds(60), pause: .milliseconds(10)) { () throws -> Int in
+                tries.withLock { $0 += 1 }
+                throw Self.refusal("enrol.unknown-host")
+            }
+        }
+        #expect(thrown?.code == "enrol.unknown-host")
+        #expect(tries.withLock { $0 } == 1)
+    }
+
+    @Test func itGivesUpWhenItsPatienceIsSpent() async {
+        let tries = Mutex(0)
+        let thrown = await #expect(throws: RegionClient.Failure.self) {
+            try await RateLimitedRetry.run(patience: .milliseconds(50), pause: .milliseconds(20)) { () throws -> Int in
+                tries.withLock { $0 += 1 }
+                throw Self.refusal(RateLimitedRetry.code)
+            }
+        }
+        #expect(thrown?.code == RateLimitedRetry.code)
+        #expect((2...3).contains(tries.withLock { $0 }), "\(tries.withLock { $0 })")
+    }
+}
