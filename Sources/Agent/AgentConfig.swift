@@ -36,6 +36,9 @@ package struct AgentConfig: Codable, Sendable {
     package var peerRefreshInterval: Double?
     /// Connections the quote endpoint accepts at once from one address (default ``ListenerLimits/agent``'s; 0: no cap).
     package var maxConnectionsPerAddress: Int?
+    /// New connections the quote endpoint accepts per second from one address, in bursts of four seconds' worth
+    /// (default ``ListenerLimits/agent``'s; 0: no limit).
+    package var newConnectionsPerSecond: Double?
     /// What runs this host's VMs and carries out the RC-TCB's migration orders: `libvirt`, `qemu` (the lab's QEMU
     /// processes) or `xl` on a Xen dom0 (absent: none; the agent refuses orders with `order.no-vm-manager`).
     package var vmManager: String?
@@ -69,7 +72,7 @@ package struct AgentConfig: Codable, Sendable {
     package init(hostId: String, rctcb: String, stateDirectory: String, tcti: String? = nil, listenAddress: String = "127.0.0.1",
                 listenPort: Int = 0, sources: [String] = [], measurementInterval: Double? = nil, challengeInterval: Double? = nil,
                 challengeTimeout: Double = 5, push: Bool = true, bootLog: String? = nil, peerRefreshInterval: Double? = nil,
-                maxConnectionsPerAddress: Int? = nil, vmManager: String? = nil, vmManagerURI: String? = nil, migrationAddress: String? = nil,
+                maxConnectionsPerAddress: Int? = nil, newConnectionsPerSecond: Double? = nil, vmManager: String? = nil, vmManagerURI: String? = nil, migrationAddress: String? = nil,
                 renewCertificateAt: Double? = nil, vmImageDirectory: String? = nil) {
         self.hostId = hostId
         self.rctcb = rctcb
@@ -85,6 +88,7 @@ package struct AgentConfig: Codable, Sendable {
         self.bootLog = bootLog
         self.peerRefreshInterval = peerRefreshInterval
         self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.newConnectionsPerSecond = newConnectionsPerSecond
         self.vmManager = vmManager
         self.vmManagerURI = vmManagerURI
         self.migrationAddress = migrationAddress
@@ -142,10 +146,11 @@ package struct AgentConfig: Codable, Sendable {
         return nil
     }
 
-    /// The quote endpoint's listener limits: ``ListenerLimits/agent`` with this host's connection cap.
+    /// The quote endpoint's listener limits: ``ListenerLimits/agent`` with this host's connection cap and rate.
     package var listenerLimits: ListenerLimits {
         var limits = ListenerLimits.agent
         if let maxConnectionsPerAddress { limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress) }
+        if let newConnectionsPerSecond { limits.newConnectionsPerSecond = newConnectionsPerSecond }
         return limits
     }
 
@@ -153,7 +158,7 @@ package struct AgentConfig: Codable, Sendable {
     /// did-you-mean). A new setting is a stored property above and one case here.
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case hostId, rctcb, stateDirectory, tcti, listenAddress, listenPort, sources, measurementInterval, challengeInterval
-        case challengeTimeout, push, bootLog, peerRefreshInterval, maxConnectionsPerAddress
+        case challengeTimeout, push, bootLog, peerRefreshInterval, maxConnectionsPerAddress, newConnectionsPerSecond
         case vmManager, vmManagerURI, migrationAddress, renewCertificateAt, vmImageDirectory
     }
 
@@ -184,6 +189,10 @@ package struct AgentConfig: Codable, Sendable {
             }
             if let problem = config.qemuProblem {
                 throw document.error(.badValue, at: [problem.key], problem.message)
+            }
+            if let rate = config.newConnectionsPerSecond, !(rate >= 0 && rate <= 1_000_000) {
+                throw document.error(.badValue, at: [CodingKeys.newConnectionsPerSecond],
+                                     "key 'newConnectionsPerSecond': \(rate) is not a rate (0 for no limit, up to 1000000)")
             }
             if let at = config.renewCertificateAt, !(at > 0 && at < 1) {
                 throw document.error(.badValue, at: [CodingKeys.renewCertificateAt],

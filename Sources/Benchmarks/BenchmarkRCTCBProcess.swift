@@ -24,7 +24,8 @@ final class BenchmarkRCTCBProcess: @unchecked Sendable {
         p.arguments = ["rctcb", "serve", "--region", region, "--dir", directory, "--listen", "127.0.0.1", "--port", "0",
                        "--port-file", portFile, "--log-level", "warning",
                        // One process speaks for every simulated host, all from 127.0.0.1.
-                       "--max-connections-per-address", "0", "--agent-requests-per-second", "0"] + (store.map { ["--store", $0, "--lease", "\(Self.lease)"] } ?? []) + extra
+                       "--max-connections-per-address", "0", "--new-connections-per-second", "0",
+                       "--agent-requests-per-second", "0"] + (store.map { ["--store", $0, "--lease", "\(Self.lease)"] } ?? []) + extra
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = out

@@ -45,7 +45,7 @@ extension HTTPServerBuilder {
     /// HTTP/1 over TLS with the region's listener limits (time-outs of every phase, connections per address).
     package static func hardenedTLS(_ tls: TLSConfiguration, limits: ListenerLimits, logger: Logger) throws -> HTTPServerBuilder {
         let context = try NIOSSLContext(configuration: tls)
-        let connections = ConnectionsPerAddress(cap: limits.maxConnectionsPerAddress)
+        let connections = ConnectionsPerAddress(cap: limits.maxConnectionsPerAddress, newPerSecond: limits.newConnectionsPerSecond)
         return .init { responder in
             HardenedTLSChannel(base: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: limits.idleTimeout)),
                                tls: context, limits: limits, connections: connections, logger: logger)

@@ -19,23 +19,29 @@ package struct ListenerLimits: Sendable, Hashable {
     package var idleTimeout: TimeAmount
     /// Connections open at once from one peer address; the excess are closed as they are accepted. 0: no cap.
     package var maxConnectionsPerAddress: Int
+    /// New connections one peer address may open per second on average, in bursts of four seconds' worth; the
+    /// excess are closed as they are accepted, before any TLS (a handshake costs the server its key operations
+    /// before it knows who calls). 0: no limit.
+    package var newConnectionsPerSecond: Double
 
     package init(handshakeTimeout: TimeAmount, headerTimeout: TimeAmount, bodyTimeout: TimeAmount, idleTimeout: TimeAmount,
-                 maxConnectionsPerAddress: Int) {
+                 maxConnectionsPerAddress: Int, newConnectionsPerSecond: Double) {
         self.handshakeTimeout = handshakeTimeout
         self.headerTimeout = headerTimeout
         self.bodyTimeout = bodyTimeout
         self.idleTimeout = idleTimeout
         self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.newConnectionsPerSecond = newConnectionsPerSecond
     }
 
     /// The RC-TCB's listener: an agent keeps a few connections (ring duty, reports, notices) and the operator's
-    /// tools a few more; 64 per address leaves room for hosts behind one NAT address.
+    /// tools a few more; 64 per address leaves room for hosts behind one NAT address, and so do 50 new connections
+    /// a second (an agent keeps its connection open; each operator command opens one).
     package static let rctcb = ListenerLimits(handshakeTimeout: .seconds(10), headerTimeout: .seconds(10), bodyTimeout: .seconds(30),
-                                              idleTimeout: .seconds(90), maxConnectionsPerAddress: 64)
+                                              idleTimeout: .seconds(90), maxConnectionsPerAddress: 64, newConnectionsPerSecond: 50)
 
     /// An agent's quote endpoint: only the RC-TCB and the ring neighbour measuring this host call it, each on a
-    /// connection or two.
+    /// connection or two that stay open.
     package static let agent = ListenerLimits(handshakeTimeout: .seconds(10), headerTimeout: .seconds(10), bodyTimeout: .seconds(30),
-                                              idleTimeout: .seconds(90), maxConnectionsPerAddress: 16)
+                                              idleTimeout: .seconds(90), maxConnectionsPerAddress: 16, newConnectionsPerSecond: 10)
 }

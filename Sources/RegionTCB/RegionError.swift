@@ -73,6 +73,8 @@ package struct RegionError: CodedError {
         // Access.
         package static let forbidden = Code(rawValue: AccessCode.forbidden.rawValue)
         package static let noClientCertificate = Code(rawValue: AccessCode.noClientCertificate.rawValue)
+        /// A caller made requests faster than its budget allows (HTTP 429, `Retry-After`; ``RequestBudget``).
+        package static let rateLimited = Code(rawValue: "request.rate-limited")
     }
 
     package let code: Code

@@ -9,7 +9,8 @@ struct RateLimitedRetryTests {
 
     @Test func aRateLimitedRequestIsAskedAgainUntilItGoesThrough() async throws {
         let tries = Mutex(0)
-        let answer = try await RateLimitedRetry.run(patience: .seconds(60), pause: .milliseconds(10)) { () throws -> String in
+        // Patience far beyond any stall of a loaded machine: only the refusals decide how often it asks.
+        let answer = try await RateLimitedRetry.run(patience: .seconds(3600), pause: .milliseconds(10)) { () throws -> String in
             let n = tries.withLock { $0 += 1; return $0 }
             if n < 3 { throw Self.refusal(RateLimitedRetry.code) }
             return "answered"

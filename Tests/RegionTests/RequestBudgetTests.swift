@@ -208,3 +208,44 @@ private final class PortBox: Sendable {
     func set(_ p: Int) { value.withLock { $0 = p } }
     func get() -> Int? { value.withLock { $0 } }
 }
+
+/// A TLS handshake costs the server its key operations before it knows who calls: one address may open only so
+/// many connections a second, and the excess are closed before any TLS.
+@Suite("New connections per address")
+struct ConnectionRateTests {
+    @Test func connectionsOpenedFasterThanTheRateAreClosedBeforeTLSAndOnlyFromThatAddress() async throws {
+        let bench = try BenchmarkRegion(hosts: 2, logger: Logger(label: "test"))
+        defer { bench.destroy() }
+        let service = try RCTCBService(directory: bench.directory, region: bench.region, logger: Logger(label: "test"))
+        // One at once, then one every four seconds.
+        var limits = ListenerLimits.rctcb
+        limits.newConnectionsPerSecond = 0.25
+        let port = PortBox()
+        let app = try service.application(host: "127.0.0.1", port: 0, limits: limits, onRunning: { p in port.set(p) })
+        let task = Task { try await app.runService() }
+        defer { task.cancel() }
+        try await waitUntilAsync("the service listens", seconds: 600) { port.get() != nil }
+        let p = try #require(port.get())
+        let anonymous = try RawTLSPeer.Identity(ca: bench.directory.caCertificate)
+        // Both opened at once from 127.0.0.2: the first is taken, the second closed before its handshake.
+        let first = try await RawTLSPeer.connect(port: p, from: "127.0.0.2", identity: anonymous)
+        let second = try await RawTLSPeer.connect(port: p, from: "127.0.0.2", identity: anonymous)
+        #expect(await first.handshake(within: 120) == .completed)
+        #expect(await second.handshake(within: 120) == .closed)
+        #expect(second.record.bytes.withLock { $0.isEmpty })
+        // Another address has its own rate.
+        let other = try await RawTLSPeer.connect(port: p, from: "127.0.0.3", identity: anonymous)
+        #expect(await other.handshake(within: 120) == .completed)
+        for peer in [first, second, other] { peer.close() }
+    }
+
+    @Test func theRateIsCountedPerAddress() {
+        let connections = ConnectionsPerAddress(cap: 0, newPerSecond: 1)
+        let admitted = (0..<10).map { _ in connections.admit("192.0.2.1") }
+        // Four seconds' worth at once, then refused (the first refusal worth a log line, the next not).
+        #expect(admitted.prefix(4).allSatisfy { $0 == .admitted })
+        #expect(admitted[4] == .overRate(report: true) && admitted[5] == .overRate(report: false))
+        #expect(connections.admit("192.0.2.2") == .admitted)
+        #expect(ConnectionsPerAddress(cap: 1, newPerSecond: 0).admit("192.0.2.1") == .admitted)
+    }
+}

@@ -155,6 +155,8 @@ struct OperatorErrorCLITests {
         }
         let cases: [(config: (file: String, place: String), code: String, says: String)] = [
             (try config { $0["rctcb"] = nil }, "agent.config-missing-key", "missing the required key 'rctcb'"),
+            (try config({ $0["newConnectionsPerSecond"] = -1 }, at: "newConnectionsPerSecond", value: true), "agent.config-bad-value",
+             "is not a rate (0 for no limit, up to 1000000)"),
             (try config({ $0["measurementInterval"] = "often" }, at: "measurementInterval", value: true), "agent.config-wrong-type",
              "'measurementInterval' must be a number"),
             (try config({ $0["hostID"] = $0.removeValue(forKey: "hostId") }, at: "hostID"), "agent.config-unknown-key", "did you mean 'hostId'?"),

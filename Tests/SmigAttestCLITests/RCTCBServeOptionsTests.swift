@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 
-/// `rctcb serve`'s request budgets (per agent certificate, per address asking to enrol) as an operator sets them.
+/// `rctcb serve`'s budgets (requests per agent certificate, enrolment requests and new connections per address) as an
+/// operator sets them.
 @Suite("rctcb serve options")
 struct RCTCBServeOptionsTests {
-    @Test(arguments: ["--agent-requests-per-second", "--enrolment-requests-per-second"], ["-1", "1000001", "nan"])
+    @Test(arguments: ["--agent-requests-per-second", "--enrolment-requests-per-second", "--new-connections-per-second"], ["-1", "1000001", "nan"])
     func aBudgetOutOfRangeIsRefusedBeforeAnythingStarts(_ option: String, _ value: String) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smig-budget-\(UUID().uuidString)").path
         let run = try Run.smig(["rctcb", "serve", "--region", "\(dir)/region.yaml", "--dir", dir, option, value])
@@ -22,5 +23,7 @@ struct RCTCBServeOptionsTests {
         let words = run.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(words.contains("--enrolment-requests-per-second") && words.contains("an IPv6 address counts by its /64")
                 && words.contains("(default: 10.0)") && words.contains("`agent enrol` waits and tries again"), "\(run.output)")
+        #expect(words.contains("--new-connections-per-second <n> New connections one client address may open per second")
+                && words.contains("before their TLS handshake") && words.contains("(default: 50.0)"), "\(run.output)")
     }
 }

@@ -115,6 +115,12 @@ package struct RCTCBCommand: AsyncParsableCommand {
         @Option(name: .customLong("max-connections-per-address"),
                 help: "Connections accepted at once from one client address (0: no cap, e.g. for a load generator speaking for many hosts).")
         var maxConnectionsPerAddress: Int = ListenerLimits.rctcb.maxConnectionsPerAddress
+        @Option(name: .customLong("new-connections-per-second"), help: ArgumentHelp("""
+            New connections one client address may open per second on average, in bursts of up to four seconds' \
+            worth; faster ones are closed as they are accepted, before their TLS handshake. An agent keeps its \
+            connection open. 0: no limit (e.g. for a load generator speaking for many hosts).
+            """, valueName: "n"))
+        var newConnectionsPerSecond: Double = ListenerLimits.rctcb.newConnectionsPerSecond
         @Option(name: .customLong("agent-requests-per-second"), help: ArgumentHelp("""
             Requests one agent certificate may make per second on average, in bursts of up to four seconds' worth; \
             faster ones are refused with request.rate-limited (HTTP 429) before anything is read or verified. An \
@@ -151,6 +157,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
             guard enrolmentRequestsPerSecond >= 0, enrolmentRequestsPerSecond <= 1_000_000 else {
                 throw ValidationError("--enrolment-requests-per-second must be 0 (no limit) to 1000000")
             }
+            guard newConnectionsPerSecond >= 0, newConnectionsPerSecond <= 1_000_000 else {
+                throw ValidationError("--new-connections-per-second must be 0 (no limit) to 1000000")
+            }
         }
 
         package func run() async throws {
@@ -166,6 +175,7 @@ package struct RCTCBCommand: AsyncParsableCommand {
                 let portFile = self.portFile, listen = self.listen, log = logger
                 var limits = ListenerLimits.rctcb
                 limits.maxConnectionsPerAddress = max(0, maxConnectionsPerAddress)
+                limits.newConnectionsPerSecond = newConnectionsPerSecond
                 let agentRequests = RequestBudget.Limit.perSecond(agentRequestsPerSecond)
                 let enrolmentRequests = RequestBudget.Limit.perSecond(enrolmentRequestsPerSecond)
                 try await runner.run(host: listen, port: port, limits: limits, agentRequests: agentRequests,

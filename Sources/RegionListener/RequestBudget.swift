@@ -1,13 +1,9 @@
 import CoreMetrics
-import RegionListener
 import Synchronization
 
-extension RegionError.Code {
-    /// A caller made requests faster than its budget allows (HTTP 429, `Retry-After`).
-    package static let rateLimited = Self(rawValue: "request.rate-limited")
-}
-
-/// How fast one caller may call the RC-TCB: a token bucket per caller. The RC-TCB keeps two:
+/// How fast one caller may call a region listener: a token bucket per caller. Every listener counts new
+/// connections per peer address (``ConnectionsPerAddress``: a TLS handshake costs the server key operations before
+/// it knows who calls); the RC-TCB also keeps two budgets of requests:
 ///
 /// - **per agent certificate** (keyed by its host, ``Limit/agents``). Every agent route costs the RC-TCB a read of
 ///   the audit trail's last number before anything else, a report a signature check and a write on top. An
@@ -93,9 +89,10 @@ package final class RequestBudget: Sendable {
         table = Mutex(Table(pruneAt: max(1, pruneAbove)))
     }
 
-    /// The counters of the RC-TCB's two budgets.
+    /// The counters of the budgets.
     package static let agentMetric = "smig_agent_requests_rate_limited_total"
     package static let enrolmentMetric = "smig_enrolment_requests_rate_limited_total"
+    package static let connectionMetric = "smig_connections_rate_limited_total"
 
     /// Takes one request of `caller` (a host name, or a ``PeerAddressKey``) from its bucket.
     package func take(_ caller: String, now: ContinuousClock.Instant = .now) -> Decision {
