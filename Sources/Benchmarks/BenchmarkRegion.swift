@@ -34,14 +34,16 @@ package final class BenchmarkRegion: Sendable {
     let postgres: PostgresRegionStore?
     let logger: Logger
 
-    /// A benchmark region on the directory's SQLite IVT.
-    package convenience init(hosts n: Int, logger: Logger) throws {
+    /// A benchmark region on the directory's SQLite IVT. `nonceLifetime`: how long the RC-TCB's nonces stay valid
+    /// (a test that counts the nonces issued keeps them for as long as it may run on a loaded machine).
+    package convenience init(hosts n: Int, nonceLifetime: Double = 30, logger: Logger) throws {
         let (directory, ids) = try Self.makeDirectory(hosts: n)
         do {
             let store = try IVTStore(path: directory.database)
             let doubles = try Self.makeDoubles(ids)
             try store.enrolBenchmarkDoubles(doubles.map(\.ivtKey))
-            try self.init(directory: directory, doubles: doubles, store: store, postgres: nil, storeURL: nil, logger: logger)
+            try self.init(directory: directory, doubles: doubles, store: store, postgres: nil, storeURL: nil, nonceLifetime: nonceLifetime,
+                          logger: logger)
         } catch {
             try? FileManager.default.removeItem(atPath: directory.path)
             throw error
@@ -85,7 +87,7 @@ package final class BenchmarkRegion: Sendable {
     }
 
     private init(directory: RegionDirectory, doubles: [SoftwareAgentDouble], store: any RegionStore, postgres: PostgresRegionStore?,
-                 storeURL: String?, logger: Logger) throws {
+                 storeURL: String?, nonceLifetime: Double = 30, logger: Logger) throws {
         self.directory = directory
         self.logger = logger
         self.doubles = doubles
@@ -96,7 +98,7 @@ package final class BenchmarkRegion: Sendable {
         self.byHost = byHost
         let golden = GoldenValues(name: "benchmark", entries: [.init(name: Self.measurementName, sha256: [Self.measurement], required: true)])
         region = RegionState(store: store, hosts: ids.map { .init(id: $0, address: "127.0.0.1", port: 1, golden: golden) }, order: ids,
-                             selection: try PCRSelectionList(parsing: RCTCBRunner.selection), nonceLifetime: 30, logger: logger,
+                             selection: try PCRSelectionList(parsing: RCTCBRunner.selection), nonceLifetime: nonceLifetime, logger: logger,
                              challenger: { cfg, challenge in
                                  // Direct challenges are answered in process by the host's double.
                                  guard let d = byHost[cfg.id], let nonce = Hex.decode(challenge.nonce) else { throw RegionError(.unknownHost, cfg.id) }

@@ -29,7 +29,7 @@ extension IVTStore {
     /// event). This bypasses enrolment — no EK certificate, no TPM2_ActivateCredential — so it refuses
     /// (`auth.forbidden`, nothing written) any IVT but one whose region policy is named ``benchmarkRegionName``.
     package func enrolBenchmarkDoubles(_ doubles: [BenchmarkDoubleKey], now: Date = Date()) throws(RegionError) {
-        try write { db in
+        try write(durable: false) { db in
             guard let name = try String.fetchOne(db, sql: "SELECT policy_name FROM host LIMIT 1"), name == Self.benchmarkRegionName else {
                 throw RegionError(.forbidden, "software-key doubles are written only into a benchmark-only IVT")
             }

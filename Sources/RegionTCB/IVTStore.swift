@@ -117,15 +117,19 @@ package struct Enrolment: Sendable, Hashable {
 package final class IVTStore: Sendable {
     let pool: DatabasePool
     package let path: String
+    /// Opened with `flushEveryCommit` (an operator's command): every commit is flushed already.
+    let flushesEveryCommit: Bool
     /// The RC-TCB's verdicts, written in groups (``IVTGroupCommit``).
     package let groupCommit = IVTGroupCommit()
 
     /// `flushEveryCommit`: the writer flushes the WAL to the disk at every commit (`synchronous = FULL`), so a commit
-    /// survives a power failure; otherwise (GRDB's `NORMAL`) only at checkpoints, and a commit survives a crash of
-    /// the process but a power failure may take the newest ones. An operator's command (a revocation, say) writes
-    /// once and exits: it flushes. The RC-TCB's own group commits do not yet (docs/region.md, the group commit).
+    /// survives a power failure; otherwise (GRDB's `NORMAL`) the group commits of verdicts are flushed only at
+    /// checkpoints (a commit survives a crash of the process, a power failure may take the newest verdicts), and
+    /// every other write at its own commit (``write(durable:_:)``). An operator's command (a revocation, say) writes
+    /// once and exits: it flushes every commit.
     package init(path: String, flushEveryCommit: Bool = false) throws(RegionError) {
         self.path = path
+        flushesEveryCommit = flushEveryCommit
         do {
             var config = Configuration()
             config.busyMode = .timeout(10)
@@ -149,7 +153,7 @@ package final class IVTStore: Sendable {
 
     /// Whether the writer flushes the WAL to the disk at every commit (`synchronous` is `FULL` or `EXTRA`).
     package func walFlushedAtEveryCommit() throws(RegionError) -> Bool {
-        try write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 0 } >= 2
+        try write(durable: false) { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 0 } >= 2
     }
 
     /// Pages of WAL between automatic checkpoints (16 MiB at SQLite's 4 KiB pages).
@@ -417,7 +421,8 @@ package final class IVTStore: Sendable {
     package func auditAggregated(host: String?, kind: String, code: String, detail: String, window: TimeInterval, now: Date = Date()) throws(RegionError) {
         // A refusal's detail may quote the refused request (``Swift/String/storable``).
         let (code, detail) = (code.storable, detail.storable)
-        try write { db in
+        // Not flushed at its commit: a count that a flood of refused requests moves (``write(durable:_:)``).
+        try write(durable: false) { db in
             if let seq = try Int64.fetchOne(db.cachedStatement(sql: """
                 SELECT seq FROM event WHERE host IS ? AND kind = ? AND code = ? AND at >= ? ORDER BY seq DESC LIMIT 1
                 """), arguments: [host, kind, code, now.timeIntervalSince1970 - window]) {
@@ -555,8 +560,28 @@ package final class IVTStore: Sendable {
         do { return try pool.read(body) } catch { throw coded(error, as: .storeCorrupt) }
     }
 
-    func write<T>(_ body: (Database) throws -> T) throws(RegionError) -> T {
-        do { return try pool.write(body) } catch { throw coded(error, as: .storeFailed) }
+    /// A transaction outside the group commit of verdicts: an enrolment, a certificate, a revocation, an evacuation's
+    /// record or step, a reboot accepted, the VM placement. `durable` (the default): the WAL is flushed to the disk at
+    /// its commit (`synchronous = FULL` for this transaction, then back to the writer's `NORMAL`), so what the RC-TCB
+    /// answered or acted on survives a power failure, and so does every verdict committed before it (the WAL is
+    /// flushed whole). These writes are few; the verdicts, many, are flushed at checkpoints (``IVTGroupCommit``).
+    /// Not durable: the count of an aggregated refusal, which a flood of refused requests would otherwise turn into a
+    /// flush each.
+    func write<T>(durable: Bool = true, _ body: (Database) throws -> T) throws(RegionError) -> T {
+        do {
+            guard durable, !flushesEveryCommit else { return try pool.write(body) }
+            return try pool.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
+                defer { try? db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() }
+                var value: T?
+                try db.inTransaction(.immediate) {
+                    value = try body(db)
+                    return .commit
+                }
+                guard let value else { throw RegionError(.storeFailed, "a transaction committed without its result") }
+                return value
+            }
+        } catch { throw coded(error, as: .storeFailed) }
     }
 }
 

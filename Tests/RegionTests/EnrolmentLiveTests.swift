@@ -161,9 +161,9 @@ struct EnrolmentLiveTests {
     @Test func hostsEnrollingFasterThanTheirAddressMayWaitAndEnrol() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }
-        // Two requests at once, then one every two seconds: the first host's enrolment takes both, the second
-        // host's begin and complete each wait for a token.
-        let r = try await LoopbackRegion.live(hosts: 2, serveExtra: ["--enrolment-requests-per-second", "0.5"])
+        // One request at once, then one every ten seconds: the first host's begin takes it, and its complete and the
+        // second host's two requests each wait for the next (however long a TPM takes to answer, under ten seconds).
+        let r = try await LoopbackRegion.live(hosts: 2, serveExtra: ["--enrolment-requests-per-second", "0.1"])
         try await r.wait("all trusted") { rows in rows.count == 2 && rows.allSatisfy { $0.state == .trusted } }
         #expect(r.rctcbOutput(0).contains("address over its enrolment budget"), "\(r.rctcbOutput(0).suffix(3000))")
         let enrolled = try r.store().events().filter { $0.kind == "enrolled" }.map(\.host)

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import RegionProtocol
-import RegionTCB
+@testable import RegionTCB
 import Testing
 import Crypto
 import X509
@@ -23,6 +23,28 @@ struct IVTStoreTests {
         let (store, path) = try Self.store()
         #expect(try !store.walFlushedAtEveryCommit())
         #expect(try IVTStore(path: path, flushEveryCommit: true).walFlushedAtEveryCommit())
+    }
+
+    /// In the RC-TCB (no flag), every write outside the group commit of verdicts (an enrolment, a certificate, a
+    /// revocation, an evacuation's record and steps) commits with the WAL flushed, and the writer goes back to
+    /// flushing at checkpoints after it, for the verdicts; an aggregated refusal's count is not flushed.
+    @Test func writesOutsideTheGroupCommitAreFlushedAtTheirCommit() throws {
+        let (store, _) = try Self.store()
+        let synchronous = { (db: Database) throws -> Int in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        #expect(try store.write(synchronous) == 2)
+        #expect(try store.write(durable: false, synchronous) == 1)
+        #expect(try !store.walFlushedAtEveryCommit())
+        // What the durable write committed is there, and a failed one committed nothing and left the writer as it was.
+        try store.revoke(host: "host-a")
+        #expect(try store.rows().first { $0.host == "host-a" }?.revoked == true)
+        #expect(throws: RegionError.self) {
+            try store.write { db in
+                try db.execute(sql: "UPDATE host SET address = 'elsewhere' WHERE id = 'host-b'")
+                throw RegionError(.storeFailed, "test")
+            }
+        }
+        #expect(try store.rows().first { $0.host == "host-b" }?.address == "127.0.0.1")
+        #expect(try !store.walFlushedAtEveryCommit())
     }
 
     @Test func stateChangesAreAuditedInTheSameTransaction() throws {
