@@ -74,7 +74,7 @@ package struct RegionError: CodedError {
         package static let forbidden = Code(rawValue: AccessCode.forbidden.rawValue)
         package static let noClientCertificate = Code(rawValue: AccessCode.noClientCertificate.rawValue)
         /// A caller made requests faster than its budget allows (HTTP 429, `Retry-After`; ``RequestBudget``).
-        package static let rateLimited = Code(rawValue: "request.rate-limited")
+        package static let rateLimited = Code(rawValue: RateLimitedRetry.code)
     }
 
     package let code: Code

@@ -10,7 +10,9 @@ struct BenchRegionLiveTests {
     /// benchmark region's directory; every attestation comes back `trusted`, the transport floor's round trips all
     /// succeed, and the RC-TCB's figures are read.
     @Test func benchRegionDrivesAnRCTCBProcess() async throws {
-        let r = try await Spawn.run(try TestBinaries.smigAttest(), ["bench", "region", "--hosts", "6", "--seconds", "0.5", "--concurrency", "2", "--json"], seconds: 300)
+        // Three seconds (half of them attestations): the RC-TCB's CPU is read from /proc in 10 ms ticks, and on a loaded
+        // machine half a second held two attestations, less CPU than one tick.
+        let r = try await Spawn.run(try TestBinaries.smigAttest(), ["bench", "region", "--hosts", "6", "--seconds", "3", "--concurrency", "2", "--json"], seconds: 300)
         #expect(r.status == 0, "\(r.output.suffix(3000))")
         let json = try #require(r.output.firstIndex(of: "{").map { String(r.output[$0...]) }, "\(r.output)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
