@@ -190,7 +190,7 @@ package struct AgentConfig: Codable, Sendable {
             if let problem = config.qemuProblem {
                 throw document.error(.badValue, at: [problem.key], problem.message)
             }
-            if let rate = config.newConnectionsPerSecond, !(rate >= 0 && rate <= 1_000_000) {
+            if let rate = config.newConnectionsPerSecond, !RequestBudget.Limit.settableRates.contains(rate) {
                 throw document.error(.badValue, at: [CodingKeys.newConnectionsPerSecond],
                                      "key 'newConnectionsPerSecond': \(rate) is not a rate (0 for no limit, up to 1000000)")
             }

@@ -242,13 +242,11 @@ package struct RCTCBService: Sendable {
             throw RegionError(.noClientCertificate, "this route needs a region client certificate")
         }
         guard id.role == role else { throw RegionError(.forbidden, "a \(id.role.rawValue) certificate cannot use this route") }
-        if role == .agent, case .refused(let report) = agentRequests.take(id.name) {
-            let limit = agentRequests.limit.map(\.description) ?? ""
-            if report {
-                logger.warning("agent over its request budget: refusing its requests until it slows down (logged once a minute)",
-                               metadata: ["attest.host": "\(id.name)", "attest.limit": "\(limit)"])
+        if role == .agent {
+            try spend(agentRequests, by: id.name, logKey: "attest.host",
+                      overBudget: "agent over its request budget: refusing its requests until it slows down (logged once a minute)") {
+                "host \(id.name) made requests faster than its budget (\($0)); retry after a second"
             }
-            throw RegionError(.rateLimited, "host \(id.name) made requests faster than its budget (\(limit)); retry after a second")
         }
         return id
     }
@@ -257,13 +255,20 @@ package struct RCTCBService: Sendable {
     /// address is over it. Enrolment needs no certificate: the address is all there is to tell callers apart.
     func requireEnrolmentBudget(_ context: RegionRequestContext) throws {
         let address = context.peerAddressKey
-        guard case .refused(let report) = enrolmentRequests.take(address) else { return }
-        let limit = enrolmentRequests.limit.map(\.description) ?? ""
-        if report {
-            logger.warning("address over its enrolment budget: refusing its enrolment requests until it slows down (logged once a minute)",
-                           metadata: ["attest.peer": "\(address)", "attest.limit": "\(limit)"])
+        try spend(enrolmentRequests, by: address, logKey: "attest.peer",
+                  overBudget: "address over its enrolment budget: refusing its enrolment requests until it slows down (logged once a minute)") {
+            "address \(address) asked to enrol faster than its budget (\($0)); retry after a second"
         }
-        throw RegionError(.rateLimited, "address \(address) asked to enrol faster than its budget (\(limit)); retry after a second")
+    }
+
+    /// Takes one request of `caller` from `budget`. Over it: `overBudget` is logged (once a minute per caller, named
+    /// under `logKey`) and the request refused with `request.rate-limited` and `reason(the limit)`.
+    func spend(_ budget: RequestBudget, by caller: String, logKey: String, overBudget: Logger.Message,
+               reason: (String) -> String) throws(RegionError) {
+        guard case .refused(let report) = budget.take(caller) else { return }
+        let limit = budget.limit.map(\.description) ?? ""
+        if report { logger.warning(overBudget, metadata: [logKey: "\(caller)", "attest.limit": "\(limit)"]) }
+        throw RegionError(.rateLimited, reason(limit))
     }
 
     /// Requires an agent certificate whose host is enrolled with the certificate's AK and not revoked.

@@ -151,14 +151,9 @@ package struct RCTCBCommand: AsyncParsableCommand {
 
         package func validate() throws {
             guard lease >= 0.3, lease <= 600 else { throw ValidationError("--lease must be 0.3 to 600 seconds") }
-            guard agentRequestsPerSecond >= 0, agentRequestsPerSecond <= 1_000_000 else {
-                throw ValidationError("--agent-requests-per-second must be 0 (no limit) to 1000000")
-            }
-            guard enrolmentRequestsPerSecond >= 0, enrolmentRequestsPerSecond <= 1_000_000 else {
-                throw ValidationError("--enrolment-requests-per-second must be 0 (no limit) to 1000000")
-            }
-            guard newConnectionsPerSecond >= 0, newConnectionsPerSecond <= 1_000_000 else {
-                throw ValidationError("--new-connections-per-second must be 0 (no limit) to 1000000")
+            for (option, rate) in [("--agent-requests-per-second", agentRequestsPerSecond), ("--enrolment-requests-per-second", enrolmentRequestsPerSecond),
+                                   ("--new-connections-per-second", newConnectionsPerSecond)] where !RequestBudget.Limit.settableRates.contains(rate) {
+                throw ValidationError("\(option) must be 0 (no limit) to 1000000")
             }
         }
 
