@@ -58,4 +58,15 @@ struct NonceBookTests {
         #expect(book.openCount(of: "h1") == 0)
         #expect(book.open.count == 1 && book.held.count == 1)
     }
+
+    /// Every nonce is 32 bytes that no other nonce had: a thousand drawn, a thousand distinct, none all zero, and
+    /// each byte position takes many values (a generator stuck on a byte, or one repeating, fails this).
+    @Test func noncesAreThirtyTwoFreshBytes() {
+        let drawn = (0..<1000).map { _ in NonceBook.direct() }
+        #expect(drawn.allSatisfy { $0.count == 32 })
+        #expect(Set(drawn).count == 1000)
+        #expect(!drawn.contains([UInt8](repeating: 0, count: 32)))
+        for position in 0..<32 { #expect(Set(drawn.map { $0[position] }).count > 200) }
+        #expect(NonceBook.fresh().count == 64)
+    }
 }
