@@ -14,6 +14,7 @@ static inline TPM2_RH CTSS2_RH_OWNER(void) { return TPM2_RH_OWNER; }
 static inline TPM2_RH CTSS2_RH_NULL(void) { return TPM2_RH_NULL; }
 static inline TPM2_HT CTSS2_HT_TRANSIENT(void) { return TPM2_HT_TRANSIENT; }
 static inline TPM2_HT CTSS2_HT_LOADED_SESSION(void) { return TPM2_HT_LOADED_SESSION; }
+static inline TPM2_HT CTSS2_HT_SAVED_SESSION(void) { return TPM2_HT_SAVED_SESSION; }
 static inline TPM2_CAP CTSS2_CAP_HANDLES(void) { return TPM2_CAP_HANDLES; }
 static inline TPM2_CAP CTSS2_CAP_TPM_PROPERTIES(void) { return TPM2_CAP_TPM_PROPERTIES; }
 static inline TPM2_CAP CTSS2_CAP_PCRS(void) { return TPM2_CAP_PCRS; }

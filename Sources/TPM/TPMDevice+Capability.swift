@@ -30,9 +30,12 @@ extension TPMDevice {
         }
     }
 
-    /// Handles currently in the TPM in the range starting at `first` (TPM2_HT_TRANSIENT << 24 for objects).
-    package func handles(from first: UInt32) throws -> [UInt32] {
-        try withContext { ctx in
+    /// Handles currently in the TPM in the range starting at `first` (TPM2_HT_TRANSIENT << 24 for objects). The TPM
+    /// lists the handles of the range's type, except for saved sessions (0x03), which it lists by their session
+    /// handles (0x02 for an HMAC session, 0x03 for a policy session): `listedAs`, the types the answer may carry.
+    package func handles(from first: UInt32, listedAs types: Set<UInt32>? = nil) throws -> [UInt32] {
+        let types = types ?? [first >> 24]
+        return try withContext { ctx in
             var result: [UInt32] = []
             var next = first
             while true {
@@ -46,9 +49,9 @@ extension TPMDevice {
                 let handles: [UInt32] = withUnsafeBytes(of: list.handle) { raw in
                     Array(raw.bindMemory(to: UInt32.self).prefix(count))
                 }
-                result += handles.filter { $0 >> 24 == first >> 24 }
-                guard more != 0, let last = handles.last, last >> 24 == first >> 24 else { break }
-                next = last + 1
+                result += handles.filter { types.contains($0 >> 24) }
+                guard more != 0, let last = handles.last, types.contains(last >> 24) else { break }
+                next = (first & 0xFF00_0000) | ((last & 0x00FF_FFFF) + 1)   // the same range, past the last index
             }
             return result
         }
@@ -63,6 +66,13 @@ extension TPMDevice {
     /// Loaded sessions (0x02xxxxxx).
     package func loadedSessions() throws -> [UInt32] {
         try handles(from: UInt32(CTSS2_HT_LOADED_SESSION()) << 24)
+    }
+
+    /// Sessions whose context was saved and that the TPM still tracks (asked for as 0x03xxxxxx in TPM_CAP_HANDLES,
+    /// listed by their session handles).
+    package func savedSessions() throws -> [UInt32] {
+        try handles(from: UInt32(CTSS2_HT_SAVED_SESSION()) << 24,
+                    listedAs: [UInt32(CTSS2_HT_LOADED_SESSION()), UInt32(CTSS2_HT_SAVED_SESSION())])
     }
 
     /// The PCR banks the TPM has allocated (those whose PCR 0 can be read).

@@ -37,4 +37,29 @@ struct AgentTPMLeftoversTests {
         let after = try await host.run { device in try device.transientHandles() }
         #expect(after.isEmpty, "\(after)")
     }
+
+    /// A session whose context an earlier process saved and never loaded again (`tpm2_startauthsession -S` saves
+    /// it) stays tracked by a TPM without a resource manager until it is flushed: it holds one of the TPM's active
+    /// sessions, and the TPM's context counter cannot move more than its gap past the oldest saved context, after
+    /// which every new session fails. The agent started again flushes it with the objects.
+    @Test func sessionsAKilledProcessSavedAreFlushedWhenTheAgentStartsAgain() async throws {
+        let w = try CLIWorld()
+        #expect(try w.smig(["tpm", "provision"]).status == 0)
+        for i in 0..<2 {
+            let saved = try w.tool("tpm2_startauthsession", ["-S", w.path("session-\(i).ctx")])
+            #expect(saved.status == 0, "\(saved.output)")
+        }
+        let before = try w.tool("tpm2_getcap", ["handles-saved-session"])
+        #expect(before.output.split(separator: "\n").count == 2, "\(before.output)")
+
+        let host = try HostTPM(tcti: w.swtpm.tcti, stateDirectory: w.state, hostId: "agent-host", flushingLeftovers: true)
+        let left = try await host.run { device in try device.savedSessions() + device.loadedSessions() + device.transientHandles() }
+        #expect(left.isEmpty, "\(left)")
+        let after = try w.tool("tpm2_getcap", ["handles-saved-session"])
+        #expect(after.status == 0 && after.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(after.output)")
+        // The saved contexts no longer load: the TPM forgot them.
+        #expect(try w.tool("tpm2_flushcontext", [w.path("session-0.ctx")]).status != 0)
+        let bundle = try await host.evidence(nonce: Array(repeating: 4, count: 16), selection: try PCRSelectionList(parsing: "sha256:0-7,15"))
+        #expect(bundle.nonce == Hex.encode(Array(repeating: 4, count: 16)))
+    }
 }
