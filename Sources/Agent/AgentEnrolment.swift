@@ -48,7 +48,9 @@ package enum AgentEnrolment {
                                        akPublic: Data(blob.publicBytes).base64EncodedString(), tlsPublicKey: key.publicKey.pemRepresentation)
         // Both steps to one RC-TCB, the leader (followers answer rctcb.not-leader): the challenge is open in the one that issued it.
         // An RC-TCB that is asked to enrol faster than it takes from one address (a rack enrolling at once) answers
-        // request.rate-limited: each step is asked again a second later, for up to two minutes.
+        // request.rate-limited: each step is asked again later, the waits doubling (``RateLimitedRetry``). The begin
+        // for up to ten minutes; the completion for 50 s at most, pauses of 4 s at most, within the minute its
+        // challenge is open (an enrolment that misses it is run again by hand, or by the operator's script).
         let (base, challenge) = try await RateLimitedRetry.run {
             try await rctcbs.call { base -> (String, EnrolmentChallenge) in
                 (base, try await client.call(RCTCBRoutes.enrolBegin, at: base, request))
@@ -61,7 +63,9 @@ package enum AgentEnrolment {
             try device.activateCredential(ak: blob, idObject: [UInt8](idObject), encryptedSecret: [UInt8](secret))
         }
         let proof = EnrolmentProof(challengeId: challenge.challengeId, credential: Data(credential).base64EncodedString())
-        let issued = try await RateLimitedRetry.run { try await client.call(RCTCBRoutes.enrolComplete, at: base, proof) }
+        let issued = try await RateLimitedRetry.run(patience: .seconds(50), maxPause: .seconds(4)) {
+            try await client.call(RCTCBRoutes.enrolComplete, at: base, proof)
+        }
         try AgentFiles.write(Array(key.pemRepresentation.utf8), to: files.tlsKey, mode: 0o600)
         try AgentFiles.write(Array(issued.certificate.utf8), to: files.tlsCertificate, mode: 0o644)
         try AgentFiles.write(Array(issued.caCertificate.utf8), to: files.regionCA, mode: 0o644)

@@ -5,20 +5,23 @@ package enum RateLimitedRetry {
     /// The code of a refusal over a request budget.
     package static let code = "request.rate-limited"
 
-    /// Runs `body`, and again after `pause` (and up to half of it more, so callers refused together do not come back
-    /// together) while it is refused with ``code``, until `patience` has passed since the first try; then the last
-    /// refusal is thrown. Any other error is thrown at once.
-    package static func run<T>(patience: Duration = .seconds(120), pause: Duration = .seconds(1),
+    /// Runs `body`, and again while it is refused with ``code``: first after `pause`, then after twice as long each
+    /// time up to `maxPause` (each wait up to half of it more, so callers refused together do not come back together,
+    /// and a herd of them asks less often the longer it waits), until `patience` has passed since the first try; then
+    /// the last refusal is thrown. Any other error is thrown at once.
+    package static func run<T>(patience: Duration = .seconds(600), pause: Duration = .seconds(1), maxPause: Duration = .seconds(8),
                                _ body: () async throws -> T) async throws -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + patience
+        var next = pause
         while true {
             do {
                 return try await body()
             } catch let f as RegionClient.Failure where f.code == code {
-                let wait = pause + pause * Double.random(in: 0..<0.5)
+                let wait = next + next * Double.random(in: 0..<0.5)
                 guard clock.now + wait <= deadline else { throw f }
                 try await Task.sleep(for: wait)
+                next = min(next * 2, maxPause)
             }
         }
     }

@@ -42,4 +42,19 @@ struct RateLimitedRetryTests {
         #expect(thrown?.code == RateLimitedRetry.code)
         #expect((2...3).contains(tries.withLock { $0 }), "\(tries.withLock { $0 })")
     }
+
+    /// Each refusal doubles the wait before the next try, up to the longest pause: a rack refused together asks less
+    /// and less often. Only lower bounds are checked (a sleep never ends early; a loaded machine may make it longer).
+    @Test func theWaitDoublesUpToTheLongestPause() async throws {
+        let times = Mutex<[ContinuousClock.Instant]>([])
+        _ = try await RateLimitedRetry.run(patience: .seconds(3600), pause: .milliseconds(20), maxPause: .milliseconds(80)) { () throws -> Int in
+            let n = times.withLock { $0.append(.now); return $0.count }
+            if n < 6 { throw Self.refusal(RateLimitedRetry.code) }
+            return n
+        }
+        let t = times.withLock { $0 }
+        let gaps = zip(t.dropFirst(), t).map { $0 - $1 }
+        #expect(gaps.count == 5)
+        for (gap, least) in zip(gaps, [20, 40, 80, 80, 80]) { #expect(gap >= .milliseconds(least), "\(gaps)") }
+    }
 }
