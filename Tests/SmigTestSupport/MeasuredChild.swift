@@ -53,16 +53,22 @@ package final class MeasuredChild {
         }
     }
 
-    /// Waits until the process runs `executable` and its text is stable (dynamic loading finished): two
-    /// measurements in a row with the same digest and mapping count.
+    /// Waits until the process runs `executable` and its text is stable (dynamic loading finished): the same digest
+    /// and mapping count in every measurement for a second (ten in a row, 100 ms apart). Two in a row were not
+    /// enough on a loaded machine: QEMU, stalled between two stages of its start, measured the same twice and then
+    /// mapped more.
     package func stableTextMeasurement(of executable: String) throws -> NamedMeasurement {
         var previous: NamedMeasurement?
-        for _ in 0..<200 {
+        var same = 0
+        for _ in 0..<600 {
             if ProcessTextSource.executable(of: pid) == executable,
                let current = try? ProcessTextSource(.pid(pid)).measure(pid: pid)
             {
                 if let previous, previous.sha256 == current.sha256, previous.detail == current.detail {
-                    return current
+                    same += 1
+                    if same >= 9 { return current }
+                } else {
+                    same = 0
                 }
                 previous = current
             }
