@@ -49,8 +49,8 @@ package final class IVTGroupCommit: Sendable {
     package var heldRows: Int { queue.sync { written.count } }
 
     /// Applies a verdict in the next group's transaction and answers once that transaction has committed.
-    nonisolated(nonsending) func submit(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?, now: Date,
-                to store: IVTStore) async throws(RegionError) -> IVTStore.Applied? {
+    nonisolated(nonsending) func submit(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?,
+                                        judged: JudgedEvidence?, now: Date, to store: IVTStore) async throws(RegionError) -> IVTStore.Applied? {
         do {
             return try await withCheckedThrowingContinuation { answer in
                 let start = state.withLock { s in
@@ -138,8 +138,8 @@ extension IVTStore {
     /// committed. A synchronous call (fixtures, tools) writes a transaction of its own. On the caller's executor, as
     /// the protocol's requirement is: the writer's answer resumes the caller (the region's actor) directly, not a
     /// task of the global pool that then hops to the actor.
-    package nonisolated(nonsending) func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?, judged: JudgedEvidence?,
-                            now: Date) async throws(RegionError) -> Applied? {
+    package nonisolated(nonsending) func transition(_ verdict: HostVerdict, host: String, judgedUnder policyDigest: String?,
+                                                    judged: JudgedEvidence?, now: Date) async throws(RegionError) -> Applied? {
         try await groupCommit.submit(verdict, host: host, judgedUnder: policyDigest, judged: judged, now: now, to: self)
     }
 

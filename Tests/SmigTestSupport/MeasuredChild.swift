@@ -55,8 +55,8 @@ package final class MeasuredChild {
 
     /// Waits until the process runs `executable` and its text is stable (dynamic loading finished): the same digest
     /// and mapping count in every measurement for a second (ten in a row, 100 ms apart). Two in a row were not
-    /// enough on a loaded machine: QEMU, stalled between two stages of its start, measured the same twice and then
-    /// mapped more.
+    /// enough on a loaded machine: QEMU's text measured the same twice and then differed (most likely a stall between
+    /// two stages of its start, then more of it mapped).
     package func stableTextMeasurement(of executable: String) throws -> NamedMeasurement {
         var previous: NamedMeasurement?
         var same = 0
