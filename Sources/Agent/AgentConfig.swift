@@ -192,7 +192,7 @@ package struct AgentConfig: Codable, Sendable {
             }
             if let rate = config.newConnectionsPerSecond, !RequestBudget.Limit.settableRates.contains(rate) {
                 throw document.error(.badValue, at: [CodingKeys.newConnectionsPerSecond],
-                                     "key 'newConnectionsPerSecond': \(rate) is not a rate (0 for no limit, up to 1000000)")
+                                     "key 'newConnectionsPerSecond': \(rate) is not a rate (0 for no limit, up to \(RequestBudget.Limit.highestSettableRate))")
             }
             if let at = config.renewCertificateAt, !(at > 0 && at < 1) {
                 throw document.error(.badValue, at: [CodingKeys.renewCertificateAt],

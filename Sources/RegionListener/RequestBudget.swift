@@ -46,6 +46,9 @@ package final class RequestBudget: Sendable {
         /// The rates an operator may set (per second; 0: no limit). Not a number is none of them.
         package static let settableRates: ClosedRange<Double> = 0...1_000_000
 
+        /// The highest of `settableRates` as an error message spells it.
+        package static var highestSettableRate: String { "\(Int(settableRates.upperBound))" }
+
         /// `perSecond` with bursts of four seconds' worth; nil (no limit) for 0.
         package static func perSecond(_ rate: Double) -> Limit? {
             rate > 0 ? Limit(perSecond: rate, burst: max(1, Int(min(rate * 4, 1e9).rounded(.up)))) : nil

@@ -1,4 +1,5 @@
 package import Logging
+import DurationUnits
 import PostgresNIO
 package import RegionTCB
 
@@ -42,7 +43,7 @@ extension PostgresRegionStore: RegionLeases {
     /// the next epoch. Nil while another holder's lease is live (including this holder's own: use
     /// ``renewLease(_:for:)``).
     package func acquireLease(holder: String, for duration: Duration) async throws(RegionError) -> LeaderLease? {
-        let ms = Self.milliseconds(duration)
+        let ms = duration.wholeMilliseconds
         return try await run {
             let rows = try await self.client.query("""
                 INSERT INTO leader_lease AS l (region, holder, epoch, expires_at)
@@ -57,7 +58,7 @@ extension PostgresRegionStore: RegionLeases {
 
     /// Extends a live lease by `duration` from now; `store.fenced` when it expired or another holder took over.
     package func renewLease(_ lease: LeaderLease, for duration: Duration) async throws(RegionError) {
-        let ms = Self.milliseconds(duration)
+        let ms = duration.wholeMilliseconds
         let renewed = try await run {
             let rows = try await self.client.query("""
                 UPDATE leader_lease SET expires_at = now() + \(ms) * interval '1 millisecond'
@@ -106,10 +107,5 @@ extension PostgresRegionStore: RegionLeases {
                 return (LeaderLease(region: self.region, holder: holder, epoch: epoch), live)
             }
         }
-    }
-
-    static func milliseconds(_ d: Duration) -> Int64 {
-        let (s, atto) = d.components
-        return s * 1000 + atto / 1_000_000_000_000_000
     }
 }

@@ -1,3 +1,4 @@
+import DurationUnits
 package import RegionProtocol
 
 /// What `xl -vvv migrate` said, each line with the time it came (since xl started): xl reports no byte counts or
@@ -45,7 +46,7 @@ package struct XLMigrationLog: Sendable {
 
     package var downtimeMs: UInt64? {
         guard let from = suspended, let to = acknowledged ?? lines.last(where: { $0.text.contains("successful") }), to.at >= from.at else { return nil }
-        return UInt64((to.at - from.at).milliseconds)
+        return UInt64((to.at - from.at).wholeMilliseconds)
     }
 
     /// Progress as orders report it (xl gives no byte counts).

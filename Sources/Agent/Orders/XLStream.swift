@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import DurationUnits
 import Foundation
 package import RegionProtocol
 
@@ -115,7 +116,7 @@ package enum XLStream {
         while ContinuousClock.now < deadline {
             var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
             let left = deadline - ContinuousClock.now
-            let ms = Int32(clamping: max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            let ms = Int32(clamping: max(1, left.wholeMilliseconds))
             let ready = poll(&poller, 1, min(ms, 1000))
             if ready < 0, errno != EINTR { throw Failure.errno("poll") }
             guard ready > 0 else { continue }

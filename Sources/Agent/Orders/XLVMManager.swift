@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import DurationUnits
 import Foundation
 package import Migration
 package import RegionProtocol
@@ -119,7 +120,7 @@ package struct XLVMManager: HostVMManager {
             throw MigrationOrderError(.failed, "xl migrate \(vm) → \(target.withoutToken) exit \(run.status): "
                                       + "\(figures.failure ?? figures.lastMessage ?? "no message")")
         }
-        return figures.progress(status: "completed", totalTimeMs: UInt64(max(0, run.elapsed.milliseconds)))
+        return figures.progress(status: "completed", totalTimeMs: UInt64(max(0, run.elapsed.wholeMilliseconds)))
     }
 
     package func resume(_ vm: String) async throws {
@@ -179,8 +180,4 @@ package struct XLVMManager: HostVMManager {
         }
         return handle
     }
-}
-
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

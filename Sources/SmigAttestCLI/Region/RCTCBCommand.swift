@@ -153,7 +153,7 @@ package struct RCTCBCommand: AsyncParsableCommand {
             guard lease >= 0.3, lease <= 600 else { throw ValidationError("--lease must be 0.3 to 600 seconds") }
             for (option, rate) in [("--agent-requests-per-second", agentRequestsPerSecond), ("--enrolment-requests-per-second", enrolmentRequestsPerSecond),
                                    ("--new-connections-per-second", newConnectionsPerSecond)] where !RequestBudget.Limit.settableRates.contains(rate) {
-                throw ValidationError("\(option) must be 0 (no limit) to 1000000")
+                throw ValidationError("\(option) must be 0 (no limit) to \(RequestBudget.Limit.highestSettableRate)")
             }
         }
 
