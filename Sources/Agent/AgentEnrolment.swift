@@ -50,21 +50,33 @@ package enum AgentEnrolment {
         // An RC-TCB that is asked to enrol faster than it takes from one address (a rack enrolling at once) answers
         // request.rate-limited: each step is asked again later, the waits doubling (``RateLimitedRetry``). The begin
         // for up to ten minutes; the completion for 50 s at most, pauses of 4 s at most, within the minute its
-        // challenge is open (an enrolment that misses it is run again by hand, or by the operator's script).
-        let (base, challenge) = try await RateLimitedRetry.run {
-            try await rctcbs.call { base -> (String, EnrolmentChallenge) in
-                (base, try await client.call(RCTCBRoutes.enrolBegin, at: base, request))
+        // challenge is open. A completion that can no longer reach its challenge (expired, unknown, its RC-TCB gone
+        // or no longer leading) starts a new round (``EnrolmentRounds``).
+        let issued = try await EnrolmentRounds.run(restarted: { n, f in
+            FileHandle.standardError.write(Data("smig-attest: enrolment round \(n) ended with \(f.code) (\(f.message)); starting again\n".utf8))
+        }) { round -> EnrolmentRounds.Completion<EnrolmentCertificate> in
+            // A later round may start while the region has no leader (the one that issued the last challenge died or
+            // stepped down): its begin waits for one as it waits out the budget. The first fails at once on a region
+            // none of whose RC-TCBs answers (a wrong URL).
+            let (base, challenge) = try await RateLimitedRetry.run(alsoWhile: { round > 1 && RCTCBEndpoints.failsOver($0) }) {
+                try await rctcbs.call { base -> (String, EnrolmentChallenge) in
+                    (base, try await client.call(RCTCBRoutes.enrolBegin, at: base, request))
+                }
             }
-        }
-        guard let idObject = Data(base64Encoded: challenge.idObject), let secret = Data(base64Encoded: challenge.encryptedSecret) else {
-            throw Failure(code: "enrol.bad-challenge", message: "the RC-TCB's credential is not base64")
-        }
-        let credential = try await tpm.run { device in
-            try device.activateCredential(ak: blob, idObject: [UInt8](idObject), encryptedSecret: [UInt8](secret))
-        }
-        let proof = EnrolmentProof(challengeId: challenge.challengeId, credential: Data(credential).base64EncodedString())
-        let issued = try await RateLimitedRetry.run(patience: .seconds(50), maxPause: .seconds(4)) {
-            try await client.call(RCTCBRoutes.enrolComplete, at: base, proof)
+            guard let idObject = Data(base64Encoded: challenge.idObject), let secret = Data(base64Encoded: challenge.encryptedSecret) else {
+                throw Failure(code: "enrol.bad-challenge", message: "the RC-TCB's credential is not base64")
+            }
+            let credential = try await tpm.run { device in
+                try device.activateCredential(ak: blob, idObject: [UInt8](idObject), encryptedSecret: [UInt8](secret))
+            }
+            let proof = EnrolmentProof(challengeId: challenge.challengeId, credential: Data(credential).base64EncodedString())
+            do {
+                return .completed(try await RateLimitedRetry.run(patience: .seconds(50), maxPause: .seconds(4)) {
+                    try await client.call(RCTCBRoutes.enrolComplete, at: base, proof)
+                })
+            } catch let f as RegionClient.Failure {
+                return .refused(f)
+            }
         }
         try AgentFiles.write(Array(key.pemRepresentation.utf8), to: files.tlsKey, mode: 0o600)
         try AgentFiles.write(Array(issued.certificate.utf8), to: files.tlsCertificate, mode: 0o644)

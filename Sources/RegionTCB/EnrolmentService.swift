@@ -39,8 +39,13 @@ package actor EnrolmentService {
     /// sealed get here, and they expire within `challengeLifetime`.
     var answered: [String: Date] = [:]
 
+    /// Called with `enrolment.completing` when a completion arrives, before anything is checked; only tests pass one
+    /// (through `smig-rctcb-hooked`, to stop an RC-TCB between an agent's two requests).
+    let stepHook: (@Sendable (String) -> Void)?
+
     package init(store: any RegionStore, ca: RegionCA, ekAuthorities: [[UInt8]], ekPins: [String: RegionPolicy.EKPin] = [:],
-                 challengeLifetime: TimeInterval = 60, logger: Logger) {
+                 challengeLifetime: TimeInterval = 60, stepHook: (@Sendable (String) -> Void)? = nil, logger: Logger) {
+        self.stepHook = stepHook
         self.store = store
         self.ca = ca
         self.ekAuthorities = ekAuthorities
@@ -155,6 +160,7 @@ package actor EnrolmentService {
     }
 
     package func complete(_ proof: EnrolmentProof, now: Date = Date()) async throws(RegionError) -> EnrolmentCertificate {
+        stepHook?("enrolment.completing")
         let opened = seal.open(proof.challengeId)
         do {
             return try await completeChecked(proof, opened, now: now)

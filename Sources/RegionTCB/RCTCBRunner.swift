@@ -35,7 +35,7 @@ package struct RCTCBRunner: Sendable {
     package static let selection = "sha256:0-7,15"
 
     /// `openStore`: opens the region store for the policy's region (`rctcb serve --store`); nil, the directory's SQLite IVT. `stepHook` is called after
-    /// every evacuation and migration step; only tests pass one (through their own executable, `smig-rctcb-hooked`),
+    /// every evacuation and migration step, and when an enrolment's completion arrives; only tests pass one (through their own executable, `smig-rctcb-hooked`),
     /// never the product. `followChanges: false` leaves out LISTEN/NOTIFY (a follower then takes over at its next
     /// round); only tests that measure what it saves pass it.
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
@@ -93,7 +93,7 @@ package struct RCTCBRunner: Sendable {
         webhooks.leadership = leadership
         self.webhooks = webhooks
         let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })
-        service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, logger: logger)
+        service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, stepHook: stepHook, logger: logger)
         service.evacuator = evacuator
         service.leadership = leadership
         reloader = PolicyReloader(region: region, loaded: loaded, logger: logger)

@@ -40,14 +40,17 @@ package struct RCTCBService: Sendable {
     package var enrolmentRequests = RequestBudget(.enrolment, metric: RequestBudget.enrolmentMetric)
 
     /// `ekPins`: the region policy's EK pins by host id (enrolment refuses any other EK for those hosts).
-    package init(directory: RegionDirectory, region: RegionState, ekPins: [String: RegionPolicy.EKPin] = [:], logger: Logger) throws(RegionError) {
+    /// `stepHook`: see ``EnrolmentService``; only tests pass one.
+    package init(directory: RegionDirectory, region: RegionState, ekPins: [String: RegionPolicy.EKPin] = [:],
+                 stepHook: (@Sendable (String) -> Void)? = nil, logger: Logger) throws(RegionError) {
         try directory.requireInitialised()
         self.directory = directory
         self.store = region.store
         self.region = region
         self.logger = logger
         let ca = try RegionSetup.loadCA(directory)
-        enrolment = EnrolmentService(store: region.store, ca: ca, ekAuthorities: try directory.ekCertificateAuthorities(), ekPins: ekPins, logger: logger)
+        enrolment = EnrolmentService(store: region.store, ca: ca, ekAuthorities: try directory.ekCertificateAuthorities(), ekPins: ekPins,
+                                       stepHook: stepHook, logger: logger)
         renewal = CertificateRenewal(store: region.store, ca: ca, logger: logger)
     }
 

@@ -7,7 +7,8 @@
 // SERVE-OPTIONS: --region FILE --dir DIR [--listen ADDRESS] [--port N] [--port-file FILE] [--inventory FILE]
 //                [--store postgresql://…] [--lease SECONDS].
 //     smig-rctcb-hooked --changes off SERVE-OPTIONS…   no step hook; the RC-TCB does not LISTEN for the store's changes
-// Steps are evacuation events (`evacuation.migrated`) and migration steps (`transferred`).
+// Steps are evacuation events (`evacuation.migrated`), migration steps (`transferred`) and an enrolment's completion
+// arriving (`enrolment.completing`, before it is checked).
 import Foundation
 import Logging
 import RegionStorePostgres

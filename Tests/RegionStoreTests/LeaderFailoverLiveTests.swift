@@ -235,4 +235,37 @@ struct LeaderFailoverLiveTests {
             #expect(follower.status != 0 && follower.output.contains("rctcb.not-leader"), "\(follower.output)")
         }
     }
+
+    /// An enrolment's challenge lives only in the leader that issued it. The leader SIGKILLs itself the moment the
+    /// agent's completion reaches it (before it is checked): `agent enrol`, given every RC-TCB's URL, gets no answer,
+    /// waits for the follower to lead, and enrols there in a second round.
+    @Test func anEnrolmentWhoseLeaderDiedBeforeItsCompletionEnrolsWithTheNextLeader() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        try await PostgresRegion.with(hosts: 2, rctcbs: 2) { r in
+            let common = ["--lease", "2"]
+            try r.region.startRCTCB(0, common, executable: [try TestBinaries.rctcbHooked(), "--crash-after", "enrolment.completing"])
+            let first = try await r.waitForLeader("RC-TCB 1 leads")
+            #expect(r.server(holding: first) == 0, "\(first)")
+            try r.region.startRCTCB(1, common)
+            let host = r.region.hosts[0]
+            let output = try r.region.run(["agent", "enrol", "--rctcb", r.urls.joined(separator: ","),
+                                                     "--ca", "\(r.region.rctcbDir(0))/region-ca.pem", "--host-id", host.id,
+                                                     "--tcti", host.tcti, "--state-dir", host.stateDirectory])
+
+            let leader = try #require(r.region.rctcbProcess(0))
+            #expect(!leader.isRunning && leader.terminationReason == .uncaughtSignal && leader.terminationStatus == SIGKILL)
+            #expect(output.contains("enrolment round 1 ended with transport.unreachable"), "\(output)")
+            let next = try #require(try await r.store.currentLease())
+            #expect(next.live && next.lease.epoch > first.epoch && r.server(holding: next.lease) == 1, "\(next)")
+            // Enrolled once, by the follower that leads now, with the certificate on the host.
+            let row = try #require(try await r.rows().first { $0.host == host.id })
+            #expect(row.akName != nil && row.enrolledAt != nil && !row.revoked, "\(row)")
+            let events = try await r.store.events(since: 0, host: host.id, limit: 1_000)
+            #expect(events.filter { $0.kind == "enrolled" }.count == 1, "\(events.map { "\($0.kind) \($0.code ?? "")" })")
+            #expect(events.filter { $0.kind == "enrol-refused" }.isEmpty, "\(events.map { "\($0.kind) \($0.code ?? "")" })")
+            let certificate = try String(contentsOfFile: "\(host.stateDirectory)/tls.pem", encoding: .utf8)
+            #expect(certificate.contains("BEGIN CERTIFICATE"))
+        }
+    }
 }

@@ -31,6 +31,27 @@ struct RateLimitedRetryTests {
         #expect(tries.withLock { $0 } == 1)
     }
 
+    /// What the caller names besides the budget's refusal is waited out the same way (an enrolment's later round
+    /// waiting for the region's next leader); the rest stays final.
+    @Test func whatTheCallerNamesIsWaitedOutToo() async throws {
+        let tries = Mutex(0)
+        let answer = try await RateLimitedRetry.run(patience: .seconds(3600), pause: .milliseconds(10),
+                                                    alsoWhile: { $0.code == "rctcb.not-leader" }) { () throws -> String in
+            let n = tries.withLock { $0 += 1; return $0 }
+            if n == 1 { throw Self.refusal("rctcb.not-leader") }
+            if n == 2 { throw Self.refusal(RateLimitedRetry.code) }
+            return "answered"
+        }
+        #expect(answer == "answered" && tries.withLock { $0 } == 3)
+        let thrown = await #expect(throws: RegionClient.Failure.self) {
+            try await RateLimitedRetry.run(patience: .seconds(3600), pause: .milliseconds(10),
+                                           alsoWhile: { $0.code == "rctcb.not-leader" }) { () throws -> Int in
+                throw Self.refusal("transport.unreachable")
+            }
+        }
+        #expect(thrown?.code == "transport.unreachable")
+    }
+
     @Test func itGivesUpWhenItsPatienceIsSpent() async {
         let tries = Mutex(0)
         let thrown = await #expect(throws: RegionClient.Failure.self) {

@@ -22,6 +22,11 @@ package struct AgentCommand: AsyncParsableCommand {
             Needs an attestation key (smig-attest tpm provision). Sends the EK, its certificate and the AK; the \
             RC-TCB checks the EK certificate chain and the AK's attributes and answers with a credential only this \
             TPM can recover (TPM2_ActivateCredential). Writes STATE_DIR/tls.key (0600), tls.pem and region-ca.pem.
+
+            Waits and asks again while the RC-TCB answers request.rate-limited (its address's enrolment budget). \
+            Starts again, up to three rounds, when the answer cannot reach its challenge any more (expired, \
+            unknown, or its RC-TCB stopped leading or answering); with several --rctcb URLs the next round asks \
+            another. Each new round is said on stderr.
             """)
 
         @Option(help: ArgumentHelp("The RC-TCB's URL, e.g. https://10.20.0.10:8443, or the region's RC-TCBs separated by commas.", valueName: "url")) var rctcb: String
