@@ -1,7 +1,7 @@
 import Foundation
 import Crypto
 import NIOCore
-import RegionProtocol
+package import RegionProtocol
 import TPM
 import TPMWire
 
@@ -24,8 +24,10 @@ package enum AgentEnrolment {
         package var description: String { "\(code): \(message)" }
     }
 
-    /// `caFile` is the region CA certificate the operator gave this host (it authenticates the RC-TCB).
-    package static func enrol(rctcb: String, caFile: String, tpm: HostTPM) async throws -> Result {
+    /// `caFile` is the region CA certificate the operator gave this host (it authenticates the RC-TCB). `restarted` is
+    /// told each round that ended without the certificate and is followed by another (``EnrolmentRounds``).
+    package static func enrol(rctcb: String, caFile: String, tpm: HostTPM,
+                              restarted: (_ round: Int, _ endedWith: RegionClient.Failure) -> Void = { _, _ in }) async throws -> Result {
         // What the operator gave is checked before the TPM is asked for anything.
         let rctcbs = try RCTCBEndpoints(rctcb)
         let client = try RegionClient(caFile: caFile, certificate: nil, key: nil, peer: .rctcb, timeout: .seconds(30), failFast: true)
@@ -52,9 +54,7 @@ package enum AgentEnrolment {
         // for up to ten minutes; the completion for 50 s at most, pauses of 4 s at most, within the minute its
         // challenge is open. A completion that can no longer reach its challenge (expired, unknown, its RC-TCB gone
         // or no longer leading) starts a new round (``EnrolmentRounds``).
-        let issued = try await EnrolmentRounds.run(restarted: { n, f in
-            FileHandle.standardError.write(Data("smig-attest: enrolment round \(n) ended with \(f.code) (\(f.message)); starting again\n".utf8))
-        }) { round -> EnrolmentRounds.Completion<EnrolmentCertificate> in
+        let issued = try await EnrolmentRounds.run(restarted: restarted) { round -> EnrolmentRounds.Completion<EnrolmentCertificate> in
             // A later round may start while the region has no leader (the one that issued the last challenge died or
             // stepped down): its begin waits for one as it waits out the budget. The first fails at once on a region
             // none of whose RC-TCBs answers (a wrong URL).

@@ -159,8 +159,10 @@ package actor EnrolmentService {
                                   encryptedSecret: Data(challenge.encryptedSecret).base64EncodedString(), expiresAt: expires)
     }
 
-    package func complete(_ proof: EnrolmentProof, now: Date = Date()) async throws(RegionError) -> EnrolmentCertificate {
+    /// `now`: the time the completion is judged at; nil, the clock's once the step hook returned.
+    package func complete(_ proof: EnrolmentProof, now: Date? = nil) async throws(RegionError) -> EnrolmentCertificate {
         stepHook?("enrolment.completing")
+        let now = now ?? Date()
         let opened = seal.open(proof.challengeId)
         do {
             return try await completeChecked(proof, opened, now: now)

@@ -34,14 +34,15 @@ package struct RCTCBRunner: Sendable {
     /// The PCRs every challenge asks for: the boot PCRs and the runtime measurement PCR.
     package static let selection = "sha256:0-7,15"
 
-    /// `openStore`: opens the region store for the policy's region (`rctcb serve --store`); nil, the directory's SQLite IVT. `stepHook` is called after
-    /// every evacuation and migration step, and when an enrolment's completion arrives; only tests pass one (through their own executable, `smig-rctcb-hooked`),
-    /// never the product. `followChanges: false` leaves out LISTEN/NOTIFY (a follower then takes over at its next
-    /// round); only tests that measure what it saves pass it.
+    /// `openStore`: opens the region store for the policy's region (`rctcb serve --store`); nil, the directory's SQLite
+    /// IVT. `stepHook` is called after every evacuation and migration step, and when an enrolment's completion arrives;
+    /// only tests pass one (through their own executable, `smig-rctcb-hooked`), never the product. `followChanges:
+    /// false` leaves out LISTEN/NOTIFY (a follower then takes over at its next round); only tests that measure what it
+    /// saves pass it, and only tests pass `enrolmentChallengeLifetime` (seconds; 60 in the product).
     package init(directory: RegionDirectory, regionFile: String, logger: Logger, prometheus: PrometheusCollectorRegistry? = nil,
                 inventory: String? = nil, openStore: (@Sendable (_ region: String) async throws -> any RegionStore)? = nil,
                  lease: Duration = RCTCBRunner.defaultLease, holder: String? = nil, followChanges: Bool = true,
-                 stepHook: (@Sendable (String) -> Void)? = nil) async throws {
+                 enrolmentChallengeLifetime: Double = 60, stepHook: (@Sendable (String) -> Void)? = nil) async throws {
         if openStore != nil, let inventory {
             throw RegionError(.storeInventoryFile, "--inventory \(inventory) given with --store: the store keeps the region's VM inventory",
                               hint: "leave out --inventory (`vm list --store URL --region FILE` reads the store's inventory)")
@@ -93,7 +94,8 @@ package struct RCTCBRunner: Sendable {
         webhooks.leadership = leadership
         self.webhooks = webhooks
         let ekPins = Dictionary(policy.hosts.compactMap { h in h.ek.map { (h.id, $0) } }, uniquingKeysWith: { first, _ in first })
-        service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, stepHook: stepHook, logger: logger)
+        service = try RCTCBService(directory: directory, region: region, ekPins: ekPins, enrolmentChallengeLifetime: enrolmentChallengeLifetime,
+                                   stepHook: stepHook, logger: logger)
         service.evacuator = evacuator
         service.leadership = leadership
         reloader = PolicyReloader(region: region, loaded: loaded, logger: logger)

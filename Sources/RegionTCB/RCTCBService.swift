@@ -40,9 +40,10 @@ package struct RCTCBService: Sendable {
     package var enrolmentRequests = RequestBudget(.enrolment, metric: RequestBudget.enrolmentMetric)
 
     /// `ekPins`: the region policy's EK pins by host id (enrolment refuses any other EK for those hosts).
-    /// `stepHook`: see ``EnrolmentService``; only tests pass one.
+    /// `enrolmentChallengeLifetime`, `stepHook`: see ``EnrolmentService``; only tests pass them.
     package init(directory: RegionDirectory, region: RegionState, ekPins: [String: RegionPolicy.EKPin] = [:],
-                 stepHook: (@Sendable (String) -> Void)? = nil, logger: Logger) throws(RegionError) {
+                 enrolmentChallengeLifetime: Double = 60, stepHook: (@Sendable (String) -> Void)? = nil,
+                 logger: Logger) throws(RegionError) {
         try directory.requireInitialised()
         self.directory = directory
         self.store = region.store
@@ -50,7 +51,7 @@ package struct RCTCBService: Sendable {
         self.logger = logger
         let ca = try RegionSetup.loadCA(directory)
         enrolment = EnrolmentService(store: region.store, ca: ca, ekAuthorities: try directory.ekCertificateAuthorities(), ekPins: ekPins,
-                                       stepHook: stepHook, logger: logger)
+                                     challengeLifetime: enrolmentChallengeLifetime, stepHook: stepHook, logger: logger)
         renewal = CertificateRenewal(store: region.store, ca: ca, logger: logger)
     }
 

@@ -7,6 +7,7 @@
 // SERVE-OPTIONS: --region FILE --dir DIR [--listen ADDRESS] [--port N] [--port-file FILE] [--inventory FILE]
 //                [--store postgresql://…] [--lease SECONDS].
 //     smig-rctcb-hooked --changes off SERVE-OPTIONS…   no step hook; the RC-TCB does not LISTEN for the store's changes
+//     … --enrolment-challenge-lifetime SECONDS          with any of those: how long an enrolment challenge is open (60)
 // Steps are evacuation events (`evacuation.migrated`), migration steps (`transferred`) and an enrolment's completion
 // arriving (`enrolment.completing`, before it is checked).
 import Foundation
@@ -23,7 +24,8 @@ var options: [String: String] = [:]
 var args = CommandLine.arguments.dropFirst()
 while let key = args.popFirst() {
     guard key.hasPrefix("--"), let value = args.popFirst() else { usage("'\(key)' needs a value") }
-    guard ["--crash-after", "--run-after", "--changes", "--region", "--dir", "--listen", "--port", "--port-file", "--inventory", "--store", "--lease"].contains(key) else { usage("unknown option '\(key)'") }
+    guard ["--crash-after", "--run-after", "--changes", "--region", "--dir", "--listen", "--port", "--port-file", "--inventory", "--store", "--lease",
+           "--enrolment-challenge-lifetime"].contains(key) else { usage("unknown option '\(key)'") }
     options[key] = value
 }
 guard let region = options["--region"], let dir = options["--dir"] else { usage("--region and --dir are required") }
@@ -60,7 +62,8 @@ do {
     let runner = try await RCTCBRunner(directory: RegionDirectory(dir), regionFile: region, logger: logger, inventory: options["--inventory"],
                                        openStore: openStore,
                                        lease: .milliseconds(Int64((Double(options["--lease"] ?? "3") ?? 3) * 1000)),
-                                       followChanges: options["--changes"] != "off", stepHook: hook)
+                                       followChanges: options["--changes"] != "off",
+                                       enrolmentChallengeLifetime: Double(options["--enrolment-challenge-lifetime"] ?? "60") ?? 60, stepHook: hook)
     try await runner.run(host: listen, port: Int(options["--port"] ?? "8443") ?? 8443) { bound in
         log.notice("RC-TCB (hooked) listening", metadata: ["attest.address": "\(listen):\(bound)"])
         if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }

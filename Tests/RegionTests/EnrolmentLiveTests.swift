@@ -170,6 +170,29 @@ struct EnrolmentLiveTests {
         #expect(Set(enrolled) == ["host-1", "host-2"], "\(enrolled)")
     }
 
+    /// A completion that arrives after its challenge expired is refused as such, and the real `agent enrol` starts again
+    /// and enrols. The test's RC-TCB executable opens challenges for one second and holds the first completion that
+    /// reaches it for two, before the completion is judged.
+    @Test func anEnrolmentWhoseChallengeExpiredStartsAgainAndEnrols() async throws {
+        await LiveScenarioSlots.shared.acquire()
+        defer { LiveScenarioSlots.shared.releaseLater() }
+        var options = LoopbackRegion.Options(binary: try TestBinaries.smigAttest())
+        (options.hosts, options.hypervisor, options.vmsPerHost, options.regionName) = (2, .file, 0, "live-test")
+        let r = try LoopbackRegion(options)
+        defer { r.stop() }
+        try await r.prepare()
+        let held = "\(r.dir)/first-completion-held"
+        try r.startRCTCB(0, executable: [try TestBinaries.rctcbHooked(), "--enrolment-challenge-lifetime", "1",
+                                         "--run-after", "enrolment.completing=[ -e \(held) ] || { touch \(held); sleep 2; }"])
+        let run = try r.enrol(as: "host-1", tcti: r.hosts[0].tcti, state: r.hosts[0].stateDirectory)
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("enrolment round 1 ended with enrol.challenge-expired"), "\(run.output)")
+        #expect(FileManager.default.fileExists(atPath: held))
+        let events = try r.store().events().filter { $0.host == "host-1" }
+        #expect(events.filter { $0.kind == "enrolled" }.count == 1, "\(events.map { "\($0.kind) \($0.code ?? "")" })")
+        #expect(events.contains { $0.kind == "enrol-refused" && $0.code == "enrol.challenge-expired" }, "\(events.map(\.kind))")
+    }
+
     @Test func aHostIdIsBoundToItsEK() async throws {
         await LiveScenarioSlots.shared.acquire()
         defer { LiveScenarioSlots.shared.releaseLater() }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import RegionProtocol
 import TPM
 
 /// `smig-attest agent …`: the per-host agent.
@@ -44,7 +45,9 @@ package struct AgentCommand: AsyncParsableCommand {
                 do { host = try HostTPM(tcti: tpm.resolvedTCTI, stateDirectory: state.directory.path, hostId: hostId) } catch {
                     throw CommandFailure("\(error)", exitCode: 2)
                 }
-                let result = try await AgentEnrolment.enrol(rctcb: rctcb, caFile: ca, tpm: host)
+                let result = try await AgentEnrolment.enrol(rctcb: rctcb, caFile: ca, tpm: host) { round, failure in
+                    Output.stderr("smig-attest: enrolment round \(round) ended with \(failure.code) (\(failure.message)); starting again\n")
+                }
                 if output.json { Output.json(result) } else {
                     Output.line("enrolled \(result.hostId) with AK \(result.akName); client certificate \(result.certificate)")
                 }
