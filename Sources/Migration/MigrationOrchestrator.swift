@@ -150,6 +150,12 @@ package struct MigrationOrchestrator: Sendable {
     /// What a move starts from, checked before anything is recorded or launched: both hosts (of one kind, with a
     /// driver), the source's driver and instance, and whether the VM is held paused (no trusted target earlier: it
     /// moves as it is and stays paused if the move fails). A description that does not match what runs stops it here.
+    ///
+    /// A VM recorded paused that runs on its source moves as it runs, and its record says so first (an inventory
+    /// event): the record is stale. A VM manager reports a VM it is starting as paused, so a VM adopted from an agent's
+    /// report at that moment was recorded paused; and a VM the region held paused on an untrusted host that runs again
+    /// there (resumed outside smig-attest, or by the untrusted hypervisor) is what a move must take away, not a reason
+    /// to leave it there. A VM recorded running that is paused is still refused (`wrong-state`).
     func checkedStart(vm vmName: String, to targetName: String) async throws
         -> (vm: VMDescription, source: MigrationHost, target: MigrationHost, driver: any MigrationDriver, sourceInstance: VMInstance, wasPaused: Bool) {
         let record = try await inventory.vm(named: vmName)
@@ -162,13 +168,18 @@ package struct MigrationOrchestrator: Sendable {
             throw MigrationError(.invalidArgument, "cannot migrate between a \(source.kind) host and a \(target.kind) host")
         }
         try requireDriver(source)
-        let wasPaused = record.state == .paused
+        var wasPaused = record.state == .paused
         guard record.state == .running || wasPaused else {
             throw MigrationError(.wrongState, side: .source, "VM \(vmName) is \(record.state), not running")
         }
         let d = driver(for: source)
         let sourceInstance = d.instance(of: vmName, on: source, port: nil)
         let sourceState = await d.state(of: sourceInstance)
+        if wasPaused, sourceState == .running {
+            try await inventory.setVM(vmName, host: source.name, state: .running,
+                                      why: "recorded paused, found running on \(source.name) before a move: it moves as it runs")
+            wasPaused = false
+        }
         guard sourceState == (wasPaused ? .paused : .running) else {
             throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
         }

@@ -86,6 +86,30 @@ struct InProcessDriverTests {
         #expect(try inventory.openMigrations().isEmpty)
     }
 
+    /// A VM recorded paused that runs on its source (a stale record: adopted from a VM manager's report while it was
+    /// starting the VM) moves as it runs: its record is set right first, with an inventory event, and the move ends
+    /// with one running copy on the target. A VM recorded running that is paused is still refused.
+    @Test func aVMRecordedPausedThatRunsMovesAsItRuns() async throws {
+        let driver = InProcessDriver()
+        let (o, inventory, dir) = try world(driver)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try await o.startVM(VMDescription(name: "vm", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
+        try inventory.setVM("vm", host: "a", state: .paused, why: "adopted while its VM manager was starting it")
+        _ = try await o.migrate(vm: "vm", to: "b")
+        #expect(try inventory.vm(named: "vm").host == "b" && inventory.vm(named: "vm").state == .running)
+        #expect(driver.copies.withLock { $0 } == ["vm@b": .running])
+        let events = try inventory.events(vm: "vm")
+        #expect(events.contains { $0.what == "vm-running" && $0.detail.contains("recorded paused, found running on a before a move") },
+                "\(events)")
+
+        _ = try await o.startVM(VMDescription(name: "held", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
+        driver.set(driver.instance(of: "held", on: try inventory.host(named: "a"), port: nil), .paused)
+        let refused = await #expect(throws: MigrationError.self) { try await o.migrate(vm: "held", to: "b") }
+        #expect(refused?.code == .wrongState && refused?.side == .source, "\(String(describing: refused))")
+        #expect(try inventory.vm(named: "held").host == "a" && inventory.vm(named: "held").state == .running)
+        #expect(try inventory.openMigrations().isEmpty)
+    }
+
     @Test func aDescriptionMismatchStopsTheMoveBeforeAnyRecord() async throws {
         let driver = InProcessDriver(descriptionMatches: false)
         let (o, inventory, dir) = try world(driver)
