@@ -175,15 +175,16 @@ package struct MigrationOrchestrator: Sendable {
         let d = driver(for: source)
         let sourceInstance = d.instance(of: vmName, on: source, port: nil)
         let sourceState = await d.state(of: sourceInstance)
-        if wasPaused, sourceState == .running {
+        let staleRecord = wasPaused && sourceState == .running
+        guard staleRecord || sourceState == (wasPaused ? .paused : .running) else {
+            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
+        }
+        try await d.verifyDescription(record.description, running: sourceInstance, side: .source)
+        if staleRecord {
             try await inventory.setVM(vmName, host: source.name, state: .running,
                                       why: "recorded paused, found running on \(source.name) before a move: it moves as it runs")
             wasPaused = false
         }
-        guard sourceState == (wasPaused ? .paused : .running) else {
-            throw MigrationError(.wrongState, side: .source, "VM \(vmName) on \(source.name) is \(sourceState), not \(wasPaused ? "paused" : "running")")
-        }
-        try await d.verifyDescription(record.description, running: sourceInstance, side: .source)
         return (record.description, source, target, d, sourceInstance, wasPaused)
     }
 
