@@ -110,6 +110,20 @@ struct InProcessDriverTests {
         #expect(try inventory.openMigrations().isEmpty)
     }
 
+    /// A stale paused record is set right only once the move may start: a source that is not the VM described keeps
+    /// the record as it was.
+    @Test func aStalePausedRecordStaysWhenTheDescriptionDoesNotMatch() async throws {
+        let driver = InProcessDriver(descriptionMatches: false)
+        let (o, inventory, dir) = try world(driver)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try await o.startVM(VMDescription(name: "vm", memoryMiB: 16, bootImage: "/dev/null"), on: "a")
+        try inventory.setVM("vm", host: "a", state: .paused, why: "adopted while its VM manager was starting it")
+        let error = await #expect(throws: MigrationError.self) { try await o.migrate(vm: "vm", to: "b") }
+        #expect(error?.code == .descriptionMismatch)
+        #expect(try inventory.vm(named: "vm").state == .paused)
+        #expect(try !inventory.events(vm: "vm").contains { $0.detail.contains("found running") })
+    }
+
     @Test func aDescriptionMismatchStopsTheMoveBeforeAnyRecord() async throws {
         let driver = InProcessDriver(descriptionMatches: false)
         let (o, inventory, dir) = try world(driver)
