@@ -18,14 +18,15 @@ package enum EnrolmentRounds {
     /// Rounds of `begin` and `complete` before the last refusal is the answer.
     package static let defaultRounds = 3
 
-    /// The codes of a completion after which a new round may succeed.
-    package static let restartingCodes: Set<String> = [
-        "enrol.challenge-expired", "enrol.unknown-challenge", RCTCBEndpoints.notLeader, "transport.unreachable", RateLimitedRetry.code,
-    ]
+    /// Whether a new round may succeed after the completion failed so: its challenge expired or is unknown, it was
+    /// still over the budget, or its RC-TCB is one another RC-TCB may stand in for (``RCTCBEndpoints/failsOver(_:)``).
+    package static func restarts(after failure: RegionClient.Failure) -> Bool {
+        RCTCBEndpoints.failsOver(failure) || ["enrol.challenge-expired", "enrol.unknown-challenge", RateLimitedRetry.code].contains(failure.code)
+    }
 
     /// What one round of `begin` failed with ends the enrolment (its own retries, over the budget and to the other
     /// RC-TCBs, are done inside it); what its completion failed with starts another round when it is one of
-    /// ``restartingCodes``, up to `rounds`. `round` is given the number of the round (1, 2, …) and returns the
+    /// ``restarts(after:)``, up to `rounds`. `round` is given the number of the round (1, 2, …) and returns the
     /// completion's outcome as `.completed` or throws from `begin`.
     package static func run<T>(rounds: Int = defaultRounds, restarted: (Int, RegionClient.Failure) -> Void = { _, _ in },
                                _ round: (Int) async throws -> Completion<T>) async throws -> T {
@@ -36,7 +37,7 @@ package enum EnrolmentRounds {
             case .completed(let value):
                 return value
             case .refused(let failure):
-                guard n < rounds, restartingCodes.contains(failure.code) else { throw failure }
+                guard n < rounds, restarts(after: failure) else { throw failure }
                 restarted(n, failure)
                 n += 1
             }
