@@ -5,13 +5,15 @@ import RegionTCB
 /// is a transaction of its own (autocommit), one round trip where BEGIN, the lease check (``LeaderLease/check(on:logger:)``),
 /// the write and COMMIT were four.
 ///
-/// The statement starts `WITH` the two common table expressions of ``PostgresQuery/StringInterpolation/appendInterpolation(leaseOf:fencedBy:)``:
-/// `lease`, the region's lease row read `FOR SHARE`, and `allowed`, one row when that row is this store's lease
-/// (holder and epoch) and unexpired, none otherwise. Every write of the statement takes its rows from `allowed`
-/// (`INSERT … SELECT … FROM allowed`, `DELETE … WHERE … AND EXISTS (SELECT 1 FROM allowed)`), and the statement
-/// ends `SELECT holder, epoch, live, … FROM lease`, which ``PostgresRegionStore/fencedStatement(_:)`` checks with
-/// ``LeaderLease/verify(_:)``: a refused statement is `store.fenced` with the same message as the check's, and wrote
-/// nothing.
+/// The statement is prepared once per connection (``PostgresRowStatement``): one text for a fenced and an unfenced
+/// store, whose first four parameters are the fence's (``FenceParameters``). It starts `WITH` the two common table
+/// expressions of ``FenceParameters/commonTableExpressions``: `lease`, the region's lease row read `FOR SHARE` when
+/// the store is fenced (no row, and no lock, when it is not), and `allowed`, one row when the store is not fenced or
+/// that row is this store's lease (holder and epoch) and unexpired, none otherwise. Every write of the statement takes
+/// its rows from `allowed` (`INSERT … SELECT … FROM allowed`, `DELETE … WHERE … AND EXISTS (SELECT 1 FROM allowed)`),
+/// and the statement ends `SELECT` ``FenceParameters/leaseColumns``, … `FROM` ``FenceParameters/leaseRow``: one row,
+/// which ``PostgresRegionStore/fencedStatement(_:)`` checks with ``LeaderLease/verify(_:)`` when the store is
+/// fenced: a refused statement is `store.fenced` with the same message as the check's, and wrote nothing.
 ///
 /// The guarantee is the check's, for the same three reasons:
 /// - the check and the write are one transaction, which commits or rolls back whole, and the write changes a row
@@ -24,44 +26,71 @@ import RegionTCB
 ///   row's newest committed version (re-checked against its `WHERE`), so a stale leader reads the new holder and
 ///   epoch and writes nothing.
 ///
-/// A store without a fence (not leading through ``PostgresRegionStore/leading(_:)``) gets a `lease` of one row of
-/// nulls and an `allowed` of one row: its statements write as before, and take no lock on the lease row.
+/// The lease's holder and epoch are parameters, not part of the text, so a plan PostgreSQL keeps for the prepared
+/// statement checks whatever lease the store holds when it runs.
 extension PostgresRegionStore {
-    /// Runs `statement` — which begins with the fence's CTEs and ends `SELECT holder, epoch, live, … FROM lease` —
-    /// as a transaction of its own, and returns its row once the fence let it write; `store.fenced` otherwise.
-    func fencedStatement(_ statement: PostgresQuery) async throws(RegionError) -> PostgresRandomAccessRow {
+    /// Runs `statement` — which begins with the fence's CTEs and ends `SELECT` the lease's columns, … — as a
+    /// transaction of its own, and returns its row once the fence let it write; `store.fenced` otherwise.
+    func fencedStatement<S: PostgresRowStatement>(_ statement: S) async throws(RegionError) -> PostgresRandomAccessRow {
         let fence = fence
         let row = try await run {
-            try await Self.first(try await self.client.query(statement, logger: self.logger)).map { $0.makeRandomAccess() }
+            try await Self.first(try await self.client.execute(statement, logger: self.logger)).map { $0.makeRandomAccess() }
         }
+        guard let row else { throw RegionError(.storeFailed, "store \(url): a fenced statement returned no row") }
         if let fence {
             let found: (holder: String, epoch: Int64, live: Bool)?
             do {
-                found = try row.map { r in (try r[0].decode(String.self), try r[1].decode(Int64.self), try r[2].decode(Bool.self)) }
+                let (holder, epoch, live) = (try row[0].decode(String?.self), try row[1].decode(Int64?.self), try row[2].decode(Bool?.self))
+                if let holder, let epoch, let live { found = (holder, epoch, live) } else { found = nil }
             } catch {
                 throw RegionError(.storeFailed, "store \(url): the lease row of region \(region) does not decode: \(error)")
             }
             try fence.verify(found)
         }
-        guard let row else { throw RegionError(.storeFailed, "store \(url): a fenced statement returned no row") }
         return row
     }
+
+    /// The fence's parameters for a statement of this store.
+    var fenceParameters: FenceParameters { FenceParameters(region: region, fence: fence) }
 }
 
-extension PostgresQuery.StringInterpolation {
-    /// The fence's two common table expressions (`lease`, `allowed`; see ``PostgresRegionStore/fencedStatement(_:)``)
-    /// for `region` and `fence` (nil: not fenced), to follow `WITH`.
-    mutating func appendInterpolation(leaseOf region: String, fencedBy fence: LeaderLease?) {
-        guard let fence else {
-            appendLiteral("lease AS (SELECT NULL::text AS holder, NULL::bigint AS epoch, NULL::boolean AS live), allowed AS (SELECT 1)")
-            return
-        }
-        appendLiteral("lease AS MATERIALIZED (SELECT holder, epoch, expires_at > now() AS live FROM leader_lease WHERE region = ")
-        appendInterpolation(region)
-        appendLiteral(" FOR SHARE), allowed AS MATERIALIZED (SELECT 1 FROM lease WHERE holder = ")
-        appendInterpolation(fence.holder)
-        appendLiteral(" AND epoch = ")
-        appendInterpolation(fence.epoch)
-        appendLiteral(" AND live)")
+/// The first four parameters of a statement that carries the fence: `$1` the region, `$2` the lease's holder, `$3`
+/// its epoch, `$4` whether the store is fenced at all (without a fence, `$2` and `$3` are bound but not read).
+struct FenceParameters: Sendable {
+    var region: String
+    var fence: LeaderLease?
+
+    /// Their types, in order: the start of a statement's ``PostgresPreparedStatement/bindingDataTypes``.
+    static let types: [PostgresDataType] = [.text, .text, .int8, .bool]
+
+    /// `lease` and `allowed`, to follow `WITH`.
+    static let commonTableExpressions = """
+        lease AS MATERIALIZED (SELECT holder, epoch, expires_at > now() AS live FROM leader_lease WHERE $4 AND region = $1 FOR SHARE), \
+        allowed AS MATERIALIZED (SELECT 1 WHERE NOT $4 UNION ALL SELECT 1 FROM lease WHERE holder = $2 AND epoch = $3 AND live)
+        """
+    /// The lease row's columns, first in the statement's select list: nulls when the store is not fenced or the region
+    /// has no lease.
+    static let leaseColumns = "l.holder, l.epoch, l.live"
+    /// What the final `SELECT` reads from: exactly one row, the lease's or nulls.
+    static let leaseRow = "(SELECT 1) AS one LEFT JOIN lease l ON true"
+
+    /// Their values, in order.
+    var values: [any PostgresDynamicTypeEncodable] { [region, fence?.holder ?? "", fence?.epoch ?? 0, fence != nil] }
+}
+
+/// A statement prepared once per connection of the pool (PostgreSQL parses and analyses it once, and may keep its
+/// plan) and answered with its rows as they are: postgres-nio names it after its type and prepares it on a connection
+/// the first time that connection runs it.
+protocol PostgresRowStatement: PostgresPreparedStatement where Row == PostgresRow {}
+
+extension PostgresRowStatement {
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+extension PostgresBindings {
+    /// `values` bound in order (`$1`, `$2`, …).
+    init(_ values: [any PostgresDynamicTypeEncodable]) {
+        self.init(capacity: values.count)
+        for value in values { append(value) }
     }
 }

@@ -7,13 +7,54 @@ import Synchronization
 
 /// A group of transitions none of which writes an audit event — verdicts that confirm what the rows hold, a region's
 /// steady state — in one statement whose text is the same for every group: the rows' new columns and the evidence
-/// kept travel as two JSON documents and one array of bundles. PostgreSQL parses, analyses and plans it as any short
-/// statement; the statement with a part per transition (``PostgresRegionStore/write(_:_:)``) grows with the group,
-/// and parsing and planning it took about half of the server's CPU in `bench region` at 10,000 hosts.
+/// kept travel as two JSON documents and one array of bundles. So it is prepared once per connection (``QuietGroup``),
+/// and PostgreSQL parses and analyses it once; the statement with a part per transition
+/// (``PostgresRegionStore/write(_:_:)``) grows with the group, and parsing and planning it took about half of the
+/// server's CPU in `bench region` at 10,000 hosts.
 ///
 /// It writes what that statement writes for such a group: each row as ``HostTransition`` left it (the same columns),
 /// each bundle kept with its verdict and the host's evidence pruned by the same rule (``EvidenceKept``: every part of
 /// one statement reads the snapshot it began with, so the prune does not see the rows added), each row announced.
+/// The statement of ``PostgresRegionStore/writeQuiet(_:old:_:)``, prepared once per connection: `$1` the region, `$2`
+/// the rows' new columns and `$3` the evidence kept (JSON arrays), `$4` the evidence's bundles in the same order,
+/// `$5` and `$6` the retention's bounds, `$7` the announcement's payload.
+struct QuietGroup: PostgresRowStatement {
+    static let sql = """
+        WITH x AS (SELECT * FROM jsonb_populate_recordset(NULL::host, $2::jsonb)),
+        written AS (UPDATE host h SET state = x.state, failure_code = x.failure_code, failure_detail = x.failure_detail,
+                        measured_by = x.measured_by, last_quote_at = x.last_quote_at, tpm_clock = x.tpm_clock,
+                        reset_count = x.reset_count, restart_count = x.restart_count, last_pcr_digest = x.last_pcr_digest,
+                        boot_log_pending = x.boot_log_pending, verdict_state = x.verdict_state, policy_digest = x.policy_digest,
+                        version = x.version, updated_at = x.updated_at, reboot_accepted = x.reboot_accepted
+                    FROM x WHERE h.region = $1 AND h.id = x.id
+                    RETURNING \(PostgresRegionStore.rowColumnsOfH)),
+        e AS (SELECT r.host, r.at, r.verdict, r.state_changed, r.code, r.detail, r.measured_by, r.policy_digest, j.n
+              FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS j(doc, n),
+                   LATERAL jsonb_populate_record(NULL::evidence, j.doc) AS r),
+        kept AS (INSERT INTO evidence (region, host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest, bundle)
+                 SELECT $1, e.host, e.at, e.verdict, e.state_changed, NULL, e.code, e.detail, e.measured_by, e.policy_digest, b.bundle
+                 FROM e JOIN unnest($4::bytea[]) WITH ORDINALITY AS b(bundle, n) ON b.n = e.n),
+        pruned AS (DELETE FROM evidence d USING e WHERE d.region = $1 AND d.host = e.host
+                   AND d.seq NOT IN (SELECT seq FROM ((SELECT seq FROM evidence WHERE region = $1 AND host = e.host
+                                                       ORDER BY seq DESC LIMIT $5)
+                                                      UNION (SELECT seq FROM evidence WHERE region = $1 AND host = e.host
+                                                             AND state_changed ORDER BY seq DESC LIMIT $6)) older
+                                     ORDER BY seq DESC LIMIT $6))
+        SELECT written.*, pg_notify('\(PostgresRegionStore.changeChannel)', $7) FROM written
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .byteaArray, .int8, .int8, .text]
+
+    var region: String
+    var rows: String
+    var evidence: String
+    var bundles: [ByteBuffer]
+
+    func makeBindings() throws -> PostgresBindings {
+        PostgresBindings([region, rows, evidence, bundles, Int64(EvidenceRetention.recent - 1), Int64(EvidenceRetention.perHost - 1),
+                          RegionChange.rows.rawValue + " " + region])
+    }
+}
+
 extension PostgresRegionStore {
     /// The rows as written, in the order of `parts` (whose transitions write no audit event).
     func writeQuiet(_ parts: [(row: IVTRow, kept: EvidenceKept?)], old: [IVTRow], _ c: PostgresConnection) async throws -> [IVTStore.Applied] {
@@ -29,29 +70,9 @@ extension PostgresRegionStore {
             bundles.append(ByteBuffer(bytes: kept.bundle))
         }
         evidence.endArray()
-        let written = try await c.query("""
-            WITH x AS (SELECT * FROM jsonb_populate_recordset(NULL::host, \(String(decoding: rows.bytes, as: UTF8.self))::jsonb)),
-            written AS (UPDATE host h SET state = x.state, failure_code = x.failure_code, failure_detail = x.failure_detail,
-                            measured_by = x.measured_by, last_quote_at = x.last_quote_at, tpm_clock = x.tpm_clock,
-                            reset_count = x.reset_count, restart_count = x.restart_count, last_pcr_digest = x.last_pcr_digest,
-                            boot_log_pending = x.boot_log_pending, verdict_state = x.verdict_state, policy_digest = x.policy_digest,
-                            version = x.version, updated_at = x.updated_at, reboot_accepted = x.reboot_accepted
-                        FROM x WHERE h.region = \(region) AND h.id = x.id
-                        RETURNING \(unescaped: Self.rowColumnsOfH)),
-            e AS (SELECT r.host, r.at, r.verdict, r.state_changed, r.code, r.detail, r.measured_by, r.policy_digest, j.n
-                  FROM jsonb_array_elements(\(String(decoding: evidence.bytes, as: UTF8.self))::jsonb) WITH ORDINALITY AS j(doc, n),
-                       LATERAL jsonb_populate_record(NULL::evidence, j.doc) AS r),
-            kept AS (INSERT INTO evidence (region, host, at, verdict, state_changed, event_seq, code, detail, measured_by, policy_digest, bundle)
-                     SELECT \(region), e.host, e.at, e.verdict, e.state_changed, NULL, e.code, e.detail, e.measured_by, e.policy_digest, b.bundle
-                     FROM e JOIN unnest(\(bundles)::bytea[]) WITH ORDINALITY AS b(bundle, n) ON b.n = e.n),
-            pruned AS (DELETE FROM evidence d USING e WHERE d.region = \(region) AND d.host = e.host
-                       AND d.seq NOT IN (SELECT seq FROM ((SELECT seq FROM evidence WHERE region = \(region) AND host = e.host
-                                                           ORDER BY seq DESC LIMIT \(Int64(EvidenceRetention.recent - 1)))
-                                                          UNION (SELECT seq FROM evidence WHERE region = \(region) AND host = e.host
-                                                                 AND state_changed ORDER BY seq DESC LIMIT \(Int64(EvidenceRetention.perHost - 1)))) older
-                                         ORDER BY seq DESC LIMIT \(Int64(EvidenceRetention.perHost - 1))))
-            SELECT written.*, \(announcing: .rows, of: region) FROM written
-            """, logger: logger)
+        let written = try await c.execute(QuietGroup(region: region, rows: String(decoding: rows.bytes, as: UTF8.self),
+                                                     evidence: String(decoding: evidence.bytes, as: UTF8.self), bundles: bundles),
+                                          logger: logger)
         var byHost: [String: IVTRow] = [:]
         for try await w in written {
             let row = try Self.decodeRow(w)

@@ -113,16 +113,9 @@ extension PostgresRegionStore {
     /// lease checked on its own, to tell a fenced write (`store.fenced`) from hosts not in the IVT.
     func lockedRows(_ c: PostgresConnection, hosts: [String], fencedBy fence: LeaderLease?) async throws -> [String: Result<IVTRow, RegionError>] {
         let rows = if let fence {
-            try await c.query("""
-                SELECT \(unescaped: Self.rowColumns) FROM host h, leader_lease l
-                WHERE h.region = \(region) AND h.id = ANY(\(hosts))
-                    AND l.region = \(region) AND l.holder = \(fence.holder) AND l.epoch = \(fence.epoch) AND l.expires_at > now()
-                ORDER BY h.id FOR UPDATE OF h FOR SHARE OF l
-                """, logger: logger)
+            try await c.execute(LockedRowsFenced(region: region, hosts: hosts, fence: fence), logger: logger)
         } else {
-            try await c.query("""
-                SELECT \(unescaped: Self.rowColumns) FROM host WHERE region = \(region) AND id = ANY(\(hosts)) ORDER BY id FOR UPDATE
-                """, logger: logger)
+            try await c.execute(LockedRows(region: region, hosts: hosts), logger: logger)
         }
         var found: [String: Result<IVTRow, RegionError>] = [:]
         for try await r in rows {
@@ -131,6 +124,39 @@ extension PostgresRegionStore {
         }
         if found.isEmpty, let fence { try await fence.check(on: c, logger: logger) }
         return found
+    }
+}
+
+/// The hosts' rows of a region (`$1`; `$2` their ids), locked `FOR UPDATE` in the order of their ids: a transition's
+/// first statement in a store without a fence (``PostgresRegionStore/lockedRows(_:hosts:fencedBy:)``).
+struct LockedRows: PostgresRowStatement {
+    static let sql = "SELECT \(PostgresRegionStore.rowColumns) FROM host WHERE region = $1 AND id = ANY($2) ORDER BY id FOR UPDATE"
+    static let bindingDataTypes: [PostgresDataType] = [.text, .textArray]
+
+    var region: String
+    var hosts: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        PostgresBindings([region, hosts])
+    }
+}
+
+/// ``LockedRows`` joined with the region's lease row, which must be the fence's (`$3` holder, `$4` epoch) and
+/// unexpired, and is locked `FOR SHARE` in the same statement: a fenced store's transition's first statement.
+struct LockedRowsFenced: PostgresRowStatement {
+    static let sql = """
+        SELECT \(PostgresRegionStore.rowColumns) FROM host h, leader_lease l
+        WHERE h.region = $1 AND h.id = ANY($2) AND l.region = $1 AND l.holder = $3 AND l.epoch = $4 AND l.expires_at > now()
+        ORDER BY h.id FOR UPDATE OF h FOR SHARE OF l
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .textArray, .text, .int8]
+
+    var region: String
+    var hosts: [String]
+    var fence: LeaderLease
+
+    func makeBindings() throws -> PostgresBindings {
+        PostgresBindings([region, hosts, fence.holder, fence.epoch])
     }
 }
 

@@ -312,7 +312,7 @@ package final class PostgresRegionStore: RegionStore {
         for try await _ in locked {}
     }
 
-    static func first(_ rows: PostgresRowSequence) async throws -> PostgresRow? {
+    static func first<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
         for try await r in rows { return r }
         return nil
     }

@@ -29,8 +29,16 @@ package struct PostgresStoreLimits: Sendable, Equatable {
         PostgresStoreLimits(operation: max(lease * 3, .seconds(10)), connect: .seconds(5), idleInTransaction: max(lease * 2, .seconds(5)))
     }
 
-    /// The startup parameters that ask the server for these limits.
+    /// The startup parameters that ask the server for these limits, and for a plan made for each run of a prepared
+    /// statement (`plan_cache_mode`).
+    ///
+    /// The store prepares its hot statements once per connection (``PostgresRowStatement``), which saves parsing and
+    /// analysing them each time, but a plan PostgreSQL keeps for a statement is made for the tables as they were
+    /// then: a region's nonce and evidence tables start empty and grow to tens of thousands of rows, and plans kept
+    /// from the first minute went on scanning them whole (`bench region`: the server's CPU per attestation up by
+    /// half). So every run is planned for the tables as they are, as an unprepared statement is.
     var startupParameters: [(String, String)] {
-        [("idle_in_transaction_session_timeout", "\(max(1, Int64(idleInTransaction.inSeconds * 1000)))")]
+        [("idle_in_transaction_session_timeout", "\(max(1, Int64(idleInTransaction.inSeconds * 1000)))"),
+         ("plan_cache_mode", "force_custom_plan")]
     }
 }

@@ -62,6 +62,43 @@ struct PostgresFewerRoundTripsLiveTests {
         }
     }
 
+    /// The attestation's statements are prepared once per connection: with every statement logged by the server,
+    /// each path runs prepared (the server parsed it fewer times than it ran it, under its statement's name) while
+    /// the store leads, and once another holder took the lease, the same prepared statements on the same connections
+    /// are refused and change nothing: the lease is a parameter, checked as it is when the statement runs.
+    @Test func preparedStatementsStillCheckTheLeaseTheyRunUnder() async throws {
+        try await PostgresCluster.with { cluster in
+            try psql(cluster.url, "ALTER SYSTEM SET log_min_duration_statement = 0")
+            try psql(cluster.url, "SELECT pg_reload_conf()")
+            try await withPostgresStores(url: cluster.url, regions: ["r", "r"]) { stores in
+                let (a, b) = (stores[0], stores[1])
+                try await seedTwoHosts(a)
+                let first = try #require(try await a.acquireLease(holder: "rctcb-a", for: .seconds(600)))
+                let stale = try a.leading(first)
+                try await stale.recordNonce("aa01", reporter: "host-a", target: "host-b", expires: t0.addingTimeInterval(60), now: t0)
+                for i in 1...8 {
+                    let nonce = String(format: "ab%02x", i)
+                    try await stale.recordNonce(nonce, reporter: "host-a", target: "host-b", expires: t0.addingTimeInterval(60), now: t0)
+                    #expect(try await stale.spendNonce(nonce, reporter: "host-a", target: "host-b", now: t0) == .spent)
+                    #expect(try await stale.transition(.trusted(facts(i), measuredBy: "host-b"), host: "host-a", judgedUnder: "11",
+                                                       judged: JudgedEvidence(Self.bundle), now: t0.addingTimeInterval(Double(i)))?.row.state == .trusted)
+                }
+                #expect(stale.quietGroupsWritten >= 7)
+                let log = cluster.log
+                for name in ["RecordNonces", "SpendNonces", "LockedRowsFenced", "QuietGroup"] {
+                    let (parsed, ran) = (log.components(separatedBy: "parse RegionStorePostgres.\(name):").count - 1,
+                                         log.components(separatedBy: "execute RegionStorePostgres.\(name):").count - 1)
+                    #expect(parsed >= 1 && ran >= 7 && parsed < ran, "\(name): parsed \(parsed) times, ran \(ran) times")
+                }
+
+                try await a.releaseLease(first)
+                let second = try #require(try await b.acquireLease(holder: "rctcb-b", for: .seconds(600)))
+                try await Self.expectRefusedEverywhere(stale, reading: b, reason: "rctcb-b leads the region since epoch \(second.epoch)")
+                #expect(try await b.leading(second).spendNonce("aa01", reporter: "host-a", target: "host-b", now: t0) == .spent)
+            }
+        }
+    }
+
     @Test func anExpiredLeaseWritesNothingOnAnyPath() async throws {
         try await PostgresCluster.with { cluster in
             try await withPostgresStores(url: cluster.url, regions: ["r"]) { stores in
