@@ -26,8 +26,8 @@ import RegionTCB
 ///   row's newest committed version (re-checked against its `WHERE`), so a stale leader reads the new holder and
 ///   epoch and writes nothing.
 ///
-/// The lease's holder and epoch are parameters, not part of the text, so a plan PostgreSQL keeps for the prepared
-/// statement checks whatever lease the store holds when it runs.
+/// The lease's holder and epoch are parameters, not part of the text: one prepared statement serves every lease the
+/// store holds, and checks the one it holds when the statement runs.
 extension PostgresRegionStore {
     /// Runs `statement` — which begins with the fence's CTEs and ends `SELECT` the lease's columns, … — as a
     /// transaction of its own, and returns its row once the fence let it write; `store.fenced` otherwise.
@@ -78,9 +78,9 @@ struct FenceParameters: Sendable {
     var values: [any PostgresDynamicTypeEncodable] { [region, fence?.holder ?? "", fence?.epoch ?? 0, fence != nil] }
 }
 
-/// A statement prepared once per connection of the pool (PostgreSQL parses and analyses it once, and may keep its
-/// plan) and answered with its rows as they are: postgres-nio names it after its type and prepares it on a connection
-/// the first time that connection runs it.
+/// A statement prepared once per connection of the pool (PostgreSQL parses and analyses it once; it still plans every
+/// run, ``PostgresStoreLimits/startupParameters`` says why) and answered with its rows as they are: postgres-nio names
+/// it after its type and prepares it on a connection the first time that connection runs it.
 protocol PostgresRowStatement: PostgresPreparedStatement where Row == PostgresRow {}
 
 extension PostgresRowStatement {
