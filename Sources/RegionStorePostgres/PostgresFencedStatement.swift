@@ -74,13 +74,16 @@ struct FenceParameters: Sendable {
     /// What the final `SELECT` reads from: exactly one row, the lease's or nulls.
     static let leaseRow = "(SELECT 1) AS one LEFT JOIN lease l ON true"
 
-    /// Their values, in order.
-    var values: [any PostgresDynamicTypeEncodable] { [region, fence?.holder ?? "", fence?.epoch ?? 0, fence != nil] }
+    /// Bindings that begin with these four; the statement appends its own.
+    var bindings: PostgresBindings { PostgresBindings(region, fence?.holder ?? "", fence?.epoch ?? 0, fence != nil) }
 }
 
 /// A statement prepared once per connection of the pool (PostgreSQL parses and analyses it once; it still plans every
 /// run, ``PostgresStoreLimits/startupParameters`` says why) and answered with its rows as they are: postgres-nio names
 /// it after its type and prepares it on a connection the first time that connection runs it.
+///
+/// Its name is spelled out (`smig_` and the type's name): postgres-nio's default, `String(reflecting:)` of the type,
+/// is computed again at every run.
 protocol PostgresRowStatement: PostgresPreparedStatement where Row == PostgresRow {}
 
 extension PostgresRowStatement {
@@ -89,8 +92,13 @@ extension PostgresRowStatement {
 
 extension PostgresBindings {
     /// `values` bound in order (`$1`, `$2`, …).
-    init(_ values: [any PostgresDynamicTypeEncodable]) {
-        self.init(capacity: values.count)
-        for value in values { append(value) }
+    init<each Value: PostgresDynamicTypeEncodable>(_ values: repeat each Value) {
+        self.init()
+        append(repeat each values)
+    }
+
+    /// `values` bound after those already here, in order.
+    mutating func append<each Value: PostgresDynamicTypeEncodable>(_ values: repeat each Value) {
+        repeat append(each values)
     }
 }

@@ -19,6 +19,7 @@ import Synchronization
 /// the rows' new columns and `$3` the evidence kept (JSON arrays), `$4` the evidence's bundles in the same order,
 /// `$5` and `$6` the retention's bounds, `$7` the announcement's payload.
 struct QuietGroup: PostgresRowStatement {
+    static let name = "smig_QuietGroup"
     static let sql = """
         WITH x AS (SELECT * FROM jsonb_populate_recordset(NULL::host, $2::jsonb)),
         written AS (UPDATE host h SET state = x.state, failure_code = x.failure_code, failure_detail = x.failure_detail,
@@ -50,8 +51,8 @@ struct QuietGroup: PostgresRowStatement {
     var bundles: [ByteBuffer]
 
     func makeBindings() throws -> PostgresBindings {
-        PostgresBindings([region, rows, evidence, bundles, Int64(EvidenceRetention.recent - 1), Int64(EvidenceRetention.perHost - 1),
-                          RegionChange.rows.rawValue + " " + region])
+        PostgresBindings(region, rows, evidence, bundles, Int64(EvidenceRetention.recent - 1), Int64(EvidenceRetention.perHost - 1),
+                         RegionChange.rows.rawValue + " " + region)
     }
 }
 

@@ -62,6 +62,7 @@ extension PostgresRegionStore {
 /// the same rule written as `NOT IN` the newest as a scan of the whole table (every reporter's nonces: sixteen of each
 /// kind per host, 33,000 rows at 1,000 hosts, about 9 ms a statement).
 struct RecordNonces: PostgresRowStatement {
+    static let name = "smig_RecordNonces"
     static let sql = """
         WITH \(FenceParameters.commonTableExpressions),
         pruned AS (DELETE FROM ring_nonce WHERE region = $1 AND expires_at <= $5 AND EXISTS (SELECT 1 FROM allowed)),
@@ -84,14 +85,17 @@ struct RecordNonces: PostgresRowStatement {
     var oldest: Date
 
     func makeBindings() throws -> PostgresBindings {
-        PostgresBindings(fence.values + [oldest.timeIntervalSince1970, records.map(\.hex), records.map(\.reporter), records.map(\.target),
-                                         records.map(\.at.timeIntervalSince1970), records.map(\.carried), Int64(NonceBook.openPerReporter - 1)])
+        var b = fence.bindings
+        b.append(oldest.timeIntervalSince1970, records.map(\.hex), records.map(\.reporter), records.map(\.target),
+                 records.map(\.at.timeIntervalSince1970), records.map(\.carried), Int64(NonceBook.openPerReporter - 1))
+        return b
     }
 }
 
 /// Spends a batch of nonces: one DELETE, so of two RC-TCBs (or two reports) spending the same nonce one deletes it and
 /// the other's DELETE waits for the first to commit and then finds no row. Its fourth column is the nonces spent.
 struct SpendNonces: PostgresRowStatement {
+    static let name = "smig_SpendNonces"
     static let sql = """
         WITH \(FenceParameters.commonTableExpressions),
         spent AS (DELETE FROM ring_nonce n
@@ -107,6 +111,8 @@ struct SpendNonces: PostgresRowStatement {
     var spends: [NonceRecord]
 
     func makeBindings() throws -> PostgresBindings {
-        PostgresBindings(fence.values + [spends.map(\.hex), spends.map(\.reporter), spends.map(\.target), spends.map(\.at.timeIntervalSince1970)])
+        var b = fence.bindings
+        b.append(spends.map(\.hex), spends.map(\.reporter), spends.map(\.target), spends.map(\.at.timeIntervalSince1970))
+        return b
     }
 }

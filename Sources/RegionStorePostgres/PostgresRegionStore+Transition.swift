@@ -130,6 +130,7 @@ extension PostgresRegionStore {
 /// The hosts' rows of a region (`$1`; `$2` their ids), locked `FOR UPDATE` in the order of their ids: a transition's
 /// first statement in a store without a fence (``PostgresRegionStore/lockedRows(_:hosts:fencedBy:)``).
 struct LockedRows: PostgresRowStatement {
+    static let name = "smig_LockedRows"
     static let sql = "SELECT \(PostgresRegionStore.rowColumns) FROM host WHERE region = $1 AND id = ANY($2) ORDER BY id FOR UPDATE"
     static let bindingDataTypes: [PostgresDataType] = [.text, .textArray]
 
@@ -137,13 +138,14 @@ struct LockedRows: PostgresRowStatement {
     var hosts: [String]
 
     func makeBindings() throws -> PostgresBindings {
-        PostgresBindings([region, hosts])
+        PostgresBindings(region, hosts)
     }
 }
 
 /// ``LockedRows`` joined with the region's lease row, which must be the fence's (`$3` holder, `$4` epoch) and
 /// unexpired, and is locked `FOR SHARE` in the same statement: a fenced store's transition's first statement.
 struct LockedRowsFenced: PostgresRowStatement {
+    static let name = "smig_LockedRowsFenced"
     static let sql = """
         SELECT \(PostgresRegionStore.rowColumns) FROM host h, leader_lease l
         WHERE h.region = $1 AND h.id = ANY($2) AND l.region = $1 AND l.holder = $3 AND l.epoch = $4 AND l.expires_at > now()
@@ -156,7 +158,7 @@ struct LockedRowsFenced: PostgresRowStatement {
     var fence: LeaderLease
 
     func makeBindings() throws -> PostgresBindings {
-        PostgresBindings([region, hosts, fence.holder, fence.epoch])
+        PostgresBindings(region, hosts, fence.holder, fence.epoch)
     }
 }
 

@@ -86,8 +86,8 @@ struct PostgresFewerRoundTripsLiveTests {
                 #expect(stale.quietGroupsWritten >= 7)
                 let log = cluster.log
                 for name in ["RecordNonces", "SpendNonces", "LockedRowsFenced", "QuietGroup"] {
-                    let (parsed, ran) = (log.components(separatedBy: "parse RegionStorePostgres.\(name):").count - 1,
-                                         log.components(separatedBy: "execute RegionStorePostgres.\(name):").count - 1)
+                    let (parsed, ran) = (log.components(separatedBy: "parse smig_\(name):").count - 1,
+                                         log.components(separatedBy: "execute smig_\(name):").count - 1)
                     #expect(parsed >= 1 && ran >= 7 && parsed < ran, "\(name): parsed \(parsed) times, ran \(ran) times")
                 }
 
