@@ -79,11 +79,11 @@ struct FenceParameters: Sendable {
 }
 
 /// A statement prepared once per connection of the pool (PostgreSQL parses and analyses it once; it still plans every
-/// run, ``PostgresStoreLimits/startupParameters`` says why) and answered with its rows as they are: postgres-nio names
-/// it after its type and prepares it on a connection the first time that connection runs it.
+/// run, ``PostgresStoreLimits/startupParameters`` says why) and answered with its rows as they are: postgres-nio
+/// prepares it under its name on a connection the first time that connection runs it.
 ///
-/// Its name is spelled out (`smig_` and the type's name): postgres-nio's default, `String(reflecting:)` of the type,
-/// is computed again at every run.
+/// Each statement spells its name out (`smig_` and the type's name): postgres-nio's default, `String(reflecting:)` of
+/// the type, is computed again at every run.
 protocol PostgresRowStatement: PostgresPreparedStatement where Row == PostgresRow {}
 
 extension PostgresRowStatement {
