@@ -52,7 +52,7 @@ struct QuietGroup: PostgresRowStatement {
 
     func makeBindings() throws -> PostgresBindings {
         PostgresBindings(region, rows, evidence, bundles, Int64(EvidenceRetention.recent - 1), Int64(EvidenceRetention.perHost - 1),
-                         RegionChange.rows.rawValue + " " + region)
+                         PostgresRegionStore.payload(.rows, of: region))
     }
 }
 

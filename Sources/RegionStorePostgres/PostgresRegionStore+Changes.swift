@@ -46,6 +46,9 @@ extension PostgresRegionStore {
         return stream
     }
 
+    /// The payload that announces `change` of `region` (``change(_:of:)`` reads it back).
+    static func payload(_ change: RegionChange, of region: String) -> String { change.rawValue + " " + region }
+
     /// The change a notification's payload announces for `region`; nil for another region's or an unknown word.
     static func change(_ payload: String, of region: String) -> RegionChange? {
         guard let space = payload.firstIndex(of: " "), payload[payload.index(after: space)...] == region else { return nil }
@@ -60,7 +63,7 @@ extension PostgresQuery.StringInterpolation {
         appendLiteral("pg_notify(")
         appendInterpolation(PostgresRegionStore.changeChannel)
         appendLiteral(", ")
-        appendInterpolation(change.rawValue + " " + region)
+        appendInterpolation(PostgresRegionStore.payload(change, of: region))
         appendLiteral(")")
     }
 }
