@@ -122,21 +122,41 @@ enum PostgresSchema {
     /// The advisory lock key migrations (and nothing else) take: "smig-sto" in ASCII.
     static let migrationLock: Int64 = 0x736D_6967_2D73_746F
 
-    /// Applies the migrations `connection` has not seen, each in the one transaction that records it.
+    /// Applies the migrations `connection` has not seen, in one transaction that also records them.
+    ///
+    /// Five round trips however many steps are pending: the lock and the bookkeeping table, the versions applied,
+    /// then every pending step's statements and its `schema_migrations` row in one `DO` block, which runs them in
+    /// order, in this transaction. A statement per round trip was forty of them on an empty database: an RC-TCB far
+    /// from its database, or a process whose threads are all busy for a while, waited for each in turn.
     static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
         try await connection.withTransaction(logger: logger) { c in
-            try await c.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
-            try await c.query("""
+            try await c.query(PostgresQuery(unsafeSQL: block([
+                "PERFORM pg_advisory_xact_lock(\(migrationLock))",
+                """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
-                """, logger: logger)
+                """,
+            ])), logger: logger)
             var applied = Set<Int>()
             for try await v in try await c.query("SELECT version FROM schema_migrations", logger: logger).decode(Int.self) { applied.insert(v) }
-            for m in migrations where !applied.contains(m.version) {
-                for sql in m.statements { try await c.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
-                try await c.query("INSERT INTO schema_migrations (version, name) VALUES (\(m.version), \(m.name))", logger: logger)
-                logger.info("store migrated", metadata: ["store.migration": "\(m.version): \(m.name)"])
-            }
+            let pending = migrations.filter { !applied.contains($0.version) }
+            guard !pending.isEmpty else { return }
+            try await c.query(PostgresQuery(unsafeSQL: block(pending.flatMap { m in
+                m.statements + ["INSERT INTO schema_migrations (version, name) VALUES (\(m.version), \(literal(m.name)))"]
+            })), logger: logger)
+            for m in pending { logger.info("store migrated", metadata: ["store.migration": "\(m.version): \(m.name)"]) }
         }
     }
+
+    /// The quote that encloses a `DO` block's body; no statement of ours contains it (``block(_:)`` checks).
+    static let blockQuote = "$smig_migration$"
+
+    /// `statements` as one `DO` block: PL/pgSQL runs each in turn, in the caller's transaction.
+    static func block(_ statements: [String]) -> String {
+        precondition(statements.allSatisfy { !$0.contains(blockQuote) }, "a migration statement contains \(blockQuote)")
+        return "DO \(blockQuote) BEGIN\n" + statements.map { $0 + ";\n" }.joined() + "END \(blockQuote)"
+    }
+
+    /// `text` as an SQL string literal.
+    static func literal(_ text: String) -> String { "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'" }
 }

@@ -20,8 +20,8 @@ struct CertificateRenewalTests {
     let renewal: CertificateRenewal
     let ca: RegionCA
 
-    init() throws {
-        hosts = try ["h1", "h2"].map(RegionHost.init)
+    init() async throws {
+        hosts = try await RegionHost.start(["h1", "h2"])
         (store, _) = try IVTStoreTests.store(hosts: ["h1", "h2"])
         for h in hosts {
             try store.recordEnrolment(host: h.id, akPublic: h.blob.publicBytes, akName: Hex.encode(try h.blob.akPublic.name), ekCertificate: "test")

@@ -25,8 +25,9 @@ struct RequestBudgetTests {
         defer { bench.destroy() }
         try await bench.warmUp()
         var service = try RCTCBService(directory: bench.directory, region: bench.region, logger: Logger(label: "test"))
-        // Five at once, then one per 100 s: no token comes back while the test runs.
-        service.agentRequests = RequestBudget(.init(perSecond: 0.01, burst: 5))
+        // Five at once, then one per 10,000 s: no token comes back while the test runs, even in a full run that leaves
+        // this test without a thread for minutes between its requests.
+        service.agentRequests = RequestBudget(.init(perSecond: 0.0001, burst: 5))
         let port = PortBox()
         let app = try service.application(host: "127.0.0.1", port: 0, onRunning: { p in port.set(p) })
         let task = Task { try await app.runService() }
@@ -88,8 +89,8 @@ struct RequestBudgetTests {
         defer { bench.destroy() }
         try await bench.warmUp()
         var service = try RCTCBService(directory: bench.directory, region: bench.region, logger: Logger(label: "test"))
-        // Three at once, then one per 100 s: no token comes back while the test runs.
-        service.enrolmentRequests = RequestBudget(.init(perSecond: 0.01, burst: 3), metric: RequestBudget.enrolmentMetric)
+        // Three at once, then one per 10,000 s: no token comes back while the test runs (as above).
+        service.enrolmentRequests = RequestBudget(.init(perSecond: 0.0001, burst: 3), metric: RequestBudget.enrolmentMetric)
         let port = PortBox()
         let app = try service.application(host: "127.0.0.1", port: 0, onRunning: { p in port.set(p) })
         let task = Task { try await app.runService() }
