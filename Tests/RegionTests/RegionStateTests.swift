@@ -14,8 +14,8 @@ import TPMWire
 
 /// One host of an in-process region: a real swtpm with an AK, answering challenges with real quotes.
 final class RegionHost: @unchecked Sendable {
-    // @unchecked Sendable: the device is used by one challenge at a time in these tests (calls are serialised
-    // through the RegionState actor).
+    // @unchecked Sendable: the device's ESYS calls are serialised by its own lock (challenges now run off the pool,
+    // so two may overlap); `device`, `silent` and `bootLog` are changed by the test between challenges, not during one.
     let id: String
     let swtpm: SoftwareTPM
     var device: TPMDevice
